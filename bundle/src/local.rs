@@ -1,0 +1,118 @@
+//! Opening a bundle that is on local disk, in any of its encodings, and verifying it whole.
+//!
+//! Used by `ferry-bundle verify`/`inspect` and by the agent's local directory source.
+
+use crate::archive::{self, ArchiveError};
+use crate::digest::sha256_reader;
+use crate::layout::{self, LayoutError, SignedManifest};
+use crate::limits::Limits;
+use crate::manifest::{FileEntry, Manifest};
+use crate::verify::{self, Verdict, VerifyError, VerifyPolicy};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The encodings a local bundle can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// A directory with `bundle.yaml` and files at their paths.
+    Plain,
+    /// A directory with `bundle.yaml` and `blobs/sha256/<hex>`.
+    Exploded,
+    /// A `.bundle` archive (extracted to a scratch directory).
+    Archive,
+}
+
+/// Why a local bundle could not be opened or verified.
+#[derive(Debug, Error)]
+pub enum LocalError {
+    #[error("{path}: {source}")]
+    Layout { path: PathBuf, source: LayoutError },
+    #[error("{path}: {source}")]
+    Archive { path: PathBuf, source: ArchiveError },
+    #[error("{path}: {source}")]
+    Verify { path: PathBuf, source: VerifyError },
+    #[error("{path}: archive holds file {file:?} that the manifest does not list")]
+    Unlisted { path: PathBuf, file: String },
+    #[error("{path}: cannot open: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl LocalError {
+    /// The verification error inside, if that is what this is.
+    pub fn verify_error(&self) -> Option<&VerifyError> {
+        match self {
+            LocalError::Verify { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A bundle opened from disk: signed manifest in memory, content reachable by path.
+#[derive(Debug)]
+pub struct Opened {
+    pub origin: PathBuf,
+    pub encoding: Encoding,
+    pub signed: SignedManifest,
+    root: PathBuf,
+}
+
+impl Opened {
+    /// Where the content of `entry` is on disk.
+    pub fn file_path(&self, entry: &FileEntry) -> PathBuf {
+        match self.encoding {
+            Encoding::Exploded => layout::blob_path(&self.root, &entry.sha256),
+            Encoding::Plain | Encoding::Archive => layout::plain_path(&self.root, entry),
+        }
+    }
+}
+
+/// Opens `path`: a plain or exploded bundle directory, or a `.bundle` archive, which is
+/// extracted (bounded by `limits`) into `scratch`.
+pub fn open(path: &Path, limits: &Limits, scratch: &Path) -> Result<Opened, LocalError> {
+    let lerr = |source| LocalError::Layout { path: path.into(), source };
+    if path.is_dir() {
+        let signed = layout::read_signed(path, limits.max_manifest_bytes, limits.max_signature_bytes).map_err(lerr)?;
+        let encoding = if path.join("blobs").join("sha256").is_dir() { Encoding::Exploded } else { Encoding::Plain };
+        return Ok(Opened { origin: path.into(), encoding, signed, root: path.into() });
+    }
+    let file = fs::File::open(path).map_err(|source| LocalError::Io { path: path.into(), source })?;
+    let extracted = archive::extract(file, scratch, limits).map_err(|source| LocalError::Archive { path: path.into(), source })?;
+    let signed = SignedManifest { manifest: extracted.manifest, signature: extracted.signature };
+    if let Ok(m) = Manifest::parse(&signed.manifest) {
+        if let Some(extra) = extracted.files.iter().find(|f| m.file(f).is_none()) {
+            return Err(LocalError::Unlisted { path: path.into(), file: extra.clone() });
+        }
+    }
+    Ok(Opened { origin: path.into(), encoding: Encoding::Archive, signed, root: scratch.into() })
+}
+
+/// Verifies the manifest and then, for a new revision, every file's size and digest.
+pub fn verify(opened: &Opened, policy: &VerifyPolicy) -> Result<Verdict, LocalError> {
+    let verr = |source| LocalError::Verify { path: opened.origin.clone(), source };
+    let verdict = verify::verify_manifest(&opened.signed.manifest, opened.signed.signature.as_deref(), policy).map_err(verr)?;
+    for entry in &verdict.manifest().manifest.files {
+        verify_file_on_disk(entry, &opened.file_path(entry)).map_err(verr)?;
+    }
+    Ok(verdict)
+}
+
+/// Streams the file at `path` through sha256 and checks it against `entry`, reading at most
+/// one byte more than the manifest allows.
+pub fn verify_file_on_disk(entry: &FileEntry, path: &Path) -> Result<(), VerifyError> {
+    let meta = fs::symlink_metadata(path).map_err(|_| VerifyError::MissingFile { path: entry.path.clone() })?;
+    if !meta.file_type().is_file() {
+        return Err(VerifyError::MissingFile { path: entry.path.clone() });
+    }
+    let file = fs::File::open(path).map_err(|e| VerifyError::Read { path: entry.path.clone(), reason: e.to_string() })?;
+    let (actual, size) = sha256_reader(file.take(entry.size.saturating_add(1)))
+        .map_err(|e| VerifyError::Read { path: entry.path.clone(), reason: e.to_string() })?;
+    if size != entry.size {
+        return Err(VerifyError::SizeMismatch { path: entry.path.clone(), expected: entry.size, actual: size });
+    }
+    if actual != entry.sha256 {
+        return Err(VerifyError::DigestMismatch { path: entry.path.clone(), expected: entry.sha256.clone(), actual });
+    }
+    Ok(())
+}
