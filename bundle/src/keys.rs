@@ -137,7 +137,7 @@ impl SigningKey {
         let boxed = SecretKeyBox::from_string(&text).map_err(|e| bad(e.to_string()))?;
         let secret = match password {
             Some(p) => boxed.into_secret_key(Some(p)),
-            None => boxed.into_unencrypted_secret_key(),
+            None => boxed.into_unencrypted_secret_key().or_else(|e| unencrypted_cli_key(&text).ok_or(e)),
         }
         .map_err(|e| bad(format!("{e} (an encrypted key needs FERRY_KEY_PASSWORD)")))?;
         let public = PublicKey::from_secret_key(&secret).ok();
@@ -148,6 +148,20 @@ impl SigningKey {
     pub fn key_id(&self) -> String {
         key_id(self.secret.keynum())
     }
+}
+
+/// Reads an unencrypted key written by `minisign -G -W`. The CLI stores a checksum for such
+/// keys that the minisign crate does not recompute the same way, so the crate refuses them as
+/// "corrupted"; the key material itself is the same format.
+fn unencrypted_cli_key(text: &str) -> Option<SecretKey> {
+    use base64::Engine;
+    let line = text.lines().nth(1)?.trim();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(line).ok()?;
+    // Bytes 2..4 are the KDF algorithm; all zero means "not encrypted".
+    if bytes.len() < 4 || bytes[2..4] != [0, 0] {
+        return None;
+    }
+    SecretKey::from_bytes(&bytes).ok()
 }
 
 /// Generates a key pair and writes `<stem>.pub` and `<stem>.key` (minisign CLI formats).
