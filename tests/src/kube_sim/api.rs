@@ -1,0 +1,271 @@
+//! Request routing: discovery, OpenAPI and the resource verbs, with authentication, fault
+//! injection and the request log.
+
+use super::discovery as disc;
+use super::errors::ApiError;
+use super::http::{Fault, Handler, Request, Response};
+use super::resources::ResourceType;
+use super::selectors::{self, LabelSelector};
+use super::store::State;
+use super::{Faults, Inner, LogEntry};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The HTTP handler of a kube-sim instance.
+pub struct Api(pub Arc<Inner>);
+
+impl Handler for Api {
+    fn fault(&self, _req: &Request) -> Fault {
+        let mut f = self.0.faults.lock().unwrap_or_else(|e| e.into_inner());
+        if !f.latency.is_zero() {
+            let l = f.latency;
+            drop(f);
+            std::thread::sleep(l);
+            f = self.0.faults.lock().unwrap_or_else(|e| e.into_inner());
+        }
+        if f.drop_next > 0 {
+            f.drop_next -= 1;
+            return Fault::Drop;
+        }
+        if f.drop_ratio > 0.0 && f.roll() < f.drop_ratio {
+            return Fault::Drop;
+        }
+        Fault::None
+    }
+
+    fn handle(&self, req: Request) -> Response {
+        let injected = {
+            let mut f = self.0.faults.lock().unwrap_or_else(|e| e.into_inner());
+            inject_error(&mut f)
+        };
+        let user = self.authenticate(&req);
+        let resp = match (injected, &user) {
+            (Some(code), _) => ApiError::new(code, "InternalError", "kube-sim: injected fault").response(),
+            (None, None) if !is_public(&req.path) => ApiError::new(401, "Unauthorized", "Unauthorized").response(),
+            _ => self.route(&req),
+        };
+        let entry = LogEntry {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: req.query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"),
+            content_type: req.header("Content-Type").unwrap_or_default().to_string(),
+            status: resp.status,
+            user: user.unwrap_or_default(),
+        };
+        self.0.log.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+        resp
+    }
+}
+
+fn inject_error(f: &mut Faults) -> Option<u16> {
+    if f.fail_next > 0 {
+        f.fail_next -= 1;
+        return Some(f.error_status);
+    }
+    if f.error_ratio > 0.0 && f.roll() < f.error_ratio {
+        return Some(f.error_status);
+    }
+    None
+}
+
+fn is_public(path: &str) -> bool {
+    matches!(path, "/version" | "/healthz" | "/readyz" | "/livez")
+}
+
+fn ok(v: Value) -> Response {
+    Response::json(200, &v)
+}
+
+/// A parsed resource URL.
+struct Target {
+    rt: ResourceType,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+impl Api {
+    fn authenticate(&self, req: &Request) -> Option<String> {
+        if req.client_cert {
+            return Some("system:admin".into());
+        }
+        let token = req.header("Authorization")?.strip_prefix("Bearer ")?;
+        (token == self.0.token).then(|| "system:serviceaccount:kube-system:ferry".to_string())
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.tick();
+        s
+    }
+
+    fn route(&self, req: &Request) -> Response {
+        let segs: Vec<&str> = req.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let accept = req.header("Accept");
+        let state = self.state();
+        let types = &state.types;
+        let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource").response();
+        match segs.as_slice() {
+            ["version"] => ok(disc::version()),
+            ["healthz"] | ["readyz"] | ["livez"] => Response { status: 200, content_type: "text/plain".into(), body: b"ok".to_vec() },
+            ["api"] if disc::wants_aggregated(accept) => aggregated(disc::aggregated(types, true)),
+            ["api"] => ok(disc::api_versions()),
+            ["apis"] if disc::wants_aggregated(accept) => aggregated(disc::aggregated(types, false)),
+            ["apis"] => ok(disc::api_group_list(types)),
+            ["api", v] => disc::resource_list(types, "", v).map(ok).unwrap_or_else(not_found),
+            ["apis", g] => disc::api_group(types, g).map(ok).unwrap_or_else(not_found),
+            ["apis", g, v] => disc::resource_list(types, g, v).map(ok).unwrap_or_else(not_found),
+            ["openapi", "v3"] => ok(disc::openapi_root(types)),
+            ["openapi", "v3", "api", v] => disc::openapi_gv(types, "", v).map(ok).unwrap_or_else(not_found),
+            ["openapi", "v3", "apis", g, v] => disc::openapi_gv(types, g, v).map(ok).unwrap_or_else(not_found),
+            ["api", v, rest @ ..] => {
+                drop(state);
+                self.resource(req, "", v, rest)
+            }
+            ["apis", g, v, rest @ ..] => {
+                drop(state);
+                self.resource(req, g, v, rest)
+            }
+            _ => not_found(),
+        }
+    }
+
+    fn target(&self, group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {
+        let state = self.state();
+        let lookup = |plural: &str| {
+            state.rt_by_plural(group, version, plural).ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource"))
+        };
+        let s = |x: &&str| x.to_string();
+        let namespaced_path = rest.len() >= 3 && rest[0] == "namespaces" && !matches!(rest[2], "status" | "finalize");
+        if namespaced_path {
+            let rt = lookup(rest[2])?;
+            if !rt.namespaced {
+                return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+            }
+            return Ok(Target { rt, namespace: Some(rest[1].to_string()), name: rest.get(3).map(s), subresource: rest.get(4).map(s) });
+        }
+        match rest {
+            [plural, more @ ..] if more.len() <= 2 => {
+                Ok(Target { rt: lookup(plural)?, namespace: None, name: more.first().map(s), subresource: more.get(1).map(s) })
+            }
+            _ => Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+        }
+    }
+
+    fn resource(&self, req: &Request, group: &str, version: &str, rest: &[&str]) -> Response {
+        match self.target(group, version, rest).and_then(|t| self.verb(req, t)) {
+            Ok(r) => r,
+            Err(e) => e.response(),
+        }
+    }
+
+    fn verb(&self, req: &Request, t: Target) -> Result<Response, ApiError> {
+        let ns = t.namespace.clone().unwrap_or_default();
+        if t.rt.namespaced && t.namespace.is_none() && t.name.is_some() {
+            return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+        }
+        if let Some(sub) = &t.subresource {
+            if sub != "status" || req.method != "GET" {
+                return Err(ApiError::new(405, "MethodNotAllowed", format!("kube-sim does not support {} on subresource {sub}", req.method)));
+            }
+        }
+        let dry_run = req.query("dryRun") == Some("All");
+        let manager = req
+            .query("fieldManager")
+            .map(str::to_string)
+            .unwrap_or_else(|| req.header("User-Agent").and_then(|u| u.split('/').next()).unwrap_or("unknown").to_string());
+        let mut state = self.state();
+        match (req.method.as_str(), &t.name) {
+            ("GET", Some(name)) => Ok(ok(state.get(&t.rt, &ns, name)?)),
+            ("GET", None) => {
+                if req.query("watch").is_some_and(|w| w == "true" || w == "1") {
+                    return Ok(Response { status: 200, content_type: "application/json".into(), body: Vec::new() });
+                }
+                list(&state, &t, req)
+            }
+            ("POST", None) => {
+                let body = parse_body(req)?;
+                let ns = if t.rt.namespaced {
+                    t.namespace.clone().ok_or_else(|| ApiError::bad_request("a namespaced resource needs a namespace in the URL"))?
+                } else {
+                    String::new()
+                };
+                let w = state.create(&t.rt, &ns, body, &manager, dry_run)?;
+                Ok(Response::json(201, &w.obj))
+            }
+            ("PUT", Some(name)) => {
+                let body = parse_body(req)?;
+                let w = state.update(&t.rt, &ns, name, body, &manager, dry_run)?;
+                Ok(ok(w.obj))
+            }
+            ("PATCH", Some(name)) => {
+                let ct = req.header("Content-Type").unwrap_or_default();
+                let ct = ct.split(';').next().unwrap_or_default().trim();
+                match ct {
+                    "application/apply-patch+yaml" | "application/apply-patch+cbor" if ct.ends_with("yaml") => {
+                        let Some(fm) = req.query("fieldManager") else {
+                            return Err(ApiError::new(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+                        };
+                        let body = parse_body(req)?;
+                        let force = req.query("force") == Some("true");
+                        let w = state.apply(&t.rt, &ns, name, body, fm, force, dry_run)?;
+                        Ok(Response::json(if w.created { 201 } else { 200 }, &w.obj))
+                    }
+                    "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                        let body = parse_body(req)?;
+                        let w = state.merge_patch(&t.rt, &ns, name, body, &manager, dry_run)?;
+                        Ok(ok(w.obj))
+                    }
+                    other => Err(ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"))),
+                }
+            }
+            ("DELETE", Some(name)) => Ok(ok(state.delete(&t.rt, &ns, name, dry_run)?)),
+            (m, _) => Err(ApiError::new(405, "MethodNotAllowed", format!("{m} is not supported here"))),
+        }
+    }
+}
+
+fn aggregated(v: Value) -> Response {
+    Response { status: 200, content_type: disc::AGGREGATED_CONTENT_TYPE.into(), body: serde_json::to_vec(&v).unwrap_or_default() }
+}
+
+/// Parses a JSON or YAML body (YAML is a superset of JSON).
+fn parse_body(req: &Request) -> Result<Value, ApiError> {
+    let ct = req.header("Content-Type").unwrap_or("application/json");
+    let ct = ct.split(';').next().unwrap_or_default().trim();
+    if !(ct.ends_with("json") || ct.ends_with("yaml") || ct == "*/*") {
+        return Err(ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct:?})")));
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(&req.body) {
+        return Ok(v);
+    }
+    let text = std::str::from_utf8(&req.body).map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
+    let v: Value = serde_yaml::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request("the request body is not an object"));
+    }
+    Ok(v)
+}
+
+fn list(state: &State, t: &Target, req: &Request) -> Result<Response, ApiError> {
+    let label = LabelSelector::parse(req.query("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+    let field = req.query("fieldSelector").unwrap_or("");
+    let mut items = Vec::new();
+    for obj in state.list(&t.rt, t.namespace.as_deref()) {
+        if label.matches(&selectors::labels_of(&obj)) && selectors::field_matches(field, &obj).map_err(ApiError::bad_request)? {
+            items.push(obj);
+        }
+    }
+    // limit/continue: the token is the index of the next item (kube-sim lists are sorted).
+    let start: usize = req.query("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let limit: usize = req.query("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let next = start.saturating_add(page.len());
+    let mut meta = json!({"resourceVersion": state.rv.to_string()});
+    if next < total {
+        meta["continue"] = json!(next.to_string());
+        meta["remainingItemCount"] = json!(total - next);
+    }
+    Ok(ok(json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.group_version(), "metadata": meta, "items": page})))
+}

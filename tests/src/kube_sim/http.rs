@@ -1,0 +1,259 @@
+//! A small HTTP/1.1 server over rustls: one thread per connection, keep-alive, Content-Length
+//! and chunked request bodies, and hooks for fault injection (latency, 5xx, dropped
+//! connections).
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// One parsed request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// True when the TLS client presented a certificate our CA signed.
+    pub client_cert: bool,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response to write.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Response { status, content_type: "application/json".into(), body: serde_json::to_vec(value).unwrap_or_default() }
+    }
+}
+
+/// What the fault injector decides for one request.
+pub enum Fault {
+    None,
+    /// Close the connection without answering.
+    Drop,
+}
+
+/// The application behind the server.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, req: Request) -> Response;
+    /// Called before each request; may sleep (latency) or ask to drop the connection.
+    fn fault(&self, req: &Request) -> Fault;
+}
+
+/// Accepts connections until `stop` is set.
+pub fn serve(listener: TcpListener, tls: Arc<ServerConfig>, handler: Arc<dyn Handler>, stop: Arc<AtomicBool>) {
+    listener.set_nonblocking(true).ok();
+    thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((sock, _)) => {
+                    let (tls, handler, stop) = (tls.clone(), handler.clone(), stop.clone());
+                    thread::spawn(move || {
+                        let _ = connection(sock, tls, handler, stop);
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+                Err(_) => thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+}
+
+fn connection(sock: TcpStream, tls: Arc<ServerConfig>, handler: Arc<dyn Handler>, stop: Arc<AtomicBool>) -> io::Result<()> {
+    sock.set_nonblocking(false)?;
+    sock.set_nodelay(true)?;
+    sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let conn = ServerConnection::new(tls).map_err(io::Error::other)?;
+    let mut stream = StreamOwned::new(conn, sock);
+    // Finish the handshake so we know about the client certificate.
+    while stream.conn.is_handshaking() {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        match stream.conn.complete_io(&mut stream.sock) {
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let client_cert = stream.conn.peer_certificates().is_some_and(|c| !c.is_empty());
+    let mut reader = BufReader::new(stream);
+    loop {
+        let req = match read_request(&mut reader, client_cert, &stop)? {
+            Some(r) => r,
+            None => return Ok(()),
+        };
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Fault::Drop = handler.fault(&req) {
+            let s = reader.get_mut();
+            let _ = s.sock.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
+        let resp = handler.handle(req);
+        let s = reader.get_mut();
+        let head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-cache, private\r\n\r\n",
+            resp.status,
+            reason(resp.status),
+            resp.content_type,
+            resp.body.len()
+        );
+        s.write_all(head.as_bytes())?;
+        s.write_all(&resp.body)?;
+        s.flush()?;
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// Reads one line, retrying read timeouts (used to notice `stop`) until data or EOF.
+fn read_line<R: BufRead>(r: &mut R, stop: &AtomicBool) -> io::Result<Option<String>> {
+    let mut line = Vec::new();
+    loop {
+        match r.read_until(b'\n', &mut line) {
+            Ok(0) => return Ok(if line.is_empty() { None } else { Some(String::from_utf8_lossy(&line).into_owned()) }),
+            Ok(_) if line.ends_with(b"\n") => return Ok(Some(String::from_utf8_lossy(&line).into_owned())),
+            Ok(_) => continue,
+            Err(e) if is_timeout(&e) => {
+                if stop.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn read_exact_retry<R: Read>(r: &mut R, buf: &mut [u8], stop: &AtomicBool) -> io::Result<()> {
+    let mut off = 0;
+    while off < buf.len() {
+        match r.read(&mut buf[off..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => off += n,
+            Err(e) if is_timeout(&e) && !stop.load(Ordering::SeqCst) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn read_request<R: BufRead>(r: &mut R, client_cert: bool, stop: &AtomicBool) -> io::Result<Option<Request>> {
+    let line = match read_line(r, stop)? {
+        Some(l) => l,
+        None => return Ok(None),
+    };
+    let mut parts = line.split_whitespace();
+    let (method, target) = match (parts.next(), parts.next()) {
+        (Some(m), Some(t)) => (m.to_string(), t.to_string()),
+        _ => return Ok(None),
+    };
+    let mut headers = Vec::new();
+    loop {
+        let h = read_line(r, stop)?.ok_or(io::ErrorKind::UnexpectedEof)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if get("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let size_line = read_line(r, stop)?.ok_or(io::ErrorKind::UnexpectedEof)?;
+            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).map_err(io::Error::other)?;
+            if size == 0 {
+                let _ = read_line(r, stop)?;
+                break;
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            read_exact_retry(r, &mut body[start..], stop)?;
+            let _ = read_line(r, stop)?;
+        }
+    } else if let Some(len) = get("Content-Length").and_then(|v| v.parse::<usize>().ok()) {
+        body.resize(len, 0);
+        read_exact_retry(r, &mut body, stop)?;
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), parse_query(q)),
+        None => (target.clone(), Vec::new()),
+    };
+    Ok(Some(Request { method, path: percent_decode(&path), query, headers, body, client_cert }))
+}
+
+/// Parses `a=b&c=d` with percent-decoding.
+pub fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(&v.replace('+', " ")))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        409 => "Conflict",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
