@@ -44,7 +44,8 @@ pub struct Faults {
     /// The next N requests have their connection dropped.
     pub drop_next: u32,
     pub error_status: u16,
-    seed: u64,
+    /// Seed of the deterministic generator behind the ratios.
+    pub seed: u64,
 }
 
 impl Default for Faults {
