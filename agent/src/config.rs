@@ -1,0 +1,232 @@
+//! The agent's configuration (`/etc/ferry/agent.yaml`): device identity, state directory,
+//! cluster access, trusted keys, and the syncs. Documented in docs/configuration.md.
+
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("config {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("config {path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+/// Who this device is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeviceConfig {
+    /// Defaults to the host name.
+    pub id: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Variables substituted in manifests (`${NAME}`); `DEVICE_ID` is always defined.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// Where a sync gets its bundles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A local directory holding `.bundle` archives and/or bundle directories.
+    Directory { path: PathBuf },
+}
+
+/// One sync: a bundle name, a source and how to apply it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SyncConfig {
+    pub name: String,
+    /// The bundle name expected in manifests (defaults to `name`).
+    pub bundle: Option<String>,
+    pub source: SourceConfig,
+    #[serde(default = "default_interval", deserialize_with = "duration")]
+    pub interval: Duration,
+    /// How often live objects are compared with the applied revision (defaults to `interval`).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub drift_interval: Option<Duration>,
+    #[serde(default = "yes")]
+    pub prune: bool,
+    #[serde(default = "yes")]
+    pub wait: bool,
+    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub suspend: bool,
+    /// Namespace for namespaced objects that name none.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Trusted keys for this sync (file or directory); defaults to the agent's `keys`.
+    pub keys: Option<PathBuf>,
+    /// Accept unsigned bundles. Off by default; only for sources you fully control.
+    #[serde(default)]
+    pub insecure_skip_signature: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_namespace() -> String {
+    "default".into()
+}
+
+impl SyncConfig {
+    pub fn bundle_name(&self) -> &str {
+        self.bundle.as_deref().unwrap_or(&self.name)
+    }
+    pub fn drift_every(&self) -> Duration {
+        self.drift_interval.unwrap_or(self.interval)
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentConfig {
+    #[serde(default)]
+    pub device: DeviceConfig,
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// A kubeconfig; defaults to k3s's, then the in-cluster service account.
+    pub kubeconfig: Option<PathBuf>,
+    /// Trusted public keys: a `.pub` file or a directory of them.
+    #[serde(default = "default_keys")]
+    pub keys: PathBuf,
+    /// Attempts kept per sync in history (and their bundles in the cache).
+    #[serde(default = "default_history")]
+    pub history: usize,
+    /// Objects applied at once within a stage.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub limits: ferry_bundle::Limits,
+    pub syncs: Vec<SyncConfig>,
+}
+
+fn default_state_dir() -> PathBuf {
+    "/var/lib/ferry".into()
+}
+fn default_keys() -> PathBuf {
+    "/etc/ferry/keys".into()
+}
+fn default_history() -> usize {
+    10
+}
+fn default_concurrency() -> usize {
+    4
+}
+
+/// Where k3s writes its admin kubeconfig.
+pub const K3S_KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
+
+impl AgentConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.into(), reason: e.to_string() })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid { path: path.into(), reason };
+        let mut cfg: AgentConfig = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if cfg.syncs.is_empty() {
+            return Err(invalid("no syncs defined".into()));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for s in &cfg.syncs {
+            if !ferry_bundle::manifest::is_valid_name(&s.name) {
+                return Err(invalid(format!("sync name {:?} is invalid (lowercase letters, digits, '-', '.')", s.name)));
+            }
+            if !names.insert(s.name.clone()) {
+                return Err(invalid(format!("sync {:?} is defined twice", s.name)));
+            }
+            if s.interval < Duration::from_secs(1) {
+                return Err(invalid(format!("sync {:?}: interval must be at least 1s", s.name)));
+            }
+        }
+        // Relative paths are relative to the config file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut cfg.state_dir);
+        abs(&mut cfg.keys);
+        if let Some(k) = cfg.kubeconfig.as_mut() {
+            abs(k);
+        }
+        for s in &mut cfg.syncs {
+            if let Some(k) = s.keys.as_mut() {
+                abs(k);
+            }
+            let SourceConfig::Directory { path } = &mut s.source;
+            abs(path);
+        }
+        Ok(cfg)
+    }
+
+    /// The device id: configured, or the host name.
+    pub fn device_id(&self) -> String {
+        self.device.id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "unknown-device".into())
+        })
+    }
+
+    /// Variables for manifests: the configured ones plus `DEVICE_ID`.
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        let mut v = self.device.vars.clone();
+        v.insert("DEVICE_ID".into(), self.device_id());
+        v
+    }
+
+    pub fn sync(&self, name: &str) -> Option<&SyncConfig> {
+        self.syncs.iter().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_defaults_and_resolves_relative_paths() {
+        let cfg = AgentConfig::parse(Path::new("/etc/ferry/agent.yaml"), "device: {id: edge-1}\nsyncs:\n- name: app\n  source: {type: directory, path: drop}\n  interval: 30s\n").unwrap();
+        let s = &cfg.syncs[0];
+        assert_eq!(s.interval, Duration::from_secs(30));
+        assert_eq!(s.drift_every(), Duration::from_secs(30));
+        assert!(s.prune && s.wait && !s.insecure_skip_signature);
+        let SourceConfig::Directory { path } = &s.source;
+        assert_eq!(path, Path::new("/etc/ferry/drop"));
+        assert_eq!(cfg.vars()["DEVICE_ID"], "edge-1");
+    }
+
+    #[test]
+    fn refuses_bad_configs() {
+        let p = Path::new("a.yaml");
+        assert!(AgentConfig::parse(p, "syncs: []").is_err());
+        assert!(AgentConfig::parse(p, "syncs:\n- name: A\n  source: {type: directory, path: x}\n").is_err());
+        assert!(AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: ftp, path: x}\n").is_err());
+        assert!(AgentConfig::parse(p, "bogus: 1\nsyncs:\n- name: a\n  source: {type: directory, path: x}\n").is_err());
+        let e = AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: directory, path: x}\n- name: a\n  source: {type: directory, path: y}\n").unwrap_err();
+        assert!(e.to_string().contains("defined twice"));
+    }
+}

@@ -1,0 +1,214 @@
+//! A small blocking Kubernetes client: kubeconfig (CA data, client certificate and key, or
+//! bearer token; k3s's layout) or in-cluster service account, TLS always verified.
+//! Requests are built with kube-core and sent with ureq.
+
+use base64::Engine;
+use kube::config::Kubeconfig;
+use rustls::pki_types::{pem::PemObject, CertificateDer};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+
+/// Why a Kubernetes call failed.
+#[derive(Debug, Error)]
+pub enum KubeError {
+    #[error("kubeconfig {path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("cannot build request for {what}: {reason}")]
+    Request { what: String, reason: String },
+    #[error("{method} {path}: cannot reach the API server: {reason}")]
+    Transport { method: String, path: String, reason: String },
+    #[error("{method} {path}: {code} {reason}: {message}")]
+    Api { method: String, path: String, code: u16, reason: String, message: String },
+    #[error("{method} {path}: response is not JSON: {reason}")]
+    Decode { method: String, path: String, reason: String },
+}
+
+impl KubeError {
+    /// The HTTP status of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            KubeError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+    /// Worth retrying: transport failures, 429 and 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            KubeError::Transport { .. } => true,
+            KubeError::Api { code, .. } => *code == 429 || *code >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// A configured client. Cheap to clone; connections are pooled.
+#[derive(Clone)]
+pub struct KubeClient {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+    /// Identity to act as (per-sync impersonation), sent as `Impersonate-*` headers.
+    impersonate: Option<(String, Vec<String>)>,
+    user_agent: String,
+}
+
+const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+fn b64(s: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD.decode(s.trim()).map_err(|e| e.to_string())
+}
+
+impl KubeClient {
+    /// Loads a kubeconfig (current context), e.g. `/etc/rancher/k3s/k3s.yaml`.
+    pub fn from_kubeconfig(path: &Path) -> Result<Self, KubeError> {
+        let err = |reason: String| KubeError::Config { path: path.into(), reason };
+        let kc = Kubeconfig::read_from(path).map_err(|e| err(e.to_string()))?;
+        let ctx_name = kc.current_context.clone().or_else(|| kc.contexts.first().map(|c| c.name.clone())).ok_or_else(|| err("no context".into()))?;
+        let ctx = kc.contexts.iter().find(|c| c.name == ctx_name).and_then(|c| c.context.clone()).ok_or_else(|| err(format!("context {ctx_name:?} not found")))?;
+        let cluster = kc.clusters.iter().find(|c| c.name == ctx.cluster).and_then(|c| c.cluster.clone()).ok_or_else(|| err(format!("cluster {:?} not found", ctx.cluster)))?;
+        let user = ctx.user.as_ref().and_then(|u| kc.auth_infos.iter().find(|a| &a.name == u)).and_then(|a| a.auth_info.clone()).unwrap_or_default();
+        if cluster.insecure_skip_tls_verify == Some(true) {
+            return Err(err("insecure-skip-tls-verify is not supported: ferry always verifies TLS".into()));
+        }
+        let server = cluster.server.clone().ok_or_else(|| err("cluster has no server".into()))?;
+        let rel = |p: &str| -> PathBuf { path.parent().unwrap_or(Path::new(".")).join(p) };
+        let ca_pem = match (&cluster.certificate_authority_data, &cluster.certificate_authority) {
+            (Some(d), _) => Some(b64(d).map_err(|e| err(format!("certificate-authority-data: {e}")))?),
+            (None, Some(f)) => Some(std::fs::read(rel(f)).map_err(|e| err(format!("certificate-authority {f}: {e}")))?),
+            _ => None,
+        };
+        let cert_pem = match (&user.client_certificate_data, &user.client_certificate) {
+            (Some(d), _) => Some(b64(d).map_err(|e| err(format!("client-certificate-data: {e}")))?),
+            (None, Some(f)) => Some(std::fs::read(rel(f)).map_err(|e| err(format!("client-certificate {f}: {e}")))?),
+            _ => None,
+        };
+        let key_pem = match (&user.client_key_data, &user.client_key) {
+            (Some(d), _) => Some(b64(d.expose_secret()).map_err(|e| err(format!("client-key-data: {e}")))?),
+            (None, Some(f)) => Some(std::fs::read(rel(f)).map_err(|e| err(format!("client-key {f}: {e}")))?),
+            _ => None,
+        };
+        let token = match (&user.token, &user.token_file) {
+            (Some(t), _) => Some(t.expose_secret().to_string()),
+            (None, Some(f)) => Some(std::fs::read_to_string(rel(f)).map_err(|e| err(format!("token-file {f}: {e}")))?.trim().to_string()),
+            _ => None,
+        };
+        let client_pair = match (cert_pem, key_pem) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err(err("client certificate and key must be given together".into())),
+        };
+        Self::build(&server, ca_pem.as_deref(), client_pair, token).map_err(err)
+    }
+
+    /// The in-cluster service account (token and CA under /var/run/secrets).
+    pub fn in_cluster() -> Result<Self, KubeError> {
+        let dir = Path::new(SA_DIR);
+        let err = |reason: String| KubeError::Config { path: dir.into(), reason };
+        let host = std::env::var("KUBERNETES_SERVICE_HOST").map_err(|_| err("KUBERNETES_SERVICE_HOST not set".into()))?;
+        let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
+        let token = std::fs::read_to_string(dir.join("token")).map_err(|e| err(e.to_string()))?;
+        let ca = std::fs::read(dir.join("ca.crt")).map_err(|e| err(e.to_string()))?;
+        Self::build(&format!("https://{host}:{port}"), Some(&ca), None, Some(token.trim().to_string())).map_err(err)
+    }
+
+    fn build(server: &str, ca_pem: Option<&[u8]>, client: Option<(Vec<u8>, Vec<u8>)>, token: Option<String>) -> Result<Self, String> {
+        let mut tls = TlsConfig::builder().unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
+        if let Some(ca) = ca_pem {
+            let certs: Vec<Certificate<'static>> = CertificateDer::pem_slice_iter(ca)
+                .map(|c| c.map(|c| Certificate::from_der(c.as_ref()).to_owned()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("CA certificate: {e}"))?;
+            if certs.is_empty() {
+                return Err("CA data holds no certificate".into());
+            }
+            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+        }
+        if let Some((cert, key)) = client {
+            let chain: Vec<Certificate<'static>> = CertificateDer::pem_slice_iter(&cert)
+                .map(|c| c.map(|c| Certificate::from_der(c.as_ref()).to_owned()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("client certificate: {e}"))?;
+            // PKCS#8, SEC1 (k3s's "EC PRIVATE KEY") and PKCS#1 PEM keys are all accepted.
+            let key = PrivateKey::from_pem(&key).map(|k| k.to_owned()).map_err(|e| format!("client key: {e}"))?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+        }
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(30)))
+            .https_only(true)
+            .build()
+            .new_agent();
+        Ok(KubeClient {
+            agent,
+            base: server.trim_end_matches('/').to_string(),
+            token,
+            impersonate: None,
+            user_agent: format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")),
+        })
+    }
+
+    /// A client that acts as `user` (and `groups`) through impersonation headers.
+    pub fn impersonating(&self, user: &str, groups: &[String]) -> Self {
+        let mut c = self.clone();
+        c.impersonate = Some((user.to_string(), groups.to_vec()));
+        c
+    }
+
+    /// The API server URL.
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request built by kube-core and returns the decoded JSON body.
+    pub fn send(&self, req: http::Request<Vec<u8>>) -> Result<Value, KubeError> {
+        let (parts, body) = req.into_parts();
+        let method = parts.method.to_string();
+        let path = parts.uri.to_string();
+        let mut builder = ureq::http::Request::builder().method(parts.method.clone()).uri(format!("{}{}", self.base, path));
+        for (k, v) in &parts.headers {
+            builder = builder.header(k, v);
+        }
+        builder = builder.header("User-Agent", &self.user_agent).header("Accept", "application/json");
+        if let Some(t) = &self.token {
+            builder = builder.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some((user, groups)) = &self.impersonate {
+            builder = builder.header("Impersonate-User", user);
+            for g in groups {
+                builder = builder.header("Impersonate-Group", g);
+            }
+        }
+        let request = builder.body(body).map_err(|e| KubeError::Request { what: path.clone(), reason: e.to_string() })?;
+        let transport = |e: ureq::Error| KubeError::Transport { method: method.clone(), path: path.clone(), reason: e.to_string() };
+        let mut resp = self.agent.run(request).map_err(transport)?;
+        let code = resp.status().as_u16();
+        let text = resp.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().map_err(transport)?;
+        if code >= 400 {
+            let status: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return Err(KubeError::Api {
+                method,
+                path,
+                code,
+                reason: status["reason"].as_str().unwrap_or("Error").to_string(),
+                message: status["message"].as_str().map(str::to_string).unwrap_or_else(|| text.chars().take(200).collect()),
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| KubeError::Decode { method, path, reason: e.to_string() })
+    }
+
+    /// GET of a plain path (discovery).
+    pub fn get_path(&self, path: &str) -> Result<Value, KubeError> {
+        let req = http::Request::get(path).body(Vec::new()).map_err(|e| KubeError::Request { what: path.into(), reason: e.to_string() })?;
+        self.send(req)
+    }
+}

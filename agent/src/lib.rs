@@ -1,0 +1,14 @@
+//! ferry-agent: keeps one k3s node in sync with signed bundles.
+//!
+//! A pure core ([`engine`] planning, health and drift; bundle verification in `ferry_bundle`)
+//! and a thin IO shell ([`kube`], [`store`], [`source`]); [`reconcile`] runs one sync and
+//! [`daemon`] schedules them.
+
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod fault;
+pub mod kube;
+pub mod reconcile;
+pub mod source;
+pub mod store;

@@ -1,0 +1,72 @@
+//! Schema migrations by `PRAGMA user_version`: each step runs once, in a transaction.
+
+use super::StoreError;
+use rusqlite::Connection;
+
+const STEPS: &[&str] = &[
+    // 1: the initial schema.
+    "CREATE TABLE syncs (
+        name TEXT PRIMARY KEY,
+        suspended INTEGER NOT NULL DEFAULT 0,
+        highest_revision INTEGER,
+        good_attempt INTEGER,
+        last_error TEXT,
+        cursor TEXT,
+        unreachable_since INTEGER,
+        last_attempt INTEGER,
+        last_success INTEGER,
+        waiting TEXT
+     );
+     CREATE TABLE revisions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sync TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started INTEGER NOT NULL,
+        finished INTEGER,
+        error TEXT,
+        changes TEXT,
+        source_ref TEXT
+     );
+     CREATE INDEX revisions_sync ON revisions(sync, id);
+     CREATE TABLE inventory (
+        attempt INTEGER NOT NULL REFERENCES revisions(id) ON DELETE CASCADE,
+        object TEXT NOT NULL,
+        api_version TEXT NOT NULL,
+        hash TEXT NOT NULL
+     );
+     CREATE INDEX inventory_attempt ON inventory(attempt);
+     CREATE TABLE bundles (
+        digest TEXT PRIMARY KEY,
+        sync TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        manifest BLOB NOT NULL,
+        signature TEXT,
+        stored INTEGER NOT NULL
+     );
+     CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time INTEGER NOT NULL,
+        sync TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message TEXT NOT NULL
+     );",
+];
+
+/// Brings the database to the newest schema.
+pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let supported = STEPS.len() as i64;
+    if version > supported {
+        return Err(StoreError::TooNew { found: version, supported });
+    }
+    for (i, step) in STEPS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

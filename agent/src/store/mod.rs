@@ -1,0 +1,407 @@
+//! State in SQLite (rusqlite, bundled, WAL): revisions, inventory per revision, sync state
+//! (suspension, highest verified revision, source cursor), stored manifests, events.
+//!
+//! Every state change is one transaction, so a power cut leaves the old or the new state.
+//! Durability: WAL with `synchronous=FULL`, so a committed record survives power loss
+//! (the write volume is a handful of small transactions per sync).
+
+pub mod blobs;
+mod migrations;
+
+use crate::engine::changeset::ChangeSet;
+use crate::engine::object::InventoryEntry;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use thiserror::Error;
+
+/// Why the store failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("state database {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state database has schema version {found}, newer than this agent's {supported}")]
+    TooNew { found: i64, supported: i64 },
+    #[error("state database: corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// The kinds of attempts history records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttemptKind {
+    Apply,
+    /// Automatic: re-applying the last good revision after a failure.
+    Rollback,
+    /// An operator's `ferry-agent rollback`.
+    ManualRollback,
+    /// Drift correction of the current revision.
+    DriftCorrection,
+}
+
+impl AttemptKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Apply => "apply",
+            AttemptKind::Rollback => "rollback",
+            AttemptKind::ManualRollback => "manual-rollback",
+            AttemptKind::DriftCorrection => "drift-correction",
+        }
+    }
+}
+
+/// One row of history.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevisionRecord {
+    pub id: i64,
+    pub sync: String,
+    pub revision: u64,
+    pub digest: String,
+    pub kind: String,
+    pub state: String,
+    pub started: i64,
+    pub finished: Option<i64>,
+    pub error: Option<String>,
+    pub changes: Option<String>,
+    pub source_ref: Option<String>,
+}
+
+/// What the store knows about one sync.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncState {
+    pub suspended: bool,
+    /// Highest revision that passed verification (anything lower is a rollback attack).
+    pub highest_revision: Option<u64>,
+    /// The attempt id, revision and digest of the last good (applied and healthy) revision.
+    pub good: Option<(i64, u64, String)>,
+    pub last_error: Option<String>,
+    pub cursor: Option<String>,
+    pub source_unreachable_since: Option<i64>,
+    pub last_attempt: Option<i64>,
+    pub last_success: Option<i64>,
+    pub waiting: Option<String>,
+}
+
+/// One event (also the outbox for notifications and heartbeats).
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub time: i64,
+    pub sync: String,
+    pub kind: String,
+    pub message: String,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The agent's state database.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open = |source| StoreError::Open { path: path.into(), source };
+        let conn = Connection::open(path).map_err(open)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open)?;
+        migrations::migrate(&conn)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks attempts left `applying` by a crash as `interrupted`; returns how many.
+    pub fn recover_interrupted(&self) -> Result<usize, StoreError> {
+        let c = self.conn();
+        Ok(c.execute("UPDATE revisions SET state='interrupted', finished=?1, error='agent stopped during this attempt' WHERE state='applying'", [now()])?)
+    }
+
+    fn ensure_sync(c: &Connection, sync: &str) -> Result<(), StoreError> {
+        c.execute("INSERT OR IGNORE INTO syncs(name) VALUES (?1)", [sync])?;
+        Ok(())
+    }
+
+    pub fn sync_state(&self, sync: &str) -> Result<SyncState, StoreError> {
+        let c = self.conn();
+        let row = c
+            .query_row(
+                "SELECT suspended, highest_revision, good_attempt, last_error, cursor, unreachable_since, last_attempt, last_success, waiting FROM syncs WHERE name=?1",
+                [sync],
+                |r| {
+                    Ok((
+                        r.get::<_, bool>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                        r.get::<_, Option<i64>>(6)?,
+                        r.get::<_, Option<i64>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((suspended, highest, good_attempt, last_error, cursor, unreachable, last_attempt, last_success, waiting)) = row else {
+            return Ok(SyncState::default());
+        };
+        let good = match good_attempt {
+            Some(id) => c
+                .query_row("SELECT id, revision, digest FROM revisions WHERE id=?1", [id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))
+                .optional()?,
+            None => None,
+        };
+        Ok(SyncState {
+            suspended,
+            highest_revision: highest.map(|h| h as u64),
+            good,
+            last_error,
+            cursor,
+            source_unreachable_since: unreachable,
+            last_attempt,
+            last_success,
+            waiting,
+        })
+    }
+
+    /// Every sync the store has seen.
+    pub fn sync_names(&self) -> Result<Vec<String>, StoreError> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT name FROM syncs ORDER BY name")?;
+        let names = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(names)
+    }
+
+    pub fn set_suspended(&self, sync: &str, suspended: bool) -> Result<(), StoreError> {
+        let c = self.conn();
+        Self::ensure_sync(&c, sync)?;
+        c.execute("UPDATE syncs SET suspended=?2 WHERE name=?1", params![sync, suspended])?;
+        Ok(())
+    }
+
+    pub fn set_cursor(&self, sync: &str, cursor: Option<&str>) -> Result<(), StoreError> {
+        let c = self.conn();
+        Self::ensure_sync(&c, sync)?;
+        c.execute("UPDATE syncs SET cursor=?2 WHERE name=?1", params![sync, cursor])?;
+        Ok(())
+    }
+
+    /// Records whether the source answered; keeps the first failure time while it stays down.
+    pub fn set_source_reachable(&self, sync: &str, reachable: bool) -> Result<(), StoreError> {
+        let c = self.conn();
+        Self::ensure_sync(&c, sync)?;
+        if reachable {
+            c.execute("UPDATE syncs SET unreachable_since=NULL WHERE name=?1", [sync])?;
+        } else {
+            c.execute("UPDATE syncs SET unreachable_since=COALESCE(unreachable_since, ?2) WHERE name=?1", params![sync, now()])?;
+        }
+        Ok(())
+    }
+
+    pub fn set_error(&self, sync: &str, error: Option<&str>) -> Result<(), StoreError> {
+        let c = self.conn();
+        Self::ensure_sync(&c, sync)?;
+        c.execute("UPDATE syncs SET last_error=?2 WHERE name=?1", params![sync, error])?;
+        Ok(())
+    }
+
+    pub fn set_waiting(&self, sync: &str, waiting: Option<&str>) -> Result<(), StoreError> {
+        let c = self.conn();
+        Self::ensure_sync(&c, sync)?;
+        c.execute("UPDATE syncs SET waiting=?2 WHERE name=?1", params![sync, waiting])?;
+        Ok(())
+    }
+
+    /// Raises the highest verified revision (never lowers it).
+    pub fn raise_highest(&self, sync: &str, revision: u64) -> Result<(), StoreError> {
+        let c = self.conn();
+        Self::ensure_sync(&c, sync)?;
+        c.execute("UPDATE syncs SET highest_revision=MAX(COALESCE(highest_revision, 0), ?2) WHERE name=?1", params![sync, revision as i64])?;
+        Ok(())
+    }
+
+    /// Keeps a verified manifest (and signature) so rollbacks can re-render from the cache.
+    pub fn put_bundle(&self, digest: &str, sync: &str, revision: u64, manifest: &[u8], signature: Option<&str>) -> Result<(), StoreError> {
+        let c = self.conn();
+        c.execute(
+            "INSERT OR IGNORE INTO bundles(digest, sync, revision, manifest, signature, stored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![digest, sync, revision as i64, manifest, signature, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn bundle(&self, digest: &str) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
+        let c = self.conn();
+        Ok(c.query_row("SELECT manifest, signature FROM bundles WHERE digest=?1", [digest], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
+    }
+
+    /// Starts an attempt: its row (state `applying`) and its planned inventory, in one
+    /// transaction, before any object is written. A crash leaves the attempt visible and every
+    /// object it may have written recorded.
+    pub fn begin_attempt(&self, sync: &str, revision: u64, digest: &str, kind: AttemptKind, source_ref: Option<&str>, inventory: &[InventoryEntry]) -> Result<i64, StoreError> {
+        let mut c = self.conn();
+        Self::ensure_sync(&c, sync)?;
+        let tx = c.transaction()?;
+        tx.execute(
+            "INSERT INTO revisions(sync, revision, digest, kind, state, started, source_ref) VALUES (?1, ?2, ?3, ?4, 'applying', ?5, ?6)",
+            params![sync, revision as i64, digest, kind.as_str(), now(), source_ref],
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut st = tx.prepare("INSERT INTO inventory(attempt, object, api_version, hash) VALUES (?1, ?2, ?3, ?4)")?;
+            for e in inventory {
+                let object = serde_json::to_string(&e.id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                st.execute(params![id, object, e.api_version, e.hash])?;
+            }
+        }
+        tx.execute("UPDATE syncs SET last_attempt=?2 WHERE name=?1", params![sync, now()])?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Ends an attempt. On success it becomes the sync's good revision, in the same transaction.
+    pub fn finish_attempt(&self, id: i64, result: Result<&ChangeSet, &str>) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        let sync: String = tx.query_row("SELECT sync FROM revisions WHERE id=?1", [id], |r| r.get(0))?;
+        match result {
+            Ok(changes) => {
+                let json = serde_json::to_string(changes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                tx.execute("UPDATE revisions SET state='applied', finished=?2, changes=?3 WHERE id=?1", params![id, now(), json])?;
+                tx.execute("UPDATE syncs SET good_attempt=?2, last_error=NULL, last_success=?3 WHERE name=?1", params![sync, id, now()])?;
+            }
+            Err(error) => {
+                tx.execute("UPDATE revisions SET state='failed', finished=?2, error=?3 WHERE id=?1", params![id, now(), error])?;
+                tx.execute("UPDATE syncs SET last_error=?2 WHERE name=?1", params![sync, error])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The inventory recorded with one attempt.
+    pub fn inventory(&self, attempt: i64) -> Result<Vec<InventoryEntry>, StoreError> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT object, api_version, hash FROM inventory WHERE attempt=?1 ORDER BY rowid")?;
+        let rows = st.query_map([attempt], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.map(|r| {
+            let (object, api_version, hash) = r?;
+            let id = serde_json::from_str(&object).map_err(|e| StoreError::Corrupt(format!("inventory object {object}: {e}")))?;
+            Ok(InventoryEntry { id, api_version, hash })
+        })
+        .collect()
+    }
+
+    /// What ferry may have applied for `sync`: the good revision's inventory plus every later
+    /// attempt that did not finish cleanly (its objects may be live). Entries of the good
+    /// revision win on duplicates (their hash is what is known to be applied).
+    pub fn effective_inventory(&self, sync: &str) -> Result<Vec<InventoryEntry>, StoreError> {
+        let good = self.sync_state(sync)?.good.map(|g| g.0);
+        let later: Vec<i64> = {
+            let c = self.conn();
+            let mut st = c.prepare("SELECT id FROM revisions WHERE sync=?1 AND id > ?2 AND state IN ('failed', 'interrupted', 'applying') ORDER BY id")?;
+            let ids = st.query_map(params![sync, good.unwrap_or(0)], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            ids
+        };
+        let mut out: Vec<InventoryEntry> = match good {
+            Some(g) => self.inventory(g)?,
+            None => Vec::new(),
+        };
+        for id in later {
+            for e in self.inventory(id)? {
+                if !out.iter().any(|o| o.id == e.id) {
+                    // Unknown hash: forces a re-apply instead of trusting an unfinished write.
+                    out.push(InventoryEntry { hash: String::new(), ..e });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// History of one sync (or all), newest first.
+    pub fn history(&self, sync: Option<&str>, limit: usize) -> Result<Vec<RevisionRecord>, StoreError> {
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT id, sync, revision, digest, kind, state, started, finished, error, changes, source_ref FROM revisions
+             WHERE (?1 IS NULL OR sync=?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![sync, limit as i64], |r| {
+            Ok(RevisionRecord {
+                id: r.get(0)?,
+                sync: r.get(1)?,
+                revision: r.get::<_, i64>(2)? as u64,
+                digest: r.get(3)?,
+                kind: r.get(4)?,
+                state: r.get(5)?,
+                started: r.get(6)?,
+                finished: r.get(7)?,
+                error: r.get(8)?,
+                changes: r.get(9)?,
+                source_ref: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest applied attempt of `revision` (for an operator's rollback).
+    pub fn applied_revision(&self, sync: &str, revision: u64) -> Result<Option<(i64, String)>, StoreError> {
+        let c = self.conn();
+        Ok(c.query_row(
+            "SELECT id, digest FROM revisions WHERE sync=?1 AND revision=?2 AND state='applied' ORDER BY id DESC LIMIT 1",
+            params![sync, revision as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+    }
+
+    pub fn add_event(&self, sync: &str, kind: &str, message: &str) -> Result<(), StoreError> {
+        let c = self.conn();
+        c.execute("INSERT INTO events(time, sync, kind, message) VALUES (?1, ?2, ?3, ?4)", params![now(), sync, kind, message])?;
+        Ok(())
+    }
+
+    pub fn events(&self, sync: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT id, time, sync, kind, message FROM events WHERE (?1 IS NULL OR sync=?1) ORDER BY id DESC LIMIT ?2")?;
+        let rows = st.query_map(params![sync, limit as i64], |r| Ok(Event { id: r.get(0)?, time: r.get(1)?, sync: r.get(2)?, kind: r.get(3)?, message: r.get(4)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps the newest `keep` attempts per sync (and always the good one); returns the bundle
+    /// digests still referenced, for the blob cache's garbage collection.
+    pub fn apply_retention(&self, keep: usize) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute(
+            "DELETE FROM revisions WHERE id IN (
+               SELECT id FROM (SELECT id, sync, ROW_NUMBER() OVER (PARTITION BY sync ORDER BY id DESC) AS n FROM revisions) WHERE n > ?1)
+             AND id NOT IN (SELECT good_attempt FROM syncs WHERE good_attempt IS NOT NULL)
+             AND state != 'applying'",
+            [keep as i64],
+        )?;
+        tx.execute("DELETE FROM bundles WHERE digest NOT IN (SELECT digest FROM revisions)", [])?;
+        let digests: Vec<String> = {
+            let mut st = tx.prepare("SELECT digest FROM bundles")?;
+            let d = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            d
+        };
+        tx.commit()?;
+        Ok(digests)
+    }
+
+    /// `PRAGMA integrity_check` result ("ok" when healthy).
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}

@@ -1,0 +1,137 @@
+//! Test harness: a kube-sim, a signing key, a drop directory and an agent config, and a way to
+//! run the real `ferry-agent` binary against them.
+
+#![allow(dead_code)]
+
+use ferry_bundle::manifest::{FileEntry, Manifest, Timestamp};
+use ferry_bundle::{digest, keys, sign, SigningKey};
+use ferry_tests::kube_sim::{KubeSim, SimConfig, SimOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+pub struct Env {
+    pub sim: KubeSim,
+    pub dir: tempfile::TempDir,
+    pub key: SigningKey,
+    pub config: PathBuf,
+    pub kubectl_cache: tempfile::TempDir,
+}
+
+pub const APP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../k3s-examples/app");
+
+impl Env {
+    pub fn new() -> Self {
+        Self::with_sim(SimConfig { ready_delay: Duration::from_millis(50), crd_delay: Duration::from_millis(200), ..SimConfig::default() })
+    }
+
+    pub fn with_sim(config: SimConfig) -> Self {
+        let sim = KubeSim::start(SimOptions { port: 0, config }).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (_, key) = keys::generate(&dir.path().join("publisher"), None, false).unwrap();
+        std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+        std::fs::rename(dir.path().join("publisher.pub"), dir.path().join("keys/publisher.pub")).unwrap();
+        std::fs::create_dir_all(dir.path().join("drop")).unwrap();
+        let config = dir.path().join("agent.yaml");
+        let env = Env { sim, key: SigningKey::load(&key, None).unwrap(), config, dir, kubectl_cache: tempfile::tempdir().unwrap() };
+        env.write_config("timeout: 5s");
+        env
+    }
+
+    /// Writes the agent config with `extra` lines added to the sync.
+    pub fn write_config(&self, extra: &str) {
+        let extra: String = extra.lines().map(|l| format!("    {l}\n")).collect();
+        let text = format!(
+            "device:\n  id: edge-1\n  labels: {{site: lab}}\n  vars: {{SITE: lab}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nsyncs:\n  - name: app\n    source: {{type: directory, path: {}}}\n    interval: 1s\n{extra}",
+            self.dir.path().join("state").display(),
+            self.sim.kubeconfig_path().display(),
+            self.dir.path().join("keys").display(),
+            self.drop_dir().display(),
+        );
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    pub fn drop_dir(&self) -> PathBuf {
+        self.dir.path().join("drop")
+    }
+
+    /// Signs a bundle named `app` with `files` into `drop/app-<revision>/`.
+    pub fn publish(&self, revision: u64, files: &[(&str, String)]) -> PathBuf {
+        self.publish_named("app", revision, files)
+    }
+
+    pub fn publish_named(&self, name: &str, revision: u64, files: &[(&str, String)]) -> PathBuf {
+        let out = self.drop_dir().join(format!("{name}-{revision}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let mut entries = Vec::new();
+        for (path, content) in files {
+            let p = out.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, content).unwrap();
+            entries.push(FileEntry { path: path.to_string(), size: content.len() as u64, sha256: digest::sha256_hex(content.as_bytes()) });
+        }
+        let m = Manifest::new(name, revision, Timestamp::now(), Duration::from_secs(86400), entries);
+        let yaml = m.to_yaml();
+        std::fs::write(out.join("bundle.yaml"), &yaml).unwrap();
+        std::fs::write(out.join("bundle.yaml.minisig"), sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap()).unwrap();
+        out
+    }
+
+    /// The files of a directory of the examples.
+    pub fn example(dir: &str) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        for n in names {
+            let content = std::fs::read_to_string(Path::new(dir).join(&n)).unwrap();
+            out.push((Box::leak(n.into_boxed_str()) as &'static str, content));
+        }
+        out
+    }
+
+    pub fn agent(&self, args: &[&str]) -> Output {
+        self.agent_env(args, &[])
+    }
+
+    pub fn agent_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ferry-agent"));
+        c.arg("--config").arg(&self.config).args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    /// Runs `sync --once` and returns (exit code, stdout + stderr).
+    pub fn sync(&self) -> (i32, String) {
+        let o = self.agent(&["sync", "--once"]);
+        (o.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.sim.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(self.kubectl_cache.path())
+            .args(args)
+            .output()
+            .expect("kubectl must be installed")
+    }
+
+    pub fn obj(&self, group: &str, kind: &str, ns: &str, name: &str) -> Option<serde_json::Value> {
+        self.sim.object(group, kind, ns, name)
+    }
+}
+
+pub fn cm(name: &str, ns: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  value: \"{value}\"\n")
+}
+
+pub fn deployment(name: &str, ns: &str, image: &str) -> String {
+    format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: main\n        image: {image}\n")
+}
+
+pub fn namespace(name: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
+}
