@@ -60,8 +60,11 @@ fn parse(raw: Vec<OsString>) -> Result<Cli> {
     Ok(cli)
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Logs go to stderr: `info` for the daemon, `warn` for one-shot commands (their result is on
+/// stdout); `FERRY_LOG` overrides (e.g. `FERRY_LOG=debug`).
+fn init_logging(json: bool, daemon: bool) {
+    let default = if daemon { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     if json {
         builder.json().init();
@@ -78,7 +81,7 @@ pub fn main(raw: Vec<OsString>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(cli.log_json);
+    init_logging(cli.log_json, cli.command == "run");
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

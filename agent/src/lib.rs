@@ -4,6 +4,10 @@
 //! and a thin IO shell ([`kube`], [`store`], [`source`]); [`reconcile`] runs one sync and
 //! [`daemon`] schedules them.
 
+// Errors carry the object, source and server message they are about; they are built on the
+// failure path only, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod config;
 pub mod daemon;
 pub mod engine;

@@ -14,7 +14,7 @@ pub struct Device {
 /// True when `targets` is empty, lists `device.id`, or has a selector all of whose pairs are
 /// among the device's labels.
 pub fn matches(targets: &Targets, device: &Device) -> bool {
-    if targets.is_empty() || targets.devices.iter().any(|d| *d == device.id) {
+    if targets.is_empty() || targets.devices.contains(&device.id) {
         return true;
     }
     targets

@@ -95,6 +95,9 @@ pub struct Event {
     pub message: String,
 }
 
+/// A stored manifest and its signature.
+pub type StoredBundle = (Vec<u8>, Option<String>);
+
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -241,7 +244,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn bundle(&self, digest: &str) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
+    pub fn bundle(&self, digest: &str) -> Result<Option<StoredBundle>, StoreError> {
         let c = self.conn();
         Ok(c.query_row("SELECT manifest, signature FROM bundles WHERE digest=?1", [digest], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
     }
@@ -403,5 +406,72 @@ impl Store {
     /// `PRAGMA integrity_check` result ("ok" when healthy).
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         Ok(self.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::changeset::Action;
+    use crate::engine::object::ObjectId;
+
+    fn entry(name: &str, hash: &str) -> InventoryEntry {
+        InventoryEntry { id: ObjectId { group: String::new(), kind: "ConfigMap".into(), namespace: "d".into(), name: name.into() }, api_version: "v1".into(), hash: hash.into() }
+    }
+
+    #[test]
+    fn migrates_once_and_refuses_newer_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        Store::open(&path).unwrap();
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+        s.conn().pragma_update(None, "user_version", 99).unwrap();
+        drop(s);
+        assert!(matches!(Store::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+    }
+
+    #[test]
+    fn attempts_good_revision_and_effective_inventory() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        let a1 = s.begin_attempt("app", 1, "d1", AttemptKind::Apply, None, &[entry("a", "h1")]).unwrap();
+        let mut cs = ChangeSet::default();
+        cs.push(entry("a", "h1").id, Action::Created);
+        s.finish_attempt(a1, Ok(&cs)).unwrap();
+        assert_eq!(s.sync_state("app").unwrap().good, Some((a1, 1, "d1".into())));
+        // An attempt that crashed: its objects count as possibly applied, with unknown hash.
+        s.begin_attempt("app", 2, "d2", AttemptKind::Apply, None, &[entry("a", "h2"), entry("b", "h2")]).unwrap();
+        assert_eq!(s.recover_interrupted().unwrap(), 1);
+        let inv = s.effective_inventory("app").unwrap();
+        assert_eq!(inv, vec![entry("a", "h1"), entry("b", "")]);
+        let hist = s.history(Some("app"), 10).unwrap();
+        assert_eq!(hist.iter().map(|h| h.state.as_str()).collect::<Vec<_>>(), ["interrupted", "applied"]);
+        // A failed attempt keeps the good revision.
+        let a3 = s.begin_attempt("app", 3, "d3", AttemptKind::Apply, None, &[]).unwrap();
+        s.finish_attempt(a3, Err("boom")).unwrap();
+        let st = s.sync_state("app").unwrap();
+        assert_eq!(st.good.unwrap().1, 1);
+        assert_eq!(st.last_error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn highest_revision_only_rises_and_retention_keeps_the_good_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        s.raise_highest("app", 5).unwrap();
+        s.raise_highest("app", 3).unwrap();
+        assert_eq!(s.sync_state("app").unwrap().highest_revision, Some(5));
+        let good = s.begin_attempt("app", 1, "d1", AttemptKind::Apply, None, &[]).unwrap();
+        s.finish_attempt(good, Ok(&ChangeSet::default())).unwrap();
+        s.put_bundle("d1", "app", 1, b"m", None).unwrap();
+        for i in 2..6 {
+            let id = s.begin_attempt("app", i, &format!("d{i}"), AttemptKind::Apply, None, &[]).unwrap();
+            s.finish_attempt(id, Err("x")).unwrap();
+            s.put_bundle(&format!("d{i}"), "app", i, b"m", None).unwrap();
+        }
+        let kept = s.apply_retention(2).unwrap();
+        assert_eq!(kept, ["d1", "d4", "d5"]);
+        assert_eq!(s.history(Some("app"), 10).unwrap().len(), 3);
     }
 }

@@ -27,7 +27,14 @@ fn main() -> Result<()> {
         sim.write_kubeconfig(std::path::Path::new(&p), false)?;
     }
     println!("kube-sim listening on {}", sim.url());
+    // Print every write as it happens, so a demo or a person can see what a client changed.
+    let mut seen = 0;
     loop {
-        std::thread::sleep(Duration::from_secs(3600));
+        std::thread::sleep(Duration::from_millis(100));
+        let log = sim.log();
+        for e in log.iter().skip(seen).filter(|e| e.is_write()) {
+            println!("kube-sim: write {} {} -> {}", e.method, e.path, e.status);
+        }
+        seen = log.len();
     }
 }
