@@ -24,20 +24,76 @@ fn jitter() -> f64 {
     (nanos % 1000) as f64 / 1000.0
 }
 
-/// Runs every sync forever.
+/// When the sync loops last made progress, and whether a pass is running.
+#[derive(Default)]
+struct Progress {
+    /// Seconds since the epoch of the last pass start or end, per sync.
+    last: std::sync::Mutex<std::collections::BTreeMap<String, (u64, bool)>>,
+}
+
+impl Progress {
+    fn mark(&self, sync: &str, running: bool) {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).insert(sync.to_string(), (crate::store::now() as u64, running));
+    }
+    /// A pass that has run longer than `limit` means the loop is stuck.
+    fn stuck(&self, limit: Duration) -> Option<String> {
+        let now = crate::store::now() as u64;
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(_, (t, running))| *running && now.saturating_sub(*t) > limit.as_secs()).map(|(s, _)| s.clone())
+    }
+}
+
+/// The STATUS= line systemd shows: each sync's applied revision.
+fn status_line(agent: &Agent) -> String {
+    let parts: Vec<String> = agent
+        .config
+        .syncs
+        .iter()
+        .map(|s| {
+            let st = agent.store.sync_state(&s.name).unwrap_or_default();
+            let rev = st.good.map(|g| format!("r{}", g.1)).unwrap_or_else(|| "-".into());
+            let flag = if st.last_error.is_some() { " (error)" } else { "" };
+            format!("{} {rev}{flag}", s.name)
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// Runs every sync forever. Tells systemd READY=1 (state loaded), STATUS= after each pass, and
+/// WATCHDOG=1 while no sync pass is stuck.
 pub fn run(agent: Arc<Agent>) {
     let names: Vec<String> = agent.config.syncs.iter().map(|s| s.name.clone()).collect();
+    let progress = Arc::new(Progress::default());
+    // A pass may legitimately take the longest health timeout plus retries; beyond this it is stuck.
+    let stuck_after = agent.config.syncs.iter().map(|s| s.timeout).max().unwrap_or_default() * 2 + Duration::from_secs(300);
+    crate::notify::notify(&format!("READY=1\nSTATUS={}", status_line(&agent)));
     smol::block_on(async {
+        if let Some(every) = crate::notify::watchdog_interval() {
+            let progress = progress.clone();
+            smol::spawn(async move {
+                loop {
+                    match progress.stuck(stuck_after) {
+                        None => crate::notify::notify("WATCHDOG=1"),
+                        Some(sync) => tracing::error!(sync = %sync, "sync pass stuck; withholding watchdog keep-alive"),
+                    }
+                    smol::Timer::after(every / 2).await;
+                }
+            })
+            .detach();
+        }
         let tasks: Vec<_> = names
             .into_iter()
             .map(|name| {
                 let agent = agent.clone();
+                let progress = progress.clone();
                 smol::spawn(async move {
                     let interval = agent.config.sync(&name).map(|s| s.interval).unwrap_or(Duration::from_secs(300));
                     let mut failures = 0u32;
                     loop {
                         let (a, n) = (agent.clone(), name.clone());
+                        progress.mark(&name, true);
                         let result = smol::unblock(move || a.sync_once(&n)).await;
+                        progress.mark(&name, false);
+                        crate::notify::notify(&format!("STATUS={}", status_line(&agent)));
                         match &result {
                             Ok(Outcome::RolledBack { .. }) | Err(_) => failures += 1,
                             Ok(_) => failures = 0,

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod engine;
 pub mod fault;
 pub mod kube;
+pub mod notify;
 pub mod reconcile;
 pub mod source;
 pub mod store;

@@ -1,0 +1,87 @@
+//! The systemd unit (checked by systemd-analyze), the notify protocol (READY, STATUS,
+//! WATCHDOG) against a real datagram socket, and logs (JSON on request, secrets never logged).
+
+mod common;
+
+use common::*;
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn unit_with_binary(dir: &std::path::Path) -> std::path::PathBuf {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../systemd/ferry-agent.service")).unwrap();
+    let p = dir.join("ferry-agent.service");
+    std::fs::write(&p, unit.replace("/usr/bin/ferry-agent", env!("CARGO_BIN_EXE_ferry-agent"))).unwrap();
+    p
+}
+
+#[test]
+fn unit_verifies_and_is_hardened() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = unit_with_binary(dir.path());
+    let o = Command::new("systemd-analyze").arg("verify").arg(&unit).output().expect("systemd-analyze (package systemd)");
+    assert!(o.status.success() && o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("systemd-analyze").args(["security", "--offline=true"]).arg(&unit).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = text.lines().find(|l| l.contains("Overall exposure level")).expect("exposure line");
+    let score: f64 = line.split(':').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(score <= 2.0, "exposure {score} > 2.0: {line}");
+}
+
+#[test]
+fn daemon_notifies_ready_status_and_watchdog() {
+    let env = Env::new();
+    env.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
+    let sock_path = env.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "300000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut ready, mut status, mut watchdog) = (false, false, false);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && !(ready && status && watchdog) {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            ready |= msg.contains("READY=1");
+            status |= msg.contains("STATUS=app r1");
+            watchdog |= msg.contains("WATCHDOG=1");
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ready && status && watchdog, "ready={ready} status={status} watchdog={watchdog}");
+}
+
+#[test]
+fn json_logs_and_no_secrets_at_trace_level() {
+    let env = Env::new();
+    // Use the bearer-token kubeconfig: the token must never appear in any output.
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        &env.sim.kubeconfig_path().display().to_string(),
+        &env.sim.token_kubeconfig_path().display().to_string(),
+    );
+    std::fs::write(&env.config, text).unwrap();
+    env.publish(1, &Env::example(APP));
+    let o = env.agent_env(&["--log-format", "json", "sync", "--once"], &[("FERRY_LOG", "trace")]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains(&env.sim.token) && !stderr.contains(&env.sim.token), "token leaked");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "trace level logs something");
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string());
+    }
+    // The token kubeconfig really authenticated (the objects exist).
+    assert!(env.obj("apps", "Deployment", "demo", "web").is_some());
+}
