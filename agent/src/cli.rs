@@ -21,6 +21,7 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   rollback SYNC REVISION   re-apply a revision from local history
   suspend SYNC | resume SYNC
   diff SYNC                what a sync would change now (no writes)
+  metrics                  print the Prometheus metrics
   check-config             load and check the configuration and keys
 The config defaults to $FERRY_CONFIG or /etc/ferry/agent.yaml.";
 
@@ -129,8 +130,17 @@ fn dispatch(cli: &Cli) -> Result<u8> {
     let cfg = AgentConfig::load(&cli.config)?;
     match cli.command.as_str() {
         "check-config" => check_config(&cfg),
+        "metrics" => {
+            print!("{}", ferry_agent::metrics::current(&open_store(&cfg)?, &cfg)?);
+            Ok(0)
+        }
         "run" => {
             let a = Arc::new(agent(cfg)?);
+            if let Some(addr) = &a.config.metrics.listen {
+                let listener = std::net::TcpListener::bind(addr).with_context(|| format!("metrics listen address {addr}"))?;
+                let m = a.clone();
+                ferry_agent::metrics::serve(listener, Arc::new(move || ferry_agent::metrics::current(&m.store, &m.config).unwrap_or_default()));
+            }
             tracing::info!(device = %a.config.device_id(), syncs = a.config.syncs.len(), "ferry-agent started");
             ferry_agent::daemon::run(a);
             Ok(0)
@@ -222,6 +232,7 @@ fn sync(cli: &Cli, a: Agent) -> Result<u8> {
     if cli.output_json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
+    a.report(true);
     Ok(code)
 }
 
@@ -234,6 +245,7 @@ fn describe(o: &Outcome) -> String {
         Outcome::Applied { revision, changes } => format!("revision {revision} applied: {changes}"),
         Outcome::RolledBack { failed_revision, error, revision } => format!("revision {failed_revision} FAILED ({error}); rolled back to revision {revision}"),
         Outcome::Waiting { revision, percent } => format!("waiting for wave: revision {revision} is rolling out to {percent}% of devices"),
+        Outcome::Blocked { dependency, reason } => format!("blocked: depends on {dependency} ({reason})"),
     }
 }
 
@@ -244,20 +256,15 @@ fn ts(t: Option<i64>) -> String {
 fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
     let store = open_store(cfg)?;
     let mut rows = Vec::new();
-    for s in &cfg.syncs {
-        let st = store.sync_state(&s.name)?;
-        let last = store.history(Some(&s.name), 1)?.into_iter().next();
-        let health = match (&last, st.suspended || s.suspend) {
-            (_, true) => "suspended".to_string(),
-            (None, _) => "never synced".to_string(),
-            (Some(l), _) if l.state == "applied" => "healthy".to_string(),
-            (Some(l), _) => format!("{} ({})", l.state, l.kind),
-        };
-        let next = st.last_attempt.map(|t| t + s.interval.as_secs() as i64);
+    for (name, suspended, st, last, drift) in ferry_agent::fleet::reports(&store, cfg)? {
+        let report = ferry_agent::fleet::SyncReport { name: &name, suspended, state: &st, last_attempt_state: last.as_deref(), drift_corrections: drift };
+        let health = ferry_agent::fleet::health_word(&report);
+        let interval = cfg.sync(&name).map(|s| s.interval.as_secs() as i64).unwrap_or(0);
+        let next = st.last_attempt.map(|t| t + interval);
         rows.push(serde_json::json!({
-            "sync": s.name, "revision": st.good.as_ref().map(|g| g.1), "highestVerified": st.highest_revision,
+            "sync": name, "revision": st.good.as_ref().map(|g| g.1), "highestVerified": st.highest_revision,
             "health": health, "lastError": st.last_error, "lastSuccess": ts(st.last_success), "nextRun": ts(next),
-            "sourceUnreachableSince": st.source_unreachable_since.map(|t| ts(Some(t))), "waiting": st.waiting,
+            "sourceUnreachableSince": st.source_unreachable_since.map(|t| ts(Some(t))), "waiting": st.waiting, "driftCorrections": drift,
         }));
     }
     if cli.output_json {

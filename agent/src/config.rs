@@ -74,6 +74,93 @@ pub struct SyncConfig {
     /// Accept unsigned bundles. Off by default; only for sources you fully control.
     #[serde(default)]
     pub insecure_skip_signature: bool,
+    /// Syncs that must be applied and healthy before this one runs (infra before apps).
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Act as this identity (Impersonate-User/Group headers) instead of the agent's own.
+    pub impersonate: Option<Impersonate>,
+    /// Namespace fence: when set, the bundle may only hold objects in these namespaces (no
+    /// cluster-scoped objects); anything else is refused before any write.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+/// An identity to impersonate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Impersonate {
+    pub user: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// The fleet status endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FleetConfig {
+    pub url: String,
+    #[serde(default = "default_interval", deserialize_with = "duration")]
+    pub interval: Duration,
+    #[serde(flatten)]
+    pub tls: crate::outbound::EndpointTls,
+}
+
+/// Payload shapes for webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    Json,
+    Slack,
+}
+
+/// A webhook that receives events.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NotificationConfig {
+    pub name: String,
+    pub url: String,
+    #[serde(default = "default_format")]
+    pub format: WebhookFormat,
+    /// Event kinds to send (default: all): applied, failed, rolled-back, refused,
+    /// drift-detected, drift-corrected, source-unreachable.
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(flatten)]
+    pub tls: crate::outbound::EndpointTls,
+}
+
+fn default_format() -> WebhookFormat {
+    WebhookFormat::Json
+}
+
+/// Prometheus metrics output.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MetricsConfig {
+    /// node_exporter textfile-collector file, written atomically after every pass.
+    pub textfile: Option<PathBuf>,
+    /// Serve `/metrics` on this address (keep it on localhost), e.g. 127.0.0.1:9465.
+    pub listen: Option<String>,
+}
+
+/// The status ConfigMap ferry keeps in the cluster for local tools.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StatusObjectConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_status_namespace")]
+    pub namespace: String,
+}
+
+impl Default for StatusObjectConfig {
+    fn default() -> Self {
+        StatusObjectConfig { enabled: true, namespace: default_status_namespace() }
+    }
+}
+
+fn default_status_namespace() -> String {
+    "kube-system".into()
 }
 
 fn yes() -> bool {
@@ -119,7 +206,23 @@ pub struct AgentConfig {
     pub concurrency: usize,
     #[serde(default)]
     pub limits: ferry_bundle::Limits,
+    /// Fleet status heartbeat (optional).
+    pub fleet: Option<FleetConfig>,
+    #[serde(default)]
+    pub notifications: Vec<NotificationConfig>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub status_object: StatusObjectConfig,
+    /// Most heartbeats and notifications kept while their endpoints are unreachable; the
+    /// oldest are dropped (and counted) beyond it.
+    #[serde(default = "default_outbox")]
+    pub outbox_limit: usize,
     pub syncs: Vec<SyncConfig>,
+}
+
+fn default_outbox() -> usize {
+    1000
 }
 
 fn default_state_dir() -> PathBuf {
@@ -162,6 +265,16 @@ impl AgentConfig {
                 return Err(invalid(format!("sync {:?}: interval must be at least 1s", s.name)));
             }
         }
+        for s in &cfg.syncs {
+            for d in &s.depends_on {
+                if !names.contains(d) {
+                    return Err(invalid(format!("sync {:?} depends on unknown sync {d:?}", s.name)));
+                }
+            }
+        }
+        if let Some(cycle) = dependency_cycle(&cfg.syncs) {
+            return Err(invalid(format!("dependsOn cycle: {}", cycle.join(" -> "))));
+        }
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         let abs = |p: &mut PathBuf| {
@@ -170,6 +283,9 @@ impl AgentConfig {
             }
         };
         abs(&mut cfg.state_dir);
+        if let Some(t) = cfg.metrics.textfile.as_mut() {
+            abs(t);
+        }
         abs(&mut cfg.keys);
         if let Some(k) = cfg.kubeconfig.as_mut() {
             abs(k);
@@ -203,6 +319,27 @@ impl AgentConfig {
     }
 }
 
+/// A dependsOn cycle, if any (as the path that closes it).
+fn dependency_cycle(syncs: &[SyncConfig]) -> Option<Vec<String>> {
+    fn visit(name: &str, syncs: &[SyncConfig], path: &mut Vec<String>) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == name) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(name.to_string());
+            return Some(cycle);
+        }
+        path.push(name.to_string());
+        let deps = syncs.iter().find(|s| s.name == name).map(|s| s.depends_on.clone()).unwrap_or_default();
+        for d in deps {
+            if let Some(c) = visit(&d, syncs, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        None
+    }
+    syncs.iter().find_map(|s| visit(&s.name, syncs, &mut Vec::new()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +365,9 @@ mod tests {
         assert!(AgentConfig::parse(p, "bogus: 1\nsyncs:\n- name: a\n  source: {type: directory, path: x}\n").is_err());
         let e = AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: directory, path: x}\n- name: a\n  source: {type: directory, path: y}\n").unwrap_err();
         assert!(e.to_string().contains("defined twice"));
+        let e = AgentConfig::parse(p, "syncs:\n- name: a\n  dependsOn: [b]\n  source: {type: directory, path: x}\n- name: b\n  dependsOn: [a]\n  source: {type: directory, path: y}\n").unwrap_err();
+        assert!(e.to_string().contains("dependsOn cycle: a -> b -> a"), "{e}");
+        let e = AgentConfig::parse(p, "syncs:\n- name: a\n  dependsOn: [zz]\n  source: {type: directory, path: x}\n").unwrap_err();
+        assert!(e.to_string().contains("unknown sync"));
     }
 }

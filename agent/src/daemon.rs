@@ -80,6 +80,18 @@ pub fn run(agent: Arc<Agent>) {
             })
             .detach();
         }
+        {
+            let agent = agent.clone();
+            let every = agent.config.fleet.as_ref().map(|f| f.interval);
+            smol::spawn(async move {
+                loop {
+                    let a = agent.clone();
+                    smol::unblock(move || a.report(every.is_some())).await;
+                    smol::Timer::after(every.unwrap_or(Duration::from_secs(300))).await;
+                }
+            })
+            .detach();
+        }
         let tasks: Vec<_> = names
             .into_iter()
             .map(|name| {
@@ -94,6 +106,8 @@ pub fn run(agent: Arc<Agent>) {
                         let result = smol::unblock(move || a.sync_once(&n)).await;
                         progress.mark(&name, false);
                         crate::notify::notify(&format!("STATUS={}", status_line(&agent)));
+                        let a = agent.clone();
+                        smol::unblock(move || a.report(false)).await;
                         match &result {
                             Ok(Outcome::RolledBack { .. }) | Err(_) => failures += 1,
                             Ok(_) => failures = 0,

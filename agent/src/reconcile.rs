@@ -54,6 +54,8 @@ pub enum SyncError {
     CacheMiss { sync: String, revision: u64, reason: String },
     #[error("unknown sync {0}")]
     UnknownSync(String),
+    #[error("sync {sync}: {origin}: {object} is outside the sync's namespace fence ({allowed}); refused before any write")]
+    Fence { sync: String, origin: String, object: String, allowed: String },
 }
 
 /// What one pass of a sync did.
@@ -68,6 +70,8 @@ pub enum Outcome {
     RolledBack { failed_revision: u64, error: String, revision: u64 },
     /// This device is outside the bundle's rollout wave.
     Waiting { revision: u64, percent: u8 },
+    /// A sync this one depends on is not applied and healthy.
+    Blocked { dependency: String, reason: String },
 }
 
 /// The agent: configuration, state, cluster access and sources.
@@ -81,6 +85,7 @@ pub struct Agent {
     scratch: PathBuf,
     /// How often health is polled while waiting.
     pub poll_interval: Duration,
+    started: std::time::Instant,
 }
 
 impl Agent {
@@ -89,7 +94,7 @@ impl Agent {
         let _ = std::fs::remove_dir_all(&scratch);
         let _ = std::fs::create_dir_all(&scratch);
         let sources = config.syncs.iter().map(|s| (s.name.clone(), Mutex::new(source::from_config(&s.source, &scratch)))).collect();
-        Agent { config, store, blobs, client, discovery: Discovery::new(), sources, scratch, poll_interval: Duration::from_millis(250) }
+        Agent { config, store, blobs, client, discovery: Discovery::new(), sources, scratch, poll_interval: Duration::from_millis(250), started: std::time::Instant::now() }
     }
 
     fn policy(&self, sync: &SyncConfig) -> Result<VerifyPolicy, SyncError> {
@@ -119,6 +124,79 @@ impl Agent {
         if let Err(e) = self.store.add_event(sync, kind, message) {
             tracing::error!(sync, "cannot record event: {e}");
         }
+        let device = self.config.device_id();
+        for n in self.config.notifications.iter().filter(|n| n.events.is_empty() || n.events.iter().any(|k| k == kind)) {
+            let body = crate::fleet::event_payload(n.format, &device, sync, kind, message, crate::store::now());
+            if let Err(e) = self.store.enqueue(&format!("webhook:{}", n.name), &body.to_string(), self.config.outbox_limit) {
+                tracing::error!(sync, "cannot queue notification: {e}");
+            }
+        }
+    }
+
+    /// The client a sync acts through (impersonating its tenant identity if configured).
+    fn client_for(&self, sync: &SyncConfig) -> KubeClient {
+        match &sync.impersonate {
+            Some(i) => self.client.impersonating(&i.user, &i.groups),
+            None => self.client.clone(),
+        }
+    }
+
+    /// Heartbeat (when `heartbeat`), outbox delivery, metrics textfile and the status object.
+    pub fn report(&self, heartbeat: bool) {
+        let data = match crate::fleet::reports(&self.store, &self.config) {
+            Ok(d) => d,
+            Err(e) => return tracing::error!("reporting: {e}"),
+        };
+        let reports: Vec<crate::fleet::SyncReport> = data
+            .iter()
+            .map(|(name, suspended, st, last, drift)| crate::fleet::SyncReport { name, suspended: *suspended, state: st, last_attempt_state: last.as_deref(), drift_corrections: *drift })
+            .collect();
+        if heartbeat && self.config.fleet.is_some() {
+            let dropped = self.store.counters().ok().and_then(|c| c.into_iter().find(|(n, _)| n == "outbox_dropped").map(|(_, v)| v)).unwrap_or(0);
+            let hb = crate::fleet::heartbeat(&self.config.device_id(), &self.config.device.labels, self.started.elapsed(), crate::store::now(), &reports, dropped);
+            if let Err(e) = self.store.enqueue(crate::fleet::FLEET_TARGET, &hb.to_string(), self.config.outbox_limit) {
+                tracing::error!("cannot queue heartbeat: {e}");
+            }
+        }
+        if let Err(e) = crate::fleet::flush(&self.store, &self.config) {
+            tracing::error!("outbox: {e}");
+        }
+        if let Some(path) = &self.config.metrics.textfile {
+            match crate::metrics::current(&self.store, &self.config) {
+                Ok(text) => {
+                    if let Err(e) = crate::metrics::write_textfile(path, &text) {
+                        tracing::warn!("metrics textfile {}: {e}", path.display());
+                    }
+                }
+                Err(e) => tracing::warn!("metrics: {e}"),
+            }
+        }
+        if self.config.status_object.enabled {
+            if let Err(e) = self.write_status_object(&reports) {
+                tracing::warn!("status object: {e}");
+            }
+        }
+    }
+
+    /// Keeps the `ferry-status` ConfigMap current; writes only when its content changed.
+    fn write_status_object(&self, reports: &[crate::fleet::SyncReport]) -> Result<(), String> {
+        let syncs: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| serde_json::json!({"name": r.name, "revision": r.state.good.as_ref().map(|g| g.1), "health": crate::fleet::health_word(r), "lastError": r.state.last_error}))
+            .collect();
+        let ns = &self.config.status_object.namespace;
+        let manifest = serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "ferry-status", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "ferry"}},
+            "data": {"device": self.config.device_id(), "agent": env!("CARGO_PKG_VERSION"), "syncs.json": serde_json::to_string(&syncs).unwrap_or_default()}
+        });
+        let obj = DesiredObject::new("v1".into(), "ConfigMap".into(), ns.clone(), "status".into(), manifest);
+        if self.store.kv_get("status_object_hash").map_err(|e| e.to_string())?.as_deref() == Some(obj.hash.as_str()) {
+            return Ok(());
+        }
+        let info = apply::info_for(&self.client, &self.discovery, &obj).map_err(|e| e.to_string())?;
+        apply::apply_one(&self.client, &info, &obj).map_err(|e| e.to_string())?;
+        self.store.kv_set("status_object_hash", &obj.hash).map_err(|e| e.to_string())
     }
 
     /// One pass of the named sync.
@@ -128,6 +206,19 @@ impl Agent {
         let state = self.store.sync_state(name).map_err(st)?;
         if state.suspended || sync.suspend {
             return Ok(Outcome::Suspended);
+        }
+        for dep in &sync.depends_on {
+            let ds = self.store.sync_state(dep).map_err(st)?;
+            let last = self.store.history(Some(dep), 1).map_err(st)?.into_iter().next();
+            let reason = match (&ds.good, last.as_ref().map(|l| l.state.as_str()), &ds.last_error) {
+                (None, _, _) => Some("not applied yet".to_string()),
+                (_, Some(s), _) if s != "applied" => Some(format!("last attempt {s}")),
+                (_, _, Some(e)) => Some(format!("last error: {e}")),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                return Ok(Outcome::Blocked { dependency: dep.clone(), reason });
+            }
         }
         let policy = self.policy(sync)?;
         let polled = {
@@ -244,7 +335,13 @@ impl Agent {
             let data = self.blobs.read(&f.sha256).map_err(|source| SyncError::Blob { sync: sync.name.clone(), source })?;
             rendered.extend(render::render_file(&f.path, &data, &vars).map_err(|source| SyncError::Render { sync: sync.name.clone(), source })?);
         }
-        apply::resolve(&self.client, &self.discovery, rendered, &sync.namespace, &sync.name).map_err(|source| SyncError::Apply { sync: sync.name.clone(), source })
+        let desired = apply::resolve(&self.client_for(sync), &self.discovery, rendered, &sync.namespace, &sync.name).map_err(|source| SyncError::Apply { sync: sync.name.clone(), source })?;
+        if !sync.namespaces.is_empty() {
+            if let Some(d) = desired.iter().find(|d| d.id.namespace.is_empty() || !sync.namespaces.contains(&d.id.namespace)) {
+                return Err(SyncError::Fence { sync: sync.name.clone(), origin: d.origin.clone(), object: d.id.to_string(), allowed: sync.namespaces.join(", ") });
+            }
+        }
+        Ok(desired)
     }
 
     /// Applies a revision whose files are in the cache, recording the attempt.
@@ -275,17 +372,18 @@ impl Agent {
 
     fn execute(&self, sync: &SyncConfig, desired: &[DesiredObject], inventory: &[InventoryEntry], plan: &plan::Plan) -> Result<ChangeSet, SyncError> {
         let name = sync.name.as_str();
+        let client = self.client_for(sync);
         let in_inventory: BTreeSet<_> = inventory.iter().map(|e| e.id.clone()).collect();
         let known = Known { in_inventory: &in_inventory, same_content: &plan.same_as_inventory };
         let mut changes = ChangeSet::default();
         for (stage, objects) in &plan.stages {
-            let cs = apply::apply_stage(&self.client, &self.discovery, objects, &known, self.config.concurrency)
+            let cs = apply::apply_stage(&client, &self.discovery, objects, &known, self.config.concurrency)
                 .map_err(|source| SyncError::Apply { sync: name.into(), source })?;
             crate::fault::point("after-stage");
             changes.extend(cs);
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
                 let refs: Vec<&DesiredObject> = objects.iter().collect();
-                wait::wait_for(&self.client, &self.discovery, &refs, sync.timeout, self.poll_interval).map_err(|source| SyncError::Wait { sync: name.into(), source })?;
+                wait::wait_for(&client, &self.discovery, &refs, sync.timeout, self.poll_interval).map_err(|source| SyncError::Wait { sync: name.into(), source })?;
                 if *stage == Stage::Crds {
                     let versions: BTreeSet<String> = objects
                         .iter()
@@ -300,11 +398,11 @@ impl Agent {
         }
         if sync.wait {
             let refs: Vec<&DesiredObject> = desired.iter().filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped).collect();
-            wait::wait_for(&self.client, &self.discovery, &refs, sync.timeout, self.poll_interval).map_err(|source| SyncError::Wait { sync: name.into(), source })?;
+            wait::wait_for(&client, &self.discovery, &refs, sync.timeout, self.poll_interval).map_err(|source| SyncError::Wait { sync: name.into(), source })?;
         }
         if sync.prune {
             crate::fault::point("before-prune");
-            let cs = prune::prune(&self.client, &self.discovery, name, &plan.prune).map_err(|source| SyncError::Prune { sync: name.into(), source })?;
+            let cs = prune::prune(&client, &self.discovery, name, &plan.prune).map_err(|source| SyncError::Prune { sync: name.into(), source })?;
             changes.extend(cs);
         }
         crate::fault::point("before-record");
@@ -321,7 +419,7 @@ impl Agent {
         };
         let manifest = self.cached_manifest(name, revision, &digest)?;
         let desired = self.desired(sync, &manifest)?;
-        let drifted = self.drifted(&desired).map_err(|source| SyncError::Apply { sync: name.into(), source })?;
+        let drifted = self.drifted(&self.client_for(sync), &desired).map_err(|source| SyncError::Apply { sync: name.into(), source })?;
         if drifted.is_empty() {
             return Ok(ChangeSet::default());
         }
@@ -333,11 +431,11 @@ impl Agent {
     }
 
     /// Objects whose live state differs from what ferry applied (or that are gone).
-    pub fn drifted(&self, desired: &[DesiredObject]) -> Result<Vec<crate::engine::object::ObjectId>, ApplyError> {
+    pub fn drifted(&self, client: &KubeClient, desired: &[DesiredObject]) -> Result<Vec<crate::engine::object::ObjectId>, ApplyError> {
         let mut out = Vec::new();
         for d in desired {
-            let info = apply::info_for(&self.client, &self.discovery, d)?;
-            let live = apply::get_live(&self.client, &info, &d.id.namespace, &d.id.name).map_err(|source| ApplyError::Kube { id: d.id.clone(), origin: d.origin.clone(), source })?;
+            let info = apply::info_for(client, &self.discovery, d)?;
+            let live = apply::get_live(client, &info, &d.id.namespace, &d.id.name).map_err(|source| ApplyError::Kube { id: d.id.clone(), origin: d.origin.clone(), source })?;
             if live.is_none_or(|l| drift::first_difference(&d.manifest, &l).is_some()) {
                 out.push(d.id.clone());
             }
@@ -372,7 +470,7 @@ impl Agent {
         let desired = self.desired(sync, &manifest)?;
         let inventory = self.store.effective_inventory(name).map_err(st)?;
         let plan = plan::plan(&desired, &inventory);
-        let drifted: BTreeSet<_> = self.drifted(&desired).map_err(|source| SyncError::Apply { sync: name.into(), source })?.into_iter().collect();
+        let drifted: BTreeSet<_> = self.drifted(&self.client_for(sync), &desired).map_err(|source| SyncError::Apply { sync: name.into(), source })?.into_iter().collect();
         let in_inventory: BTreeSet<_> = inventory.iter().map(|e| e.id.clone()).collect();
         let mut cs = ChangeSet::default();
         for (_, objs) in &plan.stages {

@@ -53,6 +53,16 @@ const STEPS: &[&str] = &[
         kind TEXT NOT NULL,
         message TEXT NOT NULL
      );",
+    // 2: the outbox (heartbeats, notifications), counters for metrics, small key/values.
+    "CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 /// Brings the database to the newest schema.

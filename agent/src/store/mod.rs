@@ -283,6 +283,10 @@ impl Store {
                 let json = serde_json::to_string(changes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 tx.execute("UPDATE revisions SET state='applied', finished=?2, changes=?3 WHERE id=?1", params![id, now(), json])?;
                 tx.execute("UPDATE syncs SET good_attempt=?2, last_error=NULL, last_success=?3 WHERE name=?1", params![sync, id, now()])?;
+                for c in &changes.changes {
+                    let name = format!("apply_objects_total|{sync}|{}", c.action.as_str());
+                    tx.execute("INSERT INTO counters(name, value) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", [name])?;
+                }
             }
             Err(error) => {
                 tx.execute("UPDATE revisions SET state='failed', finished=?2, error=?3 WHERE id=?1", params![id, now(), error])?;
@@ -370,7 +374,10 @@ impl Store {
 
     pub fn add_event(&self, sync: &str, kind: &str, message: &str) -> Result<(), StoreError> {
         let c = self.conn();
-        c.execute("INSERT INTO events(time, sync, kind, message) VALUES (?1, ?2, ?3, ?4)", params![now(), sync, kind, message])?;
+        let tx = c.unchecked_transaction()?;
+        tx.execute("INSERT INTO events(time, sync, kind, message) VALUES (?1, ?2, ?3, ?4)", params![now(), sync, kind, message])?;
+        tx.execute("INSERT INTO counters(name, value) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", [format!("events_total|{sync}|{kind}")])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -401,6 +408,66 @@ impl Store {
         };
         tx.commit()?;
         Ok(digests)
+    }
+
+    /// Queues a message for `target`; beyond `limit` entries the oldest are dropped and
+    /// counted in `outbox_dropped`. One transaction.
+    pub fn enqueue(&self, target: &str, body: &str, limit: usize) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("INSERT INTO outbox(target, body, created) VALUES (?1, ?2, ?3)", params![target, body, now()])?;
+        let count: i64 = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+        let excess = count - limit as i64;
+        if excess > 0 {
+            tx.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?1)", [excess])?;
+            tx.execute("INSERT INTO counters(name, value) VALUES ('outbox_dropped', ?1) ON CONFLICT(name) DO UPDATE SET value = value + ?1", [excess])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Queued messages, oldest first.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT id, target, body FROM outbox ORDER BY id LIMIT ?1")?;
+        let rows = st.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn outbox_done(&self, id: i64) -> Result<(), StoreError> {
+        self.conn().execute("DELETE FROM outbox WHERE id=?1", [id])?;
+        Ok(())
+    }
+
+    pub fn outbox_failed(&self, id: i64) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE outbox SET attempts = attempts + 1 WHERE id=?1", [id])?;
+        Ok(())
+    }
+
+    pub fn outbox_len(&self) -> Result<i64, StoreError> {
+        Ok(self.conn().query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?)
+    }
+
+    pub fn add_counter(&self, name: &str, by: i64) -> Result<(), StoreError> {
+        self.conn().execute("INSERT INTO counters(name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + ?2", params![name, by])?;
+        Ok(())
+    }
+
+    /// Every counter, by name.
+    pub fn counters(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT name, value FROM counters ORDER BY name")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.conn().query_row("SELECT value FROM kv WHERE key=?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute("INSERT INTO kv(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value=?2", params![key, value])?;
+        Ok(())
     }
 
     /// `PRAGMA integrity_check` result ("ok" when healthy).

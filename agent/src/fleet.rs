@@ -1,0 +1,174 @@
+//! Reporting: the fleet status heartbeat, webhook notifications, and their delivery from the
+//! SQLite outbox (in order per endpoint, kept while offline, bounded). Payload building is
+//! pure; delivery is the IO shell. The heartbeat schema is documented in docs/fleet.md.
+
+use crate::config::{AgentConfig, WebhookFormat};
+use crate::outbound::Endpoint;
+use crate::store::{Store, StoreError, SyncState};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Version of the heartbeat and event payloads.
+pub const HEARTBEAT_SCHEMA: &str = "ferry.dev/heartbeat/v1";
+pub const EVENT_SCHEMA: &str = "ferry.dev/event/v1";
+/// Outbox target of heartbeats.
+pub const FLEET_TARGET: &str = "fleet";
+
+fn rfc3339(t: i64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64)).to_string()
+}
+
+/// One sync as the heartbeat reports it.
+pub struct SyncReport<'a> {
+    pub name: &'a str,
+    pub suspended: bool,
+    pub state: &'a SyncState,
+    /// State of the newest attempt, if any.
+    pub last_attempt_state: Option<&'a str>,
+    pub drift_corrections: i64,
+}
+
+/// The health word status, heartbeat and the status object share.
+pub fn health_word(r: &SyncReport) -> &'static str {
+    if r.suspended {
+        "suspended"
+    } else if r.state.waiting.is_some() {
+        "waiting"
+    } else {
+        match (r.last_attempt_state, r.state.last_error.is_some()) {
+            (None, _) => "never-synced",
+            (Some("applied"), false) => "healthy",
+            (Some("applied"), true) => "degraded",
+            _ => "failed",
+        }
+    }
+}
+
+/// Builds a heartbeat (pure).
+pub fn heartbeat(device_id: &str, labels: &BTreeMap<String, String>, uptime: Duration, now: i64, syncs: &[SyncReport], dropped: i64) -> Value {
+    let syncs: Vec<Value> = syncs
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "revision": r.state.good.as_ref().map(|g| g.1),
+                "highestVerified": r.state.highest_revision,
+                "health": health_word(r),
+                "lastError": r.state.last_error,
+                "lastSuccess": r.state.last_success.map(rfc3339),
+                "driftCorrections": r.drift_corrections,
+                "sourceReachable": r.state.source_unreachable_since.is_none(),
+                "sourceUnreachableSince": r.state.source_unreachable_since.map(rfc3339),
+                "waiting": r.state.waiting,
+            })
+        })
+        .collect();
+    json!({
+        "schema": HEARTBEAT_SCHEMA,
+        "time": rfc3339(now),
+        "device": {"id": device_id, "labels": labels},
+        "agent": {"version": env!("CARGO_PKG_VERSION"), "uptimeSeconds": uptime.as_secs()},
+        "syncs": syncs,
+        "outbox": {"dropped": dropped},
+    })
+}
+
+/// Builds a webhook payload for one event (pure).
+pub fn event_payload(format: WebhookFormat, device_id: &str, sync: &str, kind: &str, message: &str, now: i64) -> Value {
+    match format {
+        WebhookFormat::Json => json!({"schema": EVENT_SCHEMA, "time": rfc3339(now), "device": device_id, "sync": sync, "kind": kind, "message": message}),
+        WebhookFormat::Slack => json!({"text": format!("ferry {device_id} / {sync}: {kind}: {message}")}),
+    }
+}
+
+/// The per-sync reports for a heartbeat or status.
+pub fn reports(store: &Store, cfg: &AgentConfig) -> Result<Vec<(String, bool, SyncState, Option<String>, i64)>, StoreError> {
+    let counters: BTreeMap<String, i64> = store.counters()?.into_iter().collect();
+    cfg.syncs
+        .iter()
+        .map(|s| {
+            let st = store.sync_state(&s.name)?;
+            let last = store.history(Some(&s.name), 1)?.into_iter().next().map(|h| h.state);
+            let drift = counters.get(&format!("events_total|{}|drift-corrected", s.name)).copied().unwrap_or(0);
+            Ok((s.name.clone(), st.suspended || s.suspend, st, last, drift))
+        })
+        .collect()
+}
+
+/// Delivers queued messages in order; a failing endpoint keeps its messages (and their
+/// order) for the next flush. Returns (delivered, failed endpoints).
+pub fn flush(store: &Store, cfg: &AgentConfig) -> Result<(usize, Vec<String>), StoreError> {
+    let mut failed: Vec<String> = Vec::new();
+    let mut endpoints: BTreeMap<String, Option<(Endpoint, String)>> = BTreeMap::new();
+    let mut delivered = 0;
+    for (id, target, body) in store.outbox(500)? {
+        if failed.contains(&target) {
+            continue;
+        }
+        let ep = endpoints.entry(target.clone()).or_insert_with(|| endpoint_for(cfg, &target));
+        let Some((ep, url)) = ep else {
+            // The endpoint was removed from the config: nothing will ever take the message.
+            store.outbox_done(id)?;
+            continue;
+        };
+        match ep.post_json(url, &body) {
+            Ok(()) => {
+                store.outbox_done(id)?;
+                delivered += 1;
+            }
+            Err(e) => {
+                tracing::warn!(target = %target, "delivery failed, kept in outbox: {e}");
+                store.outbox_failed(id)?;
+                failed.push(target);
+            }
+        }
+    }
+    Ok((delivered, failed))
+}
+
+fn endpoint_for(cfg: &AgentConfig, target: &str) -> Option<(Endpoint, String)> {
+    let (tls, url) = if target == FLEET_TARGET {
+        let f = cfg.fleet.as_ref()?;
+        (&f.tls, f.url.clone())
+    } else {
+        let name = target.strip_prefix("webhook:")?;
+        let n = cfg.notifications.iter().find(|n| n.name == name)?;
+        (&n.tls, n.url.clone())
+    };
+    match Endpoint::new(tls, Duration::from_secs(15)) {
+        Ok(ep) => Some((ep, url)),
+        Err(e) => {
+            tracing::warn!(target = %target, "endpoint not usable: {e}");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_shape() {
+        let st = SyncState { good: Some((3, 7, "d".into())), highest_revision: Some(8), last_error: Some("boom".into()), source_unreachable_since: Some(100), ..Default::default() };
+        let r = SyncReport { name: "apps", suspended: false, state: &st, last_attempt_state: Some("failed"), drift_corrections: 2 };
+        let hb = heartbeat("edge-1", &[("site".to_string(), "x".to_string())].into(), Duration::from_secs(9), 0, &[r], 4);
+        assert_eq!(hb["schema"], HEARTBEAT_SCHEMA);
+        assert_eq!(hb["device"]["labels"]["site"], "x");
+        assert_eq!(hb["syncs"][0]["revision"], 7);
+        assert_eq!(hb["syncs"][0]["health"], "failed");
+        assert_eq!(hb["syncs"][0]["sourceReachable"], false);
+        assert_eq!(hb["syncs"][0]["driftCorrections"], 2);
+        assert_eq!(hb["outbox"]["dropped"], 4);
+        assert_eq!(hb["agent"]["uptimeSeconds"], 9);
+    }
+
+    #[test]
+    fn slack_and_json_payloads() {
+        let s = event_payload(WebhookFormat::Slack, "e", "apps", "failed", "x", 0);
+        assert_eq!(s["text"], "ferry e / apps: failed: x");
+        let j = event_payload(WebhookFormat::Json, "e", "apps", "failed", "x", 0);
+        assert_eq!((j["schema"].as_str(), j["kind"].as_str()), (Some(EVENT_SCHEMA), Some("failed")));
+    }
+}

@@ -1,0 +1,111 @@
+//! Outbound HTTPS for the fleet endpoint and webhooks (and remote sources): a ureq agent with
+//! an optional custom CA, client certificate and bearer token read from files. TLS is always
+//! verified; secrets are read from files and never logged.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+
+#[derive(Debug, Error)]
+pub enum HttpError {
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{url}: {reason}")]
+    Transport { url: String, reason: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+}
+
+/// Debian's (and most distributions') CA bundle.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// TLS and auth settings of one endpoint (all files; nothing secret inline).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EndpointTls {
+    /// PEM CA bundle to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// File holding a bearer token.
+    pub token_file: Option<PathBuf>,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, HttpError> {
+    std::fs::read(path).map_err(|e| HttpError::File { path: path.into(), reason: e.to_string() })
+}
+
+fn certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpError> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let pem = read(path)?;
+    let certs: Vec<Certificate<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .map(|c| c.map(|c| Certificate::from_der(c.as_ref()).to_owned()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| HttpError::File { path: path.into(), reason: e.to_string() })?;
+    if certs.is_empty() {
+        return Err(HttpError::File { path: path.into(), reason: "no certificate in file".into() });
+    }
+    Ok(certs)
+}
+
+/// A configured client for one endpoint.
+#[derive(Clone)]
+pub struct Endpoint {
+    agent: ureq::Agent,
+    token: Option<String>,
+}
+
+impl Endpoint {
+    pub fn new(tls: &EndpointTls, timeout: Duration) -> Result<Self, HttpError> {
+        let mut cfg = TlsConfig::builder().unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
+        // Without a CA file, the system's bundle (no compiled-in root store: smaller binary).
+        // If neither exists, only plain-HTTP endpoints work (HTTPS fails its handshake).
+        match tls.ca_file.as_deref() {
+            Some(ca) => cfg = cfg.root_certs(RootCerts::new_with_certs(&certs(ca)?)),
+            None if Path::new(SYSTEM_CA_BUNDLE).exists() => cfg = cfg.root_certs(RootCerts::new_with_certs(&certs(Path::new(SYSTEM_CA_BUNDLE))?)),
+            None => {}
+        }
+        if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
+            let k = PrivateKey::from_pem(&read(key)?).map(|k| k.to_owned()).map_err(|e| HttpError::File { path: key.clone(), reason: e.to_string() })?;
+            cfg = cfg.client_cert(Some(ClientCert::new_with_certs(&certs(cert)?, k)));
+        }
+        let token = match &tls.token_file {
+            Some(p) => Some(String::from_utf8_lossy(&read(p)?).trim().to_string()),
+            None => None,
+        };
+        let agent = ureq::Agent::config_builder()
+            .tls_config(cfg.build())
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(timeout))
+            .user_agent(format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Ok(Endpoint { agent, token })
+    }
+
+    /// POSTs a JSON body; any 2xx is success.
+    pub fn post_json(&self, url: &str, body: &str) -> Result<(), HttpError> {
+        let mut req = self.agent.post(url).header("Content-Type", "application/json");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let resp = req.send(body).map_err(|e| HttpError::Transport { url: url.into(), reason: e.to_string() })?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(HttpError::Status { url: url.into(), status });
+        }
+        Ok(())
+    }
+
+    pub fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+}
