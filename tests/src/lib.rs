@@ -1,2 +1,3 @@
 pub mod client;
 pub mod kube_sim;
+pub mod recorder;

@@ -117,6 +117,10 @@ impl Source for DirSource {
                         best = Some((rev, OpenedFiles { opened, _scratch: keep }));
                     }
                 }
+                // An older revision left in the directory is history, not an attack: skip it.
+                Err(e) if matches!(e.verify_error(), Some(verify::VerifyError::Rollback { .. })) => {
+                    tracing::debug!("{e}");
+                }
                 Err(e) => refused.push(e.to_string()),
             }
         }

@@ -40,9 +40,19 @@ impl Env {
 
     /// Writes the agent config with `extra` lines added to the sync.
     pub fn write_config(&self, extra: &str) {
+        self.write_config_full("", extra);
+    }
+
+    /// Writes the agent config with `top` lines at the top level and `extra` lines in the sync.
+    pub fn write_config_full(&self, top: &str, extra: &str) {
+        self.write_config_tail(top, extra, "");
+    }
+
+    /// Like [`Env::write_config_full`], with `tail` appended as is (more syncs).
+    pub fn write_config_tail(&self, top: &str, extra: &str, tail: &str) {
         let extra: String = extra.lines().map(|l| format!("    {l}\n")).collect();
         let text = format!(
-            "device:\n  id: edge-1\n  labels: {{site: lab}}\n  vars: {{SITE: lab}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nsyncs:\n  - name: app\n    source: {{type: directory, path: {}}}\n    interval: 1s\n{extra}",
+            "device:\n  id: edge-1\n  labels: {{site: lab}}\n  vars: {{SITE: lab}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\n{top}\nsyncs:\n  - name: app\n    source: {{type: directory, path: {}}}\n    interval: 1s\n{extra}{tail}",
             self.dir.path().join("state").display(),
             self.sim.kubeconfig_path().display(),
             self.dir.path().join("keys").display(),
@@ -61,7 +71,12 @@ impl Env {
     }
 
     pub fn publish_named(&self, name: &str, revision: u64, files: &[(&str, String)]) -> PathBuf {
-        let out = self.drop_dir().join(format!("{name}-{revision}"));
+        self.publish_with(&self.drop_dir(), name, revision, files, |_| {})
+    }
+
+    /// Signs a bundle into `drop/<name>-<revision>/`, letting `edit` change the manifest first.
+    pub fn publish_with(&self, drop: &Path, name: &str, revision: u64, files: &[(&str, String)], edit: impl FnOnce(&mut Manifest)) -> PathBuf {
+        let out = drop.join(format!("{name}-{revision}"));
         std::fs::create_dir_all(&out).unwrap();
         let mut entries = Vec::new();
         for (path, content) in files {
@@ -70,7 +85,8 @@ impl Env {
             std::fs::write(&p, content).unwrap();
             entries.push(FileEntry { path: path.to_string(), size: content.len() as u64, sha256: digest::sha256_hex(content.as_bytes()) });
         }
-        let m = Manifest::new(name, revision, Timestamp::now(), Duration::from_secs(86400), entries);
+        let mut m = Manifest::new(name, revision, Timestamp::now(), Duration::from_secs(86400), entries);
+        edit(&mut m);
         let yaml = m.to_yaml();
         std::fs::write(out.join("bundle.yaml"), &yaml).unwrap();
         std::fs::write(out.join("bundle.yaml.minisig"), sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap()).unwrap();

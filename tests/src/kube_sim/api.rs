@@ -3,6 +3,7 @@
 
 use super::discovery as disc;
 use super::errors::ApiError;
+use super::rbac::{self, Identity};
 use super::http::{Fault, Handler, Request, Response};
 use super::resources::ResourceType;
 use super::selectors::{self, LabelSelector};
@@ -39,10 +40,14 @@ impl Handler for Api {
             inject_error(&mut f)
         };
         let user = self.authenticate(&req);
-        let resp = match (injected, &user) {
+        let identity = user.as_ref().map(|u| Identity { user: u.clone(), groups: vec!["system:masters".into()], admin: true });
+        let resp = match (injected, identity) {
             (Some(code), _) => ApiError::new(code, "InternalError", "kube-sim: injected fault").response(),
             (None, None) if !is_public(&req.path) => ApiError::new(401, "Unauthorized", "Unauthorized").response(),
-            _ => self.route(&req),
+            (None, id) => match impersonate(&req, id) {
+                Ok(id) => self.route(&req, id),
+                Err(e) => e.response(),
+            },
         };
         let entry = LogEntry {
             method: req.method.clone(),
@@ -66,6 +71,19 @@ fn inject_error(f: &mut Faults) -> Option<u16> {
         return Some(f.error_status);
     }
     None
+}
+
+/// Applies `Impersonate-User`/`Impersonate-Group` headers; only the admin may impersonate.
+fn impersonate(req: &Request, id: Option<Identity>) -> Result<Option<Identity>, ApiError> {
+    let Some(user) = req.header("Impersonate-User") else { return Ok(id) };
+    match id {
+        Some(real) if real.admin => {
+            let groups = req.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("Impersonate-Group")).map(|(_, v)| v.clone()).collect();
+            Ok(Some(Identity { user: user.to_string(), groups, admin: false }))
+        }
+        Some(real) => Err(ApiError::new(403, "Forbidden", format!("users \"{user}\" is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope", real.user))),
+        None => Err(ApiError::new(401, "Unauthorized", "Unauthorized")),
+    }
 }
 
 fn is_public(path: &str) -> bool {
@@ -99,7 +117,7 @@ impl Api {
         s
     }
 
-    fn route(&self, req: &Request) -> Response {
+    fn route(&self, req: &Request, id: Option<Identity>) -> Response {
         let segs: Vec<&str> = req.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
         let accept = req.header("Accept");
         let state = self.state();
@@ -120,11 +138,11 @@ impl Api {
             ["openapi", "v3", "apis", g, v] => disc::openapi_gv(types, g, v).map(ok).unwrap_or_else(not_found),
             ["api", v, rest @ ..] => {
                 drop(state);
-                self.resource(req, "", v, rest)
+                self.resource(req, id.as_ref(), "", v, rest)
             }
             ["apis", g, v, rest @ ..] => {
                 drop(state);
-                self.resource(req, g, v, rest)
+                self.resource(req, id.as_ref(), g, v, rest)
             }
             _ => not_found(),
         }
@@ -152,8 +170,23 @@ impl Api {
         }
     }
 
-    fn resource(&self, req: &Request, group: &str, version: &str, rest: &[&str]) -> Response {
-        match self.target(group, version, rest).and_then(|t| self.verb(req, t)) {
+    fn resource(&self, req: &Request, id: Option<&Identity>, group: &str, version: &str, rest: &[&str]) -> Response {
+        let checked = self.target(group, version, rest).and_then(|t| {
+            if let Some(id) = id {
+                let verb = match (req.method.as_str(), &t.name) {
+                    ("GET", None) => "list",
+                    ("GET", Some(_)) => "get",
+                    ("POST", _) => "create",
+                    ("PUT", _) => "update",
+                    ("PATCH", _) => "patch",
+                    ("DELETE", _) => "delete",
+                    _ => "unknown",
+                };
+                rbac::authorize(&self.state(), id, verb, &t.rt, t.namespace.as_deref(), t.name.as_deref())?;
+            }
+            Ok(t)
+        });
+        match checked.and_then(|t| self.verb(req, t)) {
             Ok(r) => r,
             Err(e) => e.response(),
         }
