@@ -270,3 +270,32 @@ fn faults_and_request_log() {
     assert_eq!(c.req("GET", &format!("{CM_PATH}/w"), None, None).0, 404);
     assert_eq!(c.req("GET", "/api/v1/namespaces/default", None, None).0, 200, "a fresh cluster has its default namespaces");
 }
+
+#[test]
+fn impersonation_and_simple_rbac() {
+    let s = sim();
+    let c = C::new(&s);
+    let as_user = |user: &str, method: &str, path: &str, body: Option<&Value>| {
+        let mut r = ureq::http::Request::builder().method(method).uri(format!("{}{path}", s.url())).header("Impersonate-User", user);
+        if body.is_some() {
+            r = r.header("Content-Type", "application/apply-patch+yaml");
+        }
+        let mut resp = c.agent.run(r.body(body.map(|b| b.to_string()).unwrap_or_default()).unwrap()).unwrap();
+        (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
+    };
+    let (st, body) = as_user("tenant", "GET", CM_PATH, None);
+    assert_eq!(st, 403, "{body}");
+    assert!(body.contains("User \\\"tenant\\\" cannot list resource \\\"configmaps\\\""), "{body}");
+    let rb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "t", "namespace": "default"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}, "subjects": [{"kind": "User", "name": "tenant"}]});
+    assert_eq!(c.apply("/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/t", "admin", &rb).0, 201);
+    let (st, _) = as_user("tenant", "PATCH", &format!("{CM_PATH}/x?fieldManager=t"), Some(&cm("x", json!({}))));
+    assert_eq!(st, 201);
+    let (st, _) = as_user("tenant", "GET", "/api/v1/namespaces/kube-system/configmaps", None);
+    assert_eq!(st, 403, "no binding in kube-system");
+    let (st, _) = as_user("tenant", "GET", "/api/v1/namespaces", None);
+    assert_eq!(st, 403, "cluster scope needs a ClusterRoleBinding");
+    // A token user is the admin here too and may impersonate; an unauthenticated client may not.
+    let (st, _, _) = send(&agent(&s, Auth::None), "GET", &format!("{}/api/v1/namespaces", s.url()), None, None, None).unwrap();
+    assert_eq!(st, 401);
+}
