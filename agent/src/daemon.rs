@@ -64,7 +64,11 @@ pub fn run(agent: Arc<Agent>) {
     let names: Vec<String> = agent.config.syncs.iter().map(|s| s.name.clone()).collect();
     let progress = Arc::new(Progress::default());
     // A pass may legitimately take the longest health timeout plus retries; beyond this it is stuck.
-    let stuck_after = agent.config.syncs.iter().map(|s| s.timeout).max().unwrap_or_default() * 2 + Duration::from_secs(300);
+    // FERRY_WATCHDOG_STUCK_AFTER (humantime) overrides it, for tests.
+    let stuck_after = std::env::var("FERRY_WATCHDOG_STUCK_AFTER")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or_else(|| agent.config.syncs.iter().map(|s| s.timeout).max().unwrap_or_default() * 2 + Duration::from_secs(300));
     crate::notify::notify(&format!("READY=1\nSTATUS={}", status_line(&agent)));
     smol::block_on(async {
         if let Some(every) = crate::notify::watchdog_interval() {

@@ -221,6 +221,7 @@ impl Agent {
             }
         }
         let policy = self.policy(sync)?;
+        crate::fault::point("poll");
         let polled = {
             let mut src = self.sources[name].lock().unwrap_or_else(|e| e.into_inner());
             src.poll(state.cursor.as_deref(), &policy)

@@ -144,6 +144,15 @@ fn depends_on_holds_dependents_until_the_dependency_is_healthy() {
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("app: revision 1 applied"), "{out}");
+    // A failing dependency holds the dependents again.
+    env.publish_with(&infra_drop, "infra", 2, &[("ns.yaml", namespace("infra")), ("d.yaml", deployment("broken", "infra", "x:never-ready"))], |_| {});
+    let (code, out) = env.sync();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("infra: revision 2 FAILED"), "{out}");
+    env.publish(2, &[("a.yaml", cm("app-cm", "default", "2"))]);
+    let (_, out) = env.sync();
+    assert!(out.contains("app: blocked: depends on infra (last"), "{out}");
+    assert_eq!(env.obj("", "ConfigMap", "default", "app-cm").unwrap()["data"]["value"], "1");
 }
 
 #[test]

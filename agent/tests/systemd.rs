@@ -85,3 +85,37 @@ fn json_logs_and_no_secrets_at_trace_level() {
     // The token kubeconfig really authenticated (the objects exist).
     assert!(env.obj("apps", "Deployment", "demo", "web").is_some());
 }
+
+#[test]
+fn a_stuck_sync_pass_stops_the_watchdog_keepalives() {
+    let env = Env::new();
+    let sock_path = env.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .env("FERRY_WATCHDOG_STUCK_AFTER", "1s")
+        .env("FERRY_FAULT", "poll:hang")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut last_watchdog = None;
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < Duration::from_secs(6) {
+        if let Ok(n) = sock.recv(&mut buf) {
+            if String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1") {
+                last_watchdog = Some(start.elapsed());
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let last = last_watchdog.expect("keep-alives while the pass was young");
+    assert!(last < Duration::from_secs(4), "keep-alives stopped once the pass was stuck (last at {last:?})");
+}
