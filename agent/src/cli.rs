@@ -21,6 +21,7 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   rollback SYNC REVISION   re-apply a revision from local history
   suspend SYNC | resume SYNC
   diff SYNC                what a sync would change now (no writes)
+  serve [ADDR:PORT]        serve the verified cache to neighbours (exploded layout over HTTP)
   metrics                  print the Prometheus metrics
   check-config             load and check the configuration and keys
 The config defaults to $FERRY_CONFIG or /etc/ferry/agent.yaml.";
@@ -130,12 +131,33 @@ fn dispatch(cli: &Cli) -> Result<u8> {
     let cfg = AgentConfig::load(&cli.config)?;
     match cli.command.as_str() {
         "check-config" => check_config(&cfg),
+        "serve" => {
+            let listen = cli.args.first().cloned().or_else(|| cfg.serve.as_ref().map(|s| s.listen.clone())).ok_or_else(|| anyhow!("usage: ferry-agent serve ADDR:PORT (or set serve.listen)"))?;
+            let listener = std::net::TcpListener::bind(&listen).with_context(|| format!("serve address {listen}"))?;
+            let relay = ferry_agent::serve::Relay {
+                store: open_store(&cfg)?,
+                blobs: BlobCache::open(&cfg.state_dir.join("blobs"))?,
+                syncs: cfg.syncs.iter().map(|s| s.name.clone()).collect(),
+            };
+            eprintln!("ferry-agent: serving the verified cache on http://{}/<sync>/", listener.local_addr()?);
+            ferry_agent::serve::serve(listener, Arc::new(relay));
+            Ok(0)
+        }
         "metrics" => {
             print!("{}", ferry_agent::metrics::current(&open_store(&cfg)?, &cfg)?);
             Ok(0)
         }
         "run" => {
             let a = Arc::new(agent(cfg)?);
+            if let Some(s) = &a.config.serve {
+                let listener = std::net::TcpListener::bind(&s.listen).with_context(|| format!("serve address {}", s.listen))?;
+                let relay = Arc::new(ferry_agent::serve::Relay {
+                    store: open_store(&a.config)?,
+                    blobs: BlobCache::open(&a.config.state_dir.join("blobs"))?,
+                    syncs: a.config.syncs.iter().map(|s| s.name.clone()).collect(),
+                });
+                std::thread::spawn(move || ferry_agent::serve::serve(listener, relay));
+            }
             if let Some(addr) = &a.config.metrics.listen {
                 let listener = std::net::TcpListener::bind(addr).with_context(|| format!("metrics listen address {addr}"))?;
                 let m = a.clone();

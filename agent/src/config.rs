@@ -41,8 +41,27 @@ pub struct DeviceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SourceConfig {
-    /// A local directory holding `.bundle` archives and/or bundle directories.
-    Directory { path: PathBuf },
+    /// A local directory (or USB mount) holding `.bundle` archives and/or bundle directories.
+    Directory {
+        path: PathBuf,
+        /// Move refused candidates here, each with a `.reason` file (never deleted silently).
+        quarantine: Option<PathBuf>,
+    },
+    /// HTTP(S): a `.bundle` archive URL, or the base URL (ending in `/`) of an exploded layout.
+    #[serde(rename_all = "camelCase")]
+    Http {
+        url: String,
+        /// Detached signature, when the archive or layout has none of its own.
+        signature_url: Option<String>,
+        #[serde(default = "default_http_timeout", deserialize_with = "duration")]
+        timeout: Duration,
+        #[serde(flatten)]
+        auth: crate::outbound::EndpointTls,
+    },
+}
+
+fn default_http_timeout() -> Duration {
+    Duration::from_secs(300)
 }
 
 /// One sync: a bundle name, a source and how to apply it.
@@ -143,6 +162,14 @@ pub struct MetricsConfig {
     pub listen: Option<String>,
 }
 
+/// `ferry-agent serve` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on, e.g. `0.0.0.0:8470`.
+    pub listen: String,
+}
+
 /// The status ConfigMap ferry keeps in the cluster for local tools.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -214,6 +241,8 @@ pub struct AgentConfig {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub status_object: StatusObjectConfig,
+    /// Serve the verified cache to neighbours while running (air-gapped sites).
+    pub serve: Option<ServeConfig>,
     /// Most heartbeats and notifications kept while their endpoints are unreachable; the
     /// oldest are dropped (and counted) beyond it.
     #[serde(default = "default_outbox")]
@@ -294,8 +323,12 @@ impl AgentConfig {
             if let Some(k) = s.keys.as_mut() {
                 abs(k);
             }
-            let SourceConfig::Directory { path } = &mut s.source;
-            abs(path);
+            if let SourceConfig::Directory { path, quarantine } = &mut s.source {
+                abs(path);
+                if let Some(q) = quarantine.as_mut() {
+                    abs(q);
+                }
+            }
         }
         Ok(cfg)
     }
@@ -351,7 +384,7 @@ mod tests {
         assert_eq!(s.interval, Duration::from_secs(30));
         assert_eq!(s.drift_every(), Duration::from_secs(30));
         assert!(s.prune && s.wait && !s.insecure_skip_signature);
-        let SourceConfig::Directory { path } = &s.source;
+        let SourceConfig::Directory { path, .. } = &s.source else { panic!("directory source") };
         assert_eq!(path, Path::new("/etc/ferry/drop"));
         assert_eq!(cfg.vars()["DEVICE_ID"], "edge-1");
     }

@@ -18,5 +18,6 @@ pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod reconcile;
+pub mod serve;
 pub mod source;
 pub mod store;

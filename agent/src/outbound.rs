@@ -32,6 +32,8 @@ pub struct EndpointTls {
     pub client_key: Option<PathBuf>,
     /// File holding a bearer token.
     pub token_file: Option<PathBuf>,
+    /// File holding `user:password` for HTTP basic auth.
+    pub basic_auth_file: Option<PathBuf>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, HttpError> {
@@ -55,7 +57,8 @@ fn certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpError> {
 #[derive(Clone)]
 pub struct Endpoint {
     agent: ureq::Agent,
-    token: Option<String>,
+    /// The `Authorization` header value (bearer or basic), never logged.
+    authorization: Option<String>,
 }
 
 impl Endpoint {
@@ -72,26 +75,36 @@ impl Endpoint {
             let k = PrivateKey::from_pem(&read(key)?).map(|k| k.to_owned()).map_err(|e| HttpError::File { path: key.clone(), reason: e.to_string() })?;
             cfg = cfg.client_cert(Some(ClientCert::new_with_certs(&certs(cert)?, k)));
         }
-        let token = match &tls.token_file {
-            Some(p) => Some(String::from_utf8_lossy(&read(p)?).trim().to_string()),
-            None => None,
+        let authorization = match (&tls.token_file, &tls.basic_auth_file) {
+            (Some(p), _) => Some(format!("Bearer {}", String::from_utf8_lossy(&read(p)?).trim())),
+            (None, Some(p)) => {
+                use base64::Engine;
+                let creds = String::from_utf8_lossy(&read(p)?).trim().to_string();
+                if !creds.contains(':') {
+                    return Err(HttpError::File { path: p.clone(), reason: "expected user:password".into() });
+                }
+                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds)))
+            }
+            (None, None) => None,
         };
         let agent = ureq::Agent::config_builder()
             .tls_config(cfg.build())
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
+            // A transfer that stalls this long is cut (slow links still progress).
+            .timeout_per_read(Some(Duration::from_secs(30)))
             .timeout_global(Some(timeout))
             .user_agent(format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        Ok(Endpoint { agent, token })
+        Ok(Endpoint { agent, authorization })
     }
 
     /// POSTs a JSON body; any 2xx is success.
     pub fn post_json(&self, url: &str, body: &str) -> Result<(), HttpError> {
         let mut req = self.agent.post(url).header("Content-Type", "application/json");
-        if let Some(t) = &self.token {
-            req = req.header("Authorization", format!("Bearer {t}"));
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
         }
         let resp = req.send(body).map_err(|e| HttpError::Transport { url: url.into(), reason: e.to_string() })?;
         let status = resp.status().as_u16();
@@ -101,11 +114,23 @@ impl Endpoint {
         Ok(())
     }
 
+    /// GET with extra headers; any status is returned (the caller decides).
+    pub fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<ureq::http::Response<ureq::Body>, HttpError> {
+        let mut req = self.agent.get(url);
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        req.call().map_err(|e| HttpError::Transport { url: url.into(), reason: e.to_string() })
+    }
+
     pub fn agent(&self) -> &ureq::Agent {
         &self.agent
     }
 
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+    pub fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
     }
 }

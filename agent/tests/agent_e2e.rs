@@ -191,3 +191,28 @@ fn check_config_and_bad_config() {
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no syncs defined"));
 }
+
+#[test]
+fn usb_drop_quarantines_bad_archives_with_a_reason() {
+    let env = Env::new();
+    let quarantine = env.dir.path().join("quarantine");
+    env.write_config_source("", &format!("{{type: directory, path: {}, quarantine: {}}}", env.drop_dir().display(), quarantine.display()), "timeout: 5s", "");
+    // A good export and a tampered one appear on the stick.
+    Env::archive(&env.stage(1, &[("a.yaml", cm("a", "default", "1"))]), &env.drop_dir().join("app-1.bundle"));
+    let bad = env.stage(2, &[("a.yaml", cm("a", "default", "2"))]);
+    std::fs::write(bad.join("a.yaml"), cm("a", "default", "evil")).unwrap();
+    Env::archive(&bad, &env.drop_dir().join("app-2.bundle"));
+    std::fs::write(env.drop_dir().join("junk.bundle"), b"not an archive").unwrap();
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"], "1");
+    let mut names: Vec<String> = std::fs::read_dir(&quarantine).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "{names:?}");
+    let reason = |suffix: &str| std::fs::read_to_string(quarantine.join(names.iter().find(|n| n.ends_with(suffix)).unwrap())).unwrap();
+    assert!(reason("app-2.bundle.reason").contains("file a.yaml has"), "{}", reason("app-2.bundle.reason"));
+    assert!(reason("junk.bundle.reason").contains("archive is truncated or corrupt"));
+    assert!(env.drop_dir().join("app-1.bundle").exists(), "good exports stay");
+    let events = String::from_utf8_lossy(&env.agent(&["events"]).stdout).into_owned();
+    assert!(events.contains("quarantined to"), "{events}");
+}

@@ -18,10 +18,10 @@ struct Recorder(Arc<State>);
 impl Handler for Recorder {
     fn handle(&self, req: Request) -> Response {
         if self.0.down.load(Ordering::SeqCst) {
-            return Response { status: 503, content_type: "text/plain".into(), body: b"down".to_vec() };
+            return Response::new(503, "text/plain", b"down".to_vec());
         }
         self.0.received.lock().unwrap_or_else(|e| e.into_inner()).push(req);
-        Response { status: 204, content_type: "text/plain".into(), body: Vec::new() }
+        Response::new(204, "text/plain", Vec::new())
     }
     fn fault(&self, _req: &Request) -> Fault {
         Fault::None

@@ -13,11 +13,29 @@ use std::path::PathBuf;
 pub struct DirSource {
     dir: PathBuf,
     scratch: PathBuf,
+    quarantine: Option<PathBuf>,
 }
 
 impl DirSource {
-    pub fn new(dir: PathBuf, scratch: PathBuf) -> Self {
-        DirSource { dir, scratch }
+    pub fn new(dir: PathBuf, scratch: PathBuf, quarantine: Option<PathBuf>) -> Self {
+        DirSource { dir, scratch, quarantine }
+    }
+
+    /// Moves a refused candidate into the quarantine directory with a `.reason` file.
+    fn quarantine(&self, candidate: &std::path::Path, reason: &str) -> Option<PathBuf> {
+        let q = self.quarantine.as_ref()?;
+        let name = candidate.file_name()?.to_string_lossy().into_owned();
+        if fs::create_dir_all(q).is_err() {
+            return None;
+        }
+        let stamp = crate::store::now();
+        let target = q.join(format!("{stamp}-{name}"));
+        if let Err(e) = fs::rename(candidate, &target) {
+            tracing::warn!("cannot quarantine {}: {e}", candidate.display());
+            return None;
+        }
+        let _ = fs::write(q.join(format!("{stamp}-{name}.reason")), format!("{reason}\n"));
+        Some(target)
     }
 
     fn candidates(&self) -> Result<Vec<PathBuf>, SourceError> {
@@ -86,6 +104,16 @@ impl FileFetcher for OpenedFiles {
     }
 }
 
+impl DirSource {
+    /// Records a refusal, quarantining the candidate when configured; returns the message.
+    fn refuse(&self, candidate: &std::path::Path, reason: &str) -> String {
+        match self.quarantine(candidate, reason) {
+            Some(to) => format!("{reason} (quarantined to {})", to.display()),
+            None => reason.to_string(),
+        }
+    }
+}
+
 impl Source for DirSource {
     fn describe(&self) -> String {
         format!("directory {}", self.dir.display())
@@ -105,7 +133,7 @@ impl Source for DirSource {
             let opened = match local::open(p, &policy.limits, &scratch.0) {
                 Ok(o) => o,
                 Err(e) => {
-                    refused.push(e.to_string());
+                    refused.push(self.refuse(p, &e.to_string()));
                     continue;
                 }
             };
@@ -121,7 +149,10 @@ impl Source for DirSource {
                 Err(e) if matches!(e.verify_error(), Some(verify::VerifyError::Rollback { .. })) => {
                     tracing::debug!("{e}");
                 }
-                Err(e) => refused.push(e.to_string()),
+                Err(e) => {
+                    drop(opened);
+                    refused.push(self.refuse(p, &e.to_string()));
+                }
             }
         }
         let Some((_, files)) = best else {

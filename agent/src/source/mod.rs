@@ -2,6 +2,7 @@
 //! a way to fetch its files, which the reconcile loop verifies with one code path.
 
 pub mod dir;
+pub mod http;
 
 use ferry_bundle::local::LocalError;
 use ferry_bundle::manifest::FileEntry;
@@ -52,9 +53,33 @@ pub trait Source: Send {
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError>;
 }
 
+/// Files extracted from an archive into a scratch directory (removed when dropped).
+pub struct ExtractedFiles {
+    pub dir: std::path::PathBuf,
+    pub origin: String,
+}
+
+impl FileFetcher for ExtractedFiles {
+    fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError> {
+        let origin = format!("{}: {}", self.origin, entry.path);
+        let f = std::fs::File::open(self.dir.join(&entry.path)).map_err(|e| SourceError::File { origin: origin.clone(), reason: e.to_string() })?;
+        ferry_bundle::verify::read_verified(entry, f).map_err(|e| SourceError::File { origin, reason: e.to_string() })
+    }
+}
+
+impl Drop for ExtractedFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Builds the source a sync's configuration names.
 pub fn from_config(cfg: &crate::config::SourceConfig, scratch: &std::path::Path) -> Box<dyn Source> {
+    use crate::config::SourceConfig;
     match cfg {
-        crate::config::SourceConfig::Directory { path } => Box::new(dir::DirSource::new(path.clone(), scratch.to_path_buf())),
+        SourceConfig::Directory { path, quarantine } => Box::new(dir::DirSource::new(path.clone(), scratch.to_path_buf(), quarantine.clone())),
+        SourceConfig::Http { url, signature_url, timeout, auth } => {
+            Box::new(http::HttpSource::new(url.clone(), signature_url.clone(), auth, *timeout, scratch.to_path_buf()))
+        }
     }
 }

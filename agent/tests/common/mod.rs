@@ -50,15 +50,46 @@ impl Env {
 
     /// Like [`Env::write_config_full`], with `tail` appended as is (more syncs).
     pub fn write_config_tail(&self, top: &str, extra: &str, tail: &str) {
+        let source = format!("{{type: directory, path: {}}}", self.drop_dir().display());
+        self.write_config_source(top, &source, extra, tail);
+    }
+
+    /// The agent config with the given source (a YAML flow mapping) for sync `app`.
+    pub fn write_config_source(&self, top: &str, source: &str, extra: &str, tail: &str) {
         let extra: String = extra.lines().map(|l| format!("    {l}\n")).collect();
         let text = format!(
-            "device:\n  id: edge-1\n  labels: {{site: lab}}\n  vars: {{SITE: lab}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\n{top}\nsyncs:\n  - name: app\n    source: {{type: directory, path: {}}}\n    interval: 1s\n{extra}{tail}",
+            "device:\n  id: edge-1\n  labels: {{site: lab}}\n  vars: {{SITE: lab}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\n{top}\nsyncs:\n  - name: app\n    source: {source}\n    interval: 1s\n{extra}{tail}",
             self.dir.path().join("state").display(),
             self.sim.kubeconfig_path().display(),
             self.dir.path().join("keys").display(),
-            self.drop_dir().display(),
         );
         std::fs::write(&self.config, text).unwrap();
+    }
+
+    /// Publishes a signed bundle into `staging/app-<rev>` (not the drop directory).
+    pub fn stage(&self, revision: u64, files: &[(&str, String)]) -> PathBuf {
+        let staging = self.dir.path().join("staging");
+        std::fs::create_dir_all(&staging).unwrap();
+        self.publish_with(&staging, "app", revision, files, |_| {})
+    }
+
+    /// Writes the exploded layout of a plain bundle directory into `webroot`.
+    pub fn explode(plain: &Path, webroot: &Path) {
+        let bytes = std::fs::read(plain.join("bundle.yaml")).unwrap();
+        let m = Manifest::parse(&bytes).unwrap();
+        let sig = std::fs::read_to_string(plain.join("bundle.yaml.minisig")).unwrap();
+        ferry_bundle::layout::write_exploded(plain, &m, &bytes, &sig, webroot).unwrap();
+    }
+
+    /// Writes a `.bundle` archive of a plain bundle directory as it is on disk now (tampered
+    /// files included).
+    pub fn archive(plain: &Path, out: &Path) {
+        let bytes = std::fs::read(plain.join("bundle.yaml")).unwrap();
+        let m = Manifest::parse(&bytes).unwrap();
+        let sig = std::fs::read_to_string(plain.join("bundle.yaml.minisig")).unwrap();
+        let tmp = out.with_extension("tmp");
+        ferry_bundle::archive::write(plain, &m, &bytes, &sig, std::fs::File::create(&tmp).unwrap()).unwrap();
+        std::fs::rename(tmp, out).unwrap();
     }
 
     pub fn drop_dir(&self) -> PathBuf {

@@ -125,7 +125,7 @@ impl Api {
         let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource").response();
         match segs.as_slice() {
             ["version"] => ok(disc::version()),
-            ["healthz"] | ["readyz"] | ["livez"] => Response { status: 200, content_type: "text/plain".into(), body: b"ok".to_vec() },
+            ["healthz"] | ["readyz"] | ["livez"] => Response::new(200, "text/plain", b"ok".to_vec()),
             ["api"] if disc::wants_aggregated(accept) => aggregated(disc::aggregated(types, true)),
             ["api"] => ok(disc::api_versions()),
             ["apis"] if disc::wants_aggregated(accept) => aggregated(disc::aggregated(types, false)),
@@ -212,7 +212,7 @@ impl Api {
             ("GET", Some(name)) => Ok(ok(state.get(&t.rt, &ns, name)?)),
             ("GET", None) => {
                 if req.query("watch").is_some_and(|w| w == "true" || w == "1") {
-                    return Ok(Response { status: 200, content_type: "application/json".into(), body: Vec::new() });
+                    return Ok(Response::new(200, "application/json", Vec::new()));
                 }
                 list(&state, &t, req)
             }
@@ -259,7 +259,7 @@ impl Api {
 }
 
 fn aggregated(v: Value) -> Response {
-    Response { status: 200, content_type: disc::AGGREGATED_CONTENT_TYPE.into(), body: serde_json::to_vec(&v).unwrap_or_default() }
+    Response::new(200, disc::AGGREGATED_CONTENT_TYPE, serde_json::to_vec(&v).unwrap_or_default())
 }
 
 /// Parses a JSON or YAML body (YAML is a superset of JSON).

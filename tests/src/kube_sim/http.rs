@@ -38,11 +38,29 @@ pub struct Response {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// Extra headers (ETag, Last-Modified, WWW-Authenticate, ...).
+    pub headers: Vec<(String, String)>,
+    /// How the body is delivered.
+    pub delivery: Delivery,
+}
+
+/// Body delivery modes, for hostile-server tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    #[default]
+    Normal,
+    /// Announce a huge Content-Length and send zeros until the client gives up.
+    Endless,
+    /// Announce the full length, send half the body, then close the connection.
+    Truncated,
 }
 
 impl Response {
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        Response { status, content_type: content_type.into(), body, headers: Vec::new(), delivery: Delivery::Normal }
+    }
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        Response { status, content_type: "application/json".into(), body: serde_json::to_vec(value).unwrap_or_default() }
+        Self::new(status, "application/json", serde_json::to_vec(value).unwrap_or_default())
     }
 }
 
@@ -111,17 +129,46 @@ fn connection(sock: TcpStream, tls: Arc<ServerConfig>, handler: Arc<dyn Handler>
             let _ = s.sock.shutdown(std::net::Shutdown::Both);
             return Ok(());
         }
+        let head_only = req.method == "HEAD";
         let resp = handler.handle(req);
         let s = reader.get_mut();
-        let head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-cache, private\r\n\r\n",
+        let length = match resp.delivery {
+            Delivery::Endless => 1u64 << 40,
+            _ => resp.body.len() as u64,
+        };
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {length}\r\nCache-Control: no-cache, private\r\n",
             resp.status,
             reason(resp.status),
             resp.content_type,
-            resp.body.len()
         );
+        for (k, v) in &resp.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
         s.write_all(head.as_bytes())?;
-        s.write_all(&resp.body)?;
+        if head_only {
+            s.flush()?;
+            continue;
+        }
+        match resp.delivery {
+            Delivery::Normal => s.write_all(&resp.body)?,
+            Delivery::Truncated => {
+                s.write_all(&resp.body[..resp.body.len() / 2])?;
+                s.flush()?;
+                let _ = s.sock.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+            Delivery::Endless => {
+                let zeros = vec![0u8; 64 * 1024];
+                loop {
+                    if stop.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    s.write_all(&zeros)?;
+                }
+            }
+        }
         s.flush()?;
     }
 }
@@ -243,6 +290,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
+        304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
