@@ -58,6 +58,25 @@ pub enum SourceConfig {
         #[serde(flatten)]
         auth: crate::outbound::EndpointTls,
     },
+    /// An OCI registry: `url: oci://host[:port]/repository` plus one of tag, digest, semver.
+    #[serde(rename_all = "camelCase")]
+    Oci {
+        url: String,
+        tag: Option<String>,
+        digest: Option<String>,
+        /// Highest tag matching this range (Cargo syntax, e.g. `>=1.2, <2`).
+        semver: Option<String>,
+        ca_file: Option<PathBuf>,
+        client_cert: Option<PathBuf>,
+        client_key: Option<PathBuf>,
+        /// `user:password` for basic auth or the registry's token service.
+        basic_auth_file: Option<PathBuf>,
+        /// A docker `config.json` holding credentials for the registry.
+        docker_config: Option<PathBuf>,
+        /// Plain HTTP (only for a registry on a trusted private link).
+        #[serde(default)]
+        plain_http: bool,
+    },
 }
 
 fn default_http_timeout() -> Duration {

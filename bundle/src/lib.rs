@@ -2,7 +2,8 @@
 //!
 //! A bundle is a small signed manifest (`bundle.yaml` + `bundle.yaml.minisig`) listing content
 //! files by path, size and sha256. This crate builds, signs, encodes and verifies bundles. It does
-//! no network IO: transports (HTTP, OCI, Git, USB) live in the agent and all end in [`verify`].
+//! no network IO except [`registry`], the small OCI client `ferry-bundle push` and the agent
+//! share; the other transports (HTTP, Git, USB) live in the agent and all end in [`verify`].
 //!
 //! The format is specified in `docs/bundle-format.md`.
 
@@ -13,7 +14,9 @@ pub mod layout;
 pub mod limits;
 pub mod local;
 pub mod manifest;
+pub mod oci;
 pub mod paths;
+pub mod registry;
 pub mod sign;
 pub mod source_dir;
 pub mod targets;

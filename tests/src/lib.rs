@@ -1,4 +1,5 @@
 pub mod client;
 pub mod kube_sim;
 pub mod recorder;
+pub mod registry;
 pub mod static_server;

@@ -3,6 +3,7 @@
 
 pub mod dir;
 pub mod http;
+pub mod oci;
 
 use ferry_bundle::local::LocalError;
 use ferry_bundle::manifest::FileEntry;
@@ -81,5 +82,33 @@ pub fn from_config(cfg: &crate::config::SourceConfig, scratch: &std::path::Path)
         SourceConfig::Http { url, signature_url, timeout, auth } => {
             Box::new(http::HttpSource::new(url.clone(), signature_url.clone(), auth, *timeout, scratch.to_path_buf()))
         }
+        SourceConfig::Oci { url, tag, digest, semver, ca_file, client_cert, client_key, basic_auth_file, docker_config, plain_http } => {
+            let selector = match (digest, semver, tag) {
+                (Some(d), _, _) => oci::Selector::Digest(d.clone()),
+                (None, Some(r), _) => oci::Selector::Semver(r.clone()),
+                (None, None, t) => oci::Selector::Tag(t.clone().unwrap_or_else(|| "latest".into())),
+            };
+            let conn = oci_connection(url, ca_file, client_cert, client_key, basic_auth_file, docker_config, *plain_http);
+            Box::new(oci::OciSource::new(url.clone(), selector, conn, scratch.to_path_buf()))
+        }
     }
+}
+
+type OptPath = Option<std::path::PathBuf>;
+
+/// Reads the registry connection settings (files only; secrets never inline or logged).
+fn oci_connection(url: &str, ca: &OptPath, cert: &OptPath, key: &OptPath, basic: &OptPath, docker: &OptPath, plain_http: bool) -> Result<ferry_bundle::registry::Connection, String> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let registry = ferry_bundle::oci::Reference::parse(url).map_err(|e| e.to_string())?.registry;
+    let credentials = match (basic, docker) {
+        (Some(f), _) => Some(String::from_utf8_lossy(&read(f)?).trim().to_string()),
+        (None, Some(f)) => ferry_bundle::oci::docker_config_credentials(&String::from_utf8_lossy(&read(f)?), &registry),
+        (None, None) => None,
+    };
+    let client_pem = match (cert, key) {
+        (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+        (None, None) => None,
+        _ => return Err("clientCert and clientKey go together".into()),
+    };
+    Ok(ferry_bundle::registry::Connection { ca_pem: ca.as_deref().map(read).transpose()?, client_pem, credentials, plain_http, timeout: None })
 }

@@ -38,6 +38,8 @@ pub const USAGE: &str = "usage: ferry-bundle <command> [options]
   inspect PATH [--output json]
   export  DIR --out FILE.bundle                            one archive (HTTP, USB)
   publish DIR --out WEBROOT                                exploded layout for HTTP delta updates
+  push    DIR oci://HOST[:PORT]/REPO[:TAG] [--format ferry|flux] [--ca-file F]
+          [--client-cert F --client-key F] [--basic-auth-file F | --docker-config F] [--plain-http]
 The secret key password comes from --password-file or FERRY_KEY_PASSWORD, never the command line.
 Exit codes: 0 ok, 1 verification refused, 2 usage error, 3 other failure.";
 
@@ -48,10 +50,11 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
     let rest: Vec<OsString> = raw.collect();
     let valued: &[&str] = &[
         "out", "password-file", "name", "revision", "key", "ttl", "target-device", "target-selector",
-        "rollout-percent", "pub", "device-id", "label", "min-revision", "output",
+        "rollout-percent", "pub", "device-id", "label", "min-revision", "output", "ca-file", "client-cert", "client-key",
+        "basic-auth-file", "docker-config", "format",
     ];
     let a = args::parse(rest, valued).map_err(usage)?;
-    if let Some(f) = a.unknown_flags(&["force", "help"]) {
+    if let Some(f) = a.unknown_flags(&["force", "help", "plain-http"]) {
         return Err(usage(format!("unknown flag --{f}")));
     }
     match cmd.as_str() {
@@ -62,6 +65,7 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
         "inspect" => inspect(&a),
         "export" => export(&a),
         "publish" => publish(&a),
+        "push" => push_cmd(&a),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -295,3 +299,25 @@ fn publish(a: &Args) -> Result<(), CliError> {
     Ok(())
 }
 
+
+fn push_cmd(a: &Args) -> Result<(), CliError> {
+    let [dir, target] = a.positional.as_slice() else { return Err(usage("expected DIR and oci://HOST/REPO[:TAG]")) };
+    let flux = match a.get("format").unwrap_or("ferry") {
+        "ferry" => false,
+        "flux" => true,
+        other => return Err(usage(format!("unknown --format {other:?} (ferry or flux)"))),
+    };
+    let (m, bytes, sig) = signed_dir(Path::new(dir))?;
+    let opts = crate::push::PushOptions {
+        ca_file: a.get("ca-file"),
+        client_cert: a.get("client-cert"),
+        client_key: a.get("client-key"),
+        basic_auth_file: a.get("basic-auth-file"),
+        docker_config: a.get("docker-config"),
+        plain_http: a.flag("plain-http"),
+        flux,
+    };
+    let (digest, uploaded) = crate::push::push(Path::new(dir), &m, &bytes, &sig, target, &opts)?;
+    println!("pushed {} revision {} to {target} ({digest}, {uploaded} new blobs)", m.name, m.revision);
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! `ferry-bundle`: the publisher's tool (keygen, build, sign, verify, inspect, export, publish).
+//! `ferry-bundle`: the publisher's tool (keygen, build, sign, verify, inspect, export, publish,
+//! push).
 //!
 //! Exit codes: 0 success, 1 a bundle was refused by verification, 2 usage error, 3 any other
 //! failure (IO, missing tool, bad key).
@@ -6,6 +7,7 @@
 mod args;
 mod build;
 mod commands;
+mod push;
 mod render;
 
 use std::process::ExitCode;
