@@ -39,7 +39,9 @@ fn parse(raw: Vec<OsString>) -> Result<Cli> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(raw);
     let mut cli = Cli {
-        config: std::env::var_os("FERRY_CONFIG").map(PathBuf::from).unwrap_or_else(|| "/etc/ferry/agent.yaml".into()),
+        config: std::env::var_os("FERRY_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/etc/ferry/agent.yaml".into()),
         output_json: false,
         log_json: false,
         limit: 20,
@@ -66,8 +68,12 @@ fn parse(raw: Vec<OsString>) -> Result<Cli> {
 /// stdout); `FERRY_LOG` overrides (e.g. `FERRY_LOG=debug`).
 fn init_logging(json: bool, daemon: bool) {
     let default = if daemon { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     if json {
         builder.json().init();
     } else {
@@ -87,7 +93,10 @@ pub fn main(raw: Vec<OsString>) -> ExitCode {
     match dispatch(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("ferry-agent: error: {}", ferry_bundle::error_chain(e.as_ref()));
+            eprintln!(
+                "ferry-agent: error: {}",
+                ferry_bundle::error_chain(e.as_ref())
+            );
             ExitCode::from(3)
         }
     }
@@ -100,11 +109,14 @@ fn kube_client(cfg: &AgentConfig) -> Result<KubeClient> {
     if Path::new(K3S_KUBECONFIG).exists() {
         return Ok(KubeClient::from_kubeconfig(Path::new(K3S_KUBECONFIG))?);
     }
-    KubeClient::in_cluster().map_err(|e| anyhow!("no kubeconfig configured, none at {K3S_KUBECONFIG}, and not in a cluster: {e}"))
+    KubeClient::in_cluster().map_err(|e| {
+        anyhow!("no kubeconfig configured, none at {K3S_KUBECONFIG}, and not in a cluster: {e}")
+    })
 }
 
 fn open_store(cfg: &AgentConfig) -> Result<Store> {
-    std::fs::create_dir_all(&cfg.state_dir).with_context(|| format!("creating state directory {}", cfg.state_dir.display()))?;
+    std::fs::create_dir_all(&cfg.state_dir)
+        .with_context(|| format!("creating state directory {}", cfg.state_dir.display()))?;
     Ok(Store::open(&cfg.state_dir.join("state.db"))?)
 }
 
@@ -112,7 +124,10 @@ fn agent(cfg: AgentConfig) -> Result<Agent> {
     let store = open_store(&cfg)?;
     let interrupted = store.recover_interrupted()?;
     if interrupted > 0 {
-        tracing::warn!(interrupted, "previous run stopped during a sync; those attempts are marked interrupted");
+        tracing::warn!(
+            interrupted,
+            "previous run stopped during a sync; those attempts are marked interrupted"
+        );
     }
     let blobs = BlobCache::open(&cfg.state_dir.join("blobs"))?;
     let client = kube_client(&cfg)?;
@@ -132,25 +147,40 @@ fn dispatch(cli: &Cli) -> Result<u8> {
     match cli.command.as_str() {
         "check-config" => check_config(&cfg),
         "serve" => {
-            let listen = cli.args.first().cloned().or_else(|| cfg.serve.as_ref().map(|s| s.listen.clone())).ok_or_else(|| anyhow!("usage: ferry-agent serve ADDR:PORT (or set serve.listen)"))?;
-            let listener = std::net::TcpListener::bind(&listen).with_context(|| format!("serve address {listen}"))?;
+            let listen = cli
+                .args
+                .first()
+                .cloned()
+                .or_else(|| cfg.serve.as_ref().map(|s| s.listen.clone()))
+                .ok_or_else(|| {
+                    anyhow!("usage: ferry-agent serve ADDR:PORT (or set serve.listen)")
+                })?;
+            let listener = std::net::TcpListener::bind(&listen)
+                .with_context(|| format!("serve address {listen}"))?;
             let relay = ferry_agent::serve::Relay {
                 store: open_store(&cfg)?,
                 blobs: BlobCache::open(&cfg.state_dir.join("blobs"))?,
                 syncs: cfg.syncs.iter().map(|s| s.name.clone()).collect(),
             };
-            eprintln!("ferry-agent: serving the verified cache on http://{}/<sync>/", listener.local_addr()?);
+            eprintln!(
+                "ferry-agent: serving the verified cache on http://{}/<sync>/",
+                listener.local_addr()?
+            );
             ferry_agent::serve::serve(listener, Arc::new(relay));
             Ok(0)
         }
         "metrics" => {
-            print!("{}", ferry_agent::metrics::current(&open_store(&cfg)?, &cfg)?);
+            print!(
+                "{}",
+                ferry_agent::metrics::current(&open_store(&cfg)?, &cfg)?
+            );
             Ok(0)
         }
         "run" => {
             let a = Arc::new(agent(cfg)?);
             if let Some(s) = &a.config.serve {
-                let listener = std::net::TcpListener::bind(&s.listen).with_context(|| format!("serve address {}", s.listen))?;
+                let listener = std::net::TcpListener::bind(&s.listen)
+                    .with_context(|| format!("serve address {}", s.listen))?;
                 let relay = Arc::new(ferry_agent::serve::Relay {
                     store: open_store(&a.config)?,
                     blobs: BlobCache::open(&a.config.state_dir.join("blobs"))?,
@@ -159,9 +189,15 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 std::thread::spawn(move || ferry_agent::serve::serve(listener, relay));
             }
             if let Some(addr) = &a.config.metrics.listen {
-                let listener = std::net::TcpListener::bind(addr).with_context(|| format!("metrics listen address {addr}"))?;
+                let listener = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("metrics listen address {addr}"))?;
                 let m = a.clone();
-                ferry_agent::metrics::serve(listener, Arc::new(move || ferry_agent::metrics::current(&m.store, &m.config).unwrap_or_default()));
+                ferry_agent::metrics::serve(
+                    listener,
+                    Arc::new(move || {
+                        ferry_agent::metrics::current(&m.store, &m.config).unwrap_or_default()
+                    }),
+                );
             }
             tracing::info!(device = %a.config.device_id(), syncs = a.config.syncs.len(), "ferry-agent started");
             ferry_agent::daemon::run(a);
@@ -174,11 +210,20 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         "suspend" | "resume" => {
             let name = one_sync(cli, &cfg)?;
             open_store(&cfg)?.set_suspended(&name, cli.command == "suspend")?;
-            println!("{name}: {}", if cli.command == "suspend" { "suspended" } else { "resumed" });
+            println!(
+                "{name}: {}",
+                if cli.command == "suspend" {
+                    "suspended"
+                } else {
+                    "resumed"
+                }
+            );
             Ok(0)
         }
         "rollback" => {
-            let [name, rev] = cli.args.as_slice() else { bail!("usage: ferry-agent rollback SYNC REVISION") };
+            let [name, rev] = cli.args.as_slice() else {
+                bail!("usage: ferry-agent rollback SYNC REVISION")
+            };
             let rev: u64 = rev.parse().context("REVISION must be an integer")?;
             let a = agent(cfg)?;
             let cs = a.rollback(name, rev)?;
@@ -190,10 +235,22 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             let a = agent(cfg)?;
             let (rev, cs) = a.diff(&name)?;
             if cli.output_json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"sync": name, "revision": rev, "changes": cs.changes}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"sync": name, "revision": rev, "changes": cs.changes})
+                    )?
+                );
             } else {
-                println!("{name}: revision {}: {cs}", rev.map(|r| r.to_string()).unwrap_or_else(|| "-".into()));
-                for c in cs.changes.iter().filter(|c| c.action != ferry_agent::engine::changeset::Action::Unchanged) {
+                println!(
+                    "{name}: revision {}: {cs}",
+                    rev.map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+                );
+                for c in cs
+                    .changes
+                    .iter()
+                    .filter(|c| c.action != ferry_agent::engine::changeset::Action::Unchanged)
+                {
                     println!("  {:<10} {}", c.action.as_str(), c.id);
                 }
             }
@@ -204,8 +261,11 @@ fn dispatch(cli: &Cli) -> Result<u8> {
 }
 
 fn one_sync(cli: &Cli, cfg: &AgentConfig) -> Result<String> {
-    let [name] = cli.args.as_slice() else { bail!("expected one SYNC name") };
-    cfg.sync(name).ok_or_else(|| anyhow!("unknown sync {name:?}"))?;
+    let [name] = cli.args.as_slice() else {
+        bail!("expected one SYNC name")
+    };
+    cfg.sync(name)
+        .ok_or_else(|| anyhow!("unknown sync {name:?}"))?;
     Ok(name.clone())
 }
 
@@ -217,17 +277,31 @@ fn check_config(cfg: &AgentConfig) -> Result<u8> {
             "signatures NOT checked (insecureSkipSignature)".to_string()
         } else {
             let path = s.keys.as_ref().unwrap_or(&cfg.keys);
-            let k = ferry_bundle::TrustedKeys::load(path).with_context(|| format!("sync {}", s.name))?;
-            format!("{} trusted key(s): {}", k.iter().count(), k.iter().map(|k| k.key_id()).collect::<Vec<_>>().join(", "))
+            let k = ferry_bundle::TrustedKeys::load(path)
+                .with_context(|| format!("sync {}", s.name))?;
+            format!(
+                "{} trusted key(s): {}",
+                k.iter().count(),
+                k.iter().map(|k| k.key_id()).collect::<Vec<_>>().join(", ")
+            )
         };
-        println!("sync   {} bundle={} every {:?}, {keys}", s.name, s.bundle_name(), s.interval);
+        println!(
+            "sync   {} bundle={} every {:?}, {keys}",
+            s.name,
+            s.bundle_name(),
+            s.interval
+        );
     }
     println!("config ok");
     Ok(0)
 }
 
 fn sync(cli: &Cli, a: Agent) -> Result<u8> {
-    let names: Vec<String> = if cli.args.is_empty() { a.config.syncs.iter().map(|s| s.name.clone()).collect() } else { cli.args.clone() };
+    let names: Vec<String> = if cli.args.is_empty() {
+        a.config.syncs.iter().map(|s| s.name.clone()).collect()
+    } else {
+        cli.args.clone()
+    };
     let mut code = 0;
     let mut results = Vec::new();
     for name in names {
@@ -261,27 +335,51 @@ fn sync(cli: &Cli, a: Agent) -> Result<u8> {
 fn describe(o: &Outcome) -> String {
     match o {
         Outcome::Suspended => "suspended".into(),
-        Outcome::UpToDate { revision, changes } if changes.writes() > 0 => format!("revision {} enforced, drift corrected: {changes}", revision.unwrap_or(0)),
-        Outcome::UpToDate { revision: Some(r), .. } => format!("revision {r} up to date, nothing written"),
+        Outcome::UpToDate { revision, changes } if changes.writes() > 0 => format!(
+            "revision {} enforced, drift corrected: {changes}",
+            revision.unwrap_or(0)
+        ),
+        Outcome::UpToDate {
+            revision: Some(r), ..
+        } => format!("revision {r} up to date, nothing written"),
         Outcome::UpToDate { revision: None, .. } => "nothing applied yet".into(),
         Outcome::Applied { revision, changes } => format!("revision {revision} applied: {changes}"),
-        Outcome::RolledBack { failed_revision, error, revision } => format!("revision {failed_revision} FAILED ({error}); rolled back to revision {revision}"),
-        Outcome::Waiting { revision, percent } => format!("waiting for wave: revision {revision} is rolling out to {percent}% of devices"),
-        Outcome::Blocked { dependency, reason } => format!("blocked: depends on {dependency} ({reason})"),
+        Outcome::RolledBack {
+            failed_revision,
+            error,
+            revision,
+        } => format!(
+            "revision {failed_revision} FAILED ({error}); rolled back to revision {revision}"
+        ),
+        Outcome::Waiting { revision, percent } => {
+            format!("waiting for wave: revision {revision} is rolling out to {percent}% of devices")
+        }
+        Outcome::Blocked { dependency, reason } => {
+            format!("blocked: depends on {dependency} ({reason})")
+        }
     }
 }
 
 fn ts(t: Option<i64>) -> String {
-    t.map(|t| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64)).to_string()).unwrap_or_else(|| "-".into())
+    t.map(|t| {
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64),
+        )
+        .to_string()
+    })
+    .unwrap_or_else(|| "-".into())
 }
 
 fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
     let store = open_store(cfg)?;
     let mut rows = Vec::new();
-    for (name, suspended, st, last, drift) in ferry_agent::fleet::reports(&store, cfg)? {
-        let report = ferry_agent::fleet::SyncReport { name: &name, suspended, state: &st, last_attempt_state: last.as_deref(), drift_corrections: drift };
+    for report in ferry_agent::fleet::reports(&store, cfg)? {
         let health = ferry_agent::fleet::health_word(&report);
-        let interval = cfg.sync(&name).map(|s| s.interval.as_secs() as i64).unwrap_or(0);
+        let (name, st, drift) = (&report.name, &report.state, report.drift_corrections);
+        let interval = cfg
+            .sync(name)
+            .map(|s| s.interval.as_secs() as i64)
+            .unwrap_or(0);
         let next = st.last_attempt.map(|t| t + interval);
         rows.push(serde_json::json!({
             "sync": name, "revision": st.good.as_ref().map(|g| g.1), "highestVerified": st.highest_revision,
@@ -293,7 +391,10 @@ fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }
-    println!("{:<16} {:>8}  {:<20} {:<22} LAST ERROR", "SYNC", "REVISION", "HEALTH", "LAST SUCCESS");
+    println!(
+        "{:<16} {:>8}  {:<20} {:<22} LAST ERROR",
+        "SYNC", "REVISION", "HEALTH", "LAST SUCCESS"
+    );
     for r in rows {
         let mut err = r["lastError"].as_str().unwrap_or("-").to_string();
         if let Some(since) = r["sourceUnreachableSince"].as_str() {
@@ -305,7 +406,10 @@ fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
         println!(
             "{:<16} {:>8}  {:<20} {:<22} {}",
             r["sync"].as_str().unwrap_or_default(),
-            r["revision"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            r["revision"]
+                .as_u64()
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into()),
             r["health"].as_str().unwrap_or_default(),
             r["lastSuccess"].as_str().unwrap_or_default(),
             err
@@ -321,12 +425,29 @@ fn history(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }
-    println!("{:>5} {:<16} {:>8} {:<16} {:<12} {:<22} DETAIL", "ID", "SYNC", "REVISION", "KIND", "STATE", "STARTED");
+    println!(
+        "{:>5} {:<16} {:>8} {:<16} {:<12} {:<22} DETAIL",
+        "ID", "SYNC", "REVISION", "KIND", "STATE", "STARTED"
+    );
     for r in rows {
         let detail = r.error.clone().or_else(|| {
-            r.changes.as_ref().and_then(|c| serde_json::from_str::<ferry_agent::engine::changeset::ChangeSet>(c).ok()).map(|c| c.to_string())
+            r.changes
+                .as_ref()
+                .and_then(|c| {
+                    serde_json::from_str::<ferry_agent::engine::changeset::ChangeSet>(c).ok()
+                })
+                .map(|c| c.to_string())
         });
-        println!("{:>5} {:<16} {:>8} {:<16} {:<12} {:<22} {}", r.id, r.sync, r.revision, r.kind, r.state, ts(Some(r.started)), detail.unwrap_or_default());
+        println!(
+            "{:>5} {:<16} {:>8} {:<16} {:<12} {:<22} {}",
+            r.id,
+            r.sync,
+            r.revision,
+            r.kind,
+            r.state,
+            ts(Some(r.started)),
+            detail.unwrap_or_default()
+        );
     }
     Ok(0)
 }
@@ -334,7 +455,13 @@ fn history(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
 fn events(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
     let store = open_store(cfg)?;
     for e in store.events(cli.args.first().map(String::as_str), cli.limit)? {
-        println!("{} {:<12} {:<18} {}", ts(Some(e.time)), e.sync, e.kind, e.message);
+        println!(
+            "{} {:<12} {:<18} {}",
+            ts(Some(e.time)),
+            e.sync,
+            e.kind,
+            e.message
+        );
     }
     Ok(0)
 }

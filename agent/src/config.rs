@@ -17,7 +17,8 @@ pub enum ConfigError {
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
+    humantime::parse_duration(&s)
+        .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
 }
 
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -55,6 +56,21 @@ pub enum SourceConfig {
         signature_url: Option<String>,
         #[serde(default = "default_http_timeout", deserialize_with = "duration")]
         timeout: Duration,
+        #[serde(flatten)]
+        auth: crate::outbound::EndpointTls,
+    },
+    /// A Git repository (`https://`, `git://` or a local path) holding a signed bundle at `path`.
+    #[serde(rename_all = "camelCase")]
+    Git {
+        url: String,
+        branch: Option<String>,
+        tag: Option<String>,
+        /// Highest tag matching this range (Cargo syntax).
+        semver: Option<String>,
+        commit: Option<String>,
+        /// Directory of the bundle in the repository (default: the root).
+        #[serde(default)]
+        path: String,
         #[serde(flatten)]
         auth: crate::outbound::EndpointTls,
     },
@@ -201,7 +217,10 @@ pub struct StatusObjectConfig {
 
 impl Default for StatusObjectConfig {
     fn default() -> Self {
-        StatusObjectConfig { enabled: true, namespace: default_status_namespace() }
+        StatusObjectConfig {
+            enabled: true,
+            namespace: default_status_namespace(),
+        }
     }
 }
 
@@ -291,32 +310,48 @@ pub const K3S_KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
 
 impl AgentConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.into(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid { path: path.into(), reason };
-        let mut cfg: AgentConfig = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let invalid = |reason: String| ConfigError::Invalid {
+            path: path.into(),
+            reason,
+        };
+        let mut cfg: AgentConfig =
+            serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         if cfg.syncs.is_empty() {
             return Err(invalid("no syncs defined".into()));
         }
         let mut names = std::collections::BTreeSet::new();
         for s in &cfg.syncs {
             if !ferry_bundle::manifest::is_valid_name(&s.name) {
-                return Err(invalid(format!("sync name {:?} is invalid (lowercase letters, digits, '-', '.')", s.name)));
+                return Err(invalid(format!(
+                    "sync name {:?} is invalid (lowercase letters, digits, '-', '.')",
+                    s.name
+                )));
             }
             if !names.insert(s.name.clone()) {
                 return Err(invalid(format!("sync {:?} is defined twice", s.name)));
             }
             if s.interval < Duration::from_secs(1) {
-                return Err(invalid(format!("sync {:?}: interval must be at least 1s", s.name)));
+                return Err(invalid(format!(
+                    "sync {:?}: interval must be at least 1s",
+                    s.name
+                )));
             }
         }
         for s in &cfg.syncs {
             for d in &s.depends_on {
                 if !names.contains(d) {
-                    return Err(invalid(format!("sync {:?} depends on unknown sync {d:?}", s.name)));
+                    return Err(invalid(format!(
+                        "sync {:?} depends on unknown sync {d:?}",
+                        s.name
+                    )));
                 }
             }
         }
@@ -355,7 +390,11 @@ impl AgentConfig {
     /// The device id: configured, or the host name.
     pub fn device_id(&self) -> String {
         self.device.id.clone().unwrap_or_else(|| {
-            std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "unknown-device".into())
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "unknown-device".into())
         })
     }
 
@@ -380,7 +419,11 @@ fn dependency_cycle(syncs: &[SyncConfig]) -> Option<Vec<String>> {
             return Some(cycle);
         }
         path.push(name.to_string());
-        let deps = syncs.iter().find(|s| s.name == name).map(|s| s.depends_on.clone()).unwrap_or_default();
+        let deps = syncs
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.depends_on.clone())
+            .unwrap_or_default();
         for d in deps {
             if let Some(c) = visit(&d, syncs, path) {
                 return Some(c);
@@ -389,7 +432,9 @@ fn dependency_cycle(syncs: &[SyncConfig]) -> Option<Vec<String>> {
         path.pop();
         None
     }
-    syncs.iter().find_map(|s| visit(&s.name, syncs, &mut Vec::new()))
+    syncs
+        .iter()
+        .find_map(|s| visit(&s.name, syncs, &mut Vec::new()))
 }
 
 #[cfg(test)]
@@ -403,7 +448,9 @@ mod tests {
         assert_eq!(s.interval, Duration::from_secs(30));
         assert_eq!(s.drift_every(), Duration::from_secs(30));
         assert!(s.prune && s.wait && !s.insecure_skip_signature);
-        let SourceConfig::Directory { path, .. } = &s.source else { panic!("directory source") };
+        let SourceConfig::Directory { path, .. } = &s.source else {
+            panic!("directory source")
+        };
         assert_eq!(path, Path::new("/etc/ferry/drop"));
         assert_eq!(cfg.vars()["DEVICE_ID"], "edge-1");
     }
@@ -412,14 +459,31 @@ mod tests {
     fn refuses_bad_configs() {
         let p = Path::new("a.yaml");
         assert!(AgentConfig::parse(p, "syncs: []").is_err());
-        assert!(AgentConfig::parse(p, "syncs:\n- name: A\n  source: {type: directory, path: x}\n").is_err());
-        assert!(AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: ftp, path: x}\n").is_err());
-        assert!(AgentConfig::parse(p, "bogus: 1\nsyncs:\n- name: a\n  source: {type: directory, path: x}\n").is_err());
+        assert!(AgentConfig::parse(
+            p,
+            "syncs:\n- name: A\n  source: {type: directory, path: x}\n"
+        )
+        .is_err());
+        assert!(
+            AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: ftp, path: x}\n").is_err()
+        );
+        assert!(AgentConfig::parse(
+            p,
+            "bogus: 1\nsyncs:\n- name: a\n  source: {type: directory, path: x}\n"
+        )
+        .is_err());
         let e = AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: directory, path: x}\n- name: a\n  source: {type: directory, path: y}\n").unwrap_err();
         assert!(e.to_string().contains("defined twice"));
         let e = AgentConfig::parse(p, "syncs:\n- name: a\n  dependsOn: [b]\n  source: {type: directory, path: x}\n- name: b\n  dependsOn: [a]\n  source: {type: directory, path: y}\n").unwrap_err();
-        assert!(e.to_string().contains("dependsOn cycle: a -> b -> a"), "{e}");
-        let e = AgentConfig::parse(p, "syncs:\n- name: a\n  dependsOn: [zz]\n  source: {type: directory, path: x}\n").unwrap_err();
+        assert!(
+            e.to_string().contains("dependsOn cycle: a -> b -> a"),
+            "{e}"
+        );
+        let e = AgentConfig::parse(
+            p,
+            "syncs:\n- name: a\n  dependsOn: [zz]\n  source: {type: directory, path: x}\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("unknown sync"));
     }
 }

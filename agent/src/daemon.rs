@@ -15,12 +15,17 @@ pub fn next_delay(interval: Duration, failures: u32, jitter: f64) -> Duration {
         return interval;
     }
     let base = Duration::from_secs(5).saturating_mul(1u32 << failures.min(10).saturating_sub(1));
-    let capped = base.min(MAX_BACKOFF).min(interval.max(Duration::from_secs(5)));
+    let capped = base
+        .min(MAX_BACKOFF)
+        .min(interval.max(Duration::from_secs(5)));
     capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0) * 0.5)
 }
 
 fn jitter() -> f64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     (nanos % 1000) as f64 / 1000.0
 }
 
@@ -33,12 +38,20 @@ struct Progress {
 
 impl Progress {
     fn mark(&self, sync: &str, running: bool) {
-        self.last.lock().unwrap_or_else(|e| e.into_inner()).insert(sync.to_string(), (crate::store::now() as u64, running));
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sync.to_string(), (crate::store::now() as u64, running));
     }
     /// A pass that has run longer than `limit` means the loop is stuck.
     fn stuck(&self, limit: Duration) -> Option<String> {
         let now = crate::store::now() as u64;
-        self.last.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(_, (t, running))| *running && now.saturating_sub(*t) > limit.as_secs()).map(|(s, _)| s.clone())
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(_, (t, running))| *running && now.saturating_sub(*t) > limit.as_secs())
+            .map(|(s, _)| s.clone())
     }
 }
 
@@ -50,8 +63,15 @@ fn status_line(agent: &Agent) -> String {
         .iter()
         .map(|s| {
             let st = agent.store.sync_state(&s.name).unwrap_or_default();
-            let rev = st.good.map(|g| format!("r{}", g.1)).unwrap_or_else(|| "-".into());
-            let flag = if st.last_error.is_some() { " (error)" } else { "" };
+            let rev = st
+                .good
+                .map(|g| format!("r{}", g.1))
+                .unwrap_or_else(|| "-".into());
+            let flag = if st.last_error.is_some() {
+                " (error)"
+            } else {
+                ""
+            };
             format!("{} {rev}{flag}", s.name)
         })
         .collect();
@@ -68,7 +88,17 @@ pub fn run(agent: Arc<Agent>) {
     let stuck_after = std::env::var("FERRY_WATCHDOG_STUCK_AFTER")
         .ok()
         .and_then(|v| humantime::parse_duration(&v).ok())
-        .unwrap_or_else(|| agent.config.syncs.iter().map(|s| s.timeout).max().unwrap_or_default() * 2 + Duration::from_secs(300));
+        .unwrap_or_else(|| {
+            agent
+                .config
+                .syncs
+                .iter()
+                .map(|s| s.timeout)
+                .max()
+                .unwrap_or_default()
+                * 2
+                + Duration::from_secs(300)
+        });
     crate::notify::notify(&format!("READY=1\nSTATUS={}", status_line(&agent)));
     smol::block_on(async {
         if let Some(every) = crate::notify::watchdog_interval() {
@@ -102,7 +132,11 @@ pub fn run(agent: Arc<Agent>) {
                 let agent = agent.clone();
                 let progress = progress.clone();
                 smol::spawn(async move {
-                    let interval = agent.config.sync(&name).map(|s| s.interval).unwrap_or(Duration::from_secs(300));
+                    let interval = agent
+                        .config
+                        .sync(&name)
+                        .map(|s| s.interval)
+                        .unwrap_or(Duration::from_secs(300));
                     let mut failures = 0u32;
                     loop {
                         let (a, n) = (agent.clone(), name.clone());
@@ -144,6 +178,9 @@ mod tests {
         assert_eq!(next_delay(i, 30, 1.0), MAX_BACKOFF);
         assert_eq!(next_delay(i, 30, 0.0), MAX_BACKOFF / 2);
         // Never longer than the interval itself.
-        assert_eq!(next_delay(Duration::from_secs(60), 30, 1.0), Duration::from_secs(60));
+        assert_eq!(
+            next_delay(Duration::from_secs(60), 30, 1.0),
+            Duration::from_secs(60)
+        );
     }
 }

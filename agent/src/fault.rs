@@ -4,7 +4,9 @@
 
 /// Aborts (or hangs) the process if `FERRY_FAULT` names this point.
 pub fn point(name: &str) {
-    let Ok(fault) = std::env::var("FERRY_FAULT") else { return };
+    let Ok(fault) = std::env::var("FERRY_FAULT") else {
+        return;
+    };
     let (point, mode) = fault.split_once(':').unwrap_or((fault.as_str(), "abort"));
     if point != name {
         return;

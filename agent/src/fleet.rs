@@ -16,16 +16,18 @@ pub const EVENT_SCHEMA: &str = "ferry.dev/event/v1";
 pub const FLEET_TARGET: &str = "fleet";
 
 fn rfc3339(t: i64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64)).to_string()
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64))
+        .to_string()
 }
 
-/// One sync as the heartbeat reports it.
-pub struct SyncReport<'a> {
-    pub name: &'a str,
+/// One sync as status, heartbeat and metrics report it.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub name: String,
     pub suspended: bool,
-    pub state: &'a SyncState,
+    pub state: SyncState,
     /// State of the newest attempt, if any.
-    pub last_attempt_state: Option<&'a str>,
+    pub last_attempt_state: Option<String>,
     pub drift_corrections: i64,
 }
 
@@ -36,7 +38,7 @@ pub fn health_word(r: &SyncReport) -> &'static str {
     } else if r.state.waiting.is_some() {
         "waiting"
     } else {
-        match (r.last_attempt_state, r.state.last_error.is_some()) {
+        match (r.last_attempt_state.as_deref(), r.state.last_error.is_some()) {
             (None, _) => "never-synced",
             (Some("applied"), false) => "healthy",
             (Some("applied"), true) => "degraded",
@@ -46,7 +48,14 @@ pub fn health_word(r: &SyncReport) -> &'static str {
 }
 
 /// Builds a heartbeat (pure).
-pub fn heartbeat(device_id: &str, labels: &BTreeMap<String, String>, uptime: Duration, now: i64, syncs: &[SyncReport], dropped: i64) -> Value {
+pub fn heartbeat(
+    device_id: &str,
+    labels: &BTreeMap<String, String>,
+    uptime: Duration,
+    now: i64,
+    syncs: &[SyncReport],
+    dropped: i64,
+) -> Value {
     let syncs: Vec<Value> = syncs
         .iter()
         .map(|r| {
@@ -75,23 +84,34 @@ pub fn heartbeat(device_id: &str, labels: &BTreeMap<String, String>, uptime: Dur
 }
 
 /// Builds a webhook payload for one event (pure).
-pub fn event_payload(format: WebhookFormat, device_id: &str, sync: &str, kind: &str, message: &str, now: i64) -> Value {
+pub fn event_payload(
+    format: WebhookFormat,
+    device_id: &str,
+    sync: &str,
+    kind: &str,
+    message: &str,
+    now: i64,
+) -> Value {
     match format {
-        WebhookFormat::Json => json!({"schema": EVENT_SCHEMA, "time": rfc3339(now), "device": device_id, "sync": sync, "kind": kind, "message": message}),
-        WebhookFormat::Slack => json!({"text": format!("ferry {device_id} / {sync}: {kind}: {message}")}),
+        WebhookFormat::Json => {
+            json!({"schema": EVENT_SCHEMA, "time": rfc3339(now), "device": device_id, "sync": sync, "kind": kind, "message": message})
+        }
+        WebhookFormat::Slack => {
+            json!({"text": format!("ferry {device_id} / {sync}: {kind}: {message}")})
+        }
     }
 }
 
-/// The per-sync reports for a heartbeat or status.
-pub fn reports(store: &Store, cfg: &AgentConfig) -> Result<Vec<(String, bool, SyncState, Option<String>, i64)>, StoreError> {
+/// The per-sync reports for a heartbeat, status or metrics.
+pub fn reports(store: &Store, cfg: &AgentConfig) -> Result<Vec<SyncReport>, StoreError> {
     let counters: BTreeMap<String, i64> = store.counters()?.into_iter().collect();
     cfg.syncs
         .iter()
         .map(|s| {
-            let st = store.sync_state(&s.name)?;
-            let last = store.history(Some(&s.name), 1)?.into_iter().next().map(|h| h.state);
-            let drift = counters.get(&format!("events_total|{}|drift-corrected", s.name)).copied().unwrap_or(0);
-            Ok((s.name.clone(), st.suspended || s.suspend, st, last, drift))
+            let state = store.sync_state(&s.name)?;
+            let last_attempt_state = store.history(Some(&s.name), 1)?.into_iter().next().map(|h| h.state);
+            let drift_corrections = counters.get(&format!("events_total|{}|drift-corrected", s.name)).copied().unwrap_or(0);
+            Ok(SyncReport { name: s.name.clone(), suspended: state.suspended || s.suspend, state, last_attempt_state, drift_corrections })
         })
         .collect()
 }
@@ -106,7 +126,9 @@ pub fn flush(store: &Store, cfg: &AgentConfig) -> Result<(usize, Vec<String>), S
         if failed.contains(&target) {
             continue;
         }
-        let ep = endpoints.entry(target.clone()).or_insert_with(|| endpoint_for(cfg, &target));
+        let ep = endpoints
+            .entry(target.clone())
+            .or_insert_with(|| endpoint_for(cfg, &target));
         let Some((ep, url)) = ep else {
             // The endpoint was removed from the config: nothing will ever take the message.
             store.outbox_done(id)?;
@@ -151,9 +173,28 @@ mod tests {
 
     #[test]
     fn heartbeat_shape() {
-        let st = SyncState { good: Some((3, 7, "d".into())), highest_revision: Some(8), last_error: Some("boom".into()), source_unreachable_since: Some(100), ..Default::default() };
-        let r = SyncReport { name: "apps", suspended: false, state: &st, last_attempt_state: Some("failed"), drift_corrections: 2 };
-        let hb = heartbeat("edge-1", &[("site".to_string(), "x".to_string())].into(), Duration::from_secs(9), 0, &[r], 4);
+        let st = SyncState {
+            good: Some((3, 7, "d".into())),
+            highest_revision: Some(8),
+            last_error: Some("boom".into()),
+            source_unreachable_since: Some(100),
+            ..Default::default()
+        };
+        let r = SyncReport {
+            name: "apps".into(),
+            suspended: false,
+            state: st,
+            last_attempt_state: Some("failed".into()),
+            drift_corrections: 2,
+        };
+        let hb = heartbeat(
+            "edge-1",
+            &[("site".to_string(), "x".to_string())].into(),
+            Duration::from_secs(9),
+            0,
+            &[r],
+            4,
+        );
         assert_eq!(hb["schema"], HEARTBEAT_SCHEMA);
         assert_eq!(hb["device"]["labels"]["site"], "x");
         assert_eq!(hb["syncs"][0]["revision"], 7);
@@ -169,6 +210,9 @@ mod tests {
         let s = event_payload(WebhookFormat::Slack, "e", "apps", "failed", "x", 0);
         assert_eq!(s["text"], "ferry e / apps: failed: x");
         let j = event_payload(WebhookFormat::Json, "e", "apps", "failed", "x", 0);
-        assert_eq!((j["schema"].as_str(), j["kind"].as_str()), (Some(EVENT_SCHEMA), Some("failed")));
+        assert_eq!(
+            (j["schema"].as_str(), j["kind"].as_str()),
+            (Some(EVENT_SCHEMA), Some("failed"))
+        );
     }
 }

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Renders every metric (pure over the given data).
@@ -24,42 +26,122 @@ pub fn render(syncs: &[SyncReport], counters: &[(String, i64)], outbox_len: i64)
         }
     };
     let per_sync = |f: &dyn Fn(&SyncReport) -> Option<f64>| -> Vec<(String, f64)> {
-        syncs.iter().filter_map(|r| f(r).map(|v| (format!("{{sync=\"{}\"}}", esc(r.name)), v))).collect()
+        syncs
+            .iter()
+            .filter_map(|r| f(r).map(|v| (format!("{{sync=\"{}\"}}", esc(&r.name)), v)))
+            .collect()
     };
-    family("ferry_build_info", "gauge", "ferry-agent version.", vec![(format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1.0)]);
-    family("ferry_sync_revision", "gauge", "Revision currently applied (last good).", per_sync(&|r| r.state.good.as_ref().map(|g| g.1 as f64)));
-    family("ferry_sync_highest_verified_revision", "gauge", "Highest revision that passed verification.", per_sync(&|r| r.state.highest_revision.map(|v| v as f64)));
-    family("ferry_sync_healthy", "gauge", "1 when the last attempt applied and is healthy.", per_sync(&|r| Some(if health_word(r) == "healthy" { 1.0 } else { 0.0 })));
-    family("ferry_sync_suspended", "gauge", "1 when the sync is suspended.", per_sync(&|r| Some(if r.suspended { 1.0 } else { 0.0 })));
-    family("ferry_sync_last_success_timestamp_seconds", "gauge", "Unix time of the last successful apply.", per_sync(&|r| r.state.last_success.map(|t| t as f64)));
-    family("ferry_sync_last_attempt_timestamp_seconds", "gauge", "Unix time of the last apply attempt.", per_sync(&|r| r.state.last_attempt.map(|t| t as f64)));
-    family("ferry_source_reachable", "gauge", "1 when the sync's source answered the last poll.", per_sync(&|r| Some(if r.state.source_unreachable_since.is_none() { 1.0 } else { 0.0 })));
+    family(
+        "ferry_build_info",
+        "gauge",
+        "ferry-agent version.",
+        vec![(
+            format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")),
+            1.0,
+        )],
+    );
+    family(
+        "ferry_sync_revision",
+        "gauge",
+        "Revision currently applied (last good).",
+        per_sync(&|r| r.state.good.as_ref().map(|g| g.1 as f64)),
+    );
+    family(
+        "ferry_sync_highest_verified_revision",
+        "gauge",
+        "Highest revision that passed verification.",
+        per_sync(&|r| r.state.highest_revision.map(|v| v as f64)),
+    );
+    family(
+        "ferry_sync_healthy",
+        "gauge",
+        "1 when the last attempt applied and is healthy.",
+        per_sync(&|r| {
+            Some(if health_word(r) == "healthy" {
+                1.0
+            } else {
+                0.0
+            })
+        }),
+    );
+    family(
+        "ferry_sync_suspended",
+        "gauge",
+        "1 when the sync is suspended.",
+        per_sync(&|r| Some(if r.suspended { 1.0 } else { 0.0 })),
+    );
+    family(
+        "ferry_sync_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the last successful apply.",
+        per_sync(&|r| r.state.last_success.map(|t| t as f64)),
+    );
+    family(
+        "ferry_sync_last_attempt_timestamp_seconds",
+        "gauge",
+        "Unix time of the last apply attempt.",
+        per_sync(&|r| r.state.last_attempt.map(|t| t as f64)),
+    );
+    family(
+        "ferry_source_reachable",
+        "gauge",
+        "1 when the sync's source answered the last poll.",
+        per_sync(&|r| {
+            Some(if r.state.source_unreachable_since.is_none() {
+                1.0
+            } else {
+                0.0
+            })
+        }),
+    );
     let mut apply = Vec::new();
     let mut events = Vec::new();
     let mut dropped = 0;
     for (name, v) in counters {
         let parts: Vec<&str> = name.split('|').collect();
         match parts.as_slice() {
-            ["apply_objects_total", sync, action] => apply.push((format!("{{sync=\"{}\",action=\"{}\"}}", esc(sync), esc(action)), *v as f64)),
-            ["events_total", sync, kind] => events.push((format!("{{sync=\"{}\",kind=\"{}\"}}", esc(sync), esc(kind)), *v as f64)),
+            ["apply_objects_total", sync, action] => apply.push((
+                format!("{{sync=\"{}\",action=\"{}\"}}", esc(sync), esc(action)),
+                *v as f64,
+            )),
+            ["events_total", sync, kind] => events.push((
+                format!("{{sync=\"{}\",kind=\"{}\"}}", esc(sync), esc(kind)),
+                *v as f64,
+            )),
             ["outbox_dropped"] => dropped = *v,
             _ => {}
         }
     }
-    family("ferry_apply_objects_total", "counter", "Objects handled by applies, by action (created, configured, unchanged, deleted, skipped).", apply);
-    family("ferry_events_total", "counter", "Events recorded, by kind (applied, failed, rolled-back, refused, drift-corrected, ...).", events);
-    family("ferry_outbox_entries", "gauge", "Heartbeats and notifications waiting for delivery.", vec![(String::new(), outbox_len as f64)]);
-    family("ferry_outbox_dropped_total", "counter", "Queued messages dropped because the outbox was full.", vec![(String::new(), dropped as f64)]);
+    family(
+        "ferry_apply_objects_total",
+        "counter",
+        "Objects handled by applies, by action (created, configured, unchanged, deleted, skipped).",
+        apply,
+    );
+    family(
+        "ferry_events_total",
+        "counter",
+        "Events recorded, by kind (applied, failed, rolled-back, refused, drift-corrected, ...).",
+        events,
+    );
+    family(
+        "ferry_outbox_entries",
+        "gauge",
+        "Heartbeats and notifications waiting for delivery.",
+        vec![(String::new(), outbox_len as f64)],
+    );
+    family(
+        "ferry_outbox_dropped_total",
+        "counter",
+        "Queued messages dropped because the outbox was full.",
+        vec![(String::new(), dropped as f64)],
+    );
     out
 }
 
 /// Renders the metrics of the current state.
 pub fn current(store: &Store, cfg: &crate::config::AgentConfig) -> Result<String, StoreError> {
-    let data = crate::fleet::reports(store, cfg)?;
-    let reports: Vec<SyncReport> = data
-        .iter()
-        .map(|(name, suspended, st, last, drift)| SyncReport { name, suspended: *suspended, state: st, last_attempt_state: last.as_deref(), drift_corrections: *drift })
-        .collect();
+    let reports = crate::fleet::reports(store, cfg)?;
     Ok(render(&reports, &store.counters()?, store.outbox_len()?))
 }
 
@@ -79,7 +161,11 @@ pub fn serve(listener: TcpListener, render: Arc<dyn Fn() -> String + Send + Sync
             if BufReader::new(&conn).read_line(&mut line).is_err() {
                 continue;
             }
-            let (status, body) = if line.starts_with("GET /metrics") { ("200 OK", render()) } else { ("404 Not Found", "not found\n".to_string()) };
+            let (status, body) = if line.starts_with("GET /metrics") {
+                ("200 OK", render())
+            } else {
+                ("404 Not Found", "not found\n".to_string())
+            };
             let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         }
     });
@@ -92,11 +178,19 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, f64>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (key, value) = line.rsplit_once(' ').ok_or_else(|| format!("line {}: no value: {line}", i + 1))?;
-        let v: f64 = value.parse().map_err(|_| format!("line {}: bad value {value:?}", i + 1))?;
+        let (key, value) = line
+            .rsplit_once(' ')
+            .ok_or_else(|| format!("line {}: no value: {line}", i + 1))?;
+        let v: f64 = value
+            .parse()
+            .map_err(|_| format!("line {}: bad value {value:?}", i + 1))?;
         let name_end = key.find('{').unwrap_or(key.len());
         let name = &key[..name_end];
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        {
             return Err(format!("line {}: bad metric name {name:?}", i + 1));
         }
         out.insert(key.to_string(), v);
@@ -111,16 +205,39 @@ mod tests {
 
     #[test]
     fn renders_parseable_conventional_metrics() {
-        let st = SyncState { good: Some((1, 3, "d".into())), last_success: Some(1_700_000_000), ..Default::default() };
-        let r = SyncReport { name: "apps", suspended: false, state: &st, last_attempt_state: Some("applied"), drift_corrections: 0 };
-        let counters = vec![("apply_objects_total|apps|created".to_string(), 4), ("events_total|apps|rolled-back".to_string(), 1), ("outbox_dropped".to_string(), 2)];
+        let st = SyncState {
+            good: Some((1, 3, "d".into())),
+            last_success: Some(1_700_000_000),
+            ..Default::default()
+        };
+        let r = SyncReport {
+            name: "apps".into(),
+            suspended: false,
+            state: st,
+            last_attempt_state: Some("applied".into()),
+            drift_corrections: 0,
+        };
+        let counters = vec![
+            ("apply_objects_total|apps|created".to_string(), 4),
+            ("events_total|apps|rolled-back".to_string(), 1),
+            ("outbox_dropped".to_string(), 2),
+        ];
         let text = render(&[r], &counters, 5);
         let m = parse(&text).unwrap();
         assert_eq!(m["ferry_sync_revision{sync=\"apps\"}"], 3.0);
         assert_eq!(m["ferry_sync_healthy{sync=\"apps\"}"], 1.0);
-        assert_eq!(m["ferry_sync_last_success_timestamp_seconds{sync=\"apps\"}"], 1.7e9);
-        assert_eq!(m["ferry_apply_objects_total{sync=\"apps\",action=\"created\"}"], 4.0);
-        assert_eq!(m["ferry_events_total{sync=\"apps\",kind=\"rolled-back\"}"], 1.0);
+        assert_eq!(
+            m["ferry_sync_last_success_timestamp_seconds{sync=\"apps\"}"],
+            1.7e9
+        );
+        assert_eq!(
+            m["ferry_apply_objects_total{sync=\"apps\",action=\"created\"}"],
+            4.0
+        );
+        assert_eq!(
+            m["ferry_events_total{sync=\"apps\",kind=\"rolled-back\"}"],
+            1.0
+        );
         assert_eq!(m["ferry_outbox_entries"], 5.0);
         assert_eq!(m["ferry_outbox_dropped_total"], 2.0);
         assert!(text.contains("# TYPE ferry_apply_objects_total counter"));

@@ -6,13 +6,18 @@ use std::time::Duration;
 
 /// Sends one notification; a no-op when not run by systemd.
 pub fn notify(state: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
-    let Ok(sock) = UnixDatagram::unbound() else { return };
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return;
+    };
     let bytes = path.as_encoded_bytes();
     let result = if let Some(name) = bytes.strip_prefix(b"@") {
         // Abstract namespace socket.
         use std::os::linux::net::SocketAddrExt;
-        std::os::unix::net::SocketAddr::from_abstract_name(name).and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
     } else {
         sock.send_to(state.as_bytes(), std::path::Path::new(&path))
     };

@@ -37,7 +37,10 @@ pub struct EndpointTls {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, HttpError> {
-    std::fs::read(path).map_err(|e| HttpError::File { path: path.into(), reason: e.to_string() })
+    std::fs::read(path).map_err(|e| HttpError::File {
+        path: path.into(),
+        reason: e.to_string(),
+    })
 }
 
 fn certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpError> {
@@ -46,9 +49,15 @@ fn certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpError> {
     let certs: Vec<Certificate<'static>> = CertificateDer::pem_slice_iter(&pem)
         .map(|c| c.map(|c| Certificate::from_der(c.as_ref()).to_owned()))
         .collect::<Result<_, _>>()
-        .map_err(|e| HttpError::File { path: path.into(), reason: e.to_string() })?;
+        .map_err(|e| HttpError::File {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(HttpError::File { path: path.into(), reason: "no certificate in file".into() });
+        return Err(HttpError::File {
+            path: path.into(),
+            reason: "no certificate in file".into(),
+        });
     }
     Ok(certs)
 }
@@ -63,27 +72,46 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(tls: &EndpointTls, timeout: Duration) -> Result<Self, HttpError> {
-        let mut cfg = TlsConfig::builder().unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
+        let mut cfg = TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
         // Without a CA file, the system's bundle (no compiled-in root store: smaller binary).
         // If neither exists, only plain-HTTP endpoints work (HTTPS fails its handshake).
         match tls.ca_file.as_deref() {
             Some(ca) => cfg = cfg.root_certs(RootCerts::new_with_certs(&certs(ca)?)),
-            None if Path::new(SYSTEM_CA_BUNDLE).exists() => cfg = cfg.root_certs(RootCerts::new_with_certs(&certs(Path::new(SYSTEM_CA_BUNDLE))?)),
+            None if Path::new(SYSTEM_CA_BUNDLE).exists() => {
+                cfg = cfg.root_certs(RootCerts::new_with_certs(&certs(Path::new(
+                    SYSTEM_CA_BUNDLE,
+                ))?))
+            }
             None => {}
         }
         if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
-            let k = PrivateKey::from_pem(&read(key)?).map(|k| k.to_owned()).map_err(|e| HttpError::File { path: key.clone(), reason: e.to_string() })?;
+            let k = PrivateKey::from_pem(&read(key)?)
+                .map(|k| k.to_owned())
+                .map_err(|e| HttpError::File {
+                    path: key.clone(),
+                    reason: e.to_string(),
+                })?;
             cfg = cfg.client_cert(Some(ClientCert::new_with_certs(&certs(cert)?, k)));
         }
         let authorization = match (&tls.token_file, &tls.basic_auth_file) {
-            (Some(p), _) => Some(format!("Bearer {}", String::from_utf8_lossy(&read(p)?).trim())),
+            (Some(p), _) => Some(format!(
+                "Bearer {}",
+                String::from_utf8_lossy(&read(p)?).trim()
+            )),
             (None, Some(p)) => {
                 use base64::Engine;
                 let creds = String::from_utf8_lossy(&read(p)?).trim().to_string();
                 if !creds.contains(':') {
-                    return Err(HttpError::File { path: p.clone(), reason: "expected user:password".into() });
+                    return Err(HttpError::File {
+                        path: p.clone(),
+                        reason: "expected user:password".into(),
+                    });
                 }
-                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(creds)))
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(creds)
+                ))
             }
             (None, None) => None,
         };
@@ -97,25 +125,41 @@ impl Endpoint {
             .user_agent(format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        Ok(Endpoint { agent, authorization })
+        Ok(Endpoint {
+            agent,
+            authorization,
+        })
     }
 
     /// POSTs a JSON body; any 2xx is success.
     pub fn post_json(&self, url: &str, body: &str) -> Result<(), HttpError> {
-        let mut req = self.agent.post(url).header("Content-Type", "application/json");
+        let mut req = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json");
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
         }
-        let resp = req.send(body).map_err(|e| HttpError::Transport { url: url.into(), reason: e.to_string() })?;
+        let resp = req.send(body).map_err(|e| HttpError::Transport {
+            url: url.into(),
+            reason: e.to_string(),
+        })?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(HttpError::Status { url: url.into(), status });
+            return Err(HttpError::Status {
+                url: url.into(),
+                status,
+            });
         }
         Ok(())
     }
 
     /// GET with extra headers; any status is returned (the caller decides).
-    pub fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<ureq::http::Response<ureq::Body>, HttpError> {
+    pub fn get(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> Result<ureq::http::Response<ureq::Body>, HttpError> {
         let mut req = self.agent.get(url);
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
@@ -123,7 +167,10 @@ impl Endpoint {
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        req.call().map_err(|e| HttpError::Transport { url: url.into(), reason: e.to_string() })
+        req.call().map_err(|e| HttpError::Transport {
+            url: url.into(),
+            reason: e.to_string(),
+        })
     }
 
     pub fn agent(&self) -> &ureq::Agent {

@@ -5,12 +5,12 @@
 use crate::config::{AgentConfig, SyncConfig};
 use crate::engine::apply::{self, ApplyError, Known};
 use crate::engine::changeset::{Action, ChangeSet};
+use crate::engine::drift;
 use crate::engine::object::{DesiredObject, InventoryEntry};
 use crate::engine::plan::{self, Stage};
 use crate::engine::prune::{self, PruneError};
 use crate::engine::render::{self, RenderError};
 use crate::engine::wait::{self, WaitError};
-use crate::engine::drift;
 use crate::kube::{Discovery, KubeClient};
 use crate::source::{self, Poll, Source, SourceError};
 use crate::store::blobs::{BlobCache, BlobError};
@@ -31,9 +31,18 @@ pub enum SyncError {
     #[error("sync {sync}: {source}")]
     Source { sync: String, source: SourceError },
     #[error("sync {sync}: bundle from {origin} refused: {source}")]
-    Refused { sync: String, origin: String, source: VerifyError },
+    Refused {
+        sync: String,
+        origin: String,
+        source: VerifyError,
+    },
     #[error("sync {sync}: revision {revision} was already applied with different content (digest {applied}, offered {offered}): replay refused")]
-    Replay { sync: String, revision: u64, applied: String, offered: String },
+    Replay {
+        sync: String,
+        revision: u64,
+        applied: String,
+        offered: String,
+    },
     #[error("sync {sync}: {source}")]
     Render { sync: String, source: RenderError },
     #[error("sync {sync}: {source}")]
@@ -51,11 +60,20 @@ pub enum SyncError {
     #[error("sync {sync}: revision {revision} is not in local history (only applied revisions still cached can be rolled back to)")]
     NotInHistory { sync: String, revision: u64 },
     #[error("sync {sync}: the bundle of revision {revision} is no longer in the cache: {reason}")]
-    CacheMiss { sync: String, revision: u64, reason: String },
+    CacheMiss {
+        sync: String,
+        revision: u64,
+        reason: String,
+    },
     #[error("unknown sync {0}")]
     UnknownSync(String),
     #[error("sync {sync}: {origin}: {object} is outside the sync's namespace fence ({allowed}); refused before any write")]
-    Fence { sync: String, origin: String, object: String, allowed: String },
+    Fence {
+        sync: String,
+        origin: String,
+        object: String,
+        allowed: String,
+    },
 }
 
 /// What one pass of a sync did.
@@ -64,14 +82,30 @@ pub enum SyncError {
 pub enum Outcome {
     Suspended,
     /// Nothing new; live objects match (drift corrected if `changes` has writes).
-    UpToDate { revision: Option<u64>, changes: ChangeSet },
-    Applied { revision: u64, changes: ChangeSet },
+    UpToDate {
+        revision: Option<u64>,
+        changes: ChangeSet,
+    },
+    Applied {
+        revision: u64,
+        changes: ChangeSet,
+    },
     /// The new revision failed and the last good one was re-applied.
-    RolledBack { failed_revision: u64, error: String, revision: u64 },
+    RolledBack {
+        failed_revision: u64,
+        error: String,
+        revision: u64,
+    },
     /// This device is outside the bundle's rollout wave.
-    Waiting { revision: u64, percent: u8 },
+    Waiting {
+        revision: u64,
+        percent: u8,
+    },
     /// A sync this one depends on is not applied and healthy.
-    Blocked { dependency: String, reason: String },
+    Blocked {
+        dependency: String,
+        reason: String,
+    },
 }
 
 /// The agent: configuration, state, cluster access and sources.
@@ -93,8 +127,31 @@ impl Agent {
         let scratch = config.state_dir.join("tmp");
         let _ = std::fs::remove_dir_all(&scratch);
         let _ = std::fs::create_dir_all(&scratch);
-        let sources = config.syncs.iter().map(|s| (s.name.clone(), Mutex::new(source::from_config(&s.source, &scratch)))).collect();
-        Agent { config, store, blobs, client, discovery: Discovery::new(), sources, scratch, poll_interval: Duration::from_millis(250), started: std::time::Instant::now() }
+        let sources = config
+            .syncs
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    Mutex::new(source::from_config(
+                        &s.source,
+                        &scratch,
+                        &config.state_dir.join("sources").join(&s.name),
+                    )),
+                )
+            })
+            .collect();
+        Agent {
+            config,
+            store,
+            blobs,
+            client,
+            discovery: Discovery::new(),
+            sources,
+            scratch,
+            poll_interval: Duration::from_millis(250),
+            started: std::time::Instant::now(),
+        }
     }
 
     fn policy(&self, sync: &SyncConfig) -> Result<VerifyPolicy, SyncError> {
@@ -102,32 +159,63 @@ impl Agent {
             SignaturePolicy::Skip
         } else {
             let path = sync.keys.as_ref().unwrap_or(&self.config.keys);
-            let keys = TrustedKeys::load(path).map_err(|e| SyncError::Keys { sync: sync.name.clone(), reason: e.to_string() })?;
+            let keys = TrustedKeys::load(path).map_err(|e| SyncError::Keys {
+                sync: sync.name.clone(),
+                reason: e.to_string(),
+            })?;
             SignaturePolicy::Required(keys)
         };
-        let highest = self.store.sync_state(&sync.name).map_err(|source| SyncError::Store { sync: sync.name.clone(), source })?.highest_revision;
+        let highest = self
+            .store
+            .sync_state(&sync.name)
+            .map_err(|source| SyncError::Store {
+                sync: sync.name.clone(),
+                source,
+            })?
+            .highest_revision;
         Ok(VerifyPolicy {
             signatures,
             name: sync.bundle_name().to_string(),
             now: Timestamp::now(),
             highest_applied: highest,
-            device: Device { id: self.config.device_id(), labels: self.config.device.labels.clone() },
+            device: Device {
+                id: self.config.device_id(),
+                labels: self.config.device.labels.clone(),
+            },
             limits: self.config.limits,
         })
     }
 
     fn event(&self, sync: &str, kind: &str, message: &str) {
         match kind {
-            "failed" | "refused" | "rolled-back" | "source-unreachable" => tracing::warn!(sync, kind, "{message}"),
+            "failed" | "refused" | "rolled-back" | "source-unreachable" => {
+                tracing::warn!(sync, kind, "{message}")
+            }
             _ => tracing::info!(sync, kind, "{message}"),
         }
         if let Err(e) = self.store.add_event(sync, kind, message) {
             tracing::error!(sync, "cannot record event: {e}");
         }
         let device = self.config.device_id();
-        for n in self.config.notifications.iter().filter(|n| n.events.is_empty() || n.events.iter().any(|k| k == kind)) {
-            let body = crate::fleet::event_payload(n.format, &device, sync, kind, message, crate::store::now());
-            if let Err(e) = self.store.enqueue(&format!("webhook:{}", n.name), &body.to_string(), self.config.outbox_limit) {
+        for n in self
+            .config
+            .notifications
+            .iter()
+            .filter(|n| n.events.is_empty() || n.events.iter().any(|k| k == kind))
+        {
+            let body = crate::fleet::event_payload(
+                n.format,
+                &device,
+                sync,
+                kind,
+                message,
+                crate::store::now(),
+            );
+            if let Err(e) = self.store.enqueue(
+                &format!("webhook:{}", n.name),
+                &body.to_string(),
+                self.config.outbox_limit,
+            ) {
                 tracing::error!(sync, "cannot queue notification: {e}");
             }
         }
@@ -143,18 +231,34 @@ impl Agent {
 
     /// Heartbeat (when `heartbeat`), outbox delivery, metrics textfile and the status object.
     pub fn report(&self, heartbeat: bool) {
-        let data = match crate::fleet::reports(&self.store, &self.config) {
-            Ok(d) => d,
+        let reports = match crate::fleet::reports(&self.store, &self.config) {
+            Ok(r) => r,
             Err(e) => return tracing::error!("reporting: {e}"),
         };
-        let reports: Vec<crate::fleet::SyncReport> = data
-            .iter()
-            .map(|(name, suspended, st, last, drift)| crate::fleet::SyncReport { name, suspended: *suspended, state: st, last_attempt_state: last.as_deref(), drift_corrections: *drift })
-            .collect();
         if heartbeat && self.config.fleet.is_some() {
-            let dropped = self.store.counters().ok().and_then(|c| c.into_iter().find(|(n, _)| n == "outbox_dropped").map(|(_, v)| v)).unwrap_or(0);
-            let hb = crate::fleet::heartbeat(&self.config.device_id(), &self.config.device.labels, self.started.elapsed(), crate::store::now(), &reports, dropped);
-            if let Err(e) = self.store.enqueue(crate::fleet::FLEET_TARGET, &hb.to_string(), self.config.outbox_limit) {
+            let dropped = self
+                .store
+                .counters()
+                .ok()
+                .and_then(|c| {
+                    c.into_iter()
+                        .find(|(n, _)| n == "outbox_dropped")
+                        .map(|(_, v)| v)
+                })
+                .unwrap_or(0);
+            let hb = crate::fleet::heartbeat(
+                &self.config.device_id(),
+                &self.config.device.labels,
+                self.started.elapsed(),
+                crate::store::now(),
+                &reports,
+                dropped,
+            );
+            if let Err(e) = self.store.enqueue(
+                crate::fleet::FLEET_TARGET,
+                &hb.to_string(),
+                self.config.outbox_limit,
+            ) {
                 tracing::error!("cannot queue heartbeat: {e}");
             }
         }
@@ -190,34 +294,67 @@ impl Agent {
             "metadata": {"name": "ferry-status", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "ferry"}},
             "data": {"device": self.config.device_id(), "agent": env!("CARGO_PKG_VERSION"), "syncs.json": serde_json::to_string(&syncs).unwrap_or_default()}
         });
-        let obj = DesiredObject::new("v1".into(), "ConfigMap".into(), ns.clone(), "status".into(), manifest);
-        if self.store.kv_get("status_object_hash").map_err(|e| e.to_string())?.as_deref() == Some(obj.hash.as_str()) {
+        let obj = DesiredObject::new(
+            "v1".into(),
+            "ConfigMap".into(),
+            ns.clone(),
+            "status".into(),
+            manifest,
+        );
+        if self
+            .store
+            .kv_get("status_object_hash")
+            .map_err(|e| e.to_string())?
+            .as_deref()
+            == Some(obj.hash.as_str())
+        {
             return Ok(());
         }
-        let info = apply::info_for(&self.client, &self.discovery, &obj).map_err(|e| e.to_string())?;
+        let info =
+            apply::info_for(&self.client, &self.discovery, &obj).map_err(|e| e.to_string())?;
         apply::apply_one(&self.client, &info, &obj).map_err(|e| e.to_string())?;
-        self.store.kv_set("status_object_hash", &obj.hash).map_err(|e| e.to_string())
+        self.store
+            .kv_set("status_object_hash", &obj.hash)
+            .map_err(|e| e.to_string())
     }
 
     /// One pass of the named sync.
     pub fn sync_once(&self, name: &str) -> Result<Outcome, SyncError> {
-        let sync = self.config.sync(name).ok_or_else(|| SyncError::UnknownSync(name.into()))?;
-        let st = |source| SyncError::Store { sync: name.into(), source };
+        let sync = self
+            .config
+            .sync(name)
+            .ok_or_else(|| SyncError::UnknownSync(name.into()))?;
+        let st = |source| SyncError::Store {
+            sync: name.into(),
+            source,
+        };
         let state = self.store.sync_state(name).map_err(st)?;
         if state.suspended || sync.suspend {
             return Ok(Outcome::Suspended);
         }
         for dep in &sync.depends_on {
             let ds = self.store.sync_state(dep).map_err(st)?;
-            let last = self.store.history(Some(dep), 1).map_err(st)?.into_iter().next();
-            let reason = match (&ds.good, last.as_ref().map(|l| l.state.as_str()), &ds.last_error) {
+            let last = self
+                .store
+                .history(Some(dep), 1)
+                .map_err(st)?
+                .into_iter()
+                .next();
+            let reason = match (
+                &ds.good,
+                last.as_ref().map(|l| l.state.as_str()),
+                &ds.last_error,
+            ) {
                 (None, _, _) => Some("not applied yet".to_string()),
                 (_, Some(s), _) if s != "applied" => Some(format!("last attempt {s}")),
                 (_, _, Some(e)) => Some(format!("last error: {e}")),
                 _ => None,
             };
             if let Some(reason) = reason {
-                return Ok(Outcome::Blocked { dependency: dep.clone(), reason });
+                return Ok(Outcome::Blocked {
+                    dependency: dep.clone(),
+                    reason,
+                });
             }
         }
         let policy = self.policy(sync)?;
@@ -229,19 +366,37 @@ impl Agent {
         let found = match polled {
             Err(e) => {
                 let unreachable = matches!(e, SourceError::Unreachable { .. });
-                self.store.set_source_reachable(name, !unreachable).map_err(st)?;
-                self.event(name, if unreachable { "source-unreachable" } else { "refused" }, &e.to_string());
-                self.store.set_error(name, Some(&e.to_string())).map_err(st)?;
+                self.store
+                    .set_source_reachable(name, !unreachable)
+                    .map_err(st)?;
+                self.event(
+                    name,
+                    if unreachable {
+                        "source-unreachable"
+                    } else {
+                        "refused"
+                    },
+                    &e.to_string(),
+                );
+                self.store
+                    .set_error(name, Some(&e.to_string()))
+                    .map_err(st)?;
                 // Keep enforcing the last good revision while the source is away or bad.
                 if let Err(drift_err) = self.enforce(sync) {
                     tracing::warn!(sync = name, "drift correction failed: {drift_err}");
                 }
-                return Err(SyncError::Source { sync: name.into(), source: e });
+                return Err(SyncError::Source {
+                    sync: name.into(),
+                    source: e,
+                });
             }
             Ok(Poll::Unchanged) => {
                 self.store.set_source_reachable(name, true).map_err(st)?;
                 let changes = self.enforce(sync)?;
-                return Ok(Outcome::UpToDate { revision: state.good.map(|g| g.1), changes });
+                return Ok(Outcome::UpToDate {
+                    revision: state.good.map(|g| g.1),
+                    changes,
+                });
             }
             Ok(Poll::Found(f)) => f,
         };
@@ -249,72 +404,141 @@ impl Agent {
         for r in &found.refused {
             self.event(name, "refused", r);
         }
-        let verdict = match verify::verify_manifest(&found.manifest, found.signature.as_deref(), &policy) {
-            Ok(v) => v,
-            Err(source) => {
-                self.event(name, "refused", &format!("{}: {source}", found.origin));
-                self.store.set_error(name, Some(&source.to_string())).map_err(st)?;
-                return Err(SyncError::Refused { sync: name.into(), origin: found.origin, source });
-            }
-        };
+        let verdict =
+            match verify::verify_manifest(&found.manifest, found.signature.as_deref(), &policy) {
+                Ok(v) => v,
+                Err(source) => {
+                    self.event(name, "refused", &format!("{}: {source}", found.origin));
+                    self.store
+                        .set_error(name, Some(&source.to_string()))
+                        .map_err(st)?;
+                    return Err(SyncError::Refused {
+                        sync: name.into(),
+                        origin: found.origin,
+                        source,
+                    });
+                }
+            };
         let vm = verdict.manifest().clone();
         let revision = vm.manifest.revision;
         self.store.raise_highest(name, revision).map_err(st)?;
         if let Verdict::UpToDate(_) = verdict {
             if let Some((_, good_rev, good_digest)) = &state.good {
                 if *good_rev == revision && *good_digest != vm.digest {
-                    let e = SyncError::Replay { sync: name.into(), revision, applied: good_digest.clone(), offered: vm.digest.clone() };
+                    let e = SyncError::Replay {
+                        sync: name.into(),
+                        revision,
+                        applied: good_digest.clone(),
+                        offered: vm.digest.clone(),
+                    };
                     self.event(name, "refused", &e.to_string());
                     return Err(e);
                 }
                 if *good_rev == revision {
-                    self.store.set_cursor(name, Some(&found.cursor)).map_err(st)?;
+                    self.store
+                        .set_cursor(name, Some(&found.cursor))
+                        .map_err(st)?;
                     let changes = self.enforce(sync)?;
-                    return Ok(Outcome::UpToDate { revision: Some(revision), changes });
+                    return Ok(Outcome::UpToDate {
+                        revision: Some(revision),
+                        changes,
+                    });
                 }
             }
         }
         let percent = vm.manifest.rollout.as_ref().and_then(|r| r.percent);
         if !ferry_bundle::targets::in_wave(&self.config.device_id(), &vm.manifest.name, percent) {
-            let msg = format!("waiting for wave: revision {revision} is rolling out to {}% of devices", percent.unwrap_or(100));
+            let msg = format!(
+                "waiting for wave: revision {revision} is rolling out to {}% of devices",
+                percent.unwrap_or(100)
+            );
             self.store.set_waiting(name, Some(&msg)).map_err(st)?;
-            self.store.set_cursor(name, Some(&found.cursor)).map_err(st)?;
-            return Ok(Outcome::Waiting { revision, percent: percent.unwrap_or(100) });
+            self.store
+                .set_cursor(name, Some(&found.cursor))
+                .map_err(st)?;
+            return Ok(Outcome::Waiting {
+                revision,
+                percent: percent.unwrap_or(100),
+            });
         }
         self.store.set_waiting(name, None).map_err(st)?;
         // Store: only files the cache lacks are fetched; each is verified before it is kept.
         let mut files = found.files;
         for entry in &vm.manifest.files {
             if !self.blobs.has(&entry.sha256) {
-                let data = files.fetch(entry).map_err(|source| SyncError::Source { sync: name.into(), source })?;
-                self.blobs.put(&entry.sha256, &data).map_err(|source| SyncError::Blob { sync: name.into(), source })?;
+                let data = files.fetch(entry).map_err(|source| SyncError::Source {
+                    sync: name.into(),
+                    source,
+                })?;
+                self.blobs
+                    .put(&entry.sha256, &data)
+                    .map_err(|source| SyncError::Blob {
+                        sync: name.into(),
+                        source,
+                    })?;
             }
         }
-        self.store.put_bundle(&vm.digest, name, revision, &found.manifest, found.signature.as_deref()).map_err(st)?;
-        let result = self.apply_revision(sync, &vm.manifest, &vm.digest, AttemptKind::Apply, Some(&found.origin));
+        self.store
+            .put_bundle(
+                &vm.digest,
+                name,
+                revision,
+                &found.manifest,
+                found.signature.as_deref(),
+            )
+            .map_err(st)?;
+        let result = self.apply_revision(
+            sync,
+            &vm.manifest,
+            &vm.digest,
+            AttemptKind::Apply,
+            Some(&found.origin),
+        );
         match result {
             Ok(changes) => {
                 // The cursor moves only on success: a failed or interrupted revision is
                 // offered again by the next poll and retried (with backoff in the daemon).
-                self.store.set_cursor(name, Some(&found.cursor)).map_err(st)?;
-                self.event(name, "applied", &format!("revision {revision} applied: {changes}"));
+                self.store
+                    .set_cursor(name, Some(&found.cursor))
+                    .map_err(st)?;
+                self.event(
+                    name,
+                    "applied",
+                    &format!("revision {revision} applied: {changes}"),
+                );
                 self.gc();
                 Ok(Outcome::Applied { revision, changes })
             }
             Err(e) => {
                 self.event(name, "failed", &e.to_string());
-                let Some((_, good_rev, good_digest)) = state.good.clone().filter(|g| g.2 != vm.digest) else {
+                let Some((_, good_rev, good_digest)) =
+                    state.good.clone().filter(|g| g.2 != vm.digest)
+                else {
                     return Err(e);
                 };
                 let good = self.cached_manifest(name, good_rev, &good_digest)?;
                 match self.apply_revision(sync, &good, &good_digest, AttemptKind::Rollback, None) {
                     Ok(_) => {
-                        self.event(name, "rolled-back", &format!("revision {revision} failed; revision {good_rev} re-applied"));
-                        self.store.set_error(name, Some(&e.to_string())).map_err(st)?;
-                        Ok(Outcome::RolledBack { failed_revision: revision, error: e.to_string(), revision: good_rev })
+                        self.event(
+                            name,
+                            "rolled-back",
+                            &format!("revision {revision} failed; revision {good_rev} re-applied"),
+                        );
+                        self.store
+                            .set_error(name, Some(&e.to_string()))
+                            .map_err(st)?;
+                        Ok(Outcome::RolledBack {
+                            failed_revision: revision,
+                            error: e.to_string(),
+                            revision: good_rev,
+                        })
                     }
                     Err(rb) => {
-                        self.event(name, "failed", &format!("rollback to revision {good_rev} failed: {rb}"));
+                        self.event(
+                            name,
+                            "failed",
+                            &format!("rollback to revision {good_rev} failed: {rb}"),
+                        );
                         Err(e)
                     }
                 }
@@ -322,75 +546,187 @@ impl Agent {
         }
     }
 
-    fn cached_manifest(&self, sync: &str, revision: u64, digest: &str) -> Result<Manifest, SyncError> {
-        let miss = |reason: String| SyncError::CacheMiss { sync: sync.into(), revision, reason };
-        let (bytes, _) = self.store.bundle(digest).map_err(|source| SyncError::Store { sync: sync.into(), source })?.ok_or_else(|| miss("manifest not stored".into()))?;
+    fn cached_manifest(
+        &self,
+        sync: &str,
+        revision: u64,
+        digest: &str,
+    ) -> Result<Manifest, SyncError> {
+        let miss = |reason: String| SyncError::CacheMiss {
+            sync: sync.into(),
+            revision,
+            reason,
+        };
+        let (bytes, _) = self
+            .store
+            .bundle(digest)
+            .map_err(|source| SyncError::Store {
+                sync: sync.into(),
+                source,
+            })?
+            .ok_or_else(|| miss("manifest not stored".into()))?;
         Manifest::parse(&bytes).map_err(|e| miss(e.to_string()))
     }
 
     /// Renders a manifest's files from the blob cache into resolved desired objects.
-    fn desired(&self, sync: &SyncConfig, manifest: &Manifest) -> Result<Vec<DesiredObject>, SyncError> {
+    fn desired(
+        &self,
+        sync: &SyncConfig,
+        manifest: &Manifest,
+    ) -> Result<Vec<DesiredObject>, SyncError> {
         let vars = self.config.vars();
         let mut rendered = Vec::new();
-        for f in manifest.files.iter().filter(|f| render::is_manifest_file(&f.path)) {
-            let data = self.blobs.read(&f.sha256).map_err(|source| SyncError::Blob { sync: sync.name.clone(), source })?;
-            rendered.extend(render::render_file(&f.path, &data, &vars).map_err(|source| SyncError::Render { sync: sync.name.clone(), source })?);
+        for f in manifest
+            .files
+            .iter()
+            .filter(|f| render::is_manifest_file(&f.path))
+        {
+            let data = self
+                .blobs
+                .read(&f.sha256)
+                .map_err(|source| SyncError::Blob {
+                    sync: sync.name.clone(),
+                    source,
+                })?;
+            rendered.extend(
+                render::render_file(&f.path, &data, &vars).map_err(|source| SyncError::Render {
+                    sync: sync.name.clone(),
+                    source,
+                })?,
+            );
         }
-        let desired = apply::resolve(&self.client_for(sync), &self.discovery, rendered, &sync.namespace, &sync.name).map_err(|source| SyncError::Apply { sync: sync.name.clone(), source })?;
+        let desired = apply::resolve(
+            &self.client_for(sync),
+            &self.discovery,
+            rendered,
+            &sync.namespace,
+            &sync.name,
+        )
+        .map_err(|source| SyncError::Apply {
+            sync: sync.name.clone(),
+            source,
+        })?;
         if !sync.namespaces.is_empty() {
-            if let Some(d) = desired.iter().find(|d| d.id.namespace.is_empty() || !sync.namespaces.contains(&d.id.namespace)) {
-                return Err(SyncError::Fence { sync: sync.name.clone(), origin: d.origin.clone(), object: d.id.to_string(), allowed: sync.namespaces.join(", ") });
+            if let Some(d) = desired
+                .iter()
+                .find(|d| d.id.namespace.is_empty() || !sync.namespaces.contains(&d.id.namespace))
+            {
+                return Err(SyncError::Fence {
+                    sync: sync.name.clone(),
+                    origin: d.origin.clone(),
+                    object: d.id.to_string(),
+                    allowed: sync.namespaces.join(", "),
+                });
             }
         }
         Ok(desired)
     }
 
     /// Applies a revision whose files are in the cache, recording the attempt.
-    pub fn apply_revision(&self, sync: &SyncConfig, manifest: &Manifest, digest: &str, kind: AttemptKind, source_ref: Option<&str>) -> Result<ChangeSet, SyncError> {
+    pub fn apply_revision(
+        &self,
+        sync: &SyncConfig,
+        manifest: &Manifest,
+        digest: &str,
+        kind: AttemptKind,
+        source_ref: Option<&str>,
+    ) -> Result<ChangeSet, SyncError> {
         let name = sync.name.as_str();
-        let st = |source| SyncError::Store { sync: name.into(), source };
+        let st = |source| SyncError::Store {
+            sync: name.into(),
+            source,
+        };
         let desired = match self.desired(sync, manifest) {
             Ok(d) => d,
             Err(e) => {
                 // Nothing was written; the attempt is still part of history.
-                let id = self.store.begin_attempt(name, manifest.revision, digest, kind, source_ref, &[]).map_err(st)?;
-                self.store.finish_attempt(id, Err(&e.to_string())).map_err(st)?;
+                let id = self
+                    .store
+                    .begin_attempt(name, manifest.revision, digest, kind, source_ref, &[])
+                    .map_err(st)?;
+                self.store
+                    .finish_attempt(id, Err(&e.to_string()))
+                    .map_err(st)?;
                 return Err(e);
             }
         };
         let inventory = self.store.effective_inventory(name).map_err(st)?;
         let plan = plan::plan(&desired, &inventory);
         let planned: Vec<InventoryEntry> = desired.iter().map(InventoryEntry::from).collect();
-        let attempt = self.store.begin_attempt(name, manifest.revision, digest, kind, source_ref, &planned).map_err(st)?;
+        let attempt = self
+            .store
+            .begin_attempt(name, manifest.revision, digest, kind, source_ref, &planned)
+            .map_err(st)?;
         crate::fault::point("after-begin");
         let result = self.execute(sync, &desired, &inventory, &plan);
         match &result {
             Ok(cs) => self.store.finish_attempt(attempt, Ok(cs)).map_err(st)?,
-            Err(e) => self.store.finish_attempt(attempt, Err(&e.to_string())).map_err(st)?,
+            Err(e) => self
+                .store
+                .finish_attempt(attempt, Err(&e.to_string()))
+                .map_err(st)?,
         }
         result
     }
 
-    fn execute(&self, sync: &SyncConfig, desired: &[DesiredObject], inventory: &[InventoryEntry], plan: &plan::Plan) -> Result<ChangeSet, SyncError> {
+    fn execute(
+        &self,
+        sync: &SyncConfig,
+        desired: &[DesiredObject],
+        inventory: &[InventoryEntry],
+        plan: &plan::Plan,
+    ) -> Result<ChangeSet, SyncError> {
         let name = sync.name.as_str();
         let client = self.client_for(sync);
         let in_inventory: BTreeSet<_> = inventory.iter().map(|e| e.id.clone()).collect();
-        let known = Known { in_inventory: &in_inventory, same_content: &plan.same_as_inventory };
+        let known = Known {
+            in_inventory: &in_inventory,
+            same_content: &plan.same_as_inventory,
+        };
         let mut changes = ChangeSet::default();
         for (stage, objects) in &plan.stages {
-            let cs = apply::apply_stage(&client, &self.discovery, objects, &known, self.config.concurrency)
-                .map_err(|source| SyncError::Apply { sync: name.into(), source })?;
+            let cs = apply::apply_stage(
+                &client,
+                &self.discovery,
+                objects,
+                &known,
+                self.config.concurrency,
+            )
+            .map_err(|source| SyncError::Apply {
+                sync: name.into(),
+                source,
+            })?;
             crate::fault::point("after-stage");
             changes.extend(cs);
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
                 let refs: Vec<&DesiredObject> = objects.iter().collect();
-                wait::wait_for(&client, &self.discovery, &refs, sync.timeout, self.poll_interval).map_err(|source| SyncError::Wait { sync: name.into(), source })?;
+                wait::wait_for(
+                    &client,
+                    &self.discovery,
+                    &refs,
+                    sync.timeout,
+                    self.poll_interval,
+                )
+                .map_err(|source| SyncError::Wait {
+                    sync: name.into(),
+                    source,
+                })?;
                 if *stage == Stage::Crds {
                     let versions: BTreeSet<String> = objects
                         .iter()
                         .flat_map(|crd| {
-                            let group = crd.manifest["spec"]["group"].as_str().unwrap_or_default().to_string();
-                            crd.manifest["spec"]["versions"].as_array().cloned().unwrap_or_default().into_iter().filter_map(move |v| v["name"].as_str().map(|n| format!("{group}/{n}")))
+                            let group = crd.manifest["spec"]["group"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string();
+                            crd.manifest["spec"]["versions"]
+                                .as_array()
+                                .cloned()
+                                .unwrap_or_default()
+                                .into_iter()
+                                .filter_map(move |v| {
+                                    v["name"].as_str().map(|n| format!("{group}/{n}"))
+                                })
                         })
                         .collect();
                     self.discovery.invalidate(&versions);
@@ -398,12 +734,31 @@ impl Agent {
             }
         }
         if sync.wait {
-            let refs: Vec<&DesiredObject> = desired.iter().filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped).collect();
-            wait::wait_for(&client, &self.discovery, &refs, sync.timeout, self.poll_interval).map_err(|source| SyncError::Wait { sync: name.into(), source })?;
+            let refs: Vec<&DesiredObject> = desired
+                .iter()
+                .filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped)
+                .collect();
+            wait::wait_for(
+                &client,
+                &self.discovery,
+                &refs,
+                sync.timeout,
+                self.poll_interval,
+            )
+            .map_err(|source| SyncError::Wait {
+                sync: name.into(),
+                source,
+            })?;
         }
         if sync.prune {
             crate::fault::point("before-prune");
-            let cs = prune::prune(&client, &self.discovery, name, &plan.prune).map_err(|source| SyncError::Prune { sync: name.into(), source })?;
+            let cs =
+                prune::prune(&client, &self.discovery, name, &plan.prune).map_err(|source| {
+                    SyncError::Prune {
+                        sync: name.into(),
+                        source,
+                    }
+                })?;
             changes.extend(cs);
         }
         crate::fault::point("before-record");
@@ -414,29 +769,57 @@ impl Agent {
     /// only what changed or vanished. No writes (and no history entry) when nothing drifted.
     pub fn enforce(&self, sync: &SyncConfig) -> Result<ChangeSet, SyncError> {
         let name = sync.name.as_str();
-        let st = |source| SyncError::Store { sync: name.into(), source };
+        let st = |source| SyncError::Store {
+            sync: name.into(),
+            source,
+        };
         let Some((_, revision, digest)) = self.store.sync_state(name).map_err(st)?.good else {
             return Ok(ChangeSet::default());
         };
         let manifest = self.cached_manifest(name, revision, &digest)?;
         let desired = self.desired(sync, &manifest)?;
-        let drifted = self.drifted(&self.client_for(sync), &desired).map_err(|source| SyncError::Apply { sync: name.into(), source })?;
+        let drifted = self
+            .drifted(&self.client_for(sync), &desired)
+            .map_err(|source| SyncError::Apply {
+                sync: name.into(),
+                source,
+            })?;
         if drifted.is_empty() {
             return Ok(ChangeSet::default());
         }
         let list: Vec<String> = drifted.iter().map(|id| id.to_string()).collect();
-        self.event(name, "drift-detected", &format!("revision {revision}: {}", list.join(", ")));
-        let changes = self.apply_revision(sync, &manifest, &digest, AttemptKind::DriftCorrection, None)?;
-        self.event(name, "drift-corrected", &format!("revision {revision}: {changes}"));
+        self.event(
+            name,
+            "drift-detected",
+            &format!("revision {revision}: {}", list.join(", ")),
+        );
+        let changes =
+            self.apply_revision(sync, &manifest, &digest, AttemptKind::DriftCorrection, None)?;
+        self.event(
+            name,
+            "drift-corrected",
+            &format!("revision {revision}: {changes}"),
+        );
         Ok(changes)
     }
 
     /// Objects whose live state differs from what ferry applied (or that are gone).
-    pub fn drifted(&self, client: &KubeClient, desired: &[DesiredObject]) -> Result<Vec<crate::engine::object::ObjectId>, ApplyError> {
+    pub fn drifted(
+        &self,
+        client: &KubeClient,
+        desired: &[DesiredObject],
+    ) -> Result<Vec<crate::engine::object::ObjectId>, ApplyError> {
         let mut out = Vec::new();
         for d in desired {
             let info = apply::info_for(client, &self.discovery, d)?;
-            let live = apply::get_live(client, &info, &d.id.namespace, &d.id.name).map_err(|source| ApplyError::Kube { id: d.id.clone(), origin: d.origin.clone(), source })?;
+            let live =
+                apply::get_live(client, &info, &d.id.namespace, &d.id.name).map_err(|source| {
+                    ApplyError::Kube {
+                        id: d.id.clone(),
+                        origin: d.origin.clone(),
+                        source,
+                    }
+                })?;
             if live.is_none_or(|l| drift::first_difference(&d.manifest, &l).is_some()) {
                 out.push(d.id.clone());
             }
@@ -447,18 +830,39 @@ impl Agent {
     /// What a sync would change now, without writing: the source's newest bundle (or the
     /// applied one) against the inventory and the live objects.
     pub fn diff(&self, name: &str) -> Result<(Option<u64>, ChangeSet), SyncError> {
-        let sync = self.config.sync(name).ok_or_else(|| SyncError::UnknownSync(name.into()))?;
-        let st = |source| SyncError::Store { sync: name.into(), source };
+        let sync = self
+            .config
+            .sync(name)
+            .ok_or_else(|| SyncError::UnknownSync(name.into()))?;
+        let st = |source| SyncError::Store {
+            sync: name.into(),
+            source,
+        };
         let policy = self.policy(sync)?;
-        let polled = self.sources[name].lock().unwrap_or_else(|e| e.into_inner()).poll(None, &policy);
+        let polled = self.sources[name]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .poll(None, &policy);
         let manifest = match polled {
             Ok(Poll::Found(mut f)) => {
                 let vm = verify::verify_manifest(&f.manifest, f.signature.as_deref(), &policy)
-                    .map_err(|source| SyncError::Refused { sync: name.into(), origin: f.origin.clone(), source })?;
+                    .map_err(|source| SyncError::Refused {
+                        sync: name.into(),
+                        origin: f.origin.clone(),
+                        source,
+                    })?;
                 for entry in &vm.manifest().manifest.files {
                     if !self.blobs.has(&entry.sha256) {
-                        let data = f.files.fetch(entry).map_err(|source| SyncError::Source { sync: name.into(), source })?;
-                        self.blobs.put(&entry.sha256, &data).map_err(|source| SyncError::Blob { sync: name.into(), source })?;
+                        let data = f.files.fetch(entry).map_err(|source| SyncError::Source {
+                            sync: name.into(),
+                            source,
+                        })?;
+                        self.blobs
+                            .put(&entry.sha256, &data)
+                            .map_err(|source| SyncError::Blob {
+                                sync: name.into(),
+                                source,
+                            })?;
                     }
                 }
                 vm.manifest().manifest.clone()
@@ -471,7 +875,14 @@ impl Agent {
         let desired = self.desired(sync, &manifest)?;
         let inventory = self.store.effective_inventory(name).map_err(st)?;
         let plan = plan::plan(&desired, &inventory);
-        let drifted: BTreeSet<_> = self.drifted(&self.client_for(sync), &desired).map_err(|source| SyncError::Apply { sync: name.into(), source })?.into_iter().collect();
+        let drifted: BTreeSet<_> = self
+            .drifted(&self.client_for(sync), &desired)
+            .map_err(|source| SyncError::Apply {
+                sync: name.into(),
+                source,
+            })?
+            .into_iter()
+            .collect();
         let in_inventory: BTreeSet<_> = inventory.iter().map(|e| e.id.clone()).collect();
         let mut cs = ChangeSet::default();
         for (_, objs) in &plan.stages {
@@ -496,17 +907,39 @@ impl Agent {
 
     /// An operator's rollback to a revision in local history.
     pub fn rollback(&self, name: &str, revision: u64) -> Result<ChangeSet, SyncError> {
-        let sync = self.config.sync(name).ok_or_else(|| SyncError::UnknownSync(name.into()))?;
-        let st = |source| SyncError::Store { sync: name.into(), source };
-        let (_, digest) = self.store.applied_revision(name, revision).map_err(st)?.ok_or(SyncError::NotInHistory { sync: name.into(), revision })?;
+        let sync = self
+            .config
+            .sync(name)
+            .ok_or_else(|| SyncError::UnknownSync(name.into()))?;
+        let st = |source| SyncError::Store {
+            sync: name.into(),
+            source,
+        };
+        let (_, digest) = self
+            .store
+            .applied_revision(name, revision)
+            .map_err(st)?
+            .ok_or(SyncError::NotInHistory {
+                sync: name.into(),
+                revision,
+            })?;
         let manifest = self.cached_manifest(name, revision, &digest)?;
         for f in &manifest.files {
             if !self.blobs.has(&f.sha256) {
-                return Err(SyncError::CacheMiss { sync: name.into(), revision, reason: format!("blob {} ({}) missing", f.sha256, f.path) });
+                return Err(SyncError::CacheMiss {
+                    sync: name.into(),
+                    revision,
+                    reason: format!("blob {} ({}) missing", f.sha256, f.path),
+                });
             }
         }
-        let changes = self.apply_revision(sync, &manifest, &digest, AttemptKind::ManualRollback, None)?;
-        self.event(name, "rolled-back", &format!("operator rollback to revision {revision}: {changes}"));
+        let changes =
+            self.apply_revision(sync, &manifest, &digest, AttemptKind::ManualRollback, None)?;
+        self.event(
+            name,
+            "rolled-back",
+            &format!("operator rollback to revision {revision}: {changes}"),
+        );
         Ok(changes)
     }
 

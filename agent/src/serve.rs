@@ -12,7 +12,11 @@ use std::sync::Arc;
 
 /// What a request resolves to.
 enum Answer {
-    Body { content_type: &'static str, body: Vec<u8>, etag: String },
+    Body {
+        content_type: &'static str,
+        body: Vec<u8>,
+        etag: String,
+    },
     NotModified,
     NotFound,
 }
@@ -27,24 +31,45 @@ pub struct Relay {
 impl Relay {
     fn answer(&self, path: &str, if_none_match: Option<&str>) -> Answer {
         let mut parts = path.trim_start_matches('/').splitn(2, '/');
-        let (Some(sync), Some(rest)) = (parts.next(), parts.next()) else { return Answer::NotFound };
+        let (Some(sync), Some(rest)) = (parts.next(), parts.next()) else {
+            return Answer::NotFound;
+        };
         if !self.syncs.iter().any(|s| s == sync) {
             return Answer::NotFound;
         }
-        let Ok(Some((_, _, digest))) = self.store.sync_state(sync).map(|s| s.good) else { return Answer::NotFound };
-        let Ok(Some((manifest, signature))) = self.store.bundle(&digest) else { return Answer::NotFound };
+        let Ok(Some((_, _, digest))) = self.store.sync_state(sync).map(|s| s.good) else {
+            return Answer::NotFound;
+        };
+        let Ok(Some((manifest, signature))) = self.store.bundle(&digest) else {
+            return Answer::NotFound;
+        };
         let etag = format!("\"{}\"", &digest[..16]);
         let answer = match rest {
-            "bundle.yaml" => Answer::Body { content_type: "application/yaml", body: manifest, etag },
+            "bundle.yaml" => Answer::Body {
+                content_type: "application/yaml",
+                body: manifest,
+                etag,
+            },
             "bundle.yaml.minisig" => match signature {
-                Some(s) => Answer::Body { content_type: "text/plain", body: s.into_bytes(), etag },
+                Some(s) => Answer::Body {
+                    content_type: "text/plain",
+                    body: s.into_bytes(),
+                    etag,
+                },
                 None => Answer::NotFound,
             },
             blob => {
-                let Some(sha) = blob.strip_prefix("blobs/sha256/") else { return Answer::NotFound };
-                let listed = Manifest::parse(&manifest).is_ok_and(|m| m.files.iter().any(|f| f.sha256 == sha));
+                let Some(sha) = blob.strip_prefix("blobs/sha256/") else {
+                    return Answer::NotFound;
+                };
+                let listed = Manifest::parse(&manifest)
+                    .is_ok_and(|m| m.files.iter().any(|f| f.sha256 == sha));
                 match (listed, self.blobs.read(sha)) {
-                    (true, Ok(body)) => Answer::Body { content_type: "application/octet-stream", body, etag: format!("\"{}\"", &sha[..16]) },
+                    (true, Ok(body)) => Answer::Body {
+                        content_type: "application/octet-stream",
+                        body,
+                        etag: format!("\"{}\"", &sha[..16]),
+                    },
                     _ => Answer::NotFound,
                 }
             }
@@ -60,7 +85,10 @@ impl Relay {
         let mut line = String::new();
         reader.read_line(&mut line)?;
         let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+        let (method, path) = (
+            parts.next().unwrap_or_default().to_string(),
+            parts.next().unwrap_or_default().to_string(),
+        );
         let mut if_none_match = None;
         loop {
             let mut h = String::new();
@@ -75,18 +103,31 @@ impl Relay {
         }
         let mut out = stream;
         if method != "GET" && method != "HEAD" {
-            return write!(out, "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            return write!(
+                out,
+                "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
         }
         match self.answer(&path, if_none_match.as_deref()) {
-            Answer::Body { content_type, body, etag } => {
+            Answer::Body {
+                content_type,
+                body,
+                etag,
+            } => {
                 write!(out, "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nETag: {etag}\r\nConnection: close\r\n\r\n", body.len())?;
                 if method == "GET" {
                     out.write_all(&body)?;
                 }
                 Ok(())
             }
-            Answer::NotModified => write!(out, "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
-            Answer::NotFound => write!(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            Answer::NotModified => write!(
+                out,
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+            Answer::NotFound => write!(
+                out,
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
         }
     }
 }

@@ -16,11 +16,19 @@ fn web(env: &Env) -> (std::path::PathBuf, StaticServer) {
 }
 
 fn http_source(server: &StaticServer, path: &str, extra: &str) -> String {
-    format!("{{type: http, url: \"{}{path}\", caFile: {}{extra}}}", server.url, server.ca_file().display())
+    format!(
+        "{{type: http, url: \"{}{path}\", caFile: {}{extra}}}",
+        server.url,
+        server.ca_file().display()
+    )
 }
 
 fn three_files(rev: u64, changed: &str) -> Vec<(&'static str, String)> {
-    let a_value = if changed == "a" { rev.to_string() } else { "1".to_string() };
+    let a_value = if changed == "a" {
+        rev.to_string()
+    } else {
+        "1".to_string()
+    };
     vec![
         ("a.yaml", cm("a", "default", &a_value)),
         ("b.yaml", cm("b", "default", "1")),
@@ -37,7 +45,11 @@ fn exploded_layout_delta_updates_and_304_polls() {
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("revision 1 applied: 3 created"), "{out}");
-    let blobs = |log: &[ferry_tests::static_server::Served]| log.iter().filter(|r| r.path.contains("/blobs/") && r.status == 200).count();
+    let blobs = |log: &[ferry_tests::static_server::Served]| {
+        log.iter()
+            .filter(|r| r.path.contains("/blobs/") && r.status == 200)
+            .count()
+    };
     assert_eq!(blobs(&server.log()), 3);
     // No change: one conditional request, answered 304, and no Kubernetes writes.
     server.clear_log();
@@ -46,16 +58,25 @@ fn exploded_layout_delta_updates_and_304_polls() {
     assert_eq!(code, 0, "{out}");
     let log = server.log();
     assert_eq!(log.len(), 1, "{log:?}");
-    assert_eq!((log[0].path.as_str(), log[0].status), ("/app/bundle.yaml", 304));
+    assert_eq!(
+        (log[0].path.as_str(), log[0].status),
+        ("/app/bundle.yaml", 304)
+    );
     assert!(env.sim.writes().is_empty());
     // One file changed: one blob downloaded.
     server.clear_log();
     Env::explode(&env.stage(2, &three_files(2, "a")), &root.join("app"));
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("revision 2 applied: 0 created, 1 configured, 2 unchanged"), "{out}");
+    assert!(
+        out.contains("revision 2 applied: 0 created, 1 configured, 2 unchanged"),
+        "{out}"
+    );
     assert_eq!(blobs(&server.log()), 1, "{:?}", server.log());
-    assert_eq!(env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"], "2");
+    assert_eq!(
+        env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
+        "2"
+    );
 }
 
 #[test]
@@ -66,24 +87,48 @@ fn archive_over_https_with_basic_and_bearer_auth() {
     std::fs::write(env.dir.path().join("basic"), "edge:s3cret\n").unwrap();
     server.require_authorization(Some("Basic ZWRnZTpzM2NyZXQ="));
     // Without credentials: a clear error naming the URL, nothing applied.
-    env.write_config_source("", &http_source(&server, "app.bundle", ""), "timeout: 5s", "");
+    env.write_config_source(
+        "",
+        &http_source(&server, "app.bundle", ""),
+        "timeout: 5s",
+        "",
+    );
     let (code, out) = env.sync();
     assert_eq!(code, 1);
     assert!(out.contains("app.bundle: HTTP 401"), "{out}");
-    let basic = format!(", basicAuthFile: {}", env.dir.path().join("basic").display());
-    env.write_config_source("", &http_source(&server, "app.bundle", &basic), "timeout: 5s", "");
+    let basic = format!(
+        ", basicAuthFile: {}",
+        env.dir.path().join("basic").display()
+    );
+    env.write_config_source(
+        "",
+        &http_source(&server, "app.bundle", &basic),
+        "timeout: 5s",
+        "",
+    );
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     assert!(env.obj("apps", "Deployment", "demo", "web").is_some());
     server.clear_log();
     assert_eq!(env.sync().0, 0);
-    assert_eq!(server.log().iter().map(|r| r.status).collect::<Vec<_>>(), [304]);
+    assert_eq!(
+        server.log().iter().map(|r| r.status).collect::<Vec<_>>(),
+        [304]
+    );
     // Bearer token from a file.
     std::fs::write(env.dir.path().join("token"), "t0ken\n").unwrap();
     server.require_authorization(Some("Bearer t0ken"));
     let bearer = format!(", tokenFile: {}", env.dir.path().join("token").display());
-    env.write_config_source("", &http_source(&server, "app.bundle", &bearer), "timeout: 5s", "");
-    Env::archive(&env.stage(2, &[("a.yaml", cm("a", "default", "2"))]), &root.join("app.bundle"));
+    env.write_config_source(
+        "",
+        &http_source(&server, "app.bundle", &bearer),
+        "timeout: 5s",
+        "",
+    );
+    Env::archive(
+        &env.stage(2, &[("a.yaml", cm("a", "default", "2"))]),
+        &root.join("app.bundle"),
+    );
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("revision 2 applied"), "{out}");
@@ -103,20 +148,37 @@ fn endless_and_truncated_bodies_never_reach_the_cache() {
     server.hostile(&format!("/app/blobs/sha256/{sha}"), Delivery::Endless);
     let (code, out) = env.sync();
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("a.yaml has"), "the error names the file: {out}");
+    assert!(
+        out.contains("a.yaml has"),
+        "the error names the file: {out}"
+    );
     let cached = env.dir.path().join("state/blobs").join(&sha);
     assert!(!cached.exists());
     server.hostile(&format!("/app/blobs/sha256/{sha}"), Delivery::Truncated);
     let (code, out) = env.sync();
     assert_eq!(code, 1, "{out}");
-    assert!(!cached.exists(), "a partial download never reaches the cache");
-    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path().join("state/blobs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains("partial")).collect();
+    assert!(
+        !cached.exists(),
+        "a partial download never reaches the cache"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path().join("state/blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    assert_eq!(env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"], "1", "last good stays");
+    assert_eq!(
+        env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
+        "1",
+        "last good stays"
+    );
     server.hostile(&format!("/app/blobs/sha256/{sha}"), Delivery::Normal);
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
-    assert_eq!(env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"], "2");
+    assert_eq!(
+        env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
+        "2"
+    );
 }
 
 #[test]
@@ -128,18 +190,27 @@ fn an_unreachable_source_keeps_the_last_good_revision_enforced() {
     assert_eq!(env.sync().0, 0);
     server.set_down(true);
     // Someone deletes an object while the source is away: drift correction still works.
-    assert!(env.kubectl(&["delete", "configmap", "b", "-n", "default"]).status.success());
+    assert!(env
+        .kubectl(&["delete", "configmap", "b", "-n", "default"])
+        .status
+        .success());
     let (code, out) = env.sync();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("is unreachable"), "{out}");
-    assert!(env.obj("", "ConfigMap", "default", "b").is_some(), "re-created from the cache");
-    let status: serde_json::Value = serde_json::from_slice(&env.agent(&["status", "--output", "json"]).stdout).unwrap();
+    assert!(
+        env.obj("", "ConfigMap", "default", "b").is_some(),
+        "re-created from the cache"
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&env.agent(&["status", "--output", "json"]).stdout).unwrap();
     assert!(status[0]["sourceUnreachableSince"].is_string(), "{status}");
-    assert!(String::from_utf8_lossy(&env.agent(&["status"]).stdout).contains("source unreachable since"));
+    assert!(String::from_utf8_lossy(&env.agent(&["status"]).stdout)
+        .contains("source unreachable since"));
     server.set_down(false);
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
-    let status: serde_json::Value = serde_json::from_slice(&env.agent(&["status", "--output", "json"]).stdout).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&env.agent(&["status", "--output", "json"]).stdout).unwrap();
     assert!(status[0]["sourceUnreachableSince"].is_null());
 }
 
@@ -149,7 +220,11 @@ fn a_neighbour_syncs_from_this_agents_verified_cache() {
     let a = Env::new();
     a.publish(1, &Env::example(APP));
     assert_eq!(a.sync().0, 0);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut relay = std::process::Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
         .arg("--config")
         .arg(&a.config)
@@ -159,8 +234,17 @@ fn a_neighbour_syncs_from_this_agents_verified_cache() {
         .unwrap();
     // Node B trusts the same publisher key (not node A) and syncs over plain HTTP from A.
     let b = Env::new();
-    std::fs::copy(a.dir.path().join("keys/publisher.pub"), b.dir.path().join("keys/publisher.pub")).unwrap();
-    b.write_config_source("", &format!("{{type: http, url: \"http://127.0.0.1:{port}/app/\"}}"), "timeout: 5s", "");
+    std::fs::copy(
+        a.dir.path().join("keys/publisher.pub"),
+        b.dir.path().join("keys/publisher.pub"),
+    )
+    .unwrap();
+    b.write_config_source(
+        "",
+        &format!("{{type: http, url: \"http://127.0.0.1:{port}/app/\"}}"),
+        "timeout: 5s",
+        "",
+    );
     let mut result = (1, String::new());
     for _ in 0..50 {
         result = b.sync();
@@ -172,8 +256,15 @@ fn a_neighbour_syncs_from_this_agents_verified_cache() {
     relay.kill().unwrap();
     relay.wait().unwrap();
     assert_eq!(result.0, 0, "{}", result.1);
-    assert!(result.1.contains("revision 1 applied: 4 created"), "{}", result.1);
-    assert_eq!(b.obj("", "ConfigMap", "demo", "web-config").unwrap()["data"]["DEVICE_ID"], "edge-1");
+    assert!(
+        result.1.contains("revision 1 applied: 4 created"),
+        "{}",
+        result.1
+    );
+    assert_eq!(
+        b.obj("", "ConfigMap", "demo", "web-config").unwrap()["data"]["DEVICE_ID"],
+        "edge-1"
+    );
 }
 
 #[test]
@@ -182,7 +273,11 @@ fn a_relay_cannot_forge_bundles() {
     let a = Env::new();
     a.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
     assert_eq!(a.sync().0, 0);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut relay = std::process::Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
         .arg("--config")
         .arg(&a.config)
@@ -191,7 +286,12 @@ fn a_relay_cannot_forge_bundles() {
         .spawn()
         .unwrap();
     let b = Env::new();
-    b.write_config_source("", &format!("{{type: http, url: \"http://127.0.0.1:{port}/app/\"}}"), "timeout: 5s", "");
+    b.write_config_source(
+        "",
+        &format!("{{type: http, url: \"http://127.0.0.1:{port}/app/\"}}"),
+        "timeout: 5s",
+        "",
+    );
     let mut result = (0, String::new());
     for _ in 0..50 {
         result = b.sync();

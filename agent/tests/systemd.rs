@@ -9,9 +9,17 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn unit_with_binary(dir: &std::path::Path) -> std::path::PathBuf {
-    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../systemd/ferry-agent.service")).unwrap();
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../systemd/ferry-agent.service"
+    ))
+    .unwrap();
     let p = dir.join("ferry-agent.service");
-    std::fs::write(&p, unit.replace("/usr/bin/ferry-agent", env!("CARGO_BIN_EXE_ferry-agent"))).unwrap();
+    std::fs::write(
+        &p,
+        unit.replace("/usr/bin/ferry-agent", env!("CARGO_BIN_EXE_ferry-agent")),
+    )
+    .unwrap();
     p
 }
 
@@ -19,12 +27,35 @@ fn unit_with_binary(dir: &std::path::Path) -> std::path::PathBuf {
 fn unit_verifies_and_is_hardened() {
     let dir = tempfile::tempdir().unwrap();
     let unit = unit_with_binary(dir.path());
-    let o = Command::new("systemd-analyze").arg("verify").arg(&unit).output().expect("systemd-analyze (package systemd)");
-    assert!(o.status.success() && o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new("systemd-analyze").args(["security", "--offline=true"]).arg(&unit).output().unwrap();
+    let o = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze (package systemd)");
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&unit)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
-    let line = text.lines().find(|l| l.contains("Overall exposure level")).expect("exposure line");
-    let score: f64 = line.split(':').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .expect("exposure line");
+    let score: f64 = line
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(score <= 2.0, "exposure {score} > 2.0: {line}");
 }
 
@@ -34,7 +65,8 @@ fn daemon_notifies_ready_status_and_watchdog() {
     env.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
     let sock_path = env.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
         .arg("--config")
         .arg(&env.config)
@@ -58,7 +90,10 @@ fn daemon_notifies_ready_status_and_watchdog() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(ready && status && watchdog, "ready={ready} status={status} watchdog={watchdog}");
+    assert!(
+        ready && status && watchdog,
+        "ready={ready} status={status} watchdog={watchdog}"
+    );
 }
 
 #[test]
@@ -71,15 +106,22 @@ fn json_logs_and_no_secrets_at_trace_level() {
     );
     std::fs::write(&env.config, text).unwrap();
     env.publish(1, &Env::example(APP));
-    let o = env.agent_env(&["--log-format", "json", "sync", "--once"], &[("FERRY_LOG", "trace")]);
+    let o = env.agent_env(
+        &["--log-format", "json", "sync", "--once"],
+        &[("FERRY_LOG", "trace")],
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stdout}{stderr}");
-    assert!(!stdout.contains(&env.sim.token) && !stderr.contains(&env.sim.token), "token leaked");
+    assert!(
+        !stdout.contains(&env.sim.token) && !stderr.contains(&env.sim.token),
+        "token leaked"
+    );
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty(), "trace level logs something");
     for l in lines {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
         assert!(v["level"].is_string());
     }
     // The token kubeconfig really authenticated (the objects exist).
@@ -91,7 +133,8 @@ fn a_stuck_sync_pass_stops_the_watchdog_keepalives() {
     let env = Env::new();
     let sock_path = env.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
         .arg("--config")
         .arg(&env.config)
@@ -117,5 +160,8 @@ fn a_stuck_sync_pass_stops_the_watchdog_keepalives() {
     child.kill().unwrap();
     child.wait().unwrap();
     let last = last_watchdog.expect("keep-alives while the pass was young");
-    assert!(last < Duration::from_secs(4), "keep-alives stopped once the pass was stuck (last at {last:?})");
+    assert!(
+        last < Duration::from_secs(4),
+        "keep-alives stopped once the pass was stuck (last at {last:?})"
+    );
 }

@@ -47,12 +47,28 @@ pub enum ArchiveError {
 }
 
 /// Writes a gzip tar archive of the plain bundle in `dir` (manifest, signature, files).
-pub fn write(dir: &Path, manifest: &Manifest, manifest_bytes: &[u8], signature: &str, out: impl Write) -> io::Result<()> {
+pub fn write(
+    dir: &Path,
+    manifest: &Manifest,
+    manifest_bytes: &[u8],
+    signature: &str,
+    out: impl Write,
+) -> io::Result<()> {
     let gz = GzEncoder::new(out, Compression::best());
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
-    append_bytes(&mut tar, MANIFEST_FILE, manifest_bytes, manifest.created.unix())?;
-    append_bytes(&mut tar, SIGNATURE_FILE, signature.as_bytes(), manifest.created.unix())?;
+    append_bytes(
+        &mut tar,
+        MANIFEST_FILE,
+        manifest_bytes,
+        manifest.created.unix(),
+    )?;
+    append_bytes(
+        &mut tar,
+        SIGNATURE_FILE,
+        signature.as_bytes(),
+        manifest.created.unix(),
+    )?;
     for f in &manifest.files {
         let data = fs::read(dir.join(&f.path))?;
         append_bytes(&mut tar, &f.path, &data, manifest.created.unix())?;
@@ -60,7 +76,12 @@ pub fn write(dir: &Path, manifest: &Manifest, manifest_bytes: &[u8], signature: 
     tar.into_inner()?.finish()?.flush()
 }
 
-fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8], mtime: u64) -> io::Result<()> {
+fn append_bytes<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    data: &[u8],
+    mtime: u64,
+) -> io::Result<()> {
     let mut header = tar::Header::new_ustar();
     header.set_entry_type(EntryType::Regular);
     header.set_size(data.len() as u64);
@@ -88,7 +109,9 @@ impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n as u64 > self.left {
-            return Err(io::Error::other("decompressed stream exceeds the bundle size limit"));
+            return Err(io::Error::other(
+                "decompressed stream exceeds the bundle size limit",
+            ));
         }
         self.left -= n as u64;
         Ok(n)
@@ -105,8 +128,12 @@ pub fn extract(reader: impl Read, dest: &Path, limits: &Limits) -> Result<Extrac
     fs::create_dir_all(dest).map_err(werr(dest))?;
     // Headers take 512 bytes each, plus padding; allow that on top of the content limit.
     let overhead = (limits.max_files as u64 + 8) * 1024;
-    let cap = limits.max_total_bytes + limits.max_manifest_bytes + limits.max_signature_bytes + overhead;
-    let mut archive = tar::Archive::new(Capped { inner: GzDecoder::new(reader), left: cap });
+    let cap =
+        limits.max_total_bytes + limits.max_manifest_bytes + limits.max_signature_bytes + overhead;
+    let mut archive = tar::Archive::new(Capped {
+        inner: GzDecoder::new(reader),
+        left: cap,
+    });
     let mut manifest = None;
     let mut signature = None;
     let mut files = BTreeSet::new();
@@ -127,11 +154,19 @@ pub fn extract(reader: impl Read, dest: &Path, limits: &Limits) -> Result<Extrac
             _ => return Err(ArchiveError::Special { path }),
         }
         if path == MANIFEST_FILE || path == SIGNATURE_FILE {
-            let max = if path == MANIFEST_FILE { limits.max_manifest_bytes } else { limits.max_signature_bytes };
+            let max = if path == MANIFEST_FILE {
+                limits.max_manifest_bytes
+            } else {
+                limits.max_signature_bytes
+            };
             if size > max {
                 return Err(ArchiveError::FileTooLarge { path, size, max });
             }
-            let slot = if path == MANIFEST_FILE { &mut manifest } else { &mut signature };
+            let slot = if path == MANIFEST_FILE {
+                &mut manifest
+            } else {
+                &mut signature
+            };
             if slot.is_some() {
                 return Err(ArchiveError::Duplicate { path });
             }
@@ -142,14 +177,22 @@ pub fn extract(reader: impl Read, dest: &Path, limits: &Limits) -> Result<Extrac
         }
         paths::validate(&path, limits.max_path_bytes)?;
         if files.len() >= limits.max_files {
-            return Err(ArchiveError::TooManyFiles { max: limits.max_files });
+            return Err(ArchiveError::TooManyFiles {
+                max: limits.max_files,
+            });
         }
         if size > limits.max_file_bytes {
-            return Err(ArchiveError::FileTooLarge { path, size, max: limits.max_file_bytes });
+            return Err(ArchiveError::FileTooLarge {
+                path,
+                size,
+                max: limits.max_file_bytes,
+            });
         }
         total += size;
         if total > limits.max_total_bytes {
-            return Err(ArchiveError::TooLarge { max: limits.max_total_bytes });
+            return Err(ArchiveError::TooLarge {
+                max: limits.max_total_bytes,
+            });
         }
         if !files.insert(path.clone()) {
             return Err(ArchiveError::Duplicate { path });
@@ -158,15 +201,25 @@ pub fn extract(reader: impl Read, dest: &Path, limits: &Limits) -> Result<Extrac
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(werr(parent))?;
         }
-        let mut out = fs::OpenOptions::new().write(true).create_new(true).open(&target).map_err(werr(&target))?;
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+            .map_err(werr(&target))?;
         let copied = io::copy(&mut (&mut entry).take(size), &mut out).map_err(corrupt)?;
         if copied != size {
-            return Err(ArchiveError::Corrupt(format!("entry {path:?} ends after {copied} of {size} bytes")));
+            return Err(ArchiveError::Corrupt(format!(
+                "entry {path:?} ends after {copied} of {size} bytes"
+            )));
         }
     }
     let manifest = manifest.ok_or(ArchiveError::Missing(MANIFEST_FILE))?;
     let signature = signature.map(|s| String::from_utf8_lossy(&s).into_owned());
-    Ok(Extracted { manifest, signature, files })
+    Ok(Extracted {
+        manifest,
+        signature,
+        files,
+    })
 }
 
 fn corrupt(e: io::Error) -> ArchiveError {

@@ -26,7 +26,9 @@ pub fn sha256_reader(mut reader: impl Read) -> io::Result<(String, u64)> {
 
 /// True when `s` is 64 lowercase hex characters.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]

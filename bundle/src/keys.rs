@@ -11,13 +11,19 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum KeyError {
     #[error("cannot read key file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("key file {path} is not a minisign public key: {reason}")]
     BadPublicKey { path: PathBuf, reason: String },
     #[error("key file {path} is not a usable minisign secret key: {reason}")]
     BadSecretKey { path: PathBuf, reason: String },
     #[error("cannot write key file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("refusing to overwrite existing key file {0}")]
     Exists(PathBuf),
     #[error("key generation failed: {0}")]
@@ -62,7 +68,10 @@ impl TrustedKeys {
 
     /// Adds a key given as minisign public-key text (file content or the bare base64 line).
     pub fn add_text(&mut self, origin: &str, text: &str) -> Result<(), KeyError> {
-        let bad = |reason: String| KeyError::BadPublicKey { path: PathBuf::from(origin), reason };
+        let bad = |reason: String| KeyError::BadPublicKey {
+            path: PathBuf::from(origin),
+            reason,
+        };
         let trimmed = text.trim();
         let key = if trimmed.lines().count() == 1 {
             PublicKey::from_base64(trimmed).map_err(|e| bad(e.to_string()))?
@@ -71,13 +80,19 @@ impl TrustedKeys {
                 .and_then(|b| b.into_public_key())
                 .map_err(|e| bad(e.to_string()))?
         };
-        self.keys.push(TrustedKey { origin: origin.to_string(), key });
+        self.keys.push(TrustedKey {
+            origin: origin.to_string(),
+            key,
+        });
         Ok(())
     }
 
     /// Adds the key in `path` (a `.pub` file).
     pub fn add_file(&mut self, path: &Path) -> Result<(), KeyError> {
-        let text = fs::read_to_string(path).map_err(|source| KeyError::Read { path: path.into(), source })?;
+        let text = fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.into(),
+            source,
+        })?;
         self.add_text(&path.display().to_string(), &text)
     }
 
@@ -85,7 +100,10 @@ impl TrustedKeys {
     pub fn load(path: &Path) -> Result<Self, KeyError> {
         let mut keys = TrustedKeys::new();
         if path.is_dir() {
-            let entries = fs::read_dir(path).map_err(|source| KeyError::Read { path: path.into(), source })?;
+            let entries = fs::read_dir(path).map_err(|source| KeyError::Read {
+                path: path.into(),
+                source,
+            })?;
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "pub"))
@@ -132,12 +150,20 @@ pub struct SigningKey {
 impl SigningKey {
     /// Loads a minisign secret key file. An encrypted key needs `password`.
     pub fn load(path: &Path, password: Option<String>) -> Result<Self, KeyError> {
-        let text = fs::read_to_string(path).map_err(|source| KeyError::Read { path: path.into(), source })?;
-        let bad = |reason: String| KeyError::BadSecretKey { path: path.into(), reason };
+        let text = fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let bad = |reason: String| KeyError::BadSecretKey {
+            path: path.into(),
+            reason,
+        };
         let boxed = SecretKeyBox::from_string(&text).map_err(|e| bad(e.to_string()))?;
         let secret = match password {
             Some(p) => boxed.into_secret_key(Some(p)),
-            None => boxed.into_unencrypted_secret_key().or_else(|e| unencrypted_cli_key(&text).ok_or(e)),
+            None => boxed
+                .into_unencrypted_secret_key()
+                .or_else(|e| unencrypted_cli_key(&text).ok_or(e)),
         }
         .map_err(|e| bad(format!("{e} (an encrypted key needs FERRY_KEY_PASSWORD)")))?;
         let public = PublicKey::from_secret_key(&secret).ok();
@@ -156,7 +182,9 @@ impl SigningKey {
 fn unencrypted_cli_key(text: &str) -> Option<SecretKey> {
     use base64::Engine;
     let line = text.lines().nth(1)?.trim();
-    let bytes = base64::engine::general_purpose::STANDARD.decode(line).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(line)
+        .ok()?;
     // Bytes 2..4 are the KDF algorithm; all zero means "not encrypted".
     if bytes.len() < 4 || bytes[2..4] != [0, 0] {
         return None;
@@ -166,7 +194,11 @@ fn unencrypted_cli_key(text: &str) -> Option<SecretKey> {
 
 /// Generates a key pair and writes `<stem>.pub` and `<stem>.key` (minisign CLI formats).
 /// With a password the secret key is encrypted like `minisign -G`; without, like `minisign -G -W`.
-pub fn generate(stem: &Path, password: Option<String>, force: bool) -> Result<(PathBuf, PathBuf), KeyError> {
+pub fn generate(
+    stem: &Path,
+    password: Option<String>,
+    force: bool,
+) -> Result<(PathBuf, PathBuf), KeyError> {
     let pub_path = stem.with_extension("pub");
     let key_path = stem.with_extension("key");
     for p in [&pub_path, &key_path] {
@@ -179,13 +211,19 @@ pub fn generate(stem: &Path, password: Option<String>, force: bool) -> Result<(P
         None => KeyPair::generate_unencrypted_keypair(),
     }
     .map_err(|e| KeyError::Generate(e.to_string()))?;
-    let pk_box = kp.pk.to_box().map_err(|e| KeyError::Generate(e.to_string()))?;
+    let pk_box = kp
+        .pk
+        .to_box()
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
     let sk_box = kp
         .sk
         .to_box(Some("ferry-bundle secret key"))
         .map_err(|e| KeyError::Generate(e.to_string()))?;
     write_private(&key_path, sk_box.to_string().as_bytes())?;
-    fs::write(&pub_path, pk_box.to_string()).map_err(|source| KeyError::Write { path: pub_path.clone(), source })?;
+    fs::write(&pub_path, pk_box.to_string()).map_err(|source| KeyError::Write {
+        path: pub_path.clone(),
+        source,
+    })?;
     Ok((pub_path, key_path))
 }
 
@@ -198,6 +236,12 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), KeyError> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|source| KeyError::Write { path: path.into(), source })?;
-    f.write_all(data).map_err(|source| KeyError::Write { path: path.into(), source })
+        .map_err(|source| KeyError::Write {
+            path: path.into(),
+            source,
+        })?;
+    f.write_all(data).map_err(|source| KeyError::Write {
+        path: path.into(),
+        source,
+    })
 }

@@ -16,9 +16,15 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum LayoutError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is larger than {max} bytes")]
     TooLarge { path: PathBuf, max: u64 },
 }
@@ -31,7 +37,11 @@ pub struct SignedManifest {
 }
 
 /// Reads `bundle.yaml` (at most `max_manifest` bytes) and, if present, `bundle.yaml.minisig`.
-pub fn read_signed(dir: &Path, max_manifest: u64, max_signature: u64) -> Result<SignedManifest, LayoutError> {
+pub fn read_signed(
+    dir: &Path,
+    max_manifest: u64,
+    max_signature: u64,
+) -> Result<SignedManifest, LayoutError> {
     let manifest = read_bounded(&dir.join(MANIFEST_FILE), max_manifest)?;
     let sig_path = dir.join(SIGNATURE_FILE);
     let signature = if sig_path.exists() {
@@ -40,16 +50,30 @@ pub fn read_signed(dir: &Path, max_manifest: u64, max_signature: u64) -> Result<
     } else {
         None
     };
-    Ok(SignedManifest { manifest, signature })
+    Ok(SignedManifest {
+        manifest,
+        signature,
+    })
 }
 
 /// Reads a file, refusing one larger than `max` without reading it all.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, LayoutError> {
-    let f = fs::File::open(path).map_err(|source| LayoutError::Read { path: path.into(), source })?;
+    let f = fs::File::open(path).map_err(|source| LayoutError::Read {
+        path: path.into(),
+        source,
+    })?;
     let mut buf = Vec::new();
-    f.take(max + 1).read_to_end(&mut buf).map_err(|source| LayoutError::Read { path: path.into(), source })?;
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|source| LayoutError::Read {
+            path: path.into(),
+            source,
+        })?;
     if buf.len() as u64 > max {
-        return Err(LayoutError::TooLarge { path: path.into(), max });
+        return Err(LayoutError::TooLarge {
+            path: path.into(),
+            max,
+        });
     }
     Ok(buf)
 }
@@ -71,7 +95,13 @@ pub fn blob_rel(sha256: &str) -> String {
 
 /// Writes the exploded layout of a plain bundle directory `src` into `out`.
 /// Blobs already present are kept (content addressing makes them identical).
-pub fn write_exploded(src: &Path, manifest: &Manifest, manifest_bytes: &[u8], signature: &str, out: &Path) -> Result<(), LayoutError> {
+pub fn write_exploded(
+    src: &Path,
+    manifest: &Manifest,
+    manifest_bytes: &[u8],
+    signature: &str,
+    out: &Path,
+) -> Result<(), LayoutError> {
     let w = |path: PathBuf| move |source| LayoutError::Write { path, source };
     let blobs = out.join("blobs").join("sha256");
     fs::create_dir_all(&blobs).map_err(w(blobs.clone()))?;
@@ -91,6 +121,12 @@ pub fn write_exploded(src: &Path, manifest: &Manifest, manifest_bytes: &[u8], si
 /// Writes `data` to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), LayoutError> {
     let tmp = path.with_extension("tmp~");
-    fs::write(&tmp, data).map_err(|source| LayoutError::Write { path: tmp.clone(), source })?;
-    fs::rename(&tmp, path).map_err(|source| LayoutError::Write { path: path.into(), source })
+    fs::write(&tmp, data).map_err(|source| LayoutError::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    fs::rename(&tmp, path).map_err(|source| LayoutError::Write {
+        path: path.into(),
+        source,
+    })
 }

@@ -25,7 +25,7 @@ pub mod verify;
 pub use keys::{SigningKey, TrustedKeys};
 pub use limits::Limits;
 pub use manifest::{FileEntry, Manifest, Rollout, Targets};
-pub use verify::{Device, VerifiedManifest, Verdict, VerifyError, VerifyPolicy};
+pub use verify::{Device, Verdict, VerifiedManifest, VerifyError, VerifyPolicy};
 
 /// File name of the manifest inside every encoding.
 pub const MANIFEST_FILE: &str = "bundle.yaml";

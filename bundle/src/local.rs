@@ -36,7 +36,10 @@ pub enum LocalError {
     #[error("{path}: archive holds file {file:?} that the manifest does not list")]
     Unlisted { path: PathBuf, file: String },
     #[error("{path}: cannot open: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl LocalError {
@@ -71,27 +74,67 @@ impl Opened {
 /// Opens `path`: a plain or exploded bundle directory, or a `.bundle` archive, which is
 /// extracted (bounded by `limits`) into `scratch`.
 pub fn open(path: &Path, limits: &Limits, scratch: &Path) -> Result<Opened, LocalError> {
-    let lerr = |source| LocalError::Layout { path: path.into(), source };
+    let lerr = |source| LocalError::Layout {
+        path: path.into(),
+        source,
+    };
     if path.is_dir() {
-        let signed = layout::read_signed(path, limits.max_manifest_bytes, limits.max_signature_bytes).map_err(lerr)?;
-        let encoding = if path.join("blobs").join("sha256").is_dir() { Encoding::Exploded } else { Encoding::Plain };
-        return Ok(Opened { origin: path.into(), encoding, signed, root: path.into() });
+        let signed =
+            layout::read_signed(path, limits.max_manifest_bytes, limits.max_signature_bytes)
+                .map_err(lerr)?;
+        let encoding = if path.join("blobs").join("sha256").is_dir() {
+            Encoding::Exploded
+        } else {
+            Encoding::Plain
+        };
+        return Ok(Opened {
+            origin: path.into(),
+            encoding,
+            signed,
+            root: path.into(),
+        });
     }
-    let file = fs::File::open(path).map_err(|source| LocalError::Io { path: path.into(), source })?;
-    let extracted = archive::extract(file, scratch, limits).map_err(|source| LocalError::Archive { path: path.into(), source })?;
-    let signed = SignedManifest { manifest: extracted.manifest, signature: extracted.signature };
+    let file = fs::File::open(path).map_err(|source| LocalError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let extracted =
+        archive::extract(file, scratch, limits).map_err(|source| LocalError::Archive {
+            path: path.into(),
+            source,
+        })?;
+    let signed = SignedManifest {
+        manifest: extracted.manifest,
+        signature: extracted.signature,
+    };
     if let Ok(m) = Manifest::parse(&signed.manifest) {
         if let Some(extra) = extracted.files.iter().find(|f| m.file(f).is_none()) {
-            return Err(LocalError::Unlisted { path: path.into(), file: extra.clone() });
+            return Err(LocalError::Unlisted {
+                path: path.into(),
+                file: extra.clone(),
+            });
         }
     }
-    Ok(Opened { origin: path.into(), encoding: Encoding::Archive, signed, root: scratch.into() })
+    Ok(Opened {
+        origin: path.into(),
+        encoding: Encoding::Archive,
+        signed,
+        root: scratch.into(),
+    })
 }
 
 /// Verifies the manifest and then, for a new revision, every file's size and digest.
 pub fn verify(opened: &Opened, policy: &VerifyPolicy) -> Result<Verdict, LocalError> {
-    let verr = |source| LocalError::Verify { path: opened.origin.clone(), source };
-    let verdict = verify::verify_manifest(&opened.signed.manifest, opened.signed.signature.as_deref(), policy).map_err(verr)?;
+    let verr = |source| LocalError::Verify {
+        path: opened.origin.clone(),
+        source,
+    };
+    let verdict = verify::verify_manifest(
+        &opened.signed.manifest,
+        opened.signed.signature.as_deref(),
+        policy,
+    )
+    .map_err(verr)?;
     for entry in &verdict.manifest().manifest.files {
         verify_file_on_disk(entry, &opened.file_path(entry)).map_err(verr)?;
     }
@@ -101,18 +144,36 @@ pub fn verify(opened: &Opened, policy: &VerifyPolicy) -> Result<Verdict, LocalEr
 /// Streams the file at `path` through sha256 and checks it against `entry`, reading at most
 /// one byte more than the manifest allows.
 pub fn verify_file_on_disk(entry: &FileEntry, path: &Path) -> Result<(), VerifyError> {
-    let meta = fs::symlink_metadata(path).map_err(|_| VerifyError::MissingFile { path: entry.path.clone() })?;
+    let meta = fs::symlink_metadata(path).map_err(|_| VerifyError::MissingFile {
+        path: entry.path.clone(),
+    })?;
     if !meta.file_type().is_file() {
-        return Err(VerifyError::MissingFile { path: entry.path.clone() });
+        return Err(VerifyError::MissingFile {
+            path: entry.path.clone(),
+        });
     }
-    let file = fs::File::open(path).map_err(|e| VerifyError::Read { path: entry.path.clone(), reason: e.to_string() })?;
-    let (actual, size) = sha256_reader(file.take(entry.size.saturating_add(1)))
-        .map_err(|e| VerifyError::Read { path: entry.path.clone(), reason: e.to_string() })?;
+    let file = fs::File::open(path).map_err(|e| VerifyError::Read {
+        path: entry.path.clone(),
+        reason: e.to_string(),
+    })?;
+    let (actual, size) =
+        sha256_reader(file.take(entry.size.saturating_add(1))).map_err(|e| VerifyError::Read {
+            path: entry.path.clone(),
+            reason: e.to_string(),
+        })?;
     if size != entry.size {
-        return Err(VerifyError::SizeMismatch { path: entry.path.clone(), expected: entry.size, actual: size });
+        return Err(VerifyError::SizeMismatch {
+            path: entry.path.clone(),
+            expected: entry.size,
+            actual: size,
+        });
     }
     if actual != entry.sha256 {
-        return Err(VerifyError::DigestMismatch { path: entry.path.clone(), expected: entry.sha256.clone(), actual });
+        return Err(VerifyError::DigestMismatch {
+            path: entry.path.clone(),
+            expected: entry.sha256.clone(),
+            actual,
+        });
     }
     Ok(())
 }

@@ -32,7 +32,11 @@ impl Timestamp {
 
 impl From<SystemTime> for Timestamp {
     fn from(t: SystemTime) -> Self {
-        Timestamp(t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+        Timestamp(
+            t.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
     }
 }
 
@@ -130,8 +134,14 @@ pub enum ManifestError {
     #[error("bundle.yaml is not UTF-8")]
     NotUtf8,
     #[error("bundle.yaml has apiVersion {found:?}/kind {kind:?}, expected {expected:?}/Bundle")]
-    WrongType { found: String, kind: String, expected: String },
-    #[error("bundle.yaml has an invalid name {0:?} (lowercase letters, digits, '-', '.', at most 63)")]
+    WrongType {
+        found: String,
+        kind: String,
+        expected: String,
+    },
+    #[error(
+        "bundle.yaml has an invalid name {0:?} (lowercase letters, digits, '-', '.', at most 63)"
+    )]
     InvalidName(String),
     #[error("bundle.yaml lists file {path:?} twice")]
     DuplicateFile { path: String },
@@ -147,14 +157,22 @@ pub enum ManifestError {
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
 }
 
 impl Manifest {
     /// A new manifest with `files` sorted by path.
-    pub fn new(name: &str, revision: u64, created: Timestamp, ttl: Duration, mut files: Vec<FileEntry>) -> Self {
+    pub fn new(
+        name: &str,
+        revision: u64,
+        created: Timestamp,
+        ttl: Duration,
+        mut files: Vec<FileEntry>,
+    ) -> Self {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Manifest {
             api_version: crate::API_VERSION.to_string(),
@@ -173,7 +191,8 @@ impl Manifest {
     /// Path shapes and limits are checked by [`crate::verify`].
     pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
         let text = std::str::from_utf8(bytes).map_err(|_| ManifestError::NotUtf8)?;
-        let m: Manifest = serde_yaml::from_str(text).map_err(|e| ManifestError::Yaml(e.to_string()))?;
+        let m: Manifest =
+            serde_yaml::from_str(text).map_err(|e| ManifestError::Yaml(e.to_string()))?;
         m.check()?;
         Ok(m)
     }
@@ -196,15 +215,22 @@ impl Manifest {
         }
         for (i, f) in self.files.iter().enumerate() {
             if !crate::digest::is_sha256_hex(&f.sha256) {
-                return Err(ManifestError::InvalidDigest { path: f.path.clone(), sha256: f.sha256.clone() });
+                return Err(ManifestError::InvalidDigest {
+                    path: f.path.clone(),
+                    sha256: f.sha256.clone(),
+                });
             }
             if i > 0 {
                 let prev = &self.files[i - 1].path;
                 if *prev == f.path {
-                    return Err(ManifestError::DuplicateFile { path: f.path.clone() });
+                    return Err(ManifestError::DuplicateFile {
+                        path: f.path.clone(),
+                    });
                 }
                 if *prev > f.path {
-                    return Err(ManifestError::Unsorted { path: f.path.clone() });
+                    return Err(ManifestError::Unsorted {
+                        path: f.path.clone(),
+                    });
                 }
             }
         }
@@ -224,7 +250,10 @@ impl Manifest {
 
     /// The entry for `path`, if listed.
     pub fn file(&self, path: &str) -> Option<&FileEntry> {
-        self.files.binary_search_by(|f| f.path.as_str().cmp(path)).ok().map(|i| &self.files[i])
+        self.files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.files[i])
     }
 }
 
@@ -234,10 +263,24 @@ mod tests {
 
     fn sample() -> Manifest {
         let files = vec![
-            FileEntry { path: "b.yaml".into(), size: 1, sha256: crate::digest::sha256_hex(b"b") },
-            FileEntry { path: "a.yaml".into(), size: 1, sha256: crate::digest::sha256_hex(b"a") },
+            FileEntry {
+                path: "b.yaml".into(),
+                size: 1,
+                sha256: crate::digest::sha256_hex(b"b"),
+            },
+            FileEntry {
+                path: "a.yaml".into(),
+                size: 1,
+                sha256: crate::digest::sha256_hex(b"a"),
+            },
         ];
-        Manifest::new("demo", 7, Timestamp(1_700_000_000), Duration::from_secs(3600), files)
+        Manifest::new(
+            "demo",
+            7,
+            Timestamp(1_700_000_000),
+            Duration::from_secs(3600),
+            files,
+        )
     }
 
     #[test]
@@ -256,22 +299,43 @@ mod tests {
     #[test]
     fn refuses_unknown_fields_and_bad_structure() {
         let yaml = sample().to_yaml() + "extra: 1\n";
-        assert!(matches!(Manifest::parse(yaml.as_bytes()), Err(ManifestError::Yaml(_))));
+        assert!(matches!(
+            Manifest::parse(yaml.as_bytes()),
+            Err(ManifestError::Yaml(_))
+        ));
         let mut m = sample();
         m.files.swap(0, 1);
-        assert!(matches!(Manifest::parse(m.to_yaml().as_bytes()), Err(ManifestError::Unsorted { .. })));
+        assert!(matches!(
+            Manifest::parse(m.to_yaml().as_bytes()),
+            Err(ManifestError::Unsorted { .. })
+        ));
         let mut m = sample();
         m.files[1] = m.files[0].clone();
-        assert!(matches!(Manifest::parse(m.to_yaml().as_bytes()), Err(ManifestError::DuplicateFile { .. })));
+        assert!(matches!(
+            Manifest::parse(m.to_yaml().as_bytes()),
+            Err(ManifestError::DuplicateFile { .. })
+        ));
         let mut m = sample();
         m.files[0].sha256 = "xyz".into();
-        assert!(matches!(Manifest::parse(m.to_yaml().as_bytes()), Err(ManifestError::InvalidDigest { .. })));
+        assert!(matches!(
+            Manifest::parse(m.to_yaml().as_bytes()),
+            Err(ManifestError::InvalidDigest { .. })
+        ));
         let mut m = sample();
         m.name = "Bad_Name".into();
-        assert!(matches!(Manifest::parse(m.to_yaml().as_bytes()), Err(ManifestError::InvalidName(_))));
+        assert!(matches!(
+            Manifest::parse(m.to_yaml().as_bytes()),
+            Err(ManifestError::InvalidName(_))
+        ));
         let mut m = sample();
         m.kind = "Other".into();
-        assert!(matches!(Manifest::parse(m.to_yaml().as_bytes()), Err(ManifestError::WrongType { .. })));
-        assert!(matches!(Manifest::parse(&[0xff, 0xfe]), Err(ManifestError::NotUtf8)));
+        assert!(matches!(
+            Manifest::parse(m.to_yaml().as_bytes()),
+            Err(ManifestError::WrongType { .. })
+        ));
+        assert!(matches!(
+            Manifest::parse(&[0xff, 0xfe]),
+            Err(ManifestError::NotUtf8)
+        ));
     }
 }

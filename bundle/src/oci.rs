@@ -31,12 +31,17 @@ pub const EMPTY_CONFIG: &[u8] = b"{}";
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum OciError {
-    #[error("invalid OCI reference {0:?} (expected oci://host[:port]/repository[:tag|@sha256:digest])")]
+    #[error(
+        "invalid OCI reference {0:?} (expected oci://host[:port]/repository[:tag|@sha256:digest])"
+    )]
     BadReference(String),
     #[error("OCI manifest is not valid JSON: {0}")]
     BadManifest(String),
     #[error("OCI artifact is neither a ferry bundle nor a flux artifact (artifactType {artifact_type:?}, config {config:?})")]
-    UnknownArtifact { artifact_type: String, config: String },
+    UnknownArtifact {
+        artifact_type: String,
+        config: String,
+    },
     #[error("OCI artifact lacks its {0} layer")]
     MissingLayer(&'static str),
     #[error("bad semver range {range:?}: {reason}")]
@@ -60,7 +65,9 @@ impl Reference {
         let rest = s.strip_prefix("oci://").ok_or_else(bad)?;
         let (registry, path) = rest.split_once('/').ok_or_else(bad)?;
         let (path, digest) = match path.split_once('@') {
-            Some((p, d)) if d.starts_with("sha256:") && crate::digest::is_sha256_hex(&d[7..]) => (p, Some(d.to_string())),
+            Some((p, d)) if d.starts_with("sha256:") && crate::digest::is_sha256_hex(&d[7..]) => {
+                (p, Some(d.to_string()))
+            }
             Some(_) => return Err(bad()),
             None => (path, None),
         };
@@ -69,16 +76,29 @@ impl Reference {
             _ => (path, None),
         };
         let repo_ok = !repository.is_empty()
-            && repository.split('/').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)));
+            && repository.split('/').all(|c| {
+                !c.is_empty()
+                    && c.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    })
+            });
         if registry.is_empty() || !repo_ok {
             return Err(bad());
         }
-        Ok(Reference { registry: registry.to_string(), repository: repository.to_string(), tag, digest })
+        Ok(Reference {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            tag,
+            digest,
+        })
     }
 
     /// The tag or digest to ask the registry for.
     pub fn target(&self) -> String {
-        self.digest.clone().or_else(|| self.tag.clone()).unwrap_or_else(|| "latest".into())
+        self.digest
+            .clone()
+            .or_else(|| self.tag.clone())
+            .unwrap_or_else(|| "latest".into())
     }
 }
 
@@ -101,23 +121,48 @@ fn descriptor(media_type: &str, digest: &str, size: u64, title: Option<&str>) ->
 }
 
 /// The layers of a ferry artifact for a signed bundle.
-pub fn ferry_layers(manifest: &crate::Manifest, manifest_bytes: &[u8], signature: &str) -> Vec<Layer> {
+pub fn ferry_layers(
+    manifest: &crate::Manifest,
+    manifest_bytes: &[u8],
+    signature: &str,
+) -> Vec<Layer> {
     let mut layers = vec![
-        Layer { media_type: MANIFEST_MEDIA_TYPE.into(), digest: format!("sha256:{}", crate::digest::sha256_hex(manifest_bytes)), size: manifest_bytes.len() as u64, title: crate::MANIFEST_FILE.into() },
-        Layer { media_type: SIGNATURE_MEDIA_TYPE.into(), digest: format!("sha256:{}", crate::digest::sha256_hex(signature.as_bytes())), size: signature.len() as u64, title: crate::SIGNATURE_FILE.into() },
+        Layer {
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            digest: format!("sha256:{}", crate::digest::sha256_hex(manifest_bytes)),
+            size: manifest_bytes.len() as u64,
+            title: crate::MANIFEST_FILE.into(),
+        },
+        Layer {
+            media_type: SIGNATURE_MEDIA_TYPE.into(),
+            digest: format!("sha256:{}", crate::digest::sha256_hex(signature.as_bytes())),
+            size: signature.len() as u64,
+            title: crate::SIGNATURE_FILE.into(),
+        },
     ];
     // Identical files (same digest) are one layer.
     let mut seen = std::collections::BTreeSet::new();
     for f in &manifest.files {
         if seen.insert(f.sha256.clone()) {
-            layers.push(Layer { media_type: FILE_MEDIA_TYPE.into(), digest: format!("sha256:{}", f.sha256), size: f.size, title: f.path.clone() });
+            layers.push(Layer {
+                media_type: FILE_MEDIA_TYPE.into(),
+                digest: format!("sha256:{}", f.sha256),
+                size: f.size,
+                title: f.path.clone(),
+            });
         }
     }
     layers
 }
 
 /// The image manifest JSON for `layers` with the given config.
-pub fn image_manifest(artifact_type: Option<&str>, config_media_type: &str, config: &[u8], layers: &[Layer], annotations: &BTreeMap<String, String>) -> Vec<u8> {
+pub fn image_manifest(
+    artifact_type: Option<&str>,
+    config_media_type: &str,
+    config: &[u8],
+    layers: &[Layer],
+    annotations: &BTreeMap<String, String>,
+) -> Vec<u8> {
     let mut m = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST_MEDIA_TYPE,
@@ -137,14 +182,19 @@ pub fn image_manifest(artifact_type: Option<&str>, config_media_type: &str, conf
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Artifact {
     /// A ferry artifact: digests of the manifest and signature layers, and the file layers.
-    Ferry { manifest: Layer, signature: Option<Layer>, files: Vec<Layer> },
+    Ferry {
+        manifest: Layer,
+        signature: Option<Layer>,
+        files: Vec<Layer>,
+    },
     /// A flux artifact: the tar+gzip content layer.
     Flux { content: Layer },
 }
 
 /// Recognizes an artifact from its image manifest.
 pub fn parse_artifact(bytes: &[u8]) -> Result<Artifact, OciError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| OciError::BadManifest(e.to_string()))?;
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| OciError::BadManifest(e.to_string()))?;
     let layers: Vec<Layer> = v["layers"]
         .as_array()
         .map(|ls| {
@@ -159,37 +209,64 @@ pub fn parse_artifact(bytes: &[u8]) -> Result<Artifact, OciError> {
         })
         .unwrap_or_default();
     let artifact_type = v["artifactType"].as_str().unwrap_or_default().to_string();
-    let config = v["config"]["mediaType"].as_str().unwrap_or_default().to_string();
+    let config = v["config"]["mediaType"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let find = |mt: &str| layers.iter().find(|l| l.media_type == mt).cloned();
     if config == FLUX_CONFIG_MEDIA_TYPE {
-        return Ok(Artifact::Flux { content: find(FLUX_CONTENT_MEDIA_TYPE).ok_or(OciError::MissingLayer("flux content"))? });
+        return Ok(Artifact::Flux {
+            content: find(FLUX_CONTENT_MEDIA_TYPE).ok_or(OciError::MissingLayer("flux content"))?,
+        });
     }
     if artifact_type == FERRY_ARTIFACT_TYPE || find(MANIFEST_MEDIA_TYPE).is_some() {
         return Ok(Artifact::Ferry {
             manifest: find(MANIFEST_MEDIA_TYPE).ok_or(OciError::MissingLayer("bundle manifest"))?,
             signature: find(SIGNATURE_MEDIA_TYPE),
-            files: layers.iter().filter(|l| l.media_type == FILE_MEDIA_TYPE).cloned().collect(),
+            files: layers
+                .iter()
+                .filter(|l| l.media_type == FILE_MEDIA_TYPE)
+                .cloned()
+                .collect(),
         });
     }
-    Err(OciError::UnknownArtifact { artifact_type, config })
+    Err(OciError::UnknownArtifact {
+        artifact_type,
+        config,
+    })
 }
 
 /// The highest tag that is a semver version matching `range` (Cargo syntax: `>=1.2, <2`,
 /// `^1.2`, `~1.2.3`, `1.*`). A leading `v` in tags is accepted.
 pub fn select_tag(tags: &[String], range: &str) -> Result<String, OciError> {
-    let req = semver::VersionReq::parse(range).map_err(|e| OciError::BadRange { range: range.into(), reason: e.to_string() })?;
+    let req = semver::VersionReq::parse(range).map_err(|e| OciError::BadRange {
+        range: range.into(),
+        reason: e.to_string(),
+    })?;
     tags.iter()
-        .filter_map(|t| semver::Version::parse(t.strip_prefix('v').unwrap_or(t)).ok().filter(|v| req.matches(v)).map(|v| (v, t)))
+        .filter_map(|t| {
+            semver::Version::parse(t.strip_prefix('v').unwrap_or(t))
+                .ok()
+                .filter(|v| req.matches(v))
+                .map(|v| (v, t))
+        })
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, t)| t.clone())
-        .ok_or_else(|| OciError::NoMatchingTag { range: range.into(), tags: tags.join(", ") })
+        .ok_or_else(|| OciError::NoMatchingTag {
+            range: range.into(),
+            tags: tags.join(", "),
+        })
 }
 
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
     Basic,
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
 }
 
 /// Parses `Basic realm=".."` or `Bearer realm="..",service="..",scope=".."`.
@@ -198,7 +275,11 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
     let mut map = BTreeMap::new();
     let mut rest = params;
     while let Some(eq) = rest.find('=') {
-        let key = rest[..eq].trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = rest[..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = &rest[eq + 1..];
         let (value, next) = if let Some(q) = after.strip_prefix('"') {
             let end = q.find('"').unwrap_or(q.len());
@@ -212,7 +293,11 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
     }
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => Some(Challenge::Basic),
-        "bearer" => Some(Challenge::Bearer { realm: map.get("realm")?.clone(), service: map.get("service").cloned(), scope: map.get("scope").cloned() }),
+        "bearer" => Some(Challenge::Bearer {
+            realm: map.get("realm")?.clone(),
+            service: map.get("service").cloned(),
+            scope: map.get("scope").cloned(),
+        }),
         _ => None,
     }
 }
@@ -224,14 +309,23 @@ pub fn docker_config_credentials(config_json: &str, registry: &str) -> Option<St
     let v: Value = serde_json::from_str(config_json).ok()?;
     let auths = v["auths"].as_object()?;
     let entry = auths.iter().find(|(k, _)| {
-        let host = k.trim_start_matches("https://").trim_start_matches("http://").split('/').next().unwrap_or_default();
+        let host = k
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
         host == registry
     })?;
     if let Some(a) = entry.1["auth"].as_str() {
         let decoded = base64::engine::general_purpose::STANDARD.decode(a).ok()?;
         return String::from_utf8(decoded).ok();
     }
-    Some(format!("{}:{}", entry.1["username"].as_str()?, entry.1["password"].as_str()?))
+    Some(format!(
+        "{}:{}",
+        entry.1["username"].as_str()?,
+        entry.1["password"].as_str()?
+    ))
 }
 
 #[cfg(test)]
@@ -241,56 +335,125 @@ mod tests {
     #[test]
     fn references() {
         let r = Reference::parse("oci://127.0.0.1:5000/ferry/app:1.2.0").unwrap();
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("127.0.0.1:5000", "ferry/app", Some("1.2.0")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("127.0.0.1:5000", "ferry/app", Some("1.2.0"))
+        );
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("oci://reg.example.com/app@{d}")).unwrap();
         assert_eq!(r.target(), d);
-        assert_eq!(Reference::parse("oci://reg/app").unwrap().target(), "latest");
-        for bad in ["reg/app", "oci://reg", "oci://reg/App", "oci://reg/app@md5:x"] {
+        assert_eq!(
+            Reference::parse("oci://reg/app").unwrap().target(),
+            "latest"
+        );
+        for bad in [
+            "reg/app",
+            "oci://reg",
+            "oci://reg/App",
+            "oci://reg/app@md5:x",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn semver_selection() {
-        let tags: Vec<String> = ["1.0.0", "v1.4.2", "1.10.0", "2.0.0", "latest", "1.5.0-rc.1"].iter().map(|s| s.to_string()).collect();
+        let tags: Vec<String> = ["1.0.0", "v1.4.2", "1.10.0", "2.0.0", "latest", "1.5.0-rc.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(select_tag(&tags, ">=1.0.0, <2.0.0").unwrap(), "1.10.0");
         assert_eq!(select_tag(&tags, "~1.4").unwrap(), "v1.4.2");
         assert_eq!(select_tag(&tags, "*").unwrap(), "2.0.0");
-        assert!(matches!(select_tag(&tags, ">=3"), Err(OciError::NoMatchingTag { .. })));
-        assert!(matches!(select_tag(&tags, "not a range"), Err(OciError::BadRange { .. })));
+        assert!(matches!(
+            select_tag(&tags, ">=3"),
+            Err(OciError::NoMatchingTag { .. })
+        ));
+        assert!(matches!(
+            select_tag(&tags, "not a range"),
+            Err(OciError::BadRange { .. })
+        ));
     }
 
     #[test]
     fn challenges_and_docker_config() {
-        assert_eq!(parse_challenge("Basic realm=\"Registry Realm\""), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge("Basic realm=\"Registry Realm\""),
+            Some(Challenge::Basic)
+        );
         assert_eq!(
             parse_challenge("Bearer realm=\"https://auth.io/token\",service=\"registry.io\",scope=\"repository:a/b:pull\""),
             Some(Challenge::Bearer { realm: "https://auth.io/token".into(), service: Some("registry.io".into()), scope: Some("repository:a/b:pull".into()) })
         );
         let cfg = r#"{"auths": {"127.0.0.1:5000": {"auth": "ZWRnZTpwdw=="}, "https://other.io/v1/": {"username": "u", "password": "p"}}}"#;
-        assert_eq!(docker_config_credentials(cfg, "127.0.0.1:5000").as_deref(), Some("edge:pw"));
-        assert_eq!(docker_config_credentials(cfg, "other.io").as_deref(), Some("u:p"));
+        assert_eq!(
+            docker_config_credentials(cfg, "127.0.0.1:5000").as_deref(),
+            Some("edge:pw")
+        );
+        assert_eq!(
+            docker_config_credentials(cfg, "other.io").as_deref(),
+            Some("u:p")
+        );
         assert_eq!(docker_config_credentials(cfg, "nope"), None);
     }
 
     #[test]
     fn ferry_artifact_round_trip() {
-        let files = vec![crate::FileEntry { path: "a.yaml".into(), size: 1, sha256: crate::digest::sha256_hex(b"a") }];
-        let m = crate::Manifest::new("app", 1, crate::manifest::Timestamp(0), std::time::Duration::from_secs(1), files);
+        let files = vec![crate::FileEntry {
+            path: "a.yaml".into(),
+            size: 1,
+            sha256: crate::digest::sha256_hex(b"a"),
+        }];
+        let m = crate::Manifest::new(
+            "app",
+            1,
+            crate::manifest::Timestamp(0),
+            std::time::Duration::from_secs(1),
+            files,
+        );
         let bytes = m.to_yaml().into_bytes();
         let layers = ferry_layers(&m, &bytes, "sig");
-        let doc = image_manifest(Some(FERRY_ARTIFACT_TYPE), EMPTY_CONFIG_MEDIA_TYPE, EMPTY_CONFIG, &layers, &BTreeMap::new());
+        let doc = image_manifest(
+            Some(FERRY_ARTIFACT_TYPE),
+            EMPTY_CONFIG_MEDIA_TYPE,
+            EMPTY_CONFIG,
+            &layers,
+            &BTreeMap::new(),
+        );
         match parse_artifact(&doc).unwrap() {
-            Artifact::Ferry { manifest, signature, files } => {
+            Artifact::Ferry {
+                manifest,
+                signature,
+                files,
+            } => {
                 assert_eq!(manifest.title, "bundle.yaml");
                 assert!(signature.is_some());
-                assert_eq!(files[0].digest, format!("sha256:{}", crate::digest::sha256_hex(b"a")));
+                assert_eq!(
+                    files[0].digest,
+                    format!("sha256:{}", crate::digest::sha256_hex(b"a"))
+                );
             }
             other => panic!("{other:?}"),
         }
-        let flux = image_manifest(None, FLUX_CONFIG_MEDIA_TYPE, b"{}", &[Layer { media_type: FLUX_CONTENT_MEDIA_TYPE.into(), digest: "sha256:x".into(), size: 1, title: String::new() }], &BTreeMap::new());
-        assert!(matches!(parse_artifact(&flux).unwrap(), Artifact::Flux { .. }));
-        assert!(matches!(parse_artifact(br#"{"layers": []}"#), Err(OciError::UnknownArtifact { .. })));
+        let flux = image_manifest(
+            None,
+            FLUX_CONFIG_MEDIA_TYPE,
+            b"{}",
+            &[Layer {
+                media_type: FLUX_CONTENT_MEDIA_TYPE.into(),
+                digest: "sha256:x".into(),
+                size: 1,
+                title: String::new(),
+            }],
+            &BTreeMap::new(),
+        );
+        assert!(matches!(
+            parse_artifact(&flux).unwrap(),
+            Artifact::Flux { .. }
+        ));
+        assert!(matches!(
+            parse_artifact(br#"{"layers": []}"#),
+            Err(OciError::UnknownArtifact { .. })
+        ));
     }
 }

@@ -27,7 +27,10 @@ pub fn validate(path: &str, max_len: usize) -> Result<(), PathError> {
         return Err(PathError::Empty);
     }
     if path.len() > max_len {
-        return Err(PathError::TooLong { path: path.to_string(), max: max_len });
+        return Err(PathError::TooLong {
+            path: path.to_string(),
+            max: max_len,
+        });
     }
     if path.starts_with('/') {
         return Err(PathError::Absolute(path.to_string()));
@@ -61,13 +64,37 @@ mod tests {
     #[test]
     fn refuses_bad_shapes() {
         assert_eq!(validate("", 512), Err(PathError::Empty));
-        assert!(matches!(validate("/etc/passwd", 512), Err(PathError::Absolute(_))));
-        assert!(matches!(validate("a/../../b", 512), Err(PathError::ParentComponent(_))));
-        assert!(matches!(validate("a//b", 512), Err(PathError::NotNormalized(_))));
-        assert!(matches!(validate("./a", 512), Err(PathError::NotNormalized(_))));
-        assert!(matches!(validate("a\\b", 512), Err(PathError::BadCharacter(_))));
-        assert!(matches!(validate("a\0b", 512), Err(PathError::BadCharacter(_))));
-        assert!(matches!(validate("abcdef", 3), Err(PathError::TooLong { .. })));
-        assert!(matches!(validate("bundle.yaml", 512), Err(PathError::Reserved(_))));
+        assert!(matches!(
+            validate("/etc/passwd", 512),
+            Err(PathError::Absolute(_))
+        ));
+        assert!(matches!(
+            validate("a/../../b", 512),
+            Err(PathError::ParentComponent(_))
+        ));
+        assert!(matches!(
+            validate("a//b", 512),
+            Err(PathError::NotNormalized(_))
+        ));
+        assert!(matches!(
+            validate("./a", 512),
+            Err(PathError::NotNormalized(_))
+        ));
+        assert!(matches!(
+            validate("a\\b", 512),
+            Err(PathError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            validate("a\0b", 512),
+            Err(PathError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            validate("abcdef", 3),
+            Err(PathError::TooLong { .. })
+        ));
+        assert!(matches!(
+            validate("bundle.yaml", 512),
+            Err(PathError::Reserved(_))
+        ));
     }
 }

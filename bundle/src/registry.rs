@@ -17,9 +17,18 @@ pub enum RegistryError {
     #[error("registry {registry}: {reason}")]
     Unreachable { registry: String, reason: String },
     #[error("registry {registry}: {what}: HTTP {status}{}", if .message.is_empty() { String::new() } else { format!(" ({})", .message) })]
-    Status { registry: String, what: String, status: u16, message: String },
+    Status {
+        registry: String,
+        what: String,
+        status: u16,
+        message: String,
+    },
     #[error("registry {registry}: {what}: {reason}")]
-    Invalid { registry: String, what: String, reason: String },
+    Invalid {
+        registry: String,
+        what: String,
+        reason: String,
+    },
     #[error("TLS settings: {0}")]
     Tls(String),
 }
@@ -73,7 +82,8 @@ fn certs(pem: &[u8]) -> Result<Vec<Certificate<'static>>, RegistryError> {
 
 impl Registry {
     pub fn new(reference: Reference, conn: &Connection) -> Result<Self, RegistryError> {
-        let mut tls = TlsConfig::builder().unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
+        let mut tls = TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
         let ca = match &conn.ca_pem {
             Some(p) => Some(p.clone()),
             None => std::fs::read(SYSTEM_CA_BUNDLE).ok(),
@@ -82,7 +92,9 @@ impl Registry {
             tls = tls.root_certs(RootCerts::new_with_certs(&certs(&ca)?));
         }
         if let Some((cert, key)) = &conn.client_pem {
-            let key = PrivateKey::from_pem(key).map(|k| k.to_owned()).map_err(|e| RegistryError::Tls(e.to_string()))?;
+            let key = PrivateKey::from_pem(key)
+                .map(|k| k.to_owned())
+                .map_err(|e| RegistryError::Tls(e.to_string()))?;
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&certs(cert)?, key)));
         }
         let agent = ureq::Agent::config_builder()
@@ -106,20 +118,39 @@ impl Registry {
     }
 
     fn unreachable(&self, e: impl std::fmt::Display) -> RegistryError {
-        RegistryError::Unreachable { registry: self.reference.registry.clone(), reason: e.to_string() }
+        RegistryError::Unreachable {
+            registry: self.reference.registry.clone(),
+            reason: e.to_string(),
+        }
     }
 
     fn status(&self, what: &str, resp: &mut ureq::http::Response<ureq::Body>) -> RegistryError {
         let status = resp.status().as_u16();
-        let body = resp.body_mut().with_config().limit(4096).read_to_string().unwrap_or_default();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(4096)
+            .read_to_string()
+            .unwrap_or_default();
         let message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_string))
             .unwrap_or_default();
-        RegistryError::Status { registry: self.reference.registry.clone(), what: what.to_string(), status, message }
+        RegistryError::Status {
+            registry: self.reference.registry.clone(),
+            what: what.to_string(),
+            status,
+            message,
+        }
     }
 
-    fn send_once(&self, method: &str, url: &str, headers: &[(&str, String)], body: Option<&[u8]>) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
         *self.requests.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let mut b = ureq::http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
@@ -129,26 +160,52 @@ impl Registry {
             b = b.header("Authorization", a);
         }
         let result = match body {
-            Some(data) => self.agent.run(b.body(data.to_vec()).map_err(|e| self.unreachable(e))?),
+            Some(data) => self
+                .agent
+                .run(b.body(data.to_vec()).map_err(|e| self.unreachable(e))?),
             None => self.agent.run(b.body(()).map_err(|e| self.unreachable(e))?),
         };
         result.map_err(|e| self.unreachable(e))
     }
 
     /// Sends a request, answering one auth challenge if the registry asks for it.
-    fn send(&self, method: &str, path: &str, headers: &[(&str, String)], body: Option<&[u8]>) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let resp = self.send_once(method, &url, headers, body)?;
         if resp.status().as_u16() != 401 {
             return Ok(resp);
         }
-        let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).and_then(oci::parse_challenge);
+        let challenge = resp
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .and_then(oci::parse_challenge);
         let header = match challenge {
             Some(Challenge::Basic) => match &self.credentials {
-                Some(c) => format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(c)),
+                Some(c) => format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(c)
+                ),
                 None => return Ok(resp),
             },
-            Some(Challenge::Bearer { realm, service, scope }) => format!("Bearer {}", self.token(&realm, service.as_deref(), scope.as_deref())?),
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            }) => format!(
+                "Bearer {}",
+                self.token(&realm, service.as_deref(), scope.as_deref())?
+            ),
             None => return Ok(resp),
         };
         *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Some(header);
@@ -156,15 +213,28 @@ impl Registry {
     }
 
     /// Fetches a bearer token from the challenge's realm (with basic credentials if any).
-    fn token(&self, realm: &str, service: Option<&str>, scope: Option<&str>) -> Result<String, RegistryError> {
-        let scope = scope.map(str::to_string).unwrap_or_else(|| format!("repository:{}:pull", self.reference.repository));
+    fn token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        let scope = scope
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("repository:{}:pull", self.reference.repository));
         let mut url = format!("{realm}?scope={scope}");
         if let Some(s) = service {
             url.push_str(&format!("&service={s}"));
         }
         let mut req = self.agent.get(&url);
         if let Some(c) = &self.credentials {
-            req = req.header("Authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(c)));
+            req = req.header(
+                "Authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(c)
+                ),
+            );
         }
         *self.requests.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let mut resp = req.call().map_err(|e| self.unreachable(e))?;
@@ -172,16 +242,33 @@ impl Registry {
             return Err(self.status("token", &mut resp));
         }
         let v = self.read_json(&mut resp, 64 * 1024)?;
-        v["token"].as_str().or(v["access_token"].as_str()).map(str::to_string).ok_or_else(|| RegistryError::Invalid {
-            registry: self.reference.registry.clone(),
-            what: "token".into(),
-            reason: "no token in the token service's answer".into(),
-        })
+        v["token"]
+            .as_str()
+            .or(v["access_token"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: self.reference.registry.clone(),
+                what: "token".into(),
+                reason: "no token in the token service's answer".into(),
+            })
     }
 
-    fn read_json(&self, resp: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Result<serde_json::Value, RegistryError> {
-        let bytes = resp.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| self.unreachable(e))?;
-        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid { registry: self.reference.registry.clone(), what: "response".into(), reason: e.to_string() })
+    fn read_json(
+        &self,
+        resp: &mut ureq::http::Response<ureq::Body>,
+        limit: u64,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
+            registry: self.reference.registry.clone(),
+            what: "response".into(),
+            reason: e.to_string(),
+        })
     }
 
     fn repo_path(&self, rest: &str) -> String {
@@ -191,9 +278,18 @@ impl Registry {
     /// The digest of the manifest `target` points to (one HEAD request), None if absent.
     pub fn manifest_digest(&self, target: &str) -> Result<Option<String>, RegistryError> {
         let accept = [("Accept", oci::OCI_MANIFEST_MEDIA_TYPE.to_string())];
-        let mut resp = self.send("HEAD", &self.repo_path(&format!("manifests/{target}")), &accept, None)?;
+        let mut resp = self.send(
+            "HEAD",
+            &self.repo_path(&format!("manifests/{target}")),
+            &accept,
+            None,
+        )?;
         match resp.status().as_u16() {
-            200 => Ok(resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string)),
+            200 => Ok(resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)),
             404 => Ok(None),
             _ => Err(self.status(&format!("manifest {target}"), &mut resp)),
         }
@@ -202,14 +298,28 @@ impl Registry {
     /// The manifest bytes and digest (checked against the digest when `target` is one).
     pub fn manifest(&self, target: &str) -> Result<(Vec<u8>, String), RegistryError> {
         let accept = [("Accept", oci::OCI_MANIFEST_MEDIA_TYPE.to_string())];
-        let mut resp = self.send("GET", &self.repo_path(&format!("manifests/{target}")), &accept, None)?;
+        let mut resp = self.send(
+            "GET",
+            &self.repo_path(&format!("manifests/{target}")),
+            &accept,
+            None,
+        )?;
         if resp.status().as_u16() != 200 {
             return Err(self.status(&format!("manifest {target}"), &mut resp));
         }
-        let bytes = resp.body_mut().with_config().limit(4 * 1024 * 1024).read_to_vec().map_err(|e| self.unreachable(e))?;
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(4 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(e))?;
         let digest = format!("sha256:{}", crate::digest::sha256_hex(&bytes));
         if target.starts_with("sha256:") && target != digest {
-            return Err(RegistryError::Invalid { registry: self.reference.registry.clone(), what: format!("manifest {target}"), reason: format!("content has digest {digest}") });
+            return Err(RegistryError::Invalid {
+                registry: self.reference.registry.clone(),
+                what: format!("manifest {target}"),
+                reason: format!("content has digest {digest}"),
+            });
         }
         Ok((bytes, digest))
     }
@@ -221,12 +331,24 @@ impl Registry {
             return Err(self.status("tags/list", &mut resp));
         }
         let v = self.read_json(&mut resp, 4 * 1024 * 1024)?;
-        Ok(v["tags"].as_array().map(|t| t.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default())
+        Ok(v["tags"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// A reader over a blob's content (the caller bounds and verifies it).
     pub fn blob(&self, digest: &str) -> Result<impl Read, RegistryError> {
-        let mut resp = self.send("GET", &self.repo_path(&format!("blobs/{digest}")), &[], None)?;
+        let mut resp = self.send(
+            "GET",
+            &self.repo_path(&format!("blobs/{digest}")),
+            &[],
+            None,
+        )?;
         if resp.status().as_u16() != 200 {
             return Err(self.status(&format!("blob {digest}"), &mut resp));
         }
@@ -234,7 +356,12 @@ impl Registry {
     }
 
     pub fn blob_exists(&self, digest: &str) -> Result<bool, RegistryError> {
-        let mut resp = self.send("HEAD", &self.repo_path(&format!("blobs/{digest}")), &[], None)?;
+        let mut resp = self.send(
+            "HEAD",
+            &self.repo_path(&format!("blobs/{digest}")),
+            &[],
+            None,
+        )?;
         match resp.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
@@ -248,8 +375,17 @@ impl Registry {
         if resp.status().as_u16() != 202 {
             return Err(self.status("start upload", &mut resp));
         }
-        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let location = if location.starts_with('/') { format!("{}{location}", self.base) } else { location };
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let location = if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location
+        };
         let sep = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{sep}digest={digest}");
         let ct = [("Content-Type", "application/octet-stream".to_string())];
@@ -263,7 +399,12 @@ impl Registry {
     /// Stores a manifest under `tag`; returns its digest.
     pub fn put_manifest(&self, tag: &str, bytes: &[u8]) -> Result<String, RegistryError> {
         let ct = [("Content-Type", oci::OCI_MANIFEST_MEDIA_TYPE.to_string())];
-        let mut resp = self.send("PUT", &self.repo_path(&format!("manifests/{tag}")), &ct, Some(bytes))?;
+        let mut resp = self.send(
+            "PUT",
+            &self.repo_path(&format!("manifests/{tag}")),
+            &ct,
+            Some(bytes),
+        )?;
         if resp.status().as_u16() != 201 {
             return Err(self.status(&format!("manifest {tag}"), &mut resp));
         }
@@ -296,13 +437,23 @@ pub fn push_bundle(
     tag: &str,
     format: PushFormat,
 ) -> Result<(String, usize), RegistryError> {
-    let invalid = |what: &str, e: std::io::Error| RegistryError::Invalid { registry: registry.reference.registry.clone(), what: what.into(), reason: e.to_string() };
+    let invalid = |what: &str, e: std::io::Error| RegistryError::Invalid {
+        registry: registry.reference.registry.clone(),
+        what: what.into(),
+        reason: e.to_string(),
+    };
     let mut blobs: Vec<(oci::Layer, Vec<u8>)> = Vec::new();
     let (config_type, artifact_type) = match format {
         PushFormat::Flux => {
             let mut tgz = Vec::new();
-            crate::archive::write(dir, m, manifest_bytes, signature, &mut tgz).map_err(|e| invalid("content layer", e))?;
-            let layer = oci::Layer { media_type: oci::FLUX_CONTENT_MEDIA_TYPE.into(), digest: format!("sha256:{}", crate::digest::sha256_hex(&tgz)), size: tgz.len() as u64, title: String::new() };
+            crate::archive::write(dir, m, manifest_bytes, signature, &mut tgz)
+                .map_err(|e| invalid("content layer", e))?;
+            let layer = oci::Layer {
+                media_type: oci::FLUX_CONTENT_MEDIA_TYPE.into(),
+                digest: format!("sha256:{}", crate::digest::sha256_hex(&tgz)),
+                size: tgz.len() as u64,
+                title: String::new(),
+            };
             blobs.push((layer, tgz));
             (oci::FLUX_CONFIG_MEDIA_TYPE, None)
         }
@@ -311,7 +462,8 @@ pub fn push_bundle(
                 let data = match layer.media_type.as_str() {
                     oci::MANIFEST_MEDIA_TYPE => manifest_bytes.to_vec(),
                     oci::SIGNATURE_MEDIA_TYPE => signature.as_bytes().to_vec(),
-                    _ => std::fs::read(dir.join(&layer.title)).map_err(|e| invalid(&layer.title, e))?,
+                    _ => std::fs::read(dir.join(&layer.title))
+                        .map_err(|e| invalid(&layer.title, e))?,
                 };
                 blobs.push((layer, data));
             }
@@ -332,10 +484,22 @@ pub fn push_bundle(
     let layers: Vec<oci::Layer> = blobs.into_iter().map(|(l, _)| l).collect();
     let annotations: std::collections::BTreeMap<String, String> = [
         ("org.opencontainers.image.title".to_string(), m.name.clone()),
-        ("org.opencontainers.image.version".to_string(), m.revision.to_string()),
-        ("org.opencontainers.image.created".to_string(), m.created.to_string()),
+        (
+            "org.opencontainers.image.version".to_string(),
+            m.revision.to_string(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            m.created.to_string(),
+        ),
     ]
     .into();
-    let doc = oci::image_manifest(artifact_type, config_type, oci::EMPTY_CONFIG, &layers, &annotations);
+    let doc = oci::image_manifest(
+        artifact_type,
+        config_type,
+        oci::EMPTY_CONFIG,
+        &layers,
+        &annotations,
+    );
     Ok((registry.put_manifest(tag, &doc)?, uploaded))
 }

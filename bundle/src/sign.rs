@@ -33,14 +33,26 @@ pub enum SignatureError {
 
 /// The trusted comment ferry writes for `manifest`.
 pub fn trusted_comment(manifest: &Manifest) -> String {
-    format!("ferry-bundle name={} revision={}", manifest.name, manifest.revision)
+    format!(
+        "ferry-bundle name={} revision={}",
+        manifest.name, manifest.revision
+    )
 }
 
 /// Signs `manifest_bytes` (the exact `bundle.yaml` content) and returns the `.minisig` text.
 pub fn sign(manifest_bytes: &[u8], comment: &str, key: &SigningKey) -> Result<String, SignError> {
     let untrusted = format!("signature from ferry-bundle secret key {}", key.key_id());
-    let sig = minisign::sign(key.public.as_ref(), &key.secret, Cursor::new(manifest_bytes), Some(comment), Some(&untrusted))
-        .map_err(|e| SignError::Sign { key_id: key.key_id(), reason: e.to_string() })?;
+    let sig = minisign::sign(
+        key.public.as_ref(),
+        &key.secret,
+        Cursor::new(manifest_bytes),
+        Some(comment),
+        Some(&untrusted),
+    )
+    .map_err(|e| SignError::Sign {
+        key_id: key.key_id(),
+        reason: e.to_string(),
+    })?;
     Ok(sig.to_string())
 }
 
@@ -52,18 +64,40 @@ pub struct GoodSignature {
 }
 
 /// Checks `signature` (`.minisig` text) over `manifest_bytes` against the trusted keys.
-pub fn check(manifest_bytes: &[u8], signature: &str, keys: &TrustedKeys) -> Result<GoodSignature, SignatureError> {
+pub fn check(
+    manifest_bytes: &[u8],
+    signature: &str,
+    keys: &TrustedKeys,
+) -> Result<GoodSignature, SignatureError> {
     if signature.trim().is_empty() {
         return Err(SignatureError::Missing);
     }
-    let sig = SignatureBox::from_string(signature).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    let sig = SignatureBox::from_string(signature)
+        .map_err(|e| SignatureError::Malformed(e.to_string()))?;
     if !sig.is_prehashed() {
         return Err(SignatureError::Legacy);
     }
     let id = key_id(sig.keynum());
-    let key = keys.find(sig.keynum()).ok_or_else(|| SignatureError::UnknownKey { key_id: id.clone() })?;
-    minisign::verify(&key.key, &sig, Cursor::new(manifest_bytes), true, false, false)
-        .map_err(|e| SignatureError::Invalid { key_id: id.clone(), reason: e.to_string() })?;
-    let trusted_comment = sig.trusted_comment().map_err(|e| SignatureError::Malformed(e.to_string()))?;
-    Ok(GoodSignature { key_id: id, trusted_comment })
+    let key = keys
+        .find(sig.keynum())
+        .ok_or_else(|| SignatureError::UnknownKey { key_id: id.clone() })?;
+    minisign::verify(
+        &key.key,
+        &sig,
+        Cursor::new(manifest_bytes),
+        true,
+        false,
+        false,
+    )
+    .map_err(|e| SignatureError::Invalid {
+        key_id: id.clone(),
+        reason: e.to_string(),
+    })?;
+    let trusted_comment = sig
+        .trusted_comment()
+        .map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    Ok(GoodSignature {
+        key_id: id,
+        trusted_comment,
+    })
 }

@@ -15,7 +15,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SourceDirError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} is a symlink; bundles hold regular files only")]
     Symlink(PathBuf),
     #[error("{0} is not a regular file (device, socket or fifo)")]
@@ -47,7 +50,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Source
         let entry = entry.map_err(io(dir))?;
         let path = entry.path();
         let name = entry.file_name();
-        let name = name.to_str().ok_or_else(|| SourceDirError::NotUtf8(path.clone()))?;
+        let name = name
+            .to_str()
+            .ok_or_else(|| SourceDirError::NotUtf8(path.clone()))?;
         if name.starts_with('.') {
             continue;
         }
@@ -62,10 +67,20 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Source
             if rel == crate::MANIFEST_FILE || rel == crate::SIGNATURE_FILE {
                 continue;
             }
-            paths::validate(&rel, usize::MAX).map_err(|source| SourceDirError::BadPath { path: path.clone(), source })?;
+            paths::validate(&rel, usize::MAX).map_err(|source| SourceDirError::BadPath {
+                path: path.clone(),
+                source,
+            })?;
             let file = fs::File::open(&path).map_err(io(&path))?;
             let (sha256, size) = sha256_reader(file).map_err(io(&path))?;
-            out.push(SourceFile { entry: FileEntry { path: rel, size, sha256 }, disk_path: path });
+            out.push(SourceFile {
+                entry: FileEntry {
+                    path: rel,
+                    size,
+                    sha256,
+                },
+                disk_path: path,
+            });
         } else {
             return Err(SourceDirError::Special(path));
         }
@@ -74,13 +89,20 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Source
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> SourceDirError + '_ {
-    move |source| SourceDirError::Io { path: path.to_path_buf(), source }
+    move |source| SourceDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn relative(root: &Path, path: &Path) -> Result<String, SourceDirError> {
-    let rel = path.strip_prefix(root).map_err(|_| SourceDirError::NotUtf8(path.to_path_buf()))?;
+    let rel = path
+        .strip_prefix(root)
+        .map_err(|_| SourceDirError::NotUtf8(path.to_path_buf()))?;
     let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-    Ok(parts.ok_or_else(|| SourceDirError::NotUtf8(path.to_path_buf()))?.join("/"))
+    Ok(parts
+        .ok_or_else(|| SourceDirError::NotUtf8(path.to_path_buf()))?
+        .join("/"))
 }
 
 #[cfg(test)]
@@ -105,6 +127,9 @@ mod tests {
     fn refuses_symlinks() {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
-        assert!(matches!(collect(dir.path()), Err(SourceDirError::Symlink(_))));
+        assert!(matches!(
+            collect(dir.path()),
+            Err(SourceDirError::Symlink(_))
+        ));
     }
 }

@@ -25,7 +25,11 @@ pub fn matches(targets: &Targets, device: &Device) -> bool {
 
 /// The device's stable position (0..100) in the rollout of bundle `name`.
 pub fn wave_position(device_id: &str, name: &str) -> u8 {
-    let h = Sha256::new().chain_update(name.as_bytes()).chain_update([0]).chain_update(device_id.as_bytes()).finalize();
+    let h = Sha256::new()
+        .chain_update(name.as_bytes())
+        .chain_update([0])
+        .chain_update(device_id.as_bytes())
+        .finalize();
     let mut n = [0u8; 8];
     n.copy_from_slice(&h[..8]);
     (u64::from_be_bytes(n) % 100) as u8
@@ -45,19 +49,60 @@ mod tests {
     use super::*;
 
     fn device(id: &str, labels: &[(&str, &str)]) -> Device {
-        Device { id: id.into(), labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }
+        Device {
+            id: id.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 
     #[test]
     fn target_matching() {
         let d = device("edge-1", &[("site", "berlin"), ("tier", "prod")]);
         assert!(matches(&Targets::default(), &d));
-        assert!(matches(&Targets { devices: vec!["edge-1".into()], selectors: vec![] }, &d));
-        assert!(!matches(&Targets { devices: vec!["edge-2".into()], selectors: vec![] }, &d));
-        let sel = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        assert!(matches(&Targets { devices: vec![], selectors: vec![sel(&[("site", "berlin")])] }, &d));
-        assert!(!matches(&Targets { devices: vec![], selectors: vec![sel(&[("site", "berlin"), ("tier", "dev")])] }, &d));
-        assert!(!matches(&Targets { devices: vec![], selectors: vec![BTreeMap::new()] }, &d));
+        assert!(matches(
+            &Targets {
+                devices: vec!["edge-1".into()],
+                selectors: vec![]
+            },
+            &d
+        ));
+        assert!(!matches(
+            &Targets {
+                devices: vec!["edge-2".into()],
+                selectors: vec![]
+            },
+            &d
+        ));
+        let sel = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(matches(
+            &Targets {
+                devices: vec![],
+                selectors: vec![sel(&[("site", "berlin")])]
+            },
+            &d
+        ));
+        assert!(!matches(
+            &Targets {
+                devices: vec![],
+                selectors: vec![sel(&[("site", "berlin"), ("tier", "dev")])]
+            },
+            &d
+        ));
+        assert!(!matches(
+            &Targets {
+                devices: vec![],
+                selectors: vec![BTreeMap::new()]
+            },
+            &d
+        ));
     }
 
     #[test]
@@ -67,7 +112,10 @@ mod tests {
         assert_eq!(share(0), 0);
         assert_eq!(share(100), ids.len());
         let twenty = share(20);
-        assert!((300..500).contains(&twenty), "20% wave had {twenty} of 2000");
+        assert!(
+            (300..500).contains(&twenty),
+            "20% wave had {twenty} of 2000"
+        );
         for id in &ids {
             if in_wave(id, "app", Some(20)) {
                 assert!(in_wave(id, "app", Some(50)));

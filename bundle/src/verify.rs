@@ -4,12 +4,12 @@
 //! Pure: it takes bytes and a policy and returns a verdict; fetching is the caller's job.
 
 use crate::digest::sha256_hex;
+use crate::keys::TrustedKeys;
 use crate::limits::Limits;
 use crate::manifest::{FileEntry, Manifest, ManifestError, Timestamp};
 use crate::paths::{self, PathError};
 use crate::sign::{self, SignatureError};
 pub use crate::targets::Device;
-use crate::keys::TrustedKeys;
 use std::io::Read;
 use thiserror::Error;
 
@@ -27,11 +27,24 @@ pub enum VerifyError {
     #[error("bundle is named {found:?}, this sync expects {expected:?}")]
     WrongName { found: String, expected: String },
     #[error("bundle {name} revision {revision} expired at {expires} (now {now})")]
-    Expired { name: String, revision: u64, expires: Timestamp, now: Timestamp },
+    Expired {
+        name: String,
+        revision: u64,
+        expires: Timestamp,
+        now: Timestamp,
+    },
     #[error("bundle {name} revision {revision} is below the highest applied revision {highest}: rollback refused")]
-    Rollback { name: String, revision: u64, highest: u64 },
+    Rollback {
+        name: String,
+        revision: u64,
+        highest: u64,
+    },
     #[error("bundle {name} revision {revision} does not target device {device}")]
-    NotTargeted { name: String, revision: u64, device: String },
+    NotTargeted {
+        name: String,
+        revision: u64,
+        device: String,
+    },
     #[error("bundle lists {count} files, above the limit of {max}")]
     TooManyFiles { count: usize, max: usize },
     #[error("bundle content totals {total} bytes, above the limit of {max}")]
@@ -43,9 +56,17 @@ pub enum VerifyError {
     #[error("file {path} is missing")]
     MissingFile { path: String },
     #[error("file {path} has {actual} bytes, manifest says {expected}")]
-    SizeMismatch { path: String, expected: u64, actual: u64 },
+    SizeMismatch {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("file {path} has sha256 {actual}, manifest says {expected}")]
-    DigestMismatch { path: String, expected: String, actual: String },
+    DigestMismatch {
+        path: String,
+        expected: String,
+        actual: String,
+    },
     #[error("cannot read file {path}: {reason}")]
     Read { path: String, reason: String },
 }
@@ -99,24 +120,39 @@ impl Verdict {
 }
 
 /// Verifies a manifest and its signature against `policy` (see module docs for the order).
-pub fn verify_manifest(manifest_bytes: &[u8], signature: Option<&str>, policy: &VerifyPolicy) -> Result<Verdict, VerifyError> {
+pub fn verify_manifest(
+    manifest_bytes: &[u8],
+    signature: Option<&str>,
+    policy: &VerifyPolicy,
+) -> Result<Verdict, VerifyError> {
     let size = manifest_bytes.len() as u64;
     if size > policy.limits.max_manifest_bytes {
-        return Err(VerifyError::ManifestTooLarge { size, max: policy.limits.max_manifest_bytes });
+        return Err(VerifyError::ManifestTooLarge {
+            size,
+            max: policy.limits.max_manifest_bytes,
+        });
     }
     let good = match &policy.signatures {
-        SignaturePolicy::Required(keys) => Some(sign::check(manifest_bytes, signature.unwrap_or(""), keys)?),
+        SignaturePolicy::Required(keys) => {
+            Some(sign::check(manifest_bytes, signature.unwrap_or(""), keys)?)
+        }
         SignaturePolicy::Skip => None,
     };
     let manifest = Manifest::parse(manifest_bytes)?;
     if let Some(good) = &good {
         let expected = sign::trusted_comment(&manifest);
         if good.trusted_comment != expected {
-            return Err(VerifyError::CommentMismatch { found: good.trusted_comment.clone(), expected });
+            return Err(VerifyError::CommentMismatch {
+                found: good.trusted_comment.clone(),
+                expected,
+            });
         }
     }
     if manifest.name != policy.name {
-        return Err(VerifyError::WrongName { found: manifest.name.clone(), expected: policy.name.clone() });
+        return Err(VerifyError::WrongName {
+            found: manifest.name.clone(),
+            expected: policy.name.clone(),
+        });
     }
     if policy.now >= manifest.expires {
         return Err(VerifyError::Expired {
@@ -128,7 +164,11 @@ pub fn verify_manifest(manifest_bytes: &[u8], signature: Option<&str>, policy: &
     }
     let up_to_date = match policy.highest_applied {
         Some(highest) if manifest.revision < highest => {
-            return Err(VerifyError::Rollback { name: manifest.name.clone(), revision: manifest.revision, highest })
+            return Err(VerifyError::Rollback {
+                name: manifest.name.clone(),
+                revision: manifest.revision,
+                highest,
+            })
         }
         Some(highest) => manifest.revision == highest,
         None => false,
@@ -141,25 +181,43 @@ pub fn verify_manifest(manifest_bytes: &[u8], signature: Option<&str>, policy: &
         });
     }
     check_file_list(&manifest, &policy.limits)?;
-    let verified = VerifiedManifest { digest: sha256_hex(manifest_bytes), key_id: good.map(|g| g.key_id), manifest };
-    Ok(if up_to_date { Verdict::UpToDate(verified) } else { Verdict::New(verified) })
+    let verified = VerifiedManifest {
+        digest: sha256_hex(manifest_bytes),
+        key_id: good.map(|g| g.key_id),
+        manifest,
+    };
+    Ok(if up_to_date {
+        Verdict::UpToDate(verified)
+    } else {
+        Verdict::New(verified)
+    })
 }
 
 /// Checks count, sizes and path shapes of the listed files against `limits`.
 pub fn check_file_list(manifest: &Manifest, limits: &Limits) -> Result<(), VerifyError> {
     if manifest.files.len() > limits.max_files {
-        return Err(VerifyError::TooManyFiles { count: manifest.files.len(), max: limits.max_files });
+        return Err(VerifyError::TooManyFiles {
+            count: manifest.files.len(),
+            max: limits.max_files,
+        });
     }
     let mut total = 0u64;
     for f in &manifest.files {
         paths::validate(&f.path, limits.max_path_bytes)?;
         if f.size > limits.max_file_bytes {
-            return Err(VerifyError::FileTooLarge { path: f.path.clone(), size: f.size, max: limits.max_file_bytes });
+            return Err(VerifyError::FileTooLarge {
+                path: f.path.clone(),
+                size: f.size,
+                max: limits.max_file_bytes,
+            });
         }
         total = total.saturating_add(f.size);
     }
     if total > limits.max_total_bytes {
-        return Err(VerifyError::TooLarge { total, max: limits.max_total_bytes });
+        return Err(VerifyError::TooLarge {
+            total,
+            max: limits.max_total_bytes,
+        });
     }
     Ok(())
 }
@@ -167,11 +225,19 @@ pub fn check_file_list(manifest: &Manifest, limits: &Limits) -> Result<(), Verif
 /// Checks one file's content against its entry: size first, then digest.
 pub fn verify_file(entry: &FileEntry, data: &[u8]) -> Result<(), VerifyError> {
     if data.len() as u64 != entry.size {
-        return Err(VerifyError::SizeMismatch { path: entry.path.clone(), expected: entry.size, actual: data.len() as u64 });
+        return Err(VerifyError::SizeMismatch {
+            path: entry.path.clone(),
+            expected: entry.size,
+            actual: data.len() as u64,
+        });
     }
     let actual = sha256_hex(data);
     if actual != entry.sha256 {
-        return Err(VerifyError::DigestMismatch { path: entry.path.clone(), expected: entry.sha256.clone(), actual });
+        return Err(VerifyError::DigestMismatch {
+            path: entry.path.clone(),
+            expected: entry.sha256.clone(),
+            actual,
+        });
     }
     Ok(())
 }
@@ -183,7 +249,10 @@ pub fn read_verified(entry: &FileEntry, reader: impl Read) -> Result<Vec<u8>, Ve
     reader
         .take(entry.size.saturating_add(1))
         .read_to_end(&mut data)
-        .map_err(|e| VerifyError::Read { path: entry.path.clone(), reason: e.to_string() })?;
+        .map_err(|e| VerifyError::Read {
+            path: entry.path.clone(),
+            reason: e.to_string(),
+        })?;
     verify_file(entry, &data)?;
     Ok(data)
 }

@@ -48,7 +48,10 @@ fn gz(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
-fn extract(bytes: &[u8], limits: &Limits) -> (tempfile::TempDir, Result<archive::Extracted, ArchiveError>) {
+fn extract(
+    bytes: &[u8],
+    limits: &Limits,
+) -> (tempfile::TempDir, Result<archive::Extracted, ArchiveError>) {
     let root = tempfile::tempdir().unwrap();
     let dest = root.path().join("dest");
     let r = archive::extract(bytes, &dest, limits);
@@ -57,25 +60,42 @@ fn extract(bytes: &[u8], limits: &Limits) -> (tempfile::TempDir, Result<archive:
 
 /// Everything under `root` other than the destination directory itself.
 fn outside(root: &Path) -> Vec<String> {
-    std::fs::read_dir(root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n != "dest").collect()
+    std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "dest")
+        .collect()
 }
 
 #[test]
 fn good_archive_extracts() {
-    let bytes = archive(&[Entry::File("bundle.yaml", b"m"), Entry::File("bundle.yaml.minisig", b"s"), Entry::File("a/b.yaml", b"x")]);
+    let bytes = archive(&[
+        Entry::File("bundle.yaml", b"m"),
+        Entry::File("bundle.yaml.minisig", b"s"),
+        Entry::File("a/b.yaml", b"x"),
+    ]);
     let (root, r) = extract(&bytes, &Limits::default());
     let ex = r.unwrap();
     assert_eq!(ex.manifest, b"m");
     assert_eq!(ex.signature.as_deref(), Some("s"));
     assert!(ex.files.contains("a/b.yaml"));
-    assert_eq!(std::fs::read(root.path().join("dest/a/b.yaml")).unwrap(), b"x");
+    assert_eq!(
+        std::fs::read(root.path().join("dest/a/b.yaml")).unwrap(),
+        b"x"
+    );
 }
 
 #[test]
 fn path_traversal_is_refused() {
-    let bytes = archive(&[Entry::File("bundle.yaml", b"m"), Entry::File("../../escape.yaml", b"x")]);
+    let bytes = archive(&[
+        Entry::File("bundle.yaml", b"m"),
+        Entry::File("../../escape.yaml", b"x"),
+    ]);
     let (root, r) = extract(&bytes, &Limits::default());
-    assert!(matches!(r, Err(ArchiveError::Path(PathError::ParentComponent(_)))), "{r:?}");
+    assert!(
+        matches!(r, Err(ArchiveError::Path(PathError::ParentComponent(_)))),
+        "{r:?}"
+    );
     assert!(outside(root.path()).is_empty());
 }
 
@@ -83,16 +103,25 @@ fn path_traversal_is_refused() {
 fn absolute_path_is_refused() {
     let bytes = archive(&[Entry::File("/tmp/ferry-escape.yaml", b"x")]);
     let (_root, r) = extract(&bytes, &Limits::default());
-    assert!(matches!(r, Err(ArchiveError::Path(PathError::Absolute(_)))), "{r:?}");
+    assert!(
+        matches!(r, Err(ArchiveError::Path(PathError::Absolute(_)))),
+        "{r:?}"
+    );
     assert!(!Path::new("/tmp/ferry-escape.yaml").exists());
 }
 
 #[test]
 fn symlink_and_hardlink_are_refused() {
     for ty in [EntryType::Symlink, EntryType::Link] {
-        let bytes = archive(&[Entry::Typed("evil", ty, "/etc/passwd"), Entry::File("evil", b"overwrite")]);
+        let bytes = archive(&[
+            Entry::Typed("evil", ty, "/etc/passwd"),
+            Entry::File("evil", b"overwrite"),
+        ]);
         let (root, r) = extract(&bytes, &Limits::default());
-        assert!(matches!(r, Err(ArchiveError::Link { ref path }) if path == "evil"), "{r:?}");
+        assert!(
+            matches!(r, Err(ArchiveError::Link { ref path }) if path == "evil"),
+            "{r:?}"
+        );
         assert!(!root.path().join("dest/evil").exists());
     }
 }
@@ -109,42 +138,93 @@ fn device_files_are_refused() {
 #[test]
 fn oversized_file_total_and_count_are_refused() {
     let big = vec![b'a'; 4096];
-    let limits = Limits { max_file_bytes: 1024, ..Limits::default() };
+    let limits = Limits {
+        max_file_bytes: 1024,
+        ..Limits::default()
+    };
     let (_r, r) = extract(&archive(&[Entry::File("big", &big)]), &limits);
-    assert!(matches!(r, Err(ArchiveError::FileTooLarge { size: 4096, max: 1024, .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(ArchiveError::FileTooLarge {
+                size: 4096,
+                max: 1024,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
 
-    let limits = Limits { max_total_bytes: 5000, ..Limits::default() };
-    let (_r, r) = extract(&archive(&[Entry::File("a", &big), Entry::File("b", &big)]), &limits);
-    assert!(matches!(r, Err(ArchiveError::TooLarge { max: 5000 })), "{r:?}");
+    let limits = Limits {
+        max_total_bytes: 5000,
+        ..Limits::default()
+    };
+    let (_r, r) = extract(
+        &archive(&[Entry::File("a", &big), Entry::File("b", &big)]),
+        &limits,
+    );
+    assert!(
+        matches!(r, Err(ArchiveError::TooLarge { max: 5000 })),
+        "{r:?}"
+    );
 
-    let limits = Limits { max_files: 2, ..Limits::default() };
-    let (_r, r) = extract(&archive(&[Entry::File("a", b"1"), Entry::File("b", b"2"), Entry::File("c", b"3")]), &limits);
-    assert!(matches!(r, Err(ArchiveError::TooManyFiles { max: 2 })), "{r:?}");
+    let limits = Limits {
+        max_files: 2,
+        ..Limits::default()
+    };
+    let (_r, r) = extract(
+        &archive(&[
+            Entry::File("a", b"1"),
+            Entry::File("b", b"2"),
+            Entry::File("c", b"3"),
+        ]),
+        &limits,
+    );
+    assert!(
+        matches!(r, Err(ArchiveError::TooManyFiles { max: 2 })),
+        "{r:?}"
+    );
 }
 
 #[test]
 fn tar_bomb_is_cut_off_by_the_stream_cap() {
     // 64 MiB of zeros compresses to ~64 KiB; the limits allow far less decompressed data.
-    let limits = Limits { max_total_bytes: 1 << 20, max_files: 8, ..Limits::default() };
+    let limits = Limits {
+        max_total_bytes: 1 << 20,
+        max_files: 8,
+        ..Limits::default()
+    };
     let zeros = vec![0u8; 64 << 20];
     let (root, r) = extract(&gz(&zeros), &limits);
     assert!(r.is_err());
-    assert!(std::fs::read_dir(root.path().join("dest")).unwrap().next().is_none());
+    assert!(std::fs::read_dir(root.path().join("dest"))
+        .unwrap()
+        .next()
+        .is_none());
 }
 
 #[test]
 fn truncated_archive_is_refused() {
-    let bytes = archive(&[Entry::File("bundle.yaml", b"m"), Entry::File("a.yaml", &vec![b'x'; 100_000])]);
+    let bytes = archive(&[
+        Entry::File("bundle.yaml", b"m"),
+        Entry::File("a.yaml", &vec![b'x'; 100_000]),
+    ]);
     let (_r, r) = extract(&bytes[..bytes.len() / 2], &Limits::default());
     assert!(matches!(r, Err(ArchiveError::Corrupt(_))), "{r:?}");
 }
 
 #[test]
 fn duplicate_entries_and_missing_manifest_are_refused() {
-    let (_r, r) = extract(&archive(&[Entry::File("a", b"1"), Entry::File("a", b"2")]), &Limits::default());
+    let (_r, r) = extract(
+        &archive(&[Entry::File("a", b"1"), Entry::File("a", b"2")]),
+        &Limits::default(),
+    );
     assert!(matches!(r, Err(ArchiveError::Duplicate { .. })), "{r:?}");
     let (_r, r) = extract(&archive(&[Entry::File("a", b"1")]), &Limits::default());
-    assert!(matches!(r, Err(ArchiveError::Missing("bundle.yaml"))), "{r:?}");
+    assert!(
+        matches!(r, Err(ArchiveError::Missing("bundle.yaml"))),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -20,20 +20,36 @@ impl Handler for TokenRegistry {
         Fault::None
     }
     fn handle(&self, req: Request) -> Response {
-        self.seen.lock().unwrap().push(format!("{} {} {}", req.method, req.path, req.header("Authorization").unwrap_or("-")));
+        self.seen.lock().unwrap().push(format!(
+            "{} {} {}",
+            req.method,
+            req.path,
+            req.header("Authorization").unwrap_or("-")
+        ));
         if req.path == "/token" {
             // "edge:pw" in basic auth earns a token scoped as asked.
-            if req.header("Authorization") != Some("Basic ZWRnZTpwdw==") || req.query("scope") != Some("repository:team/app:pull") {
+            if req.header("Authorization") != Some("Basic ZWRnZTpwdw==")
+                || req.query("scope") != Some("repository:team/app:pull")
+            {
                 return Response::new(401, "application/json", b"{}".to_vec());
             }
-            return Response::json(200, &serde_json::json!({"token": "tok-123", "expires_in": 300}));
+            return Response::json(
+                200,
+                &serde_json::json!({"token": "tok-123", "expires_in": 300}),
+            );
         }
         if req.header("Authorization") != Some("Bearer tok-123") {
-            let mut r = Response::json(401, &serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}));
+            let mut r = Response::json(
+                401,
+                &serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}),
+            );
             r.headers.push(("WWW-Authenticate".into(), format!("Bearer realm=\"{}/token\",service=\"test-registry\",scope=\"repository:team/app:pull\"", self.base)));
             return r;
         }
-        Response::json(200, &serde_json::json!({"name": "team/app", "tags": ["1.0.0", "1.2.0"]}))
+        Response::json(
+            200,
+            &serde_json::json!({"name": "team/app", "tags": ["1.0.0", "1.2.0"]}),
+        )
     }
 }
 
@@ -42,11 +58,23 @@ fn bearer_challenge_flow() {
     let pki = Pki::generate().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let server = Arc::new(TokenRegistry { base: format!("https://{host}"), seen: Mutex::new(Vec::new()) });
+    let server = Arc::new(TokenRegistry {
+        base: format!("https://{host}"),
+        seen: Mutex::new(Vec::new()),
+    });
     let stop = Arc::new(AtomicBool::new(false));
-    http::serve(listener, pki.server_config().unwrap(), server.clone(), stop.clone());
+    http::serve(
+        listener,
+        pki.server_config().unwrap(),
+        server.clone(),
+        stop.clone(),
+    );
     let reference = Reference::parse(&format!("oci://{host}/team/app")).unwrap();
-    let conn = |creds: Option<&str>| Connection { ca_pem: Some(pki.ca_pem.clone().into_bytes()), credentials: creds.map(str::to_string), ..Connection::default() };
+    let conn = |creds: Option<&str>| Connection {
+        ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+        credentials: creds.map(str::to_string),
+        ..Connection::default()
+    };
     let r = Registry::new(reference.clone(), &conn(Some("edge:pw"))).unwrap();
     assert_eq!(r.tags().unwrap(), ["1.0.0", "1.2.0"]);
     // The token is reused: a second call is one request.

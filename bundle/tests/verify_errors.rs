@@ -30,8 +30,18 @@ fn fixture() -> Fixture {
 const NOW: Timestamp = Timestamp(1_800_000_000);
 
 fn manifest(revision: u64) -> Manifest {
-    let files = vec![FileEntry { path: "app/a.yaml".into(), size: 3, sha256: digest::sha256_hex(b"abc") }];
-    Manifest::new("app", revision, Timestamp(NOW.0 - 60), Duration::from_secs(3600), files)
+    let files = vec![FileEntry {
+        path: "app/a.yaml".into(),
+        size: 3,
+        sha256: digest::sha256_hex(b"abc"),
+    }];
+    Manifest::new(
+        "app",
+        revision,
+        Timestamp(NOW.0 - 60),
+        Duration::from_secs(3600),
+        files,
+    )
 }
 
 fn signed(m: &Manifest, key: &SigningKey) -> (Vec<u8>, String) {
@@ -46,7 +56,10 @@ fn policy(f: &Fixture) -> VerifyPolicy {
         name: "app".into(),
         now: NOW,
         highest_applied: Some(5),
-        device: Device { id: "edge-1".into(), labels: [("site".to_string(), "berlin".to_string())].into() },
+        device: Device {
+            id: "edge-1".into(),
+            labels: [("site".to_string(), "berlin".to_string())].into(),
+        },
         limits: Limits::default(),
     }
 }
@@ -68,7 +81,10 @@ fn good_bundle_is_new_and_same_revision_is_up_to_date() {
         other => panic!("expected New, got {other:?}"),
     }
     let (bytes, sig) = signed(&manifest(5), &f.key);
-    assert!(matches!(check(&bytes, &sig, &policy(&f)).unwrap(), Verdict::UpToDate(_)));
+    assert!(matches!(
+        check(&bytes, &sig, &policy(&f)).unwrap(),
+        Verdict::UpToDate(_)
+    ));
 }
 
 #[test]
@@ -76,7 +92,10 @@ fn missing_signature() {
     let f = fixture();
     let (bytes, _) = signed(&manifest(6), &f.key);
     let err = verify::verify_manifest(&bytes, None, &policy(&f)).unwrap_err();
-    assert!(matches!(err, VerifyError::Signature(SignatureError::Missing)), "{err}");
+    assert!(
+        matches!(err, VerifyError::Signature(SignatureError::Missing)),
+        "{err}"
+    );
 }
 
 #[test]
@@ -84,7 +103,10 @@ fn malformed_signature() {
     let f = fixture();
     let (bytes, _) = signed(&manifest(6), &f.key);
     let err = check(&bytes, "untrusted comment: x\nnot base64!\n", &policy(&f)).unwrap_err();
-    assert!(matches!(err, VerifyError::Signature(SignatureError::Malformed(_))), "{err}");
+    assert!(
+        matches!(err, VerifyError::Signature(SignatureError::Malformed(_))),
+        "{err}"
+    );
 }
 
 #[test]
@@ -94,7 +116,10 @@ fn untrusted_key() {
     let err = check(&bytes, &sig, &policy(&f)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("bad signature: signed by key {}, which is not trusted", f.other_key.key_id())
+        format!(
+            "bad signature: signed by key {}, which is not trusted",
+            f.other_key.key_id()
+        )
     );
 }
 
@@ -102,10 +127,15 @@ fn untrusted_key() {
 fn tampered_manifest_fails_signature_before_parse() {
     let f = fixture();
     let (mut bytes, sig) = signed(&manifest(6), &f.key);
-    let text = String::from_utf8(bytes.clone()).unwrap().replace("revision: 6", "revision: 9");
+    let text = String::from_utf8(bytes.clone())
+        .unwrap()
+        .replace("revision: 6", "revision: 9");
     bytes = text.into_bytes();
     let err = check(&bytes, &sig, &policy(&f)).unwrap_err();
-    assert!(matches!(err, VerifyError::Signature(SignatureError::Invalid { .. })), "{err}");
+    assert!(
+        matches!(err, VerifyError::Signature(SignatureError::Invalid { .. })),
+        "{err}"
+    );
 }
 
 #[test]
@@ -134,7 +164,10 @@ fn wrong_name() {
     m.name = "other".into();
     let (bytes, sig) = signed(&m, &f.key);
     let err = check(&bytes, &sig, &policy(&f)).unwrap_err();
-    assert_eq!(err.to_string(), "bundle is named \"other\", this sync expects \"app\"");
+    assert_eq!(
+        err.to_string(),
+        "bundle is named \"other\", this sync expects \"app\""
+    );
 }
 
 #[test]
@@ -144,7 +177,10 @@ fn expired() {
     m.expires = Timestamp(NOW.0 - 1);
     let (bytes, sig) = signed(&m, &f.key);
     let err = check(&bytes, &sig, &policy(&f)).unwrap_err();
-    assert!(matches!(err, VerifyError::Expired { revision: 6, .. }), "{err}");
+    assert!(
+        matches!(err, VerifyError::Expired { revision: 6, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -152,7 +188,17 @@ fn rollback_is_refused() {
     let f = fixture();
     let (bytes, sig) = signed(&manifest(4), &f.key);
     let err = check(&bytes, &sig, &policy(&f)).unwrap_err();
-    assert!(matches!(err, VerifyError::Rollback { revision: 4, highest: 5, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            VerifyError::Rollback {
+                revision: 4,
+                highest: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -162,7 +208,10 @@ fn target_mismatch() {
     m.targets.devices = vec!["edge-2".into()];
     let (bytes, sig) = signed(&m, &f.key);
     let err = check(&bytes, &sig, &policy(&f)).unwrap_err();
-    assert!(matches!(err, VerifyError::NotTargeted { ref device, .. } if device == "edge-1"), "{err}");
+    assert!(
+        matches!(err, VerifyError::NotTargeted { ref device, .. } if device == "edge-1"),
+        "{err}"
+    );
     m.targets.selectors = vec![[("site".to_string(), "berlin".to_string())].into()];
     let (bytes, sig) = signed(&m, &f.key);
     assert!(check(&bytes, &sig, &policy(&f)).is_ok());
@@ -174,16 +223,28 @@ fn limits_count_total_per_file_and_path_shapes() {
     let mut p = policy(&f);
     p.limits.max_files = 0;
     let (bytes, sig) = signed(&manifest(6), &f.key);
-    assert!(matches!(check(&bytes, &sig, &p).unwrap_err(), VerifyError::TooManyFiles { count: 1, max: 0 }));
+    assert!(matches!(
+        check(&bytes, &sig, &p).unwrap_err(),
+        VerifyError::TooManyFiles { count: 1, max: 0 }
+    ));
     let mut p = policy(&f);
     p.limits.max_file_bytes = 2;
-    assert!(matches!(check(&bytes, &sig, &p).unwrap_err(), VerifyError::FileTooLarge { .. }));
+    assert!(matches!(
+        check(&bytes, &sig, &p).unwrap_err(),
+        VerifyError::FileTooLarge { .. }
+    ));
     let mut p = policy(&f);
     p.limits.max_total_bytes = 2;
-    assert!(matches!(check(&bytes, &sig, &p).unwrap_err(), VerifyError::TooLarge { total: 3, max: 2 }));
+    assert!(matches!(
+        check(&bytes, &sig, &p).unwrap_err(),
+        VerifyError::TooLarge { total: 3, max: 2 }
+    ));
     let mut p = policy(&f);
     p.limits.max_manifest_bytes = 10;
-    assert!(matches!(check(&bytes, &sig, &p).unwrap_err(), VerifyError::ManifestTooLarge { .. }));
+    assert!(matches!(
+        check(&bytes, &sig, &p).unwrap_err(),
+        VerifyError::ManifestTooLarge { .. }
+    ));
     for bad in ["../etc/passwd", "/etc/passwd", "a/./b"] {
         let mut m = manifest(6);
         m.files[0].path = bad.into();
@@ -197,11 +258,24 @@ fn limits_count_total_per_file_and_path_shapes() {
 fn file_size_and_digest() {
     let entry = &manifest(6).files[0];
     assert!(verify::verify_file(entry, b"abc").is_ok());
-    assert!(matches!(verify::verify_file(entry, b"abcd").unwrap_err(), VerifyError::SizeMismatch { expected: 3, actual: 4, .. }));
-    assert!(matches!(verify::verify_file(entry, b"abd").unwrap_err(), VerifyError::DigestMismatch { .. }));
+    assert!(matches!(
+        verify::verify_file(entry, b"abcd").unwrap_err(),
+        VerifyError::SizeMismatch {
+            expected: 3,
+            actual: 4,
+            ..
+        }
+    ));
+    assert!(matches!(
+        verify::verify_file(entry, b"abd").unwrap_err(),
+        VerifyError::DigestMismatch { .. }
+    ));
     // An endless reader is cut off after size + 1 bytes.
     let err = verify::read_verified(entry, std::io::repeat(b'a')).unwrap_err();
-    assert!(matches!(err, VerifyError::SizeMismatch { actual: 4, .. }), "{err}");
+    assert!(
+        matches!(err, VerifyError::SizeMismatch { actual: 4, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -235,5 +309,8 @@ fn explicit_skip_accepts_unsigned() {
     let mut p = policy(&f);
     p.signatures = SignaturePolicy::Skip;
     let bytes = manifest(6).to_yaml().into_bytes();
-    assert!(matches!(verify::verify_manifest(&bytes, None, &p).unwrap(), Verdict::New(_)));
+    assert!(matches!(
+        verify::verify_manifest(&bytes, None, &p).unwrap(),
+        Verdict::New(_)
+    ));
 }

@@ -21,7 +21,10 @@ pub fn agent(sim: &KubeSim, auth: Auth) -> ureq::Agent {
         .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
     let pair = match auth {
         Auth::ClientCert => Some((&sim.pki.client_cert_pem, &sim.pki.client_key_pem)),
-        Auth::RogueClientCert => Some((&sim.pki.rogue_client_cert_pem, &sim.pki.rogue_client_key_pem)),
+        Auth::RogueClientCert => Some((
+            &sim.pki.rogue_client_cert_pem,
+            &sim.pki.rogue_client_key_pem,
+        )),
         _ => None,
     };
     if let Some((cert, key)) = pair {
@@ -38,7 +41,14 @@ pub fn agent(sim: &KubeSim, auth: Auth) -> ureq::Agent {
 }
 
 /// Sends a request and returns (status, content type, body).
-pub fn send(agent: &ureq::Agent, method: &str, url: &str, content_type: Option<&str>, body: Option<&str>, token: Option<&str>) -> Result<(u16, String, String), ureq::Error> {
+pub fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Result<(u16, String, String), ureq::Error> {
     let mut req = ureq::http::Request::builder().method(method).uri(url);
     if let Some(ct) = content_type {
         req = req.header("Content-Type", ct);
@@ -49,7 +59,12 @@ pub fn send(agent: &ureq::Agent, method: &str, url: &str, content_type: Option<&
     let req = req.body(body.unwrap_or("").to_string()).expect("request");
     let mut resp = agent.run(req)?;
     let status = resp.status().as_u16();
-    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let text = resp.body_mut().read_to_string()?;
     Ok((status, ct, text))
 }

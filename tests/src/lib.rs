@@ -1,4 +1,5 @@
 pub mod client;
+pub mod git_server;
 pub mod kube_sim;
 pub mod recorder;
 pub mod registry;

@@ -20,7 +20,11 @@ impl Handler for Recorder {
         if self.0.down.load(Ordering::SeqCst) {
             return Response::new(503, "text/plain", b"down".to_vec());
         }
-        self.0.received.lock().unwrap_or_else(|e| e.into_inner()).push(req);
+        self.0
+            .received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(req);
         Response::new(204, "text/plain", Vec::new())
     }
     fn fault(&self, _req: &Request) -> Fault {
@@ -44,13 +48,24 @@ impl RecordingServer {
         let url = format!("https://127.0.0.1:{}", listener.local_addr()?.port());
         let state = Arc::new(State::default());
         let stop = Arc::new(AtomicBool::new(false));
-        http::serve(listener, pki.server_config()?, Arc::new(Recorder(state.clone())), stop.clone());
+        http::serve(
+            listener,
+            pki.server_config()?,
+            Arc::new(Recorder(state.clone())),
+            stop.clone(),
+        );
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem)?;
         std::fs::write(dir.path().join("client.pem"), &pki.client_cert_pem)?;
         std::fs::write(dir.path().join("client-key.pem"), &pki.client_key_pem)?;
         std::fs::write(dir.path().join("token"), "fleet-secret-token\n")?;
-        Ok(RecordingServer { url, pki, state, stop, dir })
+        Ok(RecordingServer {
+            url,
+            pki,
+            state,
+            stop,
+            dir,
+        })
     }
 
     /// Files for the client side: CA, client certificate and key, bearer token.
@@ -60,12 +75,20 @@ impl RecordingServer {
 
     /// Requests received so far (while up).
     pub fn received(&self) -> Vec<Request> {
-        self.state.received.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.state
+            .received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Bodies received on `path`, parsed as JSON.
     pub fn json_bodies(&self, path: &str) -> Vec<serde_json::Value> {
-        self.received().iter().filter(|r| r.path == path).filter_map(|r| serde_json::from_slice(&r.body).ok()).collect()
+        self.received()
+            .iter()
+            .filter(|r| r.path == path)
+            .filter_map(|r| serde_json::from_slice(&r.body).ok())
+            .collect()
     }
 
     pub fn set_down(&self, down: bool) {

@@ -26,10 +26,16 @@ impl TestRegistry {
         std::fs::write(dir.path().join("server-key.pem"), &pki.server_key_pem)?;
         let mut auth = String::new();
         if let Some((u, p)) = user {
-            let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().map_err(|e| anyhow::anyhow!("htpasswd (apache2-utils): {e}"))?;
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", u, p])
+                .output()
+                .map_err(|e| anyhow::anyhow!("htpasswd (apache2-utils): {e}"))?;
             anyhow::ensure!(out.status.success(), "htpasswd failed");
             std::fs::write(dir.path().join("htpasswd"), &out.stdout)?;
-            auth = format!("auth:\n  htpasswd:\n    realm: ferry-test\n    path: {}\n", dir.path().join("htpasswd").display());
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: ferry-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            );
         }
         let config = format!(
             "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n  tls:\n    certificate: {}\n    key: {}\n{auth}",
@@ -44,19 +50,41 @@ impl TestRegistry {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| anyhow::anyhow!("docker-registry (Debian package docker-registry): {e}"))?;
-        let stderr = child.stderr.take().ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+            .map_err(|e| {
+                anyhow::anyhow!("docker-registry (Debian package docker-registry): {e}")
+            })?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
         let (tx, rx) = std::sync::mpsc::channel();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log_w = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("response completed") {
-                    let field = |name: &str| line.split(&format!("{name}=")).nth(1).map(|v| v.trim_start_matches('"').split(['"', ' ']).next().unwrap_or_default().to_string()).unwrap_or_default();
-                    log_w.lock().unwrap_or_else(|e| e.into_inner()).push((field("http.request.method"), field("http.request.uri")));
+                    let field = |name: &str| {
+                        line.split(&format!("{name}="))
+                            .nth(1)
+                            .map(|v| {
+                                v.trim_start_matches('"')
+                                    .split(['"', ' '])
+                                    .next()
+                                    .unwrap_or_default()
+                                    .to_string()
+                            })
+                            .unwrap_or_default()
+                    };
+                    log_w
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((field("http.request.method"), field("http.request.uri")));
                 }
                 if let Some(pos) = line.find("listening on ") {
-                    let addr: String = line[pos + 13..].chars().take_while(|c| !c.is_whitespace() && !matches!(c, '"' | ',')).collect();
+                    let addr: String = line[pos + 13..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | ','))
+                        .collect();
                     let _ = tx.send(addr);
                 }
             }
@@ -66,9 +94,17 @@ impl TestRegistry {
             if let Ok(a) = rx.recv_timeout(Duration::from_millis(100)) {
                 break a.replace("[::]", "127.0.0.1");
             }
-            anyhow::ensure!(Instant::now() < deadline, "docker-registry did not report its address");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "docker-registry did not report its address"
+            );
         };
-        Ok(TestRegistry { host, child, dir, log })
+        Ok(TestRegistry {
+            host,
+            child,
+            dir,
+            log,
+        })
     }
 
     /// Requests completed so far, as (method, uri). The registry logs a request after it

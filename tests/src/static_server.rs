@@ -37,8 +37,17 @@ impl Handler for Files {
 
     fn handle(&self, req: Request) -> Response {
         let resp = self.respond(&req);
-        let served = Served { method: req.method.clone(), path: req.path.clone(), status: resp.status, bytes: resp.body.len() };
-        self.0.log.lock().unwrap_or_else(|e| e.into_inner()).push(served);
+        let served = Served {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            status: resp.status,
+            bytes: resp.body.len(),
+        };
+        self.0
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(served);
         resp
     }
 }
@@ -48,10 +57,17 @@ impl Files {
         if self.0.down.load(Ordering::SeqCst) {
             return Response::new(503, "text/plain", b"down".to_vec());
         }
-        if let Some(want) = self.0.authorization.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(want) = self
+            .0
+            .authorization
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             if req.header("Authorization") != Some(want.as_str()) {
                 let mut r = Response::new(401, "text/plain", b"unauthorized".to_vec());
-                r.headers.push(("WWW-Authenticate".into(), "Basic realm=\"ferry\"".into()));
+                r.headers
+                    .push(("WWW-Authenticate".into(), "Basic realm=\"ferry\"".into()));
                 return r;
             }
         }
@@ -63,18 +79,41 @@ impl Files {
         let Ok(body) = std::fs::read(&path) else {
             return Response::new(404, "text/plain", b"not found".to_vec());
         };
-        let etag = format!("\"{}\"", &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))[..16]);
-        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+        let etag = format!(
+            "\"{}\"",
+            &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))[..16]
+        );
+        let mtime = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH);
         let last_modified = httpdate::fmt_http_date(mtime);
         let not_modified = match (req.header("If-None-Match"), req.header("If-Modified-Since")) {
             (Some(tag), _) => tag == etag,
-            (None, Some(since)) => httpdate::parse_http_date(since).is_ok_and(|s| s >= mtime - std::time::Duration::from_nanos(mtime.duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() as u64).unwrap_or(0))),
+            (None, Some(since)) => httpdate::parse_http_date(since).is_ok_and(|s| {
+                s >= mtime
+                    - std::time::Duration::from_nanos(
+                        mtime
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.subsec_nanos() as u64)
+                            .unwrap_or(0),
+                    )
+            }),
             (None, None) => false,
         };
-        let mut resp = if not_modified { Response::new(304, "text/plain", Vec::new()) } else { Response::new(200, "application/octet-stream", body) };
+        let mut resp = if not_modified {
+            Response::new(304, "text/plain", Vec::new())
+        } else {
+            Response::new(200, "application/octet-stream", body)
+        };
         resp.headers.push(("ETag".into(), etag));
         resp.headers.push(("Last-Modified".into(), last_modified));
-        if let Some(d) = self.0.hostile.lock().unwrap_or_else(|e| e.into_inner()).get(&req.path) {
+        if let Some(d) = self
+            .0
+            .hostile
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&req.path)
+        {
             resp.delivery = *d;
         }
         resp
@@ -97,12 +136,26 @@ impl StaticServer {
         let pki = Pki::generate()?;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("https://127.0.0.1:{}/", listener.local_addr()?.port());
-        let state = Arc::new(State { root: root.to_path_buf(), ..State::default() });
+        let state = Arc::new(State {
+            root: root.to_path_buf(),
+            ..State::default()
+        });
         let stop = Arc::new(AtomicBool::new(false));
-        http::serve(listener, pki.server_config()?, Arc::new(Files(state.clone())), stop.clone());
+        http::serve(
+            listener,
+            pki.server_config()?,
+            Arc::new(Files(state.clone())),
+            stop.clone(),
+        );
         let files = tempfile::tempdir()?;
         std::fs::write(files.path().join("ca.pem"), &pki.ca_pem)?;
-        Ok(StaticServer { url, pki, state, stop, files })
+        Ok(StaticServer {
+            url,
+            pki,
+            state,
+            stop,
+            files,
+        })
     }
 
     /// The CA file clients must trust.
@@ -112,12 +165,20 @@ impl StaticServer {
 
     /// Requires this exact `Authorization` header from now on.
     pub fn require_authorization(&self, value: Option<&str>) {
-        *self.state.authorization.lock().unwrap_or_else(|e| e.into_inner()) = value.map(str::to_string);
+        *self
+            .state
+            .authorization
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = value.map(str::to_string);
     }
 
     /// Makes `path` (e.g. `/blobs/sha256/...`) misbehave.
     pub fn hostile(&self, path: &str, delivery: Delivery) {
-        self.state.hostile.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_string(), delivery);
+        self.state
+            .hostile
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string(), delivery);
     }
 
     pub fn set_down(&self, down: bool) {
@@ -125,11 +186,19 @@ impl StaticServer {
     }
 
     pub fn log(&self) -> Vec<Served> {
-        self.state.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.state
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn clear_log(&self) {
-        self.state.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.state
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

@@ -32,11 +32,24 @@ fn diff(applied: &Value, live: &Value, path: String) -> Option<String> {
             if a.len() != l.len() {
                 return Some(path);
             }
-            a.iter().zip(l).enumerate().find_map(|(i, (av, lv))| diff(av, lv, format!("{path}[{i}]")))
+            a.iter()
+                .zip(l)
+                .enumerate()
+                .find_map(|(i, (av, lv))| diff(av, lv, format!("{path}[{i}]")))
         }
         (a, l) if a == l => None,
         // Integers and their string forms (ports, quantities) compare by text.
-        (a, l) if a.as_str().map(str::to_string).or_else(|| a.as_i64().map(|n| n.to_string())) == l.as_str().map(str::to_string).or_else(|| l.as_i64().map(|n| n.to_string())) && !a.is_null() => None,
+        (a, l)
+            if a.as_str()
+                .map(str::to_string)
+                .or_else(|| a.as_i64().map(|n| n.to_string()))
+                == l.as_str()
+                    .map(str::to_string)
+                    .or_else(|| l.as_i64().map(|n| n.to_string()))
+                && !a.is_null() =>
+        {
+            None
+        }
         _ => Some(if path.is_empty() { ".".into() } else { path }),
     }
 }
@@ -56,9 +69,21 @@ mod tests {
     #[test]
     fn changed_or_missing_fields_are_drift() {
         let applied = json!({"spec": {"replicas": 1}, "data": {"a": "1"}});
-        assert_eq!(first_difference(&applied, &json!({"spec": {"replicas": 3}, "data": {"a": "1"}})), Some(".spec.replicas".into()));
-        assert_eq!(first_difference(&applied, &json!({"spec": {"replicas": 1}, "data": {}})), Some(".data.a".into()));
+        assert_eq!(
+            first_difference(
+                &applied,
+                &json!({"spec": {"replicas": 3}, "data": {"a": "1"}})
+            ),
+            Some(".spec.replicas".into())
+        );
+        assert_eq!(
+            first_difference(&applied, &json!({"spec": {"replicas": 1}, "data": {}})),
+            Some(".data.a".into())
+        );
         let list = json!({"l": [1, 2]});
-        assert_eq!(first_difference(&list, &json!({"l": [1]})), Some(".l".into()));
+        assert_eq!(
+            first_difference(&list, &json!({"l": [1]})),
+            Some(".l".into())
+        );
     }
 }

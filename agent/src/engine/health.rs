@@ -11,7 +11,10 @@ pub enum Health {
 }
 
 fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
-    obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == ty)
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == ty)
 }
 
 fn is_true(c: Option<&Value>) -> Option<bool> {
@@ -40,7 +43,10 @@ pub fn health(obj: &Value) -> Health {
         "StatefulSet" => statefulset(obj, observed),
         "DaemonSet" => daemonset(obj, observed),
         "Job" => job(obj),
-        "CustomResourceDefinition" => match (is_true(condition(obj, "Established")), is_true(condition(obj, "NamesAccepted"))) {
+        "CustomResourceDefinition" => match (
+            is_true(condition(obj, "Established")),
+            is_true(condition(obj, "NamesAccepted")),
+        ) {
             (_, Some(false)) => Health::Failed("CRD names not accepted".into()),
             (Some(true), _) => Health::Current,
             _ => Health::InProgress("CRD not established yet".into()),
@@ -56,13 +62,23 @@ pub fn health(obj: &Value) -> Health {
 /// Generic rules: Stalled means failed, Reconciling or Ready=False mean in progress.
 fn generic(obj: &Value) -> Health {
     if is_true(condition(obj, "Stalled")) == Some(true) {
-        return Health::Failed(condition(obj, "Stalled").and_then(|c| c["message"].as_str()).unwrap_or("stalled").into());
+        return Health::Failed(
+            condition(obj, "Stalled")
+                .and_then(|c| c["message"].as_str())
+                .unwrap_or("stalled")
+                .into(),
+        );
     }
     if is_true(condition(obj, "Reconciling")) == Some(true) {
         return Health::InProgress("reconciling".into());
     }
     if is_true(condition(obj, "Ready")) == Some(false) {
-        return Health::InProgress(condition(obj, "Ready").and_then(|c| c["message"].as_str()).unwrap_or("not ready").into());
+        return Health::InProgress(
+            condition(obj, "Ready")
+                .and_then(|c| c["message"].as_str())
+                .unwrap_or("not ready")
+                .into(),
+        );
     }
     Health::Current
 }
@@ -79,13 +95,19 @@ fn deployment(obj: &Value, observed: Option<i64>) -> Health {
     let want = obj["spec"]["replicas"].as_i64().unwrap_or(1);
     let s = &obj["status"];
     if int(&s["updatedReplicas"]) < want {
-        return Health::InProgress(format!("{}/{want} replicas updated", int(&s["updatedReplicas"])));
+        return Health::InProgress(format!(
+            "{}/{want} replicas updated",
+            int(&s["updatedReplicas"])
+        ));
     }
     if int(&s["replicas"]) > int(&s["updatedReplicas"]) {
         return Health::InProgress("old replicas are pending termination".into());
     }
     if int(&s["availableReplicas"]) < want {
-        return Health::InProgress(format!("{}/{want} replicas available", int(&s["availableReplicas"])));
+        return Health::InProgress(format!(
+            "{}/{want} replicas available",
+            int(&s["availableReplicas"])
+        ));
     }
     Health::Current
 }
@@ -97,9 +119,14 @@ fn statefulset(obj: &Value, observed: Option<i64>) -> Health {
     let want = obj["spec"]["replicas"].as_i64().unwrap_or(1);
     let s = &obj["status"];
     if int(&s["readyReplicas"]) < want {
-        return Health::InProgress(format!("{}/{want} replicas ready", int(&s["readyReplicas"])));
+        return Health::InProgress(format!(
+            "{}/{want} replicas ready",
+            int(&s["readyReplicas"])
+        ));
     }
-    if obj["spec"]["updateStrategy"]["type"] != "OnDelete" && s["currentRevision"] != s["updateRevision"] {
+    if obj["spec"]["updateStrategy"]["type"] != "OnDelete"
+        && s["currentRevision"] != s["updateRevision"]
+    {
         return Health::InProgress("rolling update in progress".into());
     }
     Health::Current
@@ -112,14 +139,19 @@ fn daemonset(obj: &Value, observed: Option<i64>) -> Health {
     let s = &obj["status"];
     let desired = int(&s["desiredNumberScheduled"]);
     if int(&s["updatedNumberScheduled"]) < desired || int(&s["numberAvailable"]) < desired {
-        return Health::InProgress(format!("{}/{desired} pods available", int(&s["numberAvailable"])));
+        return Health::InProgress(format!(
+            "{}/{desired} pods available",
+            int(&s["numberAvailable"])
+        ));
     }
     Health::Current
 }
 
 fn job(obj: &Value) -> Health {
     if is_true(condition(obj, "Failed")) == Some(true) {
-        let msg = condition(obj, "Failed").and_then(|c| c["message"].as_str()).unwrap_or("job failed");
+        let msg = condition(obj, "Failed")
+            .and_then(|c| c["message"].as_str())
+            .unwrap_or("job failed");
         return Health::Failed(msg.into());
     }
     if is_true(condition(obj, "Complete")) == Some(true) {
@@ -139,7 +171,10 @@ mod tests {
             "status": {"observedGeneration": 1}});
         assert!(matches!(health(&d), Health::InProgress(_)));
         d["status"] = json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1});
-        assert_eq!(health(&d), Health::InProgress("1/2 replicas available".into()));
+        assert_eq!(
+            health(&d),
+            Health::InProgress("1/2 replicas available".into())
+        );
         d["status"]["availableReplicas"] = json!(2);
         assert_eq!(health(&d), Health::Current);
         d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]);

@@ -16,7 +16,11 @@ pub struct ObjectId {
 impl fmt::Display for ObjectId {
     /// `Deployment/demo/web`, `Namespace/demo`, `Sensor.edge.example.com/default/t`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.group.is_empty() { self.kind.clone() } else { format!("{}.{}", self.kind, self.group) };
+        let kind = if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        };
         if self.namespace.is_empty() {
             write!(f, "{kind}/{}", self.name)
         } else {
@@ -39,11 +43,31 @@ pub struct DesiredObject {
 }
 
 impl DesiredObject {
-    pub fn new(api_version: String, kind: String, namespace: String, origin: String, manifest: Value) -> Self {
+    pub fn new(
+        api_version: String,
+        kind: String,
+        namespace: String,
+        origin: String,
+        manifest: Value,
+    ) -> Self {
         let (group, _) = crate::kube::discovery::split_api_version(&api_version);
-        let name = manifest["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = manifest["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let hash = hash_value(&manifest);
-        DesiredObject { id: ObjectId { group, kind, namespace, name }, api_version, origin, manifest, hash }
+        DesiredObject {
+            id: ObjectId {
+                group,
+                kind,
+                namespace,
+                name,
+            },
+            api_version,
+            origin,
+            manifest,
+            hash,
+        }
     }
 }
 
@@ -62,6 +86,10 @@ pub struct InventoryEntry {
 
 impl From<&DesiredObject> for InventoryEntry {
     fn from(d: &DesiredObject) -> Self {
-        InventoryEntry { id: d.id.clone(), api_version: d.api_version.clone(), hash: d.hash.clone() }
+        InventoryEntry {
+            id: d.id.clone(),
+            api_version: d.api_version.clone(),
+            hash: d.hash.clone(),
+        }
     }
 }

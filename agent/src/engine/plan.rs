@@ -21,7 +21,10 @@ pub fn stage_of(id: &ObjectId) -> Stage {
     match (id.group.as_str(), id.kind.as_str()) {
         ("apiextensions.k8s.io", "CustomResourceDefinition") => Stage::Crds,
         ("", "Namespace") => Stage::Namespaces,
-        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration") => Stage::Webhooks,
+        (
+            "admissionregistration.k8s.io",
+            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration",
+        ) => Stage::Webhooks,
         _ if id.namespace.is_empty() => Stage::ClusterScoped,
         _ => Stage::Namespaced,
     }
@@ -53,7 +56,8 @@ pub struct Plan {
 
 /// Builds the plan. `inventory` is what ferry applied last (for this sync).
 pub fn plan(desired: &[DesiredObject], inventory: &[InventoryEntry]) -> Plan {
-    let previous: BTreeMap<&ObjectId, &InventoryEntry> = inventory.iter().map(|e| (&e.id, e)).collect();
+    let previous: BTreeMap<&ObjectId, &InventoryEntry> =
+        inventory.iter().map(|e| (&e.id, e)).collect();
     let mut by_stage: BTreeMap<Stage, Vec<DesiredObject>> = BTreeMap::new();
     let mut same = BTreeSet::new();
     for d in desired {
@@ -66,9 +70,23 @@ pub fn plan(desired: &[DesiredObject], inventory: &[InventoryEntry]) -> Plan {
         objs.sort_by(|a, b| (kind_rank(&a.id.kind), &a.id).cmp(&(kind_rank(&b.id.kind), &b.id)));
     }
     let wanted: BTreeSet<&ObjectId> = desired.iter().map(|d| &d.id).collect();
-    let mut prune: Vec<InventoryEntry> = inventory.iter().filter(|e| !wanted.contains(&e.id)).cloned().collect();
-    prune.sort_by(|a, b| (stage_of(&b.id), kind_rank(&b.id.kind), &b.id).cmp(&(stage_of(&a.id), kind_rank(&a.id.kind), &a.id)));
-    Plan { stages: by_stage.into_iter().collect(), prune, same_as_inventory: same }
+    let mut prune: Vec<InventoryEntry> = inventory
+        .iter()
+        .filter(|e| !wanted.contains(&e.id))
+        .cloned()
+        .collect();
+    prune.sort_by(|a, b| {
+        (stage_of(&b.id), kind_rank(&b.id.kind), &b.id).cmp(&(
+            stage_of(&a.id),
+            kind_rank(&a.id.kind),
+            &a.id,
+        ))
+    });
+    Plan {
+        stages: by_stage.into_iter().collect(),
+        prune,
+        same_as_inventory: same,
+    }
 }
 
 #[cfg(test)]
@@ -77,7 +95,13 @@ mod tests {
     use serde_json::json;
 
     fn obj(api: &str, kind: &str, ns: &str, name: &str) -> DesiredObject {
-        DesiredObject::new(api.into(), kind.into(), ns.into(), "f#0".into(), json!({"metadata": {"name": name}, "kind": kind}))
+        DesiredObject::new(
+            api.into(),
+            kind.into(),
+            ns.into(),
+            "f#0".into(),
+            json!({"metadata": {"name": name}, "kind": kind}),
+        )
     }
 
     #[test]
@@ -85,14 +109,33 @@ mod tests {
         let desired = vec![
             obj("apps/v1", "Deployment", "demo", "web"),
             obj("v1", "ConfigMap", "demo", "cfg"),
-            obj("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "", "hook"),
+            obj(
+                "admissionregistration.k8s.io/v1",
+                "ValidatingWebhookConfiguration",
+                "",
+                "hook",
+            ),
             obj("v1", "Namespace", "", "demo"),
             obj("rbac.authorization.k8s.io/v1", "ClusterRole", "", "reader"),
-            obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "sensors.edge.example.com"),
+            obj(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "",
+                "sensors.edge.example.com",
+            ),
         ];
         let p = plan(&desired, &[]);
         let stages: Vec<Stage> = p.stages.iter().map(|(s, _)| *s).collect();
-        assert_eq!(stages, [Stage::Crds, Stage::Namespaces, Stage::ClusterScoped, Stage::Namespaced, Stage::Webhooks]);
+        assert_eq!(
+            stages,
+            [
+                Stage::Crds,
+                Stage::Namespaces,
+                Stage::ClusterScoped,
+                Stage::Namespaced,
+                Stage::Webhooks
+            ]
+        );
         let namespaced: Vec<&str> = p.stages[3].1.iter().map(|d| d.id.kind.as_str()).collect();
         assert_eq!(namespaced, ["ConfigMap", "Deployment"]);
         assert!(p.prune.is_empty());
@@ -100,7 +143,11 @@ mod tests {
 
     #[test]
     fn prune_set_is_dropped_objects_in_reverse_order() {
-        let old = [obj("v1", "Namespace", "", "old"), obj("v1", "ConfigMap", "old", "c"), obj("apps/v1", "Deployment", "demo", "web")];
+        let old = [
+            obj("v1", "Namespace", "", "old"),
+            obj("v1", "ConfigMap", "old", "c"),
+            obj("apps/v1", "Deployment", "demo", "web"),
+        ];
         let inventory: Vec<InventoryEntry> = old.iter().map(InventoryEntry::from).collect();
         let p = plan(&[obj("apps/v1", "Deployment", "demo", "web")], &inventory);
         let pruned: Vec<String> = p.prune.iter().map(|e| e.id.to_string()).collect();

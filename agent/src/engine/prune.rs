@@ -18,16 +18,28 @@ pub struct PruneError {
 }
 
 /// Deletes `entries` (already in delete order) that still exist and belong to `sync`.
-pub fn prune(client: &KubeClient, discovery: &Discovery, sync: &str, entries: &[InventoryEntry]) -> Result<ChangeSet, PruneError> {
+pub fn prune(
+    client: &KubeClient,
+    discovery: &Discovery,
+    sync: &str,
+    entries: &[InventoryEntry],
+) -> Result<ChangeSet, PruneError> {
     let mut cs = ChangeSet::default();
     for e in entries {
-        let perr = |source| PruneError { id: e.id.clone(), source };
-        let Some(info) = discovery.resolve(client, &e.api_version, &e.id.kind).map_err(perr)? else {
+        let perr = |source| PruneError {
+            id: e.id.clone(),
+            source,
+        };
+        let Some(info) = discovery
+            .resolve(client, &e.api_version, &e.id.kind)
+            .map_err(perr)?
+        else {
             // The kind is gone (its CRD was pruned first or removed): so is the object.
             cs.push(e.id.clone(), Action::Deleted);
             continue;
         };
-        let live = super::apply::get_live(client, &info, &e.id.namespace, &e.id.name).map_err(perr)?;
+        let live =
+            super::apply::get_live(client, &info, &e.id.namespace, &e.id.name).map_err(perr)?;
         let Some(live) = live else {
             cs.push(e.id.clone(), Action::Deleted);
             continue;
@@ -42,7 +54,12 @@ pub fn prune(client: &KubeClient, discovery: &Discovery, sync: &str, entries: &[
         let ns = (!e.id.namespace.is_empty()).then_some(e.id.namespace.as_str());
         let req = Request::new(info.url_path(ns))
             .delete(&e.id.name, &DeleteParams::background())
-            .map_err(|err| perr(KubeError::Request { what: e.id.to_string(), reason: err.to_string() }))?;
+            .map_err(|err| {
+                perr(KubeError::Request {
+                    what: e.id.to_string(),
+                    reason: err.to_string(),
+                })
+            })?;
         match client.send(req) {
             Ok(_) => cs.push(e.id.clone(), Action::Deleted),
             Err(err) if err.is_not_found() => cs.push(e.id.clone(), Action::Deleted),

@@ -25,17 +25,41 @@ pub enum RenderError {
     #[error("{file}: unterminated ${{ in variable reference")]
     Unterminated { file: String },
     #[error("{file}#{index}: invalid YAML: {reason}")]
-    Yaml { file: String, index: usize, reason: String },
+    Yaml {
+        file: String,
+        index: usize,
+        reason: String,
+    },
     #[error("{file}#{index}: not an object")]
     NotAnObject { file: String, index: usize },
     #[error("{file}#{index}: missing or empty {field}")]
-    Missing { file: String, index: usize, field: &'static str },
+    Missing {
+        file: String,
+        index: usize,
+        field: &'static str,
+    },
     #[error("{file}#{index}: invalid name {name:?} for {kind}")]
-    InvalidName { file: String, index: usize, kind: String, name: String },
+    InvalidName {
+        file: String,
+        index: usize,
+        kind: String,
+        name: String,
+    },
     #[error("{file}#{index}: {kind}/{name} is also defined in {other}")]
-    Duplicate { file: String, index: usize, kind: String, name: String, other: String },
+    Duplicate {
+        file: String,
+        index: usize,
+        kind: String,
+        name: String,
+        other: String,
+    },
     #[error("{file}#{index}: object is {size} bytes, above the limit of {max}")]
-    TooLarge { file: String, index: usize, size: usize, max: usize },
+    TooLarge {
+        file: String,
+        index: usize,
+        size: usize,
+        max: usize,
+    },
     #[error("{file}: more than {max} documents")]
     TooManyDocuments { file: String, max: usize },
 }
@@ -50,7 +74,11 @@ pub fn is_manifest_file(path: &str) -> bool {
 }
 
 /// Substitutes `${VAR}` references from `vars`.
-pub fn substitute(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Result<String, RenderError> {
+pub fn substitute(
+    file: &str,
+    text: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, RenderError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
@@ -60,13 +88,16 @@ pub fn substitute(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail.find('}').ok_or_else(|| RenderError::Unterminated { file: file.into() })?;
+            let end = tail
+                .find('}')
+                .ok_or_else(|| RenderError::Unterminated { file: file.into() })?;
             let expr = &tail[..end];
             let (name, default) = match expr.split_once(":=") {
                 Some((n, d)) => (n, Some(d)),
                 None => (expr, None),
             };
-            let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let valid =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
             if !valid {
                 // Not a variable reference (e.g. shell code in a ConfigMap): keep as is.
                 out.push_str("${");
@@ -75,7 +106,12 @@ pub fn substitute(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
             }
             match vars.get(name).map(String::as_str).or(default) {
                 Some(v) => out.push_str(v),
-                None => return Err(RenderError::UndefinedVariable { file: file.into(), var: name.into() }),
+                None => {
+                    return Err(RenderError::UndefinedVariable {
+                        file: file.into(),
+                        var: name.into(),
+                    })
+                }
             }
             rest = &tail[end + 1..];
         } else {
@@ -88,15 +124,27 @@ pub fn substitute(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
 }
 
 /// Renders one file's bytes into objects.
-pub fn render_file(file: &str, bytes: &[u8], vars: &BTreeMap<String, String>) -> Result<Vec<RenderedObject>, RenderError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| RenderError::NotUtf8 { file: file.into() })?;
+pub fn render_file(
+    file: &str,
+    bytes: &[u8],
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<RenderedObject>, RenderError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| RenderError::NotUtf8 { file: file.into() })?;
     let text = substitute(file, text, vars)?;
     let mut out = Vec::new();
     for (index, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
         if index >= MAX_DOCUMENTS_PER_FILE {
-            return Err(RenderError::TooManyDocuments { file: file.into(), max: MAX_DOCUMENTS_PER_FILE });
+            return Err(RenderError::TooManyDocuments {
+                file: file.into(),
+                max: MAX_DOCUMENTS_PER_FILE,
+            });
         }
-        let value: Value = serde::Deserialize::deserialize(doc).map_err(|e| RenderError::Yaml { file: file.into(), index, reason: e.to_string() })?;
+        let value: Value = serde::Deserialize::deserialize(doc).map_err(|e| RenderError::Yaml {
+            file: file.into(),
+            index,
+            reason: e.to_string(),
+        })?;
         if value.is_null() {
             continue;
         }
@@ -113,20 +161,50 @@ pub fn render_file(file: &str, bytes: &[u8], vars: &BTreeMap<String, String>) ->
 
 fn check(file: &str, index: usize, value: Value) -> Result<RenderedObject, RenderError> {
     if !value.is_object() {
-        return Err(RenderError::NotAnObject { file: file.into(), index });
+        return Err(RenderError::NotAnObject {
+            file: file.into(),
+            index,
+        });
     }
     let field = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
-    let api_version = field(&value["apiVersion"]).ok_or(RenderError::Missing { file: file.into(), index, field: "apiVersion" })?;
-    let kind = field(&value["kind"]).ok_or(RenderError::Missing { file: file.into(), index, field: "kind" })?;
-    let name = field(&value["metadata"]["name"]).ok_or(RenderError::Missing { file: file.into(), index, field: "metadata.name" })?;
+    let api_version = field(&value["apiVersion"]).ok_or(RenderError::Missing {
+        file: file.into(),
+        index,
+        field: "apiVersion",
+    })?;
+    let kind = field(&value["kind"]).ok_or(RenderError::Missing {
+        file: file.into(),
+        index,
+        field: "kind",
+    })?;
+    let name = field(&value["metadata"]["name"]).ok_or(RenderError::Missing {
+        file: file.into(),
+        index,
+        field: "metadata.name",
+    })?;
     if !is_dns_subdomain(&name) {
-        return Err(RenderError::InvalidName { file: file.into(), index, kind, name });
+        return Err(RenderError::InvalidName {
+            file: file.into(),
+            index,
+            kind,
+            name,
+        });
     }
     let size = serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(0);
     if size > MAX_OBJECT_BYTES {
-        return Err(RenderError::TooLarge { file: file.into(), index, size, max: MAX_OBJECT_BYTES });
+        return Err(RenderError::TooLarge {
+            file: file.into(),
+            index,
+            size,
+            max: MAX_OBJECT_BYTES,
+        });
     }
-    Ok(RenderedObject { origin: format!("{file}#{index}"), api_version, kind, value })
+    Ok(RenderedObject {
+        origin: format!("{file}#{index}"),
+        api_version,
+        kind,
+        value,
+    })
 }
 
 /// DNS-1123 subdomain, the rule most object names follow.
@@ -135,7 +213,8 @@ pub fn is_dns_subdomain(s: &str) -> bool {
         && s.len() <= 253
         && s.split('.').all(|p| {
             !p.is_empty()
-                && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && p.as_bytes()[0].is_ascii_alphanumeric()
                 && p.as_bytes()[p.len() - 1].is_ascii_alphanumeric()
         })
@@ -151,12 +230,21 @@ mod tests {
 
     #[test]
     fn substitution_forms() {
-        assert_eq!(substitute("f", "id=${DEVICE_ID}", &vars()).unwrap(), "id=edge-7");
+        assert_eq!(
+            substitute("f", "id=${DEVICE_ID}", &vars()).unwrap(),
+            "id=edge-7"
+        );
         assert_eq!(substitute("f", "${SITE:=lab}", &vars()).unwrap(), "lab");
-        assert_eq!(substitute("f", "$${DEVICE_ID} $HOME ${a b}", &vars()).unwrap(), "${DEVICE_ID} $HOME ${a b}");
+        assert_eq!(
+            substitute("f", "$${DEVICE_ID} $HOME ${a b}", &vars()).unwrap(),
+            "${DEVICE_ID} $HOME ${a b}"
+        );
         assert_eq!(
             substitute("f", "${NOPE}", &vars()).unwrap_err(),
-            RenderError::UndefinedVariable { file: "f".into(), var: "NOPE".into() }
+            RenderError::UndefinedVariable {
+                file: "f".into(),
+                var: "NOPE".into()
+            }
         );
     }
 
@@ -164,13 +252,33 @@ mod tests {
     fn multi_document_lists_and_errors() {
         let y = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: s\n";
         let objs = render_file("x.yaml", y, &vars()).unwrap();
-        assert_eq!(objs.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(), ["ConfigMap", "Secret"]);
+        assert_eq!(
+            objs.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(),
+            ["ConfigMap", "Secret"]
+        );
         assert_eq!(objs[1].origin, "x.yaml#2");
-        let e = render_file("x.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", &vars()).unwrap_err();
+        let e = render_file(
+            "x.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+            &vars(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "x.yaml#0: missing or empty metadata.name");
-        let e = render_file("x.yaml", b"kind: ConfigMap\nmetadata: {name: a}\n", &vars()).unwrap_err();
-        assert!(matches!(e, RenderError::Missing { field: "apiVersion", .. }));
-        let e = render_file("x.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n", &vars()).unwrap_err();
+        let e =
+            render_file("x.yaml", b"kind: ConfigMap\nmetadata: {name: a}\n", &vars()).unwrap_err();
+        assert!(matches!(
+            e,
+            RenderError::Missing {
+                field: "apiVersion",
+                ..
+            }
+        ));
+        let e = render_file(
+            "x.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n",
+            &vars(),
+        )
+        .unwrap_err();
         assert!(matches!(e, RenderError::InvalidName { .. }));
         let e = render_file("x.yaml", b"a: [1\n", &vars()).unwrap_err();
         assert!(matches!(e, RenderError::Yaml { index: 0, .. }));

@@ -21,11 +21,25 @@ pub enum KubeError {
     #[error("cannot build request for {what}: {reason}")]
     Request { what: String, reason: String },
     #[error("{method} {path}: cannot reach the API server: {reason}")]
-    Transport { method: String, path: String, reason: String },
+    Transport {
+        method: String,
+        path: String,
+        reason: String,
+    },
     #[error("{method} {path}: {code} {reason}: {message}")]
-    Api { method: String, path: String, code: u16, reason: String, message: String },
+    Api {
+        method: String,
+        path: String,
+        code: u16,
+        reason: String,
+        message: String,
+    },
     #[error("{method} {path}: response is not JSON: {reason}")]
-    Decode { method: String, path: String, reason: String },
+    Decode {
+        method: String,
+        path: String,
+        reason: String,
+    },
 }
 
 impl KubeError {
@@ -63,47 +77,99 @@ pub struct KubeClient {
 const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 fn b64(s: &str) -> Result<Vec<u8>, String> {
-    base64::engine::general_purpose::STANDARD.decode(s.trim()).map_err(|e| e.to_string())
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|e| e.to_string())
 }
 
 impl KubeClient {
     /// Loads a kubeconfig (current context), e.g. `/etc/rancher/k3s/k3s.yaml`.
     pub fn from_kubeconfig(path: &Path) -> Result<Self, KubeError> {
-        let err = |reason: String| KubeError::Config { path: path.into(), reason };
+        let err = |reason: String| KubeError::Config {
+            path: path.into(),
+            reason,
+        };
         let kc = Kubeconfig::read_from(path).map_err(|e| err(e.to_string()))?;
-        let ctx_name = kc.current_context.clone().or_else(|| kc.contexts.first().map(|c| c.name.clone())).ok_or_else(|| err("no context".into()))?;
-        let ctx = kc.contexts.iter().find(|c| c.name == ctx_name).and_then(|c| c.context.clone()).ok_or_else(|| err(format!("context {ctx_name:?} not found")))?;
-        let cluster = kc.clusters.iter().find(|c| c.name == ctx.cluster).and_then(|c| c.cluster.clone()).ok_or_else(|| err(format!("cluster {:?} not found", ctx.cluster)))?;
-        let user = ctx.user.as_ref().and_then(|u| kc.auth_infos.iter().find(|a| &a.name == u)).and_then(|a| a.auth_info.clone()).unwrap_or_default();
+        let ctx_name = kc
+            .current_context
+            .clone()
+            .or_else(|| kc.contexts.first().map(|c| c.name.clone()))
+            .ok_or_else(|| err("no context".into()))?;
+        let ctx = kc
+            .contexts
+            .iter()
+            .find(|c| c.name == ctx_name)
+            .and_then(|c| c.context.clone())
+            .ok_or_else(|| err(format!("context {ctx_name:?} not found")))?;
+        let cluster = kc
+            .clusters
+            .iter()
+            .find(|c| c.name == ctx.cluster)
+            .and_then(|c| c.cluster.clone())
+            .ok_or_else(|| err(format!("cluster {:?} not found", ctx.cluster)))?;
+        let user = ctx
+            .user
+            .as_ref()
+            .and_then(|u| kc.auth_infos.iter().find(|a| &a.name == u))
+            .and_then(|a| a.auth_info.clone())
+            .unwrap_or_default();
         if cluster.insecure_skip_tls_verify == Some(true) {
-            return Err(err("insecure-skip-tls-verify is not supported: ferry always verifies TLS".into()));
+            return Err(err(
+                "insecure-skip-tls-verify is not supported: ferry always verifies TLS".into(),
+            ));
         }
-        let server = cluster.server.clone().ok_or_else(|| err("cluster has no server".into()))?;
+        let server = cluster
+            .server
+            .clone()
+            .ok_or_else(|| err("cluster has no server".into()))?;
         let rel = |p: &str| -> PathBuf { path.parent().unwrap_or(Path::new(".")).join(p) };
-        let ca_pem = match (&cluster.certificate_authority_data, &cluster.certificate_authority) {
-            (Some(d), _) => Some(b64(d).map_err(|e| err(format!("certificate-authority-data: {e}")))?),
-            (None, Some(f)) => Some(std::fs::read(rel(f)).map_err(|e| err(format!("certificate-authority {f}: {e}")))?),
+        let ca_pem = match (
+            &cluster.certificate_authority_data,
+            &cluster.certificate_authority,
+        ) {
+            (Some(d), _) => {
+                Some(b64(d).map_err(|e| err(format!("certificate-authority-data: {e}")))?)
+            }
+            (None, Some(f)) => Some(
+                std::fs::read(rel(f))
+                    .map_err(|e| err(format!("certificate-authority {f}: {e}")))?,
+            ),
             _ => None,
         };
         let cert_pem = match (&user.client_certificate_data, &user.client_certificate) {
             (Some(d), _) => Some(b64(d).map_err(|e| err(format!("client-certificate-data: {e}")))?),
-            (None, Some(f)) => Some(std::fs::read(rel(f)).map_err(|e| err(format!("client-certificate {f}: {e}")))?),
+            (None, Some(f)) => Some(
+                std::fs::read(rel(f)).map_err(|e| err(format!("client-certificate {f}: {e}")))?,
+            ),
             _ => None,
         };
         let key_pem = match (&user.client_key_data, &user.client_key) {
-            (Some(d), _) => Some(b64(d.expose_secret()).map_err(|e| err(format!("client-key-data: {e}")))?),
-            (None, Some(f)) => Some(std::fs::read(rel(f)).map_err(|e| err(format!("client-key {f}: {e}")))?),
+            (Some(d), _) => {
+                Some(b64(d.expose_secret()).map_err(|e| err(format!("client-key-data: {e}")))?)
+            }
+            (None, Some(f)) => {
+                Some(std::fs::read(rel(f)).map_err(|e| err(format!("client-key {f}: {e}")))?)
+            }
             _ => None,
         };
         let token = match (&user.token, &user.token_file) {
             (Some(t), _) => Some(t.expose_secret().to_string()),
-            (None, Some(f)) => Some(std::fs::read_to_string(rel(f)).map_err(|e| err(format!("token-file {f}: {e}")))?.trim().to_string()),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(rel(f))
+                    .map_err(|e| err(format!("token-file {f}: {e}")))?
+                    .trim()
+                    .to_string(),
+            ),
             _ => None,
         };
         let client_pair = match (cert_pem, key_pem) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
-            _ => return Err(err("client certificate and key must be given together".into())),
+            _ => {
+                return Err(err(
+                    "client certificate and key must be given together".into()
+                ))
+            }
         };
         Self::build(&server, ca_pem.as_deref(), client_pair, token).map_err(err)
     }
@@ -111,16 +177,32 @@ impl KubeClient {
     /// The in-cluster service account (token and CA under /var/run/secrets).
     pub fn in_cluster() -> Result<Self, KubeError> {
         let dir = Path::new(SA_DIR);
-        let err = |reason: String| KubeError::Config { path: dir.into(), reason };
-        let host = std::env::var("KUBERNETES_SERVICE_HOST").map_err(|_| err("KUBERNETES_SERVICE_HOST not set".into()))?;
+        let err = |reason: String| KubeError::Config {
+            path: dir.into(),
+            reason,
+        };
+        let host = std::env::var("KUBERNETES_SERVICE_HOST")
+            .map_err(|_| err("KUBERNETES_SERVICE_HOST not set".into()))?;
         let port = std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
         let token = std::fs::read_to_string(dir.join("token")).map_err(|e| err(e.to_string()))?;
         let ca = std::fs::read(dir.join("ca.crt")).map_err(|e| err(e.to_string()))?;
-        Self::build(&format!("https://{host}:{port}"), Some(&ca), None, Some(token.trim().to_string())).map_err(err)
+        Self::build(
+            &format!("https://{host}:{port}"),
+            Some(&ca),
+            None,
+            Some(token.trim().to_string()),
+        )
+        .map_err(err)
     }
 
-    fn build(server: &str, ca_pem: Option<&[u8]>, client: Option<(Vec<u8>, Vec<u8>)>, token: Option<String>) -> Result<Self, String> {
-        let mut tls = TlsConfig::builder().unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
+    fn build(
+        server: &str,
+        ca_pem: Option<&[u8]>,
+        client: Option<(Vec<u8>, Vec<u8>)>,
+        token: Option<String>,
+    ) -> Result<Self, String> {
+        let mut tls = TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
         if let Some(ca) = ca_pem {
             let certs: Vec<Certificate<'static>> = CertificateDer::pem_slice_iter(ca)
                 .map(|c| c.map(|c| Certificate::from_der(c.as_ref()).to_owned()))
@@ -137,7 +219,9 @@ impl KubeClient {
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("client certificate: {e}"))?;
             // PKCS#8, SEC1 (k3s's "EC PRIVATE KEY") and PKCS#1 PEM keys are all accepted.
-            let key = PrivateKey::from_pem(&key).map(|k| k.to_owned()).map_err(|e| format!("client key: {e}"))?;
+            let key = PrivateKey::from_pem(&key)
+                .map(|k| k.to_owned())
+                .map_err(|e| format!("client key: {e}"))?;
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
         let agent = ureq::Agent::config_builder()
@@ -174,11 +258,15 @@ impl KubeClient {
         let (parts, body) = req.into_parts();
         let method = parts.method.to_string();
         let path = parts.uri.to_string();
-        let mut builder = ureq::http::Request::builder().method(parts.method.clone()).uri(format!("{}{}", self.base, path));
+        let mut builder = ureq::http::Request::builder()
+            .method(parts.method.clone())
+            .uri(format!("{}{}", self.base, path));
         for (k, v) in &parts.headers {
             builder = builder.header(k, v);
         }
-        builder = builder.header("User-Agent", &self.user_agent).header("Accept", "application/json");
+        builder = builder
+            .header("User-Agent", &self.user_agent)
+            .header("Accept", "application/json");
         if let Some(t) = &self.token {
             builder = builder.header("Authorization", format!("Bearer {t}"));
         }
@@ -188,11 +276,23 @@ impl KubeClient {
                 builder = builder.header("Impersonate-Group", g);
             }
         }
-        let request = builder.body(body).map_err(|e| KubeError::Request { what: path.clone(), reason: e.to_string() })?;
-        let transport = |e: ureq::Error| KubeError::Transport { method: method.clone(), path: path.clone(), reason: e.to_string() };
+        let request = builder.body(body).map_err(|e| KubeError::Request {
+            what: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let transport = |e: ureq::Error| KubeError::Transport {
+            method: method.clone(),
+            path: path.clone(),
+            reason: e.to_string(),
+        };
         let mut resp = self.agent.run(request).map_err(transport)?;
         let code = resp.status().as_u16();
-        let text = resp.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().map_err(transport)?;
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .map_err(transport)?;
         if code >= 400 {
             let status: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             return Err(KubeError::Api {
@@ -200,15 +300,27 @@ impl KubeClient {
                 path,
                 code,
                 reason: status["reason"].as_str().unwrap_or("Error").to_string(),
-                message: status["message"].as_str().map(str::to_string).unwrap_or_else(|| text.chars().take(200).collect()),
+                message: status["message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| text.chars().take(200).collect()),
             });
         }
-        serde_json::from_str(&text).map_err(|e| KubeError::Decode { method, path, reason: e.to_string() })
+        serde_json::from_str(&text).map_err(|e| KubeError::Decode {
+            method,
+            path,
+            reason: e.to_string(),
+        })
     }
 
     /// GET of a plain path (discovery).
     pub fn get_path(&self, path: &str) -> Result<Value, KubeError> {
-        let req = http::Request::get(path).body(Vec::new()).map_err(|e| KubeError::Request { what: path.into(), reason: e.to_string() })?;
+        let req = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| KubeError::Request {
+                what: path.into(),
+                reason: e.to_string(),
+            })?;
         self.send(req)
     }
 }

@@ -18,12 +18,20 @@ pub struct ResourceInfo {
 
 impl ResourceInfo {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// The collection URL (`/apis/apps/v1/namespaces/demo/deployments`).
     pub fn url_path(&self, namespace: Option<&str>) -> String {
-        let base = if self.group.is_empty() { format!("/api/{}", self.version) } else { format!("/apis/{}/{}", self.group, self.version) };
+        let base = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
         match namespace.filter(|_| self.namespaced) {
             Some(ns) => format!("{base}/namespaces/{ns}/{}", self.plural),
             None => format!("{base}/{}", self.plural),
@@ -52,7 +60,12 @@ impl Discovery {
     }
 
     /// Looks up a kind; `Ok(None)` when the server does not serve it (yet).
-    pub fn resolve(&self, client: &KubeClient, api_version: &str, kind: &str) -> Result<Option<ResourceInfo>, KubeError> {
+    pub fn resolve(
+        &self,
+        client: &KubeClient,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<Option<ResourceInfo>, KubeError> {
         if let Some(hit) = self.cached(api_version, kind) {
             return Ok(Some(hit));
         }
@@ -61,13 +74,22 @@ impl Discovery {
     }
 
     fn cached(&self, api_version: &str, kind: &str) -> Option<ResourceInfo> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(api_version).and_then(|m| m.get(kind)).cloned()
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(api_version)
+            .and_then(|m| m.get(kind))
+            .cloned()
     }
 
     /// Fetches one group/version's resource list.
     pub fn refresh(&self, client: &KubeClient, api_version: &str) -> Result<(), KubeError> {
         let (group, version) = split_api_version(api_version);
-        let path = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+        let path = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
         let mut kinds = BTreeMap::new();
         match client.get_path(&path) {
             Ok(list) => {
@@ -79,14 +101,23 @@ impl Discovery {
                     let kind = r["kind"].as_str().unwrap_or_default().to_string();
                     kinds.insert(
                         kind.clone(),
-                        ResourceInfo { group: group.clone(), version: version.clone(), kind, plural: name.into(), namespaced: r["namespaced"].as_bool().unwrap_or(true) },
+                        ResourceInfo {
+                            group: group.clone(),
+                            version: version.clone(),
+                            kind,
+                            plural: name.into(),
+                            namespaced: r["namespaced"].as_bool().unwrap_or(true),
+                        },
                     );
                 }
             }
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
         }
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(api_version.to_string(), kinds);
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(api_version.to_string(), kinds);
         Ok(())
     }
 

@@ -18,7 +18,11 @@ pub struct DirSource {
 
 impl DirSource {
     pub fn new(dir: PathBuf, scratch: PathBuf, quarantine: Option<PathBuf>) -> Self {
-        DirSource { dir, scratch, quarantine }
+        DirSource {
+            dir,
+            scratch,
+            quarantine,
+        }
     }
 
     /// Moves a refused candidate into the quarantine directory with a `.reason` file.
@@ -34,14 +38,22 @@ impl DirSource {
             tracing::warn!("cannot quarantine {}: {e}", candidate.display());
             return None;
         }
-        let _ = fs::write(q.join(format!("{stamp}-{name}.reason")), format!("{reason}\n"));
+        let _ = fs::write(
+            q.join(format!("{stamp}-{name}.reason")),
+            format!("{reason}\n"),
+        );
         Some(target)
     }
 
     fn candidates(&self) -> Result<Vec<PathBuf>, SourceError> {
-        let unreachable = |reason: String| SourceError::Unreachable { source_name: self.describe(), reason };
+        let unreachable = |reason: String| SourceError::Unreachable {
+            source_name: self.describe(),
+            reason,
+        };
         if !self.dir.is_dir() {
-            return Err(unreachable("directory does not exist (not mounted?)".into()));
+            return Err(unreachable(
+                "directory does not exist (not mounted?)".into(),
+            ));
         }
         if self.dir.join(ferry_bundle::MANIFEST_FILE).is_file() {
             return Ok(vec![self.dir.clone()]);
@@ -54,7 +66,9 @@ impl DirSource {
             if name.starts_with('.') {
                 continue;
             }
-            if (p.is_file() && name.ends_with(".bundle")) || p.join(ferry_bundle::MANIFEST_FILE).is_file() {
+            if (p.is_file() && name.ends_with(".bundle"))
+                || p.join(ferry_bundle::MANIFEST_FILE).is_file()
+            {
                 out.push(p);
             }
         }
@@ -66,10 +80,24 @@ impl DirSource {
     fn fingerprint(paths: &[PathBuf]) -> String {
         let mut s = String::new();
         for p in paths {
-            let target = if p.is_dir() { p.join(ferry_bundle::MANIFEST_FILE) } else { p.clone() };
+            let target = if p.is_dir() {
+                p.join(ferry_bundle::MANIFEST_FILE)
+            } else {
+                p.clone()
+            };
             let meta = fs::metadata(&target).ok();
-            let mtime = meta.as_ref().and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
-            s.push_str(&format!("{}|{}|{}\n", p.display(), meta.map(|m| m.len()).unwrap_or(0), mtime));
+            let mtime = meta
+                .as_ref()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            s.push_str(&format!(
+                "{}|{}|{}\n",
+                p.display(),
+                meta.map(|m| m.len()).unwrap_or(0),
+                mtime
+            ));
             if p.is_dir() {
                 s.push_str(&sha256_hex(&fs::read(target).unwrap_or_default()));
                 if let Ok(sig) = fs::read(p.join(ferry_bundle::SIGNATURE_FILE)) {
@@ -99,8 +127,14 @@ impl FileFetcher for OpenedFiles {
     fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError> {
         let path = self.opened.file_path(entry);
         let origin = format!("{}: {}", self.opened.origin.display(), entry.path);
-        let f = fs::File::open(&path).map_err(|e| SourceError::File { origin: origin.clone(), reason: e.to_string() })?;
-        verify::read_verified(entry, f).map_err(|e| SourceError::File { origin, reason: e.to_string() })
+        let f = fs::File::open(&path).map_err(|e| SourceError::File {
+            origin: origin.clone(),
+            reason: e.to_string(),
+        })?;
+        verify::read_verified(entry, f).map_err(|e| SourceError::File {
+            origin,
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -142,11 +176,19 @@ impl Source for DirSource {
                     let rev = v.manifest().manifest.revision;
                     if best.as_ref().is_none_or(|(r, _)| rev > *r) {
                         let keep = (opened.encoding == local::Encoding::Archive).then_some(scratch);
-                        best = Some((rev, OpenedFiles { opened, _scratch: keep }));
+                        best = Some((
+                            rev,
+                            OpenedFiles {
+                                opened,
+                                _scratch: keep,
+                            },
+                        ));
                     }
                 }
                 // An older revision left in the directory is history, not an attack: skip it.
-                Err(e) if matches!(e.verify_error(), Some(verify::VerifyError::Rollback { .. })) => {
+                Err(e)
+                    if matches!(e.verify_error(), Some(verify::VerifyError::Rollback { .. })) =>
+                {
                     tracing::debug!("{e}");
                 }
                 Err(e) => {
@@ -156,7 +198,10 @@ impl Source for DirSource {
             }
         }
         let Some((_, files)) = best else {
-            return Err(SourceError::NoBundle { source_name: self.describe(), refused });
+            return Err(SourceError::NoBundle {
+                source_name: self.describe(),
+                refused,
+            });
         };
         Ok(Poll::Found(Found {
             manifest: files.opened.signed.manifest.clone(),
@@ -168,4 +213,3 @@ impl Source for DirSource {
         }))
     }
 }
-

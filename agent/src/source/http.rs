@@ -35,9 +35,20 @@ pub struct HttpSource {
 }
 
 impl HttpSource {
-    pub fn new(url: String, signature_url: Option<String>, tls: &EndpointTls, timeout: Duration, scratch: PathBuf) -> Self {
+    pub fn new(
+        url: String,
+        signature_url: Option<String>,
+        tls: &EndpointTls,
+        timeout: Duration,
+        scratch: PathBuf,
+    ) -> Self {
         let endpoint = Endpoint::new(tls, timeout).map_err(|e| e.to_string());
-        HttpSource { url, signature_url, endpoint, scratch }
+        HttpSource {
+            url,
+            signature_url,
+            endpoint,
+            scratch,
+        }
     }
 
     fn is_archive(&self) -> bool {
@@ -45,11 +56,18 @@ impl HttpSource {
     }
 
     fn endpoint(&self) -> Result<&Endpoint, SourceError> {
-        self.endpoint.as_ref().map_err(|e| SourceError::File { origin: self.url.clone(), reason: e.clone() })
+        self.endpoint.as_ref().map_err(|e| SourceError::File {
+            origin: self.url.clone(),
+            reason: e.clone(),
+        })
     }
 
     /// A conditional GET; None when the server answered 304.
-    fn get(&self, url: &str, cursor: Option<&Cursor>) -> Result<Option<(ureq::http::Response<ureq::Body>, Cursor)>, SourceError> {
+    fn get(
+        &self,
+        url: &str,
+        cursor: Option<&Cursor>,
+    ) -> Result<Option<(ureq::http::Response<ureq::Body>, Cursor)>, SourceError> {
         let mut headers = Vec::new();
         if let Some(c) = cursor {
             if let Some(e) = &c.etag {
@@ -59,29 +77,68 @@ impl HttpSource {
                 headers.push(("If-Modified-Since", m.clone()));
             }
         }
-        let resp = self.endpoint()?.get(url, &headers).map_err(|e| SourceError::Unreachable { source_name: self.describe(), reason: e.to_string() })?;
+        let resp = self
+            .endpoint()?
+            .get(url, &headers)
+            .map_err(|e| SourceError::Unreachable {
+                source_name: self.describe(),
+                reason: e.to_string(),
+            })?;
         let status = resp.status().as_u16();
         match status {
             304 => Ok(None),
             200 => {
-                let h = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-                let next = Cursor { etag: h("etag"), last_modified: h("last-modified"), digest: String::new() };
+                let h = |n: &str| {
+                    resp.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let next = Cursor {
+                    etag: h("etag"),
+                    last_modified: h("last-modified"),
+                    digest: String::new(),
+                };
                 Ok(Some((resp, next)))
             }
-            s if s >= 500 || s == 429 => Err(SourceError::Unreachable { source_name: self.describe(), reason: format!("{url}: HTTP {s}") }),
-            s => Err(SourceError::File { origin: url.to_string(), reason: format!("HTTP {s}") }),
+            s if s >= 500 || s == 429 => Err(SourceError::Unreachable {
+                source_name: self.describe(),
+                reason: format!("{url}: HTTP {s}"),
+            }),
+            s => Err(SourceError::File {
+                origin: url.to_string(),
+                reason: format!("HTTP {s}"),
+            }),
         }
     }
 
-    fn read_limited(&self, url: &str, resp: ureq::http::Response<ureq::Body>, max: u64) -> Result<Vec<u8>, SourceError> {
+    fn read_limited(
+        &self,
+        url: &str,
+        resp: ureq::http::Response<ureq::Body>,
+        max: u64,
+    ) -> Result<Vec<u8>, SourceError> {
         let mut body = resp.into_body();
-        body.with_config().limit(max).read_to_vec().map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => SourceError::File { origin: url.to_string(), reason: format!("body larger than the limit of {max} bytes") },
-            e => SourceError::Unreachable { source_name: self.describe(), reason: format!("{url}: {e}") },
-        })
+        body.with_config()
+            .limit(max)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => SourceError::File {
+                    origin: url.to_string(),
+                    reason: format!("body larger than the limit of {max} bytes"),
+                },
+                e => SourceError::Unreachable {
+                    source_name: self.describe(),
+                    reason: format!("{url}: {e}"),
+                },
+            })
     }
 
-    fn poll_exploded(&mut self, cursor: Option<Cursor>, policy: &VerifyPolicy) -> Result<Poll, SourceError> {
+    fn poll_exploded(
+        &mut self,
+        cursor: Option<Cursor>,
+        policy: &VerifyPolicy,
+    ) -> Result<Poll, SourceError> {
         let manifest_url = format!("{}{}", self.url, ferry_bundle::MANIFEST_FILE);
         let Some((resp, mut next)) = self.get(&manifest_url, cursor.as_ref())? else {
             return Ok(Poll::Unchanged);
@@ -91,12 +148,26 @@ impl HttpSource {
         if cursor.as_ref().is_some_and(|c| c.digest == next.digest) {
             return Ok(Poll::Unchanged);
         }
-        let sig_url = self.signature_url.clone().unwrap_or_else(|| format!("{}{}", self.url, ferry_bundle::SIGNATURE_FILE));
+        let sig_url = self
+            .signature_url
+            .clone()
+            .unwrap_or_else(|| format!("{}{}", self.url, ferry_bundle::SIGNATURE_FILE));
         let signature = match self.get(&sig_url, None)? {
-            Some((resp, _)) => Some(String::from_utf8_lossy(&self.read_limited(&sig_url, resp, policy.limits.max_signature_bytes)?).into_owned()),
+            Some((resp, _)) => Some(
+                String::from_utf8_lossy(&self.read_limited(
+                    &sig_url,
+                    resp,
+                    policy.limits.max_signature_bytes,
+                )?)
+                .into_owned(),
+            ),
             None => None,
         };
-        let fetcher = BlobFetcher { base: self.url.clone(), endpoint: self.endpoint()?.clone(), source: self.describe() };
+        let fetcher = BlobFetcher {
+            base: self.url.clone(),
+            endpoint: self.endpoint()?.clone(),
+            source: self.describe(),
+        };
         Ok(Poll::Found(Found {
             manifest,
             signature,
@@ -107,7 +178,11 @@ impl HttpSource {
         }))
     }
 
-    fn poll_archive(&mut self, cursor: Option<Cursor>, policy: &VerifyPolicy) -> Result<Poll, SourceError> {
+    fn poll_archive(
+        &mut self,
+        cursor: Option<Cursor>,
+        policy: &VerifyPolicy,
+    ) -> Result<Poll, SourceError> {
         let url = self.url.clone();
         let Some((resp, next)) = self.get(&url, cursor.as_ref())? else {
             return Ok(Poll::Unchanged);
@@ -116,15 +191,30 @@ impl HttpSource {
         let _ = std::fs::remove_dir_all(&dir);
         let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
         let extracted = archive::extract(reader, &dir, &policy.limits).map_err(|e| match e {
-            archive::ArchiveError::Corrupt(reason) if reason.contains("connection") || reason.contains("timed out") => {
-                SourceError::Unreachable { source_name: self.describe(), reason: format!("{url}: {reason}") }
+            archive::ArchiveError::Corrupt(reason)
+                if reason.contains("connection") || reason.contains("timed out") =>
+            {
+                SourceError::Unreachable {
+                    source_name: self.describe(),
+                    reason: format!("{url}: {reason}"),
+                }
             }
-            e => SourceError::File { origin: url.clone(), reason: e.to_string() },
+            e => SourceError::File {
+                origin: url.clone(),
+                reason: e.to_string(),
+            },
         })?;
         let signature = match (&extracted.signature, &self.signature_url) {
             (Some(s), _) => Some(s.clone()),
             (None, Some(sig_url)) => match self.get(sig_url, None)? {
-                Some((resp, _)) => Some(String::from_utf8_lossy(&self.read_limited(sig_url, resp, policy.limits.max_signature_bytes)?).into_owned()),
+                Some((resp, _)) => Some(
+                    String::from_utf8_lossy(&self.read_limited(
+                        sig_url,
+                        resp,
+                        policy.limits.max_signature_bytes,
+                    )?)
+                    .into_owned(),
+                ),
                 None => None,
             },
             (None, None) => None,
@@ -139,7 +229,10 @@ impl HttpSource {
             signature,
             cursor: serde_json::to_string(&next).unwrap_or_default(),
             origin: url,
-            files: Box::new(super::ExtractedFiles { dir, origin: self.url.clone() }),
+            files: Box::new(super::ExtractedFiles {
+                dir,
+                origin: self.url.clone(),
+            }),
             refused: Vec::new(),
         }))
     }
@@ -169,17 +262,35 @@ struct BlobFetcher {
 
 impl FileFetcher for BlobFetcher {
     fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError> {
-        let url = format!("{}{}", self.base, ferry_bundle::layout::blob_rel(&entry.sha256));
-        let resp = self.endpoint.get(&url, &[]).map_err(|e| SourceError::Unreachable { source_name: self.source.clone(), reason: e.to_string() })?;
+        let url = format!(
+            "{}{}",
+            self.base,
+            ferry_bundle::layout::blob_rel(&entry.sha256)
+        );
+        let resp = self
+            .endpoint
+            .get(&url, &[])
+            .map_err(|e| SourceError::Unreachable {
+                source_name: self.source.clone(),
+                reason: e.to_string(),
+            })?;
         let status = resp.status().as_u16();
         if status != 200 {
-            return Err(SourceError::File { origin: url, reason: format!("HTTP {status} for {}", entry.path) });
+            return Err(SourceError::File {
+                origin: url,
+                reason: format!("HTTP {status} for {}", entry.path),
+            });
         }
         let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
         verify::read_verified(entry, reader).map_err(|e| match e {
-            verify::VerifyError::Read { reason, .. } => SourceError::Unreachable { source_name: self.source.clone(), reason: format!("{url}: {reason}") },
-            e => SourceError::File { origin: url, reason: e.to_string() },
+            verify::VerifyError::Read { reason, .. } => SourceError::Unreachable {
+                source_name: self.source.clone(),
+                reason: format!("{url}: {reason}"),
+            },
+            e => SourceError::File {
+                origin: url,
+                reason: e.to_string(),
+            },
         })
     }
 }
-

@@ -2,6 +2,8 @@
 //! a way to fetch its files, which the reconcile loop verifies with one code path.
 
 pub mod dir;
+pub mod git;
+pub mod git_http;
 pub mod http;
 pub mod oci;
 
@@ -15,7 +17,10 @@ pub enum SourceError {
     #[error("source {source_name} is unreachable: {reason}")]
     Unreachable { source_name: String, reason: String },
     #[error("source {source_name} holds no valid bundle{}", if .refused.is_empty() { String::new() } else { format!(" ({} refused: {})", .refused.len(), .refused.join("; ")) })]
-    NoBundle { source_name: String, refused: Vec<String> },
+    NoBundle {
+        source_name: String,
+        refused: Vec<String>,
+    },
     #[error("{origin}: {reason}")]
     File { origin: String, reason: String },
     #[error(transparent)]
@@ -63,8 +68,14 @@ pub struct ExtractedFiles {
 impl FileFetcher for ExtractedFiles {
     fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError> {
         let origin = format!("{}: {}", self.origin, entry.path);
-        let f = std::fs::File::open(self.dir.join(&entry.path)).map_err(|e| SourceError::File { origin: origin.clone(), reason: e.to_string() })?;
-        ferry_bundle::verify::read_verified(entry, f).map_err(|e| SourceError::File { origin, reason: e.to_string() })
+        let f = std::fs::File::open(self.dir.join(&entry.path)).map_err(|e| SourceError::File {
+            origin: origin.clone(),
+            reason: e.to_string(),
+        })?;
+        ferry_bundle::verify::read_verified(entry, f).map_err(|e| SourceError::File {
+            origin,
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -74,22 +85,92 @@ impl Drop for ExtractedFiles {
     }
 }
 
-/// Builds the source a sync's configuration names.
-pub fn from_config(cfg: &crate::config::SourceConfig, scratch: &std::path::Path) -> Box<dyn Source> {
+/// Builds the source a sync's configuration names; `cache` is the sync's own directory for
+/// source state (e.g. the Git repository).
+pub fn from_config(
+    cfg: &crate::config::SourceConfig,
+    scratch: &std::path::Path,
+    cache: &std::path::Path,
+) -> Box<dyn Source> {
     use crate::config::SourceConfig;
     match cfg {
-        SourceConfig::Directory { path, quarantine } => Box::new(dir::DirSource::new(path.clone(), scratch.to_path_buf(), quarantine.clone())),
-        SourceConfig::Http { url, signature_url, timeout, auth } => {
-            Box::new(http::HttpSource::new(url.clone(), signature_url.clone(), auth, *timeout, scratch.to_path_buf()))
+        SourceConfig::Git {
+            url,
+            branch,
+            tag,
+            semver,
+            commit,
+            path,
+            auth,
+        } => {
+            let reference = match (commit, semver, tag, branch) {
+                (Some(c), _, _, _) => git::GitRef::Commit(c.clone()),
+                (None, Some(r), _, _) => git::GitRef::Semver(r.clone()),
+                (None, None, Some(t), _) => git::GitRef::Tag(t.clone()),
+                (None, None, None, b) => {
+                    git::GitRef::Branch(b.clone().unwrap_or_else(|| "main".into()))
+                }
+            };
+            let http = crate::outbound::Endpoint::new(auth, std::time::Duration::from_secs(600))
+                .map(|e| (e.agent().clone(), e.authorization().map(str::to_string)))
+                .map_err(|e| e.to_string());
+            Box::new(git::GitSource::new(
+                url.clone(),
+                reference,
+                path.clone(),
+                cache.join("repo"),
+                http,
+            ))
         }
-        SourceConfig::Oci { url, tag, digest, semver, ca_file, client_cert, client_key, basic_auth_file, docker_config, plain_http } => {
+        SourceConfig::Directory { path, quarantine } => Box::new(dir::DirSource::new(
+            path.clone(),
+            scratch.to_path_buf(),
+            quarantine.clone(),
+        )),
+        SourceConfig::Http {
+            url,
+            signature_url,
+            timeout,
+            auth,
+        } => Box::new(http::HttpSource::new(
+            url.clone(),
+            signature_url.clone(),
+            auth,
+            *timeout,
+            scratch.to_path_buf(),
+        )),
+        SourceConfig::Oci {
+            url,
+            tag,
+            digest,
+            semver,
+            ca_file,
+            client_cert,
+            client_key,
+            basic_auth_file,
+            docker_config,
+            plain_http,
+        } => {
             let selector = match (digest, semver, tag) {
                 (Some(d), _, _) => oci::Selector::Digest(d.clone()),
                 (None, Some(r), _) => oci::Selector::Semver(r.clone()),
                 (None, None, t) => oci::Selector::Tag(t.clone().unwrap_or_else(|| "latest".into())),
             };
-            let conn = oci_connection(url, ca_file, client_cert, client_key, basic_auth_file, docker_config, *plain_http);
-            Box::new(oci::OciSource::new(url.clone(), selector, conn, scratch.to_path_buf()))
+            let conn = oci_connection(
+                url,
+                ca_file,
+                client_cert,
+                client_key,
+                basic_auth_file,
+                docker_config,
+                *plain_http,
+            );
+            Box::new(oci::OciSource::new(
+                url.clone(),
+                selector,
+                conn,
+                scratch.to_path_buf(),
+            ))
         }
     }
 }
@@ -97,12 +178,25 @@ pub fn from_config(cfg: &crate::config::SourceConfig, scratch: &std::path::Path)
 type OptPath = Option<std::path::PathBuf>;
 
 /// Reads the registry connection settings (files only; secrets never inline or logged).
-fn oci_connection(url: &str, ca: &OptPath, cert: &OptPath, key: &OptPath, basic: &OptPath, docker: &OptPath, plain_http: bool) -> Result<ferry_bundle::registry::Connection, String> {
+fn oci_connection(
+    url: &str,
+    ca: &OptPath,
+    cert: &OptPath,
+    key: &OptPath,
+    basic: &OptPath,
+    docker: &OptPath,
+    plain_http: bool,
+) -> Result<ferry_bundle::registry::Connection, String> {
     let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    let registry = ferry_bundle::oci::Reference::parse(url).map_err(|e| e.to_string())?.registry;
+    let registry = ferry_bundle::oci::Reference::parse(url)
+        .map_err(|e| e.to_string())?
+        .registry;
     let credentials = match (basic, docker) {
         (Some(f), _) => Some(String::from_utf8_lossy(&read(f)?).trim().to_string()),
-        (None, Some(f)) => ferry_bundle::oci::docker_config_credentials(&String::from_utf8_lossy(&read(f)?), &registry),
+        (None, Some(f)) => ferry_bundle::oci::docker_config_credentials(
+            &String::from_utf8_lossy(&read(f)?),
+            &registry,
+        ),
         (None, None) => None,
     };
     let client_pem = match (cert, key) {
@@ -110,5 +204,11 @@ fn oci_connection(url: &str, ca: &OptPath, cert: &OptPath, key: &OptPath, basic:
         (None, None) => None,
         _ => return Err("clientCert and clientKey go together".into()),
     };
-    Ok(ferry_bundle::registry::Connection { ca_pem: ca.as_deref().map(read).transpose()?, client_pem, credentials, plain_http, timeout: None })
+    Ok(ferry_bundle::registry::Connection {
+        ca_pem: ca.as_deref().map(read).transpose()?,
+        client_pem,
+        credentials,
+        plain_http,
+        timeout: None,
+    })
 }

@@ -10,7 +10,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum BlobError {
     #[error("blob cache {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A directory of verified blobs named by their sha256.
@@ -20,7 +23,10 @@ pub struct BlobCache {
 
 impl BlobCache {
     pub fn open(dir: &Path) -> Result<Self, BlobError> {
-        fs::create_dir_all(dir).map_err(|source| BlobError::Io { path: dir.into(), source })?;
+        fs::create_dir_all(dir).map_err(|source| BlobError::Io {
+            path: dir.into(),
+            source,
+        })?;
         Ok(BlobCache { dir: dir.into() })
     }
 
@@ -55,7 +61,10 @@ impl BlobCache {
     /// Removes blobs not in `keep` and leftover partial files; returns how many were removed.
     pub fn gc(&self, keep: &BTreeSet<String>) -> Result<usize, BlobError> {
         let mut removed = 0;
-        for e in fs::read_dir(&self.dir).map_err(|source| BlobError::Io { path: self.dir.clone(), source })? {
+        for e in fs::read_dir(&self.dir).map_err(|source| BlobError::Io {
+            path: self.dir.clone(),
+            source,
+        })? {
             let Ok(e) = e else { continue };
             let name = e.file_name().to_string_lossy().into_owned();
             if !keep.contains(&name) && fs::remove_file(e.path()).is_ok() {

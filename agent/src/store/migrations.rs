@@ -70,7 +70,10 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let supported = STEPS.len() as i64;
     if version > supported {
-        return Err(StoreError::TooNew { found: version, supported });
+        return Err(StoreError::TooNew {
+            found: version,
+            supported,
+        });
     }
     for (i, step) in STEPS.iter().enumerate().skip(version as usize) {
         let tx = conn.unchecked_transaction()?;

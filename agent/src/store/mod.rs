@@ -20,7 +20,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("state database {path}: {source}")]
-    Open { path: PathBuf, source: rusqlite::Error },
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("state database has schema version {found}, newer than this agent's {supported}")]
@@ -99,7 +102,10 @@ pub struct Event {
 pub type StoredBundle = (Vec<u8>, Option<String>);
 
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The agent's state database.
@@ -110,14 +116,23 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let open = |source| StoreError::Open { path: path.into(), source };
+        let open = |source| StoreError::Open {
+            path: path.into(),
+            source,
+        };
         let conn = Connection::open(path).map_err(open)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(open)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open)?;
         migrations::migrate(&conn)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -156,12 +171,27 @@ impl Store {
                 },
             )
             .optional()?;
-        let Some((suspended, highest, good_attempt, last_error, cursor, unreachable, last_attempt, last_success, waiting)) = row else {
+        let Some((
+            suspended,
+            highest,
+            good_attempt,
+            last_error,
+            cursor,
+            unreachable,
+            last_attempt,
+            last_success,
+            waiting,
+        )) = row
+        else {
             return Ok(SyncState::default());
         };
         let good = match good_attempt {
             Some(id) => c
-                .query_row("SELECT id, revision, digest FROM revisions WHERE id=?1", [id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))
+                .query_row(
+                    "SELECT id, revision, digest FROM revisions WHERE id=?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)),
+                )
                 .optional()?,
             None => None,
         };
@@ -189,14 +219,20 @@ impl Store {
     pub fn set_suspended(&self, sync: &str, suspended: bool) -> Result<(), StoreError> {
         let c = self.conn();
         Self::ensure_sync(&c, sync)?;
-        c.execute("UPDATE syncs SET suspended=?2 WHERE name=?1", params![sync, suspended])?;
+        c.execute(
+            "UPDATE syncs SET suspended=?2 WHERE name=?1",
+            params![sync, suspended],
+        )?;
         Ok(())
     }
 
     pub fn set_cursor(&self, sync: &str, cursor: Option<&str>) -> Result<(), StoreError> {
         let c = self.conn();
         Self::ensure_sync(&c, sync)?;
-        c.execute("UPDATE syncs SET cursor=?2 WHERE name=?1", params![sync, cursor])?;
+        c.execute(
+            "UPDATE syncs SET cursor=?2 WHERE name=?1",
+            params![sync, cursor],
+        )?;
         Ok(())
     }
 
@@ -205,9 +241,15 @@ impl Store {
         let c = self.conn();
         Self::ensure_sync(&c, sync)?;
         if reachable {
-            c.execute("UPDATE syncs SET unreachable_since=NULL WHERE name=?1", [sync])?;
+            c.execute(
+                "UPDATE syncs SET unreachable_since=NULL WHERE name=?1",
+                [sync],
+            )?;
         } else {
-            c.execute("UPDATE syncs SET unreachable_since=COALESCE(unreachable_since, ?2) WHERE name=?1", params![sync, now()])?;
+            c.execute(
+                "UPDATE syncs SET unreachable_since=COALESCE(unreachable_since, ?2) WHERE name=?1",
+                params![sync, now()],
+            )?;
         }
         Ok(())
     }
@@ -215,14 +257,20 @@ impl Store {
     pub fn set_error(&self, sync: &str, error: Option<&str>) -> Result<(), StoreError> {
         let c = self.conn();
         Self::ensure_sync(&c, sync)?;
-        c.execute("UPDATE syncs SET last_error=?2 WHERE name=?1", params![sync, error])?;
+        c.execute(
+            "UPDATE syncs SET last_error=?2 WHERE name=?1",
+            params![sync, error],
+        )?;
         Ok(())
     }
 
     pub fn set_waiting(&self, sync: &str, waiting: Option<&str>) -> Result<(), StoreError> {
         let c = self.conn();
         Self::ensure_sync(&c, sync)?;
-        c.execute("UPDATE syncs SET waiting=?2 WHERE name=?1", params![sync, waiting])?;
+        c.execute(
+            "UPDATE syncs SET waiting=?2 WHERE name=?1",
+            params![sync, waiting],
+        )?;
         Ok(())
     }
 
@@ -235,7 +283,14 @@ impl Store {
     }
 
     /// Keeps a verified manifest (and signature) so rollbacks can re-render from the cache.
-    pub fn put_bundle(&self, digest: &str, sync: &str, revision: u64, manifest: &[u8], signature: Option<&str>) -> Result<(), StoreError> {
+    pub fn put_bundle(
+        &self,
+        digest: &str,
+        sync: &str,
+        revision: u64,
+        manifest: &[u8],
+        signature: Option<&str>,
+    ) -> Result<(), StoreError> {
         let c = self.conn();
         c.execute(
             "INSERT OR IGNORE INTO bundles(digest, sync, revision, manifest, signature, stored) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -246,13 +301,26 @@ impl Store {
 
     pub fn bundle(&self, digest: &str) -> Result<Option<StoredBundle>, StoreError> {
         let c = self.conn();
-        Ok(c.query_row("SELECT manifest, signature FROM bundles WHERE digest=?1", [digest], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
+        Ok(c.query_row(
+            "SELECT manifest, signature FROM bundles WHERE digest=?1",
+            [digest],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
     }
 
     /// Starts an attempt: its row (state `applying`) and its planned inventory, in one
     /// transaction, before any object is written. A crash leaves the attempt visible and every
     /// object it may have written recorded.
-    pub fn begin_attempt(&self, sync: &str, revision: u64, digest: &str, kind: AttemptKind, source_ref: Option<&str>, inventory: &[InventoryEntry]) -> Result<i64, StoreError> {
+    pub fn begin_attempt(
+        &self,
+        sync: &str,
+        revision: u64,
+        digest: &str,
+        kind: AttemptKind,
+        source_ref: Option<&str>,
+        inventory: &[InventoryEntry],
+    ) -> Result<i64, StoreError> {
         let mut c = self.conn();
         Self::ensure_sync(&c, sync)?;
         let tx = c.transaction()?;
@@ -262,26 +330,41 @@ impl Store {
         )?;
         let id = tx.last_insert_rowid();
         {
-            let mut st = tx.prepare("INSERT INTO inventory(attempt, object, api_version, hash) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut st = tx.prepare(
+                "INSERT INTO inventory(attempt, object, api_version, hash) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             for e in inventory {
-                let object = serde_json::to_string(&e.id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let object =
+                    serde_json::to_string(&e.id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 st.execute(params![id, object, e.api_version, e.hash])?;
             }
         }
-        tx.execute("UPDATE syncs SET last_attempt=?2 WHERE name=?1", params![sync, now()])?;
+        tx.execute(
+            "UPDATE syncs SET last_attempt=?2 WHERE name=?1",
+            params![sync, now()],
+        )?;
         tx.commit()?;
         Ok(id)
     }
 
     /// Ends an attempt. On success it becomes the sync's good revision, in the same transaction.
-    pub fn finish_attempt(&self, id: i64, result: Result<&ChangeSet, &str>) -> Result<(), StoreError> {
+    pub fn finish_attempt(
+        &self,
+        id: i64,
+        result: Result<&ChangeSet, &str>,
+    ) -> Result<(), StoreError> {
         let mut c = self.conn();
         let tx = c.transaction()?;
-        let sync: String = tx.query_row("SELECT sync FROM revisions WHERE id=?1", [id], |r| r.get(0))?;
+        let sync: String =
+            tx.query_row("SELECT sync FROM revisions WHERE id=?1", [id], |r| r.get(0))?;
         match result {
             Ok(changes) => {
-                let json = serde_json::to_string(changes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                tx.execute("UPDATE revisions SET state='applied', finished=?2, changes=?3 WHERE id=?1", params![id, now(), json])?;
+                let json = serde_json::to_string(changes)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                tx.execute(
+                    "UPDATE revisions SET state='applied', finished=?2, changes=?3 WHERE id=?1",
+                    params![id, now(), json],
+                )?;
                 tx.execute("UPDATE syncs SET good_attempt=?2, last_error=NULL, last_success=?3 WHERE name=?1", params![sync, id, now()])?;
                 for c in &changes.changes {
                     let name = format!("apply_objects_total|{sync}|{}", c.action.as_str());
@@ -289,8 +372,14 @@ impl Store {
                 }
             }
             Err(error) => {
-                tx.execute("UPDATE revisions SET state='failed', finished=?2, error=?3 WHERE id=?1", params![id, now(), error])?;
-                tx.execute("UPDATE syncs SET last_error=?2 WHERE name=?1", params![sync, error])?;
+                tx.execute(
+                    "UPDATE revisions SET state='failed', finished=?2, error=?3 WHERE id=?1",
+                    params![id, now(), error],
+                )?;
+                tx.execute(
+                    "UPDATE syncs SET last_error=?2 WHERE name=?1",
+                    params![sync, error],
+                )?;
             }
         }
         tx.commit()?;
@@ -300,12 +389,21 @@ impl Store {
     /// The inventory recorded with one attempt.
     pub fn inventory(&self, attempt: i64) -> Result<Vec<InventoryEntry>, StoreError> {
         let c = self.conn();
-        let mut st = c.prepare("SELECT object, api_version, hash FROM inventory WHERE attempt=?1 ORDER BY rowid")?;
-        let rows = st.query_map([attempt], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+        let mut st = c.prepare(
+            "SELECT object, api_version, hash FROM inventory WHERE attempt=?1 ORDER BY rowid",
+        )?;
+        let rows = st.query_map([attempt], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+        })?;
         rows.map(|r| {
             let (object, api_version, hash) = r?;
-            let id = serde_json::from_str(&object).map_err(|e| StoreError::Corrupt(format!("inventory object {object}: {e}")))?;
-            Ok(InventoryEntry { id, api_version, hash })
+            let id = serde_json::from_str(&object)
+                .map_err(|e| StoreError::Corrupt(format!("inventory object {object}: {e}")))?;
+            Ok(InventoryEntry {
+                id,
+                api_version,
+                hash,
+            })
         })
         .collect()
     }
@@ -318,7 +416,9 @@ impl Store {
         let later: Vec<i64> = {
             let c = self.conn();
             let mut st = c.prepare("SELECT id FROM revisions WHERE sync=?1 AND id > ?2 AND state IN ('failed', 'interrupted', 'applying') ORDER BY id")?;
-            let ids = st.query_map(params![sync, good.unwrap_or(0)], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            let ids = st
+                .query_map(params![sync, good.unwrap_or(0)], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
             ids
         };
         let mut out: Vec<InventoryEntry> = match good {
@@ -329,7 +429,10 @@ impl Store {
             for e in self.inventory(id)? {
                 if !out.iter().any(|o| o.id == e.id) {
                     // Unknown hash: forces a re-apply instead of trusting an unfinished write.
-                    out.push(InventoryEntry { hash: String::new(), ..e });
+                    out.push(InventoryEntry {
+                        hash: String::new(),
+                        ..e
+                    });
                 }
             }
         }
@@ -337,7 +440,11 @@ impl Store {
     }
 
     /// History of one sync (or all), newest first.
-    pub fn history(&self, sync: Option<&str>, limit: usize) -> Result<Vec<RevisionRecord>, StoreError> {
+    pub fn history(
+        &self,
+        sync: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RevisionRecord>, StoreError> {
         let c = self.conn();
         let mut st = c.prepare(
             "SELECT id, sync, revision, digest, kind, state, started, finished, error, changes, source_ref FROM revisions
@@ -362,7 +469,11 @@ impl Store {
     }
 
     /// The newest applied attempt of `revision` (for an operator's rollback).
-    pub fn applied_revision(&self, sync: &str, revision: u64) -> Result<Option<(i64, String)>, StoreError> {
+    pub fn applied_revision(
+        &self,
+        sync: &str,
+        revision: u64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
         let c = self.conn();
         Ok(c.query_row(
             "SELECT id, digest FROM revisions WHERE sync=?1 AND revision=?2 AND state='applied' ORDER BY id DESC LIMIT 1",
@@ -375,7 +486,10 @@ impl Store {
     pub fn add_event(&self, sync: &str, kind: &str, message: &str) -> Result<(), StoreError> {
         let c = self.conn();
         let tx = c.unchecked_transaction()?;
-        tx.execute("INSERT INTO events(time, sync, kind, message) VALUES (?1, ?2, ?3, ?4)", params![now(), sync, kind, message])?;
+        tx.execute(
+            "INSERT INTO events(time, sync, kind, message) VALUES (?1, ?2, ?3, ?4)",
+            params![now(), sync, kind, message],
+        )?;
         tx.execute("INSERT INTO counters(name, value) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", [format!("events_total|{sync}|{kind}")])?;
         tx.commit()?;
         Ok(())
@@ -384,7 +498,15 @@ impl Store {
     pub fn events(&self, sync: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError> {
         let c = self.conn();
         let mut st = c.prepare("SELECT id, time, sync, kind, message FROM events WHERE (?1 IS NULL OR sync=?1) ORDER BY id DESC LIMIT ?2")?;
-        let rows = st.query_map(params![sync, limit as i64], |r| Ok(Event { id: r.get(0)?, time: r.get(1)?, sync: r.get(2)?, kind: r.get(3)?, message: r.get(4)? }))?;
+        let rows = st.query_map(params![sync, limit as i64], |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                time: r.get(1)?,
+                sync: r.get(2)?,
+                kind: r.get(3)?,
+                message: r.get(4)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -400,7 +522,10 @@ impl Store {
              AND state != 'applying'",
             [keep as i64],
         )?;
-        tx.execute("DELETE FROM bundles WHERE digest NOT IN (SELECT digest FROM revisions)", [])?;
+        tx.execute(
+            "DELETE FROM bundles WHERE digest NOT IN (SELECT digest FROM revisions)",
+            [],
+        )?;
         let digests: Vec<String> = {
             let mut st = tx.prepare("SELECT digest FROM bundles")?;
             let d = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
@@ -415,11 +540,17 @@ impl Store {
     pub fn enqueue(&self, target: &str, body: &str, limit: usize) -> Result<(), StoreError> {
         let mut c = self.conn();
         let tx = c.transaction()?;
-        tx.execute("INSERT INTO outbox(target, body, created) VALUES (?1, ?2, ?3)", params![target, body, now()])?;
+        tx.execute(
+            "INSERT INTO outbox(target, body, created) VALUES (?1, ?2, ?3)",
+            params![target, body, now()],
+        )?;
         let count: i64 = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
         let excess = count - limit as i64;
         if excess > 0 {
-            tx.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?1)", [excess])?;
+            tx.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?1)",
+                [excess],
+            )?;
             tx.execute("INSERT INTO counters(name, value) VALUES ('outbox_dropped', ?1) ON CONFLICT(name) DO UPDATE SET value = value + ?1", [excess])?;
         }
         tx.commit()?;
@@ -435,17 +566,23 @@ impl Store {
     }
 
     pub fn outbox_done(&self, id: i64) -> Result<(), StoreError> {
-        self.conn().execute("DELETE FROM outbox WHERE id=?1", [id])?;
+        self.conn()
+            .execute("DELETE FROM outbox WHERE id=?1", [id])?;
         Ok(())
     }
 
     pub fn outbox_failed(&self, id: i64) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE outbox SET attempts = attempts + 1 WHERE id=?1", [id])?;
+        self.conn().execute(
+            "UPDATE outbox SET attempts = attempts + 1 WHERE id=?1",
+            [id],
+        )?;
         Ok(())
     }
 
     pub fn outbox_len(&self) -> Result<i64, StoreError> {
-        Ok(self.conn().query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?)
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?)
     }
 
     pub fn add_counter(&self, name: &str, by: i64) -> Result<(), StoreError> {
@@ -462,17 +599,25 @@ impl Store {
     }
 
     pub fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.conn().query_row("SELECT value FROM kv WHERE key=?1", [key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM kv WHERE key=?1", [key], |r| r.get(0))
+            .optional()?)
     }
 
     pub fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn().execute("INSERT INTO kv(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value=?2", params![key, value])?;
+        self.conn().execute(
+            "INSERT INTO kv(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value=?2",
+            params![key, value],
+        )?;
         Ok(())
     }
 
     /// `PRAGMA integrity_check` result ("ok" when healthy).
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        Ok(self.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        Ok(self
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 }
 
@@ -483,7 +628,16 @@ mod tests {
     use crate::engine::object::ObjectId;
 
     fn entry(name: &str, hash: &str) -> InventoryEntry {
-        InventoryEntry { id: ObjectId { group: String::new(), kind: "ConfigMap".into(), namespace: "d".into(), name: name.into() }, api_version: "v1".into(), hash: hash.into() }
+        InventoryEntry {
+            id: ObjectId {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: "d".into(),
+                name: name.into(),
+            },
+            api_version: "v1".into(),
+            hash: hash.into(),
+        }
     }
 
     #[test]
@@ -495,27 +649,55 @@ mod tests {
         assert_eq!(s.integrity_check().unwrap(), "ok");
         s.conn().pragma_update(None, "user_version", 99).unwrap();
         drop(s);
-        assert!(matches!(Store::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
     }
 
     #[test]
     fn attempts_good_revision_and_effective_inventory() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
-        let a1 = s.begin_attempt("app", 1, "d1", AttemptKind::Apply, None, &[entry("a", "h1")]).unwrap();
+        let a1 = s
+            .begin_attempt(
+                "app",
+                1,
+                "d1",
+                AttemptKind::Apply,
+                None,
+                &[entry("a", "h1")],
+            )
+            .unwrap();
         let mut cs = ChangeSet::default();
         cs.push(entry("a", "h1").id, Action::Created);
         s.finish_attempt(a1, Ok(&cs)).unwrap();
-        assert_eq!(s.sync_state("app").unwrap().good, Some((a1, 1, "d1".into())));
+        assert_eq!(
+            s.sync_state("app").unwrap().good,
+            Some((a1, 1, "d1".into()))
+        );
         // An attempt that crashed: its objects count as possibly applied, with unknown hash.
-        s.begin_attempt("app", 2, "d2", AttemptKind::Apply, None, &[entry("a", "h2"), entry("b", "h2")]).unwrap();
+        s.begin_attempt(
+            "app",
+            2,
+            "d2",
+            AttemptKind::Apply,
+            None,
+            &[entry("a", "h2"), entry("b", "h2")],
+        )
+        .unwrap();
         assert_eq!(s.recover_interrupted().unwrap(), 1);
         let inv = s.effective_inventory("app").unwrap();
         assert_eq!(inv, vec![entry("a", "h1"), entry("b", "")]);
         let hist = s.history(Some("app"), 10).unwrap();
-        assert_eq!(hist.iter().map(|h| h.state.as_str()).collect::<Vec<_>>(), ["interrupted", "applied"]);
+        assert_eq!(
+            hist.iter().map(|h| h.state.as_str()).collect::<Vec<_>>(),
+            ["interrupted", "applied"]
+        );
         // A failed attempt keeps the good revision.
-        let a3 = s.begin_attempt("app", 3, "d3", AttemptKind::Apply, None, &[]).unwrap();
+        let a3 = s
+            .begin_attempt("app", 3, "d3", AttemptKind::Apply, None, &[])
+            .unwrap();
         s.finish_attempt(a3, Err("boom")).unwrap();
         let st = s.sync_state("app").unwrap();
         assert_eq!(st.good.unwrap().1, 1);
@@ -529,13 +711,18 @@ mod tests {
         s.raise_highest("app", 5).unwrap();
         s.raise_highest("app", 3).unwrap();
         assert_eq!(s.sync_state("app").unwrap().highest_revision, Some(5));
-        let good = s.begin_attempt("app", 1, "d1", AttemptKind::Apply, None, &[]).unwrap();
+        let good = s
+            .begin_attempt("app", 1, "d1", AttemptKind::Apply, None, &[])
+            .unwrap();
         s.finish_attempt(good, Ok(&ChangeSet::default())).unwrap();
         s.put_bundle("d1", "app", 1, b"m", None).unwrap();
         for i in 2..6 {
-            let id = s.begin_attempt("app", i, &format!("d{i}"), AttemptKind::Apply, None, &[]).unwrap();
+            let id = s
+                .begin_attempt("app", i, &format!("d{i}"), AttemptKind::Apply, None, &[])
+                .unwrap();
             s.finish_attempt(id, Err("x")).unwrap();
-            s.put_bundle(&format!("d{i}"), "app", i, b"m", None).unwrap();
+            s.put_bundle(&format!("d{i}"), "app", i, b"m", None)
+                .unwrap();
         }
         let kept = s.apply_retention(2).unwrap();
         assert_eq!(kept, ["d1", "d4", "d5"]);

@@ -22,7 +22,11 @@ pub const APP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../k3s-examples/app"
 
 impl Env {
     pub fn new() -> Self {
-        Self::with_sim(SimConfig { ready_delay: Duration::from_millis(50), crd_delay: Duration::from_millis(200), ..SimConfig::default() })
+        Self::with_sim(SimConfig {
+            ready_delay: Duration::from_millis(50),
+            crd_delay: Duration::from_millis(200),
+            ..SimConfig::default()
+        })
     }
 
     pub fn with_sim(config: SimConfig) -> Self {
@@ -30,10 +34,20 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let (_, key) = keys::generate(&dir.path().join("publisher"), None, false).unwrap();
         std::fs::create_dir_all(dir.path().join("keys")).unwrap();
-        std::fs::rename(dir.path().join("publisher.pub"), dir.path().join("keys/publisher.pub")).unwrap();
+        std::fs::rename(
+            dir.path().join("publisher.pub"),
+            dir.path().join("keys/publisher.pub"),
+        )
+        .unwrap();
         std::fs::create_dir_all(dir.path().join("drop")).unwrap();
         let config = dir.path().join("agent.yaml");
-        let env = Env { sim, key: SigningKey::load(&key, None).unwrap(), config, dir, kubectl_cache: tempfile::tempdir().unwrap() };
+        let env = Env {
+            sim,
+            key: SigningKey::load(&key, None).unwrap(),
+            config,
+            dir,
+            kubectl_cache: tempfile::tempdir().unwrap(),
+        };
         env.write_config("timeout: 5s");
         env
     }
@@ -88,7 +102,14 @@ impl Env {
         let m = Manifest::parse(&bytes).unwrap();
         let sig = std::fs::read_to_string(plain.join("bundle.yaml.minisig")).unwrap();
         let tmp = out.with_extension("tmp");
-        ferry_bundle::archive::write(plain, &m, &bytes, &sig, std::fs::File::create(&tmp).unwrap()).unwrap();
+        ferry_bundle::archive::write(
+            plain,
+            &m,
+            &bytes,
+            &sig,
+            std::fs::File::create(&tmp).unwrap(),
+        )
+        .unwrap();
         std::fs::rename(tmp, out).unwrap();
     }
 
@@ -106,7 +127,14 @@ impl Env {
     }
 
     /// Signs a bundle into `drop/<name>-<revision>/`, letting `edit` change the manifest first.
-    pub fn publish_with(&self, drop: &Path, name: &str, revision: u64, files: &[(&str, String)], edit: impl FnOnce(&mut Manifest)) -> PathBuf {
+    pub fn publish_with(
+        &self,
+        drop: &Path,
+        name: &str,
+        revision: u64,
+        files: &[(&str, String)],
+        edit: impl FnOnce(&mut Manifest),
+    ) -> PathBuf {
         let out = drop.join(format!("{name}-{revision}"));
         std::fs::create_dir_all(&out).unwrap();
         let mut entries = Vec::new();
@@ -114,20 +142,37 @@ impl Env {
             let p = out.join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, content).unwrap();
-            entries.push(FileEntry { path: path.to_string(), size: content.len() as u64, sha256: digest::sha256_hex(content.as_bytes()) });
+            entries.push(FileEntry {
+                path: path.to_string(),
+                size: content.len() as u64,
+                sha256: digest::sha256_hex(content.as_bytes()),
+            });
         }
-        let mut m = Manifest::new(name, revision, Timestamp::now(), Duration::from_secs(86400), entries);
+        let mut m = Manifest::new(
+            name,
+            revision,
+            Timestamp::now(),
+            Duration::from_secs(86400),
+            entries,
+        );
         edit(&mut m);
         let yaml = m.to_yaml();
         std::fs::write(out.join("bundle.yaml"), &yaml).unwrap();
-        std::fs::write(out.join("bundle.yaml.minisig"), sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap()).unwrap();
+        std::fs::write(
+            out.join("bundle.yaml.minisig"),
+            sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap(),
+        )
+        .unwrap();
         out
     }
 
     /// The files of a directory of the examples.
     pub fn example(dir: &str) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
-        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         for n in names {
             let content = std::fs::read_to_string(Path::new(dir).join(&n)).unwrap();
@@ -152,7 +197,14 @@ impl Env {
     /// Runs `sync --once` and returns (exit code, stdout + stderr).
     pub fn sync(&self) -> (i32, String) {
         let o = self.agent(&["sync", "--once"]);
-        (o.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        (
+            o.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {

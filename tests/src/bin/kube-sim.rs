@@ -13,8 +13,12 @@ fn main() -> Result<()> {
         match a.as_str() {
             "--port" => opts.port = value("--port")?.parse().context("--port")?,
             "--kubeconfig-out" => kubeconfig_out = Some(value("--kubeconfig-out")?),
-            "--ready-delay" => opts.config.ready_delay = humantime::parse_duration(&value("--ready-delay")?)?,
-            "--crd-delay" => opts.config.crd_delay = humantime::parse_duration(&value("--crd-delay")?)?,
+            "--ready-delay" => {
+                opts.config.ready_delay = humantime::parse_duration(&value("--ready-delay")?)?
+            }
+            "--crd-delay" => {
+                opts.config.crd_delay = humantime::parse_duration(&value("--crd-delay")?)?
+            }
             "--help" | "-h" => {
                 println!("usage: kube-sim [--port N] [--kubeconfig-out PATH] [--ready-delay 100ms] [--crd-delay 100ms]");
                 return Ok(());

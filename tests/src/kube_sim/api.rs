@@ -3,8 +3,8 @@
 
 use super::discovery as disc;
 use super::errors::ApiError;
-use super::rbac::{self, Identity};
 use super::http::{Fault, Handler, Request, Response};
+use super::rbac::{self, Identity};
 use super::resources::ResourceType;
 use super::selectors::{self, LabelSelector};
 use super::store::State;
@@ -40,10 +40,18 @@ impl Handler for Api {
             inject_error(&mut f)
         };
         let user = self.authenticate(&req);
-        let identity = user.as_ref().map(|u| Identity { user: u.clone(), groups: vec!["system:masters".into()], admin: true });
+        let identity = user.as_ref().map(|u| Identity {
+            user: u.clone(),
+            groups: vec!["system:masters".into()],
+            admin: true,
+        });
         let resp = match (injected, identity) {
-            (Some(code), _) => ApiError::new(code, "InternalError", "kube-sim: injected fault").response(),
-            (None, None) if !is_public(&req.path) => ApiError::new(401, "Unauthorized", "Unauthorized").response(),
+            (Some(code), _) => {
+                ApiError::new(code, "InternalError", "kube-sim: injected fault").response()
+            }
+            (None, None) if !is_public(&req.path) => {
+                ApiError::new(401, "Unauthorized", "Unauthorized").response()
+            }
             (None, id) => match impersonate(&req, id) {
                 Ok(id) => self.route(&req, id),
                 Err(e) => e.response(),
@@ -52,12 +60,21 @@ impl Handler for Api {
         let entry = LogEntry {
             method: req.method.clone(),
             path: req.path.clone(),
-            query: req.query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"),
+            query: req
+                .query
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&"),
             content_type: req.header("Content-Type").unwrap_or_default().to_string(),
             status: resp.status,
             user: user.unwrap_or_default(),
         };
-        self.0.log.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+        self.0
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
         resp
     }
 }
@@ -75,7 +92,9 @@ fn inject_error(f: &mut Faults) -> Option<u16> {
 
 /// Applies `Impersonate-User`/`Impersonate-Group` headers; only the admin may impersonate.
 fn impersonate(req: &Request, id: Option<Identity>) -> Result<Option<Identity>, ApiError> {
-    let Some(user) = req.header("Impersonate-User") else { return Ok(id) };
+    let Some(user) = req.header("Impersonate-User") else {
+        return Ok(id);
+    };
     match id {
         Some(real) if real.admin => {
             let groups = req.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("Impersonate-Group")).map(|(_, v)| v.clone()).collect();
@@ -118,24 +137,48 @@ impl Api {
     }
 
     fn route(&self, req: &Request, id: Option<Identity>) -> Response {
-        let segs: Vec<&str> = req.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let segs: Vec<&str> = req
+            .path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
         let accept = req.header("Accept");
         let state = self.state();
         let types = &state.types;
-        let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource").response();
+        let not_found = || {
+            ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
+            .response()
+        };
         match segs.as_slice() {
             ["version"] => ok(disc::version()),
-            ["healthz"] | ["readyz"] | ["livez"] => Response::new(200, "text/plain", b"ok".to_vec()),
+            ["healthz"] | ["readyz"] | ["livez"] => {
+                Response::new(200, "text/plain", b"ok".to_vec())
+            }
             ["api"] if disc::wants_aggregated(accept) => aggregated(disc::aggregated(types, true)),
             ["api"] => ok(disc::api_versions()),
-            ["apis"] if disc::wants_aggregated(accept) => aggregated(disc::aggregated(types, false)),
+            ["apis"] if disc::wants_aggregated(accept) => {
+                aggregated(disc::aggregated(types, false))
+            }
             ["apis"] => ok(disc::api_group_list(types)),
-            ["api", v] => disc::resource_list(types, "", v).map(ok).unwrap_or_else(not_found),
+            ["api", v] => disc::resource_list(types, "", v)
+                .map(ok)
+                .unwrap_or_else(not_found),
             ["apis", g] => disc::api_group(types, g).map(ok).unwrap_or_else(not_found),
-            ["apis", g, v] => disc::resource_list(types, g, v).map(ok).unwrap_or_else(not_found),
+            ["apis", g, v] => disc::resource_list(types, g, v)
+                .map(ok)
+                .unwrap_or_else(not_found),
             ["openapi", "v3"] => ok(disc::openapi_root(types)),
-            ["openapi", "v3", "api", v] => disc::openapi_gv(types, "", v).map(ok).unwrap_or_else(not_found),
-            ["openapi", "v3", "apis", g, v] => disc::openapi_gv(types, g, v).map(ok).unwrap_or_else(not_found),
+            ["openapi", "v3", "api", v] => disc::openapi_gv(types, "", v)
+                .map(ok)
+                .unwrap_or_else(not_found),
+            ["openapi", "v3", "apis", g, v] => disc::openapi_gv(types, g, v)
+                .map(ok)
+                .unwrap_or_else(not_found),
             ["api", v, rest @ ..] => {
                 drop(state);
                 self.resource(req, id.as_ref(), "", v, rest)
@@ -151,26 +194,56 @@ impl Api {
     fn target(&self, group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {
         let state = self.state();
         let lookup = |plural: &str| {
-            state.rt_by_plural(group, version, plural).ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource"))
+            state.rt_by_plural(group, version, plural).ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )
+            })
         };
         let s = |x: &&str| x.to_string();
-        let namespaced_path = rest.len() >= 3 && rest[0] == "namespaces" && !matches!(rest[2], "status" | "finalize");
+        let namespaced_path =
+            rest.len() >= 3 && rest[0] == "namespaces" && !matches!(rest[2], "status" | "finalize");
         if namespaced_path {
             let rt = lookup(rest[2])?;
             if !rt.namespaced {
-                return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+                return Err(ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                ));
             }
-            return Ok(Target { rt, namespace: Some(rest[1].to_string()), name: rest.get(3).map(s), subresource: rest.get(4).map(s) });
+            return Ok(Target {
+                rt,
+                namespace: Some(rest[1].to_string()),
+                name: rest.get(3).map(s),
+                subresource: rest.get(4).map(s),
+            });
         }
         match rest {
-            [plural, more @ ..] if more.len() <= 2 => {
-                Ok(Target { rt: lookup(plural)?, namespace: None, name: more.first().map(s), subresource: more.get(1).map(s) })
-            }
-            _ => Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+            [plural, more @ ..] if more.len() <= 2 => Ok(Target {
+                rt: lookup(plural)?,
+                namespace: None,
+                name: more.first().map(s),
+                subresource: more.get(1).map(s),
+            }),
+            _ => Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )),
         }
     }
 
-    fn resource(&self, req: &Request, id: Option<&Identity>, group: &str, version: &str, rest: &[&str]) -> Response {
+    fn resource(
+        &self,
+        req: &Request,
+        id: Option<&Identity>,
+        group: &str,
+        version: &str,
+        rest: &[&str],
+    ) -> Response {
         let checked = self.target(group, version, rest).and_then(|t| {
             if let Some(id) = id {
                 let verb = match (req.method.as_str(), &t.name) {
@@ -182,7 +255,14 @@ impl Api {
                     ("DELETE", _) => "delete",
                     _ => "unknown",
                 };
-                rbac::authorize(&self.state(), id, verb, &t.rt, t.namespace.as_deref(), t.name.as_deref())?;
+                rbac::authorize(
+                    &self.state(),
+                    id,
+                    verb,
+                    &t.rt,
+                    t.namespace.as_deref(),
+                    t.name.as_deref(),
+                )?;
             }
             Ok(t)
         });
@@ -195,18 +275,34 @@ impl Api {
     fn verb(&self, req: &Request, t: Target) -> Result<Response, ApiError> {
         let ns = t.namespace.clone().unwrap_or_default();
         if t.rt.namespaced && t.namespace.is_none() && t.name.is_some() {
-            return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
         }
         if let Some(sub) = &t.subresource {
             if sub != "status" || req.method != "GET" {
-                return Err(ApiError::new(405, "MethodNotAllowed", format!("kube-sim does not support {} on subresource {sub}", req.method)));
+                return Err(ApiError::new(
+                    405,
+                    "MethodNotAllowed",
+                    format!(
+                        "kube-sim does not support {} on subresource {sub}",
+                        req.method
+                    ),
+                ));
             }
         }
         let dry_run = req.query("dryRun") == Some("All");
         let manager = req
             .query("fieldManager")
             .map(str::to_string)
-            .unwrap_or_else(|| req.header("User-Agent").and_then(|u| u.split('/').next()).unwrap_or("unknown").to_string());
+            .unwrap_or_else(|| {
+                req.header("User-Agent")
+                    .and_then(|u| u.split('/').next())
+                    .unwrap_or("unknown")
+                    .to_string()
+            });
         let mut state = self.state();
         match (req.method.as_str(), &t.name) {
             ("GET", Some(name)) => Ok(ok(state.get(&t.rt, &ns, name)?)),
@@ -219,7 +315,9 @@ impl Api {
             ("POST", None) => {
                 let body = parse_body(req)?;
                 let ns = if t.rt.namespaced {
-                    t.namespace.clone().ok_or_else(|| ApiError::bad_request("a namespaced resource needs a namespace in the URL"))?
+                    t.namespace.clone().ok_or_else(|| {
+                        ApiError::bad_request("a namespaced resource needs a namespace in the URL")
+                    })?
                 } else {
                     String::new()
                 };
@@ -253,13 +351,21 @@ impl Api {
                 }
             }
             ("DELETE", Some(name)) => Ok(ok(state.delete(&t.rt, &ns, name, dry_run)?)),
-            (m, _) => Err(ApiError::new(405, "MethodNotAllowed", format!("{m} is not supported here"))),
+            (m, _) => Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                format!("{m} is not supported here"),
+            )),
         }
     }
 }
 
 fn aggregated(v: Value) -> Response {
-    Response::new(200, disc::AGGREGATED_CONTENT_TYPE, serde_json::to_vec(&v).unwrap_or_default())
+    Response::new(
+        200,
+        disc::AGGREGATED_CONTENT_TYPE,
+        serde_json::to_vec(&v).unwrap_or_default(),
+    )
 }
 
 /// Parses a JSON or YAML body (YAML is a superset of JSON).
@@ -272,8 +378,10 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
     if let Ok(v) = serde_json::from_slice::<Value>(&req.body) {
         return Ok(v);
     }
-    let text = std::str::from_utf8(&req.body).map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
-    let v: Value = serde_yaml::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
+    let v: Value = serde_yaml::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     if !v.is_object() {
         return Err(ApiError::bad_request("the request body is not an object"));
     }
@@ -281,17 +389,27 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
 }
 
 fn list(state: &State, t: &Target, req: &Request) -> Result<Response, ApiError> {
-    let label = LabelSelector::parse(req.query("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+    let label = LabelSelector::parse(req.query("labelSelector").unwrap_or(""))
+        .map_err(ApiError::bad_request)?;
     let field = req.query("fieldSelector").unwrap_or("");
     let mut items = Vec::new();
     for obj in state.list(&t.rt, t.namespace.as_deref()) {
-        if label.matches(&selectors::labels_of(&obj)) && selectors::field_matches(field, &obj).map_err(ApiError::bad_request)? {
+        if label.matches(&selectors::labels_of(&obj))
+            && selectors::field_matches(field, &obj).map_err(ApiError::bad_request)?
+        {
             items.push(obj);
         }
     }
     // limit/continue: the token is the index of the next item (kube-sim lists are sorted).
-    let start: usize = req.query("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
-    let limit: usize = req.query("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let start: usize = req
+        .query("continue")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = req
+        .query("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
     let total = items.len();
     let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
     let next = start.saturating_add(page.len());
@@ -300,5 +418,7 @@ fn list(state: &State, t: &Target, req: &Request) -> Result<Response, ApiError> 
         meta["continue"] = json!(next.to_string());
         meta["remainingItemCount"] = json!(total - next);
     }
-    Ok(ok(json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.group_version(), "metadata": meta, "items": page})))
+    Ok(ok(
+        json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.group_version(), "metadata": meta, "items": page}),
+    ))
 }

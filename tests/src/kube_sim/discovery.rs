@@ -6,19 +6,37 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// True when the client accepts aggregated discovery v2.
 pub fn wants_aggregated(accept: Option<&str>) -> bool {
-    accept.is_some_and(|a| a.split(',').any(|t| t.contains("as=APIGroupDiscoveryList") && t.contains("v=v2") && !t.contains("v=v2beta1")))
+    accept.is_some_and(|a| {
+        a.split(',').any(|t| {
+            t.contains("as=APIGroupDiscoveryList") && t.contains("v=v2") && !t.contains("v=v2beta1")
+        })
+    })
 }
 
 /// group -> versions -> resource types, core group under "".
 fn by_group(types: &[ResourceType]) -> BTreeMap<String, BTreeMap<String, Vec<&ResourceType>>> {
     let mut m: BTreeMap<String, BTreeMap<String, Vec<&ResourceType>>> = BTreeMap::new();
     for t in types {
-        m.entry(t.group.clone()).or_default().entry(t.version.clone()).or_default().push(t);
+        m.entry(t.group.clone())
+            .or_default()
+            .entry(t.version.clone())
+            .or_default()
+            .push(t);
     }
     m
 }
@@ -41,12 +59,19 @@ pub fn api_versions() -> Value {
 }
 
 fn group_entry(group: &str, versions: &BTreeMap<String, Vec<&ResourceType>>) -> Value {
-    let vs: Vec<Value> = versions.keys().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .keys()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     json!({"name": group, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null)})
 }
 
 pub fn api_group_list(types: &[ResourceType]) -> Value {
-    let groups: Vec<Value> = by_group(types).iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| group_entry(g, vs)).collect();
+    let groups: Vec<Value> = by_group(types)
+        .iter()
+        .filter(|(g, _)| !g.is_empty())
+        .map(|(g, vs)| group_entry(g, vs))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -61,11 +86,18 @@ pub fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
 
 /// `APIResourceList` for one group/version, or None when nothing is served there.
 pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
-    let rts: Vec<&ResourceType> = types.iter().filter(|t| t.group == group && t.version == version).collect();
+    let rts: Vec<&ResourceType> = types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
     if rts.is_empty() {
         return None;
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     let mut resources = Vec::new();
     for t in rts {
         resources.push(json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind,
@@ -73,7 +105,9 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
         resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced,
             "kind": t.kind, "verbs": ["get", "patch", "update"]}));
     }
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 /// Aggregated discovery for the core group (`core == true`) or all named groups.
@@ -102,27 +136,47 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
 }
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// The per-group-version OpenAPI v3 document.
 pub fn openapi_gv(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
-    let rts: Vec<&ResourceType> = types.iter().filter(|t| t.group == group && t.version == version).collect();
+    let rts: Vec<&ResourceType> = types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
     if rts.is_empty() {
         return None;
     }
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
-    schemas.insert("io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into(), json!({"type": "object"}));
+    schemas.insert(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into(),
+        json!({"type": "object"}),
+    );
     for t in rts {
         let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
-        let schema_name = format!("kubesim.{}.{}.{}", if t.group.is_empty() { "core" } else { &t.group }, t.version, t.kind);
+        let schema_name = format!(
+            "kubesim.{}.{}.{}",
+            if t.group.is_empty() { "core" } else { &t.group },
+            t.version,
+            t.kind
+        );
         schemas.insert(schema_name.clone(), json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true,
             "x-kubernetes-group-version-kind": [gvk.clone()],
             "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}));
         let obj_ref = json!({"$ref": format!("#/components/schemas/{schema_name}")});
         let q = |n: &str, ty: &str| json!({"name": n, "in": "query", "schema": {"type": ty, "uniqueItems": true}});
-        let params = json!([q("dryRun", "string"), q("fieldManager", "string"), q("fieldValidation", "string"), q("force", "boolean")]);
+        let params = json!([
+            q("dryRun", "string"),
+            q("fieldManager", "string"),
+            q("fieldValidation", "string"),
+            q("force", "boolean")
+        ]);
         let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": obj_ref}}},
                         "201": {"description": "Created", "content": {"application/json": {"schema": obj_ref}}}});
         let item = json!({
@@ -138,14 +192,24 @@ pub fn openapi_gv(types: &[ResourceType], group: &str, version: &str) -> Option<
             "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}]
         });
         let base = format!("/{}", gv_path(&t.group, &t.version));
-        let p = if t.namespaced { format!("{base}/namespaces/{{namespace}}/{}/{{name}}", t.plural) } else { format!("{base}/{}/{{name}}", t.plural) };
+        let p = if t.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", t.plural)
+        } else {
+            format!("{base}/{}/{{name}}", t.plural)
+        };
         paths.insert(p, item);
         let collection = json!({"post": {"operationId": format!("create{}", t.kind), "parameters": params, "responses": ok, "x-kubernetes-action": "post",
             "x-kubernetes-group-version-kind": gvk, "requestBody": {"content": {"*/*": {"schema": obj_ref}}, "required": true}}});
-        let cp = if t.namespaced { format!("{base}/namespaces/{{namespace}}/{}", t.plural) } else { format!("{base}/{}", t.plural) };
+        let cp = if t.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}", t.plural)
+        } else {
+            format!("{base}/{}", t.plural)
+        };
         paths.insert(cp, collection);
     }
-    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths, "components": {"schemas": schemas}}))
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths, "components": {"schemas": schemas}}),
+    )
 }
 
 fn hash(v: &Value) -> String {
@@ -159,7 +223,10 @@ pub fn openapi_root(types: &[ResourceType]) -> Value {
         for v in vs.keys() {
             if let Some(doc) = openapi_gv(types, &g, v) {
                 let p = gv_path(&g, v);
-                paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash(&doc))}));
+                paths.insert(
+                    p.clone(),
+                    json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash(&doc))}),
+                );
             }
         }
     }

@@ -14,7 +14,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: Value::Null }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: Value::Null,
+        }
     }
     pub fn not_found(resource: &str, name: &str) -> Self {
         let mut e = Self::new(404, "NotFound", format!("{resource} \"{name}\" not found"));
@@ -22,7 +27,11 @@ impl ApiError {
         e
     }
     pub fn already_exists(resource: &str, name: &str) -> Self {
-        let mut e = Self::new(409, "AlreadyExists", format!("{resource} \"{name}\" already exists"));
+        let mut e = Self::new(
+            409,
+            "AlreadyExists",
+            format!("{resource} \"{name}\" already exists"),
+        );
         e.details = json!({"name": name, "kind": resource});
         e
     }
@@ -32,7 +41,11 @@ impl ApiError {
     /// 422 with one cause per invalid field.
     pub fn invalid(kind: &str, name: &str, causes: Vec<(String, String)>) -> Self {
         let text: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
-        let mut e = Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {}", text.join(", ")));
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {}", text.join(", ")),
+        );
         e.details = json!({
             "name": name, "kind": kind,
             "causes": causes.iter().map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f})).collect::<Vec<_>>()

@@ -137,10 +137,14 @@ mod tests {
             "metadata": {"name": "x", "namespace": "y", "labels": {"a": "1"}},
             "data": {"k": "v", "l": "w"}, "status": {"s": 1}});
         let l = leaves(&obj);
-        let expect: FieldSet = [vec!["data", "k"], vec!["data", "l"], vec!["metadata", "labels", "a"]]
-            .iter()
-            .map(|p| p.iter().map(|s| s.to_string()).collect())
-            .collect();
+        let expect: FieldSet = [
+            vec!["data", "k"],
+            vec!["data", "l"],
+            vec!["metadata", "labels", "a"],
+        ]
+        .iter()
+        .map(|p| p.iter().map(|s| s.to_string()).collect())
+        .collect();
         assert_eq!(l, expect);
         assert_eq!(to_fields_v1(&l)["f:data"]["f:k"], json!({}));
     }

@@ -25,10 +25,16 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -57,10 +63,20 @@ pub enum Delivery {
 
 impl Response {
     pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
-        Response { status, content_type: content_type.into(), body, headers: Vec::new(), delivery: Delivery::Normal }
+        Response {
+            status,
+            content_type: content_type.into(),
+            body,
+            headers: Vec::new(),
+            delivery: Delivery::Normal,
+        }
     }
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        Self::new(status, "application/json", serde_json::to_vec(value).unwrap_or_default())
+        Self::new(
+            status,
+            "application/json",
+            serde_json::to_vec(value).unwrap_or_default(),
+        )
     }
 }
 
@@ -79,7 +95,12 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Accepts connections until `stop` is set.
-pub fn serve(listener: TcpListener, tls: Arc<ServerConfig>, handler: Arc<dyn Handler>, stop: Arc<AtomicBool>) {
+pub fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    handler: Arc<dyn Handler>,
+    stop: Arc<AtomicBool>,
+) {
     listener.set_nonblocking(true).ok();
     thread::spawn(move || {
         while !stop.load(Ordering::SeqCst) {
@@ -90,14 +111,21 @@ pub fn serve(listener: TcpListener, tls: Arc<ServerConfig>, handler: Arc<dyn Han
                         let _ = connection(sock, tls, handler, stop);
                     });
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(5))
+                }
                 Err(_) => thread::sleep(Duration::from_millis(5)),
             }
         }
     });
 }
 
-fn connection(sock: TcpStream, tls: Arc<ServerConfig>, handler: Arc<dyn Handler>, stop: Arc<AtomicBool>) -> io::Result<()> {
+fn connection(
+    sock: TcpStream,
+    tls: Arc<ServerConfig>,
+    handler: Arc<dyn Handler>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<()> {
     sock.set_nonblocking(false)?;
     sock.set_nodelay(true)?;
     sock.set_read_timeout(Some(Duration::from_millis(200)))?;
@@ -114,7 +142,10 @@ fn connection(sock: TcpStream, tls: Arc<ServerConfig>, handler: Arc<dyn Handler>
             Err(e) => return Err(e),
         }
     }
-    let client_cert = stream.conn.peer_certificates().is_some_and(|c| !c.is_empty());
+    let client_cert = stream
+        .conn
+        .peer_certificates()
+        .is_some_and(|c| !c.is_empty());
     let mut reader = BufReader::new(stream);
     loop {
         let req = match read_request(&mut reader, client_cert, &stop)? {
@@ -174,7 +205,10 @@ fn connection(sock: TcpStream, tls: Arc<ServerConfig>, handler: Arc<dyn Handler>
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Reads one line, retrying read timeouts (used to notice `stop`) until data or EOF.
@@ -182,8 +216,16 @@ fn read_line<R: BufRead>(r: &mut R, stop: &AtomicBool) -> io::Result<Option<Stri
     let mut line = Vec::new();
     loop {
         match r.read_until(b'\n', &mut line) {
-            Ok(0) => return Ok(if line.is_empty() { None } else { Some(String::from_utf8_lossy(&line).into_owned()) }),
-            Ok(_) if line.ends_with(b"\n") => return Ok(Some(String::from_utf8_lossy(&line).into_owned())),
+            Ok(0) => {
+                return Ok(if line.is_empty() {
+                    None
+                } else {
+                    Some(String::from_utf8_lossy(&line).into_owned())
+                })
+            }
+            Ok(_) if line.ends_with(b"\n") => {
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()))
+            }
             Ok(_) => continue,
             Err(e) if is_timeout(&e) => {
                 if stop.load(Ordering::SeqCst) {
@@ -209,7 +251,11 @@ fn read_exact_retry<R: Read>(r: &mut R, buf: &mut [u8], stop: &AtomicBool) -> io
     Ok(())
 }
 
-fn read_request<R: BufRead>(r: &mut R, client_cert: bool, stop: &AtomicBool) -> io::Result<Option<Request>> {
+fn read_request<R: BufRead>(
+    r: &mut R,
+    client_cert: bool,
+    stop: &AtomicBool,
+) -> io::Result<Option<Request>> {
     let line = match read_line(r, stop)? {
         Some(l) => l,
         None => return Ok(None),
@@ -230,12 +276,18 @@ fn read_request<R: BufRead>(r: &mut R, client_cert: bool, stop: &AtomicBool) -> 
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
-    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if get("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {
             let size_line = read_line(r, stop)?.ok_or(io::ErrorKind::UnexpectedEof)?;
-            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).map_err(io::Error::other)?;
+            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
+                .map_err(io::Error::other)?;
             if size == 0 {
                 let _ = read_line(r, stop)?;
                 break;
@@ -253,7 +305,14 @@ fn read_request<R: BufRead>(r: &mut R, client_cert: bool, stop: &AtomicBool) -> 
         Some((p, q)) => (p.to_string(), parse_query(q)),
         None => (target.clone(), Vec::new()),
     };
-    Ok(Some(Request { method, path: percent_decode(&path), query, headers, body, client_cert }))
+    Ok(Some(Request {
+        method,
+        path: percent_decode(&path),
+        query,
+        headers,
+        body,
+        client_cert,
+    }))
 }
 
 /// Parses `a=b&c=d` with percent-decoding.

@@ -51,7 +51,15 @@ pub struct Faults {
 
 impl Default for Faults {
     fn default() -> Self {
-        Faults { latency: Duration::ZERO, error_ratio: 0.0, drop_ratio: 0.0, fail_next: 0, drop_next: 0, error_status: 503, seed: 0x9E37_79B9_7F4A_7C15 }
+        Faults {
+            latency: Duration::ZERO,
+            error_ratio: 0.0,
+            drop_ratio: 0.0,
+            fail_next: 0,
+            drop_next: 0,
+            error_status: 503,
+            seed: 0x9E37_79B9_7F4A_7C15,
+        }
     }
 }
 
@@ -81,7 +89,8 @@ pub struct LogEntry {
 impl LogEntry {
     /// True for verbs that change state (dry runs excluded).
     pub fn is_write(&self) -> bool {
-        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !self.query.contains("dryRun=All")
+        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+            && !self.query.contains("dryRun=All")
     }
 }
 
@@ -115,7 +124,8 @@ impl KubeSim {
     /// Generates certificates, binds 127.0.0.1:`port` and serves in background threads.
     pub fn start(opts: SimOptions) -> anyhow::Result<KubeSim> {
         let pki = Pki::generate()?;
-        let token = hex::encode(sha2::Sha256::digest_bytes(pki.client_key_pem.as_bytes()))[..40].to_string();
+        let token = hex::encode(sha2::Sha256::digest_bytes(pki.client_key_pem.as_bytes()))[..40]
+            .to_string();
         let inner = Arc::new(Inner {
             state: Mutex::new(State::new(opts.config.clone())),
             log: Mutex::new(Vec::new()),
@@ -125,8 +135,20 @@ impl KubeSim {
         let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        http::serve(listener, pki.server_config()?, Arc::new(api::Api(inner.clone())), stop.clone());
-        let sim = KubeSim { addr, pki, token, inner, stop, dir: tempfile::tempdir()? };
+        http::serve(
+            listener,
+            pki.server_config()?,
+            Arc::new(api::Api(inner.clone())),
+            stop.clone(),
+        );
+        let sim = KubeSim {
+            addr,
+            pki,
+            token,
+            inner,
+            stop,
+            dir: tempfile::tempdir()?,
+        };
         sim.write_kubeconfig(&sim.kubeconfig_path(), false)?;
         sim.write_kubeconfig(&sim.token_kubeconfig_path(), true)?;
         Ok(sim)
@@ -153,7 +175,11 @@ impl KubeSim {
         let user = if with_token {
             format!("    token: {}\n", self.token)
         } else {
-            format!("    client-certificate-data: {}\n    client-key-data: {}\n", b64(&self.pki.client_cert_pem), b64(&self.pki.client_key_pem))
+            format!(
+                "    client-certificate-data: {}\n    client-key-data: {}\n",
+                b64(&self.pki.client_cert_pem),
+                b64(&self.pki.client_key_pem)
+            )
         };
         let text = format!(
             "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {}\n  name: default\ncontexts:\n- context:\n    cluster: default\n    user: default\n  name: default\ncurrent-context: default\nkind: Config\npreferences: {{}}\nusers:\n- name: default\n  user:\n{user}",
@@ -166,11 +192,19 @@ impl KubeSim {
 
     /// Every request served so far.
     pub fn log(&self) -> Vec<LogEntry> {
-        self.inner.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn clear_log(&self) {
-        self.inner.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.inner
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Requests that changed (or tried to change) state.
@@ -203,11 +237,20 @@ impl KubeSim {
         self.stop.store(true, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(300));
         if !keep_state {
-            self.inner.state.lock().unwrap_or_else(|e| e.into_inner()).wipe();
+            self.inner
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .wipe();
         }
         let listener = TcpListener::bind(self.addr)?;
         self.stop = Arc::new(AtomicBool::new(false));
-        http::serve(listener, self.pki.server_config()?, Arc::new(api::Api(self.inner.clone())), self.stop.clone());
+        http::serve(
+            listener,
+            self.pki.server_config()?,
+            Arc::new(api::Api(self.inner.clone())),
+            self.stop.clone(),
+        );
         Ok(())
     }
 }

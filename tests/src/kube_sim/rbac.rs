@@ -17,20 +17,33 @@ pub struct Identity {
 }
 
 fn subject_matches(binding: &Value, id: &Identity) -> bool {
-    binding["subjects"].as_array().into_iter().flatten().any(|s| match s["kind"].as_str() {
-        Some("User") => s["name"] == id.user.as_str(),
-        Some("Group") => id.groups.iter().any(|g| s["name"] == g.as_str()),
-        _ => false,
-    })
+    binding["subjects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|s| match s["kind"].as_str() {
+            Some("User") => s["name"] == id.user.as_str(),
+            Some("Group") => id.groups.iter().any(|g| s["name"] == g.as_str()),
+            _ => false,
+        })
 }
 
 /// Allows or refuses `verb` on `rt` in `namespace` (None for cluster scope).
-pub fn authorize(state: &State, id: &Identity, verb: &str, rt: &ResourceType, namespace: Option<&str>, name: Option<&str>) -> Result<(), ApiError> {
+pub fn authorize(
+    state: &State,
+    id: &Identity,
+    verb: &str,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> Result<(), ApiError> {
     if id.admin {
         return Ok(());
     }
     let bindings = |kind: &str, ns: Option<&str>| -> bool {
-        let Some(brt) = state.rt_by_kind("rbac.authorization.k8s.io", kind) else { return false };
+        let Some(brt) = state.rt_by_kind("rbac.authorization.k8s.io", kind) else {
+            return false;
+        };
         state.list(&brt, ns).iter().any(|b| subject_matches(b, id))
     };
     if bindings("ClusterRoleBinding", None) {

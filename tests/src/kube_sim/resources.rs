@@ -18,19 +18,38 @@ pub struct ResourceType {
 
 impl ResourceType {
     pub fn group_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
     /// The `plural` or `plural.group` name used in error messages.
     pub fn qualified(&self) -> String {
-        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
     /// True for kinds whose objects carry a `spec` with a pod template.
     pub fn is_workload(&self) -> bool {
-        self.group == "apps" && matches!(self.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet")
+        self.group == "apps"
+            && matches!(
+                self.kind.as_str(),
+                "Deployment" | "StatefulSet" | "DaemonSet"
+            )
     }
 }
 
-fn rt(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool, short: &[&str]) -> ResourceType {
+fn rt(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+    short: &[&str],
+) -> ResourceType {
     ResourceType {
         group: group.into(),
         version: version.into(),
@@ -56,11 +75,46 @@ pub fn builtins() -> Vec<ResourceType> {
         rt("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"]),
         rt("batch", "v1", "Job", "jobs", true, &[]),
         rt("batch", "v1", "CronJob", "cronjobs", true, &["cj"]),
-        rt("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[]),
-        rt("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[]),
-        rt("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[]),
-        rt("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[]),
-        rt("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"]),
+        rt(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            true,
+            &[],
+        ),
+        rt(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+            &[],
+        ),
+        rt(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            &[],
+        ),
+        rt(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            &[],
+        ),
+        rt(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            &["crd", "crds"],
+        ),
     ]
 }
 
@@ -70,7 +124,10 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let names = &spec["names"];
     let namespaced = spec["scope"].as_str() != Some("Cluster");
-    let short: Vec<String> = names["shortNames"].as_array().map(|a| a.iter().map(s).collect()).unwrap_or_default();
+    let short: Vec<String> = names["shortNames"]
+        .as_array()
+        .map(|a| a.iter().map(s).collect())
+        .unwrap_or_default();
     spec["versions"]
         .as_array()
         .map(|vs| {
@@ -81,7 +138,10 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                     version: s(&v["name"]),
                     kind: s(&names["kind"]),
                     plural: s(&names["plural"]),
-                    singular: names["singular"].as_str().map(str::to_string).unwrap_or_else(|| s(&names["kind"]).to_lowercase()),
+                    singular: names["singular"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| s(&names["kind"]).to_lowercase()),
                     namespaced,
                     short_names: short.clone(),
                     crd: crd["metadata"]["name"].as_str().map(str::to_string),

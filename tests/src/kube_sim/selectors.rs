@@ -33,7 +33,10 @@ fn split_top(s: &str) -> Vec<String> {
         cur.push(c);
     }
     out.push(cur);
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn set_values(s: &str) -> Option<Vec<String>> {
@@ -50,9 +53,15 @@ impl LabelSelector {
             } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
                 Req::Eq(k.trim().into(), v.trim().into())
             } else if let Some((k, v)) = term.split_once(" notin ") {
-                Req::NotIn(k.trim().into(), set_values(v).ok_or(format!("bad set in {term:?}"))?)
+                Req::NotIn(
+                    k.trim().into(),
+                    set_values(v).ok_or(format!("bad set in {term:?}"))?,
+                )
             } else if let Some((k, v)) = term.split_once(" in ") {
-                Req::In(k.trim().into(), set_values(v).ok_or(format!("bad set in {term:?}"))?)
+                Req::In(
+                    k.trim().into(),
+                    set_values(v).ok_or(format!("bad set in {term:?}"))?,
+                )
             } else if let Some(k) = term.strip_prefix('!') {
                 Req::NotExists(k.trim().into())
             } else {
@@ -79,7 +88,11 @@ impl LabelSelector {
 pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
     obj["metadata"]["labels"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -111,7 +124,10 @@ mod tests {
 
     #[test]
     fn label_selector_forms() {
-        let l: BTreeMap<String, String> = [("app", "web"), ("tier", "fe")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let l: BTreeMap<String, String> = [("app", "web"), ("tier", "fe")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let m = |s: &str| LabelSelector::parse(s).unwrap().matches(&l);
         assert!(m("app=web"));
         assert!(m("app==web,tier"));

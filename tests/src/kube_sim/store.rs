@@ -87,24 +87,38 @@ pub struct Written {
 impl State {
     /// A fresh cluster: `default`, `kube-system`, `kube-public` namespaces and the HelmChart CRD.
     pub fn new(config: SimConfig) -> Self {
-        let mut s = State { types: resources::builtins(), objects: BTreeMap::new(), rv: 1000, timers: Vec::new(), config };
+        let mut s = State {
+            types: resources::builtins(),
+            objects: BTreeMap::new(),
+            rv: 1000,
+            timers: Vec::new(),
+            config,
+        };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let rt = s.rt_by_kind("", "Namespace").expect("builtin");
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             let _ = s.create(&rt, "", obj, "k3s", false);
         }
-        let crd_rt = s.rt_by_kind("apiextensions.k8s.io", "CustomResourceDefinition").expect("builtin");
+        let crd_rt = s
+            .rt_by_kind("apiextensions.k8s.io", "CustomResourceDefinition")
+            .expect("builtin");
         let _ = s.create(&crd_rt, "", resources::helmchart_crd(), "k3s", false);
         s.establish("helmcharts.helm.cattle.io");
         s
     }
 
     pub fn rt_by_kind(&self, group: &str, kind: &str) -> Option<ResourceType> {
-        self.types.iter().find(|t| t.group == group && t.kind == kind).cloned()
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.kind == kind)
+            .cloned()
     }
 
     pub fn rt_by_plural(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
-        self.types.iter().find(|t| t.group == group && t.version == version && t.plural == plural).cloned()
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
     }
 
     fn next_rv(&mut self) -> String {
@@ -113,9 +127,25 @@ impl State {
     }
 
     fn uid(&self, name: &str) -> String {
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let h = hex::encode(Sha256::new().chain_update(name).chain_update(self.rv.to_le_bytes()).chain_update(nanos.to_le_bytes()).finalize());
-        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let h = hex::encode(
+            Sha256::new()
+                .chain_update(name)
+                .chain_update(self.rv.to_le_bytes())
+                .chain_update(nanos.to_le_bytes())
+                .finalize(),
+        );
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 
     /// Runs every timer that is due.
@@ -124,7 +154,9 @@ impl State {
         if self.timers.iter().all(|(t, _)| *t > now) {
             return;
         }
-        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.timers).into_iter().partition(|(t, _)| *t <= now);
+        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.timers)
+            .into_iter()
+            .partition(|(t, _)| *t <= now);
         self.timers = rest;
         for (_, timer) in due {
             match timer {
@@ -141,9 +173,16 @@ impl State {
     }
 
     fn establish(&mut self, crd_name: &str) {
-        let key: Key = ("apiextensions.k8s.io".into(), "customresourcedefinitions".into(), String::new(), crd_name.into());
+        let key: Key = (
+            "apiextensions.k8s.io".into(),
+            "customresourcedefinitions".into(),
+            String::new(),
+            crd_name.into(),
+        );
         let rv = self.next_rv();
-        let Some(stored) = self.objects.get_mut(&key) else { return };
+        let Some(stored) = self.objects.get_mut(&key) else {
+            return;
+        };
         workloads::establish_crd(&mut stored.obj);
         stored.obj["metadata"]["resourceVersion"] = json!(rv);
         let new_types = resources::from_crd(&stored.obj);
@@ -167,15 +206,34 @@ impl State {
     }
 
     pub fn key(rt: &ResourceType, ns: &str, name: &str) -> Key {
-        (rt.group.clone(), rt.plural.clone(), if rt.namespaced { ns.to_string() } else { String::new() }, name.to_string())
+        (
+            rt.group.clone(),
+            rt.plural.clone(),
+            if rt.namespaced {
+                ns.to_string()
+            } else {
+                String::new()
+            },
+            name.to_string(),
+        )
     }
 
     pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<Value, ApiError> {
-        self.objects.get(&Self::key(rt, ns, name)).map(Self::render).ok_or_else(|| ApiError::not_found(&rt.qualified(), name))
+        self.objects
+            .get(&Self::key(rt, ns, name))
+            .map(Self::render)
+            .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))
     }
 
     fn require_namespace(&self, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
-        if rt.namespaced && !self.objects.contains_key(&(String::new(), "namespaces".into(), String::new(), ns.into())) {
+        if rt.namespaced
+            && !self.objects.contains_key(&(
+                String::new(),
+                "namespaces".into(),
+                String::new(),
+                ns.into(),
+            ))
+        {
             return Err(ApiError::not_found("namespaces", ns));
         }
         Ok(())
@@ -184,7 +242,9 @@ impl State {
     /// Checks the body's apiVersion/kind against the URL and returns it as an object.
     fn check_body(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
         if !body.is_object() {
-            return Err(ApiError::bad_request("the body of the request was not a JSON or YAML object"));
+            return Err(ApiError::bad_request(
+                "the body of the request was not a JSON or YAML object",
+            ));
         }
         if let Some(av) = body["apiVersion"].as_str() {
             if av != rt.group_version() {
@@ -196,7 +256,10 @@ impl State {
         }
         if let Some(k) = body["kind"].as_str() {
             if k != rt.kind {
-                return Err(ApiError::bad_request(format!("the kind in the data ({k}) does not match the expected kind ({})", rt.kind)));
+                return Err(ApiError::bad_request(format!(
+                    "the kind in the data ({k}) does not match the expected kind ({})",
+                    rt.kind
+                )));
             }
         }
         Ok(())
@@ -205,7 +268,9 @@ impl State {
     fn check_name(rt: &ResourceType, ns: &str, name: &str, body: &Value) -> Result<(), ApiError> {
         if let Some(n) = body["metadata"]["name"].as_str() {
             if n != name {
-                return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
             }
         }
         if rt.namespaced {
@@ -221,9 +286,19 @@ impl State {
     }
 
     /// POST.
-    pub fn create(&mut self, rt: &ResourceType, ns: &str, body: Value, manager: &str, dry_run: bool) -> Result<Written, ApiError> {
+    pub fn create(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        body: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
         Self::check_body(rt, &body)?;
-        let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = body["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         Self::check_name(rt, ns, &name, &body)?;
         self.require_namespace(rt, ns)?;
         if self.objects.contains_key(&Self::key(rt, ns, &name)) {
@@ -240,10 +315,22 @@ impl State {
     }
 
     /// PUT.
-    pub fn update(&mut self, rt: &ResourceType, ns: &str, name: &str, body: Value, manager: &str, dry_run: bool) -> Result<Written, ApiError> {
+    pub fn update(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        body: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
         Self::check_body(rt, &body)?;
         Self::check_name(rt, ns, name, &body)?;
-        let old = self.objects.get(&Self::key(rt, ns, name)).cloned().ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
+        let old = self
+            .objects
+            .get(&Self::key(rt, ns, name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
         if let Some(rv) = body["metadata"]["resourceVersion"].as_str() {
             if Some(rv) != old.obj["metadata"]["resourceVersion"].as_str() {
                 return Err(ApiError::new(
@@ -260,8 +347,20 @@ impl State {
     }
 
     /// PATCH with a JSON merge patch (strategic merge patches are treated the same way).
-    pub fn merge_patch(&mut self, rt: &ResourceType, ns: &str, name: &str, patch: Value, manager: &str, dry_run: bool) -> Result<Written, ApiError> {
-        let old = self.objects.get(&Self::key(rt, ns, name)).cloned().ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
+    pub fn merge_patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        patch: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        let old = self
+            .objects
+            .get(&Self::key(rt, ns, name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
         let mut new = old.obj.clone();
         fields::merge_patch(&mut new, &patch);
         Self::check_body(rt, &new)?;
@@ -271,15 +370,28 @@ impl State {
     }
 
     /// An Update-operation manager takes the fields it changed; fields that vanished lose owners.
-    fn update_ownership(old: &Stored, new: &Value, manager: &str, rt: &ResourceType) -> Vec<Managed> {
+    fn update_ownership(
+        old: &Stored,
+        new: &Value,
+        manager: &str,
+        rt: &ResourceType,
+    ) -> Vec<Managed> {
         let new_leaves = fields::leaves(new);
-        let changed: FieldSet = new_leaves.iter().filter(|p| fields::get(&old.obj, p) != fields::get(new, p)).cloned().collect();
+        let changed: FieldSet = new_leaves
+            .iter()
+            .filter(|p| fields::get(&old.obj, p) != fields::get(new, p))
+            .cloned()
+            .collect();
         let mut managers: Vec<Managed> = old.managers.clone();
         for m in &mut managers {
-            m.fields.retain(|p| new_leaves.contains(p) && !changed.contains(p));
+            m.fields
+                .retain(|p| new_leaves.contains(p) && !changed.contains(p));
         }
         if !changed.is_empty() {
-            match managers.iter_mut().find(|m| m.manager == manager && m.operation == "Update") {
+            match managers
+                .iter_mut()
+                .find(|m| m.manager == manager && m.operation == "Update")
+            {
                 Some(m) => {
                     m.fields.extend(changed);
                     m.time = now_rfc3339();
@@ -299,17 +411,34 @@ impl State {
 
     /// PATCH with `application/apply-patch+yaml`: server-side apply.
     #[allow(clippy::too_many_arguments)]
-    pub fn apply(&mut self, rt: &ResourceType, ns: &str, name: &str, body: Value, manager: &str, force: bool, dry_run: bool) -> Result<Written, ApiError> {
+    pub fn apply(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        body: Value,
+        manager: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
         Self::check_body(rt, &body)?;
         if body["apiVersion"].is_null() || body["kind"].is_null() {
-            return Err(ApiError::bad_request("apiVersion and kind must be set in an apply patch"));
+            return Err(ApiError::bad_request(
+                "apiVersion and kind must be set in an apply patch",
+            ));
         }
         Self::check_name(rt, ns, name, &body)?;
         let applied = fields::leaves(&body);
         let old = self.objects.get(&Self::key(rt, ns, name)).cloned();
         let Some(old) = old else {
             self.require_namespace(rt, ns)?;
-            let managers = vec![Managed { manager: manager.into(), operation: "Apply", api_version: rt.group_version(), time: now_rfc3339(), fields: applied }];
+            let managers = vec![Managed {
+                manager: manager.into(),
+                operation: "Apply",
+                api_version: rt.group_version(),
+                time: now_rfc3339(),
+                fields: applied,
+            }];
             let mut obj = body;
             obj["metadata"]["name"] = json!(name);
             return self.commit(rt, ns, name, None, obj, managers, dry_run);
@@ -317,7 +446,10 @@ impl State {
         let mut managers = old.managers.clone();
         // Conflicts: another manager owns a field this apply sets to a different value.
         let mut conflicts: Vec<(String, String)> = Vec::new();
-        for m in managers.iter().filter(|m| !(m.manager == manager && m.operation == "Apply")) {
+        for m in managers
+            .iter()
+            .filter(|m| !(m.manager == manager && m.operation == "Apply"))
+        {
             for p in m.fields.intersection(&applied) {
                 if fields::get(&old.obj, p) != fields::get(&body, p) {
                     conflicts.push((m.manager.clone(), format!(".{}", p.join("."))));
@@ -328,7 +460,10 @@ impl State {
             if !force {
                 return Err(conflict_error(rt, name, &conflicts));
             }
-            for m in managers.iter_mut().filter(|m| !(m.manager == manager && m.operation == "Apply")) {
+            for m in managers
+                .iter_mut()
+                .filter(|m| !(m.manager == manager && m.operation == "Apply"))
+            {
                 m.fields.retain(|p| !applied.contains(p));
             }
         }
@@ -340,7 +475,9 @@ impl State {
         let mut obj = old.obj.clone();
         // Fields this manager stopped applying and nobody else owns are removed.
         for p in previous.difference(&applied) {
-            let owned_elsewhere = managers.iter().any(|m| !(m.manager == manager && m.operation == "Apply") && m.fields.contains(p));
+            let owned_elsewhere = managers
+                .iter()
+                .any(|m| !(m.manager == manager && m.operation == "Apply") && m.fields.contains(p));
             if !owned_elsewhere {
                 fields::remove(&mut obj, p);
             }
@@ -350,8 +487,17 @@ impl State {
                 fields::set(&mut obj, p, v.clone());
             }
         }
-        let entry = Managed { manager: manager.into(), operation: "Apply", api_version: rt.group_version(), time: now_rfc3339(), fields: applied };
-        match managers.iter_mut().find(|m| m.manager == manager && m.operation == "Apply") {
+        let entry = Managed {
+            manager: manager.into(),
+            operation: "Apply",
+            api_version: rt.group_version(),
+            time: now_rfc3339(),
+            fields: applied,
+        };
+        match managers
+            .iter_mut()
+            .find(|m| m.manager == manager && m.operation == "Apply")
+        {
             Some(m) => {
                 if m.fields != entry.fields {
                     *m = entry;
@@ -365,7 +511,16 @@ impl State {
 
     /// Stores `obj` (after validation), maintaining system metadata, and runs controller hooks.
     #[allow(clippy::too_many_arguments)]
-    fn commit(&mut self, rt: &ResourceType, ns: &str, name: &str, old: Option<Stored>, mut obj: Value, managers: Vec<Managed>, dry_run: bool) -> Result<Written, ApiError> {
+    fn commit(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        old: Option<Stored>,
+        mut obj: Value,
+        managers: Vec<Managed>,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
         obj["apiVersion"] = json!(rt.group_version());
         obj["kind"] = json!(rt.kind);
         if !obj["metadata"].is_object() {
@@ -392,10 +547,14 @@ impl State {
                 }
                 if obj == old.obj && managers_equal(&managers, &old.managers) {
                     // A no-op write: nothing changes, not even the resourceVersion.
-                    return Ok(Written { obj: Self::render(old), created: false });
+                    return Ok(Written {
+                        obj: Self::render(old),
+                        created: false,
+                    });
                 }
                 if spec_of(&obj) != spec_of(&old.obj) {
-                    obj["metadata"]["generation"] = json!(old.obj["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
+                    obj["metadata"]["generation"] =
+                        json!(old.obj["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
                 }
             }
             None => {
@@ -404,16 +563,28 @@ impl State {
                 obj["metadata"]["generation"] = json!(1);
             }
         }
-        let generation_changed = created || obj["metadata"]["generation"] != old.as_ref().map(|o| o.obj["metadata"]["generation"].clone()).unwrap_or_default();
+        let generation_changed = created
+            || obj["metadata"]["generation"]
+                != old
+                    .as_ref()
+                    .map(|o| o.obj["metadata"]["generation"].clone())
+                    .unwrap_or_default();
         if dry_run {
             obj["metadata"]["resourceVersion"] = json!((self.rv + 1).to_string());
-            return Ok(Written { obj: Self::render(&Stored { obj, managers }), created });
+            return Ok(Written {
+                obj: Self::render(&Stored { obj, managers }),
+                created,
+            });
         }
         obj["metadata"]["resourceVersion"] = json!(self.next_rv());
         let key = Self::key(rt, ns, name);
         let later = workloads::on_write(rt, &mut obj, generation_changed, &self.config);
         if let Some(delay) = later {
-            let timer = if rt.kind == "CustomResourceDefinition" { Timer::Establish(name.to_string()) } else { Timer::Settle(key.clone()) };
+            let timer = if rt.kind == "CustomResourceDefinition" {
+                Timer::Establish(name.to_string())
+            } else {
+                Timer::Settle(key.clone())
+            };
             self.timers.push((Instant::now() + delay, timer));
         }
         let stored = Stored { obj, managers };
@@ -427,7 +598,9 @@ impl State {
 
     /// k3s's helm controller runs a `helm-install-<name>` Job for every HelmChart.
     fn helm_install_job(&mut self, ns: &str, name: &str) {
-        let Some(rt) = self.rt_by_kind("batch", "Job") else { return };
+        let Some(rt) = self.rt_by_kind("batch", "Job") else {
+            return;
+        };
         let job_name = format!("helm-install-{name}");
         self.objects.remove(&Self::key(&rt, ns, &job_name));
         let job = json!({"apiVersion": "batch/v1", "kind": "Job",
@@ -438,9 +611,19 @@ impl State {
     }
 
     /// DELETE. Namespaces take their objects with them; CRDs take their resources and objects.
-    pub fn delete(&mut self, rt: &ResourceType, ns: &str, name: &str, dry_run: bool) -> Result<Value, ApiError> {
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
         let key = Self::key(rt, ns, name);
-        let stored = self.objects.get(&key).cloned().ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
+        let stored = self
+            .objects
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
         if dry_run {
             return Ok(Self::render(&stored));
         }
@@ -449,8 +632,14 @@ impl State {
             self.objects.retain(|k, _| k.2 != name);
         }
         if rt.kind == "CustomResourceDefinition" {
-            let group = stored.obj["spec"]["group"].as_str().unwrap_or_default().to_string();
-            let plural = stored.obj["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string();
+            let group = stored.obj["spec"]["group"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let plural = stored.obj["spec"]["names"]["plural"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             self.objects.retain(|k, _| !(k.0 == group && k.1 == plural));
             self.types.retain(|t| t.crd.as_deref() != Some(name));
         }
@@ -477,7 +666,10 @@ impl State {
 }
 
 fn managers_equal(a: &[Managed], b: &[Managed]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.manager == y.manager && x.operation == y.operation && x.fields == y.fields)
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.manager == y.manager && x.operation == y.operation && x.fields == y.fields
+        })
 }
 
 /// Everything but metadata and status: what `generation` tracks.
@@ -492,7 +684,10 @@ fn spec_of(obj: &Value) -> Value {
 
 fn conflict_error(rt: &ResourceType, name: &str, conflicts: &[(String, String)]) -> ApiError {
     let n = conflicts.len();
-    let lines: Vec<String> = conflicts.iter().map(|(m, f)| format!("conflict with \"{m}\": {f}")).collect();
+    let lines: Vec<String> = conflicts
+        .iter()
+        .map(|(m, f)| format!("conflict with \"{m}\": {f}"))
+        .collect();
     let message = if n == 1 {
         format!("Apply failed with 1 conflict: {}", lines[0])
     } else {

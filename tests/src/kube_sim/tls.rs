@@ -1,7 +1,10 @@
 //! Certificates like k3s makes them: a CA, a server certificate for 127.0.0.1/localhost, and a
 //! client certificate for `system:admin` in group `system:masters`.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -25,7 +28,11 @@ fn ca(cn: &str) -> anyhow::Result<(CertificateParams, KeyPair, String)> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.distinguished_name.push(DnType::CommonName, cn);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::CrlSign,
+    ];
     let cert = params.self_signed(&key)?;
     Ok((params, key, cert.pem()))
 }
@@ -34,7 +41,9 @@ fn client(issuer: &Issuer<'_, KeyPair>, cn: &str, org: &str) -> anyhow::Result<(
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, cn);
-    params.distinguished_name.push(DnType::OrganizationName, org);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, org);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let cert = params.signed_by(&key, issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
@@ -46,14 +55,19 @@ impl Pki {
         let (ca_params, ca_key, ca_pem) = ca("k3s-server-ca@kube-sim")?;
         let issuer = Issuer::new(ca_params, ca_key);
         let server_key = KeyPair::generate()?;
-        let mut sp = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string(), "kubernetes.default.svc".to_string()])?;
+        let mut sp = CertificateParams::new(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+            "kubernetes.default.svc".to_string(),
+        ])?;
         sp.distinguished_name.push(DnType::CommonName, "k3s");
         sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server = sp.signed_by(&server_key, &issuer)?;
         let (client_cert_pem, client_key_pem) = client(&issuer, "system:admin", "system:masters")?;
         let (rogue_params, rogue_key, _) = ca("rogue-ca")?;
         let rogue_issuer = Issuer::new(rogue_params, rogue_key);
-        let (rogue_client_cert_pem, rogue_client_key_pem) = client(&rogue_issuer, "system:admin", "system:masters")?;
+        let (rogue_client_cert_pem, rogue_client_key_pem) =
+            client(&rogue_issuer, "system:admin", "system:masters")?;
         Ok(Pki {
             ca_pem,
             server_cert_pem: server.pem(),
@@ -73,11 +87,13 @@ impl Pki {
         for c in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
             roots.add(c?)?;
         }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .allow_unauthenticated()
-            .build()?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()?;
         let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(self.server_cert_pem.as_bytes()).collect::<Result<_, _>>()?;
+            CertificateDer::pem_slice_iter(self.server_cert_pem.as_bytes())
+                .collect::<Result<_, _>>()?;
         let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes())?;
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?

@@ -15,7 +15,8 @@ pub fn is_dns_label(s: &str) -> bool {
 
 fn is_dns_label_part(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
@@ -25,7 +26,10 @@ pub fn check(rt: &ResourceType, name: &str, obj: &Value) -> Vec<(String, String)
     let mut errs = Vec::new();
     let label_named = matches!(rt.kind.as_str(), "Namespace" | "Service");
     if name.is_empty() {
-        errs.push(("metadata.name".into(), "Required value: name or generateName is required".into()));
+        errs.push((
+            "metadata.name".into(),
+            "Required value: name or generateName is required".into(),
+        ));
     } else if label_named && !is_dns_label(name) {
         errs.push(("metadata.name".into(), format!("Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character")));
     } else if !label_named && !is_dns_subdomain(name) {
@@ -34,7 +38,10 @@ pub fn check(rt: &ResourceType, name: &str, obj: &Value) -> Vec<(String, String)
     if let Some(labels) = obj["metadata"]["labels"].as_object() {
         for (k, v) in labels {
             if !v.is_string() {
-                errs.push((format!("metadata.labels.{k}"), "Invalid value: label values must be strings".into()));
+                errs.push((
+                    format!("metadata.labels.{k}"),
+                    "Invalid value: label values must be strings".into(),
+                ));
             }
         }
     }
@@ -43,7 +50,10 @@ pub fn check(rt: &ResourceType, name: &str, obj: &Value) -> Vec<(String, String)
             if let Some(data) = obj["data"].as_object() {
                 for (k, v) in data {
                     if !v.is_string() {
-                        errs.push((format!("data.{k}"), "Invalid value: must be a string".into()));
+                        errs.push((
+                            format!("data.{k}"),
+                            "Invalid value: must be a string".into(),
+                        ));
                     }
                 }
             }
@@ -55,7 +65,11 @@ pub fn check(rt: &ResourceType, name: &str, obj: &Value) -> Vec<(String, String)
             containers(&obj["spec"]["template"], "spec.template", &mut errs);
         }
         "Job" => containers(&obj["spec"]["template"], "spec.template", &mut errs),
-        "CronJob" => containers(&obj["spec"]["jobTemplate"]["spec"]["template"], "spec.jobTemplate.spec.template", &mut errs),
+        "CronJob" => containers(
+            &obj["spec"]["jobTemplate"]["spec"]["template"],
+            "spec.jobTemplate.spec.template",
+            &mut errs,
+        ),
         "CustomResourceDefinition" => {
             let spec = &obj["spec"];
             for f in ["group", "names.plural", "names.kind", "scope"] {
@@ -64,9 +78,18 @@ pub fn check(rt: &ResourceType, name: &str, obj: &Value) -> Vec<(String, String)
                     errs.push((format!("spec.{f}"), "Required value".into()));
                 }
             }
-            let expected = format!("{}.{}", spec["names"]["plural"].as_str().unwrap_or(""), spec["group"].as_str().unwrap_or(""));
+            let expected = format!(
+                "{}.{}",
+                spec["names"]["plural"].as_str().unwrap_or(""),
+                spec["group"].as_str().unwrap_or("")
+            );
             if name != expected {
-                errs.push(("metadata.name".into(), format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group")));
+                errs.push((
+                    "metadata.name".into(),
+                    format!(
+                        "Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
+                    ),
+                ));
             }
         }
         _ => {}
@@ -80,7 +103,10 @@ fn containers(template: &Value, at: &str, errs: &mut Vec<(String, String)>) {
             for (i, c) in cs.iter().enumerate() {
                 for f in ["name", "image"] {
                     if c[f].as_str().is_none_or(str::is_empty) {
-                        errs.push((format!("{at}.spec.containers[{i}].{f}"), "Required value".into()));
+                        errs.push((
+                            format!("{at}.spec.containers[{i}].{f}"),
+                            "Required value".into(),
+                        ));
                     }
                 }
             }

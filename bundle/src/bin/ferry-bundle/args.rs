@@ -21,7 +21,11 @@ pub fn parse(raw: Vec<OsString>, valued: &[&str]) -> Result<Args, String> {
             Long(name) => {
                 let name = name.to_string();
                 if valued.contains(&name.as_str()) {
-                    let v = parser.value().map_err(|e| e.to_string())?.into_string().map_err(|_| format!("--{name}: not UTF-8"))?;
+                    let v = parser
+                        .value()
+                        .map_err(|e| e.to_string())?
+                        .into_string()
+                        .map_err(|_| format!("--{name}: not UTF-8"))?;
                     args.options.entry(name).or_default().push(v);
                 } else {
                     if parser.optional_value().is_some() {
@@ -31,7 +35,10 @@ pub fn parse(raw: Vec<OsString>, valued: &[&str]) -> Result<Args, String> {
                 }
             }
             Short(c) => return Err(format!("unknown option -{c}")),
-            Value(v) => args.positional.push(v.into_string().map_err(|_| "argument is not UTF-8".to_string())?),
+            Value(v) => args.positional.push(
+                v.into_string()
+                    .map_err(|_| "argument is not UTF-8".to_string())?,
+            ),
         }
     }
     Ok(args)
@@ -39,7 +46,10 @@ pub fn parse(raw: Vec<OsString>, valued: &[&str]) -> Result<Args, String> {
 
 impl Args {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.options.get(name).and_then(|v| v.last()).map(String::as_str)
+        self.options
+            .get(name)
+            .and_then(|v| v.last())
+            .map(String::as_str)
     }
     pub fn all(&self, name: &str) -> Vec<String> {
         self.options.get(name).cloned().unwrap_or_default()
@@ -49,6 +59,9 @@ impl Args {
     }
     /// Flags given that the command does not know.
     pub fn unknown_flags(&self, known: &[&str]) -> Option<String> {
-        self.flags.iter().find(|f| !known.contains(&f.as_str())).cloned()
+        self.flags
+            .iter()
+            .find(|f| !known.contains(&f.as_str()))
+            .cloned()
     }
 }

@@ -24,7 +24,10 @@ pub struct BuildSpec<'a> {
 /// Builds the bundle and writes `bundle.yaml` (and the signature when `key` is given).
 pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
     if !ferry_bundle::manifest::is_valid_name(spec.name) {
-        bail!("invalid bundle name {:?}: lowercase letters, digits, '-' and '.', at most 63", spec.name);
+        bail!(
+            "invalid bundle name {:?}: lowercase letters, digits, '-' and '.', at most 63",
+            spec.name
+        );
     }
     prepare_out(spec.out, spec.force)?;
     match render::detect(spec.src) {
@@ -32,7 +35,10 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
         Renderer::Helm => write_rendered(spec.out, &render::helm(spec.src, spec.name)?)?,
         Renderer::None => copy_tree(spec.src, spec.out)?,
     }
-    let files = source_dir::collect(spec.out)?.into_iter().map(|f| f.entry).collect();
+    let files = source_dir::collect(spec.out)?
+        .into_iter()
+        .map(|f| f.entry)
+        .collect();
     let mut manifest = Manifest::new(spec.name, spec.revision, Timestamp::now(), spec.ttl, files);
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
@@ -69,7 +75,10 @@ fn prepare_out(out: &Path, force: bool) -> Result<()> {
     if out.exists() {
         let empty = fs::read_dir(out)?.next().is_none();
         if !empty && !force {
-            bail!("output directory {} is not empty (use --force to replace it)", out.display());
+            bail!(
+                "output directory {} is not empty (use --force to replace it)",
+                out.display()
+            );
         }
         fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
     }
@@ -83,14 +92,19 @@ fn write_rendered(out: &Path, yaml: &[u8]) -> Result<()> {
 fn copy_tree(src: &Path, out: &Path) -> Result<()> {
     let out_abs = fs::canonicalize(out)?;
     if out_abs.starts_with(fs::canonicalize(src)?) {
-        bail!("output directory {} must not be inside the source {}", out.display(), src.display());
+        bail!(
+            "output directory {} must not be inside the source {}",
+            out.display(),
+            src.display()
+        );
     }
     for f in source_dir::collect(src)? {
         let dst = out.join(&f.entry.path);
         if let Some(parent) = dst.parent() {
             fs::create_dir_all(parent)?;
         }
-        fs::copy(&f.disk_path, &dst).with_context(|| format!("copying {}", f.disk_path.display()))?;
+        fs::copy(&f.disk_path, &dst)
+            .with_context(|| format!("copying {}", f.disk_path.display()))?;
     }
     Ok(())
 }

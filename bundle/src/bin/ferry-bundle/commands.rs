@@ -6,7 +6,9 @@ use anyhow::{anyhow, Context, Result};
 use ferry_bundle::local::{self, LocalError};
 use ferry_bundle::manifest::{Targets, Timestamp};
 use ferry_bundle::verify::SignaturePolicy;
-use ferry_bundle::{archive, keys, layout, Device, Limits, Manifest, SigningKey, TrustedKeys, Verdict, VerifyPolicy};
+use ferry_bundle::{
+    archive, keys, layout, Device, Limits, Manifest, SigningKey, TrustedKeys, Verdict, VerifyPolicy,
+};
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,13 +22,23 @@ pub struct CliError {
 
 impl From<anyhow::Error> for CliError {
     fn from(error: anyhow::Error) -> Self {
-        let code = if error.downcast_ref::<LocalError>().is_some_and(|e| e.verify_error().is_some()) { 1 } else { 3 };
+        let code = if error
+            .downcast_ref::<LocalError>()
+            .is_some_and(|e| e.verify_error().is_some())
+        {
+            1
+        } else {
+            3
+        };
         CliError { code, error }
     }
 }
 
 fn usage(msg: impl Into<String>) -> CliError {
-    CliError { code: 2, error: anyhow!("{}\n\n{USAGE}", msg.into()) }
+    CliError {
+        code: 2,
+        error: anyhow!("{}\n\n{USAGE}", msg.into()),
+    }
 }
 
 pub const USAGE: &str = "usage: ferry-bundle <command> [options]
@@ -46,12 +58,32 @@ Exit codes: 0 ok, 1 verification refused, 2 usage error, 3 other failure.";
 /// Runs one command line.
 pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
     let mut raw = raw.into_iter();
-    let cmd = raw.next().and_then(|c| c.into_string().ok()).ok_or_else(|| usage("missing command"))?;
+    let cmd = raw
+        .next()
+        .and_then(|c| c.into_string().ok())
+        .ok_or_else(|| usage("missing command"))?;
     let rest: Vec<OsString> = raw.collect();
     let valued: &[&str] = &[
-        "out", "password-file", "name", "revision", "key", "ttl", "target-device", "target-selector",
-        "rollout-percent", "pub", "device-id", "label", "min-revision", "output", "ca-file", "client-cert", "client-key",
-        "basic-auth-file", "docker-config", "format",
+        "out",
+        "password-file",
+        "name",
+        "revision",
+        "key",
+        "ttl",
+        "target-device",
+        "target-selector",
+        "rollout-percent",
+        "pub",
+        "device-id",
+        "label",
+        "min-revision",
+        "output",
+        "ca-file",
+        "client-cert",
+        "client-key",
+        "basic-auth-file",
+        "docker-config",
+        "format",
     ];
     let a = args::parse(rest, valued).map_err(usage)?;
     if let Some(f) = a.unknown_flags(&["force", "help", "plain-http"]) {
@@ -79,7 +111,8 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
 }
 
 fn required<'a>(a: &'a Args, name: &str) -> Result<&'a str, CliError> {
-    a.get(name).ok_or_else(|| usage(format!("missing --{name}")))
+    a.get(name)
+        .ok_or_else(|| usage(format!("missing --{name}")))
 }
 
 fn one_positional(a: &Args, what: &str) -> Result<PathBuf, CliError> {
@@ -104,8 +137,13 @@ fn load_key(a: &Args) -> Result<SigningKey> {
 
 fn keygen(a: &Args) -> Result<(), CliError> {
     let out = required(a, "out")?;
-    let (pubp, keyp) = keys::generate(Path::new(out), password(a)?, a.flag("force")).map_err(anyhow::Error::from)?;
-    println!("public key: {}\nsecret key: {}", pubp.display(), keyp.display());
+    let (pubp, keyp) = keys::generate(Path::new(out), password(a)?, a.flag("force"))
+        .map_err(anyhow::Error::from)?;
+    println!(
+        "public key: {}\nsecret key: {}",
+        pubp.display(),
+        keyp.display()
+    );
     Ok(())
 }
 
@@ -115,14 +153,25 @@ fn parse_ttl(s: &str) -> Result<Duration, CliError> {
 
 fn build_cmd(a: &Args) -> Result<(), CliError> {
     let src = one_positional(a, "source directory")?;
-    let revision = required(a, "revision")?.parse().map_err(|_| usage("--revision must be a non-negative integer"))?;
+    let revision = required(a, "revision")?
+        .parse()
+        .map_err(|_| usage("--revision must be a non-negative integer"))?;
     let rollout_percent = match a.get("rollout-percent") {
-        Some(p) => Some(p.parse::<u8>().ok().filter(|p| *p <= 100).ok_or_else(|| usage("--rollout-percent must be 0..100"))?),
+        Some(p) => Some(
+            p.parse::<u8>()
+                .ok()
+                .filter(|p| *p <= 100)
+                .ok_or_else(|| usage("--rollout-percent must be 0..100"))?,
+        ),
         None => None,
     };
     let targets = Targets {
         devices: a.all("target-device"),
-        selectors: a.all("target-selector").iter().map(|s| build::parse_selector(s)).collect::<Result<_>>()?,
+        selectors: a
+            .all("target-selector")
+            .iter()
+            .map(|s| build::parse_selector(s))
+            .collect::<Result<_>>()?,
     };
     let key = match a.get("key") {
         Some(_) => Some(load_key(a)?),
@@ -146,7 +195,11 @@ fn build_cmd(a: &Args) -> Result<(), CliError> {
         m.revision,
         m.files.len(),
         m.total_size(),
-        if key.is_some() { ", signed" } else { ", unsigned" },
+        if key.is_some() {
+            ", signed"
+        } else {
+            ", unsigned"
+        },
         out.display()
     );
     Ok(())
@@ -156,7 +209,12 @@ fn sign_cmd(a: &Args) -> Result<(), CliError> {
     let dir = one_positional(a, "bundle directory")?;
     let key = load_key(a)?;
     let m = build::sign_dir(&dir, &key)?;
-    println!("signed {} revision {} with key {}", m.name, m.revision, key.key_id());
+    println!(
+        "signed {} revision {} with key {}",
+        m.name,
+        m.revision,
+        key.key_id()
+    );
     Ok(())
 }
 
@@ -165,7 +223,10 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new() -> Result<Self> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let p = std::env::temp_dir().join(format!("ferry-bundle-{}-{nanos}", std::process::id()));
         fs::create_dir_all(&p)?;
         Ok(Scratch(p))
@@ -182,7 +243,9 @@ fn verify_cmd(a: &Args) -> Result<(), CliError> {
     let path = one_positional(a, "bundle (directory or .bundle file)")?;
     let pubs = a.all("pub");
     if pubs.is_empty() {
-        return Err(usage("missing --pub (a public key file or a directory of *.pub)"));
+        return Err(usage(
+            "missing --pub (a public key file or a directory of *.pub)",
+        ));
     }
     let mut keys = TrustedKeys::new();
     for p in &pubs {
@@ -193,15 +256,22 @@ fn verify_cmd(a: &Args) -> Result<(), CliError> {
     let opened = local::open(&path, &limits, &scratch.0).map_err(anyhow::Error::from)?;
     let name = match a.get("name") {
         Some(n) => n.to_string(),
-        None => Manifest::parse(&opened.signed.manifest).map(|m| m.name).unwrap_or_default(),
+        None => Manifest::parse(&opened.signed.manifest)
+            .map(|m| m.name)
+            .unwrap_or_default(),
     };
     let mut labels = std::collections::BTreeMap::new();
     for l in a.all("label") {
-        let (k, v) = l.split_once('=').ok_or_else(|| usage(format!("bad --label {l:?}")))?;
+        let (k, v) = l
+            .split_once('=')
+            .ok_or_else(|| usage(format!("bad --label {l:?}")))?;
         labels.insert(k.to_string(), v.to_string());
     }
     let highest = match a.get("min-revision") {
-        Some(r) => Some(r.parse().map_err(|_| usage("--min-revision must be an integer"))?),
+        Some(r) => Some(
+            r.parse()
+                .map_err(|_| usage("--min-revision must be an integer"))?,
+        ),
         None => None,
     };
     let policy = VerifyPolicy {
@@ -209,7 +279,10 @@ fn verify_cmd(a: &Args) -> Result<(), CliError> {
         name,
         now: Timestamp::now(),
         highest_applied: highest,
-        device: Device { id: a.get("device-id").unwrap_or("").to_string(), labels },
+        device: Device {
+            id: a.get("device-id").unwrap_or("").to_string(),
+            labels,
+        },
         limits,
     };
     let verdict = local::verify(&opened, &policy).map_err(anyhow::Error::from)?;
@@ -233,7 +306,8 @@ fn inspect(a: &Args) -> Result<(), CliError> {
     let path = one_positional(a, "bundle (directory or .bundle file)")?;
     let scratch = Scratch::new()?;
     let opened = local::open(&path, &Limits::default(), &scratch.0).map_err(anyhow::Error::from)?;
-    let m = Manifest::parse(&opened.signed.manifest).with_context(|| format!("{}", path.display()))?;
+    let m =
+        Manifest::parse(&opened.signed.manifest).with_context(|| format!("{}", path.display()))?;
     let key_id = opened
         .signed
         .signature
@@ -248,13 +322,22 @@ fn inspect(a: &Args) -> Result<(), CliError> {
             "manifestSha256": ferry_bundle::digest::sha256_hex(&opened.signed.manifest),
             "manifest": m,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?
+        );
         return Ok(());
     }
-    println!("name:      {}\nrevision:  {}\ncreated:   {}\nexpires:   {}", m.name, m.revision, m.created, m.expires);
+    println!(
+        "name:      {}\nrevision:  {}\ncreated:   {}\nexpires:   {}",
+        m.name, m.revision, m.created, m.expires
+    );
     println!("signed by: {}", key_id.as_deref().unwrap_or("(unsigned)"));
     if !m.targets.is_empty() {
-        println!("targets:   devices={:?} selectors={:?}", m.targets.devices, m.targets.selectors);
+        println!(
+            "targets:   devices={:?} selectors={:?}",
+            m.targets.devices, m.targets.selectors
+        );
     }
     if let Some(p) = m.rollout.as_ref().and_then(|r| r.percent) {
         println!("rollout:   {p}% of devices");
@@ -270,10 +353,14 @@ fn inspect(a: &Args) -> Result<(), CliError> {
 fn signed_dir(dir: &Path) -> Result<(Manifest, Vec<u8>, String)> {
     let limits = Limits::default();
     let signed = layout::read_signed(dir, limits.max_manifest_bytes, limits.max_signature_bytes)?;
-    let m = Manifest::parse(&signed.manifest).with_context(|| format!("{}/bundle.yaml", dir.display()))?;
-    let sig = signed.signature.ok_or_else(|| anyhow!("{} is not signed (run `ferry-bundle sign`)", dir.display()))?;
+    let m = Manifest::parse(&signed.manifest)
+        .with_context(|| format!("{}/bundle.yaml", dir.display()))?;
+    let sig = signed
+        .signature
+        .ok_or_else(|| anyhow!("{} is not signed (run `ferry-bundle sign`)", dir.display()))?;
     for f in &m.files {
-        local::verify_file_on_disk(f, &dir.join(&f.path)).with_context(|| format!("{}", dir.display()))?;
+        local::verify_file_on_disk(f, &dir.join(&f.path))
+            .with_context(|| format!("{}", dir.display()))?;
     }
     Ok((m, signed.manifest, sig))
 }
@@ -284,9 +371,15 @@ fn export(a: &Args) -> Result<(), CliError> {
     let (m, bytes, sig) = signed_dir(&dir)?;
     let tmp = out.with_extension("partial");
     let file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    archive::write(&dir, &m, &bytes, &sig, std::io::BufWriter::new(file)).with_context(|| format!("writing {}", tmp.display()))?;
+    archive::write(&dir, &m, &bytes, &sig, std::io::BufWriter::new(file))
+        .with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, &out).with_context(|| format!("renaming to {}", out.display()))?;
-    println!("exported {} revision {} to {}", m.name, m.revision, out.display());
+    println!(
+        "exported {} revision {} to {}",
+        m.name,
+        m.revision,
+        out.display()
+    );
     Ok(())
 }
 
@@ -295,13 +388,20 @@ fn publish(a: &Args) -> Result<(), CliError> {
     let out = PathBuf::from(required(a, "out")?);
     let (m, bytes, sig) = signed_dir(&dir)?;
     layout::write_exploded(&dir, &m, &bytes, &sig, &out).map_err(anyhow::Error::from)?;
-    println!("published {} revision {} to {} ({} blobs)", m.name, m.revision, out.display(), m.files.len());
+    println!(
+        "published {} revision {} to {} ({} blobs)",
+        m.name,
+        m.revision,
+        out.display(),
+        m.files.len()
+    );
     Ok(())
 }
 
-
 fn push_cmd(a: &Args) -> Result<(), CliError> {
-    let [dir, target] = a.positional.as_slice() else { return Err(usage("expected DIR and oci://HOST/REPO[:TAG]")) };
+    let [dir, target] = a.positional.as_slice() else {
+        return Err(usage("expected DIR and oci://HOST/REPO[:TAG]"));
+    };
     let flux = match a.get("format").unwrap_or("ferry") {
         "ferry" => false,
         "flux" => true,
@@ -318,6 +418,9 @@ fn push_cmd(a: &Args) -> Result<(), CliError> {
         flux,
     };
     let (digest, uploaded) = crate::push::push(Path::new(dir), &m, &bytes, &sig, target, &opts)?;
-    println!("pushed {} revision {} to {target} ({digest}, {uploaded} new blobs)", m.name, m.revision);
+    println!(
+        "pushed {} revision {} to {target} ({digest}, {uploaded} new blobs)",
+        m.name, m.revision
+    );
     Ok(())
 }

@@ -16,7 +16,10 @@ fn main() -> ExitCode {
     match commands::run(std::env::args_os().skip(1).collect()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ferry-bundle: error: {}", ferry_bundle::error_chain(e.error.as_ref()));
+            eprintln!(
+                "ferry-bundle: error: {}",
+                ferry_bundle::error_chain(e.error.as_ref())
+            );
             ExitCode::from(e.code)
         }
     }

@@ -24,8 +24,15 @@ fn read(path: &str) -> Result<Vec<u8>> {
 
 pub fn connection(reference: &Reference, o: &PushOptions) -> Result<Connection> {
     let credentials = match (o.basic_auth_file, o.docker_config) {
-        (Some(f), _) => Some(String::from_utf8(read(f)?).context("basic auth file is not UTF-8")?.trim().to_string()),
-        (None, Some(f)) => oci::docker_config_credentials(&String::from_utf8_lossy(&read(f)?), &reference.registry),
+        (Some(f), _) => Some(
+            String::from_utf8(read(f)?)
+                .context("basic auth file is not UTF-8")?
+                .trim()
+                .to_string(),
+        ),
+        (None, Some(f)) => {
+            oci::docker_config_credentials(&String::from_utf8_lossy(&read(f)?), &reference.registry)
+        }
         (None, None) => None,
     };
     let client_pem = match (o.client_cert, o.client_key) {
@@ -33,14 +40,42 @@ pub fn connection(reference: &Reference, o: &PushOptions) -> Result<Connection> 
         (None, None) => None,
         _ => bail!("--client-cert and --client-key go together"),
     };
-    Ok(Connection { ca_pem: o.ca_file.map(read).transpose()?, client_pem, credentials, plain_http: o.plain_http, timeout: None })
+    Ok(Connection {
+        ca_pem: o.ca_file.map(read).transpose()?,
+        client_pem,
+        credentials,
+        plain_http: o.plain_http,
+        timeout: None,
+    })
 }
 
 /// Pushes the bundle in `dir` (already verified by the caller) to `target`; returns the digest.
-pub fn push(dir: &Path, m: &Manifest, manifest_bytes: &[u8], signature: &str, target: &str, o: &PushOptions) -> Result<(String, usize)> {
+pub fn push(
+    dir: &Path,
+    m: &Manifest,
+    manifest_bytes: &[u8],
+    signature: &str,
+    target: &str,
+    o: &PushOptions,
+) -> Result<(String, usize)> {
     let reference = Reference::parse(target)?;
-    let tag = reference.tag.clone().unwrap_or_else(|| m.revision.to_string());
+    let tag = reference
+        .tag
+        .clone()
+        .unwrap_or_else(|| m.revision.to_string());
     let registry = Registry::new(reference.clone(), &connection(&reference, o)?)?;
-    let format = if o.flux { PushFormat::Flux } else { PushFormat::Ferry };
-    Ok(push_bundle(&registry, dir, m, manifest_bytes, signature, &tag, format)?)
+    let format = if o.flux {
+        PushFormat::Flux
+    } else {
+        PushFormat::Ferry
+    };
+    Ok(push_bundle(
+        &registry,
+        dir,
+        m,
+        manifest_bytes,
+        signature,
+        &tag,
+        format,
+    )?)
 }

@@ -14,7 +14,10 @@ pub enum Renderer {
 
 /// Kustomize when the directory has a kustomization file, Helm when it has a `Chart.yaml`.
 pub fn detect(src: &Path) -> Renderer {
-    if ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| src.join(f).is_file()) {
+    if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|f| src.join(f).is_file())
+    {
         Renderer::Kustomize
     } else if src.join("Chart.yaml").is_file() {
         Renderer::Helm
@@ -24,7 +27,10 @@ pub fn detect(src: &Path) -> Renderer {
 }
 
 fn have(tool: &str, args: &[&str]) -> bool {
-    Command::new(tool).args(args).output().is_ok_and(|o| o.status.success())
+    Command::new(tool)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Renders `src` with `kubectl kustomize` (or `kustomize build`) and returns the YAML stream.
@@ -56,7 +62,11 @@ pub fn helm(src: &Path, release: &str) -> Result<Vec<u8>> {
 fn run(cmd: &mut Command, src: &Path) -> Result<Vec<u8>> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("rendering {} failed: {}", src.display(), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "rendering {} failed: {}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(out.stdout)
 }

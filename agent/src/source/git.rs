@@ -1,0 +1,351 @@
+//! The Git source (gix, lean features): a signed bundle in a directory of a repository, at a
+//! branch, a tag, the highest tag matching a semver range, or a pinned commit. Transports:
+//! HTTPS through [`super::git_http`] on ureq, `git://`, and local paths. A no-change poll is
+//! the ref advertisement only; a change is a shallow (depth 1) fetch. The commit id is the
+//! source revision recorded in history.
+
+use super::git_http::UreqHttp;
+use super::{FileFetcher, Found, Poll, Source, SourceError};
+use ferry_bundle::manifest::FileEntry;
+use ferry_bundle::verify::{self, VerifyPolicy};
+use gix::remote::Direction;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+/// Which commit to take.
+#[derive(Debug, Clone)]
+pub enum GitRef {
+    Branch(String),
+    Tag(String),
+    Semver(String),
+    Commit(String),
+}
+
+pub struct GitSource {
+    url: String,
+    reference: GitRef,
+    /// Directory of the bundle inside the repository ("" for the root).
+    path: String,
+    repo_dir: PathBuf,
+    /// The HTTPS client (or why it could not be built: a bad CA or auth file).
+    http: Result<(ureq::Agent, Option<String>), String>,
+}
+
+impl GitSource {
+    pub fn new(
+        url: String,
+        reference: GitRef,
+        path: String,
+        repo_dir: PathBuf,
+        http: Result<(ureq::Agent, Option<String>), String>,
+    ) -> Self {
+        GitSource {
+            url,
+            reference,
+            path: path.trim_matches('/').to_string(),
+            repo_dir,
+            http,
+        }
+    }
+
+    fn err(&self, what: &str, e: impl std::error::Error + 'static) -> SourceError {
+        let reason = format!("{what}: {}", ferry_bundle::error_chain(&e));
+        let transient = [
+            "connect",
+            "Connection",
+            "refused",
+            "timed out",
+            "unreachable",
+            "HTTP 5",
+            "resolve",
+            "reset",
+        ]
+        .iter()
+        .any(|k| reason.contains(k));
+        if transient {
+            SourceError::Unreachable {
+                source_name: self.describe(),
+                reason,
+            }
+        } else {
+            SourceError::File {
+                origin: self.url.clone(),
+                reason,
+            }
+        }
+    }
+
+    fn repo(&self) -> Result<gix::Repository, SourceError> {
+        if self.repo_dir.join("HEAD").exists() {
+            gix::open(&self.repo_dir).map_err(|e| self.err("opening the local repository", e))
+        } else {
+            std::fs::create_dir_all(&self.repo_dir)
+                .map_err(|e| self.err("creating the local repository", e))?;
+            gix::init_bare(&self.repo_dir).map_err(|e| self.err("creating the local repository", e))
+        }
+    }
+
+    /// The refspec that fetches `target` into a local ref, and that local ref.
+    fn refspec(target: &GitRef) -> (String, String) {
+        match target {
+            GitRef::Branch(b) => (
+                format!("+refs/heads/{b}:refs/ferry/target"),
+                format!("refs/heads/{b}"),
+            ),
+            GitRef::Tag(t) | GitRef::Semver(t) => (
+                format!("+refs/tags/{t}:refs/ferry/target"),
+                format!("refs/tags/{t}"),
+            ),
+            GitRef::Commit(c) => (format!("{c}:refs/ferry/target"), c.clone()),
+        }
+    }
+
+    /// Connects with `spec` and returns the commit the remote has for `remote_name`; fetches it
+    /// (depth 1) unless it equals `cursor`. Returns None when unchanged.
+    fn fetch(
+        &self,
+        repo: &gix::Repository,
+        spec: &str,
+        remote_name: &str,
+        cursor: Option<&str>,
+    ) -> Result<Option<gix::ObjectId>, SourceError> {
+        let remote = repo
+            .remote_at(self.url.as_str())
+            .map_err(|e| self.err("remote", e))?
+            .with_refspecs([spec], Direction::Fetch)
+            .map_err(|e| self.err("refspec", e))?;
+        if self.url.starts_with("http") {
+            let url = gix::url::parse(gix::bstr::BStr::new(self.url.as_bytes()))
+                .map_err(|e| self.err("url", e))?;
+            return self.run(
+                remote.to_connection_with_transport(self.http_transport(url)?),
+                remote_name,
+                cursor,
+            );
+        }
+        {
+            {
+                let conn = remote
+                    .connect(Direction::Fetch)
+                    .map_err(|e| self.err("connect", e))?;
+                self.run(conn, remote_name, cursor)
+            }
+        }
+    }
+
+    fn run<T>(
+        &self,
+        conn: gix::remote::Connection<'_, '_, '_, T>,
+        remote_name: &str,
+        cursor: Option<&str>,
+    ) -> Result<Option<gix::ObjectId>, SourceError>
+    where
+        T: gix_transport::client::blocking_io::Transport,
+    {
+        let prepare = conn
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| self.err("ref advertisement", e))?;
+        let id = match gix::ObjectId::from_hex(remote_name.as_bytes()) {
+            Ok(pinned) => pinned,
+            Err(_) => prepare
+                .ref_map()
+                .remote_refs
+                .iter()
+                .find_map(|r| {
+                    let (name, target, peeled) = r.unpack();
+                    (name == remote_name)
+                        .then(|| peeled.or(target).map(|o| o.to_owned()))
+                        .flatten()
+                })
+                .ok_or_else(|| SourceError::NoBundle {
+                    source_name: format!("{} ({remote_name} not found)", self.describe()),
+                    refused: Vec::new(),
+                })?,
+        };
+        if cursor == Some(id.to_hex().to_string().as_str()) {
+            return Ok(None);
+        }
+        prepare
+            .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
+            .receive(gix::progress::Discard, &AtomicBool::new(false))
+            .map_err(|e| self.err("fetch", e))?;
+        Ok(Some(id))
+    }
+
+    /// Tag names the remote advertises (one ref advertisement).
+    fn remote_tags(&self, repo: &gix::Repository) -> Result<Vec<String>, SourceError> {
+        let remote = repo
+            .remote_at(self.url.as_str())
+            .map_err(|e| self.err("remote", e))?
+            .with_refspecs(["+refs/tags/*:refs/ferry/tags/*"], Direction::Fetch)
+            .map_err(|e| self.err("refspec", e))?;
+        let names = |refs: &gix::protocol::fetch::RefMap| -> Vec<String> {
+            refs.remote_refs
+                .iter()
+                .filter_map(|r| {
+                    r.unpack()
+                        .0
+                        .to_string()
+                        .strip_prefix("refs/tags/")
+                        .map(str::to_string)
+                })
+                .collect()
+        };
+        if self.url.starts_with("http") {
+            let url = gix::url::parse(gix::bstr::BStr::new(self.url.as_bytes()))
+                .map_err(|e| self.err("url", e))?;
+            let p = remote
+                .to_connection_with_transport(self.http_transport(url)?)
+                .prepare_fetch(gix::progress::Discard, Default::default())
+                .map_err(|e| self.err("ref advertisement", e))?;
+            return Ok(names(p.ref_map()));
+        }
+        let p = remote
+            .connect(Direction::Fetch)
+            .map_err(|e| self.err("connect", e))?
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| self.err("ref advertisement", e))?;
+        Ok(names(p.ref_map()))
+    }
+
+    fn http_transport(
+        &self,
+        url: gix::Url,
+    ) -> Result<gix_transport::client::blocking_io::http::Transport<UreqHttp>, SourceError> {
+        let (agent, auth) = self.http.clone().map_err(|reason| SourceError::File {
+            origin: self.url.clone(),
+            reason,
+        })?;
+        Ok(
+            gix_transport::client::blocking_io::http::Transport::new_http(
+                UreqHttp::new(agent, auth),
+                url,
+                gix_transport::Protocol::V2,
+                false,
+            ),
+        )
+    }
+
+    fn in_repo(&self, file: &str) -> String {
+        if self.path.is_empty() {
+            file.to_string()
+        } else {
+            format!("{}/{file}", self.path)
+        }
+    }
+}
+
+/// Reads a file of the bundle directory at a commit.
+fn read_blob(
+    repo: &gix::Repository,
+    commit: gix::ObjectId,
+    path: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    let commit = repo.find_commit(commit).map_err(|e| e.to_string())?;
+    let tree = commit.tree().map_err(|e| e.to_string())?;
+    let Some(entry) = tree.lookup_entry_by_path(path).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    if !entry.mode().is_blob() {
+        return Err(format!("{path} is not a regular file in the repository"));
+    }
+    let object = entry.object().map_err(|e| e.to_string())?;
+    Ok(Some(object.detach().data))
+}
+
+impl Source for GitSource {
+    fn describe(&self) -> String {
+        format!("git {}", self.url)
+    }
+
+    fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError> {
+        let repo = self.repo()?;
+        let target = match &self.reference {
+            GitRef::Semver(range) => {
+                let tags = self.remote_tags(&repo)?;
+                GitRef::Tag(ferry_bundle::oci::select_tag(&tags, range).map_err(|e| {
+                    SourceError::File {
+                        origin: self.url.clone(),
+                        reason: e.to_string(),
+                    }
+                })?)
+            }
+            other => other.clone(),
+        };
+        let (spec, remote_name) = Self::refspec(&target);
+        let Some(commit) = self.fetch(&repo, &spec, &remote_name, cursor)? else {
+            return Ok(Poll::Unchanged);
+        };
+        let origin = format!("{}@{} ({})", self.url, commit.to_hex(), remote_name);
+        let reading = |e: String| SourceError::File {
+            origin: self.url.clone(),
+            reason: format!("reading: {e}"),
+        };
+        let missing = |f: &str| SourceError::NoBundle {
+            source_name: format!(
+                "{} ({} missing at {})",
+                self.describe(),
+                self.in_repo(f),
+                commit.to_hex()
+            ),
+            refused: Vec::new(),
+        };
+        let manifest = read_blob(&repo, commit, &self.in_repo(ferry_bundle::MANIFEST_FILE))
+            .map_err(reading)?
+            .ok_or_else(|| missing(ferry_bundle::MANIFEST_FILE))?;
+        if manifest.len() as u64 > policy.limits.max_manifest_bytes {
+            return Err(SourceError::File {
+                origin,
+                reason: format!(
+                    "bundle.yaml is larger than {} bytes",
+                    policy.limits.max_manifest_bytes
+                ),
+            });
+        }
+        let signature = read_blob(&repo, commit, &self.in_repo(ferry_bundle::SIGNATURE_FILE))
+            .map_err(reading)?
+            .map(|s| String::from_utf8_lossy(&s).into_owned());
+        Ok(Poll::Found(Found {
+            manifest,
+            signature,
+            cursor: commit.to_hex().to_string(),
+            origin: origin.clone(),
+            files: Box::new(TreeFiles {
+                repo_dir: self.repo_dir.clone(),
+                commit,
+                prefix: self.path.clone(),
+                origin,
+            }),
+            refused: Vec::new(),
+        }))
+    }
+}
+
+/// Reads content files from the fetched commit (the repository is reopened by path: gix's
+/// handles are not `Send` without its `parallel` feature, which ferry leaves out).
+struct TreeFiles {
+    repo_dir: PathBuf,
+    commit: gix::ObjectId,
+    prefix: String,
+    origin: String,
+}
+
+impl FileFetcher for TreeFiles {
+    fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError> {
+        let path = if self.prefix.is_empty() {
+            entry.path.clone()
+        } else {
+            format!("{}/{}", self.prefix, entry.path)
+        };
+        let err = |reason: String| SourceError::File {
+            origin: format!("{}: {path}", self.origin),
+            reason,
+        };
+        let repo = gix::open(&self.repo_dir).map_err(|e| err(e.to_string()))?;
+        let data = read_blob(&repo, self.commit, &path)
+            .map_err(err)?
+            .ok_or_else(|| err("missing in the commit".into()))?;
+        verify::read_verified(entry, data.as_slice()).map_err(|e| err(e.to_string()))
+    }
+}

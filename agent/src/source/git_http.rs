@@ -1,0 +1,255 @@
+//! gix's blocking HTTP transport on ureq + rustls, so Git over HTTPS needs neither curl nor
+//! reqwest/tokio. Requests are sent when the caller starts reading the response; a POST body
+//! is buffered first (ferry only fetches, so bodies are small want/have negotiations).
+
+use gix_transport::client::blocking_io::http::{GetResponse, Http, PostBodyDataKind, PostResponse};
+use std::io::{BufRead, Cursor, Read, Write};
+use std::sync::{Arc, Mutex};
+
+fn gix_err(e: impl std::error::Error + Send + Sync + 'static) -> gix_error::Error {
+    gix_error::Error::from_error(e)
+}
+
+/// The HTTP client gix drives.
+pub struct UreqHttp {
+    agent: ureq::Agent,
+    /// `Authorization` value from ferry's config (basic or bearer), never logged.
+    authorization: Option<String>,
+}
+
+impl UreqHttp {
+    pub fn new(agent: ureq::Agent, authorization: Option<String>) -> Self {
+        UreqHttp {
+            agent,
+            authorization,
+        }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        url: &str,
+        headers: Vec<String>,
+        body: Option<Vec<u8>>,
+    ) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+        let mut b = ureq::http::Request::builder().method(method).uri(url);
+        for h in &headers {
+            if let Some((k, v)) = h.split_once(':') {
+                b = b.header(k.trim(), v.trim());
+            }
+        }
+        if let Some(a) = &self.authorization {
+            b = b.header("Authorization", a);
+        }
+        let resp = match body {
+            Some(data) => self.agent.run(b.body(data).map_err(std::io::Error::other)?),
+            None => self.agent.run(b.body(()).map_err(std::io::Error::other)?),
+        }
+        .map_err(std::io::Error::other)?;
+        let status = resp.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{url}: HTTP {status} (check basicAuthFile/tokenFile)"),
+            ));
+        }
+        if status >= 400 {
+            let kind = if status >= 500 {
+                std::io::ErrorKind::ConnectionAborted
+            } else {
+                std::io::ErrorKind::Other
+            };
+            return Err(std::io::Error::new(kind, format!("{url}: HTTP {status}")));
+        }
+        let mut head = Vec::new();
+        for (k, v) in resp.headers() {
+            head.extend_from_slice(k.as_str().as_bytes());
+            head.push(b':');
+            head.extend_from_slice(v.as_bytes());
+            head.push(b'\n');
+        }
+        Ok((
+            head,
+            Box::new(resp.into_body().into_with_config().limit(u64::MAX).reader()),
+        ))
+    }
+}
+
+/// A sent request: the response headers as lines, and the body.
+type Sent = (Cursor<Vec<u8>>, Box<dyn Read + Send>);
+
+/// A response shared by the lazy header and body readers of one POST.
+struct Pending {
+    http: (ureq::Agent, Option<String>),
+    url: String,
+    headers: Vec<String>,
+    body: Arc<Mutex<Vec<u8>>>,
+    response: Option<std::io::Result<Sent>>,
+}
+
+impl Pending {
+    fn ensure_sent(&mut self) -> std::io::Result<&mut Sent> {
+        if self.response.is_none() {
+            let body = std::mem::take(&mut *self.body.lock().unwrap_or_else(|e| e.into_inner()));
+            let client = UreqHttp::new(self.http.0.clone(), self.http.1.clone());
+            self.response = Some(
+                client
+                    .request(
+                        "POST",
+                        &self.url,
+                        std::mem::take(&mut self.headers),
+                        Some(body),
+                    )
+                    .map(|(h, b)| (Cursor::new(h), b)),
+            );
+        }
+        match self.response.as_mut() {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            None => Err(std::io::Error::other("request not sent")),
+        }
+    }
+}
+
+/// Buffers what gix writes as the POST body.
+pub struct PostBody(Arc<Mutex<Vec<u8>>>);
+
+impl Write for PostBody {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Which part of a lazy response a reader yields.
+#[derive(Clone, Copy)]
+enum Part {
+    Headers,
+    Body,
+}
+
+/// A `BufRead` over a response that is sent on first read.
+pub struct Lazy {
+    pending: Option<Arc<Mutex<Pending>>>,
+    ready: Option<Box<dyn Read + Send>>,
+    part: Part,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+}
+
+impl Lazy {
+    fn ready(reader: Box<dyn Read + Send>) -> Self {
+        Lazy {
+            pending: None,
+            ready: Some(reader),
+            part: Part::Body,
+            buf: vec![0; 64 * 1024],
+            pos: 0,
+            len: 0,
+        }
+    }
+    fn pending(p: Arc<Mutex<Pending>>, part: Part) -> Self {
+        Lazy {
+            pending: Some(p),
+            ready: None,
+            part,
+            buf: vec![0; 64 * 1024],
+            pos: 0,
+            len: 0,
+        }
+    }
+    fn read_more(&mut self) -> std::io::Result<usize> {
+        if let Some(r) = self.ready.as_mut() {
+            return r.read(&mut self.buf);
+        }
+        let Some(p) = &self.pending else { return Ok(0) };
+        let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+        let (head, body) = p.ensure_sent()?;
+        match self.part {
+            Part::Headers => head.read(&mut self.buf),
+            Part::Body => body.read(&mut self.buf),
+        }
+    }
+}
+
+impl Read for Lazy {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Lazy {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos >= self.len {
+            self.len = self.read_more()?;
+            self.pos = 0;
+        }
+        Ok(&self.buf[self.pos..self.len])
+    }
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.len);
+    }
+}
+
+impl Http for UreqHttp {
+    type Headers = Lazy;
+    type ResponseBody = Lazy;
+    type PostBody = PostBody;
+
+    fn get(
+        &mut self,
+        url: &str,
+        _base_url: &str,
+        headers: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> gix_error::Result<GetResponse<Lazy, Lazy>> {
+        let headers = headers
+            .into_iter()
+            .map(|h| h.as_ref().to_string())
+            .collect();
+        let (head, body) = self.request("GET", url, headers, None).map_err(gix_err)?;
+        Ok(GetResponse {
+            headers: Lazy::ready(Box::new(Cursor::new(head))),
+            body: Lazy::ready(body),
+        })
+    }
+
+    fn post(
+        &mut self,
+        url: &str,
+        _base_url: &str,
+        headers: impl IntoIterator<Item = impl AsRef<str>>,
+        _body: PostBodyDataKind,
+    ) -> gix_error::Result<PostResponse<Lazy, Lazy, PostBody>> {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let pending = Arc::new(Mutex::new(Pending {
+            http: (self.agent.clone(), self.authorization.clone()),
+            url: url.to_string(),
+            headers: headers
+                .into_iter()
+                .map(|h| h.as_ref().to_string())
+                .collect(),
+            body: buffer.clone(),
+            response: None,
+        }));
+        Ok(PostResponse {
+            post_body: PostBody(buffer),
+            headers: Lazy::pending(pending.clone(), Part::Headers),
+            body: Lazy::pending(pending, Part::Body),
+        })
+    }
+
+    fn configure(&mut self, _config: &dyn std::any::Any) -> gix_error::Result {
+        Ok(())
+    }
+}
