@@ -369,6 +369,12 @@ impl AgentConfig {
         if let Some(t) = cfg.metrics.textfile.as_mut() {
             abs(t);
         }
+        if let Some(f) = cfg.fleet.as_mut() {
+            f.tls.paths_mut().into_iter().for_each(abs);
+        }
+        for n in &mut cfg.notifications {
+            n.tls.paths_mut().into_iter().for_each(abs);
+        }
         abs(&mut cfg.keys);
         if let Some(k) = cfg.kubeconfig.as_mut() {
             abs(k);
@@ -377,11 +383,31 @@ impl AgentConfig {
             if let Some(k) = s.keys.as_mut() {
                 abs(k);
             }
-            if let SourceConfig::Directory { path, quarantine } = &mut s.source {
-                abs(path);
-                if let Some(q) = quarantine.as_mut() {
-                    abs(q);
+            match &mut s.source {
+                SourceConfig::Directory { path, quarantine } => {
+                    abs(path);
+                    quarantine.iter_mut().for_each(abs);
                 }
+                SourceConfig::Http { auth, .. } | SourceConfig::Git { auth, .. } => {
+                    auth.paths_mut().into_iter().for_each(abs)
+                }
+                SourceConfig::Oci {
+                    ca_file,
+                    client_cert,
+                    client_key,
+                    basic_auth_file,
+                    docker_config,
+                    ..
+                } => [
+                    ca_file,
+                    client_cert,
+                    client_key,
+                    basic_auth_file,
+                    docker_config,
+                ]
+                .into_iter()
+                .flatten()
+                .for_each(abs),
             }
         }
         Ok(cfg)

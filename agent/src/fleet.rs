@@ -38,7 +38,10 @@ pub fn health_word(r: &SyncReport) -> &'static str {
     } else if r.state.waiting.is_some() {
         "waiting"
     } else {
-        match (r.last_attempt_state.as_deref(), r.state.last_error.is_some()) {
+        match (
+            r.last_attempt_state.as_deref(),
+            r.state.last_error.is_some(),
+        ) {
             (None, _) => "never-synced",
             (Some("applied"), false) => "healthy",
             (Some("applied"), true) => "degraded",
@@ -109,9 +112,22 @@ pub fn reports(store: &Store, cfg: &AgentConfig) -> Result<Vec<SyncReport>, Stor
         .iter()
         .map(|s| {
             let state = store.sync_state(&s.name)?;
-            let last_attempt_state = store.history(Some(&s.name), 1)?.into_iter().next().map(|h| h.state);
-            let drift_corrections = counters.get(&format!("events_total|{}|drift-corrected", s.name)).copied().unwrap_or(0);
-            Ok(SyncReport { name: s.name.clone(), suspended: state.suspended || s.suspend, state, last_attempt_state, drift_corrections })
+            let last_attempt_state = store
+                .history(Some(&s.name), 1)?
+                .into_iter()
+                .next()
+                .map(|h| h.state);
+            let drift_corrections = counters
+                .get(&format!("events_total|{}|drift-corrected", s.name))
+                .copied()
+                .unwrap_or(0);
+            Ok(SyncReport {
+                name: s.name.clone(),
+                suspended: state.suspended || s.suspend,
+                state,
+                last_attempt_state,
+                drift_corrections,
+            })
         })
         .collect()
 }

@@ -34,6 +34,35 @@ pub struct EndpointTls {
     pub token_file: Option<PathBuf>,
     /// File holding `user:password` for HTTP basic auth.
     pub basic_auth_file: Option<PathBuf>,
+    /// Give up connecting after this long (default 10s).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub connect_timeout: Option<Duration>,
+    /// Give up on a transfer that stalls this long (default 30s; slow links still progress).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub read_timeout: Option<Duration>,
+}
+
+impl EndpointTls {
+    /// Every file path, for resolving relative paths against the config file.
+    pub fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        [
+            &mut self.ca_file,
+            &mut self.client_cert,
+            &mut self.client_key,
+            &mut self.token_file,
+            &mut self.basic_auth_file,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, HttpError> {
@@ -118,9 +147,9 @@ impl Endpoint {
         let agent = ureq::Agent::config_builder()
             .tls_config(cfg.build())
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_connect(Some(tls.connect_timeout.unwrap_or(Duration::from_secs(10))))
             // A transfer that stalls this long is cut (slow links still progress).
-            .timeout_per_read(Some(Duration::from_secs(30)))
+            .timeout_per_read(Some(tls.read_timeout.unwrap_or(Duration::from_secs(30))))
             .timeout_global(Some(timeout))
             .user_agent(format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")))
             .build()

@@ -59,6 +59,9 @@ pub enum Delivery {
     Endless,
     /// Announce the full length, send half the body, then close the connection.
     Truncated,
+    /// Announce the full length, send half the body, then send nothing more (a source that
+    /// vanished mid-download without closing the connection).
+    Stall,
 }
 
 impl Response {
@@ -188,6 +191,14 @@ fn connection(
                 s.write_all(&resp.body[..resp.body.len() / 2])?;
                 s.flush()?;
                 let _ = s.sock.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+            Delivery::Stall => {
+                s.write_all(&resp.body[..resp.body.len() / 2])?;
+                s.flush()?;
+                while !stop.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(50));
+                }
                 return Ok(());
             }
             Delivery::Endless => {
