@@ -482,6 +482,18 @@ mod tests {
     }
 
     #[test]
+    fn every_example_config_parses() {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../k3s-examples/agent"));
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            AgentConfig::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+        assert!(n >= 6, "one example per source kind");
+    }
+
+    #[test]
     fn refuses_bad_configs() {
         let p = Path::new("a.yaml");
         assert!(AgentConfig::parse(p, "syncs: []").is_err());
