@@ -483,7 +483,10 @@ mod tests {
 
     #[test]
     fn every_example_config_parses() {
-        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../k3s-examples/agent"));
+        let dir = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../k3s-examples/agent"
+        ));
         let mut n = 0;
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();

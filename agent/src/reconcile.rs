@@ -699,18 +699,7 @@ impl Agent {
             crate::fault::point("after-stage");
             changes.extend(cs);
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
-                let refs: Vec<&DesiredObject> = objects.iter().collect();
-                wait::wait_for(
-                    &client,
-                    &self.discovery,
-                    &refs,
-                    sync.timeout,
-                    self.poll_interval,
-                )
-                .map_err(|source| SyncError::Wait {
-                    sync: name.into(),
-                    source,
-                })?;
+                self.wait(&client, sync, &objects.iter().collect::<Vec<_>>())?;
                 if *stage == Stage::Crds {
                     let versions: BTreeSet<String> = objects
                         .iter()
@@ -738,17 +727,7 @@ impl Agent {
                 .iter()
                 .filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped)
                 .collect();
-            wait::wait_for(
-                &client,
-                &self.discovery,
-                &refs,
-                sync.timeout,
-                self.poll_interval,
-            )
-            .map_err(|source| SyncError::Wait {
-                sync: name.into(),
-                source,
-            })?;
+            self.wait(&client, sync, &refs)?;
         }
         if sync.prune {
             crate::fault::point("before-prune");
@@ -763,6 +742,26 @@ impl Agent {
         }
         crate::fault::point("before-record");
         Ok(changes)
+    }
+
+    /// Waits until `objects` are healthy, within the sync's timeout.
+    fn wait(
+        &self,
+        client: &KubeClient,
+        sync: &SyncConfig,
+        objects: &[&DesiredObject],
+    ) -> Result<(), SyncError> {
+        wait::wait_for(
+            client,
+            &self.discovery,
+            objects,
+            sync.timeout,
+            self.poll_interval,
+        )
+        .map_err(|source| SyncError::Wait {
+            sync: sync.name.clone(),
+            source,
+        })
     }
 
     /// Drift correction: compares live objects with the last good revision and re-applies

@@ -161,19 +161,5 @@ pub fn verify_file_on_disk(entry: &FileEntry, path: &Path) -> Result<(), VerifyE
             path: entry.path.clone(),
             reason: e.to_string(),
         })?;
-    if size != entry.size {
-        return Err(VerifyError::SizeMismatch {
-            path: entry.path.clone(),
-            expected: entry.size,
-            actual: size,
-        });
-    }
-    if actual != entry.sha256 {
-        return Err(VerifyError::DigestMismatch {
-            path: entry.path.clone(),
-            expected: entry.sha256.clone(),
-            actual,
-        });
-    }
-    Ok(())
+    verify::check_measured(entry, size, &actual)
 }

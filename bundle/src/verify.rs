@@ -225,18 +225,25 @@ pub fn check_file_list(manifest: &Manifest, limits: &Limits) -> Result<(), Verif
 /// Checks one file's content against its entry: size first, then digest.
 pub fn verify_file(entry: &FileEntry, data: &[u8]) -> Result<(), VerifyError> {
     if data.len() as u64 != entry.size {
+        return check_measured(entry, data.len() as u64, "");
+    }
+    check_measured(entry, entry.size, &sha256_hex(data))
+}
+
+/// Compares a file's measured size and sha256 with its entry (size first).
+pub fn check_measured(entry: &FileEntry, size: u64, sha256: &str) -> Result<(), VerifyError> {
+    if size != entry.size {
         return Err(VerifyError::SizeMismatch {
             path: entry.path.clone(),
             expected: entry.size,
-            actual: data.len() as u64,
+            actual: size,
         });
     }
-    let actual = sha256_hex(data);
-    if actual != entry.sha256 {
+    if sha256 != entry.sha256 {
         return Err(VerifyError::DigestMismatch {
             path: entry.path.clone(),
             expected: entry.sha256.clone(),
-            actual,
+            actual: sha256.to_string(),
         });
     }
     Ok(())

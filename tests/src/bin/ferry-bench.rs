@@ -1,0 +1,447 @@
+//! `ferry-bench`: footprint and speed figures, printed as a table (figures, not pass/fail).
+//! Run through `cross/bench`, which builds the release binaries it drives first.
+//!
+//! Measures, on this machine, against kube-sim and the same real servers the tests use:
+//! binary sizes, idle RSS, peak RSS of a 1000-object sync, ferry vs `kubectl apply
+//! --server-side` on the same files, no-change polls per source kind, a one-file change among
+//! 1000, and restart-to-enforced with the source offline.
+
+use anyhow::{bail, Context, Result};
+use ferry_tests::git_server::{GitHttp, GitRepo};
+use ferry_tests::kube_sim::{KubeSim, SimConfig, SimOptions};
+use ferry_tests::registry::TestRegistry;
+use ferry_tests::static_server::StaticServer;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Bench {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    rows: Vec<(String, String, String)>,
+}
+
+/// Runs a command, returning (wall time, peak RSS in KiB, stdout+stderr).
+fn measure(cmd: &mut Command) -> Result<(Duration, u64, String)> {
+    use std::io::Read;
+    let start = Instant::now();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let mut stderr = child.stderr.take().context("stderr")?;
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; `status` and `usage` are valid for writes.
+    let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let elapsed = start.elapsed();
+    anyhow::ensure!(r > 0, "wait4 failed");
+    let text = format!(
+        "{}{}",
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default()
+    );
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("{cmd:?} failed: {text}");
+    }
+    Ok((elapsed, usage.ru_maxrss as u64, text))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+impl Bench {
+    fn row(&mut self, what: &str, figure: String, note: &str) {
+        eprintln!("  {what}: {figure}");
+        self.rows.push((what.to_string(), figure, note.to_string()));
+    }
+
+    fn bundle_bin(&self) -> PathBuf {
+        self.bin.join("ferry-bundle")
+    }
+
+    fn agent(&self, config: &Path) -> Command {
+        let mut c = Command::new(self.bin.join("ferry-agent"));
+        c.arg("--config").arg(config);
+        c
+    }
+
+    /// Writes `n` objects (10 namespaces, the rest ConfigMaps) as 100 files under `dir`.
+    fn objects(dir: &Path, n: usize, variant: &str) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut ns = String::new();
+        for i in 0..10 {
+            ns.push_str(&format!(
+                "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: bench-{i}\n"
+            ));
+        }
+        std::fs::write(dir.join("00-namespaces.yaml"), ns)?;
+        let per_file = (n - 10).div_ceil(100);
+        for f in 0..100 {
+            let mut text = String::new();
+            for j in 0..per_file {
+                let k = f * per_file + j;
+                if k >= n - 10 {
+                    break;
+                }
+                let v = if k == 0 { variant } else { "v1" };
+                text.push_str(&format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{k}\n  namespace: bench-{}\ndata:\n  key: \"{v}\"\n  payload: \"{}\"\n", k % 10, "x".repeat(200)));
+            }
+            std::fs::write(dir.join(format!("10-configmaps-{f:03}.yaml")), text)?;
+        }
+        Ok(())
+    }
+
+    fn build_bundle(&self, src: &Path, out: &Path, revision: u64) -> Result<()> {
+        let o = Command::new(self.bundle_bin())
+            .arg("build")
+            .arg(src)
+            .args([
+                "--name",
+                "bench",
+                "--revision",
+                &revision.to_string(),
+                "--force",
+                "--key",
+            ])
+            .arg(self.dir.path().join("k.key"))
+            .arg("--out")
+            .arg(out)
+            .output()?;
+        if !o.status.success() {
+            bail!("ferry-bundle build: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        Ok(())
+    }
+
+    fn config(&self, name: &str, sim: &KubeSim, source: &str) -> Result<PathBuf> {
+        let path = self.dir.path().join(format!("{name}.yaml"));
+        let text = format!(
+            "device: {{id: bench}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nstatusObject: {{enabled: false}}\nsyncs:\n  - name: bench\n    source: {source}\n    interval: 1m\n    timeout: 1m\n",
+            self.dir.path().join(format!("state-{name}")).display(),
+            sim.kubeconfig_path().display(),
+            self.dir.path().join("k.pub").display()
+        );
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+}
+
+fn sim() -> Result<KubeSim> {
+    KubeSim::start(SimOptions {
+        port: 0,
+        config: SimConfig {
+            ready_delay: Duration::from_millis(0),
+            crd_delay: Duration::from_millis(0),
+            ..SimConfig::default()
+        },
+    })
+}
+
+fn main() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = root.join("target/release");
+    if !bin.join("ferry-agent").exists() {
+        bail!("build the release binaries first (cross/bench does)");
+    }
+    let mut b = Bench {
+        bin,
+        dir: tempfile::tempdir()?,
+        rows: Vec::new(),
+    };
+    let o = Command::new(b.bundle_bin())
+        .args(["keygen", "--out"])
+        .arg(b.dir.path().join("k"))
+        .output()?;
+    anyhow::ensure!(o.status.success(), "keygen");
+
+    // Binary sizes.
+    for t in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "armv7-unknown-linux-musleabihf",
+    ] {
+        let p = root.join("dist").join(t).join("ferry-agent");
+        let figure = std::fs::metadata(&p)
+            .map(|m| format!("{:.2} MiB", m.len() as f64 / 1048576.0))
+            .unwrap_or_else(|_| "not built (run cross/build)".into());
+        b.row(
+            &format!("ferry-agent size, {t}"),
+            figure,
+            "static, stripped, opt-level z, LTO",
+        );
+    }
+    let host = std::fs::metadata(b.bin.join("ferry-agent"))?.len();
+    b.row(
+        "ferry-agent size, host (glibc) release",
+        format!("{:.2} MiB", host as f64 / 1048576.0),
+        "",
+    );
+
+    // 1000 objects: ferry vs kubectl.
+    let objs = b.dir.path().join("objects");
+    Bench::objects(&objs, 1000, "v1")?;
+    let drop = b.dir.path().join("drop");
+    b.build_bundle(&objs, &drop.join("bench"), 1)?;
+    let s1 = sim()?;
+    let cfg = b.config(
+        "dir",
+        &s1,
+        &format!("{{type: directory, path: {}}}", drop.display()),
+    )?;
+    let (ferry_time, ferry_rss, out) = measure(b.agent(&cfg).args(["sync", "--once"]))?;
+    anyhow::ensure!(out.contains("1000 created"), "first sync: {out}");
+    b.row(
+        "first sync, 1000 objects: ferry",
+        ms(ferry_time),
+        "kube-sim on loopback, TLS, wait for health",
+    );
+    b.row(
+        "peak RSS, 1000-object sync",
+        format!("{:.1} MiB", ferry_rss as f64 / 1024.0),
+        "ru_maxrss",
+    );
+    let s2 = sim()?;
+    let cache = tempfile::tempdir()?;
+    let kubectl_start = Instant::now();
+    let o = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(s2.kubeconfig_path())
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args(["apply", "--server-side", "-f"])
+        .arg(&objs)
+        .output()
+        .context("kubectl")?;
+    let kubectl_time = kubectl_start.elapsed();
+    anyhow::ensure!(
+        o.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    b.row(
+        "first sync, 1000 objects: kubectl apply --server-side",
+        ms(kubectl_time),
+        "same files, same kube-sim, fresh cache",
+    );
+    b.row(
+        "ferry speed-up over kubectl",
+        format!(
+            "{:.1}x",
+            kubectl_time.as_secs_f64() / ferry_time.as_secs_f64()
+        ),
+        "budget >= 3x",
+    );
+
+    // No-change poll, directory source.
+    s1.clear_log();
+    let (t, _, out) = measure(b.agent(&cfg).args(["sync", "--once"]))?;
+    anyhow::ensure!(out.contains("nothing written"), "{out}");
+    b.row(
+        "no-change poll, directory",
+        format!("0 requests, {} API writes, {}", s1.writes().len(), ms(t)),
+        "drift check reads the 1000 objects",
+    );
+
+    // Idle RSS of the daemon.
+    let mut daemon = b
+        .agent(&cfg)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    std::thread::sleep(Duration::from_secs(3));
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", daemon.id())).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap_or("VmRSS: ?")
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .to_string();
+    daemon.kill()?;
+    daemon.wait()?;
+    b.row(
+        "idle RSS of ferry-agent run (after its first pass)",
+        rss,
+        "host build",
+    );
+
+    // HTTP exploded: no-change poll and one file changed among 1000.
+    let www = b.dir.path().join("www");
+    let server = StaticServer::start(&www)?;
+    let publish = |dir: &Path| -> Result<()> {
+        let o = Command::new(root.join("target/release/ferry-bundle"))
+            .arg("publish")
+            .arg(dir)
+            .arg("--out")
+            .arg(www.join("bench"))
+            .output()?;
+        anyhow::ensure!(
+            o.status.success(),
+            "publish: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Ok(())
+    };
+    publish(&drop.join("bench"))?;
+    let s3 = sim()?;
+    let hcfg = b.config(
+        "http",
+        &s3,
+        &format!(
+            "{{type: http, url: \"{}bench/\", caFile: {}}}",
+            server.url,
+            server.ca_file().display()
+        ),
+    )?;
+    measure(b.agent(&hcfg).args(["sync", "--once"]))?;
+    server.clear_log();
+    s3.clear_log();
+    measure(b.agent(&hcfg).args(["sync", "--once"]))?;
+    let log = server.log();
+    b.row(
+        "no-change poll, HTTP exploded",
+        format!(
+            "{} request(s) ({}), {} bytes of body, {} API writes",
+            log.len(),
+            log.iter()
+                .map(|r| r.status.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            log.iter().map(|r| r.bytes).sum::<usize>(),
+            s3.writes().len()
+        ),
+        "conditional GET of bundle.yaml",
+    );
+    Bench::objects(&objs, 1000, "v2")?;
+    b.build_bundle(&objs, &b.dir.path().join("rev2"), 2)?;
+    publish(&b.dir.path().join("rev2"))?;
+    server.clear_log();
+    s3.clear_log();
+    let (t, _, out) = measure(b.agent(&hcfg).args(["sync", "--once"]))?;
+    anyhow::ensure!(out.contains("1 configured"), "{out}");
+    let blobs = server
+        .log()
+        .iter()
+        .filter(|r| r.path.contains("/blobs/"))
+        .count();
+    b.row(
+        "one file changed among 1000 (HTTP)",
+        format!(
+            "{blobs} blob(s) fetched, {} API writes, {}",
+            s3.writes().len(),
+            ms(t)
+        ),
+        "",
+    );
+
+    // Restart to enforced with the source offline.
+    server.set_down(true);
+    s3.with_state(|s| {
+        if let Some(rt) = s.rt_by_kind("", "ConfigMap") {
+            let _ = s.delete(&rt, "bench-0", "cm-0", false);
+        }
+    });
+    let start = Instant::now();
+    let o = b.agent(&hcfg).args(["sync", "--once"]).output()?;
+    let t = start.elapsed();
+    let restored = s3.object("", "ConfigMap", "bench-0", "cm-0").is_some();
+    b.row(
+        "restart to enforced, source offline",
+        format!("{} (deleted object restored: {restored})", ms(t)),
+        &format!("exit {}", o.status.code().unwrap_or(-1)),
+    );
+
+    // OCI no-change poll.
+    let reg = TestRegistry::start(None)?;
+    let o = Command::new(b.bundle_bin())
+        .arg("push")
+        .arg(drop.join("bench"))
+        .arg(format!("{}:stable", reg.url("bench")))
+        .arg("--ca-file")
+        .arg(reg.ca_file())
+        .output()?;
+    anyhow::ensure!(
+        o.status.success(),
+        "push: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s4 = sim()?;
+    let ocfg = b.config(
+        "oci",
+        &s4,
+        &format!(
+            "{{type: oci, url: \"{}\", tag: stable, caFile: {}}}",
+            reg.url("bench"),
+            reg.ca_file().display()
+        ),
+    )?;
+    measure(b.agent(&ocfg).args(["sync", "--once"]))?;
+    reg.clear_requests();
+    s4.clear_log();
+    measure(b.agent(&ocfg).args(["sync", "--once"]))?;
+    let reqs = reg.requests();
+    b.row(
+        "no-change poll, OCI",
+        format!(
+            "{} request(s) ({}), {} API writes",
+            reqs.len(),
+            reqs.iter()
+                .map(|(m, _)| m.clone())
+                .collect::<Vec<_>>()
+                .join(","),
+            s4.writes().len()
+        ),
+        "manifest HEAD by tag",
+    );
+
+    // Git (HTTPS, http-backend) no-change poll.
+    let repo = GitRepo::new()?;
+    repo.commit_dir("bench", &drop.join("bench"), "bench")?;
+    let git = GitHttp::start(repo.root.path(), None)?;
+    let s5 = sim()?;
+    let gcfg = b.config(
+        "git",
+        &s5,
+        &format!(
+            "{{type: git, url: \"{}\", branch: main, path: bench, caFile: {}}}",
+            git.url("fleet.git"),
+            git.ca_file().display()
+        ),
+    )?;
+    measure(b.agent(&gcfg).args(["sync", "--once"]))?;
+    git.clear_requests();
+    s5.clear_log();
+    measure(b.agent(&gcfg).args(["sync", "--once"]))?;
+    let reqs = git.requests();
+    b.row(
+        "no-change poll, Git over HTTPS",
+        format!(
+            "{} request(s) ({}), {} API writes",
+            reqs.len(),
+            reqs.iter()
+                .map(|r| r.split_whitespace().next().unwrap_or("?").to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            s5.writes().len()
+        ),
+        "ref advertisement only",
+    );
+
+    println!("| measure | figure | note |\n|---|---|---|");
+    for (w, f, n) in &b.rows {
+        println!("| {w} | {f} | {n} |");
+    }
+    Ok(())
+}
