@@ -176,3 +176,44 @@ fn https_with_basic_auth_and_ref_advertisement_only_polls() {
         http.requests()
     );
 }
+
+#[test]
+fn https_without_auth_and_a_missing_path() {
+    let env = Env::new();
+    let repo = GitRepo::new().unwrap();
+    repo.commit_dir(
+        "bundles/app",
+        &env.stage(1, &[("a.yaml", cm("a", "default", "1"))]),
+        "r1",
+    )
+    .unwrap();
+    let http = GitHttp::start(repo.root.path(), None).unwrap();
+    let ca = format!(", caFile: {}", http.ca_file().display());
+    env.write_config_source(
+        "",
+        &git_source(&http.url("fleet.git"), "branch: main", &ca),
+        "timeout: 5s",
+        "",
+    );
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    // Without the CA the server's certificate is not trusted: TLS is always verified.
+    env.write_config_source(
+        "",
+        &git_source(&http.url("fleet.git"), "branch: main", ""),
+        "timeout: 5s",
+        "",
+    );
+    let (code, out) = env.sync();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("UnknownIssuer"), "{out}");
+    // A path with no bundle in it names the file it looked for (same commit, other path).
+    let wrong = format!(
+        "{{type: git, url: \"{}\", branch: main, path: nowhere{ca}}}",
+        http.url("fleet.git")
+    );
+    env.write_config_source("", &wrong, "timeout: 5s", "");
+    let (code, out) = env.sync();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("nowhere/bundle.yaml missing"), "{out}");
+}

@@ -644,3 +644,46 @@ fn impersonation_and_simple_rbac() {
     .unwrap();
     assert_eq!(st, 401);
 }
+
+#[test]
+fn update_checks_resource_version_and_delete_accepts_propagation() {
+    let s = sim();
+    let c = C::new(&s);
+    let (_, created) = c.req(
+        "POST",
+        CM_PATH,
+        Some("application/json"),
+        Some(&cm("u", json!({"a": "1"})).to_string()),
+    );
+    let mut obj = created.clone();
+    obj["data"]["a"] = json!("2");
+    let (st, updated) = c.req(
+        "PUT",
+        &format!("{CM_PATH}/u"),
+        Some("application/json"),
+        Some(&obj.to_string()),
+    );
+    assert_eq!(st, 200, "{updated}");
+    assert_eq!(updated["data"]["a"], "2");
+    assert_ne!(
+        updated["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+    // A write based on the old resourceVersion is refused.
+    let (st, body) = c.req(
+        "PUT",
+        &format!("{CM_PATH}/u"),
+        Some("application/json"),
+        Some(&obj.to_string()),
+    );
+    assert_eq!((st, body["reason"].as_str()), (409, Some("Conflict")));
+    let (st, _) = c.req(
+        "DELETE",
+        &format!("{CM_PATH}/u?propagationPolicy=Foreground"),
+        None,
+        None,
+    );
+    assert_eq!(st, 200);
+    let (st, _) = c.req("DELETE", &format!("{CM_PATH}/u"), None, None);
+    assert_eq!(st, 404);
+}

@@ -163,7 +163,7 @@ impl GitSource {
                     refused: Vec::new(),
                 })?,
         };
-        if cursor == Some(id.to_hex().to_string().as_str()) {
+        if cursor == Some(self.cursor_for(&id).as_str()) {
             return Ok(None);
         }
         prepare
@@ -225,6 +225,11 @@ impl GitSource {
                 false,
             ),
         )
+    }
+
+    /// The cursor of a commit: the commit and the bundle's path (a new path is a change).
+    fn cursor_for(&self, commit: &gix::ObjectId) -> String {
+        format!("{} {}", commit.to_hex(), self.path)
     }
 
     fn in_repo(&self, file: &str) -> String {
@@ -309,7 +314,7 @@ impl Source for GitSource {
         Ok(Poll::Found(Found {
             manifest,
             signature,
-            cursor: commit.to_hex().to_string(),
+            cursor: self.cursor_for(&commit),
             origin: origin.clone(),
             files: Box::new(TreeFiles {
                 repo_dir: self.repo_dir.clone(),

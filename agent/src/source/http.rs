@@ -21,6 +21,9 @@ use std::time::Duration;
 /// What the last successful poll saw (stored as the source cursor).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 struct Cursor {
+    /// The URL the validators belong to (a changed URL is a new source).
+    #[serde(default)]
+    url: String,
     etag: Option<String>,
     last_modified: Option<String>,
     /// sha256 of the manifest (or archive), for servers without validators.
@@ -95,6 +98,7 @@ impl HttpSource {
                         .map(str::to_string)
                 };
                 let next = Cursor {
+                    url: self.url.clone(),
                     etag: h("etag"),
                     last_modified: h("last-modified"),
                     digest: String::new(),
@@ -244,7 +248,9 @@ impl Source for HttpSource {
     }
 
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError> {
-        let cursor: Option<Cursor> = cursor.and_then(|c| serde_json::from_str(c).ok());
+        let cursor: Option<Cursor> = cursor
+            .and_then(|c| serde_json::from_str::<Cursor>(c).ok())
+            .filter(|c| c.url == self.url);
         if self.is_archive() {
             self.poll_archive(cursor, policy)
         } else {
