@@ -252,30 +252,42 @@ fn main() -> Result<()> {
         "drift check reads the 1000 objects",
     );
 
-    // Idle RSS of the daemon.
-    let mut daemon = b
-        .agent(&cfg)
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    std::thread::sleep(Duration::from_secs(3));
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", daemon.id())).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .unwrap_or("VmRSS: ?")
-        .trim_start_matches("VmRSS:")
-        .trim()
-        .to_string();
-    daemon.kill()?;
-    daemon.wait()?;
-    b.row(
-        "idle RSS of ferry-agent run (after its first pass)",
-        rss,
-        "host build",
-    );
+    // Idle RSS of the daemon, with the host build and the static musl build.
+    let musl = root.join("dist/x86_64-unknown-linux-musl/ferry-agent");
+    for (label, binary) in [
+        ("host glibc build", b.bin.join("ferry-agent")),
+        ("static musl build", musl),
+    ] {
+        if !binary.exists() {
+            continue;
+        }
+        let mut daemon = Command::new(&binary)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        std::thread::sleep(Duration::from_secs(3));
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", daemon.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap_or("?")
+                .to_string()
+        };
+        let (rss, hwm) = (field("VmRSS:"), field("VmHWM:"));
+        daemon.kill()?;
+        daemon.wait()?;
+        b.row(
+            &format!("idle RSS of ferry-agent run after a 1000-object pass, {label}"),
+            format!("{rss} KiB (peak {hwm} KiB)"),
+            "VmRSS / VmHWM",
+        );
+    }
 
     // HTTP exploded: no-change poll and one file changed among 1000.
     let www = b.dir.path().join("www");
