@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod reconcile;
+pub mod report;
 pub mod serve;
 pub mod source;
 pub mod store;

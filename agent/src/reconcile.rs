@@ -119,7 +119,7 @@ pub struct Agent {
     scratch: PathBuf,
     /// How often health is polled while waiting.
     pub poll_interval: Duration,
-    started: std::time::Instant,
+    pub(crate) started: std::time::Instant,
 }
 
 impl Agent {
@@ -227,95 +227,6 @@ impl Agent {
             Some(i) => self.client.impersonating(&i.user, &i.groups),
             None => self.client.clone(),
         }
-    }
-
-    /// Heartbeat (when `heartbeat`), outbox delivery, metrics textfile and the status object.
-    pub fn report(&self, heartbeat: bool) {
-        let reports = match crate::fleet::reports(&self.store, &self.config) {
-            Ok(r) => r,
-            Err(e) => return tracing::error!("reporting: {e}"),
-        };
-        if heartbeat && self.config.fleet.is_some() {
-            let dropped = self
-                .store
-                .counters()
-                .ok()
-                .and_then(|c| {
-                    c.into_iter()
-                        .find(|(n, _)| n == "outbox_dropped")
-                        .map(|(_, v)| v)
-                })
-                .unwrap_or(0);
-            let hb = crate::fleet::heartbeat(
-                &self.config.device_id(),
-                &self.config.device.labels,
-                self.started.elapsed(),
-                crate::store::now(),
-                &reports,
-                dropped,
-            );
-            if let Err(e) = self.store.enqueue(
-                crate::fleet::FLEET_TARGET,
-                &hb.to_string(),
-                self.config.outbox_limit,
-            ) {
-                tracing::error!("cannot queue heartbeat: {e}");
-            }
-        }
-        if let Err(e) = crate::fleet::flush(&self.store, &self.config) {
-            tracing::error!("outbox: {e}");
-        }
-        if let Some(path) = &self.config.metrics.textfile {
-            match crate::metrics::current(&self.store, &self.config) {
-                Ok(text) => {
-                    if let Err(e) = crate::metrics::write_textfile(path, &text) {
-                        tracing::warn!("metrics textfile {}: {e}", path.display());
-                    }
-                }
-                Err(e) => tracing::warn!("metrics: {e}"),
-            }
-        }
-        if self.config.status_object.enabled {
-            if let Err(e) = self.write_status_object(&reports) {
-                tracing::warn!("status object: {e}");
-            }
-        }
-    }
-
-    /// Keeps the `ferry-status` ConfigMap current; writes only when its content changed.
-    fn write_status_object(&self, reports: &[crate::fleet::SyncReport]) -> Result<(), String> {
-        let syncs: Vec<serde_json::Value> = reports
-            .iter()
-            .map(|r| serde_json::json!({"name": r.name, "revision": r.state.good.as_ref().map(|g| g.1), "health": crate::fleet::health_word(r), "lastError": r.state.last_error}))
-            .collect();
-        let ns = &self.config.status_object.namespace;
-        let manifest = serde_json::json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "ferry-status", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "ferry"}},
-            "data": {"device": self.config.device_id(), "agent": env!("CARGO_PKG_VERSION"), "syncs.json": serde_json::to_string(&syncs).unwrap_or_default()}
-        });
-        let obj = DesiredObject::new(
-            "v1".into(),
-            "ConfigMap".into(),
-            ns.clone(),
-            "status".into(),
-            manifest,
-        );
-        if self
-            .store
-            .kv_get("status_object_hash")
-            .map_err(|e| e.to_string())?
-            .as_deref()
-            == Some(obj.hash.as_str())
-        {
-            return Ok(());
-        }
-        let info =
-            apply::info_for(&self.client, &self.discovery, &obj).map_err(|e| e.to_string())?;
-        apply::apply_one(&self.client, &info, &obj).map_err(|e| e.to_string())?;
-        self.store
-            .kv_set("status_object_hash", &obj.hash)
-            .map_err(|e| e.to_string())
     }
 
     /// One pass of the named sync.
