@@ -126,6 +126,24 @@ impl Env {
         self.publish_with(&self.drop_dir(), name, revision, files, |_| {})
     }
 
+    /// Signs a bundle named `app` whose files are raw bytes (not necessarily UTF-8).
+    pub fn publish_bytes(&self, revision: u64, files: &[(&str, Vec<u8>)]) -> PathBuf {
+        let out = self.drop_dir().join(format!("app-{revision}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let entries = files
+            .iter()
+            .map(|(path, data)| {
+                std::fs::write(out.join(path), data).unwrap();
+                FileEntry { path: path.to_string(), size: data.len() as u64, sha256: digest::sha256_hex(data) }
+            })
+            .collect();
+        let m = Manifest::new("app", revision, Timestamp::now(), Duration::from_secs(86400), entries);
+        let yaml = m.to_yaml();
+        std::fs::write(out.join("bundle.yaml"), &yaml).unwrap();
+        std::fs::write(out.join("bundle.yaml.minisig"), sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap()).unwrap();
+        out
+    }
+
     /// Signs a bundle into `drop/<name>-<revision>/`, letting `edit` change the manifest first.
     pub fn publish_with(
         &self,
