@@ -1,16 +1,20 @@
 //! Fault points for crash tests: with `FERRY_FAULT=<name>` set, the process aborts (like
 //! `kill -9`) when it reaches the named point, so tests can interrupt a sync at an exact step.
-//! `FERRY_FAULT=<name>:hang` blocks the calling thread forever instead (a stuck loop).
+//! `FERRY_FAULT=<name>:hang` blocks the calling thread forever instead (a stuck loop), and
+//! `FERRY_FAULT=<name>:<k>` aborts at the k-th time a counted point is reached (e.g. after the
+//! third object of an apply).
 
-/// Aborts (or hangs) the process if `FERRY_FAULT` names this point.
-pub fn point(name: &str) {
-    let Ok(fault) = std::env::var("FERRY_FAULT") else {
-        return;
-    };
-    let (point, mode) = fault.split_once(':').unwrap_or((fault.as_str(), "abort"));
-    if point != name {
-        return;
-    }
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+fn fault() -> Option<(String, String)> {
+    let f = std::env::var("FERRY_FAULT").ok()?;
+    let (point, mode) = f.split_once(':').unwrap_or((f.as_str(), "abort"));
+    Some((point.to_string(), mode.to_string()))
+}
+
+fn trigger(name: &str, mode: &str) {
     eprintln!("ferry-agent: fault point {name} reached ({mode})");
     if mode == "hang" {
         loop {
@@ -18,4 +22,25 @@ pub fn point(name: &str) {
         }
     }
     std::process::abort();
+}
+
+/// Aborts (or hangs) the process if `FERRY_FAULT` names this point.
+pub fn point(name: &str) {
+    if let Some((point, mode)) = fault() {
+        if point == name && (mode == "abort" || mode == "hang") {
+            trigger(name, &mode);
+        }
+    }
+}
+
+/// A counted point: aborts when `FERRY_FAULT=<name>:<k>` and this is the k-th time.
+pub fn count(name: &str) {
+    if let Some((point, mode)) = fault() {
+        if point == name {
+            let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+            if mode.parse::<usize>().is_ok_and(|k| k == n) {
+                trigger(name, &mode);
+            }
+        }
+    }
 }

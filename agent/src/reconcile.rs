@@ -330,6 +330,7 @@ impl Agent {
                     });
                 }
             };
+        crate::fault::point("after-verify");
         let vm = verdict.manifest().clone();
         let revision = vm.manifest.revision;
         self.store.raise_highest(name, revision).map_err(st)?;
@@ -389,6 +390,7 @@ impl Agent {
                     })?;
             }
         }
+        crate::fault::point("after-fetch");
         self.store
             .put_bundle(
                 &vm.digest,

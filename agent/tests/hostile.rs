@@ -26,11 +26,20 @@ fn refused(env: &Env, expect: &str) {
     let (code, out) = env.sync();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(expect), "expected {expect:?} in: {out}");
-    assert_eq!(env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"], "1");
+    assert_eq!(
+        env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
+        "1"
+    );
     // The only write allowed is ferry's own status ConfigMap reporting the error.
-    let writes: Vec<_> = env.sim.writes().into_iter().filter(|w| !w.path.ends_with("/configmaps/ferry-status")).collect();
+    let writes: Vec<_> = env
+        .sim
+        .writes()
+        .into_iter()
+        .filter(|w| !w.path.ends_with("/configmaps/ferry-status"))
+        .collect();
     assert!(writes.is_empty(), "writes: {writes:?}");
-    let status: serde_json::Value = serde_json::from_slice(&env.agent(&["status", "--output", "json"]).stdout).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_slice(&env.agent(&["status", "--output", "json"]).stdout).unwrap();
     assert_eq!(status[0]["revision"], 1);
 }
 
@@ -58,7 +67,9 @@ fn missing_signature() {
 fn tampered_manifest() {
     let env = applied();
     let dir = env.publish(2, &good_files("2"));
-    let m = std::fs::read_to_string(dir.join("bundle.yaml")).unwrap().replace("revision: 2", "revision: 3");
+    let m = std::fs::read_to_string(dir.join("bundle.yaml"))
+        .unwrap()
+        .replace("revision: 2", "revision: 3");
     std::fs::write(dir.join("bundle.yaml"), m).unwrap();
     refused(&env, "does not match the manifest");
 }
@@ -100,14 +111,18 @@ fn rollback_to_a_lower_revision_is_not_offered() {
 #[test]
 fn bundle_for_another_device() {
     let env = applied();
-    env.publish_with(&env.drop_dir(), "app", 2, &good_files("2"), |m| m.targets.devices = vec!["edge-999".into()]);
+    env.publish_with(&env.drop_dir(), "app", 2, &good_files("2"), |m| {
+        m.targets.devices = vec!["edge-999".into()]
+    });
     refused(&env, "does not target device edge-1");
 }
 
 #[test]
 fn path_traversal_in_the_manifest() {
     let env = applied();
-    env.publish_with(&env.drop_dir(), "app", 2, &good_files("2"), |m| m.files[0].path = "../../etc/a.yaml".into());
+    env.publish_with(&env.drop_dir(), "app", 2, &good_files("2"), |m| {
+        m.files[0].path = "../../etc/a.yaml".into()
+    });
     refused(&env, "contains a '..' component");
 }
 
@@ -124,20 +139,35 @@ fn a_symlink_instead_of_a_file() {
 fn too_many_files_for_the_limits() {
     let env = applied();
     env.write_config_full("limits: {maxFiles: 2}", "timeout: 5s");
-    env.publish(2, &[("a.yaml", cm("a", "default", "2")), ("b.yaml", cm("b", "default", "2")), ("c.yaml", cm("c", "default", "2"))]);
+    env.publish(
+        2,
+        &[
+            ("a.yaml", cm("a", "default", "2")),
+            ("b.yaml", cm("b", "default", "2")),
+            ("c.yaml", cm("c", "default", "2")),
+        ],
+    );
     refused(&env, "3 files, above the limit of 2");
 }
 
 #[test]
 fn yaml_alias_bomb() {
     let env = applied();
-    let mut lol = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut lol = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     let mut prev = 'a';
     for c in "bcdefghi".chars() {
-        lol.push_str(&format!("{c}: &{c} [{}]\n", vec![format!("*{prev}"); 9].join(",")));
+        lol.push_str(&format!(
+            "{c}: &{c} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
         prev = c;
     }
-    env.publish(2, &[("a.yaml", cm("a", "default", "2")), ("bomb.yaml", lol)]);
+    env.publish(
+        2,
+        &[("a.yaml", cm("a", "default", "2")), ("bomb.yaml", lol)],
+    );
     refused(&env, "bomb.yaml#0: invalid YAML: repetition limit exceeded");
 }
 
@@ -145,7 +175,10 @@ fn yaml_alias_bomb() {
 fn deeply_nested_yaml() {
     let env = applied();
     let deep = format!("a: {}{}\n", "[".repeat(5000), "]".repeat(5000));
-    env.publish(2, &[("a.yaml", cm("a", "default", "2")), ("deep.yaml", deep)]);
+    env.publish(
+        2,
+        &[("a.yaml", cm("a", "default", "2")), ("deep.yaml", deep)],
+    );
     refused(&env, "deep.yaml#0: invalid YAML: recursion limit exceeded");
 }
 
@@ -161,8 +194,17 @@ fn invalid_object_name_and_unknown_kind() {
     let env = applied();
     env.publish(2, &[("a.yaml", cm("Bad_Name", "default", "2"))]);
     refused(&env, "a.yaml#0: invalid name \"Bad_Name\"");
-    env.publish(3, &[("a.yaml", "apiVersion: nope.example.com/v1\nkind: Widget\nmetadata:\n  name: w\n".to_string())]);
-    refused(&env, "Widget (nope.example.com/v1) is not served by the cluster");
+    env.publish(
+        3,
+        &[(
+            "a.yaml",
+            "apiVersion: nope.example.com/v1\nkind: Widget\nmetadata:\n  name: w\n".to_string(),
+        )],
+    );
+    refused(
+        &env,
+        "Widget (nope.example.com/v1) is not served by the cluster",
+    );
 }
 
 #[test]

@@ -253,6 +253,7 @@ fn apply_checked(
         }
     }
     apply_one(client, &info, d).map_err(kerr)?;
+    crate::fault::count("apply-object");
     Ok(if existed {
         Action::Configured
     } else {

@@ -61,7 +61,10 @@ pub fn prune(
                 })
             })?;
         match client.send(req) {
-            Ok(_) => cs.push(e.id.clone(), Action::Deleted),
+            Ok(_) => {
+                cs.push(e.id.clone(), Action::Deleted);
+                crate::fault::count("prune-object");
+            }
             Err(err) if err.is_not_found() => cs.push(e.id.clone(), Action::Deleted),
             Err(err) => return Err(perr(err)),
         }

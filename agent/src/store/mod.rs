@@ -365,6 +365,8 @@ impl Store {
                     "UPDATE revisions SET state='applied', finished=?2, changes=?3 WHERE id=?1",
                     params![id, now(), json],
                 )?;
+                // A crash here (power loss mid-transaction) must leave the attempt unfinished.
+                crate::fault::point("mid-record");
                 tx.execute("UPDATE syncs SET good_attempt=?2, last_error=NULL, last_success=?3 WHERE name=?1", params![sync, id, now()])?;
                 for c in &changes.changes {
                     let name = format!("apply_objects_total|{sync}|{}", c.action.as_str());

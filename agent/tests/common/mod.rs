@@ -134,13 +134,27 @@ impl Env {
             .iter()
             .map(|(path, data)| {
                 std::fs::write(out.join(path), data).unwrap();
-                FileEntry { path: path.to_string(), size: data.len() as u64, sha256: digest::sha256_hex(data) }
+                FileEntry {
+                    path: path.to_string(),
+                    size: data.len() as u64,
+                    sha256: digest::sha256_hex(data),
+                }
             })
             .collect();
-        let m = Manifest::new("app", revision, Timestamp::now(), Duration::from_secs(86400), entries);
+        let m = Manifest::new(
+            "app",
+            revision,
+            Timestamp::now(),
+            Duration::from_secs(86400),
+            entries,
+        );
         let yaml = m.to_yaml();
         std::fs::write(out.join("bundle.yaml"), &yaml).unwrap();
-        std::fs::write(out.join("bundle.yaml.minisig"), sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap()).unwrap();
+        std::fs::write(
+            out.join("bundle.yaml.minisig"),
+            sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap(),
+        )
+        .unwrap();
         out
     }
 
