@@ -21,6 +21,33 @@ pub fn next_delay(interval: Duration, failures: u32, jitter: f64) -> Duration {
     capped.mul_f64(0.5 + jitter.clamp(0.0, 1.0) * 0.5)
 }
 
+/// When a sync runs next, from the outcomes of its passes (pure; the daemon feeds it real
+/// outcomes and sleeps, tests feed it a simulated clock).
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    pub interval: Duration,
+    pub failures: u32,
+}
+
+impl Scheduler {
+    pub fn new(interval: Duration) -> Self {
+        Scheduler {
+            interval,
+            failures: 0,
+        }
+    }
+
+    /// Records a pass and returns the delay until the next one.
+    pub fn after(&mut self, succeeded: bool, jitter: f64) -> Duration {
+        self.failures = if succeeded {
+            0
+        } else {
+            self.failures.saturating_add(1)
+        };
+        next_delay(self.interval, self.failures, jitter)
+    }
+}
+
 fn jitter() -> f64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -137,7 +164,7 @@ pub fn run(agent: Arc<Agent>) {
                         .sync(&name)
                         .map(|s| s.interval)
                         .unwrap_or(Duration::from_secs(300));
-                    let mut failures = 0u32;
+                    let mut schedule = Scheduler::new(interval);
                     loop {
                         let (a, n) = (agent.clone(), name.clone());
                         progress.mark(&name, true);
@@ -146,15 +173,13 @@ pub fn run(agent: Arc<Agent>) {
                         crate::notify::notify(&format!("STATUS={}", status_line(&agent)));
                         let a = agent.clone();
                         smol::unblock(move || a.report(false)).await;
-                        match &result {
-                            Ok(Outcome::RolledBack { .. }) | Err(_) => failures += 1,
-                            Ok(_) => failures = 0,
-                        }
+                        let succeeded = !matches!(&result, Ok(Outcome::RolledBack { .. }) | Err(_));
+                        let delay = schedule.after(succeeded, jitter());
                         match result {
                             Ok(o) => tracing::debug!(sync = %name, ?o, "sync pass done"),
                             Err(e) => tracing::warn!(sync = %name, "{e}"),
                         }
-                        smol::Timer::after(next_delay(interval, failures, jitter())).await;
+                        smol::Timer::after(delay).await;
                     }
                 })
             })

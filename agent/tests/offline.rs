@@ -217,3 +217,54 @@ fn the_daemon_resumes_by_itself_when_the_source_returns() {
         "the daemon picked up revision 2 after the cut ended"
     );
 }
+
+/// A tmpfs of `size` mounted over `dir` (the blob cache), unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount tmpfs (needs root, as in CI)");
+        SmallDisk(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_cache_disk_is_a_clear_error_and_the_last_good_stays() {
+    let env = Env::new();
+    env.write_config("timeout: 5s");
+    let blobs = env.dir.path().join("state/blobs");
+    let _disk = SmallDisk::mount(&blobs, "64k");
+    env.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
+    assert_eq!(env.sync().0, 0);
+    let big = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: default\ndata:\n  blob: \"{}\"\n", "x".repeat(200_000));
+    env.publish(2, &[("a.yaml", cm("a", "default", "2")), ("big.yaml", big)]);
+    let (code, out) = env.sync();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("blob cache") && out.contains("No space left on device"),
+        "{out}"
+    );
+    assert_eq!(
+        env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
+        "1"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -51,9 +51,15 @@ impl BlobCache {
             let path = path.to_path_buf();
             move |source| BlobError::Io { path, source }
         };
-        let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(data).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
+        let written = fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(data)?;
+            f.sync_all()
+        });
+        if let Err(source) = written {
+            // A full disk must not keep the partial file: it would only take more space.
+            let _ = fs::remove_file(&tmp);
+            return Err(BlobError::Io { path: tmp, source });
+        }
         fs::rename(&tmp, &dst).map_err(io(&dst))?;
         Ok(())
     }
