@@ -248,6 +248,16 @@ mod tests {
         );
     }
 
+    /// Replays the render fuzz seeds (and crashes saved there as regressions).
+    #[test]
+    fn fuzz_seeds_render_without_panicking() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/render");
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let data = std::fs::read(e.path()).unwrap();
+            let _ = render_file("seed.yaml", &data, &vars());
+        }
+    }
+
     #[test]
     fn multi_document_lists_and_errors() {
         let y = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: s\n";
