@@ -270,8 +270,34 @@ fn namespace_fence_and_impersonation() {
     let (code, out) = env.sync();
     assert_eq!(code, 1);
     assert!(out.contains("Namespace/sneaky is outside"), "{out}");
+    // RBAC and Secrets outside the fence: a cluster-wide binding, a Secret in kube-system.
+    let crb = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: take-over\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: User, name: tenant-a}]\n";
+    env.publish(5, &[("crb.yaml", crb.to_string())]);
+    let (code, out) = env.sync();
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("ClusterRoleBinding.rbac.authorization.k8s.io/take-over is outside"),
+        "{out}"
+    );
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: stolen\n  namespace: kube-system\nstringData: {k: v}\n";
+    env.publish(6, &[("s.yaml", secret.to_string())]);
+    let (code, out) = env.sync();
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("Secret/kube-system/stolen is outside"),
+        "{out}"
+    );
+    assert!(env
+        .obj(
+            "rbac.authorization.k8s.io",
+            "ClusterRoleBinding",
+            "",
+            "take-over"
+        )
+        .is_none());
+    assert!(env.obj("", "Secret", "kube-system", "stolen").is_none());
     // Inside the fence but without RBAC for the impersonated user: the API server says no.
-    env.publish(4, &[("b.yaml", cm("z", "team-b", "4"))]);
+    env.publish(7, &[("b.yaml", cm("z", "team-b", "7"))]);
     let (code, out) = env.sync();
     assert_eq!(code, 1, "{out}");
     assert!(
