@@ -4,10 +4,8 @@
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 
 #[derive(Debug, Error)]
 pub enum HttpError {
@@ -18,9 +16,6 @@ pub enum HttpError {
     #[error("{url}: HTTP {status}")]
     Status { url: String, status: u16 },
 }
-
-/// Debian's (and most distributions') CA bundle.
-pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// TLS and auth settings of one endpoint (all files; nothing secret inline).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -72,25 +67,6 @@ fn read(path: &Path) -> Result<Vec<u8>, HttpError> {
     })
 }
 
-fn certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpError> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    let pem = read(path)?;
-    let certs: Vec<Certificate<'static>> = CertificateDer::pem_slice_iter(&pem)
-        .map(|c| c.map(|c| Certificate::from_der(c.as_ref()).to_owned()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| HttpError::File {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(HttpError::File {
-            path: path.into(),
-            reason: "no certificate in file".into(),
-        });
-    }
-    Ok(certs)
-}
-
 /// A configured client for one endpoint.
 #[derive(Clone)]
 pub struct Endpoint {
@@ -101,28 +77,25 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(tls: &EndpointTls, timeout: Duration) -> Result<Self, HttpError> {
-        let mut cfg = TlsConfig::builder()
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
-        // Without a CA file, the system's bundle (no compiled-in root store: smaller binary).
-        // If neither exists, only plain-HTTP endpoints work (HTTPS fails its handshake).
-        match tls.ca_file.as_deref() {
-            Some(ca) => cfg = cfg.root_certs(RootCerts::new_with_certs(&certs(ca)?)),
-            None if Path::new(SYSTEM_CA_BUNDLE).exists() => {
-                cfg = cfg.root_certs(RootCerts::new_with_certs(&certs(Path::new(
-                    SYSTEM_CA_BUNDLE,
-                ))?))
-            }
-            None => {}
-        }
-        if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
-            let k = PrivateKey::from_pem(&read(key)?)
-                .map(|k| k.to_owned())
-                .map_err(|e| HttpError::File {
-                    path: key.clone(),
-                    reason: e.to_string(),
-                })?;
-            cfg = cfg.client_cert(Some(ClientCert::new_with_certs(&certs(cert)?, k)));
-        }
+        let ca = tls.ca_file.as_deref().map(read).transpose()?;
+        let roots = match &ca {
+            Some(pem) => ferry_bundle::tls::Roots::Pem(pem),
+            None => ferry_bundle::tls::Roots::System,
+        };
+        let client = match (&tls.client_cert, &tls.client_key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            _ => None,
+        };
+        let path = tls
+            .ca_file
+            .clone()
+            .or_else(|| tls.client_cert.clone())
+            .unwrap_or_else(|| PathBuf::from(ferry_bundle::tls::SYSTEM_CA_BUNDLE));
+        let cfg = ferry_bundle::tls::client_config(
+            roots,
+            client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+        )
+        .map_err(|reason| HttpError::File { path, reason })?;
         let authorization = match (&tls.token_file, &tls.basic_auth_file) {
             (Some(p), _) => Some(format!(
                 "Bearer {}",
@@ -145,7 +118,7 @@ impl Endpoint {
             (None, None) => None,
         };
         let agent = ureq::Agent::config_builder()
-            .tls_config(cfg.build())
+            .tls_config(cfg)
             .http_status_as_error(false)
             .timeout_connect(Some(tls.connect_timeout.unwrap_or(Duration::from_secs(10))))
             // A transfer that stalls this long is cut (slow links still progress).

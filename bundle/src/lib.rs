@@ -20,6 +20,7 @@ pub mod registry;
 pub mod sign;
 pub mod source_dir;
 pub mod targets;
+pub mod tls;
 pub mod verify;
 
 pub use keys::{SigningKey, TrustedKeys};

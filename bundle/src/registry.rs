@@ -10,7 +10,6 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 
 #[derive(Debug, Error)]
 pub enum RegistryError {
@@ -58,8 +57,6 @@ pub struct Connection {
     pub timeout: Option<Duration>,
 }
 
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-
 /// A client for one repository.
 pub struct Registry {
     agent: ureq::Agent,
@@ -72,33 +69,19 @@ pub struct Registry {
     pub requests: Arc<Mutex<u64>>,
 }
 
-fn certs(pem: &[u8]) -> Result<Vec<Certificate<'static>>, RegistryError> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    CertificateDer::pem_slice_iter(pem)
-        .map(|c| c.map(|c| Certificate::from_der(c.as_ref()).to_owned()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| RegistryError::Tls(e.to_string()))
-}
-
 impl Registry {
     pub fn new(reference: Reference, conn: &Connection) -> Result<Self, RegistryError> {
-        let mut tls = TlsConfig::builder()
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
-        let ca = match &conn.ca_pem {
-            Some(p) => Some(p.clone()),
-            None => std::fs::read(SYSTEM_CA_BUNDLE).ok(),
+        let roots = match &conn.ca_pem {
+            Some(p) => crate::tls::Roots::Pem(p),
+            None => crate::tls::Roots::System,
         };
-        if let Some(ca) = ca {
-            tls = tls.root_certs(RootCerts::new_with_certs(&certs(&ca)?));
-        }
-        if let Some((cert, key)) = &conn.client_pem {
-            let key = PrivateKey::from_pem(key)
-                .map(|k| k.to_owned())
-                .map_err(|e| RegistryError::Tls(e.to_string()))?;
-            tls = tls.client_cert(Some(ClientCert::new_with_certs(&certs(cert)?, key)));
-        }
+        let client = conn
+            .client_pem
+            .as_ref()
+            .map(|(c, k)| (c.as_slice(), k.as_slice()));
+        let tls = crate::tls::client_config(roots, client).map_err(RegistryError::Tls)?;
         let agent = ureq::Agent::config_builder()
-            .tls_config(tls.build())
+            .tls_config(tls)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_per_read(Some(Duration::from_secs(30)))

@@ -4,14 +4,11 @@
 
 use base64::Engine;
 use kube::config::Kubeconfig;
-use rustls::pki_types::{pem::PemObject, CertificateDer};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 
 /// Why a Kubernetes call failed.
 #[derive(Debug, Error)]
@@ -201,31 +198,17 @@ impl KubeClient {
         client: Option<(Vec<u8>, Vec<u8>)>,
         token: Option<String>,
     ) -> Result<Self, String> {
-        let mut tls = TlsConfig::builder()
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
-        if let Some(ca) = ca_pem {
-            let certs: Vec<Certificate<'static>> = CertificateDer::pem_slice_iter(ca)
-                .map(|c| c.map(|c| Certificate::from_der(c.as_ref()).to_owned()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("CA certificate: {e}"))?;
-            if certs.is_empty() {
-                return Err("CA data holds no certificate".into());
-            }
-            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
-        }
-        if let Some((cert, key)) = client {
-            let chain: Vec<Certificate<'static>> = CertificateDer::pem_slice_iter(&cert)
-                .map(|c| c.map(|c| Certificate::from_der(c.as_ref()).to_owned()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("client certificate: {e}"))?;
-            // PKCS#8, SEC1 (k3s's "EC PRIVATE KEY") and PKCS#1 PEM keys are all accepted.
-            let key = PrivateKey::from_pem(&key)
-                .map(|k| k.to_owned())
-                .map_err(|e| format!("client key: {e}"))?;
-            tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
-        }
+        // A kubeconfig's CA is the only root; without one, the system bundle.
+        let roots = match ca_pem {
+            Some(pem) => ferry_bundle::tls::Roots::Pem(pem),
+            None => ferry_bundle::tls::Roots::System,
+        };
+        let tls = ferry_bundle::tls::client_config(
+            roots,
+            client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+        )?;
         let agent = ureq::Agent::config_builder()
-            .tls_config(tls.build())
+            .tls_config(tls)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(30)))
