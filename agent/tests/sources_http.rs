@@ -214,24 +214,30 @@ fn an_unreachable_source_keeps_the_last_good_revision_enforced() {
     assert!(status[0]["sourceUnreachableSince"].is_null());
 }
 
+/// Runs `ferry-agent serve` for `env` on a free port.
+fn relay(env: &Env) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["serve", &format!("127.0.0.1:{port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
 #[test]
 fn a_neighbour_syncs_from_this_agents_verified_cache() {
     // Node A gets its bundle from a USB drop.
     let a = Env::new();
     a.publish(1, &Env::example(APP));
     assert_eq!(a.sync().0, 0);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut relay = std::process::Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
-        .arg("--config")
-        .arg(&a.config)
-        .args(["serve", &format!("127.0.0.1:{port}")])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut relay, port) = relay(&a);
     // Node B trusts the same publisher key (not node A) and syncs over plain HTTP from A.
     let b = Env::new();
     std::fs::copy(
@@ -273,18 +279,7 @@ fn a_relay_cannot_forge_bundles() {
     let a = Env::new();
     a.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
     assert_eq!(a.sync().0, 0);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut relay = std::process::Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
-        .arg("--config")
-        .arg(&a.config)
-        .args(["serve", &format!("127.0.0.1:{port}")])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut relay, port) = relay(&a);
     let b = Env::new();
     b.write_config_source(
         "",

@@ -128,34 +128,8 @@ impl Env {
 
     /// Signs a bundle named `app` whose files are raw bytes (not necessarily UTF-8).
     pub fn publish_bytes(&self, revision: u64, files: &[(&str, Vec<u8>)]) -> PathBuf {
-        let out = self.drop_dir().join(format!("app-{revision}"));
-        std::fs::create_dir_all(&out).unwrap();
-        let entries = files
-            .iter()
-            .map(|(path, data)| {
-                std::fs::write(out.join(path), data).unwrap();
-                FileEntry {
-                    path: path.to_string(),
-                    size: data.len() as u64,
-                    sha256: digest::sha256_hex(data),
-                }
-            })
-            .collect();
-        let m = Manifest::new(
-            "app",
-            revision,
-            Timestamp::now(),
-            Duration::from_secs(86400),
-            entries,
-        );
-        let yaml = m.to_yaml();
-        std::fs::write(out.join("bundle.yaml"), &yaml).unwrap();
-        std::fs::write(
-            out.join("bundle.yaml.minisig"),
-            sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap(),
-        )
-        .unwrap();
-        out
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (*p, d.as_slice())).collect();
+        self.publish_raw(&self.drop_dir(), "app", revision, &files, |_| {})
     }
 
     /// Signs a bundle into `drop/<name>-<revision>/`, letting `edit` change the manifest first.
@@ -167,17 +141,29 @@ impl Env {
         files: &[(&str, String)],
         edit: impl FnOnce(&mut Manifest),
     ) -> PathBuf {
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+        self.publish_raw(drop, name, revision, &files, edit)
+    }
+
+    fn publish_raw(
+        &self,
+        drop: &Path,
+        name: &str,
+        revision: u64,
+        files: &[(&str, &[u8])],
+        edit: impl FnOnce(&mut Manifest),
+    ) -> PathBuf {
         let out = drop.join(format!("{name}-{revision}"));
         std::fs::create_dir_all(&out).unwrap();
         let mut entries = Vec::new();
-        for (path, content) in files {
+        for (path, data) in files {
             let p = out.join(path);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, content).unwrap();
+            std::fs::write(&p, data).unwrap();
             entries.push(FileEntry {
                 path: path.to_string(),
-                size: content.len() as u64,
-                sha256: digest::sha256_hex(content.as_bytes()),
+                size: data.len() as u64,
+                sha256: digest::sha256_hex(data),
             });
         }
         let mut m = Manifest::new(
@@ -190,11 +176,8 @@ impl Env {
         edit(&mut m);
         let yaml = m.to_yaml();
         std::fs::write(out.join("bundle.yaml"), &yaml).unwrap();
-        std::fs::write(
-            out.join("bundle.yaml.minisig"),
-            sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap(),
-        )
-        .unwrap();
+        let sig = sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap();
+        std::fs::write(out.join("bundle.yaml.minisig"), sig).unwrap();
         out
     }
 
