@@ -1,5 +1,5 @@
-//! Command-line interface: run, sync --once, status, history, rollback, suspend/resume, diff,
-//! check-config. Exit codes: 0 ok, 1 a sync failed or was rolled back, 2 usage, 3 setup error.
+//! Command-line interface: run, sync --once, status, history, rollback, retry,
+//! suspend/resume, diff, check-config. Exit codes: 0 ok, 1 a sync failed or was rolled back, 2 usage, 3 setup error.
 
 use anyhow::{anyhow, bail, Context, Result};
 use ferry_agent::config::{AgentConfig, K3S_KUBECONFIG};
@@ -19,6 +19,7 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   history [SYNC] [--limit N] [--output json]
   events [SYNC] [--limit N]
   rollback SYNC REVISION   re-apply a revision from local history
+  retry [--sync SYNC]      try a failed, rolled-back (held) revision again on the next pass
   suspend SYNC | resume SYNC
   diff SYNC                what a sync would change now (no writes)
   serve [ADDR:PORT]        serve the verified cache to neighbours (exploded layout over HTTP)
@@ -55,6 +56,7 @@ fn parse(raw: Vec<OsString>) -> Result<Cli> {
             Long("log-format") => cli.log_json = p.value()?.string()? == "json",
             Long("limit") => cli.limit = p.value()?.parse()?,
             Long("once") => {}
+            Long("sync") => cli.args.push(p.value()?.string()?),
             Long("help") | Short('h') => cli.command = "help".into(),
             Value(v) if cli.command.is_empty() => cli.command = v.string()?,
             Value(v) => cli.args.push(v.string()?),
@@ -178,6 +180,9 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         }
         "run" => {
             let a = Arc::new(agent(cfg)?);
+            // After a restart, the first drift check of each sync is a full dry-run sweep.
+            a.sweep_on_start
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             if let Some(s) = &a.config.serve {
                 let listener = std::net::TcpListener::bind(&s.listen)
                     .with_context(|| format!("serve address {}", s.listen))?;
@@ -228,6 +233,21 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             let a = agent(cfg)?;
             let cs = a.rollback(name, rev)?;
             println!("{name}: rolled back to revision {rev}: {cs}");
+            Ok(0)
+        }
+        "retry" => {
+            let names: Vec<String> = if cli.args.is_empty() {
+                cfg.syncs.iter().map(|s| s.name.clone()).collect()
+            } else {
+                cli.args.clone()
+            };
+            let a = agent(cfg)?;
+            for name in names {
+                match a.retry(&name)? {
+                    Some(rev) => println!("{name}: revision {rev} will be tried again on the next pass"),
+                    None => println!("{name}: no revision held back"),
+                }
+            }
             Ok(0)
         }
         "diff" => {
@@ -357,6 +377,14 @@ fn describe(o: &Outcome) -> String {
         Outcome::Blocked { dependency, reason } => {
             format!("blocked: depends on {dependency} ({reason})")
         }
+        Outcome::Held {
+            revision,
+            until,
+            error,
+        } => format!(
+            "revision {revision} failed and was rolled back ({error}); held until {} or `ferry-agent retry`",
+            ts(Some(*until))
+        ),
     }
 }
 
@@ -381,10 +409,18 @@ fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
             .map(|s| s.interval.as_secs() as i64)
             .unwrap_or(0);
         let next = st.last_attempt.map(|t| t + interval);
+        let held = store.held(name)?.map(|h| {
+            format!(
+                "revision {} failed and was rolled back; held until {} (failure {}) or `ferry-agent retry`",
+                h.revision,
+                ts(Some(h.until)),
+                h.failures
+            )
+        });
         rows.push(serde_json::json!({
             "sync": name, "revision": st.good.as_ref().map(|g| g.1), "highestVerified": st.highest_revision,
             "health": health, "lastError": st.last_error, "lastSuccess": ts(st.last_success), "nextRun": ts(next),
-            "sourceUnreachableSince": st.source_unreachable_since.map(|t| ts(Some(t))), "waiting": st.waiting, "driftCorrections": drift,
+            "sourceUnreachableSince": st.source_unreachable_since.map(|t| ts(Some(t))), "waiting": st.waiting, "driftCorrections": drift, "held": held,
         }));
     }
     if cli.output_json {
@@ -402,6 +438,9 @@ fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
         }
         if let Some(w) = r["waiting"].as_str() {
             err = w.to_string();
+        }
+        if let Some(h) = r["held"].as_str() {
+            err = format!("{h}; {err}");
         }
         println!(
             "{:<16} {:>8}  {:<20} {:<22} {}",

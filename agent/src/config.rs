@@ -15,7 +15,7 @@ pub enum ConfigError {
     Invalid { path: PathBuf, reason: String },
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s)
         .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
@@ -137,6 +137,49 @@ pub struct SyncConfig {
     /// cluster-scoped objects); anything else is refused before any write.
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// Take fields other managers own when they conflict (server-side apply `force`). With
+    /// `false`, conflicting fields are left to their owner and reported once.
+    #[serde(default = "yes")]
+    pub force: bool,
+    /// `on-immutable`: delete and re-create an object whose immutable field changed (every
+    /// object of the sync; per object, the annotation `ferry.dev/recreate: on-immutable`).
+    #[serde(default)]
+    pub recreate: RecreatePolicy,
+    /// When a Job counts as healthy: once `complete` (default) or once `started`.
+    #[serde(default)]
+    pub job_health: JobHealth,
+    /// How long a revision that failed and was rolled back is held before it is tried again
+    /// (doubling per failure, at most a day); `ferry-agent retry` lifts the hold at once.
+    #[serde(default = "default_failed_backoff", deserialize_with = "duration")]
+    pub failed_revision_backoff: Duration,
+    /// A full dry-run drift sweep of every object at least this often (and on daemon start).
+    #[serde(default = "default_sweep", deserialize_with = "duration")]
+    pub drift_sweep_interval: Duration,
+}
+
+/// Whether objects are re-created when an immutable field changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecreatePolicy {
+    #[default]
+    Never,
+    OnImmutable,
+}
+
+/// When a Job counts as healthy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobHealth {
+    #[default]
+    Complete,
+    Started,
+}
+
+fn default_failed_backoff() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_sweep() -> Duration {
+    Duration::from_secs(6 * 3600)
 }
 
 /// An identity to impersonate.
@@ -285,6 +328,9 @@ pub struct AgentConfig {
     /// oldest are dropped (and counted) beyond it.
     #[serde(default = "default_outbox")]
     pub outbox_limit: usize,
+    /// Retries of transient API failures (429, 5xx, timeouts, dropped connections).
+    #[serde(default)]
+    pub api_retry: crate::kube::retry::RetryPolicy,
     pub syncs: Vec<SyncConfig>,
 }
 

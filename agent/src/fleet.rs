@@ -15,7 +15,7 @@ pub const EVENT_SCHEMA: &str = "ferry.dev/event/v1";
 /// Outbox target of heartbeats.
 pub const FLEET_TARGET: &str = "fleet";
 
-fn rfc3339(t: i64) -> String {
+pub(crate) fn rfc3339(t: i64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64))
         .to_string()
 }

@@ -89,7 +89,22 @@ impl Agent {
         }
         let info =
             apply::info_for(&self.client, &self.discovery, &obj).map_err(|e| e.to_string())?;
-        apply::apply_one(&self.client, &info, &obj).map_err(|e| e.to_string())?;
+        let policy = crate::engine::write::WritePolicy {
+            force: true,
+            recreate: crate::config::RecreatePolicy::Never,
+            timeout: std::time::Duration::from_secs(30),
+            poll: self.poll_interval,
+        };
+        crate::engine::write::apply_object(
+            &self.client,
+            &self.discovery,
+            &info,
+            &obj,
+            &[],
+            &policy,
+            crate::engine::write::Mode::Real,
+        )
+        .map_err(|e| e.to_string())?;
         self.store
             .kv_set("status_object_hash", &obj.hash)
             .map_err(|e| e.to_string())

@@ -1,14 +1,18 @@
-//! Apply (executor): resolve kinds, then server-side apply a stage's objects with field manager
-//! `ferry` and `force`, a bounded number at a time. Objects whose content matches the inventory
-//! and the live object are left alone: a sync that changes nothing writes nothing.
+//! Apply (executor): resolve kinds, then server-side apply a stage's objects, a bounded number
+//! at a time. Objects whose content matches the inventory are applied only when the drift
+//! check (`check`) found them changed on the server: a sync that changes nothing writes
+//! nothing.
 
 use super::changeset::{Action, ChangeSet};
-use super::drift;
+use super::check::{Checked, Finding};
+use super::drift::LiveRecord;
 use super::object::{DesiredObject, ObjectId};
+use super::ownership::Yielded;
+use super::write::{apply_object, Mode, WritePolicy, WriteError};
 use super::render::RenderedObject;
-use super::{FIELD_MANAGER, SYNC_LABEL};
+use super::SYNC_LABEL;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
-use kube::core::params::{GetParams, Patch, PatchParams};
+use kube::core::params::GetParams;
 use kube::core::Request;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,6 +42,8 @@ pub enum ApplyError {
         origin: String,
         source: KubeError,
     },
+    #[error(transparent)]
+    Write(#[from] WriteError),
     #[error("discovery of {api_version}: {source}")]
     Discovery {
         api_version: String,
@@ -163,47 +169,69 @@ pub fn get_live(
     }
 }
 
-/// Server-side apply of one object; returns the live object.
-pub fn apply_one(
-    client: &KubeClient,
-    info: &ResourceInfo,
-    d: &DesiredObject,
-) -> Result<Value, KubeError> {
-    let ns = (!d.id.namespace.is_empty()).then_some(d.id.namespace.as_str());
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let req = Request::new(info.url_path(ns))
-        .patch(&d.id.name, &params, &Patch::Apply(&d.manifest))
-        .map_err(|e| KubeError::Request {
-            what: d.id.to_string(),
-            reason: e.to_string(),
-        })?;
-    client.send(req)
+/// A record of what the server returned for one applied object.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub id: ObjectId,
+    pub record: LiveRecord,
 }
 
-/// Which objects the last inventory knew, and which of those are unchanged in content.
-pub struct Known<'a> {
+/// A field left to another manager, on one object.
+#[derive(Debug, Clone)]
+pub struct ObjectYield {
+    pub id: ObjectId,
+    pub yielded: Yielded,
+}
+
+/// Everything a stage needs.
+pub struct StageContext<'a> {
+    pub client: &'a KubeClient,
+    pub discovery: &'a Discovery,
+    pub policy: &'a WritePolicy,
     pub in_inventory: &'a BTreeSet<ObjectId>,
+    /// Objects whose content matches the inventory: applied only when the check says so.
     pub same_content: &'a BTreeSet<ObjectId>,
+    pub checked: &'a BTreeMap<ObjectId, Checked>,
+    pub concurrency: usize,
 }
 
-/// Applies one stage. Objects whose content matches the inventory are only re-applied when the
-/// live object drifted or is gone. Created/Configured is relative to ferry's inventory.
-pub fn apply_stage(
-    client: &KubeClient,
-    discovery: &Discovery,
-    objects: &[DesiredObject],
-    known: &Known,
-    concurrency: usize,
-) -> Result<ChangeSet, ApplyError> {
+/// What a stage did.
+#[derive(Debug, Default)]
+pub struct StageOutcome {
+    pub changes: ChangeSet,
+    pub records: Vec<Recorded>,
+    pub yielded: Vec<ObjectYield>,
+    /// Objects applied because they drifted.
+    pub drifted: Vec<DriftNote>,
+}
+
+/// An object applied because it drifted, with the first differing path (or why).
+#[derive(Debug, Clone)]
+pub struct DriftNote {
+    pub id: ObjectId,
+    pub path: String,
+}
+
+/// What applying one object did.
+struct ObjectOutcome {
+    action: Action,
+    record: Option<LiveRecord>,
+    conflicts: Vec<Yielded>,
+    drift: Option<String>,
+}
+
+/// Applies one stage, a bounded number of objects at a time. Created/Configured is relative
+/// to ferry's inventory.
+pub fn apply_stage(ctx: &StageContext, objects: &[DesiredObject]) -> Result<StageOutcome, ApplyError> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<Action, ApplyError>)>> = Mutex::new(Vec::new());
-    let workers = concurrency.clamp(1, objects.len().max(1));
+    let results: Mutex<Vec<(usize, Result<ObjectOutcome, ApplyError>)>> = Mutex::new(Vec::new());
+    let workers = ctx.concurrency.clamp(1, objects.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(d) = objects.get(i) else { break };
-                let r = apply_checked(client, discovery, d, known);
+                let r = apply_checked(ctx, d);
                 let failed = r.is_err();
                 results
                     .lock()
@@ -218,45 +246,87 @@ pub fn apply_stage(
     });
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(i, _)| *i);
-    let mut cs = ChangeSet::default();
+    let mut out = StageOutcome::default();
     for (i, r) in results {
-        cs.push(objects[i].id.clone(), r?);
-    }
-    Ok(cs)
-}
-
-fn apply_checked(
-    client: &KubeClient,
-    discovery: &Discovery,
-    d: &DesiredObject,
-    known: &Known,
-) -> Result<Action, ApplyError> {
-    let info = info_for(client, discovery, d)?;
-    let kerr = |source| ApplyError::Kube {
-        id: d.id.clone(),
-        origin: d.origin.clone(),
-        source,
-    };
-    let mut existed = known.in_inventory.contains(&d.id);
-    if known.same_content.contains(&d.id) {
-        match get_live(client, &info, &d.id.namespace, &d.id.name).map_err(kerr)? {
-            Some(live) => match drift::first_difference(&d.manifest, &live) {
-                None => return Ok(Action::Unchanged),
-                Some(path) => {
-                    tracing::info!(object = %d.id, field = %path, "drift detected, re-applying")
-                }
-            },
-            None => {
-                tracing::info!(object = %d.id, "object missing, re-creating");
-                existed = false;
-            }
+        let id = objects[i].id.clone();
+        let o = r?;
+        out.changes.push(id.clone(), o.action);
+        if let Some(record) = o.record {
+            out.records.push(Recorded {
+                id: id.clone(),
+                record,
+            });
+        }
+        if let Some(path) = o.drift {
+            out.drifted.push(DriftNote {
+                id: id.clone(),
+                path,
+            });
+        }
+        let known = ctx.checked.get(&id).map(|c| c.yielded.clone()).unwrap_or_default();
+        for y in known.into_iter().chain(o.conflicts) {
+            out.yielded.push(ObjectYield {
+                id: id.clone(),
+                yielded: y,
+            });
         }
     }
-    apply_one(client, &info, d).map_err(kerr)?;
+    Ok(out)
+}
+
+fn apply_checked(ctx: &StageContext, d: &DesiredObject) -> Result<ObjectOutcome, ApplyError> {
+    let checked = ctx.checked.get(&d.id);
+    let mut existed = ctx.in_inventory.contains(&d.id);
+    let mut drift = None;
+    if ctx.same_content.contains(&d.id) {
+        match checked.map(|c| &c.finding) {
+            Some(Finding::Clean) => {
+                return Ok(ObjectOutcome {
+                    action: Action::Unchanged,
+                    record: None,
+                    conflicts: Vec::new(),
+                    drift: None,
+                })
+            }
+            Some(Finding::Moved(r)) => {
+                return Ok(ObjectOutcome {
+                    action: Action::Unchanged,
+                    record: Some(r.clone()),
+                    conflicts: Vec::new(),
+                    drift: None,
+                })
+            }
+            Some(Finding::Drifted { path }) => drift = Some(path.clone()),
+            Some(Finding::Missing) => {
+                drift = Some("missing".into());
+                existed = false;
+            }
+            Some(Finding::Replaced) => drift = Some("re-created by someone else".into()),
+            Some(Finding::Changed) | None => {}
+        }
+    }
+    let info = info_for(ctx.client, ctx.discovery, d)?;
+    let yielded: Vec<_> = checked
+        .map(|c| c.yielded.iter().map(|y| y.path.clone()).collect())
+        .unwrap_or_default();
+    let written = apply_object(
+        ctx.client,
+        ctx.discovery,
+        &info,
+        d,
+        &yielded,
+        ctx.policy,
+        Mode::Real,
+    )?;
     crate::fault::count("apply-object");
-    Ok(if existed {
-        Action::Configured
-    } else {
-        Action::Created
+    Ok(ObjectOutcome {
+        action: if existed && !written.recreated {
+            Action::Configured
+        } else {
+            Action::Created
+        },
+        record: LiveRecord::of(&written.live),
+        conflicts: written.conflicts,
+        drift,
     })
 }

@@ -1,55 +1,154 @@
-//! Drift (pure): does a live object still hold everything ferry applied? Fields others added
-//! (defaults, status, other managers' fields) are not drift; a changed or missing field is.
+//! Drift (pure): the server decides. What ferry recorded of an applied object (uid,
+//! resourceVersion, a digest of ferry's own `managedFields` entry) is compared with what a
+//! metadata-only LIST reports; only objects whose ferry entry changed are dry-run applied,
+//! and the dry-run result is compared with the live object, ignoring status and the metadata
+//! the server owns.
 
+use super::FIELD_MANAGER;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The first path where `live` does not carry `applied`'s value, or None when it does.
-pub fn first_difference(applied: &Value, live: &Value) -> Option<String> {
-    diff(applied, live, String::new())
+/// What ferry knows of an object it applied (from the apply response or a later LIST).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveRecord {
+    pub uid: String,
+    pub resource_version: String,
+    /// sha256 of ferry's own `managedFields` entry (without its timestamp); empty if none.
+    pub fields_digest: String,
 }
 
-fn diff(applied: &Value, live: &Value, path: String) -> Option<String> {
-    match (applied, live) {
-        (Value::Object(a), Value::Object(l)) => {
-            for (k, av) in a {
-                if path.is_empty() && k == "status" {
-                    continue;
-                }
+impl LiveRecord {
+    /// The record of an object as the server returned it (full object or metadata only).
+    pub fn of(obj: &Value) -> Option<LiveRecord> {
+        let meta = &obj["metadata"];
+        Some(LiveRecord {
+            uid: meta["uid"].as_str()?.to_string(),
+            resource_version: meta["resourceVersion"].as_str()?.to_string(),
+            fields_digest: ferry_entry_digest(obj),
+        })
+    }
+}
+
+/// sha256 of ferry's apply entry in `managedFields` (manager, operation, apiVersion,
+/// subresource and fields; not the time), or "" when ferry owns nothing.
+pub fn ferry_entry_digest(obj: &Value) -> String {
+    let Some(entry) = obj["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["manager"] == FIELD_MANAGER && m["operation"] == "Apply")
+    else {
+        return String::new();
+    };
+    let mut e = entry.clone();
+    if let Some(m) = e.as_object_mut() {
+        m.remove("time");
+    }
+    super::object::hash_value(&e)
+}
+
+/// The verdict of the cheap path (no request beyond the LIST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cheap {
+    /// Same resourceVersion as recorded.
+    Clean,
+    /// Another resourceVersion, ferry's entry unchanged: clean; remember the new version.
+    Moved(LiveRecord),
+    /// Not listed: deleted (or its sync label removed). Re-apply.
+    Missing,
+    /// Another uid: deleted and created again by someone. Re-apply.
+    Replaced,
+    /// Ferry's entry changed, nothing recorded, or a full sweep: ask the server (dry run).
+    Suspect(Suspicion),
+}
+
+/// Why the cheap path cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suspicion {
+    NothingRecorded,
+    FerryEntryChanged,
+    FullSweep,
+}
+
+/// Classifies one object from its recorded and listed state.
+pub fn classify(recorded: Option<&LiveRecord>, listed: Option<&LiveRecord>, sweep: bool) -> Cheap {
+    let Some(listed) = listed else {
+        return Cheap::Missing;
+    };
+    let Some(recorded) = recorded else {
+        return Cheap::Suspect(Suspicion::NothingRecorded);
+    };
+    if recorded.uid != listed.uid {
+        return Cheap::Replaced;
+    }
+    if sweep {
+        return Cheap::Suspect(Suspicion::FullSweep);
+    }
+    if recorded.resource_version == listed.resource_version {
+        return Cheap::Clean;
+    }
+    if recorded.fields_digest == listed.fields_digest && !listed.fields_digest.is_empty() {
+        return Cheap::Moved(listed.clone());
+    }
+    Cheap::Suspect(Suspicion::FerryEntryChanged)
+}
+
+/// Metadata the server owns: never drift.
+const SERVER_METADATA: &[&str] = &[
+    "resourceVersion",
+    "managedFields",
+    "generation",
+    "uid",
+    "creationTimestamp",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
+
+/// The object without status and server-owned metadata.
+pub fn comparable(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+    }
+    if let Some(meta) = v["metadata"].as_object_mut() {
+        for k in SERVER_METADATA {
+            meta.remove(*k);
+        }
+    }
+    v
+}
+
+/// The first path where the dry-run result and the live object differ (both compared as
+/// [`comparable`]), or None when applying would change nothing.
+pub fn first_difference(dry_run: &Value, live: &Value) -> Option<String> {
+    diff(&comparable(dry_run), &comparable(live), String::new())
+}
+
+fn diff(a: &Value, b: &Value, path: String) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, av) in x {
                 let child = format!("{path}.{k}");
-                match l.get(k) {
-                    Some(lv) => {
-                        if let Some(d) = diff(av, lv, child) {
+                match y.get(k) {
+                    Some(bv) => {
+                        if let Some(d) = diff(av, bv, child) {
                             return Some(d);
                         }
                     }
-                    None if av.is_null() => {}
                     None => return Some(child),
                 }
             }
-            None
+            y.keys()
+                .find(|k| !x.contains_key(*k))
+                .map(|k| format!("{path}.{k}"))
         }
-        (Value::Array(a), Value::Array(l)) => {
-            if a.len() != l.len() {
-                return Some(path);
-            }
-            a.iter()
-                .zip(l)
-                .enumerate()
-                .find_map(|(i, (av, lv))| diff(av, lv, format!("{path}[{i}]")))
-        }
-        (a, l) if a == l => None,
-        // Integers and their string forms (ports, quantities) compare by text.
-        (a, l)
-            if a.as_str()
-                .map(str::to_string)
-                .or_else(|| a.as_i64().map(|n| n.to_string()))
-                == l.as_str()
-                    .map(str::to_string)
-                    .or_else(|| l.as_i64().map(|n| n.to_string()))
-                && !a.is_null() =>
-        {
-            None
-        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (av, bv))| diff(av, bv, format!("{path}[{i}]"))),
+        (x, y) if x == y => None,
         _ => Some(if path.is_empty() { ".".into() } else { path }),
     }
 }
@@ -59,31 +158,69 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn extra_live_fields_are_not_drift() {
-        let applied = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
-        let live = json!({"spec": {"replicas": 1, "paused": false, "template": {"spec": {"containers": [{"name": "a", "image": "x", "imagePullPolicy": "Always"}]}}}, "status": {}});
-        assert_eq!(first_difference(&applied, &live), None);
+    fn rec(uid: &str, rv: &str, digest: &str) -> LiveRecord {
+        LiveRecord {
+            uid: uid.into(),
+            resource_version: rv.into(),
+            fields_digest: digest.into(),
+        }
     }
 
     #[test]
-    fn changed_or_missing_fields_are_drift() {
-        let applied = json!({"spec": {"replicas": 1}, "data": {"a": "1"}});
+    fn the_cheap_path_decides_what_it_can() {
+        let r = rec("u1", "5", "d1");
+        assert_eq!(classify(Some(&r), None, false), Cheap::Missing);
+        assert_eq!(classify(Some(&r), Some(&r), false), Cheap::Clean);
+        let moved = rec("u1", "9", "d1");
         assert_eq!(
-            first_difference(
-                &applied,
-                &json!({"spec": {"replicas": 3}, "data": {"a": "1"}})
-            ),
-            Some(".spec.replicas".into())
+            classify(Some(&r), Some(&moved), false),
+            Cheap::Moved(moved.clone())
         );
         assert_eq!(
-            first_difference(&applied, &json!({"spec": {"replicas": 1}, "data": {}})),
+            classify(Some(&r), Some(&rec("u1", "9", "d2")), false),
+            Cheap::Suspect(Suspicion::FerryEntryChanged)
+        );
+        assert_eq!(
+            classify(Some(&r), Some(&rec("u2", "5", "d1")), false),
+            Cheap::Replaced
+        );
+        assert_eq!(
+            classify(None, Some(&r), false),
+            Cheap::Suspect(Suspicion::NothingRecorded)
+        );
+        assert_eq!(
+            classify(Some(&r), Some(&r), true),
+            Cheap::Suspect(Suspicion::FullSweep)
+        );
+    }
+
+    #[test]
+    fn ferry_entry_digest_ignores_time_and_other_managers() {
+        let a = json!({"metadata": {"managedFields": [
+            {"manager": "ferry", "operation": "Apply", "time": "t1", "fieldsV1": {"f:data": {"f:a": {}}}},
+            {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:data": {"f:b": {}}}}]}});
+        let mut b = a.clone();
+        b["metadata"]["managedFields"][0]["time"] = json!("t2");
+        b["metadata"]["managedFields"][1]["fieldsV1"] = json!({"f:data": {"f:c": {}}});
+        assert_eq!(ferry_entry_digest(&a), ferry_entry_digest(&b));
+        b["metadata"]["managedFields"][0]["fieldsV1"] = json!({"f:data": {}});
+        assert_ne!(ferry_entry_digest(&a), ferry_entry_digest(&b));
+        assert_eq!(ferry_entry_digest(&json!({"metadata": {}})), "");
+    }
+
+    #[test]
+    fn server_metadata_and_status_are_not_drift() {
+        let live = json!({"metadata": {"name": "a", "resourceVersion": "3", "generation": 2,
+            "managedFields": [], "uid": "u"}, "data": {"a": "1"}, "status": {"x": 1}});
+        let dry = json!({"metadata": {"name": "a", "resourceVersion": "4", "generation": 3,
+            "uid": "u"}, "data": {"a": "1"}});
+        assert_eq!(first_difference(&dry, &live), None);
+        let changed = json!({"metadata": {"name": "a"}, "data": {"a": "2"}});
+        assert_eq!(
+            first_difference(&changed, &live),
             Some(".data.a".into())
         );
-        let list = json!({"l": [1, 2]});
-        assert_eq!(
-            first_difference(&list, &json!({"l": [1]})),
-            Some(".l".into())
-        );
+        let extra = json!({"metadata": {"name": "a"}, "data": {"a": "1", "b": "2"}});
+        assert_eq!(first_difference(&extra, &live), Some(".data.b".into()));
     }
 }

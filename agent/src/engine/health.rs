@@ -1,5 +1,8 @@
-//! Health (pure): kstatus-style rules computing whether a live object is current.
+//! Health (pure): kstatus rules (as fluxcd/cli-utils computes them) deciding whether a live
+//! object is current, in progress or failed, plus the few facts kstatus cannot see from one
+//! object (how Jobs count, a PVC's storage class binding mode).
 
+use crate::config::JobHealth;
 use serde_json::Value;
 
 /// The health of one object.
@@ -8,6 +11,14 @@ pub enum Health {
     Current,
     InProgress(String),
     Failed(String),
+}
+
+/// Facts beyond the object itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts {
+    pub job_health: JobHealth,
+    /// The PVC's storage class binds on first consumer (k3s local-path).
+    pub waits_for_first_consumer: bool,
 }
 
 fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
@@ -25,14 +36,24 @@ fn int(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }
 
+fn message(c: Option<&Value>, default: &str) -> String {
+    c.and_then(|c| c["message"].as_str())
+        .unwrap_or(default)
+        .to_string()
+}
+
+fn progress(what: &str, have: i64, want: i64) -> Health {
+    Health::InProgress(format!("{what}: {have}/{want}"))
+}
+
 /// Computes the health of `obj` as returned by the API server.
-pub fn health(obj: &Value) -> Health {
+pub fn health(obj: &Value, facts: &Facts) -> Health {
     let kind = obj["kind"].as_str().unwrap_or_default();
+    if obj["metadata"]["deletionTimestamp"].is_string() {
+        return Health::InProgress("terminating".into());
+    }
     let generation = obj["metadata"]["generation"].as_i64();
     let observed = obj["status"]["observedGeneration"].as_i64();
-    if obj["metadata"]["deletionTimestamp"].is_string() {
-        return Health::InProgress("being deleted".into());
-    }
     if let (Some(g), Some(o)) = (generation, observed) {
         if o < g {
             return Health::InProgress(format!("observed generation {o} < generation {g}"));
@@ -42,7 +63,9 @@ pub fn health(obj: &Value) -> Health {
         "Deployment" => deployment(obj, observed),
         "StatefulSet" => statefulset(obj, observed),
         "DaemonSet" => daemonset(obj, observed),
-        "Job" => job(obj),
+        "Job" => job(obj, facts.job_health),
+        "Pod" => pod(obj),
+        "PersistentVolumeClaim" => pvc(obj, facts.waits_for_first_consumer),
         "CustomResourceDefinition" => match (
             is_true(condition(obj, "Established")),
             is_true(condition(obj, "NamesAccepted")),
@@ -62,23 +85,13 @@ pub fn health(obj: &Value) -> Health {
 /// Generic rules: Stalled means failed, Reconciling or Ready=False mean in progress.
 fn generic(obj: &Value) -> Health {
     if is_true(condition(obj, "Stalled")) == Some(true) {
-        return Health::Failed(
-            condition(obj, "Stalled")
-                .and_then(|c| c["message"].as_str())
-                .unwrap_or("stalled")
-                .into(),
-        );
+        return Health::Failed(message(condition(obj, "Stalled"), "stalled"));
     }
     if is_true(condition(obj, "Reconciling")) == Some(true) {
         return Health::InProgress("reconciling".into());
     }
     if is_true(condition(obj, "Ready")) == Some(false) {
-        return Health::InProgress(
-            condition(obj, "Ready")
-                .and_then(|c| c["message"].as_str())
-                .unwrap_or("not ready")
-                .into(),
-        );
+        return Health::InProgress(message(condition(obj, "Ready"), "not ready"));
     }
     Health::Current
 }
@@ -89,25 +102,27 @@ fn deployment(obj: &Value, observed: Option<i64>) -> Health {
     }
     if let Some(p) = condition(obj, "Progressing") {
         if p["reason"] == "ProgressDeadlineExceeded" {
-            return Health::Failed("progress deadline exceeded".into());
+            return Health::Failed(message(Some(p), "progress deadline exceeded"));
         }
     }
     let want = obj["spec"]["replicas"].as_i64().unwrap_or(1);
     let s = &obj["status"];
-    if int(&s["updatedReplicas"]) < want {
-        return Health::InProgress(format!(
-            "{}/{want} replicas updated",
-            int(&s["updatedReplicas"])
-        ));
+    let (replicas, updated) = (int(&s["replicas"]), int(&s["updatedReplicas"]));
+    let (ready, available) = (int(&s["readyReplicas"]), int(&s["availableReplicas"]));
+    if want > replicas {
+        return progress("replicas", replicas, want);
     }
-    if int(&s["replicas"]) > int(&s["updatedReplicas"]) {
-        return Health::InProgress("old replicas are pending termination".into());
+    if want > updated {
+        return progress("updated replicas", updated, want);
     }
-    if int(&s["availableReplicas"]) < want {
-        return Health::InProgress(format!(
-            "{}/{want} replicas available",
-            int(&s["availableReplicas"])
-        ));
+    if replicas > want {
+        return Health::InProgress(format!("pending termination: {}", replicas - want));
+    }
+    if updated > available {
+        return progress("available replicas", available, updated);
+    }
+    if want > ready {
+        return progress("ready replicas", ready, want);
     }
     Health::Current
 }
@@ -116,17 +131,31 @@ fn statefulset(obj: &Value, observed: Option<i64>) -> Health {
     if observed.is_none() {
         return Health::InProgress("statefulset not observed yet".into());
     }
+    let strategy = &obj["spec"]["updateStrategy"];
+    if strategy["type"] == "OnDelete" {
+        // Pods are replaced only when someone deletes them: nothing to wait for.
+        return Health::Current;
+    }
     let want = obj["spec"]["replicas"].as_i64().unwrap_or(1);
     let s = &obj["status"];
-    if int(&s["readyReplicas"]) < want {
-        return Health::InProgress(format!(
-            "{}/{want} replicas ready",
-            int(&s["readyReplicas"])
-        ));
+    if want > int(&s["replicas"]) {
+        return progress("replicas", int(&s["replicas"]), want);
     }
-    if obj["spec"]["updateStrategy"]["type"] != "OnDelete"
-        && s["currentRevision"] != s["updateRevision"]
-    {
+    if want > int(&s["readyReplicas"]) {
+        return progress("ready replicas", int(&s["readyReplicas"]), want);
+    }
+    let partition = strategy["rollingUpdate"]["partition"].as_i64().unwrap_or(0);
+    if partition > 0 {
+        let expected = (want - partition).max(0);
+        if int(&s["updatedReplicas"]) < expected {
+            return progress("partitioned roll out", int(&s["updatedReplicas"]), expected);
+        }
+        return Health::Current;
+    }
+    if want > int(&s["currentReplicas"]) && s["currentRevision"] != s["updateRevision"] {
+        return progress("updated replicas", int(&s["updatedReplicas"]), want);
+    }
+    if s["currentRevision"] != s["updateRevision"] {
         return Health::InProgress("rolling update in progress".into());
     }
     Health::Current
@@ -138,66 +167,69 @@ fn daemonset(obj: &Value, observed: Option<i64>) -> Health {
     }
     let s = &obj["status"];
     let desired = int(&s["desiredNumberScheduled"]);
-    if int(&s["updatedNumberScheduled"]) < desired || int(&s["numberAvailable"]) < desired {
-        return Health::InProgress(format!(
-            "{}/{desired} pods available",
-            int(&s["numberAvailable"])
-        ));
+    for (what, have) in [
+        ("scheduled", int(&s["currentNumberScheduled"]).max(int(&s["updatedNumberScheduled"]))),
+        ("updated", int(&s["updatedNumberScheduled"])),
+        ("available", int(&s["numberAvailable"])),
+        ("ready", int(&s["numberReady"]).max(int(&s["numberAvailable"]))),
+    ] {
+        if desired > have {
+            return progress(what, have, desired);
+        }
     }
     Health::Current
 }
 
-fn job(obj: &Value) -> Health {
+fn job(obj: &Value, rule: JobHealth) -> Health {
     if is_true(condition(obj, "Failed")) == Some(true) {
-        let msg = condition(obj, "Failed")
-            .and_then(|c| c["message"].as_str())
-            .unwrap_or("job failed");
-        return Health::Failed(msg.into());
+        return Health::Failed(message(condition(obj, "Failed"), "job failed"));
     }
     if is_true(condition(obj, "Complete")) == Some(true) {
         return Health::Current;
     }
-    Health::InProgress("job not complete".into())
+    match rule {
+        JobHealth::Started if obj["status"]["startTime"].is_string() => Health::Current,
+        JobHealth::Started => Health::InProgress("job not started".into()),
+        JobHealth::Complete => Health::InProgress("job not complete".into()),
+    }
+}
+
+fn pod(obj: &Value) -> Health {
+    match obj["status"]["phase"].as_str() {
+        Some("Succeeded") => Health::Current,
+        Some("Failed") => Health::Failed("pod failed".into()),
+        Some("Running") if is_true(condition(obj, "Ready")) == Some(true) => Health::Current,
+        _ => {
+            let crash = obj["status"]["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["state"]["waiting"]["reason"] == "CrashLoopBackOff");
+            if crash {
+                Health::Failed("container in CrashLoopBackOff".into())
+            } else {
+                Health::InProgress("pod not ready".into())
+            }
+        }
+    }
+}
+
+fn pvc(obj: &Value, waits_for_first_consumer: bool) -> Health {
+    match obj["status"]["phase"].as_str() {
+        Some("Bound") => Health::Current,
+        Some("Lost") => Health::Failed("claim lost its volume".into()),
+        Some("Pending") | None
+            if waits_for_first_consumer
+                && obj["metadata"]["annotations"]["volume.kubernetes.io/selected-node"]
+                    .is_null() =>
+        {
+            // Binds when the first pod using it is scheduled: not a failure, nothing to wait for.
+            Health::Current
+        }
+        _ => Health::InProgress("claim not bound".into()),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn deployment_rules() {
-        let mut d = json!({"kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": 2},
-            "status": {"observedGeneration": 1}});
-        assert!(matches!(health(&d), Health::InProgress(_)));
-        d["status"] = json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1});
-        assert_eq!(
-            health(&d),
-            Health::InProgress("1/2 replicas available".into())
-        );
-        d["status"]["availableReplicas"] = json!(2);
-        assert_eq!(health(&d), Health::Current);
-        d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]);
-        assert!(matches!(health(&d), Health::Failed(_)));
-    }
-
-    #[test]
-    fn statefulset_daemonset_job_crd_namespace() {
-        let sts = json!({"kind": "StatefulSet", "metadata": {"generation": 1}, "spec": {"replicas": 1},
-            "status": {"observedGeneration": 1, "readyReplicas": 1, "currentRevision": "a", "updateRevision": "b"}});
-        assert!(matches!(health(&sts), Health::InProgress(_)));
-        let ds = json!({"kind": "DaemonSet", "metadata": {"generation": 1},
-            "status": {"observedGeneration": 1, "desiredNumberScheduled": 1, "updatedNumberScheduled": 1, "numberAvailable": 1}});
-        assert_eq!(health(&ds), Health::Current);
-        let job = json!({"kind": "Job", "status": {"conditions": [{"type": "Failed", "status": "True", "message": "boom"}]}});
-        assert_eq!(health(&job), Health::Failed("boom".into()));
-        let crd = json!({"kind": "CustomResourceDefinition", "status": {"conditions": [{"type": "Established", "status": "True"}]}});
-        assert_eq!(health(&crd), Health::Current);
-        let ns = json!({"kind": "Namespace", "status": {"phase": "Terminating"}});
-        assert!(matches!(health(&ns), Health::InProgress(_)));
-        let cm = json!({"kind": "ConfigMap"});
-        assert_eq!(health(&cm), Health::Current);
-        let cr = json!({"kind": "Thing", "status": {"conditions": [{"type": "Stalled", "status": "True", "message": "bad"}]}});
-        assert_eq!(health(&cr), Health::Failed("bad".into()));
-    }
-}
+#[path = "health_tests.rs"]
+mod tests;

@@ -1,15 +1,19 @@
 //! The apply engine, modelled on Flux's `ssa` package: a pure core (render, plan, health,
-//! drift comparison) and a thin executor (apply, wait, prune) over the kube client.
+//! drift and ownership rules) and a thin executor (list, check, write, apply, wait, prune) over the kube client.
 
 pub mod apply;
 pub mod changeset;
+pub mod check;
 pub mod drift;
 pub mod health;
+pub mod livelist;
 pub mod object;
+pub mod ownership;
 pub mod plan;
 pub mod prune;
 pub mod render;
 pub mod wait;
+pub mod write;
 
 /// Label ferry puts on every object it applies: the sync that owns it.
 pub const SYNC_LABEL: &str = "ferry.dev/sync";

@@ -1,73 +1,137 @@
 //! Prune (executor): delete what the last inventory applied and the new revision dropped, in
 //! reverse order, and only objects that carry this sync's label (never what ferry does not own).
+//! An object counts as deleted once the server no longer has it: finalizers are waited for
+//! (bounded); an object whose kind the cluster no longer serves is reported, not counted.
 
 use super::changeset::{Action, ChangeSet};
-use super::object::InventoryEntry;
+use super::object::{InventoryEntry, ObjectId};
 use super::{PRUNE_ANNOTATION, SYNC_LABEL};
 use crate::kube::{Discovery, KubeClient, KubeError};
 use kube::core::params::DeleteParams;
 use kube::core::Request;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// Why pruning stopped.
 #[derive(Debug, Error)]
 #[error("prune {id}: {source}")]
 pub struct PruneError {
-    pub id: super::object::ObjectId,
+    pub id: ObjectId,
     pub source: KubeError,
 }
 
-/// Deletes `entries` (already in delete order) that still exist and belong to `sync`.
+/// Why a pruned object is not counted as deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotDeleted {
+    /// The cluster no longer serves its kind: ferry cannot tell whether it still exists.
+    KindNotServed { api_version: String },
+    /// Deleted, but finalizers still hold it after the wait.
+    StillTerminating { finalizers: String },
+}
+
+/// A pruned object that is not (known to be) gone.
+#[derive(Debug, Clone)]
+pub struct PruneNote {
+    pub id: ObjectId,
+    pub why: NotDeleted,
+}
+
+/// What a prune did.
+#[derive(Debug, Default)]
+pub struct PruneOutcome {
+    pub changes: ChangeSet,
+    pub notes: Vec<PruneNote>,
+}
+
+/// Deletes `entries` (already in delete order) that still exist and belong to `sync`, waiting
+/// up to `timeout` (polling every `poll`) for each to be gone.
 pub fn prune(
     client: &KubeClient,
     discovery: &Discovery,
     sync: &str,
     entries: &[InventoryEntry],
-) -> Result<ChangeSet, PruneError> {
-    let mut cs = ChangeSet::default();
+    timeout: Duration,
+    poll: Duration,
+) -> Result<PruneOutcome, PruneError> {
+    let mut out = PruneOutcome::default();
+    let started = Instant::now();
     for e in entries {
         let perr = |source| PruneError {
             id: e.id.clone(),
             source,
         };
-        let Some(info) = discovery
+        let mut info = discovery
             .resolve(client, &e.api_version, &e.id.kind)
-            .map_err(perr)?
-        else {
-            // The kind is gone (its CRD was pruned first or removed): so is the object.
-            cs.push(e.id.clone(), Action::Deleted);
+            .map_err(perr)?;
+        if info.is_none() {
+            // Maybe the cache is stale: ask again before concluding the kind is gone.
+            discovery.invalidate(&BTreeSet::from([e.api_version.clone()]));
+            info = discovery
+                .resolve(client, &e.api_version, &e.id.kind)
+                .map_err(perr)?;
+        }
+        let Some(info) = info else {
+            out.changes.push(e.id.clone(), Action::Skipped);
+            out.notes.push(PruneNote {
+                id: e.id.clone(),
+                why: NotDeleted::KindNotServed {
+                    api_version: e.api_version.clone(),
+                },
+            });
             continue;
         };
         let live =
             super::apply::get_live(client, &info, &e.id.namespace, &e.id.name).map_err(perr)?;
         let Some(live) = live else {
-            cs.push(e.id.clone(), Action::Deleted);
+            out.changes.push(e.id.clone(), Action::Deleted);
             continue;
         };
         let owned = live["metadata"]["labels"][SYNC_LABEL] == sync;
         let disabled = live["metadata"]["annotations"][PRUNE_ANNOTATION] == "disabled";
         if !owned || disabled {
             tracing::info!(object = %e.id, owned, disabled, "not pruning");
-            cs.push(e.id.clone(), Action::Skipped);
+            out.changes.push(e.id.clone(), Action::Skipped);
             continue;
         }
         let ns = (!e.id.namespace.is_empty()).then_some(e.id.namespace.as_str());
-        let req = Request::new(info.url_path(ns))
-            .delete(&e.id.name, &DeleteParams::background())
-            .map_err(|err| {
-                perr(KubeError::Request {
-                    what: e.id.to_string(),
-                    reason: err.to_string(),
-                })
-            })?;
-        match client.send(req) {
-            Ok(_) => {
-                cs.push(e.id.clone(), Action::Deleted);
-                crate::fault::count("prune-object");
+        if live["metadata"]["deletionTimestamp"].is_null() {
+            let req = Request::new(info.url_path(ns))
+                .delete(&e.id.name, &DeleteParams::background())
+                .map_err(|err| {
+                    perr(KubeError::Request {
+                        what: e.id.to_string(),
+                        reason: err.to_string(),
+                    })
+                })?;
+            match client.send(req) {
+                Ok(_) => crate::fault::count("prune-object"),
+                Err(err) if err.is_not_found() => {}
+                Err(err) => return Err(perr(err)),
             }
-            Err(err) if err.is_not_found() => cs.push(e.id.clone(), Action::Deleted),
-            Err(err) => return Err(perr(err)),
+        }
+        // Gone only when the server says so (finalizers run first).
+        loop {
+            match super::apply::get_live(client, &info, &e.id.namespace, &e.id.name)
+                .map_err(perr)?
+            {
+                None => {
+                    out.changes.push(e.id.clone(), Action::Deleted);
+                    break;
+                }
+                Some(still) if started.elapsed() >= timeout => {
+                    out.changes.push(e.id.clone(), Action::Skipped);
+                    out.notes.push(PruneNote {
+                        id: e.id.clone(),
+                        why: NotDeleted::StillTerminating {
+                            finalizers: still["metadata"]["finalizers"].to_string(),
+                        },
+                    });
+                    break;
+                }
+                Some(_) => std::thread::sleep(poll),
+            }
         }
     }
-    Ok(cs)
+    Ok(out)
 }

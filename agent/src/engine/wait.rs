@@ -1,8 +1,11 @@
 //! Wait (executor): poll the health of applied objects until all are current, one failed, or
-//! the timeout passed. A k3s HelmChart is as healthy as its `helm-install-<name>` Job.
+//! the timeout passed. A k3s HelmChart is as healthy as the Job its `status.jobName` names
+//! (`helm-install-<name>` before the controller reported it; a Job not created yet is in
+//! progress). A Pending PVC looks up its storage class's binding mode.
 
 use super::apply::{get_live, info_for};
-use super::health::{health, Health};
+use super::health::{health, Facts, Health};
+use crate::config::JobHealth;
 use super::object::{DesiredObject, ObjectId};
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use std::time::{Duration, Instant};
@@ -34,35 +37,76 @@ fn job_info() -> ResourceInfo {
     }
 }
 
+fn storage_class_info() -> ResourceInfo {
+    ResourceInfo {
+        group: "storage.k8s.io".into(),
+        version: "v1".into(),
+        kind: "StorageClass".into(),
+        plural: "storageclasses".into(),
+        namespaced: false,
+    }
+}
+
+/// How long to wait and what counts as healthy.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitOptions {
+    pub timeout: Duration,
+    pub interval: Duration,
+    pub job_health: JobHealth,
+}
+
+/// Whether a PVC's storage class (named, or the cluster default) binds on first consumer.
+fn waits_for_first_consumer(client: &KubeClient, pvc: &serde_json::Value) -> Result<bool, KubeError> {
+    let binds_late = |sc: &serde_json::Value| sc["volumeBindingMode"] == "WaitForFirstConsumer";
+    if let Some(name) = pvc["spec"]["storageClassName"].as_str() {
+        return Ok(get_live(client, &storage_class_info(), "", name)?.is_some_and(|sc| binds_late(&sc)));
+    }
+    let list = client.get_path(&storage_class_info().url_path(None))?;
+    Ok(list["items"].as_array().into_iter().flatten().any(|sc| {
+        sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+            && binds_late(sc)
+    }))
+}
+
 /// The health of one desired object as the cluster reports it now.
 pub fn object_health(
     client: &KubeClient,
     discovery: &Discovery,
     d: &DesiredObject,
+    job_health: JobHealth,
 ) -> Result<Health, WaitError> {
     let kerr = |source| WaitError::Kube {
         id: d.id.clone(),
         source,
     };
-    if d.id.group == "helm.cattle.io" && d.id.kind == "HelmChart" {
-        let job = get_live(
-            client,
-            &job_info(),
-            &d.id.namespace,
-            &format!("helm-install-{}", d.id.name),
-        )
-        .map_err(kerr)?;
-        return Ok(job
-            .map(|j| health(&j))
-            .unwrap_or_else(|| Health::InProgress("helm install job not created yet".into())));
-    }
+    let mut facts = Facts {
+        job_health,
+        ..Facts::default()
+    };
     let info = info_for(client, discovery, d)?;
-    Ok(
-        match get_live(client, &info, &d.id.namespace, &d.id.name).map_err(kerr)? {
-            Some(live) => health(&live),
-            None => Health::InProgress("not found".into()),
-        },
-    )
+    let Some(live) = get_live(client, &info, &d.id.namespace, &d.id.name).map_err(kerr)? else {
+        return Ok(Health::InProgress("not found".into()));
+    };
+    if d.id.group == "helm.cattle.io" && d.id.kind == "HelmChart" {
+        let job_name = live["status"]["jobName"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("helm-install-{}", d.id.name));
+        let job = get_live(client, &job_info(), &d.id.namespace, &job_name).map_err(kerr)?;
+        // A Job must be at least as new as the chart's last change, or it is the old one.
+        let fresh = |j: &serde_json::Value| {
+            j["metadata"]["creationTimestamp"].as_str().unwrap_or_default()
+                >= live["metadata"]["creationTimestamp"].as_str().unwrap_or_default()
+        };
+        return Ok(match job {
+            Some(j) if fresh(&j) => health(&j, &Facts { job_health: JobHealth::Complete, ..facts }),
+            _ => Health::InProgress(format!("helm job {job_name} not created yet")),
+        });
+    }
+    if d.id.kind == "PersistentVolumeClaim" && d.id.group.is_empty() && live["status"]["phase"] != "Bound" {
+        facts.waits_for_first_consumer = waits_for_first_consumer(client, &live).map_err(kerr)?;
+    }
+    Ok(health(&live, &facts))
 }
 
 /// Polls every `interval` until all `objects` are current.
@@ -70,16 +114,16 @@ pub fn wait_for(
     client: &KubeClient,
     discovery: &Discovery,
     objects: &[&DesiredObject],
-    timeout: Duration,
-    interval: Duration,
+    opts: &WaitOptions,
 ) -> Result<(), WaitError> {
+    let (timeout, interval) = (opts.timeout, opts.interval);
     let deadline = Instant::now() + timeout;
     let mut pending: Vec<&DesiredObject> = objects.to_vec();
     loop {
         let mut still = Vec::new();
         let mut reasons = Vec::new();
         for d in pending {
-            match object_health(client, discovery, d)? {
+            match object_health(client, discovery, d, opts.job_health)? {
                 Health::Current => {}
                 Health::Failed(reason) => {
                     return Err(WaitError::Failed {

@@ -7,6 +7,8 @@ use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use super::retry::{self, Clock, RetryPolicy, SystemClock};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -30,6 +32,10 @@ pub enum KubeError {
         code: u16,
         reason: String,
         message: String,
+        /// Seconds from a `Retry-After` header (429, 503).
+        retry_after: Option<u64>,
+        /// `details.causes` of the Status (conflicting or invalid fields).
+        causes: Vec<Cause>,
     },
     #[error("{method} {path}: response is not JSON: {reason}")]
     Decode {
@@ -50,6 +56,27 @@ impl KubeError {
     pub fn is_not_found(&self) -> bool {
         self.code() == Some(404)
     }
+    /// The server's `Retry-After`, if it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            KubeError::Api { retry_after, .. } => retry_after.map(Duration::from_secs),
+            _ => None,
+        }
+    }
+    /// The `causes` or message of a 422, for immutable-field detection.
+    pub fn message(&self) -> &str {
+        match self {
+            KubeError::Api { message, .. } => message,
+            _ => "",
+        }
+    }
+    /// The causes of an API error (empty for others).
+    pub fn causes(&self) -> &[Cause] {
+        match self {
+            KubeError::Api { causes, .. } => causes,
+            _ => &[],
+        }
+    }
     /// Worth retrying: transport failures, 429 and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -58,6 +85,21 @@ impl KubeError {
             _ => false,
         }
     }
+}
+
+/// One entry of a Status's `details.causes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub reason: String,
+    pub message: String,
+    pub field: String,
+}
+
+/// Longest server message kept in an error.
+const MAX_MESSAGE: usize = 2000;
+
+fn bounded(s: &str) -> String {
+    s.chars().take(MAX_MESSAGE).collect()
 }
 
 /// A configured client. Cheap to clone; connections are pooled.
@@ -69,6 +111,8 @@ pub struct KubeClient {
     /// Identity to act as (per-sync impersonation), sent as `Impersonate-*` headers.
     impersonate: Option<(String, Vec<String>)>,
     user_agent: String,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
 }
 
 const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -221,6 +265,8 @@ impl KubeClient {
             token,
             impersonate: None,
             user_agent: format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")),
+            retry: RetryPolicy::default(),
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -231,14 +277,33 @@ impl KubeClient {
         c
     }
 
+    /// The same client with another retry policy for transient failures.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The same client on another clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// The API server URL.
     pub fn server(&self) -> &str {
         &self.base
     }
 
-    /// Sends a request built by kube-core and returns the decoded JSON body.
+    /// Sends a request built by kube-core and returns the decoded JSON body, retrying
+    /// transient failures per the client's [`RetryPolicy`].
     pub fn send(&self, req: http::Request<Vec<u8>>) -> Result<Value, KubeError> {
         let (parts, body) = req.into_parts();
+        retry::run(&self.retry, self.clock.as_ref(), || {
+            self.send_once(&parts, body.clone())
+        })
+    }
+
+    fn send_once(&self, parts: &http::request::Parts, body: Vec<u8>) -> Result<Value, KubeError> {
         let method = parts.method.to_string();
         let path = parts.uri.to_string();
         let mut builder = ureq::http::Request::builder()
@@ -247,9 +312,10 @@ impl KubeClient {
         for (k, v) in &parts.headers {
             builder = builder.header(k, v);
         }
-        builder = builder
-            .header("User-Agent", &self.user_agent)
-            .header("Accept", "application/json");
+        builder = builder.header("User-Agent", &self.user_agent);
+        if !parts.headers.contains_key(http::header::ACCEPT) {
+            builder = builder.header("Accept", "application/json");
+        }
         if let Some(t) = &self.token {
             builder = builder.header("Authorization", format!("Bearer {t}"));
         }
@@ -270,6 +336,11 @@ impl KubeClient {
         };
         let mut resp = self.agent.run(request).map_err(transport)?;
         let code = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let text = resp
             .body_mut()
             .with_config()
@@ -282,11 +353,23 @@ impl KubeClient {
                 method,
                 path,
                 code,
-                reason: status["reason"].as_str().unwrap_or("Error").to_string(),
+                reason: bounded(status["reason"].as_str().unwrap_or("Error")),
                 message: status["message"]
                     .as_str()
-                    .map(str::to_string)
+                    .map(bounded)
                     .unwrap_or_else(|| text.chars().take(200).collect()),
+                retry_after,
+                causes: status["details"]["causes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .take(50)
+                    .map(|c| Cause {
+                        reason: bounded(c["reason"].as_str().unwrap_or_default()),
+                        message: bounded(c["message"].as_str().unwrap_or_default()),
+                        field: bounded(c["field"].as_str().unwrap_or_default()),
+                    })
+                    .collect(),
             });
         }
         serde_json::from_str(&text).map_err(|e| KubeError::Decode {

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod discovery;
+pub mod retry;
 
-pub use client::{KubeClient, KubeError};
+pub use client::{Cause, KubeClient, KubeError};
 pub use discovery::{Discovery, ResourceInfo};

@@ -63,6 +63,24 @@ const STEPS: &[&str] = &[
      );
      CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
      CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: what the server said of each applied object (drift decided by the server), and
+    // revisions held back after they failed and were rolled back.
+    "CREATE TABLE live_objects (
+        sync TEXT NOT NULL,
+        object TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        resource_version TEXT NOT NULL,
+        fields_digest TEXT NOT NULL,
+        PRIMARY KEY (sync, object)
+     );
+     CREATE TABLE held_revisions (
+        sync TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        until INTEGER NOT NULL,
+        error TEXT NOT NULL
+     );",
 ];
 
 /// Brings the database to the newest schema.

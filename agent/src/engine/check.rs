@@ -1,0 +1,136 @@
+//! The drift check (executor over the pure rules of `drift` and `ownership`): one
+//! metadata-only LIST per kind and namespace; objects whose resourceVersion or ferry
+//! `managedFields` entry did not change are clean at no further cost; the rest are compared
+//! by a server-side dry-run apply against the live object.
+
+use super::apply::{get_live, info_for, ApplyError};
+use super::drift::{self, Cheap, LiveRecord};
+use super::livelist::{list_metadata, Listed};
+use super::object::{DesiredObject, ObjectId};
+use super::ownership::{self, Yielded};
+use super::write::{apply_object, Mode, WritePolicy};
+use super::SYNC_LABEL;
+use crate::kube::{Discovery, KubeClient};
+use std::collections::BTreeMap;
+
+/// What the check found for one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// Nothing changed.
+    Clean,
+    /// Clean, at a new resourceVersion (to be recorded).
+    Moved(LiveRecord),
+    /// The dry run differs from the live object at `path`.
+    Drifted { path: String },
+    /// Not on the server (or no longer labelled as ferry's).
+    Missing,
+    /// Deleted and created again by someone else (new uid).
+    Replaced,
+    /// Its content changed in the new revision: applied anyway, not compared.
+    Changed,
+}
+
+impl Finding {
+    pub fn needs_apply(&self) -> bool {
+        !matches!(self, Finding::Clean | Finding::Moved(_))
+    }
+}
+
+/// The check's verdict on one object, with the fields ferry leaves to other managers.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub finding: Finding,
+    pub yielded: Vec<Yielded>,
+}
+
+/// Everything a check needs.
+pub struct Checker<'a> {
+    pub client: &'a KubeClient,
+    pub discovery: &'a Discovery,
+    pub sync: &'a str,
+    pub policy: &'a WritePolicy,
+    pub recorded: &'a BTreeMap<ObjectId, LiveRecord>,
+    /// Dry-run every listed object (full sweep).
+    pub sweep: bool,
+    /// Objects about to be applied with new content: listed (for ownership), not compared.
+    pub changed: &'a std::collections::BTreeSet<ObjectId>,
+}
+
+impl Checker<'_> {
+    /// Checks `objects`; one LIST per kind and namespace among them.
+    pub fn check(&self, objects: &[&DesiredObject]) -> Result<BTreeMap<ObjectId, Checked>, ApplyError> {
+        let selector = format!("{SYNC_LABEL}={}", self.sync);
+        let mut lists: BTreeMap<String, BTreeMap<String, Listed>> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for d in objects {
+            let info = info_for(self.client, self.discovery, d)?;
+            let ns = (!d.id.namespace.is_empty()).then_some(d.id.namespace.as_str());
+            let key = info.url_path(ns);
+            if !lists.contains_key(&key) {
+                let listed = list_metadata(self.client, &info, ns, &selector).map_err(|source| {
+                    ApplyError::Kube {
+                        id: d.id.clone(),
+                        origin: d.origin.clone(),
+                        source,
+                    }
+                })?;
+                lists.insert(key.clone(), listed);
+            }
+            let listed = lists.get(&key).and_then(|l| l.get(&d.id.name));
+            let mut yielded = listed
+                .map(|l| ownership::yielded(&d.manifest, &l.managed_fields))
+                .unwrap_or_default();
+            let cheap = drift::classify(
+                self.recorded.get(&d.id),
+                listed.map(|l| &l.record),
+                self.sweep,
+            );
+            let finding = match cheap {
+                _ if self.changed.contains(&d.id) => Finding::Changed,
+                Cheap::Clean => Finding::Clean,
+                Cheap::Moved(r) => Finding::Moved(r),
+                Cheap::Missing => Finding::Missing,
+                Cheap::Replaced => Finding::Replaced,
+                Cheap::Suspect(_) => self.dry_run(d, &info, &mut yielded)?,
+            };
+            out.insert(d.id.clone(), Checked { finding, yielded });
+        }
+        Ok(out)
+    }
+
+    /// Asks the server what an apply would do and compares it with the live object.
+    fn dry_run(
+        &self,
+        d: &DesiredObject,
+        info: &crate::kube::ResourceInfo,
+        yielded: &mut Vec<Yielded>,
+    ) -> Result<Finding, ApplyError> {
+        let kerr = |source| ApplyError::Kube {
+            id: d.id.clone(),
+            origin: d.origin.clone(),
+            source,
+        };
+        let Some(live) = get_live(self.client, info, &d.id.namespace, &d.id.name).map_err(kerr)?
+        else {
+            return Ok(Finding::Missing);
+        };
+        let paths: Vec<_> = yielded.iter().map(|y| y.path.clone()).collect();
+        let written = apply_object(
+            self.client,
+            self.discovery,
+            info,
+            d,
+            &paths,
+            self.policy,
+            Mode::DryRun,
+        )?;
+        yielded.extend(written.conflicts);
+        Ok(match drift::first_difference(&written.live, &live) {
+            None => match LiveRecord::of(&live) {
+                Some(r) => Finding::Moved(r),
+                None => Finding::Clean,
+            },
+            Some(path) => Finding::Drifted { path },
+        })
+    }
+}

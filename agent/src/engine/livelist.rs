@@ -1,0 +1,87 @@
+//! Metadata-only LIST (executor): one paginated request series per kind and namespace with
+//! ferry's label selector, restarted from the beginning when the server expired the continue
+//! token (410 Gone). A server that answers with full objects is accepted too.
+
+use super::drift::LiveRecord;
+use crate::kube::{KubeClient, KubeError, ResourceInfo};
+use kube::core::params::ListParams;
+use kube::core::Request;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Items per page.
+const PAGE: u32 = 500;
+/// Restarts after an expired continue token before giving up.
+const MAX_RESTARTS: u32 = 3;
+/// What kubectl sends: metadata if the server can, full objects otherwise.
+const ACCEPT: &str =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+
+/// One listed object: its record and its `managedFields`.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub record: LiveRecord,
+    pub managed_fields: Value,
+}
+
+/// Lists `info` objects in `namespace` (None: cluster-scoped) matching `selector`, by name.
+pub fn list_metadata(
+    client: &KubeClient,
+    info: &ResourceInfo,
+    namespace: Option<&str>,
+    selector: &str,
+) -> Result<BTreeMap<String, Listed>, KubeError> {
+    let mut restarts = 0;
+    'restart: loop {
+        let mut out = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let params = ListParams {
+                label_selector: Some(selector.to_string()),
+                limit: Some(PAGE),
+                continue_token: token.clone(),
+                ..ListParams::default()
+            };
+            let mut req = Request::new(info.url_path(namespace))
+                .list_metadata(&params)
+                .map_err(|e| KubeError::Request {
+                    what: info.url_path(namespace),
+                    reason: e.to_string(),
+                })?;
+            req.headers_mut().insert(
+                http::header::ACCEPT,
+                http::HeaderValue::from_static(ACCEPT),
+            );
+            let page = match client.send(req) {
+                Ok(p) => p,
+                Err(e) if e.code() == Some(410) && restarts < MAX_RESTARTS => {
+                    restarts += 1;
+                    tracing::debug!("continue token expired, listing again: {e}");
+                    continue 'restart;
+                }
+                Err(e) => return Err(e),
+            };
+            for item in page["items"].as_array().into_iter().flatten() {
+                let Some(name) = item["metadata"]["name"].as_str() else {
+                    continue;
+                };
+                if let Some(record) = LiveRecord::of(item) {
+                    out.insert(
+                        name.to_string(),
+                        Listed {
+                            record,
+                            managed_fields: item["metadata"]["managedFields"].clone(),
+                        },
+                    );
+                }
+            }
+            token = page["metadata"]["continue"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}

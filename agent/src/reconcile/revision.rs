@@ -1,0 +1,350 @@
+//! Applying one revision (IO steps): store its files, render, plan, then per stage check
+//! drift on the server, write, record what the server returned, wait, prune.
+
+use super::{Agent, SyncError};
+use crate::config::SyncConfig;
+use crate::engine::apply::{self, StageContext, StageOutcome};
+use crate::engine::changeset::ChangeSet;
+use crate::engine::check::Checker;
+use crate::engine::object::{DesiredObject, InventoryEntry, ObjectId};
+use crate::engine::plan::{self, Stage};
+use crate::engine::prune::{self, NotDeleted};
+use crate::engine::render;
+use crate::engine::wait;
+use crate::kube::KubeClient;
+use crate::source::FileFetcher;
+use crate::store::AttemptKind;
+use ferry_bundle::manifest::Manifest;
+use ferry_bundle::verify::VerifiedManifest;
+use std::collections::BTreeSet;
+
+impl Agent {
+    /// Fetches the files the cache lacks (each verified before it is kept) and stores the
+    /// manifest.
+    pub(super) fn store_bundle(
+        &self,
+        sync: &SyncConfig,
+        mut files: Box<dyn FileFetcher>,
+        raw_manifest: &[u8],
+        signature: Option<&str>,
+        vm: &VerifiedManifest,
+    ) -> Result<(), SyncError> {
+        let name = sync.name.as_str();
+        for entry in &vm.manifest.files {
+            if !self.blobs.has(&entry.sha256) {
+                let data = files.fetch(entry).map_err(|source| SyncError::Source {
+                    sync: name.into(),
+                    source,
+                })?;
+                self.blobs
+                    .put(&entry.sha256, &data)
+                    .map_err(|source| SyncError::Blob {
+                        sync: name.into(),
+                        source,
+                    })?;
+            }
+        }
+        crate::fault::point("after-fetch");
+        self.store
+            .put_bundle(&vm.digest, name, vm.manifest.revision, raw_manifest, signature)
+            .map_err(|source| SyncError::Store {
+                sync: name.into(),
+                source,
+            })
+    }
+
+    pub(super) fn cached_manifest(
+        &self,
+        sync: &str,
+        revision: u64,
+        digest: &str,
+    ) -> Result<Manifest, SyncError> {
+        let miss = |reason: String| SyncError::CacheMiss {
+            sync: sync.into(),
+            revision,
+            reason,
+        };
+        let (bytes, _) = self
+            .store
+            .bundle(digest)
+            .map_err(|source| SyncError::Store {
+                sync: sync.into(),
+                source,
+            })?
+            .ok_or_else(|| miss("manifest not stored".into()))?;
+        Manifest::parse(&bytes).map_err(|e| miss(e.to_string()))
+    }
+
+    /// Renders a manifest's files from the blob cache into resolved desired objects.
+    pub(super) fn desired(
+        &self,
+        sync: &SyncConfig,
+        manifest: &Manifest,
+    ) -> Result<Vec<DesiredObject>, SyncError> {
+        let vars = self.config.vars();
+        let mut rendered = Vec::new();
+        for f in manifest
+            .files
+            .iter()
+            .filter(|f| render::is_manifest_file(&f.path))
+        {
+            let data = self
+                .blobs
+                .read(&f.sha256)
+                .map_err(|source| SyncError::Blob {
+                    sync: sync.name.clone(),
+                    source,
+                })?;
+            rendered.extend(
+                render::render_file(&f.path, &data, &vars).map_err(|source| SyncError::Render {
+                    sync: sync.name.clone(),
+                    source,
+                })?,
+            );
+        }
+        let desired = apply::resolve(
+            &self.client_for(sync),
+            &self.discovery,
+            rendered,
+            &sync.namespace,
+            &sync.name,
+        )
+        .map_err(|source| SyncError::Apply {
+            sync: sync.name.clone(),
+            source,
+        })?;
+        if !sync.namespaces.is_empty() {
+            if let Some(d) = desired
+                .iter()
+                .find(|d| d.id.namespace.is_empty() || !sync.namespaces.contains(&d.id.namespace))
+            {
+                return Err(SyncError::Fence {
+                    sync: sync.name.clone(),
+                    origin: d.origin.clone(),
+                    object: d.id.to_string(),
+                    allowed: sync.namespaces.join(", "),
+                });
+            }
+        }
+        Ok(desired)
+    }
+
+    /// Applies a revision whose files are in the cache, recording the attempt.
+    pub fn apply_revision(
+        &self,
+        sync: &SyncConfig,
+        manifest: &Manifest,
+        digest: &str,
+        kind: AttemptKind,
+        source_ref: Option<&str>,
+    ) -> Result<ChangeSet, SyncError> {
+        let name = sync.name.as_str();
+        let st = |source| SyncError::Store {
+            sync: name.into(),
+            source,
+        };
+        let desired = match self.desired(sync, manifest) {
+            Ok(d) => d,
+            Err(e) => {
+                // Nothing was written; the attempt is still part of history.
+                let id = self
+                    .store
+                    .begin_attempt(name, manifest.revision, digest, kind, source_ref, &[])
+                    .map_err(st)?;
+                self.store
+                    .finish_attempt(id, Err(&e.to_string()))
+                    .map_err(st)?;
+                return Err(e);
+            }
+        };
+        let inventory = self.store.effective_inventory(name).map_err(st)?;
+        let plan = plan::plan(&desired, &inventory);
+        let planned: Vec<InventoryEntry> = desired.iter().map(InventoryEntry::from).collect();
+        let attempt = self
+            .store
+            .begin_attempt(name, manifest.revision, digest, kind, source_ref, &planned)
+            .map_err(st)?;
+        crate::fault::point("after-begin");
+        let result = self.execute(sync, &desired, &inventory, &plan);
+        match &result {
+            Ok(cs) => self.store.finish_attempt(attempt, Ok(cs)).map_err(st)?,
+            Err(e) => self
+                .store
+                .finish_attempt(attempt, Err(&e.to_string()))
+                .map_err(st)?,
+        }
+        result
+    }
+
+    /// Records what a stage's writes returned and reports fields left to other managers.
+    pub(super) fn note_stage(&self, sync: &SyncConfig, out: &StageOutcome) -> Result<(), SyncError> {
+        let name = sync.name.as_str();
+        let records: Vec<(ObjectId, crate::engine::drift::LiveRecord)> = out
+            .records
+            .iter()
+            .map(|r| (r.id.clone(), r.record.clone()))
+            .collect();
+        self.store
+            .record_live(name, &records)
+            .map_err(|source| SyncError::Store {
+                sync: name.into(),
+                source,
+            })?;
+        for y in &out.yielded {
+            let key = format!("{name}:{}:{}:{}", y.id, y.yielded.path, y.yielded.manager);
+            if self.store.report_once(&key).unwrap_or(true) {
+                self.event(
+                    name,
+                    "conflict",
+                    &format!(
+                        "{}: field {} is owned by manager {:?} ({}); ferry leaves it alone",
+                        y.id, y.yielded.path, y.yielded.manager, y.yielded.reason
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn execute(
+        &self,
+        sync: &SyncConfig,
+        desired: &[DesiredObject],
+        inventory: &[InventoryEntry],
+        plan: &plan::Plan,
+    ) -> Result<ChangeSet, SyncError> {
+        let name = sync.name.as_str();
+        let client = self.client_for(sync);
+        let policy = self.write_policy(sync);
+        let in_inventory: BTreeSet<_> = inventory.iter().map(|e| e.id.clone()).collect();
+        let changed: BTreeSet<ObjectId> = desired
+            .iter()
+            .filter(|d| !plan.same_as_inventory.contains(&d.id))
+            .map(|d| d.id.clone())
+            .collect();
+        let recorded = self.store.live_records(name).map_err(|source| SyncError::Store {
+            sync: name.into(),
+            source,
+        })?;
+        let apply_err = |source| SyncError::Apply {
+            sync: name.into(),
+            source,
+        };
+        let mut changes = ChangeSet::default();
+        for (stage, objects) in &plan.stages {
+            let refs: Vec<&DesiredObject> = objects.iter().collect();
+            let checked = Checker {
+                client: &client,
+                discovery: &self.discovery,
+                sync: name,
+                policy: &policy,
+                recorded: &recorded,
+                sweep: false,
+                changed: &changed,
+            }
+            .check(&refs)
+            .map_err(apply_err)?;
+            let ctx = StageContext {
+                client: &client,
+                discovery: &self.discovery,
+                policy: &policy,
+                in_inventory: &in_inventory,
+                same_content: &plan.same_as_inventory,
+                checked: &checked,
+                concurrency: self.config.concurrency,
+            };
+            let out = apply::apply_stage(&ctx, objects).map_err(apply_err)?;
+            self.note_stage(sync, &out)?;
+            crate::fault::point("after-stage");
+            changes.extend(out.changes);
+            if matches!(stage, Stage::Crds | Stage::Namespaces) {
+                self.wait(&client, sync, &refs)?;
+                if *stage == Stage::Crds {
+                    self.discovery.invalidate(&crd_versions(objects));
+                }
+            }
+        }
+        if sync.wait {
+            let refs: Vec<&DesiredObject> = desired
+                .iter()
+                .filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped)
+                .collect();
+            self.wait(&client, sync, &refs)?;
+        }
+        if sync.prune {
+            crate::fault::point("before-prune");
+            let out = prune::prune(
+                &client,
+                &self.discovery,
+                name,
+                &plan.prune,
+                sync.timeout,
+                self.poll_interval,
+            )
+            .map_err(|source| SyncError::Prune {
+                sync: name.into(),
+                source,
+            })?;
+            let gone: Vec<ObjectId> = plan.prune.iter().map(|e| e.id.clone()).collect();
+            let _ = self.store.forget_live(name, &gone);
+            for n in &out.notes {
+                let msg = match &n.why {
+                    NotDeleted::KindNotServed { api_version } => format!(
+                        "{}: not pruned: the cluster no longer serves {api_version} {}; not counted as deleted",
+                        n.id, n.id.kind
+                    ),
+                    NotDeleted::StillTerminating { finalizers } => format!(
+                        "{}: deleted but still terminating after {:?} (finalizers {finalizers})",
+                        n.id, sync.timeout
+                    ),
+                };
+                self.event(name, "prune-incomplete", &msg);
+            }
+            changes.extend(out.changes);
+        }
+        crate::fault::point("before-record");
+        Ok(changes)
+    }
+
+    /// Waits until `objects` are healthy, within the sync's timeout.
+    pub(super) fn wait(
+        &self,
+        client: &KubeClient,
+        sync: &SyncConfig,
+        objects: &[&DesiredObject],
+    ) -> Result<(), SyncError> {
+        wait::wait_for(
+            client,
+            &self.discovery,
+            objects,
+            &wait::WaitOptions {
+                timeout: sync.timeout,
+                interval: self.poll_interval,
+                job_health: sync.job_health,
+            },
+        )
+        .map_err(|source| SyncError::Wait {
+            sync: sync.name.clone(),
+            source,
+        })
+    }
+}
+
+/// The group/versions a stage of CRDs defines.
+fn crd_versions(objects: &[DesiredObject]) -> BTreeSet<String> {
+    objects
+        .iter()
+        .flat_map(|crd| {
+            let group = crd.manifest["spec"]["group"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            crd.manifest["spec"]["versions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(move |v| v["name"].as_str().map(|n| format!("{group}/{n}")))
+        })
+        .collect()
+}
