@@ -325,7 +325,7 @@ fn apply_checked(ctx: &StageContext, d: &DesiredObject) -> Result<ObjectOutcome,
         } else {
             Action::Created
         },
-        record: LiveRecord::of(&written.live),
+        record: LiveRecord::of(&written.live).map(|r| r.for_content(&d.hash)),
         conflicts: written.conflicts,
         drift,
     })

@@ -83,6 +83,7 @@ impl Checker<'_> {
             let cheap = drift::classify(
                 self.recorded.get(&d.id),
                 listed.map(|l| &l.record),
+                &d.hash,
                 self.sweep,
             );
             let finding = match cheap {
@@ -127,7 +128,7 @@ impl Checker<'_> {
         yielded.extend(written.conflicts);
         Ok(match drift::first_difference(&written.live, &live) {
             None => match LiveRecord::of(&live) {
-                Some(r) => Finding::Moved(r),
+                Some(r) => Finding::Moved(r.for_content(&d.hash)),
                 None => Finding::Clean,
             },
             Some(path) => Finding::Drifted { path },

@@ -15,6 +15,8 @@ pub struct LiveRecord {
     pub resource_version: String,
     /// sha256 of ferry's own `managedFields` entry (without its timestamp); empty if none.
     pub fields_digest: String,
+    /// Hash of the desired object this record vouches for (empty for a listed object).
+    pub applied_hash: String,
 }
 
 impl LiveRecord {
@@ -25,7 +27,14 @@ impl LiveRecord {
             uid: meta["uid"].as_str()?.to_string(),
             resource_version: meta["resourceVersion"].as_str()?.to_string(),
             fields_digest: ferry_entry_digest(obj),
+            applied_hash: String::new(),
         })
+    }
+
+    /// The same record, vouching for the desired content with hash `hash`.
+    pub fn for_content(mut self, hash: &str) -> LiveRecord {
+        self.applied_hash = hash.to_string();
+        self
     }
 }
 
@@ -66,18 +75,29 @@ pub enum Cheap {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Suspicion {
     NothingRecorded,
+    /// The record was made for other content (e.g. a failed revision before a rollback).
+    OtherContent,
     FerryEntryChanged,
     FullSweep,
 }
 
-/// Classifies one object from its recorded and listed state.
-pub fn classify(recorded: Option<&LiveRecord>, listed: Option<&LiveRecord>, sweep: bool) -> Cheap {
+/// Classifies one object from its recorded and listed state; `desired_hash` is the hash of
+/// the content ferry wants now (a record made for other content vouches for nothing).
+pub fn classify(
+    recorded: Option<&LiveRecord>,
+    listed: Option<&LiveRecord>,
+    desired_hash: &str,
+    sweep: bool,
+) -> Cheap {
     let Some(listed) = listed else {
         return Cheap::Missing;
     };
     let Some(recorded) = recorded else {
         return Cheap::Suspect(Suspicion::NothingRecorded);
     };
+    if recorded.applied_hash != desired_hash {
+        return Cheap::Suspect(Suspicion::OtherContent);
+    }
     if recorded.uid != listed.uid {
         return Cheap::Replaced;
     }
@@ -88,7 +108,7 @@ pub fn classify(recorded: Option<&LiveRecord>, listed: Option<&LiveRecord>, swee
         return Cheap::Clean;
     }
     if recorded.fields_digest == listed.fields_digest && !listed.fields_digest.is_empty() {
-        return Cheap::Moved(listed.clone());
+        return Cheap::Moved(listed.clone().for_content(desired_hash));
     }
     Cheap::Suspect(Suspicion::FerryEntryChanged)
 }
@@ -163,33 +183,39 @@ mod tests {
             uid: uid.into(),
             resource_version: rv.into(),
             fields_digest: digest.into(),
+            applied_hash: String::new(),
         }
     }
 
     #[test]
     fn the_cheap_path_decides_what_it_can() {
-        let r = rec("u1", "5", "d1");
-        assert_eq!(classify(Some(&r), None, false), Cheap::Missing);
-        assert_eq!(classify(Some(&r), Some(&r), false), Cheap::Clean);
+        let r = rec("u1", "5", "d1").for_content("h");
+        let listed = rec("u1", "5", "d1");
+        assert_eq!(classify(Some(&r), None, "h", false), Cheap::Missing);
+        assert_eq!(classify(Some(&r), Some(&listed), "h", false), Cheap::Clean);
         let moved = rec("u1", "9", "d1");
         assert_eq!(
-            classify(Some(&r), Some(&moved), false),
-            Cheap::Moved(moved.clone())
+            classify(Some(&r), Some(&moved), "h", false),
+            Cheap::Moved(moved.clone().for_content("h"))
         );
         assert_eq!(
-            classify(Some(&r), Some(&rec("u1", "9", "d2")), false),
+            classify(Some(&r), Some(&rec("u1", "9", "d2")), "h", false),
             Cheap::Suspect(Suspicion::FerryEntryChanged)
         );
         assert_eq!(
-            classify(Some(&r), Some(&rec("u2", "5", "d1")), false),
+            classify(Some(&r), Some(&rec("u2", "5", "d1")), "h", false),
             Cheap::Replaced
         );
         assert_eq!(
-            classify(None, Some(&r), false),
+            classify(None, Some(&listed), "h", false),
             Cheap::Suspect(Suspicion::NothingRecorded)
         );
         assert_eq!(
-            classify(Some(&r), Some(&r), true),
+            classify(Some(&r), Some(&listed), "other", false),
+            Cheap::Suspect(Suspicion::OtherContent)
+        );
+        assert_eq!(
+            classify(Some(&r), Some(&listed), "h", true),
             Cheap::Suspect(Suspicion::FullSweep)
         );
     }

@@ -179,13 +179,8 @@ impl Agent {
     /// Records what a stage's writes returned and reports fields left to other managers.
     pub(super) fn note_stage(&self, sync: &SyncConfig, out: &StageOutcome) -> Result<(), SyncError> {
         let name = sync.name.as_str();
-        let records: Vec<(ObjectId, crate::engine::drift::LiveRecord)> = out
-            .records
-            .iter()
-            .map(|r| (r.id.clone(), r.record.clone()))
-            .collect();
         self.store
-            .record_live(name, &records)
+            .record_live(name, &out.records)
             .map_err(|source| SyncError::Store {
                 sync: name.into(),
                 source,

@@ -2,6 +2,7 @@
 //! `managedFields` entry), and revisions held back after a failure and rollback.
 
 use super::{now, Store, StoreError};
+use crate::engine::apply::Recorded;
 use crate::engine::drift::LiveRecord;
 use crate::engine::object::ObjectId;
 use rusqlite::{params, OptionalExtension};
@@ -33,7 +34,7 @@ impl Store {
     pub fn live_records(&self, sync: &str) -> Result<BTreeMap<ObjectId, LiveRecord>, StoreError> {
         let c = self.conn();
         let mut st = c.prepare(
-            "SELECT object, uid, resource_version, fields_digest FROM live_objects WHERE sync=?1",
+            "SELECT object, uid, resource_version, fields_digest, applied_hash FROM live_objects WHERE sync=?1",
         )?;
         let rows = st.query_map([sync], |r| {
             Ok((
@@ -42,6 +43,7 @@ impl Store {
                     uid: r.get(1)?,
                     resource_version: r.get(2)?,
                     fields_digest: r.get(3)?,
+                    applied_hash: r.get(4)?,
                 },
             ))
         })?;
@@ -55,7 +57,7 @@ impl Store {
     }
 
     /// Records (or replaces) what the server returned for objects, in one transaction.
-    pub fn record_live(&self, sync: &str, records: &[(ObjectId, LiveRecord)]) -> Result<(), StoreError> {
+    pub fn record_live(&self, sync: &str, records: &[Recorded]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -63,11 +65,11 @@ impl Store {
         let tx = c.transaction()?;
         {
             let mut st = tx.prepare(
-                "INSERT INTO live_objects(sync, object, uid, resource_version, fields_digest) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(sync, object) DO UPDATE SET uid=excluded.uid, resource_version=excluded.resource_version, fields_digest=excluded.fields_digest",
+                "INSERT INTO live_objects(sync, object, uid, resource_version, fields_digest, applied_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(sync, object) DO UPDATE SET uid=excluded.uid, resource_version=excluded.resource_version, fields_digest=excluded.fields_digest, applied_hash=excluded.applied_hash",
             )?;
-            for (id, r) in records {
-                st.execute(params![sync, object_key(id)?, r.uid, r.resource_version, r.fields_digest])?;
+            for Recorded { id, record: r } in records {
+                st.execute(params![sync, object_key(id)?, r.uid, r.resource_version, r.fields_digest, r.applied_hash])?;
             }
         }
         tx.commit()?;
@@ -204,8 +206,17 @@ mod tests {
             uid: "u".into(),
             resource_version: "1".into(),
             fields_digest: "f".into(),
+            applied_hash: "h".into(),
         };
-        store.record_live("s", &[(id.clone(), r.clone())]).unwrap();
+        store
+            .record_live(
+                "s",
+                &[Recorded {
+                    id: id.clone(),
+                    record: r.clone(),
+                }],
+            )
+            .unwrap();
         assert_eq!(store.live_records("s").unwrap()[&id], r);
         store.forget_live("s", &[id]).unwrap();
         assert!(store.live_records("s").unwrap().is_empty());

@@ -71,6 +71,7 @@ const STEPS: &[&str] = &[
         uid TEXT NOT NULL,
         resource_version TEXT NOT NULL,
         fields_digest TEXT NOT NULL,
+        applied_hash TEXT NOT NULL,
         PRIMARY KEY (sync, object)
      );
      CREATE TABLE held_revisions (
