@@ -296,12 +296,13 @@ fn namespace_fence_and_impersonation() {
         )
         .is_none());
     assert!(env.obj("", "Secret", "kube-system", "stolen").is_none());
-    // Inside the fence but without RBAC for the impersonated user: the API server says no.
+    // Inside the fence but without RBAC for the impersonated user: the API server says no
+    // (to the drift check's LIST, before any write is tried).
     env.publish(7, &[("b.yaml", cm("z", "team-b", "7"))]);
     let (code, out) = env.sync();
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("forbidden: User \"tenant-a\" cannot patch resource \"configmaps\""),
+        out.contains("forbidden: User \"tenant-a\" cannot list resource \"configmaps\""),
         "{out}"
     );
     assert!(env.obj("", "ConfigMap", "team-b", "z").is_none());
