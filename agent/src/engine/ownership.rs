@@ -196,13 +196,31 @@ pub fn parse_cause_field(manifest: &Value, field: &str) -> Option<FieldPath> {
     (!steps.is_empty()).then_some(FieldPath(steps))
 }
 
-/// Removes `paths` from `manifest` (list items from the highest index down).
+/// Removes `paths` from `manifest` (list items from the highest index down), then maps the
+/// removal left empty (an empty map in an apply would claim the whole field).
 pub fn strip(manifest: &mut Value, paths: &[FieldPath]) {
     let mut sorted: Vec<&FieldPath> = paths.iter().collect();
     sorted.sort();
     for p in sorted.into_iter().rev() {
         remove(manifest, &p.0);
+        for depth in (1..p.0.len()).rev() {
+            let parent = &p.0[..depth];
+            if get(manifest, parent).is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
+                && !matches!(parent, [Step::Key(k)] if k == "metadata")
+            {
+                remove(manifest, parent);
+            } else {
+                break;
+            }
+        }
     }
+}
+
+fn get<'a>(v: &'a Value, steps: &[Step]) -> Option<&'a Value> {
+    steps.iter().try_fold(v, |cur, s| match s {
+        Step::Key(k) => cur.get(k.as_str()),
+        Step::Index(i) => cur.get(*i),
+    })
 }
 
 fn remove(v: &mut Value, steps: &[Step]) {
@@ -279,6 +297,13 @@ mod tests {
             owned_in(&d, &atomic)[0].to_string(),
             ".spec.template.spec.containers"
         );
+    }
+
+    #[test]
+    fn stripping_the_last_key_removes_the_emptied_map() {
+        let mut cm = json!({"metadata": {"name": "a"}, "data": {"value": "1"}});
+        strip(&mut cm, &[parse_cause_field(&cm, ".data.value").unwrap()]);
+        assert_eq!(cm, json!({"metadata": {"name": "a"}}));
     }
 
     #[test]
