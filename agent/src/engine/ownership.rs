@@ -302,7 +302,8 @@ mod tests {
     #[test]
     fn stripping_the_last_key_removes_the_emptied_map() {
         let mut cm = json!({"metadata": {"name": "a"}, "data": {"value": "1"}});
-        strip(&mut cm, &[parse_cause_field(&cm, ".data.value").unwrap()]);
+        let path = parse_cause_field(&cm, ".data.value").unwrap();
+        strip(&mut cm, &[path]);
         assert_eq!(cm, json!({"metadata": {"name": "a"}}));
     }
 
