@@ -244,7 +244,9 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             let a = agent(cfg)?;
             for name in names {
                 match a.retry(&name)? {
-                    Some(rev) => println!("{name}: revision {rev} will be tried again on the next pass"),
+                    Some(rev) => {
+                        println!("{name}: revision {rev} will be tried again on the next pass")
+                    }
                     None => println!("{name}: no revision held back"),
                 }
             }

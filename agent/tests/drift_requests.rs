@@ -30,7 +30,11 @@ fn classify(e: &LogEntry) -> Request {
         };
     }
     // /api, /api/v1, /apis, /apis/apps, /apis/apps/v1 are discovery.
-    let depth = if segments.first() == Some(&"api") { 2 } else { 3 };
+    let depth = if segments.first() == Some(&"api") {
+        2
+    } else {
+        3
+    };
     if segments.len() <= depth {
         return Request::Discovery;
     }

@@ -8,8 +8,8 @@ use super::check::{Checked, Finding};
 use super::drift::LiveRecord;
 use super::object::{DesiredObject, ObjectId};
 use super::ownership::Yielded;
-use super::write::{apply_object, Mode, WritePolicy, WriteError};
 use super::render::RenderedObject;
+use super::write::{apply_object, Mode, WriteError, WritePolicy};
 use super::SYNC_LABEL;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use kube::core::params::GetParams;
@@ -222,7 +222,10 @@ struct ObjectOutcome {
 
 /// Applies one stage, a bounded number of objects at a time. Created/Configured is relative
 /// to ferry's inventory.
-pub fn apply_stage(ctx: &StageContext, objects: &[DesiredObject]) -> Result<StageOutcome, ApplyError> {
+pub fn apply_stage(
+    ctx: &StageContext,
+    objects: &[DesiredObject],
+) -> Result<StageOutcome, ApplyError> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<ObjectOutcome, ApplyError>)>> = Mutex::new(Vec::new());
     let workers = ctx.concurrency.clamp(1, objects.len().max(1));
@@ -263,7 +266,11 @@ pub fn apply_stage(ctx: &StageContext, objects: &[DesiredObject]) -> Result<Stag
                 path,
             });
         }
-        let known = ctx.checked.get(&id).map(|c| c.yielded.clone()).unwrap_or_default();
+        let known = ctx
+            .checked
+            .get(&id)
+            .map(|c| c.yielded.clone())
+            .unwrap_or_default();
         for y in known.into_iter().chain(o.conflicts) {
             out.yielded.push(ObjectYield {
                 id: id.clone(),

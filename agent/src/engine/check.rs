@@ -58,7 +58,10 @@ pub struct Checker<'a> {
 
 impl Checker<'_> {
     /// Checks `objects`; one LIST per kind and namespace among them.
-    pub fn check(&self, objects: &[&DesiredObject]) -> Result<BTreeMap<ObjectId, Checked>, ApplyError> {
+    pub fn check(
+        &self,
+        objects: &[&DesiredObject],
+    ) -> Result<BTreeMap<ObjectId, Checked>, ApplyError> {
         let selector = format!("{SYNC_LABEL}={}", self.sync);
         let mut lists: BTreeMap<String, BTreeMap<String, Listed>> = BTreeMap::new();
         let mut out = BTreeMap::new();
@@ -67,13 +70,14 @@ impl Checker<'_> {
             let ns = (!d.id.namespace.is_empty()).then_some(d.id.namespace.as_str());
             let key = info.url_path(ns);
             if !lists.contains_key(&key) {
-                let listed = list_metadata(self.client, &info, ns, &selector).map_err(|source| {
-                    ApplyError::Kube {
-                        id: d.id.clone(),
-                        origin: d.origin.clone(),
-                        source,
-                    }
-                })?;
+                let listed =
+                    list_metadata(self.client, &info, ns, &selector).map_err(|source| {
+                        ApplyError::Kube {
+                            id: d.id.clone(),
+                            origin: d.origin.clone(),
+                            source,
+                        }
+                    })?;
                 lists.insert(key.clone(), listed);
             }
             let listed = lists.get(&key).and_then(|l| l.get(&d.id.name));

@@ -242,10 +242,7 @@ mod tests {
             "uid": "u"}, "data": {"a": "1"}});
         assert_eq!(first_difference(&dry, &live), None);
         let changed = json!({"metadata": {"name": "a"}, "data": {"a": "2"}});
-        assert_eq!(
-            first_difference(&changed, &live),
-            Some(".data.a".into())
-        );
+        assert_eq!(first_difference(&changed, &live), Some(".data.a".into()));
         let extra = json!({"metadata": {"name": "a"}, "data": {"a": "1", "b": "2"}});
         assert_eq!(first_difference(&extra, &live), Some(".data.b".into()));
     }

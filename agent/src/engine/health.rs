@@ -168,10 +168,16 @@ fn daemonset(obj: &Value, observed: Option<i64>) -> Health {
     let s = &obj["status"];
     let desired = int(&s["desiredNumberScheduled"]);
     for (what, have) in [
-        ("scheduled", int(&s["currentNumberScheduled"]).max(int(&s["updatedNumberScheduled"]))),
+        (
+            "scheduled",
+            int(&s["currentNumberScheduled"]).max(int(&s["updatedNumberScheduled"])),
+        ),
         ("updated", int(&s["updatedNumberScheduled"])),
         ("available", int(&s["numberAvailable"])),
-        ("ready", int(&s["numberReady"]).max(int(&s["numberAvailable"]))),
+        (
+            "ready",
+            int(&s["numberReady"]).max(int(&s["numberAvailable"])),
+        ),
     ] {
         if desired > have {
             return progress(what, have, desired);

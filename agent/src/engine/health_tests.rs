@@ -23,15 +23,66 @@ fn f() -> Facts {
 fn deployments() {
     let d = |status: Value| json!({"kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": 2}, "status": status});
     check(&[
-        ("old generation", d(json!({"observedGeneration": 1})), f(), prog("observed generation 1 < generation 2")),
-        ("not observed", json!({"kind": "Deployment", "spec": {}}), f(), prog("deployment not observed yet")),
-        ("scaling up", d(json!({"observedGeneration": 2, "replicas": 1})), f(), prog("replicas: 1/2")),
-        ("updating", d(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1})), f(), prog("updated replicas: 1/2")),
-        ("old pods", d(json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2})), f(), prog("pending termination: 1")),
-        ("unavailable", d(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1})), f(), prog("available replicas: 1/2")),
-        ("current", d(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2, "readyReplicas": 2})), f(), cur()),
-        ("deadline", d(json!({"observedGeneration": 2, "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "too slow"}]})), f(), Health::Failed("too slow".into())),
-        ("terminating", json!({"kind": "Deployment", "metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}), f(), prog("terminating")),
+        (
+            "old generation",
+            d(json!({"observedGeneration": 1})),
+            f(),
+            prog("observed generation 1 < generation 2"),
+        ),
+        (
+            "not observed",
+            json!({"kind": "Deployment", "spec": {}}),
+            f(),
+            prog("deployment not observed yet"),
+        ),
+        (
+            "scaling up",
+            d(json!({"observedGeneration": 2, "replicas": 1})),
+            f(),
+            prog("replicas: 1/2"),
+        ),
+        (
+            "updating",
+            d(json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1})),
+            f(),
+            prog("updated replicas: 1/2"),
+        ),
+        (
+            "old pods",
+            d(json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2})),
+            f(),
+            prog("pending termination: 1"),
+        ),
+        (
+            "unavailable",
+            d(
+                json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1}),
+            ),
+            f(),
+            prog("available replicas: 1/2"),
+        ),
+        (
+            "current",
+            d(
+                json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2, "readyReplicas": 2}),
+            ),
+            f(),
+            cur(),
+        ),
+        (
+            "deadline",
+            d(
+                json!({"observedGeneration": 2, "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "too slow"}]}),
+            ),
+            f(),
+            Health::Failed("too slow".into()),
+        ),
+        (
+            "terminating",
+            json!({"kind": "Deployment", "metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}),
+            f(),
+            prog("terminating"),
+        ),
     ]);
 }
 
@@ -40,12 +91,54 @@ fn statefulsets_and_daemonsets() {
     let s = |spec: Value, status: Value| json!({"kind": "StatefulSet", "metadata": {"generation": 1}, "spec": spec, "status": status});
     let all = json!({"observedGeneration": 1, "replicas": 3, "readyReplicas": 3, "currentReplicas": 1, "updatedReplicas": 2, "currentRevision": "a", "updateRevision": "b"});
     check(&[
-        ("rolling", s(json!({"replicas": 3}), all.clone()), f(), prog("updated replicas: 2/3")),
-        ("partition reached", s(json!({"replicas": 3, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}}), all.clone()), f(), cur()),
-        ("partition pending", s(json!({"replicas": 3, "updateStrategy": {"rollingUpdate": {"partition": 0}}}), json!({"observedGeneration": 1, "replicas": 3, "readyReplicas": 1})), f(), prog("ready replicas: 1/3")),
-        ("on delete", s(json!({"replicas": 3, "updateStrategy": {"type": "OnDelete"}}), all), f(), cur()),
-        ("done", s(json!({"replicas": 1}), json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "currentRevision": "a", "updateRevision": "a"})), f(), cur()),
-        ("ds", json!({"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 2, "currentNumberScheduled": 2, "updatedNumberScheduled": 2, "numberAvailable": 1, "numberReady": 2}}), f(), prog("available: 1/2")),
+        (
+            "rolling",
+            s(json!({"replicas": 3}), all.clone()),
+            f(),
+            prog("updated replicas: 2/3"),
+        ),
+        (
+            "partition reached",
+            s(
+                json!({"replicas": 3, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}}),
+                all.clone(),
+            ),
+            f(),
+            cur(),
+        ),
+        (
+            "partition pending",
+            s(
+                json!({"replicas": 3, "updateStrategy": {"rollingUpdate": {"partition": 0}}}),
+                json!({"observedGeneration": 1, "replicas": 3, "readyReplicas": 1}),
+            ),
+            f(),
+            prog("ready replicas: 1/3"),
+        ),
+        (
+            "on delete",
+            s(
+                json!({"replicas": 3, "updateStrategy": {"type": "OnDelete"}}),
+                all,
+            ),
+            f(),
+            cur(),
+        ),
+        (
+            "done",
+            s(
+                json!({"replicas": 1}),
+                json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 1, "currentReplicas": 1, "currentRevision": "a", "updateRevision": "a"}),
+            ),
+            f(),
+            cur(),
+        ),
+        (
+            "ds",
+            json!({"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 2, "currentNumberScheduled": 2, "updatedNumberScheduled": 2, "numberAvailable": 1, "numberReady": 2}}),
+            f(),
+            prog("available: 1/2"),
+        ),
     ]);
 }
 
@@ -61,21 +154,91 @@ fn jobs_pods_pvcs_and_generic() {
     };
     let running_job = json!({"kind": "Job", "status": {"startTime": "t", "active": 1}});
     check(&[
-        ("job running, complete rule", running_job.clone(), f(), prog("job not complete")),
+        (
+            "job running, complete rule",
+            running_job.clone(),
+            f(),
+            prog("job not complete"),
+        ),
         ("job running, started rule", running_job, started, cur()),
-        ("job not started", json!({"kind": "Job", "status": {}}), started, prog("job not started")),
-        ("job failed", json!({"kind": "Job", "status": {"conditions": [{"type": "Failed", "status": "True", "message": "boom"}]}}), f(), Health::Failed("boom".into())),
-        ("job complete", json!({"kind": "Job", "status": {"conditions": [{"type": "Complete", "status": "True"}]}}), f(), cur()),
-        ("pod succeeded", json!({"kind": "Pod", "status": {"phase": "Succeeded"}}), f(), cur()),
-        ("pod running ready", json!({"kind": "Pod", "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}), f(), cur()),
-        ("pod crashing", json!({"kind": "Pod", "status": {"phase": "Running", "containerStatuses": [{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}), f(), Health::Failed("container in CrashLoopBackOff".into())),
-        ("pvc bound", json!({"kind": "PersistentVolumeClaim", "status": {"phase": "Bound"}}), f(), cur()),
-        ("pvc pending", json!({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}}), f(), prog("claim not bound")),
-        ("pvc waits for consumer", json!({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}}), wffc, cur()),
-        ("pvc node selected, provisioning", json!({"kind": "PersistentVolumeClaim", "metadata": {"annotations": {"volume.kubernetes.io/selected-node": "n1"}}, "status": {"phase": "Pending"}}), wffc, prog("claim not bound")),
-        ("crd", json!({"kind": "CustomResourceDefinition", "status": {"conditions": [{"type": "Established", "status": "True"}]}}), f(), cur()),
-        ("ns terminating", json!({"kind": "Namespace", "status": {"phase": "Terminating"}}), f(), prog("namespace is Terminating")),
+        (
+            "job not started",
+            json!({"kind": "Job", "status": {}}),
+            started,
+            prog("job not started"),
+        ),
+        (
+            "job failed",
+            json!({"kind": "Job", "status": {"conditions": [{"type": "Failed", "status": "True", "message": "boom"}]}}),
+            f(),
+            Health::Failed("boom".into()),
+        ),
+        (
+            "job complete",
+            json!({"kind": "Job", "status": {"conditions": [{"type": "Complete", "status": "True"}]}}),
+            f(),
+            cur(),
+        ),
+        (
+            "pod succeeded",
+            json!({"kind": "Pod", "status": {"phase": "Succeeded"}}),
+            f(),
+            cur(),
+        ),
+        (
+            "pod running ready",
+            json!({"kind": "Pod", "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}),
+            f(),
+            cur(),
+        ),
+        (
+            "pod crashing",
+            json!({"kind": "Pod", "status": {"phase": "Running", "containerStatuses": [{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}),
+            f(),
+            Health::Failed("container in CrashLoopBackOff".into()),
+        ),
+        (
+            "pvc bound",
+            json!({"kind": "PersistentVolumeClaim", "status": {"phase": "Bound"}}),
+            f(),
+            cur(),
+        ),
+        (
+            "pvc pending",
+            json!({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}}),
+            f(),
+            prog("claim not bound"),
+        ),
+        (
+            "pvc waits for consumer",
+            json!({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}}),
+            wffc,
+            cur(),
+        ),
+        (
+            "pvc node selected, provisioning",
+            json!({"kind": "PersistentVolumeClaim", "metadata": {"annotations": {"volume.kubernetes.io/selected-node": "n1"}}, "status": {"phase": "Pending"}}),
+            wffc,
+            prog("claim not bound"),
+        ),
+        (
+            "crd",
+            json!({"kind": "CustomResourceDefinition", "status": {"conditions": [{"type": "Established", "status": "True"}]}}),
+            f(),
+            cur(),
+        ),
+        (
+            "ns terminating",
+            json!({"kind": "Namespace", "status": {"phase": "Terminating"}}),
+            f(),
+            prog("namespace is Terminating"),
+        ),
         ("configmap", json!({"kind": "ConfigMap"}), f(), cur()),
-        ("stalled", json!({"kind": "Thing", "status": {"conditions": [{"type": "Stalled", "status": "True", "message": "bad"}]}}), f(), Health::Failed("bad".into())),
+        (
+            "stalled",
+            json!({"kind": "Thing", "status": {"conditions": [{"type": "Stalled", "status": "True", "message": "bad"}]}}),
+            f(),
+            Health::Failed("bad".into()),
+        ),
     ]);
 }

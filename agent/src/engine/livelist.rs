@@ -48,10 +48,8 @@ pub fn list_metadata(
                     what: info.url_path(namespace),
                     reason: e.to_string(),
                 })?;
-            req.headers_mut().insert(
-                http::header::ACCEPT,
-                http::HeaderValue::from_static(ACCEPT),
-            );
+            req.headers_mut()
+                .insert(http::header::ACCEPT, http::HeaderValue::from_static(ACCEPT));
             let page = match client.send(req) {
                 Ok(p) => p,
                 Err(e) if e.code() == Some(410) && restarts < MAX_RESTARTS => {

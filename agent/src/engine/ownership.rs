@@ -144,7 +144,10 @@ fn walk(value: &Value, fields: &Value, path: &mut Vec<Step>, out: &mut Vec<Field
             let Ok(v) = serde_json::from_str::<Value>(v) else {
                 continue;
             };
-            if let Some(i) = value.as_array().and_then(|a| a.iter().position(|x| x == &v)) {
+            if let Some(i) = value
+                .as_array()
+                .and_then(|a| a.iter().position(|x| x == &v))
+            {
                 path.push(Step::Index(i));
                 out.push(FieldPath(path.clone()));
                 path.pop();
@@ -181,7 +184,7 @@ pub fn parse_cause_field(manifest: &Value, field: &str) -> Option<FieldPath> {
                     let v = v.trim_matches('"');
                     items.iter().position(|it| {
                         let x = if k.is_empty() { it } else { &it[k] };
-                        x.as_str() == Some(v) || x.to_string() == v
+                        x.as_str() == Some(v) || x.to_string().as_str() == v
                     })?
                 }
                 None => sel.parse().ok()?,
@@ -273,7 +276,8 @@ mod tests {
         assert_eq!(y.len(), 1, "{y:?}");
         assert_eq!(y[0].path.to_string(), ".spec.replicas");
         assert_eq!(y[0].reason, YieldReason::ScaleSubresource);
-        let hook = json!({"webhooks": [{"name": "w", "clientConfig": {"caBundle": "", "url": "u"}}]});
+        let hook =
+            json!({"webhooks": [{"name": "w", "clientConfig": {"caBundle": "", "url": "u"}}]});
         let managed = json!([{"manager": "cainjector", "operation": "Update", "fieldsV1":
             {"f:webhooks": {"k:{\"name\":\"w\"}": {"f:clientConfig": {"f:caBundle": {}}}}}}]);
         let y = yielded(&hook, &managed);
@@ -310,7 +314,8 @@ mod tests {
     #[test]
     fn conflict_fields_parse_and_strip() {
         let mut d = deployment();
-        let p = parse_cause_field(&d, ".spec.template.spec.containers[name=\"main\"].image").unwrap();
+        let p =
+            parse_cause_field(&d, ".spec.template.spec.containers[name=\"main\"].image").unwrap();
         assert_eq!(p.to_string(), ".spec.template.spec.containers[0].image");
         let r = parse_cause_field(&d, ".spec.replicas").unwrap();
         assert!(parse_cause_field(&d, ".spec.nothing").is_none());

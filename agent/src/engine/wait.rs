@@ -5,8 +5,8 @@
 
 use super::apply::{get_live, info_for};
 use super::health::{health, Facts, Health};
-use crate::config::JobHealth;
 use super::object::{DesiredObject, ObjectId};
+use crate::config::JobHealth;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -56,10 +56,15 @@ pub struct WaitOptions {
 }
 
 /// Whether a PVC's storage class (named, or the cluster default) binds on first consumer.
-fn waits_for_first_consumer(client: &KubeClient, pvc: &serde_json::Value) -> Result<bool, KubeError> {
+fn waits_for_first_consumer(
+    client: &KubeClient,
+    pvc: &serde_json::Value,
+) -> Result<bool, KubeError> {
     let binds_late = |sc: &serde_json::Value| sc["volumeBindingMode"] == "WaitForFirstConsumer";
     if let Some(name) = pvc["spec"]["storageClassName"].as_str() {
-        return Ok(get_live(client, &storage_class_info(), "", name)?.is_some_and(|sc| binds_late(&sc)));
+        return Ok(
+            get_live(client, &storage_class_info(), "", name)?.is_some_and(|sc| binds_late(&sc))
+        );
     }
     let list = client.get_path(&storage_class_info().url_path(None))?;
     Ok(list["items"].as_array().into_iter().flatten().any(|sc| {
@@ -95,15 +100,28 @@ pub fn object_health(
         let job = get_live(client, &job_info(), &d.id.namespace, &job_name).map_err(kerr)?;
         // A Job must be at least as new as the chart's last change, or it is the old one.
         let fresh = |j: &serde_json::Value| {
-            j["metadata"]["creationTimestamp"].as_str().unwrap_or_default()
-                >= live["metadata"]["creationTimestamp"].as_str().unwrap_or_default()
+            j["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or_default()
+                >= live["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or_default()
         };
         return Ok(match job {
-            Some(j) if fresh(&j) => health(&j, &Facts { job_health: JobHealth::Complete, ..facts }),
+            Some(j) if fresh(&j) => health(
+                &j,
+                &Facts {
+                    job_health: JobHealth::Complete,
+                    ..facts
+                },
+            ),
             _ => Health::InProgress(format!("helm job {job_name} not created yet")),
         });
     }
-    if d.id.kind == "PersistentVolumeClaim" && d.id.group.is_empty() && live["status"]["phase"] != "Bound" {
+    if d.id.kind == "PersistentVolumeClaim"
+        && d.id.group.is_empty()
+        && live["status"]["phase"] != "Bound"
+    {
         facts.waits_for_first_consumer = waits_for_first_consumer(client, &live).map_err(kerr)?;
     }
     Ok(health(&live, &facts))

@@ -113,7 +113,9 @@ fn patch(
 
 fn is_terminating_namespace(e: &KubeError) -> bool {
     e.message().contains("because it is being terminated")
-        || e.causes().iter().any(|c| c.reason == "NamespaceTerminating")
+        || e.causes()
+            .iter()
+            .any(|c| c.reason == "NamespaceTerminating")
 }
 
 /// The immutable field named by a 422, if that is what it is.
@@ -127,9 +129,7 @@ fn immutable_field(e: &KubeError) -> Option<String> {
     let m = e.message();
     m.contains("field is immutable").then(|| {
         m.split(": ")
-            .find(|part| {
-                part.starts_with("spec") || part.starts_with("data") || part.contains('.')
-            })
+            .find(|part| part.starts_with("spec") || part.starts_with("data") || part.contains('.'))
             .unwrap_or("(unnamed)")
             .to_string()
     })
@@ -258,7 +258,8 @@ fn delete_and_wait(
     crate::fault::count("recreate-delete");
     let started = Instant::now();
     loop {
-        let live = super::apply::get_live(client, info, &d.id.namespace, &d.id.name).map_err(kerr)?;
+        let live =
+            super::apply::get_live(client, info, &d.id.namespace, &d.id.name).map_err(kerr)?;
         let Some(live) = live else {
             return Ok(());
         };

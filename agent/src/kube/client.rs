@@ -2,12 +2,12 @@
 //! bearer token; k3s's layout) or in-cluster service account, TLS always verified.
 //! Requests are built with kube-core and sent with ureq.
 
+use super::retry::{self, Clock, RetryPolicy, SystemClock};
 use base64::Engine;
 use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use super::retry::{self, Clock, RetryPolicy, SystemClock};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;

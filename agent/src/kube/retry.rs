@@ -14,7 +14,10 @@ pub struct RetryPolicy {
     #[serde(default = "default_attempts")]
     pub attempts: u32,
     /// Delay before the first retry; doubles per retry.
-    #[serde(default = "default_initial", deserialize_with = "crate::config::duration")]
+    #[serde(
+        default = "default_initial",
+        deserialize_with = "crate::config::duration"
+    )]
     pub initial_delay: Duration,
     /// Longest delay between two tries (also bounds a server's `Retry-After`).
     #[serde(default = "default_max", deserialize_with = "crate::config::duration")]
@@ -144,7 +147,7 @@ mod tests {
             match n {
                 1 => Err(api(503, None)),
                 2 => Err(api(429, Some(2))),
-                3 | 4 | 5 => Err(KubeError::Transport {
+                3..=5 => Err(KubeError::Transport {
                     method: "GET".into(),
                     path: "/x".into(),
                     reason: "connection reset".into(),
@@ -153,7 +156,13 @@ mod tests {
             }
         });
         assert_eq!(r.unwrap(), 6);
-        let ms: Vec<u128> = clock.0.lock().unwrap().iter().map(|d| d.as_millis()).collect();
+        let ms: Vec<u128> = clock
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_millis())
+            .collect();
         // Retry-After 2s is bounded by max_delay.
         assert_eq!(ms, vec![100, 500, 400, 500, 500]);
     }

@@ -94,18 +94,27 @@ pub struct Offer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OfferDecision {
     /// Same revision number as the applied one, other content: refused.
-    Replay { applied: String },
+    Replay {
+        applied: String,
+    },
     /// The applied revision itself: enforce it (drift check).
     UpToDate,
     /// Failed and rolled back before; held until `until` or `ferry-agent retry`.
-    Held { hold: Hold },
+    Held {
+        hold: Hold,
+    },
     /// This device is outside the rollout wave.
     WaitForWave,
     Apply,
 }
 
 /// Decides about an offered revision.
-pub fn on_offer(offer: &Offer, good: Option<&GoodRevision>, held: Option<&Hold>, now: i64) -> OfferDecision {
+pub fn on_offer(
+    offer: &Offer,
+    good: Option<&GoodRevision>,
+    held: Option<&Hold>,
+    now: i64,
+) -> OfferDecision {
     if let Some(g) = good.filter(|g| g.revision == offer.revision && offer.not_newer) {
         return if g.digest != offer.digest {
             OfferDecision::Replay {
@@ -145,7 +154,11 @@ pub enum AfterFailure {
 }
 
 /// Decides after `failed` (digest) failed with `class`.
-pub fn after_failure(class: FailureClass, failed: &str, good: Option<&GoodRevision>) -> AfterFailure {
+pub fn after_failure(
+    class: FailureClass,
+    failed: &str,
+    good: Option<&GoodRevision>,
+) -> AfterFailure {
     if class == FailureClass::Environmental {
         return AfterFailure::Retry;
     }
@@ -184,10 +197,19 @@ mod tests {
             last_error: err.map(str::to_string),
         };
         assert_eq!(gate(true, &[]), Gate::Suspended);
-        assert_eq!(gate(false, &[dep(true, Some(AttemptState::Applied), None)]), Gate::Open);
-        assert!(matches!(gate(false, &[dep(false, None, None)]), Gate::Blocked { reason, .. } if reason == "not applied yet"));
-        assert!(matches!(gate(false, &[dep(true, Some(AttemptState::Failed), None)]), Gate::Blocked { reason, .. } if reason == "last attempt failed"));
-        assert!(matches!(gate(false, &[dep(true, Some(AttemptState::Applied), Some("x"))]), Gate::Blocked { reason, .. } if reason == "last error: x"));
+        assert_eq!(
+            gate(false, &[dep(true, Some(AttemptState::Applied), None)]),
+            Gate::Open
+        );
+        assert!(
+            matches!(gate(false, &[dep(false, None, None)]), Gate::Blocked { reason, .. } if reason == "not applied yet")
+        );
+        assert!(
+            matches!(gate(false, &[dep(true, Some(AttemptState::Failed), None)]), Gate::Blocked { reason, .. } if reason == "last attempt failed")
+        );
+        assert!(
+            matches!(gate(false, &[dep(true, Some(AttemptState::Applied), Some("x"))]), Gate::Blocked { reason, .. } if reason == "last error: x")
+        );
     }
 
     #[test]
@@ -199,7 +221,10 @@ mod tests {
                 applied: "d3".into()
             }
         );
-        assert_eq!(on_offer(&offer(3, "d3", true, true), Some(&g), None, 0), OfferDecision::UpToDate);
+        assert_eq!(
+            on_offer(&offer(3, "d3", true, true), Some(&g), None, 0),
+            OfferDecision::UpToDate
+        );
         let hold = Hold {
             revision: 4,
             digest: "d4".into(),
@@ -212,9 +237,18 @@ mod tests {
             OfferDecision::Held { .. }
         ));
         // The hold expired, or a newer revision arrived.
-        assert_eq!(on_offer(&offer(4, "d4", false, true), Some(&g), Some(&hold), 100), OfferDecision::Apply);
-        assert_eq!(on_offer(&offer(5, "d5", false, true), Some(&g), Some(&hold), 50), OfferDecision::Apply);
-        assert_eq!(on_offer(&offer(5, "d5", false, false), Some(&g), None, 0), OfferDecision::WaitForWave);
+        assert_eq!(
+            on_offer(&offer(4, "d4", false, true), Some(&g), Some(&hold), 100),
+            OfferDecision::Apply
+        );
+        assert_eq!(
+            on_offer(&offer(5, "d5", false, true), Some(&g), Some(&hold), 50),
+            OfferDecision::Apply
+        );
+        assert_eq!(
+            on_offer(&offer(5, "d5", false, false), Some(&g), None, 0),
+            OfferDecision::WaitForWave
+        );
     }
 
     #[test]
@@ -224,8 +258,17 @@ mod tests {
             after_failure(FailureClass::Deterministic, "d4", Some(&g)),
             AfterFailure::RollBack { to: g.clone() }
         );
-        assert_eq!(after_failure(FailureClass::Deterministic, "d4", None), AfterFailure::Retry);
-        assert_eq!(after_failure(FailureClass::Deterministic, "d3", Some(&g)), AfterFailure::Retry);
-        assert_eq!(after_failure(FailureClass::Environmental, "d4", Some(&g)), AfterFailure::Retry);
+        assert_eq!(
+            after_failure(FailureClass::Deterministic, "d4", None),
+            AfterFailure::Retry
+        );
+        assert_eq!(
+            after_failure(FailureClass::Deterministic, "d3", Some(&g)),
+            AfterFailure::Retry
+        );
+        assert_eq!(
+            after_failure(FailureClass::Environmental, "d4", Some(&g)),
+            AfterFailure::Retry
+        );
     }
 }

@@ -45,10 +45,13 @@ impl Agent {
         sweep: bool,
     ) -> Result<BTreeMap<ObjectId, Checked>, SyncError> {
         let name = sync.name.as_str();
-        let recorded = self.store.live_records(name).map_err(|source| SyncError::Store {
-            sync: name.into(),
-            source,
-        })?;
+        let recorded = self
+            .store
+            .live_records(name)
+            .map_err(|source| SyncError::Store {
+                sync: name.into(),
+                source,
+            })?;
         let refs: Vec<&DesiredObject> = desired.iter().collect();
         Checker {
             client: &self.client_for(sync),

@@ -46,7 +46,13 @@ impl Agent {
         }
         crate::fault::point("after-fetch");
         self.store
-            .put_bundle(&vm.digest, name, vm.manifest.revision, raw_manifest, signature)
+            .put_bundle(
+                &vm.digest,
+                name,
+                vm.manifest.revision,
+                raw_manifest,
+                signature,
+            )
             .map_err(|source| SyncError::Store {
                 sync: name.into(),
                 source,
@@ -177,7 +183,11 @@ impl Agent {
     }
 
     /// Records what a stage's writes returned and reports fields left to other managers.
-    pub(super) fn note_stage(&self, sync: &SyncConfig, out: &StageOutcome) -> Result<(), SyncError> {
+    pub(super) fn note_stage(
+        &self,
+        sync: &SyncConfig,
+        out: &StageOutcome,
+    ) -> Result<(), SyncError> {
         let name = sync.name.as_str();
         self.store
             .record_live(name, &out.records)
@@ -217,10 +227,13 @@ impl Agent {
             .filter(|d| !plan.same_as_inventory.contains(&d.id))
             .map(|d| d.id.clone())
             .collect();
-        let recorded = self.store.live_records(name).map_err(|source| SyncError::Store {
-            sync: name.into(),
-            source,
-        })?;
+        let recorded = self
+            .store
+            .live_records(name)
+            .map_err(|source| SyncError::Store {
+                sync: name.into(),
+                source,
+            })?;
         let apply_err = |source| SyncError::Apply {
             sync: name.into(),
             source,

@@ -69,7 +69,14 @@ impl Store {
                  ON CONFLICT(sync, object) DO UPDATE SET uid=excluded.uid, resource_version=excluded.resource_version, fields_digest=excluded.fields_digest, applied_hash=excluded.applied_hash",
             )?;
             for Recorded { id, record: r } in records {
-                st.execute(params![sync, object_key(id)?, r.uid, r.resource_version, r.fields_digest, r.applied_hash])?;
+                st.execute(params![
+                    sync,
+                    object_key(id)?,
+                    r.uid,
+                    r.resource_version,
+                    r.fields_digest,
+                    r.applied_hash
+                ])?;
             }
         }
         tx.commit()?;
