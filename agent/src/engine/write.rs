@@ -127,9 +127,10 @@ fn immutable_field(e: &KubeError) -> Option<String> {
         return Some(c.field.clone());
     }
     let m = e.message();
+    // `<Kind> "<name>" is invalid: <field>: Invalid value: ...: field is immutable`
     m.contains("field is immutable").then(|| {
-        m.split(": ")
-            .find(|part| part.starts_with("spec") || part.starts_with("data") || part.contains('.'))
+        m.split_once("is invalid: ")
+            .and_then(|(_, rest)| rest.split(": ").next())
             .unwrap_or("(unnamed)")
             .to_string()
     })
@@ -272,5 +273,65 @@ fn delete_and_wait(
             });
         }
         std::thread::sleep(policy.poll);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kube::Cause;
+
+    fn api(code: u16, message: &str, causes: Vec<Cause>) -> KubeError {
+        KubeError::Api {
+            method: "PATCH".into(),
+            path: "/x".into(),
+            code,
+            reason: "r".into(),
+            message: message.into(),
+            retry_after: None,
+            causes,
+        }
+    }
+
+    #[test]
+    fn immutable_fields_are_named_from_causes_or_the_message() {
+        let e = api(
+            422,
+            "Deployment.apps \"web\" is invalid: spec.selector: Invalid value: {}: field is immutable",
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message: "Invalid value: {}: field is immutable".into(),
+                field: "spec.selector".into(),
+            }],
+        );
+        assert_eq!(immutable_field(&e).as_deref(), Some("spec.selector"));
+        let bare = api(
+            422,
+            "Job.batch \"j\" is invalid: spec.template: Invalid value: x: field is immutable",
+            vec![],
+        );
+        assert_eq!(immutable_field(&bare).as_deref(), Some("spec.template"));
+        assert_eq!(immutable_field(&api(422, "other invalid", vec![])), None);
+        assert_eq!(
+            immutable_field(&api(409, "field is immutable", vec![])),
+            None
+        );
+    }
+
+    #[test]
+    fn a_terminating_namespace_is_recognised() {
+        let e = api(403, "configmaps \"a\" is forbidden: unable to create new content in namespace shop because it is being terminated", vec![]);
+        assert!(is_terminating_namespace(&e));
+        let c = api(
+            403,
+            "forbidden",
+            vec![Cause {
+                reason: "NamespaceTerminating".into(),
+                message: String::new(),
+                field: String::new(),
+            }],
+        );
+        assert!(is_terminating_namespace(&c));
+        assert!(!is_terminating_namespace(&api(403, "forbidden", vec![])));
     }
 }
