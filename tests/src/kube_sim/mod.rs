@@ -12,6 +12,7 @@ mod errors;
 pub mod fields;
 pub mod http;
 mod rbac;
+pub mod roundtrip;
 mod resources;
 pub mod selectors;
 pub mod store;
