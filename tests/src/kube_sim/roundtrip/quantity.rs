@@ -321,6 +321,12 @@ impl Quantity {
         self.exp10 = scale;
     }
 
+    /// An approximate value, for comparisons.
+    pub fn as_f64(&self) -> f64 {
+        let v = self.mantissa as f64 * 10f64.powi(self.exp10);
+        if self.negative { -v } else { v }
+    }
+
     /// The value rounded up to an integer, and whether that was exact.
     fn integer_rounded_up(&self) -> Option<(u128, bool)> {
         if self.exp10 >= 0 {
