@@ -13,6 +13,7 @@ pub mod fields;
 pub mod http;
 mod rbac;
 mod resources;
+pub mod roundtrip;
 pub mod schema;
 pub mod selectors;
 pub mod store;
