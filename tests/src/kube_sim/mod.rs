@@ -14,6 +14,7 @@ pub mod http;
 mod rbac;
 pub mod roundtrip;
 mod resources;
+pub mod roundtrip;
 pub mod schema;
 pub mod selectors;
 pub mod store;
