@@ -12,7 +12,6 @@ mod errors;
 pub mod fields;
 pub mod http;
 mod rbac;
-pub mod roundtrip;
 mod resources;
 pub mod roundtrip;
 pub mod schema;

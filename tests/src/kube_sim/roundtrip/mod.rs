@@ -36,15 +36,21 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
-    /// Parses the query value; anything else is refused as the real server refuses it.
-    pub fn from_query(v: Option<&str>) -> Result<Self, ApiError> {
+    /// Parses the query value (absent is `Warn`); anything else is refused as the options'
+    /// validation refuses it (`options_kind`: `CreateOptions`, `UpdateOptions`,
+    /// `PatchOptions`).
+    pub fn from_query(v: Option<&str>, options_kind: &str) -> Result<Self, ApiError> {
         match v {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
             Some("Ignore") => Ok(FieldValidation::Ignore),
             Some("Strict") => Ok(FieldValidation::Strict),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "fieldValidation parameter unsupported: {other}, valid values are: Ignore, Warn, Strict"
-            ))),
+            Some(other) => {
+                let message = format!("Unsupported value: {:?}: supported values: \"Ignore\", \"Warn\", \"Strict\"", other);
+                let mut e = ApiError::new(422, "Invalid", format!("{options_kind}.meta.k8s.io \"\" is invalid: fieldValidation: {message}"));
+                e.details = json!({"group": "meta.k8s.io", "kind": options_kind,
+                    "causes": [{"reason": "FieldValueNotSupported", "message": message, "field": "fieldValidation"}]});
+                Err(e)
+            }
         }
     }
 }

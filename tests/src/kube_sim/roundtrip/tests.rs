@@ -7,16 +7,7 @@ fn resource(group: &str, version: &str, kind: &str) -> ResourceType {
     resources::builtins()
         .into_iter()
         .find(|r| r.group == group && r.version == version && r.kind == kind)
-        .unwrap_or_else(|| ResourceType {
-            group: group.into(),
-            version: version.into(),
-            kind: kind.into(),
-            plural: format!("{}s", kind.to_lowercase()),
-            singular: kind.to_lowercase(),
-            namespaced: true,
-            short_names: vec![],
-            crd: None,
-        })
+        .expect("a built-in kind")
 }
 
 fn deployment() -> Value {

@@ -2,15 +2,18 @@
 //! order:
 //!
 //! 1. decode: the body's apiVersion/kind/name/namespace against the URL;
-//! 2. hook [`roundtrip::check_fields`]: `fieldValidation` of the body;
+//! 2. hook [`roundtrip::decode_body`]: the body decoded into the Go types (`fieldValidation`
+//!    of unknown fields, type errors, integers, canonical quantities; CRD pruning); a merge
+//!    patch's result is decoded after step 3;
 //! 3. the new object: the body (create, update), the patched old object (merge patch), or the
 //!    applied configuration merged into the live object with ownership and conflicts (apply);
 //!    strategy resets (`status` of kinds with a status subresource) and system metadata;
-//! 4. hook [`roundtrip::normalize`]: defaulting, canonical values, Go `omitempty`;
+//! 4. hook [`roundtrip::normalize`]: defaulting, allocations, Go `omitempty`;
 //! 5. validation: names and required fields ([`validate`]) and hook [`roundtrip::validate`]
 //!    (immutable fields against the old object);
 //! 6. `managedFields` (Update managers take what the write changed), no-op detection (nothing
-//!    changed: nothing written, same `resourceVersion`), `resourceVersion`/`generation`, store.
+//!    changed: nothing written, same `resourceVersion`), `resourceVersion`, `generation` for
+//!    the kinds that have one ([`roundtrip::metadata`]), store.
 
 use super::ownership;
 use super::{now_rfc3339, State, Stored, Timer};
@@ -63,7 +66,7 @@ pub struct Written {
 
 impl State {
     /// Runs the pipeline (see the module doc).
-    pub fn write(&mut self, req: WriteRequest<'_>) -> Result<Written, ApiError> {
+    pub fn write(&mut self, mut req: WriteRequest<'_>) -> Result<Written, ApiError> {
         let rt = req.rt;
         let ns = if rt.namespaced { req.namespace } else { "" };
         // 1. decode
@@ -80,8 +83,23 @@ impl State {
         if req.verb != WriteVerb::MergePatch {
             check_name(rt, ns, &name, &req.body)?;
         }
-        // 2. field validation
-        let warnings = roundtrip::check_fields(rt, &req.body, req.field_validation)?;
+        // 2. decode (field validation)
+        let crd_schema = self.crd_schema(rt);
+        let target = roundtrip::Target {
+            rt,
+            namespace: ns,
+            name: &name,
+            crd_schema: crd_schema.as_ref(),
+        };
+        let mut warnings = Vec::new();
+        if req.verb != WriteVerb::MergePatch {
+            let verb = match req.verb {
+                WriteVerb::Create => roundtrip::WriteVerb::Create,
+                WriteVerb::Apply { .. } => roundtrip::WriteVerb::Apply,
+                _ => roundtrip::WriteVerb::Update,
+            };
+            warnings = roundtrip::decode_body(&target, &mut req.body, verb, req.field_validation)?;
+        }
         // 3. the new object
         let old = self.objects.get(&State::key(rt, ns, &name)).cloned();
         let time = now_rfc3339();
@@ -111,6 +129,12 @@ impl State {
                 fields::merge_patch(&mut new, &req.body);
                 check_body(rt, &new)?;
                 check_name(rt, ns, &name, &new)?;
+                warnings = roundtrip::decode_body(
+                    &target,
+                    &mut new,
+                    roundtrip::WriteVerb::Patch,
+                    req.field_validation,
+                )?;
                 (new, None)
             }
             (WriteVerb::Apply { force }, old) => {
@@ -130,14 +154,18 @@ impl State {
         };
         reset_by_strategy(rt, req.subresource, &mut obj, old.as_ref().map(|o| &o.obj));
         system_metadata(rt, ns, &name, &mut obj, old.as_ref().map(|o| &o.obj));
-        // 4. normalize
-        roundtrip::normalize(rt, &mut obj, old.as_ref().map(|o| &o.obj));
+        // 4. normalize (the Job selector needs the uid a create is about to get)
+        if old.is_none() {
+            obj["metadata"]["uid"] = json!(self.uid(&name));
+        }
+        let cluster = self.cluster_allocations(rt, ns, &name);
+        roundtrip::normalize(&target, &mut obj, old.as_ref().map(|o| &o.obj), &cluster)?;
         // 5. validate
-        let mut errs = validate::check(rt, &name, &obj);
-        errs.extend(roundtrip::validate(rt, &obj, old.as_ref().map(|o| &o.obj)));
+        let errs = validate::check(rt, &name, &obj);
         if !errs.is_empty() {
             return Err(ApiError::invalid(&rt.kind, &name, errs));
         }
+        roundtrip::validate(&target, &obj, old.as_ref().map(|o| &o.obj))?;
         // 6. managedFields, no-op, metadata, store
         let managers = match applied {
             Some(ms) => ms,
@@ -268,22 +296,30 @@ impl State {
                 for k in ["uid", "creationTimestamp", "generation", "resourceVersion"] {
                     obj["metadata"][k] = old.obj["metadata"][k].clone();
                 }
-                if obj == old.obj && managers_equal(&managers, &old.managers) {
-                    return Ok(Written {
-                        obj: Self::render(old),
-                        created: false,
-                        warnings: Vec::new(),
-                    });
-                }
-                if spec_of(&obj) != spec_of(&old.obj) {
-                    obj["metadata"]["generation"] =
-                        json!(old.obj["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
-                }
             }
             None => {
-                obj["metadata"]["uid"] = json!(self.uid(name));
+                if obj["metadata"]["uid"].as_str().is_none_or(str::is_empty) {
+                    obj["metadata"]["uid"] = json!(self.uid(name));
+                }
                 obj["metadata"]["creationTimestamp"] = json!(now_rfc3339());
-                obj["metadata"]["generation"] = json!(1);
+            }
+        }
+        let rule = roundtrip::metadata::generation_rule(&rt.group, &rt.kind, rt.crd.is_some());
+        match roundtrip::metadata::next_generation(rule, &obj, old.as_ref().map(|o| &o.obj)) {
+            Some(g) => obj["metadata"]["generation"] = json!(g),
+            None => {
+                if let Some(m) = obj["metadata"].as_object_mut() {
+                    m.remove("generation");
+                }
+            }
+        }
+        if let Some(old) = &old {
+            if obj == old.obj && managers_equal(&managers, &old.managers) {
+                return Ok(Written {
+                    obj: Self::render(old),
+                    created: false,
+                    warnings: Vec::new(),
+                });
             }
         }
         let generation_changed = created
@@ -464,12 +500,37 @@ fn managers_equal(a: &[ManagerEntry], b: &[ManagerEntry]) -> bool {
         })
 }
 
-/// Everything but metadata and status: what `generation` tracks.
-fn spec_of(obj: &Value) -> Value {
-    let mut v = obj.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("metadata");
-        m.remove("status");
+impl State {
+    /// The `openAPIV3Schema` of the served version of a custom resource's CRD.
+    fn crd_schema(&self, rt: &ResourceType) -> Option<Value> {
+        let crd = rt.crd.as_deref()?;
+        let key = (
+            "apiextensions.k8s.io".to_string(),
+            "customresourcedefinitions".to_string(),
+            String::new(),
+            crd.to_string(),
+        );
+        let stored = self.objects.get(&key)?;
+        stored.obj["spec"]["versions"]
+            .as_array()?
+            .iter()
+            .find(|v| v["name"] == rt.version.as_str())
+            .map(|v| v["schema"]["openAPIV3Schema"].clone())
+            .filter(Value::is_object)
     }
-    v
+
+    /// What other objects hold that a write may allocate (Service cluster IPs, node ports).
+    fn cluster_allocations(&self, rt: &ResourceType, ns: &str, name: &str) -> roundtrip::Cluster {
+        if !(rt.group.is_empty() && rt.kind == "Service") {
+            return roundtrip::Cluster::default();
+        }
+        let others = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.0.is_empty() && k.1 == "services" && !(k.2 == ns && k.3 == name))
+            .map(|(_, s)| &s.obj);
+        roundtrip::Cluster {
+            services: roundtrip::defaults::service::Allocated::from_services(others),
+        }
+    }
 }
