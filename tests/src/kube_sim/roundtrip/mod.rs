@@ -179,7 +179,15 @@ pub fn normalize(t: &Target, obj: &mut Value, old: Option<&Value>, cluster: &Clu
     }
     if let Some(root) = t.builtin_type() {
         if t.rt.group != "apiextensions.k8s.io" {
+            // A status this write did not touch stays as its controller wrote it.
+            let kept_status = old
+                .and_then(|o| o.get("status"))
+                .filter(|s| obj.get("status") == Some(*s))
+                .cloned();
             encode::encode(&schema::k8s().types, &root, obj);
+            if let Some(s) = kept_status {
+                obj["status"] = s;
+            }
         }
     }
     Ok(())

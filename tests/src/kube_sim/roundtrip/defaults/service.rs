@@ -110,6 +110,14 @@ pub fn allocate(obj: &mut Value, old: Option<&Value>, taken: &Allocated) -> Resu
                 }
             }
         }
+        // normalizeClusterIPs: a changed singular field with an unchanged plural one is an
+        // old client's change of the cluster IP.
+        let new_ip = spec.get("clusterIP").and_then(Value::as_str).unwrap_or("");
+        let old_ip = old_spec.get("clusterIP").and_then(Value::as_str).unwrap_or("");
+        if !new_ip.is_empty() && !old_ip.is_empty() && new_ip != old_ip && spec.get("clusterIPs") == old_spec.get("clusterIPs") {
+            let ip = new_ip.to_string();
+            spec.insert("clusterIPs".into(), json!([ip]));
+        }
         let old_ports: Vec<Value> = old_spec.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
         for port in each_item(spec, "ports") {
             if port.get("nodePort").and_then(Value::as_i64).unwrap_or(0) == 0 {
