@@ -11,6 +11,7 @@ mod discovery;
 mod errors;
 pub mod fields;
 pub mod http;
+mod openapi;
 mod rbac;
 mod resources;
 pub mod roundtrip;

@@ -95,10 +95,12 @@ impl State {
         s
     }
 
+    /// The preferred version's resource of a kind (autoscaling/v2 for HorizontalPodAutoscaler).
     pub fn rt_by_kind(&self, group: &str, kind: &str) -> Option<ResourceType> {
         self.types
             .iter()
-            .find(|t| t.group == group && t.kind == kind)
+            .filter(|t| t.group == group && t.kind == kind)
+            .min_by(|a, b| super::discovery::version_priority(&a.version, &b.version))
             .cloned()
     }
 
