@@ -7,6 +7,8 @@ use super::http::{Fault, Handler, Request, Response};
 use super::rbac::{self, Identity};
 use super::resources::ResourceType;
 use super::selectors::{self, LabelSelector};
+use super::roundtrip::FieldValidation;
+use super::store::write::{WriteRequest, WriteVerb};
 use super::store::State;
 use super::{Faults, Inner, LogEntry};
 use serde_json::{json, Value};
@@ -321,13 +323,33 @@ impl Api {
                 } else {
                     String::new()
                 };
-                let w = state.create(&t.rt, &ns, body, &manager, dry_run)?;
-                Ok(Response::json(201, &w.obj))
+                let w = state.write(WriteRequest {
+                    rt: &t.rt,
+                    namespace: &ns,
+                    name: None,
+                    subresource: "",
+                    verb: WriteVerb::Create,
+                    body,
+                    manager: &manager,
+                    dry_run,
+                    field_validation: field_validation(req, "CreateOptions")?,
+                })?;
+                Ok(with_warnings(Response::json(201, &w.obj), &w.warnings))
             }
             ("PUT", Some(name)) => {
                 let body = parse_body(req)?;
-                let w = state.update(&t.rt, &ns, name, body, &manager, dry_run)?;
-                Ok(ok(w.obj))
+                let w = state.write(WriteRequest {
+                    rt: &t.rt,
+                    namespace: &ns,
+                    name: Some(name),
+                    subresource: "",
+                    verb: WriteVerb::Update,
+                    body,
+                    manager: &manager,
+                    dry_run,
+                    field_validation: field_validation(req, "UpdateOptions")?,
+                })?;
+                Ok(with_warnings(ok(w.obj), &w.warnings))
             }
             ("PATCH", Some(name)) => {
                 let ct = req.header("Content-Type").unwrap_or_default();
@@ -339,13 +361,34 @@ impl Api {
                         };
                         let body = parse_body(req)?;
                         let force = req.query("force") == Some("true");
-                        let w = state.apply(&t.rt, &ns, name, body, fm, force, dry_run)?;
-                        Ok(Response::json(if w.created { 201 } else { 200 }, &w.obj))
+                        let w = state.write(WriteRequest {
+                            rt: &t.rt,
+                            namespace: &ns,
+                            name: Some(name),
+                            subresource: "",
+                            verb: WriteVerb::Apply { force },
+                            body,
+                            manager: fm,
+                            dry_run,
+                            field_validation: field_validation(req, "PatchOptions")?,
+                        })?;
+                        let status = if w.created { 201 } else { 200 };
+                        Ok(with_warnings(Response::json(status, &w.obj), &w.warnings))
                     }
                     "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
                         let body = parse_body(req)?;
-                        let w = state.merge_patch(&t.rt, &ns, name, body, &manager, dry_run)?;
-                        Ok(ok(w.obj))
+                        let w = state.write(WriteRequest {
+                            rt: &t.rt,
+                            namespace: &ns,
+                            name: Some(name),
+                            subresource: "",
+                            verb: WriteVerb::MergePatch,
+                            body,
+                            manager: &manager,
+                            dry_run,
+                            field_validation: field_validation(req, "PatchOptions")?,
+                        })?;
+                        Ok(with_warnings(ok(w.obj), &w.warnings))
                     }
                     other => Err(ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"))),
                 }
@@ -358,6 +401,20 @@ impl Api {
             )),
         }
     }
+}
+
+/// The `fieldValidation` query parameter of a write.
+fn field_validation(req: &Request, options_kind: &str) -> Result<FieldValidation, ApiError> {
+    FieldValidation::from_query(req.query("fieldValidation"), options_kind)
+}
+
+/// A write's warnings as the real server sends them: `Warning: 299 - "<text>"`.
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let quoted = serde_json::to_string(w).unwrap_or_default();
+        resp.headers.push(("Warning".into(), format!("299 - {quoted}")));
+    }
+    resp
 }
 
 fn aggregated(v: Value) -> Response {

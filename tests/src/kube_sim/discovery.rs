@@ -1,23 +1,17 @@
-//! Discovery (`/api`, `/apis`, legacy and aggregated) and the OpenAPI v3 documents kubectl
-//! reads before `apply --server-side`.
+//! Discovery (`/api`, `/apis`, legacy and aggregated v2) from the served resource types: verbs,
+//! short names, categories and the `status`/`scale` subresources of each, versions ordered
+//! by Kubernetes version priority (so `autoscaling` prefers `v2`). The OpenAPI v3 documents are
+//! in [`super::openapi`].
 
+use super::openapi;
 use super::resources::ResourceType;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 pub const AGGREGATED_CONTENT_TYPE: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
 
 /// True when the client accepts aggregated discovery v2.
 pub fn wants_aggregated(accept: Option<&str>) -> bool {
@@ -28,8 +22,37 @@ pub fn wants_aggregated(accept: Option<&str>) -> bool {
     })
 }
 
-/// group -> versions -> resource types, core group under "".
-fn by_group(types: &[ResourceType]) -> BTreeMap<String, BTreeMap<String, Vec<&ResourceType>>> {
+/// Kubernetes version priority (apimachinery `version.CompareKubeAwareVersionStrings`): GA
+/// before beta before alpha, higher numbers first. `Less` means `a` is preferred.
+pub fn version_priority(a: &str, b: &str) -> Ordering {
+    fn parse(v: &str) -> (u8, u32, u32) {
+        let Some(rest) = v.strip_prefix('v') else {
+            return (3, 0, 0);
+        };
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let major = digits.parse().unwrap_or(0);
+        let tail = &rest[digits.len()..];
+        let (stage, minor) = if let Some(m) = tail.strip_prefix("beta") {
+            (1, m.parse().unwrap_or(0))
+        } else if let Some(m) = tail.strip_prefix("alpha") {
+            (2, m.parse().unwrap_or(0))
+        } else if tail.is_empty() {
+            (0, 0)
+        } else {
+            (3, 0)
+        };
+        (stage, major, minor)
+    }
+    let (sa, ma, na) = parse(a);
+    let (sb, mb, nb) = parse(b);
+    sa.cmp(&sb)
+        .then(mb.cmp(&ma))
+        .then(nb.cmp(&na))
+        .then(a.cmp(b))
+}
+
+/// group -> versions (preferred first) -> resource types, core group under "".
+fn by_group(types: &[ResourceType]) -> BTreeMap<String, Vec<(String, Vec<&ResourceType>)>> {
     let mut m: BTreeMap<String, BTreeMap<String, Vec<&ResourceType>>> = BTreeMap::new();
     for t in types {
         m.entry(t.group.clone())
@@ -38,15 +61,13 @@ fn by_group(types: &[ResourceType]) -> BTreeMap<String, BTreeMap<String, Vec<&Re
             .or_default()
             .push(t);
     }
-    m
-}
-
-/// `kubectl get all` lists the resources in category "all".
-fn categories(t: &ResourceType) -> Vec<&'static str> {
-    match t.kind.as_str() {
-        "Service" | "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob" => vec!["all"],
-        _ => vec![],
-    }
+    m.into_iter()
+        .map(|(g, vs)| {
+            let mut v: Vec<(String, Vec<&ResourceType>)> = vs.into_iter().collect();
+            v.sort_by(|a, b| version_priority(&a.0, &b.0));
+            (g, v)
+        })
+        .collect()
 }
 
 pub fn version() -> Value {
@@ -58,10 +79,10 @@ pub fn api_versions() -> Value {
     json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
 }
 
-fn group_entry(group: &str, versions: &BTreeMap<String, Vec<&ResourceType>>) -> Value {
+fn group_entry(group: &str, versions: &[(String, Vec<&ResourceType>)]) -> Value {
     let vs: Vec<Value> = versions
-        .keys()
-        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .iter()
+        .map(|(v, _)| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
         .collect();
     json!({"name": group, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null)})
 }
@@ -84,6 +105,20 @@ pub fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
     Some(e)
 }
 
+fn storage_version_hash(t: &ResourceType) -> String {
+    use base64::Engine;
+    let d = Sha256::digest(format!("{}/{}/{}", t.group, t.version, t.kind));
+    base64::engine::general_purpose::STANDARD.encode(&d[..8])
+}
+
+/// The kind a subresource answers with: `Scale` (autoscaling/v1) for `scale`.
+fn sub_kind(t: &ResourceType, sub: &str) -> (String, String, String) {
+    match sub {
+        "scale" => ("autoscaling".into(), "v1".into(), "Scale".into()),
+        _ => (t.group.clone(), t.version.clone(), t.kind.clone()),
+    }
+}
+
 /// `APIResourceList` for one group/version, or None when nothing is served there.
 pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
     let rts: Vec<&ResourceType> = types
@@ -100,10 +135,25 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
     };
     let mut resources = Vec::new();
     for t in rts {
-        resources.push(json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind,
-            "verbs": VERBS, "shortNames": t.short_names, "categories": categories(t), "storageVersionHash": "kubesim"}));
-        resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced,
-            "kind": t.kind, "verbs": ["get", "patch", "update"]}));
+        let mut r = json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind,
+            "verbs": t.verbs, "storageVersionHash": storage_version_hash(t)});
+        if !t.short_names.is_empty() {
+            r["shortNames"] = json!(t.short_names);
+        }
+        if !t.categories.is_empty() {
+            r["categories"] = json!(t.categories);
+        }
+        resources.push(r);
+        for sub in &t.subresources {
+            let (g, v, k) = sub_kind(t, sub);
+            let mut s = json!({"name": format!("{}/{sub}", t.plural), "singularName": t.singular, "namespaced": t.namespaced,
+                "kind": k, "verbs": ["get", "patch", "update"]});
+            if sub == "scale" {
+                s["group"] = json!(g);
+                s["version"] = json!(v);
+            }
+            resources.push(s);
+        }
     }
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
@@ -121,10 +171,25 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                 .map(|(v, rts)| {
                     let resources: Vec<Value> = rts
                         .iter()
-                        .map(|t| json!({"resource": t.plural, "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
-                            "scope": if t.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": t.singular,
-                            "verbs": VERBS, "shortNames": t.short_names, "categories": categories(t),
-                            "subresources": [{"subresource": "status", "responseKind": {"group": t.group, "version": t.version, "kind": t.kind}, "verbs": ["get", "patch", "update"]}]}))
+                        .map(|t| {
+                            let subs: Vec<Value> = t.subresources.iter().map(|sub| {
+                                let (g, v, k) = sub_kind(t, sub);
+                                json!({"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": ["get", "patch", "update"]})
+                            }).collect();
+                            let mut r = json!({"resource": t.plural, "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
+                                "scope": if t.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": t.singular,
+                                "verbs": t.verbs});
+                            if !t.short_names.is_empty() {
+                                r["shortNames"] = json!(t.short_names);
+                            }
+                            if !t.categories.is_empty() {
+                                r["categories"] = json!(t.categories);
+                            }
+                            if !subs.is_empty() {
+                                r["subresources"] = json!(subs);
+                            }
+                            r
+                        })
                         .collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
@@ -145,71 +210,7 @@ fn gv_path(group: &str, version: &str) -> String {
 
 /// The per-group-version OpenAPI v3 document.
 pub fn openapi_gv(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
-    let rts: Vec<&ResourceType> = types
-        .iter()
-        .filter(|t| t.group == group && t.version == version)
-        .collect();
-    if rts.is_empty() {
-        return None;
-    }
-    let mut paths = serde_json::Map::new();
-    let mut schemas = serde_json::Map::new();
-    schemas.insert(
-        "io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into(),
-        json!({"type": "object"}),
-    );
-    for t in rts {
-        let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
-        let schema_name = format!(
-            "kubesim.{}.{}.{}",
-            if t.group.is_empty() { "core" } else { &t.group },
-            t.version,
-            t.kind
-        );
-        schemas.insert(schema_name.clone(), json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true,
-            "x-kubernetes-group-version-kind": [gvk.clone()],
-            "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}));
-        let obj_ref = json!({"$ref": format!("#/components/schemas/{schema_name}")});
-        let q = |n: &str, ty: &str| json!({"name": n, "in": "query", "schema": {"type": ty, "uniqueItems": true}});
-        let params = json!([
-            q("dryRun", "string"),
-            q("fieldManager", "string"),
-            q("fieldValidation", "string"),
-            q("force", "boolean")
-        ]);
-        let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": obj_ref}}},
-                        "201": {"description": "Created", "content": {"application/json": {"schema": obj_ref}}}});
-        let item = json!({
-            "get": {"operationId": format!("read{}", t.kind), "responses": ok, "x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk},
-            "put": {"operationId": format!("replace{}", t.kind), "parameters": params, "responses": ok, "x-kubernetes-action": "put", "x-kubernetes-group-version-kind": gvk,
-                    "requestBody": {"content": {"*/*": {"schema": obj_ref}}, "required": true}},
-            "patch": {"operationId": format!("patch{}", t.kind), "parameters": params, "responses": ok, "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk,
-                      "requestBody": {"content": {
-                          "application/apply-patch+yaml": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}},
-                          "application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}},
-                          "application/strategic-merge-patch+json": {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}}, "required": true}},
-            "delete": {"operationId": format!("delete{}", t.kind), "responses": ok, "x-kubernetes-action": "delete", "x-kubernetes-group-version-kind": gvk},
-            "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}]
-        });
-        let base = format!("/{}", gv_path(&t.group, &t.version));
-        let p = if t.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", t.plural)
-        } else {
-            format!("{base}/{}/{{name}}", t.plural)
-        };
-        paths.insert(p, item);
-        let collection = json!({"post": {"operationId": format!("create{}", t.kind), "parameters": params, "responses": ok, "x-kubernetes-action": "post",
-            "x-kubernetes-group-version-kind": gvk, "requestBody": {"content": {"*/*": {"schema": obj_ref}}, "required": true}}});
-        let cp = if t.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}", t.plural)
-        } else {
-            format!("{base}/{}", t.plural)
-        };
-        paths.insert(cp, collection);
-    }
-    Some(
-        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths, "components": {"schemas": schemas}}),
-    )
+    openapi::document(types, group, version)
 }
 
 fn hash(v: &Value) -> String {
@@ -220,9 +221,9 @@ fn hash(v: &Value) -> String {
 pub fn openapi_root(types: &[ResourceType]) -> Value {
     let mut paths = serde_json::Map::new();
     for (g, vs) in by_group(types) {
-        for v in vs.keys() {
-            if let Some(doc) = openapi_gv(types, &g, v) {
-                let p = gv_path(&g, v);
+        for (v, _) in vs {
+            if let Some(doc) = openapi_gv(types, &g, &v) {
+                let p = gv_path(&g, &v);
                 paths.insert(
                     p.clone(),
                     json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash(&doc))}),

@@ -1,9 +1,23 @@
-//! The resource types kube-sim serves: the built-in kinds ferry needs, plus established CRDs.
+//! The resource types kube-sim serves: every built-in resource of Kubernetes 1.32 (from the
+//! generated schema data, see [`super::schema`]) plus the resources of established CRDs.
 
+use super::schema::{self, crd, TypeRef};
 use serde_json::Value;
+use std::sync::Arc;
+
+/// Where the merge type of a resource comes from.
+#[derive(Debug, Clone)]
+pub enum TypeSource {
+    /// A named type of the built-in schema.
+    Builtin(String),
+    /// Converted from the CRD's `openAPIV3Schema` (deduced when it has none).
+    Crd(Arc<TypeRef>),
+    /// Create-only review kinds: no stored objects, no type.
+    Untyped,
+}
 
 /// One served resource (a group/version/plural with its kind and scope).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ResourceType {
     pub group: String,
     pub version: String,
@@ -12,8 +26,19 @@ pub struct ResourceType {
     pub singular: String,
     pub namespaced: bool,
     pub short_names: Vec<String>,
+    pub categories: Vec<String>,
+    pub verbs: Vec<String>,
+    /// `status` and/or `scale`.
+    pub subresources: Vec<String>,
     /// Name of the CRD that defines it, for custom resources.
     pub crd: Option<String>,
+    pub type_source: TypeSource,
+}
+
+impl PartialEq for ResourceType {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.group, &self.version, &self.plural) == (&o.group, &o.version, &o.plural)
+    }
 }
 
 impl ResourceType {
@@ -40,111 +65,102 @@ impl ResourceType {
                 "Deployment" | "StatefulSet" | "DaemonSet"
             )
     }
-}
-
-fn rt(
-    group: &str,
-    version: &str,
-    kind: &str,
-    plural: &str,
-    namespaced: bool,
-    short: &[&str],
-) -> ResourceType {
-    ResourceType {
-        group: group.into(),
-        version: version.into(),
-        kind: kind.into(),
-        plural: plural.into(),
-        singular: kind.to_lowercase(),
-        namespaced,
-        short_names: short.iter().map(|s| s.to_string()).collect(),
-        crd: None,
+    pub fn has_status(&self) -> bool {
+        self.subresources.iter().any(|s| s == "status")
+    }
+    /// The root merge type of the kind.
+    pub fn root_type(&self) -> TypeRef {
+        match &self.type_source {
+            TypeSource::Builtin(n) => TypeRef {
+                named_type: Some(n.clone()),
+                ..TypeRef::default()
+            },
+            TypeSource::Crd(t) => (**t).clone(),
+            TypeSource::Untyped => crd::root_type(None),
+        }
     }
 }
 
-/// The built-in kinds.
+/// The built-in kinds, from the generated Kubernetes 1.32 data.
 pub fn builtins() -> Vec<ResourceType> {
-    vec![
-        rt("", "v1", "Namespace", "namespaces", false, &["ns"]),
-        rt("", "v1", "ConfigMap", "configmaps", true, &["cm"]),
-        rt("", "v1", "Secret", "secrets", true, &[]),
-        rt("", "v1", "Service", "services", true, &["svc"]),
-        rt("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"]),
-        rt("apps", "v1", "Deployment", "deployments", true, &["deploy"]),
-        rt("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"]),
-        rt("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"]),
-        rt("batch", "v1", "Job", "jobs", true, &[]),
-        rt("batch", "v1", "CronJob", "cronjobs", true, &["cj"]),
-        rt(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "Role",
-            "roles",
-            true,
-            &[],
-        ),
-        rt(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "RoleBinding",
-            "rolebindings",
-            true,
-            &[],
-        ),
-        rt(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRole",
-            "clusterroles",
-            false,
-            &[],
-        ),
-        rt(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRoleBinding",
-            "clusterrolebindings",
-            false,
-            &[],
-        ),
-        rt(
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            false,
-            &["crd", "crds"],
-        ),
-    ]
+    schema::k8s()
+        .resources
+        .iter()
+        .map(|r| ResourceType {
+            group: r.group.clone(),
+            version: r.version.clone(),
+            kind: r.kind.clone(),
+            plural: r.plural.clone(),
+            singular: r.singular.clone(),
+            namespaced: r.namespaced,
+            short_names: r.short_names.clone(),
+            categories: r.categories.clone(),
+            verbs: r.verbs.clone(),
+            subresources: r.subresources.clone(),
+            crd: None,
+            type_source: match &r.type_name {
+                Some(n) => TypeSource::Builtin(n.clone()),
+                None => TypeSource::Untyped,
+            },
+        })
+        .collect()
 }
 
 /// The resource types a CRD object defines (one per served version).
-pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
-    let spec = &crd["spec"];
+pub fn from_crd(crd_obj: &Value) -> Vec<ResourceType> {
+    let spec = &crd_obj["spec"];
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().map(s).collect())
+            .unwrap_or_default()
+    };
     let names = &spec["names"];
     let namespaced = spec["scope"].as_str() != Some("Cluster");
-    let short: Vec<String> = names["shortNames"]
-        .as_array()
-        .map(|a| a.iter().map(s).collect())
-        .unwrap_or_default();
     spec["versions"]
         .as_array()
         .map(|vs| {
             vs.iter()
                 .filter(|v| v["served"].as_bool().unwrap_or(true))
-                .map(|v| ResourceType {
-                    group: s(&spec["group"]),
-                    version: s(&v["name"]),
-                    kind: s(&names["kind"]),
-                    plural: s(&names["plural"]),
-                    singular: names["singular"]
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| s(&names["kind"]).to_lowercase()),
-                    namespaced,
-                    short_names: short.clone(),
-                    crd: crd["metadata"]["name"].as_str().map(str::to_string),
+                .map(|v| {
+                    let mut subresources = Vec::new();
+                    if v["subresources"]["status"].is_object() {
+                        subresources.push("status".to_string());
+                    }
+                    if v["subresources"]["scale"].is_object() {
+                        subresources.push("scale".to_string());
+                    }
+                    ResourceType {
+                        group: s(&spec["group"]),
+                        version: s(&v["name"]),
+                        kind: s(&names["kind"]),
+                        plural: s(&names["plural"]),
+                        singular: names["singular"]
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| s(&names["kind"]).to_lowercase()),
+                        namespaced,
+                        short_names: strings(&names["shortNames"]),
+                        categories: strings(&names["categories"]),
+                        verbs: [
+                            "delete",
+                            "deletecollection",
+                            "get",
+                            "list",
+                            "patch",
+                            "create",
+                            "update",
+                            "watch",
+                        ]
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect(),
+                        subresources,
+                        crd: crd_obj["metadata"]["name"].as_str().map(str::to_string),
+                        type_source: TypeSource::Crd(Arc::new(crd::root_type(
+                            v["schema"].get("openAPIV3Schema"),
+                        ))),
+                    }
                 })
                 .collect()
         })

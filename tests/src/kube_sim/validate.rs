@@ -1,39 +1,163 @@
-//! Admission checks kube-sim applies before storing an object: names and required fields.
+//! Validation kube-sim applies before storing an object: names per kind as the real
+//! registries validate them, and a few required fields.
 
 use super::resources::ResourceType;
 use serde_json::Value;
 
-/// A DNS-1123 subdomain (most object names).
-pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label_part)
+/// How a kind's `metadata.name` is validated: the name function its registry passes to
+/// `ValidateObjectMeta` (kubernetes/kubernetes `pkg/apis/*/validation`, release-1.32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// `NameIsDNSSubdomain`: most kinds.
+    DnsSubdomain,
+    /// `NameIsDNSLabel`: Namespace.
+    DnsLabel,
+    /// `NameIsDNS1035Label`: Service.
+    Dns1035Label,
+    /// `path.IsValidPathSegmentName`: Role, ClusterRole, RoleBinding, ClusterRoleBinding,
+    /// APIService (which must also be `version.group`).
+    PathSegment,
+    /// CertificateSigningRequest: "We don't care what you call your certificate requests."
+    Any,
 }
 
-/// A DNS-1123 label (Namespaces, Services).
-pub fn is_dns_label(s: &str) -> bool {
-    s.len() <= 63 && is_dns_label_part(s)
+impl NameRule {
+    pub fn of(rt: &ResourceType) -> NameRule {
+        match (rt.group.as_str(), rt.kind.as_str()) {
+            ("", "Namespace") => NameRule::DnsLabel,
+            ("", "Service") => NameRule::Dns1035Label,
+            ("rbac.authorization.k8s.io", _) | ("apiregistration.k8s.io", "APIService") => {
+                NameRule::PathSegment
+            }
+            ("certificates.k8s.io", "CertificateSigningRequest") => NameRule::Any,
+            _ => NameRule::DnsSubdomain,
+        }
+    }
+
+    /// The error texts of apimachinery's validators for `name` (empty when valid).
+    pub fn check(self, name: &str) -> Vec<String> {
+        match self {
+            NameRule::DnsSubdomain => is_dns_subdomain(name),
+            NameRule::DnsLabel => is_dns1123_label(name),
+            NameRule::Dns1035Label => is_dns1035_label(name),
+            NameRule::PathSegment => path_segment(name),
+            NameRule::Any => Vec::new(),
+        }
+    }
 }
 
-fn is_dns_label_part(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
+const LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const DNS1035_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
+
+fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
+    let ex: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
+    format!(
+        "{msg} (e.g. {}regex used for validation is '{fmt}')",
+        ex.join("or ")
+    )
+}
+
+fn label_ok(s: &str, first_alpha: bool) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && (if first_alpha {
+            b[0].is_ascii_lowercase()
+        } else {
+            b[0].is_ascii_alphanumeric()
+        })
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+fn subdomain_ok(s: &str) -> bool {
+    s.split('.').all(|p| label_ok(p, false))
+}
+
+/// apimachinery `IsDNS1123Subdomain`.
+pub fn is_dns_subdomain(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > 253 {
+        errs.push("must be no more than 253 characters".into());
+    }
+    if !subdomain_ok(s) {
+        let fmt = format!("{LABEL_FMT}(\\.{LABEL_FMT})*");
+        errs.push(regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character", &fmt, &["example.com"]));
+    }
+    errs
+}
+
+/// apimachinery `IsDNS1123Label`.
+pub fn is_dns1123_label(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > 63 {
+        errs.push("must be no more than 63 characters".into());
+    }
+    if !label_ok(s, false) {
+        if subdomain_ok(s) {
+            errs.push("must not contain dots".into());
+        } else {
+            errs.push(regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character", LABEL_FMT, &["my-name", "123-abc"]));
+        }
+    }
+    errs
+}
+
+/// apimachinery `IsDNS1035Label`.
+pub fn is_dns1035_label(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.len() > 63 {
+        errs.push("must be no more than 63 characters".into());
+    }
+    if !label_ok(s, true) {
+        errs.push(regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character", DNS1035_FMT, &["my-name", "abc-123"]));
+    }
+    errs
+}
+
+/// apimachinery `path.IsValidPathSegmentName`.
+pub fn path_segment(s: &str) -> Vec<String> {
+    if s == "." || s == ".." {
+        return vec![format!("may not be '{s}'")];
+    }
+    ["/", "%"]
+        .iter()
+        .filter(|c| s.contains(*c))
+        .map(|c| format!("may not contain '{c}'"))
+        .collect()
 }
 
 /// Field errors of `obj` (field path, message); empty when valid.
 pub fn check(rt: &ResourceType, name: &str, obj: &Value) -> Vec<(String, String)> {
     let mut errs = Vec::new();
-    let label_named = matches!(rt.kind.as_str(), "Namespace" | "Service");
     if name.is_empty() {
         errs.push((
             "metadata.name".into(),
             "Required value: name or generateName is required".into(),
         ));
-    } else if label_named && !is_dns_label(name) {
-        errs.push(("metadata.name".into(), format!("Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character")));
-    } else if !label_named && !is_dns_subdomain(name) {
-        errs.push(("metadata.name".into(), format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")));
+    } else {
+        for m in NameRule::of(rt).check(name) {
+            errs.push((
+                "metadata.name".into(),
+                format!("Invalid value: \"{name}\": {m}"),
+            ));
+        }
+        if rt.group == "apiregistration.k8s.io" && rt.kind == "APIService" {
+            let required = format!(
+                "{}.{}",
+                obj["spec"]["version"].as_str().unwrap_or(""),
+                obj["spec"]["group"].as_str().unwrap_or("")
+            );
+            if errs.is_empty() && name != required {
+                errs.push(("metadata.name".into(), format!("Invalid value: \"{name}\": must be `spec.version+\".\"+spec.group`: {required:?}")));
+            }
+        }
+        if rt.group == "batch" && rt.kind == "CronJob" && name.len() > 52 {
+            errs.push((
+                "metadata.name".into(),
+                format!("Invalid value: \"{name}\": must be no more than 52 characters"),
+            ));
+        }
     }
     if let Some(labels) = obj["metadata"]["labels"].as_object() {
         for (k, v) in labels {

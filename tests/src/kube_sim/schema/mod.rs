@@ -3,7 +3,11 @@
 //! types and the typed clients; see docs/kube-sim.md): every built-in resource a k3s 1.32 node
 //! serves, and the merge types of every kind.
 
+pub mod crd;
+mod go;
 mod types;
+
+pub use go::zero_object;
 
 pub use types::{
     ElementRelationship, FieldDef, GoField, GoShape, ListDef, ListKind, MapDef, NamedType,

@@ -1,0 +1,536 @@
+//! The write pipeline every create, update, patch and apply goes through, in the real server's
+//! order:
+//!
+//! 1. decode: the body's apiVersion/kind/name/namespace against the URL;
+//! 2. hook [`roundtrip::decode_body`]: the body decoded into the Go types (`fieldValidation`
+//!    of unknown fields, type errors, integers, canonical quantities; CRD pruning); a merge
+//!    patch's result is decoded after step 3;
+//! 3. the new object: the body (create, update), the patched old object (merge patch), or the
+//!    applied configuration merged into the live object with ownership and conflicts (apply);
+//!    strategy resets (`status` of kinds with a status subresource) and system metadata;
+//! 4. hook [`roundtrip::normalize`]: defaulting, allocations, Go `omitempty`;
+//! 5. validation: names and required fields ([`validate`]) and hook [`roundtrip::validate`]
+//!    (immutable fields against the old object);
+//! 6. `managedFields` (Update managers take what the write changed), no-op detection (nothing
+//!    changed: nothing written, same `resourceVersion`), `resourceVersion`, `generation` for
+//!    the kinds that have one ([`roundtrip::metadata`]), store.
+
+use super::ownership;
+use super::{now_rfc3339, State, Stored, Timer};
+use crate::kube_sim::errors::ApiError;
+use crate::kube_sim::fields::{self, managers, ManagerEntry, Writer};
+use crate::kube_sim::resources::ResourceType;
+use crate::kube_sim::roundtrip::{self, FieldValidation};
+use crate::kube_sim::{validate, workloads};
+use serde_json::{json, Map, Value};
+use std::time::Instant;
+
+/// The verb of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteVerb {
+    /// POST.
+    Create,
+    /// PUT.
+    Update,
+    /// PATCH with a JSON merge patch (strategic merge patches are treated the same way).
+    MergePatch,
+    /// PATCH with `application/apply-patch+yaml`.
+    Apply { force: bool },
+}
+
+/// One write request.
+#[derive(Debug, Clone)]
+pub struct WriteRequest<'a> {
+    pub rt: &'a ResourceType,
+    /// Empty for cluster-scoped resources.
+    pub namespace: &'a str,
+    /// The name on the URL; None for a create (the body names the object).
+    pub name: Option<&'a str>,
+    /// `status` for writes to the status subresource, else empty.
+    pub subresource: &'a str,
+    pub verb: WriteVerb,
+    pub body: Value,
+    pub manager: &'a str,
+    pub dry_run: bool,
+    pub field_validation: FieldValidation,
+}
+
+/// What a write did.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub obj: Value,
+    pub created: bool,
+    /// `Warning` headers to send (field validation).
+    pub warnings: Vec<String>,
+}
+
+impl State {
+    /// Runs the pipeline (see the module doc).
+    pub fn write(&mut self, mut req: WriteRequest<'_>) -> Result<Written, ApiError> {
+        let rt = req.rt;
+        let ns = if rt.namespaced { req.namespace } else { "" };
+        // 1. decode
+        if req.verb != WriteVerb::MergePatch {
+            check_body(rt, &req.body)?;
+        }
+        let name = match req.name {
+            Some(n) => n.to_string(),
+            None => req.body["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        if req.verb != WriteVerb::MergePatch {
+            check_name(rt, ns, &name, &req.body)?;
+        }
+        // 2. decode (field validation)
+        let crd_schema = self.crd_schema(rt);
+        let target = roundtrip::Target {
+            rt,
+            namespace: ns,
+            name: &name,
+            crd_schema: crd_schema.as_ref(),
+        };
+        let mut warnings = Vec::new();
+        if req.verb != WriteVerb::MergePatch {
+            let verb = match req.verb {
+                WriteVerb::Create => roundtrip::WriteVerb::Create,
+                WriteVerb::Apply { .. } => roundtrip::WriteVerb::Apply,
+                _ => roundtrip::WriteVerb::Update,
+            };
+            warnings = roundtrip::decode_body(&target, &mut req.body, verb, req.field_validation)?;
+        }
+        // 3. the new object
+        let old = self.objects.get(&State::key(rt, ns, &name)).cloned();
+        let time = now_rfc3339();
+        let writer = Writer {
+            manager: req.manager,
+            api_version: &rt.group_version(),
+            subresource: req.subresource,
+            time: &time,
+        };
+        let (mut obj, applied) = match (req.verb, &old) {
+            (WriteVerb::Create, Some(_)) => {
+                return Err(ApiError::already_exists(&rt.qualified(), &name));
+            }
+            (WriteVerb::Create, None) => {
+                self.require_namespace(rt, ns)?;
+                (req.body.clone(), None)
+            }
+            (WriteVerb::Update | WriteVerb::MergePatch, None) => {
+                return Err(ApiError::not_found(&rt.qualified(), &name));
+            }
+            (WriteVerb::Update, Some(old)) => {
+                check_resource_version(rt, &name, &req.body, &old.obj)?;
+                (req.body.clone(), None)
+            }
+            (WriteVerb::MergePatch, Some(old)) => {
+                let mut new = old.obj.clone();
+                fields::merge_patch(&mut new, &req.body);
+                check_body(rt, &new)?;
+                check_name(rt, ns, &name, &new)?;
+                warnings = roundtrip::decode_body(
+                    &target,
+                    &mut new,
+                    roundtrip::WriteVerb::Patch,
+                    req.field_validation,
+                )?;
+                (new, None)
+            }
+            (WriteVerb::Apply { force }, old) => {
+                check_apply_config(&req.body)?;
+                if old.is_none() {
+                    self.require_namespace(rt, ns)?;
+                }
+                let live = old
+                    .as_ref()
+                    .map(|o| o.obj.clone())
+                    .unwrap_or_else(|| json!({}));
+                let current = old.as_ref().map(|o| o.managers.clone()).unwrap_or_default();
+                let (merged, ms) =
+                    ownership::apply(rt, &name, &live, &req.body, &current, &writer, force)?;
+                (merged, Some(ms))
+            }
+        };
+        reset_by_strategy(rt, req.subresource, &mut obj, old.as_ref().map(|o| &o.obj));
+        system_metadata(rt, ns, &name, &mut obj, old.as_ref().map(|o| &o.obj));
+        // 4. normalize (the Job selector needs the uid a create is about to get)
+        if old.is_none() {
+            obj["metadata"]["uid"] = json!(self.uid(&name));
+        }
+        let cluster = self.cluster_allocations(rt, ns, &name);
+        roundtrip::normalize(&target, &mut obj, old.as_ref().map(|o| &o.obj), &cluster)?;
+        // 5. validate
+        let errs = validate::check(rt, &name, &obj);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(&rt.kind, &name, errs));
+        }
+        roundtrip::validate(&target, &obj, old.as_ref().map(|o| &o.obj))?;
+        // 6. managedFields, no-op, metadata, store
+        let managers = match applied {
+            Some(ms) => ms,
+            None => {
+                let (live, current) = match &old {
+                    Some(o) => (o.obj.clone(), base_managers(&req.body, &o.managers)?),
+                    None => (ownership::zero(rt), Vec::new()),
+                };
+                ownership::update(rt, &name, &live, &obj, &current, &writer)?
+            }
+        };
+        let written = self.commit(rt, ns, &name, old, obj, managers, req.dry_run)?;
+        Ok(Written {
+            warnings,
+            ..written
+        })
+    }
+
+    /// POST.
+    pub fn create(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        body: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: None,
+            subresource: "",
+            verb: WriteVerb::Create,
+            body,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
+    /// PUT.
+    pub fn update(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        body: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: Some(name),
+            subresource: "",
+            verb: WriteVerb::Update,
+            body,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
+    /// PATCH with a JSON merge patch.
+    pub fn merge_patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        patch: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: Some(name),
+            subresource: "",
+            verb: WriteVerb::MergePatch,
+            body: patch,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
+    /// PATCH with `application/apply-patch+yaml`: server-side apply.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        body: Value,
+        manager: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: Some(name),
+            subresource: "",
+            verb: WriteVerb::Apply { force },
+            body,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
+    /// Stores `obj`, maintaining `uid`, `creationTimestamp`, `generation` and
+    /// `resourceVersion`, and runs controller hooks; a write that changes nothing is not stored.
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        old: Option<Stored>,
+        mut obj: Value,
+        managers: Vec<ManagerEntry>,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        let created = old.is_none();
+        match &old {
+            Some(old) => {
+                for k in ["uid", "creationTimestamp", "generation", "resourceVersion"] {
+                    obj["metadata"][k] = old.obj["metadata"][k].clone();
+                }
+            }
+            None => {
+                if obj["metadata"]["uid"].as_str().is_none_or(str::is_empty) {
+                    obj["metadata"]["uid"] = json!(self.uid(name));
+                }
+                obj["metadata"]["creationTimestamp"] = json!(now_rfc3339());
+            }
+        }
+        let rule = roundtrip::metadata::generation_rule(&rt.group, &rt.kind, rt.crd.is_some());
+        match roundtrip::metadata::next_generation(rule, &obj, old.as_ref().map(|o| &o.obj)) {
+            Some(g) => obj["metadata"]["generation"] = json!(g),
+            None => {
+                if let Some(m) = obj["metadata"].as_object_mut() {
+                    m.remove("generation");
+                }
+            }
+        }
+        if let Some(old) = &old {
+            if obj == old.obj && managers_equal(&managers, &old.managers) {
+                return Ok(Written {
+                    obj: Self::render(old),
+                    created: false,
+                    warnings: Vec::new(),
+                });
+            }
+        }
+        let generation_changed = created
+            || obj["metadata"]["generation"]
+                != old
+                    .as_ref()
+                    .map(|o| o.obj["metadata"]["generation"].clone())
+                    .unwrap_or_default();
+        if dry_run {
+            obj["metadata"]["resourceVersion"] = json!((self.rv + 1).to_string());
+            return Ok(Written {
+                obj: Self::render(&Stored { obj, managers }),
+                created,
+                warnings: Vec::new(),
+            });
+        }
+        obj["metadata"]["resourceVersion"] = json!(self.next_rv());
+        let key = Self::key(rt, ns, name);
+        let later = workloads::on_write(rt, &mut obj, generation_changed, &self.config);
+        if let Some(delay) = later {
+            let timer = if rt.kind == "CustomResourceDefinition" {
+                Timer::Establish(name.to_string())
+            } else {
+                Timer::Settle(key.clone())
+            };
+            self.timers.push((Instant::now() + delay, timer));
+        }
+        let stored = Stored { obj, managers };
+        let out = Self::render(&stored);
+        self.objects.insert(key, stored);
+        if rt.group == "helm.cattle.io" && rt.kind == "HelmChart" && generation_changed {
+            self.helm_install_job(ns, name);
+        }
+        Ok(Written {
+            obj: out,
+            created,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+/// The managers an update starts from: those in the body when it sets `managedFields`
+/// (the documented way to edit or reset them), else the stored ones.
+fn base_managers(body: &Value, stored: &[ManagerEntry]) -> Result<Vec<ManagerEntry>, ApiError> {
+    match body["metadata"].get("managedFields") {
+        Some(mf) if mf.is_array() => managers::parse_entries(mf)
+            .map_err(|e| ApiError::bad_request(format!("metadata.managedFields: {e}"))),
+        _ => Ok(stored.to_vec()),
+    }
+}
+
+/// Strategy resets: the main resource of a kind with a status subresource keeps the old
+/// status (a create starts without one); the status subresource changes only `status`.
+fn reset_by_strategy(rt: &ResourceType, subresource: &str, obj: &mut Value, old: Option<&Value>) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    if subresource == "status" {
+        if let Some(old) = old {
+            let status = map.remove("status");
+            *obj = old.clone();
+            if let Some(s) = status {
+                obj["status"] = s;
+            }
+        }
+        return;
+    }
+    if rt.has_status() {
+        match old.and_then(|o| o.get("status")) {
+            Some(s) => {
+                map.insert("status".into(), s.clone());
+            }
+            None => {
+                map.remove("status");
+            }
+        }
+    }
+}
+
+/// apiVersion/kind/name/namespace from the URL; managedFields never stored in the object.
+fn system_metadata(rt: &ResourceType, ns: &str, name: &str, obj: &mut Value, _old: Option<&Value>) {
+    obj["apiVersion"] = json!(rt.group_version());
+    obj["kind"] = json!(rt.kind);
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = Value::Object(Map::new());
+    }
+    obj["metadata"]["name"] = json!(name);
+    if let Some(m) = obj["metadata"].as_object_mut() {
+        if rt.namespaced {
+            m.insert("namespace".into(), json!(ns));
+        } else {
+            m.remove("namespace");
+        }
+        m.remove("managedFields");
+    }
+}
+
+/// Checks the body's apiVersion/kind against the URL.
+fn check_body(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request was not a JSON or YAML object",
+        ));
+    }
+    if let Some(av) = body["apiVersion"].as_str() {
+        if av != rt.group_version() {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                rt.group_version()
+            )));
+        }
+    }
+    if let Some(k) = body["kind"].as_str() {
+        if k != rt.kind {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                rt.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_name(rt: &ResourceType, ns: &str, name: &str, body: &Value) -> Result<(), ApiError> {
+    if let Some(n) = body["metadata"]["name"].as_str() {
+        if n != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    if rt.namespaced {
+        if let Some(n) = body["metadata"]["namespace"].as_str() {
+            if n != ns {
+                return Err(ApiError::bad_request(format!("the namespace of the object ({n}) does not match the namespace on the request ({ns})")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_apply_config(body: &Value) -> Result<(), ApiError> {
+    if body["apiVersion"].is_null() || body["kind"].is_null() {
+        return Err(ApiError::bad_request(
+            "apiVersion and kind must be set in an apply patch",
+        ));
+    }
+    if body["metadata"]
+        .get("managedFields")
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
+    Ok(())
+}
+
+fn check_resource_version(
+    rt: &ResourceType,
+    name: &str,
+    body: &Value,
+    old: &Value,
+) -> Result<(), ApiError> {
+    if let Some(rv) = body["metadata"]["resourceVersion"].as_str() {
+        if Some(rv) != old["metadata"]["resourceVersion"].as_str() {
+            return Err(ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", rt.qualified())));
+        }
+    }
+    Ok(())
+}
+
+fn managers_equal(a: &[ManagerEntry], b: &[ManagerEntry]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.manager == y.manager
+                && x.operation == y.operation
+                && x.subresource == y.subresource
+                && x.fields == y.fields
+        })
+}
+
+impl State {
+    /// The `openAPIV3Schema` of the served version of a custom resource's CRD.
+    fn crd_schema(&self, rt: &ResourceType) -> Option<Value> {
+        let crd = rt.crd.as_deref()?;
+        let key = (
+            "apiextensions.k8s.io".to_string(),
+            "customresourcedefinitions".to_string(),
+            String::new(),
+            crd.to_string(),
+        );
+        let stored = self.objects.get(&key)?;
+        stored.obj["spec"]["versions"]
+            .as_array()?
+            .iter()
+            .find(|v| v["name"] == rt.version.as_str())
+            .map(|v| v["schema"]["openAPIV3Schema"].clone())
+            .filter(Value::is_object)
+    }
+
+    /// What other objects hold that a write may allocate (Service cluster IPs, node ports).
+    fn cluster_allocations(&self, rt: &ResourceType, ns: &str, name: &str) -> roundtrip::Cluster {
+        if !(rt.group.is_empty() && rt.kind == "Service") {
+            return roundtrip::Cluster::default();
+        }
+        let others = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.0.is_empty() && k.1 == "services" && !(k.2 == ns && k.3 == name))
+            .map(|(_, s)| &s.obj);
+        roundtrip::Cluster {
+            services: roundtrip::defaults::service::Allocated::from_services(others),
+        }
+    }
+}
