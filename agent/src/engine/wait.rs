@@ -98,14 +98,22 @@ pub fn object_health(
             .map(str::to_string)
             .unwrap_or_else(|| format!("helm-install-{}", d.id.name));
         let job = get_live(client, &job_info(), &d.id.namespace, &job_name).map_err(kerr)?;
-        // A Job must be at least as new as the chart's last change, or it is the old one.
+        // The Job must be created at or after ferry's last apply of the chart (its
+        // managedFields time), or it is the Job of an earlier chart.
+        let applied_at = live["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["manager"] == super::FIELD_MANAGER && m["operation"] == "Apply")
+            .and_then(|m| m["time"].as_str())
+            .or_else(|| live["metadata"]["creationTimestamp"].as_str())
+            .unwrap_or_default()
+            .to_string();
         let fresh = |j: &serde_json::Value| {
             j["metadata"]["creationTimestamp"]
                 .as_str()
                 .unwrap_or_default()
-                >= live["metadata"]["creationTimestamp"]
-                    .as_str()
-                    .unwrap_or_default()
+                >= applied_at.as_str()
         };
         return Ok(match job {
             Some(j) if fresh(&j) => health(
