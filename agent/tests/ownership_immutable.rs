@@ -212,3 +212,25 @@ fn creating_into_a_terminating_namespace_fails_clearly_without_rollback() {
     );
     assert!(!out.contains("rolled back"), "{out}");
 }
+
+#[test]
+fn a_helm_chart_is_as_healthy_as_the_job_created_for_it() {
+    let env = Env::new();
+    let chart = |version: &str| {
+        format!("apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: podinfo\n  namespace: kube-system\nspec:\n  repo: https://stefanprodan.github.io/podinfo\n  chart: podinfo\n  version: {version}\n  targetNamespace: default\n")
+    };
+    env.publish(1, &[("chart.yaml", chart("6.7.0"))]);
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    let job = env
+        .obj("batch", "Job", "kube-system", "helm-install-podinfo")
+        .expect("the install job ran");
+    assert!(
+        job["status"]["conditions"].to_string().contains("Complete"),
+        "{job}"
+    );
+    env.publish(2, &[("chart.yaml", chart("6.7.1"))]);
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("revision 2 applied"), "{out}");
+}

@@ -1,29 +1,60 @@
-//! Against a real cluster (`$KUBECONFIG`, e.g. a k3s node): applies the example app bundle,
-//! checks it became healthy, then removes it. Run with `cargo test -- --ignored real_cluster`.
+//! Against a real cluster (`$KUBECONFIG`, e.g. a k3s node): the example app bundle, and the
+//! drift/ownership/hold/immutable scenarios the kube-sim tests cover (API fault injection is
+//! kube-sim only). Run with `cargo test -p ferry-agent --test real_cluster -- --ignored
+//! --test-threads=1`. Each test cleans up by publishing an empty revision.
 
 mod common;
 
+use common::*;
 use std::process::Command;
 
-#[test]
-#[ignore = "needs a real cluster in $KUBECONFIG"]
-fn real_cluster_applies_the_example_bundle() {
+/// An Env whose agent talks to the real cluster, and that cluster's kubeconfig.
+fn real_env(timeout: &str, extra: &str) -> (Env, String) {
     let kubeconfig = std::env::var("KUBECONFIG").expect("set KUBECONFIG to a real cluster");
-    let env = common::Env::new();
-    // Point the agent at the real cluster instead of kube-sim.
+    let env = Env::new();
+    env.write_config(&format!("timeout: {timeout}\n{extra}"));
     let text = std::fs::read_to_string(&env.config).unwrap().replace(
         &env.sim.kubeconfig_path().display().to_string(),
         &kubeconfig,
     );
-    std::fs::write(&env.config, text.replace("timeout: 5s", "timeout: 3m")).unwrap();
-    env.publish(1, &common::Env::example(common::APP));
+    std::fs::write(&env.config, text).unwrap();
+    (env, kubeconfig)
+}
+
+fn kubectl(kc: &str, args: &[&str]) -> String {
+    let o = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kc)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn cleanup(env: &Env, revision: u64) {
+    env.publish(revision, &[("empty.yaml", "# nothing\n".to_string())]);
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+#[ignore = "needs a real cluster in $KUBECONFIG"]
+fn real_cluster_applies_the_example_bundle() {
+    let (env, kc) = real_env("3m", "");
+    env.publish(1, &Env::example(APP));
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("up to date, nothing written"), "{out}");
-    let o = Command::new("kubectl")
-        .args([
+    let label = kubectl(
+        &kc,
+        &[
             "get",
             "deployment",
             "web",
@@ -31,12 +62,176 @@ fn real_cluster_applies_the_example_bundle() {
             "demo",
             "-o",
             "jsonpath={.metadata.labels.ferry\\.dev/sync}",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "app");
-    // Clean up: an empty revision prunes everything.
-    env.publish(2, &[("empty.yaml", "# nothing\n".to_string())]);
+        ],
+    );
+    assert_eq!(label, "app");
+    cleanup(&env, 2);
+}
+
+#[test]
+#[ignore = "needs a real cluster in $KUBECONFIG"]
+fn real_cluster_ordinary_manifests_drift_and_other_managers() {
+    let (env, kc) = real_env("3m", "driftSweepInterval: 0s");
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: ferry-real\n  creationTimestamp: null\n  annotations: {}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      creationTimestamp: null\n      labels: {app: web}\n    spec:\n      containers:\n      - name: main\n        image: nginx:1.27\n        args: []\n        resources:\n          requests: {cpu: 0.5, memory: 64Mi}\n";
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: ferry-real\nstringData:\n  password: hunter2\n";
+    env.publish(
+        1,
+        &[
+            ("ns.yaml", namespace("ferry-real")),
+            ("d.yaml", deploy.into()),
+            ("s.yaml", secret.into()),
+            ("c.yaml", cm("conf", "ferry-real", "1")),
+        ],
+    );
+    assert_eq!(env.sync().0, 0);
+    // Twice more (the second a full dry-run sweep): nothing written.
+    for _ in 0..2 {
+        let (code, out) = env.sync();
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("up to date, nothing written"), "{out}");
+    }
+    // A field ferry owns, changed by someone: restored.
+    kubectl(
+        &kc,
+        &[
+            "patch",
+            "configmap",
+            "conf",
+            "-n",
+            "ferry-real",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"value":"edited"}}"#,
+        ],
+    );
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains("drift corrected"), "{out}");
+    assert_eq!(
+        kubectl(
+            &kc,
+            &[
+                "get",
+                "configmap",
+                "conf",
+                "-n",
+                "ferry-real",
+                "-o",
+                "jsonpath={.data.value}"
+            ]
+        ),
+        "1"
+    );
+    // Another manager's sidecar and env var, and an autoscaler's replicas: left alone.
+    let inject = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: ferry-real\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: main\n        env:\n        - {name: INJECTED, value: \"1\"}\n      - name: sidecar\n        image: busybox:1.36\n        command: [sleep, \"3600\"]\n";
+    let path = env.dir.path().join("inject.yaml");
+    std::fs::write(&path, inject).unwrap();
+    kubectl(
+        &kc,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=injector",
+            "-f",
+            path.to_str().unwrap(),
+        ],
+    );
+    kubectl(
+        &kc,
+        &[
+            "scale",
+            "deployment",
+            "web",
+            "-n",
+            "ferry-real",
+            "--replicas=2",
+        ],
+    );
+    for _ in 0..2 {
+        let (code, out) = env.sync();
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("nothing written"), "{out}");
+    }
+    let names = kubectl(
+        &kc,
+        &[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "ferry-real",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[*].name} {.spec.replicas}",
+        ],
+    );
+    assert_eq!(names, "main sidecar 2");
+    cleanup(&env, 2);
+}
+
+#[test]
+#[ignore = "needs a real cluster in $KUBECONFIG"]
+fn real_cluster_failed_revision_is_held_and_immutable_fields_recreate() {
+    let (env, kc) = real_env("45s", "failedRevisionBackoff: 1h");
+    let d = |image: &str, app: &str, ann: &str| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: ferry-real2\n  annotations: {{{ann}}}\nspec:\n  progressDeadlineSeconds: 30\n  selector:\n    matchLabels: {{app: {app}}}\n  template:\n    metadata:\n      labels: {{app: {app}}}\n    spec:\n      containers:\n      - name: main\n        image: {image}\n")
+    };
+    env.publish(
+        1,
+        &[
+            ("ns.yaml", namespace("ferry-real2")),
+            ("d.yaml", d("nginx:1.27", "web", "")),
+        ],
+    );
+    assert_eq!(env.sync().0, 0);
+    env.publish(
+        2,
+        &[
+            ("ns.yaml", namespace("ferry-real2")),
+            ("d.yaml", d("registry.invalid/none:0", "web", "")),
+        ],
+    );
+    let (code, out) = env.sync();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rolled back to revision 1"), "{out}");
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("held until"), "{out}");
+    env.publish(
+        3,
+        &[
+            ("ns.yaml", namespace("ferry-real2")),
+            ("d.yaml", d("nginx:1.27", "web2", "")),
+        ],
+    );
+    let (code, out) = env.sync();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("field spec.selector is immutable"), "{out}");
+    env.publish(
+        4,
+        &[
+            ("ns.yaml", namespace("ferry-real2")),
+            (
+                "d.yaml",
+                d("nginx:1.27", "web2", "ferry.dev/recreate: on-immutable"),
+            ),
+        ],
+    );
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        kubectl(
+            &kc,
+            &[
+                "get",
+                "deployment",
+                "web",
+                "-n",
+                "ferry-real2",
+                "-o",
+                "jsonpath={.spec.selector.matchLabels.app}"
+            ]
+        ),
+        "web2"
+    );
+    cleanup(&env, 5);
 }
