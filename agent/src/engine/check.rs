@@ -72,6 +72,11 @@ impl Checker<'_> {
             if !lists.contains_key(&key) {
                 let listed =
                     list_metadata(self.client, &info, ns, &selector).map_err(|source| {
+                        if source.is_not_found() {
+                            // The kind moved or is gone: the next resolve asks the server.
+                            self.discovery
+                                .invalidate(&[d.api_version.clone()].into_iter().collect());
+                        }
                         ApplyError::Kube {
                             id: d.id.clone(),
                             origin: d.origin.clone(),
