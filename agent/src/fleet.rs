@@ -27,7 +27,7 @@ pub struct SyncReport {
     pub suspended: bool,
     pub state: SyncState,
     /// State of the newest attempt, if any.
-    pub last_attempt_state: Option<String>,
+    pub last_attempt_state: Option<crate::store::AttemptState>,
     pub drift_corrections: i64,
 }
 
@@ -38,13 +38,11 @@ pub fn health_word(r: &SyncReport) -> &'static str {
     } else if r.state.waiting.is_some() {
         "waiting"
     } else {
-        match (
-            r.last_attempt_state.as_deref(),
-            r.state.last_error.is_some(),
-        ) {
+        use crate::store::AttemptState;
+        match (r.last_attempt_state, r.state.last_error.is_some()) {
             (None, _) => "never-synced",
-            (Some("applied"), false) => "healthy",
-            (Some("applied"), true) => "degraded",
+            (Some(AttemptState::Applied), false) => "healthy",
+            (Some(AttemptState::Applied), true) => "degraded",
             _ => "failed",
         }
     }
@@ -200,7 +198,7 @@ mod tests {
             name: "apps".into(),
             suspended: false,
             state: st,
-            last_attempt_state: Some("failed".into()),
+            last_attempt_state: Some(crate::store::AttemptState::Failed),
             drift_corrections: 2,
         };
         let hb = heartbeat(

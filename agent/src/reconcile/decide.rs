@@ -3,35 +3,7 @@
 //! asks, and does what the typed decision says; these functions are tested on their own.
 
 use crate::store::live::Hold;
-
-/// The state of an attempt in history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptState {
-    Applying,
-    Applied,
-    Failed,
-    Interrupted,
-}
-
-impl AttemptState {
-    /// Parses the stored word; unknown words read as `Failed` (never as success).
-    pub fn parse(s: &str) -> AttemptState {
-        match s {
-            "applying" => AttemptState::Applying,
-            "applied" => AttemptState::Applied,
-            "interrupted" => AttemptState::Interrupted,
-            _ => AttemptState::Failed,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptState::Applying => "applying",
-            AttemptState::Applied => "applied",
-            AttemptState::Failed => "failed",
-            AttemptState::Interrupted => "interrupted",
-        }
-    }
-}
+pub use crate::store::AttemptState;
 
 /// The applied and healthy revision of a sync.
 #[derive(Debug, Clone, PartialEq, Eq)]

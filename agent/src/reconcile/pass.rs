@@ -40,7 +40,7 @@ impl Agent {
             deps.push(Dependency {
                 name: dep.clone(),
                 applied: ds.good.is_some(),
-                last_attempt: last.map(|l| decide::AttemptState::parse(&l.state)),
+                last_attempt: last.map(|l| l.state),
                 last_error: ds.last_error,
             });
         }

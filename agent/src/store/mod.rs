@@ -57,6 +57,48 @@ impl AttemptKind {
     }
 }
 
+/// The state of an attempt in history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttemptState {
+    Applying,
+    Applied,
+    Failed,
+    Interrupted,
+}
+
+impl AttemptState {
+    /// Parses the stored word; unknown words read as `Failed` (never as success).
+    pub fn parse(s: &str) -> AttemptState {
+        match s {
+            "applying" => AttemptState::Applying,
+            "applied" => AttemptState::Applied,
+            "interrupted" => AttemptState::Interrupted,
+            _ => AttemptState::Failed,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptState::Applying => "applying",
+            AttemptState::Applied => "applied",
+            AttemptState::Failed => "failed",
+            AttemptState::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl From<&str> for AttemptState {
+    fn from(s: &str) -> Self {
+        AttemptState::parse(s)
+    }
+}
+
+impl std::fmt::Display for AttemptState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One row of history.
 #[derive(Debug, Clone, Serialize)]
 pub struct RevisionRecord {
@@ -65,7 +107,7 @@ pub struct RevisionRecord {
     pub revision: u64,
     pub digest: String,
     pub kind: String,
-    pub state: String,
+    pub state: AttemptState,
     pub started: i64,
     pub finished: Option<i64>,
     pub error: Option<String>,
@@ -460,7 +502,7 @@ impl Store {
                 revision: r.get::<_, i64>(2)? as u64,
                 digest: r.get(3)?,
                 kind: r.get(4)?,
-                state: r.get(5)?,
+                state: AttemptState::parse(&r.get::<_, String>(5)?),
                 started: r.get(6)?,
                 finished: r.get(7)?,
                 error: r.get(8)?,
