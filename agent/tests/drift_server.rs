@@ -96,7 +96,8 @@ fn a_field_ferry_owns_that_someone_changed_is_restored_with_one_write() {
     );
     let events = String::from_utf8_lossy(&env.agent(&["events"]).stdout).into_owned();
     assert!(
-        events.contains("ConfigMap/shop/conf (.data.value)"),
+        events
+            .contains("ConfigMap/shop/conf (.data.value, now owned by manager \"kubectl-patch\")"),
         "{events}"
     );
     // Restored: the next pass is clean again.

@@ -303,7 +303,7 @@ fn apply_checked(ctx: &StageContext, d: &DesiredObject) -> Result<ObjectOutcome,
                     drift: None,
                 })
             }
-            Some(Finding::Drifted { path }) => drift = Some(path.clone()),
+            Some(Finding::Drifted { path, .. }) => drift = Some(path.clone()),
             Some(Finding::Missing) => {
                 drift = Some("missing".into());
                 existed = false;

@@ -20,8 +20,12 @@ pub enum Finding {
     Clean,
     /// Clean, at a new resourceVersion (to be recorded).
     Moved(LiveRecord),
-    /// The dry run differs from the live object at `path`.
-    Drifted { path: String },
+    /// The dry run differs from the live object at `path`; `changed_by` is the manager that
+    /// now owns that field on the server, when one does.
+    Drifted {
+        path: String,
+        changed_by: Option<String>,
+    },
     /// Not on the server (or no longer labelled as ferry's).
     Missing,
     /// Deleted and created again by someone else (new uid).
@@ -140,7 +144,10 @@ impl Checker<'_> {
                 Some(r) => Finding::Moved(r.for_content(&d.hash)),
                 None => Finding::Clean,
             },
-            Some(path) => Finding::Drifted { path },
+            Some(path) => Finding::Drifted {
+                changed_by: ownership::owner_of(&live, &path),
+                path,
+            },
         })
     }
 }

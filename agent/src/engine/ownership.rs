@@ -101,6 +101,20 @@ pub fn yielded(manifest: &Value, managed: &Value) -> Vec<Yielded> {
     out
 }
 
+/// The manager (other than ferry's apply entry) that owns `path` (or a field above or below
+/// it) in `live`, read from its `managedFields`.
+pub fn owner_of(live: &Value, path: &str) -> Option<String> {
+    let target = parse_cause_field(live, path)?;
+    let overlaps = |p: &FieldPath| p.0.starts_with(&target.0) || target.0.starts_with(&p.0);
+    live["metadata"]["managedFields"]
+        .as_array()?
+        .iter()
+        .filter(|m| !(m["manager"] == FIELD_MANAGER && m["operation"] == "Apply"))
+        .find(|m| owned_in(live, &m["fieldsV1"]).iter().any(overlaps))
+        .and_then(|m| m["manager"].as_str())
+        .map(str::to_string)
+}
+
 /// The leaf paths of `manifest` that a `fieldsV1` set marks as owned.
 pub fn owned_in(manifest: &Value, fields: &Value) -> Vec<FieldPath> {
     let mut out = Vec::new();
@@ -301,6 +315,19 @@ mod tests {
             owned_in(&d, &atomic)[0].to_string(),
             ".spec.template.spec.containers"
         );
+    }
+
+    #[test]
+    fn the_owner_of_a_changed_field_is_found() {
+        let live = json!({"metadata": {"managedFields": [
+            {"manager": "ferry", "operation": "Apply", "fieldsV1": {"f:data": {"f:other": {}}}},
+            {"manager": "kubectl-patch", "operation": "Update", "fieldsV1": {"f:data": {"f:value": {}}}}]},
+            "data": {"value": "edited", "other": "1"}});
+        assert_eq!(
+            owner_of(&live, ".data.value").as_deref(),
+            Some("kubectl-patch")
+        );
+        assert_eq!(owner_of(&live, ".data.other"), None);
     }
 
     #[test]

@@ -99,7 +99,11 @@ impl Agent {
                     record: record.clone(),
                 }),
                 Finding::Clean | Finding::Changed => {}
-                Finding::Drifted { path } => drifted.push(format!("{id} ({path})")),
+                Finding::Drifted {
+                    path,
+                    changed_by: Some(m),
+                } => drifted.push(format!("{id} ({path}, now owned by manager {m:?})")),
+                Finding::Drifted { path, .. } => drifted.push(format!("{id} ({path})")),
                 Finding::Missing => drifted.push(format!("{id} (missing)")),
                 Finding::Replaced => drifted.push(format!("{id} (re-created by someone else)")),
             }
