@@ -234,3 +234,44 @@ fn a_helm_chart_is_as_healthy_as_the_job_created_for_it() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("revision 2 applied"), "{out}");
 }
+
+#[test]
+fn an_object_whose_kind_is_no_longer_served_is_reported_not_counted_as_deleted() {
+    let env = Env::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../k3s-examples/crd");
+    // The CRD belongs to someone else; ferry applies only the custom resource.
+    kubectl_ok(&env, &["apply", "-f", &format!("{dir}/crd.yaml")]);
+    let wait = env.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/sensors.edge.example.com",
+        "--timeout=10s",
+    ]);
+    assert!(
+        wait.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wait.stderr)
+    );
+    let sensor = std::fs::read_to_string(format!("{dir}/sensor.yaml")).unwrap();
+    env.publish(
+        1,
+        &[
+            ("sensor.yaml", sensor),
+            ("c.yaml", cm("keep", "default", "1")),
+        ],
+    );
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    // The CRD goes away (and its objects with it); the next revision drops the sensor.
+    kubectl_ok(&env, &["delete", "crd", "sensors.edge.example.com"]);
+    env.publish(2, &[("c.yaml", cm("keep", "default", "1"))]);
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 deleted"), "not counted as deleted: {out}");
+    let events = String::from_utf8_lossy(&env.agent(&["events"]).stdout).into_owned();
+    assert!(
+        events.contains("prune-incomplete")
+            && events.contains("no longer serves edge.example.com/v1 Sensor"),
+        "{events}"
+    );
+}
