@@ -275,3 +275,21 @@ fn an_object_whose_kind_is_no_longer_served_is_reported_not_counted_as_deleted()
         "{events}"
     );
 }
+
+#[test]
+fn a_sync_with_recreate_on_immutable_recreates_an_immutable_configmap() {
+    let env = Env::new();
+    env.write_config("timeout: 5s\nrecreate: on-immutable");
+    let frozen = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: default\nimmutable: true\ndata:\n  value: \"{v}\"\n")
+    };
+    env.publish(1, &[("c.yaml", frozen("1"))]);
+    assert_eq!(env.sync().0, 0);
+    env.publish(2, &[("c.yaml", frozen("2"))]);
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        env.obj("", "ConfigMap", "default", "frozen").unwrap()["data"]["value"],
+        "2"
+    );
+}
