@@ -376,13 +376,18 @@ impl Api {
                         Ok(with_warnings(Response::json(status, &w.obj), &w.warnings))
                     }
                     "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                        let verb = if ct.starts_with("application/strategic") {
+                            WriteVerb::StrategicMergePatch
+                        } else {
+                            WriteVerb::MergePatch
+                        };
                         let body = parse_body(req)?;
                         let w = state.write(WriteRequest {
                             rt: &t.rt,
                             namespace: &ns,
                             name: Some(name),
                             subresource: "",
-                            verb: WriteVerb::MergePatch,
+                            verb,
                             body,
                             manager: &manager,
                             dry_run,

@@ -32,8 +32,10 @@ pub enum WriteVerb {
     Create,
     /// PUT.
     Update,
-    /// PATCH with a JSON merge patch (strategic merge patches are treated the same way).
+    /// PATCH with a JSON merge patch.
     MergePatch,
+    /// PATCH with a strategic merge patch ([`roundtrip::strategic`]; built-in kinds only).
+    StrategicMergePatch,
     /// PATCH with `application/apply-patch+yaml`.
     Apply { force: bool },
 }
@@ -70,7 +72,7 @@ impl State {
         let rt = req.rt;
         let ns = if rt.namespaced { req.namespace } else { "" };
         // 1. decode
-        if req.verb != WriteVerb::MergePatch {
+        if !req.verb.is_patch() {
             check_body(rt, &req.body)?;
         }
         let name = match req.name {
@@ -80,7 +82,7 @@ impl State {
                 .unwrap_or_default()
                 .to_string(),
         };
-        if req.verb != WriteVerb::MergePatch {
+        if !req.verb.is_patch() {
             check_name(rt, ns, &name, &req.body)?;
         }
         // 2. decode (field validation)
@@ -92,7 +94,7 @@ impl State {
             crd_schema: crd_schema.as_ref(),
         };
         let mut warnings = Vec::new();
-        if req.verb != WriteVerb::MergePatch {
+        if !req.verb.is_patch() {
             let verb = match req.verb {
                 WriteVerb::Create => roundtrip::WriteVerb::Create,
                 WriteVerb::Apply { .. } => roundtrip::WriteVerb::Apply,
@@ -117,16 +119,20 @@ impl State {
                 self.require_namespace(rt, ns)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::Update | WriteVerb::MergePatch, None) => {
+            (WriteVerb::Update | WriteVerb::MergePatch | WriteVerb::StrategicMergePatch, None) => {
                 return Err(ApiError::not_found(&rt.qualified(), &name));
             }
             (WriteVerb::Update, Some(old)) => {
                 check_resource_version(rt, &name, &req.body, &old.obj)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::MergePatch, Some(old)) => {
+            (WriteVerb::MergePatch | WriteVerb::StrategicMergePatch, Some(old)) => {
                 let mut new = old.obj.clone();
-                fields::merge_patch(&mut new, &req.body);
+                if req.verb == WriteVerb::StrategicMergePatch {
+                    new = strategic_merge(rt, &old.obj, &req.body)?;
+                } else {
+                    fields::merge_patch(&mut new, &req.body);
+                }
                 check_body(rt, &new)?;
                 check_name(rt, ns, &name, &new)?;
                 warnings = roundtrip::decode_body(
@@ -359,6 +365,31 @@ impl State {
             warnings: Vec::new(),
         })
     }
+}
+
+impl WriteVerb {
+    /// True for the patch verbs whose result (not the body) is decoded and checked.
+    fn is_patch(self) -> bool {
+        matches!(self, WriteVerb::MergePatch | WriteVerb::StrategicMergePatch)
+    }
+}
+
+/// A strategic merge patch of a built-in kind; custom resources refuse it as the real server
+/// does.
+fn strategic_merge(rt: &ResourceType, old: &Value, patch: &Value) -> Result<Value, ApiError> {
+    let root = match rt.crd {
+        None => crate::kube_sim::schema::k8s().type_of(&rt.group, &rt.version, &rt.kind),
+        Some(_) => None,
+    };
+    let Some(root) = root else {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ));
+    };
+    roundtrip::strategic::apply(&crate::kube_sim::schema::k8s().types, &root, old, patch)
+        .map_err(ApiError::bad_request)
 }
 
 /// The managers an update starts from: those in the body when it sets `managedFields`
