@@ -5,10 +5,10 @@
 //! (`FERRY_REAL_KUBECONFIG=/etc/rancher/k3s/k3s.yaml cargo test -p ferry-tests --test
 //! fidelity_roundtrip -- --ignored`).
 
-mod fidelity;
+mod roundtrip_support;
 
 use ferry_tests::kube_sim::{KubeSim, SimOptions};
-use fidelity::{rv, Cluster};
+use roundtrip_support::{rv, Cluster};
 use serde_json::json;
 
 fn deployment(ns: &str, app: &str) -> String {

@@ -132,7 +132,7 @@ fn settle_others(
     typed: &Typed<'_>,
     live: &Value,
     new: &Value,
-    managers: &mut Vec<ManagerEntry>,
+    managers: &mut [ManagerEntry],
     except: Option<usize>,
     ignored: &FieldSet,
     force: bool,

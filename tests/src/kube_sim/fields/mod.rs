@@ -5,6 +5,7 @@
 //! too.
 
 pub mod managers;
+mod merge;
 pub mod path;
 pub mod typed;
 

@@ -2,6 +2,7 @@
 //! controllers' timers. Writes go through the pipeline in [`write`]; field ownership is in
 //! [`ownership`].
 
+mod checks;
 mod ownership;
 pub mod write;
 

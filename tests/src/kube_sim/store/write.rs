@@ -15,6 +15,7 @@
 //!    changed: nothing written, same `resourceVersion`), `resourceVersion`, `generation` for
 //!    the kinds that have one ([`roundtrip::metadata`]), store.
 
+use super::checks::{check_apply_config, check_body, check_name, check_resource_version};
 use super::ownership;
 use super::{now_rfc3339, State, Stored, Timer};
 use crate::kube_sim::errors::ApiError;
@@ -446,79 +447,6 @@ fn system_metadata(rt: &ResourceType, ns: &str, name: &str, obj: &mut Value, _ol
         }
         m.remove("managedFields");
     }
-}
-
-/// Checks the body's apiVersion/kind against the URL.
-fn check_body(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
-    if !body.is_object() {
-        return Err(ApiError::bad_request(
-            "the body of the request was not a JSON or YAML object",
-        ));
-    }
-    if let Some(av) = body["apiVersion"].as_str() {
-        if av != rt.group_version() {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({av}) does not match the expected API version ({})",
-                rt.group_version()
-            )));
-        }
-    }
-    if let Some(k) = body["kind"].as_str() {
-        if k != rt.kind {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({k}) does not match the expected kind ({})",
-                rt.kind
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn check_name(rt: &ResourceType, ns: &str, name: &str, body: &Value) -> Result<(), ApiError> {
-    if let Some(n) = body["metadata"]["name"].as_str() {
-        if n != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({n}) does not match the name on the URL ({name})"
-            )));
-        }
-    }
-    if rt.namespaced {
-        if let Some(n) = body["metadata"]["namespace"].as_str() {
-            if n != ns {
-                return Err(ApiError::bad_request(format!("the namespace of the object ({n}) does not match the namespace on the request ({ns})")));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_apply_config(body: &Value) -> Result<(), ApiError> {
-    if body["apiVersion"].is_null() || body["kind"].is_null() {
-        return Err(ApiError::bad_request(
-            "apiVersion and kind must be set in an apply patch",
-        ));
-    }
-    if body["metadata"]
-        .get("managedFields")
-        .is_some_and(|m| !m.is_null())
-    {
-        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
-    }
-    Ok(())
-}
-
-fn check_resource_version(
-    rt: &ResourceType,
-    name: &str,
-    body: &Value,
-    old: &Value,
-) -> Result<(), ApiError> {
-    if let Some(rv) = body["metadata"]["resourceVersion"].as_str() {
-        if Some(rv) != old["metadata"]["resourceVersion"].as_str() {
-            return Err(ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", rt.qualified())));
-        }
-    }
-    Ok(())
 }
 
 fn managers_equal(a: &[ManagerEntry], b: &[ManagerEntry]) -> bool {
