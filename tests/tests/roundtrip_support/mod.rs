@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod defaults;
+pub mod validation;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

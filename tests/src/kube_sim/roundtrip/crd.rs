@@ -17,9 +17,9 @@ pub struct Checked {
     pub errors: Vec<FieldError>,
 }
 
-/// Prunes and defaults `obj` in place (root `apiVersion`, `kind` and `metadata` are the
-/// server's) and reports the pruned fields.
-pub fn prune_and_default(schema: &Value, obj: &mut Value) -> Vec<String> {
+/// Prunes and (with `with_defaults`) defaults `obj` in place (root `apiVersion`, `kind` and
+/// `metadata` are the server's) and reports the pruned fields.
+pub fn prune_and_default(schema: &Value, obj: &mut Value, with_defaults: bool) -> Vec<String> {
     let mut pruned = Vec::new();
     if let Some(m) = obj.as_object_mut() {
         for (k, v) in m.iter_mut() {
@@ -27,13 +27,15 @@ pub fn prune_and_default(schema: &Value, obj: &mut Value) -> Vec<String> {
                 continue;
             }
             match property(schema, k) {
-                Some(s) => walk(s, v, k, &mut pruned, 1),
+                Some(s) => walk(s, v, k, &mut pruned, with_defaults, 1),
                 None if preserves(schema) => {}
                 None => pruned.push(k.clone()),
             }
         }
         m.retain(|k, _| !pruned.contains(k));
-        defaults(schema, m);
+        if with_defaults {
+            defaults(schema, m);
+        }
     }
     pruned
 }
@@ -79,7 +81,7 @@ fn defaults(schema: &Value, m: &mut serde_json::Map<String, Value>) {
     }
 }
 
-fn walk(schema: &Value, v: &mut Value, path: &str, pruned: &mut Vec<String>, depth: usize) {
+fn walk(schema: &Value, v: &mut Value, path: &str, pruned: &mut Vec<String>, with_defaults: bool, depth: usize) {
     if depth > MAX_DEPTH {
         return;
     }
@@ -92,7 +94,7 @@ fn walk(schema: &Value, v: &mut Value, path: &str, pruned: &mut Vec<String>, dep
                     continue;
                 }
                 match property(schema, k) {
-                    Some(s) => walk(s, child, &join(path, k), pruned, depth + 1),
+                    Some(s) => walk(s, child, &join(path, k), pruned, with_defaults, depth + 1),
                     None if preserves(schema) => {}
                     None => drop.push(k.clone()),
                 }
@@ -101,12 +103,14 @@ fn walk(schema: &Value, v: &mut Value, path: &str, pruned: &mut Vec<String>, dep
                 m.remove(&k);
                 pruned.push(join(path, &k));
             }
-            defaults(schema, m);
+            if with_defaults {
+                defaults(schema, m);
+            }
         }
         Value::Array(items) => {
             if schema["items"].is_object() {
                 for (i, item) in items.iter_mut().enumerate() {
-                    walk(&schema["items"], item, &format!("{path}[{i}]"), pruned, depth + 1);
+                    walk(&schema["items"], item, &format!("{path}[{i}]"), pruned, with_defaults, depth + 1);
                 }
             }
         }
@@ -210,7 +214,7 @@ mod tests {
     fn unknown_fields_are_pruned_and_defaults_filled() {
         let mut cr = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"}, "spec": {"size": 1, "foo": 1,
             "extra": {"anything": {"deep": true}}, "labels": {"k": "v"}, "items": [{"name": "n", "bar": 2}]}, "top": 1});
-        let pruned = prune_and_default(&schema(), &mut cr);
+        let pruned = prune_and_default(&schema(), &mut cr, true);
         assert_eq!(pruned, vec!["spec.items[0].bar".to_string(), "spec.foo".into(), "top".into()]);
         assert_eq!(cr["spec"], json!({"size": 1, "mode": "a", "extra": {"anything": {"deep": true}}, "labels": {"k": "v"}, "items": [{"name": "n"}]}));
         assert!(validate(&schema(), &cr).is_empty());

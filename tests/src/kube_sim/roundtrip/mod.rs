@@ -123,7 +123,7 @@ pub fn decode_body(
         }
         findings.unknown.into_iter().map(|u| (u.decoder_path, u.smd_path)).collect()
     } else if let Some(s) = t.crd_schema {
-        crd::prune_and_default(s, body).into_iter().map(|p| (p.clone(), format!(".{p}"))).collect()
+        crd::prune_and_default(s, body, verb != WriteVerb::Apply).into_iter().map(|p| (p.clone(), format!(".{p}"))).collect()
     } else {
         Vec::new()
     };
@@ -168,7 +168,7 @@ pub struct Cluster {
 pub fn normalize(t: &Target, obj: &mut Value, old: Option<&Value>, cluster: &Cluster) -> Result<(), ApiError> {
     if t.rt.crd.is_some() {
         if let Some(s) = t.crd_schema {
-            crd::prune_and_default(s, obj);
+            crd::prune_and_default(s, obj, true);
         }
         return Ok(());
     }
