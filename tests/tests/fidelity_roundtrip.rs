@@ -12,7 +12,10 @@ use roundtrip_support::defaults::*;
 use roundtrip_support::validation::*;
 use roundtrip_support::Cluster;
 
-const CHECKS: &[(&str, fn(&Cluster))] = &[
+/// A named check.
+type Check = (&'static str, fn(&Cluster));
+
+const CHECKS: &[Check] = &[
     ("deployment_round_trip", check_deployment_round_trip),
     ("client_side_apply", check_client_side_apply),
     ("secret_string_data", check_secret_string_data),

@@ -17,7 +17,11 @@ pub fn check_field_validation(c: &Cluster) {
     let err = c.fails(&["create", "-f", &f]);
     assert!(err.contains(r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "specs""#), "{err}");
     let warned = c.ok(&["create", "--validate=warn", "-f", &f]);
-    assert!(warned.stderr.contains(r#"Warning: unknown field "specs""#), "{}", warned.stderr);
+    assert!(
+        warned.stderr.contains(r#"Warning: unknown field "specs""#),
+        "{}",
+        warned.stderr
+    );
     assert!(c.get("configmap", &ns, "typo").get("specs").is_none());
     c.ok(&["delete", "configmap", "typo", "-n", &ns]);
     let silent = c.ok(&["create", "--validate=false", "-f", &f]);
@@ -34,17 +38,30 @@ pub fn check_immutable_fields(c: &Cluster) {
     let f = c.file("d2.yaml", &deployment(&ns, "web2"));
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
     assert!(err.contains(r#"spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#), "{err}");
-    let cm = |v: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: {ns}\nimmutable: true\ndata:\n  a: \"{v}\"\n");
+    let cm = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: {ns}\nimmutable: true\ndata:\n  a: \"{v}\"\n")
+    };
     c.apply("cm.yaml", &cm("1"));
     let f = c.file("cm2.yaml", &cm("2"));
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
-    assert!(err.contains("data: Forbidden: field is immutable when `immutable` is set"), "{err}");
-    let sts = |size: &str| format!("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: {ns}\nspec:\n  serviceName: db\n  selector:\n    matchLabels: {{app: db}}\n  template:\n    metadata:\n      labels: {{app: db}}\n    spec:\n      containers:\n      - name: db\n        image: postgres:16\n  volumeClaimTemplates:\n  - metadata:\n      name: data\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources:\n        requests:\n          storage: {size}\n");
+    assert!(
+        err.contains("data: Forbidden: field is immutable when `immutable` is set"),
+        "{err}"
+    );
+    let sts = |size: &str| {
+        format!("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: {ns}\nspec:\n  serviceName: db\n  selector:\n    matchLabels: {{app: db}}\n  template:\n    metadata:\n      labels: {{app: db}}\n    spec:\n      containers:\n      - name: db\n        image: postgres:16\n  volumeClaimTemplates:\n  - metadata:\n      name: data\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources:\n        requests:\n          storage: {size}\n")
+    };
     c.apply("sts.yaml", &sts("1Gi"));
     let s = c.get("statefulset", &ns, "db");
-    assert_eq!(s["spec"]["volumeClaimTemplates"][0]["spec"]["volumeMode"], "Filesystem");
+    assert_eq!(
+        s["spec"]["volumeClaimTemplates"][0]["spec"]["volumeMode"],
+        "Filesystem"
+    );
     assert_eq!(s["spec"]["podManagementPolicy"], "OrderedReady");
-    assert_eq!(s["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+    assert_eq!(
+        s["spec"]["updateStrategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+    );
     let f = c.file("sts2.yaml", &sts("2Gi"));
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
     assert!(err.contains("spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"), "{err}");
@@ -65,7 +82,12 @@ pub fn check_decode_errors(c: &Cluster) {
     let number = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: numbers\n  namespace: {ns}\ndata:\n  port: 8080\n");
     let f = c.file("cm.yaml", &number);
     let err = c.fails(&["create", "-f", &f]);
-    assert!(err.contains("json: cannot unmarshal number into Go struct field ConfigMap.data of type string"), "{err}");
+    assert!(
+        err.contains(
+            "json: cannot unmarshal number into Go struct field ConfigMap.data of type string"
+        ),
+        "{err}"
+    );
     c.done(&ns);
 }
 
@@ -103,16 +125,42 @@ fn widget(ns: &str, spec: &str) -> String {
 pub fn check_custom_resources(c: &Cluster) {
     let ns = c.namespace("fid-cr");
     c.apply("crd.yaml", CRD);
-    c.ok(&["wait", "--for=condition=Established", "crd/widgets.fid.example.com", "--timeout=60s"]);
-    let f = c.file("w.yaml", &widget(&ns, "  size: 3\n  colour: red\n  extra: {anything: [1, 2]}\n"));
+    c.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.fid.example.com",
+        "--timeout=60s",
+    ]);
+    let f = c.file(
+        "w.yaml",
+        &widget(
+            &ns,
+            "  size: 3\n  colour: red\n  extra: {anything: [1, 2]}\n",
+        ),
+    );
     let err = c.fails(&["create", "-f", &f]);
-    assert!(err.contains(r#"strict decoding error: unknown field "spec.colour""#), "{err}");
+    assert!(
+        err.contains(r#"strict decoding error: unknown field "spec.colour""#),
+        "{err}"
+    );
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
-    assert!(err.contains(".spec.colour: field not declared in schema"), "{err}");
+    assert!(
+        err.contains(".spec.colour: field not declared in schema"),
+        "{err}"
+    );
     let warned = c.ok(&["create", "--validate=warn", "-f", &f]);
-    assert!(warned.stderr.contains(r#"Warning: unknown field "spec.colour""#), "{}", warned.stderr);
+    assert!(
+        warned
+            .stderr
+            .contains(r#"Warning: unknown field "spec.colour""#),
+        "{}",
+        warned.stderr
+    );
     let w = c.get("widget", &ns, "w");
-    assert_eq!(w["spec"], json!({"size": 3, "mode": "slow", "extra": {"anything": [1, 2]}}));
+    assert_eq!(
+        w["spec"],
+        json!({"size": 3, "mode": "slow", "extra": {"anything": [1, 2]}})
+    );
     assert_eq!(w["metadata"]["generation"], 1);
     let f = c.file("bad.yaml", &widget(&ns, "  size: big\n"));
     let err = c.fails(&["apply", "--server-side", "--force-conflicts", "-f", &f]);
@@ -126,7 +174,9 @@ pub fn check_custom_resources(c: &Cluster) {
 /// allocated one.
 pub fn check_generation_and_replace(c: &Cluster) {
     let ns = c.namespace("fid-gen");
-    let cm = |v: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\n  namespace: {ns}\ndata:\n  a: \"{v}\"\n");
+    let cm = |v: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\n  namespace: {ns}\ndata:\n  a: \"{v}\"\n")
+    };
     c.apply("cm.yaml", &cm("1"));
     c.apply("cm.yaml", &cm("2"));
     let got = c.get("configmap", &ns, "plain");

@@ -10,11 +10,22 @@ use serde_json::{Map, Value};
 const MAX_DEPTH: usize = 64;
 
 /// Applies `patch` to `original` as the API server does for built-in kinds.
-pub fn apply(types: &Types, root: &TypeRef, original: &Value, patch: &Value) -> Result<Value, String> {
+pub fn apply(
+    types: &Types,
+    root: &TypeRef,
+    original: &Value,
+    patch: &Value,
+) -> Result<Value, String> {
     merge_value(types, Some(root), original, patch, 0)
 }
 
-fn merge_value(types: &Types, t: Option<&TypeRef>, original: &Value, patch: &Value, depth: usize) -> Result<Value, String> {
+fn merge_value(
+    types: &Types,
+    t: Option<&TypeRef>,
+    original: &Value,
+    patch: &Value,
+    depth: usize,
+) -> Result<Value, String> {
     if depth > MAX_DEPTH {
         return Err("patch nests too deeply".into());
     }
@@ -26,7 +37,11 @@ fn merge_value(types: &Types, t: Option<&TypeRef>, original: &Value, patch: &Val
 }
 
 /// The type and Go facts of `key` inside the map type `t`.
-fn child<'a>(types: &'a Types, t: Option<&'a TypeRef>, key: &str) -> (Option<&'a TypeRef>, Option<&'a GoField>) {
+fn child<'a>(
+    types: &'a Types,
+    t: Option<&'a TypeRef>,
+    key: &str,
+) -> (Option<&'a TypeRef>, Option<&'a GoField>) {
     match t.map(|t| types.resolve(t)) {
         Some(Resolved::Map(m)) => match m.field(key) {
             Some(f) => (Some(&f.type_ref), f.go.as_ref()),
@@ -43,7 +58,13 @@ fn element_type<'a>(types: &'a Types, t: Option<&'a TypeRef>) -> Option<&'a Type
     }
 }
 
-fn merge_map(types: &Types, t: Option<&TypeRef>, original: &Map<String, Value>, patch: &Map<String, Value>, depth: usize) -> Result<Map<String, Value>, String> {
+fn merge_map(
+    types: &Types,
+    t: Option<&TypeRef>,
+    original: &Map<String, Value>,
+    patch: &Map<String, Value>,
+    depth: usize,
+) -> Result<Map<String, Value>, String> {
     match patch.get("$patch").and_then(Value::as_str) {
         Some("replace") => {
             let mut m = patch.clone();
@@ -78,14 +99,19 @@ fn merge_map(types: &Types, t: Option<&TypeRef>, original: &Map<String, Value>, 
         };
         out.insert(k.clone(), merged);
     }
-    for (k, order) in patch.iter().filter_map(|(k, v)| k.strip_prefix("$setElementOrder/").map(|f| (f, v))) {
+    for (k, order) in patch
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("$setElementOrder/").map(|f| (f, v)))
+    {
         let (_, go) = child(types, t, k);
         let key = go.and_then(|g| g.patch_merge_key.as_deref());
         if let (Some(Value::Array(items)), Some(order)) = (out.get_mut(k), order.as_array()) {
-            let pos = |item: &Value| order.iter().position(|o| match key {
-                Some(mk) => o.get(mk).is_some() && o.get(mk) == item.get(mk),
-                None => o == item,
-            });
+            let pos = |item: &Value| {
+                order.iter().position(|o| match key {
+                    Some(mk) => o.get(mk).is_some() && o.get(mk) == item.get(mk),
+                    None => o == item,
+                })
+            };
             items.sort_by_key(|i| pos(i).unwrap_or(usize::MAX));
         }
     }
@@ -95,15 +121,35 @@ fn merge_map(types: &Types, t: Option<&TypeRef>, original: &Map<String, Value>, 
     Ok(out)
 }
 
-fn merge_list(types: &Types, t: Option<&TypeRef>, go: Option<&GoField>, original: &[Value], patch: &[Value], depth: usize) -> Result<Value, String> {
+fn merge_list(
+    types: &Types,
+    t: Option<&TypeRef>,
+    go: Option<&GoField>,
+    original: &[Value],
+    patch: &[Value],
+    depth: usize,
+) -> Result<Value, String> {
     let strategy = go.and_then(|g| g.patch_strategy.as_deref()).unwrap_or("");
     if !strategy.split(',').any(|s| s == "merge") {
-        let replaced: Vec<Value> = patch.iter().filter(|p| p.get("$patch").is_none()).cloned().collect();
+        let replaced: Vec<Value> = patch
+            .iter()
+            .filter(|p| p.get("$patch").is_none())
+            .cloned()
+            .collect();
         return Ok(Value::Array(replaced));
     }
     let et = element_type(types, t);
-    if patch.iter().any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace")) {
-        return Ok(Value::Array(patch.iter().filter(|p| p.get("$patch").is_none()).cloned().collect()));
+    if patch
+        .iter()
+        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
+        return Ok(Value::Array(
+            patch
+                .iter()
+                .filter(|p| p.get("$patch").is_none())
+                .cloned()
+                .collect(),
+        ));
     }
     let Some(key) = go.and_then(|g| g.patch_merge_key.as_deref()) else {
         // A merged list of scalars: the union, patch values appended.
@@ -138,7 +184,9 @@ mod tests {
     use serde_json::json;
 
     fn deployment_patch(original: Value, patch: Value) -> Value {
-        let root = schema::k8s().type_of("apps", "v1", "Deployment").expect("Deployment");
+        let root = schema::k8s()
+            .type_of("apps", "v1", "Deployment")
+            .expect("Deployment");
         apply(&schema::k8s().types, &root, &original, &patch).expect("patch applies")
     }
 
@@ -151,11 +199,19 @@ mod tests {
             "$setElementOrder/containers": [{"name": "side"}, {"name": "web"}],
             "containers": [{"name": "web", "args": null, "image": "nginx:2"}]}}}});
         let out = deployment_patch(original.clone(), patch);
-        assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([
-            {"name": "side", "image": "busybox"}, {"name": "web", "image": "nginx:2"}]));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([
+            {"name": "side", "image": "busybox"}, {"name": "web", "image": "nginx:2"}])
+        );
         let delete = json!({"spec": {"template": {"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}}});
         let out = deployment_patch(original, delete);
-        assert_eq!(out["spec"]["template"]["spec"]["containers"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
     }
 
     #[test]
@@ -166,6 +222,9 @@ mod tests {
             "template": {"spec": {"containers": [{"name": "web", "args": ["c"]}]}}}});
         let out = deployment_patch(original, patch);
         assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["args"], json!(["c"]));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["c"])
+        );
     }
 }
