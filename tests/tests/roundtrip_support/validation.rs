@@ -24,6 +24,21 @@ pub fn check_field_validation(c: &Cluster) {
     );
     assert!(c.get("configmap", &ns, "typo").get("specs").is_none());
     c.ok(&["delete", "configmap", "typo", "-n", &ns]);
+    // Without the parameter (a raw POST) the server's default is Warn.
+    let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "raw", "namespace": ns}, "specs": {"foo": 1}});
+    let raw = c.file("raw.json", &body.to_string());
+    let path = format!("/api/v1/namespaces/{ns}/configmaps");
+    let posted = c.ok(&["create", "--raw", &path, "-f", &raw]);
+    assert!(
+        posted.stderr.contains(r#"unknown field "specs""#),
+        "{}",
+        posted.stderr
+    );
+    assert!(!c
+        .get("configmap", &ns, "raw")
+        .as_object()
+        .is_some_and(|o| o.contains_key("specs")));
     let silent = c.ok(&["create", "--validate=false", "-f", &f]);
     assert!(!silent.stderr.contains("Warning"), "{}", silent.stderr);
     let err = c.fails(&["apply", "--server-side", "-f", &f]);

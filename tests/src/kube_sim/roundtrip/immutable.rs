@@ -162,14 +162,22 @@ fn job(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     }
 }
 
+/// `v` without null members, and without objects that held nothing but nulls (the slots
+/// the mutable-directive copy creates on a template that had none of them).
 fn strip_nulls(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(_, v)| !v.is_null())
+        Value::Object(m) => {
+            let kept: serde_json::Map<String, Value> = m
+                .iter()
                 .map(|(k, v)| (k.clone(), strip_nulls(v)))
-                .collect(),
-        ),
+                .filter(|(_, v)| !v.is_null())
+                .collect();
+            if kept.is_empty() && !m.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(kept)
+            }
+        }
         Value::Array(a) => Value::Array(a.iter().map(strip_nulls).collect()),
         other => other.clone(),
     }

@@ -160,3 +160,86 @@ fn immutable_fields_answer_422() {
         r#"ConfigMap "c" is invalid: [immutable: Forbidden: field is immutable when `immutable` is set, data: Forbidden: field is immutable when `immutable` is set]"#
     );
 }
+
+#[test]
+fn more_immutable_fields() {
+    let check = |group: &str, kind: &str, old: Value, new: Value| {
+        let rt = resource(group, "v1", kind);
+        let t = Target {
+            rt: &rt,
+            namespace: "default",
+            name: "x",
+            crd_schema: None,
+        };
+        validate(&t, &new, Some(&old)).err().map(|e| e.message)
+    };
+    let pvc = |size: &str, phase: &str| json!({"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}, "status": {"phase": phase}});
+    assert_eq!(
+        check(
+            "",
+            "PersistentVolumeClaim",
+            pvc("1Gi", "Pending"),
+            pvc("2Gi", "Pending")
+        )
+        .as_deref(),
+        Some(
+            r#"PersistentVolumeClaim "x" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"#
+        )
+    );
+    assert_eq!(
+        check(
+            "",
+            "PersistentVolumeClaim",
+            pvc("1Gi", "Bound"),
+            pvc("2Gi", "Bound")
+        ),
+        None
+    );
+    assert_eq!(
+        check(
+            "",
+            "PersistentVolumeClaim",
+            pvc("2Gi", "Bound"),
+            pvc("1Gi", "Bound")
+        )
+        .as_deref(),
+        Some(
+            r#"PersistentVolumeClaim "x" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than previous value"#
+        )
+    );
+    assert_eq!(
+        check(
+            "",
+            "Secret",
+            json!({"type": "Opaque"}),
+            json!({"type": "kubernetes.io/tls"})
+        )
+        .as_deref(),
+        Some(
+            r#"Secret "x" is invalid: type: Invalid value: "kubernetes.io/tls": field is immutable"#
+        )
+    );
+    let job = |suspend: bool, node: &str| {
+        json!({"spec": {"suspend": suspend, "completions": 1, "parallelism": 1,
+        "selector": {"matchLabels": {"a": "b"}},
+        "template": {"spec": {"nodeSelector": {"zone": node}, "containers": [{"name": "c", "image": "i"}]}}}})
+    };
+    assert_eq!(
+        check("batch", "Job", job(true, "a"), job(true, "b")),
+        None,
+        "a suspended Job's scheduling directives may change"
+    );
+    let err = check("batch", "Job", job(false, "a"), job(false, "b")).unwrap_or_default();
+    assert!(
+        err.starts_with(r#"Job.batch "x" is invalid: spec.template: Invalid value: "#)
+            && err.ends_with("field is immutable"),
+        "{err}"
+    );
+    let svc = |ip: &str| json!({"spec": {"clusterIP": ip, "clusterIPs": [ip]}});
+    assert_eq!(
+        check("", "Service", svc("10.43.0.5"), svc("10.43.0.6")).as_deref(),
+        Some(
+            r#"Service "x" is invalid: spec.clusterIPs[0]: Invalid value: []string{"10.43.0.6"}: may not change once set"#
+        )
+    );
+}
