@@ -342,9 +342,14 @@ impl Api {
                         let w = state.apply(&t.rt, &ns, name, body, fm, force, dry_run)?;
                         Ok(Response::json(if w.created { 201 } else { 200 }, &w.obj))
                     }
-                    "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                    "application/merge-patch+json" => {
                         let body = parse_body(req)?;
                         let w = state.merge_patch(&t.rt, &ns, name, body, &manager, dry_run)?;
+                        Ok(ok(w.obj))
+                    }
+                    "application/strategic-merge-patch+json" => {
+                        let body = parse_body(req)?;
+                        let w = state.strategic_patch(&t.rt, &ns, name, body, &manager, dry_run)?;
                         Ok(ok(w.obj))
                     }
                     other => Err(ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"))),

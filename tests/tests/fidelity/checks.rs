@@ -183,6 +183,45 @@ data:
     );
 }
 
+/// Strategic merge patches merge lists by their patch merge key (kubectl patch and
+/// client-side apply), other lists are replaced.
+pub fn check_strategic_patch(c: &Cluster, ns: &str) {
+    c.namespace(ns);
+    c.apply("a", &deploy_a(ns, "        - {name: A, value: \"1\"}\n"));
+    c.apply("b", &deploy_b(ns, ""));
+    c.ok(&["patch", "deploy", "web", "-n", ns, "--type", "strategic", "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"P","value":"9"}],"args":["x"]}]}}}}"#]);
+    let d = c.json(&["get", "deploy", "web", "-n", ns]);
+    assert_eq!(container_names(&d), ["web", "log"]);
+    assert_eq!(env_names(&d, "web"), ["A", "P"]);
+    c.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        ns,
+        "--type",
+        "strategic",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"log","$patch":"delete"}]}}}}"#,
+    ]);
+    let d = c.json(&["get", "deploy", "web", "-n", ns]);
+    assert_eq!(container_names(&d), ["web"]);
+    // Client-side apply sends strategic patches with $setElementOrder directives.
+    let cm = |v: &str| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: csa\n  namespace: {ns}\nspec:\n  selector:\n    matchLabels: {{app: csa}}\n  template:\n    metadata:\n      labels: {{app: csa}}\n    spec:\n      containers:\n      - name: one\n        image: one:{v}\n      - name: two\n        image: two:{v}\n")
+    };
+    c.ok(&["apply", "-f", &c.file("csa1.yaml", &cm("1"))]);
+    c.ok(&["apply", "-f", &c.file("csa2.yaml", &cm("2"))]);
+    let d = c.json(&["get", "deploy", "csa", "-n", ns]);
+    assert_eq!(container_names(&d), ["one", "two"]);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][1]["image"],
+        "two:2"
+    );
+    assert!(!d.to_string().contains("$setElementOrder"), "{d}");
+}
+
 /// Names as the real registries validate them.
 pub fn check_names(c: &Cluster, ns: &str) {
     c.namespace(ns);

@@ -7,6 +7,7 @@
 pub mod managers;
 mod merge;
 pub mod path;
+pub mod strategic;
 pub mod typed;
 
 pub use managers::{ApplyError, Conflict, ManagerEntry, Operation, Writer};

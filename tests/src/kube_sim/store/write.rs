@@ -17,8 +17,9 @@ use super::ownership;
 use super::{now_rfc3339, State, Stored, Timer};
 use crate::kube_sim::errors::ApiError;
 use crate::kube_sim::fields::{self, managers, ManagerEntry, Writer};
-use crate::kube_sim::resources::ResourceType;
+use crate::kube_sim::resources::{ResourceType, TypeSource};
 use crate::kube_sim::roundtrip::{self, FieldValidation};
+use crate::kube_sim::schema;
 use crate::kube_sim::{validate, workloads};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
@@ -30,8 +31,10 @@ pub enum WriteVerb {
     Create,
     /// PUT.
     Update,
-    /// PATCH with a JSON merge patch (strategic merge patches are treated the same way).
+    /// PATCH with a JSON merge patch.
     MergePatch,
+    /// PATCH with a strategic merge patch (built-in kinds only, as on the real server).
+    StrategicPatch,
     /// PATCH with `application/apply-patch+yaml`.
     Apply { force: bool },
 }
@@ -68,7 +71,8 @@ impl State {
         let rt = req.rt;
         let ns = if rt.namespaced { req.namespace } else { "" };
         // 1. decode
-        if req.verb != WriteVerb::MergePatch {
+        let patch = matches!(req.verb, WriteVerb::MergePatch | WriteVerb::StrategicPatch);
+        if !patch {
             check_body(rt, &req.body)?;
         }
         let name = match req.name {
@@ -78,7 +82,7 @@ impl State {
                 .unwrap_or_default()
                 .to_string(),
         };
-        if req.verb != WriteVerb::MergePatch {
+        if !patch {
             check_name(rt, ns, &name, &req.body)?;
         }
         // 2. field validation
@@ -100,16 +104,20 @@ impl State {
                 self.require_namespace(rt, ns)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::Update | WriteVerb::MergePatch, None) => {
+            (WriteVerb::Update | WriteVerb::MergePatch | WriteVerb::StrategicPatch, None) => {
                 return Err(ApiError::not_found(&rt.qualified(), &name));
             }
             (WriteVerb::Update, Some(old)) => {
                 check_resource_version(rt, &name, &req.body, &old.obj)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::MergePatch, Some(old)) => {
+            (WriteVerb::MergePatch | WriteVerb::StrategicPatch, Some(old)) => {
                 let mut new = old.obj.clone();
-                fields::merge_patch(&mut new, &req.body);
+                if req.verb == WriteVerb::MergePatch {
+                    fields::merge_patch(&mut new, &req.body);
+                } else {
+                    strategic_patch(rt, &mut new, &req.body)?;
+                }
                 check_body(rt, &new)?;
                 check_name(rt, ns, &name, &new)?;
                 (new, None)
@@ -225,6 +233,29 @@ impl State {
         })
     }
 
+    /// PATCH with a strategic merge patch.
+    pub fn strategic_patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        patch: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: Some(name),
+            subresource: "",
+            verb: WriteVerb::StrategicPatch,
+            body: patch,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
     /// PATCH with `application/apply-patch+yaml`: server-side apply.
     #[allow(clippy::too_many_arguments)]
     pub fn apply(
@@ -324,6 +355,17 @@ impl State {
             warnings: Vec::new(),
         })
     }
+}
+
+/// A strategic merge patch by the Go patch tags of the kind; custom resources have none and
+/// get the real server's 415.
+fn strategic_patch(rt: &ResourceType, obj: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    if !matches!(rt.type_source, TypeSource::Builtin(_)) {
+        return Err(ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"));
+    }
+    fields::strategic::apply(&schema::k8s().types, &rt.root_type(), obj, patch).map_err(|e| {
+        ApiError::bad_request(format!("strategic merge patch of {} failed: {e}", rt.kind))
+    })
 }
 
 /// The managers an update starts from: those in the body when it sets `managedFields`
