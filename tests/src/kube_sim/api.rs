@@ -352,6 +352,11 @@ impl Api {
                         let w = state.strategic_patch(&t.rt, &ns, name, body, &manager, dry_run)?;
                         Ok(ok(w.obj))
                     }
+                    "application/json-patch+json" => {
+                        let body: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("error decoding JSON patch: {e}")))?;
+                        let w = state.patch(&t.rt, &ns, name, crate::kube_sim::store::WriteVerb::JsonPatch, body, &manager, dry_run)?;
+                        Ok(ok(w.obj))
+                    }
                     other => Err(ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"))),
                 }
             }

@@ -184,7 +184,7 @@ data:
 }
 
 /// Strategic merge patches merge lists by their patch merge key (kubectl patch and
-/// client-side apply), other lists are replaced.
+/// client-side apply), other lists are replaced; JSON patches address by pointer.
 pub fn check_strategic_patch(c: &Cluster, ns: &str) {
     c.namespace(ns);
     c.apply("a", &deploy_a(ns, "        - {name: A, value: \"1\"}\n"));
@@ -207,6 +207,26 @@ pub fn check_strategic_patch(c: &Cluster, ns: &str) {
     ]);
     let d = c.json(&["get", "deploy", "web", "-n", ns]);
     assert_eq!(container_names(&d), ["web"]);
+    // JSON patch (RFC 6902) by pointer.
+    c.ok(&["patch", "deploy", "web", "-n", ns, "--type", "json", "-p",
+        r#"[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.29"},{"op":"test","path":"/spec/replicas","value":1}]"#]);
+    let d = c.json(&["get", "deploy", "web", "-n", ns]);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.29"
+    );
+    let err = c.fails(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        ns,
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/replicas","value":7}]"#,
+    ]);
+    assert!(err.contains("testing value /spec/replicas failed"), "{err}");
     // Client-side apply sends strategic patches with $setElementOrder directives.
     let cm = |v: &str| {
         format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: csa\n  namespace: {ns}\nspec:\n  selector:\n    matchLabels: {{app: csa}}\n  template:\n    metadata:\n      labels: {{app: csa}}\n    spec:\n      containers:\n      - name: one\n        image: one:{v}\n      - name: two\n        image: two:{v}\n")

@@ -4,6 +4,7 @@
 //! Apply/Update ownership rules of the field manager ([`managers`]). JSON merge patch is here
 //! too.
 
+pub mod json_patch;
 pub mod managers;
 mod merge;
 pub mod path;

@@ -35,6 +35,8 @@ pub enum WriteVerb {
     MergePatch,
     /// PATCH with a strategic merge patch (built-in kinds only, as on the real server).
     StrategicPatch,
+    /// PATCH with a JSON patch (RFC 6902).
+    JsonPatch,
     /// PATCH with `application/apply-patch+yaml`.
     Apply { force: bool },
 }
@@ -71,7 +73,10 @@ impl State {
         let rt = req.rt;
         let ns = if rt.namespaced { req.namespace } else { "" };
         // 1. decode
-        let patch = matches!(req.verb, WriteVerb::MergePatch | WriteVerb::StrategicPatch);
+        let patch = matches!(
+            req.verb,
+            WriteVerb::MergePatch | WriteVerb::StrategicPatch | WriteVerb::JsonPatch
+        );
         if !patch {
             check_body(rt, &req.body)?;
         }
@@ -104,19 +109,30 @@ impl State {
                 self.require_namespace(rt, ns)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::Update | WriteVerb::MergePatch | WriteVerb::StrategicPatch, None) => {
+            (
+                WriteVerb::Update
+                | WriteVerb::MergePatch
+                | WriteVerb::StrategicPatch
+                | WriteVerb::JsonPatch,
+                None,
+            ) => {
                 return Err(ApiError::not_found(&rt.qualified(), &name));
             }
             (WriteVerb::Update, Some(old)) => {
                 check_resource_version(rt, &name, &req.body, &old.obj)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::MergePatch | WriteVerb::StrategicPatch, Some(old)) => {
+            (
+                WriteVerb::MergePatch | WriteVerb::StrategicPatch | WriteVerb::JsonPatch,
+                Some(old),
+            ) => {
                 let mut new = old.obj.clone();
-                if req.verb == WriteVerb::MergePatch {
-                    fields::merge_patch(&mut new, &req.body);
-                } else {
-                    strategic_patch(rt, &mut new, &req.body)?;
+                match req.verb {
+                    WriteVerb::MergePatch => fields::merge_patch(&mut new, &req.body),
+                    WriteVerb::StrategicPatch => strategic_patch(rt, &mut new, &req.body)?,
+                    _ => fields::json_patch::apply(&mut new, &req.body).map_err(|e| {
+                        ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                    })?,
                 }
                 check_body(rt, &new)?;
                 check_name(rt, ns, &name, &new)?;
@@ -226,6 +242,31 @@ impl State {
             name: Some(name),
             subresource: "",
             verb: WriteVerb::MergePatch,
+            body: patch,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
+    /// PATCH with a patch of the given kind (merge, strategic or JSON patch).
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        verb: WriteVerb,
+        patch: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: Some(name),
+            subresource: "",
+            verb,
             body: patch,
             manager,
             dry_run,
