@@ -223,3 +223,40 @@ fn custom_resources_merge_by_their_crd_schema() {
         json!({"f:spec": {".": {}, "f:a": {".": {}, "f:b": {}}, "f:l": {}}})
     );
 }
+
+#[test]
+fn more_than_ten_update_managers_fold_into_ancient_changes() {
+    let t = schema::k8s().type_of("", "v1", "ConfigMap").expect("typed");
+    let typed = Typed {
+        types: &schema::k8s().types,
+        root: &t,
+    };
+    let none = FieldSet::new();
+    let mut live =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}});
+    let mut ms = Vec::new();
+    for i in 0..12 {
+        let mut new = live.clone();
+        new["data"][format!("k{i}")] = json!("v");
+        let time = format!("2026-01-01T00:00:{i:02}Z");
+        let w = Writer {
+            manager: &format!("m{i:02}"),
+            api_version: "v1",
+            subresource: "",
+            time: &time,
+        };
+        ms = managers::update(&typed, &live, &new, &ms, &w, &none).expect("update");
+        live = new;
+    }
+    let names: Vec<&str> = ms.iter().map(|m| m.manager.as_str()).collect();
+    assert_eq!(ms.len(), 10, "{names:?}");
+    let ancient = ms
+        .iter()
+        .find(|m| m.manager == "ancient-changes")
+        .expect("bucket");
+    assert_eq!(
+        ancient.fields.to_fields_v1(),
+        json!({"f:data": {"f:k0": {}, "f:k1": {}, "f:k2": {}}})
+    );
+    assert!(!names.contains(&"m00") && !names.contains(&"m02") && names.contains(&"m03"));
+}
