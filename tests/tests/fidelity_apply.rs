@@ -43,6 +43,12 @@ fn update_and_apply_managers_record_real_field_sets() {
 }
 
 #[test]
+fn strategic_merge_patches_merge_lists_by_key() {
+    let (_s, c) = sim();
+    check_strategic_patch(&c, "fid-smp");
+}
+
+#[test]
 fn names_are_validated_per_kind() {
     let (_s, c) = sim();
     check_names(&c, "fid-names");
@@ -73,12 +79,14 @@ fn real_cluster_schema_discovery_and_apply() {
         "fid-removal",
         "fid-fieldsets",
         "fid-names",
+        "fid-smp",
     ];
     check_two_managers_share_lists(&c, namespaces[0]);
     check_conflict_and_force(&c, namespaces[1]);
     check_removal_by_last_applier(&c, namespaces[2]);
     check_update_and_apply_field_sets(&c, namespaces[3]);
     check_names(&c, namespaces[4]);
+    check_strategic_patch(&c, namespaces[5]);
     check_discovery_and_openapi(&c);
     check_k3s_corpus(&c);
     for ns in namespaces {

@@ -375,11 +375,13 @@ impl Api {
                         let status = if w.created { 201 } else { 200 };
                         Ok(with_warnings(Response::json(status, &w.obj), &w.warnings))
                     }
-                    "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                        let verb = if ct.starts_with("application/strategic") {
-                            WriteVerb::StrategicMergePatch
-                        } else {
-                            WriteVerb::MergePatch
+                    "application/merge-patch+json"
+                    | "application/strategic-merge-patch+json"
+                    | "application/json-patch+json" => {
+                        let verb = match ct {
+                            "application/merge-patch+json" => WriteVerb::MergePatch,
+                            "application/strategic-merge-patch+json" => WriteVerb::StrategicPatch,
+                            _ => WriteVerb::JsonPatch,
                         };
                         let body = parse_body(req)?;
                         let w = state.write(WriteRequest {

@@ -183,6 +183,65 @@ data:
     );
 }
 
+/// Strategic merge patches merge lists by their patch merge key (kubectl patch and
+/// client-side apply), other lists are replaced; JSON patches address by pointer.
+pub fn check_strategic_patch(c: &Cluster, ns: &str) {
+    c.namespace(ns);
+    c.apply("a", &deploy_a(ns, "        - {name: A, value: \"1\"}\n"));
+    c.apply("b", &deploy_b(ns, ""));
+    c.ok(&["patch", "deploy", "web", "-n", ns, "--type", "strategic", "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","env":[{"name":"P","value":"9"}],"args":["x"]}]}}}}"#]);
+    let d = c.json(&["get", "deploy", "web", "-n", ns]);
+    assert_eq!(container_names(&d), ["web", "log"]);
+    assert_eq!(env_names(&d, "web"), ["A", "P"]);
+    c.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        ns,
+        "--type",
+        "strategic",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"log","$patch":"delete"}]}}}}"#,
+    ]);
+    let d = c.json(&["get", "deploy", "web", "-n", ns]);
+    assert_eq!(container_names(&d), ["web"]);
+    // JSON patch (RFC 6902) by pointer.
+    c.ok(&["patch", "deploy", "web", "-n", ns, "--type", "json", "-p",
+        r#"[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.29"},{"op":"test","path":"/spec/replicas","value":1}]"#]);
+    let d = c.json(&["get", "deploy", "web", "-n", ns]);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.29"
+    );
+    let err = c.fails(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        ns,
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/replicas","value":7}]"#,
+    ]);
+    assert!(err.contains("testing value /spec/replicas failed"), "{err}");
+    // Client-side apply sends strategic patches with $setElementOrder directives.
+    let cm = |v: &str| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: csa\n  namespace: {ns}\nspec:\n  selector:\n    matchLabels: {{app: csa}}\n  template:\n    metadata:\n      labels: {{app: csa}}\n    spec:\n      containers:\n      - name: one\n        image: one:{v}\n      - name: two\n        image: two:{v}\n")
+    };
+    c.ok(&["apply", "-f", &c.file("csa1.yaml", &cm("1"))]);
+    c.ok(&["apply", "-f", &c.file("csa2.yaml", &cm("2"))]);
+    let d = c.json(&["get", "deploy", "csa", "-n", ns]);
+    assert_eq!(container_names(&d), ["one", "two"]);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][1]["image"],
+        "two:2"
+    );
+    assert!(!d.to_string().contains("$setElementOrder"), "{d}");
+}
+
 /// Names as the real registries validate them.
 pub fn check_names(c: &Cluster, ns: &str) {
     c.namespace(ns);

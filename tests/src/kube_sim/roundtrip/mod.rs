@@ -18,7 +18,6 @@ pub mod gofmt;
 pub mod immutable;
 pub mod metadata;
 pub mod quantity;
-pub mod strategic;
 
 use super::errors::ApiError;
 use super::resources::ResourceType;

@@ -20,8 +20,9 @@ use super::ownership;
 use super::{now_rfc3339, State, Stored, Timer};
 use crate::kube_sim::errors::ApiError;
 use crate::kube_sim::fields::{self, managers, ManagerEntry, Writer};
-use crate::kube_sim::resources::ResourceType;
+use crate::kube_sim::resources::{ResourceType, TypeSource};
 use crate::kube_sim::roundtrip::{self, FieldValidation};
+use crate::kube_sim::schema;
 use crate::kube_sim::{validate, workloads};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
@@ -35,8 +36,10 @@ pub enum WriteVerb {
     Update,
     /// PATCH with a JSON merge patch.
     MergePatch,
-    /// PATCH with a strategic merge patch ([`roundtrip::strategic`]; built-in kinds only).
-    StrategicMergePatch,
+    /// PATCH with a strategic merge patch (built-in kinds only, as on the real server).
+    StrategicPatch,
+    /// PATCH with a JSON patch (RFC 6902).
+    JsonPatch,
     /// PATCH with `application/apply-patch+yaml`.
     Apply { force: bool },
 }
@@ -120,19 +123,30 @@ impl State {
                 self.require_namespace(rt, ns)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::Update | WriteVerb::MergePatch | WriteVerb::StrategicMergePatch, None) => {
+            (
+                WriteVerb::Update
+                | WriteVerb::MergePatch
+                | WriteVerb::StrategicPatch
+                | WriteVerb::JsonPatch,
+                None,
+            ) => {
                 return Err(ApiError::not_found(&rt.qualified(), &name));
             }
             (WriteVerb::Update, Some(old)) => {
                 check_resource_version(rt, &name, &req.body, &old.obj)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::MergePatch | WriteVerb::StrategicMergePatch, Some(old)) => {
+            (
+                WriteVerb::MergePatch | WriteVerb::StrategicPatch | WriteVerb::JsonPatch,
+                Some(old),
+            ) => {
                 let mut new = old.obj.clone();
-                if req.verb == WriteVerb::StrategicMergePatch {
-                    new = strategic_merge(rt, &old.obj, &req.body)?;
-                } else {
-                    fields::merge_patch(&mut new, &req.body);
+                match req.verb {
+                    WriteVerb::MergePatch => fields::merge_patch(&mut new, &req.body),
+                    WriteVerb::StrategicPatch => strategic_patch(rt, &mut new, &req.body)?,
+                    _ => fields::json_patch::apply(&mut new, &req.body).map_err(|e| {
+                        ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                    })?,
                 }
                 check_body(rt, &new)?;
                 check_name(rt, ns, &name, &new)?;
@@ -259,6 +273,54 @@ impl State {
         })
     }
 
+    /// PATCH with a patch of the given kind (merge, strategic or JSON patch).
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        verb: WriteVerb,
+        patch: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: Some(name),
+            subresource: "",
+            verb,
+            body: patch,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
+    /// PATCH with a strategic merge patch.
+    pub fn strategic_patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        patch: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: Some(name),
+            subresource: "",
+            verb: WriteVerb::StrategicPatch,
+            body: patch,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
     /// PATCH with `application/apply-patch+yaml`: server-side apply.
     #[allow(clippy::too_many_arguments)]
     pub fn apply(
@@ -371,26 +433,22 @@ impl State {
 impl WriteVerb {
     /// True for the patch verbs whose result (not the body) is decoded and checked.
     fn is_patch(self) -> bool {
-        matches!(self, WriteVerb::MergePatch | WriteVerb::StrategicMergePatch)
+        matches!(
+            self,
+            WriteVerb::MergePatch | WriteVerb::StrategicPatch | WriteVerb::JsonPatch
+        )
     }
 }
 
-/// A strategic merge patch of a built-in kind; custom resources refuse it as the real server
-/// does.
-fn strategic_merge(rt: &ResourceType, old: &Value, patch: &Value) -> Result<Value, ApiError> {
-    let root = match rt.crd {
-        None => crate::kube_sim::schema::k8s().type_of(&rt.group, &rt.version, &rt.kind),
-        Some(_) => None,
-    };
-    let Some(root) = root else {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
-        ));
-    };
-    roundtrip::strategic::apply(&crate::kube_sim::schema::k8s().types, &root, old, patch)
-        .map_err(ApiError::bad_request)
+/// A strategic merge patch by the Go patch tags of the kind; custom resources have none and
+/// get the real server's 415.
+fn strategic_patch(rt: &ResourceType, obj: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    if !matches!(rt.type_source, TypeSource::Builtin(_)) {
+        return Err(ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"));
+    }
+    fields::strategic::apply(&schema::k8s().types, &rt.root_type(), obj, patch).map_err(|e| {
+        ApiError::bad_request(format!("strategic merge patch of {} failed: {e}", rt.kind))
+    })
 }
 
 /// The managers an update starts from: those in the body when it sets `managedFields`
