@@ -28,6 +28,7 @@ const CHECKS: &[Check] = &[
     ("decode_errors", check_decode_errors),
     ("custom_resources", check_custom_resources),
     ("generation_and_replace", check_generation_and_replace),
+    ("storage_and_rbac_defaults", check_storage_and_rbac_defaults),
 ];
 
 fn on_sim(check: fn(&Cluster)) {
@@ -93,6 +94,11 @@ fn custom_resources() {
 #[test]
 fn generation_and_replace() {
     on_sim(check_generation_and_replace);
+}
+
+#[test]
+fn storage_and_rbac_defaults() {
+    on_sim(check_storage_and_rbac_defaults);
 }
 
 /// The same checks against a real k3s: the first run there measures kube-sim's fidelity.

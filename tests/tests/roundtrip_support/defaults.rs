@@ -291,3 +291,36 @@ pub fn check_job(c: &Cluster) {
     );
     c.done(&ns);
 }
+
+/// StorageClass, PersistentVolumeClaim and RBAC binding defaults (the kinds of k3s's
+/// local-storage and RBAC manifests).
+pub fn check_storage_and_rbac_defaults(c: &Cluster) {
+    let ns = c.namespace("fid-storage");
+    c.apply(
+        "sc.yaml",
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fid-local\nprovisioner: rancher.io/local-path\n",
+    );
+    let sc = c.get("storageclass", "", "fid-local");
+    assert_eq!(sc["reclaimPolicy"], "Delete");
+    assert_eq!(sc["volumeBindingMode"], "Immediate");
+    c.apply(
+        "pvc.yaml",
+        &format!("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: {ns}\nspec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: fid-local\n  resources:\n    requests:\n      storage: 2048Mi\n"),
+    );
+    let pvc = c.get("pvc", &ns, "data");
+    assert_eq!(pvc["spec"]["volumeMode"], "Filesystem");
+    assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "2Gi");
+    assert!(pvc["metadata"].get("generation").is_none(), "{pvc}");
+    c.apply(
+        "rb.yaml",
+        &format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: readers\n  namespace: {ns}\nroleRef:\n  kind: ClusterRole\n  name: view\nsubjects:\n- kind: Group\n  name: readers\n- kind: ServiceAccount\n  name: default\n  namespace: {ns}\n"),
+    );
+    let rb = c.get("rolebinding", &ns, "readers");
+    assert_eq!(rb["roleRef"]["apiGroup"], "rbac.authorization.k8s.io");
+    assert_eq!(rb["subjects"][0]["apiGroup"], "rbac.authorization.k8s.io");
+    assert!(rb["subjects"][1].get("apiGroup").is_none(), "{rb}");
+    if c.real {
+        c.run(&["delete", "storageclass", "fid-local", "--ignore-not-found"]);
+    }
+    c.done(&ns);
+}

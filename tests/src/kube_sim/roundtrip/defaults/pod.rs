@@ -36,7 +36,43 @@ pub fn pod(obj: &mut Value) -> Result<(), QuantityError> {
         }
     }
     default_ptr(spec, "enableServiceLinks", json!(true));
+    let qos = qos_class(spec);
+    // The pod strategy's PrepareForCreate: a new pod is Pending with its QoS class.
+    if obj["status"]["phase"].is_null() {
+        obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+    }
     Ok(())
+}
+
+/// `qos.GetPodQOS`, simplified to cpu and memory: BestEffort without any requests or limits,
+/// Guaranteed when every container limits both and requests equal limits, else Burstable.
+fn qos_class(spec: &Map<String, Value>) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| spec.get(*k).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let any = containers.iter().any(|c| {
+        ["requests", "limits"].iter().any(|k| {
+            c["resources"][*k]
+                .as_object()
+                .is_some_and(|m| m.contains_key("cpu") || m.contains_key("memory"))
+        })
+    });
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let limit = &c["resources"]["limits"][*r];
+            !limit.is_null() && c["resources"]["requests"][*r] == *limit
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }
 
 /// A `PodTemplateSpec` at `path`.

@@ -247,3 +247,28 @@ fn service_allocation_is_stable_and_refuses_taken_addresses() {
         err.message
     );
 }
+
+#[test]
+fn pods_default_requests_to_limits_and_start_pending() {
+    let p = defaulted(
+        "",
+        "Pod",
+        json!({"metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "c", "image": "busybox", "resources": {"limits": {"cpu": "1", "memory": "64Mi"}}}]}}),
+    );
+    assert_eq!(
+        p["spec"]["containers"][0]["resources"]["requests"],
+        json!({"cpu": "1", "memory": "64Mi"})
+    );
+    assert_eq!(p["spec"]["enableServiceLinks"], true);
+    assert_eq!(
+        p["status"],
+        json!({"phase": "Pending", "qosClass": "Guaranteed"})
+    );
+    let b = defaulted(
+        "",
+        "Pod",
+        json!({"spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+    );
+    assert_eq!(b["status"]["qosClass"], "BestEffort");
+}
