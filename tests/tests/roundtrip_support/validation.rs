@@ -90,6 +90,13 @@ pub fn check_decode_errors(c: &Cluster) {
     let f = c.file("half.yaml", &half);
     let err = c.fails(&["create", "-f", &f]);
     assert!(err.contains(r#"Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal number 2.5 into Go struct field DeploymentSpec.spec.replicas of type int32"#), "{err}");
+    let quoted = deployment(&ns, "web").replace("replicas: 2.0", "replicas: \"2\"");
+    let f = c.file("quoted.yaml", &quoted);
+    let err = c.fails(&["apply", "--server-side", "-f", &f]);
+    assert!(
+        err.contains(".spec.replicas: expected numeric (int or float), got string"),
+        "{err}"
+    );
     let bad_cpu = deployment(&ns, "web").replace("cpu: 0.5", "cpu: lots");
     let f = c.file("cpu.yaml", &bad_cpu);
     let err = c.fails(&["create", "-f", &f]);

@@ -23,6 +23,9 @@ pub struct Findings {
     /// The first fatal decoding error (Go's decoder reports the first one), without the
     /// "cannot be handled" prefix.
     pub error: Option<String>,
+    /// Scalar type mismatches as structured-merge-diff words them for an apply
+    /// configuration (`.spec.replicas: expected numeric (int or float), got string`).
+    pub smd_type_errors: Vec<String>,
 }
 
 /// An unknown field, spelled as the JSON decoder (`spec.containers[0].foo`) and as
@@ -105,6 +108,39 @@ fn json_kind(v: &Value, integer_target: bool) -> String {
     }
 }
 
+/// `validateScalar` of structured-merge-diff for a scalar field of Go type `go_type` (only
+/// scalars; structural mismatches are left to the decoder's wording).
+fn smd_scalar_error(go_type: &str, v: &Value) -> Option<String> {
+    let go_type = go_type.trim_start_matches('*');
+    let unstructured_type = match v {
+        Value::String(_) => "string",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int64",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
+        Value::Null => return None,
+    };
+    let shown = match v {
+        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        Value::Array(_) | Value::Object(_) => return None,
+        other => other.to_string(),
+    };
+    match go_type {
+        "int" | "int32" | "int64" | "uint32" | "uint64" | "float64" if !v.is_number() => Some(
+            format!("expected numeric (int or float), got {unstructured_type}"),
+        ),
+        "string" | "[]byte" if !v.is_string() => Some(format!(
+            "expected string, got &value.valueUnstructured{{Value:{shown}}}"
+        )),
+        "bool" if !v.is_boolean() => {
+            let plain = v.as_str().map(str::to_string).unwrap_or(shown);
+            Some(format!("expected boolean, got &{{{plain}}}"))
+        }
+        _ => None,
+    }
+}
+
 /// How structured-merge-diff names a list item: by its keys, its value, or its index.
 fn smd_label(kind: ListKind<'_>, item: &Value, i: usize) -> String {
     match kind {
@@ -137,6 +173,11 @@ impl Walk<'_> {
     }
 
     fn type_error(&mut self, v: &Value, at: &Paths, go_type: &str, integer: bool) {
+        if let Some(e) = smd_scalar_error(go_type, v) {
+            self.findings
+                .smd_type_errors
+                .push(format!("{}: {e}", at.smd));
+        }
         let what = json_kind(v, integer);
         let go_type = go_type.trim_start_matches('*');
         self.fail(format!(

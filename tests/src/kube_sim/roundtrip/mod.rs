@@ -129,6 +129,15 @@ pub fn decode_body(
     }
     let unknown: Vec<(String, String)> = if let Some(root) = t.builtin_type() {
         let findings = decode::decode(&schema::k8s().types, &root, body);
+        if verb == WriteVerb::Apply && !findings.smd_type_errors.is_empty() {
+            let mut lines: Vec<String> = findings
+                .unknown
+                .iter()
+                .map(|u| format!("{}: field not declared in schema", u.smd_path))
+                .collect();
+            lines.extend(findings.smd_type_errors);
+            return Err(typed_patch_failure(t, &lines));
+        }
         if let Some(e) = findings.error {
             return Err(t.cannot_handle(&e));
         }
@@ -174,6 +183,11 @@ fn typed_patch_error(t: &Target, unknown: &[(String, String)]) -> ApiError {
         .iter()
         .map(|(_, smd)| format!("{smd}: field not declared in schema"))
         .collect();
+    typed_patch_failure(t, &lines)
+}
+
+/// The 500 of structured-merge-diff's validation errors (`ValidationErrors.Error()`).
+fn typed_patch_failure(t: &Target, lines: &[String]) -> ApiError {
     let detail = if lines.len() == 1 {
         lines[0].clone()
     } else {

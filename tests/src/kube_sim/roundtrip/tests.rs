@@ -243,3 +243,22 @@ fn more_immutable_fields() {
         )
     );
 }
+
+#[test]
+fn apply_configurations_get_structured_merge_diff_type_errors() {
+    let rt = resource("apps", "v1", "Deployment");
+    let t = Target {
+        rt: &rt,
+        namespace: "default",
+        name: "web",
+        crd_schema: None,
+    };
+    let mut d = deployment();
+    d["spec"]["replicas"] = json!("2");
+    let e = decode_body(&t, &mut d, WriteVerb::Apply, FieldValidation::Strict).unwrap_err();
+    assert_eq!(e.code, 500);
+    assert_eq!(
+        e.message,
+        "failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.replicas: expected numeric (int or float), got string"
+    );
+}
