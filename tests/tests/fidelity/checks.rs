@@ -240,6 +240,32 @@ pub fn check_strategic_patch(c: &Cluster, ns: &str) {
         "two:2"
     );
     assert!(!d.to_string().contains("$setElementOrder"), "{d}");
+    // Moving from client-side to server-side apply: another manager conflicts with
+    // kubectl-client-side-apply, kubectl itself may take over the fields its last-applied
+    // annotation still describes, and keeps that annotation current.
+    let f3 = c.file("csa3.yaml", &cm("3"));
+    let err = c.fails(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "other",
+        "-f",
+        &f3,
+    ]);
+    assert!(
+        err.contains("Apply failed with 2 conflicts: conflicts with \"kubectl-client-side-apply\" using apps/v1:\n- .spec.template.spec.containers[name=\"one\"].image\n- .spec.template.spec.containers[name=\"two\"].image"),
+        "{err}"
+    );
+    c.ok(&["apply", "--server-side", "-f", &f3]);
+    let d = c.json(&["get", "deploy", "csa", "-n", ns]);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "one:3"
+    );
+    let last = d["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+        .as_str()
+        .unwrap_or("");
+    assert!(last.contains("one:3"), "{last}");
 }
 
 /// Names as the real registries validate them.
