@@ -229,7 +229,17 @@ pub fn normalize(
         }
         return Ok(());
     }
-    defaults::apply(&t.rt.group, &t.rt.kind, obj).map_err(|e| t.cannot_handle(&e.to_string()))?;
+    if (t.rt.group.as_str(), t.rt.version.as_str()) == ("autoscaling", "v1") {
+        // autoscaling/v1 has only `minReplicas` defaulted (no metrics or behavior).
+        if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+            if spec.get("minReplicas").is_none_or(Value::is_null) {
+                spec.insert("minReplicas".into(), json!(1));
+            }
+        }
+    } else {
+        defaults::apply(&t.rt.group, &t.rt.kind, obj)
+            .map_err(|e| t.cannot_handle(&e.to_string()))?;
+    }
     match (t.rt.group.as_str(), t.rt.kind.as_str()) {
         ("", "Service") => defaults::service::allocate(obj, old, &cluster.services)?,
         ("batch", "Job") => defaults::workloads::job_selector(obj),
