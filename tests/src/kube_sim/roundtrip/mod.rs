@@ -242,7 +242,8 @@ pub fn normalize(
     }
     match (t.rt.group.as_str(), t.rt.kind.as_str()) {
         ("", "Service") => defaults::service::allocate(obj, old, &cluster.services)?,
-        ("batch", "Job") => defaults::workloads::job_selector(obj),
+        // The Job strategy generates the selector in Validate of a create only.
+        ("batch", "Job") if old.is_none() => defaults::workloads::job_selector(obj),
         _ => {}
     }
     if let Some(root) = t.builtin_type() {
