@@ -262,3 +262,65 @@ fn apply_configurations_get_structured_merge_diff_type_errors() {
         "failed to create typed patch object (default/web; apps/v1, Kind=Deployment): .spec.replicas: expected numeric (int or float), got string"
     );
 }
+
+/// Every manifest of the k3s corpus: what the server stores is a fixed point of the round
+/// trip (a GET sent back as a PUT decodes and normalizes to itself, without warnings).
+#[test]
+fn stored_objects_are_fixed_points_of_the_round_trip() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/k3s");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read corpus");
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let Ok(obj) = <Value as serde::Deserialize>::deserialize(doc) else {
+                continue;
+            };
+            let (Some(api_version), Some(kind)) =
+                (obj["apiVersion"].as_str(), obj["kind"].as_str())
+            else {
+                continue;
+            };
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            let Some(rt) = resources::builtins()
+                .into_iter()
+                .find(|r| r.group == group && r.version == version && r.kind == kind)
+            else {
+                continue;
+            };
+            let name = obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let t = Target {
+                rt: &rt,
+                namespace: "kube-system",
+                name: &name,
+                crd_schema: None,
+            };
+            let mut stored = obj.clone();
+            let w = decode_body(&t, &mut stored, WriteVerb::Create, FieldValidation::Strict)
+                .unwrap_or_else(|e| panic!("{kind} {name}: {}", e.message));
+            assert!(w.is_empty(), "{kind} {name}: {w:?}");
+            stored["metadata"]["uid"] = json!("u-1");
+            normalize(&t, &mut stored, None, &Cluster::default()).expect("normalize");
+            let mut again = stored.clone();
+            let w = decode_body(&t, &mut again, WriteVerb::Update, FieldValidation::Strict)
+                .unwrap_or_else(|e| panic!("{kind} {name} again: {}", e.message));
+            assert!(w.is_empty(), "{kind} {name}: {w:?}");
+            for k in ["creationTimestamp", "generation"] {
+                if let Some(v) = stored["metadata"].get(k) {
+                    again["metadata"][k] = v.clone();
+                }
+            }
+            normalize(&t, &mut again, Some(&stored), &Cluster::default()).expect("normalize again");
+            assert_eq!(again, stored, "{kind} {name} is not a fixed point");
+            validate(&t, &again, Some(&stored)).expect("an unchanged object is valid");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} corpus objects checked");
+}
