@@ -46,6 +46,18 @@ pub fn decode(types: &Types, root: &TypeRef, obj: &mut Value) -> Findings {
     walk.findings
 }
 
+/// The same for the object at `field` of a root object (a custom resource's `metadata`,
+/// decoded as the real `ObjectMeta`).
+pub fn decode_field(types: &Types, t: &TypeRef, obj: &mut Value, field: &str) -> Findings {
+    let mut walk = Walk {
+        types,
+        findings: Findings::default(),
+    };
+    let at = Paths::default().field(field, "");
+    walk.value(t, None, obj, &at, 0);
+    walk.findings
+}
+
 /// The two spellings of a location: with list indices (unknown-field warnings) and Go's
 /// dotted field path without them (type errors), plus the Go struct being filled.
 #[derive(Debug, Default, Clone)]

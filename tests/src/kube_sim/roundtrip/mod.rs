@@ -111,6 +111,8 @@ impl Target<'_> {
     }
 }
 
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
 /// Metadata the server owns and ignores in a request body.
 const SERVER_OWNED_METADATA: [&str; 3] = ["creationTimestamp", "generation", "selfLink"];
 
@@ -147,10 +149,24 @@ pub fn decode_body(
             .map(|u| (u.decoder_path, u.smd_path))
             .collect()
     } else if let Some(s) = t.crd_schema {
-        crd::prune_and_default(s, body, verb != WriteVerb::Apply)
-            .into_iter()
-            .map(|p| (p.clone(), format!(".{p}")))
-            .collect()
+        let meta_type = schema::TypeRef {
+            named_type: Some(OBJECT_META.into()),
+            ..schema::TypeRef::default()
+        };
+        let mut found: Vec<(String, String)> = match body.get_mut("metadata") {
+            Some(meta) => decode::decode_field(&schema::k8s().types, &meta_type, meta, "metadata")
+                .unknown
+                .into_iter()
+                .map(|u| (u.decoder_path, u.smd_path))
+                .collect(),
+            None => Vec::new(),
+        };
+        found.extend(
+            crd::prune_and_default(s, body, verb != WriteVerb::Apply)
+                .into_iter()
+                .map(|p| (p.clone(), format!(".{p}"))),
+        );
+        found
     } else {
         Vec::new()
     };

@@ -324,3 +324,27 @@ fn stored_objects_are_fixed_points_of_the_round_trip() {
     }
     assert!(checked >= 30, "only {checked} corpus objects checked");
 }
+
+#[test]
+fn custom_resources_prune_metadata_as_object_meta() {
+    let mut rt = resource("apps", "v1", "Deployment");
+    rt.crd = Some("widgets.fid.example.com".into());
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}});
+    let t = Target {
+        rt: &rt,
+        namespace: "default",
+        name: "w",
+        crd_schema: Some(&schema),
+    };
+    let mut cr = json!({"apiVersion": "fid.example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "unknownMeta": 1}, "spec": {"size": 1, "unknown1": 2}});
+    let w = decode_body(&t, &mut cr, WriteVerb::Create, FieldValidation::Warn).unwrap();
+    assert_eq!(
+        w,
+        vec![
+            r#"unknown field "metadata.unknownMeta""#.to_string(),
+            r#"unknown field "spec.unknown1""#.into()
+        ]
+    );
+    assert_eq!(cr["metadata"], json!({"name": "w"}));
+}
