@@ -90,9 +90,7 @@ impl State {
         if !patch {
             check_name(rt, ns, &name, &req.body)?;
         }
-        // 2. field validation
-        let warnings = roundtrip::check_fields(rt, &req.body, req.field_validation)?;
-        // 3. the new object
+        // 3. the new object (2, field validation, runs on it below)
         let old = self.objects.get(&State::key(rt, ns, &name)).cloned();
         let time = now_rfc3339();
         let writer = Writer {
@@ -153,6 +151,13 @@ impl State {
                 (merged, Some(ms))
             }
         };
+        // 2. field validation: of the body, or of the patched object for patches
+        let warnings = roundtrip::check_fields(
+            rt,
+            if patch { &obj } else { &req.body },
+            req.field_validation,
+        )?;
+        let sent_managers = obj["metadata"].get("managedFields").cloned();
         reset_by_strategy(rt, req.subresource, &mut obj, old.as_ref().map(|o| &o.obj));
         system_metadata(rt, ns, &name, &mut obj, old.as_ref().map(|o| &o.obj));
         // 4. normalize
@@ -164,12 +169,17 @@ impl State {
             return Err(ApiError::invalid(&rt.kind, &name, errs));
         }
         // 6. managedFields, no-op, metadata, store
-        let managers = match applied {
-            Some(ms) => ms,
-            None => {
-                let (live, current) = match &old {
-                    Some(o) => (o.obj.clone(), base_managers(&req.body, &o.managers)?),
+        let managers = match (applied, SentManagers::of(sent_managers.as_ref())) {
+            (Some(ms), _) => ms,
+            (None, SentManagers::Reset) => Vec::new(),
+            (None, sent) => {
+                let (live, stored) = match &old {
+                    Some(o) => (o.obj.clone(), o.managers.clone()),
                     None => (ownership::zero(rt), Vec::new()),
+                };
+                let current = match sent {
+                    SentManagers::Replace(ms) => ms,
+                    _ => stored,
                 };
                 ownership::update(rt, &name, &live, &obj, &current, &writer)?
             }
@@ -409,13 +419,31 @@ fn strategic_patch(rt: &ResourceType, obj: &mut Value, patch: &Value) -> Result<
     })
 }
 
-/// The managers an update starts from: those in the body when it sets `managedFields`
-/// (the documented way to edit or reset them), else the stored ones.
-fn base_managers(body: &Value, stored: &[ManagerEntry]) -> Result<Vec<ManagerEntry>, ApiError> {
-    match body["metadata"].get("managedFields") {
-        Some(mf) if mf.is_array() => managers::parse_entries(mf)
-            .map_err(|e| ApiError::bad_request(format!("metadata.managedFields: {e}"))),
-        _ => Ok(stored.to_vec()),
+/// What a non-apply write says about `managedFields` (apimachinery `fieldmanager.go`).
+enum SentManagers {
+    /// Absent, empty or undecodable: the stored managers stay the base.
+    Keep,
+    /// Decodable entries: they replace the stored ones (editing managedFields directly).
+    Replace(Vec<ManagerEntry>),
+    /// `[{}]`: reset, and the write itself is not tracked.
+    Reset,
+}
+
+impl SentManagers {
+    fn of(v: Option<&Value>) -> SentManagers {
+        let Some(list) = v.and_then(Value::as_array).filter(|l| !l.is_empty()) else {
+            return SentManagers::Keep;
+        };
+        if list
+            .iter()
+            .all(|e| e.as_object().is_some_and(Map::is_empty))
+        {
+            return SentManagers::Reset;
+        }
+        match managers::parse_entries(&Value::Array(list.clone())) {
+            Ok(ms) if !ms.is_empty() => SentManagers::Replace(ms),
+            _ => SentManagers::Keep,
+        }
     }
 }
 
