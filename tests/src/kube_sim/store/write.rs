@@ -1,15 +1,16 @@
-//! The write pipeline every create, update, patch and apply goes through, in the real server's
-//! order:
+//! The write pipeline every create, update, patch and apply goes through, in the real
+//! server's order:
 //!
 //! 1. decode: the body's apiVersion/kind/name/namespace against the URL;
-//! 2. hook [`roundtrip::check_fields`]: `fieldValidation` of the body;
-//! 3. the new object: the body (create, update), the patched old object (merge patch), or the
-//!    applied configuration merged into the live object with ownership and conflicts (apply);
-//!    strategy resets (`status` of kinds with a status subresource) and system metadata;
-//! 4. hook [`roundtrip::normalize`]: defaulting, canonical values, Go `omitempty`;
-//! 5. validation: names and required fields ([`validate`]) and hook [`roundtrip::validate`]
+//! 2. the new object: the body (create, update), the patched old object (merge, strategic or
+//!    JSON patch), or the applied configuration merged into the live object with ownership and
+//!    conflicts (apply); then hook [`roundtrip::check_fields`] (`fieldValidation` of the body,
+//!    or of the patched object for patches), strategy resets (`status` of kinds with a status
+//!    subresource) and system metadata;
+//! 3. hook [`roundtrip::normalize`]: defaulting, canonical values, Go `omitempty`;
+//! 4. validation: names and required fields ([`validate`]) and hook [`roundtrip::validate`]
 //!    (immutable fields against the old object);
-//! 6. `managedFields` (Update managers take what the write changed), no-op detection (nothing
+//! 5. `managedFields` (Update managers take what the write changed), no-op detection (nothing
 //!    changed: nothing written, same `resourceVersion`), `resourceVersion`/`generation`, store.
 
 use super::checks::{check_apply_config, check_body, check_name, check_resource_version};
@@ -90,7 +91,7 @@ impl State {
         if !patch {
             check_name(rt, ns, &name, &req.body)?;
         }
-        // 3. the new object (2, field validation, runs on it below)
+        // 2. the new object
         let old = self.objects.get(&State::key(rt, ns, &name)).cloned();
         let time = now_rfc3339();
         let writer = Writer {
@@ -151,7 +152,7 @@ impl State {
                 (merged, Some(ms))
             }
         };
-        // 2. field validation: of the body, or of the patched object for patches
+        // field validation: of the body, or of the patched object for patches
         let warnings = roundtrip::check_fields(
             rt,
             if patch { &obj } else { &req.body },
@@ -160,15 +161,15 @@ impl State {
         let sent_managers = obj["metadata"].get("managedFields").cloned();
         reset_by_strategy(rt, req.subresource, &mut obj, old.as_ref().map(|o| &o.obj));
         system_metadata(rt, ns, &name, &mut obj, old.as_ref().map(|o| &o.obj));
-        // 4. normalize
+        // 3. normalize
         roundtrip::normalize(rt, &mut obj, old.as_ref().map(|o| &o.obj));
-        // 5. validate
+        // 4. validate
         let mut errs = validate::check(rt, &name, &obj);
         errs.extend(roundtrip::validate(rt, &obj, old.as_ref().map(|o| &o.obj)));
         if !errs.is_empty() {
             return Err(ApiError::invalid(&rt.kind, &name, errs));
         }
-        // 6. managedFields, no-op, metadata, store
+        // 5. managedFields, no-op, metadata, store
         let managers = match (applied, SentManagers::of(sent_managers.as_ref())) {
             (Some(ms), _) => ms,
             (None, SentManagers::Reset) => Vec::new(),
