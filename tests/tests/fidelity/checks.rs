@@ -181,6 +181,20 @@ data:
         c.json(&["get", "configmap", "applied", "-n", ns])["metadata"]["resourceVersion"],
         rv
     );
+    // `managedFields: [{}]` resets them (the documented way to clear them).
+    c.ok(&[
+        "patch",
+        "configmap",
+        "made",
+        "-n",
+        ns,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"managedFields":[{}]}}"#,
+    ]);
+    let cm = c.json(&["get", "configmap", "made", "-n", ns]);
+    assert!(cm["metadata"].get("managedFields").is_none(), "{cm}");
 }
 
 /// Strategic merge patches merge lists by their patch merge key (kubectl patch and

@@ -141,9 +141,22 @@ impl<'a> Typed<'a> {
                 }
             }
             Node::List(l) => {
+                // Items whose key repeats are owned whole, without descending (SMD).
+                let all = items(self.types, l, Some(v))?;
                 let mut seen = std::collections::BTreeSet::new();
-                for (pe, item) in items(self.types, l, Some(v))? {
+                let mut dups = std::collections::BTreeSet::new();
+                for (pe, _) in &all {
                     if !seen.insert(pe.clone()) {
+                        dups.insert(pe.clone());
+                    }
+                }
+                for pe in &dups {
+                    path.push(pe.clone());
+                    out.insert(path);
+                    path.pop();
+                }
+                for (pe, item) in all {
+                    if dups.contains(&pe) {
                         continue;
                     }
                     path.push(pe);

@@ -1,10 +1,10 @@
-//! The write pipeline every create, update, patch and apply goes through, in the real server's
-//! order:
+//! The write pipeline every create, update, patch and apply goes through, in the real
+//! server's order:
 //!
 //! 1. decode: the body's apiVersion/kind/name/namespace against the URL;
 //! 2. hook [`roundtrip::decode_body`]: the body decoded into the Go types (`fieldValidation`
-//!    of unknown fields, type errors, integers, canonical quantities; CRD pruning); a merge
-//!    patch's result is decoded after step 3;
+//!    of unknown fields, type errors, integers, canonical quantities; CRD pruning); a patch's
+//!    result (merge, strategic or JSON patch) is decoded after step 3;
 //! 3. the new object: the body (create, update), the patched old object (merge patch), or the
 //!    applied configuration merged into the live object with ownership and conflicts (apply);
 //!    strategy resets (`status` of kinds with a status subresource) and system metadata;
@@ -173,6 +173,7 @@ impl State {
                 (merged, Some(ms))
             }
         };
+        let sent_managers = obj["metadata"].get("managedFields").cloned();
         reset_by_strategy(rt, req.subresource, &mut obj, old.as_ref().map(|o| &o.obj));
         system_metadata(rt, ns, &name, &mut obj, old.as_ref().map(|o| &o.obj));
         // 4. normalize (the Job selector needs the uid a create is about to get)
@@ -188,12 +189,17 @@ impl State {
         }
         roundtrip::validate(&target, &obj, old.as_ref().map(|o| &o.obj))?;
         // 6. managedFields, no-op, metadata, store
-        let managers = match applied {
-            Some(ms) => ms,
-            None => {
-                let (live, current) = match &old {
-                    Some(o) => (o.obj.clone(), base_managers(&req.body, &o.managers)?),
+        let managers = match (applied, SentManagers::of(sent_managers.as_ref())) {
+            (Some(ms), _) => ms,
+            (None, SentManagers::Reset) => Vec::new(),
+            (None, sent) => {
+                let (live, stored) = match &old {
+                    Some(o) => (o.obj.clone(), o.managers.clone()),
                     None => (ownership::zero(rt), Vec::new()),
+                };
+                let current = match sent {
+                    SentManagers::Replace(ms) => ms,
+                    _ => stored,
                 };
                 ownership::update(rt, &name, &live, &obj, &current, &writer)?
             }
@@ -451,13 +457,31 @@ fn strategic_patch(rt: &ResourceType, obj: &mut Value, patch: &Value) -> Result<
     })
 }
 
-/// The managers an update starts from: those in the body when it sets `managedFields`
-/// (the documented way to edit or reset them), else the stored ones.
-fn base_managers(body: &Value, stored: &[ManagerEntry]) -> Result<Vec<ManagerEntry>, ApiError> {
-    match body["metadata"].get("managedFields") {
-        Some(mf) if mf.is_array() => managers::parse_entries(mf)
-            .map_err(|e| ApiError::bad_request(format!("metadata.managedFields: {e}"))),
-        _ => Ok(stored.to_vec()),
+/// What a non-apply write says about `managedFields` (apimachinery `fieldmanager.go`).
+enum SentManagers {
+    /// Absent, empty or undecodable: the stored managers stay the base.
+    Keep,
+    /// Decodable entries: they replace the stored ones (editing managedFields directly).
+    Replace(Vec<ManagerEntry>),
+    /// `[{}]`: reset, and the write itself is not tracked.
+    Reset,
+}
+
+impl SentManagers {
+    fn of(v: Option<&Value>) -> SentManagers {
+        let Some(list) = v.and_then(Value::as_array).filter(|l| !l.is_empty()) else {
+            return SentManagers::Keep;
+        };
+        if list
+            .iter()
+            .all(|e| e.as_object().is_some_and(Map::is_empty))
+        {
+            return SentManagers::Reset;
+        }
+        match managers::parse_entries(&Value::Array(list.clone())) {
+            Ok(ms) if !ms.is_empty() => SentManagers::Replace(ms),
+            _ => SentManagers::Keep,
+        }
     }
 }
 
