@@ -6,8 +6,8 @@ use super::errors::ApiError;
 use super::http::{Fault, Handler, Request, Response};
 use super::rbac::{self, Identity};
 use super::resources::ResourceType;
-use super::selectors::{self, LabelSelector};
 use super::roundtrip::FieldValidation;
+use super::selectors::{self, LabelSelector};
 use super::store::write::{WriteRequest, WriteVerb};
 use super::store::State;
 use super::{Faults, Inner, LogEntry};
@@ -375,14 +375,21 @@ impl Api {
                         let status = if w.created { 201 } else { 200 };
                         Ok(with_warnings(Response::json(status, &w.obj), &w.warnings))
                     }
-                    "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                    "application/merge-patch+json"
+                    | "application/strategic-merge-patch+json"
+                    | "application/json-patch+json" => {
+                        let verb = match ct {
+                            "application/merge-patch+json" => WriteVerb::MergePatch,
+                            "application/strategic-merge-patch+json" => WriteVerb::StrategicPatch,
+                            _ => WriteVerb::JsonPatch,
+                        };
                         let body = parse_body(req)?;
                         let w = state.write(WriteRequest {
                             rt: &t.rt,
                             namespace: &ns,
                             name: Some(name),
                             subresource: "",
-                            verb: WriteVerb::MergePatch,
+                            verb,
                             body,
                             manager: &manager,
                             dry_run,
@@ -412,7 +419,8 @@ fn field_validation(req: &Request, options_kind: &str) -> Result<FieldValidation
 fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for w in warnings {
         let quoted = serde_json::to_string(w).unwrap_or_default();
-        resp.headers.push(("Warning".into(), format!("299 - {quoted}")));
+        resp.headers
+            .push(("Warning".into(), format!("299 - {quoted}")));
     }
     resp
 }

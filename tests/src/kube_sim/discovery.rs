@@ -210,11 +210,7 @@ fn gv_path(group: &str, version: &str) -> String {
 
 /// The per-group-version OpenAPI v3 document.
 pub fn openapi_gv(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
-    openapi::document(types, group, version)
-}
-
-fn hash(v: &Value) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))[..32].to_uppercase()
+    openapi::cached(types, group, version).map(|d| (*d.doc).clone())
 }
 
 /// `/openapi/v3`: one entry per served group/version with a content hash in the URL.
@@ -222,11 +218,11 @@ pub fn openapi_root(types: &[ResourceType]) -> Value {
     let mut paths = serde_json::Map::new();
     for (g, vs) in by_group(types) {
         for (v, _) in vs {
-            if let Some(doc) = openapi_gv(types, &g, &v) {
+            if let Some(d) = openapi::cached(types, &g, &v) {
                 let p = gv_path(&g, &v);
                 paths.insert(
                     p.clone(),
-                    json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash(&doc))}),
+                    json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", d.hash)}),
                 );
             }
         }

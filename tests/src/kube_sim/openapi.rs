@@ -5,12 +5,14 @@
 //! operations with the `dryRun`, `fieldManager`, `fieldValidation` and `force` parameters
 //! kubectl looks for.
 
-use super::resources::ResourceType;
+use super::resources::{ResourceType, TypeSource};
 use super::schema::{
     self, GoField, ListKind, Resolved, ScalarKind, TypeRef, Types, UNTYPED_ATOMIC, UNTYPED_DEDUCED,
 };
 use serde_json::{json, Map, Value};
-use std::collections::BTreeSet;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 
@@ -142,12 +144,58 @@ fn gv_path(group: &str, version: &str) -> String {
 /// The schema name of a resource's kind.
 fn kind_schema_name(t: &ResourceType) -> String {
     match &t.type_source {
-        super::resources::TypeSource::Builtin(n) => n.clone(),
+        TypeSource::Builtin(n) => n.clone(),
         _ => {
             let reversed: Vec<&str> = t.group.split('.').rev().collect();
             format!("{}.{}.{}", reversed.join("."), t.version, t.kind)
         }
     }
+}
+
+/// A generated document and its content hash.
+#[derive(Clone)]
+pub struct Document {
+    pub doc: Arc<Value>,
+    pub hash: String,
+}
+
+/// Identity of what a group version's document is generated from: its resources and, for
+/// custom resources, the converted schema instance.
+fn fingerprint(types: &[ResourceType], group: &str, version: &str) -> String {
+    let mut parts: Vec<String> = types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+        .map(|t| match &t.type_source {
+            TypeSource::Crd(a) => format!("{}:{:p}", t.plural, Arc::as_ptr(a)),
+            _ => t.plural.clone(),
+        })
+        .collect();
+    parts.sort();
+    format!("{group}/{version}|{}", parts.join(","))
+}
+
+/// The per-group-version OpenAPI v3 document, generated once per set of resources (kubectl
+/// reads `/openapi/v3` before every server-side apply).
+pub fn cached(types: &[ResourceType], group: &str, version: &str) -> Option<Document> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Document>>> = OnceLock::new();
+    let key = fingerprint(types, group, version);
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(d) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Some(d.clone());
+    }
+    let doc = document(types, group, version)?;
+    let hash = hex::encode(Sha256::digest(serde_json::to_vec(&doc).unwrap_or_default()))[..32]
+        .to_uppercase();
+    let d = Document {
+        doc: Arc::new(doc),
+        hash,
+    };
+    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if c.len() > 256 {
+        c.clear();
+    }
+    c.insert(key, d.clone());
+    Some(d)
 }
 
 /// The per-group-version OpenAPI v3 document.

@@ -132,7 +132,7 @@ fn settle_others(
     typed: &Typed<'_>,
     live: &Value,
     new: &Value,
-    managers: &mut Vec<ManagerEntry>,
+    managers: &mut [ManagerEntry],
     except: Option<usize>,
     ignored: &FieldSet,
     force: bool,
@@ -232,6 +232,7 @@ pub fn apply(
     }
     managers.retain(|m| !m.fields.is_empty());
     sort_entries(&mut managers);
+    cap_update_managers(&mut managers);
     Ok((merged, managers))
 }
 
@@ -303,7 +304,63 @@ pub fn update(
     }
     managers.retain(|m| !m.fields.is_empty());
     sort_entries(&mut managers);
+    cap_update_managers(&mut managers);
     Ok(managers)
+}
+
+/// At most this many `Update` entries are kept (apimachinery `DefaultMaxUpdateManagers`).
+pub const MAX_UPDATE_MANAGERS: usize = 10;
+/// The entry older `Update` entries are folded into.
+pub const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Folds the oldest `Update` entries of each apiVersion into `ancient-changes` while there are
+/// more than [`MAX_UPDATE_MANAGERS`] (apimachinery `capmanagers.go`).
+pub fn cap_update_managers(entries: &mut Vec<ManagerEntry>) {
+    let mut updaters: Vec<(String, String, String)> = entries
+        .iter()
+        .filter(|e| e.operation == Operation::Update)
+        .map(|e| (e.time.clone(), e.manager.clone(), e.api_version.clone()))
+        .collect();
+    if updaters.len() <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    updaters.sort();
+    let mut length = updaters.len();
+    let mut first_of_version: Vec<(String, String)> = Vec::new();
+    let find = |entries: &[ManagerEntry], manager: &str, version: &str| {
+        entries.iter().position(|e| {
+            e.operation == Operation::Update && e.manager == manager && e.api_version == version
+        })
+    };
+    for (time, manager, version) in updaters {
+        if length <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let Some(first) = first_of_version
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, m)| m.clone())
+        else {
+            first_of_version.push((version, manager));
+            continue;
+        };
+        if find(entries, ANCIENT_CHANGES, &version).is_none() {
+            if let Some(i) = find(entries, &first, &version) {
+                entries[i].manager = ANCIENT_CHANGES.to_string();
+                entries[i].subresource = String::new();
+            }
+        }
+        let Some(i) = find(entries, &manager, &version) else {
+            continue;
+        };
+        let folded = entries.remove(i);
+        if let Some(b) = find(entries, ANCIENT_CHANGES, &version) {
+            entries[b].fields = folded.fields.union(&entries[b].fields);
+            entries[b].time = time;
+        }
+        length -= 1;
+    }
+    sort_entries(entries);
 }
 
 /// Why an apply failed.

@@ -4,8 +4,11 @@
 //! Apply/Update ownership rules of the field manager ([`managers`]). JSON merge patch is here
 //! too.
 
+pub mod json_patch;
 pub mod managers;
+mod merge;
 pub mod path;
+pub mod strategic;
 pub mod typed;
 
 pub use managers::{ApplyError, Conflict, ManagerEntry, Operation, Writer};

@@ -158,3 +158,105 @@ fn force_takes_ownership_and_update_records_dot_entries() {
         .as_object()
         .is_some_and(|m| m.contains_key("f:replicas")));
 }
+
+#[test]
+fn custom_resources_merge_by_their_crd_schema() {
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "routes": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["host"],
+            "items": {"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"}}}},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}});
+    let root = schema::crd::root_type(Some(&schema));
+    let typed = Typed {
+        types: &schema::k8s().types,
+        root: &root,
+    };
+    let none = FieldSet::new();
+    let cr = |routes: Value, tags: Value| {
+        json!({"apiVersion": "x.io/v1", "kind": "Route", "metadata": {"name": "r", "labels": {"a": "b"}},
+        "spec": {"routes": routes, "tags": tags}})
+    };
+    let cw = |m| Writer {
+        manager: m,
+        api_version: "x.io/v1",
+        subresource: "",
+        time: "t",
+    };
+    let (obj, ms) = managers::apply(
+        &typed,
+        &json!({}),
+        &cr(json!([{"host": "a", "port": 1}]), json!(["x"])),
+        &[],
+        &cw("a"),
+        false,
+        &none,
+    )
+    .expect("a");
+    assert_eq!(
+        ms[0].fields.to_fields_v1(),
+        json!({"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {"f:routes": {"k:{\"host\":\"a\"}": {".": {}, "f:host": {}, "f:port": {}}}, "f:tags": {}}})
+    );
+    let (obj, _) = managers::apply(
+        &typed,
+        &obj,
+        &json!({"apiVersion": "x.io/v1", "kind": "Route", "metadata": {"name": "r"},
+        "spec": {"routes": [{"host": "b", "port": 2}]}}),
+        &ms,
+        &cw("b"),
+        false,
+        &none,
+    )
+    .expect("b shares the map list");
+    assert_eq!(obj["spec"]["routes"].as_array().map(Vec::len), Some(2));
+    // Without a schema everything is deduced: maps granular with every key a member (so `.`
+    // entries), lists atomic.
+    let deduced = schema::crd::root_type(None);
+    let typed = Typed {
+        types: &schema::k8s().types,
+        root: &deduced,
+    };
+    let set = typed
+        .to_field_set(&json!({"spec": {"a": {"b": 1}, "l": [1, 2]}}))
+        .expect("set");
+    assert_eq!(
+        set.to_fields_v1(),
+        json!({"f:spec": {".": {}, "f:a": {".": {}, "f:b": {}}, "f:l": {}}})
+    );
+}
+
+#[test]
+fn more_than_ten_update_managers_fold_into_ancient_changes() {
+    let t = schema::k8s().type_of("", "v1", "ConfigMap").expect("typed");
+    let typed = Typed {
+        types: &schema::k8s().types,
+        root: &t,
+    };
+    let none = FieldSet::new();
+    let mut live =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}});
+    let mut ms = Vec::new();
+    for i in 0..12 {
+        let mut new = live.clone();
+        new["data"][format!("k{i}")] = json!("v");
+        let time = format!("2026-01-01T00:00:{i:02}Z");
+        let w = Writer {
+            manager: &format!("m{i:02}"),
+            api_version: "v1",
+            subresource: "",
+            time: &time,
+        };
+        ms = managers::update(&typed, &live, &new, &ms, &w, &none).expect("update");
+        live = new;
+    }
+    let names: Vec<&str> = ms.iter().map(|m| m.manager.as_str()).collect();
+    assert_eq!(ms.len(), 10, "{names:?}");
+    let ancient = ms
+        .iter()
+        .find(|m| m.manager == "ancient-changes")
+        .expect("bucket");
+    assert_eq!(
+        ancient.fields.to_fields_v1(),
+        json!({"f:data": {"f:k0": {}, "f:k1": {}, "f:k2": {}}})
+    );
+    assert!(!names.contains(&"m00") && !names.contains(&"m02") && names.contains(&"m03"));
+}

@@ -27,7 +27,7 @@ pub fn deduced() -> &'static TypeRef {
 }
 
 /// What a node is, for walking.
-enum Node<'a> {
+pub(super) enum Node<'a> {
     /// A granular map: declared fields (if typed) or free keys of the element type.
     Map(Option<&'a MapDef>),
     /// A list merged item by item.
@@ -36,7 +36,7 @@ enum Node<'a> {
     Leaf,
 }
 
-fn node<'a>(types: &'a Types, tr: &'a TypeRef, v: Option<&Value>) -> Node<'a> {
+pub(super) fn node<'a>(types: &'a Types, tr: &'a TypeRef, v: Option<&Value>) -> Node<'a> {
     match types.resolve(tr) {
         Resolved::Map(m) if !m.is_atomic() && v.is_none_or(|v| v.is_object() || v.is_null()) => {
             Node::Map(Some(m))
@@ -51,7 +51,7 @@ fn node<'a>(types: &'a Types, tr: &'a TypeRef, v: Option<&Value>) -> Node<'a> {
     }
 }
 
-fn child_type<'a>(m: Option<&'a MapDef>, key: &str) -> &'a TypeRef {
+pub(super) fn child_type<'a>(m: Option<&'a MapDef>, key: &str) -> &'a TypeRef {
     m.and_then(|m| m.child(key)).unwrap_or_else(|| deduced())
 }
 
@@ -94,7 +94,7 @@ pub fn item_element(
     }
 }
 
-fn items<'v>(
+pub(super) fn items<'v>(
     types: &Types,
     l: &ListDef,
     v: Option<&'v Value>,
@@ -141,9 +141,22 @@ impl<'a> Typed<'a> {
                 }
             }
             Node::List(l) => {
+                // Items whose key repeats are owned whole, without descending (SMD).
+                let all = items(self.types, l, Some(v))?;
                 let mut seen = std::collections::BTreeSet::new();
-                for (pe, item) in items(self.types, l, Some(v))? {
+                let mut dups = std::collections::BTreeSet::new();
+                for (pe, _) in &all {
                     if !seen.insert(pe.clone()) {
+                        dups.insert(pe.clone());
+                    }
+                }
+                for pe in &dups {
+                    path.push(pe.clone());
+                    out.insert(path);
+                    path.pop();
+                }
+                for (pe, item) in all {
+                    if dups.contains(&pe) {
                         continue;
                     }
                     path.push(pe);
@@ -254,124 +267,6 @@ impl<'a> Typed<'a> {
             _ => {}
         }
         Ok(())
-    }
-
-    /// `lhs` with `rhs` merged in (SMD `Merge`, the applied value winning at leaves).
-    pub fn merge(&self, lhs: &Value, rhs: &Value) -> Result<Value, String> {
-        Ok(self
-            .mrg(self.root, Some(lhs), Some(rhs))?
-            .unwrap_or(Value::Null))
-    }
-
-    fn mrg(
-        &self,
-        tr: &TypeRef,
-        lhs: Option<&Value>,
-        rhs: Option<&Value>,
-    ) -> Result<Option<Value>, String> {
-        let keep_rhs = || Ok(rhs.or(lhs).cloned());
-        let n = node(self.types, tr, rhs.or(lhs));
-        let shapes_differ = matches!((lhs, rhs), (Some(l), Some(r)) if l.is_object() != r.is_object() || l.is_array() != r.is_array());
-        if shapes_differ || matches!(n, Node::Leaf) || rhs.is_none() || lhs.is_none() {
-            return keep_rhs();
-        }
-        match n {
-            Node::Map(m) => {
-                let (Some(l), Some(r)) = (
-                    lhs.and_then(Value::as_object),
-                    rhs.and_then(Value::as_object),
-                ) else {
-                    return keep_rhs();
-                };
-                if l.is_empty() && r.is_empty() {
-                    return keep_rhs();
-                }
-                let mut out = Map::new();
-                for (k, lv) in l {
-                    if let Some(v) = self.mrg(child_type(m, k), Some(lv), r.get(k))? {
-                        out.insert(k.clone(), v);
-                    }
-                }
-                for (k, rv) in r.iter().filter(|(k, _)| !l.contains_key(*k)) {
-                    if let Some(v) = self.mrg(child_type(m, k), None, Some(rv))? {
-                        out.insert(k.clone(), v);
-                    }
-                }
-                Ok(Some(Value::Object(out)))
-            }
-            Node::List(list) => {
-                let li = items(self.types, list, lhs)?;
-                let ri = items(self.types, list, rhs)?;
-                if li.is_empty() && ri.is_empty() {
-                    return keep_rhs();
-                }
-                self.merge_items(list, &li, &ri)
-                    .map(|v| Some(Value::Array(v)))
-            }
-            Node::Leaf => keep_rhs(),
-        }
-    }
-
-    /// Item order of SMD's list merge: live order, with applied items placed where the applied
-    /// order puts them relative to the items both have.
-    fn merge_items(
-        &self,
-        list: &ListDef,
-        li: &[(PathElement, &Value)],
-        ri: &[(PathElement, &Value)],
-    ) -> Result<Vec<Value>, String> {
-        let in_l = |pe: &PathElement| li.iter().find(|(p, _)| p == pe).map(|(_, v)| *v);
-        let in_r = |pe: &PathElement| ri.iter().find(|(p, _)| p == pe).map(|(_, v)| *v);
-        let mut shared: std::collections::VecDeque<&PathElement> = ri
-            .iter()
-            .map(|(p, _)| p)
-            .filter(|p| in_l(p).is_some())
-            .collect();
-        let mut next_shared = shared.pop_front();
-        let mut merged_r: Vec<&PathElement> = Vec::new();
-        let mut out = Vec::new();
-        let (mut l, mut r) = (0, 0);
-        while l < li.len() || r < ri.len() {
-            if l < li.len() && r < ri.len() {
-                let pe = &li[l].0;
-                if *pe == ri[r].0 {
-                    merged_r.push(pe);
-                    if let Some(v) = self.mrg(&list.element_type, in_l(pe), in_r(pe))? {
-                        out.push(v);
-                    }
-                    l += 1;
-                    r += 1;
-                    next_shared = shared.pop_front();
-                    continue;
-                }
-                if in_r(pe).is_some() && next_shared.is_some_and(|n| n != pe) {
-                    l += 1;
-                    continue;
-                }
-            }
-            if l < li.len() {
-                let pe = &li[l].0;
-                if in_r(pe).is_none() {
-                    out.push(li[l].1.clone());
-                    l += 1;
-                    continue;
-                } else if merged_r.contains(&pe) {
-                    l += 1;
-                }
-            }
-            if r < ri.len() {
-                let pe = &ri[r].0;
-                merged_r.push(pe);
-                if let Some(v) = self.mrg(&list.element_type, in_l(pe), in_r(pe))? {
-                    out.push(v);
-                }
-                r += 1;
-                if next_shared.is_some_and(|n| n == pe) {
-                    next_shared = shared.pop_front();
-                }
-            }
-        }
-        Ok(out)
     }
 
     /// `obj` without the fields of `set` (SMD `RemoveItems`); maps and lists emptied by the

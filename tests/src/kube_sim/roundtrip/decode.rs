@@ -5,7 +5,9 @@
 //! canonical, base64 of `[]byte` fields checked. Driven by the schema's Go facts.
 
 use super::quantity::Quantity;
-use crate::kube_sim::schema::{FieldDef, GoField, GoShape, ListKind, MapDef, Resolved, ScalarKind, TypeRef, Types};
+use crate::kube_sim::schema::{
+    FieldDef, GoField, GoShape, ListKind, MapDef, Resolved, ScalarKind, TypeRef, Types,
+};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -21,6 +23,9 @@ pub struct Findings {
     /// The first fatal decoding error (Go's decoder reports the first one), without the
     /// "cannot be handled" prefix.
     pub error: Option<String>,
+    /// Scalar type mismatches as structured-merge-diff words them for an apply
+    /// configuration (`.spec.replicas: expected numeric (int or float), got string`).
+    pub smd_type_errors: Vec<String>,
 }
 
 /// An unknown field, spelled as the JSON decoder (`spec.containers[0].foo`) and as
@@ -33,8 +38,23 @@ pub struct UnknownField {
 
 /// Walks `obj` against the type `root`, fixing what Go's decoder fixes and recording the rest.
 pub fn decode(types: &Types, root: &TypeRef, obj: &mut Value) -> Findings {
-    let mut walk = Walk { types, findings: Findings::default() };
+    let mut walk = Walk {
+        types,
+        findings: Findings::default(),
+    };
     walk.value(root, None, obj, &Paths::default(), 0);
+    walk.findings
+}
+
+/// The same for the object at `field` of a root object (a custom resource's `metadata`,
+/// decoded as the real `ObjectMeta`).
+pub fn decode_field(types: &Types, t: &TypeRef, obj: &mut Value, field: &str) -> Findings {
+    let mut walk = Walk {
+        types,
+        findings: Findings::default(),
+    };
+    let at = Paths::default().field(field, "");
+    walk.value(t, None, obj, &at, 0);
     walk.findings
 }
 
@@ -50,7 +70,13 @@ struct Paths {
 
 impl Paths {
     fn field(&self, name: &str, parent_struct: &str) -> Paths {
-        let join = |base: &str| if base.is_empty() { name.to_string() } else { format!("{base}.{name}") };
+        let join = |base: &str| {
+            if base.is_empty() {
+                name.to_string()
+            } else {
+                format!("{base}.{name}")
+            }
+        };
         Paths {
             indexed: join(&self.indexed),
             smd: format!("{}.{name}", self.smd),
@@ -59,10 +85,18 @@ impl Paths {
         }
     }
     fn index(&self, i: usize, smd_label: String) -> Paths {
-        Paths { indexed: format!("{}[{i}]", self.indexed), smd: format!("{}{smd_label}", self.smd), ..self.clone() }
+        Paths {
+            indexed: format!("{}[{i}]", self.indexed),
+            smd: format!("{}{smd_label}", self.smd),
+            ..self.clone()
+        }
     }
     fn key(&self, k: &str) -> Paths {
-        Paths { indexed: format!("{}.{k}", self.indexed), smd: format!("{}.{k}", self.smd), ..self.clone() }
+        Paths {
+            indexed: format!("{}.{k}", self.indexed),
+            smd: format!("{}.{k}", self.smd),
+            ..self.clone()
+        }
     }
 }
 
@@ -75,12 +109,47 @@ struct Walk<'a> {
 fn json_kind(v: &Value, integer_target: bool) -> String {
     match v {
         Value::String(_) => "string".into(),
-        Value::Number(n) if integer_target => format!("number {}", super::quantity::go_number_text(n)),
+        Value::Number(n) if integer_target => {
+            format!("number {}", super::quantity::go_number_text(n))
+        }
         Value::Number(_) => "number".into(),
         Value::Bool(_) => "bool".into(),
         Value::Array(_) => "array".into(),
         Value::Object(_) => "object".into(),
         Value::Null => "null".into(),
+    }
+}
+
+/// `validateScalar` of structured-merge-diff for a scalar field of Go type `go_type` (only
+/// scalars; structural mismatches are left to the decoder's wording).
+fn smd_scalar_error(go_type: &str, v: &Value) -> Option<String> {
+    let go_type = go_type.trim_start_matches('*');
+    let unstructured_type = match v {
+        Value::String(_) => "string",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int64",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
+        Value::Null => return None,
+    };
+    let shown = match v {
+        Value::String(s) => serde_json::to_string(s).unwrap_or_default(),
+        Value::Array(_) | Value::Object(_) => return None,
+        other => other.to_string(),
+    };
+    match go_type {
+        "int" | "int32" | "int64" | "uint32" | "uint64" | "float64" if !v.is_number() => Some(
+            format!("expected numeric (int or float), got {unstructured_type}"),
+        ),
+        "string" | "[]byte" if !v.is_string() => Some(format!(
+            "expected string, got &value.valueUnstructured{{Value:{shown}}}"
+        )),
+        "bool" if !v.is_boolean() => {
+            let plain = v.as_str().map(str::to_string).unwrap_or(shown);
+            Some(format!("expected boolean, got &{{{plain}}}"))
+        }
+        _ => None,
     }
 }
 
@@ -101,7 +170,11 @@ fn smd_label(kind: ListKind<'_>, item: &Value, i: usize) -> String {
 }
 
 fn struct_name(t: &TypeRef) -> String {
-    t.named_type.as_deref().and_then(|n| n.rsplit('.').next()).unwrap_or("").to_string()
+    t.named_type
+        .as_deref()
+        .and_then(|n| n.rsplit('.').next())
+        .unwrap_or("")
+        .to_string()
 }
 
 impl Walk<'_> {
@@ -112,6 +185,11 @@ impl Walk<'_> {
     }
 
     fn type_error(&mut self, v: &Value, at: &Paths, go_type: &str, integer: bool) {
+        if let Some(e) = smd_scalar_error(go_type, v) {
+            self.findings
+                .smd_type_errors
+                .push(format!("{}: {e}", at.smd));
+        }
         let what = json_kind(v, integer);
         let go_type = go_type.trim_start_matches('*');
         self.fail(format!(
@@ -120,7 +198,14 @@ impl Walk<'_> {
         ));
     }
 
-    fn value(&mut self, t: &TypeRef, go: Option<&GoField>, v: &mut Value, at: &Paths, depth: usize) {
+    fn value(
+        &mut self,
+        t: &TypeRef,
+        go: Option<&GoField>,
+        v: &mut Value,
+        at: &Paths,
+        depth: usize,
+    ) {
         if depth > MAX_DEPTH || v.is_null() {
             return;
         }
@@ -166,20 +251,41 @@ impl Walk<'_> {
             let Some(field) = m.field(&key) else {
                 obj.remove(&key);
                 let p = at.field(&key, &name);
-                self.findings.unknown.push(UnknownField { decoder_path: p.indexed, smd_path: p.smd });
+                self.findings.unknown.push(UnknownField {
+                    decoder_path: p.indexed,
+                    smd_path: p.smd,
+                });
                 continue;
             };
             let FieldDef { type_ref, go, .. } = field;
             if let Some(child) = obj.get_mut(&key) {
-                self.value(type_ref, go.as_ref(), child, &at.field(&key, &name), depth + 1);
+                self.value(
+                    type_ref,
+                    go.as_ref(),
+                    child,
+                    &at.field(&key, &name),
+                    depth + 1,
+                );
             }
         }
     }
 
-    fn go_map(&mut self, m: &MapDef, go: Option<&GoField>, v: &mut Value, at: &Paths, depth: usize) {
+    fn go_map(
+        &mut self,
+        m: &MapDef,
+        go: Option<&GoField>,
+        v: &mut Value,
+        at: &Paths,
+        depth: usize,
+    ) {
         let bytes = go.is_some_and(|g| g.go.contains("[]byte"));
         let Some(obj) = v.as_object_mut() else {
-            return self.type_error(v, at, go.map_or("map[string]string", |g| g.go.as_str()), false);
+            return self.type_error(
+                v,
+                at,
+                go.map_or("map[string]string", |g| g.go.as_str()),
+                false,
+            );
         };
         let Some(elem) = &m.element_type else { return };
         for (k, child) in obj.iter_mut() {
@@ -196,7 +302,8 @@ impl Walk<'_> {
             Some(s) => {
                 if let Err(e) = base64::engine::general_purpose::STANDARD.decode(s) {
                     let offset = match e {
-                        base64::DecodeError::InvalidByte(i, _) | base64::DecodeError::InvalidLastSymbol(i, _) => i,
+                        base64::DecodeError::InvalidByte(i, _)
+                        | base64::DecodeError::InvalidLastSymbol(i, _) => i,
                         _ => s.len(),
                     };
                     self.fail(format!("illegal base64 data at input byte {offset}"));
@@ -253,11 +360,12 @@ impl Walk<'_> {
                     *v = json!(f as i64);
                 } else {
                     let text = super::quantity::go_number_text(n);
-                    self.fail(format!("json: cannot unmarshal number {text} into Go value of type int32"));
+                    self.fail(format!(
+                        "json: cannot unmarshal number {text} into Go value of type int32"
+                    ));
                 }
             }
             _ => self.type_error(v, at, &g.go, false),
         }
     }
 }
-

@@ -2,6 +2,7 @@
 //! controllers' timers. Writes go through the pipeline in [`write`]; field ownership is in
 //! [`ownership`].
 
+mod checks;
 mod ownership;
 pub mod write;
 
@@ -180,11 +181,13 @@ impl State {
         self.types.extend(new_types);
     }
 
-    /// The object as the API returns it (with `managedFields`).
+    /// The object as the API returns it (with `managedFields`, omitted when there are none).
     pub fn render(stored: &Stored) -> Value {
         let mut obj = stored.obj.clone();
-        let mf: Vec<Value> = stored.managers.iter().map(ManagerEntry::to_json).collect();
-        obj["metadata"]["managedFields"] = Value::Array(mf);
+        if !stored.managers.is_empty() {
+            let mf: Vec<Value> = stored.managers.iter().map(ManagerEntry::to_json).collect();
+            obj["metadata"]["managedFields"] = Value::Array(mf);
+        }
         obj
     }
 

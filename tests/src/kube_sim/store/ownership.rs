@@ -47,12 +47,81 @@ pub fn apply(
         root: &root,
     };
     let ignored = ignored(rt, writer.subresource);
-    fields::managers::apply(&typed, live, config, current, writer, force, &ignored).map_err(|e| {
-        match e {
-            ApplyError::Conflicts(c) => conflict_error(&c),
-            ApplyError::Invalid(m) => ApiError::invalid(&rt.kind, name, vec![(String::new(), m)]),
-        }
-    })
+    let invalid = |m: String| ApiError::invalid(&rt.kind, name, vec![(String::new(), m)]);
+    let (mut merged, managers) =
+        match fields::managers::apply(&typed, live, config, current, writer, force, &ignored) {
+            Ok(r) => r,
+            Err(ApplyError::Invalid(m)) => return Err(invalid(m)),
+            Err(ApplyError::Conflicts(conflicts)) => {
+                let allowed =
+                    allowed_by_last_applied(&typed, live, writer.manager, &rt.group_version());
+                let remaining: Vec<Conflict> = conflicts
+                    .into_iter()
+                    .filter(|c| !allowed.has(&c.path.0))
+                    .collect();
+                if !remaining.is_empty() {
+                    return Err(conflict_error(&remaining));
+                }
+                fields::managers::apply(&typed, live, config, current, writer, true, &ignored)
+                    .map_err(|e| match e {
+                        ApplyError::Conflicts(c) => conflict_error(&c),
+                        ApplyError::Invalid(m) => invalid(m),
+                    })?
+            }
+        };
+    update_last_applied(&mut merged, config, writer.manager);
+    Ok((merged, managers))
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Conflicts `kubectl` may override when it first applies server-side an object it applied
+/// client-side: the fields of the last-applied annotation still holding those values
+/// (apimachinery `lastappliedmanager.go`).
+fn allowed_by_last_applied(
+    typed: &Typed<'_>,
+    live: &Value,
+    manager: &str,
+    api_version: &str,
+) -> FieldSet {
+    if manager != "kubectl" {
+        return FieldSet::new();
+    }
+    let Some(text) = live["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .filter(|t| !t.is_empty())
+    else {
+        return FieldSet::new();
+    };
+    let Ok(last) = serde_json::from_str::<Value>(text) else {
+        return FieldSet::new();
+    };
+    if last["apiVersion"].as_str() != Some(api_version) {
+        return FieldSet::new();
+    }
+    let (Ok(set), Ok(cmp)) = (typed.to_field_set(&last), typed.compare(&last, live)) else {
+        return FieldSet::new();
+    };
+    set.difference(&cmp.modified)
+        .difference(&cmp.added)
+        .difference(&cmp.removed)
+}
+
+/// `kubectl` applying server-side keeps an existing last-applied annotation current, so a
+/// later client-side apply still works (apimachinery `lastappliedupdater.go`).
+fn update_last_applied(merged: &mut Value, config: &Value, manager: &str) {
+    let has = merged["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .is_some_and(|t| !t.is_empty());
+    if manager != "kubectl" || !has {
+        return;
+    }
+    let mut applied = config.clone();
+    if let Some(a) = applied["metadata"]["annotations"].as_object_mut() {
+        a.remove(LAST_APPLIED);
+    }
+    let text = format!("{}\n", serde_json::to_string(&applied).unwrap_or_default());
+    merged["metadata"]["annotations"][LAST_APPLIED] = Value::String(text);
 }
 
 /// The managers after an Update-operation write of `new` over `live`.

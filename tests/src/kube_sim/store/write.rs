@@ -1,10 +1,10 @@
-//! The write pipeline every create, update, patch and apply goes through, in the real server's
-//! order:
+//! The write pipeline every create, update, patch and apply goes through, in the real
+//! server's order:
 //!
 //! 1. decode: the body's apiVersion/kind/name/namespace against the URL;
 //! 2. hook [`roundtrip::decode_body`]: the body decoded into the Go types (`fieldValidation`
-//!    of unknown fields, type errors, integers, canonical quantities; CRD pruning); a merge
-//!    patch's result is decoded after step 3;
+//!    of unknown fields, type errors, integers, canonical quantities; CRD pruning); a patch's
+//!    result (merge, strategic or JSON patch) is decoded after step 3;
 //! 3. the new object: the body (create, update), the patched old object (merge patch), or the
 //!    applied configuration merged into the live object with ownership and conflicts (apply);
 //!    strategy resets (`status` of kinds with a status subresource) and system metadata;
@@ -15,12 +15,14 @@
 //!    changed: nothing written, same `resourceVersion`), `resourceVersion`, `generation` for
 //!    the kinds that have one ([`roundtrip::metadata`]), store.
 
+use super::checks::{check_apply_config, check_body, check_name, check_resource_version};
 use super::ownership;
 use super::{now_rfc3339, State, Stored, Timer};
 use crate::kube_sim::errors::ApiError;
 use crate::kube_sim::fields::{self, managers, ManagerEntry, Writer};
-use crate::kube_sim::resources::ResourceType;
+use crate::kube_sim::resources::{ResourceType, TypeSource};
 use crate::kube_sim::roundtrip::{self, FieldValidation};
+use crate::kube_sim::schema;
 use crate::kube_sim::{validate, workloads};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
@@ -32,8 +34,12 @@ pub enum WriteVerb {
     Create,
     /// PUT.
     Update,
-    /// PATCH with a JSON merge patch (strategic merge patches are treated the same way).
+    /// PATCH with a JSON merge patch.
     MergePatch,
+    /// PATCH with a strategic merge patch (built-in kinds only, as on the real server).
+    StrategicPatch,
+    /// PATCH with a JSON patch (RFC 6902).
+    JsonPatch,
     /// PATCH with `application/apply-patch+yaml`.
     Apply { force: bool },
 }
@@ -70,7 +76,7 @@ impl State {
         let rt = req.rt;
         let ns = if rt.namespaced { req.namespace } else { "" };
         // 1. decode
-        if req.verb != WriteVerb::MergePatch {
+        if !req.verb.is_patch() {
             check_body(rt, &req.body)?;
         }
         let name = match req.name {
@@ -80,7 +86,7 @@ impl State {
                 .unwrap_or_default()
                 .to_string(),
         };
-        if req.verb != WriteVerb::MergePatch {
+        if !req.verb.is_patch() {
             check_name(rt, ns, &name, &req.body)?;
         }
         // 2. decode (field validation)
@@ -92,7 +98,7 @@ impl State {
             crd_schema: crd_schema.as_ref(),
         };
         let mut warnings = Vec::new();
-        if req.verb != WriteVerb::MergePatch {
+        if !req.verb.is_patch() {
             let verb = match req.verb {
                 WriteVerb::Create => roundtrip::WriteVerb::Create,
                 WriteVerb::Apply { .. } => roundtrip::WriteVerb::Apply,
@@ -117,16 +123,31 @@ impl State {
                 self.require_namespace(rt, ns)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::Update | WriteVerb::MergePatch, None) => {
+            (
+                WriteVerb::Update
+                | WriteVerb::MergePatch
+                | WriteVerb::StrategicPatch
+                | WriteVerb::JsonPatch,
+                None,
+            ) => {
                 return Err(ApiError::not_found(&rt.qualified(), &name));
             }
             (WriteVerb::Update, Some(old)) => {
                 check_resource_version(rt, &name, &req.body, &old.obj)?;
                 (req.body.clone(), None)
             }
-            (WriteVerb::MergePatch, Some(old)) => {
+            (
+                WriteVerb::MergePatch | WriteVerb::StrategicPatch | WriteVerb::JsonPatch,
+                Some(old),
+            ) => {
                 let mut new = old.obj.clone();
-                fields::merge_patch(&mut new, &req.body);
+                match req.verb {
+                    WriteVerb::MergePatch => fields::merge_patch(&mut new, &req.body),
+                    WriteVerb::StrategicPatch => strategic_patch(rt, &mut new, &req.body)?,
+                    _ => fields::json_patch::apply(&mut new, &req.body).map_err(|e| {
+                        ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                    })?,
+                }
                 check_body(rt, &new)?;
                 check_name(rt, ns, &name, &new)?;
                 warnings = roundtrip::decode_body(
@@ -152,6 +173,7 @@ impl State {
                 (merged, Some(ms))
             }
         };
+        let sent_managers = obj["metadata"].get("managedFields").cloned();
         reset_by_strategy(rt, req.subresource, &mut obj, old.as_ref().map(|o| &o.obj));
         system_metadata(rt, ns, &name, &mut obj, old.as_ref().map(|o| &o.obj));
         // 4. normalize (the Job selector needs the uid a create is about to get)
@@ -167,12 +189,17 @@ impl State {
         }
         roundtrip::validate(&target, &obj, old.as_ref().map(|o| &o.obj))?;
         // 6. managedFields, no-op, metadata, store
-        let managers = match applied {
-            Some(ms) => ms,
-            None => {
-                let (live, current) = match &old {
-                    Some(o) => (o.obj.clone(), base_managers(&req.body, &o.managers)?),
+        let managers = match (applied, SentManagers::of(sent_managers.as_ref())) {
+            (Some(ms), _) => ms,
+            (None, SentManagers::Reset) => Vec::new(),
+            (None, sent) => {
+                let (live, stored) = match &old {
+                    Some(o) => (o.obj.clone(), o.managers.clone()),
                     None => (ownership::zero(rt), Vec::new()),
+                };
+                let current = match sent {
+                    SentManagers::Replace(ms) => ms,
+                    _ => stored,
                 };
                 ownership::update(rt, &name, &live, &obj, &current, &writer)?
             }
@@ -245,6 +272,54 @@ impl State {
             name: Some(name),
             subresource: "",
             verb: WriteVerb::MergePatch,
+            body: patch,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
+    /// PATCH with a patch of the given kind (merge, strategic or JSON patch).
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        verb: WriteVerb,
+        patch: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: Some(name),
+            subresource: "",
+            verb,
+            body: patch,
+            manager,
+            dry_run,
+            field_validation: FieldValidation::default(),
+        })
+    }
+
+    /// PATCH with a strategic merge patch.
+    pub fn strategic_patch(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        patch: Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Written, ApiError> {
+        self.write(WriteRequest {
+            rt,
+            namespace: ns,
+            name: Some(name),
+            subresource: "",
+            verb: WriteVerb::StrategicPatch,
             body: patch,
             manager,
             dry_run,
@@ -361,13 +436,52 @@ impl State {
     }
 }
 
-/// The managers an update starts from: those in the body when it sets `managedFields`
-/// (the documented way to edit or reset them), else the stored ones.
-fn base_managers(body: &Value, stored: &[ManagerEntry]) -> Result<Vec<ManagerEntry>, ApiError> {
-    match body["metadata"].get("managedFields") {
-        Some(mf) if mf.is_array() => managers::parse_entries(mf)
-            .map_err(|e| ApiError::bad_request(format!("metadata.managedFields: {e}"))),
-        _ => Ok(stored.to_vec()),
+impl WriteVerb {
+    /// True for the patch verbs whose result (not the body) is decoded and checked.
+    fn is_patch(self) -> bool {
+        matches!(
+            self,
+            WriteVerb::MergePatch | WriteVerb::StrategicPatch | WriteVerb::JsonPatch
+        )
+    }
+}
+
+/// A strategic merge patch by the Go patch tags of the kind; custom resources have none and
+/// get the real server's 415.
+fn strategic_patch(rt: &ResourceType, obj: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    if !matches!(rt.type_source, TypeSource::Builtin(_)) {
+        return Err(ApiError::new(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"));
+    }
+    fields::strategic::apply(&schema::k8s().types, &rt.root_type(), obj, patch).map_err(|e| {
+        ApiError::bad_request(format!("strategic merge patch of {} failed: {e}", rt.kind))
+    })
+}
+
+/// What a non-apply write says about `managedFields` (apimachinery `fieldmanager.go`).
+enum SentManagers {
+    /// Absent, empty or undecodable: the stored managers stay the base.
+    Keep,
+    /// Decodable entries: they replace the stored ones (editing managedFields directly).
+    Replace(Vec<ManagerEntry>),
+    /// `[{}]`: reset, and the write itself is not tracked.
+    Reset,
+}
+
+impl SentManagers {
+    fn of(v: Option<&Value>) -> SentManagers {
+        let Some(list) = v.and_then(Value::as_array).filter(|l| !l.is_empty()) else {
+            return SentManagers::Keep;
+        };
+        if list
+            .iter()
+            .all(|e| e.as_object().is_some_and(Map::is_empty))
+        {
+            return SentManagers::Reset;
+        }
+        match managers::parse_entries(&Value::Array(list.clone())) {
+            Ok(ms) if !ms.is_empty() => SentManagers::Replace(ms),
+            _ => SentManagers::Keep,
+        }
     }
 }
 
@@ -415,79 +529,6 @@ fn system_metadata(rt: &ResourceType, ns: &str, name: &str, obj: &mut Value, _ol
         }
         m.remove("managedFields");
     }
-}
-
-/// Checks the body's apiVersion/kind against the URL.
-fn check_body(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
-    if !body.is_object() {
-        return Err(ApiError::bad_request(
-            "the body of the request was not a JSON or YAML object",
-        ));
-    }
-    if let Some(av) = body["apiVersion"].as_str() {
-        if av != rt.group_version() {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({av}) does not match the expected API version ({})",
-                rt.group_version()
-            )));
-        }
-    }
-    if let Some(k) = body["kind"].as_str() {
-        if k != rt.kind {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({k}) does not match the expected kind ({})",
-                rt.kind
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn check_name(rt: &ResourceType, ns: &str, name: &str, body: &Value) -> Result<(), ApiError> {
-    if let Some(n) = body["metadata"]["name"].as_str() {
-        if n != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({n}) does not match the name on the URL ({name})"
-            )));
-        }
-    }
-    if rt.namespaced {
-        if let Some(n) = body["metadata"]["namespace"].as_str() {
-            if n != ns {
-                return Err(ApiError::bad_request(format!("the namespace of the object ({n}) does not match the namespace on the request ({ns})")));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_apply_config(body: &Value) -> Result<(), ApiError> {
-    if body["apiVersion"].is_null() || body["kind"].is_null() {
-        return Err(ApiError::bad_request(
-            "apiVersion and kind must be set in an apply patch",
-        ));
-    }
-    if body["metadata"]
-        .get("managedFields")
-        .is_some_and(|m| !m.is_null())
-    {
-        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
-    }
-    Ok(())
-}
-
-fn check_resource_version(
-    rt: &ResourceType,
-    name: &str,
-    body: &Value,
-    old: &Value,
-) -> Result<(), ApiError> {
-    if let Some(rv) = body["metadata"]["resourceVersion"].as_str() {
-        if Some(rv) != old["metadata"]["resourceVersion"].as_str() {
-            return Err(ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", rt.qualified())));
-        }
-    }
-    Ok(())
 }
 
 fn managers_equal(a: &[ManagerEntry], b: &[ManagerEntry]) -> bool {

@@ -1,0 +1,149 @@
+//! What the fidelity checks share: a cluster reached through the real `kubectl` with a
+//! kubeconfig (kube-sim's, or a real k3s's for the `#[ignore]` entry points), one namespace per
+//! check, and JSON reads of what the server stored.
+
+#![allow(dead_code)]
+
+pub mod defaults;
+pub mod validation;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A cluster the checks talk to through kubectl.
+pub struct Cluster {
+    kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+    files: tempfile::TempDir,
+    /// True for a real cluster: checks clean up after themselves.
+    pub real: bool,
+}
+
+/// The result of one kubectl run.
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Cluster {
+    pub fn new(kubeconfig: &Path, real: bool) -> Self {
+        Cluster {
+            kubeconfig: kubeconfig.to_path_buf(),
+            cache: tempfile::tempdir().expect("temp dir"),
+            files: tempfile::tempdir().expect("temp dir"),
+            real,
+        }
+    }
+
+    /// The real cluster named by `FERRY_REAL_KUBECONFIG`.
+    pub fn real() -> Self {
+        let path = std::env::var("FERRY_REAL_KUBECONFIG")
+            .expect("FERRY_REAL_KUBECONFIG names the kubeconfig of a real k3s");
+        Cluster::new(Path::new(&path), true)
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .output()
+            .expect("kubectl must be installed (tests/run installs it)")
+            .into()
+    }
+
+    /// Runs kubectl and expects success; returns the run (stdout and warnings on stderr).
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert!(r.ok, "kubectl {args:?} failed: {}", r.stderr);
+        r
+    }
+
+    /// Runs kubectl and expects failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert!(!r.ok, "kubectl {args:?} should fail: {}", r.stdout);
+        r.stderr
+    }
+
+    /// Writes a manifest and returns its path.
+    pub fn file(&self, name: &str, yaml: &str) -> String {
+        let p = self.files.path().join(name);
+        std::fs::write(&p, yaml).expect("write manifest");
+        p.to_string_lossy().into_owned()
+    }
+
+    /// `kubectl apply --server-side` of a manifest text.
+    pub fn apply(&self, name: &str, yaml: &str) -> Run {
+        let f = self.file(name, yaml);
+        self.ok(&["apply", "--server-side", "-f", &f])
+    }
+
+    /// The stored object, as `kubectl get -o json` shows it.
+    pub fn get(&self, kind: &str, ns: &str, name: &str) -> Value {
+        let mut args = vec!["get", kind, name, "-o", "json"];
+        if !ns.is_empty() {
+            args.extend(["-n", ns]);
+        }
+        let out = self.ok(&args).stdout;
+        serde_json::from_str(&out).expect("kubectl -o json prints JSON")
+    }
+
+    /// Whether the object exists.
+    pub fn exists(&self, kind: &str, ns: &str, name: &str) -> bool {
+        self.run(&["get", kind, name, "-n", ns]).ok
+    }
+
+    /// A fresh namespace for one check (removed first if a previous real run left it).
+    pub fn namespace(&self, name: &str) -> String {
+        if self.real {
+            self.run(&[
+                "delete",
+                "namespace",
+                name,
+                "--wait=true",
+                "--ignore-not-found",
+            ]);
+        }
+        self.apply(
+            &format!("{name}.yaml"),
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"),
+        );
+        name.to_string()
+    }
+
+    /// Removes what a check created on a real cluster.
+    pub fn done(&self, ns: &str) {
+        if self.real {
+            self.run(&[
+                "delete",
+                "namespace",
+                ns,
+                "--wait=false",
+                "--ignore-not-found",
+            ]);
+        }
+    }
+}
+
+/// `metadata.resourceVersion` of an object read back.
+pub fn rv(obj: &Value) -> String {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
