@@ -322,8 +322,15 @@ impl AgentConfig {
             path: path.into(),
             reason,
         };
-        let mut cfg: AgentConfig =
-            serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut cfg: AgentConfig = ferry_bundle::yaml::from_str_bounded(
+            &path.display().to_string(),
+            text,
+            &ferry_bundle::yaml::Budget::small(),
+        )
+        .map_err(|e| match e {
+            ferry_bundle::yaml::YamlError::Shape { reason, .. } => invalid(reason),
+            other => invalid(other.to_string()),
+        })?;
         if cfg.syncs.is_empty() {
             return Err(invalid("no syncs defined".into()));
         }
@@ -514,7 +521,7 @@ mod tests {
         )
         .is_err());
         let e = AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: directory, path: x}\n- name: a\n  source: {type: directory, path: y}\n").unwrap_err();
-        assert!(e.to_string().contains("defined twice"));
+        assert!(e.to_string().contains("defined twice"), "{e}");
         let e = AgentConfig::parse(p, "syncs:\n- name: a\n  dependsOn: [b]\n  source: {type: directory, path: x}\n- name: b\n  dependsOn: [a]\n  source: {type: directory, path: y}\n").unwrap_err();
         assert!(
             e.to_string().contains("dependsOn cycle: a -> b -> a"),

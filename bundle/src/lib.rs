@@ -22,6 +22,7 @@ pub mod source_dir;
 pub mod targets;
 pub mod tls;
 pub mod verify;
+pub mod yaml;
 
 pub use keys::{SigningKey, TrustedKeys};
 pub use limits::Limits;

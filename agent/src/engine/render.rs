@@ -133,18 +133,17 @@ pub fn render_file(
         std::str::from_utf8(bytes).map_err(|_| RenderError::NotUtf8 { file: file.into() })?;
     let text = substitute(file, text, vars)?;
     let mut out = Vec::new();
-    for (index, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-        if index >= MAX_DOCUMENTS_PER_FILE {
-            return Err(RenderError::TooManyDocuments {
-                file: file.into(),
-                max: MAX_DOCUMENTS_PER_FILE,
-            });
-        }
-        let value: Value = serde::Deserialize::deserialize(doc).map_err(|e| RenderError::Yaml {
+    let budget = ferry_bundle::yaml::Budget {
+        max_documents: MAX_DOCUMENTS_PER_FILE,
+        ..ferry_bundle::yaml::Budget::default()
+    };
+    let docs =
+        ferry_bundle::yaml::documents(file, &text, &budget).map_err(|e| RenderError::Yaml {
             file: file.into(),
-            index,
+            index: 0,
             reason: e.to_string(),
         })?;
+    for (index, value) in docs.into_iter().enumerate() {
         if value.is_null() {
             continue;
         }
@@ -266,7 +265,7 @@ mod tests {
             objs.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(),
             ["ConfigMap", "Secret"]
         );
-        assert_eq!(objs[1].origin, "x.yaml#2");
+        assert_eq!(objs[1].origin, "x.yaml#1");
         let e = render_file(
             "x.yaml",
             b"apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
