@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod oci;
 pub mod paths;
 pub mod registry;
+pub mod render;
 pub mod sign;
 pub mod source_dir;
 pub mod targets;

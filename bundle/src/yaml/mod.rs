@@ -198,28 +198,72 @@ fn documents_in(
     budget: &Budget,
     schema: resolve::Schema,
 ) -> Result<Vec<Value>, YamlError> {
-    check_bytes(source, text.len(), budget)?;
-    if text.trim_start().starts_with('{') {
-        return json::stream(source, text, budget);
+    let mut reader = Reader::new(source, budget);
+    reader.schema = schema;
+    match reader.split(text)? {
+        Stream::Json(text) => reader.json(text),
+        Stream::Yaml(chunks) => chunks
+            .into_iter()
+            .enumerate()
+            .map(|(index, chunk)| reader.document(index, chunk))
+            .collect(),
     }
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let chunks = split_documents(source, text)?;
-    if chunks.len() > budget.max_documents {
-        return Err(YamlError::budget(
+}
+
+/// A file split as kubectl splits it.
+#[derive(Debug)]
+pub enum Stream<'t> {
+    /// A text starting with `{`: concatenated JSON values.
+    Json(&'t str),
+    /// YAML documents, one text each (separator lines removed, a leading BOM dropped).
+    Yaml(Vec<&'t str>),
+}
+
+/// Reads one file document by document, charging one [`Budget`] across all of them (for
+/// callers that look at each document before reading the next, e.g. render's substitution).
+pub struct Reader<'s> {
+    source: &'s str,
+    left: Budget,
+    schema: resolve::Schema,
+}
+
+impl<'s> Reader<'s> {
+    pub fn new(source: &'s str, budget: &Budget) -> Self {
+        Reader {
             source,
-            chunks.len() - 1,
-            Limit::Documents(budget.max_documents),
-        ));
+            left: *budget,
+            schema: resolve::Schema::Kubectl,
+        }
     }
-    let mut out = Vec::with_capacity(chunks.len());
-    let mut nodes_left = *budget;
-    for (index, chunk) in chunks.into_iter().enumerate() {
-        let (value, used) = compose::compose(source, index, chunk, &nodes_left, schema)?;
-        nodes_left.max_nodes -= used.nodes;
-        nodes_left.max_alias_nodes -= used.alias_nodes;
-        out.push(value);
+
+    /// Checks the size and splits the text.
+    pub fn split<'t>(&self, text: &'t str) -> Result<Stream<'t>, YamlError> {
+        check_bytes(self.source, text.len(), &self.left)?;
+        if text.trim_start().starts_with('{') {
+            return Ok(Stream::Json(text));
+        }
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let chunks = split_documents(self.source, text)?;
+        if chunks.len() > self.left.max_documents {
+            let limit = Limit::Documents(self.left.max_documents);
+            return Err(YamlError::budget(self.source, chunks.len() - 1, limit));
+        }
+        Ok(Stream::Yaml(chunks))
     }
-    Ok(out)
+
+    /// Parses one YAML document (`index` names it in errors), charging the budget.
+    pub fn document(&mut self, index: usize, text: &str) -> Result<Value, YamlError> {
+        check_bytes(self.source, text.len(), &self.left)?;
+        let (value, used) = compose::compose(self.source, index, text, &self.left, self.schema)?;
+        self.left.max_nodes -= used.nodes;
+        self.left.max_alias_nodes -= used.alias_nodes;
+        Ok(value)
+    }
+
+    /// Parses a JSON stream within the budget.
+    pub fn json(&mut self, text: &str) -> Result<Vec<Value>, YamlError> {
+        json::stream(self.source, text, &self.left)
+    }
 }
 
 fn check_bytes(source: &str, len: usize, budget: &Budget) -> Result<(), YamlError> {
@@ -261,6 +305,10 @@ fn split_documents<'t>(source: &str, text: &'t str) -> Result<Vec<&'t str>, Yaml
 }
 
 /// Attacker text in an error: at most 200 characters, control characters escaped.
+pub fn bounded_text(text: &str) -> String {
+    bounded(text)
+}
+
 pub(crate) fn bounded(text: &str) -> String {
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {
