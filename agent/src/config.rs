@@ -137,6 +137,11 @@ pub struct SyncConfig {
     /// cluster-scoped objects); anything else is refused before any write.
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// Refuse a bundle whose manifests use an undefined `${VAR}` (without `:=default`) or an
+    /// unterminated `${`. Off by default: such text is left as it is (shell scripts in
+    /// ConfigMaps keep their own variables).
+    #[serde(default)]
+    pub strict_substitution: bool,
 }
 
 /// An identity to impersonate.
