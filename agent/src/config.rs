@@ -290,7 +290,46 @@ pub struct AgentConfig {
     /// oldest are dropped (and counted) beyond it.
     #[serde(default = "default_outbox")]
     pub outbox_limit: usize,
+    /// How long and how many events and attempts are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     pub syncs: Vec<SyncConfig>,
+}
+
+/// Retention of the state database's events and history.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RetentionConfig {
+    /// Events last seen longer ago are deleted.
+    #[serde(deserialize_with = "duration")]
+    pub event_max_age: Duration,
+    /// Events kept per sync (newest first).
+    pub event_max_count: usize,
+    /// Attempts started longer ago are deleted (never a sync's applied attempt); `history`
+    /// bounds their number.
+    #[serde(deserialize_with = "duration")]
+    pub history_max_age: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            event_max_age: Duration::from_secs(30 * 86_400),
+            event_max_count: 1000,
+            history_max_age: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn for_store(&self) -> crate::store::events::Retention {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        crate::store::events::Retention {
+            event_max_age_secs: secs(self.event_max_age),
+            event_max_count: self.event_max_count,
+            history_max_age_secs: secs(self.history_max_age),
+        }
+    }
 }
 
 fn default_outbox() -> usize {
