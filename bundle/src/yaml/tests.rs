@@ -152,4 +152,3 @@ fn typed_parse_with_a_small_budget() {
     let e = from_str_bounded::<C>("c.yaml", "name: 1\n", &Budget::small()).unwrap_err();
     assert!(e.to_string().starts_with("c.yaml: "), "{e}");
 }
-
