@@ -12,6 +12,7 @@
 //! naming the source, in time and memory bounded by the budget.
 
 mod compose;
+mod convert;
 mod emit;
 mod json;
 pub mod resolve;

@@ -29,10 +29,10 @@ pub enum Schema {
 
 /// Resolves a plain scalar under `schema`.
 pub fn resolve_plain_in(schema: Schema, text: &str) -> Scalar {
-    if schema == Schema::Config && matches!(resolve_table(text), Some(Scalar::Bool(_))) {
-        if !matches!(text.to_ascii_lowercase().as_str(), "true" | "false") {
-            return Scalar::Str(text.to_string());
-        }
+    let yaml11_only_bool = matches!(resolve_table(text), Some(Scalar::Bool(_)))
+        && !matches!(text.to_ascii_lowercase().as_str(), "true" | "false");
+    if schema == Schema::Config && yaml11_only_bool {
+        return Scalar::Str(text.to_string());
     }
     resolve_plain(text)
 }
@@ -271,7 +271,7 @@ pub fn go_float32_key(f: f64) -> String {
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     let sign = if negative { "-" } else { "" };
     // Go uses %e when exp < -4 or exp >= 6 (precision 6 for the shortest form).
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         let (head, tail) = digits.split_at(1);
         let frac = if tail.is_empty() {
             String::new()
