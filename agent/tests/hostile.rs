@@ -184,7 +184,7 @@ fn deeply_nested_yaml() {
     );
     refused(
         &env,
-        "deep.yaml#0: over the parse budget: nested deeper than 100 levels",
+        "deep.yaml#0: over the parse budget: nested deeper than 200 levels",
     );
 }
 

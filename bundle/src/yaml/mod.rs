@@ -44,7 +44,7 @@ impl Default for Budget {
     fn default() -> Self {
         Budget {
             max_bytes: 16 * 1024 * 1024,
-            max_depth: 100,
+            max_depth: 200,
             max_nodes: 500_000,
             max_alias_nodes: 50_000,
             max_documents: 10_000,

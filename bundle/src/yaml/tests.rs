@@ -125,7 +125,7 @@ fn deep_nesting_and_huge_documents_are_refused() {
         "nested deeper",
     );
     let mut block = String::new();
-    for i in 0..200 {
+    for i in 0..300 {
         block.push_str(&" ".repeat(i * 2));
         block.push_str("k:\n");
     }
