@@ -130,24 +130,44 @@ pub fn render_file_with(
         }
         Stream::Yaml(chunks) => {
             for (index, chunk) in chunks.into_iter().enumerate() {
-                let mut value = reader.document(index, chunk)?;
-                if chunk.contains('$') && !opted_out(&value) {
-                    let text = substitute::substitute(chunk, how).map_err(|source| {
-                        RenderError::Substitute {
-                            file: file.into(),
-                            index,
-                            source,
-                        }
-                    })?;
-                    if text != chunk {
-                        value = reader.document(index, &text)?;
-                    }
-                }
+                let value = yaml_document(&mut reader, file, index, chunk, how)?;
                 push(file, index, value, &mut out)?;
             }
         }
     }
     Ok(out)
+}
+
+/// One YAML document: read as written to see its opt-out annotation, then substituted and read
+/// again. A document that reads only once substituted (`{a: ${X}}` in flow style) cannot opt out.
+fn yaml_document(
+    reader: &mut Reader,
+    file: &str,
+    index: usize,
+    chunk: &str,
+    how: &Substitution,
+) -> Result<Value, RenderError> {
+    let substituted = |chunk: &str| {
+        substitute::substitute(chunk, how).map_err(|source| RenderError::Substitute {
+            file: file.into(),
+            index,
+            source,
+        })
+    };
+    if !chunk.contains('$') {
+        return Ok(reader.document(index, chunk)?);
+    }
+    match reader.document(index, chunk) {
+        Ok(value) if opted_out(&value) => Ok(value),
+        Ok(value) => {
+            let text = substituted(chunk)?;
+            if text == chunk {
+                return Ok(value);
+            }
+            Ok(reader.document(index, &text)?)
+        }
+        Err(_) => Ok(reader.document(index, &substituted(chunk)?)?),
+    }
 }
 
 fn opted_out(value: &Value) -> bool {

@@ -115,4 +115,9 @@ fn substituted_numbers_are_numbers() {
     let y = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: ${REPLICAS:=2}\n";
     let objs = render_file("d.yaml", y.as_bytes(), &vars()).unwrap();
     assert_eq!(objs[0].value["spec"]["replicas"], 2);
+    // Valid YAML only once substituted (a `}` ends the flow mapping early otherwise).
+    let y = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"c-${DEVICE_ID}\"}\ndata: {id: ${DEVICE_ID}}\n";
+    let objs = render_file("c.yaml", y.as_bytes(), &vars()).unwrap();
+    assert_eq!(objs[0].value["data"]["id"], "edge-7");
+    assert_eq!(objs[0].value["metadata"]["name"], "c-edge-7");
 }
