@@ -1,16 +1,20 @@
-//! Bounded event state: a repeat of the newest event of a sync (same kind and message) bumps a
-//! count and a last-seen time on that row instead of adding one, and events and history are
-//! pruned by age and count. Every function takes `now`, so tests run on their own clock.
+//! Bounded event state: a repeat of one of the newest [`COALESCE_WINDOW`] events of a sync (same
+//! kind and message) bumps a count and a last-seen time on that row instead of adding one (so a
+//! drift detected and corrected on every pass stays two rows), and events and history are pruned
+//! by age and count. Every function takes `now`, so tests run on their own clock.
 
 use super::{Event, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
+
+/// How many of a sync's newest events a repeat is matched against.
+pub const COALESCE_WINDOW: i64 = 4;
 
 /// What recording an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     /// A new row: tell the webhooks.
     New,
-    /// The newest row of the sync said the same: its count is now `count`; nobody is told again.
+    /// A recent row of the sync said the same: its count is now `count`; nobody is told again.
     Repeated { count: i64 },
 }
 
@@ -38,7 +42,7 @@ pub struct Pruned {
 }
 
 impl Store {
-    /// Records an event, coalescing a repeat of the sync's newest one. One transaction.
+    /// Records an event, coalescing a repeat of one of the sync's newest. One transaction.
     pub fn record_event(
         &self,
         sync: &str,
@@ -48,15 +52,17 @@ impl Store {
     ) -> Result<Recorded, StoreError> {
         let c = self.conn();
         let tx = c.unchecked_transaction()?;
-        let newest: Option<(i64, String, String, i64)> = tx
+        let same: Option<(i64, i64)> = tx
             .query_row(
-                "SELECT id, kind, message, count FROM events WHERE sync=?1 ORDER BY id DESC LIMIT 1",
-                [sync],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                "SELECT id, count FROM (SELECT id, kind, message, count FROM events WHERE sync=?1
+                   ORDER BY COALESCE(last_seen, time) DESC, id DESC LIMIT ?4)
+                 WHERE kind=?2 AND message=?3 LIMIT 1",
+                params![sync, kind, message, COALESCE_WINDOW],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let recorded = match newest {
-            Some((id, k, m, count)) if k == kind && m == message => {
+        let recorded = match same {
+            Some((id, count)) => {
                 tx.execute(
                     "UPDATE events SET count = count + 1, last_seen = ?2 WHERE id = ?1",
                     params![id, now],
@@ -79,7 +85,7 @@ impl Store {
         Ok(recorded)
     }
 
-    /// Events of one sync (or all), newest first, with their repeat counts.
+    /// Events of one sync (or all), most recently seen first, with their repeat counts.
     pub fn coalesced_events(
         &self,
         sync: Option<&str>,
@@ -87,8 +93,8 @@ impl Store {
     ) -> Result<Vec<CoalescedEvent>, StoreError> {
         let c = self.conn();
         let mut st = c.prepare(
-            "SELECT id, time, sync, kind, message, count, COALESCE(last_seen, time) FROM events
-             WHERE (?1 IS NULL OR sync=?1) ORDER BY id DESC LIMIT ?2",
+            "SELECT id, time, sync, kind, message, count, COALESCE(last_seen, time) AS seen FROM events
+             WHERE (?1 IS NULL OR sync=?1) ORDER BY seen DESC, id DESC LIMIT ?2",
         )?;
         let rows = st.query_map(params![sync, limit as i64], |r| {
             Ok(CoalescedEvent {
@@ -177,16 +183,41 @@ mod tests {
             s.record_event("a", "failed", "cm/x changed", 701).unwrap(),
             Recorded::New
         );
+        let rows = s.coalesced_events(Some("a"), 10).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[1].count, rows[1].event.time, rows[1].last_seen),
+            (501, 100, 600)
+        );
+        // Within the window, the same text is a repeat even with another event in between.
         assert_eq!(
             s.record_event("a", "drift-detected", "cm/x changed", 702)
                 .unwrap(),
-            Recorded::New
+            Recorded::Repeated { count: 502 }
         );
-        let rows = s.coalesced_events(Some("a"), 10).unwrap();
-        assert_eq!(rows.len(), 3);
+        // A drift fought on every pass (detected, corrected, detected, ...) stays two rows.
+        for pass in 0..10 {
+            s.record_event(
+                "c",
+                "drift-detected",
+                "cm/y data.k changed",
+                1000 + pass * 2,
+            )
+            .unwrap();
+            s.record_event("c", "drift-corrected", "cm/y restored", 1001 + pass * 2)
+                .unwrap();
+        }
+        let rows = s.coalesced_events(Some("c"), 10).unwrap();
+        assert_eq!(rows.iter().map(|r| r.count).collect::<Vec<_>>(), [10, 10]);
+        // Past the window, the same text is news again.
+        for i in 0..COALESCE_WINDOW {
+            s.record_event("c", "applied", &format!("revision {i}"), 2000 + i)
+                .unwrap();
+        }
         assert_eq!(
-            (rows[2].count, rows[2].event.time, rows[2].last_seen),
-            (501, 100, 600)
+            s.record_event("c", "drift-detected", "cm/y data.k changed", 3000)
+                .unwrap(),
+            Recorded::New
         );
         assert_eq!(
             s.counters()
