@@ -11,6 +11,7 @@
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod events;
 pub mod fault;
 pub mod fleet;
 pub mod kube;

@@ -17,11 +17,13 @@ pub mod manifest;
 pub mod oci;
 pub mod paths;
 pub mod registry;
+pub mod render;
 pub mod sign;
 pub mod source_dir;
 pub mod targets;
 pub mod tls;
 pub mod verify;
+pub mod yaml;
 
 pub use keys::{SigningKey, TrustedKeys};
 pub use limits::Limits;

@@ -207,38 +207,14 @@ impl Agent {
     }
 
     fn event(&self, sync: &str, kind: &str, message: &str) {
-        match kind {
-            "failed" | "refused" | "rolled-back" | "source-unreachable" | "conflict" => {
-                tracing::warn!(sync, kind, "{message}")
-            }
-            _ => tracing::info!(sync, kind, "{message}"),
-        }
-        if let Err(e) = self.store.add_event(sync, kind, message) {
-            tracing::error!(sync, "cannot record event: {e}");
-        }
-        let device = self.config.device_id();
-        for n in self
-            .config
-            .notifications
-            .iter()
-            .filter(|n| n.events.is_empty() || n.events.iter().any(|k| k == kind))
-        {
-            let body = crate::fleet::event_payload(
-                n.format,
-                &device,
-                sync,
-                kind,
-                message,
-                crate::store::now(),
-            );
-            if let Err(e) = self.store.enqueue(
-                &format!("webhook:{}", n.name),
-                &body.to_string(),
-                self.config.outbox_limit,
-            ) {
-                tracing::error!(sync, "cannot queue notification: {e}");
-            }
-        }
+        crate::events::record(
+            &self.store,
+            &self.config,
+            sync,
+            kind,
+            message,
+            crate::store::now(),
+        );
     }
 
     /// How a sync writes.

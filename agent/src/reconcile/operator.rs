@@ -128,6 +128,7 @@ impl Agent {
 
     /// Applies history retention and removes blobs no kept bundle references.
     pub fn gc(&self) {
+        crate::events::prune(&self.store, &self.config, crate::store::now());
         let digests = match self.store.apply_retention(self.config.history) {
             Ok(d) => d,
             Err(e) => return tracing::warn!("retention: {e}"),

@@ -102,7 +102,15 @@ impl Agent {
                     source,
                 })?;
             rendered.extend(
-                render::render_file(&f.path, &data, &vars).map_err(|source| SyncError::Render {
+                render::render_file_with(
+                    &f.path,
+                    &data,
+                    &render::Substitution {
+                        vars: &vars,
+                        strict: sync.strict_substitution,
+                    },
+                )
+                .map_err(|source| SyncError::Render {
                     sync: sync.name.clone(),
                     source,
                 })?,

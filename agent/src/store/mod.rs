@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod live;
+pub mod events;
 mod migrations;
 
 use crate::engine::changeset::ChangeSet;
@@ -178,7 +179,7 @@ impl Store {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
