@@ -17,9 +17,11 @@ pub mod manifest;
 pub mod oci;
 pub mod paths;
 pub mod registry;
+pub mod safe_open;
 pub mod sign;
 pub mod source_dir;
 pub mod targets;
+pub mod text;
 pub mod tls;
 pub mod verify;
 

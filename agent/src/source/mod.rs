@@ -59,6 +59,20 @@ pub trait Source: Send {
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError>;
 }
 
+/// The files an archive may unpack: those of its head's manifest once that head verifies
+/// under `policy` (signature first). `None` unpacks nothing; the caller hands the head on and
+/// the sync's own verification reports why it was refused.
+pub fn verified_listing(
+    head: &ferry_bundle::archive::Head,
+    signature: Option<&str>,
+    policy: &VerifyPolicy,
+) -> Option<Vec<FileEntry>> {
+    let signature = head.signature.as_deref().or(signature);
+    ferry_bundle::verify::verify_manifest(&head.manifest, signature, policy)
+        .ok()
+        .map(|v| v.manifest().manifest.files.clone())
+}
+
 /// Files extracted from an archive into a scratch directory (removed when dropped).
 pub struct ExtractedFiles {
     pub dir: std::path::PathBuf,
@@ -68,10 +82,13 @@ pub struct ExtractedFiles {
 impl FileFetcher for ExtractedFiles {
     fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError> {
         let origin = format!("{}: {}", self.origin, entry.path);
-        let f = std::fs::File::open(self.dir.join(&entry.path)).map_err(|e| SourceError::File {
-            origin: origin.clone(),
-            reason: e.to_string(),
-        })?;
+        let f =
+            ferry_bundle::safe_open::open_regular(&self.dir.join(&entry.path)).map_err(|e| {
+                SourceError::File {
+                    origin: origin.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         ferry_bundle::verify::read_verified(entry, f).map_err(|e| SourceError::File {
             origin,
             reason: e.to_string(),

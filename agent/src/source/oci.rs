@@ -167,7 +167,10 @@ impl Source for OciSource {
                 let dir = self.scratch.join(format!("oci-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&dir);
                 let reader = registry.blob(&content.digest).map_err(|e| self.err(e))?;
-                let extracted = ferry_bundle::archive::extract(reader, &dir, &policy.limits)
+                let extracted =
+                    ferry_bundle::archive::extract_verified(reader, &dir, &policy.limits, |head| {
+                        super::verified_listing(head, None, policy)
+                    })
                     .map_err(|e| SourceError::File {
                         origin: origin.clone(),
                         reason: e.to_string(),
