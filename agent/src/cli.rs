@@ -72,12 +72,16 @@ fn init_logging(json: bool, daemon: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_target(false);
     if json {
-        builder.json().init();
+        builder.with_writer(std::io::stderr).json().init();
     } else {
-        builder.compact().without_time().with_ansi(false).init();
+        builder
+            .with_writer(ferry_agent::logline::SafeStderr)
+            .compact()
+            .without_time()
+            .with_ansi(false)
+            .init();
     }
 }
 
@@ -412,7 +416,7 @@ fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
                 .unwrap_or_else(|| "-".into()),
             r["health"].as_str().unwrap_or_default(),
             r["lastSuccess"].as_str().unwrap_or_default(),
-            err
+            ferry_bundle::text::bounded(&err, 4096)
         );
     }
     Ok(0)
@@ -446,7 +450,7 @@ fn history(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
             r.kind,
             r.state,
             ts(Some(r.started)),
-            detail.unwrap_or_default()
+            ferry_bundle::text::bounded(&detail.unwrap_or_default(), 4096)
         );
     }
     Ok(0)
@@ -460,7 +464,7 @@ fn events(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
             ts(Some(e.time)),
             e.sync,
             e.kind,
-            e.message
+            ferry_bundle::text::bounded(&e.message, 4096)
         );
     }
     Ok(0)

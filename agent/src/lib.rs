@@ -14,6 +14,7 @@ pub mod engine;
 pub mod fault;
 pub mod fleet;
 pub mod kube;
+pub mod logline;
 pub mod metrics;
 pub mod notify;
 pub mod outbound;

@@ -187,6 +187,7 @@ impl Agent {
     }
 
     fn event(&self, sync: &str, kind: &str, message: &str) {
+        let message = &ferry_bundle::text::bounded(message, crate::store::MAX_TEXT); // outside text
         match kind {
             "failed" | "refused" | "rolled-back" | "source-unreachable" => {
                 tracing::warn!(sync, kind, "{message}")

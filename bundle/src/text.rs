@@ -11,6 +11,7 @@ pub const DEFAULT_MAX: usize = 512;
 
 /// `text` with control characters escaped (`\n`, `\r`, `\t`, `\u{1b}`, ...) and cut to at most
 /// `max` bytes of escaped text, followed by `…(N more bytes)` when something was cut.
+/// Backslashes are kept as they are, so bounding already-bounded text changes nothing.
 pub fn bounded(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max) + 24);
     for (i, c) in text.char_indices() {
@@ -19,7 +20,6 @@ pub fn bounded(text: &str, max: usize) -> String {
             '\n' => "\\n".into(),
             '\r' => "\\r".into(),
             '\t' => "\\t".into(),
-            '\\' => "\\\\".into(),
             c if c.is_control() || is_invisible_override(c) => {
                 format!("\\u{{{:x}}}", c as u32).into()
             }
@@ -51,9 +51,12 @@ mod tests {
     #[test]
     fn escapes_control_characters() {
         assert_eq!(
-            bounded("a\nb\x1b[31mc\r\u{9b}\\", 100),
-            "a\\nb\\u{1b}[31mc\\r\\u{9b}\\\\"
+            bounded("a\nb\x1b[31mc\r\u{9b}", 100),
+            "a\\nb\\u{1b}[31mc\\r\\u{9b}"
         );
+        // Escaping is idempotent, so text bounded twice on its way reads the same.
+        let once = bounded("x\ny\u{1b}", 100);
+        assert_eq!(bounded(&once, 100), once);
         assert_eq!(bounded("ok ümlaut", 100), "ok ümlaut");
         assert_eq!(bounded("x\u{202e}y", 100), "x\\u{202e}y");
     }

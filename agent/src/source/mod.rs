@@ -6,6 +6,7 @@ pub mod git;
 pub mod git_http;
 pub mod http;
 pub mod oci;
+pub mod quarantine;
 
 use ferry_bundle::local::LocalError;
 use ferry_bundle::manifest::FileEntry;
@@ -16,7 +17,7 @@ use thiserror::Error;
 pub enum SourceError {
     #[error("source {source_name} is unreachable: {reason}")]
     Unreachable { source_name: String, reason: String },
-    #[error("source {source_name} holds no valid bundle{}", if .refused.is_empty() { String::new() } else { format!(" ({} refused: {})", .refused.len(), .refused.join("; ")) })]
+    #[error("source {source_name} holds no valid bundle{}", refused_summary(.refused))]
     NoBundle {
         source_name: String,
         refused: Vec<String>,
@@ -25,6 +26,26 @@ pub enum SourceError {
     File { origin: String, reason: String },
     #[error(transparent)]
     Local(#[from] LocalError),
+}
+
+/// The refused candidates in a message: the count, and the first few (each already bounded).
+fn refused_summary(refused: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if refused.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(" ({} refused: ", refused.len());
+    let shown: Vec<String> = refused
+        .iter()
+        .take(SHOWN)
+        .map(|r| ferry_bundle::text::shown(r))
+        .collect();
+    s.push_str(&shown.join("; "));
+    if refused.len() > SHOWN {
+        s.push_str(&format!("; and {} more", refused.len() - SHOWN));
+    }
+    s.push(')');
+    s
 }
 
 /// Fetches the content files of a found bundle; returned bytes are verified against the entry.
