@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod engine;
 pub mod fault;
 pub mod fleet;
+pub mod httpd;
 pub mod kube;
 pub mod logline;
 pub mod metrics;
