@@ -8,6 +8,7 @@
 // failure path only, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod budget;
 pub mod config;
 pub mod daemon;
 pub mod engine;

@@ -46,6 +46,11 @@ pub enum SyncError {
     #[error("sync {sync}: {source}")]
     Render { sync: String, source: RenderError },
     #[error("sync {sync}: {source}")]
+    Budget {
+        sync: String,
+        source: crate::budget::BudgetError,
+    },
+    #[error("sync {sync}: {source}")]
     Apply { sync: String, source: ApplyError },
     #[error("sync {sync}: {source}")]
     Wait { sync: String, source: WaitError },
@@ -490,6 +495,7 @@ impl Agent {
     ) -> Result<Vec<DesiredObject>, SyncError> {
         let vars = self.config.vars();
         let mut rendered = Vec::new();
+        let mut budget = crate::budget::RenderBudget::new(&self.config.limits);
         for f in manifest
             .files
             .iter()
@@ -502,12 +508,19 @@ impl Agent {
                     sync: sync.name.clone(),
                     source,
                 })?;
-            rendered.extend(
+            let objects =
                 render::render_file(&f.path, &data, &vars).map_err(|source| SyncError::Render {
                     sync: sync.name.clone(),
                     source,
-                })?,
-            );
+                })?;
+            let sync_name = || sync.name.clone();
+            (budget.admit(&f.path, objects.iter().map(|o| &o.value))).map_err(|source| {
+                SyncError::Budget {
+                    sync: sync_name(),
+                    source,
+                }
+            })?;
+            rendered.extend(objects);
         }
         let desired = apply::resolve(
             &self.client_for(sync),

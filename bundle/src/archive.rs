@@ -294,7 +294,7 @@ fn read_member<R: Read>(
             max,
         });
     }
-    let mut buf = Vec::with_capacity(size as usize);
+    let mut buf = Vec::with_capacity(size.min(1 << 20) as usize);
     entry.take(max).read_to_end(&mut buf).map_err(corrupt)?;
     Ok(buf)
 }

@@ -64,7 +64,7 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, LayoutError> {
         source,
     })?;
     let mut buf = Vec::new();
-    f.take(max + 1)
+    f.take(max.saturating_add(1))
         .read_to_end(&mut buf)
         .map_err(|source| LayoutError::Read {
             path: path.into(),

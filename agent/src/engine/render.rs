@@ -149,8 +149,14 @@ pub fn render_file(
             continue;
         }
         if value["kind"] == "List" && value["items"].is_array() {
-            for item in value["items"].as_array().into_iter().flatten() {
-                out.push(check(file, index, item.clone())?);
+            let mut value = value; // the items are moved out, not copied
+            for item in value["items"]
+                .as_array_mut()
+                .map(std::mem::take)
+                .into_iter()
+                .flatten()
+            {
+                out.push(check(file, index, item)?);
             }
         } else {
             out.push(check(file, index, value)?);

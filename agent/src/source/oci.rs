@@ -72,7 +72,7 @@ impl OciSource {
         registry
             .blob(digest)
             .map_err(|e| self.err(e))?
-            .take(max + 1)
+            .take(max.saturating_add(1))
             .read_to_end(&mut data)
             .map_err(|e| SourceError::Unreachable {
                 source_name: self.describe(),
