@@ -124,7 +124,12 @@ fn open_store(cfg: &AgentConfig) -> Result<Store> {
     Ok(Store::open(&cfg.state_dir.join("state.db"))?)
 }
 
-fn agent(cfg: AgentConfig) -> Result<Agent> {
+/// The agent for commands that sync: the configuration passed every check `check-config`
+/// runs (paths, permissions, quarantine placement, kubeconfig).
+fn agent(cfg: AgentConfig, config_path: &Path) -> Result<Agent> {
+    for w in ferry_agent::config_check::check(&cfg, config_path)? {
+        tracing::warn!("{w}");
+    }
     let store = open_store(&cfg)?;
     let interrupted = store.recover_interrupted()?;
     if interrupted > 0 {
@@ -149,7 +154,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
     }
     let cfg = AgentConfig::load(&cli.config)?;
     match cli.command.as_str() {
-        "check-config" => check_config(&cfg),
+        "check-config" => check_config(&cfg, &cli.config),
         "serve" => {
             let listen = cli
                 .args
@@ -181,7 +186,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             Ok(0)
         }
         "run" => {
-            let a = Arc::new(agent(cfg)?);
+            let a = Arc::new(agent(cfg, &cli.config)?);
             if let Some(s) = &a.config.serve {
                 let listener = std::net::TcpListener::bind(&s.listen)
                     .with_context(|| format!("serve address {}", s.listen))?;
@@ -207,7 +212,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             ferry_agent::daemon::run(a);
             Ok(0)
         }
-        "sync" => sync(cli, agent(cfg)?),
+        "sync" => sync(cli, agent(cfg, &cli.config)?),
         "status" => status(cli, &cfg),
         "history" => history(cli, &cfg),
         "events" => events(cli, &cfg),
@@ -229,14 +234,14 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 bail!("usage: ferry-agent rollback SYNC REVISION")
             };
             let rev: u64 = rev.parse().context("REVISION must be an integer")?;
-            let a = agent(cfg)?;
+            let a = agent(cfg, &cli.config)?;
             let cs = a.rollback(name, rev)?;
             println!("{name}: rolled back to revision {rev}: {cs}");
             Ok(0)
         }
         "diff" => {
             let name = one_sync(cli, &cfg)?;
-            let a = agent(cfg)?;
+            let a = agent(cfg, &cli.config)?;
             let (rev, cs) = a.diff(&name)?;
             if cli.output_json {
                 println!(
@@ -273,7 +278,12 @@ fn one_sync(cli: &Cli, cfg: &AgentConfig) -> Result<String> {
     Ok(name.clone())
 }
 
-fn check_config(cfg: &AgentConfig) -> Result<u8> {
+fn check_config(cfg: &AgentConfig, config_path: &Path) -> Result<u8> {
+    for w in ferry_agent::config_check::check(cfg, config_path)? {
+        println!("WARNING {w}");
+    }
+    kube_client(cfg).context("cluster access")?;
+    println!("kube   client configuration loaded");
     println!("device {} labels {:?}", cfg.device_id(), cfg.device.labels);
     println!("state  {}", cfg.state_dir.display());
     for s in &cfg.syncs {

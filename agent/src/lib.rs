@@ -10,6 +10,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod config_check;
 pub mod daemon;
 pub mod engine;
 pub mod fault;
