@@ -248,5 +248,12 @@ fn oci_connection(
         credentials,
         plain_http,
         timeout: None,
+        keep_idle: Some(KEEP_IDLE),
     })
 }
+
+/// How long a source keeps an idle connection for its next poll: above any sensible poll
+/// interval, so a no-change poll costs one request on a kept connection (and, when the server
+/// closed it meanwhile, a resumed TLS session: the rustls configuration, with its session
+/// cache, lives as long as the source's client). Servers usually close earlier; that is fine.
+pub const KEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
