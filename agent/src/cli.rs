@@ -468,9 +468,14 @@ fn history(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
 
 fn events(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
     let store = open_store(cfg)?;
-    for e in store.events(cli.args.first().map(String::as_str), cli.limit)? {
+    for c in store.coalesced_events(cli.args.first().map(String::as_str), cli.limit)? {
+        let e = &c.event;
+        let repeats = match c.count {
+            1 => String::new(),
+            n => format!(" (x{n}, last {})", ts(Some(c.last_seen))),
+        };
         println!(
-            "{} {:<12} {:<18} {}",
+            "{} {:<12} {:<18} {}{repeats}",
             ts(Some(e.time)),
             e.sync,
             e.kind,

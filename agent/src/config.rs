@@ -137,6 +137,11 @@ pub struct SyncConfig {
     /// cluster-scoped objects); anything else is refused before any write.
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// Refuse a bundle whose manifests use an undefined `${VAR}` (without `:=default`) or an
+    /// unterminated `${`. Off by default: such text is left as it is (shell scripts in
+    /// ConfigMaps keep their own variables).
+    #[serde(default)]
+    pub strict_substitution: bool,
 }
 
 /// An identity to impersonate.
@@ -289,7 +294,46 @@ pub struct AgentConfig {
     /// refusing to start (docs/configuration.md). Off by default.
     #[serde(default)]
     pub insecure_allow_writable_trust: bool,
+    /// How long and how many events and attempts are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     pub syncs: Vec<SyncConfig>,
+}
+
+/// Retention of the state database's events and history.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RetentionConfig {
+    /// Events last seen longer ago are deleted.
+    #[serde(deserialize_with = "duration")]
+    pub event_max_age: Duration,
+    /// Events kept per sync (newest first).
+    pub event_max_count: usize,
+    /// Attempts started longer ago are deleted (never a sync's applied attempt); `history`
+    /// bounds their number.
+    #[serde(deserialize_with = "duration")]
+    pub history_max_age: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            event_max_age: Duration::from_secs(30 * 86_400),
+            event_max_count: 1000,
+            history_max_age: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn for_store(&self) -> crate::store::events::Retention {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        crate::store::events::Retention {
+            event_max_age_secs: secs(self.event_max_age),
+            event_max_count: self.event_max_count,
+            history_max_age_secs: secs(self.history_max_age),
+        }
+    }
 }
 
 fn default_outbox() -> usize {
@@ -326,8 +370,15 @@ impl AgentConfig {
             path: path.into(),
             reason,
         };
-        let mut cfg: AgentConfig =
-            serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut cfg: AgentConfig = ferry_bundle::yaml::from_str_bounded(
+            &path.display().to_string(),
+            text,
+            &ferry_bundle::yaml::Budget::small(),
+        )
+        .map_err(|e| match e {
+            ferry_bundle::yaml::YamlError::Shape { reason, .. } => invalid(reason),
+            other => invalid(other.to_string()),
+        })?;
         if cfg.syncs.is_empty() {
             return Err(invalid("no syncs defined".into()));
         }
@@ -547,7 +598,7 @@ mod tests {
         )
         .is_err());
         let e = AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: directory, path: x}\n- name: a\n  source: {type: directory, path: y}\n").unwrap_err();
-        assert!(e.to_string().contains("defined twice"));
+        assert!(e.to_string().contains("defined twice"), "{e}");
         let e = AgentConfig::parse(p, "syncs:\n- name: a\n  dependsOn: [b]\n  source: {type: directory, path: x}\n- name: b\n  dependsOn: [a]\n  source: {type: directory, path: y}\n").unwrap_err();
         assert!(
             e.to_string().contains("dependsOn cycle: a -> b -> a"),

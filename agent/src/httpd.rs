@@ -282,7 +282,7 @@ pub fn serve(listener: TcpListener, limits: ServerLimits, handler: Arc<dyn Handl
         let (slot, handler) = (active.clone(), handler.clone());
         let spawned = std::thread::Builder::new()
             .name("http".into())
-            .stack_size(64 * 1024)
+            .stack_size(512 * 1024)
             .spawn(move || {
                 handle_connection(conn, &limits, &*handler);
                 slot.fetch_sub(1, Ordering::SeqCst);

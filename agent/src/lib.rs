@@ -13,6 +13,7 @@ pub mod config;
 pub mod config_check;
 pub mod daemon;
 pub mod engine;
+pub mod events;
 pub mod fault;
 pub mod fleet;
 pub mod httpd;

@@ -193,38 +193,14 @@ impl Agent {
 
     fn event(&self, sync: &str, kind: &str, message: &str) {
         let message = &ferry_bundle::text::bounded(message, crate::store::MAX_TEXT); // outside text
-        match kind {
-            "failed" | "refused" | "rolled-back" | "source-unreachable" => {
-                tracing::warn!(sync, kind, "{message}")
-            }
-            _ => tracing::info!(sync, kind, "{message}"),
-        }
-        if let Err(e) = self.store.add_event(sync, kind, message) {
-            tracing::error!(sync, "cannot record event: {e}");
-        }
-        let device = self.config.device_id();
-        for n in self
-            .config
-            .notifications
-            .iter()
-            .filter(|n| n.events.is_empty() || n.events.iter().any(|k| k == kind))
-        {
-            let body = crate::fleet::event_payload(
-                n.format,
-                &device,
-                sync,
-                kind,
-                message,
-                crate::store::now(),
-            );
-            if let Err(e) = self.store.enqueue(
-                &format!("webhook:{}", n.name),
-                &body.to_string(),
-                self.config.outbox_limit,
-            ) {
-                tracing::error!(sync, "cannot queue notification: {e}");
-            }
-        }
+        crate::events::record(
+            &self.store,
+            &self.config,
+            sync,
+            kind,
+            message,
+            crate::store::now(),
+        );
     }
 
     /// The client a sync acts through (impersonating its tenant identity if configured).
@@ -508,11 +484,18 @@ impl Agent {
                     sync: sync.name.clone(),
                     source,
                 })?;
-            let objects =
-                render::render_file(&f.path, &data, &vars).map_err(|source| SyncError::Render {
-                    sync: sync.name.clone(),
-                    source,
-                })?;
+            let objects = render::render_file_with(
+                &f.path,
+                &data,
+                &render::Substitution {
+                    vars: &vars,
+                    strict: sync.strict_substitution,
+                },
+            )
+            .map_err(|source| SyncError::Render {
+                sync: sync.name.clone(),
+                source,
+            })?;
             let sync_name = || sync.name.clone();
             (budget.admit(&f.path, objects.iter().map(|o| &o.value))).map_err(|source| {
                 SyncError::Budget {
@@ -871,6 +854,7 @@ impl Agent {
 
     /// Applies history retention and removes blobs no kept bundle references.
     pub fn gc(&self) {
+        crate::events::prune(&self.store, &self.config, crate::store::now());
         let digests = match self.store.apply_retention(self.config.history) {
             Ok(d) => d,
             Err(e) => return tracing::warn!("retention: {e}"),

@@ -382,7 +382,7 @@ fn usb_drop_quarantines_bad_archives_with_a_reason() {
         std::fs::read_to_string(slot.join("reason")).unwrap()
     };
     assert!(
-        reason("app-2.bundle").contains("\"a.yaml\" is 94 bytes, the verified manifest lists 91"),
+        reason("app-2.bundle").contains("\"a.yaml\" is 96 bytes, the verified manifest lists 93"),
         "{}",
         reason("app-2.bundle")
     );

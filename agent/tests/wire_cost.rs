@@ -47,7 +47,13 @@ fn proxy_for(url: &str) -> CountingProxy {
 /// Polls once (finding the bundle), then `POLLS` times with the cursor; returns the wire
 /// count of the no-change polls alone and the connections opened in all.
 fn idle_polls(kind: &str, source_yaml: &str, proxy: &CountingProxy) -> (u64, u64) {
-    let cfg: SourceConfig = serde_yaml::from_str(source_yaml).unwrap();
+    // A YAML document (a text starting with `{` would be read as JSON).
+    let cfg: SourceConfig = ferry_bundle::yaml::from_str_bounded(
+        "source",
+        &format!("---\n{source_yaml}"),
+        &ferry_bundle::yaml::Budget::small(),
+    )
+    .unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let mut src = source::from_config(&cfg, scratch.path(), scratch.path());
     let policy = policy();

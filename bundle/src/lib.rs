@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod oci;
 pub mod paths;
 pub mod registry;
+pub mod render;
 pub mod safe_open;
 pub mod sign;
 pub mod source_dir;
@@ -24,6 +25,7 @@ pub mod targets;
 pub mod text;
 pub mod tls;
 pub mod verify;
+pub mod yaml;
 
 pub use keys::{SigningKey, TrustedKeys};
 pub use limits::Limits;

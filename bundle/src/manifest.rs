@@ -191,8 +191,12 @@ impl Manifest {
     /// Path shapes and limits are checked by [`crate::verify`].
     pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
         let text = std::str::from_utf8(bytes).map_err(|_| ManifestError::NotUtf8)?;
-        let m: Manifest =
-            serde_yaml::from_str(text).map_err(|e| ManifestError::Yaml(e.to_string()))?;
+        let m: Manifest = crate::yaml::from_str_bounded(
+            crate::MANIFEST_FILE,
+            text,
+            &crate::yaml::Budget::small(),
+        )
+        .map_err(|e| ManifestError::Yaml(e.to_string()))?;
         m.check()?;
         Ok(m)
     }
@@ -239,8 +243,7 @@ impl Manifest {
 
     /// The canonical YAML encoding (what gets signed).
     pub fn to_yaml(&self) -> String {
-        // Serializing plain structs of strings and integers cannot fail.
-        serde_yaml::to_string(self).unwrap_or_default()
+        crate::yaml::to_string(self)
     }
 
     /// Sum of all file sizes.
@@ -288,7 +291,7 @@ mod tests {
         let m = sample();
         assert_eq!(m.files[0].path, "a.yaml");
         let yaml = m.to_yaml();
-        assert!(yaml.contains("created: 2023-11-14T22:13:20Z"), "{yaml}");
+        assert!(yaml.contains("created: \"2023-11-14T22:13:20Z\""), "{yaml}");
         let back = Manifest::parse(yaml.as_bytes()).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.to_yaml(), yaml);

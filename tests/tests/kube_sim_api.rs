@@ -465,12 +465,14 @@ fn crd_resources_are_served_only_after_established() {
     })
     .unwrap();
     let c = C::new(&s);
-    let crd: Value = serde_yaml::from_str(
+    let crd: Value = ferry_bundle::yaml::value_from_str(
+        "crd.yaml",
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../k3s-examples/crd/crd.yaml"
         ))
         .unwrap(),
+        &ferry_bundle::yaml::Budget::default(),
     )
     .unwrap();
     assert_eq!(

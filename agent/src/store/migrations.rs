@@ -63,6 +63,12 @@ const STEPS: &[&str] = &[
      );
      CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
      CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: coalesced events (a repeat bumps `count` and `last_seen` on one row) and an index for
+    // pruning by sync and age.
+    "ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE events ADD COLUMN last_seen INTEGER;
+     UPDATE events SET last_seen = time;
+     CREATE INDEX events_sync ON events(sync, id);",
 ];
 
 /// Brings the database to the newest schema.

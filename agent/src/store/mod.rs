@@ -6,6 +6,7 @@
 //! (the write volume is a handful of small transactions per sync).
 
 pub mod blobs;
+pub mod events;
 mod migrations;
 
 use crate::engine::changeset::ChangeSet;
@@ -143,7 +144,7 @@ impl Store {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -239,7 +239,7 @@ impl Env {
 }
 
 pub fn cm(name: &str, ns: &str, value: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  value: \"{value}\"\n")
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"{name}\"\n  namespace: {ns}\ndata:\n  value: \"{value}\"\n")
 }
 
 pub fn deployment(name: &str, ns: &str, image: &str) -> String {

@@ -380,8 +380,12 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
     }
     let text = std::str::from_utf8(&req.body)
         .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
-    let v: Value = serde_yaml::from_str(text)
-        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let v: Value = ferry_bundle::yaml::value_from_str(
+        "request body",
+        text,
+        &ferry_bundle::yaml::Budget::default(),
+    )
+    .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     if !v.is_object() {
         return Err(ApiError::bad_request("the request body is not an object"));
     }

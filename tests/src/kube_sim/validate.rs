@@ -25,7 +25,14 @@ fn is_dns_label_part(s: &str) -> bool {
 pub fn check(rt: &ResourceType, name: &str, obj: &Value) -> Vec<(String, String)> {
     let mut errs = Vec::new();
     let label_named = matches!(rt.kind.as_str(), "Namespace" | "Service");
-    if name.is_empty() {
+    // RBAC objects are named as path segments (rbac validation's ValidateRBACName is
+    // path.IsValidPathSegmentName): `system:coredns` is a valid ClusterRole name.
+    let rbac_named = rt.group == "rbac.authorization.k8s.io";
+    if rbac_named && !name.is_empty() {
+        if name == "." || name == ".." || name.contains(['/', '%']) {
+            errs.push(("metadata.name".into(), format!("Invalid value: \"{name}\": may not be '.' or '..' and may not contain '/' or '%'")));
+        }
+    } else if name.is_empty() {
         errs.push((
             "metadata.name".into(),
             "Required value: name or generateName is required".into(),

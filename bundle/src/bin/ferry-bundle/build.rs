@@ -1,8 +1,9 @@
 //! `ferry-bundle build`: content directory (plain, Kustomize or Helm) -> plain bundle directory.
 
-use crate::render::{self, Renderer};
+use crate::render::Renderer;
 use anyhow::{bail, Context, Result};
 use ferry_bundle::manifest::{Manifest, Rollout, Targets, Timestamp};
+use ferry_bundle::render;
 use ferry_bundle::{layout, sign, source_dir, SigningKey};
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,6 +20,10 @@ pub struct BuildSpec<'a> {
     pub targets: Targets,
     pub rollout_percent: Option<u8>,
     pub force: bool,
+    /// Variables the devices define (`DEVICE_ID` always is), for the content check.
+    pub vars: BTreeMap<String, String>,
+    /// Check as a sync with `strictSubstitution: true` reads the content.
+    pub strict_substitution: bool,
 }
 
 /// Builds the bundle and writes `bundle.yaml` (and the signature when `key` is given).
@@ -30,15 +35,14 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
         );
     }
     prepare_out(spec.out, spec.force)?;
-    match render::detect(spec.src) {
-        Renderer::Kustomize => write_rendered(spec.out, &render::kustomize(spec.src)?)?,
-        Renderer::Helm => write_rendered(spec.out, &render::helm(spec.src, spec.name)?)?,
+    match crate::render::detect(spec.src) {
+        Renderer::Kustomize => write_rendered(spec.out, &crate::render::kustomize(spec.src)?)?,
+        Renderer::Helm => write_rendered(spec.out, &crate::render::helm(spec.src, spec.name)?)?,
         Renderer::None => copy_tree(spec.src, spec.out)?,
     }
-    let files = source_dir::collect(spec.out)?
-        .into_iter()
-        .map(|f| f.entry)
-        .collect();
+    let collected = source_dir::collect(spec.out)?;
+    check_content(&collected, &spec.vars, spec.strict_substitution)?;
+    let files = collected.into_iter().map(|f| f.entry).collect();
     let mut manifest = Manifest::new(spec.name, spec.revision, Timestamp::now(), spec.ttl, files);
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
@@ -49,6 +53,68 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
         sign_dir(spec.out, key)?;
     }
     Ok(manifest)
+}
+
+/// Reads every manifest file as a device will (kubectl's YAML rules, substitution, kinds, names
+/// per kind, duplicates across files) so a publisher learns of a refusal before a device does.
+/// Returns the number of objects.
+pub fn check_content(
+    files: &[source_dir::SourceFile],
+    vars: &BTreeMap<String, String>,
+    strict: bool,
+) -> Result<usize> {
+    let mut vars = vars.clone();
+    vars.entry("DEVICE_ID".into())
+        .or_insert_with(|| "device".into());
+    let how = render::Substitution {
+        vars: &vars,
+        strict,
+    };
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for f in files
+        .iter()
+        .filter(|f| render::is_manifest_file(&f.entry.path))
+    {
+        let bytes =
+            fs::read(&f.disk_path).with_context(|| format!("reading {}", f.disk_path.display()))?;
+        let objects = render::render_file_with(&f.entry.path, &bytes, &how)
+            .map_err(|e| anyhow::anyhow!("content check: {e}"))?;
+        for o in objects {
+            let meta = &o.value["metadata"];
+            let group = o.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+            let kind = match group {
+                "" => o.kind.clone(),
+                g => format!("{}.{g}", o.kind),
+            };
+            let name = meta["name"].as_str().unwrap_or("");
+            let key = match meta["namespace"].as_str() {
+                Some(ns) if !ns.is_empty() => format!("{kind} {ns}/{name}"),
+                _ => format!("{kind} {name}"),
+            };
+            if let Some(other) = seen.insert(key.clone(), o.origin.clone()) {
+                bail!(
+                    "content check: {}: {} is also defined in {other}",
+                    o.origin,
+                    key.trim()
+                );
+            }
+        }
+    }
+    Ok(seen.len())
+}
+
+/// Parses `--var NAME=VALUE` (or `--var NAME`, declared with a placeholder value).
+pub fn parse_vars(items: &[String]) -> Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|s| {
+            let (k, v) = s.split_once('=').unwrap_or((s, "x"));
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                bail!("bad --var {s:?}: expected NAME or NAME=VALUE");
+            }
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
 }
 
 /// Signs `dir/bundle.yaml`, writing `dir/bundle.yaml.minisig`.

@@ -45,6 +45,7 @@ pub const USAGE: &str = "usage: ferry-bundle <command> [options]
   keygen  --out STEM [--password-file F] [--force]        write STEM.pub and STEM.key (minisign formats)
   build   SRC --name N --revision R --out DIR [--key K] [--ttl 30d]
           [--target-device ID]... [--target-selector k=v,..]... [--rollout-percent P] [--force]
+          [--var NAME[=VALUE]]... [--strict-substitution]   content is checked as a device reads it
   sign    DIR --key K                                      sign DIR/bundle.yaml
   verify  PATH --pub KEY_OR_DIR... [--name N] [--device-id ID] [--label k=v]... [--min-revision R]
   inspect PATH [--output json]
@@ -84,9 +85,10 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
         "basic-auth-file",
         "docker-config",
         "format",
+        "var",
     ];
     let a = args::parse(rest, valued).map_err(usage)?;
-    if let Some(f) = a.unknown_flags(&["force", "help", "plain-http"]) {
+    if let Some(f) = a.unknown_flags(&["force", "help", "plain-http", "strict-substitution"]) {
         return Err(usage(format!("unknown flag --{f}")));
     }
     match cmd.as_str() {
@@ -187,6 +189,8 @@ fn build_cmd(a: &Args) -> Result<(), CliError> {
         targets,
         rollout_percent,
         force: a.flag("force"),
+        vars: build::parse_vars(&a.all("var"))?,
+        strict_substitution: a.flag("strict-substitution"),
     };
     let m = build::build(&spec, key.as_ref())?;
     println!(
