@@ -90,3 +90,39 @@ fn the_largest_limits_do_not_overflow() {
         "2"
     );
 }
+
+#[test]
+fn a_100k_object_list_is_refused_inside_the_units_memory_max() {
+    // The shipped unit says MemoryMax=128M: run the agent with its data segment limited to
+    // that (RLIMIT_DATA covers the heap), so exceeding it aborts instead of passing.
+    let env = applied("");
+    env.publish(
+        2,
+        &[
+            ("a.yaml", cm("a", "default", "2")),
+            ("list.yaml", list(100_000)),
+        ],
+    );
+    let o = std::process::Command::new("prlimit")
+        .arg(format!("--data={}", 128u64 << 20))
+        .arg(env!("CARGO_BIN_EXE_ferry-agent"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["sync", "--once"])
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("limits.maxObjects") || out.contains("budget"),
+        "{out}"
+    );
+    assert_eq!(
+        env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
+        "1"
+    );
+}

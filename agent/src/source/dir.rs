@@ -50,7 +50,9 @@ impl DirSource {
             source_name: self.describe(),
             reason,
         };
-        if !safe_open::is_real_dir(&self.dir) && !self.dir.is_dir() {
+        // The configured directory itself may be a symlink (the operator chose it); nothing
+        // inside it is followed.
+        if !self.dir.is_dir() {
             return Err(unreachable(
                 "directory does not exist (not mounted?)".into(),
             ));
