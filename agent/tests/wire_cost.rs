@@ -11,7 +11,6 @@ use ferry_agent::source::{self, Poll};
 use ferry_bundle::manifest::Timestamp;
 use ferry_bundle::verify::{Device, SignaturePolicy, VerifyPolicy};
 use ferry_tests::tcp_count::CountingProxy;
-use std::net::ToSocketAddrs;
 
 const POLLS: u64 = 10;
 
@@ -27,21 +26,6 @@ fn policy() -> VerifyPolicy {
         },
         limits: Default::default(),
     }
-}
-
-/// `url` with its `host:port` replaced by the proxy's port (same host name, for TLS).
-fn through(url: &str, proxy: &CountingProxy) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (hostport, path) = rest.split_once('/').unwrap();
-    let host = hostport.rsplit_once(':').unwrap().0;
-    format!("{scheme}://{host}:{}/{path}", proxy.addr().port())
-}
-
-fn proxy_for(url: &str) -> CountingProxy {
-    let rest = url.split_once("://").unwrap().1;
-    let hostport = rest.split('/').next().unwrap();
-    let addr = hostport.to_socket_addrs().unwrap().next().unwrap();
-    CountingProxy::start(addr).unwrap()
 }
 
 /// Polls once (finding the bundle), then `POLLS` times with the cursor; returns the wire
@@ -87,10 +71,10 @@ fn https_exploded_polls_reuse_one_connection() {
         web.path(),
     );
     let server = ferry_tests::static_server::StaticServer::start(web.path()).unwrap();
-    let proxy = proxy_for(&server.url);
+    let proxy = CountingProxy::for_url(&server.url).unwrap();
     let yaml = format!(
         "{{type: http, url: \"{}\", caFile: {}}}",
-        through(&server.url, &proxy),
+        proxy.url_through(&server.url),
         server.ca_file().display()
     );
     let (_, connections) = idle_polls("https exploded", &yaml, &proxy);
@@ -125,10 +109,10 @@ fn oci_polls_reuse_one_connection() {
     )
     .unwrap();
     let url = reg.url("ferry/app");
-    let proxy = proxy_for(&url);
+    let proxy = CountingProxy::for_url(&url).unwrap();
     let yaml = format!(
         "{{type: oci, url: \"{}\", tag: stable, caFile: {}}}",
-        through(&url, &proxy),
+        proxy.url_through(&url),
         reg.ca_file().display()
     );
     let (_, connections) = idle_polls("oci", &yaml, &proxy);
@@ -147,10 +131,10 @@ fn git_https_polls_reuse_one_connection() {
     .unwrap();
     let http = ferry_tests::git_server::GitHttp::start(repo.root.path(), None).unwrap();
     let url = http.url("fleet.git");
-    let proxy = proxy_for(&url);
+    let proxy = CountingProxy::for_url(&url).unwrap();
     let yaml = format!(
         "{{type: git, url: \"{}\", branch: main, path: bundles/app, caFile: {}}}",
-        through(&url, &proxy),
+        proxy.url_through(&url),
         http.ca_file().display()
     );
     let (_, connections) = idle_polls("git https", &yaml, &proxy);

@@ -57,6 +57,25 @@ impl CountingProxy {
         Ok(CountingProxy { addr, counters })
     }
 
+    /// A proxy in front of the `host:port` of `url` (`scheme://host:port/...`).
+    pub fn for_url(url: &str) -> std::io::Result<Self> {
+        use std::net::ToSocketAddrs;
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let hostport = rest.split('/').next().unwrap_or(rest);
+        let addr = hostport.to_socket_addrs()?.next().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no address for the upstream")
+        })?;
+        Self::start(addr)
+    }
+
+    /// `url` with its port replaced by the proxy's (same host name, so TLS names still match).
+    pub fn url_through(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h);
+        format!("{scheme}://{host}:{}/{path}", self.addr.port())
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
