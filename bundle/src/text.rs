@@ -23,7 +23,7 @@ pub fn bounded(text: &str, max: usize) -> String {
             c if c.is_control() || is_invisible_override(c) => {
                 format!("\\u{{{:x}}}", c as u32).into()
             }
-            c => (&*c.encode_utf8(&mut buf)).to_owned().into(),
+            c => (*c.encode_utf8(&mut buf)).to_owned().into(),
         };
         if out.len() + piece.len() > max {
             out.push_str(&format!("…({} more bytes)", text.len() - i));
