@@ -74,12 +74,16 @@ fn init_logging(json: bool, daemon: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_target(false);
     if json {
-        builder.json().init();
+        builder.with_writer(std::io::stderr).json().init();
     } else {
-        builder.compact().without_time().with_ansi(false).init();
+        builder
+            .with_writer(ferry_agent::logline::SafeStderr)
+            .compact()
+            .without_time()
+            .with_ansi(false)
+            .init();
     }
 }
 
@@ -122,7 +126,12 @@ fn open_store(cfg: &AgentConfig) -> Result<Store> {
     Ok(Store::open(&cfg.state_dir.join("state.db"))?)
 }
 
-fn agent(cfg: AgentConfig) -> Result<Agent> {
+/// The agent for commands that sync: the configuration passed every check `check-config`
+/// runs (paths, permissions, quarantine placement, kubeconfig).
+fn agent(cfg: AgentConfig, config_path: &Path) -> Result<Agent> {
+    for w in ferry_agent::config_check::check(&cfg, config_path)? {
+        tracing::warn!("{w}");
+    }
     let store = open_store(&cfg)?;
     let interrupted = store.recover_interrupted()?;
     if interrupted > 0 {
@@ -147,7 +156,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
     }
     let cfg = AgentConfig::load(&cli.config)?;
     match cli.command.as_str() {
-        "check-config" => check_config(&cfg),
+        "check-config" => check_config(&cfg, &cli.config),
         "serve" => {
             let listen = cli
                 .args
@@ -179,7 +188,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             Ok(0)
         }
         "run" => {
-            let a = Arc::new(agent(cfg)?);
+            let a = Arc::new(agent(cfg, &cli.config)?);
             // After a restart, the first drift check of each sync is a full dry-run sweep.
             a.sweep_on_start
                 .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -208,7 +217,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             ferry_agent::daemon::run(a);
             Ok(0)
         }
-        "sync" => sync(cli, agent(cfg)?),
+        "sync" => sync(cli, agent(cfg, &cli.config)?),
         "status" => status(cli, &cfg),
         "history" => history(cli, &cfg),
         "events" => events(cli, &cfg),
@@ -230,7 +239,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 bail!("usage: ferry-agent rollback SYNC REVISION")
             };
             let rev: u64 = rev.parse().context("REVISION must be an integer")?;
-            let a = agent(cfg)?;
+            let a = agent(cfg, &cli.config)?;
             let cs = a.rollback(name, rev)?;
             println!("{name}: rolled back to revision {rev}: {cs}");
             Ok(0)
@@ -241,7 +250,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             } else {
                 cli.args.clone()
             };
-            let a = agent(cfg)?;
+            let a = agent(cfg, &cli.config)?;
             for name in names {
                 match a.retry(&name)? {
                     Some(rev) => {
@@ -254,7 +263,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         }
         "diff" => {
             let name = one_sync(cli, &cfg)?;
-            let a = agent(cfg)?;
+            let a = agent(cfg, &cli.config)?;
             let (rev, cs) = a.diff(&name)?;
             if cli.output_json {
                 println!(
@@ -291,7 +300,12 @@ fn one_sync(cli: &Cli, cfg: &AgentConfig) -> Result<String> {
     Ok(name.clone())
 }
 
-fn check_config(cfg: &AgentConfig) -> Result<u8> {
+fn check_config(cfg: &AgentConfig, config_path: &Path) -> Result<u8> {
+    for w in ferry_agent::config_check::check(cfg, config_path)? {
+        println!("WARNING {w}");
+    }
+    kube_client(cfg).context("cluster access")?;
+    println!("kube   client configuration loaded");
     println!("device {} labels {:?}", cfg.device_id(), cfg.device.labels);
     println!("state  {}", cfg.state_dir.display());
     for s in &cfg.syncs {
@@ -453,7 +467,7 @@ fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
                 .unwrap_or_else(|| "-".into()),
             r["health"].as_str().unwrap_or_default(),
             r["lastSuccess"].as_str().unwrap_or_default(),
-            err
+            ferry_bundle::text::bounded(&err, 4096)
         );
     }
     Ok(0)
@@ -487,7 +501,7 @@ fn history(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
             r.kind,
             r.state,
             ts(Some(r.started)),
-            detail.unwrap_or_default()
+            ferry_bundle::text::bounded(&detail.unwrap_or_default(), 4096)
         );
     }
     Ok(0)
@@ -506,7 +520,7 @@ fn events(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
             ts(Some(e.time)),
             e.sync,
             e.kind,
-            e.message
+            ferry_bundle::text::bounded(&e.message, 4096)
         );
     }
     Ok(0)

@@ -336,6 +336,10 @@ pub struct AgentConfig {
     /// Retries of transient API failures (429, 5xx, timeouts, dropped connections).
     #[serde(default)]
     pub api_retry: crate::kube::retry::RetryPolicy,
+    /// Accept trusted keys and a config file that others can write, with a warning instead of
+    /// refusing to start (docs/configuration.md). Off by default.
+    #[serde(default)]
+    pub insecure_allow_writable_trust: bool,
     /// How long and how many events and attempts are kept.
     #[serde(default)]
     pub retention: RetentionConfig,
@@ -424,6 +428,7 @@ impl AgentConfig {
         if cfg.syncs.is_empty() {
             return Err(invalid("no syncs defined".into()));
         }
+        check_ranges(&cfg).map_err(invalid)?;
         let mut names = std::collections::BTreeSet::new();
         for s in &cfg.syncs {
             if !ferry_bundle::manifest::is_valid_name(&s.name) {
@@ -531,6 +536,34 @@ impl AgentConfig {
     pub fn sync(&self, name: &str) -> Option<&SyncConfig> {
         self.syncs.iter().find(|s| s.name == name)
     }
+}
+
+/// Numbers that parse but cannot work: zero limits, no concurrency, no history.
+fn check_ranges(cfg: &AgentConfig) -> Result<(), String> {
+    let l = &cfg.limits;
+    let positive = [
+        ("limits.maxManifestBytes", l.max_manifest_bytes),
+        ("limits.maxSignatureBytes", l.max_signature_bytes),
+        ("limits.maxFiles", l.max_files as u64),
+        ("limits.maxFileBytes", l.max_file_bytes),
+        ("limits.maxTotalBytes", l.max_total_bytes),
+        ("limits.maxPathBytes", l.max_path_bytes as u64),
+        ("limits.maxObjects", l.max_objects as u64),
+        ("limits.maxObjectBytes", l.max_object_bytes),
+        ("limits.maxRenderedBytes", l.max_rendered_bytes),
+        ("history", cfg.history as u64),
+        ("outboxLimit", cfg.outbox_limit as u64),
+    ];
+    if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+        return Err(format!("{name} must be at least 1"));
+    }
+    if !(1..=64).contains(&cfg.concurrency) {
+        return Err(format!(
+            "concurrency must be 1 to 64, not {}",
+            cfg.concurrency
+        ));
+    }
+    Ok(())
 }
 
 /// A dependsOn cycle, if any (as the path that closes it).

@@ -8,13 +8,17 @@
 // failure path only, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod budget;
 pub mod config;
+pub mod config_check;
 pub mod daemon;
 pub mod engine;
 pub mod events;
 pub mod fault;
 pub mod fleet;
+pub mod httpd;
 pub mod kube;
+pub mod logline;
 pub mod metrics;
 pub mod notify;
 pub mod outbound;

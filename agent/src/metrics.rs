@@ -5,7 +5,6 @@ use crate::fleet::{health_word, SyncReport};
 use crate::store::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::io::{BufRead, BufReader, Write as IoWrite};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -152,23 +151,33 @@ pub fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Serves `GET /metrics` on `listener` from `render` in a background thread.
-pub fn serve(listener: TcpListener, render: Arc<dyn Fn() -> String + Send + Sync>) {
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut line = String::new();
-            if BufReader::new(&conn).read_line(&mut line).is_err() {
-                continue;
-            }
-            let (status, body) = if line.starts_with("GET /metrics") {
-                ("200 OK", render())
-            } else {
-                ("404 Not Found", "not found\n".to_string())
-            };
-            let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+/// `GET /metrics` from a render function, for the bounded server of [`crate::httpd`].
+struct MetricsHandler(Arc<dyn Fn() -> String + Send + Sync>);
+
+impl crate::httpd::Handler for MetricsHandler {
+    fn handle(&self, request: &crate::httpd::Request) -> crate::httpd::Response {
+        use crate::httpd::{Body, Method, Response};
+        match (request.method, request.path.as_str()) {
+            (Method::Get | Method::Head, "/metrics") => Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4",
+                etag: None,
+                body: Body::Bytes((self.0)().into_bytes()),
+            },
+            (Method::Other, _) => Response::status(405),
+            _ => Response::status(404),
         }
-    });
+    }
+}
+
+/// Serves `GET /metrics` on `listener` from `render` in a background thread (bounded: a few
+/// connections at once, each with a deadline for its request).
+pub fn serve(listener: TcpListener, render: Arc<dyn Fn() -> String + Send + Sync>) {
+    let limits = crate::httpd::ServerLimits {
+        max_connections: 4,
+        ..Default::default()
+    };
+    crate::httpd::spawn(listener, limits, Arc::new(MetricsHandler(render)));
 }
 
 /// Parses exposition text into (name{labels} -> value); used by tests and `ferry-agent metrics`.

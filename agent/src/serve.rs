@@ -2,24 +2,19 @@
 //! nodes of an air-gapped site can sync from it (`http` source with `url: http://node:8470/<sync>/`).
 //! Only what a sync has applied is served: its manifest, signature and the blobs it lists.
 //! Trust stays end to end: every node verifies the signature itself, so the relay needs none.
+//!
+//! Requests go through the bounded server of [`crate::httpd`]; the request path is matched
+//! against `/<sync>/bundle.yaml`, `/<sync>/bundle.yaml.minisig` and
+//! `/<sync>/blobs/sha256/<hex>`, where `<hex>` must parse as a [`Sha256`] listed in the applied
+//! manifest. Nothing from the request is ever joined into a path.
 
+use crate::httpd::{self, Body, Handler, Method, Request, Response, ServerLimits};
 use crate::store::blobs::BlobCache;
 use crate::store::Store;
+use ferry_bundle::digest::Sha256;
 use ferry_bundle::manifest::Manifest;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
-
-/// What a request resolves to.
-enum Answer {
-    Body {
-        content_type: &'static str,
-        body: Vec<u8>,
-        etag: String,
-    },
-    NotModified,
-    NotFound,
-}
 
 /// The cache and store behind the server.
 pub struct Relay {
@@ -28,120 +23,131 @@ pub struct Relay {
     pub syncs: Vec<String>,
 }
 
+/// What a request path names.
+#[derive(Debug, PartialEq, Eq)]
+enum Resource<'a> {
+    Manifest { sync: &'a str },
+    Signature { sync: &'a str },
+    Blob { sync: &'a str, sha256: Sha256 },
+}
+
+/// Matches a request path; anything else (`..`, extra segments, bad digests) is `None`.
+fn route(path: &str) -> Option<Resource<'_>> {
+    let rest = path.strip_prefix('/')?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    match segments.as_slice() {
+        [sync, "bundle.yaml"] => Some(Resource::Manifest { sync }),
+        [sync, "bundle.yaml.minisig"] => Some(Resource::Signature { sync }),
+        [sync, "blobs", "sha256", hex] => Some(Resource::Blob {
+            sync,
+            sha256: Sha256::parse(hex).ok()?,
+        }),
+        _ => None,
+    }
+}
+
 impl Relay {
-    fn answer(&self, path: &str, if_none_match: Option<&str>) -> Answer {
-        let mut parts = path.trim_start_matches('/').splitn(2, '/');
-        let (Some(sync), Some(rest)) = (parts.next(), parts.next()) else {
-            return Answer::NotFound;
+    fn answer(&self, path: &str) -> Response {
+        let not_found = || Response::status(404);
+        let Some(resource) = route(path) else {
+            return not_found();
+        };
+        let sync = match &resource {
+            Resource::Manifest { sync }
+            | Resource::Signature { sync }
+            | Resource::Blob { sync, .. } => *sync,
         };
         if !self.syncs.iter().any(|s| s == sync) {
-            return Answer::NotFound;
+            return not_found();
         }
         let Ok(Some((_, _, digest))) = self.store.sync_state(sync).map(|s| s.good) else {
-            return Answer::NotFound;
+            return not_found();
         };
         let Ok(Some((manifest, signature))) = self.store.bundle(&digest) else {
-            return Answer::NotFound;
+            return not_found();
         };
-        let etag = format!("\"{}\"", &digest[..16]);
-        let answer = match rest {
-            "bundle.yaml" => Answer::Body {
+        let etag = Some(format!("\"{}\"", &digest[..16.min(digest.len())]));
+        match resource {
+            Resource::Manifest { .. } => Response {
+                status: 200,
                 content_type: "application/yaml",
-                body: manifest,
                 etag,
+                body: Body::Bytes(manifest),
             },
-            "bundle.yaml.minisig" => match signature {
-                Some(s) => Answer::Body {
+            Resource::Signature { .. } => match signature {
+                Some(s) => Response {
+                    status: 200,
                     content_type: "text/plain",
-                    body: s.into_bytes(),
                     etag,
+                    body: Body::Bytes(s.into_bytes()),
                 },
-                None => Answer::NotFound,
+                None => not_found(),
             },
-            blob => {
-                let Some(sha) = blob.strip_prefix("blobs/sha256/") else {
-                    return Answer::NotFound;
-                };
+            Resource::Blob { sha256, .. } => {
                 let listed = Manifest::parse(&manifest)
-                    .is_ok_and(|m| m.files.iter().any(|f| f.sha256 == sha));
-                match (listed, self.blobs.read(sha)) {
-                    (true, Ok(body)) => Answer::Body {
+                    .is_ok_and(|m| m.files.iter().any(|f| f.sha256 == sha256.as_str()));
+                if !listed {
+                    return not_found();
+                }
+                match self.blobs.open_blob(&sha256) {
+                    Ok((file, len)) => Response {
+                        status: 200,
                         content_type: "application/octet-stream",
-                        body,
-                        etag: format!("\"{}\"", &sha[..16]),
+                        etag: Some(format!("\"{}\"", &sha256.as_str()[..16])),
+                        body: Body::File(file, len),
                     },
-                    _ => Answer::NotFound,
+                    Err(_) => not_found(),
                 }
             }
-        };
-        match (&answer, if_none_match) {
-            (Answer::Body { etag, .. }, Some(tag)) if tag == etag => Answer::NotModified,
-            _ => answer,
-        }
-    }
-
-    fn handle(&self, stream: TcpStream) -> std::io::Result<()> {
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let mut parts = line.split_whitespace();
-        let (method, path) = (
-            parts.next().unwrap_or_default().to_string(),
-            parts.next().unwrap_or_default().to_string(),
-        );
-        let mut if_none_match = None;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                if k.trim().eq_ignore_ascii_case("if-none-match") {
-                    if_none_match = Some(v.trim().to_string());
-                }
-            }
-        }
-        let mut out = stream;
-        if method != "GET" && method != "HEAD" {
-            return write!(
-                out,
-                "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-        match self.answer(&path, if_none_match.as_deref()) {
-            Answer::Body {
-                content_type,
-                body,
-                etag,
-            } => {
-                write!(out, "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nETag: {etag}\r\nConnection: close\r\n\r\n", body.len())?;
-                if method == "GET" {
-                    out.write_all(&body)?;
-                }
-                Ok(())
-            }
-            Answer::NotModified => write!(
-                out,
-                "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            ),
-            Answer::NotFound => write!(
-                out,
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            ),
         }
     }
 }
 
-/// Serves until the process ends (one short-lived thread per connection).
+impl Handler for Relay {
+    fn handle(&self, request: &Request) -> Response {
+        if request.method == Method::Other {
+            return Response::status(405);
+        }
+        let resp = self.answer(&request.path);
+        match (&resp.etag, request.header("if-none-match")) {
+            (Some(etag), Some(tag)) if resp.status == 200 && tag == etag => Response::status(304),
+            _ => resp,
+        }
+    }
+}
+
+/// Serves until the process ends, within the default [`ServerLimits`].
 pub fn serve(listener: TcpListener, relay: Arc<Relay>) {
-    for conn in listener.incoming() {
-        let Ok(conn) = conn else { continue };
-        let relay = relay.clone();
-        std::thread::spawn(move || {
-            let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(30)));
-            if let Err(e) = relay.handle(conn) {
-                tracing::debug!("serve: {e}");
-            }
-        });
+    httpd::serve(listener, ServerLimits::default(), relay);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_only_what_is_served() {
+        let hex = ferry_bundle::digest::sha256_hex(b"x");
+        assert_eq!(
+            route(&format!("/app/blobs/sha256/{hex}")),
+            Some(Resource::Blob {
+                sync: "app",
+                sha256: Sha256::parse(&hex).unwrap()
+            })
+        );
+        assert_eq!(
+            route("/app/bundle.yaml"),
+            Some(Resource::Manifest { sync: "app" })
+        );
+        for bad in [
+            "/app/blobs/sha256/../../x",
+            "/app/blobs/sha256/../../../../dev/zero",
+            "/app/blobs/sha256//dev/zero",
+            "/app/blobs/sha256/",
+            "app/bundle.yaml",
+            "/app/x/bundle.yaml",
+        ] {
+            assert_eq!(route(bad), None, "{bad}");
+        }
     }
 }

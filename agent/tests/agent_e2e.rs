@@ -368,24 +368,25 @@ fn usb_drop_quarantines_bad_archives_with_a_reason() {
         env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
         "1"
     );
-    let mut names: Vec<String> = std::fs::read_dir(&quarantine)
+    // One fresh directory per refusal, holding the candidate and its `reason`.
+    let slots: Vec<std::path::PathBuf> = std::fs::read_dir(&quarantine)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|e| e.unwrap().path())
         .collect();
-    names.sort();
-    assert_eq!(names.len(), 4, "{names:?}");
-    let reason = |suffix: &str| {
-        std::fs::read_to_string(
-            quarantine.join(names.iter().find(|n| n.ends_with(suffix)).unwrap()),
-        )
-        .unwrap()
+    assert_eq!(slots.len(), 2, "{slots:?}");
+    let reason = |name: &str| {
+        let slot = slots
+            .iter()
+            .find(|s| s.join(name).is_file())
+            .unwrap_or_else(|| panic!("{name} quarantined"));
+        std::fs::read_to_string(slot.join("reason")).unwrap()
     };
     assert!(
-        reason("app-2.bundle.reason").contains("file a.yaml has"),
+        reason("app-2.bundle").contains("\"a.yaml\" is 96 bytes, the verified manifest lists 93"),
         "{}",
-        reason("app-2.bundle.reason")
+        reason("app-2.bundle")
     );
-    assert!(reason("junk.bundle.reason").contains("archive is truncated or corrupt"));
+    assert!(reason("junk.bundle").contains("archive is truncated or corrupt"));
     assert!(
         env.drop_dir().join("app-1.bundle").exists(),
         "good exports stay"

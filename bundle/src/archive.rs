@@ -1,21 +1,28 @@
 //! The `.bundle` archive: a gzip-compressed tar holding `bundle.yaml`, `bundle.yaml.minisig`
 //! and the content files at their paths.
 //!
-//! Extraction is streaming and bounded: every entry is checked (regular files only, valid
-//! paths, no duplicates) and counted against [`Limits`] before and while it is written, and the
-//! decompressed stream as a whole is capped, so a tar bomb or an endless stream is cut off.
+//! Extraction is streaming, bounded and verification-first: the head (`bundle.yaml` and its
+//! signature, which must be the first members) is read alone under a small decompressed-byte
+//! budget and handed to the caller to verify; only then are content members written, and only
+//! those the verified manifest lists, at their listed sizes. Every entry is checked (regular
+//! files only, valid paths, no duplicates) and counted against [`Limits`] before and while it
+//! is written, and the decompressed stream as a whole is capped, so a tar bomb or an endless
+//! stream is cut off.
 
 use crate::limits::Limits;
-use crate::manifest::Manifest;
+use crate::manifest::{FileEntry, Manifest};
 use crate::paths::{self, PathError};
+use crate::{safe_open, text};
 use crate::{MANIFEST_FILE, SIGNATURE_FILE};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use std::collections::BTreeSet;
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use tar::EntryType;
 use thiserror::Error;
 
@@ -42,6 +49,16 @@ pub enum ArchiveError {
     TooLarge { max: u64 },
     #[error("archive has no {0}")]
     Missing(&'static str),
+    #[error("archive must begin with bundle.yaml and bundle.yaml.minisig, found {found:?} first")]
+    HeadFirst { found: String },
+    #[error("archive holds file {path:?} that the verified manifest does not list")]
+    Unlisted { path: String },
+    #[error("archive entry {path:?} is {size} bytes, the verified manifest lists {listed}")]
+    SizeMismatch {
+        path: String,
+        size: u64,
+        listed: u64,
+    },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
 }
@@ -90,93 +107,235 @@ fn append_bytes<W: Write>(
     tar.append_data(&mut header, path, data)
 }
 
+/// The signed head of an archive: its first members, `bundle.yaml` and (when present)
+/// `bundle.yaml.minisig`, read with byte bounds and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub manifest: Vec<u8>,
+    pub signature: Option<String>,
+}
+
 /// What an extraction produced: manifest and signature in memory, content files on disk.
 #[derive(Debug)]
 pub struct Extracted {
     pub manifest: Vec<u8>,
     pub signature: Option<String>,
-    /// Content paths written under the destination, sorted.
+    /// Content paths written under the destination, sorted (empty when the head was refused).
     pub files: BTreeSet<String>,
 }
 
-/// Caps a reader at `left` bytes, failing (not ending) when more arrive.
+/// Caps a reader at a shared budget, failing (not ending) when more arrive. The budget is
+/// shared so extraction can start small (the head only) and widen once the head is verified.
 struct Capped<R> {
     inner: R,
-    left: u64,
+    left: Rc<Cell<u64>>,
 }
 
 impl<R: Read> Read for Capped<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n as u64 > self.left {
+        // Never ask for more than the budget allows (plus one byte to notice an overrun).
+        let want = buf
+            .len()
+            .min(self.left.get().saturating_add(1).min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left.get() {
             return Err(io::Error::other(
                 "decompressed stream exceeds the bundle size limit",
             ));
         }
-        self.left -= n as u64;
+        self.left.set(self.left.get() - n as u64);
         Ok(n)
     }
 }
 
-/// Extracts a `.bundle` archive into `dest` (which must be empty or not exist) under `limits`.
-/// Nothing is ever written outside `dest`.
-pub fn extract(reader: impl Read, dest: &Path, limits: &Limits) -> Result<Extracted, ArchiveError> {
+/// Decompressed bytes allowed for the head: both members, their headers and long names.
+fn head_budget(limits: &Limits) -> u64 {
+    limits
+        .max_manifest_bytes
+        .saturating_add(limits.max_signature_bytes)
+        .saturating_add(8 * 1024)
+}
+
+/// Decompressed bytes allowed for the content: files plus 1 KiB of headers and padding each.
+fn content_budget(limits: &Limits) -> u64 {
+    let overhead = (limits.max_files as u64)
+        .saturating_add(8)
+        .saturating_mul(1024);
+    limits.max_total_bytes.saturating_add(overhead)
+}
+
+/// Reads only the head of an archive (bounded by the manifest and signature limits); no
+/// content member is read and nothing is written.
+pub fn read_head(reader: impl Read, limits: &Limits) -> Result<Head, ArchiveError> {
+    let left = Rc::new(Cell::new(head_budget(limits)));
+    let mut archive = tar::Archive::new(Capped {
+        inner: GzDecoder::new(reader),
+        left,
+    });
+    let mut entries = archive.entries().map_err(corrupt)?;
+    let (head, _next) = head_of(&mut entries, limits)?;
+    Ok(head)
+}
+
+/// Extracts a `.bundle` archive into `dest` (which must be empty or not exist) under `limits`,
+/// in two steps: the head alone is read first (bounded) and handed to `check`, which verifies
+/// it and answers with the files the verified manifest lists; only those files, at their
+/// listed sizes, are then written. When `check` answers `None` nothing is written and the
+/// result holds the head only. Nothing is ever written outside `dest`.
+pub fn extract_verified(
+    reader: impl Read,
+    dest: &Path,
+    limits: &Limits,
+    check: impl FnOnce(&Head) -> Option<Vec<FileEntry>>,
+) -> Result<Extracted, ArchiveError> {
+    let left = Rc::new(Cell::new(head_budget(limits)));
+    let mut archive = tar::Archive::new(Capped {
+        inner: GzDecoder::new(reader),
+        left: left.clone(),
+    });
+    let mut entries = archive.entries().map_err(corrupt)?;
+    let (head, next) = head_of(&mut entries, limits)?;
+    let Some(listed) = check(&head) else {
+        return Ok(Extracted {
+            manifest: head.manifest,
+            signature: head.signature,
+            files: BTreeSet::new(),
+        });
+    };
+    let listed: BTreeMap<String, u64> = listed.into_iter().map(|f| (f.path, f.size)).collect();
+    left.set(content_budget(limits));
     let werr = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ArchiveError::Write { path, source }
     };
     fs::create_dir_all(dest).map_err(werr(dest))?;
-    // Headers take 512 bytes each, plus padding; allow that on top of the content limit.
-    let overhead = (limits.max_files as u64 + 8) * 1024;
-    let cap =
-        limits.max_total_bytes + limits.max_manifest_bytes + limits.max_signature_bytes + overhead;
-    let mut archive = tar::Archive::new(Capped {
-        inner: GzDecoder::new(reader),
-        left: cap,
-    });
-    let mut manifest = None;
-    let mut signature = None;
-    let mut files = BTreeSet::new();
-    let mut total = 0u64;
-    let entries = archive.entries().map_err(corrupt)?;
+    let mut content = Content {
+        dest,
+        limits,
+        listed: &listed,
+        files: BTreeSet::new(),
+        total: 0,
+    };
+    if let Some(entry) = next {
+        content.take(entry)?;
+    }
     for entry in entries {
-        let mut entry = entry.map_err(corrupt)?;
-        let path_bytes = entry.path_bytes().into_owned();
-        let path = String::from_utf8(path_bytes).map_err(|_| ArchiveError::NotUtf8)?;
+        content.take(entry.map_err(corrupt)?)?;
+    }
+    Ok(Extracted {
+        manifest: head.manifest,
+        signature: head.signature,
+        files: content.files,
+    })
+}
+
+type Entries<'a, R> = tar::Entries<'a, Capped<GzDecoder<R>>>;
+type Entry<'a, R> = tar::Entry<'a, Capped<GzDecoder<R>>>;
+
+/// Reads the head members; returns them and the first content entry, if one was read.
+fn head_of<'a, R: Read>(
+    entries: &mut Entries<'a, R>,
+    limits: &Limits,
+) -> Result<(Head, Option<Entry<'a, R>>), ArchiveError> {
+    let mut first = match entries.next() {
+        Some(e) => e.map_err(corrupt)?,
+        None => return Err(ArchiveError::Missing(MANIFEST_FILE)),
+    };
+    if first.path_bytes().as_ref() != MANIFEST_FILE.as_bytes() {
+        return Err(ArchiveError::HeadFirst {
+            found: shown_name(&first.path_bytes()),
+        });
+    }
+    let manifest = read_member(&mut first, MANIFEST_FILE, limits.max_manifest_bytes)?;
+    let mut second = match entries.next() {
+        Some(e) => e.map_err(corrupt)?,
+        None => {
+            return Ok((
+                Head {
+                    manifest,
+                    signature: None,
+                },
+                None,
+            ))
+        }
+    };
+    if second.path_bytes().as_ref() != SIGNATURE_FILE.as_bytes() {
+        let head = Head {
+            manifest,
+            signature: None,
+        };
+        return Ok((head, Some(second)));
+    }
+    let signature = read_member(&mut second, SIGNATURE_FILE, limits.max_signature_bytes)?;
+    let head = Head {
+        manifest,
+        signature: Some(String::from_utf8_lossy(&signature).into_owned()),
+    };
+    Ok((head, None))
+}
+
+/// Reads one head member: a regular file of at most `max` bytes.
+fn read_member<R: Read>(
+    entry: &mut Entry<'_, R>,
+    name: &str,
+    max: u64,
+) -> Result<Vec<u8>, ArchiveError> {
+    if !matches!(
+        entry.header().entry_type(),
+        EntryType::Regular | EntryType::Continuous
+    ) {
+        return Err(ArchiveError::Special { path: name.into() });
+    }
+    let size = entry.header().size().map_err(corrupt)?;
+    if size > max {
+        return Err(ArchiveError::FileTooLarge {
+            path: name.into(),
+            size,
+            max,
+        });
+    }
+    let mut buf = Vec::with_capacity(size.min(1 << 20) as usize);
+    entry.take(max).read_to_end(&mut buf).map_err(corrupt)?;
+    Ok(buf)
+}
+
+/// The content step: each entry checked against the limits and the verified listing.
+struct Content<'a> {
+    dest: &'a Path,
+    limits: &'a Limits,
+    listed: &'a BTreeMap<String, u64>,
+    files: BTreeSet<String>,
+    total: u64,
+}
+
+impl Content<'_> {
+    fn take<R: Read>(&mut self, mut entry: Entry<'_, R>) -> Result<(), ArchiveError> {
+        let limits = self.limits;
+        let path = String::from_utf8(entry.path_bytes().into_owned())
+            .map_err(|_| ArchiveError::NotUtf8)?;
         let size = entry.header().size().map_err(corrupt)?;
         match entry.header().entry_type() {
             EntryType::Regular | EntryType::Continuous => {}
             EntryType::Directory => {
                 paths::validate(path.trim_end_matches('/'), limits.max_path_bytes)?;
-                continue;
+                return Ok(());
             }
-            EntryType::Symlink | EntryType::Link => return Err(ArchiveError::Link { path }),
-            _ => return Err(ArchiveError::Special { path }),
+            EntryType::Symlink | EntryType::Link => {
+                return Err(ArchiveError::Link {
+                    path: text::shown(&path),
+                })
+            }
+            _ => {
+                return Err(ArchiveError::Special {
+                    path: text::shown(&path),
+                })
+            }
         }
         if path == MANIFEST_FILE || path == SIGNATURE_FILE {
-            let max = if path == MANIFEST_FILE {
-                limits.max_manifest_bytes
-            } else {
-                limits.max_signature_bytes
-            };
-            if size > max {
-                return Err(ArchiveError::FileTooLarge { path, size, max });
-            }
-            let slot = if path == MANIFEST_FILE {
-                &mut manifest
-            } else {
-                &mut signature
-            };
-            if slot.is_some() {
-                return Err(ArchiveError::Duplicate { path });
-            }
-            let mut buf = Vec::new();
-            entry.read_to_end(&mut buf).map_err(corrupt)?;
-            *slot = Some(buf);
-            continue;
+            return Err(ArchiveError::Duplicate { path });
         }
         paths::validate(&path, limits.max_path_bytes)?;
-        if files.len() >= limits.max_files {
+        if self.files.len() >= limits.max_files {
             return Err(ArchiveError::TooManyFiles {
                 max: limits.max_files,
             });
@@ -188,40 +347,47 @@ pub fn extract(reader: impl Read, dest: &Path, limits: &Limits) -> Result<Extrac
                 max: limits.max_file_bytes,
             });
         }
-        total += size;
-        if total > limits.max_total_bytes {
+        self.total = self.total.saturating_add(size);
+        if self.total > limits.max_total_bytes {
             return Err(ArchiveError::TooLarge {
                 max: limits.max_total_bytes,
             });
         }
-        if !files.insert(path.clone()) {
+        if self.files.contains(&path) {
             return Err(ArchiveError::Duplicate { path });
         }
-        let target = dest.join(&path);
+        match self.listed.get(&path) {
+            None => return Err(ArchiveError::Unlisted { path }),
+            Some(&listed) if listed != size => {
+                return Err(ArchiveError::SizeMismatch { path, size, listed })
+            }
+            Some(_) => {}
+        }
+        self.files.insert(path.clone());
+        let werr = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ArchiveError::Write { path, source }
+        };
+        let target = self.dest.join(&path);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(werr(parent))?;
         }
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&target)
-            .map_err(werr(&target))?;
+        let mut out = safe_open::create_new(&target).map_err(werr(&target))?;
         let copied = io::copy(&mut (&mut entry).take(size), &mut out).map_err(corrupt)?;
         if copied != size {
             return Err(ArchiveError::Corrupt(format!(
                 "entry {path:?} ends after {copied} of {size} bytes"
             )));
         }
+        Ok(())
     }
-    let manifest = manifest.ok_or(ArchiveError::Missing(MANIFEST_FILE))?;
-    let signature = signature.map(|s| String::from_utf8_lossy(&s).into_owned());
-    Ok(Extracted {
-        manifest,
-        signature,
-        files,
-    })
+}
+
+/// A member name as shown in an error: escaped and bounded.
+fn shown_name(bytes: &[u8]) -> String {
+    text::shown(&String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]))
 }
 
 fn corrupt(e: io::Error) -> ArchiveError {
-    ArchiveError::Corrupt(e.to_string())
+    ArchiveError::Corrupt(text::shown(&e.to_string()))
 }

@@ -44,7 +44,7 @@ pub fn read_signed(
 ) -> Result<SignedManifest, LayoutError> {
     let manifest = read_bounded(&dir.join(MANIFEST_FILE), max_manifest)?;
     let sig_path = dir.join(SIGNATURE_FILE);
-    let signature = if sig_path.exists() {
+    let signature = if fs::symlink_metadata(&sig_path).is_ok() {
         let bytes = read_bounded(&sig_path, max_signature)?;
         Some(String::from_utf8_lossy(&bytes).into_owned())
     } else {
@@ -56,14 +56,15 @@ pub fn read_signed(
     })
 }
 
-/// Reads a file, refusing one larger than `max` without reading it all.
+/// Reads a regular file (never through a symlink, never a FIFO or device), refusing one
+/// larger than `max` without reading it all.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, LayoutError> {
-    let f = fs::File::open(path).map_err(|source| LayoutError::Read {
+    let f = crate::safe_open::open_regular(path).map_err(|source| LayoutError::Read {
         path: path.into(),
         source,
     })?;
     let mut buf = Vec::new();
-    f.take(max + 1)
+    f.take(max.saturating_add(1))
         .read_to_end(&mut buf)
         .map_err(|source| LayoutError::Read {
             path: path.into(),

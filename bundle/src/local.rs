@@ -6,9 +6,9 @@ use crate::archive::{self, ArchiveError};
 use crate::digest::sha256_reader;
 use crate::layout::{self, LayoutError, SignedManifest};
 use crate::limits::Limits;
-use crate::manifest::{FileEntry, Manifest};
+use crate::manifest::FileEntry;
+use crate::safe_open;
 use crate::verify::{self, Verdict, VerifyError, VerifyPolicy};
-use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -33,8 +33,6 @@ pub enum LocalError {
     Archive { path: PathBuf, source: ArchiveError },
     #[error("{path}: {source}")]
     Verify { path: PathBuf, source: VerifyError },
-    #[error("{path}: archive holds file {file:?} that the manifest does not list")]
-    Unlisted { path: PathBuf, file: String },
     #[error("{path}: cannot open: {source}")]
     Io {
         path: PathBuf,
@@ -71,18 +69,19 @@ impl Opened {
     }
 }
 
-/// Opens `path`: a plain or exploded bundle directory, or a `.bundle` archive, which is
-/// extracted (bounded by `limits`) into `scratch`.
+/// Opens `path`: a plain or exploded bundle directory, or a `.bundle` archive. Only the
+/// signed head is read (bounded by `limits`); an archive's content is extracted into `scratch`
+/// by [`verify`], after the signature and manifest passed.
 pub fn open(path: &Path, limits: &Limits, scratch: &Path) -> Result<Opened, LocalError> {
     let lerr = |source| LocalError::Layout {
         path: path.into(),
         source,
     };
-    if path.is_dir() {
+    if safe_open::is_real_dir(path) {
         let signed =
             layout::read_signed(path, limits.max_manifest_bytes, limits.max_signature_bytes)
                 .map_err(lerr)?;
-        let encoding = if path.join("blobs").join("sha256").is_dir() {
+        let encoding = if safe_open::is_real_dir(&path.join("blobs").join("sha256")) {
             Encoding::Exploded
         } else {
             Encoding::Plain
@@ -94,36 +93,28 @@ pub fn open(path: &Path, limits: &Limits, scratch: &Path) -> Result<Opened, Loca
             root: path.into(),
         });
     }
-    let file = fs::File::open(path).map_err(|source| LocalError::Io {
+    let file = safe_open::open_regular(path).map_err(|source| LocalError::Io {
         path: path.into(),
         source,
     })?;
-    let extracted =
-        archive::extract(file, scratch, limits).map_err(|source| LocalError::Archive {
-            path: path.into(),
-            source,
-        })?;
-    let signed = SignedManifest {
-        manifest: extracted.manifest,
-        signature: extracted.signature,
-    };
-    if let Ok(m) = Manifest::parse(&signed.manifest) {
-        if let Some(extra) = extracted.files.iter().find(|f| m.file(f).is_none()) {
-            return Err(LocalError::Unlisted {
-                path: path.into(),
-                file: extra.clone(),
-            });
-        }
-    }
+    let head = archive::read_head(file, limits).map_err(|source| LocalError::Archive {
+        path: path.into(),
+        source,
+    })?;
     Ok(Opened {
         origin: path.into(),
         encoding: Encoding::Archive,
-        signed,
+        signed: SignedManifest {
+            manifest: head.manifest,
+            signature: head.signature,
+        },
         root: scratch.into(),
     })
 }
 
-/// Verifies the manifest and then, for a new revision, every file's size and digest.
+/// Verifies the manifest and then every file's size and digest. An archive is read a second
+/// time and extracted only once its head is verified, and only if that head is byte for byte
+/// the one [`open`] read (the file may have changed in between).
 pub fn verify(opened: &Opened, policy: &VerifyPolicy) -> Result<Verdict, LocalError> {
     let verr = |source| LocalError::Verify {
         path: opened.origin.clone(),
@@ -135,24 +126,52 @@ pub fn verify(opened: &Opened, policy: &VerifyPolicy) -> Result<Verdict, LocalEr
         policy,
     )
     .map_err(verr)?;
+    if opened.encoding == Encoding::Archive {
+        extract_verified(opened, &verdict, &policy.limits)?;
+    }
     for entry in &verdict.manifest().manifest.files {
         verify_file_on_disk(entry, &opened.file_path(entry)).map_err(verr)?;
     }
     Ok(verdict)
 }
 
+/// Extracts the archive of `opened` into its scratch directory, allowing only the files of
+/// the verified manifest, and only when the archive's head is still the verified one.
+fn extract_verified(opened: &Opened, verdict: &Verdict, limits: &Limits) -> Result<(), LocalError> {
+    let aerr = |source| LocalError::Archive {
+        path: opened.origin.clone(),
+        source,
+    };
+    let file = safe_open::open_regular(&opened.origin).map_err(|source| LocalError::Io {
+        path: opened.origin.clone(),
+        source,
+    })?;
+    let expected = archive::Head {
+        manifest: opened.signed.manifest.clone(),
+        signature: opened.signed.signature.clone(),
+    };
+    let files = verdict.manifest().manifest.files.clone();
+    let extracted = archive::extract_verified(file, &opened.root, limits, |head| {
+        (*head == expected).then_some(files)
+    })
+    .map_err(aerr)?;
+    if extracted.manifest != expected.manifest || extracted.signature != expected.signature {
+        return Err(aerr(ArchiveError::Corrupt(
+            "the archive changed while it was being read".into(),
+        )));
+    }
+    Ok(())
+}
+
 /// Streams the file at `path` through sha256 and checks it against `entry`, reading at most
 /// one byte more than the manifest allows.
 pub fn verify_file_on_disk(entry: &FileEntry, path: &Path) -> Result<(), VerifyError> {
-    let meta = fs::symlink_metadata(path).map_err(|_| VerifyError::MissingFile {
-        path: entry.path.clone(),
-    })?;
-    if !meta.file_type().is_file() {
+    if !safe_open::is_regular(path) {
         return Err(VerifyError::MissingFile {
             path: entry.path.clone(),
         });
     }
-    let file = fs::File::open(path).map_err(|e| VerifyError::Read {
+    let file = safe_open::open_regular(path).map_err(|e| VerifyError::Read {
         path: entry.path.clone(),
         reason: e.to_string(),
     })?;

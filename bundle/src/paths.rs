@@ -28,25 +28,25 @@ pub fn validate(path: &str, max_len: usize) -> Result<(), PathError> {
     }
     if path.len() > max_len {
         return Err(PathError::TooLong {
-            path: path.to_string(),
+            path: crate::text::shown(path),
             max: max_len,
         });
     }
     if path.starts_with('/') {
-        return Err(PathError::Absolute(path.to_string()));
+        return Err(PathError::Absolute(crate::text::shown(path)));
     }
     if path.chars().any(|c| c == '\\' || c.is_control()) {
-        return Err(PathError::BadCharacter(path.to_string()));
+        return Err(PathError::BadCharacter(crate::text::shown(path)));
     }
     for component in path.split('/') {
         match component {
-            ".." => return Err(PathError::ParentComponent(path.to_string())),
-            "" | "." => return Err(PathError::NotNormalized(path.to_string())),
+            ".." => return Err(PathError::ParentComponent(crate::text::shown(path))),
+            "" | "." => return Err(PathError::NotNormalized(crate::text::shown(path))),
             _ => {}
         }
     }
     if path == crate::MANIFEST_FILE || path == crate::SIGNATURE_FILE {
-        return Err(PathError::Reserved(path.to_string()));
+        return Err(PathError::Reserved(crate::text::shown(path)));
     }
     Ok(())
 }

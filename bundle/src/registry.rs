@@ -55,6 +55,9 @@ pub struct Connection {
     /// Talk plain HTTP (only for registries you trust on a private link).
     pub plain_http: bool,
     pub timeout: Option<Duration>,
+    /// How long an idle connection is kept for the next request (default: ureq's 15 s). An
+    /// agent polling every minute sets more, so a no-change poll reuses its connection.
+    pub keep_idle: Option<Duration>,
 }
 
 /// A client for one repository.
@@ -86,6 +89,7 @@ impl Registry {
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_per_read(Some(Duration::from_secs(30)))
             .timeout_global(conn.timeout.or(Some(Duration::from_secs(600))))
+            .max_idle_age(conn.keep_idle.unwrap_or(Duration::from_secs(15)))
             .user_agent(format!("ferry/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();

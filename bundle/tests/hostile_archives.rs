@@ -1,7 +1,10 @@
 //! Hostile `.bundle` archives: each refused with its named error, nothing written outside the
-//! destination directory.
+//! destination directory. Extraction goes through `extract_verified`; here the "verification"
+//! allows every regular file the archive names (at its size), so the archive-level checks are
+//! what is tested.
 
 use ferry_bundle::archive::{self, ArchiveError};
+use ferry_bundle::manifest::FileEntry;
 use ferry_bundle::paths::PathError;
 use ferry_bundle::Limits;
 use flate2::write::GzEncoder;
@@ -48,14 +51,58 @@ fn gz(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
+/// The head every archive must begin with.
+const HEAD: [Entry<'static>; 2] = [
+    Entry::File("bundle.yaml", b"m"),
+    Entry::File("bundle.yaml.minisig", b"s"),
+];
+
+/// An archive of the head followed by `rest`.
+fn headed(rest: &[Entry]) -> Vec<u8> {
+    let mut all: Vec<Entry> = HEAD
+        .iter()
+        .map(|e| match e {
+            Entry::File(n, d) => Entry::File(n, d),
+            Entry::Typed(n, t, l) => Entry::Typed(n, *t, l),
+        })
+        .collect();
+    for e in rest {
+        all.push(match e {
+            Entry::File(n, d) => Entry::File(n, d),
+            Entry::Typed(n, t, l) => Entry::Typed(n, *t, l),
+        });
+    }
+    archive(&all)
+}
+
+/// Extracts allowing any path at any size (the archive's own checks are under test).
 fn extract(
     bytes: &[u8],
     limits: &Limits,
 ) -> (tempfile::TempDir, Result<archive::Extracted, ArchiveError>) {
     let root = tempfile::tempdir().unwrap();
     let dest = root.path().join("dest");
-    let r = archive::extract(bytes, &dest, limits);
+    let listing = listing_of(bytes);
+    let r = archive::extract_verified(bytes, &dest, limits, |_| Some(listing));
     (root, r)
+}
+
+/// Every regular member of a (well-formed) archive as a listing, for the permissive check.
+fn listing_of(bytes: &[u8]) -> Vec<FileEntry> {
+    let mut out = Vec::new();
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let Ok(entries) = a.entries() else { return out };
+    for e in entries {
+        let Ok(e) = e else { break };
+        let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let size = e.header().size().unwrap_or(0);
+        out.push(FileEntry {
+            path,
+            size,
+            sha256: String::new(),
+        });
+    }
+    out
 }
 
 /// Everything under `root` other than the destination directory itself.
@@ -87,10 +134,7 @@ fn good_archive_extracts() {
 
 #[test]
 fn path_traversal_is_refused() {
-    let bytes = archive(&[
-        Entry::File("bundle.yaml", b"m"),
-        Entry::File("../../escape.yaml", b"x"),
-    ]);
+    let bytes = headed(&[Entry::File("../../escape.yaml", b"x")]);
     let (root, r) = extract(&bytes, &Limits::default());
     assert!(
         matches!(r, Err(ArchiveError::Path(PathError::ParentComponent(_)))),
@@ -101,7 +145,7 @@ fn path_traversal_is_refused() {
 
 #[test]
 fn absolute_path_is_refused() {
-    let bytes = archive(&[Entry::File("/tmp/ferry-escape.yaml", b"x")]);
+    let bytes = headed(&[Entry::File("/tmp/ferry-escape.yaml", b"x")]);
     let (_root, r) = extract(&bytes, &Limits::default());
     assert!(
         matches!(r, Err(ArchiveError::Path(PathError::Absolute(_)))),
@@ -113,7 +157,7 @@ fn absolute_path_is_refused() {
 #[test]
 fn symlink_and_hardlink_are_refused() {
     for ty in [EntryType::Symlink, EntryType::Link] {
-        let bytes = archive(&[
+        let bytes = headed(&[
             Entry::Typed("evil", ty, "/etc/passwd"),
             Entry::File("evil", b"overwrite"),
         ]);
@@ -129,7 +173,7 @@ fn symlink_and_hardlink_are_refused() {
 #[test]
 fn device_files_are_refused() {
     for ty in [EntryType::Char, EntryType::Block, EntryType::Fifo] {
-        let bytes = archive(&[Entry::Typed("dev", ty, "")]);
+        let bytes = headed(&[Entry::Typed("dev", ty, "")]);
         let (_root, r) = extract(&bytes, &Limits::default());
         assert!(matches!(r, Err(ArchiveError::Special { .. })), "{r:?}");
     }
@@ -142,7 +186,7 @@ fn oversized_file_total_and_count_are_refused() {
         max_file_bytes: 1024,
         ..Limits::default()
     };
-    let (_r, r) = extract(&archive(&[Entry::File("big", &big)]), &limits);
+    let (_r, r) = extract(&headed(&[Entry::File("big", &big)]), &limits);
     assert!(
         matches!(
             r,
@@ -160,7 +204,7 @@ fn oversized_file_total_and_count_are_refused() {
         ..Limits::default()
     };
     let (_r, r) = extract(
-        &archive(&[Entry::File("a", &big), Entry::File("b", &big)]),
+        &headed(&[Entry::File("a", &big), Entry::File("b", &big)]),
         &limits,
     );
     assert!(
@@ -173,7 +217,7 @@ fn oversized_file_total_and_count_are_refused() {
         ..Limits::default()
     };
     let (_r, r) = extract(
-        &archive(&[
+        &headed(&[
             Entry::File("a", b"1"),
             Entry::File("b", b"2"),
             Entry::File("c", b"3"),
@@ -197,10 +241,7 @@ fn tar_bomb_is_cut_off_by_the_stream_cap() {
     let zeros = vec![0u8; 64 << 20];
     let (root, r) = extract(&gz(&zeros), &limits);
     assert!(r.is_err());
-    assert!(std::fs::read_dir(root.path().join("dest"))
-        .unwrap()
-        .next()
-        .is_none());
+    assert!(!root.path().join("dest").exists());
 }
 
 #[test]
@@ -216,11 +257,11 @@ fn truncated_archive_is_refused() {
 #[test]
 fn duplicate_entries_and_missing_manifest_are_refused() {
     let (_r, r) = extract(
-        &archive(&[Entry::File("a", b"1"), Entry::File("a", b"2")]),
+        &headed(&[Entry::File("a", b"1"), Entry::File("a", b"2")]),
         &Limits::default(),
     );
     assert!(matches!(r, Err(ArchiveError::Duplicate { .. })), "{r:?}");
-    let (_r, r) = extract(&archive(&[Entry::File("a", b"1")]), &Limits::default());
+    let (_r, r) = extract(&archive(&[]), &Limits::default());
     assert!(
         matches!(r, Err(ArchiveError::Missing("bundle.yaml"))),
         "{r:?}"
@@ -231,4 +272,115 @@ fn duplicate_entries_and_missing_manifest_are_refused() {
 fn not_gzip_is_corrupt() {
     let (_r, r) = extract(b"this is not an archive", &Limits::default());
     assert!(matches!(r, Err(ArchiveError::Corrupt(_))), "{r:?}");
+}
+
+#[test]
+fn content_before_the_head_is_refused_before_anything_is_written() {
+    let bytes = archive(&[
+        Entry::File("a.yaml", &[b'x'; 4096]),
+        Entry::File("bundle.yaml", b"m"),
+        Entry::File("bundle.yaml.minisig", b"s"),
+    ]);
+    let (root, r) = extract(&bytes, &Limits::default());
+    assert!(
+        matches!(r, Err(ArchiveError::HeadFirst { ref found }) if found == "a.yaml"),
+        "{r:?}"
+    );
+    assert!(!root.path().join("dest").exists());
+}
+
+#[test]
+fn a_refused_head_unpacks_nothing() {
+    let bytes = headed(&[Entry::File("a.yaml", b"x")]);
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("dest");
+    let mut seen = None;
+    let ex = archive::extract_verified(&bytes[..], &dest, &Limits::default(), |head| {
+        seen = Some(head.clone());
+        None
+    })
+    .unwrap();
+    assert_eq!(seen.unwrap().manifest, b"m");
+    assert!(ex.files.is_empty());
+    assert!(!dest.exists());
+}
+
+#[test]
+fn members_the_verified_manifest_does_not_list_are_refused() {
+    let bytes = headed(&[Entry::File("a.yaml", b"x"), Entry::File("b.yaml", b"y")]);
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("dest");
+    let listed = vec![FileEntry {
+        path: "a.yaml".into(),
+        size: 1,
+        sha256: String::new(),
+    }];
+    let r = archive::extract_verified(&bytes[..], &dest, &Limits::default(), |_| Some(listed));
+    assert!(
+        matches!(r, Err(ArchiveError::Unlisted { ref path }) if path == "b.yaml"),
+        "{r:?}"
+    );
+    assert!(!dest.join("b.yaml").exists());
+    let listed = vec![FileEntry {
+        path: "a.yaml".into(),
+        size: 5,
+        sha256: String::new(),
+    }];
+    let r = archive::extract_verified(
+        &bytes[..],
+        &root.path().join("d2"),
+        &Limits::default(),
+        |_| Some(listed),
+    );
+    assert!(
+        matches!(
+            r,
+            Err(ArchiveError::SizeMismatch {
+                listed: 5,
+                size: 1,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_60_mib_member_name_gives_a_short_error_and_little_memory() {
+    // A GNU long-name member of 60 MiB before the manifest: the head budget (manifest +
+    // signature limits) cuts it off, and no error carries more than a bounded piece of it.
+    let mut tar = Vec::new();
+    let name = vec![b'n'; 60 << 20];
+    let mut h = Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_entry_type(EntryType::GNULongName);
+    h.set_size(name.len() as u64);
+    h.set_cksum();
+    tar.extend_from_slice(h.as_bytes());
+    tar.extend_from_slice(&name);
+    tar.resize(tar.len().div_ceil(512) * 512, 0);
+    let mut f = Header::new_gnu();
+    f.as_gnu_mut().unwrap().name[..1].copy_from_slice(b"n");
+    f.set_entry_type(EntryType::Regular);
+    f.set_size(0);
+    f.set_cksum();
+    tar.extend_from_slice(f.as_bytes());
+    tar.extend_from_slice(&[0u8; 1024]);
+    let bytes = gz(&tar);
+    for limits in [
+        Limits::default(),
+        Limits {
+            max_manifest_bytes: 1 << 30,
+            ..Limits::default()
+        },
+    ] {
+        let (root, r) = extract(&bytes, &limits);
+        let e = r.unwrap_err();
+        assert!(
+            e.to_string().len() < 2048,
+            "error of {} bytes",
+            e.to_string().len()
+        );
+        assert!(!root.path().join("dest").exists());
+    }
 }

@@ -4,3 +4,4 @@ pub mod kube_sim;
 pub mod recorder;
 pub mod registry;
 pub mod static_server;
+pub mod tcp_count;

@@ -52,6 +52,11 @@ pub enum SyncError {
     #[error("sync {sync}: {source}")]
     Render { sync: String, source: RenderError },
     #[error("sync {sync}: {source}")]
+    Budget {
+        sync: String,
+        source: crate::budget::BudgetError,
+    },
+    #[error("sync {sync}: {source}")]
     Apply { sync: String, source: ApplyError },
     #[error("sync {sync}: {source}")]
     Wait { sync: String, source: WaitError },
@@ -207,6 +212,7 @@ impl Agent {
     }
 
     fn event(&self, sync: &str, kind: &str, message: &str) {
+        let message = &ferry_bundle::text::bounded(message, crate::store::MAX_TEXT); // outside text
         crate::events::record(
             &self.store,
             &self.config,

@@ -89,6 +89,7 @@ impl Agent {
     ) -> Result<Vec<DesiredObject>, SyncError> {
         let vars = self.config.vars();
         let mut rendered = Vec::new();
+        let mut budget = crate::budget::RenderBudget::new(&self.config.limits);
         for f in manifest
             .files
             .iter()
@@ -101,20 +102,25 @@ impl Agent {
                     sync: sync.name.clone(),
                     source,
                 })?;
-            rendered.extend(
-                render::render_file_with(
-                    &f.path,
-                    &data,
-                    &render::Substitution {
-                        vars: &vars,
-                        strict: sync.strict_substitution,
-                    },
-                )
-                .map_err(|source| SyncError::Render {
+            let objects = render::render_file_with(
+                &f.path,
+                &data,
+                &render::Substitution {
+                    vars: &vars,
+                    strict: sync.strict_substitution,
+                },
+            )
+            .map_err(|source| SyncError::Render {
+                sync: sync.name.clone(),
+                source,
+            })?;
+            budget
+                .admit(&f.path, objects.iter().map(|o| &o.value))
+                .map_err(|source| SyncError::Budget {
                     sync: sync.name.clone(),
                     source,
-                })?,
-            );
+                })?;
+            rendered.extend(objects);
         }
         let desired = apply::resolve(
             &self.client_for(sync),

@@ -2,18 +2,25 @@
 //! directories (plain or exploded), or being one itself. The newest valid revision wins;
 //! candidates that fail verification (manifest or any file) are reported, not applied.
 
+use super::quarantine;
 use super::{FileFetcher, Found, Poll, Source, SourceError};
 use ferry_bundle::digest::sha256_hex;
 use ferry_bundle::local::{self, Opened};
 use ferry_bundle::manifest::FileEntry;
 use ferry_bundle::verify::{self, VerifyPolicy};
+use ferry_bundle::{safe_open, text};
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 pub struct DirSource {
     dir: PathBuf,
     scratch: PathBuf,
     quarantine: Option<PathBuf>,
+    /// Candidates refused before, by path, with the stamp they had and why: a refused file
+    /// that has not changed is not opened again (a bad file costs one look, not one per pass).
+    refused: BTreeMap<PathBuf, (String, String)>,
 }
 
 impl DirSource {
@@ -22,27 +29,20 @@ impl DirSource {
             dir,
             scratch,
             quarantine,
+            refused: BTreeMap::new(),
         }
     }
 
-    /// Moves a refused candidate into the quarantine directory with a `.reason` file.
-    fn quarantine(&self, candidate: &std::path::Path, reason: &str) -> Option<PathBuf> {
+    /// Moves a refused candidate into the quarantine (see [`super::quarantine`]).
+    fn quarantine(&self, candidate: &Path, reason: &str) -> Option<PathBuf> {
         let q = self.quarantine.as_ref()?;
-        let name = candidate.file_name()?.to_string_lossy().into_owned();
-        if fs::create_dir_all(q).is_err() {
-            return None;
+        match quarantine::quarantine(q, &self.dir, candidate, reason) {
+            Ok(to) => Some(to),
+            Err(e) => {
+                tracing::warn!("cannot quarantine {}: {}", shown_path(candidate), e);
+                None
+            }
         }
-        let stamp = crate::store::now();
-        let target = q.join(format!("{stamp}-{name}"));
-        if let Err(e) = fs::rename(candidate, &target) {
-            tracing::warn!("cannot quarantine {}: {e}", candidate.display());
-            return None;
-        }
-        let _ = fs::write(
-            q.join(format!("{stamp}-{name}.reason")),
-            format!("{reason}\n"),
-        );
-        Some(target)
     }
 
     fn candidates(&self) -> Result<Vec<PathBuf>, SourceError> {
@@ -50,24 +50,28 @@ impl DirSource {
             source_name: self.describe(),
             reason,
         };
+        // The configured directory itself may be a symlink (the operator chose it); nothing
+        // inside it is followed.
         if !self.dir.is_dir() {
             return Err(unreachable(
                 "directory does not exist (not mounted?)".into(),
             ));
         }
-        if self.dir.join(ferry_bundle::MANIFEST_FILE).is_file() {
+        if safe_open::is_regular(&self.dir.join(ferry_bundle::MANIFEST_FILE)) {
             return Ok(vec![self.dir.clone()]);
         }
         let mut out = Vec::new();
         for e in fs::read_dir(&self.dir).map_err(|e| unreachable(e.to_string()))? {
             let Ok(e) = e else { continue };
-            let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;
             }
-            if (p.is_file() && name.ends_with(".bundle"))
-                || p.join(ferry_bundle::MANIFEST_FILE).is_file()
+            // Never follow a symlink out of the drop; FIFOs, devices and sockets are no bundles.
+            let Ok(ft) = e.file_type() else { continue };
+            let p = e.path();
+            if (ft.is_file() && name.ends_with(".bundle"))
+                || (ft.is_dir() && safe_open::is_regular(&p.join(ferry_bundle::MANIFEST_FILE)))
             {
                 out.push(p);
             }
@@ -76,37 +80,49 @@ impl DirSource {
         Ok(out)
     }
 
-    /// A cheap fingerprint of the candidates (names, sizes, mtimes, manifest bytes).
+    /// What identifies one version of a candidate: inode, size and mtime of the archive or the
+    /// manifest, without following symlinks.
+    fn stamp(p: &Path) -> String {
+        let target = if safe_open::is_real_dir(p) {
+            p.join(ferry_bundle::MANIFEST_FILE)
+        } else {
+            p.to_path_buf()
+        };
+        let meta = fs::symlink_metadata(&target).ok();
+        let mtime = meta
+            .as_ref()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!(
+            "{}|{}|{}",
+            meta.as_ref().map(|m| m.ino()).unwrap_or(0),
+            meta.as_ref().map(|m| m.len()).unwrap_or(0),
+            mtime
+        )
+    }
+
+    /// A cheap fingerprint of the candidates (names, stamps, manifest and signature bytes).
     fn fingerprint(paths: &[PathBuf]) -> String {
         let mut s = String::new();
         for p in paths {
-            let target = if p.is_dir() {
-                p.join(ferry_bundle::MANIFEST_FILE)
-            } else {
-                p.clone()
-            };
-            let meta = fs::metadata(&target).ok();
-            let mtime = meta
-                .as_ref()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            s.push_str(&format!(
-                "{}|{}|{}\n",
-                p.display(),
-                meta.map(|m| m.len()).unwrap_or(0),
-                mtime
-            ));
-            if p.is_dir() {
-                s.push_str(&sha256_hex(&fs::read(target).unwrap_or_default()));
-                if let Ok(sig) = fs::read(p.join(ferry_bundle::SIGNATURE_FILE)) {
-                    s.push_str(&sha256_hex(&sig));
+            s.push_str(&format!("{}|{}\n", p.display(), Self::stamp(p)));
+            if safe_open::is_real_dir(p) {
+                for f in [ferry_bundle::MANIFEST_FILE, ferry_bundle::SIGNATURE_FILE] {
+                    if let Ok(Some(bytes)) = safe_open::read_capped(&p.join(f), 4 << 20) {
+                        s.push_str(&sha256_hex(&bytes));
+                    }
                 }
             }
         }
         sha256_hex(s.as_bytes())
     }
+}
+
+/// A path as shown in messages: escaped and bounded.
+fn shown_path(p: &Path) -> String {
+    text::shown(&p.display().to_string())
 }
 
 struct OpenedFiles {
@@ -126,8 +142,8 @@ impl Drop for ScratchDir {
 impl FileFetcher for OpenedFiles {
     fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError> {
         let path = self.opened.file_path(entry);
-        let origin = format!("{}: {}", self.opened.origin.display(), entry.path);
-        let f = fs::File::open(&path).map_err(|e| SourceError::File {
+        let origin = format!("{}: {}", shown_path(&self.opened.origin), entry.path);
+        let f = safe_open::open_regular(&path).map_err(|e| SourceError::File {
             origin: origin.clone(),
             reason: e.to_string(),
         })?;
@@ -139,11 +155,19 @@ impl FileFetcher for OpenedFiles {
 }
 
 impl DirSource {
-    /// Records a refusal, quarantining the candidate when configured; returns the message.
-    fn refuse(&self, candidate: &std::path::Path, reason: &str) -> String {
-        match self.quarantine(candidate, reason) {
-            Some(to) => format!("{reason} (quarantined to {})", to.display()),
-            None => reason.to_string(),
+    /// Records a refusal, quarantining the candidate when configured; returns the message
+    /// (bounded and escaped: it holds a file name and text from the candidate).
+    fn refuse(&mut self, candidate: &Path, reason: &str) -> String {
+        let reason = text::bounded(reason, 2048);
+        match self.quarantine(candidate, &reason) {
+            Some(to) => format!("{reason} (quarantined to {})", shown_path(&to)),
+            None => {
+                self.refused.insert(
+                    candidate.to_path_buf(),
+                    (Self::stamp(candidate), reason.clone()),
+                );
+                reason
+            }
         }
     }
 }
@@ -161,7 +185,14 @@ impl Source for DirSource {
         }
         let mut best: Option<(u64, OpenedFiles)> = None;
         let mut refused = Vec::new();
+        self.refused.retain(|p, _| paths.contains(p));
         for (i, p) in paths.iter().enumerate() {
+            if let Some((stamp, reason)) = self.refused.get(p) {
+                if *stamp == Self::stamp(p) {
+                    refused.push(format!("{reason} (refused before, unchanged)"));
+                    continue;
+                }
+            }
             let scratch = ScratchDir(self.scratch.join(format!("dir-{}-{i}", std::process::id())));
             let _ = fs::remove_dir_all(&scratch.0);
             let opened = match local::open(p, &policy.limits, &scratch.0) {

@@ -179,6 +179,28 @@ impl Lazy {
     }
 }
 
+/// Most bytes of a response body read (and dropped) when gix stops reading before its end.
+const DRAIN_MAX: u64 = 256 * 1024;
+
+impl Drop for Lazy {
+    /// gix stops reading a response at the protocol's flush packet; ureq returns a connection
+    /// to its pool only once the body is read to its end. Reading the (small) rest lets the
+    /// next request, and the next poll, reuse the connection instead of opening a new one.
+    fn drop(&mut self) {
+        if !matches!(self.part, Part::Body) {
+            return;
+        }
+        if let Some(r) = self.ready.as_mut() {
+            let _ = std::io::copy(&mut r.take(DRAIN_MAX), &mut std::io::sink());
+        } else if let Some(p) = &self.pending {
+            let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(Ok((_, body))) = p.response.as_mut() {
+                let _ = std::io::copy(&mut body.take(DRAIN_MAX), &mut std::io::sink());
+            }
+        }
+    }
+}
+
 impl Read for Lazy {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let available = self.fill_buf()?;

@@ -193,8 +193,27 @@ impl HttpSource {
         };
         let dir = self.scratch.join(format!("http-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        // A detached signature is fetched first: the archive is unpacked only after its head
+        // verified, and the head may carry no signature of its own.
+        let detached = match &self.signature_url {
+            Some(sig_url) => match self.get(sig_url, None)? {
+                Some((sig_resp, _)) => Some(
+                    String::from_utf8_lossy(&self.read_limited(
+                        sig_url,
+                        sig_resp,
+                        policy.limits.max_signature_bytes,
+                    )?)
+                    .into_owned(),
+                ),
+                None => None,
+            },
+            None => None,
+        };
         let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
-        let extracted = archive::extract(reader, &dir, &policy.limits).map_err(|e| match e {
+        let extracted = archive::extract_verified(reader, &dir, &policy.limits, |head| {
+            super::verified_listing(head, detached.as_deref(), policy)
+        })
+        .map_err(|e| match e {
             archive::ArchiveError::Corrupt(reason)
                 if reason.contains("connection") || reason.contains("timed out") =>
             {
@@ -208,21 +227,7 @@ impl HttpSource {
                 reason: e.to_string(),
             },
         })?;
-        let signature = match (&extracted.signature, &self.signature_url) {
-            (Some(s), _) => Some(s.clone()),
-            (None, Some(sig_url)) => match self.get(sig_url, None)? {
-                Some((resp, _)) => Some(
-                    String::from_utf8_lossy(&self.read_limited(
-                        sig_url,
-                        resp,
-                        policy.limits.max_signature_bytes,
-                    )?)
-                    .into_owned(),
-                ),
-                None => None,
-            },
-            (None, None) => None,
-        };
+        let signature = extracted.signature.clone().or(detached);
         let digest = ferry_bundle::digest::sha256_hex(&extracted.manifest);
         if cursor.as_ref().is_some_and(|c| c.digest == digest) {
             return Ok(Poll::Unchanged);

@@ -6,6 +6,7 @@ pub mod git;
 pub mod git_http;
 pub mod http;
 pub mod oci;
+pub mod quarantine;
 
 use ferry_bundle::local::LocalError;
 use ferry_bundle::manifest::FileEntry;
@@ -16,7 +17,7 @@ use thiserror::Error;
 pub enum SourceError {
     #[error("source {source_name} is unreachable: {reason}")]
     Unreachable { source_name: String, reason: String },
-    #[error("source {source_name} holds no valid bundle{}", if .refused.is_empty() { String::new() } else { format!(" ({} refused: {})", .refused.len(), .refused.join("; ")) })]
+    #[error("source {source_name} holds no valid bundle{}", refused_summary(.refused))]
     NoBundle {
         source_name: String,
         refused: Vec<String>,
@@ -25,6 +26,26 @@ pub enum SourceError {
     File { origin: String, reason: String },
     #[error(transparent)]
     Local(#[from] LocalError),
+}
+
+/// The refused candidates in a message: the count, and the first few (each already bounded).
+fn refused_summary(refused: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if refused.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(" ({} refused: ", refused.len());
+    let shown: Vec<String> = refused
+        .iter()
+        .take(SHOWN)
+        .map(|r| ferry_bundle::text::shown(r))
+        .collect();
+    s.push_str(&shown.join("; "));
+    if refused.len() > SHOWN {
+        s.push_str(&format!("; and {} more", refused.len() - SHOWN));
+    }
+    s.push(')');
+    s
 }
 
 /// Fetches the content files of a found bundle; returned bytes are verified against the entry.
@@ -59,6 +80,20 @@ pub trait Source: Send {
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError>;
 }
 
+/// The files an archive may unpack: those of its head's manifest once that head verifies
+/// under `policy` (signature first). `None` unpacks nothing; the caller hands the head on and
+/// the sync's own verification reports why it was refused.
+pub fn verified_listing(
+    head: &ferry_bundle::archive::Head,
+    signature: Option<&str>,
+    policy: &VerifyPolicy,
+) -> Option<Vec<FileEntry>> {
+    let signature = head.signature.as_deref().or(signature);
+    ferry_bundle::verify::verify_manifest(&head.manifest, signature, policy)
+        .ok()
+        .map(|v| v.manifest().manifest.files.clone())
+}
+
 /// Files extracted from an archive into a scratch directory (removed when dropped).
 pub struct ExtractedFiles {
     pub dir: std::path::PathBuf,
@@ -68,10 +103,13 @@ pub struct ExtractedFiles {
 impl FileFetcher for ExtractedFiles {
     fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError> {
         let origin = format!("{}: {}", self.origin, entry.path);
-        let f = std::fs::File::open(self.dir.join(&entry.path)).map_err(|e| SourceError::File {
-            origin: origin.clone(),
-            reason: e.to_string(),
-        })?;
+        let f =
+            ferry_bundle::safe_open::open_regular(&self.dir.join(&entry.path)).map_err(|e| {
+                SourceError::File {
+                    origin: origin.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         ferry_bundle::verify::read_verified(entry, f).map_err(|e| SourceError::File {
             origin,
             reason: e.to_string(),
@@ -210,5 +248,12 @@ fn oci_connection(
         credentials,
         plain_http,
         timeout: None,
+        keep_idle: Some(KEEP_IDLE),
     })
 }
+
+/// How long a source keeps an idle connection for its next poll: above any sensible poll
+/// interval, so a no-change poll costs one request on a kept connection (and, when the server
+/// closed it meanwhile, a resumed TLS session: the rustls configuration, with its session
+/// cache, lives as long as the source's client). Servers usually close earlier; that is fine.
+pub const KEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);

@@ -72,7 +72,7 @@ impl OciSource {
         registry
             .blob(digest)
             .map_err(|e| self.err(e))?
-            .take(max + 1)
+            .take(max.saturating_add(1))
             .read_to_end(&mut data)
             .map_err(|e| SourceError::Unreachable {
                 source_name: self.describe(),
@@ -167,7 +167,10 @@ impl Source for OciSource {
                 let dir = self.scratch.join(format!("oci-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&dir);
                 let reader = registry.blob(&content.digest).map_err(|e| self.err(e))?;
-                let extracted = ferry_bundle::archive::extract(reader, &dir, &policy.limits)
+                let extracted =
+                    ferry_bundle::archive::extract_verified(reader, &dir, &policy.limits, |head| {
+                        super::verified_listing(head, None, policy)
+                    })
                     .map_err(|e| SourceError::File {
                         origin: origin.clone(),
                         reason: e.to_string(),

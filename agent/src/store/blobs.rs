@@ -1,6 +1,11 @@
 //! The content-addressed blob cache: `blobs/<sha256>` files, written through a temporary file,
 //! fsync and rename, so a partial download never reaches the cache.
+//!
+//! Blobs are named only by a validated [`Sha256`] (no text is ever joined into a path) and
+//! opened without following symlinks, only when they are regular files.
 
+use ferry_bundle::digest::{NotSha256, Sha256};
+use ferry_bundle::safe_open;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
@@ -14,6 +19,31 @@ pub enum BlobError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("blob cache: {0}")]
+    BadDigest(#[from] NotSha256),
+}
+
+/// What names a blob: a [`Sha256`], or text that must parse as one.
+pub trait BlobKey {
+    fn sha256(&self) -> Result<Sha256, NotSha256>;
+}
+
+impl BlobKey for Sha256 {
+    fn sha256(&self) -> Result<Sha256, NotSha256> {
+        Ok(self.clone())
+    }
+}
+
+impl BlobKey for str {
+    fn sha256(&self) -> Result<Sha256, NotSha256> {
+        Sha256::parse(self)
+    }
+}
+
+impl BlobKey for String {
+    fn sha256(&self) -> Result<Sha256, NotSha256> {
+        Sha256::parse(self)
+    }
 }
 
 /// A directory of verified blobs named by their sha256.
@@ -30,28 +60,52 @@ impl BlobCache {
         Ok(BlobCache { dir: dir.into() })
     }
 
-    pub fn path(&self, sha256: &str) -> PathBuf {
-        self.dir.join(sha256)
+    /// Where the blob lives: the cache directory joined with 64 hex digits, nothing else.
+    fn path(&self, sha256: &Sha256) -> PathBuf {
+        self.dir.join(sha256.as_str())
     }
 
-    pub fn has(&self, sha256: &str) -> bool {
-        self.path(sha256).is_file()
+    pub fn has<K: BlobKey + ?Sized>(&self, key: &K) -> bool {
+        key.sha256()
+            .is_ok_and(|d| safe_open::is_regular(&self.path(&d)))
     }
 
-    pub fn read(&self, sha256: &str) -> Result<Vec<u8>, BlobError> {
-        let p = self.path(sha256);
-        fs::read(&p).map_err(|source| BlobError::Io { path: p, source })
+    /// Opens a blob for streaming: (file, size). Symlinks and special files are refused.
+    pub fn open_blob<K: BlobKey + ?Sized>(&self, key: &K) -> Result<(fs::File, u64), BlobError> {
+        let p = self.path(&key.sha256()?);
+        let io = |source| BlobError::Io {
+            path: p.clone(),
+            source,
+        };
+        let f = safe_open::open_regular(&p).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        Ok((f, len))
+    }
+
+    pub fn read<K: BlobKey + ?Sized>(&self, key: &K) -> Result<Vec<u8>, BlobError> {
+        use std::io::Read;
+        let sha256 = key.sha256()?;
+        let (mut f, len) = self.open_blob(&sha256)?;
+        let mut data = Vec::with_capacity(len as usize);
+        f.read_to_end(&mut data).map_err(|source| BlobError::Io {
+            path: self.path(&sha256),
+            source,
+        })?;
+        Ok(data)
     }
 
     /// Stores already-verified `data` under `sha256`.
-    pub fn put(&self, sha256: &str, data: &[u8]) -> Result<(), BlobError> {
-        let dst = self.path(sha256);
+    pub fn put<K: BlobKey + ?Sized>(&self, key: &K, data: &[u8]) -> Result<(), BlobError> {
+        let sha256 = key.sha256()?;
+        let dst = self.path(&sha256);
         let tmp = self.dir.join(format!(".{sha256}.partial"));
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| BlobError::Io { path, source }
         };
-        let written = fs::File::create(&tmp).and_then(|mut f| {
+        // A leftover partial file (or anything planted under its name) goes first.
+        let _ = fs::remove_file(&tmp);
+        let written = safe_open::create_new(&tmp).and_then(|mut f| {
             f.write_all(data)?;
             f.sync_all()
         });
@@ -78,5 +132,30 @@ impl BlobCache {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_digests_name_blobs_and_links_are_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(&d.path().join("blobs")).unwrap();
+        let data = b"hello";
+        let sha = Sha256::of(data);
+        cache.put(&sha, data).unwrap();
+        assert_eq!(cache.read(&sha).unwrap(), data);
+        assert!(cache.has(sha.as_str()));
+        for bad in ["../../etc/passwd", "/dev/zero", "..", ""] {
+            assert!(!cache.has(bad));
+            assert!(matches!(cache.read(bad), Err(BlobError::BadDigest(_))));
+        }
+        let other = Sha256::of(b"other");
+        std::os::unix::fs::symlink("/dev/zero", d.path().join("blobs").join(other.as_str()))
+            .unwrap();
+        assert!(!cache.has(&other));
+        assert!(cache.read(&other).is_err());
     }
 }

@@ -145,6 +145,14 @@ pub struct Event {
 /// A stored manifest and its signature.
 pub type StoredBundle = (Vec<u8>, Option<String>);
 
+/// Longest text from outside (errors, messages, source references) kept in one column.
+pub const MAX_TEXT: usize = 8 * 1024;
+
+/// Outside text as stored: control characters escaped, cut to [`MAX_TEXT`].
+fn kept(text: &str) -> String {
+    ferry_bundle::text::bounded(text, MAX_TEXT)
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -303,7 +311,7 @@ impl Store {
         Self::ensure_sync(&c, sync)?;
         c.execute(
             "UPDATE syncs SET last_error=?2 WHERE name=?1",
-            params![sync, error],
+            params![sync, error.map(kept)],
         )?;
         Ok(())
     }
@@ -313,7 +321,7 @@ impl Store {
         Self::ensure_sync(&c, sync)?;
         c.execute(
             "UPDATE syncs SET waiting=?2 WHERE name=?1",
-            params![sync, waiting],
+            params![sync, waiting.map(kept)],
         )?;
         Ok(())
     }
@@ -370,7 +378,7 @@ impl Store {
         let tx = c.transaction()?;
         tx.execute(
             "INSERT INTO revisions(sync, revision, digest, kind, state, started, source_ref) VALUES (?1, ?2, ?3, ?4, 'applying', ?5, ?6)",
-            params![sync, revision as i64, digest, kind.as_str(), now(), source_ref],
+            params![sync, revision as i64, digest, kind.as_str(), now(), source_ref.map(kept)],
         )?;
         let id = tx.last_insert_rowid();
         {
@@ -418,6 +426,7 @@ impl Store {
                 }
             }
             Err(error) => {
+                let error = kept(error);
                 tx.execute(
                     "UPDATE revisions SET state='failed', finished=?2, error=?3 WHERE id=?1",
                     params![id, now(), error],
@@ -534,7 +543,7 @@ impl Store {
         let tx = c.unchecked_transaction()?;
         tx.execute(
             "INSERT INTO events(time, sync, kind, message) VALUES (?1, ?2, ?3, ?4)",
-            params![now(), sync, kind, message],
+            params![now(), sync, kind, kept(message)],
         )?;
         tx.execute("INSERT INTO counters(name, value) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", [format!("events_total|{sync}|{kind}")])?;
         tx.commit()?;

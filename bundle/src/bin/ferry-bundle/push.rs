@@ -46,6 +46,7 @@ pub fn connection(reference: &Reference, o: &PushOptions) -> Result<Connection> 
         credentials,
         plain_http: o.plain_http,
         timeout: None,
+        keep_idle: None,
     })
 }
 

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod wire;
+
 struct Bench {
     bin: PathBuf,
     dir: tempfile::TempDir,
@@ -149,7 +151,9 @@ fn sim() -> Result<KubeSim> {
 
 fn main() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = root.join("target/release");
+    let bin = std::env::var_os("FERRY_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/release"));
     if !bin.join("ferry-agent").exists() {
         bail!("build the release binaries first (cross/bench does)");
     }
@@ -163,6 +167,14 @@ fn main() -> Result<()> {
         .arg(b.dir.path().join("k"))
         .output()?;
     anyhow::ensure!(o.status.success(), "keygen");
+    if std::env::var("FERRY_BENCH_ONLY").as_deref() == Ok("wire") {
+        let src = b.dir.path().join("wire-src");
+        Bench::objects(&src, 20, "v1")?;
+        let out = b.dir.path().join("wire-bundle");
+        b.build_bundle(&src, &out, 1)?;
+        wire::wire(&mut b, &out)?;
+        return print_rows(&b);
+    }
 
     // Binary sizes.
     for t in [
@@ -451,6 +463,11 @@ fn main() -> Result<()> {
         "ref advertisement only",
     );
 
+    wire::wire(&mut b, &drop.join("bench"))?;
+    print_rows(&b)
+}
+
+fn print_rows(b: &Bench) -> Result<()> {
     println!("| measure | figure | note |\n|---|---|---|");
     for (w, f, n) in &b.rows {
         println!("| {w} | {f} | {n} |");

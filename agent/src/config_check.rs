@@ -1,0 +1,192 @@
+//! Checks of the configuration against the machine, run by `check-config` and before any
+//! command that syncs (`run`, `sync`, ...), so `check-config` passing means `run` starts:
+//! every path that must exist exists; the quarantine is not the drop or inside it; trust
+//! anchors (keys) and the config file are not writable by others (refused, or only warned
+//! with `insecureAllowWritableTrust: true`).
+
+use crate::config::{AgentConfig, SourceConfig};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A configuration that cannot run on this machine.
+#[derive(Debug, Error)]
+pub enum CheckError {
+    #[error("{what} {path} does not exist or cannot be read: {reason}")]
+    Missing {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "{what} {path} {problem}; fix its permissions or set insecureAllowWritableTrust: true"
+    )]
+    Writable {
+        what: &'static str,
+        path: PathBuf,
+        problem: String,
+    },
+    #[error("sync {sync}: {source}")]
+    Quarantine {
+        sync: String,
+        source: crate::source::quarantine::QuarantineError,
+    },
+}
+
+/// Findings that do not stop the agent (printed by `check-config`, logged by `run`).
+pub type Warnings = Vec<String>;
+
+/// Runs every check; `config_path` is the file the configuration was read from.
+pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckError> {
+    let mut warnings = Vec::new();
+    let mut trust = |what: &'static str, path: &Path| -> Result<(), CheckError> {
+        match writable_by_others(path) {
+            None => Ok(()),
+            Some(problem) if cfg.insecure_allow_writable_trust => {
+                warnings.push(format!("{what} {} {problem}", path.display()));
+                Ok(())
+            }
+            Some(problem) => Err(CheckError::Writable {
+                what,
+                path: path.into(),
+                problem,
+            }),
+        }
+    };
+    trust("config", config_path)?;
+    if cfg
+        .syncs
+        .iter()
+        .any(|s| !s.insecure_skip_signature && s.keys.is_none())
+    {
+        must_exist("keys", &cfg.keys)?;
+        trust_tree(&cfg.keys, &mut trust)?;
+    }
+    for s in &cfg.syncs {
+        if let (Some(k), false) = (&s.keys, s.insecure_skip_signature) {
+            must_exist("keys", k)?;
+            trust_tree(k, &mut trust)?;
+        }
+        match &s.source {
+            SourceConfig::Directory {
+                path,
+                quarantine: Some(q),
+            } => crate::source::quarantine::check_placement(q, path).map_err(|source| {
+                CheckError::Quarantine {
+                    sync: s.name.clone(),
+                    source,
+                }
+            })?,
+            SourceConfig::Directory { .. } => {}
+            SourceConfig::Http { auth, .. } | SourceConfig::Git { auth, .. } => {
+                for p in auth.clone().paths_mut() {
+                    must_exist("credential file", p)?;
+                }
+            }
+            SourceConfig::Oci {
+                ca_file,
+                client_cert,
+                client_key,
+                basic_auth_file,
+                docker_config,
+                ..
+            } => {
+                for p in [
+                    ca_file,
+                    client_cert,
+                    client_key,
+                    basic_auth_file,
+                    docker_config,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    must_exist("credential file", p)?;
+                }
+            }
+        }
+    }
+    if let Some(k) = &cfg.kubeconfig {
+        must_exist("kubeconfig", k)?;
+    }
+    for n in &cfg.notifications {
+        for p in n.tls.clone().paths_mut() {
+            must_exist("credential file", p)?;
+        }
+    }
+    if let Some(f) = &cfg.fleet {
+        for p in f.tls.clone().paths_mut() {
+            must_exist("credential file", p)?;
+        }
+    }
+    Ok(warnings)
+}
+
+fn must_exist(what: &'static str, path: &Path) -> Result<(), CheckError> {
+    std::fs::metadata(path)
+        .map(|_| ())
+        .map_err(|e| CheckError::Missing {
+            what,
+            path: path.into(),
+            reason: e.to_string(),
+        })
+}
+
+/// Checks `path` and, for a directory, every entry in it.
+fn trust_tree(
+    path: &Path,
+    check: &mut impl FnMut(&'static str, &Path) -> Result<(), CheckError>,
+) -> Result<(), CheckError> {
+    check("keys", path)?;
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            check("key", &e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Why others could change `path` (or what it points to), if they can: writable by group or
+/// others, or owned by someone other than root or this user. Symlinks are judged by target.
+pub fn writable_by_others(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    let me = unsafe_free_uid();
+    if meta.uid() != 0 && Some(meta.uid()) != me {
+        return Some(format!("is owned by uid {}", meta.uid()));
+    }
+    let mode = meta.mode();
+    if mode & 0o002 != 0 {
+        return Some(format!("is writable by others (mode {:o})", mode & 0o7777));
+    }
+    if mode & 0o020 != 0 && meta.gid() != 0 {
+        return Some(format!(
+            "is writable by its group (mode {:o})",
+            mode & 0o7777
+        ));
+    }
+    None
+}
+
+/// This process's uid, read without `unsafe` (the owner of `/proc/self`).
+fn unsafe_free_uid() -> Option<u32> {
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn group_and_world_writable_files_are_found() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("k.pub");
+        std::fs::write(&f, "x").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(writable_by_others(&f), None);
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(writable_by_others(&f)
+            .unwrap()
+            .contains("writable by others"));
+    }
+}
