@@ -1,0 +1,375 @@
+//! The status views (pure): fleet overview and the filtered, sorted, paginated device list,
+//! computed from the stored devices at a given time. The HTML page and the JSON API render the
+//! same values.
+
+use crate::status::{DeviceStatus, Staleness};
+use crate::store::{DeviceRow, StoredEvent};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Devices per status.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tile {
+    pub status: DeviceStatus,
+    pub devices: usize,
+}
+
+/// How many devices applied which revision, next to the highest they verified.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionCount {
+    pub applied: Option<u64>,
+    pub highest_verified: Option<u64>,
+    pub devices: usize,
+}
+
+/// Rollout of one sync's newest revision across the fleet.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRollout {
+    pub sync: String,
+    /// The highest revision any device verified.
+    pub target: Option<u64>,
+    pub devices: usize,
+    /// Devices running the target.
+    pub applied: usize,
+    /// Devices that verified the target, are in its wave, but do not run it (failing, rolled back).
+    pub pending: usize,
+    /// Devices outside the target's rollout wave ("waiting for wave").
+    pub waiting_for_wave: usize,
+    /// Devices that have not verified the target yet (not fetched, or offline).
+    pub not_seen: usize,
+    /// Devices of the fleet that do not have this sync at all.
+    pub without_sync: usize,
+    pub revisions: Vec<RevisionCount>,
+}
+
+/// Devices whose last error reads the same (numbers folded).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorGroup {
+    pub sync: String,
+    pub error: String,
+    pub devices: usize,
+    pub example_device: String,
+}
+
+/// A sync whose source the device cannot reach.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unreachable {
+    pub device: String,
+    pub sync: String,
+    pub since: Option<String>,
+}
+
+/// A device whose outbox dropped messages.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxDrop {
+    pub device: String,
+    pub dropped: u64,
+}
+
+/// Everything the overview page shows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overview {
+    pub now: i64,
+    pub devices: usize,
+    pub tiles: Vec<Tile>,
+    pub syncs: Vec<SyncRollout>,
+    pub top_errors: Vec<ErrorGroup>,
+    pub unreachable_total: usize,
+    pub unreachable: Vec<Unreachable>,
+    pub outbox_dropped_total: u64,
+    pub outbox_drops: Vec<OutboxDrop>,
+    /// Newest drift corrections and rollbacks.
+    pub recent: Vec<StoredEvent>,
+}
+
+/// Lists on the overview stop at this many entries.
+pub const LIST_LIMIT: usize = 10;
+
+/// Folds digits so "revision 7 failed" and "revision 8 failed" group together.
+pub fn error_key(e: &str) -> String {
+    let mut out = String::with_capacity(e.len().min(200));
+    let mut in_num = false;
+    for c in e.chars().take(200) {
+        if c.is_ascii_digit() {
+            if !in_num {
+                out.push('#');
+            }
+            in_num = true;
+        } else {
+            in_num = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Computes the overview (pure).
+pub fn overview(
+    devices: &[DeviceRow],
+    now: i64,
+    staleness: &Staleness,
+    recent: Vec<StoredEvent>,
+) -> Overview {
+    let mut tiles: BTreeMap<DeviceStatus, usize> = BTreeMap::new();
+    let mut targets: BTreeMap<&str, Option<u64>> = BTreeMap::new();
+    for d in devices {
+        *tiles.entry(staleness.status(d, now)).or_default() += 1;
+        for s in &d.report.syncs {
+            let t = targets.entry(&s.name).or_default();
+            *t = (*t).max(s.highest_verified);
+        }
+    }
+    let syncs = targets
+        .iter()
+        .map(|(name, target)| rollout(devices, name, *target))
+        .collect();
+    let mut errors: BTreeMap<(String, String), (usize, String, String)> = BTreeMap::new();
+    let mut unreachable = Vec::new();
+    let mut drops = Vec::new();
+    for d in devices {
+        for s in &d.report.syncs {
+            if let Some(e) = &s.last_error {
+                let entry = errors
+                    .entry((s.name.clone(), error_key(e)))
+                    .or_insert_with(|| (0, e.clone(), d.report.id.clone()));
+                entry.0 += 1;
+            }
+            if !s.source_reachable {
+                unreachable.push(Unreachable {
+                    device: d.report.id.clone(),
+                    sync: s.name.clone(),
+                    since: s.source_unreachable_since.clone(),
+                });
+            }
+        }
+        if d.report.outbox_dropped > 0 {
+            drops.push(OutboxDrop {
+                device: d.report.id.clone(),
+                dropped: d.report.outbox_dropped,
+            });
+        }
+    }
+    let mut top_errors: Vec<ErrorGroup> = errors
+        .into_iter()
+        .map(|((sync, _), (n, error, example))| ErrorGroup {
+            sync,
+            error,
+            devices: n,
+            example_device: example,
+        })
+        .collect();
+    top_errors.sort_by(|a, b| b.devices.cmp(&a.devices).then(a.sync.cmp(&b.sync)));
+    top_errors.truncate(LIST_LIMIT);
+    let unreachable_total = unreachable.len();
+    unreachable.sort_by(|a, b| a.since.cmp(&b.since));
+    unreachable.truncate(LIST_LIMIT);
+    let outbox_dropped_total = drops.iter().map(|d| d.dropped).sum();
+    drops.sort_by(|a, b| b.dropped.cmp(&a.dropped));
+    drops.truncate(LIST_LIMIT);
+    Overview {
+        now,
+        devices: devices.len(),
+        tiles: DeviceStatus::ALL
+            .into_iter()
+            .map(|s| Tile {
+                status: s,
+                devices: tiles.get(&s).copied().unwrap_or(0),
+            })
+            .collect(),
+        syncs,
+        top_errors,
+        unreachable_total,
+        unreachable,
+        outbox_dropped_total,
+        outbox_drops: drops,
+        recent,
+    }
+}
+
+fn rollout(devices: &[DeviceRow], name: &str, target: Option<u64>) -> SyncRollout {
+    let mut r = SyncRollout {
+        sync: name.to_string(),
+        target,
+        devices: 0,
+        applied: 0,
+        pending: 0,
+        waiting_for_wave: 0,
+        not_seen: 0,
+        without_sync: 0,
+        revisions: Vec::new(),
+    };
+    let mut revs: BTreeMap<(Option<u64>, Option<u64>), usize> = BTreeMap::new();
+    for d in devices {
+        let Some(s) = d.report.syncs.iter().find(|s| s.name == name) else {
+            r.without_sync += 1;
+            continue;
+        };
+        r.devices += 1;
+        *revs.entry((s.revision, s.highest_verified)).or_default() += 1;
+        if s.revision.is_some() && s.revision == target {
+            r.applied += 1;
+        } else if s.waiting.is_some() {
+            r.waiting_for_wave += 1;
+        } else if s.highest_verified.is_some() && s.highest_verified == target {
+            r.pending += 1;
+        } else {
+            r.not_seen += 1;
+        }
+    }
+    r.revisions = revs
+        .into_iter()
+        .rev()
+        .map(|((applied, highest_verified), devices)| RevisionCount {
+            applied,
+            highest_verified,
+            devices,
+        })
+        .collect();
+    r
+}
+
+/// Sort keys of the device table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SortKey {
+    #[default]
+    Status,
+    Id,
+    LastSeen,
+    Revision,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortDir {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// The device table's query (all server-side). Unknown values fall back to defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceQuery {
+    /// Status word (`stale`, `failed`, ...).
+    pub status: Option<String>,
+    /// Only devices with this sync.
+    pub sync: Option<String>,
+    /// Substring of the id or of a `key=value` label.
+    pub q: Option<String>,
+    /// `status`, `id`, `last-seen`, `revision`.
+    pub sort: Option<String>,
+    /// `asc` or `desc`.
+    pub dir: Option<String>,
+    /// 1-based.
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+}
+
+impl DeviceQuery {
+    pub fn sort_key(&self) -> SortKey {
+        self.sort
+            .as_deref()
+            .and_then(|s| serde_json::from_value(serde_json::Value::String(s.into())).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn sort_dir(&self) -> SortDir {
+        match self.dir.as_deref() {
+            Some("desc") => SortDir::Desc,
+            _ => SortDir::Asc,
+        }
+    }
+
+    fn number(v: &Option<String>) -> Option<usize> {
+        v.as_deref().and_then(|s| s.parse().ok())
+    }
+}
+
+/// One row of the device table.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceLine {
+    pub id: String,
+    pub status: DeviceStatus,
+    pub labels: BTreeMap<String, String>,
+    pub last_seen: i64,
+    pub interval_seconds: u64,
+    /// `sync@revision` per sync.
+    pub revisions: Vec<(String, Option<u64>)>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePage {
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub per_page: usize,
+    pub devices: Vec<DeviceLine>,
+}
+
+pub const MAX_PER_PAGE: usize = 500;
+
+/// Filters, sorts and cuts one page of the device table (pure).
+pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Staleness) -> DevicePage {
+    let status = q.status.as_deref().and_then(DeviceStatus::parse);
+    let needle = q.q.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty());
+    let mut lines: Vec<DeviceLine> = devices
+        .iter()
+        .filter(|d| {
+            q.sync
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map_or(true, |s| d.report.syncs.iter().any(|x| x.name == s))
+        })
+        .filter(|d| {
+            needle.as_deref().map_or(true, |n| {
+                d.report.id.to_lowercase().contains(n)
+                    || d.report
+                        .labels
+                        .iter()
+                        .any(|(k, v)| format!("{k}={v}").to_lowercase().contains(n))
+            })
+        })
+        .map(|d| DeviceLine {
+            id: d.report.id.clone(),
+            status: st.status(d, now),
+            labels: d.report.labels.clone(),
+            last_seen: d.last_seen,
+            interval_seconds: st.interval(d),
+            revisions: d.report.syncs.iter().map(|s| (s.name.clone(), s.revision)).collect(),
+            last_error: d.report.syncs.iter().find_map(|s| s.last_error.clone()),
+        })
+        .filter(|l| status.map_or(true, |s| l.status == s))
+        .collect();
+    let sort = q.sort_key();
+    lines.sort_by(|a, b| {
+        let o = match sort {
+            SortKey::Status => a.status.cmp(&b.status),
+            SortKey::Id => std::cmp::Ordering::Equal,
+            SortKey::LastSeen => a.last_seen.cmp(&b.last_seen),
+            SortKey::Revision => a.revisions.first().map(|r| r.1).cmp(&b.revisions.first().map(|r| r.1)),
+        };
+        o.then_with(|| a.id.cmp(&b.id))
+    });
+    if q.sort_dir() == SortDir::Desc {
+        lines.reverse();
+    }
+    let per_page = DeviceQuery::number(&q.per_page).unwrap_or(50).clamp(1, MAX_PER_PAGE);
+    let total = lines.len();
+    let pages = total.div_ceil(per_page).max(1);
+    let page = DeviceQuery::number(&q.page).unwrap_or(1).clamp(1, pages);
+    let devices = lines
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    DevicePage { total, page, pages, per_page, devices }
+}
