@@ -25,14 +25,32 @@ pub struct TlsConfig {
     pub client_ca: Option<PathBuf>,
 }
 
-/// Where data is kept.
+/// Where data is kept: `{sqlite: PATH}` or `{postgres: CONNECTION-STRING}`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "StoreSection")]
 pub enum StoreConfig {
     /// Path of the SQLite database.
     Sqlite(PathBuf),
     /// A PostgreSQL connection string (`host=... user=... dbname=...` or a URL).
     Postgres(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    sqlite: Option<PathBuf>,
+    postgres: Option<String>,
+}
+
+impl TryFrom<StoreSection> for StoreConfig {
+    type Error = String;
+    fn try_from(s: StoreSection) -> Result<Self, String> {
+        match (s.sqlite, s.postgres) {
+            (Some(p), None) => Ok(StoreConfig::Sqlite(p)),
+            (None, Some(u)) => Ok(StoreConfig::Postgres(u)),
+            _ => Err("store: set exactly one of sqlite (a path) or postgres (a connection string)".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod devsetup;
 pub mod html;
 pub mod ingest;
 pub mod metrics;

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 const USAGE: &str = "usage:
   ferry-fleet run [--config FILE]           serve (default config /etc/ferry-fleet/fleet.yaml)
   ferry-fleet check-config [--config FILE]  parse the config, load TLS files and tokens
-  ferry-fleet hash-token < TOKEN            print the SHA-256 line part for the tokens file";
+  ferry-fleet hash-token < TOKEN            print the SHA-256 line part for the tokens file
+  ferry-fleet dev-setup DIR [--device ID]... [--listen ADDR]
+                                            a trial CA, server and device certificates, tokens, fleet.yaml";
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -22,15 +24,21 @@ fn main() -> anyhow::Result<()> {
     let mut args = lexopt::Parser::from_env();
     let mut command: Option<String> = None;
     let mut config = PathBuf::from("/etc/ferry-fleet/fleet.yaml");
+    let mut rest: Vec<String> = Vec::new();
+    let mut devices: Vec<String> = Vec::new();
+    let mut listen = String::from("127.0.0.1:8443");
     while let Some(arg) = args.next()? {
         use lexopt::Arg::*;
         match arg {
             Long("config") => config = args.value()?.into(),
+            Long("device") => devices.push(args.value()?.string()?),
+            Long("listen") => listen = args.value()?.string()?,
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 return Ok(());
             }
             Value(v) if command.is_none() => command = Some(v.string()?),
+            Value(v) => rest.push(v.string()?),
             other => bail!("{}\n{USAGE}", other.unexpected()),
         }
     }
@@ -55,6 +63,13 @@ fn main() -> anyhow::Result<()> {
             let mut t = String::new();
             std::io::stdin().read_to_string(&mut t).context("stdin")?;
             println!("{}", hex::encode(ferry_fleet::auth::hash_token(&t)));
+            Ok(())
+        }
+        Some("dev-setup") => {
+            let [dir] = rest.as_slice() else { bail!("{USAGE}") };
+            let dir = PathBuf::from(dir);
+            ferry_fleet::devsetup::dev_setup(&dir, &devices, &listen)?;
+            println!("{}: ca.pem, server.pem, devices/, tokens, fleet.yaml", dir.display());
             Ok(())
         }
         _ => bail!("{USAGE}"),

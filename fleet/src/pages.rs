@@ -56,7 +56,7 @@ pub fn render_overview(o: &Overview) -> String {
         let _ = write!(
             b,
             "<h3>{} <span class=\"muted\">newest verified revision {}</span></h3>{}\
-<p>applied {} · pending in wave {} · <b>waiting for wave {}</b> · not seen {} · devices in no wave of this sync (without it) {}</p>\
+<p>applied {} · in the wave but not applied {} · <b>outside the wave (waiting for wave) {}</b> · not verified yet {} · without this sync {}</p>\
 <table><tr><th>applied revision</th><th>highest verified</th><th>devices</th><th></th></tr>",
             esc(&s.sync),
             opt_rev(s.target),
