@@ -153,11 +153,14 @@ impl Endpoint {
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
         }
-        let resp = req.send(body).map_err(|e| HttpError::Transport {
+        let mut resp = req.send(body).map_err(|e| HttpError::Transport {
             url: url.into(),
             reason: e.to_string(),
         })?;
         let status = resp.status().as_u16();
+        // Read the (small) answer to its end: only a fully read response gives the
+        // connection back to the pool for the next message. A large one just closes it.
+        let _ = resp.body_mut().with_config().limit(64 * 1024).read_to_vec();
         if !(200..300).contains(&status) {
             return Err(HttpError::Status {
                 url: url.into(),
