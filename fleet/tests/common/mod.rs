@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod agents;
+pub mod chromium;
+
 use ferry_fleet::pgtest::TestPostgres;
 use std::io::BufRead;
 use std::path::PathBuf;
