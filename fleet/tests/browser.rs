@@ -6,11 +6,13 @@
 mod common;
 use common::agents::{agent_binary, Auth, Device};
 use common::chromium::Browser;
-use common::{Receiver, StoreKind, T0};
+use common::{Receiver, StoreKind};
 
 fn scenario(store: StoreKind, screenshots: bool) {
     let r = Receiver::start(&["edge-berlin-1", "edge-berlin-2", "edge-paris-1"], store);
+    let started = std::time::Instant::now();
     let bin = agent_binary();
+    eprintln!("agent binary ready after {:?}", started.elapsed());
     let ok = Device::new("edge-berlin-1", &r, Auth::Certificate, "{site: berlin}");
     let bad = Device::new("edge-berlin-2", &r, Auth::Token, "{site: berlin}");
     let quiet = Device::new("edge-paris-1", &r, Auth::Token, "{site: paris}");
@@ -25,12 +27,14 @@ fn scenario(store: StoreKind, screenshots: bool) {
     assert_eq!(code, 1, "{out}");
     // Three minutes later (the devices report every minute) two devices report again;
     // edge-paris-1 stays silent.
-    r.set_clock(T0 + 180);
+    r.set_clock(r.t0 + 180);
     ok.publish(2, "nginx:1.28");
     assert_eq!(ok.sync(&bin).0, 0);
     assert_eq!(bad.sync(&bin).0, 1);
 
+    eprintln!("agents synced after {:?}", started.elapsed());
     let b = Browser::start(&r.path("server.pem"));
+    eprintln!("browser up after {:?}", started.elapsed());
     b.go(&format!("{}/", r.url));
     let tile = |status: &str| b.text(&format!(".tile.{status}"));
     assert_eq!(tile("healthy"), "1\nhealthy");
@@ -70,7 +74,7 @@ fn scenario(store: StoreKind, screenshots: bool) {
     assert!(b.current_url().contains("q=site%3Dberlin"), "the filter survives sorting: {}", b.current_url());
     if screenshots {
         b.go(&format!("{}/devices", r.url));
-        shot(&b, "fleet-devices.png", 1280, 400);
+        shot(&b, "fleet-devices.png", 1280, 560);
     }
 
     // The device page: its syncs and recent events.
@@ -83,6 +87,7 @@ fn scenario(store: StoreKind, screenshots: bool) {
         shot(&b, "fleet-device.png", 1280, 820);
     }
 
+    eprintln!("browser checks done after {:?}", started.elapsed());
     // The JSON API says the same.
     let (_, api) = r.get("/api/devices?status=degraded");
     let v: serde_json::Value = serde_json::from_str(&api).unwrap();

@@ -22,18 +22,37 @@ pub struct Device {
     key: SigningKey,
 }
 
-/// The `ferry-agent` binary of this workspace, built if needed.
+/// Newest modification time under `dir`.
+fn newest(dir: &Path) -> std::time::SystemTime {
+    let mut t = std::time::UNIX_EPOCH;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let m = if p.is_dir() { newest(&p) } else { e.metadata().and_then(|m| m.modified()).unwrap_or(t) };
+        t = t.max(m);
+    }
+    t
+}
+
+/// The `ferry-agent` binary of this workspace. `cargo test --workspace` builds it; a run of
+/// this crate's tests alone builds it when it is missing or older than the agent's sources
+/// (not every time: a build with other packages selected unifies features differently and
+/// would rebuild shared dependencies back and forth).
 pub fn agent_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let target = exe.parent().unwrap().parent().unwrap().to_path_buf();
     let bin = target.join("ferry-agent");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .args(["build", "-q", "-p", "ferry-agent", "--bin", "ferry-agent"])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .unwrap();
-    assert!(st.success() && bin.exists(), "cannot build {}", bin.display());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sources = newest(&root.join("agent/src")).max(newest(&root.join("bundle/src")));
+    let fresh = std::fs::metadata(&bin).and_then(|m| m.modified()).is_ok_and(|t| t >= sources);
+    if !fresh {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "-q", "-p", "ferry-agent", "--bin", "ferry-agent"])
+            .current_dir(&root)
+            .status()
+            .unwrap();
+        assert!(st.success() && bin.exists(), "cannot build {}", bin.display());
+    }
     bin
 }
 

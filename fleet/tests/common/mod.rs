@@ -18,13 +18,14 @@ pub enum StoreKind {
 }
 
 pub struct Receiver {
+    /// The receiver's "now" at start (the real time, so agent and receiver times agree).
+    pub t0: i64,
     pub dir: tempfile::TempDir,
     child: Child,
     pub url: String,
     pg: Option<TestPostgres>,
 }
 
-pub const T0: i64 = 1_795_000_000;
 
 impl Receiver {
     pub fn start(devices: &[&str], store: StoreKind) -> Self {
@@ -48,7 +49,8 @@ impl Receiver {
         }
         text.push_str("clockFile: clock\nmaxBodyBytes: 65536\n");
         std::fs::write(&cfg, text).unwrap();
-        std::fs::write(dir.path().join("clock"), T0.to_string()).unwrap();
+        let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        std::fs::write(dir.path().join("clock"), t0.to_string()).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
             .args(["run", "--config"])
             .arg(&cfg)
@@ -59,7 +61,7 @@ impl Receiver {
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address: {line:?}")).to_string();
-        Receiver { dir, child, url, pg }
+        Receiver { t0, dir, child, url, pg }
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
