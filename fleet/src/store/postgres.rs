@@ -119,107 +119,130 @@ async fn writer_loop(mut client: Client, mut rx: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-async fn commit<'a>(
-    client: &mut Client,
+/// One statement of a grouped commit, with owned parameters.
+enum Op {
+    Device(DeviceReport, String, i64),
+    DeleteSyncs(String),
+    Change(String, String, i64, &'static str, Option<String>, Option<String>),
+    Sync(String, SyncReport),
+    Event(EventReport, i64),
+}
+
+const UPSERT_DEVICE: &str = "INSERT INTO devices(id, labels, agent_version, uptime_seconds, interval_seconds,
+    reported_time, outbox_dropped, first_seen, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8)
+  ON CONFLICT(id) DO UPDATE SET labels=excluded.labels, agent_version=excluded.agent_version,
+    uptime_seconds=excluded.uptime_seconds, interval_seconds=excluded.interval_seconds,
+    reported_time=excluded.reported_time, outbox_dropped=excluded.outbox_dropped,
+    last_seen=excluded.last_seen";
+const DELETE_SYNCS: &str = "DELETE FROM syncs WHERE device=$1";
+const INSERT_CHANGE: &str =
+    "INSERT INTO changes(device, sync, time, kind, from_value, to_value) VALUES ($1,$2,$3,$4,$5,$6)";
+const INSERT_SYNC: &str = "INSERT INTO syncs(device, name, revision, highest_verified, health,
+    last_error, last_success, drift_corrections, source_reachable, source_unreachable_since, waiting)
+  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
+const INSERT_EVENT: &str = "INSERT INTO events(device, sync, kind, message, reported_time, received) VALUES ($1,$2,$3,$4,$5,$6)";
+
+/// Turns records into statements; changes are computed against the stored state of the
+/// batch's devices, folded through the batch in order (pure apart from the lookup result).
+fn plan<'a>(
     records: impl Iterator<Item = &'a Record>,
-) -> Result<(), StoreError> {
-    let tx = client.transaction().await.map_err(pg)?;
+    mut state: BTreeMap<(String, String), (SyncHealth, Option<u64>)>,
+) -> Vec<Op> {
+    let mut ops = Vec::new();
     for r in records {
         match r {
-            Record::Heartbeat { report, received } => put_heartbeat(&tx, report, *received).await,
-            Record::Event { event, received } => put_event(&tx, event, *received).await,
+            Record::Heartbeat { report, received } => {
+                let labels = serde_json::to_string(&report.labels).unwrap_or_else(|_| "{}".into());
+                ops.push(Op::Device(report.clone(), labels, *received));
+                ops.push(Op::DeleteSyncs(report.id.clone()));
+                let old: BTreeMap<String, (SyncHealth, Option<u64>)> = state
+                    .iter()
+                    .filter(|((d, _), _)| d == &report.id)
+                    .map(|((_, n), v)| (n.clone(), *v))
+                    .collect();
+                state.retain(|(d, _), _| d != &report.id);
+                for s in &report.syncs {
+                    for c in changes_between(old.get(&s.name).copied(), (s.health, s.revision)) {
+                        let (kind, from, to) = change_columns(&c);
+                        ops.push(Op::Change(report.id.clone(), s.name.clone(), *received, kind, from, to));
+                    }
+                    state.insert((report.id.clone(), s.name.clone()), (s.health, s.revision));
+                    ops.push(Op::Sync(report.id.clone(), s.clone()));
+                }
+            }
+            Record::Event { event, received } => ops.push(Op::Event(event.clone(), *received)),
         }
+    }
+    ops
+}
+
+/// Commits a group: one lookup of the stored syncs, then every statement pipelined on the
+/// connection (sent without waiting for each answer; PostgreSQL runs them in order).
+async fn commit<'a>(
+    client: &mut Client,
+    records: impl Iterator<Item = &'a Record> + Clone,
+) -> Result<(), StoreError> {
+    let tx = client.transaction().await.map_err(pg)?;
+    let ids: Vec<String> = records
+        .clone()
+        .filter_map(|r| match r {
+            Record::Heartbeat { report, .. } => Some(report.id.clone()),
+            Record::Event { .. } => None,
+        })
+        .collect();
+    let rows = tx
+        .query("SELECT device, name, health, revision FROM syncs WHERE device = ANY($1)", &[&ids])
+        .await
         .map_err(pg)?;
+    let state = rows
+        .iter()
+        .map(|r| {
+            let h: String = r.get(2);
+            (
+                (r.get::<_, String>(0), r.get::<_, String>(1)),
+                (SyncHealth::parse(&h).unwrap_or(SyncHealth::NeverSynced), r.get::<_, Option<i64>>(3).map(|x| x as u64)),
+            )
+        })
+        .collect();
+    let ops = plan(records, state);
+    let (up, del, ch, sy, ev) = tokio::try_join!(
+        tx.prepare(UPSERT_DEVICE),
+        tx.prepare(DELETE_SYNCS),
+        tx.prepare(INSERT_CHANGE),
+        tx.prepare(INSERT_SYNC),
+        tx.prepare(INSERT_EVENT)
+    )
+    .map_err(pg)?;
+    let statements = ops.iter().map(|op| {
+        let tx = &tx;
+        let (up, del, ch, sy, ev) = (&up, &del, &ch, &sy, &ev);
+        async move {
+            match op {
+                Op::Device(r, labels, now) => {
+                    tx.execute(up, &[&r.id, labels, &r.agent_version, &(r.uptime_seconds as i64),
+                        &opt_i64(r.interval_seconds), &r.reported_time, &(r.outbox_dropped as i64), now]).await
+                }
+                Op::DeleteSyncs(id) => tx.execute(del, &[id]).await,
+                Op::Change(d, s, t, k, f, to) => tx.execute(ch, &[d, s, t, k, f, to]).await,
+                Op::Sync(d, s) => {
+                    tx.execute(sy, &[d, &s.name, &opt_i64(s.revision), &opt_i64(s.highest_verified),
+                        &s.health.as_str(), &s.last_error, &s.last_success, &(s.drift_corrections as i64),
+                        &s.source_reachable, &s.source_unreachable_since, &s.waiting]).await
+                }
+                Op::Event(e, now) => {
+                    tx.execute(ev, &[&e.device, &e.sync, &e.kind, &e.message, &e.reported_time, now]).await
+                }
+            }
+        }
+    });
+    for r in futures_util::future::join_all(statements).await {
+        r.map_err(pg)?;
     }
     tx.commit().await.map_err(pg)
 }
 
 fn opt_i64(v: Option<u64>) -> Option<i64> {
     v.map(|x| x as i64)
-}
-
-async fn put_heartbeat(
-    tx: &tokio_postgres::Transaction<'_>,
-    r: &DeviceReport,
-    now: i64,
-) -> Result<(), tokio_postgres::Error> {
-    let labels = serde_json::to_string(&r.labels).unwrap_or_else(|_| "{}".into());
-    tx.execute(
-        "INSERT INTO devices(id, labels, agent_version, uptime_seconds, interval_seconds,
-           reported_time, outbox_dropped, first_seen, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8)
-         ON CONFLICT(id) DO UPDATE SET labels=excluded.labels, agent_version=excluded.agent_version,
-           uptime_seconds=excluded.uptime_seconds, interval_seconds=excluded.interval_seconds,
-           reported_time=excluded.reported_time, outbox_dropped=excluded.outbox_dropped,
-           last_seen=excluded.last_seen",
-        &[
-            &r.id,
-            &labels,
-            &r.agent_version,
-            &(r.uptime_seconds as i64),
-            &opt_i64(r.interval_seconds),
-            &r.reported_time,
-            &(r.outbox_dropped as i64),
-            &now,
-        ],
-    )
-    .await?;
-    let mut old: BTreeMap<String, (String, Option<i64>)> = BTreeMap::new();
-    for row in tx
-        .query("SELECT name, health, revision FROM syncs WHERE device=$1", &[&r.id])
-        .await?
-    {
-        old.insert(row.get(0), (row.get(1), row.get(2)));
-    }
-    tx.execute("DELETE FROM syncs WHERE device=$1", &[&r.id]).await?;
-    for s in &r.syncs {
-        let prev = old.get(&s.name).map(|(h, rev)| {
-            (
-                SyncHealth::parse(h).unwrap_or(SyncHealth::NeverSynced),
-                rev.map(|x| x as u64),
-            )
-        });
-        for c in changes_between(prev, (s.health, s.revision)) {
-            let (kind, from, to) = change_columns(&c);
-            tx.execute(
-                "INSERT INTO changes(device, sync, time, kind, from_value, to_value) VALUES ($1,$2,$3,$4,$5,$6)",
-                &[&r.id, &s.name, &now, &kind, &from, &to],
-            )
-            .await?;
-        }
-        tx.execute(
-            "INSERT INTO syncs(device, name, revision, highest_verified, health, last_error,
-               last_success, drift_corrections, source_reachable, source_unreachable_since, waiting)
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-            &[
-                &r.id,
-                &s.name,
-                &opt_i64(s.revision),
-                &opt_i64(s.highest_verified),
-                &s.health.as_str(),
-                &s.last_error,
-                &s.last_success,
-                &(s.drift_corrections as i64),
-                &s.source_reachable,
-                &s.source_unreachable_since,
-                &s.waiting,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-async fn put_event(
-    tx: &tokio_postgres::Transaction<'_>,
-    e: &EventReport,
-    now: i64,
-) -> Result<(), tokio_postgres::Error> {
-    tx.execute(
-        "INSERT INTO events(device, sync, kind, message, reported_time, received) VALUES ($1,$2,$3,$4,$5,$6)",
-        &[&e.device, &e.sync, &e.kind, &e.message, &e.reported_time, &now],
-    )
-    .await?;
-    Ok(())
 }
 
 const DEVICE_COLUMNS: &str = "id, labels, agent_version, uptime_seconds, interval_seconds, reported_time, outbox_dropped, first_seen, last_seen";
