@@ -133,11 +133,11 @@ impl Staleness {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{DeviceReport, SyncReport};
 
-    pub(crate) fn row(id: &str, health: SyncHealth, interval: Option<u64>, last_seen: i64) -> DeviceRow {
+    pub fn row(id: &str, health: SyncHealth, interval: Option<u64>, last_seen: i64) -> DeviceRow {
         DeviceRow {
             report: DeviceReport {
                 id: id.into(),

@@ -373,3 +373,57 @@ pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Stalen
         .collect();
     DevicePage { total, page, pages, per_page, devices }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SyncHealth;
+    use crate::status::tests::row;
+
+    fn fleet() -> Vec<DeviceRow> {
+        let mut a = row("a", SyncHealth::Healthy, Some(60), 1000);
+        a.report.syncs[0].revision = Some(2);
+        a.report.syncs[0].highest_verified = Some(2);
+        let mut b = row("b", SyncHealth::Waiting, Some(60), 1000);
+        b.report.syncs[0].highest_verified = Some(2);
+        b.report.syncs[0].waiting = Some("waiting for wave: revision 2 is rolling out to 50% of devices".into());
+        let mut c = row("c", SyncHealth::Degraded, Some(60), 1000);
+        c.report.syncs[0].highest_verified = Some(2);
+        c.report.syncs[0].last_error = Some("revision 2 timed out after 300s".into());
+        let mut d = row("d", SyncHealth::Healthy, Some(60), 0);
+        d.report.syncs[0].last_error = Some("revision 7 timed out after 30s".into());
+        d.report.labels.insert("site".into(), "paris".into());
+        let mut e = row("e", SyncHealth::Healthy, Some(60), 1000);
+        e.report.syncs.clear();
+        vec![a, b, c, d, e]
+    }
+
+    #[test]
+    fn rollout_counts_and_waiting_for_wave() {
+        let o = overview(&fleet(), 1000, &Staleness::default(), Vec::new());
+        let s = &o.syncs[0];
+        assert_eq!(s.target, Some(2));
+        assert_eq!((s.applied, s.waiting_for_wave, s.pending, s.not_seen, s.without_sync), (1, 1, 1, 1, 1));
+        let tile = |st: DeviceStatus| o.tiles.iter().find(|t| t.status == st).unwrap().devices;
+        assert_eq!(tile(DeviceStatus::Offline), 1, "d is silent for 1000 s at a 60 s interval");
+        assert_eq!(tile(DeviceStatus::Healthy), 1);
+        assert_eq!(tile(DeviceStatus::NeverSynced), 1, "no syncs at all");
+        assert_eq!(o.top_errors.len(), 1, "numbers folded: one group");
+        assert_eq!(o.top_errors[0].devices, 2);
+    }
+
+    #[test]
+    fn table_filters_sorts_and_pages_on_the_server() {
+        let f = fleet();
+        let q = |s: &str| -> DeviceQuery { serde_json::from_str(s).unwrap() };
+        let p = device_page(&f, &q(r#"{"status":"offline"}"#), 1000, &Staleness::default());
+        assert_eq!(p.devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["d"]);
+        let p = device_page(&f, &q(r#"{"q":"SITE=paris"}"#), 1000, &Staleness::default());
+        assert_eq!(p.total, 1);
+        let p = device_page(&f, &q(r#"{"sort":"id","dir":"desc","per_page":"2","page":"2"}"#), 1000, &Staleness::default());
+        assert_eq!((p.total, p.pages, p.page), (5, 3, 2));
+        assert_eq!(p.devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["c", "b"]);
+        let p = device_page(&f, &q(r#"{"sort":"nonsense","page":"x"}"#), 1000, &Staleness::default());
+        assert_eq!((p.page, p.devices[0].status), (1, DeviceStatus::Offline), "bad values fall back");
+    }
+}
