@@ -23,7 +23,12 @@ impl<S: Store> App<S> {
             self.store.devices(),
             self.store.recent_events(&RECENT_KINDS, views::LIST_LIMIT)
         )?;
-        Ok(views::overview(&devices, now, &self.limits.staleness, recent))
+        Ok(views::overview(
+            &devices,
+            now,
+            &self.limits.staleness,
+            recent,
+        ))
     }
 
     pub async fn device_page(&self, q: &DeviceQuery) -> Result<DevicePage, StoreError> {
@@ -39,7 +44,11 @@ impl<S: Store> App<S> {
 
 pub fn store_failed(e: StoreError) -> Response {
     tracing::error!("store: {e}");
-    reject(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "store unavailable")
+    reject(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store-unavailable",
+        "store unavailable",
+    )
 }
 
 pub async fn overview<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
@@ -49,7 +58,10 @@ pub async fn overview<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
     }
 }
 
-pub async fn devices<S: Store>(State(app): State<Arc<App<S>>>, Query(q): Query<DeviceQuery>) -> Response {
+pub async fn devices<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Query(q): Query<DeviceQuery>,
+) -> Response {
     match app.device_page(&q).await {
         Ok(p) => Json(p).into_response(),
         Err(e) => store_failed(e),

@@ -112,7 +112,8 @@ pub async fn serve<S: Store>(
         let routes = routes.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+            let handshake =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
             let Ok(Ok(stream)) = handshake else { return };
             app.counters.handshakes.fetch_add(1, Ordering::Relaxed);
             let ids = stream
@@ -123,10 +124,12 @@ pub async fn serve<S: Store>(
                 .map(|c| certificate_ids(c.as_ref()))
                 .unwrap_or_default();
             let identity = ConnIdentity(ids);
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(identity.clone());
-                routes.clone().oneshot(req)
-            });
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(identity.clone());
+                    routes.clone().oneshot(req)
+                },
+            );
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 // hyper's header timer also runs while a kept-alive connection waits for its

@@ -17,7 +17,11 @@ pub enum AuthError {
     #[error("credential is for device {bound:?}, payload is from {claimed:?}")]
     WrongDevice { bound: String, claimed: String },
     #[error("{path}:{line}: {reason}")]
-    TokensFile { path: String, line: usize, reason: String },
+    TokensFile {
+        path: String,
+        line: usize,
+        reason: String,
+    },
 }
 
 /// The identity a connection or request presented.
@@ -152,12 +156,25 @@ mod tests {
     fn decisions() {
         let none = Credential::default();
         assert_eq!(none.authorize("a"), Err(AuthError::Missing));
-        let bad = Credential { bad_token: true, ..Default::default() };
+        let bad = Credential {
+            bad_token: true,
+            ..Default::default()
+        };
         assert_eq!(bad.authorize("a"), Err(AuthError::UnknownToken));
-        let tok = Credential { token_id: Some("a".into()), ..Default::default() };
+        let tok = Credential {
+            token_id: Some("a".into()),
+            ..Default::default()
+        };
         assert!(tok.authorize("a").is_ok());
-        assert!(matches!(tok.authorize("b"), Err(AuthError::WrongDevice { .. })));
-        let cert = Credential { cert_ids: vec!["c".into()], bad_token: true, ..Default::default() };
+        assert!(matches!(
+            tok.authorize("b"),
+            Err(AuthError::WrongDevice { .. })
+        ));
+        let cert = Credential {
+            cert_ids: vec!["c".into()],
+            bad_token: true,
+            ..Default::default()
+        };
         assert!(cert.authorize("c").is_ok());
     }
 

@@ -48,7 +48,10 @@ impl TryFrom<StoreSection> for StoreConfig {
         match (s.sqlite, s.postgres) {
             (Some(p), None) => Ok(StoreConfig::Sqlite(p)),
             (None, Some(u)) => Ok(StoreConfig::Postgres(u)),
-            _ => Err("store: set exactly one of sqlite (a path) or postgres (a connection string)".into()),
+            _ => Err(
+                "store: set exactly one of sqlite (a path) or postgres (a connection string)"
+                    .into(),
+            ),
         }
     }
 }
@@ -156,11 +159,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.tls.cert, Path::new("/etc/ferry-fleet/s.pem"));
         assert_eq!(c.retention, Duration::from_secs(7 * 86400));
-        assert!(matches!(c.store, StoreConfig::Sqlite(ref p) if p == Path::new("/etc/ferry-fleet/fleet.db")));
+        assert!(
+            matches!(c.store, StoreConfig::Sqlite(ref p) if p == Path::new("/etc/ferry-fleet/fleet.db"))
+        );
         let none = FleetConfig::parse(
             Path::new("f.yaml"),
             "listen: x\ntls: {cert: a, key: b}\nstore: {sqlite: f}\n",
         );
-        assert!(none.unwrap_err().to_string().contains("no device authentication"));
+        assert!(none
+            .unwrap_err()
+            .to_string()
+            .contains("no device authentication"));
     }
 }

@@ -58,18 +58,27 @@ pub fn dev_setup(dir: &Path, devices: &[String], listen: &str) -> Result<(), Dev
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "ferry-fleet trial CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca.distinguished_name
+        .push(DnType::CommonName, "ferry-fleet trial CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca.self_signed(&ca_key)?;
     write(&dir.join("ca.pem"), &ca_cert.pem())?;
     let issuer = Issuer::new(ca, ca_key);
     let server_key = KeyPair::generate()?;
     let mut sp = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
-    sp.distinguished_name.push(DnType::CommonName, "ferry-fleet");
+    sp.distinguished_name
+        .push(DnType::CommonName, "ferry-fleet");
     sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    write(&dir.join("server.pem"), &sp.signed_by(&server_key, &issuer)?.pem())?;
+    write(
+        &dir.join("server.pem"),
+        &sp.signed_by(&server_key, &issuer)?.pem(),
+    )?;
     write(&dir.join("server-key.pem"), &server_key.serialize_pem())?;
-    let mut tokens = String::from("# DEVICE-ID SHA256-HEX-OF-TOKEN (ferry-fleet hash-token < TOKEN)\n");
+    let mut tokens =
+        String::from("# DEVICE-ID SHA256-HEX-OF-TOKEN (ferry-fleet hash-token < TOKEN)\n");
     for id in devices {
         if !valid_id(id) {
             return Err(DevSetupError::DeviceId(id.clone()));
@@ -79,11 +88,20 @@ pub fn dev_setup(dir: &Path, devices: &[String], listen: &str) -> Result<(), Dev
         p.distinguished_name.push(DnType::CommonName, id.as_str());
         p.subject_alt_names = vec![SanType::DnsName(id.as_str().try_into()?)];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        write(&dir.join(format!("devices/{id}.pem")), &p.signed_by(&key, &issuer)?.pem())?;
-        write(&dir.join(format!("devices/{id}-key.pem")), &key.serialize_pem())?;
+        write(
+            &dir.join(format!("devices/{id}.pem")),
+            &p.signed_by(&key, &issuer)?.pem(),
+        )?;
+        write(
+            &dir.join(format!("devices/{id}-key.pem")),
+            &key.serialize_pem(),
+        )?;
         let token = random_token()?;
         write(&dir.join(format!("devices/{id}.token")), &token)?;
-        tokens.push_str(&format!("{id} {}\n", hex::encode(crate::auth::hash_token(&token))));
+        tokens.push_str(&format!(
+            "{id} {}\n",
+            hex::encode(crate::auth::hash_token(&token))
+        ));
     }
     write(&dir.join("tokens"), &tokens)?;
     write(

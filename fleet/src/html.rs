@@ -40,7 +40,10 @@ pub fn device_link(id: &str) -> String {
 }
 
 pub fn badge(s: DeviceStatus) -> String {
-    format!("<span class=\"badge {0}\" data-status=\"{0}\">{0}</span>", s.as_str())
+    format!(
+        "<span class=\"badge {0}\" data-status=\"{0}\">{0}</span>",
+        s.as_str()
+    )
 }
 
 /// `2026-11-22T10:00:00Z (5m ago)`.
@@ -99,7 +102,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_urls() {
-        assert_eq!(esc("<script>\"x\"&'"), "&lt;script&gt;&quot;x&quot;&amp;&#39;");
+        assert_eq!(
+            esc("<script>\"x\"&'"),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;"
+        );
         assert_eq!(url_part("a b/<c>"), "a%20b%2F%3Cc%3E");
         assert!(!device_link("<img src=x onerror=alert(1)>").contains("<img"));
     }

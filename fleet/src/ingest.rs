@@ -27,8 +27,10 @@ pub fn reject(status: StatusCode, code: &str, message: impl std::fmt::Display) -
     }
     let mut resp = (status, Json(json!({"error": code, "message": m}))).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
     }
     resp
 }
@@ -50,7 +52,9 @@ impl<S: Store> App<S> {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let token_id = token.and_then(|t| self.tokens.device_of(t)).map(str::to_string);
+        let token_id = token
+            .and_then(|t| self.tokens.device_of(t))
+            .map(str::to_string);
         Credential {
             cert_ids: conn.0.clone(),
             bad_token: token.is_some() && token_id.is_none(),
@@ -70,12 +74,21 @@ impl<S: Store> App<S> {
     }
 
     /// Checks the credential and reads a bounded body.
-    async fn admit(&self, conn: &ConnIdentity, headers: &HeaderMap, body: Body) -> Result<(Credential, axum::body::Bytes), Response> {
+    async fn admit(
+        &self,
+        conn: &ConnIdentity,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<(Credential, axum::body::Bytes), Response> {
         let cred = self.credential(conn, headers);
         cred.check_present().map_err(auth_reject)?;
         let limit = self.limits.max_body_bytes;
         let too_large = || {
-            reject(StatusCode::PAYLOAD_TOO_LARGE, "too-large", format!("body larger than {limit} bytes"))
+            reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("body larger than {limit} bytes"),
+            )
         };
         let declared = headers
             .get(header::CONTENT_LENGTH)
@@ -84,7 +97,9 @@ impl<S: Store> App<S> {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
-        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+        let bytes = axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| too_large())?;
         Ok((cred, bytes))
     }
 
@@ -93,7 +108,11 @@ impl<S: Store> App<S> {
             Ok(()) => (StatusCode::OK, Json(json!({"ok": true}))).into_response(),
             Err(e) => {
                 tracing::error!("store: {e}");
-                reject(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "not stored, retry later")
+                reject(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store-unavailable",
+                    "not stored, retry later",
+                )
             }
         }
     }

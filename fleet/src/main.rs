@@ -1,8 +1,8 @@
 //! The `ferry-fleet` binary: `run` (the receiver), `check-config`, `hash-token`.
 
 use anyhow::{bail, Context};
-use lexopt::ValueExt;
 use ferry_fleet::config::FleetConfig;
+use lexopt::ValueExt;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -54,7 +54,11 @@ fn main() -> anyhow::Result<()> {
         }
         Some("check-config") => {
             let cfg = FleetConfig::load(&config)?;
-            ferry_fleet::tls::server_config(&cfg.tls.cert, &cfg.tls.key, cfg.tls.client_ca.as_deref())?;
+            ferry_fleet::tls::server_config(
+                &cfg.tls.cert,
+                &cfg.tls.key,
+                cfg.tls.client_ca.as_deref(),
+            )?;
             let tokens = ferry_fleet::run::load_tokens(&cfg)?;
             println!("{}: ok ({} tokens)", config.display(), tokens.len());
             Ok(())
@@ -66,10 +70,15 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("dev-setup") => {
-            let [dir] = rest.as_slice() else { bail!("{USAGE}") };
+            let [dir] = rest.as_slice() else {
+                bail!("{USAGE}")
+            };
             let dir = PathBuf::from(dir);
             ferry_fleet::devsetup::dev_setup(&dir, &devices, &listen)?;
-            println!("{}: ca.pem, server.pem, devices/, tokens, fleet.yaml", dir.display());
+            println!(
+                "{}: ca.pem, server.pem, devices/, tokens, fleet.yaml",
+                dir.display()
+            );
             Ok(())
         }
         _ => bail!("{USAGE}"),

@@ -21,9 +21,15 @@ pub const MAX_LABELS: usize = 64;
 #[derive(Debug, Error, PartialEq)]
 pub enum PayloadError {
     #[error("not valid JSON for {schema}: {reason}")]
-    Json { schema: &'static str, reason: String },
+    Json {
+        schema: &'static str,
+        reason: String,
+    },
     #[error("schema {found:?} is not {expected}")]
-    Schema { expected: &'static str, found: String },
+    Schema {
+        expected: &'static str,
+        found: String,
+    },
     #[error("{field}: {reason}")]
     Field { field: String, reason: String },
 }
@@ -300,9 +306,15 @@ mod tests {
         let d = parse_heartbeat(hb).unwrap();
         assert_eq!((d.id.as_str(), d.syncs[0].revision), ("e1", Some(3)));
         let bad = br#"{"schema":"ferry.dev/heartbeat/v1","device":{"id":"e1"},"syncs":[{"name":"a","health":"great"}]}"#;
-        assert!(matches!(parse_heartbeat(bad), Err(PayloadError::Field { .. })));
+        assert!(matches!(
+            parse_heartbeat(bad),
+            Err(PayloadError::Field { .. })
+        ));
         let v2 = br#"{"schema":"ferry.dev/heartbeat/v2","device":{"id":"e1"}}"#;
-        assert!(matches!(parse_heartbeat(v2), Err(PayloadError::Schema { .. })));
+        assert!(matches!(
+            parse_heartbeat(v2),
+            Err(PayloadError::Schema { .. })
+        ));
         let ctl = br#"{"schema":"ferry.dev/heartbeat/v1","device":{"id":"e\u0001"}}"#;
         assert!(parse_heartbeat(ctl).is_err());
     }

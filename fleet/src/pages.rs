@@ -13,7 +13,11 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 fn failed() -> Response {
-    (StatusCode::SERVICE_UNAVAILABLE, Html(page("unavailable", "<p>The store is unavailable.</p>"))).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Html(page("unavailable", "<p>The store is unavailable.</p>")),
+    )
+        .into_response()
 }
 
 pub async fn overview<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
@@ -42,7 +46,11 @@ fn rollout_bar(s: &SyncRollout) -> String {
 
 pub fn render_overview(o: &Overview) -> String {
     let mut b = String::new();
-    let _ = write!(b, "<section id=\"tiles\"><h2>{} devices</h2><div class=\"tiles\">", o.devices);
+    let _ = write!(
+        b,
+        "<section id=\"tiles\"><h2>{} devices</h2><div class=\"tiles\">",
+        o.devices
+    );
     for t in &o.tiles {
         let _ = write!(
             b,
@@ -69,7 +77,9 @@ pub fn render_overview(o: &Overview) -> String {
         );
         for r in &s.revisions {
             let note = match (r.applied, r.highest_verified) {
-                (a, Some(h)) if a < Some(h) => "behind its verified revision (waiting for wave or failing)",
+                (a, Some(h)) if a < Some(h) => {
+                    "behind its verified revision (waiting for wave or failing)"
+                }
                 _ => "",
             };
             let _ = write!(
@@ -117,13 +127,21 @@ pub fn render_overview(o: &Overview) -> String {
     }
     let _ = write!(b, "</table></section><section id=\"outbox\"><h2>Outbox drops ({} messages)</h2><table><tr><th>device</th><th>dropped</th></tr>", o.outbox_dropped_total);
     for d in &o.outbox_drops {
-        let _ = write!(b, "<tr><td>{}</td><td>{}</td></tr>", device_link(&d.device), d.dropped);
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            device_link(&d.device),
+            d.dropped
+        );
     }
     b.push_str("</table></section>");
     page("Overview", &b)
 }
 
-pub async fn devices<S: Store>(State(app): State<Arc<App<S>>>, Query(q): Query<DeviceQuery>) -> Response {
+pub async fn devices<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Query(q): Query<DeviceQuery>,
+) -> Response {
     match app.device_page(&q).await {
         Ok(p) => Html(render_devices(&p, &q, app.clock.now())).into_response(),
         Err(_) => failed(),
@@ -152,7 +170,11 @@ fn link(q: &DeviceQuery, sort: Option<&str>, dir: Option<&str>, page: Option<usi
 pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
     let mut b = String::from("<section><h2>Devices</h2><form class=\"filters\" method=\"get\" action=\"/devices\"><select name=\"status\" id=\"status\"><option value=\"\">any status</option>");
     for s in DeviceStatus::ALL {
-        let sel = if q.status.as_deref() == Some(s.as_str()) { " selected" } else { "" };
+        let sel = if q.status.as_deref() == Some(s.as_str()) {
+            " selected"
+        } else {
+            ""
+        };
         let _ = write!(b, "<option value=\"{0}\"{sel}>{0}</option>", s.as_str());
     }
     let _ = write!(
@@ -162,14 +184,35 @@ pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
         esc(q.q.as_deref().unwrap_or(""))
     );
     let _ = write!(b, "<p class=\"muted\" id=\"count\">{} devices match · page {} of {}</p><table id=\"devices\"><tr>", p.total, p.page, p.pages);
-    for (key, title) in [("id", "device"), ("status", "status"), ("last-seen", "last heartbeat"), ("revision", "revisions")] {
-        let dir = if q.sort.as_deref() == Some(key) && q.dir.as_deref() != Some("desc") { "desc" } else { "asc" };
-        let _ = write!(b, "<th><a href=\"{}\">{title}</a></th>", link(q, Some(key), Some(dir), Some(1)));
+    for (key, title) in [
+        ("id", "device"),
+        ("status", "status"),
+        ("last-seen", "last heartbeat"),
+        ("revision", "revisions"),
+    ] {
+        let dir = if q.sort.as_deref() == Some(key) && q.dir.as_deref() != Some("desc") {
+            "desc"
+        } else {
+            "asc"
+        };
+        let _ = write!(
+            b,
+            "<th><a href=\"{}\">{title}</a></th>",
+            link(q, Some(key), Some(dir), Some(1))
+        );
     }
     b.push_str("<th>labels</th><th>last error</th></tr>");
     for d in &p.devices {
-        let revs: Vec<String> = d.revisions.iter().map(|(s, r)| format!("{}@{}", esc(s), opt_rev(*r))).collect();
-        let labels: Vec<String> = d.labels.iter().map(|(k, v)| esc(&format!("{k}={v}"))).collect();
+        let revs: Vec<String> = d
+            .revisions
+            .iter()
+            .map(|(s, r)| format!("{}@{}", esc(s), opt_rev(*r)))
+            .collect();
+        let labels: Vec<String> = d
+            .labels
+            .iter()
+            .map(|(k, v)| esc(&format!("{k}={v}")))
+            .collect();
         let _ = write!(
             b,
             "<tr data-device=\"{}\"><td>{}</td><td>{}</td><td>{}<br><span class=\"muted\">every {}</span></td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
@@ -192,7 +235,12 @@ pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
         }
     }
     if p.pages > 20 {
-        let _ = write!(b, "… <a href=\"{}\">last ({})</a>", link(q, None, None, Some(p.pages)), p.pages);
+        let _ = write!(
+            b,
+            "… <a href=\"{}\">last ({})</a>",
+            link(q, None, None, Some(p.pages)),
+            p.pages
+        );
     }
     b.push_str("</p></section>");
     page("Devices", &b)
@@ -202,7 +250,13 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
     let now = app.clock.now();
     let d = match app.device_detail(&id).await {
         Ok(Some(d)) => d,
-        Ok(None) => return (StatusCode::NOT_FOUND, Html(page("not found", "<p>No such device.</p>"))).into_response(),
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                Html(page("not found", "<p>No such device.</p>")),
+            )
+                .into_response()
+        }
         Err(_) => return failed(),
     };
     let st = &app.limits.staleness;
@@ -220,7 +274,14 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
     );
     b.push_str("<section id=\"syncs\"><h2>Syncs</h2><table><tr><th>sync</th><th>health</th><th>applied</th><th>highest verified</th><th>last success</th><th>drift corrections</th><th>source</th><th>last error / waiting</th></tr>");
     for s in &r.syncs {
-        let source = if s.source_reachable { "reachable".to_string() } else { format!("unreachable since {}", esc(s.source_unreachable_since.as_deref().unwrap_or("?"))) };
+        let source = if s.source_reachable {
+            "reachable".to_string()
+        } else {
+            format!(
+                "unreachable since {}",
+                esc(s.source_unreachable_since.as_deref().unwrap_or("?"))
+            )
+        };
         let _ = write!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{source}</td><td class=\"err\">{}</td></tr>",
@@ -235,15 +296,33 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
     }
     b.push_str("</table></section><section id=\"events\"><h2>Recent events</h2><table><tr><th>received</th><th>sync</th><th>kind</th><th>message</th></tr>");
     for e in &d.events {
-        let _ = write!(b, "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>", when(e.received, now), esc(&e.event.sync), esc(&e.event.kind), esc(&e.event.message));
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
+            when(e.received, now),
+            esc(&e.event.sync),
+            esc(&e.event.kind),
+            esc(&e.event.message)
+        );
     }
     b.push_str("</table></section><section id=\"changes\"><h2>Health and revision changes</h2><table><tr><th>time</th><th>sync</th><th>change</th></tr>");
     for c in &d.changes {
         let what = match c.change {
-            crate::store::ChangeKind::Health { from, to } => format!("health {} → {}", from.map(|h| h.as_str()).unwrap_or("(new)"), to.as_str()),
-            crate::store::ChangeKind::Revision { from, to } => format!("revision {} → {}", opt_rev(from), opt_rev(to)),
+            crate::store::ChangeKind::Health { from, to } => format!(
+                "health {} → {}",
+                from.map(|h| h.as_str()).unwrap_or("(new)"),
+                to.as_str()
+            ),
+            crate::store::ChangeKind::Revision { from, to } => {
+                format!("revision {} → {}", opt_rev(from), opt_rev(to))
+            }
         };
-        let _ = write!(b, "<tr><td>{}</td><td>{}</td><td>{what}</td></tr>", when(c.time, now), esc(&c.sync));
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{what}</td></tr>",
+            when(c.time, now),
+            esc(&c.sync)
+        );
     }
     b.push_str("</table></section>");
     Html(page(&r.id, &b)).into_response()

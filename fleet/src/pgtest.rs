@@ -8,7 +8,9 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum PgTestError {
-    #[error("no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)")]
+    #[error(
+        "no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)"
+    )]
     NotInstalled,
     #[error("{step}: {reason}")]
     Step { step: &'static str, reason: String },
@@ -75,39 +77,81 @@ impl TestPostgres {
         let dir = tempfile::Builder::new()
             .prefix("ferry-pg-")
             .tempdir()
-            .map_err(|e| PgTestError::Step { step: "tempdir", reason: e.to_string() })?;
+            .map_err(|e| PgTestError::Step {
+                step: "tempdir",
+                reason: e.to_string(),
+            })?;
         let data = dir.path().join("data");
         let path = dir.path().to_string_lossy().to_string();
         if as_root() {
             let st = Command::new("chown")
                 .args(["-R", "postgres:postgres", &path])
                 .status()
-                .map_err(|e| PgTestError::Step { step: "chown", reason: e.to_string() })?;
+                .map_err(|e| PgTestError::Step {
+                    step: "chown",
+                    reason: e.to_string(),
+                })?;
             if !st.success() {
-                return Err(PgTestError::Step { step: "chown", reason: "failed".into() });
+                return Err(PgTestError::Step {
+                    step: "chown",
+                    reason: "failed".into(),
+                });
             }
         }
         let data_s = data.to_string_lossy().to_string();
-        run("initdb", &bin, "initdb", &["-D", &data_s, "-A", "trust", "-U", "ferry", "--no-sync", "-E", "UTF8"])?;
+        run(
+            "initdb",
+            &bin,
+            "initdb",
+            &[
+                "-D",
+                &data_s,
+                "-A",
+                "trust",
+                "-U",
+                "ferry",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        )?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
-            .map_err(|e| PgTestError::Step { step: "port", reason: e.to_string() })?;
-        let opts = format!("-p {port} -k {path} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200");
+            .map_err(|e| PgTestError::Step {
+                step: "port",
+                reason: e.to_string(),
+            })?;
+        let opts = format!(
+            "-p {port} -k {path} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200"
+        );
         let log = format!("{path}/log");
-        run("pg_ctl start", &bin, "pg_ctl", &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "start"])?;
+        run(
+            "pg_ctl start",
+            &bin,
+            "pg_ctl",
+            &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "start"],
+        )?;
         Ok(TestPostgres { bin, dir, port })
     }
 
     /// A connection string for the `postgres` database.
     pub fn url(&self) -> String {
-        format!("host=127.0.0.1 port={} user=ferry dbname=postgres", self.port)
+        format!(
+            "host=127.0.0.1 port={} user=ferry dbname=postgres",
+            self.port
+        )
     }
 }
 
 impl Drop for TestPostgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data").to_string_lossy().to_string();
-        let _ = run("pg_ctl stop", &self.bin, "pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+        let _ = run(
+            "pg_ctl stop",
+            &self.bin,
+            "pg_ctl",
+            &["-D", &data, "-m", "immediate", "-w", "stop"],
+        );
     }
 }

@@ -63,7 +63,11 @@ async fn serve<S: Store>(
             retention: cfg.retention,
             idle_timeout: cfg.idle_timeout,
         },
-        clock: cfg.clock_file.clone().map(Clock::File).unwrap_or(Clock::System),
+        clock: cfg
+            .clock_file
+            .clone()
+            .map(Clock::File)
+            .unwrap_or(Clock::System),
         counters: Counters::default(),
     });
     let pruner = app.clone();

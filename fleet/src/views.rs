@@ -169,7 +169,7 @@ pub fn overview(
     unreachable.sort_by(|a, b| a.since.cmp(&b.since));
     unreachable.truncate(LIST_LIMIT);
     let outbox_dropped_total = drops.iter().map(|d| d.dropped).sum();
-    drops.sort_by(|a, b| b.dropped.cmp(&a.dropped));
+    drops.sort_by_key(|d| std::cmp::Reverse(d.dropped));
     drops.truncate(LIST_LIMIT);
     Overview {
         now,
@@ -320,23 +320,25 @@ pub const MAX_PER_PAGE: usize = 500;
 /// Filters, sorts and cuts one page of the device table (pure).
 pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Staleness) -> DevicePage {
     let status = q.status.as_deref().and_then(DeviceStatus::parse);
-    let needle = q.q.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty());
+    let needle =
+        q.q.as_deref()
+            .map(str::to_lowercase)
+            .filter(|s| !s.is_empty());
     let mut lines: Vec<DeviceLine> = devices
         .iter()
-        .filter(|d| {
-            q.sync
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .map_or(true, |s| d.report.syncs.iter().any(|x| x.name == s))
+        .filter(|d| match q.sync.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => d.report.syncs.iter().any(|x| x.name == s),
+            None => true,
         })
-        .filter(|d| {
-            needle.as_deref().map_or(true, |n| {
+        .filter(|d| match needle.as_deref() {
+            Some(n) => {
                 d.report.id.to_lowercase().contains(n)
                     || d.report
                         .labels
                         .iter()
                         .any(|(k, v)| format!("{k}={v}").to_lowercase().contains(n))
-            })
+            }
+            None => true,
         })
         .map(|d| DeviceLine {
             id: d.report.id.clone(),
@@ -344,10 +346,15 @@ pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Stalen
             labels: d.report.labels.clone(),
             last_seen: d.last_seen,
             interval_seconds: st.interval(d),
-            revisions: d.report.syncs.iter().map(|s| (s.name.clone(), s.revision)).collect(),
+            revisions: d
+                .report
+                .syncs
+                .iter()
+                .map(|s| (s.name.clone(), s.revision))
+                .collect(),
             last_error: d.report.syncs.iter().find_map(|s| s.last_error.clone()),
         })
-        .filter(|l| status.map_or(true, |s| l.status == s))
+        .filter(|l| status.is_none() || status == Some(l.status))
         .collect();
     let sort = q.sort_key();
     lines.sort_by(|a, b| {
@@ -355,14 +362,20 @@ pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Stalen
             SortKey::Status => a.status.cmp(&b.status),
             SortKey::Id => std::cmp::Ordering::Equal,
             SortKey::LastSeen => a.last_seen.cmp(&b.last_seen),
-            SortKey::Revision => a.revisions.first().map(|r| r.1).cmp(&b.revisions.first().map(|r| r.1)),
+            SortKey::Revision => a
+                .revisions
+                .first()
+                .map(|r| r.1)
+                .cmp(&b.revisions.first().map(|r| r.1)),
         };
         o.then_with(|| a.id.cmp(&b.id))
     });
     if q.sort_dir() == SortDir::Desc {
         lines.reverse();
     }
-    let per_page = DeviceQuery::number(&q.per_page).unwrap_or(50).clamp(1, MAX_PER_PAGE);
+    let per_page = DeviceQuery::number(&q.per_page)
+        .unwrap_or(50)
+        .clamp(1, MAX_PER_PAGE);
     let total = lines.len();
     let pages = total.div_ceil(per_page).max(1);
     let page = DeviceQuery::number(&q.page).unwrap_or(1).clamp(1, pages);
@@ -371,7 +384,13 @@ pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Stalen
         .skip((page - 1) * per_page)
         .take(per_page)
         .collect();
-    DevicePage { total, page, pages, per_page, devices }
+    DevicePage {
+        total,
+        page,
+        pages,
+        per_page,
+        devices,
+    }
 }
 
 #[cfg(test)]
@@ -386,7 +405,8 @@ mod tests {
         a.report.syncs[0].highest_verified = Some(2);
         let mut b = row("b", SyncHealth::Waiting, Some(60), 1000);
         b.report.syncs[0].highest_verified = Some(2);
-        b.report.syncs[0].waiting = Some("waiting for wave: revision 2 is rolling out to 50% of devices".into());
+        b.report.syncs[0].waiting =
+            Some("waiting for wave: revision 2 is rolling out to 50% of devices".into());
         let mut c = row("c", SyncHealth::Degraded, Some(60), 1000);
         c.report.syncs[0].highest_verified = Some(2);
         c.report.syncs[0].last_error = Some("revision 2 timed out after 300s".into());
@@ -403,9 +423,22 @@ mod tests {
         let o = overview(&fleet(), 1000, &Staleness::default(), Vec::new());
         let s = &o.syncs[0];
         assert_eq!(s.target, Some(2));
-        assert_eq!((s.applied, s.waiting_for_wave, s.pending, s.not_seen, s.without_sync), (1, 1, 1, 1, 1));
+        assert_eq!(
+            (
+                s.applied,
+                s.waiting_for_wave,
+                s.pending,
+                s.not_seen,
+                s.without_sync
+            ),
+            (1, 1, 1, 1, 1)
+        );
         let tile = |st: DeviceStatus| o.tiles.iter().find(|t| t.status == st).unwrap().devices;
-        assert_eq!(tile(DeviceStatus::Offline), 1, "d is silent for 1000 s at a 60 s interval");
+        assert_eq!(
+            tile(DeviceStatus::Offline),
+            1,
+            "d is silent for 1000 s at a 60 s interval"
+        );
         assert_eq!(tile(DeviceStatus::Healthy), 1);
         assert_eq!(tile(DeviceStatus::NeverSynced), 1, "no syncs at all");
         assert_eq!(o.top_errors.len(), 1, "numbers folded: one group");
@@ -416,14 +449,39 @@ mod tests {
     fn table_filters_sorts_and_pages_on_the_server() {
         let f = fleet();
         let q = |s: &str| -> DeviceQuery { serde_json::from_str(s).unwrap() };
-        let p = device_page(&f, &q(r#"{"status":"offline"}"#), 1000, &Staleness::default());
-        assert_eq!(p.devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["d"]);
+        let p = device_page(
+            &f,
+            &q(r#"{"status":"offline"}"#),
+            1000,
+            &Staleness::default(),
+        );
+        assert_eq!(
+            p.devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            vec!["d"]
+        );
         let p = device_page(&f, &q(r#"{"q":"SITE=paris"}"#), 1000, &Staleness::default());
         assert_eq!(p.total, 1);
-        let p = device_page(&f, &q(r#"{"sort":"id","dir":"desc","per_page":"2","page":"2"}"#), 1000, &Staleness::default());
+        let p = device_page(
+            &f,
+            &q(r#"{"sort":"id","dir":"desc","per_page":"2","page":"2"}"#),
+            1000,
+            &Staleness::default(),
+        );
         assert_eq!((p.total, p.pages, p.page), (5, 3, 2));
-        assert_eq!(p.devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), vec!["c", "b"]);
-        let p = device_page(&f, &q(r#"{"sort":"nonsense","page":"x"}"#), 1000, &Staleness::default());
-        assert_eq!((p.page, p.devices[0].status), (1, DeviceStatus::Offline), "bad values fall back");
+        assert_eq!(
+            p.devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            vec!["c", "b"]
+        );
+        let p = device_page(
+            &f,
+            &q(r#"{"sort":"nonsense","page":"x"}"#),
+            1000,
+            &Staleness::default(),
+        );
+        assert_eq!(
+            (p.page, p.devices[0].status),
+            (1, DeviceStatus::Offline),
+            "bad values fall back"
+        );
     }
 }

@@ -38,13 +38,24 @@ fn scenario(store: StoreKind, screenshots: bool) {
     b.go(&format!("{}/", r.url));
     let tile = |status: &str| b.text(&format!(".tile.{status}"));
     assert_eq!(tile("healthy"), "1\nhealthy");
-    assert_eq!(tile("stale"), "1\nstale", "the silent device is stale, not green");
+    assert_eq!(
+        tile("stale"),
+        "1\nstale",
+        "the silent device is stale, not green"
+    );
     // The rolled-back device runs revision 1 with an error: degraded, not healthy.
     assert_eq!(tile("degraded"), "1\ndegraded");
     let errors = b.text("#errors");
-    assert!(errors.contains("timed out after 2s waiting for Deployment.apps/shop/web"), "{errors}");
+    assert!(
+        errors.contains("timed out after 2s waiting for Deployment.apps/shop/web"),
+        "{errors}"
+    );
     let recent = b.text("#recent");
-    assert!(recent.contains("revision 2 failed; revision 1 re-applied") && recent.contains("edge-berlin-2"), "{recent}");
+    assert!(
+        recent.contains("revision 2 failed; revision 1 re-applied")
+            && recent.contains("edge-berlin-2"),
+        "{recent}"
+    );
     let syncs = b.text("#syncs");
     assert!(syncs.contains("newest verified revision 2"), "{syncs}");
     if screenshots {
@@ -61,7 +72,10 @@ fn scenario(store: StoreKind, screenshots: bool) {
     // The filter form: any status, search a label, sort by id descending.
     b.go(&format!("{}/devices", r.url));
     let row = b.text("tr[data-device=\"edge-berlin-2\"]");
-    assert!(row.contains("degraded") && row.contains("timed out"), "{row}");
+    assert!(
+        row.contains("degraded") && row.contains("timed out"),
+        "{row}"
+    );
     b.type_into("#q", "site=berlin");
     b.click("#apply");
     assert_eq!(b.count("tr[data-device]"), 2, "{}", b.source());
@@ -69,9 +83,16 @@ fn scenario(store: StoreKind, screenshots: bool) {
     b.click("th a[href*=\"sort=id\"]");
     b.click("th a[href*=\"sort=id\"]");
     let page = b.source();
-    let (b1, b2) = (page.find("data-device=\"edge-berlin-1\"").unwrap(), page.find("data-device=\"edge-berlin-2\"").unwrap());
+    let (b1, b2) = (
+        page.find("data-device=\"edge-berlin-1\"").unwrap(),
+        page.find("data-device=\"edge-berlin-2\"").unwrap(),
+    );
     assert!(b2 < b1, "sorted by id, descending");
-    assert!(b.current_url().contains("q=site%3Dberlin"), "the filter survives sorting: {}", b.current_url());
+    assert!(
+        b.current_url().contains("q=site%3Dberlin"),
+        "the filter survives sorting: {}",
+        b.current_url()
+    );
     if screenshots {
         b.go(&format!("{}/devices", r.url));
         shot(&b, "fleet-devices.png", 1280, 560);
@@ -81,7 +102,10 @@ fn scenario(store: StoreKind, screenshots: bool) {
     b.go(&format!("{}/", r.url));
     b.click("#recent a[href=\"/devices/edge-berlin-2\"]");
     let events = b.text("#events");
-    assert!(events.contains("rolled-back") && events.contains("revision 2 failed"), "{events}");
+    assert!(
+        events.contains("rolled-back") && events.contains("revision 2 failed"),
+        "{events}"
+    );
     assert!(b.text("#syncs").contains("timed out"));
     if screenshots {
         shot(&b, "fleet-device.png", 1280, 820);

@@ -1,15 +1,17 @@
 //! One test suite, run against both stores: the embedded SQLite store and a real PostgreSQL
 //! server started from Debian's packages in a scratch directory.
 
+use ferry_fleet::model::SyncHealth;
 use ferry_fleet::model::{parse_event, parse_heartbeat};
 use ferry_fleet::pgtest::TestPostgres;
 use ferry_fleet::store::{postgres::PgStore, sqlite::SqliteStore, ChangeKind, Record, Store};
-use ferry_fleet::model::SyncHealth;
 
 fn hb(id: &str, health: &str, rev: u64, extra_sync: bool, error: Option<&str>) -> Record {
-    let mut syncs = vec![serde_json::json!({"name": "apps", "revision": rev, "highestVerified": rev + 1,
+    let mut syncs = vec![
+        serde_json::json!({"name": "apps", "revision": rev, "highestVerified": rev + 1,
         "health": health, "lastError": error, "driftCorrections": 1, "sourceReachable": false,
-        "sourceUnreachableSince": "2026-11-22T10:00:00Z", "futureField": [1,2]})];
+        "sourceUnreachableSince": "2026-11-22T10:00:00Z", "futureField": [1,2]}),
+    ];
     if extra_sync {
         syncs.push(serde_json::json!({"name": "infra", "revision": 1, "highestVerified": 1, "health": "healthy"}));
     }
@@ -26,50 +28,112 @@ fn hb(id: &str, health: &str, rev: u64, extra_sync: bool, error: Option<&str>) -
 fn ev(id: &str, kind: &str, received: i64) -> Record {
     let body = serde_json::json!({"schema": "ferry.dev/event/v1", "time": "t", "device": id,
         "sync": "apps", "kind": kind, "message": format!("{kind} on {id}")});
-    Record::Event { event: parse_event(body.to_string().as_bytes()).unwrap(), received }
+    Record::Event {
+        event: parse_event(body.to_string().as_bytes()).unwrap(),
+        received,
+    }
 }
 
 async fn suite<S: Store>(store: S) {
     // Latest state per device and sync.
-    store.write(vec![hb("edge-1", "healthy", 1, true, None)]).await.unwrap();
-    store.write(vec![hb("edge-2", "healthy", 1, false, None)]).await.unwrap();
-    store.write(vec![hb("edge-1", "failed", 2, false, Some("rolled back: boom"))]).await.unwrap();
+    store
+        .write(vec![hb("edge-1", "healthy", 1, true, None)])
+        .await
+        .unwrap();
+    store
+        .write(vec![hb("edge-2", "healthy", 1, false, None)])
+        .await
+        .unwrap();
+    store
+        .write(vec![hb(
+            "edge-1",
+            "failed",
+            2,
+            false,
+            Some("rolled back: boom"),
+        )])
+        .await
+        .unwrap();
     let devices = store.devices().await.unwrap();
     assert_eq!(devices.len(), 2);
     let e1 = &devices[0];
     assert_eq!(e1.report.id, "edge-1");
     assert_eq!((e1.first_seen, e1.last_seen), (1001, 1002));
-    assert_eq!(e1.report.syncs.len(), 1, "a sync gone from the heartbeat is gone from the store");
+    assert_eq!(
+        e1.report.syncs.len(),
+        1,
+        "a sync gone from the heartbeat is gone from the store"
+    );
     let s = &e1.report.syncs[0];
-    assert_eq!((s.revision, s.highest_verified, s.health), (Some(2), Some(3), SyncHealth::Failed));
+    assert_eq!(
+        (s.revision, s.highest_verified, s.health),
+        (Some(2), Some(3), SyncHealth::Failed)
+    );
     assert_eq!(s.last_error.as_deref(), Some("rolled back: boom"));
     assert!(!s.source_reachable);
     assert_eq!(e1.report.labels["note"], "<b>x</b>");
-    assert_eq!((e1.report.interval_seconds, e1.report.outbox_dropped), (Some(60), 3));
+    assert_eq!(
+        (e1.report.interval_seconds, e1.report.outbox_dropped),
+        (Some(60), 3)
+    );
 
     // Health changes: first sight, then only moves.
     let d = store.device("edge-1", 50).await.unwrap().unwrap();
-    let apps: Vec<ChangeKind> = d.changes.iter().filter(|c| c.sync == "apps").map(|c| c.change).collect();
+    let apps: Vec<ChangeKind> = d
+        .changes
+        .iter()
+        .filter(|c| c.sync == "apps")
+        .map(|c| c.change)
+        .collect();
     assert_eq!(
         apps,
         vec![
-            ChangeKind::Revision { from: Some(1), to: Some(2) },
-            ChangeKind::Health { from: Some(SyncHealth::Healthy), to: SyncHealth::Failed },
-            ChangeKind::Health { from: None, to: SyncHealth::Healthy },
+            ChangeKind::Revision {
+                from: Some(1),
+                to: Some(2)
+            },
+            ChangeKind::Health {
+                from: Some(SyncHealth::Healthy),
+                to: SyncHealth::Failed
+            },
+            ChangeKind::Health {
+                from: None,
+                to: SyncHealth::Healthy
+            },
         ],
         "newest first"
     );
-    store.write(vec![hb("edge-1", "failed", 2, false, Some("rolled back: boom"))]).await.unwrap();
+    store
+        .write(vec![hb(
+            "edge-1",
+            "failed",
+            2,
+            false,
+            Some("rolled back: boom"),
+        )])
+        .await
+        .unwrap();
     let again = store.device("edge-1", 50).await.unwrap().unwrap();
-    assert_eq!(again.changes.len(), d.changes.len(), "an unchanged heartbeat records no change");
+    assert_eq!(
+        again.changes.len(),
+        d.changes.len(),
+        "an unchanged heartbeat records no change"
+    );
     assert!(store.device("nope", 50).await.unwrap().is_none());
 
     // Events, per device and fleet-wide by kind.
     store
-        .write(vec![ev("edge-1", "rolled-back", 100), ev("edge-2", "drift-corrected", 200), ev("edge-2", "applied", 300)])
+        .write(vec![
+            ev("edge-1", "rolled-back", 100),
+            ev("edge-2", "drift-corrected", 200),
+            ev("edge-2", "applied", 300),
+        ])
         .await
         .unwrap();
-    let recent = store.recent_events(&["rolled-back", "drift-corrected"], 10).await.unwrap();
+    let recent = store
+        .recent_events(&["rolled-back", "drift-corrected"], 10)
+        .await
+        .unwrap();
     let kinds: Vec<&str> = recent.iter().map(|e| e.event.kind.as_str()).collect();
     assert_eq!(kinds, vec!["drift-corrected", "rolled-back"]);
     let d2 = store.device("edge-2", 50).await.unwrap().unwrap();
@@ -77,7 +141,8 @@ async fn suite<S: Store>(store: S) {
     assert_eq!(d2.events[0].event.message, "applied on edge-2");
 
     // Grouped commits: many concurrent writers, every one answered after its commit.
-    let writes = (0..200).map(|i| store.write(vec![hb(&format!("dev-{i:03}"), "healthy", 1, false, None)]));
+    let writes =
+        (0..200).map(|i| store.write(vec![hb(&format!("dev-{i:03}"), "healthy", 1, false, None)]));
     for r in futures_join(writes).await {
         r.unwrap();
     }
@@ -108,7 +173,11 @@ async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Ve
                 }
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().map(|o| o.unwrap()).collect()
@@ -126,7 +195,10 @@ async fn sqlite_store_passes_the_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_passes_the_suite() {
-    let pg = tokio::task::spawn_blocking(TestPostgres::start).await.unwrap().unwrap();
+    let pg = tokio::task::spawn_blocking(TestPostgres::start)
+        .await
+        .unwrap()
+        .unwrap();
     suite(PgStore::connect(&pg.url()).await.unwrap()).await;
     let reopened = PgStore::connect(&pg.url()).await.unwrap();
     assert_eq!(reopened.devices().await.unwrap().len(), 202);

@@ -28,7 +28,13 @@ struct Args {
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { devices: 10_000, rounds: 2, concurrency: 1000, max_seconds: 120, postgres: false };
+    let mut a = Args {
+        devices: 10_000,
+        rounds: 2,
+        concurrency: 1000,
+        max_seconds: 120,
+        postgres: false,
+    };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
         use lexopt::Arg::*;
@@ -74,13 +80,16 @@ fn heartbeat(i: usize, round: usize) -> String {
             {"name": "infra", "revision": 3, "highestVerified": 3, "health": "healthy", "lastError": null,
              "lastSuccess": "2026-11-23T09:58:00Z", "driftCorrections": 0, "sourceReachable": true,
              "sourceUnreachableSince": null, "waiting": null}],
-        "outbox": {"dropped": if i % 500 == 0 { 12 } else { 0 }}, "intervalSeconds": 300})
+        "outbox": {"dropped": if i % 500 == 7 { 12 } else { 0 }}, "intervalSeconds": 300})
     .to_string()
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn connect(addr: std::net::SocketAddr, tls: &tokio_rustls::TlsConnector) -> anyhow::Result<Sender> {
+async fn connect(
+    addr: std::net::SocketAddr,
+    tls: &tokio_rustls::TlsConnector,
+) -> anyhow::Result<Sender> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
@@ -90,13 +99,26 @@ async fn connect(addr: std::net::SocketAddr, tls: &tokio_rustls::TlsConnector) -
     Ok(sender)
 }
 
-async fn send(s: &mut Sender, method: &str, path: &str, auth: Option<&str>, body: String) -> anyhow::Result<(u16, usize)> {
-    let mut req = hyper::Request::builder().method(method).uri(path).header("host", "127.0.0.1");
+async fn send(
+    s: &mut Sender,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: String,
+) -> anyhow::Result<(u16, usize)> {
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1");
     if let Some(t) = auth {
-        req = req.header("authorization", format!("Bearer {t}")).header("content-type", "application/json");
+        req = req
+            .header("authorization", format!("Bearer {t}"))
+            .header("content-type", "application/json");
     }
     s.ready().await?;
-    let resp = s.send_request(req.body(Full::new(Bytes::from(body)))?).await?;
+    let resp = s
+        .send_request(req.body(Full::new(Bytes::from(body)))?)
+        .await?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await?.to_bytes();
     Ok((status, body.len()))
@@ -124,7 +146,11 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     ferry_fleet::devsetup::dev_setup(dir.path(), &[], "127.0.0.1:0")?;
     let mut tokens = String::new();
     for i in 0..a.devices {
-        tokens.push_str(&format!("{} {}\n", device(i), hex::encode(ferry_fleet::auth::hash_token(&token(i)))));
+        tokens.push_str(&format!(
+            "{} {}\n",
+            device(i),
+            hex::encode(ferry_fleet::auth::hash_token(&token(i)))
+        ));
     }
     std::fs::write(dir.path().join("tokens"), tokens)?;
     let pg = if a.postgres {
@@ -135,13 +161,20 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     let cfg_path = dir.path().join("fleet.yaml");
     let mut text = std::fs::read_to_string(&cfg_path)?;
     if let Some(pg) = &pg {
-        text = text.replace("  sqlite: fleet.db", &format!("  postgres: \"{}\"", pg.url()));
+        text = text.replace(
+            "  sqlite: fleet.db",
+            &format!("  postgres: \"{}\"", pg.url()),
+        );
     }
     std::fs::write(&cfg_path, &text)?;
     let cfg = FleetConfig::load(&cfg_path)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        if let Err(e) = ferry_fleet::run::run(cfg, |addr| { let _ = tx.send(addr); }).await {
+        if let Err(e) = ferry_fleet::run::run(cfg, |addr| {
+            let _ = tx.send(addr);
+        })
+        .await
+        {
             eprintln!("server: {e:#}");
         }
     });
@@ -152,14 +185,19 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     for c in CertificateDer::pem_slice_iter(&ca) {
         roots.add(c?)?;
     }
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(client));
 
     let store = if a.postgres { "PostgreSQL" } else { "SQLite" };
-    println!("# ferry-fleet-load: {} agents x {} heartbeats, {} connections at once, store {store}", a.devices, a.rounds, a.concurrency);
+    println!(
+        "# ferry-fleet-load: {} agents x {} heartbeats, {} connections at once, store {store}",
+        a.devices, a.rounds, a.concurrency
+    );
     let gate = Arc::new(Semaphore::new(a.concurrency));
     let deadline = Instant::now() + Duration::from_secs(a.max_seconds);
     let started = Instant::now();
@@ -177,7 +215,14 @@ async fn bench(a: Args) -> anyhow::Result<()> {
             let mut s = connect(addr, &tls).await?;
             for round in 0..rounds {
                 let t = Instant::now();
-                let (status, _) = send(&mut s, "POST", "/api/heartbeat", Some(&token(i)), heartbeat(i, round)).await?;
+                let (status, _) = send(
+                    &mut s,
+                    "POST",
+                    "/api/heartbeat",
+                    Some(&token(i)),
+                    heartbeat(i, round),
+                )
+                .await?;
                 if status != 200 {
                     bail!("device {i}: HTTP {status}");
                 }
@@ -201,11 +246,30 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     }
     let took = started.elapsed();
     lat.sort();
-    println!("| heartbeats | {} in {:.1} s = **{:.0}/s** ({} agents failed) |", lat.len(), took.as_secs_f64(), lat.len() as f64 / took.as_secs_f64(), errors);
-    println!("| heartbeat latency | p50 {} · p99 **{}** · max {} |", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)), ms(percentile(&lat, 1.0)));
+    println!(
+        "| heartbeats | {} in {:.1} s = **{:.0}/s** ({} agents failed) |",
+        lat.len(),
+        took.as_secs_f64(),
+        lat.len() as f64 / took.as_secs_f64(),
+        errors
+    );
+    println!(
+        "| heartbeat latency | p50 {} · p99 **{}** · max {} |",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99)),
+        ms(percentile(&lat, 1.0))
+    );
 
     let mut s = connect(addr, &tls).await?;
-    for path in ["/", "/devices", "/devices?status=failed&sort=last-seen&dir=desc&page=2", "/devices/sim-004242", "/api/overview", "/api/devices?q=site-7&per_page=100", "/metrics"] {
+    for path in [
+        "/",
+        "/devices",
+        "/devices?status=failed&sort=last-seen&dir=desc&page=2",
+        "/devices/sim-004242",
+        "/api/overview",
+        "/api/devices?q=site-7&per_page=100",
+        "/metrics",
+    ] {
         let mut times = Vec::new();
         let mut size = 0;
         for _ in 0..5 {
@@ -218,7 +282,12 @@ async fn bench(a: Args) -> anyhow::Result<()> {
             size = n;
         }
         times.sort();
-        println!("| GET {path} | median {} · max {} · {} KiB |", ms(percentile(&times, 0.5)), ms(percentile(&times, 1.0)), size / 1024);
+        println!(
+            "| GET {path} | median {} · max {} · {} KiB |",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 1.0)),
+            size / 1024
+        );
     }
     Ok(())
 }

@@ -179,6 +179,23 @@ pub(crate) fn change_from_columns(
     }
 }
 
+/// Puts `(device, sync)` rows (sorted by device) under their devices (sorted by id).
+pub(crate) fn attach_syncs(
+    devices: &mut [DeviceRow],
+    syncs: Vec<(String, crate::model::SyncReport)>,
+) {
+    let mut by_id: std::collections::HashMap<String, usize> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.report.id.clone(), i))
+        .collect();
+    for (device, sync) in syncs {
+        if let Some(i) = by_id.get_mut(&device) {
+            devices[*i].report.syncs.push(sync);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,20 +236,6 @@ mod tests {
         ] {
             let (k, f, t) = change_columns(&c);
             assert_eq!(change_from_columns(k, f, t).unwrap(), c);
-        }
-    }
-}
-
-/// Puts `(device, sync)` rows (sorted by device) under their devices (sorted by id).
-pub(crate) fn attach_syncs(devices: &mut [DeviceRow], syncs: Vec<(String, crate::model::SyncReport)>) {
-    let mut by_id: std::collections::HashMap<String, usize> = devices
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.report.id.clone(), i))
-        .collect();
-    for (device, sync) in syncs {
-        if let Some(i) = by_id.get_mut(&device) {
-            devices[*i].report.syncs.push(sync);
         }
     }
 }

@@ -123,12 +123,20 @@ async fn writer_loop(mut client: Client, mut rx: mpsc::UnboundedReceiver<Job>) {
 enum Op {
     Device(DeviceReport, String, i64),
     DeleteSyncs(String),
-    Change(String, String, i64, &'static str, Option<String>, Option<String>),
+    Change(
+        String,
+        String,
+        i64,
+        &'static str,
+        Option<String>,
+        Option<String>,
+    ),
     Sync(String, SyncReport),
     Event(EventReport, i64),
 }
 
-const UPSERT_DEVICE: &str = "INSERT INTO devices(id, labels, agent_version, uptime_seconds, interval_seconds,
+const UPSERT_DEVICE: &str =
+    "INSERT INTO devices(id, labels, agent_version, uptime_seconds, interval_seconds,
     reported_time, outbox_dropped, first_seen, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8)
   ON CONFLICT(id) DO UPDATE SET labels=excluded.labels, agent_version=excluded.agent_version,
     uptime_seconds=excluded.uptime_seconds, interval_seconds=excluded.interval_seconds,
@@ -164,7 +172,14 @@ fn plan<'a>(
                 for s in &report.syncs {
                     for c in changes_between(old.get(&s.name).copied(), (s.health, s.revision)) {
                         let (kind, from, to) = change_columns(&c);
-                        ops.push(Op::Change(report.id.clone(), s.name.clone(), *received, kind, from, to));
+                        ops.push(Op::Change(
+                            report.id.clone(),
+                            s.name.clone(),
+                            *received,
+                            kind,
+                            from,
+                            to,
+                        ));
                     }
                     state.insert((report.id.clone(), s.name.clone()), (s.health, s.revision));
                     ops.push(Op::Sync(report.id.clone(), s.clone()));
@@ -191,7 +206,10 @@ async fn commit<'a>(
         })
         .collect();
     let rows = tx
-        .query("SELECT device, name, health, revision FROM syncs WHERE device = ANY($1)", &[&ids])
+        .query(
+            "SELECT device, name, health, revision FROM syncs WHERE device = ANY($1)",
+            &[&ids],
+        )
         .await
         .map_err(pg)?;
     let state = rows
@@ -200,7 +218,10 @@ async fn commit<'a>(
             let h: String = r.get(2);
             (
                 (r.get::<_, String>(0), r.get::<_, String>(1)),
-                (SyncHealth::parse(&h).unwrap_or(SyncHealth::NeverSynced), r.get::<_, Option<i64>>(3).map(|x| x as u64)),
+                (
+                    SyncHealth::parse(&h).unwrap_or(SyncHealth::NeverSynced),
+                    r.get::<_, Option<i64>>(3).map(|x| x as u64),
+                ),
             )
         })
         .collect();
@@ -219,18 +240,55 @@ async fn commit<'a>(
         async move {
             match op {
                 Op::Device(r, labels, now) => {
-                    tx.execute(up, &[&r.id, labels, &r.agent_version, &(r.uptime_seconds as i64),
-                        &opt_i64(r.interval_seconds), &r.reported_time, &(r.outbox_dropped as i64), now]).await
+                    tx.execute(
+                        up,
+                        &[
+                            &r.id,
+                            labels,
+                            &r.agent_version,
+                            &(r.uptime_seconds as i64),
+                            &opt_i64(r.interval_seconds),
+                            &r.reported_time,
+                            &(r.outbox_dropped as i64),
+                            now,
+                        ],
+                    )
+                    .await
                 }
                 Op::DeleteSyncs(id) => tx.execute(del, &[id]).await,
                 Op::Change(d, s, t, k, f, to) => tx.execute(ch, &[d, s, t, k, f, to]).await,
                 Op::Sync(d, s) => {
-                    tx.execute(sy, &[d, &s.name, &opt_i64(s.revision), &opt_i64(s.highest_verified),
-                        &s.health.as_str(), &s.last_error, &s.last_success, &(s.drift_corrections as i64),
-                        &s.source_reachable, &s.source_unreachable_since, &s.waiting]).await
+                    tx.execute(
+                        sy,
+                        &[
+                            d,
+                            &s.name,
+                            &opt_i64(s.revision),
+                            &opt_i64(s.highest_verified),
+                            &s.health.as_str(),
+                            &s.last_error,
+                            &s.last_success,
+                            &(s.drift_corrections as i64),
+                            &s.source_reachable,
+                            &s.source_unreachable_since,
+                            &s.waiting,
+                        ],
+                    )
+                    .await
                 }
                 Op::Event(e, now) => {
-                    tx.execute(ev, &[&e.device, &e.sync, &e.kind, &e.message, &e.reported_time, now]).await
+                    tx.execute(
+                        ev,
+                        &[
+                            &e.device,
+                            &e.sync,
+                            &e.kind,
+                            &e.message,
+                            &e.reported_time,
+                            now,
+                        ],
+                    )
+                    .await
                 }
             }
         }
@@ -323,7 +381,8 @@ impl Store for PgStore {
         let limit = limit as i64;
         let q1 = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id=$1");
         let q2 = format!("SELECT {SYNC_COLUMNS} FROM syncs WHERE device=$1 ORDER BY name");
-        let q4 = format!("SELECT {EVENT_COLUMNS} FROM events WHERE device=$1 ORDER BY id DESC LIMIT $2");
+        let q4 =
+            format!("SELECT {EVENT_COLUMNS} FROM events WHERE device=$1 ORDER BY id DESC LIMIT $2");
         let p1: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
         let p2: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&id, &limit];
         let (d, s, ch, ev) = tokio::try_join!(
@@ -354,9 +413,15 @@ impl Store for PgStore {
         }))
     }
 
-    async fn recent_events(&self, kinds: &[&str], limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn recent_events(
+        &self,
+        kinds: &[&str],
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
-        let q = format!("SELECT {EVENT_COLUMNS} FROM events WHERE kind = ANY($1) ORDER BY id DESC LIMIT $2");
+        let q = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE kind = ANY($1) ORDER BY id DESC LIMIT $2"
+        );
         let rows = self
             .reader
             .query(&q, &[&kinds, &(limit as i64)])

@@ -38,6 +38,10 @@ CREATE INDEX IF NOT EXISTS events_kind ON events(kind, id);
 CREATE INDEX IF NOT EXISTS events_received ON events(received);
 ";
 
+type WriteReply = oneshot::Sender<Result<(), StoreError>>;
+/// A change row as read: device, sync, time, kind, from, to.
+type ChangeColumns = (String, String, i64, String, Option<String>, Option<String>);
+
 enum Job {
     Write(Vec<Record>, oneshot::Sender<Result<(), StoreError>>),
     Prune(i64, oneshot::Sender<Result<u64, StoreError>>),
@@ -59,10 +63,8 @@ fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open(path).map_err(err(path))?;
-    c.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;",
-    )
-    .map_err(err(path))?;
+    c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;")
+        .map_err(err(path))?;
     Ok(c)
 }
 
@@ -123,7 +125,7 @@ impl SqliteStore {
 
 fn writer_loop(mut conn: Connection, path: &Path, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
-        let mut writes: Vec<(Vec<Record>, oneshot::Sender<Result<(), StoreError>>)> = Vec::new();
+        let mut writes: Vec<(Vec<Record>, WriteReply)> = Vec::new();
         let mut prunes = Vec::new();
         let mut queued = 0;
         let mut next = Some(first);
@@ -196,7 +198,8 @@ fn put_heartbeat(tx: &Connection, r: &DeviceReport, now: i64) -> rusqlite::Resul
     ])?;
     let mut old: BTreeMap<String, (String, Option<i64>)> = BTreeMap::new();
     {
-        let mut q = tx.prepare_cached("SELECT name, health, revision FROM syncs WHERE device=?1")?;
+        let mut q =
+            tx.prepare_cached("SELECT name, health, revision FROM syncs WHERE device=?1")?;
         let rows = q.query_map([&r.id], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?;
         for row in rows {
             let (k, v) = row?;
@@ -325,7 +328,9 @@ fn all_devices(c: &Connection, path: &Path) -> Result<Vec<DeviceRow>, StoreError
         .collect::<Result<_, _>>()
         .map_err(&e)?;
     let mut q = c
-        .prepare(&format!("SELECT {SYNC_COLUMNS} FROM syncs ORDER BY device, name"))
+        .prepare(&format!(
+            "SELECT {SYNC_COLUMNS} FROM syncs ORDER BY device, name"
+        ))
         .map_err(&e)?;
     let syncs: Vec<(String, SyncReport)> = q
         .query_map([], sync_row)
@@ -374,7 +379,7 @@ impl Store for SqliteStore {
             let mut q = c
                 .prepare("SELECT device, sync, time, kind, from_value, to_value FROM changes WHERE device=?1 ORDER BY id DESC LIMIT ?2")
                 .map_err(&e)?;
-            let raw: Vec<(String, String, i64, String, Option<String>, Option<String>)> = q
+            let raw: Vec<ChangeColumns> = q
                 .query_map(params![id, limit as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
                 })
@@ -400,7 +405,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn recent_events(&self, kinds: &[&str], limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn recent_events(
+        &self,
+        kinds: &[&str],
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
         self.read(move |c, path| {
             let e = err(path);

@@ -27,7 +27,11 @@ fn newest(dir: &Path) -> std::time::SystemTime {
     let mut t = std::time::UNIX_EPOCH;
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
-        let m = if p.is_dir() { newest(&p) } else { e.metadata().and_then(|m| m.modified()).unwrap_or(t) };
+        let m = if p.is_dir() {
+            newest(&p)
+        } else {
+            e.metadata().and_then(|m| m.modified()).unwrap_or(t)
+        };
         t = t.max(m);
     }
     t
@@ -43,7 +47,9 @@ pub fn agent_binary() -> PathBuf {
     let bin = target.join("ferry-agent");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let sources = newest(&root.join("agent/src")).max(newest(&root.join("bundle/src")));
-    let fresh = std::fs::metadata(&bin).and_then(|m| m.modified()).is_ok_and(|t| t >= sources);
+    let fresh = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= sources);
     if !fresh {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
@@ -51,7 +57,11 @@ pub fn agent_binary() -> PathBuf {
             .current_dir(&root)
             .status()
             .unwrap();
-        assert!(st.success() && bin.exists(), "cannot build {}", bin.display());
+        assert!(
+            st.success() && bin.exists(),
+            "cannot build {}",
+            bin.display()
+        );
     }
     bin
 }
@@ -60,13 +70,20 @@ impl Device {
     pub fn new(id: &str, receiver: &super::Receiver, auth: Auth, labels: &str) -> Device {
         let sim = KubeSim::start(SimOptions {
             port: 0,
-            config: SimConfig { ready_delay: Duration::from_millis(20), ..SimConfig::default() },
+            config: SimConfig {
+                ready_delay: Duration::from_millis(20),
+                ..SimConfig::default()
+            },
         })
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (_, key) = keys::generate(&dir.path().join("publisher"), None, false).unwrap();
         std::fs::create_dir_all(dir.path().join("keys")).unwrap();
-        std::fs::rename(dir.path().join("publisher.pub"), dir.path().join("keys/publisher.pub")).unwrap();
+        std::fs::rename(
+            dir.path().join("publisher.pub"),
+            dir.path().join("keys/publisher.pub"),
+        )
+        .unwrap();
         std::fs::create_dir_all(dir.path().join("drop")).unwrap();
         let ca = receiver.path("ca.pem");
         let creds = match auth {
@@ -75,7 +92,10 @@ impl Device {
                 receiver.path(&format!("devices/{id}.pem")).display(),
                 receiver.path(&format!("devices/{id}-key.pem")).display()
             ),
-            Auth::Token => format!("  tokenFile: {}\n", receiver.path(&format!("devices/{id}.token")).display()),
+            Auth::Token => format!(
+                "  tokenFile: {}\n",
+                receiver.path(&format!("devices/{id}.token")).display()
+            ),
         };
         let config = format!(
             "device:\n  id: {id}\n  labels: {labels}\nstateDir: {state}\nkubeconfig: {kube}\nkeys: {keys}\n\
@@ -91,7 +111,12 @@ syncs:\n  - name: apps\n    source: {{type: directory, path: {drop}}}\n    inter
             drop = dir.path().join("drop").display(),
         );
         std::fs::write(dir.path().join("agent.yaml"), config).unwrap();
-        Device { id: id.into(), sim, dir, key: SigningKey::load(&key, None).unwrap() }
+        Device {
+            id: id.into(),
+            sim,
+            dir,
+            key: SigningKey::load(&key, None).unwrap(),
+        }
     }
 
     /// Signs a bundle `apps` revision `revision` running `image` into the drop directory.
@@ -105,9 +130,19 @@ syncs:\n  - name: apps\n    source: {{type: directory, path: {drop}}}\n    inter
         let mut entries = Vec::new();
         for (path, data) in &files {
             std::fs::write(out.join(path), data).unwrap();
-            entries.push(FileEntry { path: path.to_string(), size: data.len() as u64, sha256: digest::sha256_hex(data.as_bytes()) });
+            entries.push(FileEntry {
+                path: path.to_string(),
+                size: data.len() as u64,
+                sha256: digest::sha256_hex(data.as_bytes()),
+            });
         }
-        let m = Manifest::new("apps", revision, Timestamp::now(), Duration::from_secs(86400), entries);
+        let m = Manifest::new(
+            "apps",
+            revision,
+            Timestamp::now(),
+            Duration::from_secs(86400),
+            entries,
+        );
         let yaml = m.to_yaml();
         std::fs::write(out.join("bundle.yaml"), &yaml).unwrap();
         let sig = sign::sign(yaml.as_bytes(), &sign::trusted_comment(&m), &self.key).unwrap();
@@ -122,6 +157,13 @@ syncs:\n  - name: apps\n    source: {{type: directory, path: {drop}}}\n    inter
             .args(["sync", "--once"])
             .output()
             .unwrap();
-        (o.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        (
+            o.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
     }
 }

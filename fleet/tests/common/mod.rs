@@ -26,7 +26,6 @@ pub struct Receiver {
     pg: Option<TestPostgres>,
 }
 
-
 impl Receiver {
     pub fn start(devices: &[&str], store: StoreKind) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -36,8 +35,15 @@ impl Receiver {
             args.push(d.to_string());
         }
         args.extend(["--listen".into(), "127.0.0.1:0".into()]);
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry-fleet")).args(&args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let pg = match store {
             StoreKind::Sqlite => None,
             StoreKind::Postgres => Some(TestPostgres::start().unwrap()),
@@ -45,11 +51,17 @@ impl Receiver {
         let cfg = dir.path().join("fleet.yaml");
         let mut text = std::fs::read_to_string(&cfg).unwrap();
         if let Some(pg) = &pg {
-            text = text.replace("  sqlite: fleet.db", &format!("  postgres: \"{}\"", pg.url()));
+            text = text.replace(
+                "  sqlite: fleet.db",
+                &format!("  postgres: \"{}\"", pg.url()),
+            );
         }
         text.push_str("clockFile: clock\nmaxBodyBytes: 65536\n");
         std::fs::write(&cfg, text).unwrap();
-        let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let t0 = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
         std::fs::write(dir.path().join("clock"), t0.to_string()).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
             .args(["run", "--config"])
@@ -59,9 +71,21 @@ impl Receiver {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address: {line:?}")).to_string();
-        Receiver { t0, dir, child, url, pg }
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("no address: {line:?}"))
+            .to_string();
+        Receiver {
+            t0,
+            dir,
+            child,
+            url,
+            pg,
+        }
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
@@ -98,18 +122,37 @@ impl Receiver {
     }
 
     /// POSTs `body` to `path`; returns (status, body).
-    pub fn post(&self, path: &str, body: &str, token: Option<&str>, cert: Option<&str>) -> Result<(u16, String), ureq::Error> {
-        let mut req = self.client(cert).post(&format!("{}{path}", self.url)).header("Content-Type", "application/json");
+    pub fn post(
+        &self,
+        path: &str,
+        body: &str,
+        token: Option<&str>,
+        cert: Option<&str>,
+    ) -> Result<(u16, String), ureq::Error> {
+        let mut req = self
+            .client(cert)
+            .post(&format!("{}{path}", self.url))
+            .header("Content-Type", "application/json");
         if let Some(t) = token {
             req = req.header("Authorization", &format!("Bearer {t}"));
         }
         let mut resp = req.send(body)?;
-        Ok((resp.status().as_u16(), resp.body_mut().read_to_string().unwrap_or_default()))
+        Ok((
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap_or_default(),
+        ))
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut resp = self.client(None).get(&format!("{}{path}", self.url)).call().unwrap();
-        (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
+        let mut resp = self
+            .client(None)
+            .get(&format!("{}{path}", self.url))
+            .call()
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
     }
 
     /// A metric's value from `/metrics` (this request's own handshake included).
