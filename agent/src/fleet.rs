@@ -303,7 +303,10 @@ mod tests {
         assert_eq!(v["intervalSeconds"], 300);
         let again = with_interval(&b, Duration::from_secs(60));
         assert_eq!(again, b);
-        assert_eq!(with_interval("not json", Duration::from_secs(1)), "not json");
+        assert_eq!(
+            with_interval("not json", Duration::from_secs(1)),
+            "not json"
+        );
     }
 
     #[test]

@@ -86,7 +86,11 @@ impl Endpoint {
     /// Like [`Endpoint::new`], keeping an idle connection up to `idle` for the next request:
     /// a sender that posts every few minutes reuses one TLS session instead of a new handshake
     /// per message (the pool checks that a kept connection is still open before reusing it).
-    pub fn kept_alive(tls: &EndpointTls, timeout: Duration, idle: Duration) -> Result<Self, HttpError> {
+    pub fn kept_alive(
+        tls: &EndpointTls,
+        timeout: Duration,
+        idle: Duration,
+    ) -> Result<Self, HttpError> {
         let ca = tls.ca_file.as_deref().map(read).transpose()?;
         let roots = match &ca {
             Some(pem) => ferry_bundle::tls::Roots::Pem(pem),
