@@ -119,8 +119,14 @@ fn scenario(store: StoreKind, screenshots: bool) {
     assert_eq!(v["devices"][0]["id"], "edge-berlin-2");
 }
 
+/// Screenshots go to target/fleet-screenshots; with FERRY_FLEET_SCREENSHOTS=docs they replace
+/// the ones in docs/img (so an ordinary test run leaves the tree clean).
 fn shot(b: &Browser, name: &str, w: u32, h: u32) {
-    let img = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let img = match std::env::var("FERRY_FLEET_SCREENSHOTS").as_deref() {
+        Ok("docs") => root.join("docs/img"),
+        _ => root.join("target/fleet-screenshots"),
+    };
     std::fs::create_dir_all(&img).unwrap();
     b.screenshot(&img.join(name), w, h);
 }
