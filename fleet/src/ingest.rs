@@ -15,6 +15,9 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// Oversized bodies up to this size are drained before the 413 is sent.
+const DRAIN_MAX: u64 = 4 << 20;
+
 /// A JSON error answer: `{"error": CODE, "message": TEXT}` (text bounded).
 pub fn reject(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
     let mut m = message.to_string();
@@ -94,7 +97,13 @@ impl<S: Store> App<S> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
+        if let Some(n) = declared.filter(|n| *n > limit as u64) {
+            // A modest oversized body is read and thrown away first, so the client gets to
+            // read the 413 instead of a reset while it is still sending; a huge one is not.
+            if n <= DRAIN_MAX {
+                let mut body = body;
+                while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {}
+            }
             return Err(too_large());
         }
         let bytes = axum::body::to_bytes(body, limit)

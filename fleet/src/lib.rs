@@ -16,5 +16,6 @@ pub mod pgtest;
 pub mod run;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod tls;
 pub mod views;
