@@ -132,23 +132,29 @@ pub fn reports(store: &Store, cfg: &AgentConfig) -> Result<Vec<SyncReport>, Stor
 
 /// Delivers queued messages in order; a failing endpoint keeps its messages (and their
 /// order) for the next flush. Returns (delivered, failed endpoints).
+///
+/// Endpoints are kept across flushes (see [`EndpointCache`]), so a daemon posting a heartbeat
+/// every interval reuses one kept-alive TLS connection per endpoint instead of a handshake per
+/// message. Heartbeats gain `intervalSeconds` (the configured `fleet.interval`) when they lack
+/// it, so the receiver can tell a stale device by its own cadence.
 pub fn flush(store: &Store, cfg: &AgentConfig) -> Result<(usize, Vec<String>), StoreError> {
     let mut failed: Vec<String> = Vec::new();
-    let mut endpoints: BTreeMap<String, Option<(Endpoint, String)>> = BTreeMap::new();
     let mut delivered = 0;
+    let interval = cfg.fleet.as_ref().map(|f| f.interval);
     for (id, target, body) in store.outbox(500)? {
         if failed.contains(&target) {
             continue;
         }
-        let ep = endpoints
-            .entry(target.clone())
-            .or_insert_with(|| endpoint_for(cfg, &target));
-        let Some((ep, url)) = ep else {
+        let Some((ep, url)) = EndpointCache::get(cfg, &target) else {
             // The endpoint was removed from the config: nothing will ever take the message.
             store.outbox_done(id)?;
             continue;
         };
-        match ep.post_json(url, &body) {
+        let body = match (target.as_str(), interval) {
+            (FLEET_TARGET, Some(i)) => with_interval(&body, i),
+            _ => body,
+        };
+        match ep.post_json(&url, &body) {
             Ok(()) => {
                 store.outbox_done(id)?;
                 delivered += 1;
@@ -156,6 +162,8 @@ pub fn flush(store: &Store, cfg: &AgentConfig) -> Result<(usize, Vec<String>), S
             Err(e) => {
                 tracing::warn!(target = %target, "delivery failed, kept in outbox: {e}");
                 store.outbox_failed(id)?;
+                // The next attempt re-reads the endpoint's files (a rotated token or CA).
+                EndpointCache::forget(&target);
                 failed.push(target);
             }
         }
@@ -163,21 +171,88 @@ pub fn flush(store: &Store, cfg: &AgentConfig) -> Result<(usize, Vec<String>), S
     Ok((delivered, failed))
 }
 
-fn endpoint_for(cfg: &AgentConfig, target: &str) -> Option<(Endpoint, String)> {
-    let (tls, url) = if target == FLEET_TARGET {
+/// Adds `intervalSeconds` to a heartbeat body that lacks it (pure); other bodies pass as is.
+pub fn with_interval(body: &str, interval: Duration) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(mut map)) if !map.contains_key("intervalSeconds") => {
+            map.insert("intervalSeconds".into(), json!(interval.as_secs()));
+            Value::Object(map).to_string()
+        }
+        _ => body.to_string(),
+    }
+}
+
+/// Process-wide endpoints by outbox target, rebuilt when the target's settings change or a
+/// delivery failed. One ureq agent per endpoint means one connection pool per endpoint.
+struct EndpointCache;
+
+struct CachedEndpoint {
+    /// URL and TLS settings the endpoint was built from (paths only, no secrets).
+    settings: String,
+    endpoint: Endpoint,
+    url: String,
+}
+
+static ENDPOINTS: std::sync::OnceLock<std::sync::Mutex<BTreeMap<String, CachedEndpoint>>> =
+    std::sync::OnceLock::new();
+
+impl EndpointCache {
+    fn map() -> std::sync::MutexGuard<'static, BTreeMap<String, CachedEndpoint>> {
+        let m = ENDPOINTS.get_or_init(Default::default);
+        m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(cfg: &AgentConfig, target: &str) -> Option<(Endpoint, String)> {
+        let (tls, url) = endpoint_settings(cfg, target)?;
+        let settings = format!("{url} {tls:?}");
+        let mut map = Self::map();
+        if let Some(c) = map.get(target) {
+            if c.settings == settings {
+                return Some((c.endpoint.clone(), c.url.clone()));
+            }
+        }
+        // Keep the connection a little longer than the heartbeat interval, so the next
+        // heartbeat finds it open (the receiver's idle timeout should be longer still).
+        let idle = cfg
+            .fleet
+            .as_ref()
+            .map(|f| f.interval + Duration::from_secs(60))
+            .unwrap_or(Duration::from_secs(360));
+        match Endpoint::kept_alive(tls, Duration::from_secs(15), idle) {
+            Ok(endpoint) => {
+                map.insert(
+                    target.to_string(),
+                    CachedEndpoint {
+                        settings,
+                        endpoint: endpoint.clone(),
+                        url: url.clone(),
+                    },
+                );
+                Some((endpoint, url))
+            }
+            Err(e) => {
+                tracing::warn!(target = %target, "endpoint not usable: {e}");
+                None
+            }
+        }
+    }
+
+    fn forget(target: &str) {
+        Self::map().remove(target);
+    }
+}
+
+fn endpoint_settings<'a>(
+    cfg: &'a AgentConfig,
+    target: &str,
+) -> Option<(&'a crate::outbound::EndpointTls, String)> {
+    if target == FLEET_TARGET {
         let f = cfg.fleet.as_ref()?;
-        (&f.tls, f.url.clone())
+        Some((&f.tls, f.url.clone()))
     } else {
         let name = target.strip_prefix("webhook:")?;
         let n = cfg.notifications.iter().find(|n| n.name == name)?;
-        (&n.tls, n.url.clone())
-    };
-    match Endpoint::new(tls, Duration::from_secs(15)) {
-        Ok(ep) => Some((ep, url)),
-        Err(e) => {
-            tracing::warn!(target = %target, "endpoint not usable: {e}");
-            None
-        }
+        Some((&n.tls, n.url.clone()))
     }
 }
 
@@ -217,6 +292,19 @@ mod tests {
         assert_eq!(hb["syncs"][0]["driftCorrections"], 2);
         assert_eq!(hb["outbox"]["dropped"], 4);
         assert_eq!(hb["agent"]["uptimeSeconds"], 9);
+    }
+
+    #[test]
+    fn interval_added_once() {
+        let b = with_interval(r#"{"schema":"x"}"#, Duration::from_secs(300));
+        let v: Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v["intervalSeconds"], 300);
+        let again = with_interval(&b, Duration::from_secs(60));
+        assert_eq!(again, b);
+        assert_eq!(
+            with_interval("not json", Duration::from_secs(1)),
+            "not json"
+        );
     }
 
     #[test]

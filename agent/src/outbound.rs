@@ -75,8 +75,22 @@ pub struct Endpoint {
     authorization: Option<String>,
 }
 
+/// How long ureq keeps an idle pooled connection unless told otherwise (its own default).
+const DEFAULT_IDLE: Duration = Duration::from_secs(15);
+
 impl Endpoint {
     pub fn new(tls: &EndpointTls, timeout: Duration) -> Result<Self, HttpError> {
+        Self::kept_alive(tls, timeout, DEFAULT_IDLE)
+    }
+
+    /// Like [`Endpoint::new`], keeping an idle connection up to `idle` for the next request:
+    /// a sender that posts every few minutes reuses one TLS session instead of a new handshake
+    /// per message (the pool checks that a kept connection is still open before reusing it).
+    pub fn kept_alive(
+        tls: &EndpointTls,
+        timeout: Duration,
+        idle: Duration,
+    ) -> Result<Self, HttpError> {
         let ca = tls.ca_file.as_deref().map(read).transpose()?;
         let roots = match &ca {
             Some(pem) => ferry_bundle::tls::Roots::Pem(pem),
@@ -124,6 +138,7 @@ impl Endpoint {
             // A transfer that stalls this long is cut (slow links still progress).
             .timeout_per_read(Some(tls.read_timeout.unwrap_or(Duration::from_secs(30))))
             .timeout_global(Some(timeout))
+            .max_idle_age(idle)
             .user_agent(format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
@@ -142,11 +157,14 @@ impl Endpoint {
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
         }
-        let resp = req.send(body).map_err(|e| HttpError::Transport {
+        let mut resp = req.send(body).map_err(|e| HttpError::Transport {
             url: url.into(),
             reason: e.to_string(),
         })?;
         let status = resp.status().as_u16();
+        // Read the (small) answer to its end: only a fully read response gives the
+        // connection back to the pool for the next message. A large one just closes it.
+        let _ = resp.body_mut().with_config().limit(64 * 1024).read_to_vec();
         if !(200..300).contains(&status) {
             return Err(HttpError::Status {
                 url: url.into(),

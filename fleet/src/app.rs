@@ -1,0 +1,142 @@
+//! The receiver as a whole: shared state, the routes, and the TLS accept loop (rustls via
+//! tokio-rustls, HTTP/1.1 keep-alive via hyper). Each connection's verified client certificate
+//! is turned into device ids once, at the handshake, and handed to every request on it.
+
+use crate::auth::{certificate_ids, Tokens};
+use crate::status::Staleness;
+use crate::store::Store;
+use axum::routing::{get, post};
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// Where "now" comes from.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    System,
+    /// Unix seconds read from a file on every call (tests move time with it).
+    File(PathBuf),
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        let system = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        };
+        match self {
+            Clock::System => system(),
+            Clock::File(p) => std::fs::read_to_string(p)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or_else(system),
+        }
+    }
+}
+
+/// Device ids bound by the connection's client certificate (empty without one).
+#[derive(Debug, Clone, Default)]
+pub struct ConnIdentity(pub Vec<String>);
+
+/// Fleet-wide counters (no per-device labels).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub handshakes: AtomicU64,
+    pub heartbeats: AtomicU64,
+    pub events: AtomicU64,
+    /// Rejections by status: 401, 403, 413, 422, other.
+    pub rejected: [AtomicU64; 5],
+}
+
+/// Request limits and view settings.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub staleness: Staleness,
+    pub retention: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Shared state of every request.
+pub struct App<S: Store> {
+    pub store: S,
+    pub tokens: Tokens,
+    pub limits: Limits,
+    pub clock: Clock,
+    pub counters: Counters,
+}
+
+/// The routes.
+pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
+    Router::new()
+        .route("/api/heartbeat", post(crate::ingest::heartbeat::<S>))
+        .route("/api/events", post(crate::ingest::event::<S>))
+        .route("/api/overview", get(crate::api::overview::<S>))
+        .route("/api/devices", get(crate::api::devices::<S>))
+        .route("/api/devices/{id}", get(crate::api::device::<S>))
+        .route("/", get(crate::pages::overview::<S>))
+        .route("/devices", get(crate::pages::devices::<S>))
+        .route("/devices/{id}", get(crate::pages::device::<S>))
+        .route("/metrics", get(crate::metrics::metrics::<S>))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(app)
+}
+
+/// Accepts TLS connections until the listener fails; each connection is served on its own task.
+pub async fn serve<S: Store>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Arc<App<S>>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let routes = router(app.clone());
+    loop {
+        let (tcp, _peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let routes = routes.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let handshake =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+            let Ok(Ok(stream)) = handshake else { return };
+            app.counters.handshakes.fetch_add(1, Ordering::Relaxed);
+            let ids = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| certificate_ids(c.as_ref()))
+                .unwrap_or_default();
+            let identity = ConnIdentity(ids);
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(identity.clone());
+                    routes.clone().oneshot(req)
+                },
+            );
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                // hyper's header timer also runs while a kept-alive connection waits for its
+                // next request: it is the idle timeout.
+                .header_read_timeout(app.limits.idle_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = conn.await;
+        });
+    }
+}

@@ -1,0 +1,21 @@
+//! ferry-fleet: the receiving side of the agents' heartbeat and events. HTTPS ingest with
+//! per-device tokens and/or mutual TLS, SQLite (default) or PostgreSQL storage behind one
+//! trait, a server-rendered status page, a JSON API and fleet-level metrics. See docs/fleet.md.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod devsetup;
+pub mod html;
+pub mod ingest;
+pub mod metrics;
+pub mod model;
+pub mod pages;
+pub mod pgtest;
+pub mod run;
+pub mod status;
+pub mod store;
+pub mod table;
+pub mod tls;
+pub mod views;

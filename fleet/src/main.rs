@@ -1,0 +1,86 @@
+//! The `ferry-fleet` binary: `run` (the receiver), `check-config`, `hash-token`.
+
+use anyhow::{bail, Context};
+use ferry_fleet::config::FleetConfig;
+use lexopt::ValueExt;
+use std::io::Read;
+use std::path::PathBuf;
+
+const USAGE: &str = "usage:
+  ferry-fleet run [--config FILE]           serve (default config /etc/ferry-fleet/fleet.yaml)
+  ferry-fleet check-config [--config FILE]  parse the config, load TLS files and tokens
+  ferry-fleet hash-token < TOKEN            print the SHA-256 line part for the tokens file
+  ferry-fleet dev-setup DIR [--device ID]... [--listen ADDR]
+                                            a trial CA, server and device certificates, tokens, fleet.yaml";
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_FLEET_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut args = lexopt::Parser::from_env();
+    let mut command: Option<String> = None;
+    let mut config = PathBuf::from("/etc/ferry-fleet/fleet.yaml");
+    let mut rest: Vec<String> = Vec::new();
+    let mut devices: Vec<String> = Vec::new();
+    let mut listen = String::from("127.0.0.1:8443");
+    while let Some(arg) = args.next()? {
+        use lexopt::Arg::*;
+        match arg {
+            Long("config") => config = args.value()?.into(),
+            Long("device") => devices.push(args.value()?.string()?),
+            Long("listen") => listen = args.value()?.string()?,
+            Long("help") | Short('h') => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            Value(v) if command.is_none() => command = Some(v.string()?),
+            Value(v) => rest.push(v.string()?),
+            other => bail!("{}\n{USAGE}", other.unexpected()),
+        }
+    }
+    match command.as_deref() {
+        Some("run") => {
+            let cfg = FleetConfig::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(ferry_fleet::run::run(cfg, |addr| {
+                // One line on stdout, for scripts and tests that asked for port 0.
+                println!("listening on https://{addr}");
+                tracing::info!("ferry-fleet listening on https://{addr}");
+            }))
+        }
+        Some("check-config") => {
+            let cfg = FleetConfig::load(&config)?;
+            ferry_fleet::tls::server_config(
+                &cfg.tls.cert,
+                &cfg.tls.key,
+                cfg.tls.client_ca.as_deref(),
+            )?;
+            let tokens = ferry_fleet::run::load_tokens(&cfg)?;
+            println!("{}: ok ({} tokens)", config.display(), tokens.len());
+            Ok(())
+        }
+        Some("hash-token") => {
+            let mut t = String::new();
+            std::io::stdin().read_to_string(&mut t).context("stdin")?;
+            println!("{}", hex::encode(ferry_fleet::auth::hash_token(&t)));
+            Ok(())
+        }
+        Some("dev-setup") => {
+            let [dir] = rest.as_slice() else {
+                bail!("{USAGE}")
+            };
+            let dir = PathBuf::from(dir);
+            ferry_fleet::devsetup::dev_setup(&dir, &devices, &listen)?;
+            println!(
+                "{}: ca.pem, server.pem, devices/, tokens, fleet.yaml",
+                dir.display()
+            );
+            Ok(())
+        }
+        _ => bail!("{USAGE}"),
+    }
+}

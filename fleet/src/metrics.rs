@@ -1,0 +1,90 @@
+//! `/metrics`: fleet aggregates in the Prometheus text format. Labels are bounded by design
+//! (status words, sync names, rejection codes); there is no per-device series.
+
+use crate::app::App;
+use crate::store::Store;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Escapes a label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
+    let o = match app.overview().await {
+        Ok(o) => o,
+        Err(e) => return crate::api::store_failed(e),
+    };
+    let c = &app.counters;
+    let mut t = String::new();
+    let _ = writeln!(t, "# TYPE ferry_fleet_devices gauge");
+    for tile in &o.tiles {
+        let _ = writeln!(
+            t,
+            "ferry_fleet_devices{{status=\"{}\"}} {}",
+            tile.status.as_str(),
+            tile.devices
+        );
+    }
+    let _ = writeln!(t, "# TYPE ferry_fleet_sync_devices gauge");
+    for s in &o.syncs {
+        let n = label(&s.sync);
+        for (state, v) in [
+            ("applied", s.applied),
+            ("pending", s.pending),
+            ("waiting-for-wave", s.waiting_for_wave),
+            ("not-seen", s.not_seen),
+        ] {
+            let _ = writeln!(
+                t,
+                "ferry_fleet_sync_devices{{sync=\"{n}\",state=\"{state}\"}} {v}"
+            );
+        }
+        let _ = writeln!(
+            t,
+            "ferry_fleet_sync_target_revision{{sync=\"{n}\"}} {}",
+            s.target.unwrap_or(0)
+        );
+    }
+    let _ = writeln!(
+        t,
+        "# TYPE ferry_fleet_sources_unreachable gauge\nferry_fleet_sources_unreachable {}",
+        o.unreachable_total
+    );
+    let _ = writeln!(
+        t,
+        "# TYPE ferry_fleet_outbox_dropped gauge\nferry_fleet_outbox_dropped {}",
+        o.outbox_dropped_total
+    );
+    let _ = writeln!(
+        t,
+        "# TYPE ferry_fleet_heartbeats_total counter\nferry_fleet_heartbeats_total {}",
+        c.heartbeats.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        t,
+        "# TYPE ferry_fleet_events_total counter\nferry_fleet_events_total {}",
+        c.events.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        t,
+        "# TYPE ferry_fleet_tls_handshakes_total counter\nferry_fleet_tls_handshakes_total {}",
+        c.handshakes.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(t, "# TYPE ferry_fleet_rejected_total counter");
+    for (i, code) in ["401", "403", "413", "422", "other"].iter().enumerate() {
+        let _ = writeln!(
+            t,
+            "ferry_fleet_rejected_total{{code=\"{code}\"}} {}",
+            c.rejected[i].load(Ordering::Relaxed)
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], t).into_response()
+}

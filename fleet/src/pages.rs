@@ -1,0 +1,329 @@
+//! The server-rendered status page: overview (`/`), device table (`/devices`, filters, sort and
+//! pagination on the server) and device page (`/devices/{id}`). No JavaScript.
+
+use crate::app::App;
+use crate::html::{badge, device_link, esc, opt_rev, page, url_part, when};
+use crate::status::DeviceStatus;
+use crate::store::Store;
+use crate::views::{DevicePage, DeviceQuery, Overview, SyncRollout};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use std::fmt::Write;
+use std::sync::Arc;
+
+fn failed() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Html(page("unavailable", "<p>The store is unavailable.</p>")),
+    )
+        .into_response()
+}
+
+pub async fn overview<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
+    match app.overview().await {
+        Ok(o) => Html(render_overview(&o)).into_response(),
+        Err(_) => failed(),
+    }
+}
+
+fn rollout_bar(s: &SyncRollout) -> String {
+    let total = (s.devices + s.without_sync).max(1) as f64;
+    let part = |n: usize, class: &str, what: &str| {
+        format!(
+            "<span class=\"{class}\" style=\"width:{:.2}%\" title=\"{n} {what}\"></span>",
+            n as f64 * 100.0 / total
+        )
+    };
+    format!(
+        "<div class=\"bar\">{}{}{}{}</div>",
+        part(s.applied, "healthy", "applied"),
+        part(s.pending, "failed", "pending"),
+        part(s.waiting_for_wave, "waiting", "waiting for wave"),
+        part(s.not_seen, "never-synced", "not seen"),
+    )
+}
+
+pub fn render_overview(o: &Overview) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<section id=\"tiles\"><h2>{} devices</h2><div class=\"tiles\">",
+        o.devices
+    );
+    for t in &o.tiles {
+        let _ = write!(
+            b,
+            "<a class=\"tile {0}\" data-status=\"{0}\" href=\"/devices?status={0}\"><b>{1}</b>{0}</a>",
+            t.status.as_str(),
+            t.devices
+        );
+    }
+    b.push_str("</div></section><section id=\"syncs\"><h2>Rollout per sync</h2>");
+    for s in &o.syncs {
+        let _ = write!(
+            b,
+            "<h3>{} <span class=\"muted\">newest verified revision {}</span></h3>{}\
+<p>applied {} · in the wave but not applied {} · <b>outside the wave (waiting for wave) {}</b> · not verified yet {} · without this sync {}</p>\
+<table><tr><th>applied revision</th><th>highest verified</th><th>devices</th><th></th></tr>",
+            esc(&s.sync),
+            opt_rev(s.target),
+            rollout_bar(s),
+            s.applied,
+            s.pending,
+            s.waiting_for_wave,
+            s.not_seen,
+            s.without_sync
+        );
+        for r in &s.revisions {
+            let note = match (r.applied, r.highest_verified) {
+                (a, Some(h)) if a < Some(h) => {
+                    "behind its verified revision (waiting for wave or failing)"
+                }
+                _ => "",
+            };
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"muted\">{note}</td></tr>",
+                opt_rev(r.applied),
+                opt_rev(r.highest_verified),
+                r.devices
+            );
+        }
+        b.push_str("</table>");
+    }
+    b.push_str("</section><section id=\"errors\"><h2>Top errors</h2><table><tr><th>sync</th><th>devices</th><th>error</th><th>e.g.</th></tr>");
+    for e in &o.top_errors {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"err\">{}</td><td>{}</td></tr>",
+            esc(&e.sync),
+            e.devices,
+            esc(&e.error),
+            device_link(&e.example_device)
+        );
+    }
+    b.push_str("</table></section><section id=\"recent\"><h2>Recent drift corrections and rollbacks</h2><table><tr><th>received</th><th>device</th><th>sync</th><th>kind</th><th>message</th></tr>");
+    for e in &o.recent {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
+            when(e.received, o.now),
+            device_link(&e.event.device),
+            esc(&e.event.sync),
+            esc(&e.event.kind),
+            esc(&e.event.message)
+        );
+    }
+    let _ = write!(b, "</table></section><section id=\"unreachable\"><h2>Unreachable sources ({})</h2><table><tr><th>device</th><th>sync</th><th>since</th></tr>", o.unreachable_total);
+    for u in &o.unreachable {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            device_link(&u.device),
+            esc(&u.sync),
+            esc(u.since.as_deref().unwrap_or("?"))
+        );
+    }
+    let _ = write!(b, "</table></section><section id=\"outbox\"><h2>Outbox drops ({} messages)</h2><table><tr><th>device</th><th>dropped</th></tr>", o.outbox_dropped_total);
+    for d in &o.outbox_drops {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            device_link(&d.device),
+            d.dropped
+        );
+    }
+    b.push_str("</table></section>");
+    page("Overview", &b)
+}
+
+pub async fn devices<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    Query(q): Query<DeviceQuery>,
+) -> Response {
+    match app.device_page(&q).await {
+        Ok(p) => Html(render_devices(&p, &q, app.clock.now())).into_response(),
+        Err(_) => failed(),
+    }
+}
+
+/// The query string of `q` with some fields replaced.
+fn link(q: &DeviceQuery, sort: Option<&str>, dir: Option<&str>, page: Option<usize>) -> String {
+    let mut parts = Vec::new();
+    let mut add = |k: &str, v: Option<&str>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            parts.push(format!("{k}={}", url_part(v)));
+        }
+    };
+    add("status", q.status.as_deref());
+    add("sync", q.sync.as_deref());
+    add("q", q.q.as_deref());
+    add("sort", sort.or(q.sort.as_deref()));
+    add("dir", dir.or(q.dir.as_deref()));
+    let page = page.map(|p| p.to_string());
+    add("page", page.as_deref().or(q.page.as_deref()));
+    add("per_page", q.per_page.as_deref());
+    format!("/devices?{}", parts.join("&amp;"))
+}
+
+pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
+    let mut b = String::from("<section><h2>Devices</h2><form class=\"filters\" method=\"get\" action=\"/devices\"><select name=\"status\" id=\"status\"><option value=\"\">any status</option>");
+    for s in DeviceStatus::ALL {
+        let sel = if q.status.as_deref() == Some(s.as_str()) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(b, "<option value=\"{0}\"{sel}>{0}</option>", s.as_str());
+    }
+    let _ = write!(
+        b,
+        "</select><input name=\"sync\" id=\"sync\" placeholder=\"sync\" value=\"{}\"><input name=\"q\" id=\"q\" placeholder=\"id or label=value\" value=\"{}\"><button type=\"submit\" id=\"apply\">Filter</button></form>",
+        esc(q.sync.as_deref().unwrap_or("")),
+        esc(q.q.as_deref().unwrap_or(""))
+    );
+    let _ = write!(b, "<p class=\"muted\" id=\"count\">{} devices match · page {} of {}</p><table id=\"devices\"><tr>", p.total, p.page, p.pages);
+    for (key, title) in [
+        ("id", "device"),
+        ("status", "status"),
+        ("last-seen", "last heartbeat"),
+        ("revision", "revisions"),
+    ] {
+        let dir = if q.sort.as_deref() == Some(key) && q.dir.as_deref() != Some("desc") {
+            "desc"
+        } else {
+            "asc"
+        };
+        let _ = write!(
+            b,
+            "<th><a href=\"{}\">{title}</a></th>",
+            link(q, Some(key), Some(dir), Some(1))
+        );
+    }
+    b.push_str("<th>labels</th><th>last error</th></tr>");
+    for d in &p.devices {
+        let revs: Vec<String> = d
+            .revisions
+            .iter()
+            .map(|(s, r)| format!("{}@{}", esc(s), opt_rev(*r)))
+            .collect();
+        let labels: Vec<String> = d
+            .labels
+            .iter()
+            .map(|(k, v)| esc(&format!("{k}={v}")))
+            .collect();
+        let _ = write!(
+            b,
+            "<tr data-device=\"{}\"><td>{}</td><td>{}</td><td>{}<br><span class=\"muted\">every {}</span></td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
+            esc(&d.id),
+            device_link(&d.id),
+            badge(d.status),
+            when(d.last_seen, now),
+            crate::html::short_duration(d.interval_seconds),
+            revs.join(" "),
+            labels.join(" "),
+            esc(d.last_error.as_deref().unwrap_or(""))
+        );
+    }
+    b.push_str("</table><p class=\"pages\">");
+    for n in 1..=p.pages.min(20) {
+        if n == p.page {
+            let _ = write!(b, "<b>{n}</b>");
+        } else {
+            let _ = write!(b, "<a href=\"{}\">{n}</a>", link(q, None, None, Some(n)));
+        }
+    }
+    if p.pages > 20 {
+        let _ = write!(
+            b,
+            "… <a href=\"{}\">last ({})</a>",
+            link(q, None, None, Some(p.pages)),
+            p.pages
+        );
+    }
+    b.push_str("</p></section>");
+    page("Devices", &b)
+}
+
+pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<String>) -> Response {
+    let now = app.clock.now();
+    let d = match app.device_detail(&id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                Html(page("not found", "<p>No such device.</p>")),
+            )
+                .into_response()
+        }
+        Err(_) => return failed(),
+    };
+    let st = &app.limits.staleness;
+    let r = &d.device.report;
+    let mut b = format!(
+        "<section><h2>{} {}</h2><p>last heartbeat {} · reports every {} · agent {} · up {} · outbox dropped {}</p><p>{}</p></section>",
+        esc(&r.id),
+        badge(st.status(&d.device, now)),
+        when(d.device.last_seen, now),
+        crate::html::short_duration(st.interval(&d.device)),
+        esc(&r.agent_version),
+        crate::html::short_duration(r.uptime_seconds),
+        r.outbox_dropped,
+        r.labels.iter().map(|(k, v)| esc(&format!("{k}={v}"))).collect::<Vec<_>>().join(" "),
+    );
+    b.push_str("<section id=\"syncs\"><h2>Syncs</h2><table><tr><th>sync</th><th>health</th><th>applied</th><th>highest verified</th><th>last success</th><th>drift corrections</th><th>source</th><th>last error / waiting</th></tr>");
+    for s in &r.syncs {
+        let source = if s.source_reachable {
+            "reachable".to_string()
+        } else {
+            format!(
+                "unreachable since {}",
+                esc(s.source_unreachable_since.as_deref().unwrap_or("?"))
+            )
+        };
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{source}</td><td class=\"err\">{}</td></tr>",
+            esc(&s.name),
+            s.health.as_str(),
+            opt_rev(s.revision),
+            opt_rev(s.highest_verified),
+            esc(s.last_success.as_deref().unwrap_or("never")),
+            s.drift_corrections,
+            esc(s.last_error.as_deref().or(s.waiting.as_deref()).unwrap_or(""))
+        );
+    }
+    b.push_str("</table></section><section id=\"events\"><h2>Recent events</h2><table><tr><th>received</th><th>sync</th><th>kind</th><th>message</th></tr>");
+    for e in &d.events {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
+            when(e.received, now),
+            esc(&e.event.sync),
+            esc(&e.event.kind),
+            esc(&e.event.message)
+        );
+    }
+    b.push_str("</table></section><section id=\"changes\"><h2>Health and revision changes</h2><table><tr><th>time</th><th>sync</th><th>change</th></tr>");
+    for c in &d.changes {
+        let what = match c.change {
+            crate::store::ChangeKind::Health { from, to } => format!(
+                "health {} → {}",
+                from.map(|h| h.as_str()).unwrap_or("(new)"),
+                to.as_str()
+            ),
+            crate::store::ChangeKind::Revision { from, to } => {
+                format!("revision {} → {}", opt_rev(from), opt_rev(to))
+            }
+        };
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{what}</td></tr>",
+            when(c.time, now),
+            esc(&c.sync)
+        );
+    }
+    b.push_str("</table></section>");
+    Html(page(&r.id, &b)).into_response()
+}

@@ -1,0 +1,88 @@
+//! Starting the receiver from its configuration: opens the store, loads tokens and TLS
+//! settings, binds the listener, and runs the accept loop and the retention task.
+
+use crate::app::{App, Clock, Counters, Limits};
+use crate::auth::Tokens;
+use crate::config::{FleetConfig, StoreConfig};
+use crate::store::{postgres::PgStore, sqlite::SqliteStore, Store};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Loads the tokens file, if configured.
+pub fn load_tokens(cfg: &FleetConfig) -> anyhow::Result<Tokens> {
+    match &cfg.tokens {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+            Ok(Tokens::parse(p, &text)?)
+        }
+        None => Ok(Tokens::default()),
+    }
+}
+
+/// Binds and serves until the process ends; `ready` gets the bound address.
+pub async fn run(cfg: FleetConfig, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    let tls = crate::tls::server_config(&cfg.tls.cert, &cfg.tls.key, cfg.tls.client_ca.as_deref())?;
+    let tokens = load_tokens(&cfg)?;
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("listen {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    match &cfg.store {
+        StoreConfig::Sqlite(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+            }
+            let store = SqliteStore::open(path)?;
+            serve(cfg, tls, tokens, listener, store, addr, ready).await
+        }
+        StoreConfig::Postgres(url) => {
+            let store = PgStore::connect(url).await?;
+            serve(cfg, tls, tokens, listener, store, addr, ready).await
+        }
+    }
+}
+
+async fn serve<S: Store>(
+    cfg: FleetConfig,
+    tls: Arc<rustls::ServerConfig>,
+    tokens: Tokens,
+    listener: TcpListener,
+    store: S,
+    addr: SocketAddr,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let app = Arc::new(App {
+        store,
+        tokens,
+        limits: Limits {
+            max_body_bytes: cfg.max_body_bytes,
+            staleness: cfg.staleness,
+            retention: cfg.retention,
+            idle_timeout: cfg.idle_timeout,
+        },
+        clock: cfg
+            .clock_file
+            .clone()
+            .map(Clock::File)
+            .unwrap_or(Clock::System),
+        counters: Counters::default(),
+    });
+    let pruner = app.clone();
+    tokio::spawn(async move {
+        loop {
+            let before = pruner.clock.now() - pruner.limits.retention.as_secs() as i64;
+            match pruner.store.prune(before).await {
+                Ok(n) if n > 0 => tracing::info!("retention: dropped {n} old events and changes"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("retention: {e}"),
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+    ready(addr);
+    crate::app::serve(listener, tls, app).await?;
+    Ok(())
+}

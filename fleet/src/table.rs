@@ -1,0 +1,213 @@
+//! The device table (pure): filters, sort and pagination, all done on the server, over the
+//! stored devices at a given time.
+
+use crate::status::{DeviceStatus, Staleness};
+use crate::store::DeviceRow;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Sort keys of the device table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SortKey {
+    #[default]
+    Status,
+    Id,
+    LastSeen,
+    Revision,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortDir {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// The device table's query (all server-side). Unknown values fall back to defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceQuery {
+    /// Status word (`stale`, `failed`, ...).
+    pub status: Option<String>,
+    /// Only devices with this sync.
+    pub sync: Option<String>,
+    /// Substring of the id or of a `key=value` label.
+    pub q: Option<String>,
+    /// `status`, `id`, `last-seen`, `revision`.
+    pub sort: Option<String>,
+    /// `asc` or `desc`.
+    pub dir: Option<String>,
+    /// 1-based.
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+}
+
+impl DeviceQuery {
+    pub fn sort_key(&self) -> SortKey {
+        self.sort
+            .as_deref()
+            .and_then(|s| serde_json::from_value(serde_json::Value::String(s.into())).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn sort_dir(&self) -> SortDir {
+        match self.dir.as_deref() {
+            Some("desc") => SortDir::Desc,
+            _ => SortDir::Asc,
+        }
+    }
+
+    fn number(v: &Option<String>) -> Option<usize> {
+        v.as_deref().and_then(|s| s.parse().ok())
+    }
+}
+
+/// One row of the device table.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceLine {
+    pub id: String,
+    pub status: DeviceStatus,
+    pub labels: BTreeMap<String, String>,
+    pub last_seen: i64,
+    pub interval_seconds: u64,
+    /// `sync@revision` per sync.
+    pub revisions: Vec<(String, Option<u64>)>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicePage {
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub per_page: usize,
+    pub devices: Vec<DeviceLine>,
+}
+
+pub const MAX_PER_PAGE: usize = 500;
+
+/// Filters, sorts and cuts one page of the device table (pure).
+pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Staleness) -> DevicePage {
+    let status = q.status.as_deref().and_then(DeviceStatus::parse);
+    let needle =
+        q.q.as_deref()
+            .map(str::to_lowercase)
+            .filter(|s| !s.is_empty());
+    let mut lines: Vec<DeviceLine> = devices
+        .iter()
+        .filter(|d| match q.sync.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => d.report.syncs.iter().any(|x| x.name == s),
+            None => true,
+        })
+        .filter(|d| match needle.as_deref() {
+            Some(n) => {
+                d.report.id.to_lowercase().contains(n)
+                    || d.report
+                        .labels
+                        .iter()
+                        .any(|(k, v)| format!("{k}={v}").to_lowercase().contains(n))
+            }
+            None => true,
+        })
+        .map(|d| DeviceLine {
+            id: d.report.id.clone(),
+            status: st.status(d, now),
+            labels: d.report.labels.clone(),
+            last_seen: d.last_seen,
+            interval_seconds: st.interval(d),
+            revisions: d
+                .report
+                .syncs
+                .iter()
+                .map(|s| (s.name.clone(), s.revision))
+                .collect(),
+            last_error: d.report.syncs.iter().find_map(|s| s.last_error.clone()),
+        })
+        .filter(|l| status.is_none() || status == Some(l.status))
+        .collect();
+    let sort = q.sort_key();
+    lines.sort_by(|a, b| {
+        let o = match sort {
+            SortKey::Status => a.status.cmp(&b.status),
+            SortKey::Id => std::cmp::Ordering::Equal,
+            SortKey::LastSeen => a.last_seen.cmp(&b.last_seen),
+            SortKey::Revision => a
+                .revisions
+                .first()
+                .map(|r| r.1)
+                .cmp(&b.revisions.first().map(|r| r.1)),
+        };
+        o.then_with(|| a.id.cmp(&b.id))
+    });
+    if q.sort_dir() == SortDir::Desc {
+        lines.reverse();
+    }
+    let per_page = DeviceQuery::number(&q.per_page)
+        .unwrap_or(50)
+        .clamp(1, MAX_PER_PAGE);
+    let total = lines.len();
+    let pages = total.div_ceil(per_page).max(1);
+    let page = DeviceQuery::number(&q.page).unwrap_or(1).clamp(1, pages);
+    let devices = lines
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    DevicePage {
+        total,
+        page,
+        pages,
+        per_page,
+        devices,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::views::tests::fleet;
+
+    #[test]
+    fn table_filters_sorts_and_pages_on_the_server() {
+        let f = fleet();
+        let q = |s: &str| -> DeviceQuery { serde_json::from_str(s).unwrap() };
+        let p = device_page(
+            &f,
+            &q(r#"{"status":"offline"}"#),
+            1000,
+            &Staleness::default(),
+        );
+        assert_eq!(
+            p.devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            vec!["d"]
+        );
+        let p = device_page(&f, &q(r#"{"q":"SITE=paris"}"#), 1000, &Staleness::default());
+        assert_eq!(p.total, 1);
+        let p = device_page(
+            &f,
+            &q(r#"{"sort":"id","dir":"desc","per_page":"2","page":"2"}"#),
+            1000,
+            &Staleness::default(),
+        );
+        assert_eq!((p.total, p.pages, p.page), (5, 3, 2));
+        assert_eq!(
+            p.devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            vec!["c", "b"]
+        );
+        let p = device_page(
+            &f,
+            &q(r#"{"sort":"nonsense","page":"x"}"#),
+            1000,
+            &Staleness::default(),
+        );
+        assert_eq!(
+            (p.page, p.devices[0].status),
+            (1, DeviceStatus::Offline),
+            "bad values fall back"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Test harness: a real `ferry-fleet` process over TLS with a trial PKI (`dev-setup`), a clock
+//! file the test moves, and HTTPS clients (token or device certificate) built with ferry's own
+//! TLS client settings.
+
+#![allow(dead_code)]
+
+pub mod agents;
+pub mod chromium;
+
+use ferry_fleet::pgtest::TestPostgres;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Receiver {
+    /// The receiver's "now" at start (the real time, so agent and receiver times agree).
+    pub t0: i64,
+    pub dir: tempfile::TempDir,
+    child: Child,
+    pub url: String,
+    pg: Option<TestPostgres>,
+}
+
+impl Receiver {
+    pub fn start(devices: &[&str], store: StoreKind) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["dev-setup".to_string(), dir.path().display().to_string()];
+        for d in devices {
+            args.push("--device".into());
+            args.push(d.to_string());
+        }
+        args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+        let out = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pg = match store {
+            StoreKind::Sqlite => None,
+            StoreKind::Postgres => Some(TestPostgres::start().unwrap()),
+        };
+        let cfg = dir.path().join("fleet.yaml");
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        if let Some(pg) = &pg {
+            text = text.replace(
+                "  sqlite: fleet.db",
+                &format!("  postgres: \"{}\"", pg.url()),
+            );
+        }
+        text.push_str("clockFile: clock\nmaxBodyBytes: 65536\n");
+        std::fs::write(&cfg, text).unwrap();
+        let t0 = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        std::fs::write(dir.path().join("clock"), t0.to_string()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("no address: {line:?}"))
+            .to_string();
+        Receiver {
+            t0,
+            dir,
+            child,
+            url,
+            pg,
+        }
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn set_clock(&self, t: i64) {
+        std::fs::write(self.path("clock"), t.to_string()).unwrap();
+    }
+
+    pub fn token(&self, device: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("devices/{device}.token"))).unwrap()
+    }
+
+    /// A client trusting the trial CA, presenting `cert`'s device certificate if given.
+    pub fn client(&self, cert: Option<&str>) -> ureq::Agent {
+        let ca = std::fs::read(self.path("ca.pem")).unwrap();
+        let client = cert.map(|d| {
+            (
+                std::fs::read(self.path(&format!("devices/{d}.pem"))).unwrap(),
+                std::fs::read(self.path(&format!("devices/{d}-key.pem"))).unwrap(),
+            )
+        });
+        let tls = ferry_bundle::tls::client_config(
+            ferry_bundle::tls::Roots::Pem(&ca),
+            client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+        )
+        .unwrap();
+        ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+    }
+
+    /// POSTs `body` to `path`; returns (status, body).
+    pub fn post(
+        &self,
+        path: &str,
+        body: &str,
+        token: Option<&str>,
+        cert: Option<&str>,
+    ) -> Result<(u16, String), ureq::Error> {
+        let mut req = self
+            .client(cert)
+            .post(&format!("{}{path}", self.url))
+            .header("Content-Type", "application/json");
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = req.send(body)?;
+        Ok((
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap_or_default(),
+        ))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut resp = self
+            .client(None)
+            .get(&format!("{}{path}", self.url))
+            .call()
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    }
+
+    /// A metric's value from `/metrics` (this request's own handshake included).
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A heartbeat body.
+pub fn heartbeat(device: &str, health: &str, error: Option<&str>) -> String {
+    serde_json::json!({"schema": "ferry.dev/heartbeat/v1", "time": "2026-11-22T10:00:00Z",
+        "device": {"id": device, "labels": {"site": "lab"}},
+        "agent": {"version": "0.1.0", "uptimeSeconds": 5},
+        "syncs": [{"name": "apps", "revision": 1, "highestVerified": 1, "health": health, "lastError": error}],
+        "outbox": {"dropped": 0}, "intervalSeconds": 60})
+    .to_string()
+}
