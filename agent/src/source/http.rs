@@ -45,7 +45,8 @@ impl HttpSource {
         timeout: Duration,
         scratch: PathBuf,
     ) -> Self {
-        let endpoint = Endpoint::new(tls, timeout).map_err(|e| e.to_string());
+        let endpoint =
+            Endpoint::kept_alive(tls, timeout, super::KEEP_IDLE).map_err(|e| e.to_string());
         HttpSource {
             url,
             signature_url,

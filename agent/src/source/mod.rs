@@ -149,7 +149,11 @@ pub fn from_config(
                     git::GitRef::Branch(b.clone().unwrap_or_else(|| "main".into()))
                 }
             };
-            let http = crate::outbound::Endpoint::new(auth, std::time::Duration::from_secs(600))
+            let http = crate::outbound::Endpoint::kept_alive(
+                auth,
+                std::time::Duration::from_secs(600),
+                KEEP_IDLE,
+            )
                 .map(|e| (e.agent().clone(), e.authorization().map(str::to_string)))
                 .map_err(|e| e.to_string());
             Box::new(git::GitSource::new(
