@@ -6,10 +6,14 @@ use super::errors::ApiError;
 use super::http::{Fault, Handler, Request, Response};
 use super::rbac::{self, Identity};
 use super::resources::ResourceType;
-use super::selectors::{self, LabelSelector};
 use super::store::State;
+use super::controllers;
+use super::deletion::DeleteOptions;
+use super::faults::Injected;
+use super::lists;
+use super::subresources;
 use super::{Faults, Inner, LogEntry};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 /// The HTTP handler of a kube-sim instance.
@@ -35,6 +39,7 @@ impl Handler for Api {
     }
 
     fn handle(&self, req: Request) -> Response {
+        controllers::observe(&mut self.0.state.lock().unwrap_or_else(|e| e.into_inner()));
         let injected = {
             let mut f = self.0.faults.lock().unwrap_or_else(|e| e.into_inner());
             inject_error(&mut f)
@@ -46,9 +51,7 @@ impl Handler for Api {
             admin: true,
         });
         let resp = match (injected, identity) {
-            (Some(code), _) => {
-                ApiError::new(code, "InternalError", "kube-sim: injected fault").response()
-            }
+            (Some(fault), _) => fault.response(),
             (None, None) if !is_public(&req.path) => {
                 ApiError::new(401, "Unauthorized", "Unauthorized").response()
             }
@@ -79,13 +82,21 @@ impl Handler for Api {
     }
 }
 
-fn inject_error(f: &mut Faults) -> Option<u16> {
+fn inject_error(f: &mut Faults) -> Option<Injected> {
+    if f.not_ready_next > 0 {
+        f.not_ready_next -= 1;
+        return Some(Injected::NotReady);
+    }
+    if f.throttle_next > 0 {
+        f.throttle_next -= 1;
+        return Some(Injected::Throttled { retry_after: f.retry_after_secs, body: f.throttle_body });
+    }
     if f.fail_next > 0 {
         f.fail_next -= 1;
-        return Some(f.error_status);
+        return Some(Injected::Status(f.error_status));
     }
     if f.error_ratio > 0.0 && f.roll() < f.error_ratio {
-        return Some(f.error_status);
+        return Some(Injected::Status(f.error_status));
     }
     None
 }
@@ -131,9 +142,7 @@ impl Api {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.tick();
-        s
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn route(&self, req: &Request, id: Option<Identity>) -> Response {
@@ -281,18 +290,6 @@ impl Api {
                 "the server could not find the requested resource",
             ));
         }
-        if let Some(sub) = &t.subresource {
-            if sub != "status" || req.method != "GET" {
-                return Err(ApiError::new(
-                    405,
-                    "MethodNotAllowed",
-                    format!(
-                        "kube-sim does not support {} on subresource {sub}",
-                        req.method
-                    ),
-                ));
-            }
-        }
         let dry_run = req.query("dryRun") == Some("All");
         let manager = req
             .query("fieldManager")
@@ -303,14 +300,23 @@ impl Api {
                     .unwrap_or("unknown")
                     .to_string()
             });
+        if let (Some(sub), Some(name)) = (&t.subresource, &t.name) {
+            return self.subresource(req, &t, &ns, name, sub, &manager, dry_run);
+        }
+        let shape = lists::shape(req);
         let mut state = self.state();
         match (req.method.as_str(), &t.name) {
-            ("GET", Some(name)) => Ok(ok(state.get(&t.rt, &ns, name)?)),
+            ("GET", Some(name)) => Ok(lists::get_response(state.get(&t.rt, &ns, name)?, shape)),
             ("GET", None) => {
                 if req.query("watch").is_some_and(|w| w == "true" || w == "1") {
                     return Ok(Response::new(200, "application/json", Vec::new()));
                 }
-                list(&state, &t, req)
+                lists::list(&state, &t.rt, t.namespace.as_deref(), req)
+            }
+            ("POST", None) if t.rt.crd.is_some() && controllers::crd::terminating(&state, &t.rt.group, &t.rt.plural) => {
+                let mut e = ApiError::method_not_supported(&t.rt, "create");
+                e.message = "create not allowed while custom resource definition is terminating".into();
+                Err(e)
             }
             ("POST", None) => {
                 let body = parse_body(req)?;
@@ -350,12 +356,69 @@ impl Api {
                     other => Err(ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"))),
                 }
             }
-            ("DELETE", Some(name)) => Ok(ok(state.delete(&t.rt, &ns, name, dry_run)?)),
+            ("DELETE", Some(name)) => {
+                let opts = DeleteOptions::parse(&req.body, &|k| req.query(k).map(str::to_string))?;
+                let d = state.delete_with(&t.rt, &ns, name, &opts)?;
+                Ok(Response::json(d.code, &d.body))
+            }
             (m, _) => Err(ApiError::new(
                 405,
                 "MethodNotAllowed",
                 format!("{m} is not supported here"),
             )),
+        }
+    }
+}
+
+impl Api {
+    /// `/status` and `/scale` of one object.
+    #[allow(clippy::too_many_arguments)]
+    fn subresource(&self, req: &Request, t: &Target, ns: &str, name: &str, sub: &str, manager: &str, dry_run: bool) -> Result<Response, ApiError> {
+        let mut state = self.state();
+        let ct = req.header("Content-Type").unwrap_or_default();
+        let ct = ct.split(';').next().unwrap_or_default().trim().to_string();
+        let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
+        match sub {
+            "status" if subresources::has_status(&t.rt) => match req.method.as_str() {
+                "GET" => Ok(ok(state.get(&t.rt, ns, name)?)),
+                "PUT" => {
+                    let body = parse_body(req)?;
+                    Ok(ok(state.update_status(&t.rt, ns, name, &body, manager, dry_run)?))
+                }
+                "PATCH" => {
+                    let body = parse_body(req)?;
+                    let mut obj = state.get(&t.rt, ns, name)?;
+                    let manager = if ct.starts_with("application/apply-patch") {
+                        req.query("fieldManager").unwrap_or(manager).to_string()
+                    } else {
+                        manager.to_string()
+                    };
+                    if let Some(m) = obj["metadata"].as_object_mut() {
+                        m.remove("resourceVersion");
+                    }
+                    super::fields::merge_patch(&mut obj, &body);
+                    Ok(ok(state.update_status(&t.rt, ns, name, &obj, &manager, dry_run)?))
+                }
+                m => Err(ApiError::new(405, "MethodNotAllowed", format!("{m} is not supported on the status subresource"))),
+            },
+            "scale" if subresources::scalable(&t.rt) => match req.method.as_str() {
+                "GET" => Ok(ok(state.get_scale(&t.rt, ns, name)?)),
+                "PUT" => {
+                    let body = parse_body(req)?;
+                    Ok(ok(state.update_scale(&t.rt, ns, name, &body, manager, dry_run)?))
+                }
+                "PATCH" => {
+                    let body = parse_body(req)?;
+                    let mut scale = state.get_scale(&t.rt, ns, name)?;
+                    if let Some(m) = scale["metadata"].as_object_mut() {
+                        m.remove("resourceVersion");
+                    }
+                    super::fields::merge_patch(&mut scale, &body);
+                    Ok(ok(state.update_scale(&t.rt, ns, name, &scale, manager, dry_run)?))
+                }
+                m => Err(ApiError::new(405, "MethodNotAllowed", format!("{m} is not supported on the scale subresource"))),
+            },
+            _ => Err(not_found()),
         }
     }
 }
@@ -386,39 +449,4 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request("the request body is not an object"));
     }
     Ok(v)
-}
-
-fn list(state: &State, t: &Target, req: &Request) -> Result<Response, ApiError> {
-    let label = LabelSelector::parse(req.query("labelSelector").unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
-    let field = req.query("fieldSelector").unwrap_or("");
-    let mut items = Vec::new();
-    for obj in state.list(&t.rt, t.namespace.as_deref()) {
-        if label.matches(&selectors::labels_of(&obj))
-            && selectors::field_matches(field, &obj).map_err(ApiError::bad_request)?
-        {
-            items.push(obj);
-        }
-    }
-    // limit/continue: the token is the index of the next item (kube-sim lists are sorted).
-    let start: usize = req
-        .query("continue")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let limit: usize = req
-        .query("limit")
-        .and_then(|l| l.parse().ok())
-        .filter(|l| *l > 0)
-        .unwrap_or(usize::MAX);
-    let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
-    let next = start.saturating_add(page.len());
-    let mut meta = json!({"resourceVersion": state.rv.to_string()});
-    if next < total {
-        meta["continue"] = json!(next.to_string());
-        meta["remainingItemCount"] = json!(total - next);
-    }
-    Ok(ok(
-        json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.group_version(), "metadata": meta, "items": page}),
-    ))
 }

@@ -104,6 +104,10 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
             "verbs": VERBS, "shortNames": t.short_names, "categories": categories(t), "storageVersionHash": "kubesim"}));
         resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "", "namespaced": t.namespaced,
             "kind": t.kind, "verbs": ["get", "patch", "update"]}));
+        if super::subresources::scalable(t) {
+            resources.push(json!({"name": format!("{}/scale", t.plural), "singularName": "", "namespaced": t.namespaced,
+                "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+        }
     }
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
@@ -124,7 +128,7 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                         .map(|t| json!({"resource": t.plural, "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
                             "scope": if t.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": t.singular,
                             "verbs": VERBS, "shortNames": t.short_names, "categories": categories(t),
-                            "subresources": [{"subresource": "status", "responseKind": {"group": t.group, "version": t.version, "kind": t.kind}, "verbs": ["get", "patch", "update"]}]}))
+                            "subresources": super::subresources::aggregated_entries(t)}))
                         .collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })

@@ -71,6 +71,13 @@ pub fn builtins() -> Vec<ResourceType> {
         rt("", "v1", "Service", "services", true, &["svc"]),
         rt("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"]),
         rt("apps", "v1", "Deployment", "deployments", true, &["deploy"]),
+        // Kinds the simulated controllers create or read (sim-lifecycle).
+        rt("apps", "v1", "ReplicaSet", "replicasets", true, &["rs"]),
+        rt("", "v1", "Pod", "pods", true, &["po"]),
+        rt("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"]),
+        rt("", "v1", "PersistentVolume", "persistentvolumes", false, &["pv"]),
+        rt("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, &["sc"]),
+        rt("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"]),
         rt("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"]),
         rt("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"]),
         rt("batch", "v1", "Job", "jobs", true, &[]),
