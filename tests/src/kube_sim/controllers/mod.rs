@@ -166,10 +166,20 @@ impl State {
         MAX_PASSES
     }
 
-    /// Advances the simulated clock, then lets the controllers settle.
+    /// Lets `by` of simulated time pass as it would on a node: the clock moves in steps of at
+    /// most one second and the controllers settle after each, so delays that follow one
+    /// another (a pod scheduled, then ready, then its ReplicaSet counted) all elapse.
     pub fn advance(&mut self, by: std::time::Duration) -> usize {
-        self.clock.advance(by);
-        self.settle()
+        let step = std::time::Duration::from_secs(1);
+        let mut left = by;
+        let mut passes = self.settle();
+        while !left.is_zero() {
+            let d = left.min(step);
+            self.clock.advance(d);
+            left -= d;
+            passes += self.settle();
+        }
+        passes
     }
 }
 

@@ -60,11 +60,16 @@ fn never_ready(state: &State, pod: &Value) -> bool {
 
 /// A Job pod fails when an image (or, for helm-controller jobs, the `CHART`) is marked.
 fn fails(state: &State, pod: &Value) -> bool {
-    let charts: Vec<String> = pod["spec"]["containers"].as_array().into_iter().flatten()
+    let containers = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    let mut charts: Vec<String> = containers.iter()
         .flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
         .filter(|e| e["name"] == "CHART")
         .filter_map(|e| e["value"].as_str().map(str::to_string))
         .collect();
+    // The marker in a command line too, so a real cluster fails the same Job for real.
+    charts.extend(containers.iter().flat_map(|c| {
+        ["command", "args"].iter().flat_map(|k| c[*k].as_array().cloned().unwrap_or_default()).filter_map(|v| v.as_str().map(str::to_string)).collect::<Vec<_>>()
+    }));
     images(&pod["spec"]).iter().chain(charts.iter())
         .any(|i| state.config.failing_images.iter().any(|p| i.contains(p.as_str())))
 }
