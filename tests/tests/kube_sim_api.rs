@@ -412,7 +412,8 @@ fn never_ready_workloads_and_jobs() {
     s.settle();
     let good = s.object("apps", "Deployment", "default", "good").unwrap();
     assert_eq!(
-        cond(&good, "Available")["status"], "False",
+        cond(&good, "Available")["status"],
+        "False",
         "not ready before the clock moves"
     );
     s.advance(Duration::from_secs(2));
@@ -430,7 +431,11 @@ fn never_ready_workloads_and_jobs() {
     assert_eq!(cond(&ok, "Complete")["status"], "True", "{ok}");
     assert_eq!(cond(&ok, "SuccessCriteriaMet")["status"], "True");
     let ko = s.object("batch", "Job", "default", "ko").unwrap();
-    assert_eq!(cond(&ko, "Failed")["reason"], "BackoffLimitExceeded", "{ko}");
+    assert_eq!(
+        cond(&ko, "Failed")["reason"],
+        "BackoffLimitExceeded",
+        "{ko}"
+    );
     assert_eq!(ko["status"]["failed"], 7);
 }
 

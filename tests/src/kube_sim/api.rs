@@ -1,16 +1,16 @@
 //! Request routing: discovery, OpenAPI and the resource verbs, with authentication, fault
 //! injection and the request log.
 
+use super::controllers;
+use super::deletion::DeleteOptions;
 use super::discovery as disc;
 use super::errors::ApiError;
+use super::faults::Injected;
 use super::http::{Fault, Handler, Request, Response};
+use super::lists;
 use super::rbac::{self, Identity};
 use super::resources::ResourceType;
 use super::store::State;
-use super::controllers;
-use super::deletion::DeleteOptions;
-use super::faults::Injected;
-use super::lists;
 use super::subresources;
 use super::{Faults, Inner, LogEntry};
 use serde_json::Value;
@@ -89,7 +89,10 @@ fn inject_error(f: &mut Faults) -> Option<Injected> {
     }
     if f.throttle_next > 0 {
         f.throttle_next -= 1;
-        return Some(Injected::Throttled { retry_after: f.retry_after_secs, body: f.throttle_body });
+        return Some(Injected::Throttled {
+            retry_after: f.retry_after_secs,
+            body: f.throttle_body,
+        });
     }
     if f.fail_next > 0 {
         f.fail_next -= 1;
@@ -313,9 +316,13 @@ impl Api {
                 }
                 lists::list(&state, &t.rt, t.namespace.as_deref(), req)
             }
-            ("POST", None) if t.rt.crd.is_some() && controllers::crd::terminating(&state, &t.rt.group, &t.rt.plural) => {
+            ("POST", None)
+                if t.rt.crd.is_some()
+                    && controllers::crd::terminating(&state, &t.rt.group, &t.rt.plural) =>
+            {
                 let mut e = ApiError::method_not_supported(&t.rt, "create");
-                e.message = "create not allowed while custom resource definition is terminating".into();
+                e.message =
+                    "create not allowed while custom resource definition is terminating".into();
                 Err(e)
             }
             ("POST", None) => {
@@ -373,17 +380,34 @@ impl Api {
 impl Api {
     /// `/status` and `/scale` of one object.
     #[allow(clippy::too_many_arguments)]
-    fn subresource(&self, req: &Request, t: &Target, ns: &str, name: &str, sub: &str, manager: &str, dry_run: bool) -> Result<Response, ApiError> {
+    fn subresource(
+        &self,
+        req: &Request,
+        t: &Target,
+        ns: &str,
+        name: &str,
+        sub: &str,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Response, ApiError> {
         let mut state = self.state();
         let ct = req.header("Content-Type").unwrap_or_default();
         let ct = ct.split(';').next().unwrap_or_default().trim().to_string();
-        let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
+        let not_found = || {
+            ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
+        };
         match sub {
             "status" if subresources::has_status(&t.rt) => match req.method.as_str() {
                 "GET" => Ok(ok(state.get(&t.rt, ns, name)?)),
                 "PUT" => {
                     let body = parse_body(req)?;
-                    Ok(ok(state.update_status(&t.rt, ns, name, &body, manager, dry_run)?))
+                    Ok(ok(
+                        state.update_status(&t.rt, ns, name, &body, manager, dry_run)?
+                    ))
                 }
                 "PATCH" => {
                     let body = parse_body(req)?;
@@ -397,15 +421,23 @@ impl Api {
                         m.remove("resourceVersion");
                     }
                     super::fields::merge_patch(&mut obj, &body);
-                    Ok(ok(state.update_status(&t.rt, ns, name, &obj, &manager, dry_run)?))
+                    Ok(ok(
+                        state.update_status(&t.rt, ns, name, &obj, &manager, dry_run)?
+                    ))
                 }
-                m => Err(ApiError::new(405, "MethodNotAllowed", format!("{m} is not supported on the status subresource"))),
+                m => Err(ApiError::new(
+                    405,
+                    "MethodNotAllowed",
+                    format!("{m} is not supported on the status subresource"),
+                )),
             },
             "scale" if subresources::scalable(&t.rt) => match req.method.as_str() {
                 "GET" => Ok(ok(state.get_scale(&t.rt, ns, name)?)),
                 "PUT" => {
                     let body = parse_body(req)?;
-                    Ok(ok(state.update_scale(&t.rt, ns, name, &body, manager, dry_run)?))
+                    Ok(ok(
+                        state.update_scale(&t.rt, ns, name, &body, manager, dry_run)?
+                    ))
                 }
                 "PATCH" => {
                     let body = parse_body(req)?;
@@ -414,9 +446,15 @@ impl Api {
                         m.remove("resourceVersion");
                     }
                     super::fields::merge_patch(&mut scale, &body);
-                    Ok(ok(state.update_scale(&t.rt, ns, name, &scale, manager, dry_run)?))
+                    Ok(ok(
+                        state.update_scale(&t.rt, ns, name, &scale, manager, dry_run)?
+                    ))
                 }
-                m => Err(ApiError::new(405, "MethodNotAllowed", format!("{m} is not supported on the scale subresource"))),
+                m => Err(ApiError::new(
+                    405,
+                    "MethodNotAllowed",
+                    format!("{m} is not supported on the scale subresource"),
+                )),
             },
             _ => Err(not_found()),
         }

@@ -64,7 +64,9 @@ impl DeleteOptions {
             }
         };
         let dry_run = query("dryRun").as_deref() == Some("All")
-            || v["dryRun"].as_array().is_some_and(|a| a.iter().any(|x| x == "All"));
+            || v["dryRun"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "All"));
         Ok(DeleteOptions {
             propagation,
             uid: v["preconditions"]["uid"].as_str().map(str::to_string),
@@ -86,7 +88,11 @@ pub struct Deleted {
 fn finalizers(obj: &Value) -> Vec<String> {
     obj["metadata"]["finalizers"]
         .as_array()
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -116,7 +122,8 @@ pub fn is_deleting(obj: &Value) -> bool {
 /// The default garbage-collection policy of a kind: batch/v1 Jobs (and core v1
 /// ReplicationControllers) orphan their dependents unless told otherwise.
 fn default_orphans(rt: &ResourceType) -> bool {
-    (rt.group == "batch" && rt.kind == "Job") || (rt.group.is_empty() && rt.kind == "ReplicationController")
+    (rt.group == "batch" && rt.kind == "Job")
+        || (rt.group.is_empty() && rt.kind == "ReplicationController")
 }
 
 /// Kinds whose store sets `ReturnDeletedObject` (the rest answer a Status).
@@ -173,9 +180,14 @@ impl State {
         let meta = &stored.obj["metadata"];
         if let Some(uid) = &opts.uid {
             if meta["uid"].as_str() != Some(uid) {
-                return Err(ApiError::conflict(&rt.qualified(), name, &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta["uid"].as_str().unwrap_or_default())));
+                return Err(ApiError::conflict(
+                    &rt.qualified(),
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta["uid"].as_str().unwrap_or_default()
+                    ),
+                ));
             }
         }
         if let Some(rv) = &opts.resource_version {
@@ -189,14 +201,21 @@ impl State {
         let now = self.clock.now_rfc3339();
         if rt.group.is_empty() && rt.kind == "Namespace" {
             if IMMORTAL_NAMESPACES.contains(&name) {
-                return Err(ApiError::forbidden(rt, name, "this namespace may not be deleted"));
+                return Err(ApiError::forbidden(
+                    rt,
+                    name,
+                    "this namespace may not be deleted",
+                ));
             }
             if !is_deleting(&obj) {
                 obj["metadata"]["deletionTimestamp"] = json!(now);
                 obj["status"]["phase"] = json!("Terminating");
                 return Ok(self.store_pending(key, stored, obj, opts.dry_run));
             }
-            if obj["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
+            if obj["spec"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty())
+            {
                 return Err(ApiError::conflict("namespaces", name, "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."));
             }
         }
@@ -224,7 +243,8 @@ impl State {
         let body = if returns_deleted_object(rt) {
             Self::render(&stored)
         } else {
-            let mut details = json!({"name": name, "group": rt.group, "kind": rt.plural, "uid": meta["uid"]});
+            let mut details =
+                json!({"name": name, "group": rt.group, "kind": rt.plural, "uid": meta["uid"]});
             if rt.group.is_empty() {
                 details.as_object_mut().map(|d| d.remove("group"));
             }
@@ -237,13 +257,25 @@ impl State {
     }
 
     /// Stores an object that now waits for its finalizers; answers it (200).
-    fn store_pending(&mut self, key: Key, stored: Stored, mut obj: Value, dry_run: bool) -> Deleted {
+    fn store_pending(
+        &mut self,
+        key: Key,
+        stored: Stored,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Deleted {
         if obj == stored.obj {
-            return Deleted { code: 200, body: Self::render(&stored) };
+            return Deleted {
+                code: 200,
+                body: Self::render(&stored),
+            };
         }
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        let new = Stored { obj, managers: stored.managers };
+        let new = Stored {
+            obj,
+            managers: stored.managers,
+        };
         let body = Self::render(&new);
         if dry_run {
             self.rv -= 1;
@@ -294,7 +326,12 @@ pub fn keep_deletion_state(
 pub fn finalizers_emptied(old: &Stored, obj: &Value) -> bool {
     is_deleting(&old.obj)
         && finalizers(obj).is_empty()
-        && obj["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
+        && obj["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0)
+            == 0
         && !(obj["kind"] == "Namespace"
-            && obj["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()))
+            && obj["spec"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty()))
 }

@@ -88,7 +88,9 @@ impl ApiError {
         let mut e = Self::forbidden(
             rt,
             name,
-            &format!("unable to create new content in namespace {ns} because it is being terminated"),
+            &format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
         );
         e.details["causes"] = json!([{"reason": "NamespaceTerminating",
             "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]);
@@ -106,7 +108,10 @@ impl ApiError {
         let mut e = Self::new(
             405,
             "MethodNotAllowed",
-            format!("{verb} is not supported on resources of kind \"{}\"", rt.qualified()),
+            format!(
+                "{verb} is not supported on resources of kind \"{}\"",
+                rt.qualified()
+            ),
         );
         e.details = json!({"group": rt.group, "kind": rt.plural});
         e

@@ -23,7 +23,10 @@ pub enum ThrottleBody {
 pub enum Injected {
     /// A `Status` failure with this code (InternalError wording).
     Status(u16),
-    Throttled { retry_after: u32, body: ThrottleBody },
+    Throttled {
+        retry_after: u32,
+        body: ThrottleBody,
+    },
     /// k3s before its apiserver is ready (`pkg/util/apierrors.go`: `ErrNotReady` sent with 503).
     NotReady,
 }
@@ -32,20 +35,34 @@ impl Injected {
     pub fn response(&self) -> Response {
         match *self {
             Injected::Status(code) => {
-                super::errors::ApiError::new(code, "InternalError", "kube-sim: injected fault").response()
+                super::errors::ApiError::new(code, "InternalError", "kube-sim: injected fault")
+                    .response()
             }
-            Injected::Throttled { retry_after, body: ThrottleBody::PriorityAndFairness } => {
-                let mut r = Response::new(429, "text/plain; charset=utf-8", b"Too many requests, please try again later.\n".to_vec());
-                r.headers.push(("Retry-After".into(), retry_after.to_string()));
-                r.headers.push(("X-Content-Type-Options".into(), "nosniff".into()));
+            Injected::Throttled {
+                retry_after,
+                body: ThrottleBody::PriorityAndFairness,
+            } => {
+                let mut r = Response::new(
+                    429,
+                    "text/plain; charset=utf-8",
+                    b"Too many requests, please try again later.\n".to_vec(),
+                );
+                r.headers
+                    .push(("Retry-After".into(), retry_after.to_string()));
+                r.headers
+                    .push(("X-Content-Type-Options".into(), "nosniff".into()));
                 r
             }
-            Injected::Throttled { retry_after, body: ThrottleBody::Status } => {
+            Injected::Throttled {
+                retry_after,
+                body: ThrottleBody::Status,
+            } => {
                 let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                     "message": "Too many requests, please try again later.", "reason": "TooManyRequests",
                     "details": {"retryAfterSeconds": retry_after}, "code": 429});
                 let mut r = Response::json(429, &status);
-                r.headers.push(("Retry-After".into(), retry_after.to_string()));
+                r.headers
+                    .push(("Retry-After".into(), retry_after.to_string()));
                 r
             }
             Injected::NotReady => {

@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 pub enum Shape {
     Full,
     /// `PartialObjectMetadata(List)` in meta.k8s.io `version`.
-    Metadata { v1beta1: bool },
+    Metadata {
+        v1beta1: bool,
+    },
 }
 
 /// Reads the Accept header: the first media range that asks for partial metadata wins.
@@ -27,18 +29,28 @@ pub fn shape(req: &Request) -> Shape {
         let params: Vec<(String, String)> = range
             .split(';')
             .skip(1)
-            .filter_map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .filter_map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            })
             .collect();
         let get = |k: &str| params.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
-        if get("as").is_some_and(|a| a.starts_with("PartialObjectMetadata")) && get("g") == Some("meta.k8s.io") {
-            return Shape::Metadata { v1beta1: get("v") == Some("v1beta1") };
+        if get("as").is_some_and(|a| a.starts_with("PartialObjectMetadata"))
+            && get("g") == Some("meta.k8s.io")
+        {
+            return Shape::Metadata {
+                v1beta1: get("v") == Some("v1beta1"),
+            };
         }
     }
     Shape::Full
 }
 
 fn media(kind: &str, v1beta1: bool) -> String {
-    format!("application/json;as={kind};g=meta.k8s.io;v={}", if v1beta1 { "v1beta1" } else { "v1" })
+    format!(
+        "application/json;as={kind};g=meta.k8s.io;v={}",
+        if v1beta1 { "v1beta1" } else { "v1" }
+    )
 }
 
 /// One object as PartialObjectMetadata.
@@ -67,26 +79,44 @@ fn encode_token(rv: i64, start: &str) -> String {
 }
 
 fn decode_token(token: &str) -> Result<(i64, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
-    let bytes = base64::engine::general_purpose::URL_SAFE.decode(token).map_err(|_| bad())?;
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if v["v"] != "meta.k8s.io/v1" {
         return Err(bad());
     }
     let rv = v["rv"].as_i64().ok_or_else(bad)?;
-    let start = v["start"].as_str().ok_or_else(bad)?.trim_end_matches('\u{0}').to_string();
+    let start = v["start"]
+        .as_str()
+        .ok_or_else(bad)?
+        .trim_end_matches('\u{0}')
+        .to_string();
     Ok((rv, start))
 }
 
 fn item_key(obj: &Value) -> (String, String) {
     (
-        obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
-        obj["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+        obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 
 fn key_text((ns, name): &(String, String)) -> String {
-    if ns.is_empty() { name.clone() } else { format!("{ns}/{name}") }
+    if ns.is_empty() {
+        name.clone()
+    } else {
+        format!("{ns}/{name}")
+    }
 }
 
 fn parse_key(text: &str) -> (String, String) {
@@ -97,12 +127,20 @@ fn parse_key(text: &str) -> (String, String) {
 }
 
 /// LIST `rt` (in `namespace`, if given).
-pub fn list(state: &State, rt: &ResourceType, namespace: Option<&str>, req: &Request) -> Result<Response, ApiError> {
-    let label = LabelSelector::parse(req.query("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+pub fn list(
+    state: &State,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    let label = LabelSelector::parse(req.query("labelSelector").unwrap_or(""))
+        .map_err(ApiError::bad_request)?;
     let field = req.query("fieldSelector").unwrap_or("");
     let mut items = Vec::new();
     for obj in state.list(rt, namespace) {
-        if label.matches(&selectors::labels_of(&obj)) && selectors::field_matches(field, &obj).map_err(ApiError::bad_request)? {
+        if label.matches(&selectors::labels_of(&obj))
+            && selectors::field_matches(field, &obj).map_err(ApiError::bad_request)?
+        {
             items.push(obj);
         }
     }
@@ -118,7 +156,11 @@ pub fn list(state: &State, rt: &ResourceType, namespace: Option<&str>, req: &Req
         let after = parse_key(&start);
         items.retain(|o| item_key(o) > after);
     }
-    let limit: usize = req.query("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let limit: usize = req
+        .query("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
     let total = items.len();
     items.truncate(limit);
     let mut meta = json!({"resourceVersion": list_rv.max(0).to_string()});
@@ -128,11 +170,21 @@ pub fn list(state: &State, rt: &ResourceType, namespace: Option<&str>, req: &Req
         meta["remainingItemCount"] = json!(total - items.len());
     }
     Ok(match shape(req) {
-        Shape::Full => Response::json(200, &json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.group_version(), "metadata": meta, "items": items})),
+        Shape::Full => Response::json(
+            200,
+            &json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.group_version(), "metadata": meta, "items": items}),
+        ),
         Shape::Metadata { v1beta1 } => {
             let items: Vec<Value> = items.iter().map(|o| partial(o, v1beta1)).collect();
-            let api_version = if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" };
-            let mut r = Response::json(200, &json!({"kind": "PartialObjectMetadataList", "apiVersion": api_version, "metadata": meta, "items": items}));
+            let api_version = if v1beta1 {
+                "meta.k8s.io/v1beta1"
+            } else {
+                "meta.k8s.io/v1"
+            };
+            let mut r = Response::json(
+                200,
+                &json!({"kind": "PartialObjectMetadataList", "apiVersion": api_version, "metadata": meta, "items": items}),
+            );
             r.content_type = media("PartialObjectMetadataList", v1beta1);
             r
         }

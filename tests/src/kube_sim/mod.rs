@@ -13,15 +13,15 @@ pub mod deletion;
 mod discovery;
 mod errors;
 pub mod faults;
-mod lists;
 pub mod fields;
 pub mod http;
+mod lists;
 mod rbac;
 mod resources;
 pub mod selectors;
 pub mod store;
-mod tls;
 pub mod subresources;
+mod tls;
 mod validate;
 
 pub use clock::ClockMode;
@@ -270,7 +270,11 @@ impl KubeSim {
     /// `restart` alone refuses connections while it is down.
     pub fn restart_not_ready(&mut self, keep_state: bool, requests: u32) -> anyhow::Result<()> {
         self.restart(keep_state)?;
-        self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).not_ready_next = requests;
+        self.inner
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .not_ready_next = requests;
         Ok(())
     }
 

@@ -2,14 +2,14 @@
 //! delete, with `resourceVersion`, `generation`, `uid` and `managedFields` kept like the real
 //! API server keeps them.
 
-use super::errors::ApiError;
-use super::fields::{self, FieldSet};
-use super::resources::{self, ResourceType};
-use super::validate;
 use super::clock::{ClockMode, SimClock};
 use super::controllers::{self, ControllerMemory};
 use super::deletion;
+use super::errors::ApiError;
+use super::fields::{self, FieldSet};
+use super::resources::{self, ResourceType};
 use super::subresources;
+use super::validate;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -198,7 +198,12 @@ impl State {
         if !rt.namespaced {
             return Ok(());
         }
-        let key = (String::new(), "namespaces".into(), String::new(), ns.to_string());
+        let key = (
+            String::new(),
+            "namespaces".into(),
+            String::new(),
+            ns.to_string(),
+        );
         match self.objects.get(&key) {
             None => Err(ApiError::not_found("namespaces", ns)),
             Some(n) if !n.obj["metadata"]["deletionTimestamp"].is_null() => {
@@ -353,15 +358,17 @@ impl State {
             .cloned()
             .collect();
         let mut managers: Vec<Managed> = old.managers.clone();
-        for m in managers.iter_mut().filter(|m| m.subresource.as_deref() != Some("status")) {
+        for m in managers
+            .iter_mut()
+            .filter(|m| m.subresource.as_deref() != Some("status"))
+        {
             m.fields
                 .retain(|p| new_leaves.contains(p) && !changed.contains(p));
         }
         if !changed.is_empty() {
-            match managers
-                .iter_mut()
-                .find(|m| m.manager == manager && m.operation == "Update" && m.subresource.is_none())
-            {
+            match managers.iter_mut().find(|m| {
+                m.manager == manager && m.operation == "Update" && m.subresource.is_none()
+            }) {
                 Some(m) => {
                     m.fields.extend(changed);
                     m.time = now_rfc3339();
@@ -551,7 +558,10 @@ impl State {
                 // The last finalizer of an object being deleted is gone: the object goes.
                 let out = Self::render(old);
                 self.remove_object(&key);
-                return Ok(Written { obj: out, created: false });
+                return Ok(Written {
+                    obj: out,
+                    created: false,
+                });
             }
         }
         obj["metadata"]["resourceVersion"] = json!(self.next_rv());
@@ -583,7 +593,8 @@ impl State {
         let stored = self.objects.remove(key)?;
         self.rv += 1;
         if key.0 == "apiextensions.k8s.io" && key.1 == "customresourcedefinitions" {
-            self.types.retain(|t| t.crd.as_deref() != Some(key.3.as_str()));
+            self.types
+                .retain(|t| t.crd.as_deref() != Some(key.3.as_str()));
         }
         Some(stored)
     }

@@ -14,20 +14,41 @@ use serde_json::{json, Value};
 /// Kinds whose status is only written through `/status`.
 pub fn has_status(rt: &ResourceType) -> bool {
     match rt.group.as_str() {
-        "" => matches!(rt.kind.as_str(), "Namespace" | "Service" | "Pod" | "PersistentVolumeClaim" | "PersistentVolume" | "Node" | "ReplicationController"),
-        "apps" | "batch" | "autoscaling" | "policy" | "apiextensions.k8s.io" | "networking.k8s.io" | "apiregistration.k8s.io" => true,
+        "" => matches!(
+            rt.kind.as_str(),
+            "Namespace"
+                | "Service"
+                | "Pod"
+                | "PersistentVolumeClaim"
+                | "PersistentVolume"
+                | "Node"
+                | "ReplicationController"
+        ),
+        "apps"
+        | "batch"
+        | "autoscaling"
+        | "policy"
+        | "apiextensions.k8s.io"
+        | "networking.k8s.io"
+        | "apiregistration.k8s.io" => true,
         _ => rt.crd.is_some(),
     }
 }
 
 /// Kinds served with a `scale` subresource.
 pub fn scalable(rt: &ResourceType) -> bool {
-    rt.group == "apps" && matches!(rt.kind.as_str(), "Deployment" | "StatefulSet" | "ReplicaSet")
+    rt.group == "apps"
+        && matches!(
+            rt.kind.as_str(),
+            "Deployment" | "StatefulSet" | "ReplicaSet"
+        )
 }
 
 /// The `subresources` of a resource in aggregated discovery.
 pub fn aggregated_entries(rt: &ResourceType) -> Vec<Value> {
-    let mut out = vec![json!({"subresource": "status", "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind}, "verbs": ["get", "patch", "update"]})];
+    let mut out = vec![
+        json!({"subresource": "status", "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind}, "verbs": ["get", "patch", "update"]}),
+    ];
     if scalable(rt) {
         out.push(json!({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": ["get", "patch", "update"]}));
     }
@@ -50,10 +71,23 @@ pub fn keep_status(rt: &ResourceType, old: &Value, obj: &mut Value) {
 fn selector_string(obj: &Value) -> String {
     let mut parts: Vec<String> = obj["spec"]["selector"]["matchLabels"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
         .unwrap_or_default();
-    for e in obj["spec"]["selector"]["matchExpressions"].as_array().into_iter().flatten() {
-        let values: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    for e in obj["spec"]["selector"]["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         let key = e["key"].as_str().unwrap_or_default();
         parts.push(match e["operator"].as_str().unwrap_or_default() {
             "In" => format!("{key} in ({})", values.join(",")),
@@ -76,18 +110,31 @@ pub fn scale_of(obj: &Value) -> Value {
 }
 
 impl State {
-    fn stored_or_404(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<(Key, Value), ApiError> {
+    fn stored_or_404(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<(Key, Value), ApiError> {
         let key = Self::key(rt, ns, name);
-        self.objects.get(&key).map(|s| (key.clone(), s.obj.clone())).ok_or_else(|| ApiError::not_found(&rt.qualified(), name))
+        self.objects
+            .get(&key)
+            .map(|s| (key.clone(), s.obj.clone()))
+            .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))
     }
 
     /// Sets `spec.replicas` through the scale subresource as `manager`.
     pub fn write_scale(&mut self, key: &Key, replicas: i64, manager: &str) -> Result<(), ApiError> {
         let changed = self.mutate(key, |o| o["spec"]["replicas"] = json!(replicas));
         if let Some(stored) = self.objects.get_mut(key) {
-            let api_version = stored.obj["apiVersion"].as_str().unwrap_or_default().to_string();
+            let api_version = stored.obj["apiVersion"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if changed {
-                let owned: fields::FieldSet = [vec!["spec".to_string(), "replicas".to_string()]].into_iter().collect();
+                let owned: fields::FieldSet = [vec!["spec".to_string(), "replicas".to_string()]]
+                    .into_iter()
+                    .collect();
                 record_manager(&mut stored.managers, manager, &api_version, "scale", owned);
             }
         }
@@ -100,7 +147,15 @@ impl State {
     }
 
     /// PUT or PATCH `/scale`: `scale` is the new Scale (a patch already merged into the old one).
-    pub fn update_scale(&mut self, rt: &ResourceType, ns: &str, name: &str, scale: &Value, manager: &str, dry_run: bool) -> Result<Value, ApiError> {
+    pub fn update_scale(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        scale: &Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
         let (key, obj) = self.stored_or_404(rt, ns, name)?;
         if let Some(rv) = scale["metadata"]["resourceVersion"].as_str() {
             if Some(rv) != obj["metadata"]["resourceVersion"].as_str() {
@@ -108,7 +163,17 @@ impl State {
             }
         }
         let Some(replicas) = scale["spec"]["replicas"].as_i64().filter(|r| *r >= 0) else {
-            return Err(ApiError::invalid("Scale", name, vec![("spec.replicas".into(), format!("Invalid value: {}: must be greater than or equal to 0", scale["spec"]["replicas"]))]));
+            return Err(ApiError::invalid(
+                "Scale",
+                name,
+                vec![(
+                    "spec.replicas".into(),
+                    format!(
+                        "Invalid value: {}: must be greater than or equal to 0",
+                        scale["spec"]["replicas"]
+                    ),
+                )],
+            ));
         };
         if dry_run {
             let mut o = obj.clone();
@@ -120,7 +185,15 @@ impl State {
     }
 
     /// PUT or PATCH `/status`: only the status of `new` is taken.
-    pub fn update_status(&mut self, rt: &ResourceType, ns: &str, name: &str, new: &Value, manager: &str, dry_run: bool) -> Result<Value, ApiError> {
+    pub fn update_status(
+        &mut self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        new: &Value,
+        manager: &str,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
         let (key, obj) = self.stored_or_404(rt, ns, name)?;
         if let Some(rv) = new["metadata"]["resourceVersion"].as_str() {
             if Some(rv) != obj["metadata"]["resourceVersion"].as_str() {

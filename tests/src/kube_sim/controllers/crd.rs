@@ -8,15 +8,23 @@ use super::super::store::State;
 use serde_json::{json, Value};
 
 /// Sets a CRD condition (without `lastUpdateTime`, which CRD conditions do not have).
-pub fn set_condition(crd: &mut Value, kind: &str, status: &str, reason: &str, message: &str, now: &str) {
+pub fn set_condition(
+    crd: &mut Value,
+    kind: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: &str,
+) {
     let new = json!({"type": kind, "status": status, "lastTransitionTime": now, "reason": reason, "message": message});
     crd["status"]["conditions"] = super::merge_condition(&crd["status"]["conditions"], new);
 }
 
 fn established(crd: &Value) -> bool {
-    crd["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+    crd["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+    })
 }
 
 /// True when the CRD that serves `group`/`plural` is being deleted.
@@ -37,16 +45,43 @@ pub fn establish_all(state: &mut State) {
 }
 
 fn establish(state: &mut State, name: &str) {
-    let key = ("apiextensions.k8s.io".to_string(), "customresourcedefinitions".to_string(), String::new(), name.to_string());
-    let Some(crd) = state.stored_obj(&key).cloned() else { return };
+    let key = (
+        "apiextensions.k8s.io".to_string(),
+        "customresourcedefinitions".to_string(),
+        String::new(),
+        name.to_string(),
+    );
+    let Some(crd) = state.stored_obj(&key).cloned() else {
+        return;
+    };
     let now = state.clock.now_rfc3339();
     let mut c = crd.clone();
-    set_condition(&mut c, "NamesAccepted", "True", "NoConflicts", "no conflicts found", &now);
-    set_condition(&mut c, "Established", "True", "InitialNamesAccepted", "the initial names have been accepted", &now);
+    set_condition(
+        &mut c,
+        "NamesAccepted",
+        "True",
+        "NoConflicts",
+        "no conflicts found",
+        &now,
+    );
+    set_condition(
+        &mut c,
+        "Established",
+        "True",
+        "InitialNamesAccepted",
+        "the initial names have been accepted",
+        &now,
+    );
     let mut status = c["status"].clone();
     status["acceptedNames"] = crd["spec"]["names"].clone();
-    status["storedVersions"] = json!(crd["spec"]["versions"].as_array().map(|vs| vs.iter()
-        .filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect::<Vec<_>>()).unwrap_or_default());
+    status["storedVersions"] = json!(crd["spec"]["versions"]
+        .as_array()
+        .map(|vs| vs
+            .iter()
+            .filter(|v| v["storage"] == true)
+            .map(|v| v["name"].clone())
+            .collect::<Vec<_>>())
+        .unwrap_or_default());
     state.write_status(&key, status);
     let new_types = resources::from_crd(&crd);
     state.types.retain(|t| t.crd.as_deref() != Some(name));
@@ -56,7 +91,10 @@ fn establish(state: &mut State, name: &str) {
 pub fn run(state: &mut State) {
     let delay = state.config.crd_delay;
     for (key, crd) in state.objects_of("apiextensions.k8s.io", "customresourcedefinitions") {
-        let uid = crd["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        let uid = crd["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if is_deleting(&crd) {
             finalize(state, &key, &crd);
             continue;
@@ -64,7 +102,14 @@ pub fn run(state: &mut State) {
         if !established(&crd) {
             let now = state.clock.now_rfc3339();
             let mut c = crd.clone();
-            set_condition(&mut c, "NamesAccepted", "True", "NoConflicts", "no conflicts found", &now);
+            set_condition(
+                &mut c,
+                "NamesAccepted",
+                "True",
+                "NoConflicts",
+                "no conflicts found",
+                &now,
+            );
             let mut status = c["status"].clone();
             status["acceptedNames"] = crd["spec"]["names"].clone();
             state.write_status(&key, status);
@@ -75,9 +120,16 @@ pub fn run(state: &mut State) {
             // A changed CRD (new versions) is served with its new shape.
             let name = key.3.clone();
             let new_types = resources::from_crd(&crd);
-            let current: Vec<_> = state.types.iter().filter(|t| t.crd.as_deref() == Some(name.as_str())).cloned().collect();
+            let current: Vec<_> = state
+                .types
+                .iter()
+                .filter(|t| t.crd.as_deref() == Some(name.as_str()))
+                .cloned()
+                .collect();
             if current != new_types {
-                state.types.retain(|t| t.crd.as_deref() != Some(name.as_str()));
+                state
+                    .types
+                    .retain(|t| t.crd.as_deref() != Some(name.as_str()));
                 state.types.extend(new_types);
             }
         }
@@ -86,15 +138,30 @@ pub fn run(state: &mut State) {
 
 /// The CRD finalizer: delete every custom resource, then release the CRD.
 fn finalize(state: &mut State, key: &super::super::store::Key, crd: &Value) {
-    let holds = crd["metadata"]["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == CRD_CLEANUP));
+    let holds = crd["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|x| x == CRD_CLEANUP));
     if !holds {
         return;
     }
-    let group = crd["spec"]["group"].as_str().unwrap_or_default().to_string();
-    let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string();
+    let group = crd["spec"]["group"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let plural = crd["spec"]["names"]["plural"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let now = state.clock.now_rfc3339();
     let mut c = crd.clone();
-    set_condition(&mut c, "Terminating", "True", "InstanceDeletionInProgress", "CustomResource deletion is in progress", &now);
+    set_condition(
+        &mut c,
+        "Terminating",
+        "True",
+        "InstanceDeletionInProgress",
+        "CustomResource deletion is in progress",
+        &now,
+    );
     state.write_status(key, c["status"].clone());
     let instances = state.objects_of(&group, &plural);
     for (k, obj) in &instances {
@@ -104,7 +171,14 @@ fn finalize(state: &mut State, key: &super::super::store::Key, crd: &Value) {
     }
     if state.objects_of(&group, &plural).is_empty() {
         let mut c = state.stored_obj(key).cloned().unwrap_or_default();
-        set_condition(&mut c, "Terminating", "False", "InstanceDeletionCompleted", "removed all instances", &now);
+        set_condition(
+            &mut c,
+            "Terminating",
+            "False",
+            "InstanceDeletionCompleted",
+            "removed all instances",
+            &now,
+        );
         state.write_status(key, c["status"].clone());
         state.mutate(key, |o| {
             deletion::drop_finalizer(o, CRD_CLEANUP);

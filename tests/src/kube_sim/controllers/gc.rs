@@ -9,11 +9,31 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 const NS_CONDITIONS: &[(&str, &str, &str)] = &[
-    ("NamespaceDeletionDiscoveryFailure", "ResourcesDiscovered", "All resources successfully discovered"),
-    ("NamespaceDeletionGroupVersionParsingFailure", "ParsedGroupVersions", "All legacy kube types successfully parsed"),
-    ("NamespaceDeletionContentFailure", "ContentDeleted", "All content successfully deleted, may be waiting on finalization"),
-    ("NamespaceContentRemaining", "ContentRemoved", "All content successfully removed"),
-    ("NamespaceFinalizersRemaining", "ContentRemoved", "All content successfully removed"),
+    (
+        "NamespaceDeletionDiscoveryFailure",
+        "ResourcesDiscovered",
+        "All resources successfully discovered",
+    ),
+    (
+        "NamespaceDeletionGroupVersionParsingFailure",
+        "ParsedGroupVersions",
+        "All legacy kube types successfully parsed",
+    ),
+    (
+        "NamespaceDeletionContentFailure",
+        "ContentDeleted",
+        "All content successfully deleted, may be waiting on finalization",
+    ),
+    (
+        "NamespaceContentRemaining",
+        "ContentRemoved",
+        "All content successfully removed",
+    ),
+    (
+        "NamespaceFinalizersRemaining",
+        "ContentRemoved",
+        "All content successfully removed",
+    ),
 ];
 
 /// Terminating namespaces: delete their content, report what remains, then let them go.
@@ -37,10 +57,20 @@ pub fn namespaces(state: &mut State) {
         // What is left after this round of deletes.
         let mut per_resource: BTreeMap<String, usize> = BTreeMap::new();
         let mut per_finalizer: BTreeMap<String, usize> = BTreeMap::new();
-        for (k, s) in state.objects.iter().filter(|(k, _)| k.2 == name && k.1 != "namespaces") {
+        for (k, s) in state
+            .objects
+            .iter()
+            .filter(|(k, _)| k.2 == name && k.1 != "namespaces")
+        {
             *per_resource.entry(format!("{}.{}", k.1, k.0)).or_default() += 1;
-            for f in s.obj["metadata"]["finalizers"].as_array().into_iter().flatten() {
-                *per_finalizer.entry(f.as_str().unwrap_or_default().to_string()).or_default() += 1;
+            for f in s.obj["metadata"]["finalizers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                *per_finalizer
+                    .entry(f.as_str().unwrap_or_default().to_string())
+                    .or_default() += 1;
             }
         }
         let now = state.clock.now_rfc3339();
@@ -48,16 +78,24 @@ pub fn namespaces(state: &mut State) {
         for (kind, reason, message) in NS_CONDITIONS {
             let fresh = match *kind {
                 "NamespaceContentRemaining" if !per_resource.is_empty() => {
-                    let parts: Vec<String> = per_resource.iter().map(|(r, n)| format!("{r} has {n} resource instances")).collect();
+                    let parts: Vec<String> = per_resource
+                        .iter()
+                        .map(|(r, n)| format!("{r} has {n} resource instances"))
+                        .collect();
                     json!({"type": kind, "status": "True", "lastTransitionTime": now, "reason": "SomeResourcesRemain",
                            "message": format!("Some resources are remaining: {}", parts.join(", "))})
                 }
                 "NamespaceFinalizersRemaining" if !per_finalizer.is_empty() => {
-                    let parts: Vec<String> = per_finalizer.iter().map(|(f, n)| format!("{f} in {n} resource instances")).collect();
+                    let parts: Vec<String> = per_finalizer
+                        .iter()
+                        .map(|(f, n)| format!("{f} in {n} resource instances"))
+                        .collect();
                     json!({"type": kind, "status": "True", "lastTransitionTime": now, "reason": "SomeFinalizerRemain",
                            "message": format!("Some finalizers are remaining: {}", parts.join(", "))})
                 }
-                _ => json!({"type": kind, "status": "False", "lastTransitionTime": now, "reason": reason, "message": message}),
+                _ => {
+                    json!({"type": kind, "status": "False", "lastTransitionTime": now, "reason": reason, "message": message})
+                }
             };
             conds = super::merge_condition(&conds, fresh);
         }
@@ -72,9 +110,11 @@ pub fn namespaces(state: &mut State) {
                     m.remove("finalizers");
                 }
             });
-            let held = state
-                .stored_obj(&key)
-                .is_some_and(|o| o["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()));
+            let held = state.stored_obj(&key).is_some_and(|o| {
+                o["metadata"]["finalizers"]
+                    .as_array()
+                    .is_some_and(|f| !f.is_empty())
+            });
             if !held {
                 state.remove_object(&key);
             }
@@ -88,17 +128,26 @@ pub fn collect(state: &mut State) {
         .objects
         .iter()
         .filter_map(|(k, s)| {
-            s.obj["metadata"]["uid"].as_str().map(|u| (u.to_string(), (k.clone(), s.obj.clone())))
+            s.obj["metadata"]["uid"]
+                .as_str()
+                .map(|u| (u.to_string(), (k.clone(), s.obj.clone())))
         })
         .collect();
     let dependents: Vec<(Key, Value)> = state
         .objects
         .iter()
-        .filter(|(_, s)| s.obj["metadata"]["ownerReferences"].as_array().is_some_and(|r| !r.is_empty()))
+        .filter(|(_, s)| {
+            s.obj["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        })
         .map(|(k, s)| (k.clone(), s.obj.clone()))
         .collect();
     for (key, obj) in dependents {
-        let refs = obj["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
+        let refs = obj["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut keep = Vec::new();
         let mut delete = false;
         let mut orphaned = false;
@@ -107,7 +156,10 @@ pub fn collect(state: &mut State) {
             match by_uid.get(uid) {
                 // An owner in another namespace does not count (the GC treats it as absent).
                 Some((okey, owner)) if okey.2.is_empty() || okey.2 == key.2 => {
-                    let finals = owner["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+                    let finals = owner["metadata"]["finalizers"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
                     if is_deleting(owner) && finals.iter().any(|f| f == ORPHAN) {
                         orphaned = true;
                         continue; // orphan: drop the reference
@@ -127,7 +179,9 @@ pub fn collect(state: &mut State) {
         } else if keep.len() != refs.len() {
             state.mutate(&key, |o| {
                 if keep.is_empty() {
-                    o["metadata"].as_object_mut().map(|m| m.remove("ownerReferences"));
+                    o["metadata"]
+                        .as_object_mut()
+                        .map(|m| m.remove("ownerReferences"));
                 } else {
                     o["metadata"]["ownerReferences"] = Value::Array(keep);
                 }
@@ -139,7 +193,12 @@ pub fn collect(state: &mut State) {
     let still: BTreeSet<String> = state
         .objects
         .values()
-        .flat_map(|s| s.obj["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default())
+        .flat_map(|s| {
+            s.obj["metadata"]["ownerReferences"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|r| r["uid"].as_str().map(str::to_string))
         .collect();
     for (uid, (key, owner)) in by_uid {

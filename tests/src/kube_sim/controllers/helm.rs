@@ -35,7 +35,9 @@ fn job_key(ns: &str, name: &str) -> Key {
 }
 
 fn has_true(obj: &Value, kind: &str) -> bool {
-    obj["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == kind && c["status"] == "True"))
+    obj["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == kind && c["status"] == "True"))
 }
 
 /// The Job the controller wants for `chart` (`action` is install or delete).
@@ -68,7 +70,8 @@ fn desired_job(chart: &Value, config: Option<&Value>, action: &str) -> Value {
         hash.update(c["spec"].to_string());
     }
     let mut template = template;
-    template["metadata"]["annotations"][CONFIG_HASH] = json!(format!("SHA256={}", hex::encode_upper(hash.finalize())));
+    template["metadata"]["annotations"][CONFIG_HASH] =
+        json!(format!("SHA256={}", hex::encode_upper(hash.finalize())));
     json!({"apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": format!("helm-{action}-{name}"), "namespace": ns, "labels": {CHART_LABEL: name},
                      "annotations": {"objectset.rio.cattle.io/owner-gvk": "helm.cattle.io/v1, Kind=HelmChart",
@@ -82,8 +85,14 @@ fn job_hash(job: &Value) -> &Value {
 
 /// Creates, resumes or replaces the Job; returns it as it stands.
 fn reconcile_job(state: &mut State, want: Value) -> Option<Value> {
-    let ns = want["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-    let name = want["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let ns = want["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let name = want["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let key = job_key(&ns, &name);
     match state.stored_obj(&key).cloned() {
         None => {
@@ -91,7 +100,9 @@ fn reconcile_job(state: &mut State, want: Value) -> Option<Value> {
         }
         Some(job) if job_hash(&job) != job_hash(&want) => {
             // reconcileJob: wait for the job controller to have synced it and for its pods.
-            let synced = job["status"]["conditions"].as_array().is_some_and(|c| !c.is_empty());
+            let synced = job["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty());
             let active = job["status"]["active"].as_i64().unwrap_or(0);
             if synced && active == 0 && !is_deleting(&job) {
                 state.delete_as_controller(&key);
@@ -99,7 +110,8 @@ fn reconcile_job(state: &mut State, want: Value) -> Option<Value> {
             }
         }
         Some(job) => {
-            let fresh = job["metadata"]["generation"].as_i64() == Some(1) && job["spec"]["suspend"] == true;
+            let fresh =
+                job["metadata"]["generation"].as_i64() == Some(1) && job["spec"]["suspend"] == true;
             if fresh && has_true(&job, "Suspended") {
                 state.mutate(&key, |j| j["spec"]["suspend"] = json!(false));
             }
@@ -111,10 +123,17 @@ fn reconcile_job(state: &mut State, want: Value) -> Option<Value> {
 pub fn run(state: &mut State) {
     for (key, chart) in state.objects_of("helm.cattle.io", "helmcharts") {
         let (ns, name) = (key.2.clone(), key.3.clone());
-        let config_key: Key = ("helm.cattle.io".into(), "helmchartconfigs".into(), ns.clone(), name.clone());
+        let config_key: Key = (
+            "helm.cattle.io".into(),
+            "helmchartconfigs".into(),
+            ns.clone(),
+            name.clone(),
+        );
         let config = state.stored_obj(&config_key).cloned();
         if is_deleting(&chart) {
-            let held = chart["metadata"]["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == FINALIZER));
+            let held = chart["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == FINALIZER));
             if !held {
                 continue;
             }
@@ -127,11 +146,16 @@ pub fn run(state: &mut State) {
             continue;
         }
         if chart["metadata"]["annotations"][MANAGED_BY].is_null()
-            || !chart["metadata"]["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == FINALIZER))
+            || !chart["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == FINALIZER))
         {
             state.mutate(&key, |c| {
                 c["metadata"]["annotations"][MANAGED_BY] = json!("helm-controller");
-                let mut f = c["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+                let mut f = c["metadata"]["finalizers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 if !f.iter().any(|x| x == FINALIZER) {
                     f.push(json!(FINALIZER));
                 }
@@ -142,11 +166,17 @@ pub fn run(state: &mut State) {
         let job_name = format!("helm-install-{name}");
         let created = json!({"type": "JobCreated", "status": "True", "reason": "Job created",
             "message": format!("Applying HelmChart using Job {ns}/{job_name}")});
-        let failed = if job.as_ref().is_some_and(|j| finished(j) && has_true(j, "Failed")) {
+        let failed = if job
+            .as_ref()
+            .is_some_and(|j| finished(j) && has_true(j, "Failed"))
+        {
             json!({"type": "Failed", "status": "True", "reason": "Job failed", "message": "Job has reached configured number of retries without succeeding"})
         } else {
             json!({"type": "Failed", "status": "False"})
         };
-        state.write_status(&key, json!({"jobName": job_name, "conditions": [created, failed]}));
+        state.write_status(
+            &key,
+            json!({"jobName": job_name, "conditions": [created, failed]}),
+        );
     }
 }

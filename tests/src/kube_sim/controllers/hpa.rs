@@ -17,7 +17,12 @@ pub fn run(state: &mut State) {
             "ReplicaSet" => "replicasets",
             _ => continue,
         };
-        let tkey: Key = ("apps".into(), plural.into(), key.2.clone(), target["name"].as_str().unwrap_or_default().to_string());
+        let tkey: Key = (
+            "apps".into(),
+            plural.into(),
+            key.2.clone(),
+            target["name"].as_str().unwrap_or_default().to_string(),
+        );
         let now = state.clock.now_rfc3339();
         let Some(obj) = state.stored_obj(&tkey).cloned() else {
             let status = json!({"currentReplicas": 0, "desiredReplicas": 0, "conditions": [

@@ -39,7 +39,11 @@ impl State {
     /// When `what` was first seen (now, on the first call).
     pub fn first_seen(&mut self, what: &str) -> SimInstant {
         let now = self.clock.now();
-        *self.memory.first_seen.entry(what.to_string()).or_insert(now)
+        *self
+            .memory
+            .first_seen
+            .entry(what.to_string())
+            .or_insert(now)
     }
 
     /// True once `delay` of simulated time has passed since `what` was first seen.
@@ -69,7 +73,10 @@ impl State {
         if stored.obj["status"] == status {
             return false;
         }
-        let api_version = stored.obj["apiVersion"].as_str().unwrap_or_default().to_string();
+        let api_version = stored.obj["apiVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         self.rv += 1;
         let rv = self.rv.to_string();
         let Some(stored) = self.objects.get_mut(key) else {
@@ -78,7 +85,13 @@ impl State {
         stored.obj["status"] = status;
         stored.obj["metadata"]["resourceVersion"] = json!(rv);
         let fields = status_leaves(&stored.obj["status"]);
-        record_manager(&mut stored.managers, manager, &api_version, "status", fields);
+        record_manager(
+            &mut stored.managers,
+            manager,
+            &api_version,
+            "status",
+            fields,
+        );
         true
     }
 
@@ -126,7 +139,12 @@ impl State {
 
     /// Deletes an object in the background as the garbage collector does.
     pub fn delete_as_controller(&mut self, key: &Key) -> bool {
-        let Some(rt) = self.types.iter().find(|t| t.group == key.0 && t.plural == key.1).cloned() else {
+        let Some(rt) = self
+            .types
+            .iter()
+            .find(|t| t.group == key.0 && t.plural == key.1)
+            .cloned()
+        else {
             self.remove_object(key);
             return true;
         };
@@ -220,7 +238,10 @@ pub fn on_commit(state: &mut State, rt: &ResourceType, obj: &mut Value, created:
         ("", "PersistentVolumeClaim") => pods::default_storage_class(state, obj),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             // crd_delay counts from creation.
-            let uid = obj["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            let uid = obj["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             state.first_seen(&format!("{uid}/establish"));
         }
         _ => {}
@@ -304,14 +325,21 @@ pub fn controller_ref(owner: &Value) -> Value {
 pub fn owned_by(obj: &Value, uid: &Value) -> bool {
     obj["metadata"]["ownerReferences"]
         .as_array()
-        .is_some_and(|refs| refs.iter().any(|r| &r["uid"] == uid && r["controller"] == true))
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| &r["uid"] == uid && r["controller"] == true)
+        })
 }
 
 /// Images of a pod template's containers.
 pub fn images(template_spec: &Value) -> Vec<String> {
     template_spec["containers"]
         .as_array()
-        .map(|cs| cs.iter().filter_map(|c| c["image"].as_str().map(str::to_string)).collect())
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["image"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
