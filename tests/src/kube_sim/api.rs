@@ -304,7 +304,16 @@ impl Api {
                     .to_string()
             });
         if let (Some(sub), Some(name)) = (&t.subresource, &t.name) {
-            return self.subresource(req, &t, &ns, name, sub, &manager, dry_run);
+            let mut state = self.state();
+            let call = subresources::Call {
+                req,
+                rt: &t.rt,
+                ns: &ns,
+                name,
+                manager: &manager,
+                dry_run,
+            };
+            return Ok(subresources::route(&mut state, &call, sub));
         }
         let shape = lists::shape(req);
         let mut state = self.state();
@@ -377,90 +386,6 @@ impl Api {
     }
 }
 
-impl Api {
-    /// `/status` and `/scale` of one object.
-    #[allow(clippy::too_many_arguments)]
-    fn subresource(
-        &self,
-        req: &Request,
-        t: &Target,
-        ns: &str,
-        name: &str,
-        sub: &str,
-        manager: &str,
-        dry_run: bool,
-    ) -> Result<Response, ApiError> {
-        let mut state = self.state();
-        let ct = req.header("Content-Type").unwrap_or_default();
-        let ct = ct.split(';').next().unwrap_or_default().trim().to_string();
-        let not_found = || {
-            ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            )
-        };
-        match sub {
-            "status" if subresources::has_status(&t.rt) => match req.method.as_str() {
-                "GET" => Ok(ok(state.get(&t.rt, ns, name)?)),
-                "PUT" => {
-                    let body = parse_body(req)?;
-                    Ok(ok(
-                        state.update_status(&t.rt, ns, name, &body, manager, dry_run)?
-                    ))
-                }
-                "PATCH" => {
-                    let body = parse_body(req)?;
-                    let mut obj = state.get(&t.rt, ns, name)?;
-                    let manager = if ct.starts_with("application/apply-patch") {
-                        req.query("fieldManager").unwrap_or(manager).to_string()
-                    } else {
-                        manager.to_string()
-                    };
-                    if let Some(m) = obj["metadata"].as_object_mut() {
-                        m.remove("resourceVersion");
-                    }
-                    super::fields::merge_patch(&mut obj, &body);
-                    Ok(ok(
-                        state.update_status(&t.rt, ns, name, &obj, &manager, dry_run)?
-                    ))
-                }
-                m => Err(ApiError::new(
-                    405,
-                    "MethodNotAllowed",
-                    format!("{m} is not supported on the status subresource"),
-                )),
-            },
-            "scale" if subresources::scalable(&t.rt) => match req.method.as_str() {
-                "GET" => Ok(ok(state.get_scale(&t.rt, ns, name)?)),
-                "PUT" => {
-                    let body = parse_body(req)?;
-                    Ok(ok(
-                        state.update_scale(&t.rt, ns, name, &body, manager, dry_run)?
-                    ))
-                }
-                "PATCH" => {
-                    let body = parse_body(req)?;
-                    let mut scale = state.get_scale(&t.rt, ns, name)?;
-                    if let Some(m) = scale["metadata"].as_object_mut() {
-                        m.remove("resourceVersion");
-                    }
-                    super::fields::merge_patch(&mut scale, &body);
-                    Ok(ok(
-                        state.update_scale(&t.rt, ns, name, &scale, manager, dry_run)?
-                    ))
-                }
-                m => Err(ApiError::new(
-                    405,
-                    "MethodNotAllowed",
-                    format!("{m} is not supported on the scale subresource"),
-                )),
-            },
-            _ => Err(not_found()),
-        }
-    }
-}
-
 fn aggregated(v: Value) -> Response {
     Response::new(
         200,
@@ -470,7 +395,7 @@ fn aggregated(v: Value) -> Response {
 }
 
 /// Parses a JSON or YAML body (YAML is a superset of JSON).
-fn parse_body(req: &Request) -> Result<Value, ApiError> {
+pub(super) fn parse_body(req: &Request) -> Result<Value, ApiError> {
     let ct = req.header("Content-Type").unwrap_or("application/json");
     let ct = ct.split(';').next().unwrap_or_default().trim();
     if !(ct.ends_with("json") || ct.ends_with("yaml") || ct == "*/*") {

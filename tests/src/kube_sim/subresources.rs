@@ -4,9 +4,11 @@
 //! `spec.replicas` (managedFields entry with `subresource: scale`). Writes to the main
 //! resource leave the status alone.
 
+use super::api::parse_body;
 use super::controllers::record_manager;
 use super::errors::ApiError;
 use super::fields;
+use super::http::{Request, Response};
 use super::resources::ResourceType;
 use super::store::{Key, State};
 use serde_json::{json, Value};
@@ -55,10 +57,21 @@ pub fn aggregated_entries(rt: &ResourceType) -> Vec<Value> {
     out
 }
 
-/// On a write to the main resource, the stored status stays.
+/// On a write to the main resource, the stored status stays (and a Namespace's
+/// `spec.finalizers`, which only its `finalize` subresource changes).
 pub fn keep_status(rt: &ResourceType, old: &Value, obj: &mut Value) {
     if !has_status(rt) {
         return;
+    }
+    if rt.group.is_empty() && rt.kind == "Namespace" {
+        match old["spec"].get("finalizers") {
+            Some(f) => obj["spec"]["finalizers"] = f.clone(),
+            None => {
+                if let Some(spec) = obj["spec"].as_object_mut() {
+                    spec.remove("finalizers");
+                }
+            }
+        }
     }
     match old.get("status") {
         Some(s) => obj["status"] = s.clone(),
@@ -209,4 +222,95 @@ impl State {
         self.write_status_as(&key, status, manager);
         self.get(rt, ns, name)
     }
+}
+
+/// One request to a subresource of one object.
+pub struct Call<'a> {
+    pub req: &'a Request,
+    pub rt: &'a ResourceType,
+    pub ns: &'a str,
+    pub name: &'a str,
+    pub manager: &'a str,
+    pub dry_run: bool,
+}
+
+fn ok(v: Value) -> Response {
+    Response::json(200, &v)
+}
+
+/// Serves GET/PUT/PATCH on `/status` and `/scale` (404 for other subresources).
+pub fn route(state: &mut State, call: &Call, sub: &str) -> Response {
+    match serve(state, call, sub) {
+        Ok(r) => r,
+        Err(e) => e.response(),
+    }
+}
+
+fn serve(state: &mut State, c: &Call, sub: &str) -> Result<Response, ApiError> {
+    let (rt, ns, name, dry_run) = (c.rt, c.ns, c.name, c.dry_run);
+    let ct = c.req.header("Content-Type").unwrap_or_default();
+    let apply = ct.starts_with("application/apply-patch");
+    let manager = match c.req.query("fieldManager") {
+        Some(m) if apply => m,
+        _ => c.manager,
+    };
+    let method = c.req.method.as_str();
+    let unsupported = |what: &str| {
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not supported on the {what} subresource"),
+        )
+    };
+    match (sub, method) {
+        ("status", _) if !has_status(rt) => Err(not_found()),
+        ("scale", _) if !scalable(rt) => Err(not_found()),
+        ("status", "GET") => Ok(ok(state.get(rt, ns, name)?)),
+        ("status", "PUT") => {
+            let body = parse_body(c.req)?;
+            Ok(ok(
+                state.update_status(rt, ns, name, &body, manager, dry_run)?
+            ))
+        }
+        ("status", "PATCH") => {
+            let body = parse_body(c.req)?;
+            let mut obj = state.get(rt, ns, name)?;
+            if let Some(m) = obj["metadata"].as_object_mut() {
+                m.remove("resourceVersion");
+            }
+            fields::merge_patch(&mut obj, &body);
+            Ok(ok(
+                state.update_status(rt, ns, name, &obj, manager, dry_run)?
+            ))
+        }
+        ("status", _) => Err(unsupported("status")),
+        ("scale", "GET") => Ok(ok(state.get_scale(rt, ns, name)?)),
+        ("scale", "PUT") => {
+            let body = parse_body(c.req)?;
+            Ok(ok(
+                state.update_scale(rt, ns, name, &body, manager, dry_run)?
+            ))
+        }
+        ("scale", "PATCH") => {
+            let body = parse_body(c.req)?;
+            let mut scale = state.get_scale(rt, ns, name)?;
+            if let Some(m) = scale["metadata"].as_object_mut() {
+                m.remove("resourceVersion");
+            }
+            fields::merge_patch(&mut scale, &body);
+            Ok(ok(
+                state.update_scale(rt, ns, name, &scale, manager, dry_run)?
+            ))
+        }
+        ("scale", _) => Err(unsupported("scale")),
+        _ => Err(not_found()),
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }

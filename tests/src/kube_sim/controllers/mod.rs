@@ -8,6 +8,7 @@
 pub mod apps;
 pub mod batch;
 pub mod crd;
+pub mod deployments;
 pub mod gc;
 pub mod helm;
 pub mod hpa;
@@ -161,10 +162,10 @@ impl State {
         gc::namespaces(self);
         crd::run(self);
         gc::collect(self);
-        apps::deployments(self);
+        deployments::deployments(self);
         apps::statefulsets(self);
         apps::daemonsets(self);
-        apps::replicasets(self);
+        deployments::replicasets(self);
         batch::jobs(self);
         helm::run(self);
         pods::kubelet(self);
