@@ -120,6 +120,20 @@ pub fn check_helm_controller(c: &Cluster) {
         job["spec"]["template"]["metadata"]["annotations"]["helmcharts.helm.cattle.io/configHash"],
         first_hash
     );
+    // A HelmChartConfig of the same name changes the configHash: the Job is replaced again.
+    let second_uid = job["metadata"]["uid"].clone();
+    c.apply("hcc.yaml", "apiVersion: helm.cattle.io/v1\nkind: HelmChartConfig\nmetadata:\n  name: hello\n  namespace: kube-system\nspec:\n  valuesContent: \"b: 3\"\n");
+    c.wait(
+        Duration::from_secs(5),
+        &["-n", "kube-system", "job/helm-install-hello"],
+        "--for=condition=Complete",
+    );
+    c.pass(Duration::ZERO);
+    let job = c.json(&["get", "job", "helm-install-hello", "-n", "kube-system"]);
+    assert_ne!(
+        job["metadata"]["uid"], second_uid,
+        "a HelmChartConfig change replaces the Job"
+    );
     c.apply("bad.yaml", &chart("a: 1", "job-fails"));
     c.wait(
         Duration::from_secs(30),

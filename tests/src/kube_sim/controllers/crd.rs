@@ -153,6 +153,45 @@ fn finalize(state: &mut State, key: &super::super::store::Key, crd: &Value) {
         .unwrap_or_default()
         .to_string();
     let now = state.clock.now_rfc3339();
+    let release = |state: &mut State, reason: &str, message: &str| {
+        let mut c = state.stored_obj(key).cloned().unwrap_or_default();
+        set_condition(&mut c, "Terminating", "False", reason, message, &now);
+        state.write_status(key, c["status"].clone());
+        state.mutate(key, |o| {
+            deletion::drop_finalizer(o, CRD_CLEANUP);
+        });
+    };
+    if !established(crd) {
+        release(state, "NeverEstablished", "resource was never established");
+        return;
+    }
+    // The finalizer polls for up to a minute, then reports and starts over.
+    let uid = crd["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let round = state
+        .memory
+        .first_seen
+        .get(&format!("{uid}/cleanup"))
+        .copied();
+    let timed_out =
+        round.is_some_and(|r| state.clock.now().0 >= r.0 + std::time::Duration::from_secs(60));
+    if timed_out {
+        state.memory.first_seen.remove(&format!("{uid}/cleanup"));
+        let mut c = crd.clone();
+        set_condition(
+            &mut c,
+            "Terminating",
+            "True",
+            "InstanceDeletionCheck",
+            "could not confirm zero CustomResources remaining: timed out waiting for the condition",
+            &now,
+        );
+        state.write_status(key, c["status"].clone());
+        return;
+    }
+    state.first_seen(&format!("{uid}/cleanup"));
     let mut c = crd.clone();
     set_condition(
         &mut c,
@@ -163,25 +202,12 @@ fn finalize(state: &mut State, key: &super::super::store::Key, crd: &Value) {
         &now,
     );
     state.write_status(key, c["status"].clone());
-    let instances = state.objects_of(&group, &plural);
-    for (k, obj) in &instances {
+    for (k, obj) in &state.objects_of(&group, &plural) {
         if !is_deleting(obj) {
             state.delete_as_controller(k);
         }
     }
     if state.objects_of(&group, &plural).is_empty() {
-        let mut c = state.stored_obj(key).cloned().unwrap_or_default();
-        set_condition(
-            &mut c,
-            "Terminating",
-            "False",
-            "InstanceDeletionCompleted",
-            "removed all instances",
-            &now,
-        );
-        state.write_status(key, c["status"].clone());
-        state.mutate(key, |o| {
-            deletion::drop_finalizer(o, CRD_CLEANUP);
-        });
+        release(state, "InstanceDeletionCompleted", "removed all instances");
     }
 }
