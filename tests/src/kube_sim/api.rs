@@ -13,7 +13,7 @@ use super::resources::ResourceType;
 use super::store::State;
 use super::subresources;
 use super::{Faults, Inner, LogEntry};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The HTTP handler of a kube-sim instance.
@@ -318,6 +318,14 @@ impl Api {
         let shape = lists::shape(req);
         let mut state = self.state();
         match (req.method.as_str(), &t.name) {
+            ("GET", Some(name)) if super::tables::wanted(req, &t.rt) => {
+                let obj = state.get(&t.rt, &ns, name)?;
+                let rv = obj["metadata"]["resourceVersion"].clone();
+                Ok(super::tables::namespaces(
+                    &[obj],
+                    json!({"resourceVersion": rv}),
+                ))
+            }
             ("GET", Some(name)) => Ok(lists::get_response(state.get(&t.rt, &ns, name)?, shape)),
             ("GET", None) => {
                 if req.query("watch").is_some_and(|w| w == "true" || w == "1") {

@@ -169,6 +169,9 @@ pub fn list(
         meta["continue"] = json!(encode_token(list_rv.max(0), &key_text(&last)));
         meta["remainingItemCount"] = json!(total - items.len());
     }
+    if super::tables::wanted(req, rt) {
+        return Ok(super::tables::namespaces(&items, meta));
+    }
     Ok(match shape(req) {
         Shape::Full => Response::json(
             200,

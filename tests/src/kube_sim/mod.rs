@@ -21,6 +21,7 @@ mod resources;
 pub mod selectors;
 pub mod store;
 pub mod subresources;
+mod tables;
 mod tls;
 mod validate;
 

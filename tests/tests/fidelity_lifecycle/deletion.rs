@@ -64,6 +64,31 @@ pub fn check_namespace_terminating(c: &Cluster) {
         "jsonpath={.status.phase}",
     ]);
     assert_eq!(phase, "Terminating");
+    // `kubectl get ns` prints the server's columns: NAME STATUS AGE.
+    let table = c.ok(&["get", "namespace", "doomed"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "STATUS", "AGE"], "{table}");
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(2)
+            .eq(["doomed", "Terminating"]),
+        "{table}"
+    );
+    let all = c.ok(&["get", "ns"]);
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("default ") && l.contains(" Active ")),
+        "{all}"
+    );
     if c.is_sim() {
         // On a real node the namespace controller's timing decides when these show.
         assert_eq!(
