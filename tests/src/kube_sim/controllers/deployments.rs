@@ -12,9 +12,9 @@ use std::time::Duration;
 
 fn rs_of(state: &State, ns: &str, uid: &Value) -> Vec<(Key, Value)> {
     state
-        .objects_of("apps", "replicasets")
-        .into_iter()
-        .filter(|(k, r)| k.2 == ns && super::owned_by(r, uid) && !is_deleting(r))
+        .stored_of("apps", "replicasets", Some(ns))
+        .filter(|(_, r)| super::owned_by(r, uid) && !is_deleting(r))
+        .map(|(k, r)| (k.clone(), r.clone()))
         .collect()
 }
 

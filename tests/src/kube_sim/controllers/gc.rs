@@ -122,32 +122,58 @@ pub fn namespaces(state: &mut State) {
     }
 }
 
+/// What the garbage collector needs to know of a possible owner.
+struct Owner {
+    key: Key,
+    deleting: bool,
+    orphan: bool,
+    foreground: bool,
+}
+
+fn has_finalizer(obj: &Value, f: &str) -> bool {
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|x| x == f))
+}
+
 /// The garbage collector: one sweep over ownerReferences.
 pub fn collect(state: &mut State) {
-    let by_uid: BTreeMap<String, (Key, Value)> = state
+    let dependents: Vec<(Key, Vec<Value>, bool)> = state
         .objects
         .iter()
         .filter_map(|(k, s)| {
-            s.obj["metadata"]["uid"]
-                .as_str()
-                .map(|u| (u.to_string(), (k.clone(), s.obj.clone())))
+            let refs = s.obj["metadata"]["ownerReferences"].as_array()?;
+            (!refs.is_empty()).then(|| (k.clone(), refs.clone(), is_deleting(&s.obj)))
         })
         .collect();
-    let dependents: Vec<(Key, Value)> = state
+    let referenced: BTreeSet<&str> = dependents
+        .iter()
+        .flat_map(|(_, refs, _)| refs.iter().filter_map(|r| r["uid"].as_str()))
+        .collect();
+    // Only owners someone points at, and owners waiting on the GC, are looked at.
+    let by_uid: BTreeMap<String, Owner> = state
         .objects
         .iter()
-        .filter(|(_, s)| {
-            s.obj["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|r| !r.is_empty())
+        .filter_map(|(k, s)| {
+            let uid = s.obj["metadata"]["uid"].as_str()?;
+            let deleting = is_deleting(&s.obj);
+            let orphan = deleting && has_finalizer(&s.obj, ORPHAN);
+            let foreground = deleting && has_finalizer(&s.obj, FOREGROUND);
+            if !referenced.contains(uid) && !orphan && !foreground {
+                return None;
+            }
+            let owner = Owner {
+                key: k.clone(),
+                deleting,
+                orphan,
+                foreground,
+            };
+            Some((uid.to_string(), owner))
         })
-        .map(|(k, s)| (k.clone(), s.obj.clone()))
         .collect();
-    for (key, obj) in dependents {
-        let refs = obj["metadata"]["ownerReferences"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+    drop(referenced);
+    let mut still: BTreeSet<String> = BTreeSet::new();
+    for (key, refs, dependent_deleting) in dependents {
         let mut keep = Vec::new();
         let mut delete = false;
         let mut orphaned = false;
@@ -155,16 +181,12 @@ pub fn collect(state: &mut State) {
             let uid = r["uid"].as_str().unwrap_or_default();
             match by_uid.get(uid) {
                 // An owner in another namespace does not count (the GC treats it as absent).
-                Some((okey, owner)) if okey.2.is_empty() || okey.2 == key.2 => {
-                    let finals = owner["metadata"]["finalizers"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    if is_deleting(owner) && finals.iter().any(|f| f == ORPHAN) {
+                Some(owner) if owner.key.2.is_empty() || owner.key.2 == key.2 => {
+                    if owner.deleting && owner.orphan {
                         orphaned = true;
                         continue; // orphan: drop the reference
                     }
-                    if is_deleting(owner) && finals.iter().any(|f| f == FOREGROUND) {
+                    if owner.deleting && owner.foreground {
                         delete = true;
                     }
                     keep.push(r.clone());
@@ -173,7 +195,7 @@ pub fn collect(state: &mut State) {
             }
         }
         if delete || (keep.is_empty() && !orphaned) {
-            if !is_deleting(&obj) {
+            if !dependent_deleting {
                 state.delete_as_controller(&key);
             }
         } else if keep.len() != refs.len() {
@@ -187,25 +209,25 @@ pub fn collect(state: &mut State) {
                 }
             });
         }
+        if state.objects.contains_key(&key) {
+            if let Some(refs) = state
+                .stored_obj(&key)
+                .and_then(|o| o["metadata"]["ownerReferences"].as_array())
+            {
+                still.extend(
+                    refs.iter()
+                        .filter_map(|r| r["uid"].as_str().map(str::to_string)),
+                );
+            }
+        }
     }
     // Owners waiting on the GC: orphan done once no dependent points at them; foreground done
     // once their dependents are gone.
-    let still: BTreeSet<String> = state
-        .objects
-        .values()
-        .flat_map(|s| {
-            s.obj["metadata"]["ownerReferences"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|r| r["uid"].as_str().map(str::to_string))
-        .collect();
-    for (uid, (key, owner)) in by_uid {
-        if !is_deleting(&owner) || still.contains(&uid) {
+    for (uid, owner) in by_uid {
+        if !owner.deleting || !(owner.orphan || owner.foreground) || still.contains(&uid) {
             continue;
         }
-        state.mutate(&key, |o| {
+        state.mutate(&owner.key, |o| {
             deletion::drop_finalizer(o, ORPHAN);
             deletion::drop_finalizer(o, FOREGROUND);
         });

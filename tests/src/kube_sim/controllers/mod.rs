@@ -34,6 +34,9 @@ pub const MAX_PASSES: usize = 200;
 pub struct ControllerMemory {
     /// When a controller first saw something (keyed by uid and a revision), to time readiness.
     pub first_seen: BTreeMap<String, SimInstant>,
+    /// The store's resourceVersion after each clock-independent controller last ran: when
+    /// nothing changed since, it has nothing to do and is skipped.
+    pub last_run_rv: BTreeMap<&'static str, u64>,
 }
 
 impl State {
@@ -53,12 +56,31 @@ impl State {
         self.clock.now().0 >= seen.0 + delay
     }
 
-    /// Objects of a kind (stored form, without managedFields), with their keys.
-    pub fn objects_of(&self, group: &str, plural: &str) -> Vec<(Key, Value)> {
+    /// Stored objects of a kind (in one namespace, if given), by reference, in key order:
+    /// a range over the store's ordered keys, so a lookup does not scan or copy the rest.
+    pub fn stored_of<'s>(
+        &'s self,
+        group: &'s str,
+        plural: &'s str,
+        ns: Option<&'s str>,
+    ) -> impl Iterator<Item = (&'s Key, &'s Value)> + 's {
+        let start: Key = (
+            group.to_string(),
+            plural.to_string(),
+            ns.unwrap_or_default().to_string(),
+            String::new(),
+        );
         self.objects
-            .iter()
-            .filter(|(k, _)| k.0 == group && k.1 == plural)
-            .map(|(k, s)| (k.clone(), s.obj.clone()))
+            .range(start..)
+            .take_while(move |(k, _)| k.0 == group && k.1 == plural && ns.is_none_or(|n| k.2 == n))
+            .map(|(k, s)| (k, &s.obj))
+    }
+
+    /// Objects of a kind (stored form, without managedFields), with their keys, copied so
+    /// the caller may write while it walks them.
+    pub fn objects_of(&self, group: &str, plural: &str) -> Vec<(Key, Value)> {
+        self.stored_of(group, plural, None)
+            .map(|(k, o)| (k.clone(), o.clone()))
             .collect()
     }
 
@@ -156,20 +178,30 @@ impl State {
         self.delete_with(&rt, &key.2, &key.3, &opts).is_ok()
     }
 
+    /// Runs a controller that reacts only to object changes (not to the clock), unless the
+    /// store has not changed since its last run.
+    fn run_on_change(&mut self, name: &'static str, controller: fn(&mut State)) {
+        if self.memory.last_run_rv.get(name) == Some(&self.rv) {
+            return;
+        }
+        controller(self);
+        self.memory.last_run_rv.insert(name, self.rv);
+    }
+
     /// One pass of every controller; true when anything changed.
     pub fn controller_pass(&mut self) -> bool {
         let before = self.rv;
         gc::namespaces(self);
         crd::run(self);
-        gc::collect(self);
+        self.run_on_change("garbage-collector", gc::collect);
         deployments::deployments(self);
         apps::statefulsets(self);
         apps::daemonsets(self);
-        deployments::replicasets(self);
+        self.run_on_change("replicaset", deployments::replicasets);
         batch::jobs(self);
         helm::run(self);
         pods::kubelet(self);
-        pods::volumes(self);
+        self.run_on_change("persistentvolume-binder", pods::volumes);
         hpa::run(self);
         batch::ttl(self);
         self.rv != before

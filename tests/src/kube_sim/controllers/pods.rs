@@ -63,9 +63,9 @@ pub fn phase(pod: &Value) -> &str {
 /// Live (not deleting) pods controlled by the object with `uid`.
 pub fn pods_of(state: &State, ns: &str, uid: &Value) -> Vec<(Key, Value)> {
     state
-        .objects_of("", "pods")
-        .into_iter()
-        .filter(|(k, p)| k.2 == ns && super::owned_by(p, uid) && !is_deleting(p))
+        .stored_of("", "pods", Some(ns))
+        .filter(|(_, p)| super::owned_by(p, uid) && !is_deleting(p))
+        .map(|(k, p)| (k.clone(), p.clone()))
         .collect()
 }
 
