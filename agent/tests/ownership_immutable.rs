@@ -142,7 +142,6 @@ fn an_immutable_field_fails_clearly_then_recreate_with_the_annotation() {
 }
 
 #[test]
-#[ignore = "needs kube-sim's scale subresource (PATCH .../scale), in progress on main"]
 fn replicas_set_through_the_scale_subresource_are_not_forced_back() {
     let env = Env::new();
     env.publish(
@@ -178,24 +177,21 @@ fn replicas_set_through_the_scale_subresource_are_not_forced_back() {
 }
 
 #[test]
-#[ignore = "needs kube-sim's Terminating namespaces and finalizers, in progress on main"]
 fn creating_into_a_terminating_namespace_fails_clearly_without_rollback() {
     let env = Env::new();
     env.write_config("timeout: 1s");
     env.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
     assert_eq!(env.sync().0, 0);
+    // A namespace stays Terminating while content it holds waits for a finalizer (a
+    // Namespace's own spec.finalizers only change through its finalize subresource).
     kubectl_ok(&env, &["create", "namespace", "doomed"]);
-    kubectl_ok(
-        &env,
-        &[
-            "patch",
-            "namespace",
-            "doomed",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"finalizers":["example.com/hold"]}}"#,
-        ],
-    );
+    let held = env.dir.path().join("held.yaml");
+    std::fs::write(
+        &held,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: doomed\n  finalizers: [example.com/hold]\n",
+    )
+    .unwrap();
+    kubectl_ok(&env, &["apply", "-f", held.to_str().unwrap()]);
     kubectl_ok(&env, &["delete", "namespace", "doomed", "--wait=false"]);
     env.publish(
         2,

@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 /// How the clock and the controllers move forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClockMode {
-    /// Every request the sim serves first advances the clock by `tick` and runs one pass of
-    /// every controller: clients that poll see workloads progress one step per request
-    /// (the demo binary, the agent tests).
+    /// Every request the sim serves first advances the clock by `tick` and lets the
+    /// controllers settle: clients that poll see workloads progress one clock tick per request,
+    /// independently of wall-clock time (the demo binary, the agent tests).
     PerRequest { tick: Duration },
     /// Nothing moves until the test calls `KubeSim::step` or `KubeSim::advance`.
     Manual,

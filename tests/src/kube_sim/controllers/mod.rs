@@ -258,11 +258,13 @@ impl State {
     }
 }
 
-/// A request arrived: in per-request mode the clock moves one tick and controllers run one pass.
+/// A request arrived: in per-request mode the clock moves one tick and the controllers settle
+/// (as real controllers react within milliseconds, long before a client's next poll), so what
+/// a client sees depends on how many requests it made, never on wall-clock time.
 pub fn observe(state: &mut State) {
     if let super::clock::ClockMode::PerRequest { tick } = state.config.clock {
         state.clock.advance(tick);
-        state.controller_pass();
+        state.settle();
     }
 }
 
