@@ -146,8 +146,8 @@ impl State {
         self.write_status_as(key, status, MANAGER)
     }
 
-    /// Changes an object outside its status (a controller's update); `generation`, where the
-    /// kind has one, follows spec changes. No-op when `f` changes nothing.
+    /// Changes an object outside its status (a controller's update, recorded in managedFields
+    /// as `k3s`); `generation`, where the kind has one, follows spec changes. No-op when `f` changes nothing.
     pub fn mutate(&mut self, key: &Key, f: impl FnOnce(&mut Value)) -> bool {
         let Some(stored) = self.objects.get(key) else {
             return false;
@@ -169,8 +169,12 @@ impl State {
         if let Some(g) = obj["metadata"]["generation"].as_i64().filter(|_| spec_changed) {
             obj["metadata"]["generation"] = json!(g + 1);
         }
+        // The controller's Update takes what it changed (e.g. the Deployment revision
+        // annotation), as the real field manager records it.
+        let managers = self.managers_after(key, &obj, MANAGER, "");
         if let Some(stored) = self.objects.get_mut(key) {
             stored.obj = obj;
+            stored.managers = managers;
         }
         true
     }
