@@ -42,10 +42,18 @@ impl Handler for Api {
 
     fn handle(&self, req: Request) -> Response {
         controllers::observe(&mut self.0.state.lock().unwrap_or_else(|e| e.into_inner()));
-        let injected = {
+        let (injected, compact) = {
             let mut f = self.0.faults.lock().unwrap_or_else(|e| e.into_inner());
-            inject_error(&mut f)
+            let compact = req.query("continue").is_some() && f.expire_continue_next > 0;
+            if compact {
+                f.expire_continue_next -= 1;
+            }
+            (inject_error(&mut f), compact)
         };
+        if compact {
+            let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.compact();
+        }
         let user = self.authenticate(&req);
         let identity = user.as_ref().map(|u| Identity {
             user: u.clone(),

@@ -65,6 +65,9 @@ pub struct Faults {
     pub throttle_body: ThrottleBody,
     /// The next N requests get k3s's 503 "apiserver not ready" (set by `restart_not_ready`).
     pub not_ready_next: u32,
+    /// The next N requests that carry a `continue` token find the store compacted past it
+    /// (as if etcd compacted between two pages): 410 Expired.
+    pub expire_continue_next: u32,
 }
 
 impl Default for Faults {
@@ -81,6 +84,7 @@ impl Default for Faults {
             retry_after_secs: 1,
             throttle_body: ThrottleBody::default(),
             not_ready_next: 0,
+            expire_continue_next: 0,
         }
     }
 }
@@ -266,7 +270,7 @@ impl KubeSim {
 
     /// Compacts the store: every `continue` token issued so far expires (410 Expired).
     pub fn compact(&self) {
-        self.with_state(|s| s.compacted_rv = s.rv);
+        self.with_state(State::compact);
     }
 
     /// Like [`KubeSim::restart`], but the server comes back answering the first `requests`

@@ -213,6 +213,14 @@ impl State {
         self.delete_with(rt, ns, name, &opts).map(|d| d.body)
     }
 
+    /// Compacts the store: every continue token issued so far expires (410). The
+    /// resourceVersion moves on, as it does on a live cluster between a compaction and the next
+    /// list, so tokens issued afterwards (the 410's fresh one included) stay valid.
+    pub fn compact(&mut self) {
+        self.compacted_rv = self.rv;
+        self.rv += 1;
+    }
+
     /// Removes an object from storage for good (a CRD takes its served types with it).
     pub fn remove_object(&mut self, key: &Key) -> Option<Stored> {
         let stored = self.objects.remove(key)?;
