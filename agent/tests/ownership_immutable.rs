@@ -166,7 +166,13 @@ fn replicas_set_through_the_scale_subresource_are_not_forced_back() {
         assert_eq!(code, 0, "{out}");
         outs.push_str(&out);
     }
-    assert_eq!(env.sim.writes().len(), 0, "{:?}\n{outs}\n{}", env.sim.writes(), env.obj("apps", "Deployment", "shop", "web").unwrap());
+    assert_eq!(
+        env.sim.writes().len(),
+        0,
+        "{:?}\n{outs}\n{}",
+        env.sim.writes(),
+        env.obj("apps", "Deployment", "shop", "web").unwrap()
+    );
     assert_eq!(
         env.obj("apps", "Deployment", "shop", "web").unwrap()["spec"]["replicas"],
         3

@@ -166,7 +166,10 @@ impl State {
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         // Only kinds whose strategy keeps a generation have one (see `roundtrip::metadata`).
-        if let Some(g) = obj["metadata"]["generation"].as_i64().filter(|_| spec_changed) {
+        if let Some(g) = obj["metadata"]["generation"]
+            .as_i64()
+            .filter(|_| spec_changed)
+        {
             obj["metadata"]["generation"] = json!(g + 1);
         }
         // The controller's Update takes what it changed (e.g. the Deployment revision

@@ -203,7 +203,16 @@ impl State {
                 ownership::update(rt, &name, &live, &obj, &current, &writer)?
             }
         };
-        let written = self.commit(rt, ns, &name, req.subresource, old, obj, managers, req.dry_run)?;
+        let written = self.commit(
+            rt,
+            ns,
+            &name,
+            req.subresource,
+            old,
+            obj,
+            managers,
+            req.dry_run,
+        )?;
         Ok(Written {
             warnings,
             ..written
