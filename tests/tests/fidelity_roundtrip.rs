@@ -7,7 +7,7 @@
 
 mod roundtrip_support;
 
-use ferry_tests::kube_sim::{KubeSim, SimOptions};
+use ferry_tests::kube_sim::{ClockMode, KubeSim, SimConfig, SimOptions};
 use roundtrip_support::defaults::*;
 use roundtrip_support::validation::*;
 use roundtrip_support::Cluster;
@@ -31,8 +31,27 @@ const CHECKS: &[Check] = &[
     ("storage_and_rbac_defaults", check_storage_and_rbac_defaults),
 ];
 
+/// The checks are about the write path: the simulated controllers stay still (a manual clock
+/// nobody moves), so a controller's status write never lands between two reads.
 fn on_sim(check: fn(&Cluster)) {
-    let sim = KubeSim::start(SimOptions::default()).expect("kube-sim starts");
+    on_sim_with(check, ClockMode::Manual);
+}
+
+/// For checks that need a controller (a CRD becoming Established): the clock moves with every
+/// request.
+fn on_moving_sim(check: fn(&Cluster)) {
+    on_sim_with(check, ClockMode::default());
+}
+
+fn on_sim_with(check: fn(&Cluster), clock: ClockMode) {
+    let sim = KubeSim::start(SimOptions {
+        config: SimConfig {
+            clock,
+            ..SimConfig::default()
+        },
+        ..SimOptions::default()
+    })
+    .expect("kube-sim starts");
     check(&Cluster::new(&sim.kubeconfig_path(), false));
 }
 
@@ -88,7 +107,7 @@ fn decode_errors() {
 
 #[test]
 fn custom_resources() {
-    on_sim(check_custom_resources);
+    on_moving_sim(check_custom_resources);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! status simulation, faults and the request log.
 
 use ferry_tests::client::{agent, send, Auth};
-use ferry_tests::kube_sim::{Faults, KubeSim, SimConfig, SimOptions};
+use ferry_tests::kube_sim::{ClockMode, Faults, KubeSim, SimConfig, SimOptions};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -376,7 +376,8 @@ fn never_ready_workloads_and_jobs() {
     let s = KubeSim::start(SimOptions {
         port: 0,
         config: SimConfig {
-            ready_delay: Duration::from_millis(50),
+            ready_delay: Duration::from_secs(2),
+            clock: ClockMode::Manual,
             ..SimConfig::default()
         },
     })
@@ -410,26 +411,40 @@ fn never_ready_workloads_and_jobs() {
         "ferry",
         &job("ko", "busybox:job-fails"),
     );
+    let cond = |obj: &Value, kind: &str| {
+        obj["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == kind).cloned())
+            .unwrap_or_default()
+    };
+    s.settle();
     let good = s.object("apps", "Deployment", "default", "good").unwrap();
     assert_eq!(
-        good["status"]["conditions"][1]["status"], "False",
-        "not ready right away"
+        cond(&good, "Available")["status"],
+        "False",
+        "not ready before the clock moves"
     );
-    std::thread::sleep(Duration::from_millis(120));
+    s.advance(Duration::from_secs(2));
     let good = s.object("apps", "Deployment", "default", "good").unwrap();
     assert_eq!(good["status"]["readyReplicas"], 1);
     assert_eq!(good["status"]["observedGeneration"], 1);
     let bad = s.object("apps", "Deployment", "default", "bad").unwrap();
     assert!(bad["status"]["readyReplicas"].is_null());
-    assert_eq!(bad["status"]["conditions"][0]["status"], "False");
+    assert_eq!(cond(&bad, "Available")["status"], "False");
+    // The failing Job retries backoffLimit (6) times, each pod failing after ready_delay.
+    for _ in 0..8 {
+        s.advance(Duration::from_secs(2));
+    }
+    let ok = s.object("batch", "Job", "default", "ok").unwrap();
+    assert_eq!(cond(&ok, "Complete")["status"], "True", "{ok}");
+    assert_eq!(cond(&ok, "SuccessCriteriaMet")["status"], "True");
+    let ko = s.object("batch", "Job", "default", "ko").unwrap();
     assert_eq!(
-        s.object("batch", "Job", "default", "ok").unwrap()["status"]["conditions"][0]["type"],
-        "Complete"
+        cond(&ko, "Failed")["reason"],
+        "BackoffLimitExceeded",
+        "{ko}"
     );
-    assert_eq!(
-        s.object("batch", "Job", "default", "ko").unwrap()["status"]["conditions"][0]["type"],
-        "Failed"
-    );
+    assert_eq!(ko["status"]["failed"], 7);
 }
 
 #[test]
@@ -446,6 +461,7 @@ fn helmchart_gets_an_install_job_and_namespace_delete_cascades() {
         .0,
         201
     );
+    s.settle();
     assert!(s
         .object("batch", "Job", "kube-system", "helm-install-hello")
         .is_some());
@@ -459,7 +475,9 @@ fn helmchart_gets_an_install_job_and_namespace_delete_cascades() {
         c.req("DELETE", "/api/v1/namespaces/gone", None, None).0,
         200
     );
+    s.settle();
     assert!(s.object("", "ConfigMap", "gone", "x").is_none());
+    assert!(s.object("", "Namespace", "", "gone").is_none());
 }
 
 #[test]
@@ -467,7 +485,8 @@ fn crd_resources_are_served_only_after_established() {
     let s = KubeSim::start(SimOptions {
         port: 0,
         config: SimConfig {
-            crd_delay: Duration::from_millis(300),
+            crd_delay: Duration::from_secs(5),
+            clock: ClockMode::Manual,
             ..SimConfig::default()
         },
     })
@@ -497,7 +516,14 @@ fn crd_resources_are_served_only_after_established() {
             .0,
         404
     );
-    std::thread::sleep(Duration::from_millis(400));
+    s.advance(Duration::from_secs(4));
+    assert_eq!(
+        c.req("GET", "/apis/edge.example.com/v1/sensors", None, None)
+            .0,
+        404,
+        "not before crd_delay"
+    );
+    s.advance(Duration::from_secs(1));
     let (st, l) = c.req("GET", "/apis/edge.example.com/v1/sensors", None, None);
     assert_eq!(st, 200, "{l}");
     let crd = s

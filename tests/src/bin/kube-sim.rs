@@ -20,7 +20,8 @@ fn main() -> Result<()> {
                 opts.config.crd_delay = humantime::parse_duration(&value("--crd-delay")?)?
             }
             "--help" | "-h" => {
-                println!("usage: kube-sim [--port N] [--kubeconfig-out PATH] [--ready-delay 100ms] [--crd-delay 100ms]");
+                println!("usage: kube-sim [--port N] [--kubeconfig-out PATH] [--ready-delay 2s] [--crd-delay 1s]");
+                println!("controllers advance one step (1 s of simulated time) per request");
                 return Ok(());
             }
             other => bail!("unknown argument {other:?}"),

@@ -1,15 +1,19 @@
 //! Request routing: discovery, OpenAPI and the resource verbs, with authentication, fault
 //! injection and the request log.
 
+use super::controllers;
+use super::deletion::DeleteOptions;
 use super::discovery as disc;
 use super::errors::ApiError;
+use super::faults::Injected;
 use super::http::{Fault, Handler, Request, Response};
+use super::lists;
 use super::rbac::{self, Identity};
 use super::resources::ResourceType;
 use super::roundtrip::FieldValidation;
-use super::selectors::{self, LabelSelector};
 use super::store::write::{WriteRequest, WriteVerb};
 use super::store::State;
+use super::subresources;
 use super::{Faults, Inner, LogEntry};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -37,10 +41,19 @@ impl Handler for Api {
     }
 
     fn handle(&self, req: Request) -> Response {
-        let injected = {
+        controllers::observe(&mut self.0.state.lock().unwrap_or_else(|e| e.into_inner()));
+        let (injected, compact) = {
             let mut f = self.0.faults.lock().unwrap_or_else(|e| e.into_inner());
-            inject_error(&mut f)
+            let compact = req.query("continue").is_some() && f.expire_continue_next > 0;
+            if compact {
+                f.expire_continue_next -= 1;
+            }
+            (inject_error(&mut f), compact)
         };
+        if compact {
+            let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.compact();
+        }
         let user = self.authenticate(&req);
         let identity = user.as_ref().map(|u| Identity {
             user: u.clone(),
@@ -48,9 +61,7 @@ impl Handler for Api {
             admin: true,
         });
         let resp = match (injected, identity) {
-            (Some(code), _) => {
-                ApiError::new(code, "InternalError", "kube-sim: injected fault").response()
-            }
+            (Some(fault), _) => fault.response(),
             (None, None) if !is_public(&req.path) => {
                 ApiError::new(401, "Unauthorized", "Unauthorized").response()
             }
@@ -81,13 +92,24 @@ impl Handler for Api {
     }
 }
 
-fn inject_error(f: &mut Faults) -> Option<u16> {
+fn inject_error(f: &mut Faults) -> Option<Injected> {
+    if f.not_ready_next > 0 {
+        f.not_ready_next -= 1;
+        return Some(Injected::NotReady);
+    }
+    if f.throttle_next > 0 {
+        f.throttle_next -= 1;
+        return Some(Injected::Throttled {
+            retry_after: f.retry_after_secs,
+            body: f.throttle_body,
+        });
+    }
     if f.fail_next > 0 {
         f.fail_next -= 1;
-        return Some(f.error_status);
+        return Some(Injected::Status(f.error_status));
     }
     if f.error_ratio > 0.0 && f.roll() < f.error_ratio {
-        return Some(f.error_status);
+        return Some(Injected::Status(f.error_status));
     }
     None
 }
@@ -133,9 +155,7 @@ impl Api {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        let mut s = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.tick();
-        s
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn route(&self, req: &Request, id: Option<Identity>) -> Response {
@@ -283,18 +303,6 @@ impl Api {
                 "the server could not find the requested resource",
             ));
         }
-        if let Some(sub) = &t.subresource {
-            if sub != "status" || req.method != "GET" {
-                return Err(ApiError::new(
-                    405,
-                    "MethodNotAllowed",
-                    format!(
-                        "kube-sim does not support {} on subresource {sub}",
-                        req.method
-                    ),
-                ));
-            }
-        }
         let dry_run = req.query("dryRun") == Some("All");
         let manager = req
             .query("fieldManager")
@@ -305,14 +313,44 @@ impl Api {
                     .unwrap_or("unknown")
                     .to_string()
             });
+        if let (Some(sub), Some(name)) = (&t.subresource, &t.name) {
+            let mut state = self.state();
+            let call = subresources::Call {
+                req,
+                rt: &t.rt,
+                ns: &ns,
+                name,
+                manager: &manager,
+                dry_run,
+            };
+            return Ok(subresources::route(&mut state, &call, sub));
+        }
+        let shape = lists::shape(req);
         let mut state = self.state();
         match (req.method.as_str(), &t.name) {
-            ("GET", Some(name)) => Ok(ok(state.get(&t.rt, &ns, name)?)),
+            ("GET", Some(name)) if super::tables::wanted(req, &t.rt) => {
+                let obj = state.get(&t.rt, &ns, name)?;
+                let rv = obj["metadata"]["resourceVersion"].clone();
+                Ok(super::tables::namespaces(
+                    &[obj],
+                    json!({"resourceVersion": rv}),
+                ))
+            }
+            ("GET", Some(name)) => Ok(lists::get_response(state.get(&t.rt, &ns, name)?, shape)),
             ("GET", None) => {
                 if req.query("watch").is_some_and(|w| w == "true" || w == "1") {
                     return Ok(Response::new(200, "application/json", Vec::new()));
                 }
-                list(&state, &t, req)
+                lists::list(&state, &t.rt, t.namespace.as_deref(), req)
+            }
+            ("POST", None)
+                if t.rt.crd.is_some()
+                    && controllers::crd::terminating(&state, &t.rt.group, &t.rt.plural) =>
+            {
+                let mut e = ApiError::method_not_supported(&t.rt, "create");
+                e.message =
+                    "create not allowed while custom resource definition is terminating".into();
+                Err(e)
             }
             ("POST", None) => {
                 let body = parse_body(req)?;
@@ -400,7 +438,11 @@ impl Api {
                     other => Err(ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"))),
                 }
             }
-            ("DELETE", Some(name)) => Ok(ok(state.delete(&t.rt, &ns, name, dry_run)?)),
+            ("DELETE", Some(name)) => {
+                let opts = DeleteOptions::parse(&req.body, &|k| req.query(k).map(str::to_string))?;
+                let d = state.delete_with(&t.rt, &ns, name, &opts)?;
+                Ok(Response::json(d.code, &d.body))
+            }
             (m, _) => Err(ApiError::new(
                 405,
                 "MethodNotAllowed",
@@ -434,7 +476,7 @@ fn aggregated(v: Value) -> Response {
 }
 
 /// Parses a JSON or YAML body (YAML is a superset of JSON).
-fn parse_body(req: &Request) -> Result<Value, ApiError> {
+pub(super) fn parse_body(req: &Request) -> Result<Value, ApiError> {
     let ct = req.header("Content-Type").unwrap_or("application/json");
     let ct = ct.split(';').next().unwrap_or_default().trim();
     if !(ct.ends_with("json") || ct.ends_with("yaml") || ct == "*/*") {
@@ -455,39 +497,4 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request("the request body is not an object"));
     }
     Ok(v)
-}
-
-fn list(state: &State, t: &Target, req: &Request) -> Result<Response, ApiError> {
-    let label = LabelSelector::parse(req.query("labelSelector").unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
-    let field = req.query("fieldSelector").unwrap_or("");
-    let mut items = Vec::new();
-    for obj in state.list(&t.rt, t.namespace.as_deref()) {
-        if label.matches(&selectors::labels_of(&obj))
-            && selectors::field_matches(field, &obj).map_err(ApiError::bad_request)?
-        {
-            items.push(obj);
-        }
-    }
-    // limit/continue: the token is the index of the next item (kube-sim lists are sorted).
-    let start: usize = req
-        .query("continue")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let limit: usize = req
-        .query("limit")
-        .and_then(|l| l.parse().ok())
-        .filter(|l| *l > 0)
-        .unwrap_or(usize::MAX);
-    let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
-    let next = start.saturating_add(page.len());
-    let mut meta = json!({"resourceVersion": state.rv.to_string()});
-    if next < total {
-        meta["continue"] = json!(next.to_string());
-        meta["remainingItemCount"] = json!(total - next);
-    }
-    Ok(ok(
-        json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.group_version(), "metadata": meta, "items": page}),
-    ))
 }

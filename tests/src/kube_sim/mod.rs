@@ -7,10 +7,15 @@
 //! ```
 
 mod api;
+pub mod clock;
+pub mod controllers;
+pub mod deletion;
 mod discovery;
 mod errors;
+pub mod faults;
 pub mod fields;
 pub mod http;
+mod lists;
 mod openapi;
 mod rbac;
 mod resources;
@@ -18,10 +23,13 @@ pub mod roundtrip;
 pub mod schema;
 pub mod selectors;
 pub mod store;
+pub mod subresources;
+mod tables;
 mod tls;
 mod validate;
-pub mod workloads;
 
+pub use clock::ClockMode;
+pub use faults::ThrottleBody;
 pub use store::SimConfig;
 pub use tls::Pki;
 
@@ -50,6 +58,16 @@ pub struct Faults {
     pub error_status: u16,
     /// Seed of the deterministic generator behind the ratios.
     pub seed: u64,
+    /// The next N requests get 429 with `Retry-After: retry_after_secs`.
+    pub throttle_next: u32,
+    pub retry_after_secs: u32,
+    /// What the 429 body looks like (APF text, or a Status).
+    pub throttle_body: ThrottleBody,
+    /// The next N requests get k3s's 503 "apiserver not ready" (set by `restart_not_ready`).
+    pub not_ready_next: u32,
+    /// The next N requests that carry a `continue` token find the store compacted past it
+    /// (as if etcd compacted between two pages): 410 Expired.
+    pub expire_continue_next: u32,
 }
 
 impl Default for Faults {
@@ -62,6 +80,11 @@ impl Default for Faults {
             drop_next: 0,
             error_status: 503,
             seed: 0x9E37_79B9_7F4A_7C15,
+            throttle_next: 0,
+            retry_after_secs: 1,
+            throttle_body: ThrottleBody::default(),
+            not_ready_next: 0,
+            expire_continue_next: 0,
         }
     }
 }
@@ -219,11 +242,48 @@ impl KubeSim {
         *self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
     }
 
-    /// Runs `f` on the state (after due timers ran), for assertions and direct edits.
+    /// Runs `f` on the state, for assertions and direct edits (controllers do not move).
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut s = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.tick();
         f(&mut s)
+    }
+
+    /// Switches how the clock moves (per request, or only when the test says so).
+    pub fn set_clock_mode(&self, mode: ClockMode) {
+        self.with_state(|s| s.config.clock = mode);
+    }
+
+    /// One pass of every controller at the current simulated time; true if anything changed.
+    pub fn step(&self) -> bool {
+        self.with_state(|s| s.controller_pass())
+    }
+
+    /// Controller passes until nothing changes; returns the number of passes.
+    pub fn settle(&self) -> usize {
+        self.with_state(|s| s.settle())
+    }
+
+    /// Moves the simulated clock forward and lets the controllers settle.
+    pub fn advance(&self, by: Duration) -> usize {
+        self.with_state(|s| s.advance(by))
+    }
+
+    /// Compacts the store: every `continue` token issued so far expires (410 Expired).
+    pub fn compact(&self) {
+        self.with_state(State::compact);
+    }
+
+    /// Like [`KubeSim::restart`], but the server comes back answering the first `requests`
+    /// requests with k3s's 503 "apiserver not ready" (its apiserver still starting), where
+    /// `restart` alone refuses connections while it is down.
+    pub fn restart_not_ready(&mut self, keep_state: bool, requests: u32) -> anyhow::Result<()> {
+        self.restart(keep_state)?;
+        self.inner
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .not_ready_next = requests;
+        Ok(())
     }
 
     /// The object as the API would return it, if it exists.

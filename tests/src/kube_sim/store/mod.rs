@@ -1,21 +1,23 @@
-//! The object store: objects with their field managers, reads, deletes and the simulated
-//! controllers' timers. Writes go through the pipeline in [`write`]; field ownership is in
+//! The object store: objects with their field managers, reads, deletes (see
+//! [`crate::kube_sim::deletion`]), the simulated clock and what the controllers remember. Writes go through the pipeline in [`write`]; field ownership is in
 //! [`ownership`].
 
 mod checks;
-mod ownership;
+pub(crate) mod ownership;
 pub mod write;
 
 pub use write::{WriteRequest, WriteVerb, Written};
 
+use super::clock::{ClockMode, SimClock};
+use super::controllers::{self, ControllerMemory};
+use super::deletion;
 use super::errors::ApiError;
 use super::fields::ManagerEntry;
 use super::resources::{self, ResourceType};
-use super::workloads;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 /// (group, plural, namespace, name); namespace is empty for cluster-scoped objects.
 pub type Key = (String, String, String, String);
@@ -27,22 +29,15 @@ pub struct Stored {
     pub managers: Vec<ManagerEntry>,
 }
 
-/// Something that happens later on its own (a controller's work).
-#[derive(Debug, Clone)]
-pub enum Timer {
-    /// A workload or Job reaches its final status.
-    Settle(Key),
-    /// A CRD becomes Established and its resources are served.
-    Establish(String),
-}
-
 /// Knobs of the simulated controllers.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Time until a workload is ready or a Job completes.
+    /// Simulated time from a pod's creation until it is ready (or its Job's pod finishes).
     pub ready_delay: std::time::Duration,
-    /// Time until a CRD is Established.
+    /// Simulated time from a CRD's creation until it is Established.
     pub crd_delay: std::time::Duration,
+    /// How the simulated clock and the controllers move (see `clock::ClockMode`).
+    pub clock: ClockMode,
     /// Workloads whose pod template uses an image containing one of these never become ready.
     pub never_ready_images: Vec<String>,
     /// Jobs whose image contains one of these fail.
@@ -52,8 +47,9 @@ pub struct SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
-            ready_delay: std::time::Duration::from_millis(100),
-            crd_delay: std::time::Duration::from_millis(100),
+            ready_delay: std::time::Duration::from_secs(2),
+            crd_delay: std::time::Duration::from_secs(1),
+            clock: ClockMode::default(),
             never_ready_images: vec!["never-ready".into()],
             failing_images: vec!["job-fails".into()],
         }
@@ -65,8 +61,13 @@ pub struct State {
     pub types: Vec<ResourceType>,
     pub objects: BTreeMap<Key, Stored>,
     pub rv: u64,
-    pub timers: Vec<(Instant, Timer)>,
     pub config: SimConfig,
+    /// The simulated clock the controllers read.
+    pub clock: SimClock,
+    /// What the simulated controllers remember between passes.
+    pub memory: ControllerMemory,
+    /// Lists whose continue token was issued at or below this resourceVersion expire (410).
+    pub compacted_rv: u64,
 }
 
 pub fn now_rfc3339() -> String {
@@ -80,8 +81,10 @@ impl State {
             types: resources::builtins(),
             objects: BTreeMap::new(),
             rv: 1000,
-            timers: Vec::new(),
             config,
+            clock: SimClock::new(),
+            memory: ControllerMemory::default(),
+            compacted_rv: 0,
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let rt = s.rt_by_kind("", "Namespace").expect("builtin");
@@ -92,7 +95,7 @@ impl State {
             .rt_by_kind("apiextensions.k8s.io", "CustomResourceDefinition")
             .expect("builtin");
         let _ = s.create(&crd_rt, "", resources::helmchart_crd(), "k3s", false);
-        s.establish("helmcharts.helm.cattle.io");
+        controllers::seed(&mut s);
         s
     }
 
@@ -139,48 +142,6 @@ impl State {
         )
     }
 
-    /// Runs every timer that is due.
-    pub fn tick(&mut self) {
-        let now = Instant::now();
-        if self.timers.iter().all(|(t, _)| *t > now) {
-            return;
-        }
-        let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.timers)
-            .into_iter()
-            .partition(|(t, _)| *t <= now);
-        self.timers = rest;
-        for (_, timer) in due {
-            match timer {
-                Timer::Settle(key) => {
-                    if let Some(mut stored) = self.objects.remove(&key) {
-                        workloads::settle(&mut stored.obj, &self.config);
-                        stored.obj["metadata"]["resourceVersion"] = json!(self.next_rv());
-                        self.objects.insert(key, stored);
-                    }
-                }
-                Timer::Establish(name) => self.establish(&name),
-            }
-        }
-    }
-
-    fn establish(&mut self, crd_name: &str) {
-        let key: Key = (
-            "apiextensions.k8s.io".into(),
-            "customresourcedefinitions".into(),
-            String::new(),
-            crd_name.into(),
-        );
-        let rv = self.next_rv();
-        let Some(stored) = self.objects.get_mut(&key) else {
-            return;
-        };
-        workloads::establish_crd(&mut stored.obj);
-        stored.obj["metadata"]["resourceVersion"] = json!(rv);
-        let new_types = resources::from_crd(&stored.obj);
-        self.types.retain(|t| t.crd.as_deref() != Some(crd_name));
-        self.types.extend(new_types);
-    }
-
     /// The object as the API returns it (with `managedFields`, omitted when there are none).
     pub fn render(stored: &Stored) -> Value {
         let mut obj = stored.obj.clone();
@@ -211,35 +172,33 @@ impl State {
             .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))
     }
 
-    pub(crate) fn require_namespace(&self, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
-        if rt.namespaced
-            && !self.objects.contains_key(&(
-                String::new(),
-                "namespaces".into(),
-                String::new(),
-                ns.into(),
-            ))
-        {
-            return Err(ApiError::not_found("namespaces", ns));
+    /// The namespace of a new object must exist and not be terminating (NamespaceLifecycle).
+    pub(crate) fn require_namespace(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        if !rt.namespaced {
+            return Ok(());
         }
-        Ok(())
+        let key = (
+            String::new(),
+            "namespaces".into(),
+            String::new(),
+            ns.to_string(),
+        );
+        match self.objects.get(&key) {
+            None => Err(ApiError::not_found("namespaces", ns)),
+            Some(n) if deletion::is_deleting(&n.obj) => {
+                Err(ApiError::namespace_terminating(rt, ns, name))
+            }
+            Some(_) => Ok(()),
+        }
     }
 
-    /// k3s's helm controller runs a `helm-install-<name>` Job for every HelmChart.
-    pub(crate) fn helm_install_job(&mut self, ns: &str, name: &str) {
-        let Some(rt) = self.rt_by_kind("batch", "Job") else {
-            return;
-        };
-        let job_name = format!("helm-install-{name}");
-        self.objects.remove(&Self::key(&rt, ns, &job_name));
-        let job = json!({"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": job_name, "namespace": ns, "labels": {"helmcharts.helm.cattle.io/chart": name}},
-            "spec": {"backoffLimit": 1000, "template": {"spec": {"restartPolicy": "OnFailure",
-                "containers": [{"name": "helm", "image": "rancher/klipper-helm:v0.9.3"}]}}}});
-        let _ = self.create(&rt, ns, job, "helm-controller", false);
-    }
-
-    /// DELETE. Namespaces take their objects with them; CRDs take their resources and objects.
+    /// DELETE with default options (propagation per kind, no preconditions); see
+    /// [`deletion`] for finalizers, graceful deletion and the answer's shape.
     pub fn delete(
         &mut self,
         rt: &ResourceType,
@@ -247,33 +206,30 @@ impl State {
         name: &str,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
-        let key = Self::key(rt, ns, name);
-        let stored = self
-            .objects
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
-        if dry_run {
-            return Ok(Self::render(&stored));
-        }
-        self.objects.remove(&key);
-        if rt.group.is_empty() && rt.kind == "Namespace" {
-            self.objects.retain(|k, _| k.2 != name);
-        }
-        if rt.kind == "CustomResourceDefinition" {
-            let group = stored.obj["spec"]["group"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let plural = stored.obj["spec"]["names"]["plural"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            self.objects.retain(|k, _| !(k.0 == group && k.1 == plural));
-            self.types.retain(|t| t.crd.as_deref() != Some(name));
-        }
+        let opts = deletion::DeleteOptions {
+            dry_run,
+            ..Default::default()
+        };
+        self.delete_with(rt, ns, name, &opts).map(|d| d.body)
+    }
+
+    /// Compacts the store: every continue token issued so far expires (410). The
+    /// resourceVersion moves on, as it does on a live cluster between a compaction and the next
+    /// list, so tokens issued afterwards (the 410's fresh one included) stay valid.
+    pub fn compact(&mut self) {
+        self.compacted_rv = self.rv;
         self.rv += 1;
-        Ok(Self::render(&stored))
+    }
+
+    /// Removes an object from storage for good (a CRD takes its served types with it).
+    pub fn remove_object(&mut self, key: &Key) -> Option<Stored> {
+        let stored = self.objects.remove(key)?;
+        self.rv += 1;
+        if key.0 == "apiextensions.k8s.io" && key.1 == "customresourcedefinitions" {
+            self.types
+                .retain(|t| t.crd.as_deref() != Some(key.3.as_str()));
+        }
+        Some(stored)
     }
 
     /// Objects of one type, optionally in one namespace, sorted by namespace and name.

@@ -17,15 +17,14 @@
 
 use super::checks::{check_apply_config, check_body, check_name, check_resource_version};
 use super::ownership;
-use super::{now_rfc3339, State, Stored, Timer};
+use super::{now_rfc3339, State, Stored};
 use crate::kube_sim::errors::ApiError;
 use crate::kube_sim::fields::{self, managers, ManagerEntry, Writer};
 use crate::kube_sim::resources::{ResourceType, TypeSource};
 use crate::kube_sim::roundtrip::{self, FieldValidation};
 use crate::kube_sim::schema;
-use crate::kube_sim::{validate, workloads};
+use crate::kube_sim::{controllers, deletion, subresources, validate};
 use serde_json::{json, Map, Value};
-use std::time::Instant;
 
 /// The verb of a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +119,7 @@ impl State {
                 return Err(ApiError::already_exists(&rt.qualified(), &name));
             }
             (WriteVerb::Create, None) => {
-                self.require_namespace(rt, ns)?;
+                self.require_namespace(rt, ns, &name)?;
                 (req.body.clone(), None)
             }
             (
@@ -161,7 +160,7 @@ impl State {
             (WriteVerb::Apply { force }, old) => {
                 check_apply_config(&req.body)?;
                 if old.is_none() {
-                    self.require_namespace(rt, ns)?;
+                    self.require_namespace(rt, ns, &name)?;
                 }
                 let live = old
                     .as_ref()
@@ -204,7 +203,16 @@ impl State {
                 ownership::update(rt, &name, &live, &obj, &current, &writer)?
             }
         };
-        let written = self.commit(rt, ns, &name, old, obj, managers, req.dry_run)?;
+        let written = self.commit(
+            rt,
+            ns,
+            &name,
+            req.subresource,
+            old,
+            obj,
+            managers,
+            req.dry_run,
+        )?;
         Ok(Written {
             warnings,
             ..written
@@ -353,13 +361,16 @@ impl State {
     }
 
     /// Stores `obj`, maintaining `uid`, `creationTimestamp`, `generation` and
-    /// `resourceVersion`, and runs controller hooks; a write that changes nothing is not stored.
+    /// `resourceVersion`, the deletion state, and runs the admission hooks of the simulated
+    /// controllers; a write that changes nothing is not stored, and an update that removes the
+    /// last finalizer of an object being deleted deletes it.
     #[allow(clippy::too_many_arguments)]
     fn commit(
         &mut self,
         rt: &ResourceType,
         ns: &str,
         name: &str,
+        subresource: &str,
         old: Option<Stored>,
         mut obj: Value,
         managers: Vec<ManagerEntry>,
@@ -370,6 +381,10 @@ impl State {
             Some(old) => {
                 for k in ["uid", "creationTimestamp", "generation", "resourceVersion"] {
                     obj["metadata"][k] = old.obj["metadata"][k].clone();
+                }
+                deletion::keep_deletion_state(old, &mut obj, rt, name)?;
+                if subresource != "status" {
+                    subresources::keep_namespace_finalizers(rt, &old.obj, &mut obj);
                 }
             }
             None => {
@@ -397,12 +412,6 @@ impl State {
                 });
             }
         }
-        let generation_changed = created
-            || obj["metadata"]["generation"]
-                != old
-                    .as_ref()
-                    .map(|o| o.obj["metadata"]["generation"].clone())
-                    .unwrap_or_default();
         if dry_run {
             obj["metadata"]["resourceVersion"] = json!((self.rv + 1).to_string());
             return Ok(Written {
@@ -411,23 +420,24 @@ impl State {
                 warnings: Vec::new(),
             });
         }
-        obj["metadata"]["resourceVersion"] = json!(self.next_rv());
         let key = Self::key(rt, ns, name);
-        let later = workloads::on_write(rt, &mut obj, generation_changed, &self.config);
-        if let Some(delay) = later {
-            let timer = if rt.kind == "CustomResourceDefinition" {
-                Timer::Establish(name.to_string())
-            } else {
-                Timer::Settle(key.clone())
-            };
-            self.timers.push((Instant::now() + delay, timer));
+        if let Some(old) = &old {
+            if deletion::finalizers_emptied(old, &obj) {
+                // The last finalizer of an object being deleted is gone: the object goes.
+                let out = Self::render(old);
+                self.remove_object(&key);
+                return Ok(Written {
+                    obj: out,
+                    created: false,
+                    warnings: Vec::new(),
+                });
+            }
         }
+        obj["metadata"]["resourceVersion"] = json!(self.next_rv());
+        controllers::on_commit(self, rt, &mut obj, created);
         let stored = Stored { obj, managers };
         let out = Self::render(&stored);
         self.objects.insert(key, stored);
-        if rt.group == "helm.cattle.io" && rt.kind == "HelmChart" && generation_changed {
-            self.helm_install_job(ns, name);
-        }
         Ok(Written {
             obj: out,
             created,

@@ -1,0 +1,186 @@
+//! The cluster a fidelity check runs against (kube-sim with a clock the test moves, or a real
+//! k3s), reached through `kubectl` and a kubeconfig.
+
+use ferry_tests::kube_sim::KubeSim;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// A cluster reached through a kubeconfig, and who moves its time.
+pub struct Cluster<'a> {
+    pub kubeconfig: PathBuf,
+    pub sim: Option<&'a KubeSim>,
+    pub cache: tempfile::TempDir,
+    pub files: tempfile::TempDir,
+}
+
+impl<'a> Cluster<'a> {
+    pub fn sim(sim: &'a KubeSim) -> Self {
+        Self::new(sim.kubeconfig_path(), Some(sim))
+    }
+
+    pub fn new(kubeconfig: PathBuf, sim: Option<&'a KubeSim>) -> Self {
+        Cluster {
+            kubeconfig,
+            sim,
+            cache: tempfile::tempdir().unwrap(),
+            files: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .output()
+            .expect("kubectl must be installed")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn fails(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            !o.status.success(),
+            "kubectl {args:?} should fail: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    pub fn exists(&self, args: &[&str]) -> bool {
+        let mut all = vec!["get"];
+        all.extend(args);
+        let o = self.run(&all);
+        if !o.status.success() {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("NotFound") || err.contains("not found"),
+                "{err}"
+            );
+        }
+        o.status.success()
+    }
+
+    pub fn apply(&self, name: &str, yaml: &str) -> String {
+        let p = self.files.path().join(name);
+        std::fs::write(&p, yaml).unwrap();
+        self.ok(&["apply", "--server-side", "-f", &p.to_string_lossy()])
+    }
+
+    /// Lets time pass: kube-sim's clock moves by `d` and its controllers settle; a real
+    /// cluster's controllers run on their own (the next `wait` polls for the outcome).
+    pub fn pass(&self, d: Duration) {
+        if let Some(sim) = self.sim {
+            sim.advance(d);
+        }
+    }
+
+    /// `kubectl wait` for a condition (or `delete`) on `what`, after letting `d` pass.
+    pub fn wait(&self, d: Duration, what: &[&str], condition: &str) {
+        self.pass(d);
+        // kube-sim: the state must hold now (a timeout of zero checks once).
+        let timeout = if self.sim.is_some() {
+            "--timeout=0s"
+        } else {
+            "--timeout=300s"
+        };
+        let mut args = vec!["wait", timeout, condition];
+        args.extend(what);
+        self.ok(&args);
+    }
+
+    pub fn is_sim(&self) -> bool {
+        self.sim.is_some()
+    }
+
+    /// A raw GET with our own Accept header (kubectl cannot set one), using the kubeconfig's
+    /// client certificate: (status, content type, body).
+    pub fn raw_get(&self, path: &str, accept: &str) -> (u16, String, Value) {
+        let kc: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&self.kubeconfig).unwrap()).unwrap();
+        let server = kc["clusters"][0]["cluster"]["server"].as_str().unwrap();
+        let user = &kc["users"][0]["user"];
+        let dir = self.files.path();
+        let write = |name: &str, b64: &Value| {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_str().unwrap())
+                .unwrap();
+            std::fs::write(dir.join(name), bytes).unwrap();
+            dir.join(name)
+        };
+        let ca = write(
+            "ca.pem",
+            &kc["clusters"][0]["cluster"]["certificate-authority-data"],
+        );
+        let cert = write("cert.pem", &user["client-certificate-data"]);
+        let key = write("key.pem", &user["client-key-data"]);
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "20",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code} %{content_type}",
+            ])
+            .arg("--cacert")
+            .arg(&ca)
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .args(["-H", &format!("Accept: {accept}")])
+            .arg(format!("{server}{path}"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, tail) = text.rsplit_once('\n').unwrap();
+        let (code, ct) = tail.split_once(' ').unwrap_or((tail, ""));
+        (
+            code.parse().unwrap(),
+            ct.to_string(),
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        )
+    }
+}
+
+pub fn cond<'v>(obj: &'v Value, kind: &str) -> &'v Value {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == kind))
+        .unwrap_or(&Value::Null)
+}
+
+pub fn ns_yaml(name: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
+}
+
+pub fn deployment(ns: &str, name: &str, image: &str, extra_spec: &str) -> String {
+    format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  replicas: 1\n{extra_spec}  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: main\n        image: {image}\n")
+}
+
+pub const PAUSE: &str = "registry.k8s.io/pause:3.10";
+pub const PAUSE_OLD: &str = "registry.k8s.io/pause:3.9";
+/// An image that never becomes ready on a real cluster (and carries kube-sim's marker).
+pub const NEVER_READY: &str = "registry.invalid/never-ready:1";
