@@ -12,28 +12,6 @@ use ferry_tests::kube_sim::store::{WriteRequest, WriteVerb};
 use serde_json::json;
 use std::path::Path;
 
-/// The `.yaml` files of a corpus directory (relative to the repository's `tests/corpus`), named
-/// `<prefix><file>` in the bundle.
-fn corpus_dir(dir: &str, prefix: &str) -> Vec<(&'static str, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/corpus")
-        .join(dir);
-    let mut names: Vec<String> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".yaml"))
-        .collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|n| {
-            let text = std::fs::read_to_string(root.join(&n)).unwrap();
-            let path: &'static str = Box::leak(format!("{prefix}{n}").into_boxed_str());
-            (path, text)
-        })
-        .collect()
-}
-
 /// Requests and writes of the pass that just ran (the log is cleared before each pass).
 struct PassCount {
     requests: usize,
@@ -114,8 +92,8 @@ fn twice_more_without_writes(env: &Env, objects: usize) {
 fn k3s_bundled_manifests_sync_as_one_bundle_healthy_then_without_writes() {
     let env = Env::new();
     env.write_config("timeout: 10s");
-    let mut files = corpus_dir("k3s", "k3s/");
-    files.extend(corpus_dir("apps/storage", "storage/"));
+    let mut files = corpus_files("k3s", "k3s/", str::to_string);
+    files.extend(corpus_files("apps/storage", "storage/", str::to_string));
     let objects: usize = files
         .iter()
         .map(|(_, t)| t.matches("\nkind: ").count() + usize::from(t.starts_with("kind: ")))
@@ -214,7 +192,7 @@ fn autoscaler_scales_podinfo(env: &Env, replicas: i64) {
 fn podinfo_with_its_autoscaler_syncs_healthy_and_leaves_replicas_to_the_hpa() {
     let env = Env::new();
     env.write_config("timeout: 10s");
-    env.publish(1, &corpus_dir("apps/podinfo", ""));
+    env.publish(1, &corpus_files("apps/podinfo", "", str::to_string));
     let (out, count) = pass(&env, "first pass");
     assert!(out.contains("revision 1 applied"), "{out}");
     assert_one_write_per_object(&env, 4, &count);
@@ -282,7 +260,7 @@ fn podinfo_with_its_autoscaler_syncs_healthy_and_leaves_replicas_to_the_hpa() {
 fn a_chart_rendered_by_helm_template_syncs_untouched_then_without_writes() {
     let env = Env::new();
     env.write_config("timeout: 10s");
-    let files = corpus_dir("apps/chart", "");
+    let files = corpus_files("apps/chart", "", str::to_string);
     env.publish(1, &files);
     let (out, count) = pass(&env, "first pass");
     assert!(out.contains("revision 1 applied"), "{out}");

@@ -236,32 +236,6 @@ fn real_cluster_failed_revision_is_held_and_immutable_fields_recreate() {
     cleanup(&env, 5);
 }
 
-/// The `.yaml` files of a corpus directory under the repository's `tests/corpus`, each passed
-/// through `edit`, named `<prefix><file>` in the bundle.
-fn corpus_files(
-    dir: &str,
-    prefix: &str,
-    edit: impl Fn(&str) -> String,
-) -> Vec<(&'static str, String)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/corpus")
-        .join(dir);
-    let mut names: Vec<String> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".yaml"))
-        .collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|n| {
-            let text = edit(&std::fs::read_to_string(root.join(&n)).unwrap());
-            let path: &'static str = Box::leak(format!("{prefix}{n}").into_boxed_str());
-            (path, text)
-        })
-        .collect()
-}
-
 /// The k3s corpus moved aside so it cannot take over the node's own add-ons (k3s already runs
 /// them from its manifests directory, and the cleanup prunes what ferry applied): namespace
 /// `ferry-k3s` for `kube-system`, `ferry-k3s` names for cluster-scoped objects, no fixed
