@@ -235,3 +235,178 @@ fn real_cluster_failed_revision_is_held_and_immutable_fields_recreate() {
     );
     cleanup(&env, 5);
 }
+
+/// The k3s corpus moved aside so it cannot take over the node's own add-ons (k3s already runs
+/// them from its manifests directory, and the cleanup prunes what ferry applied): namespace
+/// `ferry-k3s` for `kube-system`, `ferry-k3s` names for cluster-scoped objects, no fixed
+/// cluster IP, the StorageClass not the default, and no APIService (its name is fixed by the
+/// group and version it serves, so a second one would replace the node's metrics API).
+fn relocated_k3s(text: &str) -> String {
+    let mut out = text
+        .replace(
+            "metrics-server:system:auth-delegator",
+            "ferry-k3s:auth-delegator",
+        )
+        .replace("system:coredns", "ferry-k3s:coredns")
+        .replace("system:metrics-server", "ferry-k3s:metrics-server")
+        .replace(
+            "system:aggregated-metrics-reader",
+            "ferry-k3s:aggregated-metrics-reader",
+        )
+        .replace("local-path-provisioner-role", "ferry-k3s-local-path-role")
+        .replace("local-path-provisioner-bind", "ferry-k3s-local-path-bind")
+        .replace(
+            "name: kube-apiserver-kubelet-admin",
+            "name: ferry-k3s-kubelet-admin",
+        )
+        .replace("name: local-path\n", "name: ferry-k3s-local-path\n")
+        .replace(
+            "storageClassName: local-path",
+            "storageClassName: ferry-k3s-local-path",
+        )
+        .replace("is-default-class: \"true\"", "is-default-class: \"false\"")
+        .replace("kube-system", "ferry-k3s");
+    if out.contains("kind: RuntimeClass") {
+        out = out.replace(
+            "kind: RuntimeClass\nmetadata:\n  name: ",
+            "kind: RuntimeClass\nmetadata:\n  name: ferry-k3s-",
+        );
+    }
+    let docs: Vec<&str> = out
+        .split("\n---\n")
+        .filter(|d| !d.contains("kind: APIService"))
+        .collect();
+    docs.join("\n---\n")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("clusterIP"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn writes_nothing_twice(env: &Env) {
+    for _ in 0..2 {
+        let (code, out) = env.sync();
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("up to date, nothing written"), "{out}");
+    }
+}
+
+#[test]
+#[ignore = "needs a real cluster in $KUBECONFIG"]
+fn real_cluster_k3s_bundled_manifests_sync_healthy_then_without_writes() {
+    let (env, kc) = real_env("4m", "driftSweepInterval: 0s");
+    let mut files = vec![("ns.yaml", namespace("ferry-k3s"))];
+    files.extend(corpus_files("k3s", "k3s/", relocated_k3s));
+    files.extend(corpus_files("apps/storage", "storage/", relocated_k3s));
+    env.publish(1, &files);
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("revision 1 applied"), "{out}");
+    assert_eq!(
+        kubectl(
+            &kc,
+            &[
+                "get",
+                "pvc",
+                "cache",
+                "-n",
+                "ferry-k3s",
+                "-o",
+                "jsonpath={.status.phase}"
+            ]
+        ),
+        "Pending"
+    );
+    writes_nothing_twice(&env);
+    cleanup(&env, 2);
+}
+
+#[test]
+#[ignore = "needs a real cluster in $KUBECONFIG"]
+fn real_cluster_podinfo_with_its_autoscaler_leaves_replicas_to_the_hpa() {
+    let (env, kc) = real_env("3m", "");
+    env.publish(1, &corpus_files("apps/podinfo", "", str::to_string));
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    // The autoscaler raises replicas to its minimum (2) through the scale subresource.
+    kubectl(
+        &kc,
+        &[
+            "wait",
+            "deployment/podinfo",
+            "-n",
+            "podinfo",
+            "--for=jsonpath={.spec.replicas}=2",
+            "--timeout=180s",
+        ],
+    );
+    for _ in 0..3 {
+        let (code, out) = env.sync();
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("nothing written"), "{out}");
+    }
+    assert_eq!(
+        kubectl(
+            &kc,
+            &[
+                "get",
+                "deployment",
+                "podinfo",
+                "-n",
+                "podinfo",
+                "-o",
+                "jsonpath={.spec.replicas}"
+            ]
+        ),
+        "2"
+    );
+    let events = String::from_utf8_lossy(&env.agent(&["events"]).stdout).into_owned();
+    assert_eq!(
+        events
+            .lines()
+            .filter(|l| l.contains("field .spec.replicas is owned by manager"))
+            .count(),
+        1,
+        "{events}"
+    );
+    cleanup(&env, 2);
+}
+
+#[test]
+#[ignore = "needs a real cluster in $KUBECONFIG"]
+fn real_cluster_a_chart_rendered_by_helm_template_syncs_untouched() {
+    let (env, kc) = real_env("3m", "driftSweepInterval: 0s");
+    env.publish(1, &corpus_files("apps/chart", "", str::to_string));
+    let (code, out) = env.sync();
+    assert_eq!(code, 0, "{out}");
+    writes_nothing_twice(&env);
+    assert_eq!(
+        kubectl(
+            &kc,
+            &[
+                "get",
+                "pdb",
+                "edge-relay",
+                "-n",
+                "relay",
+                "-o",
+                "jsonpath={.spec.minAvailable}"
+            ]
+        ),
+        "1"
+    );
+    let script = kubectl(
+        &kc,
+        &[
+            "get",
+            "configmap",
+            "edge-relay-scripts",
+            "-n",
+            "relay",
+            "-o",
+            "jsonpath={.data.entrypoint\\.sh}",
+        ],
+    );
+    assert!(script.contains("(home ${HOME})"), "{script}");
+    cleanup(&env, 2);
+}

@@ -249,3 +249,29 @@ pub fn deployment(name: &str, ns: &str, image: &str) -> String {
 pub fn namespace(name: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
 }
+
+/// The `.yaml` files of a corpus directory under the repository's `tests/corpus`, each passed
+/// through `edit`, named `<prefix><file>` in the bundle.
+pub fn corpus_files(
+    dir: &str,
+    prefix: &str,
+    edit: impl Fn(&str) -> String,
+) -> Vec<(&'static str, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/corpus")
+        .join(dir);
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let text = edit(&std::fs::read_to_string(root.join(&n)).unwrap());
+            let path: &'static str = Box::leak(format!("{prefix}{n}").into_boxed_str());
+            (path, text)
+        })
+        .collect()
+}
