@@ -115,8 +115,12 @@ impl<'a> Cluster<'a> {
     /// A raw GET with our own Accept header (kubectl cannot set one), using the kubeconfig's
     /// client certificate: (status, content type, body).
     pub fn raw_get(&self, path: &str, accept: &str) -> (u16, String, Value) {
-        let kc: Value =
-            serde_yaml::from_str(&std::fs::read_to_string(&self.kubeconfig).unwrap()).unwrap();
+        let kc: Value = ferry_bundle::yaml::value_from_str(
+            "kubeconfig",
+            &std::fs::read_to_string(&self.kubeconfig).unwrap(),
+            &ferry_bundle::yaml::Budget::small(),
+        )
+        .unwrap();
         let server = kc["clusters"][0]["cluster"]["server"].as_str().unwrap();
         let user = &kc["users"][0]["user"];
         let dir = self.files.path();
