@@ -62,12 +62,33 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// Where an image blob is on disk (`blobs/sha256/<hex>` in every directory encoding;
+    /// archives do not carry images).
+    pub fn image_blob_path(&self, sha256: &str) -> PathBuf {
+        layout::blob_path(&self.root, sha256)
+    }
+
     /// Where the content of `entry` is on disk.
     pub fn file_path(&self, entry: &FileEntry) -> PathBuf {
         match self.encoding {
             Encoding::Exploded => layout::blob_path(&self.root, &entry.sha256),
             Encoding::Plain | Encoding::Archive => layout::plain_path(&self.root, entry),
         }
+    }
+}
+
+/// A directory with `blobs/sha256` is exploded unless its first file is at its plain path (a
+/// plain bundle that carries images keeps the image blobs in `blobs/sha256` too).
+fn detect_dir_encoding(path: &Path, manifest: &[u8]) -> Encoding {
+    if !path.join("blobs").join("sha256").is_dir() {
+        return Encoding::Plain;
+    }
+    match Manifest::parse(manifest)
+        .ok()
+        .and_then(|m| m.files.first().cloned())
+    {
+        Some(first) if layout::plain_path(path, &first).is_file() => Encoding::Plain,
+        _ => Encoding::Exploded,
     }
 }
 
@@ -82,11 +103,7 @@ pub fn open(path: &Path, limits: &Limits, scratch: &Path) -> Result<Opened, Loca
         let signed =
             layout::read_signed(path, limits.max_manifest_bytes, limits.max_signature_bytes)
                 .map_err(lerr)?;
-        let encoding = if path.join("blobs").join("sha256").is_dir() {
-            Encoding::Exploded
-        } else {
-            Encoding::Plain
-        };
+        let encoding = detect_dir_encoding(path, &signed.manifest);
         return Ok(Opened {
             origin: path.into(),
             encoding,

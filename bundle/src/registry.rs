@@ -307,6 +307,68 @@ impl Registry {
         Ok((bytes, digest))
     }
 
+    /// A manifest or index by tag or digest, accepting the given media types: its bytes,
+    /// digest (checked when `target` is a digest) and the media type the registry answered with.
+    /// Used to pull container images, whose top level may be an index.
+    pub fn manifest_accepting(
+        &self,
+        target: &str,
+        accept: &[&str],
+        max_bytes: u64,
+    ) -> Result<(Vec<u8>, String, String), RegistryError> {
+        let accept = [("Accept", accept.join(", "))];
+        let mut resp = self.send(
+            "GET",
+            &self.repo_path(&format!("manifests/{target}")),
+            &accept,
+            None,
+        )?;
+        if resp.status().as_u16() != 200 {
+            return Err(self.status(&format!("manifest {target}"), &mut resp));
+        }
+        let media_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(max_bytes)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(e))?;
+        let digest = format!("sha256:{}", crate::digest::sha256_hex(&bytes));
+        if target.starts_with("sha256:") && target != digest {
+            return Err(RegistryError::Invalid {
+                registry: self.reference.registry.clone(),
+                what: format!("manifest {target}"),
+                reason: format!("content has digest {digest}"),
+            });
+        }
+        Ok((bytes, digest, media_type))
+    }
+
+    /// Stores a manifest of any media type under `tag` (a tag or its digest).
+    pub fn put_manifest_typed(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<String, RegistryError> {
+        let ct = [("Content-Type", media_type.to_string())];
+        let mut resp = self.send(
+            "PUT",
+            &self.repo_path(&format!("manifests/{tag}")),
+            &ct,
+            Some(bytes),
+        )?;
+        if resp.status().as_u16() != 201 {
+            return Err(self.status(&format!("manifest {tag}"), &mut resp));
+        }
+        Ok(format!("sha256:{}", crate::digest::sha256_hex(bytes)))
+    }
+
     /// Every tag of the repository.
     pub fn tags(&self) -> Result<Vec<String>, RegistryError> {
         let mut resp = self.send("GET", &self.repo_path("tags/list"), &[], None)?;

@@ -19,6 +19,7 @@ pub struct BuildSpec<'a> {
     pub targets: Targets,
     pub rollout_percent: Option<u8>,
     pub force: bool,
+    pub images: crate::images::ImageOptions<'a>,
 }
 
 /// Builds the bundle and writes `bundle.yaml` (and the signature when `key` is given).
@@ -35,11 +36,13 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
         Renderer::Helm => write_rendered(spec.out, &render::helm(spec.src, spec.name)?)?,
         Renderer::None => copy_tree(spec.src, spec.out)?,
     }
-    let files = source_dir::collect(spec.out)?
+    let files: Vec<_> = source_dir::collect(spec.out)?
         .into_iter()
         .map(|f| f.entry)
         .collect();
+    let images = crate::images::collect(&spec.images, spec.out, &files)?;
     let mut manifest = Manifest::new(spec.name, spec.revision, Timestamp::now(), spec.ttl, files);
+    manifest.images = images;
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
     let yaml = manifest.to_yaml();
