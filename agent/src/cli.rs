@@ -22,6 +22,7 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   suspend SYNC | resume SYNC
   diff SYNC                what a sync would change now (no writes)
   serve [ADDR:PORT]        serve the verified cache to neighbours (exploded layout over HTTP)
+  images registries-yaml [--per-registry]  the k3s registries.yaml for the image mirror
   metrics                  print the Prometheus metrics
   check-config             load and check the configuration and keys
 The config defaults to $FERRY_CONFIG or /etc/ferry/agent.yaml.";
@@ -55,6 +56,7 @@ fn parse(raw: Vec<OsString>) -> Result<Cli> {
             Long("log-format") => cli.log_json = p.value()?.string()? == "json",
             Long("limit") => cli.limit = p.value()?.parse()?,
             Long("once") => {}
+            Long("per-registry") => cli.args.push("--per-registry".into()),
             Long("help") | Short('h') => cli.command = "help".into(),
             Value(v) if cli.command.is_empty() => cli.command = v.string()?,
             Value(v) => cli.args.push(v.string()?),
@@ -169,6 +171,23 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             ferry_agent::serve::serve(listener, Arc::new(relay));
             Ok(0)
         }
+        "images" => {
+            let per_registry = cli.args.iter().any(|a| a == "--per-registry");
+            match cli.args.first().map(String::as_str) {
+                Some("registries-yaml") => {
+                    print!(
+                        "{}",
+                        ferry_agent::images::registries_yaml_for(
+                            &cfg,
+                            open_store(&cfg)?,
+                            per_registry
+                        )?
+                    );
+                    Ok(0)
+                }
+                _ => bail!("usage: ferry-agent images registries-yaml [--per-registry]"),
+            }
+        }
         "metrics" => {
             print!(
                 "{}",
@@ -188,6 +207,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 });
                 std::thread::spawn(move || ferry_agent::serve::serve(listener, relay));
             }
+            ferry_agent::images::start_mirror(&a.config, open_store(&a.config)?)?;
             if let Some(addr) = &a.config.metrics.listen {
                 let listener = std::net::TcpListener::bind(addr)
                     .with_context(|| format!("metrics listen address {addr}"))?;

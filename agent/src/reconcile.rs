@@ -390,6 +390,12 @@ impl Agent {
                     })?;
             }
         }
+        // Images: only blobs the cache lacks, each verified while it streams in.
+        crate::images::fetch::fetch_missing(&self.blobs, &vm.manifest.images, files.as_mut())
+            .map_err(|e| SyncError::Source {
+                sync: name.into(),
+                source: e.into(),
+            })?;
         crate::fault::point("after-fetch");
         self.store
             .put_bundle(
@@ -865,6 +871,7 @@ impl Agent {
         for d in digests {
             if let Ok(Some((bytes, _))) = self.store.bundle(&d) {
                 if let Ok(m) = Manifest::parse(&bytes) {
+                    keep.extend(crate::images::referenced(&m));
                     keep.extend(m.files.into_iter().map(|f| f.sha256));
                 }
             }

@@ -17,6 +17,12 @@ enum Answer {
         body: Vec<u8>,
         etag: String,
     },
+    /// An image blob, streamed from the cache (never read whole).
+    File {
+        path: std::path::PathBuf,
+        size: u64,
+        etag: String,
+    },
     NotModified,
     NotFound,
 }
@@ -62,8 +68,23 @@ impl Relay {
                 let Some(sha) = blob.strip_prefix("blobs/sha256/") else {
                     return Answer::NotFound;
                 };
-                let listed = Manifest::parse(&manifest)
-                    .is_ok_and(|m| m.files.iter().any(|f| f.sha256 == sha));
+                let parsed = Manifest::parse(&manifest).ok();
+                let listed = parsed
+                    .as_ref()
+                    .is_some_and(|m| m.files.iter().any(|f| f.sha256 == sha));
+                let image_blob = parsed
+                    .as_ref()
+                    .and_then(|m| m.images.iter().find_map(|i| i.blob(sha)).cloned());
+                if let (false, Some(b)) = (listed, image_blob) {
+                    return match self.blobs.has(&b.sha256) {
+                        true => Answer::File {
+                            path: self.blobs.path(&b.sha256),
+                            size: b.size,
+                            etag: format!("\"{}\"", &b.sha256[..16]),
+                        },
+                        false => Answer::NotFound,
+                    };
+                }
                 match (listed, self.blobs.read(sha)) {
                     (true, Ok(body)) => Answer::Body {
                         content_type: "application/octet-stream",
@@ -117,6 +138,14 @@ impl Relay {
                 write!(out, "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nETag: {etag}\r\nConnection: close\r\n\r\n", body.len())?;
                 if method == "GET" {
                     out.write_all(&body)?;
+                }
+                Ok(())
+            }
+            Answer::File { path, size, etag } => {
+                let file = crate::images::fetch::open_regular(&path)?;
+                write!(out, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {size}\r\nETag: {etag}\r\nConnection: close\r\n\r\n")?;
+                if method == "GET" {
+                    std::io::copy(&mut std::io::Read::take(file, size), &mut out)?;
                 }
                 Ok(())
             }
