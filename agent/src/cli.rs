@@ -23,6 +23,7 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   diff SYNC                what a sync would change now (no writes)
   serve [ADDR:PORT]        serve the verified cache to neighbours (exploded layout over HTTP)
   images registries-yaml [--per-registry]  the k3s registries.yaml for the image mirror
+  images serve             only the image mirror (images.listen), in the foreground
   metrics                  print the Prometheus metrics
   check-config             load and check the configuration and keys
 The config defaults to $FERRY_CONFIG or /etc/ferry/agent.yaml.";
@@ -185,7 +186,17 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                     );
                     Ok(0)
                 }
-                _ => bail!("usage: ferry-agent images registries-yaml [--per-registry]"),
+                Some("serve") => {
+                    let addr = ferry_agent::images::start_mirror(&cfg, open_store(&cfg)?)?
+                        .ok_or_else(|| anyhow!("set images.listen in the configuration"))?;
+                    eprintln!("ferry-agent: image mirror on http://{addr}");
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                _ => bail!(
+                    "usage: ferry-agent images registries-yaml [--per-registry] | images serve"
+                ),
             }
         }
         "metrics" => {
