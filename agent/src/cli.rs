@@ -24,6 +24,7 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   serve [ADDR:PORT]        serve the verified cache to neighbours (exploded layout over HTTP)
   images registries-yaml [--per-registry]  the k3s registries.yaml for the image mirror
   images serve             only the image mirror (images.listen), in the foreground
+  images export-airgap [DIR]  OCI archive of the applied images for k3s's airgap images dir
   metrics                  print the Prometheus metrics
   check-config             load and check the configuration and keys
 The config defaults to $FERRY_CONFIG or /etc/ferry/agent.yaml.";
@@ -186,6 +187,16 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                     );
                     Ok(0)
                 }
+                Some("export-airgap") => {
+                    let dir = cli
+                        .args
+                        .get(1)
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| ferry_agent::images::K3S_AIRGAP_DIR.into());
+                    let n = ferry_agent::images::export_airgap(&cfg, open_store(&cfg)?, &dir)?;
+                    println!("exported {n} image(s) to {}", dir.join("ferry-images.tar").display());
+                    Ok(0)
+                }
                 Some("serve") => {
                     let addr = ferry_agent::images::start_mirror(&cfg, open_store(&cfg)?)?
                         .ok_or_else(|| anyhow!("set images.listen in the configuration"))?;
@@ -195,7 +206,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                     }
                 }
                 _ => bail!(
-                    "usage: ferry-agent images registries-yaml [--per-registry] | images serve"
+                    "usage: ferry-agent images registries-yaml [--per-registry] | serve | export-airgap [DIR]"
                 ),
             }
         }

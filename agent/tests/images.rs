@@ -257,6 +257,33 @@ fn usb_drop_images_reach_containerd_one_layer_moves_tamper_refused_prune() {
     assert_eq!(stats.gets_of(&v1.platform("amd64").manifest.hex()), 0);
     assert!(stats.not_found.load(std::sync::atomic::Ordering::Relaxed) > 0);
 
+    // First boot without mirrors: the OCI archive for k3s's airgap directory imports the way
+    // k3s imports it (`--all-platforms`), under the fully qualified name.
+    let airgap = env.dir.path().join("airgap");
+    let o = env.agent(&["images", "export-airgap", airgap.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", out(&o));
+    let tar = airgap.join("ferry-images.tar");
+    let imported = ctrd.ctr_in(
+        "airgap",
+        // The bundle is arm64-only and this host is not: import without unpacking here
+        // (an arm64 node unpacks it).
+        &[
+            "images",
+            "import",
+            "--all-platforms",
+            "--no-unpack",
+            tar.to_str().unwrap(),
+        ],
+    );
+    assert!(imported.status.success(), "{}", out(&imported));
+    let listed = String::from_utf8_lossy(&ctrd.ctr_in("airgap", &["images", "ls", "-q"]).stdout)
+        .into_owned();
+    assert!(listed.contains(&upstream.name("demo/app", "1")), "{listed}");
+    assert!(
+        std::fs::read_dir(&airgap).unwrap().count() == 1,
+        "no temporary file left"
+    );
+
     // Revision 2 changes one layer: only it (and the small index/manifest/config) moves.
     let before = dir_files(&state.join("blobs"));
     usb(2);
@@ -558,15 +585,22 @@ fn figures() {
         .arg("--config")
         .arg(&env.config)
         .args(["images", "serve"])
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Killed even when an assertion below fails.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = server.stderr.take().unwrap();
+    let server = Kill(server);
     let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stderr.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stderr), &mut line).unwrap();
     let url = format!(
         "http://127.0.0.1:{port}/v2/bench/app/blobs/{}?ns={}",
         base.blob.digest(),
@@ -602,14 +636,14 @@ fn figures() {
                     .unwrap();
                 String::from_utf8_lossy(&o.stdout)
                     .lines()
-                    .map(|l| l.trim().parse::<u64>().unwrap())
+                    .map(|l| l.trim().parse::<u64>().unwrap_or(0))
                     .sum::<u64>()
             })
         })
         .collect();
     let par: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     let par_secs = started.elapsed().as_secs_f64();
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.0.id())).unwrap();
     let field = |k: &str| {
         status
             .lines()
@@ -627,6 +661,5 @@ fn figures() {
         field("VmRSS:"),
         field("VmHWM:")
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }

@@ -69,10 +69,15 @@ impl Containerd {
 
     /// Runs `ctr` against this containerd in namespace k8s.io.
     pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_in("k8s.io", args)
+    }
+
+    /// Runs `ctr` against this containerd in `namespace`.
+    pub fn ctr_in(&self, namespace: &str, args: &[&str]) -> Output {
         Command::new("ctr")
             .arg("--address")
             .arg(&self.socket)
-            .args(["-n", "k8s.io"])
+            .args(["-n", namespace])
             .args(args)
             .output()
             .expect("ctr (Debian package containerd)")

@@ -3,6 +3,7 @@
 //! containerd as an OCI distribution mirror on loopback, keep only what kept revisions
 //! reference, and print the k3s `registries.yaml` that points containerd at the mirror.
 
+pub mod airgap;
 pub mod fetch;
 pub mod map;
 pub mod mirror;
@@ -28,6 +29,8 @@ pub enum MirrorSetupError {
     NotConfigured,
     #[error(transparent)]
     Blobs(#[from] crate::store::blobs::BlobError),
+    #[error(transparent)]
+    Airgap(#[from] airgap::AirgapError),
 }
 
 fn loopback(listen: &str) -> Result<std::net::SocketAddr, MirrorSetupError> {
@@ -90,4 +93,23 @@ pub fn registries_yaml_for(
         Vec::new()
     };
     Ok(registries::registries_yaml(&images.listen, &registries))
+}
+
+/// k3s's airgap images directory (imported at start and, since v1.29.13/v1.30.9/v1.31.5/v1.32.0,
+/// whenever a file in it changes).
+pub const K3S_AIRGAP_DIR: &str = "/var/lib/rancher/k3s/agent/images";
+
+/// Writes `dir/ferry-images.tar` with the images of every sync's applied revision.
+pub fn export_airgap(
+    cfg: &crate::config::AgentConfig,
+    store: crate::store::Store,
+    dir: &std::path::Path,
+) -> Result<usize, MirrorSetupError> {
+    let map = map::StoreMap::new(
+        std::sync::Arc::new(store),
+        cfg.syncs.iter().map(|s| s.name.clone()).collect(),
+    )
+    .current();
+    let cache = crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))?;
+    Ok(airgap::export(&map, &cache, dir, "ferry-images.tar")?)
 }
