@@ -609,9 +609,9 @@ fn figures() {
     // curl as the client (an unoptimized test client would measure itself).
     let curl = |url: &str, n: usize| {
         let mut c = std::process::Command::new("curl");
-        c.args(["-s", "-f", "-o", "/dev/null", "-w", "%{size_download}\n"]);
+        c.args(["-s", "-f", "-w", "%{size_download}\n"]);
         for _ in 0..n {
-            c.arg(url);
+            c.args(["-o", "/dev/null", url]);
         }
         let o = c.output().expect("curl");
         assert!(o.status.success());
@@ -630,13 +630,13 @@ fn figures() {
             let url = url.clone();
             std::thread::spawn(move || {
                 let o = std::process::Command::new("curl")
-                    .args(["-s", "-f", "-o", "/dev/null", "-w", "%{size_download}\n"])
-                    .args(std::iter::repeat(url).take(5))
+                    .args(["-s", "-f", "-w", "%{size_download}\n"])
+                    .args((0..5).flat_map(|_| ["-o".to_string(), "/dev/null".into(), url.clone()]))
                     .output()
                     .unwrap();
                 String::from_utf8_lossy(&o.stdout)
                     .lines()
-                    .map(|l| l.trim().parse::<u64>().unwrap_or(0))
+                    .map(|l| l.trim().parse::<u64>().unwrap())
                     .sum::<u64>()
             })
         })
