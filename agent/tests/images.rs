@@ -75,7 +75,20 @@ impl Upstream {
     /// Pulls `repo:tag` for `platforms` into `bundle/blobs/sha256` (what `ferry-bundle build
     /// --image` does) and returns the image map entry.
     fn pull_into(&self, repo: &str, tag: &str, platforms: &[&str], bundle: &Path) -> ImageEntry {
-        let name = ImageName::parse(&self.name(repo, tag)).unwrap();
+        self.pull_named(repo, tag, &self.name(repo, tag), platforms, bundle)
+    }
+
+    /// Like [`Upstream::pull_into`], recording the image under `name` (e.g. a Docker Hub name
+    /// whose content this registry holds, as a pull-through mirror would).
+    fn pull_named(
+        &self,
+        repo: &str,
+        tag: &str,
+        name: &str,
+        platforms: &[&str],
+        bundle: &Path,
+    ) -> ImageEntry {
+        let name = ImageName::parse(name).unwrap();
         let platforms: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
         let client = self.client(repo, Some(tag));
         Puller {
@@ -381,23 +394,24 @@ fn usb_drop_images_reach_containerd_one_layer_moves_tamper_refused_prune() {
 #[test]
 fn relay_passes_images_to_a_neighbour_that_verifies_them() {
     let mut upstream = Upstream::start();
+    // The k3s-examples app, unchanged: its Deployment runs docker.io/library/nginx:1.27-alpine.
+    // The test registry holds a harness-built image under that repository (no Docker Hub here);
+    // the bundle records it under the Docker Hub name, and containerd asks with ns=docker.io.
     let v1 = app_image("relay");
-    upstream.push("demo/relayed", "1", &v1);
+    upstream.push("library/nginx", "1.27-alpine", &v1);
+    let name = "docker.io/library/nginx:1.27-alpine".to_string();
     let site = Env::new();
     let staging = site.dir.path().join("staging");
     let b1 = staging.join("app-1");
-    let e1 = upstream.pull_into("demo/relayed", "1", &[], &b1);
+    let e1 = upstream.pull_named("library/nginx", "1.27-alpine", &name, &[], &b1);
     assert_eq!(e1.platforms, vec!["linux/amd64", "linux/arm64"]);
-    publish(
-        &site,
-        &staging,
-        1,
-        Some(&upstream.name("demo/relayed", "1")),
-        vec![e1],
-    );
-    let upstream_url = format!("https://{}", upstream.registry.host);
-    let registry_host = upstream.registry.host.clone();
-    let name = upstream.name("demo/relayed", "1");
+    let app = Env::example(APP);
+    assert!(app
+        .iter()
+        .any(|(_, text)| text.contains("image: docker.io/library/nginx:1.27-alpine")));
+    site.publish_with(&staging, "app", 1, &app, |m| m.images = vec![e1]);
+    let upstream_url = "https://registry-1.docker.io".to_string();
+    let registry_host = "docker.io".to_string();
     upstream.registry.stop();
 
     // The site's first node gets the bundle by USB and relays it.
