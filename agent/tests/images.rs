@@ -677,3 +677,60 @@ fn figures() {
     );
     drop(server);
 }
+
+#[test]
+fn an_oci_artifact_carries_the_images_and_the_device_verifies_them() {
+    let upstream = Upstream::start();
+    let v1 = app_image("oci");
+    upstream.push("demo/oci-app", "1", &v1);
+    let env = Env::new();
+    let staging = env.dir.path().join("staging");
+    let b1 = staging.join("app-1");
+    let e1 = upstream.pull_into("demo/oci-app", "1", &["linux/amd64"], &b1);
+    let name = upstream.name("demo/oci-app", "1");
+    publish(&env, &staging, 1, Some(&name), vec![e1]);
+    // `ferry-bundle push` (ferry layout): image blobs stream up as layers of the artifact.
+    let bytes = std::fs::read(b1.join("bundle.yaml")).unwrap();
+    let m = ferry_bundle::Manifest::parse(&bytes).unwrap();
+    let sig = std::fs::read_to_string(b1.join("bundle.yaml.minisig")).unwrap();
+    let artifact = upstream.client("ferry/app", None);
+    let (_, uploaded) = ferry_bundle::registry::push_bundle(
+        &artifact,
+        &b1,
+        &m,
+        &bytes,
+        &sig,
+        "1",
+        ferry_bundle::registry::PushFormat::Ferry,
+    )
+    .unwrap();
+    assert_eq!(
+        uploaded,
+        4 + 5,
+        "manifest, signature, 2 files, 5 image blobs: {uploaded}"
+    );
+    env.write_config_source(
+        "",
+        &format!(
+            "{{type: oci, url: \"{}\", tag: \"1\", caFile: {}}}",
+            upstream.registry.url("ferry/app"),
+            upstream.registry.ca_file().display()
+        ),
+        "timeout: 5s",
+        "",
+    );
+    let (code, o) = env.sync();
+    assert_eq!(code, 0, "{o}");
+    let state = env.dir.path().join("state");
+    let amd = v1.platform("amd64");
+    for b in [
+        &v1.index,
+        &amd.manifest,
+        &amd.config,
+        &amd.layers[0].blob,
+        &amd.layers[1].blob,
+    ] {
+        assert!(cached(&state, b), "device lacks {}", b.hex());
+    }
+    assert!(!cached(&state, &v1.platform("arm64").manifest));
+}

@@ -165,6 +165,37 @@ fn build_pulls_the_target_platform_and_warns_about_missing_images() {
     assert!(!o.status.success());
     assert!(text(&o).contains("carries images"), "{}", text(&o));
 
+    // The OCI artifact (ferry layout) carries the image blobs as layers; flux's cannot.
+    let target = format!("{}:1", reg.url("demo/bundle"));
+    let push = |format: &str| {
+        ferry_bundle(&[
+            "push",
+            &p(&out),
+            &target,
+            "--format",
+            format,
+            "--ca-file",
+            &p(&reg.ca_file()),
+            "--docker-config",
+            &p(&t.path().join("config.json")),
+        ])
+    };
+    let o = push("ferry");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("7 new blobs"), "{}", text(&o));
+    let pushed = Registry::new(Reference::parse(&target).unwrap(), &conn).unwrap();
+    let (doc, _) = pushed.manifest("1").unwrap();
+    let doc = String::from_utf8(doc).unwrap();
+    for h in &want {
+        assert!(
+            doc.contains(&format!("sha256:{h}")),
+            "{h} is a layer: {doc}"
+        );
+    }
+    let o = push("flux");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("flux layout"), "{}", text(&o));
+
     // A tampered image blob in the bundle directory is caught before it is published.
     let victim = out.join("blobs/sha256").join(arm.layers[0].blob.hex());
     std::fs::write(&victim, b"tampered").unwrap();

@@ -447,10 +447,10 @@ fn push_cmd(a: &Args) -> Result<(), CliError> {
         other => return Err(usage(format!("unknown --format {other:?} (ferry or flux)"))),
     };
     let (m, bytes, sig) = signed_dir(Path::new(dir))?;
-    if !m.images.is_empty() {
+    if flux && !m.images.is_empty() {
         return Err(anyhow!(
-            "{dir} carries images; pushing them as an OCI artifact is not supported yet: use \
-             the directory (USB) or `publish` (HTTP)"
+            "{dir} carries images; the flux layout (one tarball) does not carry them: use \
+             --format ferry"
         )
         .into());
     }
