@@ -88,7 +88,8 @@ pub fn collect(o: &ImageOptions, out: &Path, files: &[FileEntry]) -> Result<Vec<
             client_key: None,
             basic_auth_file: o.basic_auth_file,
             docker_config: o.docker_config,
-            plain_http: o.insecure_registries.iter().any(|r| *r == name.registry),
+            plain_http: o.insecure_registries.contains(&name.registry)
+                || o.insecure_registries.contains(&host),
             flux: false,
         };
         let mut conn = connection(&reference, &push_opts)?;
