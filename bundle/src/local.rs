@@ -172,9 +172,9 @@ fn extract_verified(opened: &Opened, verdict: &Verdict, limits: &Limits) -> Resu
         manifest: opened.signed.manifest.clone(),
         signature: opened.signed.signature.clone(),
     };
-    let files = verdict.manifest().manifest.files.clone();
+    let listing = archive::Listing::of(&verdict.manifest().manifest);
     let extracted = archive::extract_verified(file, &opened.root, limits, |head| {
-        (*head == expected).then_some(files)
+        (*head == expected).then_some(listing)
     })
     .map_err(aerr)?;
     if extracted.manifest != expected.manifest || extracted.signature != expected.signature {

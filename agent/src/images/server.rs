@@ -55,7 +55,11 @@ impl Mirror {
             cache,
             map,
             stats: Arc::new(MirrorStats::default()),
-            limits: ServerLimits::default(),
+            // containerd fetches a few layers of a few images at once; 64 as before the move.
+            limits: ServerLimits {
+                max_connections: 64,
+                ..ServerLimits::default()
+            },
         }
     }
 

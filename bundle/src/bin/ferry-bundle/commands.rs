@@ -405,14 +405,6 @@ fn export(a: &Args) -> Result<(), CliError> {
     let dir = one_positional(a, "bundle directory")?;
     let out = PathBuf::from(required(a, "out")?);
     let (m, bytes, sig) = signed_dir(&dir)?;
-    if !m.images.is_empty() {
-        return Err(anyhow!(
-            "{} carries images; the archive encoding does not carry them yet: copy the bundle \
-             directory itself (USB) or use `publish` (HTTP)",
-            dir.display()
-        )
-        .into());
-    }
     let tmp = out.with_extension("partial");
     let file = fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     archive::write(&dir, &m, &bytes, &sig, std::io::BufWriter::new(file))
