@@ -114,3 +114,20 @@ pub fn export_airgap(
     let cache = crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))?;
     Ok(airgap::export(&map, &cache, dir, "ferry-images.tar")?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mirror_listens_on_loopback_only() {
+        assert!(loopback("127.0.0.1:5001").is_ok());
+        assert!(loopback("[::1]:5001").is_ok());
+        for bad in ["0.0.0.0:5001", "10.0.0.5:5001", "localhost:5001", "5001"] {
+            assert!(
+                matches!(loopback(bad), Err(MirrorSetupError::Listen { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

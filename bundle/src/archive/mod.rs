@@ -19,16 +19,17 @@ use crate::paths::{self, PathError};
 use crate::{safe_open, text};
 use crate::{MANIFEST_FILE, SIGNATURE_FILE};
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use tar::EntryType;
 use thiserror::Error;
+
+mod write;
+pub use write::{image_blob_member, write};
 
 /// Why an archive could not be written or was refused.
 #[derive(Debug, Error)]
@@ -67,51 +68,6 @@ pub enum ArchiveError {
     Write { path: PathBuf, source: io::Error },
 }
 
-/// Writes a gzip tar archive of the plain bundle in `dir` (manifest, signature, files).
-pub fn write(
-    dir: &Path,
-    manifest: &Manifest,
-    manifest_bytes: &[u8],
-    signature: &str,
-    out: impl Write,
-) -> io::Result<()> {
-    let gz = GzEncoder::new(out, Compression::best());
-    let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Deterministic);
-    append_bytes(
-        &mut tar,
-        MANIFEST_FILE,
-        manifest_bytes,
-        manifest.created.unix(),
-    )?;
-    append_bytes(
-        &mut tar,
-        SIGNATURE_FILE,
-        signature.as_bytes(),
-        manifest.created.unix(),
-    )?;
-    for f in &manifest.files {
-        let data = fs::read(dir.join(&f.path))?;
-        append_bytes(&mut tar, &f.path, &data, manifest.created.unix())?;
-    }
-    // Image blobs stream from the bundle directory (a layer never sits in memory).
-    for (hex, blob) in crate::images::distinct_blobs(&manifest.images) {
-        let file = safe_open::open_regular(&crate::layout::blob_path(dir, &hex))?;
-        let mut header = tar::Header::new_ustar();
-        header.set_entry_type(EntryType::Regular);
-        header.set_size(blob.size);
-        header.set_mode(0o644);
-        header.set_mtime(manifest.created.unix());
-        tar.append_data(&mut header, image_blob_member(&hex), file.take(blob.size))?;
-    }
-    tar.into_inner()?.finish()?.flush()
-}
-
-/// The archive member of an image blob.
-pub fn image_blob_member(hex: &str) -> String {
-    format!("blobs/sha256/{hex}")
-}
-
 /// What the verified manifest allows in an archive: its content files and its image blobs.
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
@@ -140,20 +96,6 @@ impl From<Vec<FileEntry>> for Listing {
             image_blobs: BTreeMap::new(),
         }
     }
-}
-
-fn append_bytes<W: Write>(
-    tar: &mut tar::Builder<W>,
-    path: &str,
-    data: &[u8],
-    mtime: u64,
-) -> io::Result<()> {
-    let mut header = tar::Header::new_ustar();
-    header.set_entry_type(EntryType::Regular);
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(mtime);
-    tar.append_data(&mut header, path, data)
 }
 
 /// The signed head of an archive: its first members, `bundle.yaml` and (when present)
