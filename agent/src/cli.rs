@@ -23,6 +23,9 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   suspend SYNC | resume SYNC
   diff SYNC                what a sync would change now (no writes)
   serve [ADDR:PORT]        serve the verified cache to neighbours (exploded layout over HTTP)
+  images registries-yaml [--per-registry]  the k3s registries.yaml for the image mirror
+  images serve             only the image mirror (images.listen), in the foreground
+  images export-airgap [DIR]  OCI archive of the applied images for k3s's airgap images dir
   metrics                  print the Prometheus metrics
   check-config             load and check the configuration and keys
 The config defaults to $FERRY_CONFIG or /etc/ferry/agent.yaml.";
@@ -57,6 +60,7 @@ fn parse(raw: Vec<OsString>) -> Result<Cli> {
             Long("limit") => cli.limit = p.value()?.parse()?,
             Long("once") => {}
             Long("sync") => cli.args.push(p.value()?.string()?),
+            Long("per-registry") => cli.args.push("--per-registry".into()),
             Long("help") | Short('h') => cli.command = "help".into(),
             Value(v) if cli.command.is_empty() => cli.command = v.string()?,
             Value(v) => cli.args.push(v.string()?),
@@ -180,6 +184,43 @@ fn dispatch(cli: &Cli) -> Result<u8> {
             ferry_agent::serve::serve(listener, Arc::new(relay));
             Ok(0)
         }
+        "images" => {
+            let per_registry = cli.args.iter().any(|a| a == "--per-registry");
+            match cli.args.first().map(String::as_str) {
+                Some("registries-yaml") => {
+                    print!(
+                        "{}",
+                        ferry_agent::images::registries_yaml_for(
+                            &cfg,
+                            open_store(&cfg)?,
+                            per_registry
+                        )?
+                    );
+                    Ok(0)
+                }
+                Some("export-airgap") => {
+                    let dir = cli
+                        .args
+                        .get(1)
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| ferry_agent::images::K3S_AIRGAP_DIR.into());
+                    let n = ferry_agent::images::export_airgap(&cfg, open_store(&cfg)?, &dir)?;
+                    println!("exported {n} image(s) to {}", dir.join("ferry-images.tar").display());
+                    Ok(0)
+                }
+                Some("serve") => {
+                    let addr = ferry_agent::images::start_mirror(&cfg, open_store(&cfg)?)?
+                        .ok_or_else(|| anyhow!("set images.listen in the configuration"))?;
+                    eprintln!("ferry-agent: image mirror on http://{addr}");
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                _ => bail!(
+                    "usage: ferry-agent images registries-yaml [--per-registry] | serve | export-airgap [DIR]"
+                ),
+            }
+        }
         "metrics" => {
             print!(
                 "{}",
@@ -202,6 +243,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
                 });
                 std::thread::spawn(move || ferry_agent::serve::serve(listener, relay));
             }
+            ferry_agent::images::start_mirror(&a.config, open_store(&a.config)?)?;
             if let Some(addr) = &a.config.metrics.listen {
                 let listener = std::net::TcpListener::bind(addr)
                     .with_context(|| format!("metrics listen address {addr}"))?;

@@ -253,6 +253,14 @@ pub struct ServeConfig {
     pub listen: String,
 }
 
+/// The image mirror containerd pulls through (see docs/images.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// Loopback address to serve on, e.g. `127.0.0.1:5001`.
+    pub listen: String,
+}
+
 /// The status ConfigMap ferry keeps in the cluster for local tools.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -329,6 +337,8 @@ pub struct AgentConfig {
     pub status_object: StatusObjectConfig,
     /// Serve the verified cache to neighbours while running (air-gapped sites).
     pub serve: Option<ServeConfig>,
+    /// Serve the images bundles carry to the node's containerd.
+    pub images: Option<ImagesConfig>,
     /// Most heartbeats and notifications kept while their endpoints are unreachable; the
     /// oldest are dropped (and counted) beyond it.
     #[serde(default = "default_outbox")]

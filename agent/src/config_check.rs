@@ -2,7 +2,7 @@
 //! command that syncs (`run`, `sync`, ...), so `check-config` passing means `run` starts:
 //! every path that must exist exists; the quarantine is not the drop or inside it; trust
 //! anchors (keys) and the config file are not writable by others (refused, or only warned
-//! with `insecureAllowWritableTrust: true`).
+//! with `insecureAllowWritableTrust: true`); `images.listen` is a loopback IP:PORT.
 
 use crate::config::{AgentConfig, SourceConfig};
 use std::os::unix::fs::MetadataExt;
@@ -26,6 +26,8 @@ pub enum CheckError {
         path: PathBuf,
         problem: String,
     },
+    #[error(transparent)]
+    Images(#[from] crate::images::MirrorSetupError),
     #[error("sync {sync}: {source}")]
     Quarantine {
         sync: String,
@@ -105,6 +107,9 @@ pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckErr
                 }
             }
         }
+    }
+    if let Some(images) = &cfg.images {
+        crate::images::loopback(&images.listen)?;
     }
     if let Some(k) = &cfg.kubeconfig {
         must_exist("kubeconfig", k)?;

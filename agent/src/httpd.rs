@@ -1,5 +1,5 @@
 //! One small, bounded HTTP/1.1 server for everything the agent serves: the relay
-//! (`ferry-agent serve`), the metrics endpoint and, later, the image mirror.
+//! (`ferry-agent serve`), the metrics endpoint and the image mirror ([`crate::images::server`]).
 //!
 //! Every limit is explicit ([`ServerLimits`]): a cap on concurrent connections (the next one is
 //! answered `503` and closed), a longest request line (`414`), a byte and count budget for
@@ -8,6 +8,7 @@
 //! (`Connection: close`). Handlers get the request target as text and must not join it into
 //! a path: they match it against what they serve (e.g. parse a [`ferry_bundle::digest::Sha256`]).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -59,6 +60,8 @@ pub struct Request {
     pub method: Method,
     /// The request target's path (query removed), as sent: never a file system path.
     pub path: String,
+    /// The raw query (after `?`, without it; empty when none), e.g. the mirror's `ns=`.
+    pub query: String,
     headers: Vec<(String, String)>,
 }
 
@@ -81,8 +84,10 @@ pub enum Body {
 /// A response.
 pub struct Response {
     pub status: u16,
-    pub content_type: &'static str,
+    pub content_type: Cow<'static, str>,
     pub etag: Option<String>,
+    /// Further headers (e.g. the mirror's `Docker-Content-Digest`); values must not hold CR/LF.
+    pub headers: Vec<(&'static str, String)>,
     pub body: Body,
 }
 
@@ -90,8 +95,9 @@ impl Response {
     pub fn status(status: u16) -> Self {
         Response {
             status,
-            content_type: "text/plain",
+            content_type: Cow::Borrowed("text/plain"),
             etag: None,
+            headers: Vec::new(),
             body: Body::Bytes(Vec::new()),
         }
     }
@@ -188,7 +194,11 @@ fn read_head(
         "HEAD" => Method::Head,
         _ => Method::Other,
     };
-    let path = target.split(['?', '#']).next().unwrap_or("/").to_string();
+    let without_fragment = target.split('#').next().unwrap_or("/");
+    let (path, query) = match without_fragment.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (without_fragment.to_string(), String::new()),
+    };
     let mut headers = Vec::new();
     let mut header_bytes = 0usize;
     loop {
@@ -207,6 +217,7 @@ fn read_head(
     Ok(Request {
         method,
         path,
+        query,
         headers,
     })
 }
@@ -224,6 +235,11 @@ fn write_response(out: &mut TcpStream, method: Method, resp: Response) -> io::Re
     );
     if let Some(etag) = &resp.etag {
         head.push_str(&format!("ETag: {etag}\r\n"));
+    }
+    for (name, value) in &resp.headers {
+        if !value.contains(['\r', '\n']) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
     }
     head.push_str("Connection: close\r\n\r\n");
     out.write_all(head.as_bytes())?;

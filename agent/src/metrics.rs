@@ -160,7 +160,8 @@ impl crate::httpd::Handler for MetricsHandler {
         match (request.method, request.path.as_str()) {
             (Method::Get | Method::Head, "/metrics") => Response {
                 status: 200,
-                content_type: "text/plain; version=0.0.4",
+                content_type: "text/plain; version=0.0.4".into(),
+                headers: Vec::new(),
                 etag: None,
                 body: Body::Bytes((self.0)().into_bytes()),
             },

@@ -70,29 +70,35 @@ impl Relay {
         match resource {
             Resource::Manifest { .. } => Response {
                 status: 200,
-                content_type: "application/yaml",
+                content_type: "application/yaml".into(),
+                headers: Vec::new(),
                 etag,
                 body: Body::Bytes(manifest),
             },
             Resource::Signature { .. } => match signature {
                 Some(s) => Response {
                     status: 200,
-                    content_type: "text/plain",
+                    content_type: "text/plain".into(),
+                    headers: Vec::new(),
                     etag,
                     body: Body::Bytes(s.into_bytes()),
                 },
                 None => not_found(),
             },
             Resource::Blob { sha256, .. } => {
-                let listed = Manifest::parse(&manifest)
-                    .is_ok_and(|m| m.files.iter().any(|f| f.sha256 == sha256.as_str()));
+                // A bundle file or an image blob the applied manifest lists.
+                let listed = Manifest::parse(&manifest).is_ok_and(|m| {
+                    m.files.iter().any(|f| f.sha256 == sha256.as_str())
+                        || m.images.iter().any(|i| i.blob(sha256.as_str()).is_some())
+                });
                 if !listed {
                     return not_found();
                 }
                 match self.blobs.open_blob(&sha256) {
                     Ok((file, len)) => Response {
                         status: 200,
-                        content_type: "application/octet-stream",
+                        content_type: "application/octet-stream".into(),
+                        headers: Vec::new(),
                         etag: Some(format!("\"{}\"", &sha256.as_str()[..16])),
                         body: Body::File(file, len),
                     },

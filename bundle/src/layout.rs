@@ -114,6 +114,15 @@ pub fn write_exploded(
             fs::rename(&tmp, &dst).map_err(w(dst.clone()))?;
         }
     }
+    // Image blobs are already content-addressed in `src/blobs/sha256`.
+    for sha256 in crate::images::distinct_blobs(&manifest.images).keys() {
+        let dst = blob_path(out, sha256);
+        if !dst.exists() {
+            let tmp = dst.with_extension("tmp");
+            fs::copy(blob_path(src, sha256), &tmp).map_err(w(tmp.clone()))?;
+            fs::rename(&tmp, &dst).map_err(w(dst.clone()))?;
+        }
+    }
     // Signature first, manifest last: a poller that sees the new manifest finds its blobs.
     write_atomic(&out.join(SIGNATURE_FILE), signature.as_bytes())?;
     write_atomic(&out.join(MANIFEST_FILE), manifest_bytes)

@@ -6,7 +6,7 @@ use crate::archive::{self, ArchiveError};
 use crate::digest::sha256_reader;
 use crate::layout::{self, LayoutError, SignedManifest};
 use crate::limits::Limits;
-use crate::manifest::FileEntry;
+use crate::manifest::{FileEntry, Manifest};
 use crate::safe_open;
 use crate::verify::{self, Verdict, VerifyError, VerifyPolicy};
 use std::io::Read;
@@ -60,12 +60,38 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// Where an image blob is on disk (`blobs/sha256/<hex>` in every directory encoding;
+    /// archives do not carry images).
+    pub fn image_blob_path(&self, sha256: &str) -> PathBuf {
+        layout::blob_path(&self.root, sha256)
+    }
+
     /// Where the content of `entry` is on disk.
     pub fn file_path(&self, entry: &FileEntry) -> PathBuf {
         match self.encoding {
             Encoding::Exploded => layout::blob_path(&self.root, &entry.sha256),
             Encoding::Plain | Encoding::Archive => layout::plain_path(&self.root, entry),
         }
+    }
+}
+
+/// A directory with `blobs/sha256` is exploded unless its first file is at its plain path (a
+/// plain bundle that carries images keeps the image blobs in `blobs/sha256` too).
+fn detect_dir_encoding(path: &Path, manifest: &[u8]) -> Encoding {
+    if !safe_open::is_real_dir(&path.join("blobs").join("sha256")) {
+        return Encoding::Plain;
+    }
+    match Manifest::parse(manifest)
+        .ok()
+        .and_then(|m| m.files.first().cloned())
+    {
+        Some(first)
+            if std::fs::symlink_metadata(layout::plain_path(path, &first))
+                .is_ok_and(|m| m.is_file()) =>
+        {
+            Encoding::Plain
+        }
+        _ => Encoding::Exploded,
     }
 }
 
@@ -81,11 +107,7 @@ pub fn open(path: &Path, limits: &Limits, scratch: &Path) -> Result<Opened, Loca
         let signed =
             layout::read_signed(path, limits.max_manifest_bytes, limits.max_signature_bytes)
                 .map_err(lerr)?;
-        let encoding = if safe_open::is_real_dir(&path.join("blobs").join("sha256")) {
-            Encoding::Exploded
-        } else {
-            Encoding::Plain
-        };
+        let encoding = detect_dir_encoding(path, &signed.manifest);
         return Ok(Opened {
             origin: path.into(),
             encoding,
@@ -150,9 +172,9 @@ fn extract_verified(opened: &Opened, verdict: &Verdict, limits: &Limits) -> Resu
         manifest: opened.signed.manifest.clone(),
         signature: opened.signed.signature.clone(),
     };
-    let files = verdict.manifest().manifest.files.clone();
+    let listing = archive::Listing::of(&verdict.manifest().manifest);
     let extracted = archive::extract_verified(file, &opened.root, limits, |head| {
-        (*head == expected).then_some(files)
+        (*head == expected).then_some(listing)
     })
     .map_err(aerr)?;
     if extracted.manifest != expected.manifest || extracted.signature != expected.signature {

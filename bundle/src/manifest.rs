@@ -124,6 +124,9 @@ pub struct Manifest {
     pub rollout: Option<Rollout>,
     /// Content files, sorted by path.
     pub files: Vec<FileEntry>,
+    /// Container images that travel with the bundle (see [`crate::images`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<crate::images::ImageEntry>,
 }
 
 /// Why a manifest could not be parsed or is not well formed.
@@ -151,6 +154,8 @@ pub enum ManifestError {
     InvalidPercent(u8),
     #[error("bundle.yaml files are not sorted by path (at {path:?})")]
     Unsorted { path: String },
+    #[error("bundle.yaml {0}")]
+    Images(#[from] crate::images::ImageMapError),
 }
 
 /// True for a name a bundle or sync may carry (DNS-label-like, dots allowed).
@@ -184,6 +189,7 @@ impl Manifest {
             targets: Targets::default(),
             rollout: None,
             files,
+            images: Vec::new(),
         }
     }
 
@@ -238,6 +244,7 @@ impl Manifest {
                 }
             }
         }
+        crate::images::check(&self.images, &crate::images::ImageLimits::default())?;
         Ok(())
     }
 

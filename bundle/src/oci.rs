@@ -21,6 +21,8 @@ pub const FERRY_ARTIFACT_TYPE: &str = "application/vnd.ferry.bundle.v1";
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.ferry.bundle.manifest.v1+yaml";
 pub const SIGNATURE_MEDIA_TYPE: &str = "application/vnd.ferry.bundle.signature.v1";
 pub const FILE_MEDIA_TYPE: &str = "application/vnd.ferry.bundle.file.v1";
+/// A container image blob the bundle carries (its digest is listed in the signed image map).
+pub const IMAGE_BLOB_MEDIA_TYPE: &str = "application/vnd.ferry.bundle.image-blob.v1";
 pub const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 pub const FLUX_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.flux.config.v1+json";
 pub const FLUX_CONTENT_MEDIA_TYPE: &str = "application/vnd.cncf.flux.content.v1.tar+gzip";

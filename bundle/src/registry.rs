@@ -311,6 +311,68 @@ impl Registry {
         Ok((bytes, digest))
     }
 
+    /// A manifest or index by tag or digest, accepting the given media types: its bytes,
+    /// digest (checked when `target` is a digest) and the media type the registry answered with.
+    /// Used to pull container images, whose top level may be an index.
+    pub fn manifest_accepting(
+        &self,
+        target: &str,
+        accept: &[&str],
+        max_bytes: u64,
+    ) -> Result<(Vec<u8>, String, String), RegistryError> {
+        let accept = [("Accept", accept.join(", "))];
+        let mut resp = self.send(
+            "GET",
+            &self.repo_path(&format!("manifests/{target}")),
+            &accept,
+            None,
+        )?;
+        if resp.status().as_u16() != 200 {
+            return Err(self.status(&format!("manifest {target}"), &mut resp));
+        }
+        let media_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(max_bytes)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(e))?;
+        let digest = format!("sha256:{}", crate::digest::sha256_hex(&bytes));
+        if target.starts_with("sha256:") && target != digest {
+            return Err(RegistryError::Invalid {
+                registry: self.reference.registry.clone(),
+                what: format!("manifest {target}"),
+                reason: format!("content has digest {digest}"),
+            });
+        }
+        Ok((bytes, digest, media_type))
+    }
+
+    /// Stores a manifest of any media type under `tag` (a tag or its digest).
+    pub fn put_manifest_typed(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<String, RegistryError> {
+        let ct = [("Content-Type", media_type.to_string())];
+        let mut resp = self.send(
+            "PUT",
+            &self.repo_path(&format!("manifests/{tag}")),
+            &ct,
+            Some(bytes),
+        )?;
+        if resp.status().as_u16() != 201 {
+            return Err(self.status(&format!("manifest {tag}"), &mut resp));
+        }
+        Ok(format!("sha256:{}", crate::digest::sha256_hex(bytes)))
+    }
+
     /// Every tag of the repository.
     pub fn tags(&self) -> Result<Vec<String>, RegistryError> {
         let mut resp = self.send("GET", &self.repo_path("tags/list"), &[], None)?;
@@ -354,6 +416,58 @@ impl Registry {
             404 => Ok(false),
             _ => Err(self.status(&format!("blob {digest}"), &mut resp)),
         }
+    }
+
+    /// Uploads the file at `path` as blob `digest`, streaming it (never read whole).
+    pub fn push_blob_file(
+        &self,
+        digest: &str,
+        path: &std::path::Path,
+    ) -> Result<(), RegistryError> {
+        let invalid = |e: std::io::Error| RegistryError::Invalid {
+            registry: self.reference.registry.clone(),
+            what: format!("blob {digest}"),
+            reason: format!("{}: {e}", path.display()),
+        };
+        let file = std::fs::File::open(path).map_err(invalid)?;
+        let size = file.metadata().map_err(invalid)?.len();
+        let url = self.upload_url(digest)?;
+        *self.requests.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let mut b = ureq::http::Request::builder()
+            .method("PUT")
+            .uri(&url)
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", size.to_string());
+        if let Some(a) = self.auth.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            b = b.header("Authorization", a);
+        }
+        let req = b.body(file).map_err(|e| self.unreachable(e))?;
+        let mut resp = self.agent.run(req).map_err(|e| self.unreachable(e))?;
+        if resp.status().as_u16() != 201 {
+            return Err(self.status(&format!("upload {digest}"), &mut resp));
+        }
+        Ok(())
+    }
+
+    /// Starts an upload session; returns the URL to PUT blob `digest` to.
+    fn upload_url(&self, digest: &str) -> Result<String, RegistryError> {
+        let mut resp = self.send("POST", &self.repo_path("blobs/uploads/"), &[], Some(&[]))?;
+        if resp.status().as_u16() != 202 {
+            return Err(self.status("start upload", &mut resp));
+        }
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let location = if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        Ok(format!("{location}{sep}digest={digest}"))
     }
 
     /// Uploads a blob in one request (POST for a session, then PUT with the digest).
@@ -468,7 +582,22 @@ pub fn push_bundle(
             uploaded += 1;
         }
     }
-    let layers: Vec<oci::Layer> = blobs.into_iter().map(|(l, _)| l).collect();
+    let mut layers: Vec<oci::Layer> = blobs.into_iter().map(|(l, _)| l).collect();
+    // Image blobs stream from `blobs/sha256` and are listed as layers, so the registry keeps
+    // them with the artifact; devices fetch them by digest like file layers.
+    for (sha256, blob) in crate::images::distinct_blobs(&m.images) {
+        let layer = oci::Layer {
+            media_type: oci::IMAGE_BLOB_MEDIA_TYPE.into(),
+            digest: format!("sha256:{sha256}"),
+            size: blob.size,
+            title: crate::layout::blob_rel(&sha256),
+        };
+        if !registry.blob_exists(&layer.digest)? {
+            registry.push_blob_file(&layer.digest, &crate::layout::blob_path(dir, &sha256))?;
+            uploaded += 1;
+        }
+        layers.push(layer);
+    }
     let annotations: std::collections::BTreeMap<String, String> = [
         ("org.opencontainers.image.title".to_string(), m.name.clone()),
         (

@@ -297,7 +297,7 @@ fn a_refused_head_unpacks_nothing() {
     let mut seen = None;
     let ex = archive::extract_verified(&bytes[..], &dest, &Limits::default(), |head| {
         seen = Some(head.clone());
-        None
+        None::<Vec<FileEntry>>
     })
     .unwrap();
     assert_eq!(seen.unwrap().manifest, b"m");

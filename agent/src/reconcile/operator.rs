@@ -137,6 +137,7 @@ impl Agent {
         for d in digests {
             if let Ok(Some((bytes, _))) = self.store.bundle(&d) {
                 if let Ok(m) = Manifest::parse(&bytes) {
+                    keep.extend(crate::images::referenced(&m));
                     keep.extend(m.files.into_iter().map(|f| f.sha256));
                 }
             }

@@ -44,6 +44,12 @@ impl Agent {
                     })?;
             }
         }
+        // Images: only blobs the cache lacks, each verified while it streams in.
+        crate::images::fetch::fetch_missing(&self.blobs, &vm.manifest.images, files.as_mut())
+            .map_err(|e| SyncError::Source {
+                sync: name.into(),
+                source: e.into(),
+            })?;
         crate::fault::point("after-fetch");
         self.store
             .put_bundle(

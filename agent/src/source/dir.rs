@@ -152,6 +152,20 @@ impl FileFetcher for OpenedFiles {
             reason: e.to_string(),
         })
     }
+
+    fn open_image_blob(
+        &mut self,
+        sha256: &ferry_bundle::digest::Sha256,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        let path = self.opened.image_blob_path(sha256.as_str());
+        match safe_open::open_regular(&path) {
+            Ok(f) => Ok(Box::new(f)),
+            Err(e) => Err(SourceError::File {
+                origin: path.display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
 }
 
 impl DirSource {

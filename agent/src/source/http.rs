@@ -305,4 +305,32 @@ impl FileFetcher for BlobFetcher {
             },
         })
     }
+
+    fn open_image_blob(
+        &mut self,
+        sha256: &ferry_bundle::digest::Sha256,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        let url = format!(
+            "{}{}",
+            self.base,
+            ferry_bundle::layout::blob_rel(sha256.as_str())
+        );
+        let resp = self
+            .endpoint
+            .get(&url, &[])
+            .map_err(|e| SourceError::Unreachable {
+                source_name: self.source.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(SourceError::File {
+                origin: url,
+                reason: format!("HTTP {status} for image blob"),
+            });
+        }
+        Ok(Box::new(
+            resp.into_body().into_with_config().limit(u64::MAX).reader(),
+        ))
+    }
 }

@@ -51,6 +51,19 @@ fn refused_summary(refused: &[String]) -> String {
 /// Fetches the content files of a found bundle; returned bytes are verified against the entry.
 pub trait FileFetcher: Send {
     fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError>;
+
+    /// Opens the image blob `sha256` (`blobs/sha256/<hex>` of the bundle) as a stream; the
+    /// caller bounds it by the listed size and verifies it (see [`crate::images::fetch`]).
+    /// Sources whose encoding cannot carry images say so.
+    fn open_image_blob(
+        &mut self,
+        sha256: &ferry_bundle::digest::Sha256,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        Err(SourceError::File {
+            origin: format!("image blob sha256:{sha256}"),
+            reason: "this source's encoding does not carry container images".into(),
+        })
+    }
 }
 
 /// A bundle a source offers.

@@ -206,4 +206,18 @@ impl FileFetcher for LayerFetcher {
             reason: e.to_string(),
         })
     }
+
+    fn open_image_blob(
+        &mut self,
+        sha256: &ferry_bundle::digest::Sha256,
+    ) -> Result<Box<dyn std::io::Read + Send + '_>, SourceError> {
+        let digest = format!("sha256:{sha256}");
+        match self.registry.blob(&digest) {
+            Ok(r) => Ok(Box::new(r)),
+            Err(e) => Err(SourceError::File {
+                origin: format!("{}: image blob {digest}", self.origin),
+                reason: e.to_string(),
+            }),
+        }
+    }
 }

@@ -60,8 +60,9 @@ impl BlobCache {
         Ok(BlobCache { dir: dir.into() })
     }
 
-    /// Where the blob lives: the cache directory joined with 64 hex digits, nothing else.
-    fn path(&self, sha256: &Sha256) -> PathBuf {
+    /// Where the blob lives: the cache directory joined with 64 hex digits, nothing else
+    /// (crate-visible for the image fetch, which streams into a partial file next to it).
+    pub(crate) fn path(&self, sha256: &Sha256) -> PathBuf {
         self.dir.join(sha256.as_str())
     }
 

@@ -24,6 +24,7 @@ pub struct BuildSpec<'a> {
     pub vars: BTreeMap<String, String>,
     /// Check as a sync with `strictSubstitution: true` reads the content.
     pub strict_substitution: bool,
+    pub images: crate::images::ImageOptions<'a>,
 }
 
 /// Builds the bundle and writes `bundle.yaml` (and the signature when `key` is given).
@@ -42,8 +43,10 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
     }
     let collected = source_dir::collect(spec.out)?;
     check_content(&collected, &spec.vars, spec.strict_substitution)?;
-    let files = collected.into_iter().map(|f| f.entry).collect();
+    let files: Vec<_> = collected.into_iter().map(|f| f.entry).collect();
+    let images = crate::images::collect(&spec.images, spec.out, &files)?;
     let mut manifest = Manifest::new(spec.name, spec.revision, Timestamp::now(), spec.ttl, files);
+    manifest.images = images;
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
     let yaml = manifest.to_yaml();

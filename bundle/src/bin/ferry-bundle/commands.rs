@@ -46,6 +46,8 @@ pub const USAGE: &str = "usage: ferry-bundle <command> [options]
   build   SRC --name N --revision R --out DIR [--key K] [--ttl 30d]
           [--target-device ID]... [--target-selector k=v,..]... [--rollout-percent P] [--force]
           [--var NAME[=VALUE]]... [--strict-substitution]   content is checked as a device reads it
+          [--image REF]... [--images-from-manifests] [--platform os/arch]... [--require-images]
+          [--insecure-registry HOST]... [--docker-config F | --basic-auth-file F] [--ca-file F]
   sign    DIR --key K                                      sign DIR/bundle.yaml
   verify  PATH --pub KEY_OR_DIR... [--name N] [--device-id ID] [--label k=v]... [--min-revision R]
   inspect PATH [--output json]
@@ -86,9 +88,19 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
         "docker-config",
         "format",
         "var",
+        "image",
+        "platform",
+        "insecure-registry",
     ];
     let a = args::parse(rest, valued).map_err(usage)?;
-    if let Some(f) = a.unknown_flags(&["force", "help", "plain-http", "strict-substitution"]) {
+    if let Some(f) = a.unknown_flags(&[
+        "force",
+        "help",
+        "plain-http",
+        "strict-substitution",
+        "images-from-manifests",
+        "require-images",
+    ]) {
         return Err(usage(format!("unknown flag --{f}")));
     }
     match cmd.as_str() {
@@ -191,14 +203,25 @@ fn build_cmd(a: &Args) -> Result<(), CliError> {
         force: a.flag("force"),
         vars: build::parse_vars(&a.all("var"))?,
         strict_substitution: a.flag("strict-substitution"),
+        images: crate::images::ImageOptions {
+            images: a.all("image"),
+            platforms: a.all("platform"),
+            from_manifests: a.flag("images-from-manifests"),
+            require: a.flag("require-images"),
+            insecure_registries: a.all("insecure-registry"),
+            docker_config: a.get("docker-config"),
+            basic_auth_file: a.get("basic-auth-file"),
+            ca_file: a.get("ca-file"),
+        },
     };
     let m = build::build(&spec, key.as_ref())?;
     println!(
-        "built {} revision {} ({} files, {} bytes){} in {}",
+        "built {} revision {} ({} files, {} bytes, {} images){} in {}",
         m.name,
         m.revision,
         m.files.len(),
         m.total_size(),
+        m.images.len(),
         if key.is_some() {
             ", signed"
         } else {
@@ -366,6 +389,15 @@ fn signed_dir(dir: &Path) -> Result<(Manifest, Vec<u8>, String)> {
         local::verify_file_on_disk(f, &dir.join(&f.path))
             .with_context(|| format!("{}", dir.display()))?;
     }
+    for b in ferry_bundle::images::distinct_blobs(&m.images).values() {
+        let entry = ferry_bundle::FileEntry {
+            path: layout::blob_rel(&b.sha256),
+            size: b.size,
+            sha256: b.sha256.clone(),
+        };
+        local::verify_file_on_disk(&entry, &layout::blob_path(dir, &b.sha256))
+            .with_context(|| format!("{} (image blob)", dir.display()))?;
+    }
     Ok((m, signed.manifest, sig))
 }
 
@@ -412,6 +444,13 @@ fn push_cmd(a: &Args) -> Result<(), CliError> {
         other => return Err(usage(format!("unknown --format {other:?} (ferry or flux)"))),
     };
     let (m, bytes, sig) = signed_dir(Path::new(dir))?;
+    if flux && !m.images.is_empty() {
+        return Err(anyhow!(
+            "{dir} carries images; the flux layout (one tarball) does not carry them: use \
+             --format ferry"
+        )
+        .into());
+    }
     let opts = crate::push::PushOptions {
         ca_file: a.get("ca-file"),
         client_cert: a.get("client-cert"),

@@ -7,6 +7,7 @@
 mod args;
 mod build;
 mod commands;
+mod images;
 mod push;
 mod render;
 

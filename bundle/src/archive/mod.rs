@@ -1,5 +1,6 @@
-//! The `.bundle` archive: a gzip-compressed tar holding `bundle.yaml`, `bundle.yaml.minisig`
-//! and the content files at their paths.
+//! The `.bundle` archive: a gzip-compressed tar holding `bundle.yaml`, `bundle.yaml.minisig`,
+//! the content files at their paths and, when the bundle carries container images, every
+//! distinct image blob as `blobs/sha256/<hex>`.
 //!
 //! Extraction is streaming, bounded and verification-first: the head (`bundle.yaml` and its
 //! signature, which must be the first members) is read alone under a small decompressed-byte
@@ -7,7 +8,10 @@
 //! those the verified manifest lists, at their listed sizes. Every entry is checked (regular
 //! files only, valid paths, no duplicates) and counted against [`Limits`] before and while it
 //! is written, and the decompressed stream as a whole is capped, so a tar bomb or an endless
-//! stream is cut off.
+//! stream is cut off. Image blobs are members only when the verified manifest lists them, at
+//! their listed sizes; they are bounded by the manifest's image limits (checked when it was
+//! parsed), not by the content-file limits, and their digests are checked by the reader that
+//! takes them (the agent's image fetch) while it streams them into its cache.
 
 use crate::limits::Limits;
 use crate::manifest::{FileEntry, Manifest};
@@ -15,16 +19,17 @@ use crate::paths::{self, PathError};
 use crate::{safe_open, text};
 use crate::{MANIFEST_FILE, SIGNATURE_FILE};
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use tar::EntryType;
 use thiserror::Error;
+
+mod write;
+pub use write::{image_blob_member, write};
 
 /// Why an archive could not be written or was refused.
 #[derive(Debug, Error)]
@@ -63,48 +68,34 @@ pub enum ArchiveError {
     Write { path: PathBuf, source: io::Error },
 }
 
-/// Writes a gzip tar archive of the plain bundle in `dir` (manifest, signature, files).
-pub fn write(
-    dir: &Path,
-    manifest: &Manifest,
-    manifest_bytes: &[u8],
-    signature: &str,
-    out: impl Write,
-) -> io::Result<()> {
-    let gz = GzEncoder::new(out, Compression::best());
-    let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Deterministic);
-    append_bytes(
-        &mut tar,
-        MANIFEST_FILE,
-        manifest_bytes,
-        manifest.created.unix(),
-    )?;
-    append_bytes(
-        &mut tar,
-        SIGNATURE_FILE,
-        signature.as_bytes(),
-        manifest.created.unix(),
-    )?;
-    for f in &manifest.files {
-        let data = fs::read(dir.join(&f.path))?;
-        append_bytes(&mut tar, &f.path, &data, manifest.created.unix())?;
-    }
-    tar.into_inner()?.finish()?.flush()
+/// What the verified manifest allows in an archive: its content files and its image blobs.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub files: Vec<FileEntry>,
+    /// Distinct image blobs: lowercase hex -> listed size.
+    pub image_blobs: BTreeMap<String, u64>,
 }
 
-fn append_bytes<W: Write>(
-    tar: &mut tar::Builder<W>,
-    path: &str,
-    data: &[u8],
-    mtime: u64,
-) -> io::Result<()> {
-    let mut header = tar::Header::new_ustar();
-    header.set_entry_type(EntryType::Regular);
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(mtime);
-    tar.append_data(&mut header, path, data)
+impl Listing {
+    /// Everything a verified manifest lists.
+    pub fn of(manifest: &Manifest) -> Self {
+        Listing {
+            files: manifest.files.clone(),
+            image_blobs: crate::images::distinct_blobs(&manifest.images)
+                .into_iter()
+                .map(|(hex, b)| (hex, b.size))
+                .collect(),
+        }
+    }
+}
+
+impl From<Vec<FileEntry>> for Listing {
+    fn from(files: Vec<FileEntry>) -> Self {
+        Listing {
+            files,
+            image_blobs: BTreeMap::new(),
+        }
+    }
 }
 
 /// The signed head of an archive: its first members, `bundle.yaml` and (when present)
@@ -182,11 +173,11 @@ pub fn read_head(reader: impl Read, limits: &Limits) -> Result<Head, ArchiveErro
 /// it and answers with the files the verified manifest lists; only those files, at their
 /// listed sizes, are then written. When `check` answers `None` nothing is written and the
 /// result holds the head only. Nothing is ever written outside `dest`.
-pub fn extract_verified(
+pub fn extract_verified<L: Into<Listing>>(
     reader: impl Read,
     dest: &Path,
     limits: &Limits,
-    check: impl FnOnce(&Head) -> Option<Vec<FileEntry>>,
+    check: impl FnOnce(&Head) -> Option<L>,
 ) -> Result<Extracted, ArchiveError> {
     let left = Rc::new(Cell::new(head_budget(limits)));
     let mut archive = tar::Archive::new(Capped {
@@ -202,8 +193,22 @@ pub fn extract_verified(
             files: BTreeSet::new(),
         });
     };
-    let listed: BTreeMap<String, u64> = listed.into_iter().map(|f| (f.path, f.size)).collect();
-    left.set(content_budget(limits));
+    let listing: Listing = listed.into();
+    let listed: BTreeMap<String, u64> = listing
+        .files
+        .into_iter()
+        .map(|f| (f.path, f.size))
+        .collect();
+    let image_blobs: BTreeMap<String, u64> = listing
+        .image_blobs
+        .into_iter()
+        .map(|(hex, size)| (image_blob_member(&hex), size))
+        .collect();
+    // Listed image blobs widen the budget by exactly their signed sizes (and 1 KiB each).
+    let image_budget = image_blobs.values().fold(0u64, |acc, size| {
+        acc.saturating_add(*size).saturating_add(1024)
+    });
+    left.set(content_budget(limits).saturating_add(image_budget));
     let werr = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ArchiveError::Write { path, source }
@@ -213,6 +218,7 @@ pub fn extract_verified(
         dest,
         limits,
         listed: &listed,
+        image_blobs: &image_blobs,
         files: BTreeSet::new(),
         total: 0,
     };
@@ -304,12 +310,14 @@ struct Content<'a> {
     dest: &'a Path,
     limits: &'a Limits,
     listed: &'a BTreeMap<String, u64>,
+    /// Image blob members (`blobs/sha256/<hex>`) -> listed size.
+    image_blobs: &'a BTreeMap<String, u64>,
     files: BTreeSet<String>,
     total: u64,
 }
 
 impl Content<'_> {
-    fn take<R: Read>(&mut self, mut entry: Entry<'_, R>) -> Result<(), ArchiveError> {
+    fn take<R: Read>(&mut self, entry: Entry<'_, R>) -> Result<(), ArchiveError> {
         let limits = self.limits;
         let path = String::from_utf8(entry.path_bytes().into_owned())
             .map_err(|_| ArchiveError::NotUtf8)?;
@@ -335,6 +343,17 @@ impl Content<'_> {
             return Err(ArchiveError::Duplicate { path });
         }
         paths::validate(&path, limits.max_path_bytes)?;
+        if let (Some(&listed), false) =
+            (self.image_blobs.get(&path), self.listed.contains_key(&path))
+        {
+            if self.files.contains(&path) {
+                return Err(ArchiveError::Duplicate { path });
+            }
+            if listed != size {
+                return Err(ArchiveError::SizeMismatch { path, size, listed });
+            }
+            return self.write(entry, path, size);
+        }
         if self.files.len() >= limits.max_files {
             return Err(ArchiveError::TooManyFiles {
                 max: limits.max_files,
@@ -363,6 +382,16 @@ impl Content<'_> {
             }
             Some(_) => {}
         }
+        self.write(entry, path, size)
+    }
+
+    /// Writes a checked member to its place under the destination (never through a link).
+    fn write<R: Read>(
+        &mut self,
+        mut entry: Entry<'_, R>,
+        path: String,
+        size: u64,
+    ) -> Result<(), ArchiveError> {
         self.files.insert(path.clone());
         let werr = |path: &Path| {
             let path = path.to_path_buf();
