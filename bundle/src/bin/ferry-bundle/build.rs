@@ -19,6 +19,8 @@ pub struct BuildSpec<'a> {
     pub targets: Targets,
     pub rollout_percent: Option<u8>,
     pub force: bool,
+    /// A `host` section (YAML) whose sources are bundle paths under `src`.
+    pub host: Option<&'a Path>,
 }
 
 /// Builds the bundle and writes `bundle.yaml` (and the signature when `key` is given).
@@ -42,6 +44,14 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
     let mut manifest = Manifest::new(spec.name, spec.revision, Timestamp::now(), spec.ttl, files);
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
+    if let Some(path) = spec.host {
+        let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let host: ferry_bundle::host::HostSection = serde_yaml::from_str(&text)
+            .with_context(|| format!("{}: not a host section", path.display()))?;
+        host.validate(|p| manifest.file(p).is_some())
+            .with_context(|| format!("{}", path.display()))?;
+        manifest.host = Some(host);
+    }
     let yaml = manifest.to_yaml();
     Manifest::parse(yaml.as_bytes()).context("built manifest does not parse back")?;
     layout::write_atomic(&spec.out.join(ferry_bundle::MANIFEST_FILE), yaml.as_bytes())?;
