@@ -15,7 +15,7 @@ pub enum ConfigError {
     Invalid { path: PathBuf, reason: String },
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s)
         .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
@@ -285,6 +285,8 @@ pub struct AgentConfig {
     /// oldest are dropped (and counted) beyond it.
     #[serde(default = "default_outbox")]
     pub outbox_limit: usize,
+    /// Host payloads (docs/host-payloads.md); absent = host sections are refused.
+    pub host: Option<crate::host::HostConfig>,
     pub syncs: Vec<SyncConfig>,
 }
 

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod engine;
 pub mod fault;
 pub mod fleet;
+pub mod host;
 pub mod kube;
 pub mod metrics;
 pub mod notify;

@@ -29,6 +29,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SyncError {
     #[error("sync {sync}: {source}")]
+    Host {
+        sync: String,
+        source: crate::host::HostApplyError,
+    },
+    #[error("sync {sync}: {source}")]
     Source { sync: String, source: SourceError },
     #[error("sync {sync}: bundle from {origin} refused: {source}")]
     Refused {
@@ -493,6 +498,7 @@ impl Agent {
             .files
             .iter()
             .filter(|f| render::is_manifest_file(&f.path))
+            .filter(|f| !manifest.host.as_ref().is_some_and(|h| h.is_source(&f.path)))
         {
             let data = self
                 .blobs
@@ -549,6 +555,8 @@ impl Agent {
             sync: name.into(),
             source,
         };
+        crate::host::apply_for_sync(&self.config, &self.store, &self.blobs, name, manifest)
+            .map_err(|source| SyncError::Host { sync: name.into(), source })?;
         let desired = match self.desired(sync, manifest) {
             Ok(d) => d,
             Err(e) => {

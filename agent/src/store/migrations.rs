@@ -63,6 +63,18 @@ const STEPS: &[&str] = &[
      );
      CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
      CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 3: the host payload journal (written before the first rename, see host/mod.rs).
+    "CREATE TABLE host_journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sync TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        started INTEGER NOT NULL,
+        finished INTEGER,
+        error TEXT
+     );
+     CREATE INDEX host_journal_state ON host_journal(state);",
 ];
 
 /// Brings the database to the newest schema.

@@ -6,6 +6,7 @@
 //! (the write volume is a handful of small transactions per sync).
 
 pub mod blobs;
+pub mod host_journal;
 mod migrations;
 
 use crate::engine::changeset::ChangeSet;
