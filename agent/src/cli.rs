@@ -25,6 +25,7 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   metrics                  print the Prometheus metrics
   check-config             load and check the configuration and keys
   host guard               before a start: keep or restore a self-updated binary (ExecStartPre)
+  host recover             roll back a host update the agent was stopped in (also done at sync)
 The config defaults to $FERRY_CONFIG or /etc/ferry/agent.yaml.";
 
 struct Cli {
@@ -149,7 +150,7 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         ferry_agent::host::at_start(&cfg).map_err(|e| anyhow!("self-update check: {e}"))?;
     }
     match cli.command.as_str() {
-        "host" => ferry_agent::host::guard_command(&cfg, &cli.args).map_err(|e| anyhow!(e)),
+        "host" => ferry_agent::host::host_command(&cfg, &cli.args).map_err(|e| anyhow!(e)),
         "check-config" => check_config(&cfg),
         "serve" => {
             let listen = cli
@@ -335,7 +336,10 @@ fn sync(cli: &Cli, a: Agent) -> Result<u8> {
     }
     a.report(true);
     if ferry_agent::host::restart_requested() {
-        println!("ferry-agent replaced itself; exiting {} so the supervisor starts the new binary", ferry_agent::host::EXIT_RESTART);
+        println!(
+            "ferry-agent replaced itself; exiting {} so the supervisor starts the new binary",
+            ferry_agent::host::EXIT_RESTART
+        );
         return Ok(ferry_agent::host::EXIT_RESTART);
     }
     Ok(code)

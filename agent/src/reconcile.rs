@@ -556,7 +556,10 @@ impl Agent {
             source,
         };
         crate::host::apply_for_sync(&self.config, &self.store, &self.blobs, name, manifest)
-            .map_err(|source| SyncError::Host { sync: name.into(), source })?;
+            .map_err(|source| SyncError::Host {
+                sync: name.into(),
+                source,
+            })?;
         let desired = match self.desired(sync, manifest) {
             Ok(d) => d,
             Err(e) => {

@@ -220,9 +220,9 @@ impl HostSection {
                     });
                 }
             }
-            let clash = self.files[..i]
-                .iter()
-                .any(|o| o.target == f.target && (o.arch.runs_on(f.arch) || f.arch.runs_on(o.arch)));
+            let clash = self.files[..i].iter().any(|o| {
+                o.target == f.target && (o.arch.runs_on(f.arch) || f.arch.runs_on(o.arch))
+            });
             if clash {
                 return Err(HostError::DuplicateTarget(f.target.clone()));
             }
@@ -253,7 +253,11 @@ impl HostSection {
                     return Err(bad("the http probe must be a loopback http(s) URL"));
                 }
             }
-            if u.health.command.first().is_some_and(|c| !c.starts_with('/')) {
+            if u.health
+                .command
+                .first()
+                .is_some_and(|c| !c.starts_with('/'))
+            {
                 return Err(bad("the health command must be an absolute path"));
             }
         }
@@ -327,7 +331,10 @@ mod tests {
         assert_eq!(validate_target("/usr/local/bin/k3s"), Ok(()));
         for (t, want) in [
             ("usr/bin/x", HostError::NotAbsolute("usr/bin/x".into())),
-            ("/usr/../etc/shadow", HostError::ParentComponent("/usr/../etc/shadow".into())),
+            (
+                "/usr/../etc/shadow",
+                HostError::ParentComponent("/usr/../etc/shadow".into()),
+            ),
             ("/usr//bin", HostError::NotNormalized("/usr//bin".into())),
             ("/usr/./bin", HostError::NotNormalized("/usr/./bin".into())),
             ("/usr/bin/", HostError::NotNormalized("/usr/bin/".into())),
@@ -335,7 +342,10 @@ mod tests {
         ] {
             assert_eq!(validate_target(t), Err(want), "{t}");
         }
-        assert!(matches!(validate_target("/a\nb"), Err(HostError::BadTarget(_))));
+        assert!(matches!(
+            validate_target("/a\nb"),
+            Err(HostError::BadTarget(_))
+        ));
     }
 
     #[test]
@@ -359,13 +369,22 @@ mod tests {
         );
         let mut suid = section(vec![file("/usr/local/bin/k3s", Arch::Any)]);
         suid.files[0].mode = 0o4755;
-        assert!(matches!(suid.validate(|_| true), Err(HostError::BadMode { .. })));
+        assert!(matches!(
+            suid.validate(|_| true),
+            Err(HostError::BadMode { .. })
+        ));
         let mut unit = section(vec![file("/usr/local/bin/k3s", Arch::Any)]);
         unit.units[0].name = "k3s; reboot".into();
-        assert!(matches!(unit.validate(|_| true), Err(HostError::BadUnitName(_))));
+        assert!(matches!(
+            unit.validate(|_| true),
+            Err(HostError::BadUnitName(_))
+        ));
         let mut remote = section(vec![file("/usr/local/bin/k3s", Arch::Any)]);
         remote.units[0].health.http = Some("http://127.0.0.1@evil.example/".into());
-        assert!(matches!(remote.validate(|_| true), Err(HostError::BadHealth { .. })));
+        assert!(matches!(
+            remote.validate(|_| true),
+            Err(HostError::BadHealth { .. })
+        ));
         let mut other = section(vec![file("/usr/local/bin/k3s", Arch::Any)]);
         other.units[0].files = vec!["/etc/passwd".into()];
         assert!(matches!(
@@ -374,7 +393,10 @@ mod tests {
         ));
         let mut ver = section(vec![file("/usr/local/bin/k3s", Arch::Any)]);
         ver.files[0].version = Some("one".into());
-        assert!(matches!(ver.validate(|_| true), Err(HostError::BadVersion { .. })));
+        assert!(matches!(
+            ver.validate(|_| true),
+            Err(HostError::BadVersion { .. })
+        ));
     }
 
     #[test]
@@ -397,10 +419,9 @@ mod tests {
         assert!(y.contains("mode: '0755'"), "{y}");
         let back: HostSection = serde_yaml::from_str(&y).unwrap();
         assert_eq!(back, s);
-        let int: HostSection = serde_yaml::from_str(
-            "files:\n- {source: a, target: /a, mode: 420, arch: any}\n",
-        )
-        .unwrap();
+        let int: HostSection =
+            serde_yaml::from_str("files:\n- {source: a, target: /a, mode: 420, arch: any}\n")
+                .unwrap();
         assert_eq!(int.files[0].mode, 0o644);
     }
 }

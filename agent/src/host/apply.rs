@@ -82,7 +82,9 @@ pub fn plan_section(
         })?;
         let current = match Parent::open(&ctx.cfg.root, &file.target, false) {
             Ok(p) => p.current("")?,
-            Err(InstallError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(InstallError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 Current::Missing
             }
             Err(e) => return Err(e.into()),
@@ -95,13 +97,21 @@ pub fn plan_section(
             current,
         });
     }
-    Ok(plan::plan(
+    let plan = plan::plan(
         ctx.cfg,
         section,
         &candidates,
         running,
         env!("CARGO_PKG_VERSION"),
-    )?)
+    )?;
+    let refused = ctx.store.kv_get(super::REFUSED_SELF_KEY)?;
+    if let Some(own) = plan.installs.last().filter(|_| plan.self_update) {
+        if refused.as_deref() == Some(own.sha256.as_str()) {
+            let short = own.sha256.get(..12).unwrap_or_default().to_string();
+            return Err(PlanError::SelfUpdateRolledBack(short).into());
+        }
+    }
+    Ok(plan)
 }
 
 /// Applies a host section for `sync` at `revision`.
@@ -133,8 +143,21 @@ pub fn apply(
     let Some(own) = own.first() else {
         ctx.store.host_set_state(id, HostState::Done, None)?;
         let units: Vec<String> = plan.restarts.iter().map(|u| u.name.clone()).collect();
-        event(ctx, sync, "host-applied", &format!("revision {}: {} host files, restarted {:?}", manifest.revision, plan.installs.len(), units));
-        return Ok(HostOutcome::Applied { files: plan.installs.len(), units });
+        event(
+            ctx,
+            sync,
+            "host-applied",
+            &format!(
+                "revision {}: {} host files, restarted {:?}",
+                manifest.revision,
+                plan.installs.len(),
+                units
+            ),
+        );
+        return Ok(HostOutcome::Applied {
+            files: plan.installs.len(),
+            units,
+        });
     };
     let marker = Marker {
         target: own.target.clone(),
@@ -158,8 +181,19 @@ pub fn apply(
         let _ = selfupdate::clear_marker(ctx.state_dir);
         return Err(fail(ctx, sync, id, &plan, e.to_string()));
     }
-    event(ctx, sync, "self-update", &format!("revision {}: ferry-agent {} installed, restarting to confirm", manifest.revision, own.sha256.get(..12).unwrap_or("")));
-    Ok(HostOutcome::SelfUpdatePending { files: plan.installs.len() })
+    event(
+        ctx,
+        sync,
+        "self-update",
+        &format!(
+            "revision {}: ferry-agent {} installed, restarting to confirm",
+            manifest.revision,
+            own.sha256.get(..12).unwrap_or("")
+        ),
+    );
+    Ok(HostOutcome::SelfUpdatePending {
+        files: plan.installs.len(),
+    })
 }
 
 fn install_all(ctx: &HostContext<'_>, installs: &[&plan::Install]) -> Result<(), HostApplyError> {
@@ -208,16 +242,26 @@ pub fn rollback(ctx: &HostContext<'_>, plan: &HostPlan) -> Result<(), String> {
     Ok(())
 }
 
-fn fail(ctx: &HostContext<'_>, sync: &str, id: i64, plan: &HostPlan, reason: String) -> HostApplyError {
+fn fail(
+    ctx: &HostContext<'_>,
+    sync: &str,
+    id: i64,
+    plan: &HostPlan,
+    reason: String,
+) -> HostApplyError {
     match rollback(ctx, plan) {
         Ok(()) => {
-            let _ = ctx.store.host_set_state(id, HostState::RolledBack, Some(&reason));
+            let _ = ctx
+                .store
+                .host_set_state(id, HostState::RolledBack, Some(&reason));
             event(ctx, sync, "host-rolled-back", &reason);
             HostApplyError::RolledBack { reason }
         }
         Err(restore) => {
             let msg = format!("{reason}; rollback: {restore}");
-            let _ = ctx.store.host_set_state(id, HostState::RolledBack, Some(&msg));
+            let _ = ctx
+                .store
+                .host_set_state(id, HostState::RolledBack, Some(&msg));
             event(ctx, sync, "host-rollback-failed", &msg);
             HostApplyError::RestoreFailed { reason, restore }
         }
@@ -243,7 +287,8 @@ pub fn recover(ctx: &HostContext<'_>) -> Result<usize, HostApplyError> {
             Ok(()) => "agent stopped during this host update; previous files restored".to_string(),
             Err(e) => format!("agent stopped during this host update; restore failed: {e}"),
         };
-        ctx.store.host_set_state(r.id, HostState::Interrupted, Some(&msg))?;
+        ctx.store
+            .host_set_state(r.id, HostState::Interrupted, Some(&msg))?;
         event(ctx, &r.sync, "host-interrupted", &msg);
     }
     Ok(open.len())

@@ -29,7 +29,10 @@ pub struct HostConfig {
     #[serde(default)]
     pub units: UnitBackend,
     /// A new agent binary must confirm itself within this time...
-    #[serde(default = "default_deadline", deserialize_with = "crate::config::duration")]
+    #[serde(
+        default = "default_deadline",
+        deserialize_with = "crate::config::duration"
+    )]
     pub self_update_deadline: Duration,
     /// ...and within this many starts, or the previous binary is restored.
     #[serde(default = "default_max_starts")]

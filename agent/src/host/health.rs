@@ -35,7 +35,12 @@ pub fn wait_healthy(
     }
 }
 
-fn probe(units: &dyn UnitManager, unit: &str, check: &HealthCheck, root: &Path) -> Result<(), String> {
+fn probe(
+    units: &dyn UnitManager,
+    unit: &str,
+    check: &HealthCheck,
+    root: &Path,
+) -> Result<(), String> {
     if !units.is_active(unit) {
         return Err("not active".into());
     }
@@ -64,9 +69,9 @@ pub fn http_probe(url: &str) -> Result<(), String> {
     if !ferry_bundle::host::is_loopback_url(url) {
         return Err(format!("{url}: not a loopback URL"));
     }
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// probes are built in; use a command for https"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        format!("{url}: only http:// probes are built in; use a command for https")
+    })?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -81,10 +86,15 @@ pub fn http_probe(url: &str) -> Result<(), String> {
         .map_err(|e| format!("{url}: {e}"))?
         .next()
         .ok_or_else(|| format!("{url}: no address"))?;
-    let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(2)).map_err(|e| format!("{url}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n")
+    let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(2))
         .map_err(|e| format!("{url}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("{url}: {e}"))?;
     let mut head = [0u8; 32];
     let n = s.read(&mut head).map_err(|e| format!("{url}: {e}"))?;
     let line = String::from_utf8_lossy(&head[..n]);
@@ -92,6 +102,9 @@ pub fn http_probe(url: &str) -> Result<(), String> {
     if code.starts_with('2') {
         Ok(())
     } else {
-        Err(format!("{url}: answered {:?}", code.chars().take(3).collect::<String>()))
+        Err(format!(
+            "{url}: answered {:?}",
+            code.chars().take(3).collect::<String>()
+        ))
     }
 }

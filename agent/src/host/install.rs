@@ -118,7 +118,12 @@ impl Parent {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: valid fd, C string and out pointer.
         let rc = unsafe {
-            libc::fstatat(self.dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW)
+            libc::fstatat(
+                self.dir.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
         };
         match check(rc) {
             Ok(_) => Ok(Some(st)),
@@ -155,8 +160,8 @@ impl Parent {
                 let f = self
                     .open_file(&name, libc::O_RDONLY | libc::O_NONBLOCK, 0)
                     .map_err(io(&self.target, "open"))?;
-                let (sha256, _) = ferry_bundle::digest::sha256_reader(f)
-                    .map_err(io(&self.target, "read"))?;
+                let (sha256, _) =
+                    ferry_bundle::digest::sha256_reader(f).map_err(io(&self.target, "read"))?;
                 Ok(Current::Regular { sha256 })
             }
             _ => Ok(Current::Special),
@@ -241,10 +246,18 @@ impl Parent {
         let now = self.current("")?;
         match previous {
             Some(old) => {
-                if now == (Current::Regular { sha256: old.to_string() }) {
+                if now
+                    == (Current::Regular {
+                        sha256: old.to_string(),
+                    })
+                {
                     return Ok(());
                 }
-                if self.current(PREV_SUFFIX)? != (Current::Regular { sha256: old.to_string() }) {
+                if self.current(PREV_SUFFIX)?
+                    != (Current::Regular {
+                        sha256: old.to_string(),
+                    })
+                {
                     return Err(InstallError::PreviousMissing {
                         path: self.target.clone(),
                     });
@@ -252,7 +265,11 @@ impl Parent {
                 self.rename(&format!("{}{PREV_SUFFIX}", self.name), &self.name)?;
             }
             None => {
-                if now == (Current::Regular { sha256: new.to_string() }) {
+                if now
+                    == (Current::Regular {
+                        sha256: new.to_string(),
+                    })
+                {
                     self.unlink(&self.name)?;
                 }
             }

@@ -23,6 +23,9 @@ use selfupdate::{GuardDecision, StartDecision};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The kv key holding the digest of the last self-update the guard rolled back.
+pub const REFUSED_SELF_KEY: &str = "host.self-update.refused";
+
 /// Exit code asking the supervisor (systemd `Restart=on-failure`) to start the new binary.
 pub const EXIT_RESTART: u8 = 75;
 
@@ -64,7 +67,14 @@ pub fn start_check(
             store
                 .host_set_state(m.journal, HostState::Done, None)
                 .map_err(|e| e.to_string())?;
-            let _ = store.add_event("host", "self-update-confirmed", &format!("ferry-agent {} confirmed healthy", env!("CARGO_PKG_VERSION")));
+            let _ = store.add_event(
+                "host",
+                "self-update-confirmed",
+                &format!(
+                    "ferry-agent {} confirmed healthy",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            );
             selfupdate::clear_marker(state_dir).map_err(|e| e.to_string())?;
         }
         StartDecision::Abandon => {
@@ -97,8 +107,17 @@ pub fn guard(cfg: &HostConfig, state_dir: &Path, store: &Store) -> Result<GuardD
             Parent::open(&cfg.root, &m.target, false)
                 .and_then(|p| p.restore(prev, &m.new_sha256))
                 .map_err(|e| e.to_string())?;
-            let msg = format!("new ferry-agent did not confirm itself ({reason:?}); previous binary restored");
+            let msg = format!(
+                "new ferry-agent did not confirm itself ({reason:?}); previous binary restored"
+            );
             let _ = store.host_set_state(m.journal, HostState::RolledBack, Some(&msg));
+            let _ = store.kv_set(REFUSED_SELF_KEY, &m.new_sha256);
+            // The sync's status carries it too (its history still lists the revision applied).
+            if let Ok(records) = store.host_records(&[HostState::RolledBack]) {
+                if let Some(r) = records.iter().find(|r| r.id == m.journal) {
+                    let _ = store.set_error(&r.sync, Some(&msg));
+                }
+            }
             let _ = store.add_event("host", "self-update-rolled-back", &msg);
             selfupdate::clear_marker(state_dir).map_err(|e| e.to_string())?;
         }
@@ -168,19 +187,39 @@ pub fn at_start(cfg: &crate::config::AgentConfig) -> Result<(), String> {
     }
 }
 
-/// `ferry-agent host guard`: the previous binary's check before each start.
-pub fn guard_command(cfg: &crate::config::AgentConfig, args: &[String]) -> Result<u8, String> {
-    if args.first().map(String::as_str) != Some("guard") {
-        return Err("usage: ferry-agent host guard".into());
-    }
+/// `ferry-agent host guard` (the previous binary's check before each start, systemd
+/// `ExecStartPre`) and `ferry-agent host recover` (roll back an interrupted host transaction).
+pub fn host_command(cfg: &crate::config::AgentConfig, args: &[String]) -> Result<u8, String> {
     let Some(host) = &cfg.host else {
         return Ok(0);
     };
     let store = Store::open(&cfg.state_dir.join("state.db")).map_err(|e| e.to_string())?;
-    match guard(host, &cfg.state_dir, &store)? {
-        GuardDecision::Nothing => {}
-        GuardDecision::Start { starts } => println!("self-update pending: start {starts} of {}", host.self_update_max_starts),
-        GuardDecision::Restore(reason) => println!("self-update rolled back ({reason:?}): previous binary restored"),
+    match args.first().map(String::as_str) {
+        Some("guard") => match guard(host, &cfg.state_dir, &store)? {
+            GuardDecision::Nothing => {}
+            GuardDecision::Start { starts } => println!(
+                "self-update pending: start {starts} of {}",
+                host.self_update_max_starts
+            ),
+            GuardDecision::Restore(reason) => {
+                println!("self-update rolled back ({reason:?}): previous binary restored")
+            }
+        },
+        Some("recover") => {
+            let blobs = crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))
+                .map_err(|e| e.to_string())?;
+            let units = units::from_config(host);
+            let ctx = HostContext {
+                cfg: host,
+                store: &store,
+                blobs: &blobs,
+                units: units.as_ref(),
+                state_dir: &cfg.state_dir,
+            };
+            let n = apply::recover(&ctx).map_err(|e| e.to_string())?;
+            println!("{n} interrupted host transactions rolled back");
+        }
+        _ => return Err("usage: ferry-agent host guard|recover".into()),
     }
     Ok(0)
 }

@@ -10,7 +10,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Current {
     Missing,
-    Regular { sha256: String },
+    Regular {
+        sha256: String,
+    },
     Symlink,
     /// A directory, device, fifo or socket.
     Special,
@@ -77,8 +79,12 @@ pub enum PlanError {
     },
     #[error("host file {0} for ferry-agent has no version")]
     SelfVersionMissing(String),
-    #[error("ferry-agent {offered} is below the running {running}: downgrade refused (allowDowngrade)")]
+    #[error(
+        "ferry-agent {offered} is below the running {running}: downgrade refused (allowDowngrade)"
+    )]
     Downgrade { offered: String, running: String },
+    #[error("ferry-agent {0} was rolled back on this device before (it never confirmed itself); not installed again")]
+    SelfUpdateRolledBack(String),
     #[error("this device's architecture {0:?} is not one ferry knows")]
     UnknownArchitecture(String),
 }
@@ -224,7 +230,10 @@ mod tests {
     use super::*;
 
     fn cfg() -> HostConfig {
-        serde_yaml::from_str("enabled: true\nallow: [/usr/bin/ferry-agent, /usr/local/bin/k3s, /etc/rancher/k3s/]\n").unwrap()
+        serde_yaml::from_str(
+            "enabled: true\nallow: [/usr/bin/ferry-agent, /usr/local/bin/k3s, /etc/rancher/k3s/]\n",
+        )
+        .unwrap()
     }
 
     fn file(target: &str, version: Option<&str>) -> HostFile {
@@ -241,7 +250,12 @@ mod tests {
     }
 
     fn cand(file: &HostFile, sha: &str, current: Current) -> Candidate<'_> {
-        Candidate { file, sha256: sha.into(), machine: Machine::NotElf, current }
+        Candidate {
+            file,
+            sha256: sha.into(),
+            machine: Machine::NotElf,
+            current,
+        }
     }
 
     #[test]
@@ -254,13 +268,29 @@ mod tests {
             units: vec![HostUnit {
                 name: "k3s.service".into(),
                 files: vec!["/usr/local/bin/k3s".into()],
-                health: ferry_bundle::host::HealthCheck { command: vec![], http: None, timeout_seconds: 5 },
+                health: ferry_bundle::host::HealthCheck {
+                    command: vec![],
+                    http: None,
+                    timeout_seconds: 5,
+                },
             }],
         };
         let cands = [
-            cand(&agent, "a2", Current::Regular { sha256: "a1".into() }),
+            cand(
+                &agent,
+                "a2",
+                Current::Regular {
+                    sha256: "a1".into(),
+                },
+            ),
             cand(&k3s, "k2", Current::Missing),
-            cand(&conf, "c1", Current::Regular { sha256: "c1".into() }),
+            cand(
+                &conf,
+                "c1",
+                Current::Regular {
+                    sha256: "c1".into(),
+                },
+            ),
         ];
         let p = plan(&cfg(), &section, &cands, Arch::X86_64, "0.1.0").unwrap();
         let targets: Vec<_> = p.installs.iter().map(|i| i.target.as_str()).collect();
@@ -269,7 +299,13 @@ mod tests {
         assert_eq!(p.restarts.len(), 1);
         assert!(!p.installs[0].had_previous && p.installs[1].had_previous);
         // Nothing differs: an empty plan, no restart.
-        let same = [cand(&k3s, "k2", Current::Regular { sha256: "k2".into() })];
+        let same = [cand(
+            &k3s,
+            "k2",
+            Current::Regular {
+                sha256: "k2".into(),
+            },
+        )];
         let p = plan(&cfg(), &section, &same, Arch::X86_64, "0.1.0").unwrap();
         assert!(p.is_empty() && p.restarts.is_empty());
     }
@@ -280,9 +316,18 @@ mod tests {
         let shadow = file("/etc/shadow", None);
         let k3s = file("/usr/local/bin/k3s", None);
         let run = |c: Candidate<'_>| plan(&cfg(), &section, &[c], Arch::X86_64, "0.2.0");
-        assert_eq!(run(cand(&shadow, "x", Current::Missing)), Err(PlanError::NotAllowed("/etc/shadow".into())));
-        assert_eq!(run(cand(&k3s, "x", Current::Symlink)), Err(PlanError::SymlinkTarget("/usr/local/bin/k3s".into())));
-        assert_eq!(run(cand(&k3s, "x", Current::Special)), Err(PlanError::SpecialFile("/usr/local/bin/k3s".into())));
+        assert_eq!(
+            run(cand(&shadow, "x", Current::Missing)),
+            Err(PlanError::NotAllowed("/etc/shadow".into()))
+        );
+        assert_eq!(
+            run(cand(&k3s, "x", Current::Symlink)),
+            Err(PlanError::SymlinkTarget("/usr/local/bin/k3s".into()))
+        );
+        assert_eq!(
+            run(cand(&k3s, "x", Current::Special)),
+            Err(PlanError::SpecialFile("/usr/local/bin/k3s".into()))
+        );
         let mut arm = cand(&k3s, "x", Current::Missing);
         arm.machine = Machine::Elf(Arch::Aarch64);
         assert!(matches!(run(arm), Err(PlanError::WrongArchitecture { .. })));
@@ -290,15 +335,24 @@ mod tests {
         odd.machine = Machine::ElfOther(8);
         assert!(matches!(run(odd), Err(PlanError::WrongArchitecture { .. })));
         let old = file("/usr/bin/ferry-agent", Some("0.1.0"));
-        assert!(matches!(run(cand(&old, "x", Current::Missing)), Err(PlanError::Downgrade { .. })));
+        assert!(matches!(
+            run(cand(&old, "x", Current::Missing)),
+            Err(PlanError::Downgrade { .. })
+        ));
         let mut allowed = old.clone();
         allowed.allow_downgrade = true;
         assert!(run(cand(&allowed, "x", Current::Missing)).is_ok());
         let none = file("/usr/bin/ferry-agent", None);
-        assert!(matches!(run(cand(&none, "x", Current::Missing)), Err(PlanError::SelfVersionMissing(_))));
+        assert!(matches!(
+            run(cand(&none, "x", Current::Missing)),
+            Err(PlanError::SelfVersionMissing(_))
+        ));
         let mut off = cfg();
         off.enabled = false;
-        assert_eq!(plan(&off, &section, &[], Arch::X86_64, "0.2.0"), Err(PlanError::Disabled));
+        assert_eq!(
+            plan(&off, &section, &[], Arch::X86_64, "0.2.0"),
+            Err(PlanError::Disabled)
+        );
     }
 
     #[test]

@@ -151,8 +151,14 @@ mod tests {
     #[test]
     fn guard_counts_starts_then_restores() {
         assert_eq!(guard(None, 0, 3), GuardDecision::Nothing);
-        assert_eq!(guard(Some(&marker(0)), 10, 3), GuardDecision::Start { starts: 1 });
-        assert_eq!(guard(Some(&marker(2)), 10, 3), GuardDecision::Start { starts: 3 });
+        assert_eq!(
+            guard(Some(&marker(0)), 10, 3),
+            GuardDecision::Start { starts: 1 }
+        );
+        assert_eq!(
+            guard(Some(&marker(2)), 10, 3),
+            GuardDecision::Start { starts: 3 }
+        );
         assert_eq!(
             guard(Some(&marker(3)), 10, 3),
             GuardDecision::Restore(RestoreReason::TooManyStarts)
@@ -169,19 +175,28 @@ mod tests {
             guard(Some(&marker(0)), 1000, 3),
             GuardDecision::Restore(RestoreReason::DeadlinePassed)
         );
-        assert_eq!(guard(Some(&marker(0)), 999, 3), GuardDecision::Start { starts: 1 });
+        assert_eq!(
+            guard(Some(&marker(0)), 999, 3),
+            GuardDecision::Start { starts: 1 }
+        );
     }
 
     #[test]
     fn only_the_new_binary_confirms_and_only_when_healthy() {
         let m = marker(1);
         assert_eq!(on_start(None, "new", 10, Ok(())), StartDecision::Nothing);
-        assert_eq!(on_start(Some(&m), "new", 10, Ok(())), StartDecision::Confirm);
+        assert_eq!(
+            on_start(Some(&m), "new", 10, Ok(())),
+            StartDecision::Confirm
+        );
         assert_eq!(
             on_start(Some(&m), "new", 10, Err("keys".into())),
             StartDecision::FailStart("keys".into())
         );
-        assert_eq!(on_start(Some(&m), "old", 10, Ok(())), StartDecision::Abandon);
+        assert_eq!(
+            on_start(Some(&m), "old", 10, Ok(())),
+            StartDecision::Abandon
+        );
         assert!(matches!(
             on_start(Some(&m), "new", 1000, Ok(())),
             StartDecision::FailStart(_)

@@ -42,7 +42,10 @@ impl UnitManager for Systemd {
             let err = String::from_utf8_lossy(&o.stderr);
             return Err(UnitError::Failed {
                 unit: unit.into(),
-                what: format!("systemctl restart: {}", err.chars().take(200).collect::<String>()),
+                what: format!(
+                    "systemctl restart: {}",
+                    err.chars().take(200).collect::<String>()
+                ),
             });
         }
         Ok(())
@@ -68,7 +71,9 @@ pub struct ProcessSupervisor {
 fn pid_alive(pid: i32) -> bool {
     // A zombie still answers kill(0); read its state from /proc.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.split_whitespace().next());
     // SAFETY: signal 0 only checks the pid.
     (unsafe { libc::kill(pid, 0) } == 0) && !matches!(state, Some("Z") | Some("X") | None)
 }
@@ -91,9 +96,16 @@ impl ProcessSupervisor {
             if pid_alive(pid) {
                 // SAFETY: plain signals to a pid this supervisor started.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
-                // Reap it when it is our child (same process); otherwise init does.
+                // Reap it when it is our child (same process); otherwise wait (bounded) until
+                // it is gone, so its port and files are free for the next start.
                 // SAFETY: waitpid on a pid; an error (not our child) is ignored.
-                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+                for _ in 0..100 {
+                    if !pid_alive(pid) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
             }
         }
         let _ = std::fs::remove_file(self.pid_file(unit));

@@ -108,8 +108,9 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, sync, revision, state, plan, error) = row?;
-            let state = HostState::parse(&state)
-                .ok_or_else(|| StoreError::Corrupt(format!("host_journal {id}: state {state:?}")))?;
+            let state = HostState::parse(&state).ok_or_else(|| {
+                StoreError::Corrupt(format!("host_journal {id}: state {state:?}"))
+            })?;
             if states.is_empty() || states.contains(&state) {
                 out.push(HostRecord {
                     id,

@@ -45,7 +45,8 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
     if let Some(path) = spec.host {
-        let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let host: ferry_bundle::host::HostSection = serde_yaml::from_str(&text)
             .with_context(|| format!("{}: not a host section", path.display()))?;
         host.validate(|p| manifest.file(p).is_some())
