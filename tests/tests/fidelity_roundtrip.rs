@@ -56,69 +56,33 @@ fn check_deployment_round_trip(c: &Cluster) {
     let d = c.get("deployment", &ns, "web");
     let spec = &d["spec"];
     assert_eq!(spec["replicas"], 2);
-    assert_eq!(
-        spec["strategy"],
-        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
-    );
-    assert_eq!(
-        (
-            spec["revisionHistoryLimit"].clone(),
-            spec["progressDeadlineSeconds"].clone()
-        ),
-        (json!(10), json!(600))
-    );
+    assert_eq!(spec["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}));
+    assert_eq!((spec["revisionHistoryLimit"].clone(), spec["progressDeadlineSeconds"].clone()), (json!(10), json!(600)));
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["restartPolicy"], "Always");
     assert_eq!(pod["dnsPolicy"], "ClusterFirst");
     assert_eq!(pod["schedulerName"], "default-scheduler");
     assert_eq!(pod["securityContext"], json!({}));
     assert_eq!(pod["terminationGracePeriodSeconds"], 30);
-    assert!(
-        spec["template"]["metadata"]
-            .get("creationTimestamp")
-            .is_some_and(|v| v.is_null()),
-        "{d}"
-    );
+    assert!(spec["template"]["metadata"].get("creationTimestamp").is_some_and(|v| v.is_null()), "{d}");
     let ctr = &pod["containers"][0];
     assert!(ctr.get("args").is_none(), "empty lists vanish: {ctr}");
-    assert_eq!(
-        ctr["resources"],
-        json!({"limits": {"cpu": "500m", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "512Mi"}})
-    );
+    assert_eq!(ctr["resources"], json!({"limits": {"cpu": "500m", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "512Mi"}}));
     assert_eq!(ctr["imagePullPolicy"], "IfNotPresent");
     assert_eq!(ctr["terminationMessagePath"], "/dev/termination-log");
     assert_eq!(ctr["terminationMessagePolicy"], "File");
-    assert_eq!(
-        ctr["ports"],
-        json!([{"containerPort": 80, "protocol": "TCP"}])
-    );
-    assert_eq!(
-        pod["volumes"][0]["configMap"],
-        json!({"name": "web", "defaultMode": 420})
-    );
+    assert_eq!(ctr["ports"], json!([{"containerPort": 80, "protocol": "TCP"}]));
+    assert_eq!(pod["volumes"][0]["configMap"], json!({"name": "web", "defaultMode": 420}));
     assert_eq!(d["metadata"]["generation"], 1);
     assert!(d["metadata"]["creationTimestamp"].is_string());
     // The same manifest again: nothing changes, not even the resourceVersion.
     c.apply("d.yaml", &deployment(&ns, "web"));
     let again = c.get("deployment", &ns, "web");
-    assert_eq!(
-        rv(&again),
-        rv(&d),
-        "a no-op apply keeps the resourceVersion:\n{d}\n{again}"
-    );
+    assert_eq!(rv(&again), rv(&d), "a no-op apply keeps the resourceVersion:\n{d}\n{again}");
     // A label is not a spec change: generation stays; replicas is one.
     c.ok(&["label", "deployment", "web", "-n", &ns, "tier=front"]);
     assert_eq!(c.get("deployment", &ns, "web")["metadata"]["generation"], 1);
-    c.ok(&[
-        "patch",
-        "deployment",
-        "web",
-        "-n",
-        &ns,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"replicas":3}}"#,
-    ]);
+    c.ok(&["patch", "deployment", "web", "-n", &ns, "--type=merge", "-p", r#"{"spec":{"replicas":3}}"#]);
     assert_eq!(c.get("deployment", &ns, "web")["metadata"]["generation"], 2);
     c.done(&ns);
 }
@@ -128,15 +92,9 @@ fn check_deployment_round_trip(c: &Cluster) {
 fn check_client_side_apply(c: &Cluster) {
     let ns = c.namespace("fid-csa");
     let f = c.file("d.yaml", &deployment(&ns, "web"));
-    assert!(c
-        .ok(&["apply", "-f", &f])
-        .stdout
-        .contains("deployment.apps/web created"));
+    assert!(c.ok(&["apply", "-f", &f]).stdout.contains("deployment.apps/web created"));
     let d = c.get("deployment", &ns, "web");
-    assert_eq!(
-        d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"],
-        "500m"
-    );
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"], "500m");
     // kubectl patches `cpu: 0.5` against the stored `500m` (so it says "configured"); the
     // server canonicalizes the patch back to what it stores and writes nothing.
     c.ok(&["apply", "-f", &f]);
@@ -151,15 +109,9 @@ fn check_secret_string_data(c: &Cluster) {
     c.apply("s.yaml", &yaml);
     let s = c.get("secret", &ns, "creds");
     assert_eq!(s["type"], "Opaque");
-    assert_eq!(
-        s["data"],
-        json!({"user": "YWRtaW4=", "password": "czNjcmV0"})
-    );
+    assert_eq!(s["data"], json!({"user": "YWRtaW4=", "password": "czNjcmV0"}));
     assert!(s.get("stringData").is_none(), "{s}");
-    assert!(
-        s["metadata"].get("generation").is_none(),
-        "Secrets have no generation: {s}"
-    );
+    assert!(s["metadata"].get("generation").is_none(), "Secrets have no generation: {s}");
     c.apply("s.yaml", &yaml);
     assert_eq!(rv(&c.get("secret", &ns, "creds")), rv(&s));
     c.done(&ns);
@@ -174,10 +126,7 @@ fn check_service_cluster_ip(c: &Cluster) {
     };
     c.apply("svc.yaml", &svc(80, ""));
     let s = c.get("service", &ns, "web");
-    let ip = s["spec"]["clusterIP"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let ip = s["spec"]["clusterIP"].as_str().unwrap_or_default().to_string();
     assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{s}");
     assert_eq!(s["spec"]["clusterIPs"], json!([ip]));
     assert_eq!(s["spec"]["ipFamilies"], json!(["IPv4"]));
@@ -185,29 +134,14 @@ fn check_service_cluster_ip(c: &Cluster) {
     assert_eq!(s["spec"]["type"], "ClusterIP");
     assert_eq!(s["spec"]["sessionAffinity"], "None");
     assert_eq!(s["spec"]["internalTrafficPolicy"], "Cluster");
-    assert_eq!(
-        s["spec"]["ports"],
-        json!([{"port": 80, "protocol": "TCP", "targetPort": 80}])
-    );
+    assert_eq!(s["spec"]["ports"], json!([{"port": 80, "protocol": "TCP", "targetPort": 80}]));
     assert_eq!(s["status"], json!({"loadBalancer": {}}));
     c.apply("svc.yaml", &svc(8080, ""));
     assert_eq!(c.get("service", &ns, "web")["spec"]["clusterIP"], json!(ip));
-    let other = if ip.ends_with(".77") {
-        ip.replace(".77", ".78")
-    } else {
-        format!(
-            "{}.77",
-            ip.rsplit_once('.').map(|(a, _)| a).unwrap_or("10.43.0")
-        )
-    };
+    let other = if ip.ends_with(".77") { ip.replace(".77", ".78") } else { format!("{}.77", ip.rsplit_once('.').map(|(a, _)| a).unwrap_or("10.43.0")) };
     let f = c.file("svc2.yaml", &svc(8080, &format!("  clusterIP: {other}\n")));
     let err = c.fails(&["apply", "--server-side", "--force-conflicts", "-f", &f]);
-    assert!(
-        err.contains(&format!(
-            "spec.clusterIPs[0]: Invalid value: []string{{\"{other}\"}}: may not change once set"
-        )),
-        "{err}"
-    );
+    assert!(err.contains(&format!("spec.clusterIPs[0]: Invalid value: []string{{\"{other}\"}}: may not change once set")), "{err}");
     c.done(&ns);
 }
 
@@ -215,23 +149,11 @@ fn check_service_cluster_ip(c: &Cluster) {
 fn check_namespace_defaults(c: &Cluster) {
     let name = "fid-ns-defaults";
     if c.real {
-        c.run(&[
-            "delete",
-            "namespace",
-            name,
-            "--wait=true",
-            "--ignore-not-found",
-        ]);
+        c.run(&["delete", "namespace", name, "--wait=true", "--ignore-not-found"]);
     }
-    c.apply(
-        "ns.yaml",
-        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"),
-    );
+    c.apply("ns.yaml", &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"));
     let n = c.get("namespace", "", name);
-    assert_eq!(
-        n["metadata"]["labels"],
-        json!({"kubernetes.io/metadata.name": name})
-    );
+    assert_eq!(n["metadata"]["labels"], json!({"kubernetes.io/metadata.name": name}));
     assert_eq!(n["spec"], json!({"finalizers": ["kubernetes"]}));
     assert_eq!(n["status"], json!({"phase": "Active"}));
     c.done(name);
@@ -249,11 +171,7 @@ fn check_field_validation(c: &Cluster) {
     let err = c.fails(&["create", "-f", &f]);
     assert!(err.contains(r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "specs""#), "{err}");
     let warned = c.ok(&["create", "--validate=warn", "-f", &f]);
-    assert!(
-        warned.stderr.contains(r#"Warning: unknown field "specs""#),
-        "{}",
-        warned.stderr
-    );
+    assert!(warned.stderr.contains(r#"Warning: unknown field "specs""#), "{}", warned.stderr);
     assert!(c.get("configmap", &ns, "typo").get("specs").is_none());
     c.ok(&["delete", "configmap", "typo", "-n", &ns]);
     let silent = c.ok(&["create", "--validate=false", "-f", &f]);
@@ -270,30 +188,17 @@ fn check_immutable_fields(c: &Cluster) {
     let f = c.file("d2.yaml", &deployment(&ns, "web2"));
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
     assert!(err.contains(r#"spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#), "{err}");
-    let cm = |v: &str| {
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: {ns}\nimmutable: true\ndata:\n  a: \"{v}\"\n")
-    };
+    let cm = |v: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: {ns}\nimmutable: true\ndata:\n  a: \"{v}\"\n");
     c.apply("cm.yaml", &cm("1"));
     let f = c.file("cm2.yaml", &cm("2"));
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
-    assert!(
-        err.contains("data: Forbidden: field is immutable when `immutable` is set"),
-        "{err}"
-    );
-    let sts = |size: &str| {
-        format!("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: {ns}\nspec:\n  serviceName: db\n  selector:\n    matchLabels: {{app: db}}\n  template:\n    metadata:\n      labels: {{app: db}}\n    spec:\n      containers:\n      - name: db\n        image: postgres:16\n  volumeClaimTemplates:\n  - metadata:\n      name: data\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources:\n        requests:\n          storage: {size}\n")
-    };
+    assert!(err.contains("data: Forbidden: field is immutable when `immutable` is set"), "{err}");
+    let sts = |size: &str| format!("apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: {ns}\nspec:\n  serviceName: db\n  selector:\n    matchLabels: {{app: db}}\n  template:\n    metadata:\n      labels: {{app: db}}\n    spec:\n      containers:\n      - name: db\n        image: postgres:16\n  volumeClaimTemplates:\n  - metadata:\n      name: data\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources:\n        requests:\n          storage: {size}\n");
     c.apply("sts.yaml", &sts("1Gi"));
     let s = c.get("statefulset", &ns, "db");
-    assert_eq!(
-        s["spec"]["volumeClaimTemplates"][0]["spec"]["volumeMode"],
-        "Filesystem"
-    );
+    assert_eq!(s["spec"]["volumeClaimTemplates"][0]["spec"]["volumeMode"], "Filesystem");
     assert_eq!(s["spec"]["podManagementPolicy"], "OrderedReady");
-    assert_eq!(
-        s["spec"]["updateStrategy"],
-        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
-    );
+    assert_eq!(s["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
     let f = c.file("sts2.yaml", &sts("2Gi"));
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
     assert!(err.contains("spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"), "{err}");
@@ -304,61 +209,29 @@ fn check_immutable_fields(c: &Cluster) {
 fn check_dry_run(c: &Cluster) {
     let ns = c.namespace("fid-dry");
     let f = c.file("svc.yaml", &format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: dry\n  namespace: {ns}\nspec:\n  ports:\n  - port: 53\n    protocol: UDP\n"));
-    let out = c
-        .ok(&[
-            "apply",
-            "--server-side",
-            "--dry-run=server",
-            "-o",
-            "json",
-            "-f",
-            &f,
-        ])
-        .stdout;
+    let out = c.ok(&["apply", "--server-side", "--dry-run=server", "-o", "json", "-f", &f]).stdout;
     let s: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert!(
-        s["spec"]["clusterIP"]
-            .as_str()
-            .is_some_and(|ip| !ip.is_empty()),
-        "{s}"
-    );
+    assert!(s["spec"]["clusterIP"].as_str().is_some_and(|ip| !ip.is_empty()), "{s}");
     assert_eq!(s["spec"]["ports"][0]["targetPort"], 53);
-    assert!(
-        !c.exists("service", &ns, "dry"),
-        "a dry run persists nothing"
-    );
+    assert!(!c.exists("service", &ns, "dry"), "a dry run persists nothing");
     c.done(&ns);
 }
 
 /// Jobs get their defaults and a generated selector; the template may not change.
 fn check_job(c: &Cluster) {
     let ns = c.namespace("fid-job");
-    let job = |image: &str| {
-        format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\n  namespace: {ns}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: once\n        image: {image}\n")
-    };
+    let job = |image: &str| format!("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\n  namespace: {ns}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: once\n        image: {image}\n");
     c.apply("job.yaml", &job("busybox:1.36"));
     let j = c.get("job", &ns, "once");
-    let uid = j["metadata"]["uid"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let uid = j["metadata"]["uid"].as_str().unwrap_or_default().to_string();
     assert_eq!(j["spec"]["backoffLimit"], 6);
     assert_eq!(j["spec"]["completionMode"], "NonIndexed");
     assert_eq!(j["spec"]["suspend"], false);
-    assert_eq!(
-        j["spec"]["selector"],
-        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
-    );
-    assert_eq!(
-        j["spec"]["template"]["metadata"]["labels"]["job-name"],
-        "once"
-    );
+    assert_eq!(j["spec"]["selector"], json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+    assert_eq!(j["spec"]["template"]["metadata"]["labels"]["job-name"], "once");
     let f = c.file("job2.yaml", &job("busybox:1.37"));
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
-    assert!(
-        err.contains("spec.template: Invalid value:") && err.contains("field is immutable"),
-        "{err}"
-    );
+    assert!(err.contains("spec.template: Invalid value:") && err.contains("field is immutable"), "{err}");
     c.done(&ns);
 }
 

@@ -6,8 +6,8 @@ use super::errors::ApiError;
 use super::http::{Fault, Handler, Request, Response};
 use super::rbac::{self, Identity};
 use super::resources::ResourceType;
-use super::roundtrip::FieldValidation;
 use super::selectors::{self, LabelSelector};
+use super::roundtrip::FieldValidation;
 use super::store::write::{WriteRequest, WriteVerb};
 use super::store::State;
 use super::{Faults, Inner, LogEntry};
@@ -412,8 +412,7 @@ fn field_validation(req: &Request, options_kind: &str) -> Result<FieldValidation
 fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for w in warnings {
         let quoted = serde_json::to_string(w).unwrap_or_default();
-        resp.headers
-            .push(("Warning".into(), format!("299 - {quoted}")));
+        resp.headers.push(("Warning".into(), format!("299 - {quoted}")));
     }
     resp
 }

@@ -108,13 +108,7 @@ impl Cluster {
     /// A fresh namespace for one check (removed first if a previous real run left it).
     pub fn namespace(&self, name: &str) -> String {
         if self.real {
-            self.run(&[
-                "delete",
-                "namespace",
-                name,
-                "--wait=true",
-                "--ignore-not-found",
-            ]);
+            self.run(&["delete", "namespace", name, "--wait=true", "--ignore-not-found"]);
         }
         self.apply(
             &format!("{name}.yaml"),
@@ -126,21 +120,12 @@ impl Cluster {
     /// Removes what a check created on a real cluster.
     pub fn done(&self, ns: &str) {
         if self.real {
-            self.run(&[
-                "delete",
-                "namespace",
-                ns,
-                "--wait=false",
-                "--ignore-not-found",
-            ]);
+            self.run(&["delete", "namespace", ns, "--wait=false", "--ignore-not-found"]);
         }
     }
 }
 
 /// `metadata.resourceVersion` of an object read back.
 pub fn rv(obj: &Value) -> String {
-    obj["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    obj["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string()
 }

@@ -56,11 +56,7 @@ pub fn validate(schema: &Value, obj: &Value) -> Vec<FieldError> {
 }
 
 fn property<'a>(schema: &'a Value, key: &str) -> Option<&'a Value> {
-    schema["properties"].get(key).or_else(|| {
-        schema["additionalProperties"]
-            .as_object()
-            .map(|_| &schema["additionalProperties"])
-    })
+    schema["properties"].get(key).or_else(|| schema["additionalProperties"].as_object().map(|_| &schema["additionalProperties"]))
 }
 
 fn preserves(schema: &Value) -> bool {
@@ -68,11 +64,7 @@ fn preserves(schema: &Value) -> bool {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 fn defaults(schema: &Value, m: &mut serde_json::Map<String, Value>) {
@@ -114,13 +106,7 @@ fn walk(schema: &Value, v: &mut Value, path: &str, pruned: &mut Vec<String>, dep
         Value::Array(items) => {
             if schema["items"].is_object() {
                 for (i, item) in items.iter_mut().enumerate() {
-                    walk(
-                        &schema["items"],
-                        item,
-                        &format!("{path}[{i}]"),
-                        pruned,
-                        depth + 1,
-                    );
+                    walk(&schema["items"], item, &format!("{path}[{i}]"), pruned, depth + 1);
                 }
             }
         }
@@ -154,24 +140,10 @@ fn type_ok(expected: &str, v: &Value, schema: &Value) -> bool {
     }
 }
 
-fn required(
-    schema: &Value,
-    m: &serde_json::Map<String, Value>,
-    path: &str,
-    errors: &mut Vec<FieldError>,
-) {
-    for r in schema["required"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+fn required(schema: &Value, m: &serde_json::Map<String, Value>, path: &str, errors: &mut Vec<FieldError>) {
+    for r in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         if !m.contains_key(r) {
-            errors.push(FieldError {
-                field: join(path, r),
-                kind: ErrorKind::Invalid,
-                message: "Required value".into(),
-            });
+            errors.push(FieldError { field: join(path, r), kind: ErrorKind::Invalid, message: "Required value".into() });
         }
     }
 }
@@ -186,9 +158,7 @@ fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<FieldError>, de
         errors.push(FieldError {
             field: path.into(),
             kind: ErrorKind::Invalid,
-            message: format!(
-                "Invalid value: \"{got}\": {path} in body must be of type {expected}: \"{got}\""
-            ),
+            message: format!("Invalid value: \"{got}\": {path} in body must be of type {expected}: \"{got}\""),
         });
         return;
     }
@@ -198,10 +168,7 @@ fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<FieldError>, de
             errors.push(FieldError {
                 field: path.into(),
                 kind: ErrorKind::Invalid,
-                message: format!(
-                    "Unsupported value: {v}: supported values: {}",
-                    list.join(", ")
-                ),
+                message: format!("Unsupported value: {v}: supported values: {}", list.join(", ")),
             });
         }
     }
@@ -216,13 +183,7 @@ fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<FieldError>, de
         }
         Value::Array(items) if schema["items"].is_object() => {
             for (i, item) in items.iter().enumerate() {
-                check(
-                    &schema["items"],
-                    item,
-                    &format!("{path}[{i}]"),
-                    errors,
-                    depth + 1,
-                );
+                check(&schema["items"], item, &format!("{path}[{i}]"), errors, depth + 1);
             }
         }
         _ => {}
@@ -250,28 +211,15 @@ mod tests {
         let mut cr = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"}, "spec": {"size": 1, "foo": 1,
             "extra": {"anything": {"deep": true}}, "labels": {"k": "v"}, "items": [{"name": "n", "bar": 2}]}, "top": 1});
         let pruned = prune_and_default(&schema(), &mut cr);
-        assert_eq!(
-            pruned,
-            vec![
-                "spec.items[0].bar".to_string(),
-                "spec.foo".into(),
-                "top".into()
-            ]
-        );
-        assert_eq!(
-            cr["spec"],
-            json!({"size": 1, "mode": "a", "extra": {"anything": {"deep": true}}, "labels": {"k": "v"}, "items": [{"name": "n"}]})
-        );
+        assert_eq!(pruned, vec!["spec.items[0].bar".to_string(), "spec.foo".into(), "top".into()]);
+        assert_eq!(cr["spec"], json!({"size": 1, "mode": "a", "extra": {"anything": {"deep": true}}, "labels": {"k": "v"}, "items": [{"name": "n"}]}));
         assert!(validate(&schema(), &cr).is_empty());
     }
 
     #[test]
     fn types_required_and_enums_are_checked() {
         let cr = json!({"spec": {"size": "big", "mode": "c", "port": 8080}});
-        let errs: Vec<String> = validate(&schema(), &cr)
-            .into_iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect();
+        let errs: Vec<String> = validate(&schema(), &cr).into_iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
         assert_eq!(errs, vec![
             "spec.mode: Unsupported value: \"c\": supported values: \"a\", \"b\"".to_string(),
             "spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\"".into(),

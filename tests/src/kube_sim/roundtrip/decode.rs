@@ -5,9 +5,7 @@
 //! canonical, base64 of `[]byte` fields checked. Driven by the schema's Go facts.
 
 use super::quantity::Quantity;
-use crate::kube_sim::schema::{
-    FieldDef, GoField, GoShape, ListKind, MapDef, Resolved, ScalarKind, TypeRef, Types,
-};
+use crate::kube_sim::schema::{FieldDef, GoField, GoShape, ListKind, MapDef, Resolved, ScalarKind, TypeRef, Types};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -35,10 +33,7 @@ pub struct UnknownField {
 
 /// Walks `obj` against the type `root`, fixing what Go's decoder fixes and recording the rest.
 pub fn decode(types: &Types, root: &TypeRef, obj: &mut Value) -> Findings {
-    let mut walk = Walk {
-        types,
-        findings: Findings::default(),
-    };
+    let mut walk = Walk { types, findings: Findings::default() };
     walk.value(root, None, obj, &Paths::default(), 0);
     walk.findings
 }
@@ -55,13 +50,7 @@ struct Paths {
 
 impl Paths {
     fn field(&self, name: &str, parent_struct: &str) -> Paths {
-        let join = |base: &str| {
-            if base.is_empty() {
-                name.to_string()
-            } else {
-                format!("{base}.{name}")
-            }
-        };
+        let join = |base: &str| if base.is_empty() { name.to_string() } else { format!("{base}.{name}") };
         Paths {
             indexed: join(&self.indexed),
             smd: format!("{}.{name}", self.smd),
@@ -70,18 +59,10 @@ impl Paths {
         }
     }
     fn index(&self, i: usize, smd_label: String) -> Paths {
-        Paths {
-            indexed: format!("{}[{i}]", self.indexed),
-            smd: format!("{}{smd_label}", self.smd),
-            ..self.clone()
-        }
+        Paths { indexed: format!("{}[{i}]", self.indexed), smd: format!("{}{smd_label}", self.smd), ..self.clone() }
     }
     fn key(&self, k: &str) -> Paths {
-        Paths {
-            indexed: format!("{}.{k}", self.indexed),
-            smd: format!("{}.{k}", self.smd),
-            ..self.clone()
-        }
+        Paths { indexed: format!("{}.{k}", self.indexed), smd: format!("{}.{k}", self.smd), ..self.clone() }
     }
 }
 
@@ -94,9 +75,7 @@ struct Walk<'a> {
 fn json_kind(v: &Value, integer_target: bool) -> String {
     match v {
         Value::String(_) => "string".into(),
-        Value::Number(n) if integer_target => {
-            format!("number {}", super::quantity::go_number_text(n))
-        }
+        Value::Number(n) if integer_target => format!("number {}", super::quantity::go_number_text(n)),
         Value::Number(_) => "number".into(),
         Value::Bool(_) => "bool".into(),
         Value::Array(_) => "array".into(),
@@ -122,11 +101,7 @@ fn smd_label(kind: ListKind<'_>, item: &Value, i: usize) -> String {
 }
 
 fn struct_name(t: &TypeRef) -> String {
-    t.named_type
-        .as_deref()
-        .and_then(|n| n.rsplit('.').next())
-        .unwrap_or("")
-        .to_string()
+    t.named_type.as_deref().and_then(|n| n.rsplit('.').next()).unwrap_or("").to_string()
 }
 
 impl Walk<'_> {
@@ -145,14 +120,7 @@ impl Walk<'_> {
         ));
     }
 
-    fn value(
-        &mut self,
-        t: &TypeRef,
-        go: Option<&GoField>,
-        v: &mut Value,
-        at: &Paths,
-        depth: usize,
-    ) {
+    fn value(&mut self, t: &TypeRef, go: Option<&GoField>, v: &mut Value, at: &Paths, depth: usize) {
         if depth > MAX_DEPTH || v.is_null() {
             return;
         }
@@ -198,41 +166,20 @@ impl Walk<'_> {
             let Some(field) = m.field(&key) else {
                 obj.remove(&key);
                 let p = at.field(&key, &name);
-                self.findings.unknown.push(UnknownField {
-                    decoder_path: p.indexed,
-                    smd_path: p.smd,
-                });
+                self.findings.unknown.push(UnknownField { decoder_path: p.indexed, smd_path: p.smd });
                 continue;
             };
             let FieldDef { type_ref, go, .. } = field;
             if let Some(child) = obj.get_mut(&key) {
-                self.value(
-                    type_ref,
-                    go.as_ref(),
-                    child,
-                    &at.field(&key, &name),
-                    depth + 1,
-                );
+                self.value(type_ref, go.as_ref(), child, &at.field(&key, &name), depth + 1);
             }
         }
     }
 
-    fn go_map(
-        &mut self,
-        m: &MapDef,
-        go: Option<&GoField>,
-        v: &mut Value,
-        at: &Paths,
-        depth: usize,
-    ) {
+    fn go_map(&mut self, m: &MapDef, go: Option<&GoField>, v: &mut Value, at: &Paths, depth: usize) {
         let bytes = go.is_some_and(|g| g.go.contains("[]byte"));
         let Some(obj) = v.as_object_mut() else {
-            return self.type_error(
-                v,
-                at,
-                go.map_or("map[string]string", |g| g.go.as_str()),
-                false,
-            );
+            return self.type_error(v, at, go.map_or("map[string]string", |g| g.go.as_str()), false);
         };
         let Some(elem) = &m.element_type else { return };
         for (k, child) in obj.iter_mut() {
@@ -249,8 +196,7 @@ impl Walk<'_> {
             Some(s) => {
                 if let Err(e) = base64::engine::general_purpose::STANDARD.decode(s) {
                     let offset = match e {
-                        base64::DecodeError::InvalidByte(i, _)
-                        | base64::DecodeError::InvalidLastSymbol(i, _) => i,
+                        base64::DecodeError::InvalidByte(i, _) | base64::DecodeError::InvalidLastSymbol(i, _) => i,
                         _ => s.len(),
                     };
                     self.fail(format!("illegal base64 data at input byte {offset}"));
@@ -307,12 +253,11 @@ impl Walk<'_> {
                     *v = json!(f as i64);
                 } else {
                     let text = super::quantity::go_number_text(n);
-                    self.fail(format!(
-                        "json: cannot unmarshal number {text} into Go value of type int32"
-                    ));
+                    self.fail(format!("json: cannot unmarshal number {text} into Go value of type int32"));
                 }
             }
             _ => self.type_error(v, at, &g.go, false),
         }
     }
 }
+

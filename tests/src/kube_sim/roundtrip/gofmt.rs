@@ -41,10 +41,7 @@ fn string_map(v: &Value) -> String {
     match v.as_object() {
         None => "map[string]string(nil)".into(),
         Some(m) => {
-            let parts: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{}:{}", quote(k), string(v)))
-                .collect();
+            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{}:{}", quote(k), string(v))).collect();
             format!("map[string]string{{{}}}", parts.join(", "))
         }
     }
@@ -91,14 +88,9 @@ mod tests {
             r#"v1.LabelSelector{MatchLabels:map[string]string{"app":"web2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"#
         );
         assert_eq!(
-            label_selector(
-                &json!({"matchExpressions": [{"key": "k", "operator": "In", "values": ["a", "b"]}]})
-            ),
+            label_selector(&json!({"matchExpressions": [{"key": "k", "operator": "In", "values": ["a", "b"]}]})),
             r#"v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"k", Operator:"In", Values:[]string{"a", "b"}}}}"#
         );
-        assert_eq!(
-            string_slice(&json!(["10.43.0.5"])),
-            r#"[]string{"10.43.0.5"}"#
-        );
+        assert_eq!(string_slice(&json!(["10.43.0.5"])), r#"[]string{"10.43.0.5"}"#);
     }
 }

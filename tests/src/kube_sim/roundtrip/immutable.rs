@@ -42,11 +42,7 @@ fn immutable(field: &str, rendered_new: String) -> FieldError {
 }
 
 fn forbidden(field: &str, detail: &str) -> FieldError {
-    FieldError {
-        field: field.into(),
-        kind: ErrorKind::Forbidden,
-        message: format!("Forbidden: {detail}"),
-    }
+    FieldError { field: field.into(), kind: ErrorKind::Forbidden, message: format!("Forbidden: {detail}") }
 }
 
 const WHEN_IMMUTABLE: &str = "field is immutable when `immutable` is set";
@@ -74,10 +70,7 @@ pub fn check_update(group: &str, kind: &str, new: &Value, old: &Value) -> Vec<Fi
 
 fn selector(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     if new["spec"]["selector"] != old["spec"]["selector"] {
-        errs.push(immutable(
-            "spec.selector",
-            gofmt::label_selector(&new["spec"]["selector"]),
-        ));
+        errs.push(immutable("spec.selector", gofmt::label_selector(&new["spec"]["selector"])));
     }
 }
 
@@ -113,15 +106,11 @@ fn job(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     let (spec, old_spec) = (&new["spec"], &old["spec"]);
     let elastic = spec["completionMode"] == "Indexed" && spec["completions"] == spec["parallelism"];
     if spec["completions"] != old_spec["completions"] && !elastic {
-        errs.push(immutable(
-            "spec.completions",
-            gofmt::scalar(&spec["completions"]),
-        ));
+        errs.push(immutable("spec.completions", gofmt::scalar(&spec["completions"])));
     }
     selector(new, old, errs);
     let mut old_template = old_spec["template"].clone();
-    let suspended_never_started =
-        old_spec["suspend"] == json!(true) && old["status"]["startTime"].is_null();
+    let suspended_never_started = old_spec["suspend"] == json!(true) && old["status"]["startTime"].is_null();
     if suspended_never_started {
         let t = &spec["template"];
         for (path, value) in [
@@ -137,39 +126,22 @@ fn job(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         }
     }
     if strip_nulls(&spec["template"]) != strip_nulls(&old_template) {
-        errs.push(immutable(
-            "spec.template",
-            "core.PodTemplateSpec{...}".into(),
-        ));
+        errs.push(immutable("spec.template", "core.PodTemplateSpec{...}".into()));
     }
     if spec["completionMode"] != old_spec["completionMode"] {
-        errs.push(immutable(
-            "spec.completionMode",
-            gofmt::string(&spec["completionMode"]),
-        ));
+        errs.push(immutable("spec.completionMode", gofmt::string(&spec["completionMode"])));
     }
     if spec["podFailurePolicy"] != old_spec["podFailurePolicy"] {
-        errs.push(immutable(
-            "spec.podFailurePolicy",
-            "batch.PodFailurePolicy{...}".into(),
-        ));
+        errs.push(immutable("spec.podFailurePolicy", "batch.PodFailurePolicy{...}".into()));
     }
     if spec["backoffLimitPerIndex"] != old_spec["backoffLimitPerIndex"] {
-        errs.push(immutable(
-            "spec.backoffLimitPerIndex",
-            gofmt::scalar(&spec["backoffLimitPerIndex"]),
-        ));
+        errs.push(immutable("spec.backoffLimitPerIndex", gofmt::scalar(&spec["backoffLimitPerIndex"])));
     }
 }
 
 fn strip_nulls(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), strip_nulls(v)))
-                .collect(),
-        ),
+        Value::Object(m) => Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), strip_nulls(v))).collect()),
         Value::Array(a) => Value::Array(a.iter().map(strip_nulls).collect()),
         other => other.clone(),
     }
@@ -182,17 +154,9 @@ fn service(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     if external(new) || external(old) {
         return;
     }
-    let old_ips = old["spec"]["clusterIPs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let new_ips = new["spec"]["clusterIPs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let Some(old_primary) = old_ips.first() else {
-        return;
-    };
+    let old_ips = old["spec"]["clusterIPs"].as_array().cloned().unwrap_or_default();
+    let new_ips = new["spec"]["clusterIPs"].as_array().cloned().unwrap_or_default();
+    let Some(old_primary) = old_ips.first() else { return };
     match new_ips.first() {
         None => errs.push(FieldError {
             field: "spec.clusterIPs[0]".into(),
@@ -202,10 +166,7 @@ fn service(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         Some(p) if p != old_primary => errs.push(FieldError {
             field: "spec.clusterIPs[0]".into(),
             kind: ErrorKind::Invalid,
-            message: format!(
-                "Invalid value: {}: may not change once set",
-                gofmt::string_slice(&new["spec"]["clusterIPs"])
-            ),
+            message: format!("Invalid value: {}: may not change once set", gofmt::string_slice(&new["spec"]["clusterIPs"])),
         }),
         Some(_) => {}
     }
@@ -221,8 +182,7 @@ fn claim(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     }
     let bound = new["status"]["phase"] == "Bound";
     if bound && new_clone["resources"]["requests"].is_object() {
-        new_clone["resources"]["requests"]["storage"] =
-            old["spec"]["resources"]["requests"]["storage"].clone();
+        new_clone["resources"]["requests"]["storage"] = old["spec"]["resources"]["requests"]["storage"].clone();
     }
     if bound {
         new_clone["volumeAttributesClassName"] = old_clone["volumeAttributesClassName"].clone();
@@ -231,16 +191,11 @@ fn claim(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         errs.push(forbidden("spec", "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"));
     }
     let size = |v: &Value| {
-        super::quantity::Quantity::from_json(&v["spec"]["resources"]["requests"]["storage"])
-            .ok()
-            .map(|q| q.as_f64())
+        super::quantity::Quantity::from_json(&v["spec"]["resources"]["requests"]["storage"]).ok().map(|q| q.as_f64())
     };
     if let (Some(n), Some(o)) = (size(new), size(old)) {
         if n < o {
-            errs.push(forbidden(
-                "spec.resources.requests.storage",
-                "field can not be less than previous value",
-            ));
+            errs.push(forbidden("spec.resources.requests.storage", "field can not be less than previous value"));
         }
     }
 }

@@ -36,14 +36,10 @@ pub fn generation_rule(group: &str, kind: &str, custom: bool) -> Option<Generati
         ("policy", "PodDisruptionBudget") => Spec,
         ("apiextensions.k8s.io", "CustomResourceDefinition") => Spec,
         ("flowcontrol.apiserver.k8s.io", "FlowSchema" | "PriorityLevelConfiguration") => Spec,
-        (
-            "admissionregistration.k8s.io",
-            "ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding",
-        ) => Spec,
-        (
-            "admissionregistration.k8s.io",
-            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration",
-        ) => AllButMetadata,
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding") => Spec,
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration") => {
+            AllButMetadata
+        }
         _ => return None,
     })
 }
@@ -60,26 +56,19 @@ fn without(obj: &Value, keys: &[&str]) -> Value {
 
 /// The generation `new` gets when it replaces `old` (None: the kind has none, or it stays
 /// absent).
-pub fn next_generation(
-    rule: Option<GenerationRule>,
-    new: &Value,
-    old: Option<&Value>,
-) -> Option<i64> {
+pub fn next_generation(rule: Option<GenerationRule>, new: &Value, old: Option<&Value>) -> Option<i64> {
     let rule = rule?;
     let Some(old) = old else { return Some(1) };
     let current = old["metadata"]["generation"].as_i64().unwrap_or(0);
     let changed = match rule {
         GenerationRule::Spec => new["spec"] != old["spec"],
         GenerationRule::SpecOrAnnotations => {
-            new["spec"] != old["spec"]
-                || new["metadata"]["annotations"] != old["metadata"]["annotations"]
+            new["spec"] != old["spec"] || new["metadata"]["annotations"] != old["metadata"]["annotations"]
         }
         GenerationRule::AllButMetadataAndStatus => {
             without(new, &["metadata", "status"]) != without(old, &["metadata", "status"])
         }
-        GenerationRule::AllButMetadata => {
-            without(new, &["metadata"]) != without(old, &["metadata"])
-        }
+        GenerationRule::AllButMetadata => without(new, &["metadata"]) != without(old, &["metadata"]),
     };
     Some(if changed { current + 1 } else { current })
 }
@@ -92,8 +81,7 @@ mod tests {
     #[test]
     fn generation_moves_only_where_the_strategy_moves_it() {
         let old = json!({"metadata": {"generation": 3}, "spec": {"replicas": 1}});
-        let relabelled =
-            json!({"metadata": {"generation": 3, "labels": {"a": "b"}}, "spec": {"replicas": 1}});
+        let relabelled = json!({"metadata": {"generation": 3, "labels": {"a": "b"}}, "spec": {"replicas": 1}});
         let scaled = json!({"metadata": {}, "spec": {"replicas": 2}});
         let dep = generation_rule("apps", "Deployment", false);
         assert_eq!(next_generation(dep, &relabelled, Some(&old)), Some(3));
@@ -103,14 +91,7 @@ mod tests {
         let sts = generation_rule("apps", "StatefulSet", false);
         assert_eq!(next_generation(sts, &annotated, Some(&old)), Some(3));
         assert_eq!(next_generation(dep, &old, None), Some(1));
-        for (g, k) in [
-            ("", "ConfigMap"),
-            ("", "Secret"),
-            ("", "Service"),
-            ("", "Namespace"),
-            ("rbac.authorization.k8s.io", "Role"),
-            ("autoscaling", "HorizontalPodAutoscaler"),
-        ] {
+        for (g, k) in [("", "ConfigMap"), ("", "Secret"), ("", "Service"), ("", "Namespace"), ("rbac.authorization.k8s.io", "Role"), ("autoscaling", "HorizontalPodAutoscaler")] {
             assert_eq!(generation_rule(g, k, false), None, "{k}");
         }
     }

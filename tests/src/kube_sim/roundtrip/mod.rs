@@ -45,17 +45,8 @@ impl FieldValidation {
             Some("Ignore") => Ok(FieldValidation::Ignore),
             Some("Strict") => Ok(FieldValidation::Strict),
             Some(other) => {
-                let message = format!(
-                    "Unsupported value: {:?}: supported values: \"Ignore\", \"Warn\", \"Strict\"",
-                    other
-                );
-                let mut e = ApiError::new(
-                    422,
-                    "Invalid",
-                    format!(
-                        "{options_kind}.meta.k8s.io \"\" is invalid: fieldValidation: {message}"
-                    ),
-                );
+                let message = format!("Unsupported value: {:?}: supported values: \"Ignore\", \"Warn\", \"Strict\"", other);
+                let mut e = ApiError::new(422, "Invalid", format!("{options_kind}.meta.k8s.io \"\" is invalid: fieldValidation: {message}"));
                 e.details = json!({"group": "meta.k8s.io", "kind": options_kind,
                     "causes": [{"reason": "FieldValueNotSupported", "message": message, "field": "fieldValidation"}]});
                 Err(e)
@@ -97,10 +88,7 @@ impl Target<'_> {
 
     fn cannot_handle(&self, detail: &str) -> ApiError {
         let k = &self.rt.kind;
-        ApiError::bad_request(format!(
-            "{k} in version \"{}\" cannot be handled as a {k}: {detail}",
-            self.rt.version
-        ))
+        ApiError::bad_request(format!("{k} in version \"{}\" cannot be handled as a {k}: {detail}", self.rt.version))
     }
 
     fn builtin_type(&self) -> Option<schema::TypeRef> {
@@ -132,16 +120,9 @@ pub fn decode_body(
         if let Some(e) = findings.error {
             return Err(t.cannot_handle(&e));
         }
-        findings
-            .unknown
-            .into_iter()
-            .map(|u| (u.decoder_path, u.smd_path))
-            .collect()
+        findings.unknown.into_iter().map(|u| (u.decoder_path, u.smd_path)).collect()
     } else if let Some(s) = t.crd_schema {
-        crd::prune_and_default(s, body)
-            .into_iter()
-            .map(|p| (p.clone(), format!(".{p}")))
-            .collect()
+        crd::prune_and_default(s, body).into_iter().map(|p| (p.clone(), format!(".{p}"))).collect()
     } else {
         Vec::new()
     };
@@ -153,15 +134,9 @@ pub fn decode_body(
     }
     match validation {
         FieldValidation::Ignore => Ok(Vec::new()),
-        FieldValidation::Warn => Ok(unknown
-            .iter()
-            .map(|(p, _)| format!("unknown field \"{p}\""))
-            .collect()),
+        FieldValidation::Warn => Ok(unknown.iter().map(|(p, _)| format!("unknown field \"{p}\"")).collect()),
         FieldValidation::Strict => {
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|(p, _)| format!("unknown field \"{p}\""))
-                .collect();
+            let list: Vec<String> = unknown.iter().map(|(p, _)| format!("unknown field \"{p}\"")).collect();
             Err(t.cannot_handle(&format!("strict decoding error: {}", list.join(", "))))
         }
     }
@@ -170,29 +145,15 @@ pub fn decode_body(
 /// structured-merge-diff refuses an apply configuration with undeclared fields; the API
 /// server passes that on as a 500 without a reason (kubernetes/kubernetes#122480).
 fn typed_patch_error(t: &Target, unknown: &[(String, String)]) -> ApiError {
-    let lines: Vec<String> = unknown
-        .iter()
-        .map(|(_, smd)| format!("{smd}: field not declared in schema"))
-        .collect();
+    let lines: Vec<String> = unknown.iter().map(|(_, smd)| format!("{smd}: field not declared in schema")).collect();
     let detail = if lines.len() == 1 {
         lines[0].clone()
     } else {
         format!("errors:\n  {}", lines.join("\n  "))
     };
     let gv = t.rt.group_version();
-    let gvk = if t.rt.group.is_empty() {
-        format!("/{gv}, Kind={}", t.rt.kind)
-    } else {
-        format!("{gv}, Kind={}", t.rt.kind)
-    };
-    ApiError::new(
-        500,
-        "",
-        format!(
-            "failed to create typed patch object ({}/{}; {gvk}): {detail}",
-            t.namespace, t.name
-        ),
-    )
+    let gvk = if t.rt.group.is_empty() { format!("/{gv}, Kind={}", t.rt.kind) } else { format!("{gv}, Kind={}", t.rt.kind) };
+    ApiError::new(500, "", format!("failed to create typed patch object ({}/{}; {gvk}): {detail}", t.namespace, t.name))
 }
 
 /// What [`normalize`] needs to know about the rest of the cluster.
@@ -203,12 +164,7 @@ pub struct Cluster {
 
 /// Hook 2: the merged object becomes what the server stores: defaults, allocations, the Job
 /// selector (needs `metadata.uid`), then Go's encoding of the typed object.
-pub fn normalize(
-    t: &Target,
-    obj: &mut Value,
-    old: Option<&Value>,
-    cluster: &Cluster,
-) -> Result<(), ApiError> {
+pub fn normalize(t: &Target, obj: &mut Value, old: Option<&Value>, cluster: &Cluster) -> Result<(), ApiError> {
     if t.rt.crd.is_some() {
         if let Some(s) = t.crd_schema {
             crd::prune_and_default(s, obj);
@@ -254,21 +210,10 @@ pub fn validate(t: &Target, obj: &Value, old: Option<&Value>) -> Result<(), ApiE
 
 /// `errors.NewInvalid`: 422, `Kind.group "name" is invalid: [causes]`.
 pub fn invalid(t: &Target, errors: &[FieldError]) -> ApiError {
-    let rendered: Vec<String> = errors
-        .iter()
-        .map(|e| format!("{}: {}", e.field, e.message))
-        .collect();
-    let aggregate = if rendered.len() == 1 {
-        rendered[0].clone()
-    } else {
-        format!("[{}]", rendered.join(", "))
-    };
+    let rendered: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+    let aggregate = if rendered.len() == 1 { rendered[0].clone() } else { format!("[{}]", rendered.join(", ")) };
     let kind = t.qualified_kind();
-    let mut e = ApiError::new(
-        422,
-        "Invalid",
-        format!("{kind} \"{}\" is invalid: {aggregate}", t.name),
-    );
+    let mut e = ApiError::new(422, "Invalid", format!("{kind} \"{}\" is invalid: {aggregate}", t.name));
     e.details = json!({
         "name": t.name, "group": t.rt.group, "kind": t.rt.kind,
         "causes": errors.iter().map(|e| json!({"reason": e.kind.reason(), "message": e.message, "field": e.field})).collect::<Vec<_>>()

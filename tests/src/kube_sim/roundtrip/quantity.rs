@@ -61,13 +61,7 @@ fn split<'a>(s: &'a str) -> Result<Split<'a>, QuantityError> {
         positive = b[0] != b'-';
         pos += 1;
     }
-    let zero = |value: &'a str| Split {
-        positive,
-        value,
-        num: "0",
-        denom: "",
-        suffix: "",
-    };
+    let zero = |value: &'a str| Split { positive, value, num: "0", denom: "", suffix: "" };
     while pos < end && b[pos] == b'0' {
         pos += 1;
     }
@@ -79,13 +73,7 @@ fn split<'a>(s: &'a str) -> Result<Split<'a>, QuantityError> {
         pos += 1;
     }
     if pos >= end {
-        return Ok(Split {
-            positive,
-            value: s,
-            num: &s[start..],
-            denom: "",
-            suffix: "",
-        });
+        return Ok(Split { positive, value: s, num: &s[start..], denom: "", suffix: "" });
     }
     let num = if pos == start { "0" } else { &s[start..pos] };
     let mut denom = "";
@@ -97,13 +85,7 @@ fn split<'a>(s: &'a str) -> Result<Split<'a>, QuantityError> {
         }
         denom = &s[d..pos];
         if pos >= end {
-            return Ok(Split {
-                positive,
-                value: s,
-                num,
-                denom,
-                suffix: "",
-            });
+            return Ok(Split { positive, value: s, num, denom, suffix: "" });
         }
     }
     let value = &s[..pos];
@@ -120,13 +102,7 @@ fn split<'a>(s: &'a str) -> Result<Split<'a>, QuantityError> {
     if pos < end {
         return Err(QuantityError::FormatWrong);
     }
-    Ok(Split {
-        positive,
-        value,
-        num,
-        denom,
-        suffix: &s[suffix_start..],
-    })
+    Ok(Split { positive, value, num, denom, suffix: &s[suffix_start..] })
 }
 
 /// `(base, exponent, format)` of a suffix.
@@ -181,13 +157,7 @@ impl Quantity {
     }
 
     fn zero(kept: Option<String>) -> Quantity {
-        Quantity {
-            negative: false,
-            mantissa: 0,
-            exp10: 0,
-            format: Format::DecimalSi,
-            kept,
-        }
+        Quantity { negative: false, mantissa: 0, exp10: 0, format: Format::DecimalSi, kept }
     }
 
     /// The int64 path of `ParseQuantity`, which also decides whether the text is canonical.
@@ -196,8 +166,7 @@ impl Quantity {
         let (mut scale, precision, multiplier) = match format {
             Format::DecimalExponent | Format::DecimalSi => (exponent, 18 - digits, 1i64),
             Format::BinarySi if exponent >= 0 && p.denom.is_empty() => {
-                let precision =
-                    15 - p.num.len() as i32 - ((exponent as f32) * 3.0 / 10.0) as i32 - 1;
+                let precision = 15 - p.num.len() as i32 - ((exponent as f32) * 3.0 / 10.0) as i32 - 1;
                 (0, precision, 1i64.checked_shl(exponent as u32)?)
             }
             Format::BinarySi => (0, -1, 1),
@@ -226,12 +195,7 @@ impl Quantity {
     }
 
     /// The `inf.Dec` path: exact value, rounded up to nano units, capped for binary SI.
-    fn slow(
-        p: &Split,
-        base: u32,
-        exponent: i32,
-        mut format: Format,
-    ) -> Result<Quantity, QuantityError> {
+    fn slow(p: &Split, base: u32, exponent: i32, mut format: Format) -> Result<Quantity, QuantityError> {
         let unsigned = p.value.trim_start_matches(['+', '-']);
         let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
         if int_part.is_empty() && frac_part.is_empty() {
@@ -248,9 +212,7 @@ impl Quantity {
         if base == 10 {
             exp10 = exp10.checked_add(exponent).ok_or(QuantityError::Numeric)?;
         } else {
-            let factor = 1u128
-                .checked_shl(exponent as u32)
-                .ok_or(QuantityError::Numeric)?;
+            let factor = 1u128.checked_shl(exponent as u32).ok_or(QuantityError::Numeric)?;
             mantissa = mantissa.checked_mul(factor).ok_or(QuantityError::Numeric)?;
         }
         if mantissa != 0 && exp10 < -9 {
@@ -264,13 +226,9 @@ impl Quantity {
         if format == Format::BinarySi {
             let max = i64::MAX as u128;
             let over = if exp10 >= 0 {
-                pow10(exp10 as u32)
-                    .and_then(|f| mantissa.checked_mul(f))
-                    .is_none_or(|v| v > max)
+                pow10(exp10 as u32).and_then(|f| mantissa.checked_mul(f)).is_none_or(|v| v > max)
             } else {
-                pow10((-exp10) as u32)
-                    .and_then(|f| max.checked_mul(f))
-                    .is_some_and(|m| mantissa > m)
+                pow10((-exp10) as u32).and_then(|f| max.checked_mul(f)).is_some_and(|m| mantissa > m)
             };
             if over {
                 mantissa = max;
@@ -281,13 +239,7 @@ impl Quantity {
                 format = Format::DecimalSi;
             }
         }
-        Ok(Quantity {
-            negative: !p.positive && mantissa != 0,
-            mantissa,
-            exp10,
-            format,
-            kept: None,
-        })
+        Ok(Quantity { negative: !p.positive && mantissa != 0, mantissa, exp10, format, kept: None })
     }
 
     /// The JSON decoder's view of a value in a Quantity field: a string, or a JSON number
@@ -340,24 +292,12 @@ impl Quantity {
                     e -= 1;
                 }
                 let suffix = if format == Format::DecimalExponent {
-                    if e == 0 {
-                        String::new()
-                    } else {
-                        format!("e{e}")
-                    }
+                    if e == 0 { String::new() } else { format!("e{e}") }
                 } else {
                     // apimachinery has no suffix beyond E (10^18) and prints none.
                     match e {
-                        -9 => "n",
-                        -6 => "u",
-                        -3 => "m",
-                        3 => "k",
-                        6 => "M",
-                        9 => "G",
-                        12 => "T",
-                        15 => "P",
-                        18 => "E",
-                        _ => "",
+                        -9 => "n", -6 => "u", -3 => "m", 3 => "k", 6 => "M", 9 => "G",
+                        12 => "T", 15 => "P", 18 => "E", _ => "",
                     }
                     .to_string()
                 };
@@ -384,11 +324,7 @@ impl Quantity {
     /// An approximate value, for comparisons.
     pub fn as_f64(&self) -> f64 {
         let v = self.mantissa as f64 * 10f64.powi(self.exp10);
-        if self.negative {
-            -v
-        } else {
-            v
-        }
+        if self.negative { -v } else { v }
     }
 
     /// The value rounded up to an integer, and whether that was exact.
@@ -425,57 +361,22 @@ mod tests {
     use super::*;
 
     fn canon(s: &str) -> String {
-        Quantity::parse(s)
-            .map(|q| q.canonical())
-            .unwrap_or_else(|e| format!("error: {e}"))
+        Quantity::parse(s).map(|q| q.canonical()).unwrap_or_else(|e| format!("error: {e}"))
     }
 
     #[test]
     fn canonical_forms_match_apimachinery() {
         for (input, want) in [
-            ("0.5", "500m"),
-            ("1000m", "1"),
-            ("1024Mi", "1Gi"),
-            ("1.5Gi", "1536Mi"),
-            ("0.1", "100m"),
-            ("1e3", "1e3"),
-            ("1000", "1k"),
-            ("100m", "100m"),
-            ("2", "2"),
-            ("1Ki", "1Ki"),
-            ("1Mi", "1Mi"),
-            ("1Gi", "1Gi"),
-            ("1000M", "1G"),
-            (".001Ki", "1024m"),
-            (".000001Ki", "1024u"),
-            (".000000001Ki", "1024n"),
-            (".000000000001Ki", "2n"),
-            ("0.0000000001", "1n"),
-            ("0", "0"),
-            ("0.0", "0"),
-            ("00", "0"),
-            ("0m", "0"),
-            ("0Gi", "0"),
-            ("-0", "0"),
-            ("1.5", "1500m"),
-            ("512Mi", "512Mi"),
-            ("8Mi", "8Mi"),
-            ("0.5Gi", "512Mi"),
-            ("100Mi", "100Mi"),
-            ("1E3", "1E3"),
-            ("12e6", "12e6"),
-            ("1e2", "100"),
-            ("+1", "+1"),
-            ("-500m", "-500m"),
-            ("-1.5", "-1500m"),
-            ("250M", "250M"),
-            ("2000Mi", "2000Mi"),
-            ("3000", "3k"),
-            ("1e-3", "1e-3"),
-            ("10e-3", "10e-3"),
-            ("1Ti", "1Ti"),
-            ("1.", "1."),
-            ("-", "0"),
+            ("0.5", "500m"), ("1000m", "1"), ("1024Mi", "1Gi"), ("1.5Gi", "1536Mi"),
+            ("0.1", "100m"), ("1e3", "1e3"), ("1000", "1k"), ("100m", "100m"), ("2", "2"),
+            ("1Ki", "1Ki"), ("1Mi", "1Mi"), ("1Gi", "1Gi"), ("1000M", "1G"),
+            (".001Ki", "1024m"), (".000001Ki", "1024u"), (".000000001Ki", "1024n"),
+            (".000000000001Ki", "2n"), ("0.0000000001", "1n"), ("0", "0"), ("0.0", "0"),
+            ("00", "0"), ("0m", "0"), ("0Gi", "0"), ("-0", "0"), ("1.5", "1500m"),
+            ("512Mi", "512Mi"), ("8Mi", "8Mi"), ("0.5Gi", "512Mi"), ("100Mi", "100Mi"),
+            ("1E3", "1E3"), ("12e6", "12e6"), ("1e2", "100"), ("+1", "+1"), ("-500m", "-500m"),
+            ("-1.5", "-1500m"), ("250M", "250M"), ("2000Mi", "2000Mi"), ("3000", "3k"),
+            ("1e-3", "1e-3"), ("10e-3", "10e-3"), ("1Ti", "1Ti"), ("1.", "1."), ("-", "0"),
         ] {
             assert_eq!(canon(input), want, "{input}");
         }
@@ -492,32 +393,16 @@ mod tests {
     fn whitespace_is_trimmed_and_garbage_refused() {
         assert_eq!(canon(" 1"), "1");
         assert_eq!(canon("1 "), "1");
-        assert_eq!(
-            canon("abc"),
-            format!("error: quantities must match the regular expression '{SPLIT_RE}'")
-        );
-        assert_eq!(
-            canon(""),
-            format!("error: quantities must match the regular expression '{SPLIT_RE}'")
-        );
-        assert_eq!(
-            canon("1Qi"),
-            format!("error: quantities must match the regular expression '{SPLIT_RE}'")
-        );
+        assert_eq!(canon("abc"), format!("error: quantities must match the regular expression '{SPLIT_RE}'"));
+        assert_eq!(canon(""), format!("error: quantities must match the regular expression '{SPLIT_RE}'"));
+        assert_eq!(canon("1Qi"), format!("error: quantities must match the regular expression '{SPLIT_RE}'"));
         assert_eq!(canon("1ki"), "error: unable to parse quantity's suffix");
-        assert_eq!(
-            canon("1.2.3"),
-            format!("error: quantities must match the regular expression '{SPLIT_RE}'")
-        );
+        assert_eq!(canon("1.2.3"), format!("error: quantities must match the regular expression '{SPLIT_RE}'"));
     }
 
     #[test]
     fn json_numbers_read_as_go_writes_them() {
-        let q = |v: Value| {
-            Quantity::from_json(&v)
-                .map(|q| q.canonical())
-                .unwrap_or_default()
-        };
+        let q = |v: Value| Quantity::from_json(&v).map(|q| q.canonical()).unwrap_or_default();
         assert_eq!(q(serde_json::json!(0.5)), "500m");
         assert_eq!(q(serde_json::json!(2)), "2");
         assert_eq!(q(serde_json::json!(1e21)), "1e+21");

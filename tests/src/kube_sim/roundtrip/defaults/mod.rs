@@ -37,9 +37,7 @@ pub(crate) fn default_str(m: &mut Map<String, Value>, key: &str, value: &str) {
 
 /// Sets an int32 field whose Go zero value (0) means "unset".
 pub(crate) fn default_int(m: &mut Map<String, Value>, key: &str, value: i64) {
-    if m.get(key)
-        .is_none_or(|v| v.is_null() || v.as_i64() == Some(0))
-    {
+    if m.get(key).is_none_or(|v| v.is_null() || v.as_i64() == Some(0)) {
         m.insert(key.into(), json!(value));
     }
 }
@@ -54,10 +52,7 @@ pub(crate) fn object_at<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut M
 }
 
 /// Every object in the array at `key` of `m`.
-pub(crate) fn each_item<'a>(
-    m: &'a mut Map<String, Value>,
-    key: &str,
-) -> impl Iterator<Item = &'a mut Map<String, Value>> {
+pub(crate) fn each_item<'a>(m: &'a mut Map<String, Value>, key: &str) -> impl Iterator<Item = &'a mut Map<String, Value>> {
     m.get_mut(key)
         .and_then(Value::as_array_mut)
         .into_iter()
@@ -85,11 +80,7 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) -> Result<(), QuantityErr
         }
         ("", "PersistentVolume") => persistent_volume(obj)?,
         ("", "ResourceQuota") => {
-            for path in [
-                &["spec", "hard"][..],
-                &["status", "hard"],
-                &["status", "used"],
-            ] {
+            for path in [&["spec", "hard"][..], &["status", "hard"], &["status", "used"]] {
                 pod::resource_list_at(obj, path)?;
             }
         }
@@ -125,11 +116,7 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) -> Result<(), QuantityErr
                 default_ptr(spec, "storageCapacity", json!(false));
                 default_ptr(spec, "fsGroupPolicy", json!("ReadWriteOnceWithFSType"));
                 default_ptr(spec, "requiresRepublish", json!(false));
-                if spec
-                    .get("volumeLifecycleModes")
-                    .and_then(Value::as_array)
-                    .is_none_or(Vec::is_empty)
-                {
+                if spec.get("volumeLifecycleModes").and_then(Value::as_array).is_none_or(Vec::is_empty) {
                     spec.insert("volumeLifecycleModes".into(), json!(["Persistent"]));
                 }
             }
@@ -154,10 +141,7 @@ fn secret(obj: &mut Value) {
         }
         if let Some(d) = data.as_object_mut() {
             for (k, v) in string_data {
-                let text = v
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string());
+                let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
                 d.insert(k, json!(b64.encode(text)));
             }
         }
@@ -167,10 +151,7 @@ fn secret(obj: &mut Value) {
 /// `SetDefaults_Namespace` (the name label), the strategy's `spec.finalizers` and
 /// `SetDefaults_NamespaceStatus`.
 fn namespace(obj: &mut Value) {
-    let name = obj["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
     if !name.is_empty() {
         if !obj["metadata"]["labels"].is_object() {
             obj["metadata"]["labels"] = json!({});
@@ -180,11 +161,7 @@ fn namespace(obj: &mut Value) {
     let Some(m) = obj.as_object_mut() else { return };
     let spec = m.entry("spec").or_insert_with(|| json!({}));
     if let Some(spec) = spec.as_object_mut() {
-        if spec
-            .get("finalizers")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty)
-        {
+        if spec.get("finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty) {
             spec.insert("finalizers".into(), json!(["kubernetes"]));
         }
     }
@@ -196,9 +173,7 @@ fn namespace(obj: &mut Value) {
 
 fn persistent_volume(obj: &mut Value) -> Result<(), QuantityError> {
     pod::resource_list_at(obj, &["spec", "capacity"])?;
-    let Some(m) = obj.as_object_mut() else {
-        return Ok(());
-    };
+    let Some(m) = obj.as_object_mut() else { return Ok(()) };
     let spec = m.entry("spec").or_insert_with(|| json!({}));
     if let Some(spec) = spec.as_object_mut() {
         default_str(spec, "persistentVolumeReclaimPolicy", "Retain");
@@ -212,9 +187,7 @@ fn persistent_volume(obj: &mut Value) -> Result<(), QuantityError> {
 }
 
 fn network_policy(obj: &mut Value) {
-    let Some(spec) = object_at(obj, &["spec"]) else {
-        return;
-    };
+    let Some(spec) = object_at(obj, &["spec"]) else { return };
     for direction in ["ingress", "egress"] {
         for rule in each_item(spec, direction) {
             for port in each_item(rule, "ports") {
@@ -222,20 +195,9 @@ fn network_policy(obj: &mut Value) {
             }
         }
     }
-    if spec
-        .get("policyTypes")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
-    {
-        let egress = spec
-            .get("egress")
-            .and_then(Value::as_array)
-            .is_some_and(|e| !e.is_empty());
-        let types = if egress {
-            json!(["Ingress", "Egress"])
-        } else {
-            json!(["Ingress"])
-        };
+    if spec.get("policyTypes").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+        let egress = spec.get("egress").and_then(Value::as_array).is_some_and(|e| !e.is_empty());
+        let types = if egress { json!(["Ingress", "Egress"]) } else { json!(["Ingress"]) };
         spec.insert("policyTypes".into(), types);
     }
 }
@@ -258,33 +220,22 @@ fn rbac_binding(obj: &mut Value) {
 /// `SetDefaults_HorizontalPodAutoscaler` of autoscaling/v2 (1.32: no selection strategy or
 /// tolerance yet).
 fn hpa(obj: &mut Value) {
-    let Some(spec) = object_at(obj, &["spec"]) else {
-        return;
-    };
+    let Some(spec) = object_at(obj, &["spec"]) else { return };
     default_ptr(spec, "minReplicas", json!(1));
-    if spec
-        .get("metrics")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
-    {
+    if spec.get("metrics").and_then(Value::as_array).is_none_or(Vec::is_empty) {
         spec.insert(
             "metrics".into(),
             json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]),
         );
     }
-    let Some(behavior) = spec.get_mut("behavior").and_then(Value::as_object_mut) else {
-        return;
-    };
+    let Some(behavior) = spec.get_mut("behavior").and_then(Value::as_object_mut) else { return };
     let up = json!({"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
         {"type": "Pods", "value": 4, "periodSeconds": 15},
         {"type": "Percent", "value": 100, "periodSeconds": 15}]});
     let down = json!({"selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]});
     for (key, defaults) in [("scaleUp", up), ("scaleDown", down)] {
         let mut rules = defaults;
-        if let (Some(given), Some(r)) = (
-            behavior.get(key).and_then(Value::as_object),
-            rules.as_object_mut(),
-        ) {
+        if let (Some(given), Some(r)) = (behavior.get(key).and_then(Value::as_object), rules.as_object_mut()) {
             for field in ["selectPolicy", "stabilizationWindowSeconds", "policies"] {
                 if let Some(v) = given.get(field).filter(|v| !v.is_null()) {
                     r.insert(field.into(), v.clone());

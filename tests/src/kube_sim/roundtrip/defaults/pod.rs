@@ -11,17 +11,10 @@ use serde_json::{json, Map, Value};
 /// `enableServiceLinks`.
 pub fn pod(obj: &mut Value) -> Result<(), QuantityError> {
     pod_spec_at(obj, &["spec"])?;
-    let Some(spec) = object_at(obj, &["spec"]) else {
-        return Ok(());
-    };
+    let Some(spec) = object_at(obj, &["spec"]) else { return Ok(()) };
     for key in ["containers", "initContainers"] {
         for c in each_item(spec, key) {
-            let Some(limits) = c
-                .get("resources")
-                .and_then(|r| r.get("limits"))
-                .and_then(Value::as_object)
-                .cloned()
-            else {
+            let Some(limits) = c.get("resources").and_then(|r| r.get("limits")).and_then(Value::as_object).cloned() else {
                 continue;
             };
             let resources = c.entry("resources").or_insert_with(|| json!({}));
@@ -48,9 +41,7 @@ pub fn template_at(obj: &mut Value, path: &[&str]) -> Result<(), QuantityError> 
 
 /// A `PodSpec` at `path`, if there is one.
 pub fn pod_spec_at(obj: &mut Value, path: &[&str]) -> Result<(), QuantityError> {
-    let Some(spec) = object_at(obj, path) else {
-        return Ok(());
-    };
+    let Some(spec) = object_at(obj, path) else { return Ok(()) };
     pod_spec(spec)
 }
 
@@ -98,11 +89,7 @@ fn image_tag(image: &str) -> Option<&str> {
 fn container(c: &mut Map<String, Value>) -> Result<(), QuantityError> {
     if super::unset_str(c.get("imagePullPolicy")) {
         let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
-        let policy = if image_tag(image) == Some("latest") {
-            "Always"
-        } else {
-            "IfNotPresent"
-        };
+        let policy = if image_tag(image) == Some("latest") { "Always" } else { "IfNotPresent" };
         c.insert("imagePullPolicy".into(), json!(policy));
     }
     default_str(c, "terminationMessagePath", "/dev/termination-log");
@@ -127,11 +114,7 @@ fn container(c: &mut Map<String, Value>) -> Result<(), QuantityError> {
         }
     }
     for env in each_item(c, "env") {
-        if let Some(field_ref) = env
-            .get_mut("valueFrom")
-            .and_then(|v| v.get_mut("fieldRef"))
-            .and_then(Value::as_object_mut)
-        {
+        if let Some(field_ref) = env.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef")).and_then(Value::as_object_mut) {
             default_str(field_ref, "apiVersion", "v1");
         }
     }
@@ -162,10 +145,7 @@ fn volume(v: &mut Map<String, Value>) -> Result<(), QuantityError> {
             default_ptr(s, "defaultMode", json!(420));
             downward_items(s);
             for p in each_item(s, "sources") {
-                if let Some(token) = p
-                    .get_mut("serviceAccountToken")
-                    .and_then(Value::as_object_mut)
-                {
+                if let Some(token) = p.get_mut("serviceAccountToken").and_then(Value::as_object_mut) {
                     default_ptr(token, "expirationSeconds", json!(3600));
                 }
                 if let Some(d) = p.get_mut("downwardAPI").and_then(Value::as_object_mut) {
@@ -204,9 +184,7 @@ fn downward_items(source: &mut Map<String, Value>) {
 /// A PersistentVolumeClaim (also a StatefulSet's claim template): `volumeMode` and
 /// `status.phase`.
 pub fn claim(obj: &mut Value) -> Result<(), QuantityError> {
-    let Some(m) = obj.as_object_mut() else {
-        return Ok(());
-    };
+    let Some(m) = obj.as_object_mut() else { return Ok(()) };
     let spec = m.entry("spec").or_insert_with(|| json!({}));
     if let Some(spec) = spec.as_object_mut() {
         claim_spec(spec)?;
@@ -235,17 +213,9 @@ fn claim_spec(spec: &mut Map<String, Value>) -> Result<(), QuantityError> {
 
 /// `SetDefaults_LimitRangeItem` and the item's resource lists.
 pub fn limit_range(obj: &mut Value) -> Result<(), QuantityError> {
-    let Some(spec) = object_at(obj, &["spec"]) else {
-        return Ok(());
-    };
+    let Some(spec) = object_at(obj, &["spec"]) else { return Ok(()) };
     for item in each_item(spec, "limits") {
-        for k in [
-            "max",
-            "min",
-            "default",
-            "defaultRequest",
-            "maxLimitRequestRatio",
-        ] {
+        for k in ["max", "min", "default", "defaultRequest", "maxLimitRequestRatio"] {
             if let Some(list) = item.get_mut(k) {
                 resource_list(list)?;
             }
@@ -253,12 +223,7 @@ pub fn limit_range(obj: &mut Value) -> Result<(), QuantityError> {
         if item.get("type").and_then(Value::as_str) != Some("Container") {
             continue;
         }
-        let get = |item: &Map<String, Value>, k: &str| {
-            item.get(k)
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default()
-        };
+        let get = |item: &Map<String, Value>, k: &str| item.get(k).and_then(Value::as_object).cloned().unwrap_or_default();
         let mut default = get(item, "default");
         let mut default_request = get(item, "defaultRequest");
         for (k, v) in get(item, "max") {
@@ -290,9 +255,7 @@ pub fn resource_list_at(obj: &mut Value, path: &[&str]) -> Result<(), QuantityEr
 
 /// `SetDefaults_ResourceList`: every quantity rounded up to milli units, then canonical.
 pub fn resource_list(list: &mut Value) -> Result<(), QuantityError> {
-    let Some(m) = list.as_object_mut() else {
-        return Ok(());
-    };
+    let Some(m) = list.as_object_mut() else { return Ok(()) };
     for v in m.values_mut() {
         if unset(Some(v)) {
             continue;
@@ -326,9 +289,6 @@ mod tests {
     fn resource_lists_round_up_to_milli() {
         let mut list = json!({"cpu": "100u", "memory": "1024Mi", "x": 0.5, "y": "1500u"});
         resource_list(&mut list).unwrap();
-        assert_eq!(
-            list,
-            json!({"cpu": "1m", "memory": "1Gi", "x": "500m", "y": "2m"})
-        );
+        assert_eq!(list, json!({"cpu": "1m", "memory": "1Gi", "x": "500m", "y": "2m"}));
     }
 }

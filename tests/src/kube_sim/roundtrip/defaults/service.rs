@@ -13,9 +13,7 @@ pub const SERVICE_CIDR_PREFIX: [u8; 2] = [10, 43];
 pub const NODE_PORTS: std::ops::RangeInclusive<i64> = 30000..=32767;
 
 fn spec_type(spec: &Map<String, Value>) -> &str {
-    spec.get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP")
+    spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP")
 }
 
 /// `SetDefaults_Service`.
@@ -29,15 +27,9 @@ pub fn defaults(obj: &mut Value) {
                 spec.remove("sessionAffinityConfig");
             }
             Some("ClientIP") => {
-                let timeout = &spec
-                    .get("sessionAffinityConfig")
-                    .cloned()
-                    .unwrap_or_default()["clientIP"]["timeoutSeconds"];
+                let timeout = &spec.get("sessionAffinityConfig").cloned().unwrap_or_default()["clientIP"]["timeoutSeconds"];
                 if timeout.is_null() {
-                    spec.insert(
-                        "sessionAffinityConfig".into(),
-                        json!({"clientIP": {"timeoutSeconds": 10800}}),
-                    );
+                    spec.insert("sessionAffinityConfig".into(), json!({"clientIP": {"timeoutSeconds": 10800}}));
                 }
             }
             _ => {}
@@ -53,10 +45,7 @@ pub fn defaults(obj: &mut Value) {
         }
         let kind = spec_type(spec).to_string();
         let external = matches!(kind.as_str(), "NodePort" | "LoadBalancer")
-            || spec
-                .get("externalIPs")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty());
+            || spec.get("externalIPs").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
         if external {
             default_str(spec, "externalTrafficPolicy", "Cluster");
         }
@@ -85,10 +74,7 @@ impl Allocated {
     pub fn from_services<'a>(services: impl Iterator<Item = &'a Value>) -> Self {
         let mut a = Allocated::default();
         for s in services {
-            if let Some(ip) = s["spec"]["clusterIP"]
-                .as_str()
-                .filter(|ip| *ip != "None" && !ip.is_empty())
-            {
+            if let Some(ip) = s["spec"]["clusterIP"].as_str().filter(|ip| *ip != "None" && !ip.is_empty()) {
                 a.cluster_ips.insert(ip.to_string());
             }
             for p in s["spec"]["ports"].as_array().into_iter().flatten() {
@@ -109,17 +95,9 @@ fn invalid(name: &str, field: &str, msg: String) -> ApiError {
 /// still missing: a cluster IP (`clusterIPs`, `ipFamilies`, `ipFamilyPolicy` with it) and
 /// node ports.
 pub fn allocate(obj: &mut Value, old: Option<&Value>, taken: &Allocated) -> Result<(), ApiError> {
-    let name = obj["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let namespace = obj["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
-        return Ok(());
-    };
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let namespace = obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return Ok(()) };
     let kind = spec_type(spec).to_string();
     if kind == "ExternalName" {
         return Ok(());
@@ -135,88 +113,45 @@ pub fn allocate(obj: &mut Value, old: Option<&Value>, taken: &Allocated) -> Resu
         // normalizeClusterIPs: a changed singular field with an unchanged plural one is an
         // old client's change of the cluster IP.
         let new_ip = spec.get("clusterIP").and_then(Value::as_str).unwrap_or("");
-        let old_ip = old_spec
-            .get("clusterIP")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !new_ip.is_empty()
-            && !old_ip.is_empty()
-            && new_ip != old_ip
-            && spec.get("clusterIPs") == old_spec.get("clusterIPs")
-        {
+        let old_ip = old_spec.get("clusterIP").and_then(Value::as_str).unwrap_or("");
+        if !new_ip.is_empty() && !old_ip.is_empty() && new_ip != old_ip && spec.get("clusterIPs") == old_spec.get("clusterIPs") {
             let ip = new_ip.to_string();
             spec.insert("clusterIPs".into(), json!([ip]));
         }
-        let old_ports: Vec<Value> = old_spec
-            .get("ports")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let old_ports: Vec<Value> = old_spec.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
         for port in each_item(spec, "ports") {
             if port.get("nodePort").and_then(Value::as_i64).unwrap_or(0) == 0 {
-                if let Some(n) = old_ports
-                    .iter()
-                    .find(|p| p["port"] == port["port"] && p["protocol"] == port["protocol"])
-                    .and_then(|p| p["nodePort"].as_i64())
-                {
+                if let Some(n) = old_ports.iter().find(|p| p["port"] == port["port"] && p["protocol"] == port["protocol"]).and_then(|p| p["nodePort"].as_i64()) {
                     port.insert("nodePort".into(), json!(n));
                 }
             }
         }
     }
-    let own_ip = old
-        .and_then(|o| o["spec"]["clusterIP"].as_str())
-        .map(str::to_string);
+    let own_ip = old.and_then(|o| o["spec"]["clusterIP"].as_str()).map(str::to_string);
     let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
     if headless {
         spec.insert("clusterIPs".into(), json!(["None"]));
-        let has_selector = spec
-            .get("selector")
-            .and_then(Value::as_object)
-            .is_some_and(|s| !s.is_empty());
-        let policy = if has_selector {
-            "SingleStack"
-        } else {
-            "RequireDualStack"
-        };
+        let has_selector = spec.get("selector").and_then(Value::as_object).is_some_and(|s| !s.is_empty());
+        let policy = if has_selector { "SingleStack" } else { "RequireDualStack" };
         default_ptr(spec, "ipFamilyPolicy", json!(policy));
     } else {
-        let ip = match spec
-            .get("clusterIP")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
+        let ip = match spec.get("clusterIP").and_then(Value::as_str).filter(|s| !s.is_empty()) {
             Some(ip) => {
                 if taken.cluster_ips.contains(ip) && own_ip.as_deref() != Some(ip) {
                     return Err(invalid(&name, "spec.clusterIPs", format!("Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated")));
                 }
                 ip.to_string()
             }
-            None => {
-                free_ip(&format!("{namespace}/{name}"), &taken.cluster_ips).ok_or_else(|| {
-                    ApiError::new(
-                        500,
-                        "InternalError",
-                        "Internal error occurred: failed to allocate a serviceIP: range is full",
-                    )
-                })?
-            }
+            None => free_ip(&format!("{namespace}/{name}"), &taken.cluster_ips)
+                .ok_or_else(|| ApiError::new(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: range is full"))?,
         };
         spec.insert("clusterIP".into(), json!(ip));
-        if spec
-            .get("clusterIPs")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty)
-        {
+        if spec.get("clusterIPs").and_then(Value::as_array).is_none_or(Vec::is_empty) {
             spec.insert("clusterIPs".into(), json!([ip]));
         }
         default_ptr(spec, "ipFamilyPolicy", json!("SingleStack"));
     }
-    if spec
-        .get("ipFamilies")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty)
-    {
+    if spec.get("ipFamilies").and_then(Value::as_array).is_none_or(Vec::is_empty) {
         spec.insert("ipFamilies".into(), json!(["IPv4"]));
     }
     if matches!(kind.as_str(), "NodePort" | "LoadBalancer")
@@ -224,24 +159,13 @@ pub fn allocate(obj: &mut Value, old: Option<&Value>, taken: &Allocated) -> Resu
     {
         let mut used = taken.node_ports.clone();
         for port in each_item(spec, "ports") {
-            if let Some(n) = port
-                .get("nodePort")
-                .and_then(Value::as_i64)
-                .filter(|n| *n != 0)
-            {
+            if let Some(n) = port.get("nodePort").and_then(Value::as_i64).filter(|n| *n != 0) {
                 used.insert(n);
                 continue;
             }
-            let n = NODE_PORTS
-                .clone()
-                .find(|n| !used.contains(n))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        500,
-                        "InternalError",
-                        "Internal error occurred: failed to allocate a nodePort: range is full",
-                    )
-                })?;
+            let n = NODE_PORTS.clone().find(|n| !used.contains(n)).ok_or_else(|| {
+                ApiError::new(500, "InternalError", "Internal error occurred: failed to allocate a nodePort: range is full")
+            })?;
             used.insert(n);
             port.insert("nodePort".into(), json!(n));
         }
@@ -259,14 +183,6 @@ fn free_ip(seed: &str, taken: &BTreeSet<String>) -> Option<String> {
     (0..65536u32)
         .map(|i| (start + i) % 65536)
         .filter(|o| !matches!(o, 0 | 1 | 10 | 65535))
-        .map(|o| {
-            format!(
-                "{}.{}.{}.{}",
-                SERVICE_CIDR_PREFIX[0],
-                SERVICE_CIDR_PREFIX[1],
-                o >> 8,
-                o & 0xff
-            )
-        })
+        .map(|o| format!("{}.{}.{}.{}", SERVICE_CIDR_PREFIX[0], SERVICE_CIDR_PREFIX[1], o >> 8, o & 0xff))
         .find(|ip| !taken.contains(ip))
 }

@@ -29,9 +29,7 @@ pub fn apply(kind: &str, obj: &mut Value) -> Result<(), QuantityError> {
 }
 
 fn deployment(obj: &mut Value) {
-    let Some(spec) = object_at(obj, &["spec"]) else {
-        return;
-    };
+    let Some(spec) = object_at(obj, &["spec"]) else { return };
     default_ptr(spec, "replicas", json!(1));
     let strategy = spec.entry("strategy").or_insert_with(|| json!({}));
     if let Some(s) = strategy.as_object_mut() {
@@ -49,9 +47,7 @@ fn deployment(obj: &mut Value) {
 }
 
 fn daemon_set(obj: &mut Value) {
-    let Some(spec) = object_at(obj, &["spec"]) else {
-        return;
-    };
+    let Some(spec) = object_at(obj, &["spec"]) else { return };
     let strategy = spec.entry("updateStrategy").or_insert_with(|| json!({}));
     if let Some(s) = strategy.as_object_mut() {
         default_str(s, "type", "RollingUpdate");
@@ -81,21 +77,14 @@ fn stateful_set(obj: &mut Value) -> Result<(), QuantityError> {
                 }
             }
         }
-        let policy = spec
-            .entry("persistentVolumeClaimRetentionPolicy")
-            .or_insert_with(|| json!({}));
+        let policy = spec.entry("persistentVolumeClaimRetentionPolicy").or_insert_with(|| json!({}));
         if let Some(p) = policy.as_object_mut() {
             default_str(p, "whenDeleted", "Retain");
             default_str(p, "whenScaled", "Retain");
         }
         default_ptr(spec, "replicas", json!(1));
         default_ptr(spec, "revisionHistoryLimit", json!(10));
-        for claim in spec
-            .get_mut("volumeClaimTemplates")
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-        {
+        for claim in spec.get_mut("volumeClaimTemplates").and_then(Value::as_array_mut).into_iter().flatten() {
             pod::claim(claim)?;
         }
     }
@@ -104,45 +93,30 @@ fn stateful_set(obj: &mut Value) -> Result<(), QuantityError> {
 
 fn job(obj: &mut Value) {
     let template_labels = obj["spec"]["template"]["metadata"]["labels"].clone();
-    let Some(spec) = object_at(obj, &["spec"]) else {
-        return;
-    };
+    let Some(spec) = object_at(obj, &["spec"]) else { return };
     if super::unset(spec.get("completions")) && super::unset(spec.get("parallelism")) {
         spec.insert("completions".into(), json!(1));
         spec.insert("parallelism".into(), json!(1));
     }
     default_ptr(spec, "parallelism", json!(1));
     let per_index = !super::unset(spec.get("backoffLimitPerIndex"));
-    default_ptr(
-        spec,
-        "backoffLimit",
-        json!(if per_index { i64::from(i32::MAX) } else { 6 }),
-    );
+    default_ptr(spec, "backoffLimit", json!(if per_index { i64::from(i32::MAX) } else { 6 }));
     default_ptr(spec, "completionMode", json!("NonIndexed"));
     default_ptr(spec, "suspend", json!(false));
     let with_failure_policy = !super::unset(spec.get("podFailurePolicy"));
     default_ptr(
         spec,
         "podReplacementPolicy",
-        json!(if with_failure_policy {
-            "Failed"
-        } else {
-            "TerminatingOrFailed"
-        }),
+        json!(if with_failure_policy { "Failed" } else { "TerminatingOrFailed" }),
     );
-    if let Some(policy) = spec
-        .get_mut("podFailurePolicy")
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(policy) = spec.get_mut("podFailurePolicy").and_then(Value::as_object_mut) {
         for rule in each_item(policy, "rules") {
             for pattern in each_item(rule, "onPodConditions") {
                 default_str(pattern, "status", "True");
             }
         }
     }
-    let job_labels_empty = obj["metadata"]["labels"]
-        .as_object()
-        .is_none_or(|l| l.is_empty());
+    let job_labels_empty = obj["metadata"]["labels"].as_object().is_none_or(|l| l.is_empty());
     if template_labels.is_object() && job_labels_empty {
         obj["metadata"]["labels"] = template_labels;
     }
@@ -151,14 +125,8 @@ fn job(obj: &mut Value) {
 /// The Job strategy's selector generation (`manualSelector` unset or false), run once the
 /// object has its uid, followed by the label defaulting the stored object gets on read.
 pub fn job_selector(obj: &mut Value) {
-    let uid = obj["metadata"]["uid"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let name = obj["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let uid = obj["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
     if obj["spec"]["manualSelector"] == json!(true) || !obj["spec"].is_object() {
         return;
     }
@@ -191,21 +159,15 @@ pub fn job_selector(obj: &mut Value) {
         obj["spec"]["selector"]["matchLabels"] = json!({});
     }
     if let Some(m) = obj["spec"]["selector"]["matchLabels"].as_object_mut() {
-        m.entry("batch.kubernetes.io/controller-uid")
-            .or_insert_with(|| json!(uid));
+        m.entry("batch.kubernetes.io/controller-uid").or_insert_with(|| json!(uid));
     }
-    if obj["metadata"]["labels"]
-        .as_object()
-        .is_none_or(|l| l.is_empty())
-    {
+    if obj["metadata"]["labels"].as_object().is_none_or(|l| l.is_empty()) {
         obj["metadata"]["labels"] = obj["spec"]["template"]["metadata"]["labels"].clone();
     }
 }
 
 fn cron_job(obj: &mut Value) {
-    let Some(spec) = object_at(obj, &["spec"]) else {
-        return;
-    };
+    let Some(spec) = object_at(obj, &["spec"]) else { return };
     default_str(spec, "concurrencyPolicy", "Allow");
     default_ptr(spec, "suspend", json!(false));
     default_ptr(spec, "successfulJobsHistoryLimit", json!(3));
