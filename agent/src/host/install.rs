@@ -286,3 +286,95 @@ fn symlink_or(e: std::io::Error, target: &str) -> InstallError {
         _ => io(target, "open directory")(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(b: &[u8]) -> String {
+        ferry_bundle::digest::sha256_hex(b)
+    }
+
+    #[test]
+    fn installs_keeps_previous_and_restores_idempotently() {
+        let root = tempfile::tempdir().unwrap();
+        let p = Parent::open(root.path(), "/etc/app/conf", true).unwrap();
+        assert_eq!(p.current("").unwrap(), Current::Missing);
+        p.stage(b"one", 0o640, 0, 0).unwrap();
+        p.commit().unwrap();
+        let at = root.path().join("etc/app/conf");
+        assert_eq!(std::fs::read(&at).unwrap(), b"one");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&at).unwrap().permissions().mode() & 0o7777,
+            0o640
+        );
+        p.stage(b"two", 0o640, 0, 0).unwrap();
+        p.keep_previous().unwrap();
+        p.commit().unwrap();
+        assert_eq!(std::fs::read(&at).unwrap(), b"two");
+        assert_eq!(
+            std::fs::read(root.path().join("etc/app/conf.ferry-prev")).unwrap(),
+            b"one"
+        );
+        // Restore twice (a kill during a rollback runs it again).
+        p.restore(Some(&digest(b"one")), &digest(b"two")).unwrap();
+        p.restore(Some(&digest(b"one")), &digest(b"two")).unwrap();
+        assert_eq!(std::fs::read(&at).unwrap(), b"one");
+        // A file that did not exist before is removed; an unrelated file is left alone.
+        let q = Parent::open(root.path(), "/etc/app/new", true).unwrap();
+        q.stage(b"n", 0o600, 0, 0).unwrap();
+        q.commit().unwrap();
+        q.restore(None, &digest(b"n")).unwrap();
+        assert!(!root.path().join("etc/app/new").exists());
+        std::fs::write(root.path().join("etc/app/new"), b"someone else's").unwrap();
+        q.restore(None, &digest(b"n")).unwrap();
+        assert!(root.path().join("etc/app/new").exists());
+        // A stale previous version is never put back over the right one.
+        std::fs::write(root.path().join("etc/app/conf.ferry-prev"), b"stale").unwrap();
+        std::fs::write(&at, b"three").unwrap();
+        assert!(matches!(
+            p.restore(Some(&digest(b"one")), &digest(b"three")),
+            Err(InstallError::PreviousMissing { .. })
+        ));
+        assert_eq!(std::fs::read(&at).unwrap(), b"three");
+    }
+
+    #[test]
+    fn a_parent_swapped_for_a_symlink_after_the_check_receives_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("etc/k3s")).unwrap();
+        let p = Parent::open(root.path(), "/etc/k3s/config.yaml", true).unwrap();
+        // Between the check and the install, the directory is moved away and replaced by a
+        // symlink to a directory outside the allow-list.
+        std::fs::rename(
+            root.path().join("etc/k3s"),
+            root.path().join("etc/k3s.moved"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("etc/k3s")).unwrap();
+        p.stage(b"x", 0o600, 0, 0).unwrap();
+        p.commit().unwrap();
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read(root.path().join("etc/k3s.moved/config.yaml")).unwrap(),
+            b"x"
+        );
+        // A new open sees the symlink and refuses.
+        assert!(matches!(
+            Parent::open(root.path(), "/etc/k3s/config.yaml", true),
+            Err(InstallError::SymlinkInPath { .. })
+        ));
+        // The target swapped for a symlink: the rename replaces the link, never its target.
+        let q = Parent::open(root.path(), "/etc/k3s.moved/config.yaml", false).unwrap();
+        std::fs::remove_file(root.path().join("etc/k3s.moved/config.yaml")).unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        std::os::unix::fs::symlink(&victim, root.path().join("etc/k3s.moved/config.yaml")).unwrap();
+        assert_eq!(q.current("").unwrap(), Current::Symlink);
+        q.stage(b"y", 0o600, 0, 0).unwrap();
+        q.commit().unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    }
+}

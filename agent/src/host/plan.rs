@@ -249,7 +249,7 @@ mod tests {
         }
     }
 
-    fn cand(file: &HostFile, sha: &str, current: Current) -> Candidate<'_> {
+    fn cand<'a>(file: &'a HostFile, sha: &str, current: Current) -> Candidate<'a> {
         Candidate {
             file,
             sha256: sha.into(),

@@ -53,11 +53,10 @@ pub fn guard(marker: Option<&Marker>, now: u64, max_starts: u32) -> GuardDecisio
     if now >= m.deadline {
         return GuardDecision::Restore(RestoreReason::DeadlinePassed);
     }
-    let starts = m.starts.saturating_add(1);
-    if starts > max_starts {
-        return GuardDecision::Restore(RestoreReason::TooManyStarts);
+    match m.starts.checked_add(1).filter(|s| *s <= max_starts) {
+        Some(starts) => GuardDecision::Start { starts },
+        None => GuardDecision::Restore(RestoreReason::TooManyStarts),
     }
-    GuardDecision::Start { starts }
 }
 
 /// What a starting binary does about a pending marker.
