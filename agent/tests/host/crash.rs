@@ -62,6 +62,44 @@ fn a_kill_at_every_host_step_leaves_all_old_or_all_new() {
     }
 }
 
+/// kill -9 after the self-update marker is written, before the rename: the running binary is
+/// still in place, the next start clears the stale marker, and the next pass switches.
+#[test]
+fn a_kill_before_the_self_switch_keeps_the_running_binary() {
+    let h = Host::new();
+    let running = h.path("/usr/bin/ferry-agent");
+    std::fs::copy(AGENT, &running).unwrap();
+    let old = std::fs::read(&running).unwrap();
+    let mut new = old.clone();
+    new.extend_from_slice(b"\nferry-test-release crash\n");
+    h.publish(
+        1,
+        vec![(
+            "host/ferry-agent",
+            new.clone(),
+            file(
+                "host/ferry-agent",
+                "/usr/bin/ferry-agent",
+                0o755,
+                Some(VERSION),
+            ),
+        )],
+        vec![],
+    );
+    let (code, out) = h.run(
+        &running,
+        &["sync", "--once"],
+        &[("FERRY_FAULT", "host-before-self-switch")],
+    );
+    assert!(code != 0 && out.contains("fault point"), "{out}");
+    assert_eq!(h.read("/usr/bin/ferry-agent").unwrap(), old);
+    assert!(h.env.dir.path().join("state/self-update.pending").exists());
+    let (code, out) = h.run(&running, &["sync", "--once"], &[]);
+    assert_eq!(code, 75, "{out}");
+    assert_eq!(h.read("/usr/bin/ferry-agent").unwrap(), new);
+    assert!(h.events().contains("host-interrupted"), "{}", h.events());
+}
+
 #[test]
 fn the_unit_with_the_host_drop_in_verifies() {
     let dir = tempfile::tempdir().unwrap();
