@@ -59,6 +59,8 @@ pub enum HostApplyError {
     RestoreFailed { reason: String, restore: String },
     #[error("self-update marker: {0}")]
     Marker(std::io::Error),
+    #[error("{0}")]
+    Unhealthy(String),
     #[error("host plan record: {0}")]
     Record(String),
 }
@@ -215,7 +217,7 @@ fn restart_and_check(ctx: &HostContext<'_>, plan: &HostPlan) -> Result<(), HostA
         ctx.units.restart(&u.name)?;
         fault::point("host-after-restart");
         health::wait_healthy(ctx.units, &u.name, &u.health, &ctx.cfg.root)
-            .map_err(|reason| HostApplyError::Record(reason))?;
+            .map_err(HostApplyError::Unhealthy)?;
     }
     Ok(())
 }
