@@ -173,18 +173,42 @@ fn self_check(cfg: &crate::config::AgentConfig) -> Result<Store, String> {
     Ok(store)
 }
 
-/// At every start of `run` and `sync`: confirm or fail a pending self-update.
+/// At every start of `run` and `sync`: confirm or fail a pending self-update, then roll back
+/// any host transaction a crash interrupted (in that order, so a confirmed switch is settled
+/// before recovery looks at the journal).
 pub fn at_start(cfg: &crate::config::AgentConfig) -> Result<(), String> {
-    if !selfupdate::marker_path(&cfg.state_dir).exists() {
+    let Some(host) = &cfg.host else {
         return Ok(());
+    };
+    if selfupdate::marker_path(&cfg.state_dir).exists() {
+        let result = self_check(cfg).map(drop);
+        std::fs::create_dir_all(&cfg.state_dir).map_err(|e| e.to_string())?;
+        let store = Store::open(&cfg.state_dir.join("state.db")).map_err(|e| e.to_string())?;
+        if let StartDecision::FailStart(e) = start_check(&cfg.state_dir, &store, result)? {
+            return Err(format!("new binary failed its self-check: {e}"));
+        }
     }
-    let result = self_check(cfg).map(drop);
     std::fs::create_dir_all(&cfg.state_dir).map_err(|e| e.to_string())?;
     let store = Store::open(&cfg.state_dir.join("state.db")).map_err(|e| e.to_string())?;
-    match start_check(&cfg.state_dir, &store, result)? {
-        StartDecision::FailStart(e) => Err(format!("new binary failed its self-check: {e}")),
-        _ => Ok(()),
-    }
+    recover_with(cfg, host, &store).map(drop)
+}
+
+fn recover_with(
+    cfg: &crate::config::AgentConfig,
+    host: &HostConfig,
+    store: &Store,
+) -> Result<usize, String> {
+    let blobs = crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))
+        .map_err(|e| e.to_string())?;
+    let units = units::from_config(host);
+    let ctx = HostContext {
+        cfg: host,
+        store,
+        blobs: &blobs,
+        units: units.as_ref(),
+        state_dir: &cfg.state_dir,
+    };
+    apply::recover(&ctx).map_err(|e| e.to_string())
 }
 
 /// `ferry-agent host guard` (the previous binary's check before each start, systemd
@@ -206,17 +230,7 @@ pub fn host_command(cfg: &crate::config::AgentConfig, args: &[String]) -> Result
             }
         },
         Some("recover") => {
-            let blobs = crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))
-                .map_err(|e| e.to_string())?;
-            let units = units::from_config(host);
-            let ctx = HostContext {
-                cfg: host,
-                store: &store,
-                blobs: &blobs,
-                units: units.as_ref(),
-                state_dir: &cfg.state_dir,
-            };
-            let n = apply::recover(&ctx).map_err(|e| e.to_string())?;
+            let n = recover_with(cfg, host, &store)?;
             println!("{n} interrupted host transactions rolled back");
         }
         _ => return Err("usage: ferry-agent host guard|recover".into()),
