@@ -2,7 +2,8 @@
 //! command that syncs (`run`, `sync`, ...), so `check-config` passing means `run` starts:
 //! every path that must exist exists; the quarantine is not the drop or inside it; trust
 //! anchors (keys) and the config file are not writable by others (refused, or only warned
-//! with `insecureAllowWritableTrust: true`).
+//! with `insecureAllowWritableTrust: true`); the `host` section's allow-list and self path are
+//! absolute, normalized host paths and its root is an existing directory.
 
 use crate::config::{AgentConfig, SourceConfig};
 use std::os::unix::fs::MetadataExt;
@@ -26,6 +27,13 @@ pub enum CheckError {
         path: PathBuf,
         problem: String,
     },
+    #[error("host.{field}: {source}")]
+    HostPath {
+        field: &'static str,
+        source: ferry_bundle::host::HostError,
+    },
+    #[error("host.root {0} is not a directory")]
+    HostRootNotDirectory(PathBuf),
     #[error("sync {sync}: {source}")]
     Quarantine {
         sync: String,
@@ -118,6 +126,46 @@ pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckErr
         for p in f.tls.clone().paths_mut() {
             must_exist("credential file", p)?;
         }
+    }
+    if let Some(h) = &cfg.host {
+        warnings.extend(check_host(h)?);
+    }
+    Ok(warnings)
+}
+
+/// The `host` section: allow-list entries and the self path are absolute, normalized host paths
+/// (a directory entry ends in `/`), the root is an existing directory.
+fn check_host(h: &crate::host::HostConfig) -> Result<Warnings, CheckError> {
+    use ferry_bundle::host::validate_target;
+    let path = |field: &'static str| move |source| CheckError::HostPath { field, source };
+    for a in &h.allow {
+        let exact = match a.strip_suffix('/') {
+            Some("") => "/",
+            Some(dir) => dir,
+            None => a.as_str(),
+        };
+        if exact == "/" {
+            // Allowing the whole host would make the allow-list meaningless.
+            return Err(CheckError::HostPath {
+                field: "allow",
+                source: ferry_bundle::host::HostError::NotNormalized(a.clone()),
+            });
+        }
+        validate_target(exact).map_err(path("allow"))?;
+    }
+    validate_target(&h.self_path).map_err(path("selfPath"))?;
+    must_exist("host.root", &h.root)?;
+    if !h.root.is_dir() {
+        return Err(CheckError::HostRootNotDirectory(h.root.clone()));
+    }
+    let mut warnings = Vec::new();
+    if !h.enabled {
+        warnings.push("host: enabled is false; bundles with a host section are refused".into());
+    } else if !h.allows(&h.self_path) {
+        warnings.push(format!(
+            "host: selfPath {} is not on the allow-list; self-updates are refused",
+            h.self_path
+        ));
     }
     Ok(warnings)
 }

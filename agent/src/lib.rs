@@ -17,6 +17,7 @@ pub mod events;
 pub mod fault;
 pub mod fleet;
 pub mod httpd;
+pub mod host;
 pub mod kube;
 pub mod logline;
 pub mod metrics;

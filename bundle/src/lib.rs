@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod digest;
+pub mod host;
 pub mod keys;
 pub mod layout;
 pub mod limits;

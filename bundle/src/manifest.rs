@@ -124,6 +124,9 @@ pub struct Manifest {
     pub rollout: Option<Rollout>,
     /// Content files, sorted by path.
     pub files: Vec<FileEntry>,
+    /// Files installed on the host and units restarted (see [`crate::host`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<crate::host::HostSection>,
 }
 
 /// Why a manifest could not be parsed or is not well formed.
@@ -151,6 +154,8 @@ pub enum ManifestError {
     InvalidPercent(u8),
     #[error("bundle.yaml files are not sorted by path (at {path:?})")]
     Unsorted { path: String },
+    #[error("bundle.yaml host section: {0}")]
+    Host(#[from] crate::host::HostError),
 }
 
 /// True for a name a bundle or sync may carry (DNS-label-like, dots allowed).
@@ -184,6 +189,7 @@ impl Manifest {
             targets: Targets::default(),
             rollout: None,
             files,
+            host: None,
         }
     }
 
@@ -237,6 +243,9 @@ impl Manifest {
                     });
                 }
             }
+        }
+        if let Some(host) = &self.host {
+            host.validate(|p| self.file(p).is_some())?;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 pub mod blobs;
 pub mod live;
 pub mod events;
+pub mod host_journal;
 mod migrations;
 
 use crate::engine::changeset::ChangeSet;

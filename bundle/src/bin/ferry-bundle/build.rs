@@ -24,6 +24,8 @@ pub struct BuildSpec<'a> {
     pub vars: BTreeMap<String, String>,
     /// Check as a sync with `strictSubstitution: true` reads the content.
     pub strict_substitution: bool,
+    /// A `host` section (YAML) whose sources are bundle paths under `src`.
+    pub host: Option<&'a Path>,
 }
 
 /// Builds the bundle and writes `bundle.yaml` (and the signature when `key` is given).
@@ -46,6 +48,20 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
     let mut manifest = Manifest::new(spec.name, spec.revision, Timestamp::now(), spec.ttl, files);
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
+    if let Some(path) = spec.host {
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let source = path.display().to_string();
+        let host: ferry_bundle::host::HostSection = ferry_bundle::yaml::from_str_bounded(
+            &source,
+            &text,
+            &ferry_bundle::yaml::Budget::small(),
+        )
+        .with_context(|| format!("{source}: not a host section"))?;
+        host.validate(|p| manifest.file(p).is_some())
+            .with_context(|| format!("{}", path.display()))?;
+        manifest.host = Some(host);
+    }
     let yaml = manifest.to_yaml();
     Manifest::parse(yaml.as_bytes()).context("built manifest does not parse back")?;
     layout::write_atomic(&spec.out.join(ferry_bundle::MANIFEST_FILE), yaml.as_bytes())?;

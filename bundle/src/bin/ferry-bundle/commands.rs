@@ -46,6 +46,7 @@ pub const USAGE: &str = "usage: ferry-bundle <command> [options]
   build   SRC --name N --revision R --out DIR [--key K] [--ttl 30d]
           [--target-device ID]... [--target-selector k=v,..]... [--rollout-percent P] [--force]
           [--var NAME[=VALUE]]... [--strict-substitution]   content is checked as a device reads it
+          [--host HOST.yaml]                               host files and units (docs/host-payloads.md)
   sign    DIR --key K                                      sign DIR/bundle.yaml
   verify  PATH --pub KEY_OR_DIR... [--name N] [--device-id ID] [--label k=v]... [--min-revision R]
   inspect PATH [--output json]
@@ -86,6 +87,7 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
         "docker-config",
         "format",
         "var",
+        "host",
     ];
     let a = args::parse(rest, valued).map_err(usage)?;
     if let Some(f) = a.unknown_flags(&["force", "help", "plain-http", "strict-substitution"]) {
@@ -191,8 +193,17 @@ fn build_cmd(a: &Args) -> Result<(), CliError> {
         force: a.flag("force"),
         vars: build::parse_vars(&a.all("var"))?,
         strict_substitution: a.flag("strict-substitution"),
+        host: a.get("host").map(std::path::Path::new),
     };
     let m = build::build(&spec, key.as_ref())?;
+    for h in m.host.iter().flat_map(|h| &h.files) {
+        if let Some(f) = m.file(&h.source) {
+            println!(
+                "host file {} -> {} ({:?}, {} bytes, sha256 {})",
+                h.source, h.target, h.arch, f.size, f.sha256
+            );
+        }
+    }
     println!(
         "built {} revision {} ({} files, {} bytes){} in {}",
         m.name,
