@@ -237,4 +237,29 @@ mod tests {
             .unwrap()
             .contains("writable by others"));
     }
+
+    fn host(root: &Path, allow: &str) -> crate::host::HostConfig {
+        let text = format!("enabled: true\nroot: {}\nallow: {allow}\n", root.display());
+        ferry_bundle::yaml::from_str_bounded("host", &text, &ferry_bundle::yaml::Budget::small())
+            .unwrap()
+    }
+
+    #[test]
+    fn host_allow_list_must_be_absolute_and_the_root_must_exist() {
+        let d = tempfile::tempdir().unwrap();
+        let ok = host(d.path(), "[/usr/bin/ferry-agent, /etc/rancher/k3s/]");
+        assert_eq!(check_host(&ok).unwrap(), Warnings::new());
+        let no_self = host(d.path(), "[/etc/rancher/k3s/]");
+        assert!(check_host(&no_self).unwrap()[0].contains("self-updates are refused"));
+        for bad in ["[usr/bin/k3s]", "[/etc/../etc/]", "[/]", "[/etc//k3s/]"] {
+            let e = check_host(&host(d.path(), bad)).unwrap_err();
+            assert!(e.to_string().starts_with("host.allow: "), "{bad}: {e}");
+        }
+        let e = check_host(&host(&d.path().join("missing"), "[/usr/bin/k3s]")).unwrap_err();
+        assert!(e.to_string().contains("host.root"), "{e}");
+        let file = d.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let e = check_host(&host(&file, "[/usr/bin/k3s]")).unwrap_err();
+        assert!(matches!(e, CheckError::HostRootNotDirectory(_)), "{e}");
+    }
 }

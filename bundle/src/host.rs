@@ -420,10 +420,11 @@ mod tests {
     fn yaml_round_trip_with_octal_modes() {
         let s = section(vec![file("/usr/local/bin/k3s", Arch::X86_64)]);
         let y = crate::yaml::to_string(&s);
-        assert!(y.contains("mode: '0755'"), "{y}");
+        assert!(y.contains("mode: \"0755\""), "{y}");
         let back: HostSection = from_yaml(&y);
         assert_eq!(back, s);
-        let int: HostSection = from_yaml("files:\n- {source: a, target: /a, mode: 420, arch: any}\n");
+        let int: HostSection =
+            from_yaml("files:\n- {source: a, target: /a, mode: 420, arch: any}\n");
         assert_eq!(int.files[0].mode, 0o644);
     }
 }

@@ -6,9 +6,9 @@
 //! (the write volume is a handful of small transactions per sync).
 
 pub mod blobs;
-pub mod live;
 pub mod events;
 pub mod host_journal;
+pub mod live;
 mod migrations;
 
 use crate::engine::changeset::ChangeSet;
