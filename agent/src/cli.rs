@@ -28,6 +28,8 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   images export-airgap [DIR]  OCI archive of the applied images for k3s's airgap images dir
   metrics                  print the Prometheus metrics
   check-config             load and check the configuration and keys
+  host guard               before a start: keep or restore a self-updated binary (ExecStartPre)
+  host recover             roll back a host update the agent was stopped in (also done at sync)
 The config defaults to $FERRY_CONFIG or /etc/ferry/agent.yaml.";
 
 struct Cli {
@@ -159,7 +161,11 @@ fn dispatch(cli: &Cli) -> Result<u8> {
         return Ok(0);
     }
     let cfg = AgentConfig::load(&cli.config)?;
+    if matches!(cli.command.as_str(), "run" | "sync") {
+        ferry_agent::host::at_start(&cfg).map_err(|e| anyhow!("self-update check: {e}"))?;
+    }
     match cli.command.as_str() {
+        "host" => ferry_agent::host::host_command(&cfg, &cli.args).map_err(|e| anyhow!(e)),
         "check-config" => check_config(&cfg, &cli.config),
         "serve" => {
             let listen = cli
@@ -407,6 +413,13 @@ fn sync(cli: &Cli, a: Agent) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
     a.report(true);
+    if ferry_agent::host::restart_requested() {
+        println!(
+            "ferry-agent replaced itself; exiting {} so the supervisor starts the new binary",
+            ferry_agent::host::EXIT_RESTART
+        );
+        return Ok(ferry_agent::host::EXIT_RESTART);
+    }
     Ok(code)
 }
 

@@ -353,6 +353,9 @@ pub struct AgentConfig {
     /// How long and how many events and attempts are kept.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Host payloads (docs/host-payloads.md); absent = host sections are refused.
+    #[serde(default)]
+    pub host: Option<crate::host::HostConfig>,
     pub syncs: Vec<SyncConfig>,
 }
 

@@ -2,7 +2,9 @@
 //! command that syncs (`run`, `sync`, ...), so `check-config` passing means `run` starts:
 //! every path that must exist exists; the quarantine is not the drop or inside it; trust
 //! anchors (keys) and the config file are not writable by others (refused, or only warned
-//! with `insecureAllowWritableTrust: true`); `images.listen` is a loopback IP:PORT.
+//! with `insecureAllowWritableTrust: true`); `images.listen` is a loopback IP:PORT; the `host`
+//! section's allow-list and self path are absolute, normalized host paths and its root is an
+//! existing directory.
 
 use crate::config::{AgentConfig, SourceConfig};
 use std::os::unix::fs::MetadataExt;
@@ -28,6 +30,13 @@ pub enum CheckError {
     },
     #[error(transparent)]
     Images(#[from] crate::images::MirrorSetupError),
+    #[error("host.{field}: {source}")]
+    HostPath {
+        field: &'static str,
+        source: ferry_bundle::host::HostError,
+    },
+    #[error("host.root {0} is not a directory")]
+    HostRootNotDirectory(PathBuf),
     #[error("sync {sync}: {source}")]
     Quarantine {
         sync: String,
@@ -124,6 +133,46 @@ pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckErr
             must_exist("credential file", p)?;
         }
     }
+    if let Some(h) = &cfg.host {
+        warnings.extend(check_host(h)?);
+    }
+    Ok(warnings)
+}
+
+/// The `host` section: allow-list entries and the self path are absolute, normalized host paths
+/// (a directory entry ends in `/`), the root is an existing directory.
+fn check_host(h: &crate::host::HostConfig) -> Result<Warnings, CheckError> {
+    use ferry_bundle::host::validate_target;
+    let path = |field: &'static str| move |source| CheckError::HostPath { field, source };
+    for a in &h.allow {
+        let exact = match a.strip_suffix('/') {
+            Some("") => "/",
+            Some(dir) => dir,
+            None => a.as_str(),
+        };
+        if exact == "/" {
+            // Allowing the whole host would make the allow-list meaningless.
+            return Err(CheckError::HostPath {
+                field: "allow",
+                source: ferry_bundle::host::HostError::NotNormalized(a.clone()),
+            });
+        }
+        validate_target(exact).map_err(path("allow"))?;
+    }
+    validate_target(&h.self_path).map_err(path("selfPath"))?;
+    must_exist("host.root", &h.root)?;
+    if !h.root.is_dir() {
+        return Err(CheckError::HostRootNotDirectory(h.root.clone()));
+    }
+    let mut warnings = Vec::new();
+    if !h.enabled {
+        warnings.push("host: enabled is false; bundles with a host section are refused".into());
+    } else if !h.allows(&h.self_path) {
+        warnings.push(format!(
+            "host: selfPath {} is not on the allow-list; self-updates are refused",
+            h.self_path
+        ));
+    }
     Ok(warnings)
 }
 
@@ -193,5 +242,30 @@ mod tests {
         assert!(writable_by_others(&f)
             .unwrap()
             .contains("writable by others"));
+    }
+
+    fn host(root: &Path, allow: &str) -> crate::host::HostConfig {
+        let text = format!("enabled: true\nroot: {}\nallow: {allow}\n", root.display());
+        ferry_bundle::yaml::from_str_bounded("host", &text, &ferry_bundle::yaml::Budget::small())
+            .unwrap()
+    }
+
+    #[test]
+    fn host_allow_list_must_be_absolute_and_the_root_must_exist() {
+        let d = tempfile::tempdir().unwrap();
+        let ok = host(d.path(), "[/usr/bin/ferry-agent, /etc/rancher/k3s/]");
+        assert_eq!(check_host(&ok).unwrap(), Warnings::new());
+        let no_self = host(d.path(), "[/etc/rancher/k3s/]");
+        assert!(check_host(&no_self).unwrap()[0].contains("self-updates are refused"));
+        for bad in ["[usr/bin/k3s]", "[/etc/../etc/]", "[/]", "[/etc//k3s/]"] {
+            let e = check_host(&host(d.path(), bad)).unwrap_err();
+            assert!(e.to_string().starts_with("host.allow: "), "{bad}: {e}");
+        }
+        let e = check_host(&host(&d.path().join("missing"), "[/usr/bin/k3s]")).unwrap_err();
+        assert!(e.to_string().contains("host.root"), "{e}");
+        let file = d.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let e = check_host(&host(&file, "[/usr/bin/k3s]")).unwrap_err();
+        assert!(matches!(e, CheckError::HostRootNotDirectory(_)), "{e}");
     }
 }

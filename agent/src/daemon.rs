@@ -170,6 +170,7 @@ pub fn run(agent: Arc<Agent>) {
                         progress.mark(&name, true);
                         let result = smol::unblock(move || a.sync_once(&n)).await;
                         progress.mark(&name, false);
+                        crate::host::exit_if_restart_requested();
                         crate::notify::notify(&format!("STATUS={}", status_line(&agent)));
                         let a = agent.clone();
                         smol::unblock(move || a.report(false)).await;

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod events;
 pub mod fault;
 pub mod fleet;
+pub mod host;
 pub mod httpd;
 pub mod images;
 pub mod kube;

@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod digest;
 pub mod images;
+pub mod host;
 pub mod keys;
 pub mod layout;
 pub mod limits;

@@ -127,6 +127,9 @@ pub struct Manifest {
     /// Container images that travel with the bundle (see [`crate::images`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<crate::images::ImageEntry>,
+    /// Files installed on the host and units restarted (see [`crate::host`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<crate::host::HostSection>,
 }
 
 /// Why a manifest could not be parsed or is not well formed.
@@ -156,6 +159,8 @@ pub enum ManifestError {
     Unsorted { path: String },
     #[error("bundle.yaml {0}")]
     Images(#[from] crate::images::ImageMapError),
+    #[error("bundle.yaml host section: {0}")]
+    Host(#[from] crate::host::HostError),
 }
 
 /// True for a name a bundle or sync may carry (DNS-label-like, dots allowed).
@@ -190,6 +195,7 @@ impl Manifest {
             rollout: None,
             files,
             images: Vec::new(),
+            host: None,
         }
     }
 
@@ -245,6 +251,9 @@ impl Manifest {
             }
         }
         crate::images::check(&self.images, &crate::images::ImageLimits::default())?;
+        if let Some(host) = &self.host {
+            host.validate(|p| self.file(p).is_some())?;
+        }
         Ok(())
     }
 

@@ -35,8 +35,10 @@ fn manifests() -> Vec<PathBuf> {
     while let Some(dir) = dirs.pop() {
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let p = e.path();
-            // Agent configurations are not manifests.
-            if p.is_dir() && !p.ends_with("k3s-examples/agent") {
+            // Agent configurations and host payloads (k3s's own config files, the host
+            // section) are not manifests.
+            if p.is_dir() && !p.ends_with("k3s-examples/agent") && !p.ends_with("k3s-examples/host")
+            {
                 dirs.push(p);
             } else if ferry_bundle::render::is_manifest_file(&p.to_string_lossy())
                 // Kustomize's own file is an input of `ferry-bundle build`, not a manifest.

@@ -35,6 +35,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SyncError {
     #[error("sync {sync}: {source}")]
+    Host {
+        sync: String,
+        source: crate::host::HostApplyError,
+    },
+    #[error("sync {sync}: {source}")]
     Source { sync: String, source: SourceError },
     #[error("sync {sync}: bundle from {origin} refused: {source}")]
     Refused {

@@ -318,6 +318,9 @@ impl SyncError {
                 source: PruneError { source, .. },
                 ..
             } if transient(source) => FailureClass::Environmental,
+            SyncError::Host { source, .. } if source.is_environmental() => {
+                FailureClass::Environmental
+            }
             SyncError::Store { .. } | SyncError::Blob { .. } | SyncError::Source { .. } => {
                 FailureClass::Environmental
             }

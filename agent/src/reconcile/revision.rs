@@ -100,6 +100,8 @@ impl Agent {
             .files
             .iter()
             .filter(|f| render::is_manifest_file(&f.path))
+            // Host sources are installed on the host, never parsed as cluster manifests.
+            .filter(|f| !manifest.host.as_ref().is_some_and(|h| h.is_source(&f.path)))
         {
             let data = self
                 .blobs
@@ -169,6 +171,11 @@ impl Agent {
             sync: name.into(),
             source,
         };
+        crate::host::apply_for_sync(&self.config, &self.store, &self.blobs, name, manifest)
+            .map_err(|source| SyncError::Host {
+                sync: name.into(),
+                source,
+            })?;
         let desired = match self.desired(sync, manifest) {
             Ok(d) => d,
             Err(e) => {

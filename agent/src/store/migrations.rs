@@ -88,6 +88,18 @@ const STEPS: &[&str] = &[
      ALTER TABLE events ADD COLUMN last_seen INTEGER;
      UPDATE events SET last_seen = time;
      CREATE INDEX events_sync ON events(sync, id);",
+    // 5: the host payload journal (written before the first rename, see host/mod.rs).
+    "CREATE TABLE host_journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sync TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        started INTEGER NOT NULL,
+        finished INTEGER,
+        error TEXT
+     );
+     CREATE INDEX host_journal_state ON host_journal(state);",
 ];
 
 /// Brings the database to the newest schema.

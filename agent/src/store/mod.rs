@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod events;
+pub mod host_journal;
 pub mod live;
 mod migrations;
 

@@ -145,7 +145,7 @@ impl Env {
         self.publish_raw(drop, name, revision, &files, edit)
     }
 
-    fn publish_raw(
+    pub fn publish_raw(
         &self,
         drop: &Path,
         name: &str,

@@ -25,6 +25,8 @@ pub struct BuildSpec<'a> {
     /// Check as a sync with `strictSubstitution: true` reads the content.
     pub strict_substitution: bool,
     pub images: crate::images::ImageOptions<'a>,
+    /// A `host` section (YAML) whose sources are bundle paths under `src`.
+    pub host: Option<&'a Path>,
 }
 
 /// Builds the bundle and writes `bundle.yaml` (and the signature when `key` is given).
@@ -42,13 +44,26 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
         Renderer::None => copy_tree(spec.src, spec.out)?,
     }
     let collected = source_dir::collect(spec.out)?;
-    check_content(&collected, &spec.vars, spec.strict_substitution)?;
+    let host = spec.host.map(read_host_section).transpose()?;
+    if let (Some(path), Some(h)) = (spec.host, &host) {
+        h.validate(|p| collected.iter().any(|f| f.entry.path == p))
+            .with_context(|| format!("{}", path.display()))?;
+    }
+    // Host sources are installed on the host, never read as cluster manifests (as on a device).
+    let cluster: Vec<_> = collected
+        .iter()
+        .filter(|f| !host.as_ref().is_some_and(|h| h.is_source(&f.entry.path)))
+        .cloned()
+        .collect();
+    check_content(&cluster, &spec.vars, spec.strict_substitution)?;
+    let cluster_files: Vec<_> = cluster.into_iter().map(|f| f.entry).collect();
+    let images = crate::images::collect(&spec.images, spec.out, &cluster_files)?;
     let files: Vec<_> = collected.into_iter().map(|f| f.entry).collect();
-    let images = crate::images::collect(&spec.images, spec.out, &files)?;
     let mut manifest = Manifest::new(spec.name, spec.revision, Timestamp::now(), spec.ttl, files);
     manifest.images = images;
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
+    manifest.host = host;
     let yaml = manifest.to_yaml();
     Manifest::parse(yaml.as_bytes()).context("built manifest does not parse back")?;
     layout::write_atomic(&spec.out.join(ferry_bundle::MANIFEST_FILE), yaml.as_bytes())?;
@@ -56,6 +71,14 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
         sign_dir(spec.out, key)?;
     }
     Ok(manifest)
+}
+
+/// Reads the `--host` file: a host section (bounded YAML).
+fn read_host_section(path: &Path) -> Result<ferry_bundle::host::HostSection> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let source = path.display().to_string();
+    ferry_bundle::yaml::from_str_bounded(&source, &text, &ferry_bundle::yaml::Budget::small())
+        .with_context(|| format!("{source}: not a host section"))
 }
 
 /// Reads every manifest file as a device will (kubectl's YAML rules, substitution, kinds, names

@@ -48,6 +48,7 @@ pub const USAGE: &str = "usage: ferry-bundle <command> [options]
           [--var NAME[=VALUE]]... [--strict-substitution]   content is checked as a device reads it
           [--image REF]... [--images-from-manifests] [--platform os/arch]... [--require-images]
           [--insecure-registry HOST]... [--docker-config F | --basic-auth-file F] [--ca-file F]
+          [--host HOST.yaml]                               host files and units (docs/host-payloads.md)
   sign    DIR --key K                                      sign DIR/bundle.yaml
   verify  PATH --pub KEY_OR_DIR... [--name N] [--device-id ID] [--label k=v]... [--min-revision R]
   inspect PATH [--output json]
@@ -91,6 +92,7 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
         "image",
         "platform",
         "insecure-registry",
+        "host",
     ];
     let a = args::parse(rest, valued).map_err(usage)?;
     if let Some(f) = a.unknown_flags(&[
@@ -213,8 +215,17 @@ fn build_cmd(a: &Args) -> Result<(), CliError> {
             basic_auth_file: a.get("basic-auth-file"),
             ca_file: a.get("ca-file"),
         },
+        host: a.get("host").map(std::path::Path::new),
     };
     let m = build::build(&spec, key.as_ref())?;
+    for h in m.host.iter().flat_map(|h| &h.files) {
+        if let Some(f) = m.file(&h.source) {
+            println!(
+                "host file {} -> {} ({:?}, {} bytes, sha256 {})",
+                h.source, h.target, h.arch, f.size, f.sha256
+            );
+        }
+    }
     println!(
         "built {} revision {} ({} files, {} bytes, {} images){} in {}",
         m.name,
