@@ -203,9 +203,7 @@ fn podinfo_with_its_autoscaler_syncs_healthy_and_leaves_replicas_to_the_hpa() {
     let events = events(&env);
     let reports: Vec<&str> = events
         .lines()
-        .filter(|l| {
-            l.contains("field .spec.replicas is owned by manager")
-        })
+        .filter(|l| l.contains("field .spec.replicas is owned by manager"))
         .collect();
     assert_eq!(
         reports.len(),

@@ -9,8 +9,8 @@
 
 pub mod archive;
 pub mod digest;
-pub mod images;
 pub mod host;
+pub mod images;
 pub mod keys;
 pub mod layout;
 pub mod limits;

@@ -167,8 +167,8 @@ pub fn from_config(
                 std::time::Duration::from_secs(600),
                 KEEP_IDLE,
             )
-                .map(|e| (e.agent().clone(), e.authorization().map(str::to_string)))
-                .map_err(|e| e.to_string());
+            .map(|e| (e.agent().clone(), e.authorization().map(str::to_string)))
+            .map_err(|e| e.to_string());
             Box::new(git::GitSource::new(
                 url.clone(),
                 reference,
