@@ -2,6 +2,7 @@ pub mod client;
 pub mod containerd;
 pub mod git_server;
 pub mod kube_sim;
+pub mod kubectl;
 pub mod oci_image;
 pub mod recorder;
 pub mod registry;

@@ -1,14 +1,13 @@
 //! A cluster reached through the real `kubectl` (kube-sim or a real k3s).
 
+use ferry_tests::kubectl::Kubectl;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 /// A cluster reached through kubectl.
 pub struct Cluster {
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-    files: tempfile::TempDir,
+    kubectl: Kubectl,
     /// False against a real cluster: checks that would change what k3s owns only dry-run.
     pub owned: bool,
 }
@@ -16,44 +15,21 @@ pub struct Cluster {
 impl Cluster {
     pub fn new(kubeconfig: &Path, owned: bool) -> Self {
         Cluster {
-            kubeconfig: kubeconfig.to_path_buf(),
-            cache: tempfile::tempdir().expect("tempdir"),
-            files: tempfile::tempdir().expect("tempdir"),
+            kubectl: Kubectl::new(kubeconfig),
             owned,
         }
     }
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .args(args)
-            .output()
-            .expect("kubectl must be installed (tests/run installs it)")
+        self.kubectl.run(args)
     }
     pub fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        self.kubectl.ok(args)
     }
     pub fn fails(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            !o.status.success(),
-            "kubectl {args:?} should fail: {}",
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stderr).into_owned()
+        self.kubectl.fails(args)
     }
     pub fn file(&self, name: &str, yaml: &str) -> String {
-        let p = self.files.path().join(name);
-        std::fs::write(&p, yaml).expect("write");
-        p.to_string_lossy().into_owned()
+        self.kubectl.file(name, yaml)
     }
     pub fn json(&self, args: &[&str]) -> Value {
         let mut a = args.to_vec();

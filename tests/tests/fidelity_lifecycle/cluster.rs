@@ -2,6 +2,7 @@
 //! k3s), reached through `kubectl` and a kubeconfig.
 
 use ferry_tests::kube_sim::KubeSim;
+use ferry_tests::kubectl::Kubectl;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -9,10 +10,8 @@ use std::time::Duration;
 
 /// A cluster reached through a kubeconfig, and who moves its time.
 pub struct Cluster<'a> {
-    pub kubeconfig: PathBuf,
+    pub kubectl: Kubectl,
     pub sim: Option<&'a KubeSim>,
-    pub cache: tempfile::TempDir,
-    pub files: tempfile::TempDir,
 }
 
 impl<'a> Cluster<'a> {
@@ -22,42 +21,26 @@ impl<'a> Cluster<'a> {
 
     pub fn new(kubeconfig: PathBuf, sim: Option<&'a KubeSim>) -> Self {
         Cluster {
-            kubeconfig,
+            kubectl: Kubectl::new(&kubeconfig),
             sim,
-            cache: tempfile::tempdir().unwrap(),
-            files: tempfile::tempdir().unwrap(),
         }
     }
 
+    /// The scratch directory manifests are written to.
+    pub fn files(&self) -> &std::path::Path {
+        self.kubectl.files()
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .args(args)
-            .output()
-            .expect("kubectl must be installed")
+        self.kubectl.run(args)
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        self.kubectl.ok(args)
     }
 
     pub fn fails(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            !o.status.success(),
-            "kubectl {args:?} should fail: {}",
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stderr).into_owned()
+        self.kubectl.fails(args)
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
@@ -81,9 +64,8 @@ impl<'a> Cluster<'a> {
     }
 
     pub fn apply(&self, name: &str, yaml: &str) -> String {
-        let p = self.files.path().join(name);
-        std::fs::write(&p, yaml).unwrap();
-        self.ok(&["apply", "--server-side", "-f", &p.to_string_lossy()])
+        let p = self.kubectl.file(name, yaml);
+        self.ok(&["apply", "--server-side", "-f", &p])
     }
 
     /// Lets time pass: kube-sim's clock moves by `d` and its controllers settle; a real
@@ -117,13 +99,13 @@ impl<'a> Cluster<'a> {
     pub fn raw_get(&self, path: &str, accept: &str) -> (u16, String, Value) {
         let kc: Value = ferry_bundle::yaml::value_from_str(
             "kubeconfig",
-            &std::fs::read_to_string(&self.kubeconfig).unwrap(),
+            &std::fs::read_to_string(self.kubectl.kubeconfig()).unwrap(),
             &ferry_bundle::yaml::Budget::small(),
         )
         .unwrap();
         let server = kc["clusters"][0]["cluster"]["server"].as_str().unwrap();
         let user = &kc["users"][0]["user"];
-        let dir = self.files.path();
+        let dir = self.kubectl.files();
         let write = |name: &str, b64: &Value| {
             use base64::Engine;
             let bytes = base64::engine::general_purpose::STANDARD

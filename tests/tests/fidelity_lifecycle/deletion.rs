@@ -106,7 +106,7 @@ pub fn check_namespace_terminating(c: &Cluster) {
         );
     }
     let err = c.fails(&["create", "-n", "doomed", "-f", &{
-        let p = c.files.path().join("new.yaml");
+        let p = c.files().join("new.yaml");
         std::fs::write(
             &p,
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late\n  namespace: doomed\n",
@@ -299,7 +299,7 @@ pub fn check_crd_deletion_removes_custom_resources(c: &Cluster) {
         g["metadata"]["deletionTimestamp"].is_string(),
         "the finalizer deletes instances: {g}"
     );
-    let p = c.files.path().join("g2.yaml");
+    let p = c.files().join("g2.yaml");
     std::fs::write(&p, "apiVersion: fidelity.ferry.dev/v1\nkind: Gadget\nmetadata:\n  name: g2\n  namespace: default\n").unwrap();
     let err = c.fails(&["create", "-f", &p.to_string_lossy()]);
     assert!(

@@ -98,7 +98,7 @@ pub fn check_delete_preconditions(c: &Cluster) {
         "cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: guarded\n  namespace: pre\n",
     );
-    let p = c.files.path().join("opts.json");
+    let p = c.files().join("opts.json");
     std::fs::write(&p, r#"{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"00000000-0000-0000-0000-000000000000"}}"#).unwrap();
     let err = c.fails(&[
         "delete",

@@ -7,15 +7,14 @@
 pub mod defaults;
 pub mod validation;
 
+use ferry_tests::kubectl::Kubectl;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 /// A cluster the checks talk to through kubectl.
 pub struct Cluster {
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-    files: tempfile::TempDir,
+    kubectl: Kubectl,
     /// True for a real cluster: checks clean up after themselves.
     pub real: bool,
 }
@@ -40,9 +39,7 @@ impl From<Output> for Run {
 impl Cluster {
     pub fn new(kubeconfig: &Path, real: bool) -> Self {
         Cluster {
-            kubeconfig: kubeconfig.to_path_buf(),
-            cache: tempfile::tempdir().expect("temp dir"),
-            files: tempfile::tempdir().expect("temp dir"),
+            kubectl: Kubectl::new(kubeconfig),
             real,
         }
     }
@@ -55,15 +52,7 @@ impl Cluster {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .args(args)
-            .output()
-            .expect("kubectl must be installed (tests/run installs it)")
-            .into()
+        self.kubectl.run(args).into()
     }
 
     /// Runs kubectl and expects success; returns the run (stdout and warnings on stderr).
@@ -82,9 +71,7 @@ impl Cluster {
 
     /// Writes a manifest and returns its path.
     pub fn file(&self, name: &str, yaml: &str) -> String {
-        let p = self.files.path().join(name);
-        std::fs::write(&p, yaml).expect("write manifest");
-        p.to_string_lossy().into_owned()
+        self.kubectl.file(name, yaml)
     }
 
     /// `kubectl apply --server-side` of a manifest text.
