@@ -1,54 +1,28 @@
 //! kube-sim checked with a client we did not write: the real `kubectl` binary.
 
 use ferry_tests::kube_sim::{KubeSim, SimOptions};
-use std::process::{Command, Output};
 
+/// kube-sim with the real kubectl pointed at it.
 struct Kubectl {
-    sim: KubeSim,
-    cache: tempfile::TempDir,
-    files: tempfile::TempDir,
+    /// Kept for the lifetime of the checks (dropping it stops the server).
+    _sim: KubeSim,
+    kubectl: ferry_tests::kubectl::Kubectl,
 }
 
 impl Kubectl {
     fn new() -> Self {
-        Kubectl {
-            sim: KubeSim::start(SimOptions::default()).unwrap(),
-            cache: tempfile::tempdir().unwrap(),
-            files: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(self.sim.kubeconfig_path())
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .args(args)
-            .output()
-            .expect("kubectl must be installed (tests/run installs it)")
+        let sim = KubeSim::start(SimOptions::default()).unwrap();
+        let kubectl = ferry_tests::kubectl::Kubectl::new(&sim.kubeconfig_path());
+        Kubectl { _sim: sim, kubectl }
     }
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        self.kubectl.ok(args)
     }
     fn fails(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            !o.status.success(),
-            "kubectl {args:?} should fail: {}",
-            String::from_utf8_lossy(&o.stdout)
-        );
-        String::from_utf8_lossy(&o.stderr).into_owned()
+        self.kubectl.fails(args)
     }
     fn file(&self, name: &str, yaml: &str) -> String {
-        let p = self.files.path().join(name);
-        std::fs::write(&p, yaml).unwrap();
-        p.to_string_lossy().into_owned()
+        self.kubectl.file(name, yaml)
     }
 }
 
