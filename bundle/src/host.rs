@@ -409,7 +409,7 @@ mod tests {
         assert!(Arch::Any.runs_on(Arch::Aarch64));
         assert!(Arch::Armv7.runs_on(Arch::Arm));
         assert!(!Arch::Aarch64.runs_on(Arch::X86_64));
-        assert_eq!(Arch::from_rust(std::env::consts::ARCH).is_some(), true);
+        assert!(Arch::from_rust(std::env::consts::ARCH).is_some());
     }
 
     fn from_yaml(text: &str) -> HostSection {

@@ -138,6 +138,6 @@ impl Handler for Mirror {
 
 /// Serves until the process ends, within `mirror.limits`.
 pub fn serve(listener: TcpListener, mirror: Arc<Mirror>) {
-    let limits = mirror.limits.clone();
+    let limits = mirror.limits;
     httpd::serve(listener, limits, mirror);
 }
