@@ -4,6 +4,7 @@
 pub mod dir;
 pub mod git;
 pub mod git_http;
+pub mod git_probe;
 pub mod http;
 pub mod oci;
 pub mod quarantine;
