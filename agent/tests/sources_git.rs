@@ -1,6 +1,6 @@
 //! The Git source against real servers: `git daemon` (git://), a local path, and
 //! `git http-backend` behind lighttpd over HTTPS with basic auth; branch, tag, semver range and
-//! pinned commit; a no-change poll is the ref advertisement only.
+//! pinned commit; a no-change poll over HTTPS is one `ls-refs` POST (see sources_git_probe.rs).
 
 mod common;
 
@@ -119,7 +119,7 @@ fn local_path_tags_semver_and_pinned_commit() {
 }
 
 #[test]
-fn https_with_basic_auth_and_ref_advertisement_only_polls() {
+fn https_with_basic_auth_and_one_request_polls() {
     let env = Env::new();
     let repo = GitRepo::new().unwrap();
     repo.commit_dir("bundles/app", &env.stage(1, &Env::example(APP)), "r1")
@@ -153,10 +153,12 @@ fn https_with_basic_auth_and_ref_advertisement_only_polls() {
     http.clear_requests();
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
-    let reqs = http.requests();
-    let posts = reqs.iter().filter(|r| r.starts_with("POST")).count();
-    assert_eq!(posts, 1, "ls-refs only, no fetch: {reqs:?}");
-    // A new commit: ls-refs, then one fetch.
+    assert_eq!(
+        http.requests(),
+        vec!["POST /fleet.git/git-upload-pack?"],
+        "one ls-refs POST, no info/refs GET, no fetch"
+    );
+    // A new commit: the ls-refs probe, then gix's flow (GET info/refs, ls-refs, fetch).
     repo.commit_dir(
         "bundles/app",
         &env.stage(2, &[("a.yaml", cm("a", "default", "2"))]),
@@ -166,15 +168,9 @@ fn https_with_basic_auth_and_ref_advertisement_only_polls() {
     http.clear_requests();
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
-    assert_eq!(
-        http.requests()
-            .iter()
-            .filter(|r| r.starts_with("POST"))
-            .count(),
-        2,
-        "{:?}",
-        http.requests()
-    );
+    let reqs = http.requests();
+    let count = |m: &str| reqs.iter().filter(|r| r.starts_with(m)).count();
+    assert_eq!((count("GET"), count("POST")), (1, 3), "{reqs:?}");
 }
 
 #[test]

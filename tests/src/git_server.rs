@@ -1,5 +1,6 @@
 //! Real Git servers for the Git source tests: a repository to publish into, `git daemon`
-//! (git://), and `git http-backend` behind lighttpd over HTTPS, with or without basic auth.
+//! (git://), and `git http-backend` behind lighttpd over HTTPS, with or without basic auth,
+//! speaking protocol v2 or (when the `Git-Protocol` header does not reach it) only v0.
 
 use crate::kube_sim::Pki;
 use std::net::TcpListener;
@@ -153,8 +154,26 @@ pub struct GitHttp {
     dir: tempfile::TempDir,
 }
 
+/// Which protocol versions the backend speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocols {
+    /// What a client asks for with `Git-Protocol` (v2 for gix and git).
+    AsAsked,
+    /// Only v0: the backend never sees the `Git-Protocol` header, as behind a proxy that does
+    /// not forward it or with git older than 2.18 (no v2 `ls-refs` without a prior GET).
+    V0Only,
+}
+
 impl GitHttp {
     pub fn start(base: &Path, user: Option<(&str, &str)>) -> anyhow::Result<Self> {
+        Self::start_with(base, user, Protocols::AsAsked)
+    }
+
+    pub fn start_with(
+        base: &Path,
+        user: Option<(&str, &str)>,
+        protocols: Protocols,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let pki = Pki::generate()?;
         std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem)?;
@@ -166,9 +185,13 @@ impl GitHttp {
         // A wrapper logs each request (lighttpd buffers its access log) and runs the backend.
         let real_backend = Path::new(&git(base, &["--exec-path"])?).join("git-http-backend");
         let backend = dir.path().join("git-backend.sh");
+        let strip = match protocols {
+            Protocols::AsAsked => "",
+            Protocols::V0Only => "unset HTTP_GIT_PROTOCOL\n",
+        };
         std::fs::write(
             &backend,
-            format!("#!/bin/sh\necho \"$REQUEST_METHOD $PATH_INFO?$QUERY_STRING\" >> {}/requests.log\nexec {}\n", dir.path().display(), real_backend.display()),
+            format!("#!/bin/sh\necho \"$REQUEST_METHOD $PATH_INFO?$QUERY_STRING\" >> {}/requests.log\n{strip}exec {}\n", dir.path().display(), real_backend.display()),
         )?;
         {
             use std::os::unix::fs::PermissionsExt;

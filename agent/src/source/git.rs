@@ -1,13 +1,19 @@
 //! The Git source (gix, lean features): a signed bundle in a directory of a repository, at a
 //! branch, a tag, the highest tag matching a semver range, or a pinned commit. Transports:
-//! HTTPS through [`super::git_http`] on ureq, `git://`, and local paths. A no-change poll is
-//! the ref advertisement only; a change is a shallow (depth 1) fetch. The commit id is the
-//! source revision recorded in history.
+//! HTTPS through [`super::git_http`] on ureq, `git://`, and local paths. A change is a
+//! shallow (depth 1) fetch. The commit id is the source revision recorded in history.
+//!
+//! A no-change poll over HTTPS is one request: a stateless protocol-v2 `ls-refs` POST
+//! ([`super::git_http::probe`]) for the branch, the tag or all tags (semver), annotated tags
+//! peeled. A server that does not understand it gets gix's full flow (GET `info/refs`, then
+//! POST `ls-refs`) from then on for this source. Over `git://` and local paths a no-change
+//! poll is gix's ref advertisement; a pinned commit equal to the cursor costs no network.
 
-use super::git_http::UreqHttp;
-use super::{FileFetcher, Found, Poll, Source, SourceError};
-use ferry_bundle::manifest::FileEntry;
-use ferry_bundle::verify::{self, VerifyPolicy};
+use super::git_http::{ProbeAnswer, UreqHttp};
+use super::git_probe::RemoteRef;
+use super::git_tree::{read_blob, TreeFiles};
+use super::{Found, Poll, Source, SourceError};
+use ferry_bundle::verify::VerifyPolicy;
 use gix::remote::Direction;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -30,6 +36,17 @@ pub struct GitSource {
     repo_dir: PathBuf,
     /// The HTTPS client (or why it could not be built: a bad CA or auth file).
     http: Result<(ureq::Agent, Option<String>), String>,
+    /// Whether the server answers the one-request probe; learned once per source.
+    probe: ProbeSupport,
+}
+
+/// Whether the HTTPS server answers a stateless protocol-v2 `ls-refs` POST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeSupport {
+    /// Not known to fail (the probe is tried).
+    Assumed,
+    /// The server answered something else once: gix's full flow from then on.
+    Unsupported,
 }
 
 impl GitSource {
@@ -46,7 +63,72 @@ impl GitSource {
             path: path.trim_matches('/').to_string(),
             repo_dir,
             http,
+            probe: ProbeSupport::Assumed,
         }
+    }
+
+    /// Whether the probe is used (HTTPS, or HTTP, and not refused before).
+    pub fn probe_support(&self) -> ProbeSupport {
+        self.probe
+    }
+
+    /// What the remote has for the reference, from one `ls-refs` probe: the reference to
+    /// fetch (a tag for a semver range) and its commit. None when the probe does not apply
+    /// (not HTTP, a pinned commit) or the server does not understand it (remembered).
+    fn probed(&mut self) -> Result<Option<(GitRef, gix::ObjectId)>, SourceError> {
+        if !self.url.starts_with("http") || self.probe == ProbeSupport::Unsupported {
+            return Ok(None);
+        }
+        let prefix = match &self.reference {
+            GitRef::Branch(b) => format!("refs/heads/{b}"),
+            GitRef::Tag(t) => format!("refs/tags/{t}"),
+            GitRef::Semver(_) => "refs/tags/".to_string(),
+            GitRef::Commit(_) => return Ok(None),
+        };
+        let (agent, auth) = self.http.clone().map_err(|reason| SourceError::File {
+            origin: self.url.clone(),
+            reason,
+        })?;
+        let refs = match super::git_http::probe(&agent, auth.as_deref(), &self.url, &prefix)
+            .map_err(|e| self.err("ls-refs", e))?
+        {
+            ProbeAnswer::Refs(refs) => refs,
+            ProbeAnswer::NotUnderstood(why) => {
+                tracing::info!(
+                    "{}: no stateless protocol-v2 ls-refs ({why}); using the full Git handshake",
+                    self.describe()
+                );
+                self.probe = ProbeSupport::Unsupported;
+                return Ok(None);
+            }
+        };
+        let target = match &self.reference {
+            GitRef::Semver(range) => GitRef::Tag(self.select_tag(&refs, range)?),
+            other => other.clone(),
+        };
+        let (_, name) = Self::refspec(&target);
+        let found = refs
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| SourceError::NoBundle {
+                source_name: format!("{} ({name} not found)", self.describe()),
+                refused: Vec::new(),
+            })?;
+        let commit = gix::ObjectId::from_hex(found.commit().as_str().as_bytes())
+            .map_err(|e| self.err("ls-refs", e))?;
+        Ok(Some((target, commit)))
+    }
+
+    /// The highest tag matching `range` among the probed refs.
+    fn select_tag(&self, refs: &[RemoteRef], range: &str) -> Result<String, SourceError> {
+        let tags: Vec<String> = refs
+            .iter()
+            .filter_map(|r| r.name.strip_prefix("refs/tags/").map(str::to_string))
+            .collect();
+        ferry_bundle::oci::select_tag(&tags, range).map_err(|e| SourceError::File {
+            origin: self.url.clone(),
+            reason: e.to_string(),
+        })
     }
 
     fn err(&self, what: &str, e: impl std::error::Error + 'static) -> SourceError {
@@ -124,14 +206,10 @@ impl GitSource {
                 cursor,
             );
         }
-        {
-            {
-                let conn = remote
-                    .connect(Direction::Fetch)
-                    .map_err(|e| self.err("connect", e))?;
-                self.run(conn, remote_name, cursor)
-            }
-        }
+        let conn = remote
+            .connect(Direction::Fetch)
+            .map_err(|e| self.err("connect", e))?;
+        self.run(conn, remote_name, cursor)
     }
 
     fn run<T>(
@@ -241,33 +319,29 @@ impl GitSource {
     }
 }
 
-/// Reads a file of the bundle directory at a commit.
-fn read_blob(
-    repo: &gix::Repository,
-    commit: gix::ObjectId,
-    path: &str,
-) -> Result<Option<Vec<u8>>, String> {
-    let commit = repo.find_commit(commit).map_err(|e| e.to_string())?;
-    let tree = commit.tree().map_err(|e| e.to_string())?;
-    let Some(entry) = tree.lookup_entry_by_path(path).map_err(|e| e.to_string())? else {
-        return Ok(None);
-    };
-    if !entry.mode().is_blob() {
-        return Err(format!("{path} is not a regular file in the repository"));
-    }
-    let object = entry.object().map_err(|e| e.to_string())?;
-    Ok(Some(object.detach().data))
-}
-
 impl Source for GitSource {
     fn describe(&self) -> String {
         format!("git {}", self.url)
     }
 
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError> {
+        if let GitRef::Commit(pinned) = &self.reference {
+            let same = gix::ObjectId::from_hex(pinned.as_bytes())
+                .is_ok_and(|id| cursor == Some(self.cursor_for(&id).as_str()));
+            if same {
+                return Ok(Poll::Unchanged);
+            }
+        }
+        let probed = self.probed()?;
+        if let Some((_, commit)) = &probed {
+            if cursor == Some(self.cursor_for(commit).as_str()) {
+                return Ok(Poll::Unchanged);
+            }
+        }
         let repo = self.repo()?;
-        let target = match &self.reference {
-            GitRef::Semver(range) => {
+        let target = match (probed, &self.reference) {
+            (Some((target, _)), _) => target,
+            (None, GitRef::Semver(range)) => {
                 let tags = self.remote_tags(&repo)?;
                 GitRef::Tag(ferry_bundle::oci::select_tag(&tags, range).map_err(|e| {
                     SourceError::File {
@@ -276,7 +350,7 @@ impl Source for GitSource {
                     }
                 })?)
             }
-            other => other.clone(),
+            (None, other) => other.clone(),
         };
         let (spec, remote_name) = Self::refspec(&target);
         let Some(commit) = self.fetch(&repo, &spec, &remote_name, cursor)? else {
@@ -324,33 +398,5 @@ impl Source for GitSource {
             }),
             refused: Vec::new(),
         }))
-    }
-}
-
-/// Reads content files from the fetched commit (the repository is reopened by path: gix's
-/// handles are not `Send` without its `parallel` feature, which ferry leaves out).
-struct TreeFiles {
-    repo_dir: PathBuf,
-    commit: gix::ObjectId,
-    prefix: String,
-    origin: String,
-}
-
-impl FileFetcher for TreeFiles {
-    fn fetch(&mut self, entry: &FileEntry) -> Result<Vec<u8>, SourceError> {
-        let path = if self.prefix.is_empty() {
-            entry.path.clone()
-        } else {
-            format!("{}/{}", self.prefix, entry.path)
-        };
-        let err = |reason: String| SourceError::File {
-            origin: format!("{}: {path}", self.origin),
-            reason,
-        };
-        let repo = gix::open(&self.repo_dir).map_err(|e| err(e.to_string()))?;
-        let data = read_blob(&repo, self.commit, &path)
-            .map_err(err)?
-            .ok_or_else(|| err("missing in the commit".into()))?;
-        verify::read_verified(entry, data.as_slice()).map_err(|e| err(e.to_string()))
     }
 }

@@ -1,7 +1,9 @@
 //! gix's blocking HTTP transport on ureq + rustls, so Git over HTTPS needs neither curl nor
 //! reqwest/tokio. Requests are sent when the caller starts reading the response; a POST body
 //! is buffered first (ferry only fetches, so bodies are small want/have negotiations).
+//! [`probe`] is the one-request no-change poll: a stateless protocol-v2 `ls-refs` POST.
 
+use super::git_probe::{self, ProbeError, ReadError, RemoteRef};
 use gix_transport::client::blocking_io::http::{GetResponse, Http, PostBodyDataKind, PostResponse};
 use std::io::{BufRead, Cursor, Read, Write};
 use std::sync::{Arc, Mutex};
@@ -273,5 +275,94 @@ impl Http for UreqHttp {
 
     fn configure(&mut self, _config: &dyn std::any::Any) -> gix_error::Result {
         Ok(())
+    }
+}
+
+/// What a probe learned.
+#[derive(Debug)]
+pub enum ProbeAnswer {
+    /// The refs under the prefix (none when nothing matched).
+    Refs(Vec<RemoteRef>),
+    /// Not a stateless protocol-v2 answer (why, bounded): the server needs the full flow.
+    NotUnderstood(String),
+}
+
+/// The `Content-Type` of an upload-pack result (gitprotocol-http(5)).
+const RESULT_TYPE: &str = "application/x-git-upload-pack-result";
+
+/// Asks for the refs under `prefix` with one POST to `<url>/git-upload-pack`: smart-HTTP
+/// servers run `upload-pack --stateless-rpc`, which serves a protocol-v2 command without the
+/// capability advertisement (GET `info/refs`) first. Headers are the ones git's server needs
+/// (`Content-Type`, `Git-Protocol`) and the `Accept` git sends; ureq adds `Host`,
+/// `User-Agent` and `Content-Length`. The reply is read to its end within
+/// [`git_probe::MAX_REPLY_BYTES`], so the connection stays pooled for the next poll.
+/// Errors: 401/403 and 5xx as the full flow reports them, transport errors, and a reply past
+/// the bound or a server's `ERR` ([`ProbeError`]).
+pub fn probe(
+    agent: &ureq::Agent,
+    authorization: Option<&str>,
+    url: &str,
+    prefix: &str,
+) -> std::io::Result<ProbeAnswer> {
+    let body = git_probe::ls_refs_request(prefix).map_err(std::io::Error::other)?;
+    let url = format!("{}/git-upload-pack", url.trim_end_matches('/'));
+    let mut request = ureq::http::Request::post(&url)
+        .header("Content-Type", "application/x-git-upload-pack-request")
+        .header("Accept", RESULT_TYPE)
+        .header("Git-Protocol", "version=2");
+    if let Some(a) = authorization {
+        request = request.header("Authorization", a);
+    }
+    let response = agent
+        .run(request.body(body).map_err(std::io::Error::other)?)
+        .map_err(std::io::Error::other)?;
+    let status = response.status().as_u16();
+    if status == 401 || status == 403 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{url}: HTTP {status} (check basicAuthFile/tokenFile)"),
+        ));
+    }
+    if status >= 500 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            format!("{url}: HTTP {status}"),
+        ));
+    }
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let mut reader = response
+        .into_body()
+        .into_with_config()
+        .limit(u64::MAX)
+        .reader();
+    let refused = if status != 200 {
+        Some(format!("HTTP {status}"))
+    } else if content_type.as_deref() != Some(RESULT_TYPE) {
+        Some(format!(
+            "Content-Type {}",
+            ferry_bundle::text::bounded(content_type.as_deref().unwrap_or("(none)"), 100)
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        // Read a short answer to its end (the connection stays pooled); drop a long one.
+        let _ = git_probe::read_bounded(&mut reader, DRAIN_MAX);
+        return Ok(ProbeAnswer::NotUnderstood(why));
+    }
+    let reply = match git_probe::read_bounded(&mut reader, git_probe::MAX_REPLY_BYTES) {
+        Ok(reply) => reply,
+        Err(ReadError::Io(e)) => return Err(e),
+        Err(ReadError::Reply(e)) => return Err(std::io::Error::other(e)),
+    };
+    match git_probe::parse_ls_refs(&reply) {
+        Ok(refs) => Ok(ProbeAnswer::Refs(refs)),
+        Err(e) if e.is_not_understood() => Ok(ProbeAnswer::NotUnderstood(e.to_string())),
+        Err(e) => Err(std::io::Error::other::<ProbeError>(e)),
     }
 }

@@ -24,7 +24,9 @@ const SHOWN_MAX: usize = 200;
 /// Why a probe reply was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProbeError {
-    #[error("the ls-refs reply is larger than the limit (more than {max} bytes); not read further")]
+    #[error(
+        "the ls-refs reply is larger than the limit (more than {max} bytes); not read further"
+    )]
     TooLarge { max: u64 },
     #[error("pkt-line length {field:?} is {why}")]
     BadLength { field: String, why: &'static str },
@@ -190,7 +192,11 @@ pub fn parse_ls_refs(reply: &[u8]) -> Result<Vec<RemoteRef>, ProbeError> {
         at += used;
         match packet {
             Packet::Flush => break,
-            Packet::Delim => return Err(ProbeError::Unexpected { what: "delim packet" }),
+            Packet::Delim => {
+                return Err(ProbeError::Unexpected {
+                    what: "delim packet",
+                })
+            }
             Packet::ResponseEnd => {
                 return Err(ProbeError::Unexpected {
                     what: "response-end packet",

@@ -42,14 +42,20 @@ fn parses_refs_and_peeled_tags() {
     assert_eq!(refs[0].commit().as_str(), A);
     assert_eq!(refs[1].target.as_str(), B);
     assert_eq!(refs[1].commit().as_str(), A, "annotated tags are peeled");
-    assert_eq!(refs[2].commit().as_str(), A, "a line without LF is accepted");
+    assert_eq!(
+        refs[2].commit().as_str(),
+        A,
+        "a line without LF is accepted"
+    );
     assert!(parse_ls_refs(b"0000").unwrap().is_empty(), "no ref matched");
 }
 
 #[test]
 fn unknown_attributes_are_ignored_and_uppercase_hex_is_normalized() {
     let upper = A.to_uppercase();
-    let body = reply(&[&format!("{upper} refs/heads/main symref-target:refs/heads/x\n")]);
+    let body = reply(&[&format!(
+        "{upper} refs/heads/main symref-target:refs/heads/x\n"
+    )]);
     let refs = parse_ls_refs(&body).unwrap();
     assert_eq!(refs[0].target.as_str(), A);
     assert_eq!(refs[0].peeled, None);
@@ -80,7 +86,10 @@ fn bad_lengths_are_named() {
         (b"0\n04", "not hex"),
     ] {
         let err = parse_ls_refs(body).unwrap_err();
-        assert!(matches!(err, ProbeError::BadLength { .. }), "{body:?}: {err}");
+        assert!(
+            matches!(err, ProbeError::BadLength { .. }),
+            "{body:?}: {err}"
+        );
         assert!(err.to_string().contains(what), "{body:?}: {err}");
     }
     // The length field itself is shown escaped.
@@ -121,11 +130,18 @@ fn bad_oids_are_refused() {
 
 #[test]
 fn err_lines_are_bounded_and_escaped() {
-    let huge = format!("ERR {}\x1b]0;pwned\x07\nforged line{}", "x".repeat(20), "y".repeat(60_000));
+    let huge = format!(
+        "ERR {}\x1b]0;pwned\x07\nforged line{}",
+        "x".repeat(20),
+        "y".repeat(60_000)
+    );
     let err = parse_ls_refs(&reply(&[&huge])).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, ProbeError::Server { .. }));
-    assert!(!err.is_not_understood(), "a server's error is an error, not a fallback");
+    assert!(
+        !err.is_not_understood(),
+        "a server's error is an error, not a fallback"
+    );
     assert!(text.len() < 700, "{} bytes", text.len());
     assert!(!text.contains('\x1b') && !text.contains('\n') && !text.contains('\x07'));
     assert!(text.contains("\\u{1b}]0;pwned"), "{text}");

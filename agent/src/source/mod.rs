@@ -5,6 +5,7 @@ pub mod dir;
 pub mod git;
 pub mod git_http;
 pub mod git_probe;
+mod git_tree;
 pub mod http;
 pub mod oci;
 pub mod quarantine;
