@@ -55,7 +55,9 @@ fn idle_polls(kind: &str, source_yaml: &str, proxy: &CountingProxy) -> (u64, u64
     let after = proxy.count();
     let per_poll = (after.bytes() - before.bytes()) / POLLS;
     println!(
-        "{kind}: {per_poll} bytes per no-change poll, {} connection(s) for {} polls",
+        "{kind}: {per_poll} bytes per no-change poll ({} up, {} down), {} connection(s) for {} polls",
+        (after.bytes_up - before.bytes_up) / POLLS,
+        (after.bytes_down - before.bytes_down) / POLLS,
         after.connections,
         POLLS + 1
     );

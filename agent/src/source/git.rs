@@ -10,7 +10,7 @@
 //! poll is gix's ref advertisement; a pinned commit equal to the cursor costs no network.
 
 use super::git_http::{ProbeAnswer, UreqHttp};
-use super::git_probe::RemoteRef;
+use super::git_probe::{Peel, RemoteRef};
 use super::git_tree::{read_blob, TreeFiles};
 use super::{Found, Poll, Source, SourceError};
 use ferry_bundle::verify::VerifyPolicy;
@@ -79,17 +79,17 @@ impl GitSource {
         if !self.url.starts_with("http") || self.probe == ProbeSupport::Unsupported {
             return Ok(None);
         }
-        let prefix = match &self.reference {
-            GitRef::Branch(b) => format!("refs/heads/{b}"),
-            GitRef::Tag(t) => format!("refs/tags/{t}"),
-            GitRef::Semver(_) => "refs/tags/".to_string(),
+        let (prefix, peel) = match &self.reference {
+            GitRef::Branch(b) => (format!("refs/heads/{b}"), Peel::No),
+            GitRef::Tag(t) => (format!("refs/tags/{t}"), Peel::Yes),
+            GitRef::Semver(_) => ("refs/tags/".to_string(), Peel::Yes),
             GitRef::Commit(_) => return Ok(None),
         };
         let (agent, auth) = self.http.clone().map_err(|reason| SourceError::File {
             origin: self.url.clone(),
             reason,
         })?;
-        let refs = match super::git_http::probe(&agent, auth.as_deref(), &self.url, &prefix)
+        let refs = match super::git_http::probe(&agent, auth.as_deref(), &self.url, &prefix, peel)
             .map_err(|e| self.err("ls-refs", e))?
         {
             ProbeAnswer::Refs(refs) => refs,

@@ -292,9 +292,10 @@ const RESULT_TYPE: &str = "application/x-git-upload-pack-result";
 
 /// Asks for the refs under `prefix` with one POST to `<url>/git-upload-pack`: smart-HTTP
 /// servers run `upload-pack --stateless-rpc`, which serves a protocol-v2 command without the
-/// capability advertisement (GET `info/refs`) first. Headers are the ones git's server needs
-/// (`Content-Type`, `Git-Protocol`) and the `Accept` git sends; ureq adds `Host`,
-/// `User-Agent` and `Content-Length`. The reply is read to its end within
+/// capability advertisement (GET `info/refs`) first. Headers are the two git's server needs
+/// (`Content-Type`, `Git-Protocol`); ureq adds `Host`, `User-Agent` and `Content-Length`, and
+/// no `Accept` (git's own client sends `Accept: <result type>`; a server insisting on it
+/// answers something else, and the source falls back). The reply is read to its end within
 /// [`git_probe::MAX_REPLY_BYTES`], so the connection stays pooled for the next poll.
 /// Errors: 401/403 and 5xx as the full flow reports them, transport errors, and a reply past
 /// the bound or a server's `ERR` ([`ProbeError`]).
@@ -303,19 +304,27 @@ pub fn probe(
     authorization: Option<&str>,
     url: &str,
     prefix: &str,
+    peel: git_probe::Peel,
 ) -> std::io::Result<ProbeAnswer> {
-    let body = git_probe::ls_refs_request(prefix).map_err(std::io::Error::other)?;
+    let body = git_probe::ls_refs_request(prefix, peel).map_err(std::io::Error::other)?;
     let url = format!("{}/git-upload-pack", url.trim_end_matches('/'));
     let mut request = ureq::http::Request::post(&url)
         .header("Content-Type", "application/x-git-upload-pack-request")
-        .header("Accept", RESULT_TYPE)
         .header("Git-Protocol", "version=2");
     if let Some(a) = authorization {
         request = request.header("Authorization", a);
     }
-    let response = agent
-        .run(request.body(body).map_err(std::io::Error::other)?)
-        .map_err(std::io::Error::other)?;
+    let response = {
+        use ureq::RequestExt;
+        request
+            .body(body)
+            .map_err(std::io::Error::other)?
+            .with_agent(agent)
+            .configure()
+            .accept(ureq::config::AutoHeaderValue::None)
+            .run()
+            .map_err(std::io::Error::other)?
+    };
     let status = response.status().as_u16();
     if status == 401 || status == 403 {
         return Err(std::io::Error::new(

@@ -95,9 +95,21 @@ fn encode_pkt(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
-/// The body of a stateless `ls-refs` POST for the refs under `prefix`, annotated tags peeled:
-/// `command=ls-refs`, `object-format=sha1`, delim, `peel`, `ref-prefix <prefix>`, flush.
-pub fn ls_refs_request(prefix: &str) -> Result<Vec<u8>, ProbeError> {
+/// Which objects `ls-refs` should report for a ref.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peel {
+    /// Branches: the ref's own object.
+    No,
+    /// Tags: also the commit an annotated tag points at (`peel`, answered as `peeled:`).
+    Yes,
+}
+
+/// The body of a stateless `ls-refs` POST for the refs under `prefix`: `command=ls-refs`,
+/// delim, [`peel`], `ref-prefix <prefix>`, flush. No capability lines: `object-format` is
+/// left out (the server then assumes SHA-1, the only format ferry's gix build reads; a
+/// SHA-256 repository refuses and the source falls back) and so is `agent`, to keep each
+/// poll small.
+pub fn ls_refs_request(prefix: &str, peel: Peel) -> Result<Vec<u8>, ProbeError> {
     let refuse = |why| ProbeError::BadPrefix {
         prefix: ferry_bundle::text::bounded(prefix, SHOWN_MAX),
         why,
@@ -109,11 +121,12 @@ pub fn ls_refs_request(prefix: &str) -> Result<Vec<u8>, ProbeError> {
     if prefix.chars().any(char::is_control) {
         return Err(refuse("control characters"));
     }
-    let mut out = Vec::with_capacity(96 + prefix.len());
+    let mut out = Vec::with_capacity(64 + prefix.len());
     encode_pkt(&mut out, b"command=ls-refs\n");
-    encode_pkt(&mut out, b"object-format=sha1\n");
     out.extend_from_slice(b"0001");
-    encode_pkt(&mut out, b"peel\n");
+    if peel == Peel::Yes {
+        encode_pkt(&mut out, b"peel\n");
+    }
     encode_pkt(&mut out, arg.as_bytes());
     out.extend_from_slice(b"0000");
     Ok(out)

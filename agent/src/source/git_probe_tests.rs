@@ -19,13 +19,16 @@ fn reply(lines: &[&str]) -> Vec<u8> {
 }
 
 #[test]
-fn request_matches_what_git_sends() {
-    // The bytes `git ls-remote` (protocol v2) sends for one prefix, checked against
-    // `git http-backend` by hand: lengths include their own four digits.
-    let body = ls_refs_request("refs/heads/main").unwrap();
+fn request_is_framed_as_git_frames_it() {
+    // Lengths include their own four digits; checked against `git http-backend` 2.47 by hand
+    // (it answers these bodies, with or without `object-format`, for a SHA-1 repository).
     assert_eq!(
-        body,
-        b"0014command=ls-refs\n0017object-format=sha1\n00010009peel\n001fref-prefix refs/heads/main\n0000"
+        ls_refs_request("refs/heads/main", Peel::No).unwrap(),
+        b"0014command=ls-refs\n0001001fref-prefix refs/heads/main\n0000"
+    );
+    assert_eq!(
+        ls_refs_request("refs/tags/", Peel::Yes).unwrap(),
+        b"0014command=ls-refs\n00010009peel\n001aref-prefix refs/tags/\n0000"
     );
 }
 
@@ -200,12 +203,12 @@ fn refnames_with_control_characters_are_refused() {
 fn the_encoder_refuses_what_it_cannot_frame() {
     let long = format!("refs/heads/{}", "a".repeat(MAX_PKT_DATA));
     assert!(matches!(
-        ls_refs_request(&long).unwrap_err(),
+        ls_refs_request(&long, Peel::No).unwrap_err(),
         ProbeError::BadPrefix { .. }
     ));
-    let err = ls_refs_request("refs/heads/a\n0000").unwrap_err();
+    let err = ls_refs_request("refs/heads/a\n0000", Peel::No).unwrap_err();
     assert!(matches!(err, ProbeError::BadPrefix { .. }), "{err}");
     assert!(!err.to_string().contains('\n'));
     let longest = format!("refs/{}", "a".repeat(MAX_PKT_DATA - 17));
-    assert!(ls_refs_request(&longest).is_ok());
+    assert!(ls_refs_request(&longest, Peel::No).is_ok());
 }
