@@ -1,6 +1,7 @@
 //! What an idle agent costs on the wire: no-change polls of the HTTPS, OCI and Git sources
 //! through a counting TCP proxy. A source keeps its client (and so its pooled connection and
-//! its TLS session cache) for the life of the process: N polls open one TCP connection.
+//! its TLS session cache) for the life of the process: N polls open one TCP connection
+//! (git:// excepted: git daemon serves one request per connection).
 //! (Bytes per poll are printed for docs/performance.md; the benchmark publishes them.)
 
 mod common;
@@ -141,4 +142,27 @@ fn git_https_polls_reuse_one_connection() {
     );
     let (_, connections) = idle_polls("git https", &yaml, &proxy);
     assert_eq!(connections, 1);
+}
+
+#[test]
+fn git_daemon_polls_open_one_connection_each() {
+    // git:// serves one request per TCP connection (git daemon ends it): a no-change poll is
+    // gix's protocol-v2 handshake and ls-refs on a new connection every time.
+    let env = Env::new();
+    let repo = ferry_tests::git_server::GitRepo::new().unwrap();
+    repo.commit_dir(
+        "bundles/app",
+        &env.stage(1, &[("a.yaml", cm("a", "default", "1"))]),
+        "r1",
+    )
+    .unwrap();
+    let daemon = ferry_tests::git_server::GitDaemon::start(repo.root.path()).unwrap();
+    let url = daemon.url("fleet.git");
+    let proxy = CountingProxy::for_url(&url).unwrap();
+    let yaml = format!(
+        "{{type: git, url: \"{}\", branch: main, path: bundles/app}}",
+        proxy.url_through(&url)
+    );
+    let (_, connections) = idle_polls("git daemon", &yaml, &proxy);
+    assert_eq!(connections, POLLS + 1);
 }
