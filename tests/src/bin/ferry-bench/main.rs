@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod wire;
+mod wire_git;
 
 struct Bench {
     bin: PathBuf,
@@ -173,6 +174,7 @@ fn main() -> Result<()> {
         let out = b.dir.path().join("wire-bundle");
         b.build_bundle(&src, &out, 1)?;
         wire::wire(&mut b, &out)?;
+        wire_git::wire_git(&mut b, &out)?;
         return print_rows(&b);
     }
 
@@ -460,10 +462,11 @@ fn main() -> Result<()> {
                 .join(","),
             s5.writes().len()
         ),
-        "ref advertisement only",
+        "one stateless protocol-v2 ls-refs POST",
     );
 
     wire::wire(&mut b, &drop.join("bench"))?;
+    wire_git::wire_git(&mut b, &drop.join("bench"))?;
     print_rows(&b)
 }
 

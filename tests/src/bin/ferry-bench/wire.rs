@@ -2,7 +2,6 @@
 
 use super::{measure, sim, Bench};
 use anyhow::Result;
-use ferry_tests::git_server::{GitHttp, GitRepo};
 use ferry_tests::registry::TestRegistry;
 use ferry_tests::static_server::StaticServer;
 use ferry_tests::tcp_count::CountingProxy;
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 /// TCP and a full TLS handshake) and `KEPT` polls of a running agent polling every second
 /// (kept connection). `requests` counts what the server has seen; `per_poll` requests make
 /// one poll.
-fn wire_rows(
+pub(super) fn wire_rows(
     b: &mut Bench,
     kind: &str,
     cfg: &Path,
@@ -63,8 +62,9 @@ fn wire_rows(
     Ok(())
 }
 
-/// The idle wire cost of the HTTPS, OCI and Git sources (`FERRY_BENCH_ONLY=wire` runs only
-/// this, e.g. with `FERRY_BENCH_BIN=target/debug`: bytes do not depend on the build).
+/// The idle wire cost of the HTTPS and OCI sources (`FERRY_BENCH_ONLY=wire` runs only this
+/// and [`super::wire_git`], e.g. with `FERRY_BENCH_BIN=target/debug`: bytes do not depend on
+/// the build).
 pub fn wire(b: &mut Bench, bundle_dir: &Path) -> Result<()> {
     let www = b.dir.path().join("wire-www");
     let o = Command::new(b.bundle_bin())
@@ -117,28 +117,5 @@ pub fn wire(b: &mut Bench, bundle_dir: &Path) -> Result<()> {
         ),
     )?;
     wire_rows(b, "OCI", &cfg, &proxy, &|| reg.requests().len(), 1)?;
-
-    let repo = GitRepo::new()?;
-    repo.commit_dir("bench", bundle_dir, "bench")?;
-    let git = GitHttp::start(repo.root.path(), None)?;
-    let url = git.url("fleet.git");
-    let proxy = CountingProxy::for_url(&url)?;
-    let cfg = b.config(
-        "wire-git",
-        &s,
-        &format!(
-            "{{type: git, url: \"{}\", branch: main, path: bench, caFile: {}}}",
-            proxy.url_through(&url),
-            git.ca_file().display()
-        ),
-    )?;
-    wire_rows(
-        b,
-        "Git over HTTPS",
-        &cfg,
-        &proxy,
-        &|| git.requests().len(),
-        2,
-    )?;
     Ok(())
 }
