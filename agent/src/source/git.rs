@@ -10,7 +10,7 @@
 //! poll is gix's ref advertisement; a pinned commit equal to the cursor costs no network.
 
 use super::git_http::{ProbeAnswer, UreqHttp};
-use super::git_probe::{Peel, RemoteRef};
+use super::git_probe::Peel;
 use super::git_tree::{read_blob, TreeFiles};
 use super::{Found, Poll, Source, SourceError};
 use ferry_bundle::verify::VerifyPolicy;
@@ -42,7 +42,7 @@ pub struct GitSource {
 
 /// Whether the HTTPS server answers a stateless protocol-v2 `ls-refs` POST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeSupport {
+enum ProbeSupport {
     /// Not known to fail (the probe is tried).
     Assumed,
     /// The server answered something else once: gix's full flow from then on.
@@ -65,11 +65,6 @@ impl GitSource {
             http,
             probe: ProbeSupport::Assumed,
         }
-    }
-
-    /// Whether the probe is used (HTTPS, or HTTP, and not refused before).
-    pub fn probe_support(&self) -> ProbeSupport {
-        self.probe
     }
 
     /// What the remote has for the reference, from one `ls-refs` probe: the reference to
@@ -103,7 +98,9 @@ impl GitSource {
             }
         };
         let target = match &self.reference {
-            GitRef::Semver(range) => GitRef::Tag(self.select_tag(&refs, range)?),
+            GitRef::Semver(range) => {
+                GitRef::Tag(self.select_tag(refs.iter().map(|r| r.name.as_str()), range)?)
+            }
             other => other.clone(),
         };
         let (_, name) = Self::refspec(&target);
@@ -119,11 +116,14 @@ impl GitSource {
         Ok(Some((target, commit)))
     }
 
-    /// The highest tag matching `range` among the probed refs.
-    fn select_tag(&self, refs: &[RemoteRef], range: &str) -> Result<String, SourceError> {
-        let tags: Vec<String> = refs
-            .iter()
-            .filter_map(|r| r.name.strip_prefix("refs/tags/").map(str::to_string))
+    /// The highest tag matching `range` among ref names.
+    fn select_tag<'a>(
+        &self,
+        names: impl Iterator<Item = &'a str>,
+        range: &str,
+    ) -> Result<String, SourceError> {
+        let tags: Vec<String> = names
+            .filter_map(|n| n.strip_prefix("refs/tags/").map(str::to_string))
             .collect();
         ferry_bundle::oci::select_tag(&tags, range).map_err(|e| SourceError::File {
             origin: self.url.clone(),
@@ -251,7 +251,7 @@ impl GitSource {
         Ok(Some(id))
     }
 
-    /// Tag names the remote advertises (one ref advertisement).
+    /// Tag refs the remote advertises (one ref advertisement).
     fn remote_tags(&self, repo: &gix::Repository) -> Result<Vec<String>, SourceError> {
         let remote = repo
             .remote_at(self.url.as_str())
@@ -261,13 +261,7 @@ impl GitSource {
         let names = |refs: &gix::protocol::fetch::RefMap| -> Vec<String> {
             refs.remote_refs
                 .iter()
-                .filter_map(|r| {
-                    r.unpack()
-                        .0
-                        .to_string()
-                        .strip_prefix("refs/tags/")
-                        .map(str::to_string)
-                })
+                .map(|r| r.unpack().0.to_string())
                 .collect()
         };
         if self.url.starts_with("http") {
@@ -342,13 +336,8 @@ impl Source for GitSource {
         let target = match (probed, &self.reference) {
             (Some((target, _)), _) => target,
             (None, GitRef::Semver(range)) => {
-                let tags = self.remote_tags(&repo)?;
-                GitRef::Tag(ferry_bundle::oci::select_tag(&tags, range).map_err(|e| {
-                    SourceError::File {
-                        origin: self.url.clone(),
-                        reason: e.to_string(),
-                    }
-                })?)
+                let names = self.remote_tags(&repo)?;
+                GitRef::Tag(self.select_tag(names.iter().map(String::as_str), range)?)
             }
             (None, other) => other.clone(),
         };
