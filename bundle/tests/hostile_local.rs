@@ -152,3 +152,45 @@ fn a_symlinked_manifest_is_not_followed() {
     let e = local::open(&dir, &Limits::default(), &f.dir.path().join("s")).unwrap_err();
     assert!(e.to_string().contains("symbolic link"), "{e}");
 }
+
+/// Runs `ferry-bundle verify` on `bundle`, killed after 5 minutes if it hangs (exit 137).
+fn verify_cli(f: &Fixture, bundle: &Path) -> (i32, String) {
+    let o = std::process::Command::new("timeout")
+        .args(["--signal=KILL", "300"])
+        .arg(env!("CARGO_BIN_EXE_ferry-bundle"))
+        .arg("verify")
+        .arg(bundle)
+        .arg("--pub")
+        .arg(f.dir.path().join("a.pub"))
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn ferry_bundle_verify_does_not_wait_on_a_fifo() {
+    let f = fixture();
+    let good = plain(&f, "good", &f.key);
+    let (code, out) = verify_cli(&f, &good);
+    assert_eq!(code, 0, "{out}");
+    let dir = plain(&f, "fifo", &f.key);
+    std::fs::remove_file(dir.join("bundle.yaml.minisig")).unwrap();
+    mkfifo(&dir.join("bundle.yaml.minisig"));
+    let (code, out) = verify_cli(&f, &dir);
+    assert_ne!(code, 137, "ferry-bundle verify hangs on a FIFO signature");
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("bundle.yaml.minisig"), "{out}");
+    assert!(out.contains("not a regular file"), "{out}");
+    let fifo = f.dir.path().join("x.bundle");
+    mkfifo(&fifo);
+    let (code, out) = verify_cli(&f, &fifo);
+    assert_ne!(code, 137, "ferry-bundle verify hangs on a FIFO archive");
+    assert!(out.contains("not a regular file"), "{out}");
+}
