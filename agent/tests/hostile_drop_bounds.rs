@@ -201,9 +201,8 @@ impl Device {
             "{what}: status ConfigMap of {status} bytes"
         );
         assert_eq!(self.outside(), before, "{what}: written outside");
-        for e in std::fs::read_dir(&self.tmp).unwrap() {
-            panic!("{what}: left in TMPDIR: {:?}", e.unwrap().path());
-        }
+        let left: Vec<_> = std::fs::read_dir(&self.tmp).unwrap().collect();
+        assert!(left.is_empty(), "{what}: left in TMPDIR: {left:?}");
         // Leave the drop empty for the next attack.
         for e in std::fs::read_dir(self.env.drop_dir()).unwrap() {
             let p = e.unwrap().path();
