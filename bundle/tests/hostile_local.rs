@@ -194,3 +194,41 @@ fn ferry_bundle_verify_does_not_wait_on_a_fifo() {
     assert_ne!(code, 137, "ferry-bundle verify hangs on a FIFO archive");
     assert!(out.contains("not a regular file"), "{out}");
 }
+
+#[test]
+fn ferry_bundle_verify_refuses_a_strangers_alias_bomb_manifest_within_128m() {
+    // A 24 KB nested alias bomb as `bundle.yaml`, signed by a key the verifier does not trust:
+    // refused by its signature, under the agent unit's MemoryMax (RLIMIT_DATA = 128M).
+    let f = fixture();
+    let dir = f.dir.path().join("bomb");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1u8..20 {
+        let (n, p) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+        bomb.push_str(&format!("{n}: &{n} [{}]\n", vec![format!("*{p}"); 10].join(",")));
+    }
+    while bomb.len() < 24 * 1024 {
+        bomb.push_str("# padding\n");
+    }
+    std::fs::write(dir.join("bundle.yaml"), &bomb).unwrap();
+    let sig = sign::sign(bomb.as_bytes(), "ferry-bundle name=app revision=1", &f.other).unwrap();
+    std::fs::write(dir.join("bundle.yaml.minisig"), sig).unwrap();
+    let o = std::process::Command::new("timeout")
+        .args(["--signal=KILL", "300", "prlimit"])
+        .arg(format!("--data={}", 128u64 << 20))
+        .arg(env!("CARGO_BIN_EXE_ferry-bundle"))
+        .arg("verify")
+        .arg(&dir)
+        .arg("--pub")
+        .arg(f.dir.path().join("a.pub"))
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("not trusted"), "{out}");
+    assert!(out.len() < 4096, "{out}");
+}
