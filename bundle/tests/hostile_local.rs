@@ -205,13 +205,21 @@ fn ferry_bundle_verify_refuses_a_strangers_alias_bomb_manifest_within_128m() {
     let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
     for i in 1u8..20 {
         let (n, p) = ((b'a' + i) as char, (b'a' + i - 1) as char);
-        bomb.push_str(&format!("{n}: &{n} [{}]\n", vec![format!("*{p}"); 10].join(",")));
+        bomb.push_str(&format!(
+            "{n}: &{n} [{}]\n",
+            vec![format!("*{p}"); 10].join(",")
+        ));
     }
     while bomb.len() < 24 * 1024 {
         bomb.push_str("# padding\n");
     }
     std::fs::write(dir.join("bundle.yaml"), &bomb).unwrap();
-    let sig = sign::sign(bomb.as_bytes(), "ferry-bundle name=app revision=1", &f.other).unwrap();
+    let sig = sign::sign(
+        bomb.as_bytes(),
+        "ferry-bundle name=app revision=1",
+        &f.other,
+    )
+    .unwrap();
     std::fs::write(dir.join("bundle.yaml.minisig"), sig).unwrap();
     let o = std::process::Command::new("timeout")
         .args(["--signal=KILL", "300", "prlimit"])

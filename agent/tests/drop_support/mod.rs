@@ -144,8 +144,9 @@ impl Device {
 
     pub fn status_configmap_bytes(&self) -> usize {
         let cm = self.env.obj("", "ConfigMap", "kube-system", "ferry-status");
-        let cm = cm.or_else(|| self.env.obj("", "ConfigMap", "default", "ferry-status"));
-        cm.map(|c| c.to_string().len()).unwrap_or(0)
+        cm.expect("the status ConfigMap (default namespace kube-system)")
+            .to_string()
+            .len()
     }
 
     /// Drops `candidate` (written by `place`), syncs, and checks the whole "done when": the
