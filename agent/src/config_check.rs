@@ -1,8 +1,9 @@
 //! Checks of the configuration against the machine, run by `check-config` and before any
 //! command that syncs (`run`, `sync`, ...), so `check-config` passing means `run` starts:
 //! every path that must exist exists; the quarantine is not the drop or inside it; trust
-//! anchors (keys) and the config file are not writable by others (refused, or only warned
-//! with `insecureAllowWritableTrust: true`); `images.listen` is a loopback IP:PORT; the `host`
+//! anchors (keys) and the config file are not writable by others, nor any directory on their
+//! way that lets others rename them away (refused, or only warned with
+//! `insecureAllowWritableTrust: true`); `images.listen` is a loopback IP:PORT; the `host`
 //! section's allow-list and self path are absolute, normalized host paths and its root is an
 //! existing directory.
 
@@ -51,15 +52,22 @@ pub type Warnings = Vec<String>;
 pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckError> {
     let mut warnings = Vec::new();
     let mut trust = |what: &'static str, path: &Path| -> Result<(), CheckError> {
-        match writable_by_others(path) {
+        let finding = match writable_by_others(path) {
+            Some(problem) => Some((what, path.to_path_buf(), problem)),
+            None => parent_writable_by_others(path).map(|(dir, problem)| {
+                let problem = format!("{problem}, so {what} {} can be replaced", path.display());
+                ("parent directory", dir, problem)
+            }),
+        };
+        match finding {
             None => Ok(()),
-            Some(problem) if cfg.insecure_allow_writable_trust => {
+            Some((what, path, problem)) if cfg.insecure_allow_writable_trust => {
                 warnings.push(format!("{what} {} {problem}", path.display()));
                 Ok(())
             }
-            Some(problem) => Err(CheckError::Writable {
+            Some((what, path, problem)) => Err(CheckError::Writable {
                 what,
-                path: path.into(),
+                path,
                 problem,
             }),
         }
@@ -217,6 +225,32 @@ pub fn writable_by_others(path: &Path) -> Option<String> {
             "is writable by its group (mode {:o})",
             mode & 0o7777
         ));
+    }
+    None
+}
+
+/// A directory on the way to `path` (as written, and after resolving links) in which others
+/// could rename `path` or one of its parents away and put their own in its place: one they
+/// own, or one writable by them without the sticky bit (in a sticky directory like `/tmp` only
+/// an entry's owner can rename it).
+pub fn parent_writable_by_others(path: &Path) -> Option<(PathBuf, String)> {
+    let written = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut dirs: Vec<PathBuf> = written.ancestors().skip(1).map(Path::to_path_buf).collect();
+    if let Ok(real) = std::fs::canonicalize(path) {
+        dirs.extend(real.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    dirs.dedup();
+    for dir in dirs {
+        let Ok(meta) = std::fs::metadata(&dir) else {
+            continue;
+        };
+        let Some(problem) = writable_by_others(&dir) else {
+            continue;
+        };
+        let sticky = meta.mode() & 0o1000 != 0;
+        if !(sticky && problem.starts_with("is writable")) {
+            return Some((dir, problem));
+        }
     }
     None
 }

@@ -102,3 +102,34 @@ fn missing_keys_and_a_broken_kubeconfig_are_refused() {
     std::fs::write(&env.config, text).unwrap();
     refused(&env, "cluster access");
 }
+
+#[test]
+fn a_keys_directory_or_a_parent_others_can_write_is_refused() {
+    let env = Env::new();
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    // Others could add their own key to the directory.
+    let keys = env.dir.path().join("keys");
+    mode(&keys, 0o777);
+    refused(&env, "is writable by others");
+    mode(&keys, 0o755);
+    // Others could rename the keys directory (and the config) away and put their own in place.
+    mode(env.dir.path(), 0o777);
+    refused(&env, "is writable by others");
+    std::os::unix::fs::chown(env.dir.path(), None, Some(1)).unwrap();
+    mode(env.dir.path(), 0o775);
+    refused(&env, "is writable by its group");
+    std::os::unix::fs::chown(env.dir.path(), None, Some(0)).unwrap();
+    // With the sticky bit (like /tmp) others cannot rename what is not theirs.
+    mode(env.dir.path(), 0o1777);
+    let (code, out) = check(&env);
+    assert_eq!(code, 0, "{out}");
+    // The flag turns the finding into a warning.
+    mode(env.dir.path(), 0o777);
+    env.write_config_full("insecureAllowWritableTrust: true", "");
+    let (code, out) = check(&env);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("WARNING"), "{out}");
+    mode(env.dir.path(), 0o700);
+}

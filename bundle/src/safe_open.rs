@@ -32,6 +32,15 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens the directory `path` itself: a symlink in its last component is refused, not
+/// followed (`O_DIRECTORY|O_NOFOLLOW`).
+pub fn open_dir(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
 /// Whether `path` is a regular file itself (a symlink to one is not).
 pub fn is_regular(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
@@ -81,6 +90,10 @@ mod tests {
         let e = open_regular(&fifo).unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
         assert!(open_regular(dir.path()).is_err());
+        assert!(open_dir(dir.path()).is_ok());
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("dirlink")).unwrap();
+        assert!(open_dir(&dir.path().join("dirlink")).is_err());
+        assert!(open_dir(&real).is_err());
         assert!(create_new(&link).is_err());
         assert_eq!(read_capped(&real, 0).unwrap(), None);
         assert_eq!(read_capped(&real, 1).unwrap().unwrap(), b"x");

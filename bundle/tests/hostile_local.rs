@@ -152,3 +152,91 @@ fn a_symlinked_manifest_is_not_followed() {
     let e = local::open(&dir, &Limits::default(), &f.dir.path().join("s")).unwrap_err();
     assert!(e.to_string().contains("symbolic link"), "{e}");
 }
+
+/// Runs `ferry-bundle verify` on `bundle`, killed after 5 minutes if it hangs (exit 137).
+fn verify_cli(f: &Fixture, bundle: &Path) -> (i32, String) {
+    let o = std::process::Command::new("timeout")
+        .args(["--signal=KILL", "300"])
+        .arg(env!("CARGO_BIN_EXE_ferry-bundle"))
+        .arg("verify")
+        .arg(bundle)
+        .arg("--pub")
+        .arg(f.dir.path().join("a.pub"))
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn ferry_bundle_verify_does_not_wait_on_a_fifo() {
+    let f = fixture();
+    let good = plain(&f, "good", &f.key);
+    let (code, out) = verify_cli(&f, &good);
+    assert_eq!(code, 0, "{out}");
+    let dir = plain(&f, "fifo", &f.key);
+    std::fs::remove_file(dir.join("bundle.yaml.minisig")).unwrap();
+    mkfifo(&dir.join("bundle.yaml.minisig"));
+    let (code, out) = verify_cli(&f, &dir);
+    assert_ne!(code, 137, "ferry-bundle verify hangs on a FIFO signature");
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("bundle.yaml.minisig"), "{out}");
+    assert!(out.contains("not a regular file"), "{out}");
+    let fifo = f.dir.path().join("x.bundle");
+    mkfifo(&fifo);
+    let (code, out) = verify_cli(&f, &fifo);
+    assert_ne!(code, 137, "ferry-bundle verify hangs on a FIFO archive");
+    assert!(out.contains("not a regular file"), "{out}");
+}
+
+#[test]
+fn ferry_bundle_verify_refuses_a_strangers_alias_bomb_manifest_within_128m() {
+    // A 24 KB nested alias bomb as `bundle.yaml`, signed by a key the verifier does not trust:
+    // refused by its signature, under the agent unit's MemoryMax (RLIMIT_DATA = 128M).
+    let f = fixture();
+    let dir = f.dir.path().join("bomb");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1u8..20 {
+        let (n, p) = ((b'a' + i) as char, (b'a' + i - 1) as char);
+        bomb.push_str(&format!(
+            "{n}: &{n} [{}]\n",
+            vec![format!("*{p}"); 10].join(",")
+        ));
+    }
+    while bomb.len() < 24 * 1024 {
+        bomb.push_str("# padding\n");
+    }
+    std::fs::write(dir.join("bundle.yaml"), &bomb).unwrap();
+    let sig = sign::sign(
+        bomb.as_bytes(),
+        "ferry-bundle name=app revision=1",
+        &f.other,
+    )
+    .unwrap();
+    std::fs::write(dir.join("bundle.yaml.minisig"), sig).unwrap();
+    let o = std::process::Command::new("timeout")
+        .args(["--signal=KILL", "300", "prlimit"])
+        .arg(format!("--data={}", 128u64 << 20))
+        .arg(env!("CARGO_BIN_EXE_ferry-bundle"))
+        .arg("verify")
+        .arg(&dir)
+        .arg("--pub")
+        .arg(f.dir.path().join("a.pub"))
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("not trusted"), "{out}");
+    assert!(out.len() < 4096, "{out}");
+}

@@ -161,7 +161,7 @@ impl FileFetcher for OpenedFiles {
         match safe_open::open_regular(&path) {
             Ok(f) => Ok(Box::new(f)),
             Err(e) => Err(SourceError::File {
-                origin: path.display().to_string(),
+                origin: shown_path(&path),
                 reason: e.to_string(),
             }),
         }

@@ -2,9 +2,13 @@
 //! are not retried, each into a fresh directory of its own with a `reason` file.
 //!
 //! The quarantine may live where others can write (a USB stick), so nothing there is trusted:
-//! each refusal gets a new directory with an unpredictable name, created with `mkdir` (which
-//! fails on anything already there, a planted symlink included), and the `reason` file inside
-//! it is created with `O_CREAT|O_EXCL|O_NOFOLLOW`. When the quarantine is on another
+//! below the point where its path parts from the drop's (the operator's choice above it), each
+//! directory is opened `O_NOFOLLOW|O_DIRECTORY` (a planted symlink anywhere on the way is
+//! refused, not followed), and everything after is reached through the opened directory
+//! (`/proc/self/fd/N/...`), never by walking the path again. Each refusal gets a new directory
+//! with an unpredictable name, created with `mkdir` (which fails on anything already there)
+//! and opened the same way, and the `reason` file inside it is created
+//! `O_CREAT|O_EXCL|O_NOFOLLOW`. When the quarantine is on another
 //! filesystem than the drop, the candidate is copied (regular files and directories only),
 //! fsynced and then removed. A quarantine equal to the drop or inside it is refused.
 
@@ -92,34 +96,77 @@ pub fn quarantine(
             path: candidate.into(),
         });
     }
-    fs::create_dir_all(quarantine).map_err(io_err(quarantine))?;
-    if !safe_open::is_real_dir(quarantine) {
-        return Err(QuarantineError::NotMovable {
-            path: quarantine.into(),
-        });
-    }
+    let qdir = open_quarantine(quarantine, drop)?;
     let name = candidate
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // Our own fresh directory: nothing can have been planted in it.
-    let slot = quarantine.join(format!("{}-{}", crate::store::now(), random_suffix()));
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&slot)
-        .map_err(io_err(&slot))?;
-    let mut reason_file = safe_open::create_new(&slot.join("reason")).map_err(io_err(&slot))?;
+    // Our own fresh directory, opened without following links: nothing can be planted in it.
+    let slot_name = format!("{}-{}", crate::store::now(), random_suffix());
+    let shown_slot = quarantine.join(&slot_name);
+    let slot = step(&qdir, std::ffi::OsStr::new(&slot_name), &shown_slot, true)?;
+    let mut reason_file =
+        safe_open::create_new(&through(&slot).join("reason")).map_err(io_err(&shown_slot))?;
     writeln!(
         reason_file,
         "{}\n{}",
         text::shown(&name),
         text::bounded(reason, 4096)
     )
-    .map_err(io_err(&slot))?;
+    .map_err(io_err(&shown_slot))?;
     // The moved candidate keeps a safe name: the original one may hold anything.
-    let target = slot.join(safe_name(&name));
-    move_across(candidate, &target)?;
-    Ok(target)
+    let safe = safe_name(&name);
+    move_across(candidate, &through(&slot).join(&safe))?;
+    Ok(shown_slot.join(safe))
+}
+
+/// The path of an opened directory that reaches it without walking its path again.
+fn through(dir: &fs::File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+}
+
+/// Creates (`fresh`: it must not exist yet; otherwise an existing one is fine) and opens `name` in `parent` as a
+/// directory without following a symlink; `shown` names it in errors.
+fn step(
+    parent: &fs::File,
+    name: &std::ffi::OsStr,
+    shown: &Path,
+    fresh: bool,
+) -> Result<fs::File, QuarantineError> {
+    let path = through(parent).join(name);
+    let made = fs::DirBuilder::new().mode(0o700).create(&path);
+    match made {
+        Err(e) if fresh || e.kind() != io::ErrorKind::AlreadyExists => {
+            return Err(io_err(shown)(e))
+        }
+        _ => {}
+    }
+    safe_open::open_dir(&path).map_err(|_| QuarantineError::NotMovable { path: shown.into() })
+}
+
+/// Opens the quarantine directory, creating what is missing. Above the point where its path
+/// parts from the drop's it is opened as configured (the operator chose it, links included);
+/// below, every component is a real directory or the quarantine is refused.
+fn open_quarantine(quarantine: &Path, drop: &Path) -> Result<fs::File, QuarantineError> {
+    let q = std::path::absolute(quarantine).map_err(io_err(quarantine))?;
+    let d = std::path::absolute(drop).map_err(io_err(drop))?;
+    let shared = q
+        .components()
+        .zip(d.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let base: PathBuf = q.components().take(shared).collect();
+    let mut dir = fs::File::open(&base).map_err(io_err(&base))?;
+    let mut shown = base;
+    for c in q.components().skip(shared) {
+        let std::path::Component::Normal(name) = c else {
+            return Err(QuarantineError::NotMovable { path: q.clone() });
+        };
+        shown.push(name);
+        dir = step(&dir, name, &shown, false)?;
+    }
+    Ok(dir)
 }
 
 /// A file name with anything but `[A-Za-z0-9._-]` replaced, bounded, never `.` or `..`.
