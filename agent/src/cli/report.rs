@@ -35,7 +35,7 @@ pub(super) fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
             )
         });
         rows.push(serde_json::json!({
-            "sync": name, "revision": st.good.as_ref().map(|g| g.1), "highestVerified": st.highest_revision,
+            "sync": name, "revision": st.good.as_ref().map(|g| g.revision), "highestVerified": st.highest_revision,
             "health": health, "lastError": st.last_error, "lastSuccess": ts(st.last_success), "nextRun": ts(next),
             "sourceUnreachableSince": st.source_unreachable_since.map(|t| ts(Some(t))), "waiting": st.waiting, "driftCorrections": drift, "held": held,
         }));

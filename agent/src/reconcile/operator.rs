@@ -53,7 +53,7 @@ impl Agent {
                 vm.manifest().manifest.clone()
             }
             Ok(Poll::Unchanged) | Err(_) => match self.store.sync_state(name).map_err(st)?.good {
-                Some((_, rev, digest)) => self.cached_manifest(name, rev, &digest)?,
+                Some(good) => self.cached_manifest(name, good.revision, &good.digest)?,
                 None => return Ok((None, ChangeSet::default())),
             },
         };

@@ -202,7 +202,7 @@ impl Store {
     /// attempt that did not finish cleanly (its objects may be live). Entries of the good
     /// revision win on duplicates (their hash is what is known to be applied).
     pub fn effective_inventory(&self, sync: &str) -> Result<Vec<InventoryEntry>, StoreError> {
-        let good = self.sync_state(sync)?.good.map(|g| g.0);
+        let good = self.sync_state(sync)?.good.map(|g| g.attempt);
         let later: Vec<i64> = {
             let c = self.conn();
             let mut st = c.prepare("SELECT id FROM revisions WHERE sync=?1 AND id > ?2 AND state IN ('failed', 'interrupted', 'applying') ORDER BY id")?;
@@ -312,7 +312,11 @@ mod tests {
         s.finish_attempt(a1, Ok(&cs)).unwrap();
         assert_eq!(
             s.sync_state("app").unwrap().good,
-            Some((a1, 1, "d1".into()))
+            Some(crate::store::GoodAttempt {
+                attempt: a1,
+                revision: 1,
+                digest: "d1".into()
+            })
         );
         // An attempt that crashed: its objects count as possibly applied, with unknown hash.
         s.begin_attempt(
@@ -338,7 +342,7 @@ mod tests {
             .unwrap();
         s.finish_attempt(a3, Err("boom")).unwrap();
         let st = s.sync_state("app").unwrap();
-        assert_eq!(st.good.unwrap().1, 1);
+        assert_eq!(st.good.unwrap().revision, 1);
         assert_eq!(st.last_error.as_deref(), Some("boom"));
     }
 

@@ -24,7 +24,7 @@ pub mod syncs;
 pub use attempts::{AttemptKind, AttemptState, RevisionRecord};
 pub use bundles::StoredBundle;
 pub use events::Event;
-pub use syncs::SyncState;
+pub use syncs::{GoodAttempt, SyncState};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

@@ -5,14 +5,24 @@ use super::{kept, now, Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+/// The last good (applied and healthy) revision of a sync, as the attempt that applied it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoodAttempt {
+    /// The attempt's id in history (its inventory is what is known to be applied).
+    pub attempt: i64,
+    pub revision: u64,
+    /// The digest of the revision's manifest.
+    pub digest: String,
+}
+
 /// What the store knows about one sync.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncState {
     pub suspended: bool,
     /// Highest revision that passed verification (anything lower is a rollback attack).
     pub highest_revision: Option<u64>,
-    /// The attempt id, revision and digest of the last good (applied and healthy) revision.
-    pub good: Option<(i64, u64, String)>,
+    /// The last good (applied and healthy) revision.
+    pub good: Option<GoodAttempt>,
     pub last_error: Option<String>,
     pub cursor: Option<String>,
     pub source_unreachable_since: Option<i64>,
@@ -67,7 +77,13 @@ impl Store {
                 .query_row(
                     "SELECT id, revision, digest FROM revisions WHERE id=?1",
                     [id],
-                    |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)),
+                    |r| {
+                        Ok(GoodAttempt {
+                            attempt: r.get(0)?,
+                            revision: r.get::<_, i64>(1)? as u64,
+                            digest: r.get(2)?,
+                        })
+                    },
                 )
                 .optional()?,
             None => None,
