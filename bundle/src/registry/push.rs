@@ -59,23 +59,7 @@ impl Registry {
 
     /// Uploads a blob in one request (POST for a session, then PUT with the digest).
     pub fn push_blob(&self, digest: &str, data: &[u8]) -> Result<(), RegistryError> {
-        let mut resp = self.send("POST", &self.repo_path("blobs/uploads/"), &[], Some(&[]))?;
-        if resp.status().as_u16() != 202 {
-            return Err(self.status("start upload", &mut resp));
-        }
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let location = if location.starts_with('/') {
-            format!("{}{location}", self.base)
-        } else {
-            location
-        };
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{sep}digest={digest}");
+        let url = self.upload_url(digest)?;
         let ct = [("Content-Type", "application/octet-stream".to_string())];
         let mut resp = self.send("PUT", &url, &ct, Some(data))?;
         if resp.status().as_u16() != 201 {
