@@ -34,6 +34,15 @@ pub(super) fn status(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
                 h.failures
             )
         });
+        let host_held = store.host_hold(name)?.map(|h| {
+            format!(
+                "host update of revision {} failed; held until {} (failure {}) or `ferry-agent retry`",
+                h.revision,
+                ts(Some(h.until)),
+                h.failures
+            )
+        });
+        let held = held.or(host_held);
         rows.push(serde_json::json!({
             "sync": name, "revision": st.good.as_ref().map(|g| g.revision), "highestVerified": st.highest_revision,
             "health": health, "lastError": st.last_error, "lastSuccess": ts(st.last_success), "nextRun": ts(next),

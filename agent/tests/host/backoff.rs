@@ -9,33 +9,6 @@ use std::path::Path;
 
 const T0: i64 = 1_900_000_000;
 
-/// Revision `rev` with a k3s that exits at once (its health check gives up after a second).
-fn publish_broken(h: &Host, rev: u64) {
-    let mut unit = k3s_unit();
-    unit.health.timeout_seconds = 1;
-    h.publish(
-        rev,
-        vec![
-            (
-                "host/k3s",
-                b"#!/bin/sh\nexit 1\n".to_vec(),
-                file("host/k3s", "/usr/local/bin/k3s", 0o755, None),
-            ),
-            (
-                "host/config.yaml",
-                h.config_yaml("broken"),
-                file(
-                    "host/config.yaml",
-                    "/etc/rancher/k3s/config.yaml",
-                    0o600,
-                    None,
-                ),
-            ),
-        ],
-        vec![unit],
-    );
-}
-
 fn sync_at(h: &Host, t: i64) -> (i32, String) {
     h.run(
         Path::new(AGENT),
@@ -56,7 +29,7 @@ fn installs(h: &Host) -> usize {
 #[test]
 fn a_failing_host_update_is_held_back_doubling_until_retry_or_a_newer_revision() {
     let h = Host::new();
-    publish_broken(&h, 1);
+    h.publish_broken_k3s(1, 1);
     let (code, out) = sync_at(&h, T0);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("k3s.service not healthy"), "{out}");
@@ -74,6 +47,11 @@ fn a_failing_host_update_is_held_back_doubling_until_retry_or_a_newer_revision()
         "{out}"
     );
     assert_eq!(installs(&h), 1);
+    let status = String::from_utf8_lossy(&h.env.agent(&["status"]).stdout).into_owned();
+    assert!(
+        status.contains("host update of revision 1 failed; held until"),
+        "{status}"
+    );
 
     // The hold ends: installed again, fails again, held twice as long.
     let (code, out) = sync_at(&h, T0 + 600);
