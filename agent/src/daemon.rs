@@ -92,7 +92,7 @@ fn status_line(agent: &Agent) -> String {
             let st = agent.store.sync_state(&s.name).unwrap_or_default();
             let rev = st
                 .good
-                .map(|g| format!("r{}", g.1))
+                .map(|g| format!("r{}", g.revision))
                 .unwrap_or_else(|| "-".into());
             let flag = if st.last_error.is_some() {
                 " (error)"

@@ -24,7 +24,16 @@ pub fn record(
     };
     let warn = matches!(
         kind,
-        "failed" | "refused" | "rolled-back" | "source-unreachable" | "conflict"
+        "failed"
+            | "refused"
+            | "rolled-back"
+            | "source-unreachable"
+            | "conflict"
+            | "host-rolled-back"
+            | "host-rollback-failed"
+            | "host-interrupted"
+            | "host-held"
+            | "self-update-rolled-back"
     );
     match recorded {
         Recorded::Repeated { count } => {

@@ -62,7 +62,7 @@ pub fn heartbeat(
         .map(|r| {
             json!({
                 "name": r.name,
-                "revision": r.state.good.as_ref().map(|g| g.1),
+                "revision": r.state.good.as_ref().map(|g| g.revision),
                 "highestVerified": r.state.highest_revision,
                 "health": health_word(r),
                 "lastError": r.state.last_error,
@@ -263,7 +263,11 @@ mod tests {
     #[test]
     fn heartbeat_shape() {
         let st = SyncState {
-            good: Some((3, 7, "d".into())),
+            good: Some(crate::store::GoodAttempt {
+                attempt: 3,
+                revision: 7,
+                digest: "d".into(),
+            }),
             highest_revision: Some(8),
             last_error: Some("boom".into()),
             source_unreachable_since: Some(100),

@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod budget;
+pub mod clock;
 pub mod config;
 pub mod config_check;
 pub mod daemon;

@@ -43,7 +43,7 @@ pub fn render(syncs: &[SyncReport], counters: &[(String, i64)], outbox_len: i64)
         "ferry_sync_revision",
         "gauge",
         "Revision currently applied (last good).",
-        per_sync(&|r| r.state.good.as_ref().map(|g| g.1 as f64)),
+        per_sync(&|r| r.state.good.as_ref().map(|g| g.revision as f64)),
     );
     family(
         "ferry_sync_highest_verified_revision",
@@ -216,7 +216,11 @@ mod tests {
     #[test]
     fn renders_parseable_conventional_metrics() {
         let st = SyncState {
-            good: Some((1, 3, "d".into())),
+            good: Some(crate::store::GoodAttempt {
+                attempt: 1,
+                revision: 3,
+                digest: "d".into(),
+            }),
             last_success: Some(1_700_000_000),
             ..Default::default()
         };

@@ -63,7 +63,7 @@ impl Agent {
     fn write_status_object(&self, reports: &[crate::fleet::SyncReport]) -> Result<(), String> {
         let syncs: Vec<serde_json::Value> = reports
             .iter()
-            .map(|r| serde_json::json!({"name": r.name, "revision": r.state.good.as_ref().map(|g| g.1), "health": crate::fleet::health_word(r), "lastError": r.state.last_error}))
+            .map(|r| serde_json::json!({"name": r.name, "revision": r.state.good.as_ref().map(|g| g.revision), "health": crate::fleet::health_word(r), "lastError": r.state.last_error}))
             .collect();
         let ns = &self.config.status_object.namespace;
         let manifest = serde_json::json!({

@@ -10,7 +10,7 @@
 
 use crate::httpd::{self, Body, Handler, Method, Request, Response, ServerLimits};
 use crate::store::blobs::BlobCache;
-use crate::store::Store;
+use crate::store::{GoodAttempt, Store};
 use ferry_bundle::digest::Sha256;
 use ferry_bundle::manifest::Manifest;
 use std::net::TcpListener;
@@ -60,7 +60,8 @@ impl Relay {
         if !self.syncs.iter().any(|s| s == sync) {
             return not_found();
         }
-        let Ok(Some((_, _, digest))) = self.store.sync_state(sync).map(|s| s.good) else {
+        let Ok(Some(GoodAttempt { digest, .. })) = self.store.sync_state(sync).map(|s| s.good)
+        else {
             return not_found();
         };
         let Ok(Some((manifest, signature))) = self.store.bundle(&digest) else {

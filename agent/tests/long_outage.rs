@@ -42,7 +42,11 @@ fn two_days_offline_on_a_simulated_clock() {
         }
         if now >= next_heartbeat {
             let st = SyncState {
-                good: Some((1, 7, "d".into())),
+                good: Some(ferry_agent::store::GoodAttempt {
+                    attempt: 1,
+                    revision: 7,
+                    digest: "d".into(),
+                }),
                 source_unreachable_since: Some(0),
                 ..SyncState::default()
             };

@@ -188,7 +188,9 @@ fn replicas_set_through_the_scale_subresource_are_not_forced_back() {
 #[test]
 fn creating_into_a_terminating_namespace_fails_clearly_without_rollback() {
     let env = Env::new();
-    env.write_config("timeout: 1s");
+    // The agent waits the namespace out for up to 5 minutes, on a manual clock
+    // (`FERRY_TEST_CLOCK`): each poll's sleep moves it forward at once.
+    env.write_config("timeout: 5m");
     env.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
     assert_eq!(env.sync().0, 0);
     // A namespace stays Terminating while content it holds waits for a finalizer (a
@@ -209,10 +211,18 @@ fn creating_into_a_terminating_namespace_fails_clearly_without_rollback() {
             ("b.yaml", cm("b", "doomed", "1")),
         ],
     );
-    let (code, out) = env.sync();
+    let o = env.agent_env(&["sync", "--once"], &[("FERRY_TEST_CLOCK", "1900000000")]);
+    let (code, out) = (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    );
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("namespace doomed is being terminated"),
+        out.contains("namespace doomed is being terminated") && out.contains("300s"),
         "{out}"
     );
     assert!(!out.contains("rolled back"), "{out}");

@@ -15,6 +15,9 @@ pub mod render;
 pub mod wait;
 pub mod write;
 
+#[cfg(test)]
+mod wait_tests;
+
 /// Label ferry puts on every object it applies: the sync that owns it.
 pub const SYNC_LABEL: &str = "ferry.dev/sync";
 /// Annotation that keeps an object from being pruned.

@@ -1,7 +1,8 @@
 //! Prune (executor): delete what the last inventory applied and the new revision dropped, in
 //! reverse order, and only objects that carry this sync's label (never what ferry does not own).
 //! An object counts as deleted once the server no longer has it: finalizers are waited for
-//! (bounded); an object whose kind the cluster no longer serves is reported, not counted.
+//! (bounded, on the client's clock); an object whose kind the cluster no longer serves is
+//! reported, not counted.
 
 use super::changeset::{Action, ChangeSet};
 use super::object::{InventoryEntry, ObjectId};
@@ -10,7 +11,7 @@ use crate::kube::{Discovery, KubeClient, KubeError};
 use kube::core::params::DeleteParams;
 use kube::core::Request;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use thiserror::Error;
 
 /// Why pruning stopped.
@@ -55,7 +56,8 @@ pub fn prune(
     poll: Duration,
 ) -> Result<PruneOutcome, PruneError> {
     let mut out = PruneOutcome::default();
-    let started = Instant::now();
+    let clock = client.clock();
+    let started = clock.now();
     for e in entries {
         let perr = |source| PruneError {
             id: e.id.clone(),
@@ -119,7 +121,7 @@ pub fn prune(
                     out.changes.push(e.id.clone(), Action::Deleted);
                     break;
                 }
-                Some(still) if started.elapsed() >= timeout => {
+                Some(still) if clock.now().duration_since(started) >= timeout => {
                     out.changes.push(e.id.clone(), Action::Skipped);
                     out.notes.push(PruneNote {
                         id: e.id.clone(),
@@ -129,7 +131,7 @@ pub fn prune(
                     });
                     break;
                 }
-                Some(_) => std::thread::sleep(poll),
+                Some(_) => clock.sleep(poll),
             }
         }
     }

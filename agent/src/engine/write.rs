@@ -13,7 +13,7 @@ use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use kube::core::params::{DeleteParams, Patch, PatchParams};
 use kube::core::Request;
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use thiserror::Error;
 
 /// Annotation opting one object into re-creation on immutable-field changes.
@@ -24,7 +24,8 @@ pub const RECREATE_ANNOTATION: &str = "ferry.dev/recreate";
 pub struct WritePolicy {
     pub force: bool,
     pub recreate: RecreatePolicy,
-    /// Bound of every wait (terminating namespace, deletion before re-creation).
+    /// Bound of every wait (terminating namespace, deletion before re-creation), measured on
+    /// the client's clock.
     pub timeout: Duration,
     pub poll: Duration,
 }
@@ -158,7 +159,8 @@ pub fn apply_object(
     let mut conflicts: Vec<Yielded> = Vec::new();
     let mut rediscovered = false;
     let mut recreated = false;
-    let started = Instant::now();
+    let clock = client.clock();
+    let started = clock.now();
     loop {
         match patch(client, &info, d, &body, policy.force, mode) {
             Ok(live) => {
@@ -204,15 +206,15 @@ pub fn apply_object(
                 }
             }
             Err(e) if is_terminating_namespace(&e) => {
-                if started.elapsed() >= policy.timeout {
+                if clock.now().duration_since(started) >= policy.timeout {
                     return Err(WriteError::NamespaceTerminating {
                         id: d.id.clone(),
                         origin: d.origin.clone(),
                         namespace: d.id.namespace.clone(),
-                        waited: started.elapsed(),
+                        waited: clock.now().duration_since(started),
                     });
                 }
-                std::thread::sleep(policy.poll);
+                clock.sleep(policy.poll);
             }
             Err(e) => {
                 let Some(field) = immutable_field(&e) else {
@@ -257,22 +259,23 @@ fn delete_and_wait(
         Err(e) => return Err(kerr(e)),
     }
     crate::fault::count("recreate-delete");
-    let started = Instant::now();
+    let clock = client.clock();
+    let started = clock.now();
     loop {
         let live =
             super::apply::get_live(client, info, &d.id.namespace, &d.id.name).map_err(kerr)?;
         let Some(live) = live else {
             return Ok(());
         };
-        if started.elapsed() >= policy.timeout {
+        if clock.now().duration_since(started) >= policy.timeout {
             return Err(WriteError::NotGone {
                 id: d.id.clone(),
                 origin: d.origin.clone(),
-                waited: started.elapsed(),
+                waited: clock.now().duration_since(started),
                 finalizers: live["metadata"]["finalizers"].to_string(),
             });
         }
-        std::thread::sleep(policy.poll);
+        clock.sleep(policy.poll);
     }
 }
 

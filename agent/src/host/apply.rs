@@ -9,6 +9,8 @@ use super::install::{InstallError, Parent};
 use super::plan::{self, Candidate, Current, HostPlan, PlanError};
 use super::selfupdate::{self, Marker};
 use super::units::{UnitError, UnitManager};
+use crate::clock::Clock;
+use crate::config::AgentConfig;
 use crate::fault;
 use crate::store::blobs::{BlobCache, BlobError};
 use crate::store::host_journal::HostState;
@@ -20,12 +22,15 @@ use thiserror::Error;
 
 /// What a host transaction needs.
 pub struct HostContext<'a> {
+    /// The agent's configuration (events go to its notifications).
+    pub agent: &'a AgentConfig,
     pub cfg: &'a HostConfig,
     pub store: &'a Store,
     pub blobs: &'a BlobCache,
     pub units: &'a dyn UnitManager,
     /// The agent's state directory (self-update marker).
     pub state_dir: &'a Path,
+    pub clock: &'a dyn Clock,
 }
 
 /// How a host transaction ended.
@@ -63,6 +68,14 @@ pub enum HostApplyError {
     Unhealthy(String),
     #[error("host plan record: {0}")]
     Record(String),
+    #[error("host update of revision {revision} failed before ({error}); held until {until} (failure {failures}), or `ferry-agent retry`")]
+    Held {
+        revision: u64,
+        /// RFC 3339.
+        until: String,
+        failures: u32,
+        error: String,
+    },
 }
 
 impl HostApplyError {
@@ -80,7 +93,8 @@ impl HostApplyError {
             | HostApplyError::RolledBack { .. }
             | HostApplyError::RestoreFailed { .. }
             | HostApplyError::Unhealthy(_)
-            | HostApplyError::Record(_) => false,
+            | HostApplyError::Record(_)
+            | HostApplyError::Held { .. } => false,
         }
     }
 }
@@ -185,7 +199,7 @@ pub fn apply(
         target: own.target.clone(),
         new_sha256: own.sha256.clone(),
         previous_sha256: own.previous_sha256.clone().unwrap_or_default(),
-        deadline: crate::store::now().max(0) as u64 + ctx.cfg.self_update_deadline.as_secs(),
+        deadline: ctx.clock.unix_now().max(0) as u64 + ctx.cfg.self_update_deadline.as_secs(),
         starts: 0,
         journal: id,
     };
@@ -290,9 +304,16 @@ fn fail(
     }
 }
 
+/// Records a host event the way every event is recorded (logged, coalesced, notified).
 fn event(ctx: &HostContext<'_>, sync: &str, kind: &str, message: &str) {
-    tracing::info!(sync, kind, "{message}");
-    let _ = ctx.store.add_event(sync, kind, message);
+    crate::events::record(
+        ctx.store,
+        ctx.agent,
+        sync,
+        kind,
+        message,
+        ctx.clock.unix_now(),
+    );
 }
 
 /// At start and before each host transaction: rolls back every transaction a crash left

@@ -2,10 +2,13 @@
 //! `config.yaml`, ferry-agent itself) installed from the signed `host` section of a bundle, with
 //! unit restarts, health checks and rollback. See `docs/host-payloads.md`.
 //!
-//! [`plan`] and [`selfupdate`]'s rules are pure; [`install`] (no-symlink atomic file
-//! replacement), [`units`], [`health`] and [`apply`] are the IO shell.
+//! [`plan`], [`selfupdate`]'s rules and the failure [`backoff`] are pure; [`install`]
+//! (no-symlink atomic file replacement), [`units`], [`health`] and [`apply`] are the IO shell.
+//! Host events are recorded like every other event ([`crate::events::record`]: coalesced,
+//! notified), at the time of the agent's [`Clock`].
 
 pub mod apply;
+pub mod backoff;
 pub mod config;
 pub mod health;
 pub mod install;
@@ -16,11 +19,12 @@ pub mod units;
 pub use apply::{HostApplyError, HostContext, HostOutcome};
 pub use config::HostConfig;
 
+use crate::clock::Clock;
+use crate::config::AgentConfig;
 use crate::store::host_journal::HostState;
 use crate::store::Store;
 use install::Parent;
 use selfupdate::{GuardDecision, StartDecision};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The kv key holding the digest of the last self-update the guard rolled back.
@@ -52,12 +56,14 @@ pub fn running_sha256() -> Result<String, String> {
 /// At start: a new binary confirms itself (`self_check` passed) or fails; a pending update the
 /// running binary is not part of is cleared. Returns the decision taken.
 pub fn start_check(
-    state_dir: &Path,
+    agent: &AgentConfig,
     store: &Store,
+    clock: &dyn Clock,
     self_check: Result<(), String>,
 ) -> Result<StartDecision, String> {
+    let state_dir = agent.state_dir.as_path();
     let marker = selfupdate::read_marker(state_dir)?;
-    let now = crate::store::now().max(0) as u64;
+    let now = clock.unix_now().max(0) as u64;
     let decision = selfupdate::on_start(marker.as_ref(), &running_sha256()?, now, self_check);
     let Some(m) = marker else {
         return Ok(decision);
@@ -67,13 +73,16 @@ pub fn start_check(
             store
                 .host_set_state(m.journal, HostState::Done, None)
                 .map_err(|e| e.to_string())?;
-            let _ = store.add_event(
+            crate::events::record(
+                store,
+                agent,
                 "host",
                 "self-update-confirmed",
                 &format!(
                     "ferry-agent {} confirmed healthy",
                     env!("CARGO_PKG_VERSION")
                 ),
+                clock.unix_now(),
             );
             selfupdate::clear_marker(state_dir).map_err(|e| e.to_string())?;
         }
@@ -86,9 +95,15 @@ pub fn start_check(
 }
 
 /// The guard run by the previous binary before each start (`ferry-agent host guard`).
-pub fn guard(cfg: &HostConfig, state_dir: &Path, store: &Store) -> Result<GuardDecision, String> {
+pub fn guard(
+    agent: &AgentConfig,
+    cfg: &HostConfig,
+    store: &Store,
+    clock: &dyn Clock,
+) -> Result<GuardDecision, String> {
+    let state_dir = agent.state_dir.as_path();
     let marker = selfupdate::read_marker(state_dir)?;
-    let now = crate::store::now().max(0) as u64;
+    let now = clock.unix_now().max(0) as u64;
     let decision = selfupdate::guard(marker.as_ref(), now, cfg.self_update_max_starts);
     let Some(m) = marker else {
         return Ok(decision);
@@ -118,7 +133,14 @@ pub fn guard(cfg: &HostConfig, state_dir: &Path, store: &Store) -> Result<GuardD
                     let _ = store.set_error(&r.sync, Some(&msg));
                 }
             }
-            let _ = store.add_event("host", "self-update-rolled-back", &msg);
+            crate::events::record(
+                store,
+                agent,
+                "host",
+                "self-update-rolled-back",
+                &msg,
+                clock.unix_now(),
+            );
             selfupdate::clear_marker(state_dir).map_err(|e| e.to_string())?;
         }
     }
@@ -126,11 +148,14 @@ pub fn guard(cfg: &HostConfig, state_dir: &Path, store: &Store) -> Result<GuardD
 }
 
 /// The one call a sync makes: applies the manifest's host section (if any) with the configured
-/// unit manager; a self-update asks the process to restart after the pass.
+/// unit manager; a self-update asks the process to restart after the pass. A host section that
+/// failed and was rolled back is held back (see [`backoff`]) instead of being installed again on
+/// every pass.
 pub fn apply_for_sync(
-    cfg: &crate::config::AgentConfig,
+    cfg: &AgentConfig,
     store: &Store,
     blobs: &crate::store::blobs::BlobCache,
+    clock: &dyn Clock,
     sync: &str,
     manifest: &ferry_bundle::Manifest,
 ) -> Result<Option<HostOutcome>, HostApplyError> {
@@ -140,15 +165,64 @@ pub fn apply_for_sync(
     let Some(host) = cfg.host.as_ref() else {
         return Err(plan::PlanError::Disabled.into());
     };
+    let digest = backoff::section_digest(section);
+    let now = clock.unix_now();
+    let held = store.host_hold(sync)?;
+    if let Some(h) = backoff::holds(held.as_ref(), manifest.revision, &digest, now) {
+        return Err(HostApplyError::Held {
+            revision: h.revision,
+            until: crate::fleet::rfc3339(h.until),
+            failures: h.failures,
+            error: h.error.clone(),
+        });
+    }
     let units = units::from_config(host);
     let ctx = HostContext {
+        agent: cfg,
         cfg: host,
         store,
         blobs,
         units: units.as_ref(),
         state_dir: &cfg.state_dir,
+        clock,
     };
-    let outcome = apply::apply(&ctx, sync, manifest, section)?;
+    let outcome = match apply::apply(&ctx, sync, manifest, section) {
+        Ok(outcome) => outcome,
+        Err(e @ (HostApplyError::RolledBack { .. } | HostApplyError::RestoreFailed { .. })) => {
+            let base = cfg
+                .sync(sync)
+                .map(|s| s.failed_revision_backoff)
+                .unwrap_or(std::time::Duration::from_secs(60));
+            let error = e.to_string();
+            let hold = backoff::after_failure(
+                held.as_ref(),
+                manifest.revision,
+                &digest,
+                &error,
+                base,
+                clock.unix_now(),
+            );
+            store.set_host_hold(sync, &hold)?;
+            crate::events::record(
+                store,
+                cfg,
+                sync,
+                "host-held",
+                &format!(
+                    "host update of revision {} held until {} (failure {}), or `ferry-agent retry`",
+                    hold.revision,
+                    crate::fleet::rfc3339(hold.until),
+                    hold.failures
+                ),
+                clock.unix_now(),
+            );
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    if held.is_some() {
+        store.release_host_hold(sync)?;
+    }
     if matches!(outcome, HostOutcome::SelfUpdatePending { .. }) {
         request_restart();
     }
@@ -164,7 +238,7 @@ pub fn exit_if_restart_requested() {
 }
 
 /// The new binary's self-check: the state database opens and the trusted keys load.
-fn self_check(cfg: &crate::config::AgentConfig) -> Result<Store, String> {
+fn self_check(cfg: &AgentConfig) -> Result<Store, String> {
     std::fs::create_dir_all(&cfg.state_dir).map_err(|e| e.to_string())?;
     let store = Store::open(&cfg.state_dir.join("state.db")).map_err(|e| e.to_string())?;
     if cfg.syncs.iter().any(|s| !s.insecure_skip_signature) {
@@ -176,7 +250,7 @@ fn self_check(cfg: &crate::config::AgentConfig) -> Result<Store, String> {
 /// At every start of `run` and `sync`: confirm or fail a pending self-update, then roll back
 /// any host transaction a crash interrupted (in that order, so a confirmed switch is settled
 /// before recovery looks at the journal).
-pub fn at_start(cfg: &crate::config::AgentConfig) -> Result<(), String> {
+pub fn at_start(cfg: &AgentConfig) -> Result<(), String> {
     let Some(host) = &cfg.host else {
         return Ok(());
     };
@@ -184,7 +258,8 @@ pub fn at_start(cfg: &crate::config::AgentConfig) -> Result<(), String> {
         let result = self_check(cfg).map(drop);
         std::fs::create_dir_all(&cfg.state_dir).map_err(|e| e.to_string())?;
         let store = Store::open(&cfg.state_dir.join("state.db")).map_err(|e| e.to_string())?;
-        if let StartDecision::FailStart(e) = start_check(&cfg.state_dir, &store, result)? {
+        let clock = crate::clock::configured();
+        if let StartDecision::FailStart(e) = start_check(cfg, &store, clock.as_ref(), result)? {
             return Err(format!("new binary failed its self-check: {e}"));
         }
     }
@@ -193,33 +268,32 @@ pub fn at_start(cfg: &crate::config::AgentConfig) -> Result<(), String> {
     recover_with(cfg, host, &store).map(drop)
 }
 
-fn recover_with(
-    cfg: &crate::config::AgentConfig,
-    host: &HostConfig,
-    store: &Store,
-) -> Result<usize, String> {
+fn recover_with(cfg: &AgentConfig, host: &HostConfig, store: &Store) -> Result<usize, String> {
     let blobs = crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))
         .map_err(|e| e.to_string())?;
     let units = units::from_config(host);
+    let clock = crate::clock::configured();
     let ctx = HostContext {
+        agent: cfg,
         cfg: host,
         store,
         blobs: &blobs,
         units: units.as_ref(),
         state_dir: &cfg.state_dir,
+        clock: clock.as_ref(),
     };
     apply::recover(&ctx).map_err(|e| e.to_string())
 }
 
 /// `ferry-agent host guard` (the previous binary's check before each start, systemd
 /// `ExecStartPre`) and `ferry-agent host recover` (roll back an interrupted host transaction).
-pub fn host_command(cfg: &crate::config::AgentConfig, args: &[String]) -> Result<u8, String> {
+pub fn host_command(cfg: &AgentConfig, args: &[String]) -> Result<u8, String> {
     let Some(host) = &cfg.host else {
         return Ok(0);
     };
     let store = Store::open(&cfg.state_dir.join("state.db")).map_err(|e| e.to_string())?;
     match args.first().map(String::as_str) {
-        Some("guard") => match guard(host, &cfg.state_dir, &store)? {
+        Some("guard") => match guard(cfg, host, &store, crate::clock::configured().as_ref())? {
             GuardDecision::Nothing => {}
             GuardDecision::Start { starts } => println!(
                 "self-update pending: start {starts} of {}",

@@ -72,7 +72,7 @@ impl StoreMap {
         let digests: Vec<String> = self
             .syncs
             .iter()
-            .filter_map(|s| self.store.sync_state(s).ok()?.good.map(|g| g.2))
+            .filter_map(|s| self.store.sync_state(s).ok()?.good.map(|g| g.digest))
             .collect();
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         if cached.0 == digests && !digests.is_empty() {

@@ -2,7 +2,7 @@
 //! bearer token; k3s's layout) or in-cluster service account, TLS always verified.
 //! Requests are built with kube-core and sent with ureq.
 
-use super::retry::{self, Clock, RetryPolicy, SystemClock};
+use super::retry::{self, Clock, RetryPolicy};
 use base64::Engine;
 use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
@@ -266,7 +266,7 @@ impl KubeClient {
             impersonate: None,
             user_agent: format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")),
             retry: RetryPolicy::default(),
-            clock: Arc::new(SystemClock),
+            clock: crate::clock::configured(),
         })
     }
 
@@ -287,6 +287,11 @@ impl KubeClient {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The clock the client's retries, and the waits of the writes it carries, run on.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 
     /// The API server URL.

@@ -3,6 +3,7 @@
 //! bounded exponential backoff and jitter; everything else is returned at once.
 
 use super::client::KubeError;
+pub use crate::clock::{Clock, SystemClock};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -60,29 +61,6 @@ impl RetryPolicy {
     }
 }
 
-/// Time as the retry loop sees it; tests substitute a fake that records sleeps.
-pub trait Clock: Send + Sync {
-    fn sleep(&self, d: Duration);
-    /// A number in 0..1.
-    fn jitter(&self) -> f64;
-}
-
-/// The real clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn sleep(&self, d: Duration) {
-        std::thread::sleep(d)
-    }
-    fn jitter(&self) -> f64 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        (nanos % 1000) as f64 / 1000.0
-    }
-}
-
 /// Runs `op` until it succeeds, fails for good, or the policy's tries are used up.
 pub fn run<T>(
     policy: &RetryPolicy,
@@ -106,20 +84,7 @@ pub fn run<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    /// A clock that only records what it was asked to sleep.
-    #[derive(Default)]
-    struct FakeClock(Mutex<Vec<Duration>>);
-
-    impl Clock for FakeClock {
-        fn sleep(&self, d: Duration) {
-            self.0.lock().unwrap().push(d);
-        }
-        fn jitter(&self) -> f64 {
-            0.0
-        }
-    }
+    use crate::clock::ManualClock;
 
     fn api(code: u16, retry_after: Option<u64>) -> KubeError {
         KubeError::Api {
@@ -135,7 +100,7 @@ mod tests {
 
     #[test]
     fn transient_failures_are_retried_with_growing_bounded_delays() {
-        let clock = FakeClock::default();
+        let clock = ManualClock::at(0);
         let policy = RetryPolicy {
             attempts: 6,
             initial_delay: Duration::from_millis(100),
@@ -156,29 +121,23 @@ mod tests {
             }
         });
         assert_eq!(r.unwrap(), 6);
-        let ms: Vec<u128> = clock
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_millis())
-            .collect();
+        let ms: Vec<u128> = clock.sleeps().iter().map(|d| d.as_millis()).collect();
         // Retry-After 2s is bounded by max_delay.
         assert_eq!(ms, vec![100, 500, 400, 500, 500]);
     }
 
     #[test]
     fn deterministic_failures_and_exhausted_tries_return() {
-        let clock = FakeClock::default();
+        let clock = ManualClock::at(0);
         let policy = RetryPolicy {
             attempts: 3,
             ..RetryPolicy::default()
         };
         let r: Result<(), _> = run(&policy, &clock, || Err(api(422, None)));
         assert_eq!(r.unwrap_err().code(), Some(422));
-        assert!(clock.0.lock().unwrap().is_empty());
+        assert!(clock.sleeps().is_empty());
         let r: Result<(), _> = run(&policy, &clock, || Err(api(503, None)));
         assert_eq!(r.unwrap_err().code(), Some(503));
-        assert_eq!(clock.0.lock().unwrap().len(), 2);
+        assert_eq!(clock.sleeps().len(), 2);
     }
 }

@@ -9,7 +9,7 @@ use crate::engine::apply::{ObjectYield, Recorded, StageOutcome};
 use crate::engine::changeset::ChangeSet;
 use crate::engine::check::{Checked, Checker, Finding};
 use crate::engine::object::{DesiredObject, ObjectId};
-use crate::store::AttemptKind;
+use crate::store::{AttemptKind, GoodAttempt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
@@ -77,7 +77,10 @@ impl Agent {
             sync: name.into(),
             source,
         };
-        let Some((_, revision, digest)) = self.store.sync_state(name).map_err(st)?.good else {
+        let Some(GoodAttempt {
+            revision, digest, ..
+        }) = self.store.sync_state(name).map_err(st)?.good
+        else {
             return Ok(ChangeSet::default());
         };
         let manifest = self.cached_manifest(name, revision, &digest)?;

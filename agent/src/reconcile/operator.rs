@@ -53,7 +53,7 @@ impl Agent {
                 vm.manifest().manifest.clone()
             }
             Ok(Poll::Unchanged) | Err(_) => match self.store.sync_state(name).map_err(st)?.good {
-                Some((_, rev, digest)) => self.cached_manifest(name, rev, &digest)?,
+                Some(good) => self.cached_manifest(name, good.revision, &good.digest)?,
                 None => return Ok((None, ChangeSet::default())),
             },
         };
@@ -147,8 +147,8 @@ impl Agent {
         }
     }
 
-    /// Lifts the hold on a failed revision so the next pass applies it again; returns the
-    /// revision that was held, if any.
+    /// Lifts the hold on a failed revision (and on a failed host update) so the next pass
+    /// applies it again; returns the revision that was held, if any.
     pub fn retry(&self, name: &str) -> Result<Option<u64>, SyncError> {
         self.config
             .sync(name)
@@ -166,7 +166,18 @@ impl Agent {
                 &format!("operator lifted the hold on revision {}", h.revision),
             );
         }
-        Ok(held.map(|h| h.revision))
+        let host_held = self.store.release_host_hold(name).map_err(st)?;
+        if let Some(h) = &host_held {
+            self.event(
+                name,
+                "retry",
+                &format!(
+                    "operator lifted the hold on the host update of revision {}",
+                    h.revision
+                ),
+            );
+        }
+        Ok(held.map(|h| h.revision).or(host_held.map(|h| h.revision)))
     }
 
     pub fn scratch_dir(&self) -> &std::path::Path {

@@ -52,8 +52,8 @@ impl Agent {
             Gate::Open => {}
         }
         let good = state.good.as_ref().map(|g| GoodRevision {
-            revision: g.1,
-            digest: g.2.clone(),
+            revision: g.revision,
+            digest: g.digest.clone(),
         });
         let policy = self.policy(sync)?;
         crate::fault::point("poll");

@@ -171,11 +171,18 @@ impl Agent {
             sync: name.into(),
             source,
         };
-        crate::host::apply_for_sync(&self.config, &self.store, &self.blobs, name, manifest)
-            .map_err(|source| SyncError::Host {
-                sync: name.into(),
-                source,
-            })?;
+        crate::host::apply_for_sync(
+            &self.config,
+            &self.store,
+            &self.blobs,
+            self.client.clock(),
+            name,
+            manifest,
+        )
+        .map_err(|source| SyncError::Host {
+            sync: name.into(),
+            source,
+        })?;
         let desired = match self.desired(sync, manifest) {
             Ok(d) => d,
             Err(e) => {

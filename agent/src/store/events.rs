@@ -1,10 +1,22 @@
 //! Bounded event state: a repeat of one of the newest [`COALESCE_WINDOW`] events of a sync (same
 //! kind and message) bumps a count and a last-seen time on that row instead of adding one (so a
 //! drift detected and corrected on every pass stays two rows), and events and history are pruned
-//! by age and count. Every function takes `now`, so tests run on their own clock.
+//! by age and count. Every function but the plain [`Store::add_event`] takes `now`, so tests run
+//! on their own clock.
 
-use super::{Event, Store, StoreError};
+use super::{kept, now, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+/// One event (also the outbox for notifications and heartbeats).
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub time: i64,
+    pub sync: String,
+    pub kind: String,
+    pub message: String,
+}
 
 /// How many of a sync's newest events a repeat is matched against.
 pub const COALESCE_WINDOW: i64 = 4;
@@ -42,6 +54,33 @@ pub struct Pruned {
 }
 
 impl Store {
+    pub fn add_event(&self, sync: &str, kind: &str, message: &str) -> Result<(), StoreError> {
+        let c = self.conn();
+        let tx = c.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO events(time, sync, kind, message) VALUES (?1, ?2, ?3, ?4)",
+            params![now(), sync, kind, kept(message)],
+        )?;
+        tx.execute("INSERT INTO counters(name, value) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", [format!("events_total|{sync}|{kind}")])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn events(&self, sync: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let c = self.conn();
+        let mut st = c.prepare("SELECT id, time, sync, kind, message FROM events WHERE (?1 IS NULL OR sync=?1) ORDER BY id DESC LIMIT ?2")?;
+        let rows = st.query_map(params![sync, limit as i64], |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                time: r.get(1)?,
+                sync: r.get(2)?,
+                kind: r.get(3)?,
+                message: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Records an event, coalescing a repeat of one of the sync's newest. One transaction.
     pub fn record_event(
         &self,

@@ -1,9 +1,10 @@
 //! The host payload journal: one row per host transaction, committed before the first file is
-//! renamed, so a restart knows which files to roll back.
+//! renamed, so a restart knows which files to roll back; and the hold on a host update that
+//! failed (kept in the key-value table as JSON, one per sync, so it needs no schema step).
 
 use super::{now, Store, StoreError};
 use rusqlite::params;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The state of a host transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,7 +60,51 @@ pub struct HostRecord {
     pub error: Option<String>,
 }
 
+/// A host update that failed and was rolled back: its revision's host section is not installed
+/// again before `until` (seconds since the epoch) unless a newer revision arrives or an operator
+/// runs `ferry-agent retry` (see `host::backoff`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostHold {
+    pub revision: u64,
+    /// The sha256 of the host section that failed.
+    pub digest: String,
+    /// Consecutive failures of this revision's host section.
+    pub failures: u32,
+    pub until: i64,
+    pub error: String,
+}
+
+fn hold_key(sync: &str) -> String {
+    format!("host-hold:{sync}")
+}
+
 impl Store {
+    /// The host update held back for `sync`, if any.
+    pub fn host_hold(&self, sync: &str) -> Result<Option<HostHold>, StoreError> {
+        self.kv_get(&hold_key(sync))?
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("host hold of {sync}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Holds a failed host update back (replacing any earlier hold of `sync`).
+    pub fn set_host_hold(&self, sync: &str, hold: &HostHold) -> Result<(), StoreError> {
+        let json = serde_json::to_string(hold).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.kv_set(&hold_key(sync), &json)
+    }
+
+    /// Lifts the hold (`ferry-agent retry`, or the host section applied); the hold there was.
+    pub fn release_host_hold(&self, sync: &str) -> Result<Option<HostHold>, StoreError> {
+        let held = self.host_hold(sync)?;
+        if held.is_some() {
+            self.conn()
+                .execute("DELETE FROM kv WHERE key=?1", [hold_key(sync)])?;
+        }
+        Ok(held)
+    }
+
     /// Records a host transaction before its first rename; returns its id.
     pub fn host_begin(&self, sync: &str, revision: u64, plan: &str) -> Result<i64, StoreError> {
         let c = self.conn();
@@ -123,5 +168,30 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_hold_is_kept_per_sync_and_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let hold = HostHold {
+            revision: 3,
+            digest: "d".into(),
+            failures: 2,
+            until: 500,
+            error: "unhealthy".into(),
+        };
+        assert_eq!(store.host_hold("a").unwrap(), None);
+        store.set_host_hold("a", &hold).unwrap();
+        assert_eq!(store.host_hold("a").unwrap(), Some(hold.clone()));
+        assert_eq!(store.host_hold("b").unwrap(), None);
+        assert_eq!(store.release_host_hold("a").unwrap(), Some(hold));
+        assert_eq!(store.host_hold("a").unwrap(), None);
+        assert_eq!(store.release_host_hold("a").unwrap(), None);
     }
 }

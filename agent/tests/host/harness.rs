@@ -181,6 +181,34 @@ impl Host {
         );
     }
 
+    /// Publishes revision `rev` with a k3s that exits at once (health gives up after
+    /// `health_timeout` seconds) and a config.yaml tagged "broken".
+    pub fn publish_broken_k3s(&self, rev: u64, health_timeout: u64) {
+        let mut unit = k3s_unit();
+        unit.health.timeout_seconds = health_timeout;
+        self.publish(
+            rev,
+            vec![
+                (
+                    "host/k3s",
+                    b"#!/bin/sh\nexit 1\n".to_vec(),
+                    file("host/k3s", "/usr/local/bin/k3s", 0o755, None),
+                ),
+                (
+                    "host/config.yaml",
+                    self.config_yaml("broken"),
+                    file(
+                        "host/config.yaml",
+                        "/etc/rancher/k3s/config.yaml",
+                        0o600,
+                        None,
+                    ),
+                ),
+            ],
+            vec![unit],
+        );
+    }
+
     pub fn path(&self, target: &str) -> PathBuf {
         self.root.join(target.trim_start_matches('/'))
     }

@@ -41,30 +41,7 @@ fn a_signed_bundle_upgrades_k3s_and_its_config_and_a_broken_k3s_is_rolled_back()
     );
 
     // Revision 3: a k3s that never comes up; health fails, v1.32.3 is restored and restarted.
-    let broken = b"#!/bin/sh\nexit 1\n".to_vec();
-    let mut unit = k3s_unit();
-    unit.health.timeout_seconds = 3;
-    h.publish(
-        3,
-        vec![
-            (
-                "host/k3s",
-                broken,
-                file("host/k3s", "/usr/local/bin/k3s", 0o755, None),
-            ),
-            (
-                "host/config.yaml",
-                h.config_yaml("broken"),
-                file(
-                    "host/config.yaml",
-                    "/etc/rancher/k3s/config.yaml",
-                    0o600,
-                    None,
-                ),
-            ),
-        ],
-        vec![unit],
-    );
+    h.publish_broken_k3s(3, 3);
     let (code, out) = h.env.sync();
     assert_eq!(code, 1, "{out}");
     assert!(

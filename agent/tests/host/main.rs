@@ -8,6 +8,7 @@
 mod common;
 mod harness;
 
+mod backoff;
 mod crash;
 mod hostile;
 mod k3s;

@@ -218,7 +218,7 @@ fn check(file: &str, index: usize, value: Value) -> Result<RenderedObject, Rende
             file: file.into(),
             index,
             kind,
-            name: crate::yaml::bounded_text(&name),
+            name: crate::text::shown(&name),
             reason,
         });
     }

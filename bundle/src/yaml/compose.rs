@@ -86,7 +86,7 @@ pub(super) fn compose(
             document,
             line: e.marker().line(),
             column: e.marker().col() + 1,
-            reason: super::bounded(&e.info()),
+            reason: crate::text::shown(&e.info()),
         })?;
         c.event(event, span)?;
     }
@@ -116,7 +116,7 @@ impl Composer<'_> {
             file: self.source.into(),
             document: self.document,
             line: span.start.line(),
-            reason: super::bounded(&reason.into()),
+            reason: crate::text::shown(&reason.into()),
         }
     }
 

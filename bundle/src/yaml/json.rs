@@ -15,7 +15,7 @@ pub(super) fn stream(source: &str, text: &str, budget: &Budget) -> Result<Vec<Va
         let value = item.map_err(|e| YamlError::Json {
             file: source.into(),
             document,
-            reason: super::bounded(&e.to_string()),
+            reason: crate::text::shown(&e.to_string()),
         })?;
         out.push(value);
     }

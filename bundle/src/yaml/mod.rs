@@ -147,7 +147,7 @@ pub fn from_str_bounded<T: DeserializeOwned>(
     let value = single(source, text, budget, resolve::Schema::Config)?;
     serde_json::from_value(value).map_err(|e| YamlError::Shape {
         file: source.into(),
-        reason: bounded(&e.to_string()),
+        reason: crate::text::shown(&e.to_string()),
     })
 }
 
@@ -289,7 +289,7 @@ fn split_documents<'t>(source: &str, text: &'t str) -> Result<Vec<&'t str>, Yaml
             if !trimmed.is_empty() && !trimmed.starts_with('#') {
                 return Err(YamlError::Separator {
                     file: source.into(),
-                    line: bounded(line.trim_end()),
+                    line: crate::text::shown(line.trim_end()),
                 });
             }
             if pos > start {
@@ -303,27 +303,6 @@ fn split_documents<'t>(source: &str, text: &'t str) -> Result<Vec<&'t str>, Yaml
         chunks.push(&text[start..]);
     }
     Ok(chunks)
-}
-
-/// Attacker text in an error: at most 200 characters, control characters escaped.
-pub fn bounded_text(text: &str) -> String {
-    bounded(text)
-}
-
-pub(crate) fn bounded(text: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i >= 200 {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! change is decided here once ([`changes_between`]), so both stores record the same history.
 
 pub mod postgres;
+pub mod schema;
 pub mod sqlite;
 
 use crate::model::{DeviceReport, EventReport, SyncHealth};

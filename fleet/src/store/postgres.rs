@@ -2,6 +2,7 @@
 //! store. One writer task owns a connection and commits whatever is queued as one transaction
 //! (grouped commit) before answering; reads go over a second connection (pipelined).
 
+use super::schema::{ddl, Dialect, MAX_GROUP};
 use super::{
     change_columns, change_from_columns, changes_between, Change, DeviceDetail, DeviceRow, Record,
     Store, StoreError, StoredEvent,
@@ -10,29 +11,6 @@ use crate::model::{DeviceReport, EventReport, SyncHealth, SyncReport};
 use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, NoTls, Row};
-
-const MAX_GROUP: usize = 1000;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS devices(id TEXT PRIMARY KEY, labels TEXT NOT NULL,
-  agent_version TEXT NOT NULL, uptime_seconds BIGINT NOT NULL, interval_seconds BIGINT,
-  reported_time TEXT NOT NULL, outbox_dropped BIGINT NOT NULL, first_seen BIGINT NOT NULL,
-  last_seen BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS syncs(device TEXT NOT NULL, name TEXT NOT NULL, revision BIGINT,
-  highest_verified BIGINT, health TEXT NOT NULL, last_error TEXT, last_success TEXT,
-  drift_corrections BIGINT NOT NULL, source_reachable BOOLEAN NOT NULL,
-  source_unreachable_since TEXT, waiting TEXT, PRIMARY KEY(device, name));
-CREATE TABLE IF NOT EXISTS changes(id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL,
-  sync TEXT NOT NULL, time BIGINT NOT NULL, kind TEXT NOT NULL, from_value TEXT, to_value TEXT);
-CREATE INDEX IF NOT EXISTS changes_device ON changes(device, id);
-CREATE INDEX IF NOT EXISTS changes_time ON changes(time);
-CREATE TABLE IF NOT EXISTS events(id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL,
-  sync TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, reported_time TEXT NOT NULL,
-  received BIGINT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_device ON events(device, id);
-CREATE INDEX IF NOT EXISTS events_kind ON events(kind, id);
-CREATE INDEX IF NOT EXISTS events_received ON events(received);
-";
 
 enum Job {
     Write(Vec<Record>, oneshot::Sender<Result<(), StoreError>>),
@@ -67,7 +45,10 @@ impl PgStore {
     /// Connects (a libpq-style URL or key=value string), creates the tables, starts the writer.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let writer = connect(url).await?;
-        writer.batch_execute(SCHEMA).await.map_err(pg)?;
+        writer
+            .batch_execute(&ddl(Dialect::Postgres))
+            .await
+            .map_err(pg)?;
         let reader = connect(url).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(writer_loop(writer, rx));

@@ -3,6 +3,7 @@
 //! answers every waiting request: a reply means the data is on disk. Reads use a small pool of
 //! read connections on the blocking pool, so they never wait for the writer.
 
+use super::schema::{ddl, Dialect, MAX_GROUP};
 use super::{
     change_columns, change_from_columns, changes_between, Change, DeviceDetail, DeviceRow, Record,
     Store, StoreError, StoredEvent,
@@ -13,30 +14,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
-
-/// Most records committed in one transaction.
-const MAX_GROUP: usize = 1000;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS devices(id TEXT PRIMARY KEY, labels TEXT NOT NULL,
-  agent_version TEXT NOT NULL, uptime_seconds INTEGER NOT NULL, interval_seconds INTEGER,
-  reported_time TEXT NOT NULL, outbox_dropped INTEGER NOT NULL, first_seen INTEGER NOT NULL,
-  last_seen INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS syncs(device TEXT NOT NULL, name TEXT NOT NULL, revision INTEGER,
-  highest_verified INTEGER, health TEXT NOT NULL, last_error TEXT, last_success TEXT,
-  drift_corrections INTEGER NOT NULL, source_reachable INTEGER NOT NULL,
-  source_unreachable_since TEXT, waiting TEXT, PRIMARY KEY(device, name));
-CREATE TABLE IF NOT EXISTS changes(id INTEGER PRIMARY KEY, device TEXT NOT NULL,
-  sync TEXT NOT NULL, time INTEGER NOT NULL, kind TEXT NOT NULL, from_value TEXT, to_value TEXT);
-CREATE INDEX IF NOT EXISTS changes_device ON changes(device, id);
-CREATE INDEX IF NOT EXISTS changes_time ON changes(time);
-CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, device TEXT NOT NULL,
-  sync TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, reported_time TEXT NOT NULL,
-  received INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS events_device ON events(device, id);
-CREATE INDEX IF NOT EXISTS events_kind ON events(kind, id);
-CREATE INDEX IF NOT EXISTS events_received ON events(received);
-";
 
 type WriteReply = oneshot::Sender<Result<(), StoreError>>;
 /// A change row as read: device, sync, time, kind, from, to.
@@ -72,7 +49,9 @@ impl SqliteStore {
     /// Opens (creating) the database and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let writer = open(path)?;
-        writer.execute_batch(SCHEMA).map_err(err(path))?;
+        writer
+            .execute_batch(&ddl(Dialect::Sqlite))
+            .map_err(err(path))?;
         let (tx, rx) = mpsc::channel();
         let p = path.to_path_buf();
         std::thread::Builder::new()

@@ -1,0 +1,127 @@
+//! The agent's clock: every wait inside a pass (retry backoff of API calls, Terminating
+//! namespaces, deletions awaited by prune and recreate) and the host update back-off read time
+//! and sleep through one [`Clock`], so tests run them on a [`ManualClock`] that moves only when
+//! asked (a sleep advances it at once) instead of waiting on the wall clock.
+//!
+//! With the test-only `fault-points` feature, `FERRY_TEST_CLOCK=<unix seconds>` makes the
+//! process run on a [`ManualClock`] starting at that time (see [`crate::fault::test_clock`]);
+//! release builds always use the [`SystemClock`].
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Time as the agent's waits see it.
+pub trait Clock: Send + Sync {
+    /// Waits `d` (a manual clock moves forward by `d` instead).
+    fn sleep(&self, d: Duration);
+    /// A number in 0..1 (retry jitter).
+    fn jitter(&self) -> f64;
+    /// A monotonic instant, for deadlines of waits.
+    fn now(&self) -> Instant;
+    /// Seconds since the Unix epoch, for times that are stored (back-off ends).
+    fn unix_now(&self) -> i64;
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+    fn jitter(&self) -> f64 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        (nanos % 1000) as f64 / 1000.0
+    }
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn unix_now(&self) -> i64 {
+        crate::store::now()
+    }
+}
+
+/// A clock that moves only when slept on or advanced; records every sleep. No jitter.
+pub struct ManualClock {
+    origin: Instant,
+    unix_origin: i64,
+    moved: Mutex<Duration>,
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl ManualClock {
+    /// A clock standing at `unix` seconds since the epoch.
+    pub fn at(unix: i64) -> Self {
+        ManualClock {
+            origin: Instant::now(),
+            unix_origin: unix,
+            moved: Mutex::new(Duration::ZERO),
+            sleeps: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        let mut moved = self.moved.lock().unwrap_or_else(|e| e.into_inner());
+        *moved = moved.saturating_add(d);
+    }
+
+    /// How far the clock has moved since it was made.
+    pub fn elapsed(&self) -> Duration {
+        *self.moved.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every sleep asked of it, in order.
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.sleeps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Clock for ManualClock {
+    fn sleep(&self, d: Duration) {
+        self.sleeps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(d);
+        self.advance(d);
+    }
+    fn jitter(&self) -> f64 {
+        0.0
+    }
+    fn now(&self) -> Instant {
+        self.origin + self.elapsed()
+    }
+    fn unix_now(&self) -> i64 {
+        self.unix_origin
+            .saturating_add(self.elapsed().as_secs().min(i64::MAX as u64) as i64)
+    }
+}
+
+/// The clock a process runs on: the [`SystemClock`], or in test builds the manual clock
+/// `FERRY_TEST_CLOCK` asks for.
+pub fn configured() -> Arc<dyn Clock> {
+    crate::fault::test_clock().unwrap_or_else(|| Arc::new(SystemClock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_slept_on_or_advanced() {
+        let c = ManualClock::at(1_000);
+        let t0 = c.now();
+        assert_eq!(c.now(), t0);
+        c.sleep(Duration::from_secs(5));
+        c.advance(Duration::from_millis(1500));
+        assert_eq!(c.now() - t0, Duration::from_millis(6500));
+        assert_eq!(c.unix_now(), 1_006);
+        assert_eq!(c.sleeps(), vec![Duration::from_secs(5)]);
+    }
+}

@@ -1,0 +1,84 @@
+//! The tables both stores keep, written once: the SQL differs between SQLite and PostgreSQL
+//! only in column types, which [`Dialect`] names.
+
+/// Most records one grouped commit takes (both stores).
+pub const MAX_GROUP: usize = 1000;
+
+/// The database the schema is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// A 64-bit integer column.
+    fn int(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "INTEGER",
+            Dialect::Postgres => "BIGINT",
+        }
+    }
+    /// An increasing row id.
+    fn serial(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "INTEGER PRIMARY KEY",
+            Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+        }
+    }
+    /// A boolean column (SQLite stores 0/1).
+    fn boolean(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "INTEGER",
+            Dialect::Postgres => "BOOLEAN",
+        }
+    }
+}
+
+/// The `CREATE TABLE/INDEX IF NOT EXISTS` statements for `dialect`.
+pub fn ddl(dialect: Dialect) -> String {
+    let (int, serial, boolean) = (dialect.int(), dialect.serial(), dialect.boolean());
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS devices(id TEXT PRIMARY KEY, labels TEXT NOT NULL,
+  agent_version TEXT NOT NULL, uptime_seconds {int} NOT NULL, interval_seconds {int},
+  reported_time TEXT NOT NULL, outbox_dropped {int} NOT NULL, first_seen {int} NOT NULL,
+  last_seen {int} NOT NULL);
+CREATE TABLE IF NOT EXISTS syncs(device TEXT NOT NULL, name TEXT NOT NULL, revision {int},
+  highest_verified {int}, health TEXT NOT NULL, last_error TEXT, last_success TEXT,
+  drift_corrections {int} NOT NULL, source_reachable {boolean} NOT NULL,
+  source_unreachable_since TEXT, waiting TEXT, PRIMARY KEY(device, name));
+CREATE TABLE IF NOT EXISTS changes(id {serial}, device TEXT NOT NULL,
+  sync TEXT NOT NULL, time {int} NOT NULL, kind TEXT NOT NULL, from_value TEXT, to_value TEXT);
+CREATE INDEX IF NOT EXISTS changes_device ON changes(device, id);
+CREATE INDEX IF NOT EXISTS changes_time ON changes(time);
+CREATE TABLE IF NOT EXISTS events(id {serial}, device TEXT NOT NULL,
+  sync TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, reported_time TEXT NOT NULL,
+  received {int} NOT NULL);
+CREATE INDEX IF NOT EXISTS events_device ON events(device, id);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind, id);
+CREATE INDEX IF NOT EXISTS events_received ON events(received);
+"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dialects_differ_only_in_column_types() {
+        let lite = ddl(Dialect::Sqlite);
+        let pg = ddl(Dialect::Postgres);
+        assert!(lite.contains("changes(id INTEGER PRIMARY KEY,"));
+        assert!(pg.contains("changes(id BIGSERIAL PRIMARY KEY,"));
+        assert!(pg.contains("source_reachable BOOLEAN NOT NULL"));
+        assert_eq!(
+            lite.replace("INTEGER PRIMARY KEY", "#")
+                .replace("INTEGER", "int"),
+            pg.replace("BIGSERIAL PRIMARY KEY", "#")
+                .replace("BIGINT", "int")
+                .replace("BOOLEAN", "int")
+        );
+    }
+}
