@@ -39,6 +39,26 @@ pub fn trusted_comment(manifest: &Manifest) -> String {
     )
 }
 
+/// Checks `signature` over `manifest_bytes` like [`check`] and returns the bundle name its
+/// trusted comment names, for callers that learn the name before parsing the manifest.
+pub fn signed_name(
+    manifest_bytes: &[u8],
+    signature: &str,
+    keys: &TrustedKeys,
+) -> Result<String, SignatureError> {
+    let good = check(manifest_bytes, signature, keys)?;
+    good.trusted_comment
+        .strip_prefix("ferry-bundle name=")
+        .and_then(|rest| rest.split_once(" revision="))
+        .map(|(name, _)| name.to_string())
+        .ok_or_else(|| {
+            SignatureError::Malformed(format!(
+                "trusted comment is not ferry's: {}",
+                crate::text::shown(&good.trusted_comment)
+            ))
+        })
+}
+
 /// Signs `manifest_bytes` (the exact `bundle.yaml` content) and returns the `.minisig` text.
 pub fn sign(manifest_bytes: &[u8], comment: &str, key: &SigningKey) -> Result<String, SignError> {
     let untrusted = format!("signature from ferry-bundle secret key {}", key.key_id());

@@ -314,3 +314,25 @@ fn explicit_skip_accepts_unsigned() {
         Verdict::New(_)
     ));
 }
+
+#[test]
+fn signed_name_comes_from_a_checked_trusted_comment_only() {
+    let f = fixture();
+    let (bytes, sig) = signed(&manifest(6), &f.key);
+    assert_eq!(sign::signed_name(&bytes, &sig, &f.trusted).unwrap(), "app");
+    // Not trusted: no name, whatever the comment says (the manifest is never parsed).
+    let (bytes, sig) = signed(&manifest(6), &f.other_key);
+    assert!(matches!(
+        sign::signed_name(&bytes, &sig, &f.trusted),
+        Err(SignatureError::UnknownKey { .. })
+    ));
+    // Signed by a trusted key, but not a comment ferry writes: bounded and escaped.
+    let bytes = b"name: app".to_vec();
+    let comment = format!("other\x1b[31m{}", "x".repeat(5000));
+    let sig = sign::sign(&bytes, &comment, &f.key).unwrap();
+    let err = sign::signed_name(&bytes, &sig, &f.trusted)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("trusted comment is not ferry's"), "{err}");
+    assert!(err.len() < 1200 && !err.contains('\x1b'), "{err}");
+}

@@ -10,17 +10,31 @@ use ferry_bundle::{keys, Device, Limits, Manifest, TrustedKeys, Verdict, VerifyP
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// A scratch directory removed on drop.
+/// A scratch directory removed on drop: a fresh, unpredictable name created `0700` with
+/// `mkdir` (which fails on anything already there), so nothing planted in the temporary
+/// directory is written through.
 struct Scratch(PathBuf);
 
 impl Scratch {
     fn new() -> Result<Self> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let p = std::env::temp_dir().join(format!("ferry-bundle-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(&p)?;
+        use std::hash::{BuildHasher, Hasher};
+        use std::os::unix::fs::DirBuilderExt;
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        let p = std::env::temp_dir().join(format!(
+            "ferry-bundle-{}-{:016x}",
+            std::process::id(),
+            h.finish()
+        ));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&p)
+            .with_context(|| format!("creating scratch directory {}", p.display()))?;
         Ok(Scratch(p))
     }
 }
@@ -48,9 +62,19 @@ pub(super) fn verify_cmd(a: &Args) -> Result<(), CliError> {
     let opened = local::open(&path, &limits, &scratch.0).map_err(anyhow::Error::from)?;
     let name = match a.get("name") {
         Some(n) => n.to_string(),
-        None => Manifest::parse(&opened.signed.manifest)
-            .map(|m| m.name)
-            .unwrap_or_default(),
+        // The name comes from the signature's trusted comment, once the signature checks:
+        // nothing unsigned is parsed to learn it.
+        None => ferry_bundle::sign::signed_name(
+            &opened.signed.manifest,
+            opened.signed.signature.as_deref().unwrap_or(""),
+            &keys,
+        )
+        .map_err(|e| {
+            anyhow::Error::from(local::LocalError::Verify {
+                path: opened.origin.clone(),
+                source: e.into(),
+            })
+        })?,
     };
     let mut labels = std::collections::BTreeMap::new();
     for l in a.all("label") {
