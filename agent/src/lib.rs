@@ -12,6 +12,7 @@ pub mod budget;
 pub mod config;
 pub mod config_check;
 pub mod daemon;
+pub mod endpoints;
 pub mod engine;
 pub mod events;
 pub mod fault;

@@ -60,6 +60,31 @@ fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duratio
         .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
 }
 
+/// SHA-256 over the content of an endpoint's files (CA, client certificate and key, token,
+/// basic credentials), in that order with their lengths: a changed file changes it. Used to
+/// keep an endpoint (its connection and TLS sessions) exactly as long as its files are unchanged.
+pub fn material_digest(tls: &EndpointTls) -> Result<[u8; 32], HttpError> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in [
+        &tls.ca_file,
+        &tls.client_cert,
+        &tls.client_key,
+        &tls.token_file,
+        &tls.basic_auth_file,
+    ] {
+        match p {
+            Some(p) => {
+                let bytes = read(p)?;
+                h.update((bytes.len() as u64 + 1).to_le_bytes());
+                h.update(&bytes);
+            }
+            None => h.update(0u64.to_le_bytes()),
+        }
+    }
+    Ok(h.finalize().into())
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, HttpError> {
     std::fs::read(path).map_err(|e| HttpError::File {
         path: path.into(),

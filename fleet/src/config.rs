@@ -70,8 +70,10 @@ pub struct FleetConfig {
     /// Largest request body accepted (default 256 KiB).
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,
-    /// A kept-alive connection idle this long is closed (default 15m: longer than the agents'
-    /// heartbeat interval, so each agent keeps one TLS session).
+    /// A kept-alive connection idle this long is closed (default 20m: above a 15-minute
+    /// heartbeat plus the agent's own minute of slack, so each agent keeps one connection; it
+    /// must exceed the longest `fleet.interval` of the agents). It is also how long a client
+    /// may take to send a request's headers (hyper has one timer for both).
     #[serde(default = "default_idle", with = "humantime_serde_compat")]
     pub idle_timeout: Duration,
     #[serde(default)]
@@ -86,8 +88,11 @@ fn default_retention() -> Duration {
 fn default_body() -> usize {
     256 * 1024
 }
+/// The default idle limit of kept connections.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
 fn default_idle() -> Duration {
-    Duration::from_secs(900)
+    DEFAULT_IDLE_TIMEOUT
 }
 
 mod humantime_serde_compat {

@@ -1,6 +1,13 @@
 //! The server's TLS settings: certificate chain and key from PEM files, and, with a device CA,
 //! client certificates verified against it (optional per connection, so token devices work
 //! on the same port). rustls with ring; TLS 1.2 and 1.3.
+//!
+//! Session resumption: the server issues stateless tickets (ring's rotating ticketer: a key
+//! per 6 hours, the previous one still accepted), so a device whose kept connection was
+//! dropped (idle limit, NAT, restart of a middlebox) reconnects with a resumed handshake: no
+//! certificate chain on the wire, and no per-device session state on the server however many
+//! devices there are. A resumed session keeps its client certificate (rustls stores the chain
+//! in the ticket), so mutual TLS binds the device id on a resumed connection too.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -62,5 +69,8 @@ pub fn server_config(
         .with_single_cert(chain, key_der)
         .map_err(|e| pem_error(key, e))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| pem_error(key, e))?;
+    // One ticket per handshake: a device resumes with it and gets a fresh one each time.
+    cfg.send_tls13_tickets = 1;
     Ok(Arc::new(cfg))
 }
