@@ -76,6 +76,11 @@ pub struct FleetConfig {
     /// may take to send a request's headers (hyper has one timer for both).
     #[serde(default = "default_idle", with = "humantime_serde_compat")]
     pub idle_timeout: Duration,
+    /// TLS sessions kept for resumption (default 20,000: one per device for a fleet of that
+    /// size, about 1 KB each with a client certificate, less without; 0 turns resumption off).
+    /// A device beyond it reconnects with a full handshake.
+    #[serde(default = "default_sessions")]
+    pub tls_sessions: usize,
     #[serde(default)]
     pub staleness: Staleness,
     /// Tests only: read "now" (unix seconds) from this file instead of the system clock.
@@ -88,6 +93,10 @@ fn default_retention() -> Duration {
 fn default_body() -> usize {
     256 * 1024
 }
+fn default_sessions() -> usize {
+    20_000
+}
+
 /// The default idle limit of kept connections.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 

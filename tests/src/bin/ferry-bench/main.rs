@@ -15,12 +15,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod idle_day;
 mod wire;
 
 struct Bench {
     bin: PathBuf,
     dir: tempfile::TempDir,
     rows: Vec<(String, String, String)>,
+    /// Bytes of one no-change poll on a kept connection, per source kind (the wire section).
+    polls: Vec<PollWire>,
+}
+
+/// One source kind's no-change poll on the wire.
+#[derive(Debug, Clone)]
+struct PollWire {
+    kind: String,
+    kept: u64,
 }
 
 /// Runs a command, returning (wall time, peak RSS in KiB, stdout+stderr).
@@ -161,6 +171,7 @@ fn main() -> Result<()> {
         bin,
         dir: tempfile::tempdir()?,
         rows: Vec::new(),
+        polls: Vec::new(),
     };
     let o = Command::new(b.bundle_bin())
         .args(["keygen", "--out"])
@@ -173,6 +184,7 @@ fn main() -> Result<()> {
         let out = b.dir.path().join("wire-bundle");
         b.build_bundle(&src, &out, 1)?;
         wire::wire(&mut b, &out)?;
+        idle_day::idle_day(&mut b, &out)?;
         return print_rows(&b);
     }
 
@@ -464,6 +476,7 @@ fn main() -> Result<()> {
     );
 
     wire::wire(&mut b, &drop.join("bench"))?;
+    idle_day::idle_day(&mut b, &drop.join("bench"))?;
     print_rows(&b)
 }
 

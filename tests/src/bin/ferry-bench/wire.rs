@@ -1,6 +1,6 @@
 //! The idle wire cost of each source kind, measured through a counting TCP proxy.
 
-use super::{measure, sim, Bench};
+use super::{measure, sim, Bench, PollWire};
 use anyhow::Result;
 use ferry_tests::git_server::{GitHttp, GitRepo};
 use ferry_tests::registry::TestRegistry;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// TCP and a full TLS handshake) and `KEPT` polls of a running agent polling every second
 /// (kept connection). `requests` counts what the server has seen; `per_poll` requests make
 /// one poll.
-fn wire_rows(
+pub(super) fn wire_rows(
     b: &mut Bench,
     kind: &str,
     cfg: &Path,
@@ -48,6 +48,10 @@ fn wire_rows(
     let _ = daemon.wait();
     let (first, last) = waited?;
     let kept = (last.bytes() - first.bytes()) / KEPT as u64;
+    b.polls.push(PollWire {
+        kind: kind.to_string(),
+        kept,
+    });
     b.row(
         &format!("idle wire cost, {kind}"),
         format!(
