@@ -19,6 +19,8 @@ const POLLS_PER_DAY: f64 = 1440.0;
 const HEARTBEATS_PER_DAY: f64 = 96.0;
 /// Messages measured per figure.
 const N: u64 = 5;
+/// Event flushes measured per figure (each deletes another of the bundle's ConfigMaps cm-0..).
+const EVENT_FLUSHES: u64 = 4;
 
 /// A `ferry-fleet` process with a trial PKI (`dev-setup`).
 struct Fleet {
@@ -198,6 +200,78 @@ fn heartbeat_wire(
     })
 }
 
+/// Event flushes: an object deleted behind the agent's back is put back by the next pass,
+/// whose events (drift detected, corrected) go out in one flush: `N` flushes on a kept
+/// connection, as many after the proxy cut the connection. Returns (kept, resumed, events per
+/// flush); heartbeats are hourly here so that only events travel.
+fn event_wire(
+    b: &Bench,
+    sim: &KubeSim,
+    drop: &Path,
+    fleet: &Fleet,
+    creds: &str,
+) -> Result<(u64, u64, f64)> {
+    let proxy = CountingProxy::for_url(&fleet.url)?;
+    let cfg = agent_config(b, "ev", sim, drop, fleet, &proxy, creds, "1h")?;
+    let text = std::fs::read_to_string(&cfg)?.replace("interval: 1m", "interval: 1s");
+    std::fs::write(&cfg, text)?;
+    measure(b.agent(&cfg).args(["sync", "--once"]))?;
+    let series = "ferry_fleet_events_total";
+    let mut daemon = b
+        .agent(&cfg)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let hb = fleet.metric("ferry_fleet_heartbeats_total")?;
+    // A different object each time: a repeat of the newest event is coalesced, not sent.
+    let deleted = std::cell::Cell::new(0);
+    let delete = || {
+        let k = deleted.replace(deleted.get() + 1);
+        sim.with_state(|s| {
+            if let Some(rt) = s.rt_by_kind("", "ConfigMap") {
+                let _ = s.delete(&rt, &format!("bench-{}", k % 10), &format!("cm-{k}"), false);
+            }
+        })
+    };
+    let flush = |cut: bool| -> Result<(u64, u64)> {
+        let (seen, before) = (fleet.metric(series)?, proxy.count());
+        if cut {
+            proxy.cut();
+        }
+        delete();
+        fleet.wait(series, seen + 1)?;
+        // The pass's events go out in one flush; let it finish (the second event, if any).
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while fleet.metric(series)? < seen + 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok((
+            proxy.count().bytes() - before.bytes(),
+            fleet.metric(series)? - seen,
+        ))
+    };
+    let run = || -> Result<(u64, u64, u64)> {
+        fleet.wait("ferry_fleet_heartbeats_total", hb + 1)?;
+        flush(false)?;
+        let (mut kept, mut resumed, mut events) = (0, 0, 0);
+        for _ in 0..EVENT_FLUSHES {
+            let (bytes, n) = flush(false)?;
+            kept += bytes;
+            events += n;
+        }
+        for _ in 0..EVENT_FLUSHES {
+            resumed += flush(true)?.0;
+        }
+        Ok((kept / EVENT_FLUSHES, resumed / EVENT_FLUSHES, events))
+    };
+    let result = run();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let (kept, resumed, events) = result?;
+    Ok((kept, resumed, events as f64 / EVENT_FLUSHES as f64))
+}
+
 fn row_for(b: &mut Bench, what: &str, w: &MessageWire, note: &str) {
     b.row(
         what,
@@ -280,6 +354,12 @@ pub fn idle_day(b: &mut Bench, bundle_dir: &Path) -> Result<()> {
         "heartbeat on the wire, mutual TLS",
         &by_cert,
         "client certificate sent on full handshakes only",
+    );
+    let (kept, resumed, per_flush) = event_wire(b, &s, &drop, &fleet, &token)?;
+    b.row(
+        "event flush on the wire, token",
+        format!("{kept} B kept, {resumed} B reconnect with TLS resumption"),
+        &format!("{per_flush:.1} events per flush (drift detected + corrected), one connection with heartbeats"),
     );
     let hb = by_token.kept.max(by_cert.kept);
     let hb_resumed = by_token.resumed.max(by_cert.resumed);
