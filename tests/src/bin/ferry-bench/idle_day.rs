@@ -113,22 +113,28 @@ struct MessageWire {
     cold: u64,
 }
 
+/// The agent's side: its cluster, its drop directory (holding the bundle), the receiver.
+struct Setup<'a> {
+    sim: &'a KubeSim,
+    drop: &'a Path,
+    fleet: &'a Fleet,
+}
+
 /// An agent config: a directory source (no wire cost of its own), heartbeats every
-/// `interval` and events, both to `fleet` through `proxy`, with `creds`.
+/// `interval` and events, both to the receiver through `proxy`, with `creds`.
 fn agent_config(
     b: &Bench,
     name: &str,
-    sim: &KubeSim,
-    drop: &Path,
-    fleet: &Fleet,
+    at: &Setup,
     proxy: &CountingProxy,
     creds: &str,
     interval: &str,
 ) -> Result<PathBuf> {
+    let fleet = at.fleet;
     let cfg = b.config(
         name,
-        sim,
-        &format!("{{type: directory, path: {}}}", drop.display()),
+        at.sim,
+        &format!("{{type: directory, path: {}}}", at.drop.display()),
     )?;
     let url = proxy.url_through(&fleet.url);
     let url = url.trim_end_matches('/');
@@ -145,16 +151,10 @@ notifications:\n- {{name: fleet, url: \"{url}/api/events\", format: json, caFile
 
 /// Heartbeats: `N` on a kept connection, `N` each after the proxy cut the connection (a
 /// resumed handshake), and one from `sync --once` (a new process).
-fn heartbeat_wire(
-    b: &Bench,
-    sim: &KubeSim,
-    drop: &Path,
-    fleet: &Fleet,
-    creds: &str,
-    name: &str,
-) -> Result<MessageWire> {
+fn heartbeat_wire(b: &Bench, at: &Setup, creds: &str, name: &str) -> Result<MessageWire> {
+    let fleet = at.fleet;
     let proxy = CountingProxy::for_url(&fleet.url)?;
-    let cfg = agent_config(b, name, sim, drop, fleet, &proxy, creds, "1s")?;
+    let cfg = agent_config(b, name, at, &proxy, creds, "1s")?;
     measure(b.agent(&cfg).args(["sync", "--once"]))?;
     let series = "ferry_fleet_heartbeats_total";
     let before = proxy.count();
@@ -204,15 +204,10 @@ fn heartbeat_wire(
 /// whose events (drift detected, corrected) go out in one flush: `N` flushes on a kept
 /// connection, as many after the proxy cut the connection. Returns (kept, resumed, events per
 /// flush); heartbeats are hourly here so that only events travel.
-fn event_wire(
-    b: &Bench,
-    sim: &KubeSim,
-    drop: &Path,
-    fleet: &Fleet,
-    creds: &str,
-) -> Result<(u64, u64, f64)> {
+fn event_wire(b: &Bench, at: &Setup, creds: &str) -> Result<(u64, u64, f64)> {
+    let (sim, fleet) = (at.sim, at.fleet);
     let proxy = CountingProxy::for_url(&fleet.url)?;
-    let cfg = agent_config(b, "ev", sim, drop, fleet, &proxy, creds, "1h")?;
+    let cfg = agent_config(b, "ev", at, &proxy, creds, "1h")?;
     let text = std::fs::read_to_string(&cfg)?.replace("interval: 1m", "interval: 1s");
     std::fs::write(&cfg, text)?;
     measure(b.agent(&cfg).args(["sync", "--once"]))?;
@@ -341,21 +336,26 @@ pub fn idle_day(b: &mut Bench, bundle_dir: &Path) -> Result<()> {
         fleet.path("devices/bench.pem").display(),
         fleet.path("devices/bench-key.pem").display()
     );
-    let by_token = heartbeat_wire(b, &s, &drop, &fleet, &token, "hb-token")?;
+    let at = Setup {
+        sim: &s,
+        drop: &drop,
+        fleet: &fleet,
+    };
+    let by_token = heartbeat_wire(b, &at, &token, "hb-token")?;
     row_for(
         b,
         "heartbeat on the wire, token",
         &by_token,
         "ferry-fleet via counting proxy; 1 sync, no labels",
     );
-    let by_cert = heartbeat_wire(b, &s, &drop, &fleet, &cert, "hb-mtls")?;
+    let by_cert = heartbeat_wire(b, &at, &cert, "hb-mtls")?;
     row_for(
         b,
         "heartbeat on the wire, mutual TLS",
         &by_cert,
         "client certificate sent on full handshakes only",
     );
-    let (kept, resumed, per_flush) = event_wire(b, &s, &drop, &fleet, &token)?;
+    let (kept, resumed, per_flush) = event_wire(b, &at, &token)?;
     b.row(
         "event flush on the wire, token",
         format!("{kept} B kept, {resumed} B reconnect with TLS resumption"),
