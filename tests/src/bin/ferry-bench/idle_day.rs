@@ -359,7 +359,7 @@ pub fn idle_day(b: &mut Bench, bundle_dir: &Path) -> Result<()> {
     b.row(
         "event flush on the wire, token",
         format!("{kept} B kept, {resumed} B reconnect with TLS resumption"),
-        &format!("{per_flush:.1} events per flush (drift detected + corrected), one connection with heartbeats"),
+        &format!("{per_flush:.1} events per flush (the pass's drift event), one connection with heartbeats"),
     );
     let hb = by_token.kept.max(by_cert.kept);
     let hb_resumed = by_token.resumed.max(by_cert.resumed);
