@@ -4,8 +4,8 @@
 //!
 //! Session resumption: a device whose kept connection was dropped (idle limit, NAT, a
 //! restarted middlebox) reconnects with a resumed handshake, no certificates on the wire. The
-//! server keeps the sessions itself, in a bounded in-memory cache (`tlsSessions` entries, one
-//! per device: a TLS 1.3 ticket is used once and replaced by the resumed handshake), and hands
+//! server keeps the sessions itself, in a bounded in-memory cache (`tlsSessions` entries, the
+//! oldest evicted first; a TLS 1.3 ticket is used once and a handshake issues two), and hands
 //! out 32-byte ticket ids. Stateless tickets were measured and not chosen: they carry the
 //! session, client certificate chain included, so with mutual TLS every resumed handshake sent
 //! the device certificate twice (in the ticket and back) and cost more than this cache (about
@@ -78,7 +78,9 @@ pub fn server_config(
     } else {
         rustls::server::ServerSessionMemoryCache::new(sessions)
     };
-    // One ticket per handshake: a device resumes with it and gets a fresh one each time.
-    cfg.send_tls13_tickets = 1;
+    // Two tickets per handshake (rustls' default): a TLS 1.3 ticket is used once, also by a
+    // handshake that then fails (a connection accepted and dropped during an outage), so the
+    // second one lets the next attempt still resume. ~100 B more per handshake.
+    cfg.send_tls13_tickets = 2;
     Ok(Arc::new(cfg))
 }

@@ -161,6 +161,27 @@ fn a_dropped_connection_resumes_the_tls_session() {
 }
 
 #[test]
+fn a_failed_delivery_keeps_the_tls_session() {
+    let r = Receiver::start(&["edge-1"], StoreKind::Sqlite);
+    let proxy = CountingProxy::for_url(&r.url).unwrap();
+    let s = Sender::new(&r, &proxy, Cred::Certificate);
+    s.queue("edge-1", true);
+    assert_eq!(s.flush(), (2, vec![]));
+    // An outage: the connection drops and the next attempt cannot connect.
+    proxy.cut();
+    proxy.set_refusing(true);
+    s.queue("edge-1", false);
+    let (delivered, failed) = s.flush();
+    assert_eq!(delivered, 0);
+    assert!(failed.contains(&FLEET_TARGET.to_string()), "{failed:?}");
+    // Back: the kept messages go out over a resumed session, not a full handshake.
+    proxy.set_refusing(false);
+    assert_eq!(s.flush(), (1, vec![]));
+    assert_eq!(proxy.count().connections, 2);
+    assert_eq!(r.metric("ferry_fleet_tls_resumed_total"), 1.0);
+}
+
+#[test]
 fn the_receiver_closes_idle_connections_at_its_limit_and_the_agent_resumes() {
     let r = Receiver::start_with(&["edge-1"], StoreKind::Sqlite, "idleTimeout: 1s\n");
     let proxy = CountingProxy::for_url(&r.url).unwrap();

@@ -33,6 +33,8 @@ struct Counters {
     down: AtomicU64,
     /// Both sockets of every connection still open (for `cut`).
     open: Mutex<Vec<(TcpStream, TcpStream)>>,
+    /// While set, new connections are closed at once, unforwarded and uncounted (an outage).
+    refusing: std::sync::atomic::AtomicBool,
     /// Number of ended connections, with a condition to wait on.
     ended: Mutex<u64>,
     ended_changed: std::sync::Condvar,
@@ -54,6 +56,10 @@ impl CountingProxy {
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(client) = conn else { continue };
+                if c.refusing.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
                 let Ok(server) = TcpStream::connect(upstream) else {
                     continue;
                 };
@@ -103,6 +109,12 @@ impl CountingProxy {
             let _ = client.shutdown(Shutdown::Both);
             let _ = server.shutdown(Shutdown::Both);
         }
+    }
+
+    /// While `refusing`, closes new connections as soon as they are accepted (the upstream
+    /// looks down); open ones are left alone.
+    pub fn set_refusing(&self, refusing: bool) {
+        self.counters.refusing.store(refusing, Ordering::SeqCst);
     }
 
     pub fn count(&self) -> WireCount {
