@@ -76,9 +76,10 @@ pub struct FleetConfig {
     /// may take to send a request's headers (hyper has one timer for both).
     #[serde(default = "default_idle", with = "humantime_serde_compat")]
     pub idle_timeout: Duration,
-    /// TLS sessions kept for resumption (default 20,000: one per device for a fleet of that
-    /// size, about 1 KB each with a client certificate, less without; 0 turns resumption off).
-    /// A device beyond it reconnects with a full handshake.
+    /// TLS sessions kept for resumption (default 20,000: a handshake leaves a device two, so
+    /// enough for 10,000 devices; about 1 KB each with a client certificate, ~100 B without;
+    /// 0 turns resumption off). The oldest are evicted first; a device whose sessions were
+    /// evicted reconnects with a full handshake.
     #[serde(default = "default_sessions")]
     pub tls_sessions: usize,
     #[serde(default)]
