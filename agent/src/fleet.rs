@@ -3,7 +3,7 @@
 //! pure; delivery is the IO shell. The heartbeat schema is documented in docs/fleet.md.
 
 use crate::config::{AgentConfig, WebhookFormat};
-use crate::outbound::Endpoint;
+use crate::endpoints;
 use crate::store::{Store, StoreError, SyncState};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -12,8 +12,7 @@ use std::time::Duration;
 /// Version of the heartbeat and event payloads.
 pub const HEARTBEAT_SCHEMA: &str = "ferry.dev/heartbeat/v1";
 pub const EVENT_SCHEMA: &str = "ferry.dev/event/v1";
-/// Outbox target of heartbeats.
-pub const FLEET_TARGET: &str = "fleet";
+pub use crate::endpoints::FLEET_TARGET;
 
 pub(crate) fn rfc3339(t: i64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64))
@@ -48,7 +47,16 @@ pub fn health_word(r: &SyncReport) -> &'static str {
     }
 }
 
-/// Builds a heartbeat (pure).
+/// Leaves out the null fields of an object (pure): an absent field means null in v1, and
+/// every heartbeat is smaller on the wire for it.
+fn without_nulls(mut v: Value) -> Value {
+    if let Value::Object(map) = &mut v {
+        map.retain(|_, field| !field.is_null());
+    }
+    v
+}
+
+/// Builds a heartbeat (pure). Compact: no null fields (absent means null), no whitespace.
 pub fn heartbeat(
     device_id: &str,
     labels: &BTreeMap<String, String>,
@@ -60,7 +68,7 @@ pub fn heartbeat(
     let syncs: Vec<Value> = syncs
         .iter()
         .map(|r| {
-            json!({
+            without_nulls(json!({
                 "name": r.name,
                 "revision": r.state.good.as_ref().map(|g| g.revision),
                 "highestVerified": r.state.highest_revision,
@@ -71,7 +79,7 @@ pub fn heartbeat(
                 "sourceReachable": r.state.source_unreachable_since.is_none(),
                 "sourceUnreachableSince": r.state.source_unreachable_since.map(rfc3339),
                 "waiting": r.state.waiting,
-            })
+            }))
         })
         .collect();
     json!({
@@ -133,9 +141,10 @@ pub fn reports(store: &Store, cfg: &AgentConfig) -> Result<Vec<SyncReport>, Stor
 /// Delivers queued messages in order; a failing endpoint keeps its messages (and their
 /// order) for the next flush. Returns (delivered, failed endpoints).
 ///
-/// Endpoints are kept across flushes (see [`EndpointCache`]), so a daemon posting a heartbeat
-/// every interval reuses one kept-alive TLS connection per endpoint instead of a handshake per
-/// message. Heartbeats gain `intervalSeconds` (the configured `fleet.interval`) when they lack
+/// Endpoints are kept across flushes and shared by destination (see [`crate::endpoints`]): a
+/// daemon posting a heartbeat every interval and the occasional event reuses one kept-alive
+/// TLS connection per destination, and resumes its TLS session when that connection was
+/// dropped. Heartbeats gain `intervalSeconds` (the configured `fleet.interval`) when they lack
 /// it, so the receiver can tell a stale device by its own cadence.
 pub fn flush(store: &Store, cfg: &AgentConfig) -> Result<(usize, Vec<String>), StoreError> {
     let mut failed: Vec<String> = Vec::new();
@@ -145,10 +154,19 @@ pub fn flush(store: &Store, cfg: &AgentConfig) -> Result<(usize, Vec<String>), S
         if failed.contains(&target) {
             continue;
         }
-        let Some((ep, url)) = EndpointCache::get(cfg, &target) else {
-            // The endpoint was removed from the config: nothing will ever take the message.
-            store.outbox_done(id)?;
-            continue;
+        let (ep, url) = match endpoints::endpoint(cfg, &target) {
+            Ok(found) => found,
+            Err(endpoints::Unavailable::Removed) => {
+                // The endpoint was removed from the config: nothing will ever take the message.
+                store.outbox_done(id)?;
+                continue;
+            }
+            Err(endpoints::Unavailable::Unusable(e)) => {
+                tracing::warn!(target = %target, "endpoint not usable, kept in outbox: {e}");
+                store.outbox_failed(id)?;
+                failed.push(target);
+                continue;
+            }
         };
         let body = match (target.as_str(), interval) {
             (FLEET_TARGET, Some(i)) => with_interval(&body, i),
@@ -160,10 +178,10 @@ pub fn flush(store: &Store, cfg: &AgentConfig) -> Result<(usize, Vec<String>), S
                 delivered += 1;
             }
             Err(e) => {
+                // The endpoint is kept (its TLS sessions with it); a rotated token or CA file
+                // is noticed by its digest at the next attempt.
                 tracing::warn!(target = %target, "delivery failed, kept in outbox: {e}");
                 store.outbox_failed(id)?;
-                // The next attempt re-reads the endpoint's files (a rotated token or CA).
-                EndpointCache::forget(&target);
                 failed.push(target);
             }
         }
@@ -179,80 +197,6 @@ pub fn with_interval(body: &str, interval: Duration) -> String {
             Value::Object(map).to_string()
         }
         _ => body.to_string(),
-    }
-}
-
-/// Process-wide endpoints by outbox target, rebuilt when the target's settings change or a
-/// delivery failed. One ureq agent per endpoint means one connection pool per endpoint.
-struct EndpointCache;
-
-struct CachedEndpoint {
-    /// URL and TLS settings the endpoint was built from (paths only, no secrets).
-    settings: String,
-    endpoint: Endpoint,
-    url: String,
-}
-
-static ENDPOINTS: std::sync::OnceLock<std::sync::Mutex<BTreeMap<String, CachedEndpoint>>> =
-    std::sync::OnceLock::new();
-
-impl EndpointCache {
-    fn map() -> std::sync::MutexGuard<'static, BTreeMap<String, CachedEndpoint>> {
-        let m = ENDPOINTS.get_or_init(Default::default);
-        m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn get(cfg: &AgentConfig, target: &str) -> Option<(Endpoint, String)> {
-        let (tls, url) = endpoint_settings(cfg, target)?;
-        let settings = format!("{url} {tls:?}");
-        let mut map = Self::map();
-        if let Some(c) = map.get(target) {
-            if c.settings == settings {
-                return Some((c.endpoint.clone(), c.url.clone()));
-            }
-        }
-        // Keep the connection a little longer than the heartbeat interval, so the next
-        // heartbeat finds it open (the receiver's idle timeout should be longer still).
-        let idle = cfg
-            .fleet
-            .as_ref()
-            .map(|f| f.interval + Duration::from_secs(60))
-            .unwrap_or(Duration::from_secs(360));
-        match Endpoint::kept_alive(tls, Duration::from_secs(15), idle) {
-            Ok(endpoint) => {
-                map.insert(
-                    target.to_string(),
-                    CachedEndpoint {
-                        settings,
-                        endpoint: endpoint.clone(),
-                        url: url.clone(),
-                    },
-                );
-                Some((endpoint, url))
-            }
-            Err(e) => {
-                tracing::warn!(target = %target, "endpoint not usable: {e}");
-                None
-            }
-        }
-    }
-
-    fn forget(target: &str) {
-        Self::map().remove(target);
-    }
-}
-
-fn endpoint_settings<'a>(
-    cfg: &'a AgentConfig,
-    target: &str,
-) -> Option<(&'a crate::outbound::EndpointTls, String)> {
-    if target == FLEET_TARGET {
-        let f = cfg.fleet.as_ref()?;
-        Some((&f.tls, f.url.clone()))
-    } else {
-        let name = target.strip_prefix("webhook:")?;
-        let n = cfg.notifications.iter().find(|n| n.name == name)?;
-        Some((&n.tls, n.url.clone()))
     }
 }
 
@@ -296,6 +240,11 @@ mod tests {
         assert_eq!(hb["syncs"][0]["driftCorrections"], 2);
         assert_eq!(hb["outbox"]["dropped"], 4);
         assert_eq!(hb["agent"]["uptimeSeconds"], 9);
+        // Null fields are left out (absent means null), set ones stay.
+        let sync = hb["syncs"][0].as_object().unwrap();
+        assert!(!sync.contains_key("waiting") && !sync.contains_key("lastSuccess"));
+        assert_eq!(sync["lastError"], "boom");
+        assert!(!hb.to_string().contains("null"));
     }
 
     #[test]

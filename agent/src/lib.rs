@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod config_check;
 pub mod daemon;
+pub mod endpoints;
 pub mod engine;
 pub mod events;
 pub mod fault;

@@ -49,6 +49,8 @@ pub struct ConnIdentity(pub Vec<String>);
 #[derive(Debug, Default)]
 pub struct Counters {
     pub handshakes: AtomicU64,
+    /// Handshakes that resumed an earlier TLS session (a ticket, no certificate exchange).
+    pub resumed: AtomicU64,
     pub heartbeats: AtomicU64,
     pub events: AtomicU64,
     /// Rejections by status: 401, 403, 413, 422, other.
@@ -116,6 +118,9 @@ pub async fn serve<S: Store>(
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
             let Ok(Ok(stream)) = handshake else { return };
             app.counters.handshakes.fetch_add(1, Ordering::Relaxed);
+            if stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                app.counters.resumed.fetch_add(1, Ordering::Relaxed);
+            }
             let ids = stream
                 .get_ref()
                 .1
@@ -133,7 +138,8 @@ pub async fn serve<S: Store>(
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 // hyper's header timer also runs while a kept-alive connection waits for its
-                // next request: it is the idle timeout.
+                // next request (it starts when hyper polls for the next request head): it is
+                // the idle timeout. hyper has no other idle timer on HTTP/1 connections.
                 .header_read_timeout(app.limits.idle_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             let _ = conn.await;

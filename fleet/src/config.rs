@@ -70,10 +70,18 @@ pub struct FleetConfig {
     /// Largest request body accepted (default 256 KiB).
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,
-    /// A kept-alive connection idle this long is closed (default 15m: longer than the agents'
-    /// heartbeat interval, so each agent keeps one TLS session).
+    /// A kept-alive connection idle this long is closed (default 20m: above a 15-minute
+    /// heartbeat plus the agent's own minute of slack, so each agent keeps one connection; it
+    /// must exceed the longest `fleet.interval` of the agents). It is also how long a client
+    /// may take to send a request's headers (hyper has one timer for both).
     #[serde(default = "default_idle", with = "humantime_serde_compat")]
     pub idle_timeout: Duration,
+    /// TLS sessions kept for resumption (default 20,000: a handshake leaves a device two, so
+    /// enough for 10,000 devices; about 1 KB each with a client certificate, ~100 B without;
+    /// 0 turns resumption off). The oldest are evicted first; a device whose sessions were
+    /// evicted reconnects with a full handshake.
+    #[serde(default = "default_sessions")]
+    pub tls_sessions: usize,
     #[serde(default)]
     pub staleness: Staleness,
     /// Tests only: read "now" (unix seconds) from this file instead of the system clock.
@@ -86,8 +94,15 @@ fn default_retention() -> Duration {
 fn default_body() -> usize {
     256 * 1024
 }
+fn default_sessions() -> usize {
+    20_000
+}
+
+/// The default idle limit of kept connections.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
 fn default_idle() -> Duration {
-    Duration::from_secs(900)
+    DEFAULT_IDLE_TIMEOUT
 }
 
 mod humantime_serde_compat {

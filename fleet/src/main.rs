@@ -58,6 +58,7 @@ fn main() -> anyhow::Result<()> {
                 &cfg.tls.cert,
                 &cfg.tls.key,
                 cfg.tls.client_ca.as_deref(),
+                cfg.tls_sessions,
             )?;
             let tokens = ferry_fleet::run::load_tokens(&cfg)?;
             println!("{}: ok ({} tokens)", config.display(), tokens.len());

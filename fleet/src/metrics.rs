@@ -78,6 +78,11 @@ pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
         "# TYPE ferry_fleet_tls_handshakes_total counter\nferry_fleet_tls_handshakes_total {}",
         c.handshakes.load(Ordering::Relaxed)
     );
+    let _ = writeln!(
+        t,
+        "# TYPE ferry_fleet_tls_resumed_total counter\nferry_fleet_tls_resumed_total {}",
+        c.resumed.load(Ordering::Relaxed)
+    );
     let _ = writeln!(t, "# TYPE ferry_fleet_rejected_total counter");
     for (i, code) in ["401", "403", "413", "422", "other"].iter().enumerate() {
         let _ = writeln!(

@@ -24,7 +24,12 @@ pub fn load_tokens(cfg: &FleetConfig) -> anyhow::Result<Tokens> {
 
 /// Binds and serves until the process ends; `ready` gets the bound address.
 pub async fn run(cfg: FleetConfig, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
-    let tls = crate::tls::server_config(&cfg.tls.cert, &cfg.tls.key, cfg.tls.client_ca.as_deref())?;
+    let tls = crate::tls::server_config(
+        &cfg.tls.cert,
+        &cfg.tls.key,
+        cfg.tls.client_ca.as_deref(),
+        cfg.tls_sessions,
+    )?;
     let tokens = load_tokens(&cfg)?;
     let listener = TcpListener::bind(&cfg.listen)
         .await

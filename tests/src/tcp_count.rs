@@ -1,11 +1,12 @@
 //! A counting TCP proxy on loopback: forwards every connection to one upstream address and
 //! counts connections and bytes each way, so tests and the benchmark can see what a poll costs
-//! on the wire (TLS records included) and whether connections are reused.
+//! on the wire (TLS records included) and whether connections are reused. [`CountingProxy::cut`]
+//! drops every open connection, as a NAT or a restarted middlebox would.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What went through the proxy so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct WireCount {
     pub bytes_up: u64,
     /// Server to client.
     pub bytes_down: u64,
+    /// Connections whose server-to-client direction has ended (the server closed it, or `cut`).
+    pub ended: u64,
 }
 
 impl WireCount {
@@ -28,6 +31,13 @@ struct Counters {
     connections: AtomicU64,
     up: AtomicU64,
     down: AtomicU64,
+    /// Both sockets of every connection still open (for `cut`).
+    open: Mutex<Vec<(TcpStream, TcpStream)>>,
+    /// While set, new connections are closed at once, unforwarded and uncounted (an outage).
+    refusing: std::sync::atomic::AtomicBool,
+    /// Number of ended connections, with a condition to wait on.
+    ended: Mutex<u64>,
+    ended_changed: std::sync::Condvar,
 }
 
 /// A running proxy (threads end with the process).
@@ -46,10 +56,20 @@ impl CountingProxy {
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(client) = conn else { continue };
+                if c.refusing.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
                 let Ok(server) = TcpStream::connect(upstream) else {
                     continue;
                 };
                 c.connections.fetch_add(1, Ordering::SeqCst);
+                if let (Ok(a), Ok(b)) = (client.try_clone(), server.try_clone()) {
+                    c.open
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((a, b));
+                }
                 pipe(&client, &server, c.clone(), true);
                 pipe(&server, &client, c.clone(), false);
             }
@@ -80,12 +100,50 @@ impl CountingProxy {
         self.addr
     }
 
+    /// Closes every connection open now, both ways (the client sees its connection end, the
+    /// server its client go away); later connections are forwarded as before.
+    pub fn cut(&self) {
+        let open =
+            std::mem::take(&mut *self.counters.open.lock().unwrap_or_else(|p| p.into_inner()));
+        for (client, server) in open {
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// While `refusing`, closes new connections as soon as they are accepted (the upstream
+    /// looks down); open ones are left alone.
+    pub fn set_refusing(&self, refusing: bool) {
+        self.counters.refusing.store(refusing, Ordering::SeqCst);
+    }
+
     pub fn count(&self) -> WireCount {
         WireCount {
             connections: self.counters.connections.load(Ordering::SeqCst),
             bytes_up: self.counters.up.load(Ordering::SeqCst),
             bytes_down: self.counters.down.load(Ordering::SeqCst),
+            ended: *self
+                .counters
+                .ended
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
         }
+    }
+
+    /// Blocks until `n` connections have ended (see [`WireCount::ended`]) or `deadline` passed;
+    /// returns whether they had.
+    pub fn wait_ended(&self, n: u64, deadline: std::time::Duration) -> bool {
+        let guard = self
+            .counters
+            .ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self
+            .counters
+            .ended_changed
+            .wait_timeout_while(guard, deadline, |ended| *ended < n)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard >= n
     }
 }
 
@@ -107,5 +165,9 @@ fn pipe(from: &TcpStream, to: &TcpStream, counters: Arc<Counters>, up: bool) {
             }
         }
         let _ = to.shutdown(Shutdown::Write);
+        if !up {
+            *counters.ended.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            counters.ended_changed.notify_all();
+        }
     });
 }

@@ -293,9 +293,10 @@ const RESULT_TYPE: &str = "application/x-git-upload-pack-result";
 /// Asks for the refs under `prefix` with one POST to `<url>/git-upload-pack`: smart-HTTP
 /// servers run `upload-pack --stateless-rpc`, which serves a protocol-v2 command without the
 /// capability advertisement (GET `info/refs`) first. Headers are the two git's server needs
-/// (`Content-Type`, `Git-Protocol`); ureq adds `Host`, `User-Agent` and `Content-Length`, and
-/// no `Accept` (git's own client sends `Accept: <result type>`; a server insisting on it
-/// answers something else, and the source falls back). The reply is read to its end within
+/// (`Content-Type`, `Git-Protocol`); ureq adds `Host` and `Content-Length`, and neither
+/// `Accept` (git's own client sends `Accept: <result type>`; a server insisting on it answers
+/// something else, and the source falls back) nor `User-Agent` (optional in HTTP; 31 bytes a
+/// poll, 45 KB a day at 1-minute polls: the full flow, used for fetches, still sends one). The reply is read to its end within
 /// [`git_probe::MAX_REPLY_BYTES`], so the connection stays pooled for the next poll.
 /// Errors: 401/403 and 5xx as the full flow reports them, transport errors, and a reply past
 /// the bound or a server's `ERR` ([`ProbeError`]).

@@ -164,7 +164,8 @@ pub fn from_config(
                     git::GitRef::Branch(b.clone().unwrap_or_else(|| "main".into()))
                 }
             };
-            let http = crate::outbound::Endpoint::kept_alive(
+            // The probe of each poll goes without a User-Agent; gix's requests name their own.
+            let http = crate::outbound::Endpoint::kept_alive_unnamed(
                 auth,
                 std::time::Duration::from_secs(600),
                 KEEP_IDLE,

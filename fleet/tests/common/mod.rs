@@ -28,6 +28,11 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(devices: &[&str], store: StoreKind) -> Self {
+        Self::start_with(devices, store, "")
+    }
+
+    /// Like [`Receiver::start`], with more lines for `fleet.yaml` (e.g. `idleTimeout: 1s`).
+    pub fn start_with(devices: &[&str], store: StoreKind, extra_config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut args = vec!["dev-setup".to_string(), dir.path().display().to_string()];
         for d in devices {
@@ -57,6 +62,7 @@ impl Receiver {
             );
         }
         text.push_str("clockFile: clock\nmaxBodyBytes: 65536\n");
+        text.push_str(extra_config);
         std::fs::write(&cfg, text).unwrap();
         let t0 = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

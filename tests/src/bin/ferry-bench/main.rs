@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod idle_day;
 mod wire;
 mod wire_git;
 
@@ -22,6 +23,15 @@ struct Bench {
     bin: PathBuf,
     dir: tempfile::TempDir,
     rows: Vec<(String, String, String)>,
+    /// Bytes of one no-change poll on a kept connection, per source kind (the wire section).
+    polls: Vec<PollWire>,
+}
+
+/// One source kind's no-change poll on the wire.
+#[derive(Debug, Clone)]
+struct PollWire {
+    kind: String,
+    kept: u64,
 }
 
 /// Runs a command, returning (wall time, peak RSS in KiB, stdout+stderr).
@@ -162,6 +172,7 @@ fn main() -> Result<()> {
         bin,
         dir: tempfile::tempdir()?,
         rows: Vec::new(),
+        polls: Vec::new(),
     };
     let o = Command::new(b.bundle_bin())
         .args(["keygen", "--out"])
@@ -175,6 +186,7 @@ fn main() -> Result<()> {
         b.build_bundle(&src, &out, 1)?;
         wire::wire(&mut b, &out)?;
         wire_git::wire_git(&mut b, &out)?;
+        idle_day::idle_day(&mut b, &out)?;
         return print_rows(&b);
     }
 
@@ -467,6 +479,7 @@ fn main() -> Result<()> {
 
     wire::wire(&mut b, &drop.join("bench"))?;
     wire_git::wire_git(&mut b, &drop.join("bench"))?;
+    idle_day::idle_day(&mut b, &drop.join("bench"))?;
     print_rows(&b)
 }
 

@@ -1,6 +1,6 @@
 //! The idle wire cost of each source kind, measured through a counting TCP proxy.
 
-use super::{measure, sim, Bench};
+use super::{measure, sim, Bench, PollWire};
 use anyhow::Result;
 use ferry_tests::registry::TestRegistry;
 use ferry_tests::static_server::StaticServer;
@@ -47,6 +47,10 @@ pub(super) fn wire_rows(
     let _ = daemon.wait();
     let (first, last) = waited?;
     let kept = (last.bytes() - first.bytes()) / KEPT as u64;
+    b.polls.push(PollWire {
+        kind: kind.to_string(),
+        kept,
+    });
     b.row(
         &format!("idle wire cost, {kind}"),
         format!(
