@@ -1,10 +1,9 @@
 //! Bounded event state: a repeat of one of the newest [`COALESCE_WINDOW`] events of a sync (same
 //! kind and message) bumps a count and a last-seen time on that row instead of adding one (so a
 //! drift detected and corrected on every pass stays two rows), and events and history are pruned
-//! by age and count. Every function but the plain [`Store::add_event`] takes `now`, so tests run
-//! on their own clock.
+//! by age and count. Every function that writes takes `now`, so tests run on their own clock.
 
-use super::{kept, now, Store, StoreError};
+use super::{kept, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
@@ -54,18 +53,6 @@ pub struct Pruned {
 }
 
 impl Store {
-    pub fn add_event(&self, sync: &str, kind: &str, message: &str) -> Result<(), StoreError> {
-        let c = self.conn();
-        let tx = c.unchecked_transaction()?;
-        tx.execute(
-            "INSERT INTO events(time, sync, kind, message) VALUES (?1, ?2, ?3, ?4)",
-            params![now(), sync, kind, kept(message)],
-        )?;
-        tx.execute("INSERT INTO counters(name, value) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", [format!("events_total|{sync}|{kind}")])?;
-        tx.commit()?;
-        Ok(())
-    }
-
     pub fn events(&self, sync: Option<&str>, limit: usize) -> Result<Vec<Event>, StoreError> {
         let c = self.conn();
         let mut st = c.prepare("SELECT id, time, sync, kind, message FROM events WHERE (?1 IS NULL OR sync=?1) ORDER BY id DESC LIMIT ?2")?;
@@ -89,6 +76,8 @@ impl Store {
         message: &str,
         now: i64,
     ) -> Result<Recorded, StoreError> {
+        // Bounded and escaped whatever the caller passed: the row is shown and sent later.
+        let message = kept(message);
         let c = self.conn();
         let tx = c.unchecked_transaction()?;
         let same: Option<(i64, i64)> = tx
@@ -334,5 +323,26 @@ mod tests {
             .map(|r| r.id)
             .collect();
         assert_eq!(left, vec![ids[2]]);
+    }
+
+    #[test]
+    fn recorded_text_is_bounded_and_escaped_and_still_coalesces() {
+        let (_d, s) = store();
+        let hostile = format!("name\n\x1b[2J{}", "x".repeat(1 << 20));
+        assert_eq!(
+            s.record_event("a", "refused", &hostile, 100).unwrap(),
+            Recorded::New
+        );
+        assert_eq!(
+            s.record_event("a", "refused", &hostile, 101).unwrap(),
+            Recorded::Repeated { count: 2 }
+        );
+        let stored = &s.events(Some("a"), 10).unwrap()[0].message;
+        assert!(
+            stored.len() <= crate::store::MAX_TEXT + 64,
+            "{}",
+            stored.len()
+        );
+        assert!(!stored.contains('\x1b') && !stored.contains('\n'));
     }
 }
