@@ -117,6 +117,16 @@ pub struct KubeClient {
 
 const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
+/// ureq's input and output buffers, per connection layer (TLS and TCP each have both).
+/// ureq's default is 128 KiB each, zero-filled when a connection is made: 512 KiB resident
+/// per connection, kept while the connection is pooled (up to 3 idle). Bodies stream through
+/// the buffers in chunks; the input buffer must hold the whole response header block
+/// (kube-apiserver's is well under 1 KiB, plus its Warning headers), so a response whose
+/// headers exceed 32 KiB fails as a transport error.
+const INPUT_BUFFER: usize = 32 * 1024;
+/// See [`INPUT_BUFFER`]: the request header and body chunks go through it.
+const OUTPUT_BUFFER: usize = 16 * 1024;
+
 fn b64(s: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
         .decode(s.trim())
@@ -253,6 +263,8 @@ impl KubeClient {
         )?;
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)
+            .input_buffer_size(INPUT_BUFFER)
+            .output_buffer_size(OUTPUT_BUFFER)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(30)))
