@@ -6,6 +6,7 @@ use super::retry::{self, Clock, RetryPolicy, SystemClock};
 use base64::Engine;
 use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -309,13 +310,26 @@ impl KubeClient {
     /// Sends a request built by kube-core and returns the decoded JSON body, retrying
     /// transient failures per the client's [`RetryPolicy`].
     pub fn send(&self, req: http::Request<Vec<u8>>) -> Result<Value, KubeError> {
+        self.send_as(req)
+    }
+
+    /// Like [`KubeClient::send`], decoding the body straight into `T` (only the fields a
+    /// caller needs are kept, not the whole JSON tree of a large response).
+    pub fn send_as<T: DeserializeOwned>(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<T, KubeError> {
         let (parts, body) = req.into_parts();
         retry::run(&self.retry, self.clock.as_ref(), || {
             self.send_once(&parts, body.clone())
         })
     }
 
-    fn send_once(&self, parts: &http::request::Parts, body: Vec<u8>) -> Result<Value, KubeError> {
+    fn send_once<T: DeserializeOwned>(
+        &self,
+        parts: &http::request::Parts,
+        body: Vec<u8>,
+    ) -> Result<T, KubeError> {
         let method = parts.method.to_string();
         let path = parts.uri.to_string();
         let mut builder = ureq::http::Request::builder()

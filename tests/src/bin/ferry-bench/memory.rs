@@ -13,6 +13,7 @@
 
 use super::{sim, Bench};
 use anyhow::{bail, Context, Result};
+use ferry_tests::kube_sim::KubeSim;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -168,28 +169,43 @@ fn daemons(b: &Bench, root: &Path) -> Vec<(String, PathBuf)> {
     .collect()
 }
 
-/// Measures the daemon after passes over the 1000-object bundle in the drop directory `drop`.
+/// Writes a daemon configuration for the drop directory `drop` against `sim`.
+fn daemon_config(b: &Bench, name: &str, sim: &KubeSim, drop: &Path) -> Result<PathBuf> {
+    let config = b.dir.path().join(format!("memory-{name}.yaml"));
+    std::fs::write(
+        &config,
+        format!(
+            "device: {{id: bench}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nstatusObject: {{enabled: false}}\nsyncs:\n  - name: bench\n    source: {{type: directory, path: {}}}\n    interval: {INTERVAL_S}s\n    timeout: 1m\n",
+            b.dir.path().join(format!("state-memory-{name}")).display(),
+            sim.kubeconfig_path().display(),
+            b.dir.path().join("k.pub").display(),
+            drop.display()
+        ),
+    )?;
+    Ok(config)
+}
+
+/// Measures the daemon after passes over the 1000-object bundle in the drop directory `drop`,
+/// and, for the fixed cost, after one pass over a 10-object bundle.
 pub fn memory(b: &mut Bench, root: &Path, drop: &Path) -> Result<()> {
+    let small_src = b.dir.path().join("memory-small-src");
+    Bench::objects(&small_src, 10, "v1")?;
+    let small = b.dir.path().join("memory-small-drop");
+    b.build_bundle(&small_src, &small.join("bench"), 1)?;
     for (label, binary) in daemons(b, root) {
+        let name = label.replace([' ', '/'], "-");
         let s = sim()?;
-        let state = b
-            .dir
-            .path()
-            .join(format!("state-memory-{}", label.replace(' ', "-")));
-        let config = b
-            .dir
-            .path()
-            .join(format!("memory-{}.yaml", label.replace(' ', "-")));
-        std::fs::write(
-            &config,
-            format!(
-                "device: {{id: bench}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nstatusObject: {{enabled: false}}\nsyncs:\n  - name: bench\n    source: {{type: directory, path: {}}}\n    interval: {INTERVAL_S}s\n    timeout: 1m\n",
-                state.display(),
-                s.kubeconfig_path().display(),
-                b.dir.path().join("k.pub").display(),
-                drop.display()
-            ),
-        )?;
+        let config = daemon_config(b, &format!("small-{name}"), &s, &small)?;
+        let mut daemon = Daemon::start(&binary, &config)?;
+        let fixed = daemon.after_pass()?;
+        daemon.stop()?;
+        b.row(
+            &format!("daemon after its first pass over 10 objects, {label}"),
+            fixed.figure(),
+            &format!("the fixed cost; {} threads", fixed.threads),
+        );
+        let s = sim()?;
+        let config = daemon_config(b, &name, &s, drop)?;
         let mut daemon = Daemon::start(&binary, &config)?;
         let first = daemon.after_pass()?;
         anyhow::ensure!(
