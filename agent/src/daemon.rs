@@ -78,7 +78,7 @@ async fn on_own_thread<T: Send + 'static>(
             }
         });
     if let Err(e) = spawned {
-        tracing::debug!("cannot start a thread for {name}: {e}; using the blocking pool");
+        tracing::warn!("cannot start a thread for {name}: {e}; using the blocking pool");
     }
     match rx.recv().await {
         Ok(out) => out,
