@@ -1,5 +1,6 @@
 //! The long-running loop (smol): each sync on its own schedule, the next interval after
-//! success, exponential backoff with jitter (capped) after failures.
+//! success, exponential backoff with jitter (capped) after failures. After each pass the
+//! store gives its page cache back (the pass's own state is dropped with the pass).
 
 use crate::reconcile::{Agent, Outcome};
 use std::sync::Arc;
@@ -54,6 +55,43 @@ fn jitter() -> f64 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     (nanos % 1000) as f64 / 1000.0
+}
+
+/// Runs `work` on a thread of its own and waits for it without blocking the executor. The
+/// thread ends with the work, so the stack pages a pass touched (YAML parsing, TLS, JSON)
+/// go back to the kernel; the threads of smol's blocking pool (`smol::unblock`) stay for the
+/// life of the process once started, each keeping its stack. Falls back to the blocking
+/// pool when no thread can be started.
+async fn on_own_thread<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = smol::channel::bounded(1);
+    let slot = Arc::new(std::sync::Mutex::new(Some(work)));
+    let taken = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let work = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(work) = work {
+                let _ = tx.send_blocking(work());
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start a thread for {name}: {e}; using the blocking pool");
+    }
+    match rx.recv().await {
+        Ok(out) => out,
+        // The thread never ran the work (it could not start): run it in the pool. Or the
+        // work panicked on its thread (release builds abort instead): so does the daemon.
+        Err(_) => {
+            let work = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match work {
+                Some(work) => smol::unblock(work).await,
+                None => panic!("the {name} thread panicked"),
+            }
+        }
+    }
 }
 
 /// When the sync loops last made progress, and whether a pass is running.
@@ -147,7 +185,7 @@ pub fn run(agent: Arc<Agent>) {
             smol::spawn(async move {
                 loop {
                     let a = agent.clone();
-                    smol::unblock(move || a.report(every.is_some())).await;
+                    on_own_thread("ferry-report", move || a.report(every.is_some())).await;
                     smol::Timer::after(every.unwrap_or(Duration::from_secs(300))).await;
                 }
             })
@@ -168,12 +206,20 @@ pub fn run(agent: Arc<Agent>) {
                     loop {
                         let (a, n) = (agent.clone(), name.clone());
                         progress.mark(&name, true);
-                        let result = smol::unblock(move || a.sync_once(&n)).await;
+                        let result = on_own_thread("ferry-pass", move || a.sync_once(&n)).await;
                         progress.mark(&name, false);
                         crate::host::exit_if_restart_requested();
                         crate::notify::notify(&format!("STATUS={}", status_line(&agent)));
                         let a = agent.clone();
-                        smol::unblock(move || a.report(false)).await;
+                        on_own_thread("ferry-report", move || {
+                            a.report(false);
+                            // The pass's pages are cached by SQLite until released; the
+                            // next pass reads what it needs again.
+                            if let Err(e) = a.store.release_memory() {
+                                tracing::debug!("releasing SQLite memory: {e}");
+                            }
+                        })
+                        .await;
                         let succeeded = !matches!(&result, Ok(Outcome::RolledBack { .. }) | Err(_));
                         let delay = schedule.after(succeeded, jitter());
                         match result {

@@ -8,13 +8,11 @@ use super::check::{Checked, Finding};
 use super::drift::LiveRecord;
 use super::object::{DesiredObject, ObjectId};
 use super::ownership::Yielded;
-use super::render::RenderedObject;
 use super::write::{apply_object, Mode, WriteError, WritePolicy};
-use super::SYNC_LABEL;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use kube::core::params::GetParams;
 use kube::core::Request;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -49,84 +47,6 @@ pub enum ApplyError {
         api_version: String,
         source: KubeError,
     },
-}
-
-/// Rendered objects with their resource info resolved (or the CRD scope, when the kind is not
-/// served yet). Namespaced objects without a namespace get `default_namespace`; the sync label
-/// is added to every object.
-pub fn resolve(
-    client: &KubeClient,
-    discovery: &Discovery,
-    rendered: Vec<RenderedObject>,
-    default_namespace: &str,
-    sync: &str,
-) -> Result<Vec<DesiredObject>, ApplyError> {
-    let crd_scopes: BTreeMap<(String, String), bool> = rendered
-        .iter()
-        .filter(|r| r.kind == "CustomResourceDefinition")
-        .map(|r| {
-            let spec = &r.value["spec"];
-            let key = (
-                spec["group"].as_str().unwrap_or_default().to_string(),
-                spec["names"]["kind"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            );
-            (key, spec["scope"] != "Cluster")
-        })
-        .collect();
-    let mut out: Vec<DesiredObject> = Vec::with_capacity(rendered.len());
-    let mut seen: BTreeMap<ObjectId, String> = BTreeMap::new();
-    for r in rendered {
-        let (group, _) = crate::kube::discovery::split_api_version(&r.api_version);
-        let namespaced =
-            match discovery
-                .resolve(client, &r.api_version, &r.kind)
-                .map_err(|source| ApplyError::Discovery {
-                    api_version: r.api_version.clone(),
-                    source,
-                })? {
-                Some(info) => info.namespaced,
-                None => *crd_scopes.get(&(group, r.kind.clone())).ok_or_else(|| {
-                    ApplyError::UnknownKind {
-                        origin: r.origin.clone(),
-                        api_version: r.api_version.clone(),
-                        kind: r.kind.clone(),
-                    }
-                })?,
-            };
-        let mut manifest = r.value;
-        let namespace = if namespaced {
-            let ns = manifest["metadata"]["namespace"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .unwrap_or(default_namespace)
-                .to_string();
-            manifest["metadata"]["namespace"] = json!(ns);
-            ns
-        } else {
-            if let Some(m) = manifest["metadata"].as_object_mut() {
-                m.remove("namespace");
-            }
-            String::new()
-        };
-        if !manifest["metadata"]["labels"].is_object() {
-            manifest["metadata"]["labels"] = json!({});
-        }
-        manifest["metadata"]["labels"][SYNC_LABEL] = json!(sync);
-        let d = DesiredObject::new(r.api_version, r.kind, namespace, r.origin, manifest);
-        if let Some(other) = seen.insert(d.id.clone(), d.origin.clone()) {
-            return Err(ApplyError::Duplicate {
-                origin: d.origin,
-                kind: d.id.kind,
-                name: d.id.name,
-                other,
-            });
-        }
-        out.push(d);
-    }
-    Ok(out)
 }
 
 /// The resource info of a desired object (after its CRD is established).

@@ -10,7 +10,7 @@ use super::object::{DesiredObject, ObjectId};
 use super::ownership::{self, Yielded};
 use super::write::{apply_object, Mode, WritePolicy};
 use super::SYNC_LABEL;
-use crate::kube::{Discovery, KubeClient};
+use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use std::collections::BTreeMap;
 
 /// What the check found for one object.
@@ -61,62 +61,90 @@ pub struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    /// Checks `objects`; one LIST per kind and namespace among them.
+    /// Checks `objects`; one LIST per kind and namespace among them. Objects are grouped by
+    /// collection first, so only one collection's LIST is held at a time.
     pub fn check(
         &self,
         objects: &[&DesiredObject],
     ) -> Result<BTreeMap<ObjectId, Checked>, ApplyError> {
         let selector = format!("{SYNC_LABEL}={}", self.sync);
-        let mut lists: BTreeMap<String, BTreeMap<String, Listed>> = BTreeMap::new();
-        let mut out = BTreeMap::new();
+        let mut groups: BTreeMap<String, (ResourceInfo, Vec<&DesiredObject>)> = BTreeMap::new();
         for d in objects {
             let info = info_for(self.client, self.discovery, d)?;
             let ns = (!d.id.namespace.is_empty()).then_some(d.id.namespace.as_str());
-            let key = info.url_path(ns);
-            if !lists.contains_key(&key) {
-                let listed =
-                    list_metadata(self.client, &info, ns, &selector).map_err(|source| {
-                        if source.is_not_found() {
-                            // The kind moved or is gone: the next resolve asks the server.
-                            self.discovery
-                                .invalidate(&[d.api_version.clone()].into_iter().collect());
-                        }
-                        ApplyError::Kube {
-                            id: d.id.clone(),
-                            origin: d.origin.clone(),
-                            source,
-                        }
-                    })?;
-                lists.insert(key.clone(), listed);
+            groups
+                .entry(info.url_path(ns))
+                .or_insert_with(|| (info, Vec::new()))
+                .1
+                .push(d);
+        }
+        let mut out = BTreeMap::new();
+        for (info, group) in groups.into_values() {
+            let Some(first) = group.first() else { continue };
+            let ns = (!first.id.namespace.is_empty()).then_some(first.id.namespace.as_str());
+            let lists = list_metadata(self.client, &info, ns, &selector).map_err(|source| {
+                if source.is_not_found() {
+                    // The kind moved or is gone: the next resolve asks the server.
+                    self.discovery
+                        .invalidate(&[first.api_version.clone()].into_iter().collect());
+                }
+                ApplyError::Kube {
+                    id: first.id.clone(),
+                    origin: first.origin.clone(),
+                    source,
+                }
+            })?;
+            for d in group {
+                let checked = self.check_one(d, &info, lists.get(&d.id.name))?;
+                out.insert(d.id.clone(), checked);
             }
-            let listed = lists.get(&key).and_then(|l| l.get(&d.id.name));
-            let mut yielded = listed
-                .map(|l| ownership::yielded(&d.manifest, &l.managed_fields))
-                .unwrap_or_default();
-            let cheap = drift::classify(
-                self.recorded.get(&d.id),
-                listed.map(|l| &l.record),
-                &d.hash,
-                self.sweep,
-            );
-            let finding = match cheap {
-                _ if self.changed.contains(&d.id) => Finding::Changed,
-                Cheap::Clean => Finding::Clean,
-                Cheap::Moved(r) => Finding::Moved(r),
-                Cheap::Missing => Finding::Missing,
-                Cheap::Replaced => Finding::Replaced,
-                Cheap::Suspect(_) => self.dry_run(d, &info, &mut yielded)?,
-            };
-            out.insert(d.id.clone(), Checked { finding, yielded });
         }
         Ok(out)
+    }
+
+    /// The verdict on one object, from its LIST entry (None: not listed).
+    fn check_one(
+        &self,
+        d: &DesiredObject,
+        info: &ResourceInfo,
+        listed: Option<&Listed>,
+    ) -> Result<Checked, ApplyError> {
+        let mut yielded = match listed {
+            Some(l) => {
+                let manifest = d.manifest().map_err(|e| ApplyError::Kube {
+                    id: d.id.clone(),
+                    origin: d.origin.clone(),
+                    source: KubeError::Request {
+                        what: d.id.to_string(),
+                        reason: e.to_string(),
+                    },
+                })?;
+                ownership::yielded(&manifest, &l.managed_fields)
+            }
+            None => Vec::new(),
+        };
+        let cheap = drift::classify(
+            self.recorded.get(&d.id),
+            listed.map(|l| &l.record),
+            &d.hash,
+            self.sweep,
+        );
+        let finding = match cheap {
+            _ if self.changed.contains(&d.id) => Finding::Changed,
+            Cheap::Clean => Finding::Clean,
+            Cheap::Moved(r) => Finding::Moved(r),
+            Cheap::Missing => Finding::Missing,
+            Cheap::Replaced => Finding::Replaced,
+            Cheap::Suspect(_) => self.dry_run(d, info, &mut yielded)?,
+        };
+        Ok(Checked { finding, yielded })
     }
 
     /// Asks the server what an apply would do and compares it with the live object.
     fn dry_run(
         &self,
         d: &DesiredObject,
-        info: &crate::kube::ResourceInfo,
+        info: &ResourceInfo,
         yielded: &mut Vec<Yielded>,
     ) -> Result<Finding, ApplyError> {
         let kerr = |source| ApplyError::Kube {

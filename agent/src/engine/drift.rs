@@ -23,12 +23,21 @@ impl LiveRecord {
     /// The record of an object as the server returned it (full object or metadata only).
     pub fn of(obj: &Value) -> Option<LiveRecord> {
         let meta = &obj["metadata"];
-        Some(LiveRecord {
-            uid: meta["uid"].as_str()?.to_string(),
-            resource_version: meta["resourceVersion"].as_str()?.to_string(),
-            fields_digest: ferry_entry_digest(obj),
+        Some(LiveRecord::from_metadata(
+            meta["uid"].as_str()?.to_string(),
+            meta["resourceVersion"].as_str()?.to_string(),
+            &meta["managedFields"],
+        ))
+    }
+
+    /// The record of an object from its uid, resourceVersion and `managedFields`.
+    pub fn from_metadata(uid: String, resource_version: String, managed: &Value) -> LiveRecord {
+        LiveRecord {
+            uid,
+            resource_version,
+            fields_digest: ferry_fields_digest(managed),
             applied_hash: String::new(),
-        })
+        }
     }
 
     /// The same record, vouching for the desired content with hash `hash`.
@@ -41,7 +50,12 @@ impl LiveRecord {
 /// sha256 of ferry's apply entry in `managedFields` (manager, operation, apiVersion,
 /// subresource and fields; not the time), or "" when ferry owns nothing.
 pub fn ferry_entry_digest(obj: &Value) -> String {
-    let Some(entry) = obj["metadata"]["managedFields"]
+    ferry_fields_digest(&obj["metadata"]["managedFields"])
+}
+
+/// [`ferry_entry_digest`] of an object's `managedFields` list.
+fn ferry_fields_digest(managed: &Value) -> String {
+    let Some(entry) = managed
         .as_array()
         .into_iter()
         .flatten()

@@ -6,6 +6,7 @@ use super::drift::LiveRecord;
 use crate::kube::{KubeClient, KubeError, ResourceInfo};
 use kube::core::params::ListParams;
 use kube::core::Request;
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -22,6 +23,39 @@ const ACCEPT: &str =
 pub struct Listed {
     pub record: LiveRecord,
     pub managed_fields: Value,
+}
+
+/// One page of a LIST, decoded into the fields the drift check uses (not a JSON tree of the
+/// whole page: items carry labels, annotations and more that are dropped while decoding).
+#[derive(Deserialize)]
+struct Page {
+    /// Go encodes an empty list as `null`.
+    #[serde(default)]
+    items: Option<Vec<PageItem>>,
+    #[serde(default)]
+    metadata: Option<PageMetadata>,
+}
+
+#[derive(Deserialize)]
+struct PageMetadata {
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PageItem {
+    #[serde(default)]
+    metadata: Option<ItemMetadata>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemMetadata {
+    name: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    #[serde(default)]
+    managed_fields: Value,
 }
 
 /// Lists `info` objects in `namespace` (None: cluster-scoped) matching `selector`, by name.
@@ -50,7 +84,7 @@ pub fn list_metadata(
                 })?;
             req.headers_mut()
                 .insert(http::header::ACCEPT, http::HeaderValue::from_static(ACCEPT));
-            let page = match client.send(req) {
+            let page: Page = match client.send_as(req) {
                 Ok(p) => p,
                 Err(e) if e.code() == Some(410) && restarts < MAX_RESTARTS => {
                     restarts += 1;
@@ -59,24 +93,23 @@ pub fn list_metadata(
                 }
                 Err(e) => return Err(e),
             };
-            for item in page["items"].as_array().into_iter().flatten() {
-                let Some(name) = item["metadata"]["name"].as_str() else {
+            for m in page.items.into_iter().flatten().filter_map(|i| i.metadata) {
+                let (Some(name), Some(uid), Some(rv)) = (m.name, m.uid, m.resource_version) else {
                     continue;
                 };
-                if let Some(record) = LiveRecord::of(item) {
-                    out.insert(
-                        name.to_string(),
-                        Listed {
-                            record,
-                            managed_fields: item["metadata"]["managedFields"].clone(),
-                        },
-                    );
-                }
+                let record = LiveRecord::from_metadata(uid, rv, &m.managed_fields);
+                out.insert(
+                    name,
+                    Listed {
+                        record,
+                        managed_fields: m.managed_fields,
+                    },
+                );
             }
-            token = page["metadata"]["continue"]
-                .as_str()
-                .filter(|t| !t.is_empty())
-                .map(str::to_string);
+            token = page
+                .metadata
+                .and_then(|m| m.continue_token)
+                .filter(|t| !t.is_empty());
             if token.is_none() {
                 return Ok(out);
             }

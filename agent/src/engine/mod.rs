@@ -12,6 +12,7 @@ pub mod ownership;
 pub mod plan;
 pub mod prune;
 pub mod render;
+pub mod resolve;
 pub mod wait;
 pub mod write;
 

@@ -54,27 +54,37 @@ pub struct Plan {
     pub same_as_inventory: BTreeSet<ObjectId>,
 }
 
-/// Builds the plan. `inventory` is what ferry applied last (for this sync).
-pub fn plan(desired: &[DesiredObject], inventory: &[InventoryEntry]) -> Plan {
+impl Plan {
+    /// Every desired object, stage by stage.
+    pub fn objects(&self) -> impl Iterator<Item = &DesiredObject> {
+        self.stages.iter().flat_map(|(_, objects)| objects)
+    }
+}
+
+/// Builds the plan. `inventory` is what ferry applied last (for this sync). The desired
+/// objects move into their stages (a sync's desired set is held once, not copied).
+pub fn plan(desired: Vec<DesiredObject>, inventory: &[InventoryEntry]) -> Plan {
     let previous: BTreeMap<&ObjectId, &InventoryEntry> =
         inventory.iter().map(|e| (&e.id, e)).collect();
-    let mut by_stage: BTreeMap<Stage, Vec<DesiredObject>> = BTreeMap::new();
     let mut same = BTreeSet::new();
+    let mut prune: Vec<InventoryEntry> = {
+        let wanted: BTreeSet<&ObjectId> = desired.iter().map(|d| &d.id).collect();
+        inventory
+            .iter()
+            .filter(|e| !wanted.contains(&e.id))
+            .cloned()
+            .collect()
+    };
+    let mut by_stage: BTreeMap<Stage, Vec<DesiredObject>> = BTreeMap::new();
     for d in desired {
         if previous.get(&d.id).is_some_and(|p| p.hash == d.hash) {
             same.insert(d.id.clone());
         }
-        by_stage.entry(stage_of(&d.id)).or_default().push(d.clone());
+        by_stage.entry(stage_of(&d.id)).or_default().push(d);
     }
     for objs in by_stage.values_mut() {
         objs.sort_by(|a, b| (kind_rank(&a.id.kind), &a.id).cmp(&(kind_rank(&b.id.kind), &b.id)));
     }
-    let wanted: BTreeSet<&ObjectId> = desired.iter().map(|d| &d.id).collect();
-    let mut prune: Vec<InventoryEntry> = inventory
-        .iter()
-        .filter(|e| !wanted.contains(&e.id))
-        .cloned()
-        .collect();
     prune.sort_by(|a, b| {
         (stage_of(&b.id), kind_rank(&b.id.kind), &b.id).cmp(&(
             stage_of(&a.id),
@@ -124,7 +134,7 @@ mod tests {
                 "sensors.edge.example.com",
             ),
         ];
-        let p = plan(&desired, &[]);
+        let p = plan(desired, &[]);
         let stages: Vec<Stage> = p.stages.iter().map(|(s, _)| *s).collect();
         assert_eq!(
             stages,
@@ -149,7 +159,10 @@ mod tests {
             obj("apps/v1", "Deployment", "demo", "web"),
         ];
         let inventory: Vec<InventoryEntry> = old.iter().map(InventoryEntry::from).collect();
-        let p = plan(&[obj("apps/v1", "Deployment", "demo", "web")], &inventory);
+        let p = plan(
+            vec![obj("apps/v1", "Deployment", "demo", "web")],
+            &inventory,
+        );
         let pruned: Vec<String> = p.prune.iter().map(|e| e.id.to_string()).collect();
         assert_eq!(pruned, ["ConfigMap/old/c", "Namespace/old"]);
         assert!(p.same_as_inventory.contains(&old[2].id));

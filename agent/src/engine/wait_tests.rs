@@ -201,9 +201,9 @@ fn re_creation_waits_for_the_deletion_on_the_clock() {
     let d = Discovery::new();
     let cm = info(&admin, &d, "v1", "ConfigMap");
     let frozen = |v: &str| {
-        let mut obj = held_cm("frozen", "default", v);
-        obj.manifest["immutable"] = json!(true);
-        obj
+        let mut manifest = held_cm("frozen", "default", v).manifest().unwrap();
+        manifest["immutable"] = json!(true);
+        desired("v1", "ConfigMap", manifest)
     };
     apply(&admin, &d, &frozen("1")).unwrap();
     // Held for good: the re-creation gives up after the timeout, on the clock.

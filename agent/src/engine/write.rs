@@ -153,7 +153,8 @@ pub fn apply_object(
         origin: d.origin.clone(),
         source,
     };
-    let mut body = d.manifest.clone();
+    let mut body = d.manifest().map_err(|e| kerr(request_error(&d.id, e)))?;
+    let opted_in = body["metadata"]["annotations"][RECREATE_ANNOTATION] == "on-immutable";
     ownership::strip(&mut body, yielded);
     let mut info = info.clone();
     let mut conflicts: Vec<Yielded> = Vec::new();
@@ -220,8 +221,7 @@ pub fn apply_object(
                 let Some(field) = immutable_field(&e) else {
                     return Err(kerr(e));
                 };
-                let opted = policy.recreate == RecreatePolicy::OnImmutable
-                    || d.manifest["metadata"]["annotations"][RECREATE_ANNOTATION] == "on-immutable";
+                let opted = policy.recreate == RecreatePolicy::OnImmutable || opted_in;
                 if !opted || recreated || mode == Mode::DryRun {
                     return Err(WriteError::Immutable {
                         id: d.id.clone(),

@@ -6,6 +6,7 @@ use super::retry::{self, Clock, RetryPolicy};
 use base64::Engine;
 use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -116,6 +117,16 @@ pub struct KubeClient {
 }
 
 const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// ureq's input and output buffers, per connection layer (TLS and TCP each have both).
+/// ureq's default is 128 KiB each, zero-filled when a connection is made: 512 KiB resident
+/// per connection, kept while the connection is pooled (up to 3 idle). Bodies stream through
+/// the buffers in chunks; the input buffer must hold the whole response header block
+/// (kube-apiserver's is well under 1 KiB, plus its Warning headers), so a response whose
+/// headers exceed 32 KiB fails as a transport error.
+const INPUT_BUFFER: usize = 32 * 1024;
+/// See [`INPUT_BUFFER`]: the request header and body chunks go through it.
+const OUTPUT_BUFFER: usize = 16 * 1024;
 
 fn b64(s: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
@@ -253,6 +264,8 @@ impl KubeClient {
         )?;
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)
+            .input_buffer_size(INPUT_BUFFER)
+            .output_buffer_size(OUTPUT_BUFFER)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(30)))
@@ -302,13 +315,26 @@ impl KubeClient {
     /// Sends a request built by kube-core and returns the decoded JSON body, retrying
     /// transient failures per the client's [`RetryPolicy`].
     pub fn send(&self, req: http::Request<Vec<u8>>) -> Result<Value, KubeError> {
+        self.send_as(req)
+    }
+
+    /// Like [`KubeClient::send`], decoding the body straight into `T` (only the fields a
+    /// caller needs are kept, not the whole JSON tree of a large response).
+    pub fn send_as<T: DeserializeOwned>(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<T, KubeError> {
         let (parts, body) = req.into_parts();
         retry::run(&self.retry, self.clock.as_ref(), || {
             self.send_once(&parts, body.clone())
         })
     }
 
-    fn send_once(&self, parts: &http::request::Parts, body: Vec<u8>) -> Result<Value, KubeError> {
+    fn send_once<T: DeserializeOwned>(
+        &self,
+        parts: &http::request::Parts,
+        body: Vec<u8>,
+    ) -> Result<T, KubeError> {
         let method = parts.method.to_string();
         let path = parts.uri.to_string();
         let mut builder = ureq::http::Request::builder()

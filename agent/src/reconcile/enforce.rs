@@ -84,9 +84,12 @@ impl Agent {
             return Ok(ChangeSet::default());
         };
         let manifest = self.cached_manifest(name, revision, &digest)?;
-        let desired = self.desired(sync, &manifest)?;
-        let sweep = self.sweep_due(sync)?;
-        let checked = self.check_all(sync, &desired, sweep)?;
+        let (checked, sweep) = {
+            // The desired set lives only for the check; a correction renders it again.
+            let desired = self.desired(sync, &manifest)?;
+            let sweep = self.sweep_due(sync)?;
+            (self.check_all(sync, &desired, sweep)?, sweep)
+        };
         if sweep {
             self.store
                 .set_last_sweep(name, crate::store::now())

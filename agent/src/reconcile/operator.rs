@@ -59,13 +59,13 @@ impl Agent {
         };
         let desired = self.desired(sync, &manifest)?;
         let inventory = self.store.effective_inventory(name).map_err(st)?;
-        let plan = plan::plan(&desired, &inventory);
         let drifted: BTreeSet<ObjectId> = self
             .check_all(sync, &desired, true)?
             .into_iter()
             .filter(|(_, c)| c.finding.needs_apply())
             .map(|(id, _)| id)
             .collect();
+        let plan = plan::plan(desired, &inventory);
         let in_inventory: BTreeSet<_> = inventory.iter().map(|e| e.id.clone()).collect();
         let mut cs = ChangeSet::default();
         for (_, objs) in &plan.stages {

@@ -10,6 +10,7 @@ use crate::engine::object::{DesiredObject, InventoryEntry, ObjectId};
 use crate::engine::plan::{self, Stage};
 use crate::engine::prune::{self, NotDeleted};
 use crate::engine::render;
+use crate::engine::resolve::Resolver;
 use crate::engine::wait;
 use crate::kube::KubeClient;
 use crate::source::FileFetcher;
@@ -87,15 +88,21 @@ impl Agent {
         Manifest::parse(&bytes).map_err(|e| miss(e.to_string()))
     }
 
-    /// Renders a manifest's files from the blob cache into resolved desired objects.
+    /// Renders a manifest's files from the blob cache into resolved desired objects, one file
+    /// at a time (a file's JSON trees are dropped once its objects are resolved).
     pub(super) fn desired(
         &self,
         sync: &SyncConfig,
         manifest: &Manifest,
     ) -> Result<Vec<DesiredObject>, SyncError> {
         let vars = self.config.vars();
-        let mut rendered = Vec::new();
         let mut budget = crate::budget::RenderBudget::new(&self.config.limits);
+        let client = self.client_for(sync);
+        let mut resolver = Resolver::new(&client, &self.discovery, &sync.namespace, &sync.name);
+        let apply_err = |source| SyncError::Apply {
+            sync: sync.name.clone(),
+            source,
+        };
         for f in manifest
             .files
             .iter()
@@ -122,25 +129,16 @@ impl Agent {
                 sync: sync.name.clone(),
                 source,
             })?;
+            drop(data);
             budget
                 .admit(&f.path, objects.iter().map(|o| &o.value))
                 .map_err(|source| SyncError::Budget {
                     sync: sync.name.clone(),
                     source,
                 })?;
-            rendered.extend(objects);
+            resolver.add(objects).map_err(apply_err)?;
         }
-        let desired = apply::resolve(
-            &self.client_for(sync),
-            &self.discovery,
-            rendered,
-            &sync.namespace,
-            &sync.name,
-        )
-        .map_err(|source| SyncError::Apply {
-            sync: sync.name.clone(),
-            source,
-        })?;
+        let desired = resolver.finish().map_err(apply_err)?;
         if !sync.namespaces.is_empty() {
             if let Some(d) = desired
                 .iter()
@@ -198,14 +196,15 @@ impl Agent {
             }
         };
         let inventory = self.store.effective_inventory(name).map_err(st)?;
-        let plan = plan::plan(&desired, &inventory);
         let planned: Vec<InventoryEntry> = desired.iter().map(InventoryEntry::from).collect();
+        let plan = plan::plan(desired, &inventory);
         let attempt = self
             .store
             .begin_attempt(name, manifest.revision, digest, kind, source_ref, &planned)
             .map_err(st)?;
+        drop(planned);
         crate::fault::point("after-begin");
-        let result = self.execute(sync, &desired, &inventory, &plan);
+        let result = self.execute(sync, &inventory, &plan);
         match &result {
             Ok(cs) => self.store.finish_attempt(attempt, Ok(cs)).map_err(st)?,
             Err(e) => self
@@ -248,7 +247,6 @@ impl Agent {
     fn execute(
         &self,
         sync: &SyncConfig,
-        desired: &[DesiredObject],
         inventory: &[InventoryEntry],
         plan: &plan::Plan,
     ) -> Result<ChangeSet, SyncError> {
@@ -256,8 +254,8 @@ impl Agent {
         let client = self.client_for(sync);
         let policy = self.write_policy(sync);
         let in_inventory: BTreeSet<_> = inventory.iter().map(|e| e.id.clone()).collect();
-        let changed: BTreeSet<ObjectId> = desired
-            .iter()
+        let changed: BTreeSet<ObjectId> = plan
+            .objects()
             .filter(|d| !plan.same_as_inventory.contains(&d.id))
             .map(|d| d.id.clone())
             .collect();
@@ -307,8 +305,8 @@ impl Agent {
             }
         }
         if sync.wait {
-            let refs: Vec<&DesiredObject> = desired
-                .iter()
+            let refs: Vec<&DesiredObject> = plan
+                .objects()
                 .filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped)
                 .collect();
             self.wait(&client, sync, &refs)?;
@@ -376,12 +374,13 @@ impl Agent {
 fn crd_versions(objects: &[DesiredObject]) -> BTreeSet<String> {
     objects
         .iter()
+        .filter_map(|crd| crd.manifest().ok())
         .flat_map(|crd| {
-            let group = crd.manifest["spec"]["group"]
+            let group = crd["spec"]["group"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            crd.manifest["spec"]["versions"]
+            crd["spec"]["versions"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default()

@@ -83,6 +83,8 @@ impl Store {
             .map_err(open)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open)?;
+        // At most 512 KiB of page cache (SQLite's default is 2 MB); see `release_memory`.
+        conn.pragma_update(None, "cache_size", -512).map_err(open)?;
         migrations::migrate(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
@@ -91,6 +93,12 @@ impl Store {
 
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Frees SQLite's page cache and other memory the connection does not need now (the
+    /// daemon calls it after each pass; the next pass reads pages again as needed).
+    pub fn release_memory(&self) -> Result<(), StoreError> {
+        Ok(self.conn().release_memory()?)
     }
 
     /// `PRAGMA integrity_check` result ("ok" when healthy).

@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod idle_day;
+mod memory;
 mod wire;
 mod wire_git;
 
@@ -189,6 +190,14 @@ fn main() -> Result<()> {
         idle_day::idle_day(&mut b, &out)?;
         return print_rows(&b);
     }
+    if std::env::var("FERRY_BENCH_ONLY").as_deref() == Ok("memory") {
+        let src = b.dir.path().join("objects");
+        Bench::objects(&src, 1000, "v1")?;
+        let drop = b.dir.path().join("drop");
+        b.build_bundle(&src, &drop.join("bench"), 1)?;
+        memory::memory(&mut b, &root, &drop)?;
+        return print_rows(&b);
+    }
 
     // Binary sizes.
     for t in [
@@ -278,42 +287,8 @@ fn main() -> Result<()> {
         "drift check reads the 1000 objects",
     );
 
-    // Idle RSS of the daemon, with the host build and the static musl build.
-    let musl = root.join("dist/x86_64-unknown-linux-musl/ferry-agent");
-    for (label, binary) in [
-        ("host glibc build", b.bin.join("ferry-agent")),
-        ("static musl build", musl),
-    ] {
-        if !binary.exists() {
-            continue;
-        }
-        let mut daemon = Command::new(&binary)
-            .arg("--config")
-            .arg(&cfg)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        std::thread::sleep(Duration::from_secs(3));
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", daemon.id())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .unwrap_or("?")
-                .to_string()
-        };
-        let (rss, hwm) = (field("VmRSS:"), field("VmHWM:"));
-        daemon.kill()?;
-        daemon.wait()?;
-        b.row(
-            &format!("idle RSS of ferry-agent run after a 1000-object pass, {label}"),
-            format!("{rss} KiB (peak {hwm} KiB)"),
-            "VmRSS / VmHWM",
-        );
-    }
+    // Memory of the daemon after a 1000-object pass (static musl build and host build).
+    memory::memory(&mut b, &root, &drop)?;
 
     // HTTP exploded: no-change poll and one file changed among 1000.
     let www = b.dir.path().join("www");
