@@ -79,22 +79,46 @@ fn parse(raw: Vec<OsString>) -> Result<Cli> {
 }
 
 /// Logs go to stderr: `info` for the daemon, `warn` for one-shot commands (their result is on
-/// stdout); `FERRY_LOG` overrides (e.g. `FERRY_LOG=debug`).
+/// stdout); `FERRY_LOG` overrides with a level or `target=level` directives, comma-separated
+/// (e.g. `FERRY_LOG=debug`, `FERRY_LOG=warn,ferry_agent=debug`). The filter is
+/// tracing-subscriber's `Targets`, not `EnvFilter`: no span or field filters, and no regex
+/// engine in the binary (about 100 KB on aarch64). A value that does not parse is reported
+/// and the default is used.
 fn init_logging(json: bool, daemon: bool) {
-    let default = if daemon { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let default = Targets::new().with_default(if daemon {
+        LevelFilter::INFO
+    } else {
+        LevelFilter::WARN
+    });
+    let filter = match std::env::var("FERRY_LOG") {
+        Ok(v) if !v.trim().is_empty() => v.parse::<Targets>().unwrap_or_else(|e| {
+            eprintln!(
+                "ferry-agent: FERRY_LOG={}: {e}; using the default",
+                ferry_bundle::text::bounded(&v, 200)
+            );
+            default
+        }),
+        _ => default,
+    };
+    let builder = tracing_subscriber::fmt().with_target(false);
     if json {
-        builder.with_writer(std::io::stderr).json().init();
+        builder
+            .with_writer(std::io::stderr)
+            .json()
+            .finish()
+            .with(filter)
+            .init();
     } else {
         builder
             .with_writer(ferry_agent::logline::SafeStderr)
             .compact()
             .without_time()
             .with_ansi(false)
+            .finish()
+            .with(filter)
             .init();
     }
 }
