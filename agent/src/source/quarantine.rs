@@ -15,7 +15,6 @@
 use ferry_bundle::safe_open;
 use ferry_bundle::text;
 use std::fs;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -69,18 +68,6 @@ pub fn check_placement(quarantine: &Path, drop: &Path) -> Result<(), QuarantineE
     Ok(())
 }
 
-/// 64 unpredictable bits (the standard library's randomly keyed hasher).
-fn random_suffix() -> String {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("{:016x}", h.finish())
-}
-
 /// Moves `candidate` (a file or directory in `drop`) into a new directory under `quarantine`
 /// with a `reason` file; returns where it went.
 pub fn quarantine(
@@ -102,7 +89,11 @@ pub fn quarantine(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     // Our own fresh directory, opened without following links: nothing can be planted in it.
-    let slot_name = format!("{}-{}", crate::store::now(), random_suffix());
+    let slot_name = format!(
+        "{}-{}",
+        crate::store::now(),
+        safe_open::unpredictable_suffix()
+    );
     let shown_slot = quarantine.join(&slot_name);
     let slot = step(&qdir, std::ffi::OsStr::new(&slot_name), &shown_slot, true)?;
     let mut reason_file =

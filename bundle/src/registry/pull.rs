@@ -28,31 +28,8 @@ impl Registry {
 
     /// The manifest bytes and digest (checked against the digest when `target` is one).
     pub fn manifest(&self, target: &str) -> Result<(Vec<u8>, String), RegistryError> {
-        let accept = [("Accept", oci::OCI_MANIFEST_MEDIA_TYPE.to_string())];
-        let mut resp = self.send(
-            "GET",
-            &self.repo_path(&format!("manifests/{target}")),
-            &accept,
-            None,
-        )?;
-        if resp.status().as_u16() != 200 {
-            return Err(self.status(&format!("manifest {target}"), &mut resp));
-        }
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(4 * 1024 * 1024)
-            .read_to_vec()
-            .map_err(|e| self.unreachable(e))?;
-        let digest = format!("sha256:{}", crate::digest::sha256_hex(&bytes));
-        if target.starts_with("sha256:") && target != digest {
-            return Err(RegistryError::Invalid {
-                registry: self.reference.registry.clone(),
-                what: format!("manifest {target}"),
-                reason: format!("content has digest {digest}"),
-            });
-        }
-        Ok((bytes, digest))
+        self.manifest_accepting(target, &[oci::OCI_MANIFEST_MEDIA_TYPE], 4 * 1024 * 1024)
+            .map(|(bytes, digest, _)| (bytes, digest))
     }
 
     /// A manifest or index by tag or digest, accepting the given media types: its bytes,

@@ -17,19 +17,11 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new() -> Result<Self> {
-        use std::hash::{BuildHasher, Hasher};
         use std::os::unix::fs::DirBuilderExt;
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
         let p = std::env::temp_dir().join(format!(
-            "ferry-bundle-{}-{:016x}",
+            "ferry-bundle-{}-{}",
             std::process::id(),
-            h.finish()
+            ferry_bundle::safe_open::unpredictable_suffix()
         ));
         fs::DirBuilder::new()
             .mode(0o700)
