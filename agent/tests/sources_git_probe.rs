@@ -10,24 +10,8 @@ mod common;
 use common::*;
 use ferry_agent::config::SourceConfig;
 use ferry_agent::source::{self, Poll, Source};
-use ferry_bundle::manifest::Timestamp;
-use ferry_bundle::verify::{Device, SignaturePolicy, VerifyPolicy};
 use ferry_tests::git_server::{GitHttp, GitRepo, Protocols};
 use std::io::{BufRead, BufReader, Write};
-
-fn policy() -> VerifyPolicy {
-    VerifyPolicy {
-        signatures: SignaturePolicy::Skip,
-        name: "app".into(),
-        now: Timestamp::now(),
-        highest_applied: None,
-        device: Device {
-            id: "edge-1".into(),
-            labels: Default::default(),
-        },
-        limits: Default::default(),
-    }
-}
 
 /// A Git source built from its config, as `ferry-agent run` keeps it between polls.
 struct Polled {
@@ -55,7 +39,7 @@ impl Polled {
 
     /// The error of a poll that must fail.
     fn poll_err(&mut self) -> String {
-        match self.source.poll(None, &policy()) {
+        match self.source.poll(None, &unsigned_policy()) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("the poll must fail"),
         }
@@ -63,7 +47,7 @@ impl Polled {
 
     /// Polls with `cursor`; the new cursor when something was found.
     fn poll(&mut self, cursor: Option<&str>) -> Option<String> {
-        match self.source.poll(cursor, &policy()).unwrap() {
+        match self.source.poll(cursor, &unsigned_policy()).unwrap() {
             Poll::Found(f) => Some(f.cursor),
             Poll::Unchanged => None,
         }

@@ -9,25 +9,9 @@ mod common;
 use common::*;
 use ferry_agent::config::SourceConfig;
 use ferry_agent::source::{self, Poll};
-use ferry_bundle::manifest::Timestamp;
-use ferry_bundle::verify::{Device, SignaturePolicy, VerifyPolicy};
 use ferry_tests::tcp_count::CountingProxy;
 
 const POLLS: u64 = 10;
-
-fn policy() -> VerifyPolicy {
-    VerifyPolicy {
-        signatures: SignaturePolicy::Skip,
-        name: "app".into(),
-        now: Timestamp::now(),
-        highest_applied: None,
-        device: Device {
-            id: "edge-1".into(),
-            labels: Default::default(),
-        },
-        limits: Default::default(),
-    }
-}
 
 /// Polls once (finding the bundle), then `POLLS` times with the cursor; returns the wire
 /// count of the no-change polls alone and the connections opened in all.
@@ -41,7 +25,7 @@ fn idle_polls(kind: &str, source_yaml: &str, proxy: &CountingProxy) -> (u64, u64
     .unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let mut src = source::from_config(&cfg, scratch.path(), scratch.path());
-    let policy = policy();
+    let policy = unsigned_policy();
     let cursor = match src.poll(None, &policy).unwrap() {
         Poll::Found(f) => f.cursor,
         Poll::Unchanged => panic!("{kind}: first poll finds the bundle"),

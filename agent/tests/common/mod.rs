@@ -275,3 +275,20 @@ pub fn corpus_files(
         })
         .collect()
 }
+
+/// What a source is polled with in tests of transports alone: bundle `app`, signatures not
+/// checked (the bundle's own verification has its tests), device `edge-1`, default limits.
+pub fn unsigned_policy() -> ferry_bundle::verify::VerifyPolicy {
+    use ferry_bundle::verify::{Device, SignaturePolicy, VerifyPolicy};
+    VerifyPolicy {
+        signatures: SignaturePolicy::Skip,
+        name: "app".into(),
+        now: Timestamp::now(),
+        highest_applied: None,
+        device: Device {
+            id: "edge-1".into(),
+            labels: Default::default(),
+        },
+        limits: Default::default(),
+    }
+}
