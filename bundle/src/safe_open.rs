@@ -70,6 +70,21 @@ pub fn create_new(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// 64 unpredictable bits as 16 hex digits (the standard library's randomly keyed hasher), for
+/// names of fresh directories in places others can write: with `mkdir`, which fails on anything
+/// already there, nobody can plant a link at a name they cannot guess.
+pub fn unpredictable_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("{:016x}", h.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,19 +113,4 @@ mod tests {
         assert_eq!(read_capped(&real, 0).unwrap(), None);
         assert_eq!(read_capped(&real, 1).unwrap().unwrap(), b"x");
     }
-}
-
-/// 64 unpredictable bits as 16 hex digits (the standard library's randomly keyed hasher), for
-/// names of fresh directories in places others can write: with `mkdir`, which fails on anything
-/// already there, nobody can plant a link at a name they cannot guess.
-pub fn unpredictable_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("{:016x}", h.finish())
 }
