@@ -65,7 +65,12 @@ impl<S: Store> App<S> {
         }
     }
 
-    fn count_reject(&self, resp: &Response) {
+    /// Counts a finished request: as `accepted` when it succeeded, else by its refusal.
+    fn count(&self, resp: &Response, accepted: &std::sync::atomic::AtomicU64) {
+        if resp.status().is_success() {
+            accepted.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let i = match resp.status().as_u16() {
             401 => 0,
             403 => 1,
@@ -142,11 +147,7 @@ pub async fn heartbeat<S: Store>(
     }
     .await
     .unwrap_or_else(|r| r);
-    if resp.status().is_success() {
-        app.counters.heartbeats.fetch_add(1, Ordering::Relaxed);
-    } else {
-        app.count_reject(&resp);
-    }
+    app.count(&resp, &app.counters.heartbeats);
     resp
 }
 
@@ -165,10 +166,6 @@ pub async fn event<S: Store>(
     }
     .await
     .unwrap_or_else(|r| r);
-    if resp.status().is_success() {
-        app.counters.events.fetch_add(1, Ordering::Relaxed);
-    } else {
-        app.count_reject(&resp);
-    }
+    app.count(&resp, &app.counters.events);
     resp
 }
