@@ -40,15 +40,21 @@ fn refused_events(state: &Path) -> Vec<(String, i64)> {
 /// Revision 2 with the `demo/app:2` image (arm64) whose app layer is tampered, in the drop.
 /// Returns the tampered layer's hex digest.
 fn tampered_image_revision(env: &Env) -> String {
+    tampered_image_revision_numbered(env, 2)
+}
+
+/// Like [`tampered_image_revision`], as revision `rev`.
+fn tampered_image_revision_numbered(env: &Env, rev: u64) -> String {
     let mut upstream = Upstream::start();
-    let v2 = app_image("2");
-    upstream.push("demo/app", "2", &v2);
-    let bundle = env.drop_dir().join("app-2");
-    let entry = upstream.pull_into("demo/app", "2", &["linux/arm64"], &bundle);
-    let name = upstream.name("demo/app", "2");
+    let tag = rev.to_string();
+    let image = app_image(&tag);
+    upstream.push("demo/app", &tag, &image);
+    let bundle = env.drop_dir().join(format!("app-{rev}"));
+    let entry = upstream.pull_into("demo/app", &tag, &["linux/arm64"], &bundle);
+    let name = upstream.name("demo/app", &tag);
     upstream.registry.stop();
-    publish(env, &env.drop_dir(), 2, Some(&name), vec![entry]);
-    let layer = v2.platform("arm64").layers[1].blob.hex();
+    publish(env, &env.drop_dir(), rev, Some(&name), vec![entry]);
+    let layer = image.platform("arm64").layers[1].blob.hex();
     let victim = bundle.join("blobs/sha256").join(&layer);
     let mut bytes = std::fs::read(&victim).unwrap();
     let last = bytes.len() - 1;
@@ -122,6 +128,30 @@ fn a_tampered_image_layer_in_a_drop_is_refused_recorded_quarantined_and_not_read
     assert_eq!(status(env)["lastError"], last_error.as_str());
     assert_revision_1_kept(env, "second poll");
     assert_eq!(device.integrity(), "ok");
+}
+
+#[test]
+fn after_a_refused_newest_candidate_the_next_newer_one_in_the_drop_is_applied() {
+    let device = Device::new();
+    let env = &device.env;
+    env.publish(2, &[("a.yaml", cm("a", "default", "2"))]);
+    let layer = tampered_image_revision_numbered(env, 3);
+    let (code, o) = device.sync();
+    assert_eq!(code, 1, "{o}");
+    assert!(o.contains(&layer), "{o}");
+    assert_eq!(status(env)["highestVerified"], 1);
+    // Revision 3 went to the quarantine; revision 2 waited for the next look.
+    let (code, o) = device.sync();
+    assert_eq!(code, 0, "{o}");
+    assert!(o.contains("revision 2 applied"), "{o}");
+    assert_eq!(
+        env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
+        "2"
+    );
+    let st = status(env);
+    assert_eq!(st["highestVerified"], 2, "{st}");
+    assert!(st["lastError"].is_null(), "{st}");
+    assert_eq!(refused_events(&device.state()).len(), 1);
 }
 
 #[test]

@@ -237,7 +237,14 @@ impl Agent {
         };
         self.event(name, "failed", &e.to_string());
         match decide::after_failure(e.failure_class(), digest, good) {
-            AfterFailure::Retry => Err(e),
+            AfterFailure::Retry => {
+                // A failure before the attempt was recorded (the host step) shows in `status`
+                // too.
+                self.store
+                    .set_error(name, Some(&e.to_string()))
+                    .map_err(st)?;
+                Err(e)
+            }
             AfterFailure::RollBack { to } => {
                 let manifest = self.cached_manifest(name, to.revision, &to.digest)?;
                 match self.apply_revision(sync, &manifest, &to.digest, AttemptKind::Rollback, None)
