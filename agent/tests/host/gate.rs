@@ -95,7 +95,9 @@ fn insecure_skip_signature_with_host_payloads_is_refused_at_config_load() {
     let out = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
     assert_ne!(o.status.code(), Some(0), "{out}");
     assert!(
-        out.contains("sync \"app\": a host-capable sync (host.enabled) cannot set insecureSkipSignature"),
+        out.contains(
+            "sync \"app\": a host-capable sync (host.enabled) cannot set insecureSkipSignature"
+        ),
         "{out}"
     );
     h.standard(1, "v1.31.5+k3s1");
@@ -136,9 +138,10 @@ fn a_shell_health_command_and_a_unit_off_the_allow_list_are_refused_before_any_w
     nothing_written(&h, &out);
 
     // A shell can never be allow-listed as a health executable.
-    let cfg = h
-        .host_config()
-        .replace("healthExecutables: [/usr/local/bin/k3s]", "healthExecutables: [/bin/sh]");
+    let cfg = h.host_config().replace(
+        "healthExecutables: [/usr/local/bin/k3s]",
+        "healthExecutables: [/bin/sh]",
+    );
     h.env.write_config_full(&cfg, HOST_SYNC);
     let o = h.env.agent(&["check-config"]);
     let out = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -158,7 +161,11 @@ fn setuid_sticky_world_writable_modes_and_foreign_owners_are_refused() {
     for (rev, (mode, uid, want)) in cases.into_iter().enumerate() {
         let mut f = file("host/k3s", "/usr/local/bin/k3s", mode, None);
         f.uid = uid;
-        h.publish(rev as u64 + 1, vec![("host/k3s", fake_k3s("v1"), f)], vec![]);
+        h.publish(
+            rev as u64 + 1,
+            vec![("host/k3s", fake_k3s("v1"), f)],
+            vec![],
+        );
         let (code, out) = h.env.sync();
         assert_eq!(code, 1, "{want}: {out}");
         assert!(out.contains(want), "{want}: {out}");
@@ -210,7 +217,10 @@ fn a_health_executable_that_never_exits_is_killed_at_its_deadline_and_rolled_bac
     // The probe ran and was killed with its process group.
     let (child, grandchild) = (h.root.join("health.pid"), h.root.join("grandchild.pid"));
     assert!(child.exists() && grandchild.exists(), "{out}");
-    assert!(!alive(&child), "the health executable survived its deadline");
+    assert!(
+        !alive(&child),
+        "the health executable survived its deadline"
+    );
     assert!(!alive(&grandchild), "its child survived the deadline");
     // Revision 1's k3s is back and answers.
     assert_eq!(
@@ -233,7 +243,12 @@ fn check_config_warns_about_allow_listed_directories_others_can_write() {
     let check = || {
         let o = h.env.agent(&["check-config"]);
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         out
     };
     assert!(!check().contains("WARNING host.allow"), "{}", check());
@@ -245,8 +260,11 @@ fn check_config_warns_about_allow_listed_directories_others_can_write() {
     );
     // A parent others can write (not sticky) is named too.
     std::fs::set_permissions(&k3s_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(h.path("/etc/rancher"), std::fs::Permissions::from_mode(0o777))
-        .unwrap();
+    std::fs::set_permissions(
+        h.path("/etc/rancher"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
     let out = check();
     assert!(
         out.contains("WARNING host.allow /etc/rancher/k3s/:") && out.contains("/etc/rancher"),
