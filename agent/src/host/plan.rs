@@ -329,7 +329,14 @@ pub(crate) mod tests {
         let section = HostSection::default();
         let shadow = file("/etc/shadow", None);
         let k3s = file("/usr/local/bin/k3s", None);
-        let run = |c: Candidate<'_>| plan(&cfg(), &section, &[c], Arch::X86_64, "0.2.0");
+        // The section holds the candidate's entry, as it always does.
+        let run = |c: Candidate<'_>| {
+            let own = HostSection {
+                files: vec![c.file.clone()],
+                units: vec![],
+            };
+            plan(&cfg(), &own, &[c], Arch::X86_64, "0.2.0")
+        };
         assert_eq!(
             run(cand(&shadow, "x", Current::Missing)),
             Err(PlanError::NotAllowed("/etc/shadow".into()))

@@ -40,6 +40,13 @@ fn k3s_file(content: &[u8]) -> Vec<(&'static str, Vec<u8>, HostFile)> {
     )]
 }
 
+/// The stand-in k3s unit, restarted when the k3s binary changes.
+fn k3s_only_unit() -> HostUnit {
+    let mut u = k3s_unit();
+    u.files = vec!["/usr/local/bin/k3s".into()];
+    u
+}
+
 /// `sync --once` under a kill-after bound that only catches a hang.
 fn sync_bounded(h: &Host) -> (i32, String) {
     let o = Command::new("timeout")
@@ -110,7 +117,7 @@ fn insecure_skip_signature_with_host_payloads_is_refused_at_config_load() {
 #[test]
 fn a_shell_health_command_and_a_unit_off_the_allow_list_are_refused_before_any_write() {
     let h = Host::new();
-    let mut shell = k3s_unit();
+    let mut shell = k3s_only_unit();
     shell.health.command = vec![
         "/bin/sh".into(),
         "-c".into(),
@@ -126,7 +133,7 @@ fn a_shell_health_command_and_a_unit_off_the_allow_list_are_refused_before_any_w
     assert!(!h.root.join("pwned").exists(), "{out}");
     nothing_written(&h, &out);
 
-    let mut other = k3s_unit();
+    let mut other = k3s_only_unit();
     other.name = "reboot.target".into();
     h.publish(2, k3s_file(&fake_k3s("v1")), vec![other]);
     let (code, out) = h.env.sync();
@@ -205,7 +212,7 @@ fn a_health_executable_that_never_exits_is_killed_at_its_deadline_and_rolled_bac
     let (code, out) = h.env.sync();
     assert_eq!(code, 0, "{out}");
 
-    let mut unit = k3s_unit();
+    let mut unit = k3s_only_unit();
     unit.health.timeout_seconds = 2;
     h.publish(2, k3s_file(&hanging_health_k3s()), vec![unit]);
     let (code, out) = sync_bounded(&h);
