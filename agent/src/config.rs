@@ -128,6 +128,10 @@ pub struct SyncConfig {
     /// Accept unsigned bundles. Off by default; only for sources you fully control.
     #[serde(default)]
     pub insecure_skip_signature: bool,
+    /// `host: {enabled: true}`: this sync's bundles may carry a host section (never with
+    /// `insecureSkipSignature`); any other sync's bundle with one is refused whole.
+    #[serde(default)]
+    pub host: crate::host::config::SyncHost,
     /// Syncs that must be applied and healthy before this one runs (infra before apps).
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -473,6 +477,7 @@ impl AgentConfig {
         if let Some(cycle) = dependency_cycle(&cfg.syncs) {
             return Err(invalid(format!("dependsOn cycle: {}", cycle.join(" -> "))));
         }
+        crate::host::config::check_at_load(cfg.host.as_ref(), &cfg.syncs).map_err(invalid)?;
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         let abs = |p: &mut PathBuf| {
