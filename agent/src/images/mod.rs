@@ -10,6 +10,7 @@ pub mod mirror;
 pub mod registries;
 pub mod server;
 
+use ferry_bundle::images::ImagePolicy;
 use ferry_bundle::manifest::Manifest;
 
 /// Every image blob digest a manifest references (kept by the cache's garbage collection).
@@ -18,6 +19,33 @@ pub fn referenced(manifest: &Manifest) -> impl Iterator<Item = String> + '_ {
         .images
         .iter()
         .flat_map(|i| i.blobs.iter().map(|b| b.sha256.clone()))
+}
+
+/// The image names `sync` may carry ([`ImagePolicy`]): its `images.prefixes`; without them,
+/// every name when it is the configuration's only sync, none otherwise.
+pub fn policy_for(cfg: &crate::config::AgentConfig, sync: &str) -> ImagePolicy {
+    let own = cfg
+        .sync(sync)
+        .map(|s| s.images.prefixes.clone())
+        .unwrap_or_default();
+    if own.is_empty() && cfg.syncs.len() == 1 {
+        return ImagePolicy::Any;
+    }
+    let others = cfg
+        .syncs
+        .iter()
+        .filter(|s| s.name != sync)
+        .flat_map(|s| s.images.prefixes.iter().map(|p| (s.name.clone(), p.clone())))
+        .collect();
+    ImagePolicy::Prefixes { own, others }
+}
+
+/// Every sync with the image names it owns (what the mirror serves for each).
+pub fn owners(cfg: &crate::config::AgentConfig) -> Vec<(String, ImagePolicy)> {
+    cfg.syncs
+        .iter()
+        .map(|s| (s.name.clone(), policy_for(cfg, &s.name)))
+        .collect()
 }
 
 /// Why the mirror could not start or its snippet not be printed.
@@ -64,7 +92,7 @@ pub fn start_mirror(
     let bound = listener.local_addr().ok();
     let map = std::sync::Arc::new(map::StoreMap::new(
         std::sync::Arc::new(store),
-        cfg.syncs.iter().map(|s| s.name.clone()).collect(),
+        owners(cfg),
     ));
     let mirror = server::Mirror::new(
         crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))?,
@@ -86,7 +114,7 @@ pub fn registries_yaml_for(
     let registries = if per_registry {
         map::StoreMap::new(
             std::sync::Arc::new(store),
-            cfg.syncs.iter().map(|s| s.name.clone()).collect(),
+            owners(cfg),
         )
         .current()
         .registries()
@@ -108,7 +136,7 @@ pub fn export_airgap(
 ) -> Result<usize, MirrorSetupError> {
     let map = map::StoreMap::new(
         std::sync::Arc::new(store),
-        cfg.syncs.iter().map(|s| s.name.clone()).collect(),
+        owners(cfg),
     )
     .current();
     let cache = crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))?;

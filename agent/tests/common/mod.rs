@@ -290,5 +290,6 @@ pub fn unsigned_policy() -> ferry_bundle::verify::VerifyPolicy {
             labels: Default::default(),
         },
         limits: Default::default(),
+        images: ferry_bundle::images::ImagePolicy::Any,
     }
 }
