@@ -403,3 +403,67 @@ fn the_relay_answers_only_requests_with_the_site_token() {
     let _ = s.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.contains("hunter2"), "{answer}");
 }
+
+#[test]
+fn the_relay_does_not_start_without_a_private_site_token_and_refuses_neighbours_without_it() {
+    let env = Env::new();
+    env.publish(1, &[("secret.yaml", SECRET.to_string())]);
+    assert_eq!(env.sync().0, 0);
+    let serve = |env: &Env| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
+            .arg("--config")
+            .arg(&env.config)
+            .args(["serve", "127.0.0.1:0"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // No serve.tokenFile: `serve` does not start.
+    let o = serve(&env).wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && text.contains("serve.tokenFile is required"),
+        "{text}"
+    );
+    // A token file others can read: refused by `serve` and `check-config`.
+    let token = env.relay_token();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = serve(&env).wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && text.contains("mode 0644"), "{text}");
+    let o = env.agent(&["check-config"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!o.status.success() && text.contains("mode 0644"), "{text}");
+    // A private token: the relay runs; a neighbour without the token gets 401 and nothing.
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut relay = serve(&env);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(relay.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("relay address in {line:?}"))
+        .to_string();
+    let neighbour = Env::new();
+    neighbour.write_config_source(
+        "",
+        &format!("{{type: http, url: \"http://{addr}/app/\"}}"),
+        "timeout: 5s",
+        "",
+    );
+    let (code, o) = neighbour.sync();
+    let _ = relay.kill();
+    let _ = relay.wait();
+    assert!(code != 0 && o.contains("401"), "{o}");
+    assert!(neighbour.obj("", "Secret", "default", "s").is_none());
+}
