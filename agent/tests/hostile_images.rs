@@ -63,7 +63,11 @@ fn containerd_pulls_through_the_mirror_while_64_idle_local_connections_are_held(
         assert!(rm.status.success(), "{}", out(&rm));
     }
     let amd = v1.platform("amd64");
-    assert_eq!(stats.gets_of(&amd.layers[1].blob.hex()), 1, "pulled once, kept");
+    assert_eq!(
+        stats.gets_of(&amd.layers[1].blob.hex()),
+        1,
+        "pulled once, kept"
+    );
     // The silent connections made room: the server closed some of them, answering nothing.
     let closed = idle
         .iter_mut()
@@ -155,14 +159,16 @@ fn a_tenant_image_named_like_another_syncs_is_refused_and_the_owner_keeps_servin
     // The tenant's bundle naming the infra's tag: refused at verification, with its name.
     copy_dir(&staging.join("tenant-2"), &tenant_drop.join("tenant-2"));
     let (_, o) = env.sync();
-    let clash = format!(
-        "image {owned} belongs to sync app (its images.prefixes has {reg}/demo); refused"
-    );
+    let clash =
+        format!("image {owned} belongs to sync app (its images.prefixes has {reg}/demo); refused");
     assert!(o.contains(&clash), "{o}");
     // Routed as a refusal: a `refused` event naming the candidate (a directory source skips
     // refused candidates; the tenant's revision 1 stays applied).
     let events = out(&env.agent(&["events"]));
-    assert!(events.contains("refused") && events.contains(&clash), "{events}");
+    assert!(
+        events.contains("refused") && events.contains(&clash),
+        "{events}"
+    );
     // Nothing of it was stored: the tenant's layer is not in the cache.
     let state = env.dir.path().join("state");
     let tenant_layer = &v2.platform("amd64").layers[1].blob;

@@ -136,7 +136,10 @@ fn request_lines_and_headers_are_bounded() {
 }
 
 /// A handler that holds every request until released (answering slots, not idle ones).
-struct Held(std::sync::Mutex<std::sync::mpsc::Receiver<()>>, std::sync::mpsc::Sender<()>);
+struct Held(
+    std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    std::sync::mpsc::Sender<()>,
+);
 
 impl httpd::Handler for Held {
     fn handle(&self, _: &httpd::Request) -> httpd::Response {
@@ -227,7 +230,10 @@ fn connect_from(src: [u8; 4], port: u16) -> TcpStream {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         assert!(fd >= 0);
         let local = addr(src, 0);
-        assert_eq!(libc::bind(fd, &local as *const _ as *const libc::sockaddr, len), 0);
+        assert_eq!(
+            libc::bind(fd, &local as *const _ as *const libc::sockaddr, len),
+            0
+        );
         let remote = addr([127, 0, 0, 1], port);
         assert_eq!(
             libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len),
@@ -401,7 +407,10 @@ fn the_relay_answers_only_requests_with_the_site_token() {
     .unwrap();
     let mut answer = String::new();
     let _ = s.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.contains("hunter2"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK") && answer.contains("hunter2"),
+        "{answer}"
+    );
 }
 
 #[test]

@@ -31,9 +31,7 @@ impl ImagePrefix {
         let trimmed = s.strip_suffix('/').unwrap_or(s);
         let mut parts = trimmed.split('/');
         let registry = parts.next().unwrap_or_default().to_ascii_lowercase();
-        if !is_registry(&registry)
-            || !(registry.contains(['.', ':']) || registry == "localhost")
-        {
+        if !is_registry(&registry) || !(registry.contains(['.', ':']) || registry == "localhost") {
             return Err(bad(
                 "must begin with a registry host (docker.io/..., registry.example.com:5000/...)",
             ));
@@ -63,9 +61,8 @@ impl ImagePrefix {
 
     /// Whether one of the two prefixes covers names of the other.
     pub fn overlaps(&self, other: &ImagePrefix) -> bool {
-        let under = |a: &str, b: &str| {
-            a == b || a.strip_prefix(b).is_some_and(|r| r.starts_with('/'))
-        };
+        let under =
+            |a: &str, b: &str| a == b || a.strip_prefix(b).is_some_and(|r| r.starts_with('/'));
         under(&self.0, &other.0) || under(&other.0, &self.0)
     }
 }
@@ -115,9 +112,7 @@ impl ImagePolicy {
     pub fn allows(&self, registry: &str, repository: &str) -> bool {
         match self {
             ImagePolicy::Any => true,
-            ImagePolicy::Prefixes { own, .. } => {
-                own.iter().any(|p| p.covers(registry, repository))
-            }
+            ImagePolicy::Prefixes { own, .. } => own.iter().any(|p| p.covers(registry, repository)),
         }
     }
 
@@ -146,7 +141,11 @@ impl ImagePolicy {
             }
             let allowed = match own.is_empty() {
                 true => "none: with several syncs each must list its own".to_string(),
-                false => own.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join(", "),
+                false => own
+                    .iter()
+                    .map(|p| p.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             };
             return Err(ImageOwnerError::OutsidePrefixes { image, allowed });
         }
@@ -182,7 +181,14 @@ mod tests {
         assert!(p("docker.io").covers("docker.io", "library/nginx"));
         assert!(p("docker.io/rancher").overlaps(&p("docker.io")));
         assert!(!p("docker.io/rancher").overlaps(&p("docker.io/ranch")));
-        for bad in ["nginx", "team-a/web", "docker.io/App", "docker.io/a:1", "", "docker.io//a"] {
+        for bad in [
+            "nginx",
+            "team-a/web",
+            "docker.io/App",
+            "docker.io/a:1",
+            "",
+            "docker.io//a",
+        ] {
             assert!(ImagePrefix::parse(bad).is_err(), "{bad}");
         }
     }
@@ -193,7 +199,10 @@ mod tests {
             own: vec![p("127.0.0.1:5000/team-a")],
             others: vec![("infra".into(), p("127.0.0.1:5000/demo"))],
         };
-        assert_eq!(tenant.check(&[entry("127.0.0.1:5000/team-a/web:1")]), Ok(()));
+        assert_eq!(
+            tenant.check(&[entry("127.0.0.1:5000/team-a/web:1")]),
+            Ok(())
+        );
         let e = tenant
             .check(&[entry("127.0.0.1:5000/demo/app:1.0")])
             .unwrap_err();
@@ -203,7 +212,8 @@ mod tests {
             .check(&[entry("docker.io/rancher/mirrored-coredns-coredns:1.12.0")])
             .unwrap_err();
         assert!(
-            e.to_string().contains("outside this sync's images.prefixes (127.0.0.1:5000/team-a)"),
+            e.to_string()
+                .contains("outside this sync's images.prefixes (127.0.0.1:5000/team-a)"),
             "{e}"
         );
         let none = ImagePolicy::Prefixes {
@@ -212,6 +222,9 @@ mod tests {
         };
         assert!(none.check(&[entry("docker.io/library/nginx:1")]).is_err());
         assert_eq!(none.check(&[]), Ok(()));
-        assert_eq!(ImagePolicy::Any.check(&[entry("docker.io/library/nginx:1")]), Ok(()));
+        assert_eq!(
+            ImagePolicy::Any.check(&[entry("docker.io/library/nginx:1")]),
+            Ok(())
+        );
     }
 }
