@@ -140,6 +140,9 @@ fn a_4_mib_tag_list_of_objects_is_refused_within_the_memory_limit() {
     let (_server, state, device) = registry_device("semver: \">=1.0.0\"", "");
     state.lock().unwrap().tags = Arc::new(object_array("tags", 4 << 20));
     device.attack("4 MiB tag list of objects", "tags/list", 120);
+    // Under the byte bound, parsed typed (no JSON tree): the first object is refused.
+    state.lock().unwrap().tags = Arc::new(object_array("tags", (2 << 20) - 64));
+    device.attack("2 MiB tag list of objects", "expected a string", 120);
 }
 
 #[test]

@@ -423,7 +423,11 @@ impl Device {
             out.contains(expect),
             "{what}: expected {expect:?} in: {shown}"
         );
-        assert!(out.len() < 64 * 1024, "{what}: {} bytes of output", out.len());
+        assert!(
+            out.len() < 64 * 1024,
+            "{what}: {} bytes of output",
+            out.len()
+        );
         assert_eq!(
             self.env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
             "1",
@@ -456,9 +460,15 @@ pub fn git_cgi(root: &std::path::Path, req: &Seen) -> Reply {
         .env("REQUEST_METHOD", &req.method)
         .env("PATH_INFO", path)
         .env("QUERY_STRING", query)
-        .env("CONTENT_TYPE", req.header("Content-Type").unwrap_or_default())
+        .env(
+            "CONTENT_TYPE",
+            req.header("Content-Type").unwrap_or_default(),
+        )
         .env("CONTENT_LENGTH", req.body.len().to_string())
-        .env("GIT_PROTOCOL", req.header("Git-Protocol").unwrap_or_default())
+        .env(
+            "GIT_PROTOCOL",
+            req.header("Git-Protocol").unwrap_or_default(),
+        )
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
