@@ -71,6 +71,12 @@ pub enum SourceConfig {
         /// Directory of the bundle in the repository (default: the root).
         #[serde(default)]
         path: String,
+        /// Deadline of each request (HTTPS) or connection (`git://`), pack included.
+        #[serde(default = "default_fetch_timeout", deserialize_with = "duration")]
+        timeout: Duration,
+        /// Largest pack a fetch may receive (default: the bundle limits' total, manifest and
+        /// signature sizes plus 16 MiB).
+        max_pack_bytes: Option<u64>,
         #[serde(flatten)]
         auth: crate::outbound::EndpointTls,
     },
@@ -92,7 +98,18 @@ pub enum SourceConfig {
         /// Plain HTTP (only for a registry on a trusted private link).
         #[serde(default)]
         plain_http: bool,
+        /// Deadline of each request to the registry, body included.
+        #[serde(default = "default_fetch_timeout", deserialize_with = "duration")]
+        timeout: Duration,
+        /// Token services on another origin (`https://host[:port]`) that may receive the
+        /// registry credentials.
+        #[serde(default)]
+        token_realms: Vec<String>,
     },
+}
+
+fn default_fetch_timeout() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_http_timeout() -> Duration {
