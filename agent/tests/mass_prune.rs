@@ -41,7 +41,12 @@ fn applied_then_refused(env: &Env, server: &Server) {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("revision 1 applied"), "{out}");
     assert_eq!(crds(server), CRDS);
-    assert_eq!(server.names(&["externalsecrets", "-n", "secrets-demo"]).len(), 1);
+    assert_eq!(
+        server
+            .names(&["externalsecrets", "-n", "secrets-demo"])
+            .len(),
+        1
+    );
 
     env.publish(2, &[]);
     for label in ["refused", "refused again"] {
@@ -56,12 +61,17 @@ fn applied_then_refused(env: &Env, server: &Server) {
         if let Some(writes) = server.writes() {
             // Only ferry's own status object may change (it shows the error).
             assert!(
-                writes.iter().all(|w| w.path.ends_with("/configmaps/ferry-status")),
+                writes
+                    .iter()
+                    .all(|w| w.path.ends_with("/configmaps/ferry-status")),
                 "{label}: {writes:?}"
             );
         }
         assert_eq!(crds(server), CRDS, "{label}");
-        assert_eq!(server.names(&["secretstores", "-n", "secrets-demo"]).len(), 1);
+        assert_eq!(
+            server.names(&["secretstores", "-n", "secrets-demo"]).len(),
+            1
+        );
     }
     let status = env.agent(&["status", "--output", "json"]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
@@ -74,11 +84,18 @@ fn applied_then_refused(env: &Env, server: &Server) {
         "{app}"
     );
     let events = text(&env.agent(&["events", "app"]));
-    assert!(events.contains("refused") && events.contains("would delete 30"), "{events}");
+    assert!(
+        events.contains("refused") && events.contains("would delete 30"),
+        "{events}"
+    );
     let history = env.agent(&["history", "app", "--output", "json"]);
     let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
     assert!(
-        history.as_array().unwrap().iter().all(|r| r["revision"] == 1),
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["revision"] == 1),
         "no attempt of revision 2: {history}"
     );
 }
@@ -94,10 +111,15 @@ fn all_pruned(server: &Server) {
 
 fn check_confirmed_by_the_publisher(env: &Env, server: &Server) {
     applied_then_refused(env, server);
-    env.publish_with(&env.drop_dir(), "app", 3, &[], |m| m.allow_mass_prune = true);
+    env.publish_with(&env.drop_dir(), "app", 3, &[], |m| {
+        m.allow_mass_prune = true
+    });
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("revision 3 applied") && out.contains("30 deleted"), "{out}");
+    assert!(
+        out.contains("revision 3 applied") && out.contains("30 deleted"),
+        "{out}"
+    );
     all_pruned(server);
 }
 
@@ -106,7 +128,10 @@ fn check_confirmed_by_the_sync(env: &Env, server: &Server) {
     server.config(env, "timeout: 60s\nallowMassPrune: true");
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("revision 2 applied") && out.contains("30 deleted"), "{out}");
+    assert!(
+        out.contains("revision 2 applied") && out.contains("30 deleted"),
+        "{out}"
+    );
     all_pruned(server);
 }
 
@@ -145,6 +170,9 @@ fn dropping_a_few_objects_is_an_ordinary_prune() {
     env.publish(2, &fewer);
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("revision 2 applied") && out.contains("1 deleted"), "{out}");
+    assert!(
+        out.contains("revision 2 applied") && out.contains("1 deleted"),
+        "{out}"
+    );
     assert_eq!(crds(&server), CRDS);
 }

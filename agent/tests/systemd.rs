@@ -211,7 +211,10 @@ fn daemon_log(env: &Env, directives: &str) -> Vec<String> {
     child.kill().unwrap();
     child.wait().unwrap();
     let lines = reader.join().unwrap();
-    assert!(counted >= 2, "FERRY_LOG={directives}: {counted} passes counted: {lines:?}");
+    assert!(
+        counted >= 2,
+        "FERRY_LOG={directives}: {counted} passes counted: {lines:?}"
+    );
     lines
 }
 

@@ -40,7 +40,11 @@ fn last_actions(env: &Env) -> Vec<(String, String)> {
         .map(|c| {
             let id = &c["id"];
             (
-                format!("{}/{}", id["kind"].as_str().unwrap(), id["name"].as_str().unwrap()),
+                format!(
+                    "{}/{}",
+                    id["kind"].as_str().unwrap(),
+                    id["name"].as_str().unwrap()
+                ),
                 c["action"].as_str().unwrap().to_string(),
             )
         })
@@ -94,7 +98,10 @@ fn check_ttl_jobs(env: &Env, server: &Server) {
     // No change (the sweep interval 0 makes it a full dry-run sweep): nothing written, no
     // Job created again.
     let out = pass(env, server, "no-change pass");
-    assert!(out.contains("revision 1 up to date, nothing written"), "{out}");
+    assert!(
+        out.contains("revision 1 up to date, nothing written"),
+        "{out}"
+    );
     if let Some(writes) = server.writes() {
         assert!(writes.is_empty(), "{writes:?}");
     }
@@ -135,7 +142,10 @@ fn check_ttl_jobs(env: &Env, server: &Server) {
 
     // And the next pass leaves both alone.
     let out = pass(env, server, "after revision 2");
-    assert!(out.contains("revision 2 up to date, nothing written"), "{out}");
+    assert!(
+        out.contains("revision 2 up to date, nothing written"),
+        "{out}"
+    );
     if let Some(writes) = server.writes() {
         assert!(writes.is_empty(), "{writes:?}");
     }
@@ -153,17 +163,24 @@ fn a_sync_that_does_not_wait_records_the_jobs_on_its_next_pass() {
     let env = Env::new();
     let server = Server::sim(&env);
     server.config(&env, "timeout: 30s\nwait: false");
-    env.publish(1, &corpus_tree("apps/ingress-nginx-admission", "ingress-nginx/"));
+    env.publish(
+        1,
+        &corpus_tree("apps/ingress-nginx-admission", "ingress-nginx/"),
+    );
     let out = pass(&env, &server, "first sync");
     assert!(out.contains("revision 1 applied"), "{out}");
     server.wait_none(&["jobs", "-n", NS], Duration::from_secs(60));
     let out = pass(&env, &server, "drift check");
-    assert!(out.contains("revision 1 up to date, nothing written"), "{out}");
+    assert!(
+        out.contains("revision 1 up to date, nothing written"),
+        "{out}"
+    );
     assert_eq!(job_writes(&server), Some(Vec::new()));
     let done = finished(&env);
     assert_eq!(done.len(), 2, "{done:?}");
     assert!(
-        done.iter().all(|(_, _, end)| *end == JobEnd::DeletedAfterFinish),
+        done.iter()
+            .all(|(_, _, end)| *end == JobEnd::DeletedAfterFinish),
         "{done:?}"
     );
 }

@@ -71,7 +71,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Collected) -> Result<(), SourceDirErr
         let ft = meta.file_type();
         if name.starts_with('.') {
             let slash = if ft.is_dir() { "/" } else { "" };
-            out.hidden.push(format!("{}{slash}", relative(root, &path)?));
+            out.hidden
+                .push(format!("{}{slash}", relative(root, &path)?));
             continue;
         }
         if ft.is_symlink() {

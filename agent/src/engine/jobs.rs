@@ -140,7 +140,11 @@ mod tests {
             "c.yaml#0".into(),
             json!({"metadata": {"name": "c"}}),
         );
-        assert!(!done_when_gone(&cm, Some(&cm.hash), Some(&record(&cm.hash))));
+        assert!(!done_when_gone(
+            &cm,
+            Some(&cm.hash),
+            Some(&record(&cm.hash))
+        ));
     }
 
     #[test]
@@ -152,6 +156,9 @@ mod tests {
         let failed = json!({"status": {"conditions": [{"type": "Failed", "status": "True"}]}});
         assert_eq!(end_of(&failed), None);
         assert_eq!(end_of(&json!({"status": {}})), None);
-        assert_eq!(JobEnd::parse(JobEnd::DeletedAfterFinish.as_str()), Some(JobEnd::DeletedAfterFinish));
+        assert_eq!(
+            JobEnd::parse(JobEnd::DeletedAfterFinish.as_str()),
+            Some(JobEnd::DeletedAfterFinish)
+        );
     }
 }

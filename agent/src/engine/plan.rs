@@ -67,7 +67,12 @@ impl Plan {
         (pruned >= MassPrune::MIN_OBJECTS && pruned * 2 > previous).then(|| MassPrune {
             pruned,
             previous,
-            examples: self.prune.iter().take(5).map(|e| e.id.to_string()).collect(),
+            examples: self
+                .prune
+                .iter()
+                .take(5)
+                .map(|e| e.id.to_string())
+                .collect(),
         })
     }
 }
@@ -96,7 +101,11 @@ impl std::fmt::Display for MassPrune {
             self.pruned,
             self.previous,
             self.examples.join(", "),
-            if self.pruned > self.examples.len() { ", ..." } else { "" }
+            if self.pruned > self.examples.len() {
+                ", ..."
+            } else {
+                ""
+            }
         )
     }
 }
@@ -226,7 +235,11 @@ mod tests {
         let p = plan(vec![keep.clone()], &inventory);
         let m = p.mass_prune(inventory.len()).expect("25 of 26 deleted");
         assert_eq!((m.pruned, m.previous, m.examples.len()), (25, 26, 5));
-        assert!(m.to_string().starts_with("it would delete 25 of the 26 objects"), "{m}");
+        assert!(
+            m.to_string()
+                .starts_with("it would delete 25 of the 26 objects"),
+            "{m}"
+        );
         // Half or fewer, or fewer than the minimum: an ordinary prune.
         let mut kept = crds[13..].to_vec();
         kept.push(keep);

@@ -18,7 +18,10 @@ impl Agent {
     }
 
     /// The content hash that ran, of every Job of `sync` that finished.
-    pub(super) fn finished_hashes(&self, sync: &str) -> Result<BTreeMap<ObjectId, String>, SyncError> {
+    pub(super) fn finished_hashes(
+        &self,
+        sync: &str,
+    ) -> Result<BTreeMap<ObjectId, String>, SyncError> {
         Ok(self
             .store
             .finished_jobs(sync)
@@ -37,7 +40,10 @@ impl Agent {
         if !objects.iter().any(|d| jobs::is_job(&d.id)) {
             return Ok(BTreeSet::new());
         }
-        let recorded = self.store.live_records(sync).map_err(Self::store_err(sync))?;
+        let recorded = self
+            .store
+            .live_records(sync)
+            .map_err(Self::store_err(sync))?;
         let finished = self.finished_hashes(sync)?;
         Ok(objects
             .iter()
@@ -60,7 +66,11 @@ impl Agent {
     ) -> Result<(), SyncError> {
         let objects: Vec<&DesiredObject> = desired
             .iter()
-            .filter(|d| checked.get(&d.id).is_some_and(|c| c.finding == Finding::Finished))
+            .filter(|d| {
+                checked
+                    .get(&d.id)
+                    .is_some_and(|c| c.finding == Finding::Finished)
+            })
             .collect();
         let ended: Vec<_> = objects
             .iter()

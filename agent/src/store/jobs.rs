@@ -53,7 +53,8 @@ impl Store {
         })?;
         rows.map(|r| {
             let (object, applied_hash, revision, ended) = r?;
-            let corrupt = |why: String| StoreError::Corrupt(format!("finished job {object}: {why}"));
+            let corrupt =
+                |why: String| StoreError::Corrupt(format!("finished job {object}: {why}"));
             let id: ObjectId = serde_json::from_str(&object).map_err(|e| corrupt(e.to_string()))?;
             let end = JobEnd::parse(&ended).ok_or_else(|| corrupt(format!("end {ended:?}")))?;
             Ok((
@@ -93,7 +94,10 @@ mod tests {
         store
             .record_finished_jobs("s", &[job("h1", 1, JobEnd::Complete)])
             .unwrap();
-        assert_eq!(store.finished_jobs("s").unwrap()[&id], job("h1", 1, JobEnd::Complete));
+        assert_eq!(
+            store.finished_jobs("s").unwrap()[&id],
+            job("h1", 1, JobEnd::Complete)
+        );
         store
             .record_finished_jobs("s", &[job("h2", 2, JobEnd::DeletedAfterFinish)])
             .unwrap();
