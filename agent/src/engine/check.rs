@@ -135,18 +135,25 @@ impl Checker<'_> {
             &d.hash,
             self.sweep,
         );
-        let recorded = self.recorded.get(&d.id);
-        let finished = self.finished.get(&d.id).map(String::as_str);
         let finding = match cheap {
             _ if self.changed.contains(&d.id) => Finding::Changed,
-            Cheap::Missing if jobs::done_when_gone(d, finished, recorded) => Finding::Finished,
             Cheap::Clean => Finding::Clean,
             Cheap::Moved(r) => Finding::Moved(r),
-            Cheap::Missing => Finding::Missing,
+            Cheap::Missing => self.gone(d),
             Cheap::Replaced => Finding::Replaced,
             Cheap::Suspect(_) => self.dry_run(d, info, &mut yielded)?,
         };
         Ok(Checked { finding, yielded })
+    }
+
+    /// The verdict on a desired object the server does not have: a Job that ran for this
+    /// content and is gone is finished, anything else missing.
+    fn gone(&self, d: &DesiredObject) -> Finding {
+        let finished = self.finished.get(&d.id).map(String::as_str);
+        match jobs::done_when_gone(d, finished, self.recorded.get(&d.id)) {
+            true => Finding::Finished,
+            false => Finding::Missing,
+        }
     }
 
     /// Asks the server what an apply would do and compares it with the live object.
@@ -163,13 +170,7 @@ impl Checker<'_> {
         };
         let Some(live) = get_live(self.client, info, &d.id.namespace, &d.id.name).map_err(kerr)?
         else {
-            let finished = self.finished.get(&d.id).map(String::as_str);
-            return Ok(
-                match jobs::done_when_gone(d, finished, self.recorded.get(&d.id)) {
-                    true => Finding::Finished,
-                    false => Finding::Missing,
-                },
-            );
+            return Ok(self.gone(d));
         };
         let paths: Vec<_> = yielded.iter().map(|y| y.path.clone()).collect();
         let written = apply_object(

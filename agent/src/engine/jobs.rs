@@ -6,7 +6,6 @@
 use super::drift::LiveRecord;
 use super::object::{DesiredObject, ObjectId};
 use serde_json::Value;
-use std::fmt;
 
 /// How ferry learned that a Job of some content finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +31,6 @@ impl JobEnd {
             "deleted-after-finish" => Some(JobEnd::DeletedAfterFinish),
             _ => None,
         }
-    }
-}
-
-impl fmt::Display for JobEnd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -95,8 +95,9 @@ impl Agent {
         let finished: Vec<FinishedJob> = ended
             .iter()
             .filter_map(|(id, end)| {
-                let d = objects.iter().find(|d| &d.id == id)?;
-                (known.get(id) != Some(&d.hash)).then_some(())?;
+                let d = objects
+                    .iter()
+                    .find(|d| &d.id == id && known.get(id) != Some(&d.hash))?;
                 Some(FinishedJob {
                     id: id.clone(),
                     applied_hash: d.hash.clone(),
