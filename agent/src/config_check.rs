@@ -3,7 +3,8 @@
 //! every path that must exist exists; the quarantine is not the drop or inside it; trust
 //! anchors (keys) and the config file are not writable by others, nor any directory on their
 //! way that lets others rename them away (refused, or only warned with
-//! `insecureAllowWritableTrust: true`); `images.listen` is a loopback IP:PORT; the `host`
+//! `insecureAllowWritableTrust: true`); `images.listen` is a loopback IP:PORT; a relay
+//! (`serve`) has a private site token file; the `host`
 //! section's allow-list and self path are absolute, normalized host paths and its root is an
 //! existing directory; allow-listed places others can write (or a directory on their way) and
 //! host-capable syncs that are fenced or share their keys are warned about.
@@ -32,6 +33,8 @@ pub enum CheckError {
     },
     #[error(transparent)]
     Images(#[from] crate::images::MirrorSetupError),
+    #[error(transparent)]
+    RelayToken(#[from] crate::serve::TokenError),
     #[error("host.{field}: {source}")]
     HostPath {
         field: &'static str,
@@ -128,6 +131,9 @@ pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckErr
     }
     if let Some(images) = &cfg.images {
         crate::images::loopback(&images.listen)?;
+    }
+    if let Some(serve) = &cfg.serve {
+        crate::serve::RelayTokens::load(serve.token_file.as_deref())?;
     }
     if let Some(k) = &cfg.kubeconfig {
         must_exist("kubeconfig", k)?;
