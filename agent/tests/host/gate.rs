@@ -83,6 +83,12 @@ fn a_tenant_sync_with_a_host_section_is_refused_and_nothing_is_written() {
     );
     let status = String::from_utf8_lossy(&h.env.agent(&["status"]).stdout).into_owned();
     assert!(status.contains("not host-capable"), "{status}");
+    // Refused whole: the revision never counted as verified.
+    let state = Store::open(&h.env.dir.path().join("state/state.db"))
+        .unwrap()
+        .sync_state("app")
+        .unwrap();
+    assert_eq!(state.highest_revision, None, "{status}");
 }
 
 #[test]
