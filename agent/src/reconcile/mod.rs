@@ -52,6 +52,13 @@ pub enum SyncError {
         origin: String,
         source: VerifyError,
     },
+    /// A host section on a sync that may not carry one (`host::admit`).
+    #[error("sync {sync}: bundle from {origin} refused: {source}")]
+    HostRefused {
+        sync: String,
+        origin: String,
+        source: crate::host::plan::PlanError,
+    },
     #[error("sync {sync}: bundle from {origin} refused: {what}")]
     Content {
         sync: String,

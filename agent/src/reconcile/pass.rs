@@ -111,15 +111,12 @@ impl Agent {
         let vm = verdict.manifest().clone();
         if let Err(source) = crate::host::admit(sync, &vm.manifest) {
             // A host section on a sync that may not carry one: the revision is refused whole.
-            let e = SyncError::Host {
+            let e = SyncError::HostRefused {
                 sync: name.into(),
-                source: source.into(),
+                origin: found.origin,
+                source,
             };
-            self.event(name, "refused", &format!("{}: {e}", found.origin));
-            self.store
-                .set_error(name, Some(&e.to_string()))
-                .map_err(st)?;
-            return Err(e);
+            return Err(self.refuse(sync, Some(&found.cursor), e));
         }
         let revision = vm.manifest.revision;
         let percent = vm.manifest.rollout.as_ref().and_then(|r| r.percent);

@@ -29,6 +29,7 @@ impl SyncError {
         match self {
             SyncError::Source { source, .. } => source.to_string(),
             SyncError::Refused { origin, source, .. } => format!("{origin}: {source}"),
+            SyncError::HostRefused { origin, source, .. } => format!("{origin}: {source}"),
             SyncError::Content { origin, what, .. } => {
                 let what = what.to_string();
                 if what.contains(origin.as_str()) {
