@@ -71,6 +71,12 @@ pub enum SourceConfig {
         /// Directory of the bundle in the repository (default: the root).
         #[serde(default)]
         path: String,
+        /// Deadline of each request (HTTPS) or connection (`git://`), pack included.
+        #[serde(default = "default_fetch_timeout", deserialize_with = "duration")]
+        timeout: Duration,
+        /// Largest pack a fetch may receive (default: the bundle limits' total, manifest and
+        /// signature sizes plus 16 MiB).
+        max_pack_bytes: Option<u64>,
         #[serde(flatten)]
         auth: crate::outbound::EndpointTls,
     },
@@ -92,7 +98,18 @@ pub enum SourceConfig {
         /// Plain HTTP (only for a registry on a trusted private link).
         #[serde(default)]
         plain_http: bool,
+        /// Deadline of each request to the registry, body included.
+        #[serde(default = "default_fetch_timeout", deserialize_with = "duration")]
+        timeout: Duration,
+        /// Token services on another origin (`https://host[:port]`) that may receive the
+        /// registry credentials.
+        #[serde(default)]
+        token_realms: Vec<String>,
     },
+}
+
+fn default_fetch_timeout() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_http_timeout() -> Duration {
@@ -128,6 +145,10 @@ pub struct SyncConfig {
     /// Accept unsigned bundles. Off by default; only for sources you fully control.
     #[serde(default)]
     pub insecure_skip_signature: bool,
+    /// `host: {enabled: true}`: this sync's bundles may carry a host section (never with
+    /// `insecureSkipSignature`); any other sync's bundle with one is refused whole.
+    #[serde(default)]
+    pub host: crate::host::config::SyncHost,
     /// Syncs that must be applied and healthy before this one runs (infra before apps).
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -490,6 +511,7 @@ impl AgentConfig {
         if let Some(cycle) = dependency_cycle(&cfg.syncs) {
             return Err(invalid(format!("dependsOn cycle: {}", cycle.join(" -> "))));
         }
+        crate::host::config::check_at_load(cfg.host.as_ref(), &cfg.syncs).map_err(invalid)?;
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         let abs = |p: &mut PathBuf| {
