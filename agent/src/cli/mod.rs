@@ -28,7 +28,8 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   retry [--sync SYNC]      try a failed, rolled-back (held) revision again on the next pass
   suspend SYNC | resume SYNC
   diff SYNC                what a sync would change now (no writes)
-  serve [ADDR:PORT]        serve the verified cache to neighbours (exploded layout over HTTP)
+  serve [ADDR:PORT]        serve the verified cache to neighbours holding the site token
+                           (serve.tokenFile; exploded layout over HTTP)
   images registries-yaml [--per-registry]  the k3s registries.yaml for the image mirror
   images serve             only the image mirror (images.listen), in the foreground
   images export-airgap [DIR]  OCI archive of the applied images for k3s's airgap images dir
