@@ -116,6 +116,19 @@ fn three_million_refs_in_gix_ls_refs_over_https_are_refused_within_the_memory_li
 }
 
 #[test]
+fn a_trickling_git_daemon_is_cut_at_the_configured_timeout() {
+    let repo = GitRepo::new().unwrap();
+    let daemon = GitDaemon::start(repo.root.path()).unwrap();
+    let hostile = HostileGitDaemon::start(daemon.port);
+    let device = git_device(&hostile.url(), ", timeout: 2s");
+    commit(&repo, &device.env, 1);
+    device.applied(1);
+    // 130 bytes at 5 a second: 26 s, past the outer kill without the deadline.
+    hostile.set(Some(GitAnswer::Trickle));
+    device.attack("1 byte per 200 ms over git://", "timed out", 20);
+}
+
+#[test]
 fn a_pack_over_max_pack_bytes_is_cut_while_it_is_received() {
     let repo = GitRepo::new().unwrap();
     let daemon = GitDaemon::start(repo.root.path()).unwrap();

@@ -223,6 +223,8 @@ pub enum GitAnswer {
     V0Refs(usize),
     /// A protocol-v2 capability advertisement, then an `ls-refs` answer of `n` refs.
     V2LsRefs(usize),
+    /// A protocol-v0 advertisement of one ref, one byte every 200 ms.
+    Trickle,
 }
 
 fn pkt(out: &mut Vec<u8>, line: &str) {
@@ -308,6 +310,15 @@ impl HostileGitDaemon {
                 write_refs(&mut w, n, "\0multi_ack side-band-64k ofs-delta shallow")?;
                 w.flush()
             }
+            GitAnswer::Trickle => {
+                let mut refs = Vec::new();
+                write_refs(&mut refs, 1, "\0multi_ack side-band-64k ofs-delta shallow")?;
+                for byte in refs {
+                    sock.write_all(&[byte])?;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Ok(())
+            }
             GitAnswer::V2LsRefs(n) => {
                 let mut caps = Vec::new();
                 for l in ["version 2\n", "ls-refs\n", "fetch=shallow\n"] {
@@ -356,9 +367,11 @@ impl Device {
     }
 
     /// `sync --once` under the memory limit; a hang is killed after `deadline` seconds (137).
+    /// Its peak RSS is printed (`cargo test -- --nocapture` shows it).
     pub fn sync_within(&self, deadline: u64) -> (i32, String) {
         let o = Command::new("timeout")
-            .args(["--signal=KILL", &deadline.to_string(), "prlimit"])
+            .args(["--signal=KILL", &deadline.to_string(), "/usr/bin/time"])
+            .args(["-f", "peak RSS %M KiB", "prlimit"])
             .arg(format!("--data={MEMORY_MAX}"))
             .arg(env!("CARGO_BIN_EXE_ferry-agent"))
             .arg("--config")
@@ -414,6 +427,10 @@ impl Device {
     /// output.
     pub fn attack(&self, what: &str, expect: &str, deadline: u64) -> String {
         let (code, out) = self.sync_within(deadline);
+        eprintln!(
+            "{what}: {}",
+            out.lines().rfind(|l| l.starts_with("peak RSS")).unwrap_or("no peak RSS")
+        );
         let shown = ferry_bundle::text::bounded(&out, 4096);
         assert!(
             code == 0 || code == 1,
