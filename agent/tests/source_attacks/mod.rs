@@ -45,8 +45,11 @@ pub enum Body {
     /// One byte every 200 ms (a slow-trickle answer that defeats per-read timeouts).
     Trickle(Vec<u8>),
     /// Written by a function, closed by the end of the connection (no `Content-Length`).
-    Stream(Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>),
+    Stream(Box<Writer>),
 }
+
+/// Writes a streamed body.
+pub type Writer = dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send;
 
 pub struct Reply {
     pub status: u16,
@@ -429,7 +432,9 @@ impl Device {
         let (code, out) = self.sync_within(deadline);
         eprintln!(
             "{what}: {}",
-            out.lines().rfind(|l| l.starts_with("peak RSS")).unwrap_or("no peak RSS")
+            out.lines()
+                .rfind(|l| l.starts_with("peak RSS"))
+                .unwrap_or("no peak RSS")
         );
         let shown = ferry_bundle::text::bounded(&out, 4096);
         assert!(
