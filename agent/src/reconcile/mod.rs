@@ -1,13 +1,17 @@
 //! One sync, step by step: gate -> poll -> verify -> decide -> store -> apply (render, plan,
 //! check, write, wait, prune, record), with rollback to the last good revision when a rollout
 //! fails, a hold on the failed revision, and drift correction of the applied revision when
-//! nothing new arrived. The decisions are pure ([`decide`]); the steps are small modules.
+//! nothing new arrived. The decisions are pure ([`decide`]); the steps are small modules;
+//! every refusal takes one path ([`refuse`]).
 
 pub mod decide;
 mod enforce;
 mod operator;
 mod pass;
+mod refuse;
 mod revision;
+
+pub use refuse::ContentRefusal;
 
 use crate::config::{AgentConfig, SyncConfig};
 use crate::engine::apply::ApplyError;
@@ -46,6 +50,12 @@ pub enum SyncError {
         sync: String,
         origin: String,
         source: VerifyError,
+    },
+    #[error("sync {sync}: bundle from {origin} refused: {what}")]
+    Content {
+        sync: String,
+        origin: String,
+        what: ContentRefusal,
     },
     #[error("sync {sync}: revision {revision} was already applied with different content (digest {applied}, offered {offered}): replay refused")]
     Replay {
@@ -213,6 +223,7 @@ impl Agent {
                 labels: self.config.device.labels.clone(),
             },
             limits: self.config.limits,
+            images: crate::images::policy_for(&self.config, &sync.name),
         })
     }
 

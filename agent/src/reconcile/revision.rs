@@ -1,7 +1,7 @@
 //! Applying one revision (IO steps): store its files, render, plan, then per stage check
 //! drift on the server, write, record what the server returned, wait, prune.
 
-use super::{Agent, SyncError};
+use super::{Agent, ContentRefusal, SyncError};
 use crate::config::SyncConfig;
 use crate::engine::apply::{self, StageContext, StageOutcome};
 use crate::engine::changeset::ChangeSet;
@@ -13,7 +13,8 @@ use crate::engine::render;
 use crate::engine::resolve::Resolver;
 use crate::engine::wait;
 use crate::kube::KubeClient;
-use crate::source::FileFetcher;
+use crate::images::fetch::ImageFetchError;
+use crate::source::{FileFetcher, SourceError};
 use crate::store::AttemptKind;
 use ferry_bundle::manifest::Manifest;
 use ferry_bundle::verify::VerifiedManifest;
@@ -21,7 +22,9 @@ use std::collections::BTreeSet;
 
 impl Agent {
     /// Fetches the files the cache lacks (each verified before it is kept) and stores the
-    /// manifest.
+    /// manifest. A file or image blob that does not match the manifest (or that the source
+    /// `origin` does not have) is a [`SyncError::Content`] refusal; an unreachable source or a
+    /// failing cache is not.
     pub(super) fn store_bundle(
         &self,
         sync: &SyncConfig,
@@ -29,13 +32,23 @@ impl Agent {
         raw_manifest: &[u8],
         signature: Option<&str>,
         vm: &VerifiedManifest,
+        origin: &str,
     ) -> Result<(), SyncError> {
         let name = sync.name.as_str();
+        let refused = |what| SyncError::Content {
+            sync: name.into(),
+            origin: origin.into(),
+            what,
+        };
+        let unreachable = |source| SyncError::Source {
+            sync: name.into(),
+            source,
+        };
         for entry in &vm.manifest.files {
             if !self.blobs.has(&entry.sha256) {
-                let data = files.fetch(entry).map_err(|source| SyncError::Source {
-                    sync: name.into(),
-                    source,
+                let data = files.fetch(entry).map_err(|e| match e {
+                    e @ SourceError::Unreachable { .. } => unreachable(e),
+                    e => refused(ContentRefusal::File(e)),
                 })?;
                 self.blobs
                     .put(&entry.sha256, &data)
@@ -47,9 +60,13 @@ impl Agent {
         }
         // Images: only blobs the cache lacks, each verified while it streams in.
         crate::images::fetch::fetch_missing(&self.blobs, &vm.manifest.images, files.as_mut())
-            .map_err(|e| SyncError::Source {
-                sync: name.into(),
-                source: e.into(),
+            .map_err(|e| match e {
+                e @ (ImageFetchError::Io { .. }
+                | ImageFetchError::Source {
+                    source: SourceError::Unreachable { .. },
+                    ..
+                }) => unreachable(e.into()),
+                e => refused(ContentRefusal::Image(e)),
             })?;
         crate::fault::point("after-fetch");
         self.store
@@ -169,18 +186,6 @@ impl Agent {
             sync: name.into(),
             source,
         };
-        crate::host::apply_for_sync(
-            &self.config,
-            &self.store,
-            &self.blobs,
-            self.client.clock(),
-            name,
-            manifest,
-        )
-        .map_err(|source| SyncError::Host {
-            sync: name.into(),
-            source,
-        })?;
         let desired = match self.desired(sync, manifest) {
             Ok(d) => d,
             Err(e) => {
@@ -195,6 +200,19 @@ impl Agent {
                 return Err(e);
             }
         };
+        // The host section only after the whole revision rendered and passed the fence.
+        crate::host::apply_for_sync(
+            &self.config,
+            &self.store,
+            &self.blobs,
+            self.client.clock(),
+            name,
+            manifest,
+        )
+        .map_err(|source| SyncError::Host {
+            sync: name.into(),
+            source,
+        })?;
         let inventory = self.store.effective_inventory(name).map_err(st)?;
         let planned: Vec<InventoryEntry> = desired.iter().map(InventoryEntry::from).collect();
         let plan = plan::plan(desired, &inventory);

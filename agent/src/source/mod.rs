@@ -88,12 +88,29 @@ pub enum Poll {
     Found(Found),
 }
 
+/// What a source did with an offered bundle that the pass refused.
+#[derive(Debug, Default)]
+pub struct AfterRefusal {
+    /// Where the source put the bundle (e.g. "quarantined to ..."), for the record.
+    pub note: Option<String>,
+    /// The cursor under which the source has nothing new to offer: the pass records it, so the
+    /// next poll reads nothing until the source changes. `None`: look again next time.
+    pub cursor: Option<String>,
+}
+
 /// A place bundles come from.
 pub trait Source: Send {
     /// A short description for logs and errors.
     fn describe(&self) -> String;
     /// Looks for the newest bundle; `cursor` is what the last successful poll returned.
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError>;
+    /// The bundle the last poll offered (under `cursor`) was refused after the poll, for
+    /// `reason` (a file or image blob did not match its signed manifest, a replayed revision).
+    /// By default nothing is set aside and the next poll looks again: a network source cannot
+    /// tell tampering from a transport fault, and only the blobs the cache lacks are fetched.
+    fn refused(&mut self, _cursor: &str, _reason: &str) -> AfterRefusal {
+        AfterRefusal::default()
+    }
 }
 
 /// The files an archive may unpack: those of its head's manifest once that head verifies
