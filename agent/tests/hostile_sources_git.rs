@@ -10,7 +10,8 @@ mod source_attacks;
 
 use common::*;
 use ferry_tests::git_server::{GitDaemon, GitRepo};
-use source_attacks::{git_cgi, Body, Device, GitAnswer, HostileGitDaemon, HostileHttp, Reply};
+use source_attacks::git::{git_cgi, write_refs, GitAnswer, HostileGitDaemon};
+use source_attacks::{Body, Device, HostileHttp, Reply};
 
 /// Commits revision `revision` of the bundle to `bundles/app`.
 fn commit(repo: &GitRepo, env: &Env, revision: u64) {
@@ -106,7 +107,7 @@ fn three_million_refs_in_gix_ls_refs_over_https_are_refused_within_the_memory_li
         }
         if req.method == "POST" && req.body.windows(15).any(|w| w == b"command=ls-refs") {
             let mut r = Reply::new(200, "application/x-git-upload-pack-result", Vec::new());
-            r.body = Body::Stream(Box::new(|w| source_attacks::write_refs(w, 3_000_000, "")));
+            r.body = Body::Stream(Box::new(|w| write_refs(w, 3_000_000, "")));
             return r;
         }
         git_cgi(&root, req)
