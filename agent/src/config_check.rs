@@ -36,6 +36,8 @@ pub enum CheckError {
         field: &'static str,
         source: ferry_bundle::host::HostError,
     },
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
     #[error("host.root {0} is not a directory")]
     HostRootNotDirectory(PathBuf),
     #[error("sync {sync}: {source}")]
@@ -144,6 +146,7 @@ pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckErr
     if let Some(h) = &cfg.host {
         warnings.extend(check_host(h)?);
     }
+    crate::secrets::check(cfg.decryption.as_ref())?;
     Ok(warnings)
 }
 
