@@ -150,17 +150,19 @@ impl HashKey {
     }
 }
 
-/// Decrypts `bytes` when it is a SOPS file; `None` for any other file.
+/// Decrypts `bytes` when it is a SOPS file: `declared` by the signed manifest (then it must
+/// be one), or recognised by its `sops` metadata. `None` for any other file.
 pub fn open_if_sops(
     keyring: &mut Keyring,
     file: &str,
     bytes: &[u8],
+    declared: bool,
 ) -> Option<Result<Opened, SecretsError>> {
-    if !sops::looks_like_sops(bytes) {
+    if !declared && !sops::looks_like_sops(bytes) {
         return None;
     }
     match keyring.open(file, bytes) {
-        Err(SecretsError::Sops(SopsError::NotSops { .. })) => None,
+        Err(SecretsError::Sops(SopsError::NotSops { .. })) if !declared => None,
         other => Some(other),
     }
 }

@@ -123,7 +123,9 @@ impl Agent {
                 sync: sync.name.clone(),
                 source,
             };
-            let objects = match crate::secrets::open_if_sops(&mut keyring, &f.path, &data) {
+            let declared = manifest.sops.iter().any(|s| s.path == f.path);
+            let opened = crate::secrets::open_if_sops(&mut keyring, &f.path, &data, declared);
+            let objects = match opened {
                 Some(opened) => {
                     let opened = opened.map_err(|source| SyncError::Secrets {
                         sync: sync.name.clone(),

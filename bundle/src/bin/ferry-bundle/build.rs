@@ -27,6 +27,8 @@ pub struct BuildSpec<'a> {
     pub images: crate::images::ImageOptions<'a>,
     /// A `host` section (YAML) whose sources are bundle paths under `src`.
     pub host: Option<&'a Path>,
+    /// Refuse plaintext `Secret` objects (SOPS files are the way to ship them).
+    pub require_encrypted_secrets: bool,
 }
 
 /// Builds the bundle and writes `bundle.yaml` (and the signature when `key` is given).
@@ -55,7 +57,14 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
         .filter(|f| !host.as_ref().is_some_and(|h| h.is_source(&f.entry.path)))
         .cloned()
         .collect();
-    check_content(&cluster, &spec.vars, spec.strict_substitution)?;
+    let content = check_content(&cluster, &spec.vars, spec.strict_substitution)?;
+    if !content.plaintext_secrets.is_empty() {
+        let list = content.plaintext_secrets.join(", ");
+        if spec.require_encrypted_secrets {
+            bail!("plaintext Secret objects refused (--require-encrypted-secrets): {list}; encrypt them with sops --encrypt --age");
+        }
+        eprintln!("warning: plaintext Secret objects travel readable by anyone holding the bundle: {list}; encrypt them with sops (docs/secrets.md)");
+    }
     let cluster_files: Vec<_> = cluster.into_iter().map(|f| f.entry).collect();
     let images = crate::images::collect(&spec.images, spec.out, &cluster_files)?;
     let files: Vec<_> = collected.into_iter().map(|f| f.entry).collect();
@@ -64,6 +73,7 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
     manifest.host = host;
+    manifest.sops = content.sops;
     let yaml = manifest.to_yaml();
     Manifest::parse(yaml.as_bytes()).context("built manifest does not parse back")?;
     layout::write_atomic(&spec.out.join(ferry_bundle::MANIFEST_FILE), yaml.as_bytes())?;
@@ -81,14 +91,25 @@ fn read_host_section(path: &Path) -> Result<ferry_bundle::host::HostSection> {
         .with_context(|| format!("{source}: not a host section"))
 }
 
+/// What the content check found.
+pub struct Content {
+    pub objects: usize,
+    /// SOPS files (kept encrypted; their objects are checked on the device).
+    pub sops: Vec<ferry_bundle::manifest::SopsFile>,
+    /// `file#doc` of every plaintext `v1/Secret`.
+    pub plaintext_secrets: Vec<String>,
+}
+
 /// Reads every manifest file as a device will (kubectl's YAML rules, substitution, kinds, names
 /// per kind, duplicates across files) so a publisher learns of a refusal before a device does.
-/// Returns the number of objects.
+/// SOPS files stay as they are: only their metadata is read (recipients).
 pub fn check_content(
     files: &[source_dir::SourceFile],
     vars: &BTreeMap<String, String>,
     strict: bool,
-) -> Result<usize> {
+) -> Result<Content> {
+    let mut sops = Vec::new();
+    let mut plaintext_secrets = Vec::new();
     let mut vars = vars.clone();
     vars.entry("DEVICE_ID".into())
         .or_insert_with(|| "device".into());
@@ -103,9 +124,25 @@ pub fn check_content(
     {
         let bytes =
             fs::read(&f.disk_path).with_context(|| format!("reading {}", f.disk_path.display()))?;
+        if ferry_bundle::sops::looks_like_sops(&bytes) {
+            match ferry_bundle::sops::inspect(&f.entry.path, &bytes) {
+                Ok(summary) => {
+                    sops.push(ferry_bundle::manifest::SopsFile {
+                        path: f.entry.path.clone(),
+                        recipients: summary.recipients,
+                    });
+                    continue;
+                }
+                Err(ferry_bundle::sops::SopsError::NotSops { .. }) => {}
+                Err(e) => bail!("content check: {e}"),
+            }
+        }
         let objects = render::render_file_with(&f.entry.path, &bytes, &how)
             .map_err(|e| anyhow::anyhow!("content check: {e}"))?;
         for o in objects {
+            if o.api_version == "v1" && o.kind == "Secret" {
+                plaintext_secrets.push(o.origin.clone());
+            }
             let meta = &o.value["metadata"];
             let group = o.api_version.rsplit_once('/').map_or("", |(g, _)| g);
             let kind = match group {
@@ -126,7 +163,12 @@ pub fn check_content(
             }
         }
     }
-    Ok(seen.len())
+    sops.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Content {
+        objects: seen.len(),
+        sops,
+        plaintext_secrets,
+    })
 }
 
 /// Parses `--var NAME=VALUE` (or `--var NAME`, declared with a placeholder value).

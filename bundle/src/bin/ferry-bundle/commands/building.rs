@@ -62,6 +62,7 @@ pub(super) fn build_cmd(a: &Args) -> Result<(), CliError> {
             ca_file: a.get("ca-file"),
         },
         host: a.get("host").map(std::path::Path::new),
+        require_encrypted_secrets: a.flag("require-encrypted-secrets"),
     };
     let m = build::build(&spec, key.as_ref())?;
     for h in m.host.iter().flat_map(|h| &h.files) {
