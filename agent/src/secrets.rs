@@ -181,18 +181,11 @@ pub fn key_hashes(desired: &mut [crate::engine::object::DesiredObject], keys: &[
 }
 
 /// `check-config`: the identity file exists, is private and parses.
-pub fn check(config: Option<&DecryptionConfig>) -> Result<Option<String>, SecretsError> {
-    let Some(c) = config else { return Ok(None) };
-    let ids = load_identities(&c.age_key_file)?;
-    Ok(Some(format!(
-        "decryption: {} age identit{} ({})",
-        ids.len(),
-        if ids.len() == 1 { "y" } else { "ies" },
-        ids.iter()
-            .map(|i| i.recipient().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
+pub fn check(config: Option<&DecryptionConfig>) -> Result<(), SecretsError> {
+    match config {
+        Some(c) => load_identities(&c.age_key_file).map(drop),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
