@@ -2,7 +2,7 @@
 //! `age-keygen` are synced by the real `ferry-agent` to kube-sim with their plaintext, and the
 //! plaintext is found nowhere else: not in the state directory (state.db, blob cache, scratch),
 //! the drop directory, the agent's output, `status`/`history`/`events`/`diff`, or the status
-//! ConfigMap; after a success, a tampered revision and a wrong-key revision alike. Rotation
+//! ConfigMap; after a crash, a success, a tampered revision and a wrong-key revision alike. Rotation
 //! (old + new recipients, old key removed from the device) keeps working.
 
 mod common;
@@ -115,6 +115,10 @@ fn a_sops_secret_syncs_and_its_plaintext_rests_nowhere_after_success_or_failure(
     assert!(!enc.contains(MARKER));
     let ns = ("ns.yaml", namespace("apps"));
     env.publish(1, &[ns.clone(), ("secret.yaml", enc.clone())]);
+    // A crash (abort, like kill -9) after the objects were written, before the record.
+    let o = env.agent_env(&["sync", "--once"], &[("FERRY_FAULT", "after-stage")]);
+    assert!(!o.status.success(), "the fault point aborts");
+    let out0 = String::from_utf8_lossy(&o.stderr).into_owned();
     let (code, out1) = env.sync();
     assert_eq!(code, 0, "{out1}");
     assert_eq!(password(&env).as_deref(), Some(MARKER), "the cluster gets the plaintext");
@@ -149,7 +153,7 @@ fn a_sops_secret_syncs_and_its_plaintext_rests_nowhere_after_success_or_failure(
         "{out4}"
     );
     assert_eq!(password(&env).as_deref(), Some(MARKER), "last good revision kept");
-    assert_plaintext_rests_nowhere(&env, &[out1, out2, out3, out4]);
+    assert_plaintext_rests_nowhere(&env, &[out0, out1, out2, out3, out4]);
 }
 
 #[test]

@@ -148,7 +148,7 @@ pub struct SopsFile {
 
 /// Most recipients listed for one SOPS file, and the longest one.
 pub const MAX_SOPS_RECIPIENTS: usize = 64;
-const MAX_RECIPIENT_BYTES: usize = 128;
+const MAX_RECIPIENT_BYTES: usize = 4096;
 
 /// Why a manifest could not be parsed or is not well formed.
 #[derive(Debug, Error)]

@@ -4,10 +4,7 @@
 //! `unencrypted_regex`, `encrypted_regex`) as `sops.go`'s `shouldBeEncrypted` applies it.
 
 use super::tree::Node;
-use regex_lite::Regex;
-
-/// Longest `*_regex` pattern accepted.
-const MAX_REGEX_BYTES: usize = 1024;
+use super::pattern::Pattern as Regex;
 
 /// One age recipient of a file and the data key wrapped for it (an armored age file).
 #[derive(Debug, Clone, PartialEq)]
@@ -89,10 +86,8 @@ fn parse(sops: &Node) -> Result<Metadata, MetaError> {
         ("encrypted_regex", Rule::EncryptedRegex),
     ] {
         if let Some(s) = text(key).filter(|s| !s.is_empty()) {
-            if s.len() > MAX_REGEX_BYTES {
-                return Err(malformed(format!("{key} longer than {MAX_REGEX_BYTES} bytes")));
-            }
-            let re = Regex::new(&s).map_err(|e| (true, format!("{key}: {e}")))?;
+            let re = Regex::new(&s)
+                .map_err(|e| (true, format!("{key} {:?}: {e}", crate::text::shown(&s))))?;
             rules.push(make(re));
         }
     }

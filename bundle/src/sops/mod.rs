@@ -12,6 +12,7 @@ pub mod age;
 mod bech32;
 pub mod cipher;
 pub mod meta;
+pub mod pattern;
 pub mod tree;
 mod walk;
 

@@ -87,7 +87,7 @@ fn rules_follow_should_be_encrypted() {
     let default = Rule::UnencryptedSuffix("_unencrypted".into());
     assert!(default.encrypts(&path(&["data", "x"])));
     assert!(!default.encrypts(&path(&["note_unencrypted", "x"])));
-    let re = Rule::EncryptedRegex(regex_lite::Regex::new("^(data|stringData)$").unwrap());
+    let re = Rule::EncryptedRegex(super::pattern::Pattern::new("^(data|stringData)$").unwrap());
     assert!(re.encrypts(&path(&["stringData", "password"])));
     assert!(!re.encrypts(&path(&["metadata", "name"])));
     assert!(!re.encrypts(&path(&["metadata", "dataX"])));

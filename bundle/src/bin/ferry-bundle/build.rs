@@ -93,7 +93,6 @@ fn read_host_section(path: &Path) -> Result<ferry_bundle::host::HostSection> {
 
 /// What the content check found.
 pub struct Content {
-    pub objects: usize,
     /// SOPS files (kept encrypted; their objects are checked on the device).
     pub sops: Vec<ferry_bundle::manifest::SopsFile>,
     /// `file#doc` of every plaintext `v1/Secret`.
@@ -165,7 +164,6 @@ pub fn check_content(
     }
     sops.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Content {
-        objects: seen.len(),
         sops,
         plaintext_secrets,
     })
