@@ -398,6 +398,9 @@ pub struct AgentConfig {
     /// Host payloads (docs/host-payloads.md); absent = host sections are refused.
     #[serde(default)]
     pub host: Option<crate::host::HostConfig>,
+    /// age identities for SOPS files (docs/secrets.md); absent = SOPS files are refused.
+    #[serde(default)]
+    pub decryption: Option<crate::secrets::DecryptionConfig>,
     pub syncs: Vec<SyncConfig>,
 }
 

@@ -24,6 +24,7 @@ pub mod registry;
 pub mod render;
 pub mod safe_open;
 pub mod sign;
+pub mod sops;
 pub mod source_dir;
 pub mod targets;
 pub mod text;

@@ -6,5 +6,6 @@ pub mod kubectl;
 pub mod oci_image;
 pub mod recorder;
 pub mod registry;
+pub mod sops_tools;
 pub mod static_server;
 pub mod tcp_count;

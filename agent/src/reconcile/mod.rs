@@ -75,6 +75,11 @@ pub enum SyncError {
     #[error("sync {sync}: {source}")]
     Render { sync: String, source: RenderError },
     #[error("sync {sync}: {source}")]
+    Secrets {
+        sync: String,
+        source: crate::secrets::SecretsError,
+    },
+    #[error("sync {sync}: {source}")]
     Budget {
         sync: String,
         source: crate::budget::BudgetError,

@@ -116,6 +116,8 @@ impl Agent {
         let mut budget = crate::budget::RenderBudget::new(&self.config.limits);
         let client = self.client_for(sync);
         let mut resolver = Resolver::new(&client, &self.discovery, &sync.namespace, &sync.name);
+        let mut keyring = crate::secrets::Keyring::new(self.config.decryption.as_ref());
+        let mut hash_keys = Vec::new();
         let apply_err = |source| SyncError::Apply {
             sync: sync.name.clone(),
             source,
@@ -134,18 +136,31 @@ impl Agent {
                     sync: sync.name.clone(),
                     source,
                 })?;
-            let objects = render::render_file_with(
-                &f.path,
-                &data,
-                &render::Substitution {
-                    vars: &vars,
-                    strict: sync.strict_substitution,
-                },
-            )
-            .map_err(|source| SyncError::Render {
+            let render_err = |source| SyncError::Render {
                 sync: sync.name.clone(),
                 source,
-            })?;
+            };
+            let declared = manifest.sops.iter().any(|s| s.path == f.path);
+            let opened = crate::secrets::open_if_sops(&mut keyring, &f.path, &data, declared);
+            let objects = match opened {
+                Some(opened) => {
+                    let opened = opened.map_err(|source| SyncError::Secrets {
+                        sync: sync.name.clone(),
+                        source,
+                    })?;
+                    hash_keys.push((f.path.clone(), opened.hash_key()));
+                    render::render_documents(&f.path, opened.documents()).map_err(render_err)?
+                }
+                None => render::render_file_with(
+                    &f.path,
+                    &data,
+                    &render::Substitution {
+                        vars: &vars,
+                        strict: sync.strict_substitution,
+                    },
+                )
+                .map_err(render_err)?,
+            };
             drop(data);
             budget
                 .admit(&f.path, objects.iter().map(|o| &o.value))
@@ -155,7 +170,8 @@ impl Agent {
                 })?;
             resolver.add(objects).map_err(apply_err)?;
         }
-        let desired = resolver.finish().map_err(apply_err)?;
+        let mut desired = resolver.finish().map_err(apply_err)?;
+        crate::secrets::key_hashes(&mut desired, &hash_keys);
         if !sync.namespaces.is_empty() {
             if let Some(d) = desired
                 .iter()

@@ -33,6 +33,8 @@ pub struct BuildSpec<'a> {
     /// Sign `allowMassPrune: true`: devices may delete most of what the previous revision
     /// applied.
     pub allow_mass_prune: bool,
+    /// Refuse plaintext `Secret` objects (SOPS files are the way to ship them).
+    pub require_encrypted_secrets: bool,
 }
 
 /// What a build made.
@@ -76,7 +78,15 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Built> {
         .filter(|f| !host.as_ref().is_some_and(|h| h.is_source(&f.entry.path)))
         .cloned()
         .collect();
-    let objects = check_content(&cluster, &spec.vars, spec.strict_substitution)?;
+    let content = check_content(&cluster, &spec.vars, spec.strict_substitution)?;
+    if !content.plaintext_secrets.is_empty() {
+        let list = content.plaintext_secrets.join(", ");
+        if spec.require_encrypted_secrets {
+            bail!("plaintext Secret objects refused (--require-encrypted-secrets): {list}; encrypt them with sops --encrypt --age");
+        }
+        eprintln!("warning: plaintext Secret objects travel readable by anyone holding the bundle: {list}; encrypt them with sops (docs/secrets.md)");
+    }
+    let objects = content.objects;
     let cluster_files: Vec<_> = cluster.into_iter().map(|f| f.entry).collect();
     let images = crate::images::collect(&spec.images, spec.out, &cluster_files)?;
     let empty = objects == 0 && images.is_empty() && host.is_none();
@@ -99,6 +109,7 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Built> {
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
     manifest.host = host;
     manifest.allow_mass_prune = spec.allow_mass_prune || (empty && spec.allow_empty);
+    manifest.sops = content.sops;
     let yaml = manifest.to_yaml();
     Manifest::parse(yaml.as_bytes()).context("built manifest does not parse back")?;
     layout::write_atomic(&spec.out.join(ferry_bundle::MANIFEST_FILE), yaml.as_bytes())?;
@@ -120,14 +131,26 @@ fn read_host_section(path: &Path) -> Result<ferry_bundle::host::HostSection> {
         .with_context(|| format!("{source}: not a host section"))
 }
 
+/// What the content check found.
+pub struct Content {
+    /// SOPS files (kept encrypted; their objects are checked on the device).
+    pub sops: Vec<ferry_bundle::manifest::SopsFile>,
+    /// `file#doc` of every plaintext `v1/Secret`.
+    pub plaintext_secrets: Vec<String>,
+    /// Objects in the plaintext manifests, plus one for each SOPS file (it holds at least one).
+    pub objects: usize,
+}
+
 /// Reads every manifest file as a device will (kubectl's YAML rules, substitution, kinds, names
 /// per kind, duplicates across files) so a publisher learns of a refusal before a device does.
-/// Returns the number of objects.
+/// SOPS files stay as they are: only their metadata is read (recipients).
 pub fn check_content(
     files: &[source_dir::SourceFile],
     vars: &BTreeMap<String, String>,
     strict: bool,
-) -> Result<usize> {
+) -> Result<Content> {
+    let mut sops = Vec::new();
+    let mut plaintext_secrets = Vec::new();
     let mut vars = vars.clone();
     vars.entry("DEVICE_ID".into())
         .or_insert_with(|| "device".into());
@@ -142,9 +165,25 @@ pub fn check_content(
     {
         let bytes =
             fs::read(&f.disk_path).with_context(|| format!("reading {}", f.disk_path.display()))?;
+        if ferry_bundle::sops::looks_like_sops(&bytes) {
+            match ferry_bundle::sops::inspect(&f.entry.path, &bytes) {
+                Ok(summary) => {
+                    sops.push(ferry_bundle::manifest::SopsFile {
+                        path: f.entry.path.clone(),
+                        recipients: summary.recipients,
+                    });
+                    continue;
+                }
+                Err(ferry_bundle::sops::SopsError::NotSops { .. }) => {}
+                Err(e) => bail!("content check: {e}"),
+            }
+        }
         let objects = render::render_file_with(&f.entry.path, &bytes, &how)
             .map_err(|e| anyhow::anyhow!("content check: {e}"))?;
         for o in objects {
+            if o.api_version == "v1" && o.kind == "Secret" {
+                plaintext_secrets.push(o.origin.clone());
+            }
             let meta = &o.value["metadata"];
             let group = o.api_version.rsplit_once('/').map_or("", |(g, _)| g);
             let kind = match group {
@@ -165,7 +204,12 @@ pub fn check_content(
             }
         }
     }
-    Ok(seen.len())
+    sops.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Content {
+        objects: seen.len() + sops.len(),
+        sops,
+        plaintext_secrets,
+    })
 }
 
 /// Parses `--var NAME=VALUE` (or `--var NAME`, declared with a placeholder value).

@@ -64,6 +64,7 @@ pub(super) fn build_cmd(a: &Args) -> Result<(), CliError> {
         host: a.get("host").map(std::path::Path::new),
         allow_empty: a.flag("allow-empty"),
         allow_mass_prune: a.flag("allow-mass-prune"),
+        require_encrypted_secrets: a.flag("require-encrypted-secrets"),
     };
     let built = build::build(&spec, key.as_ref())?;
     if !built.hidden.is_empty() {
