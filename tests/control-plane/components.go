@@ -107,7 +107,7 @@ func startAPIServer(ctx context.Context, p *pki, etcdURL string, port int, extra
 		"--service-account-signing-key-file=" + p.saKey,
 		"--service-cluster-ip-range=" + serviceCIDR,
 		"--profiling=false",
-		"--endpoint-reconciler-type=lease",
+		"--endpoint-reconciler-type=none", // lease refuses a loopback address
 	}
 	if err := fs.Parse(append(args, extra...)); err != nil {
 		return fmt.Errorf("kube-apiserver flags: %w", err)
@@ -174,7 +174,7 @@ func writeKubeconfig(path, server string, p *pki, c clientCert) error {
 	cfg.AuthInfos["ferry"] = &clientcmdapi.AuthInfo{ClientCertificate: c.cert, ClientKey: c.key}
 	cfg.Contexts["ferry"] = &clientcmdapi.Context{Cluster: "ferry", AuthInfo: "ferry"}
 	cfg.CurrentContext = "ferry"
-	if err := clientcmd.FlattenConfig(cfg); err != nil {
+	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
 		return err
 	}
 	tmp := path + ".tmp"

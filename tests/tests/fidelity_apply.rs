@@ -9,7 +9,6 @@ mod fidelity;
 use ferry_tests::kube_sim::{KubeSim, SimOptions};
 use fidelity::checks::*;
 use fidelity::cluster::Cluster;
-use std::path::Path;
 
 fn sim() -> (KubeSim, Cluster) {
     let sim = KubeSim::start(SimOptions::default()).expect("kube-sim starts");

@@ -20,7 +20,6 @@ use fidelity_lifecycle::deletion::*;
 use fidelity_lifecycle::errors::*;
 use fidelity_lifecycle::jobs::*;
 use fidelity_lifecycle::workloads::*;
-use std::path::Path;
 use std::time::Duration;
 
 // Entry points
