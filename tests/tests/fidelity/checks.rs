@@ -308,8 +308,25 @@ spec:
 "
         ),
     );
-    let err = c.fails(&["create", "-f", &bad_svc]);
-    assert!(err.contains("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character"), "{err}");
+    if c.server_minor() >= 36 {
+        // RelaxedServiceNameValidation (beta in 1.36, GA in 1.37): Service names are DNS-1123
+        // labels, so a leading digit is fine and a dot is not.
+        c.ok(&["create", "-f", &bad_svc]);
+        let dotted = c.file(
+            "dot-svc.yaml",
+            &std::fs::read_to_string(&bad_svc)
+                .unwrap()
+                .replace("1svc", "a.svc"),
+        );
+        let err = c.fails(&["create", "-f", &dotted]);
+        assert!(
+            err.contains("metadata.name: Invalid value: \"a.svc\": must not contain dots"),
+            "{err}"
+        );
+    } else {
+        let err = c.fails(&["create", "-f", &bad_svc]);
+        assert!(err.contains("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character"), "{err}");
+    }
     let role = format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: system:reader\n  namespace: {ns}\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get]\n");
     c.apply("ferry", &role);
     let bad = role.replace("system:reader", "a/b");
