@@ -39,6 +39,9 @@ const kubeVersion = "v1.37.2"
 const startupBound = 180 * time.Second
 
 func main() {
+	// Client-go's default user agent, and so the field manager of every controller write, comes
+	// from the program name: "k3s", as on a k3s node where everything runs in the k3s binary.
+	os.Args[0] = "k3s"
 	dir := flag.String("dir", "", "state directory: certificates, etcd data, kubeconfig, logs (required)")
 	port := flag.Int("port", 0, "apiserver port on 127.0.0.1 (0: a free one)")
 	stdinEOF := flag.Bool("exit-on-stdin-eof", false, "exit when standard input closes")
