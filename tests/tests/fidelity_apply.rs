@@ -65,10 +65,12 @@ fn k3s_bundled_manifests_apply_and_reapply_without_changes() {
 }
 
 /// The same checks against the real kube-apiserver (`ferry_tests::control_plane`). Namespaces
-/// `fid-*` are created and deleted; the corpus only dry-runs there.
+/// `fid-*` are created and deleted. The control plane is this binary's own, so the k3s corpus
+/// is applied for real (as k3s's deploy controller does on a node), then its APIService is
+/// removed again: no metrics-server answers behind it.
 #[test]
 fn real_server_schema_discovery_and_apply() {
-    let c = Cluster::new(&ferry_tests::control_plane::shared().kubeconfig, false);
+    let c = Cluster::new(&ferry_tests::control_plane::shared().kubeconfig, true);
     let namespaces = [
         "fid-share",
         "fid-conflict",
@@ -85,6 +87,7 @@ fn real_server_schema_discovery_and_apply() {
     check_strategic_patch(&c, namespaces[5]);
     check_discovery_and_openapi(&c);
     check_k3s_corpus(&c);
+    c.ok(&["delete", "apiservice", "v1beta1.metrics.k8s.io"]);
     for ns in namespaces {
         let _ = c.run(&["delete", "namespace", ns, "--wait=false"]);
     }
