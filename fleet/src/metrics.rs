@@ -84,12 +84,20 @@ pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
         c.resumed.load(Ordering::Relaxed)
     );
     let _ = writeln!(t, "# TYPE ferry_fleet_rejected_total counter");
-    for (i, code) in ["401", "403", "413", "422", "other"].iter().enumerate() {
+    for (i, code) in ["401", "403", "413", "422", "429", "other"]
+        .iter()
+        .enumerate()
+    {
         let _ = writeln!(
             t,
             "ferry_fleet_rejected_total{{code=\"{code}\"}} {}",
             c.rejected[i].load(Ordering::Relaxed)
         );
     }
+    let _ = writeln!(
+        t,
+        "# TYPE ferry_fleet_connections_refused_total counter\nferry_fleet_connections_refused_total {}",
+        c.refused_connections.load(Ordering::Relaxed)
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], t).into_response()
 }

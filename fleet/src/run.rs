@@ -1,9 +1,10 @@
 //! Starting the receiver from its configuration: opens the store, loads tokens and TLS
 //! settings, binds the listener, and runs the accept loop and the retention task.
 
-use crate::app::{App, Clock, Counters, Limits};
+use crate::app::{App, Clock, Limits};
 use crate::auth::Tokens;
 use crate::config::{FleetConfig, StoreConfig};
+use crate::conn::ConnTimeouts;
 use crate::store::{postgres::PgStore, sqlite::SqliteStore, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -59,22 +60,26 @@ async fn serve<S: Store>(
     addr: SocketAddr,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    let app = Arc::new(App {
-        store,
-        tokens,
-        limits: Limits {
-            max_body_bytes: cfg.max_body_bytes,
-            staleness: cfg.staleness,
-            retention: cfg.retention,
-            idle_timeout: cfg.idle_timeout,
+    let limits = Limits {
+        max_body_bytes: cfg.max_body_bytes,
+        staleness: cfg.staleness,
+        retention: cfg.retention,
+        timeouts: ConnTimeouts {
+            idle: cfg.idle_timeout,
+            header: cfg.header_timeout,
+            // The body limit plus time to store and answer.
+            request: cfg.body_timeout + Duration::from_secs(60),
         },
-        clock: cfg
-            .clock_file
-            .clone()
-            .map(Clock::File)
-            .unwrap_or(Clock::System),
-        counters: Counters::default(),
-    });
+        body_timeout: cfg.body_timeout,
+        per_address: cfg.max_connections_per_address,
+        max_connections: cfg.max_connections,
+    };
+    let clock = cfg
+        .clock_file
+        .clone()
+        .map(Clock::File)
+        .unwrap_or(Clock::System);
+    let app = Arc::new(App::new(store, tokens, limits, clock, cfg.event_rate));
     let pruner = app.clone();
     tokio::spawn(async move {
         loop {

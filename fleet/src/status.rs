@@ -105,22 +105,23 @@ impl Default for Staleness {
 }
 
 impl Staleness {
-    /// The interval the device reports at.
+    /// The interval the device reports at (at most a day, whatever is stored).
     pub fn interval(&self, d: &DeviceRow) -> u64 {
         d.report
             .interval_seconds
             .unwrap_or(self.default_interval)
-            .max(1)
+            .clamp(1, crate::model::MAX_INTERVAL)
     }
 
     /// The device's status at `now` (unix seconds).
     pub fn status(&self, d: &DeviceRow, now: i64) -> DeviceStatus {
         let silent = now.saturating_sub(d.last_seen).max(0) as u64;
         let interval = self.interval(d);
-        if silent > interval.saturating_mul(self.offline_after) + self.grace {
+        let limit = |n: u64| interval.saturating_mul(n).saturating_add(self.grace);
+        if silent > limit(self.offline_after) {
             return DeviceStatus::Offline;
         }
-        if silent > interval.saturating_mul(self.stale_after) + self.grace {
+        if silent > limit(self.stale_after) {
             return DeviceStatus::Stale;
         }
         d.report
@@ -179,5 +180,12 @@ pub(crate) mod tests {
         let old = row("c", SyncHealth::Failed, None, 1000);
         assert_eq!(s.status(&old, 1000 + 600), DeviceStatus::Failed);
         assert_eq!(s.status(&old, 1000 + 631), DeviceStatus::Stale);
+        // Whatever a row holds, no overflow and no device that never goes stale.
+        let liar = row("d", SyncHealth::Healthy, Some(u64::MAX), 1000);
+        assert_eq!(s.status(&liar, 1000 + 31), DeviceStatus::Healthy);
+        assert_eq!(
+            s.status(&liar, 1000 + 6 * 86_400 + 31),
+            DeviceStatus::Offline
+        );
     }
 }
