@@ -86,6 +86,8 @@ pub struct App<S: Store> {
     pub counters: Counters,
     pub events: RateLimiter,
     pub views: tokio::sync::Semaphore,
+    /// SHA-256 of the bearer token `/metrics` asks for (None: `/metrics` is refused).
+    pub metrics_token: Option<[u8; 32]>,
 }
 
 impl<S: Store> App<S> {
@@ -98,6 +100,7 @@ impl<S: Store> App<S> {
             counters: Counters::default(),
             events: RateLimiter::new(rate),
             views: tokio::sync::Semaphore::new(VIEWS_AT_ONCE),
+            metrics_token: None,
         }
     }
 }
@@ -115,6 +118,10 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         .route("/devices/{id}", get(crate::pages::device::<S>))
         .route("/metrics", get(crate::metrics::metrics::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/style.css", get(crate::html::stylesheet))
+        .layer(axum::middleware::map_response(
+            crate::html::security_headers,
+        ))
         .with_state(app)
 }
 

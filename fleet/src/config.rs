@@ -64,6 +64,9 @@ pub struct FleetConfig {
     pub tls: TlsConfig,
     /// File of `DEVICE-ID SHA256-HEX-OF-TOKEN` lines (bearer tokens, stored hashed).
     pub tokens: Option<PathBuf>,
+    /// File holding the SHA-256 hex of the bearer token `/metrics` asks for (`ferry-fleet
+    /// hash-token < TOKEN`); without it `/metrics` answers 403.
+    pub metrics_token_hash: Option<PathBuf>,
     pub store: StoreConfig,
     /// Events and health changes older than this are dropped (default 30d).
     #[serde(default = "default_retention", with = "humantime_serde_compat")]
@@ -172,6 +175,7 @@ impl FleetConfig {
         fix(&mut c.tls.key);
         c.tls.client_ca.as_mut().map(fix);
         c.tokens.as_mut().map(fix);
+        c.metrics_token_hash.as_mut().map(fix);
         c.clock_file.as_mut().map(fix);
         if let StoreConfig::Sqlite(p) = &mut c.store {
             fix(p);

@@ -1,10 +1,13 @@
 //! `/metrics`: fleet aggregates in the Prometheus text format. Labels are bounded by design
-//! (status words, sync names, rejection codes); there is no per-device series.
+//! (status words, sync names, rejection codes); there is no per-device series. Only a scraper
+//! with the configured bearer token (`metricsTokenHash`) gets an answer.
 
 use crate::app::App;
+use crate::auth::hash_token;
+use crate::ingest::reject;
 use crate::store::Store;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -17,7 +20,33 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
+/// Is the request's bearer token the configured metrics token?
+fn authorized<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(want) = app.metrics_token else {
+        return Err(reject(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "/metrics needs a token: set metricsTokenHash in the configuration",
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(t) if hash_token(t) == want => Ok(()),
+        _ => Err(reject(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "/metrics needs its bearer token",
+        )),
+    }
+}
+
+pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return r;
+    }
     let o = match app.overview().await {
         Ok(o) => o,
         Err(e) => return crate::api::store_failed(e),

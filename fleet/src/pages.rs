@@ -27,21 +27,25 @@ pub async fn overview<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
     }
 }
 
+/// The rollout bar: an SVG of rectangles (attributes, not inline styles, so the CSP holds).
 fn rollout_bar(s: &SyncRollout) -> String {
     let total = (s.devices + s.without_sync).max(1) as f64;
-    let part = |n: usize, class: &str, what: &str| {
-        format!(
-            "<span class=\"{class}\" style=\"width:{:.2}%\" title=\"{n} {what}\"></span>",
-            n as f64 * 100.0 / total
-        )
-    };
-    format!(
-        "<div class=\"bar\">{}{}{}{}</div>",
-        part(s.applied, "healthy", "applied"),
-        part(s.pending, "failed", "pending"),
-        part(s.waiting_for_wave, "waiting", "waiting for wave"),
-        part(s.not_seen, "never-synced", "not seen"),
-    )
+    let mut x = 0.0;
+    let mut rects = String::new();
+    for (n, class, what) in [
+        (s.applied, "healthy", "applied"),
+        (s.pending, "failed", "pending"),
+        (s.waiting_for_wave, "waiting", "waiting for wave"),
+        (s.not_seen, "never-synced", "not seen"),
+    ] {
+        let w = n as f64 * 100.0 / total;
+        let _ = write!(
+            rects,
+            "<rect class=\"{class}\" x=\"{x:.2}%\" y=\"0\" width=\"{w:.2}%\" height=\"100%\"><title>{n} {what}</title></rect>"
+        );
+        x += w;
+    }
+    format!("<svg class=\"bar\" role=\"img\">{rects}</svg>")
 }
 
 pub fn render_overview(o: &Overview) -> String {

@@ -23,6 +23,18 @@ pub fn load_tokens(cfg: &FleetConfig) -> anyhow::Result<Tokens> {
     }
 }
 
+/// Reads the metrics token hash file (64 hex digits), if configured.
+pub fn load_metrics_token(cfg: &FleetConfig) -> anyhow::Result<Option<[u8; 32]>> {
+    let Some(p) = &cfg.metrics_token_hash else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut h)
+        .with_context(|| format!("{}: expected the 64 hex digits of hash-token", p.display()))?;
+    Ok(Some(h))
+}
+
 /// Binds and serves until the process ends; `ready` gets the bound address.
 pub async fn run(cfg: FleetConfig, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     let tls = crate::tls::server_config(
@@ -32,6 +44,7 @@ pub async fn run(cfg: FleetConfig, ready: impl FnOnce(SocketAddr)) -> anyhow::Re
         cfg.tls_sessions,
     )?;
     let tokens = load_tokens(&cfg)?;
+    load_metrics_token(&cfg)?;
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("listen {}", cfg.listen))?;
@@ -79,7 +92,9 @@ async fn serve<S: Store>(
         .clone()
         .map(Clock::File)
         .unwrap_or(Clock::System);
-    let app = Arc::new(App::new(store, tokens, limits, clock, cfg.event_rate));
+    let mut app = App::new(store, tokens, limits, clock, cfg.event_rate);
+    app.metrics_token = load_metrics_token(&cfg)?;
+    let app = Arc::new(app);
     let pruner = app.clone();
     tokio::spawn(async move {
         loop {
