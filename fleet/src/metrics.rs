@@ -67,6 +67,7 @@ pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>, headers: HeaderMa
         let n = label(&s.sync);
         for (state, v) in [
             ("applied", s.applied),
+            ("offline", s.offline),
             ("pending", s.pending),
             ("waiting-for-wave", s.waiting_for_wave),
             ("not-seen", s.not_seen),

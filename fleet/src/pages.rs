@@ -34,6 +34,7 @@ fn rollout_bar(s: &SyncRollout) -> String {
     let mut rects = String::new();
     for (n, class, what) in [
         (s.applied, "healthy", "applied"),
+        (s.offline, "offline", "offline"),
         (s.pending, "failed", "pending"),
         (s.waiting_for_wave, "waiting", "waiting for wave"),
         (s.not_seen, "never-synced", "not seen"),
@@ -68,12 +69,13 @@ pub fn render_overview(o: &Overview) -> String {
         let _ = write!(
             b,
             "<h3>{} <span class=\"muted\">newest verified revision {}</span></h3>{}\
-<p>applied {} · in the wave but not applied {} · <b>outside the wave (waiting for wave) {}</b> · not verified yet {} · without this sync {}</p>\
+<p>applied {} · offline {} · in the wave but not applied {} · <b>outside the wave (waiting for wave) {}</b> · not verified yet {} · without this sync {}</p>\
 <table><tr><th>applied revision</th><th>highest verified</th><th>devices</th><th></th></tr>",
             esc(&s.sync),
             opt_rev(s.target),
             rollout_bar(s),
             s.applied,
+            s.offline,
             s.pending,
             s.waiting_for_wave,
             s.not_seen,
@@ -112,11 +114,18 @@ pub fn render_overview(o: &Overview) -> String {
         let _ = write!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
-            when(e.received, o.now),
-            device_link(&e.event.device),
-            esc(&e.event.sync),
-            esc(&e.event.kind),
-            esc(&e.event.message)
+            when(e.event.received, o.now),
+            if e.known_device {
+                device_link(&e.event.event.device)
+            } else {
+                format!(
+                    "{} <span class=\"muted\">(no heartbeat yet)</span>",
+                    crate::html::device_text(&e.event.event.device)
+                )
+            },
+            esc(&e.event.event.sync),
+            esc(&e.event.event.kind),
+            esc(&e.event.event.message)
         );
     }
     let _ = write!(b, "</table></section><section id=\"unreachable\"><h2>Unreachable sources ({})</h2><table><tr><th>device</th><th>sync</th><th>since</th></tr>", o.unreachable_total);
@@ -230,20 +239,50 @@ pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
             esc(d.last_error.as_deref().unwrap_or(""))
         );
     }
-    b.push_str("</table><p class=\"pages\">");
-    for n in 1..=p.pages.min(20) {
-        if n == p.page {
-            let _ = write!(b, "<b>{n}</b>");
-        } else {
-            let _ = write!(b, "<a href=\"{}\">{n}</a>", link(q, None, None, Some(n)));
+    b.push_str("</table><p class=\"pages\" id=\"pager\">");
+    let to =
+        |n: usize, text: &str| format!("<a href=\"{}\">{text}</a>", link(q, None, None, Some(n)));
+    if p.page > 1 {
+        b.push_str(&to(p.page - 1, "‹ previous"));
+    }
+    for n in crate::table::pager(p.page, p.pages) {
+        match n {
+            Some(n) if n == p.page => {
+                let _ = write!(b, "<b>{n}</b>");
+            }
+            Some(n) => b.push_str(&to(n, &n.to_string())),
+            None => b.push('…'),
         }
     }
-    if p.pages > 20 {
+    if p.page < p.pages {
+        b.push_str(&to(p.page + 1, "next ›"));
+    }
+    if p.pages > 1 {
+        // Any page directly, with the same filters.
         let _ = write!(
             b,
-            "… <a href=\"{}\">last ({})</a>",
-            link(q, None, None, Some(p.pages)),
-            p.pages
+            "</p><form class=\"filters\" method=\"get\" action=\"/devices\">"
+        );
+        for (k, v) in [
+            ("status", &q.status),
+            ("sync", &q.sync),
+            ("q", &q.q),
+            ("sort", &q.sort),
+            ("dir", &q.dir),
+            ("per_page", &q.per_page),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                let _ = write!(
+                    b,
+                    "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                    esc(v)
+                );
+            }
+        }
+        let _ = write!(
+            b,
+            "<input type=\"number\" name=\"page\" id=\"page\" min=\"1\" max=\"{0}\" value=\"{1}\"><button type=\"submit\">go to page (of {0})</button></form><p>",
+            p.pages, p.page
         );
     }
     b.push_str("</p></section>");

@@ -33,7 +33,9 @@ pub struct SyncRollout {
     /// The newest revision enough devices verified (see [`target`]).
     pub target: Option<u64>,
     pub devices: usize,
-    /// Devices running the target.
+    /// Devices offline: never counted as applied, pending or anything else.
+    pub offline: usize,
+    /// Devices running the target (and not offline).
     pub applied: usize,
     /// Devices that verified the target, are in its wave, but do not run it (failing, rolled back).
     pub pending: usize,
@@ -72,6 +74,16 @@ pub struct OutboxDrop {
     pub dropped: u64,
 }
 
+/// An event on the overview, and whether its device ever sent a heartbeat (else there is no
+/// device page to link to).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentEvent {
+    #[serde(flatten)]
+    pub event: StoredEvent,
+    pub known_device: bool,
+}
+
 /// Everything the overview page shows.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -88,7 +100,7 @@ pub struct Overview {
     pub outbox_dropped_total: u64,
     pub outbox_drops: Vec<OutboxDrop>,
     /// Newest drift corrections and rollbacks.
-    pub recent: Vec<StoredEvent>,
+    pub recent: Vec<RecentEvent>,
 }
 
 /// Lists on the overview stop at this many entries.
@@ -180,7 +192,7 @@ pub fn overview(
     listed.sort_by(|a, b| a.0.cmp(b.0));
     let syncs = listed
         .iter()
-        .map(|(name, _, target)| rollout(devices, name, *target))
+        .map(|(name, _, target)| rollout(devices, name, *target, |d| staleness.status(d, now)))
         .collect();
     let mut errors: BTreeMap<(String, String), (usize, String, String)> = BTreeMap::new();
     let mut unreachable = Vec::new();
@@ -245,15 +257,27 @@ pub fn overview(
         unreachable,
         outbox_dropped_total,
         outbox_drops: drops,
-        recent,
+        recent: recent
+            .into_iter()
+            .map(|event| RecentEvent {
+                known_device: devices.iter().any(|d| d.report.id == event.event.device),
+                event,
+            })
+            .collect(),
     }
 }
 
-fn rollout(devices: &[DeviceRow], name: &str, target: Option<u64>) -> SyncRollout {
+fn rollout(
+    devices: &[DeviceRow],
+    name: &str,
+    target: Option<u64>,
+    status: impl Fn(&DeviceRow) -> DeviceStatus,
+) -> SyncRollout {
     let mut r = SyncRollout {
         sync: name.to_string(),
         target,
         devices: 0,
+        offline: 0,
         applied: 0,
         pending: 0,
         waiting_for_wave: 0,
@@ -269,7 +293,10 @@ fn rollout(devices: &[DeviceRow], name: &str, target: Option<u64>) -> SyncRollou
         };
         r.devices += 1;
         *revs.entry((s.revision, s.highest_verified)).or_default() += 1;
-        if s.revision.is_some() && s.revision == target {
+        if status(d) == DeviceStatus::Offline {
+            // What an offline device last said is not what it runs now.
+            r.offline += 1;
+        } else if s.revision.is_some() && s.revision == target {
             r.applied += 1;
         } else if s.waiting.is_some() {
             r.waiting_for_wave += 1;
@@ -329,8 +356,10 @@ pub(crate) mod tests {
                 s.not_seen,
                 s.without_sync
             ),
-            (1, 1, 1, 1, 1)
+            (1, 1, 1, 0, 1),
+            "d is offline: counted as nothing else"
         );
+        assert_eq!(s.offline, 1);
         let tile = |st: DeviceStatus| o.tiles.iter().find(|t| t.status == st).unwrap().devices;
         assert_eq!(
             tile(DeviceStatus::Offline),

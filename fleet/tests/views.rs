@@ -94,3 +94,151 @@ fn metrics_answer_only_the_scrapers_token() {
         .metrics_text()
         .contains("ferry_fleet_devices{status=\"healthy\"}"));
 }
+
+fn post_hb(r: &Receiver, id: &str, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_str(&heartbeat(id, "healthy", None)).unwrap();
+    f(&mut v);
+    let (s, b) = r
+        .post("/api/heartbeat", &v.to_string(), Some(&r.token(id)), None)
+        .unwrap();
+    assert_eq!(s, 200, "{id}: {b}");
+}
+
+#[test]
+fn each_state_has_its_own_tile_and_offline_is_never_applied() {
+    let long = format!("edge-{}", "x".repeat(55));
+    let ids = [
+        "back",
+        "fail",
+        "next",
+        "gone",
+        "quiet",
+        "ok",
+        long.as_str(),
+        "ghost",
+    ];
+    let r = Receiver::start(&ids, StoreKind::Sqlite);
+    // Two devices that will stop reporting, both on the newest revision.
+    for id in ["gone", "quiet"] {
+        post_hb(&r, id, |v| {
+            v["syncs"][0]["revision"] = serde_json::json!(2);
+            v["syncs"][0]["highestVerified"] = serde_json::json!(2);
+        });
+    }
+    // "quiet" reports at 60 s, "gone" every 10 s: after 100 s one is stale, the other offline.
+    post_hb(&r, "gone", |v| {
+        v["intervalSeconds"] = serde_json::json!(10);
+        v["syncs"][0]["revision"] = serde_json::json!(2);
+        v["syncs"][0]["highestVerified"] = serde_json::json!(2);
+    });
+    r.set_clock(r.t0 + 160);
+    post_hb(&r, "back", |v| {
+        v["syncs"][0]["health"] = serde_json::json!("degraded");
+        v["syncs"][0]["highestVerified"] = serde_json::json!(2);
+        v["syncs"][0]["lastError"] = serde_json::json!("revision 2 failed; revision 1 re-applied");
+    });
+    post_hb(&r, "fail", |v| {
+        v["syncs"][0]["health"] = serde_json::json!("failed");
+        v["syncs"][0]["lastError"] = serde_json::json!("boom");
+    });
+    post_hb(&r, "next", |v| {
+        v["syncs"][0]["highestVerified"] = serde_json::json!(2)
+    });
+    for id in ["ok", long.as_str()] {
+        post_hb(&r, id, |v| {
+            v["syncs"][0]["revision"] = serde_json::json!(2);
+            v["syncs"][0]["highestVerified"] = serde_json::json!(2);
+        });
+    }
+    let (_, body) = r.get("/api/overview");
+    let o: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let tile = |s: &str| {
+        o["tiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["status"] == s)
+            .unwrap_or_else(|| panic!("no tile {s}"))["devices"]
+            .as_u64()
+            .unwrap()
+    };
+    for (status, n) in [
+        ("offline", 1),
+        ("stale", 1),
+        ("failed", 1),
+        ("rolled-back", 1),
+        ("degraded", 0),
+        ("progressing", 1),
+        ("healthy", 2),
+    ] {
+        assert_eq!(tile(status), n, "{status}: {o}");
+    }
+    let apps = &o["syncs"][0];
+    assert_eq!(apps["target"], 2);
+    assert_eq!(
+        (apps["applied"].as_u64(), apps["offline"].as_u64()),
+        (Some(3), Some(1)),
+        "ok, the long id and the stale device run 2; the offline one is not counted: {apps}"
+    );
+
+    // An event from a device that never sent a heartbeat: shown, not linked to a 404.
+    let ev = serde_json::json!({"schema": "ferry.dev/event/v1", "device": "ghost", "sync": "apps",
+        "kind": "rolled-back", "message": "m"});
+    let t = r.token("ghost");
+    assert_eq!(
+        r.post("/api/events", &ev.to_string(), Some(&t), None)
+            .unwrap()
+            .0,
+        200
+    );
+    let (_, html) = r.get("/");
+    assert!(
+        html.contains("ghost <span class=\"muted\">(no heartbeat yet)"),
+        "{html}"
+    );
+    assert!(!html.contains("href=\"/devices/ghost\""));
+
+    // A long id is cut, with the whole id on hover; its page opens.
+    let (_, html) = r.get("/devices?sort=id");
+    assert!(html.contains(&format!("<span title=\"{long}\">")), "{html}");
+    assert!(!html.contains(&format!(">{long}<")));
+    assert_eq!(r.get(&format!("/devices/{long}")).0, 200);
+}
+
+#[test]
+fn the_pager_reaches_every_page() {
+    let ids: Vec<String> = (0..12).map(|i| format!("edge-{i:02}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let r = Receiver::start(&refs, StoreKind::Sqlite);
+    for id in &refs {
+        post_hb(&r, id, |_| {});
+    }
+    // Follow "next" from the first page to the last, on 12 pages of one device each.
+    let mut url = "/devices?sort=id&per_page=1".to_string();
+    let mut seen = Vec::new();
+    loop {
+        let (s, html) = r.get(&url);
+        assert_eq!(s, 200);
+        let row = html.split("data-device=\"").nth(1).unwrap();
+        seen.push(row[..row.find('"').unwrap()].to_string());
+        let Some(next) = html
+            .split("\">next ›</a>")
+            .next()
+            .filter(|_| html.contains("next ›"))
+        else {
+            break;
+        };
+        url = next[next.rfind("href=\"").unwrap() + 6..].replace("&amp;", "&");
+        assert!(seen.len() <= 12, "{url}");
+    }
+    assert_eq!(seen, ids);
+    // From the middle: the first, the last, three either side, and a form for any page.
+    let (_, html) = r.get("/devices?sort=id&per_page=1&page=6");
+    for n in [1, 3, 9, 12] {
+        assert!(
+            html.contains(&format!("page={n}&amp;per_page=1\">{n}</a>")),
+            "{n}: {html}"
+        );
+    }
+    assert!(html.contains("name=\"page\" id=\"page\""));
+}
