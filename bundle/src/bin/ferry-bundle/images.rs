@@ -94,6 +94,7 @@ pub fn collect(o: &ImageOptions, out: &Path, files: &[FileEntry]) -> Result<Vec<
             plain_http: o.insecure_registries.contains(&name.registry)
                 || o.insecure_registries.contains(&host),
             flux: false,
+            token_realms: Vec::new(),
         };
         let mut conn = connection(&reference, &push_opts)?;
         if conn.credentials.is_none() && host != name.registry {
