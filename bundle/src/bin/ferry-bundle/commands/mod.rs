@@ -61,6 +61,7 @@ pub const USAGE: &str = "usage: ferry-bundle <command> [options]
   publish DIR --out WEBROOT                                exploded layout for HTTP delta updates
   push    DIR oci://HOST[:PORT]/REPO[:TAG] [--format ferry|flux] [--ca-file F]
           [--client-cert F --client-key F] [--basic-auth-file F | --docker-config F] [--plain-http]
+          [--token-realm https://HOST]...   a token service on another host that may get the credentials
 The secret key password comes from --password-file or FERRY_KEY_PASSWORD, never the command line.
 Exit codes: 0 ok, 1 verification refused, 2 usage error, 3 other failure.";
 
@@ -98,6 +99,7 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
         "platform",
         "insecure-registry",
         "host",
+        "token-realm",
     ];
     let a = args::parse(rest, valued).map_err(usage)?;
     if let Some(f) = a.unknown_flags(&[
