@@ -134,13 +134,13 @@ pub struct Manifest {
     /// applied (devices refuse such a revision otherwise; see `docs/bundle-format.md`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_mass_prune: bool,
+    /// Content files that are SOPS files, with their age recipients (docs/secrets.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sops: Vec<SopsFile>,
 }
 
 fn is_false(b: &bool) -> bool {
     !*b
-    /// Content files that are SOPS files, with their age recipients (docs/secrets.md).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sops: Vec<SopsFile>,
 }
 
 /// A content file encrypted with SOPS: devices decrypt it in memory just before apply.
