@@ -6,6 +6,7 @@
 
 pub mod decide;
 mod enforce;
+mod fetch;
 mod operator;
 mod pass;
 mod refuse;
