@@ -176,6 +176,7 @@ impl crate::httpd::Handler for MetricsHandler {
 pub fn serve(listener: TcpListener, render: Arc<dyn Fn() -> String + Send + Sync>) {
     let limits = crate::httpd::ServerLimits {
         max_connections: 4,
+        max_per_client: 2,
         ..Default::default()
     };
     crate::httpd::spawn(listener, limits, Arc::new(MetricsHandler(render)));

@@ -193,50 +193,7 @@ pub enum Artifact {
     Flux { content: Layer },
 }
 
-/// Recognizes an artifact from its image manifest.
-pub fn parse_artifact(bytes: &[u8]) -> Result<Artifact, OciError> {
-    let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| OciError::BadManifest(e.to_string()))?;
-    let layers: Vec<Layer> = v["layers"]
-        .as_array()
-        .map(|ls| {
-            ls.iter()
-                .map(|l| Layer {
-                    media_type: l["mediaType"].as_str().unwrap_or_default().into(),
-                    digest: l["digest"].as_str().unwrap_or_default().into(),
-                    size: l["size"].as_u64().unwrap_or(0),
-                    title: l["annotations"][TITLE].as_str().unwrap_or_default().into(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let artifact_type = v["artifactType"].as_str().unwrap_or_default().to_string();
-    let config = v["config"]["mediaType"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let find = |mt: &str| layers.iter().find(|l| l.media_type == mt).cloned();
-    if config == FLUX_CONFIG_MEDIA_TYPE {
-        return Ok(Artifact::Flux {
-            content: find(FLUX_CONTENT_MEDIA_TYPE).ok_or(OciError::MissingLayer("flux content"))?,
-        });
-    }
-    if artifact_type == FERRY_ARTIFACT_TYPE || find(MANIFEST_MEDIA_TYPE).is_some() {
-        return Ok(Artifact::Ferry {
-            manifest: find(MANIFEST_MEDIA_TYPE).ok_or(OciError::MissingLayer("bundle manifest"))?,
-            signature: find(SIGNATURE_MEDIA_TYPE),
-            files: layers
-                .iter()
-                .filter(|l| l.media_type == FILE_MEDIA_TYPE)
-                .cloned()
-                .collect(),
-        });
-    }
-    Err(OciError::UnknownArtifact {
-        artifact_type,
-        config,
-    })
-}
+pub use crate::oci_wire::parse_artifact;
 
 /// The highest tag that is a semver version matching `range` (Cargo syntax: `>=1.2, <2`,
 /// `^1.2`, `~1.2.3`, `1.*`). A leading `v` in tags is accepted.
@@ -302,6 +259,54 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
         }),
         _ => None,
     }
+}
+
+/// `scheme://host[:port]` of an `http(s)://` URL, lowercased; None for anything else.
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    (!host.is_empty()).then(|| format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
+/// Whether a token realm may be asked, and with the registry credentials (true) or without.
+/// Refused: a realm that is not an `http(s)` URL, a plain-HTTP realm named by an HTTPS
+/// registry (a downgrade), and a realm on another origin than `registry_base`'s when there
+/// are credentials to send, unless that origin is in `allowed`. Without credentials a realm on
+/// another host (a registry's separate token service) is asked anonymously.
+pub fn realm_use(
+    registry_base: &str,
+    realm: &str,
+    allowed: &[String],
+    credentials: bool,
+) -> Result<bool, String> {
+    let shown = crate::text::bounded(realm, 200);
+    let realm_origin =
+        origin(realm).ok_or_else(|| format!("token realm {shown:?} is not an http(s) URL"))?;
+    let own = origin(registry_base).unwrap_or_default();
+    if own.starts_with("https://") && realm_origin.starts_with("http://") {
+        return Err(format!(
+            "token realm {shown} is plain HTTP for a registry reached over HTTPS: refused (the \
+             credentials and the token would travel in clear)"
+        ));
+    }
+    if !credentials || realm_origin == own {
+        return Ok(credentials);
+    }
+    if allowed
+        .iter()
+        .any(|a| origin(a).is_some_and(|a| a == realm_origin))
+    {
+        return Ok(true);
+    }
+    Err(format!(
+        "token realm {realm_origin} is not the registry's own origin ({own}): refused to send \
+         the registry credentials there (list it in tokenRealms to allow it)"
+    ))
 }
 
 /// Credentials for `registry` from a docker `config.json` (`auths.<host>.auth` or
@@ -397,6 +402,41 @@ mod tests {
             Some("u:p")
         );
         assert_eq!(docker_config_credentials(cfg, "nope"), None);
+    }
+
+    #[test]
+    fn token_realms_get_credentials_only_on_the_registry_origin_or_an_allowed_one() {
+        let reg = "https://reg.example.com:5000";
+        let ok = |realm: &str, allowed: &[&str], creds: bool| {
+            let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+            realm_use(reg, realm, &allowed, creds)
+        };
+        assert_eq!(
+            ok("https://REG.example.com:5000/token", &[], true),
+            Ok(true)
+        );
+        assert_eq!(ok("https://auth.example.com/token", &[], false), Ok(false));
+        let e = ok("https://auth.example.com/token", &[], true).unwrap_err();
+        assert!(e.contains("tokenRealms"), "{e}");
+        assert_eq!(
+            ok(
+                "https://auth.example.com/token",
+                &["https://auth.example.com"],
+                true
+            ),
+            Ok(true)
+        );
+        // Another port or scheme is another origin; plain HTTP is never asked.
+        assert!(ok("https://reg.example.com:5001/t", &[], true).is_err());
+        for creds in [true, false] {
+            let e = ok("http://reg.example.com:5000/token", &[], creds).unwrap_err();
+            assert!(e.contains("plain HTTP"), "{e}");
+        }
+        assert!(ok("ftp://x/token", &[], false).is_err());
+        assert_eq!(
+            realm_use("http://reg:5000", "http://reg:5000/t", &[], true),
+            Ok(true)
+        );
     }
 
     #[test]

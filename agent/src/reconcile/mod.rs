@@ -224,6 +224,7 @@ impl Agent {
                 labels: self.config.device.labels.clone(),
             },
             limits: self.config.limits,
+            images: crate::images::policy_for(&self.config, &sync.name),
         })
     }
 

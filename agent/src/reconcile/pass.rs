@@ -109,6 +109,18 @@ impl Agent {
             };
         crate::fault::point("after-verify");
         let vm = verdict.manifest().clone();
+        if let Err(source) = crate::host::admit(sync, &vm.manifest) {
+            // A host section on a sync that may not carry one: the revision is refused whole.
+            let e = SyncError::Host {
+                sync: name.into(),
+                source: source.into(),
+            };
+            self.event(name, "refused", &format!("{}: {e}", found.origin));
+            self.store
+                .set_error(name, Some(&e.to_string()))
+                .map_err(st)?;
+            return Err(e);
+        }
         let revision = vm.manifest.revision;
         let percent = vm.manifest.rollout.as_ref().and_then(|r| r.percent);
         let offer = Offer {

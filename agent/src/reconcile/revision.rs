@@ -121,18 +121,6 @@ impl Agent {
             sync: name.into(),
             source,
         };
-        crate::host::apply_for_sync(
-            &self.config,
-            &self.store,
-            &self.blobs,
-            self.client.clock(),
-            name,
-            manifest,
-        )
-        .map_err(|source| SyncError::Host {
-            sync: name.into(),
-            source,
-        })?;
         let desired = match self.desired(sync, manifest) {
             Ok(d) => d,
             Err(e) => {
@@ -147,6 +135,19 @@ impl Agent {
                 return Err(e);
             }
         };
+        // The host section only after the whole revision rendered and passed the fence.
+        crate::host::apply_for_sync(
+            &self.config,
+            &self.store,
+            &self.blobs,
+            self.client.clock(),
+            name,
+            manifest,
+        )
+        .map_err(|source| SyncError::Host {
+            sync: name.into(),
+            source,
+        })?;
         let inventory = self.store.effective_inventory(name).map_err(st)?;
         let planned: Vec<InventoryEntry> = desired.iter().map(InventoryEntry::from).collect();
         let plan = plan::plan(desired, &inventory);

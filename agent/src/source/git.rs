@@ -9,6 +9,7 @@
 //! POST `ls-refs`) from then on for this source. Over `git://` and local paths a no-change
 //! poll is gix's ref advertisement; a pinned commit equal to the cursor costs no network.
 
+use super::git_bounds::{Budget, Phase};
 use super::git_http::{ProbeAnswer, UreqHttp};
 use super::git_probe::Peel;
 use super::git_tree::{read_blob, TreeFiles};
@@ -18,6 +19,7 @@ use gix::remote::Direction;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 /// Which commit to take.
 #[derive(Debug, Clone)]
@@ -26,6 +28,17 @@ pub enum GitRef {
     Tag(String),
     Semver(String),
     Commit(String),
+}
+
+/// What a Git source may receive, and for how long (from its config).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Deadline of each HTTPS request, or of a whole `git://` connection.
+    pub timeout: Duration,
+    pub connect_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    /// None: [`super::git_bounds::default_max_pack`] of the sync's limits.
+    pub max_pack_bytes: Option<u64>,
 }
 
 pub struct GitSource {
@@ -38,6 +51,7 @@ pub struct GitSource {
     http: Result<(ureq::Agent, Option<String>), String>,
     /// Whether the server answers the one-request probe; learned once per source.
     probe: ProbeSupport,
+    bounds: Bounds,
 }
 
 /// Whether the HTTPS server answers a stateless protocol-v2 `ls-refs` POST.
@@ -56,6 +70,7 @@ impl GitSource {
         path: String,
         repo_dir: PathBuf,
         http: Result<(ureq::Agent, Option<String>), String>,
+        bounds: Bounds,
     ) -> Self {
         GitSource {
             url,
@@ -64,6 +79,7 @@ impl GitSource {
             repo_dir,
             http,
             probe: ProbeSupport::Assumed,
+            bounds,
         }
     }
 
@@ -158,14 +174,40 @@ impl GitSource {
         }
     }
 
-    fn repo(&self) -> Result<gix::Repository, SourceError> {
-        if self.repo_dir.join("HEAD").exists() {
-            gix::open(&self.repo_dir).map_err(|e| self.err("opening the local repository", e))
-        } else {
+    /// The local repository, opened with gix's allocation limit (`alloc_limit` bytes per
+    /// object inflated, in a received pack or read from the store).
+    fn repo(&self, alloc_limit: u64) -> Result<gix::Repository, SourceError> {
+        if !self.repo_dir.join("HEAD").exists() {
             std::fs::create_dir_all(&self.repo_dir)
                 .map_err(|e| self.err("creating the local repository", e))?;
-            gix::init_bare(&self.repo_dir).map_err(|e| self.err("creating the local repository", e))
+            gix::init_bare(&self.repo_dir)
+                .map_err(|e| self.err("creating the local repository", e))?;
         }
+        let options = gix::open::Options::default()
+            .config_overrides([format!("gitoxide.objects.allocLimit={alloc_limit}")]);
+        gix::open_opts(&self.repo_dir, options)
+            .map_err(|e| self.err("opening the local repository", e))
+    }
+
+    /// A `git://` connection with the source's timeouts, its answers charged to `budget`.
+    fn daemon(
+        &self,
+        url: &gix::Url,
+        budget: &std::sync::Arc<Budget>,
+    ) -> Result<super::git_bounds::DaemonConnection, SourceError> {
+        super::git_bounds::connect_daemon(
+            url,
+            self.bounds
+                .connect_timeout
+                .unwrap_or(Duration::from_secs(10)),
+            self.bounds.read_timeout.unwrap_or(Duration::from_secs(30)),
+            budget.clone(),
+        )
+        .map_err(|e| self.err("connect", e))
+    }
+
+    fn gix_url(&self) -> Result<gix::Url, SourceError> {
+        gix::url::parse(gix::bstr::BStr::new(self.url.as_bytes())).map_err(|e| self.err("url", e))
     }
 
     /// The refspec that fetches `target` into a local ref, and that local ref.
@@ -191,6 +233,7 @@ impl GitSource {
         spec: &str,
         remote_name: &str,
         cursor: Option<&str>,
+        max_pack: u64,
     ) -> Result<Option<gix::ObjectId>, SourceError> {
         let remote = repo
             .remote_at(self.url.as_str())
@@ -198,18 +241,28 @@ impl GitSource {
             .with_refspecs([spec], Direction::Fetch)
             .map_err(|e| self.err("refspec", e))?;
         if self.url.starts_with("http") {
-            let url = gix::url::parse(gix::bstr::BStr::new(self.url.as_bytes()))
-                .map_err(|e| self.err("url", e))?;
+            let transport = self.http_transport(self.gix_url()?, max_pack)?;
             return self.run(
-                remote.to_connection_with_transport(self.http_transport(url)?),
+                remote.to_connection_with_transport(transport),
                 remote_name,
                 cursor,
+                None,
+            );
+        }
+        if self.url.starts_with("git://") {
+            let budget = Budget::new(max_pack, Some(self.bounds.timeout));
+            let conn = self.daemon(&self.gix_url()?, &budget)?;
+            return self.run(
+                remote.to_connection_with_transport(conn),
+                remote_name,
+                cursor,
+                Some(&budget),
             );
         }
         let conn = remote
             .connect(Direction::Fetch)
             .map_err(|e| self.err("connect", e))?;
-        self.run(conn, remote_name, cursor)
+        self.run(conn, remote_name, cursor, None)
     }
 
     fn run<T>(
@@ -217,6 +270,7 @@ impl GitSource {
         conn: gix::remote::Connection<'_, '_, '_, T>,
         remote_name: &str,
         cursor: Option<&str>,
+        budget: Option<&Budget>,
     ) -> Result<Option<gix::ObjectId>, SourceError>
     where
         T: gix_transport::client::blocking_io::Transport,
@@ -244,6 +298,9 @@ impl GitSource {
         if cursor == Some(self.cursor_for(&id).as_str()) {
             return Ok(None);
         }
+        if let Some(b) = budget {
+            b.enter(Phase::Pack);
+        }
         prepare
             .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
             .receive(gix::progress::Discard, &AtomicBool::new(false))
@@ -252,7 +309,11 @@ impl GitSource {
     }
 
     /// Tag refs the remote advertises (one ref advertisement).
-    fn remote_tags(&self, repo: &gix::Repository) -> Result<Vec<String>, SourceError> {
+    fn remote_tags(
+        &self,
+        repo: &gix::Repository,
+        max_pack: u64,
+    ) -> Result<Vec<String>, SourceError> {
         let remote = repo
             .remote_at(self.url.as_str())
             .map_err(|e| self.err("remote", e))?
@@ -265,10 +326,16 @@ impl GitSource {
                 .collect()
         };
         if self.url.starts_with("http") {
-            let url = gix::url::parse(gix::bstr::BStr::new(self.url.as_bytes()))
-                .map_err(|e| self.err("url", e))?;
             let p = remote
-                .to_connection_with_transport(self.http_transport(url)?)
+                .to_connection_with_transport(self.http_transport(self.gix_url()?, max_pack)?)
+                .prepare_fetch(gix::progress::Discard, Default::default())
+                .map_err(|e| self.err("ref advertisement", e))?;
+            return Ok(names(p.ref_map()));
+        }
+        if self.url.starts_with("git://") {
+            let budget = Budget::new(max_pack, Some(self.bounds.timeout));
+            let p = remote
+                .to_connection_with_transport(self.daemon(&self.gix_url()?, &budget)?)
                 .prepare_fetch(gix::progress::Discard, Default::default())
                 .map_err(|e| self.err("ref advertisement", e))?;
             return Ok(names(p.ref_map()));
@@ -284,6 +351,7 @@ impl GitSource {
     fn http_transport(
         &self,
         url: gix::Url,
+        max_pack: u64,
     ) -> Result<gix_transport::client::blocking_io::http::Transport<UreqHttp>, SourceError> {
         let (agent, auth) = self.http.clone().map_err(|reason| SourceError::File {
             origin: self.url.clone(),
@@ -291,7 +359,7 @@ impl GitSource {
         })?;
         Ok(
             gix_transport::client::blocking_io::http::Transport::new_http(
-                UreqHttp::new(agent, auth),
+                UreqHttp::new(agent, auth, max_pack),
                 url,
                 gix_transport::Protocol::V2,
                 false,
@@ -332,24 +400,24 @@ impl Source for GitSource {
                 return Ok(Poll::Unchanged);
             }
         }
-        let repo = self.repo()?;
+        let repo = self.repo(super::git_bounds::alloc_limit(&policy.limits))?;
+        let max_pack = self
+            .bounds
+            .max_pack_bytes
+            .unwrap_or_else(|| super::git_bounds::default_max_pack(&policy.limits));
         let target = match (probed, &self.reference) {
             (Some((target, _)), _) => target,
             (None, GitRef::Semver(range)) => {
-                let names = self.remote_tags(&repo)?;
+                let names = self.remote_tags(&repo, max_pack)?;
                 GitRef::Tag(self.select_tag(names.iter().map(String::as_str), range)?)
             }
             (None, other) => other.clone(),
         };
         let (spec, remote_name) = Self::refspec(&target);
-        let Some(commit) = self.fetch(&repo, &spec, &remote_name, cursor)? else {
+        let Some(commit) = self.fetch(&repo, &spec, &remote_name, cursor, max_pack)? else {
             return Ok(Poll::Unchanged);
         };
         let origin = format!("{}@{} ({})", self.url, commit.to_hex(), remote_name);
-        let reading = |e: String| SourceError::File {
-            origin: self.url.clone(),
-            reason: format!("reading: {e}"),
-        };
         let missing = |f: &str| SourceError::NoBundle {
             source_name: format!(
                 "{} ({} missing at {})",
@@ -359,20 +427,16 @@ impl Source for GitSource {
             ),
             refused: Vec::new(),
         };
-        let manifest = read_blob(&repo, commit, &self.in_repo(ferry_bundle::MANIFEST_FILE))
-            .map_err(reading)?
+        let limits = &policy.limits;
+        let read = |file: &str, max: u64| {
+            read_blob(&repo, commit, &self.in_repo(file), max).map_err(|reason| SourceError::File {
+                origin: origin.clone(),
+                reason,
+            })
+        };
+        let manifest = read(ferry_bundle::MANIFEST_FILE, limits.max_manifest_bytes)?
             .ok_or_else(|| missing(ferry_bundle::MANIFEST_FILE))?;
-        if manifest.len() as u64 > policy.limits.max_manifest_bytes {
-            return Err(SourceError::File {
-                origin,
-                reason: format!(
-                    "bundle.yaml is larger than {} bytes",
-                    policy.limits.max_manifest_bytes
-                ),
-            });
-        }
-        let signature = read_blob(&repo, commit, &self.in_repo(ferry_bundle::SIGNATURE_FILE))
-            .map_err(reading)?
+        let signature = read(ferry_bundle::SIGNATURE_FILE, limits.max_signature_bytes)?
             .map(|s| String::from_utf8_lossy(&s).into_owned());
         Ok(Poll::Found(Found {
             manifest,

@@ -3,6 +3,7 @@
 
 pub mod dir;
 pub mod git;
+mod git_bounds;
 pub mod git_http;
 pub mod git_probe;
 mod git_tree;
@@ -171,6 +172,8 @@ pub fn from_config(
             semver,
             commit,
             path,
+            timeout,
+            max_pack_bytes,
             auth,
         } => {
             let reference = match (commit, semver, tag, branch) {
@@ -182,19 +185,21 @@ pub fn from_config(
                 }
             };
             // The probe of each poll goes without a User-Agent; gix's requests name their own.
-            let http = crate::outbound::Endpoint::kept_alive_unnamed(
-                auth,
-                std::time::Duration::from_secs(600),
-                KEEP_IDLE,
-            )
-            .map(|e| (e.agent().clone(), e.authorization().map(str::to_string)))
-            .map_err(|e| e.to_string());
+            let http = crate::outbound::Endpoint::kept_alive_unnamed(auth, *timeout, KEEP_IDLE)
+                .map(|e| (e.agent().clone(), e.authorization().map(str::to_string)))
+                .map_err(|e| e.to_string());
             Box::new(git::GitSource::new(
                 url.clone(),
                 reference,
                 path.clone(),
                 cache.join("repo"),
                 http,
+                git::Bounds {
+                    timeout: *timeout,
+                    connect_timeout: auth.connect_timeout,
+                    read_timeout: auth.read_timeout,
+                    max_pack_bytes: *max_pack_bytes,
+                },
             ))
         }
         SourceConfig::Directory { path, quarantine } => Box::new(dir::DirSource::new(
@@ -225,6 +230,8 @@ pub fn from_config(
             basic_auth_file,
             docker_config,
             plain_http,
+            timeout,
+            token_realms,
         } => {
             let selector = match (digest, semver, tag) {
                 (Some(d), _, _) => oci::Selector::Digest(d.clone()),
@@ -239,7 +246,12 @@ pub fn from_config(
                 basic_auth_file,
                 docker_config,
                 *plain_http,
-            );
+            )
+            .map(|c| ferry_bundle::registry::Connection {
+                timeout: Some(*timeout),
+                token_realms: token_realms.clone(),
+                ..c
+            });
             Box::new(oci::OciSource::new(
                 url.clone(),
                 selector,
@@ -285,6 +297,7 @@ fn oci_connection(
         credentials,
         plain_http,
         timeout: None,
+        token_realms: Vec::new(),
         keep_idle: Some(KEEP_IDLE),
     })
 }

@@ -45,8 +45,7 @@ pub fn connection(reference: &Reference, o: &PushOptions) -> Result<Connection> 
         client_pem,
         credentials,
         plain_http: o.plain_http,
-        timeout: None,
-        keep_idle: None,
+        ..Connection::default()
     })
 }
 
