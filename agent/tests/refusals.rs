@@ -204,7 +204,8 @@ fn a_tampered_host_file_from_an_http_source_is_refused_before_it_counts_as_verif
             server.url,
             server.ca_file().display()
         ),
-        "timeout: 5s",
+        // A host-capable sync (its own gate): the tampered file is what is refused.
+        "timeout: 5s\nhost: {enabled: true}",
         "",
     );
     Env::explode(

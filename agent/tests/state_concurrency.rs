@@ -106,6 +106,7 @@ fn check_schema(state: &Path, round: usize) {
 #[test]
 fn processes_started_together_on_a_fresh_state_directory_all_succeed() {
     let env = Env::new();
+    env.relay_token();
     env.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
     let state = env.dir.path().join("state");
     for round in 0..ROUNDS {
@@ -142,6 +143,8 @@ fn processes_started_together_on_a_fresh_state_directory_all_succeed() {
 #[test]
 fn readers_start_while_a_writer_runs_passes() {
     let env = Env::new();
+    // The daemon serves the relay too (the site token is required).
+    env.relay_token();
     env.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
     let state = env.dir.path().join("state");
     for round in 0..ROUNDS {
