@@ -24,12 +24,13 @@ pub enum ContentRefusal {
 }
 
 impl SyncError {
-    /// The refusal as recorded: the source and the file, without the sync's name.
+    /// What was refused and why, without the sync's name ([`Agent::refuse`] adds the
+    /// source's origin when the text does not name it).
     fn refusal_text(&self) -> String {
         match self {
             SyncError::Source { source, .. } => source.to_string(),
-            SyncError::Refused { origin, source, .. } => format!("{origin}: {source}"),
-            SyncError::Content { origin, what, .. } => format!("{origin}: {what}"),
+            SyncError::Refused { source, .. } => source.to_string(),
+            SyncError::Content { what, .. } => what.to_string(),
             SyncError::Host { source, .. } => source.to_string(),
             other => other.to_string(),
         }
