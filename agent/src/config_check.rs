@@ -40,6 +40,8 @@ pub enum CheckError {
         field: &'static str,
         source: ferry_bundle::host::HostError,
     },
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
     #[error("host.root {0} is not a directory")]
     HostRootNotDirectory(PathBuf),
     #[error("sync {sync}: {source}")]
@@ -152,6 +154,7 @@ pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckErr
         warnings.extend(check_host(h)?);
     }
     warnings.extend(host_capable_syncs(cfg));
+    crate::secrets::check(cfg.decryption.as_ref())?;
     Ok(warnings)
 }
 

@@ -28,6 +28,7 @@ pub mod notify;
 pub mod outbound;
 pub mod reconcile;
 pub mod report;
+pub mod secrets;
 pub mod serve;
 pub mod source;
 pub mod store;

@@ -12,6 +12,23 @@ use images_support::*;
 use std::io::Read;
 use std::net::TcpStream;
 
+/// `ferry-agent images serve` for `env`, once it listens.
+fn images_serve(env: &Env) -> Kill {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["images", "serve"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Kill(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stderr), &mut line).unwrap();
+    assert!(line.contains("image mirror on"), "{line}");
+    server
+}
+
 /// Kills a child process when dropped (also when an assertion fails).
 struct Kill(std::process::Child);
 
@@ -132,18 +149,7 @@ fn a_tenant_image_named_like_another_syncs_is_refused_and_the_owner_keeps_servin
     assert_eq!(code, 0, "{o}");
 
     // The mirror as `ferry-agent images serve` runs it, from the configuration.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
-        .arg("--config")
-        .arg(&env.config)
-        .args(["images", "serve"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _server = Kill(child);
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stderr), &mut line).unwrap();
-    assert!(line.contains("image mirror on"), "{line}");
+    let server = images_serve(&env);
     let mirror = format!("http://127.0.0.1:{port}");
     let ctrd = Containerd::start().expect("containerd");
     ctrd.mirror(&reg, &format!("https://{reg}"), &mirror)
@@ -208,4 +214,24 @@ fn a_tenant_image_named_like_another_syncs_is_refused_and_the_owner_keeps_servin
     .call()
     .unwrap();
     assert_eq!(coredns_probe.status().as_u16(), 404);
+
+    // The map follows the configuration, not what was applied before it changed: once the
+    // infra sync no longer owns <registry>/demo, its applied image is not served for that tag.
+    drop(server);
+    env.write_config_tail(
+        &format!("images: {{listen: \"127.0.0.1:{port}\"}}"),
+        &format!("timeout: 5s\nimages: {{prefixes: [\"{reg}/platform\"]}}"),
+        &format!(
+            "  - name: tenant\n    source: {{type: directory, path: {}}}\n    interval: 1s\n    timeout: 5s\n    images: {{prefixes: [\"{reg}/team-a\"]}}\n",
+            tenant_drop.display()
+        ),
+    );
+    let _server = images_serve(&env);
+    let gone = ureq::head(&format!("{mirror}/v2/demo/app/manifests/1?ns={reg}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 404);
 }

@@ -476,3 +476,43 @@ fn the_relay_does_not_start_without_a_private_site_token_and_refuses_neighbours_
     assert!(code != 0 && o.contains("401"), "{o}");
     assert!(neighbour.obj("", "Secret", "default", "s").is_none());
 }
+
+/// Answers every request with `0` bytes of a fixed size (a large blob).
+struct Large(usize);
+
+impl httpd::Handler for Large {
+    fn handle(&self, _: &httpd::Request) -> httpd::Response {
+        let mut r = httpd::Response::status(200);
+        r.body = httpd::Body::Bytes(vec![0; self.0]);
+        r
+    }
+}
+
+#[test]
+fn a_client_that_reads_its_answer_slowly_is_cut_at_the_answer_deadline() {
+    const SIZE: usize = 64 << 20;
+    // Each write must progress within 2 s (the reader below always lets it), and the whole
+    // answer arrive within 2 s + 64 MiB at 64 MiB/s = 3 s.
+    let limits = ServerLimits {
+        write_timeout: Duration::from_secs(2),
+        min_send_rate: 64 << 20,
+        ..Default::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    httpd::spawn(listener, limits, Arc::new(Large(SIZE)));
+    let mut s = connect(port);
+    s.write_all(b"GET /blob HTTP/1.1\r\n\r\n").unwrap();
+    // 64 KiB every 10 ms: every write progresses, but the whole answer would take ~10 s
+    // (without the answer deadline all of it arrives: checked, 67108954 bytes with the head).
+    let mut buf = vec![0u8; 64 << 10];
+    let mut read = 0usize;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(read > 0 && read < SIZE, "read {read} of {SIZE} bytes");
+}

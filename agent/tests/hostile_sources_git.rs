@@ -10,7 +10,8 @@ mod source_attacks;
 
 use common::*;
 use ferry_tests::git_server::{GitDaemon, GitRepo};
-use source_attacks::{git_cgi, Body, Device, GitAnswer, HostileGitDaemon, HostileHttp, Reply};
+use source_attacks::git::{git_cgi, write_refs, GitAnswer, HostileGitDaemon};
+use source_attacks::{Body, Device, HostileHttp, Reply};
 
 /// Commits revision `revision` of the bundle to `bundles/app`.
 fn commit(repo: &GitRepo, env: &Env, revision: u64) {
@@ -106,13 +107,26 @@ fn three_million_refs_in_gix_ls_refs_over_https_are_refused_within_the_memory_li
         }
         if req.method == "POST" && req.body.windows(15).any(|w| w == b"command=ls-refs") {
             let mut r = Reply::new(200, "application/x-git-upload-pack-result", Vec::new());
-            r.body = Body::Stream(Box::new(|w| source_attacks::write_refs(w, 3_000_000, "")));
+            r.body = Body::Stream(Box::new(|w| write_refs(w, 3_000_000, "")));
             return r;
         }
         git_cgi(&root, req)
     });
     commit(&repo, &device.env, 2);
     device.attack("3M refs, gix ls-refs over HTTPS", "ref advertisement", 120);
+}
+
+#[test]
+fn a_trickling_git_daemon_is_cut_at_the_configured_timeout() {
+    let repo = GitRepo::new().unwrap();
+    let daemon = GitDaemon::start(repo.root.path()).unwrap();
+    let hostile = HostileGitDaemon::start(daemon.port);
+    let device = git_device(&hostile.url(), ", timeout: 2s");
+    commit(&repo, &device.env, 1);
+    device.applied(1);
+    // 130 bytes at 5 a second: 26 s, past the outer kill without the deadline.
+    hostile.set(Some(GitAnswer::Trickle));
+    device.attack("1 byte per 200 ms over git://", "timed out", 20);
 }
 
 #[test]

@@ -130,7 +130,33 @@ pub struct Manifest {
     /// Files installed on the host and units restarted (see [`crate::host`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<crate::host::HostSection>,
+    /// The publisher confirms that this revision may delete most of what the previous one
+    /// applied (devices refuse such a revision otherwise; see `docs/bundle-format.md`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_mass_prune: bool,
+    /// Content files that are SOPS files, with their age recipients (docs/secrets.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sops: Vec<SopsFile>,
 }
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A content file encrypted with SOPS: devices decrypt it in memory just before apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SopsFile {
+    /// A path listed in `files`.
+    pub path: String,
+    /// The age recipients (`age1...`) the file is encrypted for, as its metadata names them.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+}
+
+/// Most recipients listed for one SOPS file, and the longest one.
+pub const MAX_SOPS_RECIPIENTS: usize = 64;
+const MAX_RECIPIENT_BYTES: usize = 4096;
 
 /// Why a manifest could not be parsed or is not well formed.
 #[derive(Debug, Error)]
@@ -139,6 +165,8 @@ pub enum ManifestError {
     Yaml(String),
     #[error("bundle.yaml is not UTF-8")]
     NotUtf8,
+    #[error("bundle.yaml: sops entry {path}: {reason}")]
+    Sops { path: String, reason: String },
     #[error("bundle.yaml has apiVersion {found:?}/kind {kind:?}, expected {expected:?}/Bundle")]
     WrongType {
         found: String,
@@ -196,6 +224,8 @@ impl Manifest {
             files,
             images: Vec::new(),
             host: None,
+            allow_mass_prune: false,
+            sops: Vec::new(),
         }
     }
 
@@ -253,6 +283,31 @@ impl Manifest {
         crate::images::check(&self.images, &crate::images::ImageLimits::default())?;
         if let Some(host) = &self.host {
             host.validate(|p| self.file(p).is_some())?;
+        }
+        self.check_sops()
+    }
+
+    fn check_sops(&self) -> Result<(), ManifestError> {
+        let bad = |path: &str, reason: &str| ManifestError::Sops {
+            path: crate::text::shown(path),
+            reason: reason.to_string(),
+        };
+        for (i, f) in self.sops.iter().enumerate() {
+            if self.file(&f.path).is_none() {
+                return Err(bad(&f.path, "not listed in files"));
+            }
+            if i > 0 && self.sops[i - 1].path >= f.path {
+                return Err(bad(&f.path, "not sorted by path, or listed twice"));
+            }
+            if f.recipients.len() > MAX_SOPS_RECIPIENTS {
+                return Err(bad(&f.path, "more than 64 recipients"));
+            }
+            let shape = |r: &String| {
+                r.len() <= MAX_RECIPIENT_BYTES && r.bytes().all(|b| b.is_ascii_graphic())
+            };
+            if !f.recipients.iter().all(shape) {
+                return Err(bad(&f.path, "a recipient is not a short printable token"));
+            }
         }
         Ok(())
     }

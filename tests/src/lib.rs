@@ -1,10 +1,12 @@
 pub mod client;
 pub mod containerd;
+pub mod control_plane;
 pub mod git_server;
 pub mod kube_sim;
 pub mod kubectl;
 pub mod oci_image;
 pub mod recorder;
 pub mod registry;
+pub mod sops_tools;
 pub mod static_server;
 pub mod tcp_count;

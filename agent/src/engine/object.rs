@@ -41,8 +41,9 @@ pub struct DesiredObject {
     pub api_version: String,
     /// `file#index` in the bundle.
     pub origin: String,
-    /// The object to apply (labels added, namespace defaulted), as compact JSON.
-    json: Box<str>,
+    /// The object to apply (labels added, namespace defaulted), as compact JSON; wiped when
+    /// dropped (it may hold a Secret decrypted from a SOPS file).
+    json: zeroize::Zeroizing<Box<str>>,
     /// sha256 of `json` (the canonical JSON of the object).
     pub hash: String,
 }
@@ -53,7 +54,7 @@ impl DesiredObject {
         kind: String,
         namespace: String,
         origin: String,
-        manifest: Value,
+        mut manifest: Value,
     ) -> Self {
         let (group, _) = crate::kube::discovery::split_api_version(&api_version);
         let name = manifest["metadata"]["name"]
@@ -62,6 +63,8 @@ impl DesiredObject {
             .to_string();
         let json = serde_json::to_string(&manifest).unwrap_or_default();
         let hash = ferry_bundle::digest::sha256_hex(json.as_bytes());
+        // The tree may hold a Secret decrypted from a SOPS file: wiped, not just freed.
+        ferry_bundle::sops::wipe(&mut manifest);
         DesiredObject {
             id: ObjectId {
                 group,
@@ -71,7 +74,7 @@ impl DesiredObject {
             },
             api_version,
             origin,
-            json: json.into_boxed_str(),
+            json: zeroize::Zeroizing::new(json.into_boxed_str()),
             hash,
         }
     }

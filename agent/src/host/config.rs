@@ -235,6 +235,34 @@ mod tests {
     }
 
     #[test]
+    fn host_capable_syncs_are_signed_and_need_the_host_section() {
+        let parse = |host: &str, sync: &str| {
+            let text = format!(
+                "{host}syncs:\n- name: edge\n  source: {{type: directory, path: d}}\n{sync}"
+            );
+            crate::config::AgentConfig::parse(std::path::Path::new("/a.yaml"), &text)
+                .map(|c| c.syncs[0].host.enabled)
+                .map_err(|e| e.to_string())
+        };
+        let host = "host: {enabled: true, allow: [/usr/local/bin/k3s]}\n";
+        assert_eq!(parse(host, "  host: {enabled: true}\n"), Ok(true));
+        assert_eq!(parse(host, ""), Ok(false));
+        let unsigned = parse(
+            host,
+            "  host: {enabled: true}\n  insecureSkipSignature: true\n",
+        );
+        assert!(unsigned
+            .unwrap_err()
+            .contains("cannot set insecureSkipSignature"));
+        let alone = parse("", "  host: {enabled: true}\n").unwrap_err();
+        assert!(
+            alone.contains("needs the agent's `host` section"),
+            "{alone}"
+        );
+        assert!(parse(host, "  host: {enabled: true, allow: [/]}\n").is_err());
+    }
+
+    #[test]
     fn shells_and_interpreters_are_never_health_executables() {
         for p in [
             "/bin/sh",

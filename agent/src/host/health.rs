@@ -218,16 +218,25 @@ mod tests {
             Path::new("/bin/sh"),
             &["-c".into(), script],
             d.path(),
-            Deadline::after(Duration::from_millis(500)),
+            Deadline::after(Duration::from_secs(2)),
         )
         .unwrap_err();
         assert!(e.contains("killed at its deadline"), "{e}");
         let gc = std::fs::read_to_string(&pid).unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", gc.trim())).unwrap_or_default();
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().next());
-        assert!(matches!(state, None | Some("Z") | Some("X")), "{stat}");
+        // SIGKILL is delivered asynchronously: poll (bounded) until the grandchild is gone.
+        let gone = Deadline::after(Duration::from_secs(10));
+        let mut stat = String::new();
+        while !gone.passed() {
+            stat = std::fs::read_to_string(format!("/proc/{}/stat", gc.trim())).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next());
+            if matches!(state, None | Some("Z") | Some("X")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!gone.passed(), "the grandchild survived: {stat}");
         let ok = run_bounded(
             Path::new("/bin/true"),
             &[],

@@ -7,6 +7,7 @@
 pub mod decide;
 mod enforce;
 mod fetch;
+mod jobs;
 mod operator;
 mod pass;
 mod refuse;
@@ -52,6 +53,13 @@ pub enum SyncError {
         origin: String,
         source: VerifyError,
     },
+    /// A host section on a sync that may not carry one (`host::admit`).
+    #[error("sync {sync}: bundle from {origin} refused: {source}")]
+    HostRefused {
+        sync: String,
+        origin: String,
+        source: crate::host::plan::PlanError,
+    },
     #[error("sync {sync}: bundle from {origin} refused: {what}")]
     Content {
         sync: String,
@@ -67,6 +75,11 @@ pub enum SyncError {
     },
     #[error("sync {sync}: {source}")]
     Render { sync: String, source: RenderError },
+    #[error("sync {sync}: {source}")]
+    Secrets {
+        sync: String,
+        source: crate::secrets::SecretsError,
+    },
     #[error("sync {sync}: {source}")]
     Budget {
         sync: String,
@@ -91,6 +104,12 @@ pub enum SyncError {
         sync: String,
         revision: u64,
         reason: String,
+    },
+    #[error("sync {sync}: revision {revision} refused before any write: {prune}; the last good revision stays applied. If this is intended, publish it with `allowMassPrune: true` (`ferry-bundle build --allow-mass-prune`) or set `allowMassPrune: true` on the sync")]
+    MassPrune {
+        sync: String,
+        revision: u64,
+        prune: crate::engine::plan::MassPrune,
     },
     #[error("unknown sync {0}")]
     UnknownSync(String),

@@ -117,9 +117,10 @@ impl Agent {
         let vm = verdict.manifest().clone();
         if let Err(source) = crate::host::admit(sync, &vm.manifest) {
             // A host section on a sync that may not carry one: the revision is refused whole.
-            let e = SyncError::Host {
+            let e = SyncError::HostRefused {
                 sync: name.into(),
-                source: source.into(),
+                origin: origin.clone(),
+                source,
             };
             return Err(self.refuse(sync, Some(offered()), e));
         }
@@ -249,6 +250,15 @@ impl Agent {
             }
             Err(e) => e,
         };
+        if let SyncError::MassPrune { .. } = e {
+            // Refused before any write: nothing to roll back, nothing held; the next pass
+            // meets the same refusal until the publisher or the sync's config confirms it.
+            self.event(name, "refused", &e.to_string());
+            self.store
+                .set_error(name, Some(&e.to_string()))
+                .map_err(st)?;
+            return Err(e);
+        }
         self.event(name, "failed", &e.to_string());
         match decide::after_failure(e.failure_class(), digest, good) {
             AfterFailure::Retry => {

@@ -30,8 +30,8 @@ impl SyncError {
         match self {
             SyncError::Source { source, .. } => source.to_string(),
             SyncError::Refused { source, .. } => source.to_string(),
+            SyncError::HostRefused { source, .. } => source.to_string(),
             SyncError::Content { what, .. } => what.to_string(),
-            SyncError::Host { source, .. } => source.to_string(),
             other => other.to_string(),
         }
     }

@@ -51,6 +51,8 @@ impl Agent {
         let mut budget = crate::budget::RenderBudget::new(&self.config.limits);
         let client = self.client_for(sync);
         let mut resolver = Resolver::new(&client, &self.discovery, &sync.namespace, &sync.name);
+        let mut keyring = crate::secrets::Keyring::new(self.config.decryption.as_ref());
+        let mut hash_keys = Vec::new();
         let apply_err = |source| SyncError::Apply {
             sync: sync.name.clone(),
             source,
@@ -69,18 +71,31 @@ impl Agent {
                     sync: sync.name.clone(),
                     source,
                 })?;
-            let objects = render::render_file_with(
-                &f.path,
-                &data,
-                &render::Substitution {
-                    vars: &vars,
-                    strict: sync.strict_substitution,
-                },
-            )
-            .map_err(|source| SyncError::Render {
+            let render_err = |source| SyncError::Render {
                 sync: sync.name.clone(),
                 source,
-            })?;
+            };
+            let declared = manifest.sops.iter().any(|s| s.path == f.path);
+            let opened = crate::secrets::open_if_sops(&mut keyring, &f.path, &data, declared);
+            let objects = match opened {
+                Some(opened) => {
+                    let opened = opened.map_err(|source| SyncError::Secrets {
+                        sync: sync.name.clone(),
+                        source,
+                    })?;
+                    hash_keys.push((f.path.clone(), opened.hash_key()));
+                    render::render_documents(&f.path, opened.documents()).map_err(render_err)?
+                }
+                None => render::render_file_with(
+                    &f.path,
+                    &data,
+                    &render::Substitution {
+                        vars: &vars,
+                        strict: sync.strict_substitution,
+                    },
+                )
+                .map_err(render_err)?,
+            };
             drop(data);
             budget
                 .admit(&f.path, objects.iter().map(|o| &o.value))
@@ -90,7 +105,8 @@ impl Agent {
                 })?;
             resolver.add(objects).map_err(apply_err)?;
         }
-        let desired = resolver.finish().map_err(apply_err)?;
+        let mut desired = resolver.finish().map_err(apply_err)?;
+        crate::secrets::key_hashes(&mut desired, &hash_keys);
         if !sync.namespaces.is_empty() {
             if let Some(d) = desired
                 .iter()
@@ -151,13 +167,23 @@ impl Agent {
         let inventory = self.store.effective_inventory(name).map_err(st)?;
         let planned: Vec<InventoryEntry> = desired.iter().map(InventoryEntry::from).collect();
         let plan = plan::plan(desired, &inventory);
+        let confirmed = sync.allow_mass_prune || manifest.allow_mass_prune;
+        if kind == AttemptKind::Apply && sync.prune && !confirmed {
+            if let Some(prune) = plan.mass_prune(inventory.len()) {
+                return Err(SyncError::MassPrune {
+                    sync: name.into(),
+                    revision: manifest.revision,
+                    prune,
+                });
+            }
+        }
         let attempt = self
             .store
             .begin_attempt(name, manifest.revision, digest, kind, source_ref, &planned)
             .map_err(st)?;
         drop(planned);
         crate::fault::point("after-begin");
-        let result = self.execute(sync, &inventory, &plan);
+        let result = self.execute(sync, manifest.revision, &inventory, &plan);
         match &result {
             Ok(cs) => self.store.finish_attempt(attempt, Ok(cs)).map_err(st)?,
             Err(e) => self
@@ -200,6 +226,7 @@ impl Agent {
     fn execute(
         &self,
         sync: &SyncConfig,
+        revision: u64,
         inventory: &[InventoryEntry],
         plan: &plan::Plan,
     ) -> Result<ChangeSet, SyncError> {
@@ -219,6 +246,7 @@ impl Agent {
                 sync: name.into(),
                 source,
             })?;
+        let finished = self.finished_hashes(name)?;
         let apply_err = |source| SyncError::Apply {
             sync: name.into(),
             source,
@@ -234,6 +262,7 @@ impl Agent {
                 recorded: &recorded,
                 sweep: false,
                 changed: &changed,
+                finished: &finished,
             }
             .check(&refs)
             .map_err(apply_err)?;
@@ -251,7 +280,7 @@ impl Agent {
             crate::fault::point("after-stage");
             changes.extend(out.changes);
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
-                self.wait(&client, sync, &refs)?;
+                self.wait(&client, sync, revision, &refs)?;
                 if *stage == Stage::Crds {
                     self.discovery.invalidate(&crd_versions(objects));
                 }
@@ -262,7 +291,7 @@ impl Agent {
                 .objects()
                 .filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped)
                 .collect();
-            self.wait(&client, sync, &refs)?;
+            self.wait(&client, sync, revision, &refs)?;
         }
         if sync.prune {
             crate::fault::point("before-prune");
@@ -299,14 +328,17 @@ impl Agent {
         Ok(changes)
     }
 
-    /// Waits until `objects` are healthy, within the sync's timeout.
+    /// Waits until `objects` are healthy, within the sync's timeout, and records the Jobs
+    /// seen ending (a Job that ran for its content and is gone counts as healthy).
     pub(super) fn wait(
         &self,
         client: &KubeClient,
         sync: &SyncConfig,
+        revision: u64,
         objects: &[&DesiredObject],
     ) -> Result<(), SyncError> {
-        wait::wait_for(
+        let done_when_gone = self.done_when_gone(&sync.name, objects)?;
+        let ended = wait::wait_for(
             client,
             &self.discovery,
             objects,
@@ -315,11 +347,13 @@ impl Agent {
                 interval: self.poll_interval,
                 job_health: sync.job_health,
             },
+            &done_when_gone,
         )
         .map_err(|source| SyncError::Wait {
             sync: sync.name.clone(),
             source,
-        })
+        })?;
+        self.record_job_ends(&sync.name, revision, objects, &ended)
     }
 }
 

@@ -6,7 +6,7 @@
 //! ~1 GB (issue 20). gix reads through [`Capped`]; the phase is set by the caller (refs
 //! first, the pack once the refs are known) or, over HTTPS, by the kind of request.
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -155,7 +155,18 @@ impl<R: Read> Read for Capped<R> {
         if let Some(left) = self.budget.remaining()? {
             (self.before_read)(&self.inner, left);
         }
-        let n = self.inner.read(buf)?;
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            // A socket read timeout: past the deadline, or no byte within `readTimeout`.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                self.budget.remaining()?;
+                return Err(std::io::Error::new(
+                    ErrorKind::TimedOut,
+                    "timed out: the Git server sent nothing within readTimeout",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         self.budget.charge(n)?;
         Ok(n)
     }

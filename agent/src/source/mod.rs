@@ -259,10 +259,18 @@ pub fn from_config(
                 docker_config,
                 *plain_http,
             )
-            .map(|c| ferry_bundle::registry::Connection {
-                timeout: Some(*timeout),
-                token_realms: token_realms.clone(),
-                ..c
+            .and_then(|c| {
+                let https = |r: &String| {
+                    ferry_bundle::oci::origin(r).is_some_and(|o| o.starts_with("https://"))
+                };
+                match token_realms.iter().find(|r| !https(r)) {
+                    Some(bad) => Err(format!("tokenRealms: {bad:?} is not an https:// origin")),
+                    None => Ok(ferry_bundle::registry::Connection {
+                        timeout: Some(*timeout),
+                        token_realms: token_realms.clone(),
+                        ..c
+                    }),
+                }
             });
             Box::new(oci::OciSource::new(
                 url.clone(),

@@ -138,6 +138,19 @@ pub fn render_file_with(
     Ok(out)
 }
 
+/// Renders documents that were read already (a SOPS file's decrypted documents): no
+/// substitution (device variables never reach secret values), the same checks as a file.
+pub fn render_documents(
+    file: &str,
+    documents: Vec<Value>,
+) -> Result<Vec<RenderedObject>, RenderError> {
+    let mut out = Vec::new();
+    for (index, value) in documents.into_iter().enumerate() {
+        push(file, index, value, &mut out)?;
+    }
+    Ok(out)
+}
+
 /// One YAML document: read as written to see its opt-out annotation, then substituted and read
 /// again. A document that reads only once substituted (`{a: ${X}}` in flow style) cannot opt out.
 fn yaml_document(
