@@ -63,6 +63,23 @@ fn tampered_image_revision_numbered(env: &Env, rev: u64) -> String {
     layer
 }
 
+/// A host section installing the bundle's `host/config.yaml` as k3s's config.
+fn k3s_config_section() -> ferry_bundle::host::HostSection {
+    ferry_bundle::host::HostSection {
+        files: vec![ferry_bundle::host::HostFile {
+            source: "host/config.yaml".into(),
+            target: "/etc/rancher/k3s/config.yaml".into(),
+            mode: 0o600,
+            uid: 0,
+            gid: 0,
+            arch: ferry_bundle::host::Arch::Any,
+            version: None,
+            allow_downgrade: false,
+        }],
+        units: vec![],
+    }
+}
+
 fn assert_revision_1_kept(env: &Env, what: &str) {
     assert_eq!(
         env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
@@ -204,7 +221,8 @@ fn a_tampered_host_file_from_an_http_source_is_refused_before_it_counts_as_verif
             server.url,
             server.ca_file().display()
         ),
-        "timeout: 5s",
+        // A host-capable sync (its own gate): the tampered file is what is refused.
+        "timeout: 5s\nhost: {enabled: true}",
         "",
     );
     Env::explode(
@@ -219,19 +237,7 @@ fn a_tampered_host_file_from_an_http_source_is_refused_before_it_counts_as_verif
     let config = b"write-kubeconfig-mode: \"0600\"\n".to_vec();
     let a2 = cm("a", "default", "2");
     let files: Vec<(&str, &[u8])> = vec![("a.yaml", a2.as_bytes()), ("host/config.yaml", &config)];
-    let host = ferry_bundle::host::HostSection {
-        files: vec![ferry_bundle::host::HostFile {
-            source: "host/config.yaml".into(),
-            target: "/etc/rancher/k3s/config.yaml".into(),
-            mode: 0o600,
-            uid: 0,
-            gid: 0,
-            arch: ferry_bundle::host::Arch::Any,
-            version: None,
-            allow_downgrade: false,
-        }],
-        units: vec![],
-    };
+    let host = k3s_config_section();
     let b2 = env.publish_raw(&plain, "app", 2, &files, |m| m.host = Some(host));
     Env::explode(&b2, &www.join("app"));
     let sha = ferry_bundle::digest::sha256_hex(&config);
@@ -267,4 +273,45 @@ fn a_tampered_host_file_from_an_http_source_is_refused_before_it_counts_as_verif
         env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
         "1"
     );
+}
+
+#[test]
+fn a_refusal_that_depends_on_the_configuration_is_looked_at_again_once_it_changes() {
+    let env = Env::new();
+    let root = env.dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let top = format!(
+        "host:\n  enabled: true\n  root: {}\n  allow: [/etc/rancher/k3s/]\n",
+        root.display()
+    );
+    // The sync may not carry host sections yet.
+    env.write_config_full(&top, "timeout: 5s");
+    env.publish(1, &[("a.yaml", cm("a", "default", "1"))]);
+    let (code, o) = env.sync();
+    assert_eq!(code, 0, "{o}");
+    let config = b"write-kubeconfig-mode: \"0600\"\n".to_vec();
+    let a2 = cm("a", "default", "2");
+    let files: Vec<(&str, &[u8])> = vec![("a.yaml", a2.as_bytes()), ("host/config.yaml", &config)];
+    let host = k3s_config_section();
+    env.publish_raw(&env.drop_dir(), "app", 2, &files, |m| m.host = Some(host));
+    let (code, o) = env.sync();
+    assert_eq!(code, 1, "{o}");
+    let state = env.dir.path().join("state");
+    let refused = refused_events(&state);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].0.contains("app-2") && refused[0].0.contains("host"),
+        "{refused:?}"
+    );
+    assert_revision_1_kept(&env, "refused by the host gate");
+    // The operator makes the sync host-capable: the unchanged drop is looked at again.
+    env.write_config_full(&top, "timeout: 5s\nhost: {enabled: true}");
+    let (code, o) = env.sync();
+    assert_eq!(code, 0, "{o}");
+    assert!(o.contains("revision 2 applied"), "{o}");
+    assert_eq!(
+        std::fs::read(root.join("etc/rancher/k3s/config.yaml")).unwrap(),
+        config
+    );
+    assert_eq!(status(&env)["highestVerified"], 2);
 }

@@ -6,6 +6,7 @@
 
 pub mod decide;
 mod enforce;
+mod fetch;
 mod jobs;
 mod operator;
 mod pass;

@@ -36,21 +36,9 @@ impl Agent {
                         origin: f.origin.clone(),
                         source,
                     })?;
-                for entry in &vm.manifest().manifest.files {
-                    if !self.blobs.has(&entry.sha256) {
-                        let data = f.files.fetch(entry).map_err(|source| SyncError::Source {
-                            sync: name.into(),
-                            source,
-                        })?;
-                        self.blobs
-                            .put(&entry.sha256, &data)
-                            .map_err(|source| SyncError::Blob {
-                                sync: name.into(),
-                                source,
-                            })?;
-                    }
-                }
-                vm.manifest().manifest.clone()
+                let manifest = &vm.manifest().manifest;
+                self.fetch_files(name, f.files.as_mut(), manifest, &f.origin)?;
+                manifest.clone()
             }
             Ok(Poll::Unchanged) | Err(_) => match self.store.sync_state(name).map_err(st)?.good {
                 Some(good) => self.cached_manifest(name, good.revision, &good.digest)?,

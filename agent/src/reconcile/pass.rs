@@ -5,6 +5,7 @@
 use super::decide::{
     self, AfterFailure, Dependency, FailureClass, Gate, GoodRevision, Offer, OfferDecision,
 };
+use super::refuse::Offered;
 use super::{Agent, Outcome, SyncError};
 use crate::config::SyncConfig;
 use crate::engine::apply::ApplyError;
@@ -92,6 +93,11 @@ impl Agent {
             Ok(Poll::Found(f)) => f,
         };
         self.store.set_source_reachable(name, true).map_err(st)?;
+        let (origin, cursor) = (found.origin.clone(), found.cursor.clone());
+        let offered = || Offered {
+            origin: &origin,
+            cursor: &cursor,
+        };
         for r in &found.refused {
             self.event(name, "refused", r);
         }
@@ -101,10 +107,10 @@ impl Agent {
                 Err(source) => {
                     let e = SyncError::Refused {
                         sync: name.into(),
-                        origin: found.origin,
+                        origin: origin.clone(),
                         source,
                     };
-                    return Err(self.refuse(sync, Some(&found.cursor), e));
+                    return Err(self.refuse(sync, Some(offered()), e));
                 }
             };
         crate::fault::point("after-verify");
@@ -113,10 +119,10 @@ impl Agent {
             // A host section on a sync that may not carry one: the revision is refused whole.
             let e = SyncError::HostRefused {
                 sync: name.into(),
-                origin: found.origin,
+                origin: origin.clone(),
                 source,
             };
-            return Err(self.refuse(sync, Some(&found.cursor), e));
+            return Err(self.refuse(sync, Some(offered()), e));
         }
         let revision = vm.manifest.revision;
         let percent = vm.manifest.rollout.as_ref().and_then(|r| r.percent);
@@ -139,7 +145,7 @@ impl Agent {
                     applied,
                     offered: vm.digest.clone(),
                 };
-                Err(self.refuse(sync, Some(&found.cursor), e))
+                Err(self.refuse(sync, Some(offered()), e))
             }
             OfferDecision::UpToDate => {
                 self.store
@@ -187,7 +193,7 @@ impl Agent {
                 match stored {
                     Ok(()) => {}
                     Err(e @ SyncError::Content { .. }) => {
-                        return Err(self.refuse(sync, Some(&found.cursor), e))
+                        return Err(self.refuse(sync, Some(offered()), e))
                     }
                     Err(e) => return Err(e),
                 }

@@ -9,7 +9,7 @@
 use super::{Agent, SyncError};
 use crate::config::SyncConfig;
 use crate::images::fetch::ImageFetchError;
-use crate::source::SourceError;
+use crate::source::{Lasting, SourceError};
 use thiserror::Error;
 
 /// A file of a verified manifest that did not verify (or could not be had from the source).
@@ -24,42 +24,55 @@ pub enum ContentRefusal {
 }
 
 impl SyncError {
-    /// The refusal as recorded: the source and the file, without the sync's name.
+    /// What was refused and why, without the sync's name ([`Agent::refuse`] adds the
+    /// source's origin when the text does not name it).
     fn refusal_text(&self) -> String {
         match self {
             SyncError::Source { source, .. } => source.to_string(),
-            SyncError::Refused { origin, source, .. } => format!("{origin}: {source}"),
-            SyncError::HostRefused { origin, source, .. } => format!("{origin}: {source}"),
-            SyncError::Content { origin, what, .. } => {
-                let what = what.to_string();
-                if what.contains(origin.as_str()) {
-                    what
-                } else {
-                    format!("{origin}: {what}")
-                }
-            }
+            SyncError::Refused { source, .. } => source.to_string(),
+            SyncError::HostRefused { source, .. } => source.to_string(),
+            SyncError::Content { what, .. } => what.to_string(),
             other => other.to_string(),
+        }
+    }
+
+    /// Whether the refusal holds until the source changes: the offered bytes themselves do
+    /// not match their signed manifest. Other refusals depend on this device's configuration
+    /// or state (keys, targets, host capability, the applied revision) and are looked at
+    /// again.
+    fn lasting(&self) -> Lasting {
+        match self {
+            SyncError::Content { .. } => Lasting::UntilTheSourceChanges,
+            _ => Lasting::UntilTheConfigurationChanges,
         }
     }
 }
 
+/// What a source offered: where it came from and under which cursor.
+pub(super) struct Offered<'a> {
+    pub origin: &'a str,
+    pub cursor: &'a str,
+}
+
 impl Agent {
-    /// Records the refusal `error` of the bundle the source offered under `cursor` (`None`
-    /// when the poll itself refused: the source has set its candidates aside already) and
-    /// returns it.
+    /// Records the refusal `error` of what the source `offered` (`None` when the poll itself
+    /// refused: the source has set its candidates aside already) and returns it.
     pub(super) fn refuse(
         &self,
         sync: &SyncConfig,
-        cursor: Option<&str>,
+        offered: Option<Offered<'_>>,
         error: SyncError,
     ) -> SyncError {
         let name = sync.name.as_str();
         let mut message = error.refusal_text();
-        if let Some(cursor) = cursor {
+        if let Some(offered) = offered {
+            if !message.contains(offered.origin) {
+                message = format!("{}: {message}", offered.origin);
+            }
             let after = self.sources[name]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .refused(cursor, &message);
+                .refused(offered.cursor, &message, error.lasting());
             if let Some(note) = after.note {
                 message = format!("{message} ({note})");
             }

@@ -1,7 +1,7 @@
-//! Applying one revision (IO steps): store its files, render, plan, then per stage check
+//! Applying one revision (IO steps): render, plan, then per stage check
 //! drift on the server, write, record what the server returned, wait, prune.
 
-use super::{Agent, ContentRefusal, SyncError};
+use super::{Agent, SyncError};
 use crate::config::SyncConfig;
 use crate::engine::apply::{self, StageContext, StageOutcome};
 use crate::engine::changeset::ChangeSet;
@@ -12,77 +12,12 @@ use crate::engine::prune::{self, NotDeleted};
 use crate::engine::render;
 use crate::engine::resolve::Resolver;
 use crate::engine::wait;
-use crate::images::fetch::ImageFetchError;
 use crate::kube::KubeClient;
-use crate::source::{FileFetcher, SourceError};
 use crate::store::AttemptKind;
 use ferry_bundle::manifest::Manifest;
-use ferry_bundle::verify::VerifiedManifest;
 use std::collections::BTreeSet;
 
 impl Agent {
-    /// Fetches the files the cache lacks (each verified before it is kept) and stores the
-    /// manifest. A file or image blob that does not match the manifest (or that the source
-    /// `origin` does not have) is a [`SyncError::Content`] refusal; an unreachable source or a
-    /// failing cache is not.
-    pub(super) fn store_bundle(
-        &self,
-        sync: &SyncConfig,
-        mut files: Box<dyn FileFetcher>,
-        raw_manifest: &[u8],
-        signature: Option<&str>,
-        vm: &VerifiedManifest,
-        origin: &str,
-    ) -> Result<(), SyncError> {
-        let name = sync.name.as_str();
-        let refused = |what| SyncError::Content {
-            sync: name.into(),
-            origin: origin.into(),
-            what,
-        };
-        let unreachable = |source| SyncError::Source {
-            sync: name.into(),
-            source,
-        };
-        for entry in &vm.manifest.files {
-            if !self.blobs.has(&entry.sha256) {
-                let data = files.fetch(entry).map_err(|e| match e {
-                    e @ SourceError::Unreachable { .. } => unreachable(e),
-                    e => refused(ContentRefusal::File(e)),
-                })?;
-                self.blobs
-                    .put(&entry.sha256, &data)
-                    .map_err(|source| SyncError::Blob {
-                        sync: name.into(),
-                        source,
-                    })?;
-            }
-        }
-        // Images: only blobs the cache lacks, each verified while it streams in.
-        crate::images::fetch::fetch_missing(&self.blobs, &vm.manifest.images, files.as_mut())
-            .map_err(|e| match e {
-                e @ (ImageFetchError::Io { .. }
-                | ImageFetchError::Source {
-                    source: SourceError::Unreachable { .. },
-                    ..
-                }) => unreachable(e.into()),
-                e => refused(ContentRefusal::Image(e)),
-            })?;
-        crate::fault::point("after-fetch");
-        self.store
-            .put_bundle(
-                &vm.digest,
-                name,
-                vm.manifest.revision,
-                raw_manifest,
-                signature,
-            )
-            .map_err(|source| SyncError::Store {
-                sync: name.into(),
-                source,
-            })
-    }
-
     pub(super) fn cached_manifest(
         &self,
         sync: &str,

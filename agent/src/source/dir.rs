@@ -3,7 +3,7 @@
 //! candidates that fail verification (manifest or any file) are reported, not applied.
 
 use super::quarantine;
-use super::{AfterRefusal, FileFetcher, Found, Poll, Source, SourceError};
+use super::{AfterRefusal, FileFetcher, Found, Lasting, Poll, Source, SourceError};
 use ferry_bundle::digest::sha256_hex;
 use ferry_bundle::local::{self, Opened};
 use ferry_bundle::manifest::FileEntry;
@@ -211,18 +211,20 @@ impl Source for DirSource {
 
     /// Sets the offered candidate aside like a candidate refused in the poll. The drop is not
     /// read again until it changes: the cursor is the drop as it is now (after the move to
-    /// the quarantine), unless another candidate of the poll was newer than the applied
-    /// revision and waits for a look.
-    fn refused(&mut self, cursor: &str, reason: &str) -> AfterRefusal {
+    /// the quarantine; or, for a refusal of the bytes themselves, with the candidate left in
+    /// place), unless another candidate of the poll was newer than the applied revision and
+    /// waits for a look.
+    fn refused(&mut self, cursor: &str, reason: &str, lasting: Lasting) -> AfterRefusal {
         let Some(offered) = self.offered.take() else {
             return AfterRefusal::default();
         };
         let reason = text::bounded(reason, 2048);
         let moved = self.set_aside(&offered.path, &reason);
-        let cursor = match (&moved, offered.others_newer) {
-            (_, true) => None,
-            (Some(_), false) => self.candidates().ok().map(|p| Self::fingerprint(&p)),
-            (None, false) => Some(cursor.to_string()),
+        let cursor = match (&moved, offered.others_newer, lasting) {
+            (_, true, _) => None,
+            (Some(_), false, _) => self.candidates().ok().map(|p| Self::fingerprint(&p)),
+            (None, false, Lasting::UntilTheSourceChanges) => Some(cursor.to_string()),
+            (None, false, Lasting::UntilTheConfigurationChanges) => None,
         };
         AfterRefusal {
             note: moved.map(|to| format!("quarantined to {}", shown_path(&to))),

@@ -98,6 +98,17 @@ pub struct AfterRefusal {
     pub cursor: Option<String>,
 }
 
+/// How long a refusal holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lasting {
+    /// The offered bytes do not match their signed manifest: nothing to look at again until
+    /// the source changes.
+    UntilTheSourceChanges,
+    /// The refusal depends on this device's configuration or state (keys, targets, host
+    /// capability, the applied revision), which may change while the source does not.
+    UntilTheConfigurationChanges,
+}
+
 /// A place bundles come from.
 pub trait Source: Send {
     /// A short description for logs and errors.
@@ -105,10 +116,11 @@ pub trait Source: Send {
     /// Looks for the newest bundle; `cursor` is what the last successful poll returned.
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError>;
     /// The bundle the last poll offered (under `cursor`) was refused after the poll, for
-    /// `reason` (a file or image blob did not match its signed manifest, a replayed revision).
-    /// By default nothing is set aside and the next poll looks again: a network source cannot
+    /// `reason` (a file or image blob did not match its signed manifest, a host section on a
+    /// sync that may not carry one, a replayed revision), holding as `lasting` says. By
+    /// default nothing is set aside and the next poll looks again: a network source cannot
     /// tell tampering from a transport fault, and only the blobs the cache lacks are fetched.
-    fn refused(&mut self, _cursor: &str, _reason: &str) -> AfterRefusal {
+    fn refused(&mut self, _cursor: &str, _reason: &str, _lasting: Lasting) -> AfterRefusal {
         AfterRefusal::default()
     }
 }
