@@ -41,7 +41,9 @@ fn a_signed_bundle_upgrades_k3s_and_its_config_and_a_broken_k3s_is_rolled_back()
     );
 
     // Revision 3: a k3s that never comes up; health fails, v1.32.3 is restored and restarted.
-    h.publish_broken_k3s(3, 3);
+    // 10 s: the rollback checks the restored k3s with this deadline too (on a loaded machine
+    // the stand-in answers in seconds).
+    h.publish_broken_k3s(3, 10);
     let (code, out) = h.env.sync();
     assert_eq!(code, 1, "{out}");
     assert!(
