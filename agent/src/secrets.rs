@@ -168,12 +168,18 @@ pub fn open_if_sops(
 }
 
 /// Replaces the recorded hash of every object that came from a SOPS file with its keyed hash.
-pub fn key_hashes(desired: &mut [crate::engine::object::DesiredObject], keys: &[(String, HashKey)]) {
+pub fn key_hashes(
+    desired: &mut [crate::engine::object::DesiredObject],
+    keys: &[(String, HashKey)],
+) {
     if keys.is_empty() {
         return;
     }
     for d in desired {
-        let file = d.origin.rsplit_once('#').map_or(d.origin.as_str(), |(f, _)| f);
+        let file = d
+            .origin
+            .rsplit_once('#')
+            .map_or(d.origin.as_str(), |(f, _)| f);
         if let Some((_, key)) = keys.iter().find(|(path, _)| path == file) {
             d.hash = key.keyed(&d.hash);
         }
@@ -196,7 +202,10 @@ mod tests {
     /// An identity from the real age-keygen.
     fn keygen() -> String {
         let out = std::process::Command::new("age-keygen").output().unwrap();
-        assert!(out.status.success(), "age-keygen (Debian package age) is needed");
+        assert!(
+            out.status.success(),
+            "age-keygen (Debian package age) is needed"
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -223,6 +232,9 @@ mod tests {
         let bad = write(dir.path(), 0o600, "AGE-SECRET-KEY-1NOTAKEY\n");
         let e = load_identities(&bad).unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
-        assert!(!e.contains("NOTAKEY"), "the key file's text is never shown: {e}");
+        assert!(
+            !e.contains("NOTAKEY"),
+            "the key file's text is never shown: {e}"
+        );
     }
 }
