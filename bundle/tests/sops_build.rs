@@ -46,7 +46,7 @@ fn sops_files_travel_encrypted_and_plaintext_secrets_are_flagged() {
     let m = Manifest::parse(&std::fs::read(out.path().join("bundle.yaml")).unwrap()).unwrap();
     assert_eq!(m.sops.len(), 1);
     assert_eq!(m.sops[0].path, "secret.yaml");
-    assert_eq!(m.sops[0].recipients, [device.clone()]);
+    assert_eq!(m.sops[0].recipients, std::slice::from_ref(&device));
     let o = run(&["inspect"], &[out.path()]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
