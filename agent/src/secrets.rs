@@ -129,8 +129,7 @@ impl Opened {
 
     /// The key for this file's objects' recorded hashes.
     pub fn hash_key(&self) -> HashKey {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.plain.key[..]);
-        let tag = ring::hmac::sign(&key, b"ferry object hash v1");
+        let tag = hmac(&self.plain.key[..], b"ferry object hash v1");
         let mut out = Zeroizing::new([0u8; 32]);
         out.copy_from_slice(tag.as_ref());
         HashKey(out)
@@ -144,10 +143,13 @@ pub struct HashKey(Zeroizing<[u8; 32]>);
 
 impl HashKey {
     pub fn keyed(&self, plain_hash: &str) -> String {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0[..]);
-        let tag = ring::hmac::sign(&key, plain_hash.as_bytes());
+        let tag = hmac(&self.0[..], plain_hash.as_bytes());
         format!("sops:{}", hex::encode(tag.as_ref()))
     }
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> ring::hmac::Tag {
+    ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message)
 }
 
 /// Decrypts `bytes` when it is a SOPS file: `declared` by the signed manifest (then it must
