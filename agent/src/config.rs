@@ -71,6 +71,12 @@ pub enum SourceConfig {
         /// Directory of the bundle in the repository (default: the root).
         #[serde(default)]
         path: String,
+        /// Deadline of each request (HTTPS) or connection (`git://`), pack included.
+        #[serde(default = "default_fetch_timeout", deserialize_with = "duration")]
+        timeout: Duration,
+        /// Largest pack a fetch may receive (default: the bundle limits' total, manifest and
+        /// signature sizes plus 16 MiB).
+        max_pack_bytes: Option<u64>,
         #[serde(flatten)]
         auth: crate::outbound::EndpointTls,
     },
@@ -92,7 +98,18 @@ pub enum SourceConfig {
         /// Plain HTTP (only for a registry on a trusted private link).
         #[serde(default)]
         plain_http: bool,
+        /// Deadline of each request to the registry, body included.
+        #[serde(default = "default_fetch_timeout", deserialize_with = "duration")]
+        timeout: Duration,
+        /// Token services on another origin (`https://host[:port]`) that may receive the
+        /// registry credentials.
+        #[serde(default)]
+        token_realms: Vec<String>,
     },
+}
+
+fn default_fetch_timeout() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_http_timeout() -> Duration {
@@ -114,6 +131,11 @@ pub struct SyncConfig {
     pub drift_interval: Option<Duration>,
     #[serde(default = "yes")]
     pub prune: bool,
+    /// Apply a revision that would prune most of what the previous one applied without the
+    /// publisher's `allowMassPrune` confirmation in the manifest (off: such a revision is
+    /// refused, see [`crate::engine::plan::MassPrune`]).
+    #[serde(default)]
+    pub allow_mass_prune: bool,
     #[serde(default = "yes")]
     pub wait: bool,
     #[serde(default = "default_timeout", deserialize_with = "duration")]
@@ -128,6 +150,10 @@ pub struct SyncConfig {
     /// Accept unsigned bundles. Off by default; only for sources you fully control.
     #[serde(default)]
     pub insecure_skip_signature: bool,
+    /// `host: {enabled: true}`: this sync's bundles may carry a host section (never with
+    /// `insecureSkipSignature`); any other sync's bundle with one is refused whole.
+    #[serde(default)]
+    pub host: crate::host::config::SyncHost,
     /// Syncs that must be applied and healthy before this one runs (infra before apps).
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -160,6 +186,19 @@ pub struct SyncConfig {
     /// A full dry-run drift sweep of every object at least this often (and on daemon start).
     #[serde(default = "default_sweep", deserialize_with = "duration")]
     pub drift_sweep_interval: Duration,
+    /// The image names this sync's bundles may carry (docs/images.md).
+    #[serde(default)]
+    pub images: SyncImages,
+}
+
+/// The images a sync owns on this node: its mirror serves a tag only for the sync whose
+/// `prefixes` cover it. Without prefixes, the only sync of a configuration owns every name;
+/// with several syncs, each that carries images lists its own (no two may overlap).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncImages {
+    #[serde(default)]
+    pub prefixes: Vec<ferry_bundle::images::ImagePrefix>,
 }
 
 /// Whether objects are re-created when an immutable field changed.
@@ -251,6 +290,9 @@ pub struct MetricsConfig {
 pub struct ServeConfig {
     /// Address to listen on, e.g. `0.0.0.0:8470`.
     pub listen: String,
+    /// The site token(s) neighbours must send (`Authorization: Bearer`); required to serve.
+    #[serde(rename = "tokenFile")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// The image mirror containerd pulls through (see docs/images.md).
@@ -463,6 +505,7 @@ impl AgentConfig {
                 )));
             }
         }
+        check_image_prefixes(&cfg.syncs).map_err(invalid)?;
         for s in &cfg.syncs {
             for d in &s.depends_on {
                 if !names.contains(d) {
@@ -476,6 +519,7 @@ impl AgentConfig {
         if let Some(cycle) = dependency_cycle(&cfg.syncs) {
             return Err(invalid(format!("dependsOn cycle: {}", cycle.join(" -> "))));
         }
+        crate::host::config::check_at_load(cfg.host.as_ref(), &cfg.syncs).map_err(invalid)?;
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         let abs = |p: &mut PathBuf| {
@@ -485,6 +529,9 @@ impl AgentConfig {
         };
         abs(&mut cfg.state_dir);
         if let Some(t) = cfg.metrics.textfile.as_mut() {
+            abs(t);
+        }
+        if let Some(t) = cfg.serve.as_mut().and_then(|s| s.token_file.as_mut()) {
             abs(t);
         }
         if let Some(f) = cfg.fleet.as_mut() {
@@ -578,6 +625,23 @@ fn check_ranges(cfg: &AgentConfig) -> Result<(), String> {
             "concurrency must be 1 to 64, not {}",
             cfg.concurrency
         ));
+    }
+    Ok(())
+}
+
+/// No image name may belong to two syncs: prefixes of different syncs must not overlap.
+fn check_image_prefixes(syncs: &[SyncConfig]) -> Result<(), String> {
+    for (i, a) in syncs.iter().enumerate() {
+        for b in &syncs[i + 1..] {
+            for pa in &a.images.prefixes {
+                if let Some(pb) = b.images.prefixes.iter().find(|pb| pa.overlaps(pb)) {
+                    return Err(format!(
+                        "images.prefixes: {pa} of sync {:?} overlaps {pb} of sync {:?} (an image belongs to one sync)",
+                        a.name, b.name
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! every path that must exist exists; the quarantine is not the drop or inside it; trust
 //! anchors (keys) and the config file are not writable by others, nor any directory on their
 //! way that lets others rename them away (refused, or only warned with
-//! `insecureAllowWritableTrust: true`); `images.listen` is a loopback IP:PORT; the `host`
+//! `insecureAllowWritableTrust: true`); `images.listen` is a loopback IP:PORT; a relay
+//! (`serve`) has a private site token file; the `host`
 //! section's allow-list and self path are absolute, normalized host paths and its root is an
-//! existing directory.
+//! existing directory; allow-listed places others can write (or a directory on their way) and
+//! host-capable syncs that are fenced or share their keys are warned about.
 
 use crate::config::{AgentConfig, SourceConfig};
 use std::os::unix::fs::MetadataExt;
@@ -31,6 +33,8 @@ pub enum CheckError {
     },
     #[error(transparent)]
     Images(#[from] crate::images::MirrorSetupError),
+    #[error(transparent)]
+    RelayToken(#[from] crate::serve::TokenError),
     #[error("host.{field}: {source}")]
     HostPath {
         field: &'static str,
@@ -130,6 +134,9 @@ pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckErr
     if let Some(images) = &cfg.images {
         crate::images::loopback(&images.listen)?;
     }
+    if let Some(serve) = &cfg.serve {
+        crate::serve::RelayTokens::load(serve.token_file.as_deref())?;
+    }
     if let Some(k) = &cfg.kubeconfig {
         must_exist("kubeconfig", k)?;
     }
@@ -146,8 +153,59 @@ pub fn check(cfg: &AgentConfig, config_path: &Path) -> Result<Warnings, CheckErr
     if let Some(h) = &cfg.host {
         warnings.extend(check_host(h)?);
     }
+    warnings.extend(host_capable_syncs(cfg));
     crate::secrets::check(cfg.decryption.as_ref())?;
     Ok(warnings)
+}
+
+/// Host-capable syncs whose settings suggest a tenant (fence, impersonation) or whose keys
+/// other syncs trust too: their host sections run as root.
+fn host_capable_syncs(cfg: &AgentConfig) -> Warnings {
+    let mut warnings = Vec::new();
+    for s in cfg.syncs.iter().filter(|s| s.host.enabled) {
+        if !s.namespaces.is_empty() || s.impersonate.is_some() {
+            warnings.push(format!(
+                "sync {}: host-capable with a namespace fence or impersonation; its host \
+                 section runs as root, outside the fence and the identity",
+                s.name
+            ));
+        }
+        let keys = s.keys.as_ref().unwrap_or(&cfg.keys);
+        if let Some(other) = cfg
+            .syncs
+            .iter()
+            .find(|o| o.name != s.name && o.keys.as_ref().unwrap_or(&cfg.keys) == keys)
+        {
+            warnings.push(format!(
+                "sync {}: host-capable but trusts the same keys as sync {} ({}); give it its own `keys`",
+                s.name,
+                other.name,
+                keys.display()
+            ));
+        }
+    }
+    warnings
+}
+
+/// Allow-listed places others can write, or with a directory on their way that others could
+/// rename: what ferry installs there could be replaced by someone other than root.
+fn writable_allow_list(h: &crate::host::HostConfig) -> Warnings {
+    let mut warnings = Vec::new();
+    for a in &h.allow {
+        let path = crate::host::units::under_root(&h.root, a.trim_end_matches('/'));
+        let finding = writable_by_others(&path)
+            .map(|problem| format!("{} {problem}", path.display()))
+            .or_else(|| {
+                parent_writable_by_others(&path)
+                    .map(|(dir, problem)| format!("parent directory {} {problem}", dir.display()))
+            });
+        if let Some(f) = finding {
+            warnings.push(format!(
+                "host.allow {a}: {f}; others could replace the host files ferry installs there"
+            ));
+        }
+    }
+    warnings
 }
 
 /// The `host` section: allow-list entries and the self path are absolute, normalized host paths
@@ -175,7 +233,7 @@ fn check_host(h: &crate::host::HostConfig) -> Result<Warnings, CheckError> {
     if !h.root.is_dir() {
         return Err(CheckError::HostRootNotDirectory(h.root.clone()));
     }
-    let mut warnings = Vec::new();
+    let mut warnings = writable_allow_list(h);
     if !h.enabled {
         warnings.push("host: enabled is false; bundles with a host section are refused".into());
     } else if !h.allows(&h.self_path) {

@@ -92,6 +92,23 @@ fn read(path: &Path) -> Result<Vec<u8>, HttpError> {
     })
 }
 
+/// Whether a request to `url` must stay on HTTPS, redirects included (ureq's `https_only`).
+pub fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
+/// A transport error's text; a redirect from https to http says so.
+pub fn transport_reason(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::RequireHttpsOnly(to) => format!(
+            "redirected from https to {}: refused (no downgrade to plain HTTP)",
+            ferry_bundle::text::bounded(&to, 200)
+        ),
+        e => e.to_string(),
+    }
+}
+
 /// Which `User-Agent` an endpoint's requests carry unless they set their own.
 #[derive(Clone, Copy)]
 enum UserAgent {
@@ -212,13 +229,16 @@ impl Endpoint {
         let mut req = self
             .agent
             .post(url)
+            .config()
+            .https_only(is_https(url))
+            .build()
             .header("Content-Type", "application/json");
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
         }
         let mut resp = req.send(body).map_err(|e| HttpError::Transport {
             url: url.into(),
-            reason: e.to_string(),
+            reason: transport_reason(e),
         })?;
         let status = resp.status().as_u16();
         // Read the (small) answer to its end: only a fully read response gives the
@@ -233,13 +253,19 @@ impl Endpoint {
         Ok(())
     }
 
-    /// GET with extra headers; any status is returned (the caller decides).
+    /// GET with extra headers; any status is returned (the caller decides). A request to an
+    /// `https://` URL follows no redirect to `http://`.
     pub fn get(
         &self,
         url: &str,
         headers: &[(&str, String)],
     ) -> Result<ureq::http::Response<ureq::Body>, HttpError> {
-        let mut req = self.agent.get(url);
+        let mut req = self
+            .agent
+            .get(url)
+            .config()
+            .https_only(is_https(url))
+            .build();
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
         }
@@ -248,7 +274,7 @@ impl Endpoint {
         }
         req.call().map_err(|e| HttpError::Transport {
             url: url.into(),
-            reason: e.to_string(),
+            reason: transport_reason(e),
         })
     }
 

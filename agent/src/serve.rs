@@ -2,6 +2,9 @@
 //! nodes of an air-gapped site can sync from it (`http` source with `url: http://node:8470/<sync>/`).
 //! Only what a sync has applied is served: its manifest, signature and the blobs it lists.
 //! Trust stays end to end: every node verifies the signature itself, so the relay needs none.
+//! Access does not: bundles may carry what only the site's nodes should read (a k3s join
+//! token, a Secret), so every request must carry the site credential ([`token`]); without it
+//! the answer is `401`, before the store or the cache is looked at.
 //!
 //! Requests go through the bounded server of [`crate::httpd`]; the request path is matched
 //! against `/<sync>/bundle.yaml`, `/<sync>/bundle.yaml.minisig` and
@@ -16,11 +19,16 @@ use ferry_bundle::manifest::Manifest;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-/// The cache and store behind the server.
+pub mod token;
+
+pub use token::{RelayTokens, TokenError};
+
+/// The cache and store behind the server, and the tokens it accepts.
 pub struct Relay {
     pub store: Store,
     pub blobs: BlobCache,
     pub syncs: Vec<String>,
+    pub tokens: RelayTokens,
 }
 
 /// What a request path names.
@@ -112,6 +120,13 @@ impl Relay {
 
 impl Handler for Relay {
     fn handle(&self, request: &Request) -> Response {
+        if !self.tokens.allows(request.header("authorization")) {
+            let mut refused = Response::status(401);
+            refused
+                .headers
+                .push(("WWW-Authenticate", "Bearer realm=\"ferry-relay\"".into()));
+            return refused;
+        }
         if request.method == Method::Other {
             return Response::status(405);
         }

@@ -260,6 +260,7 @@ fn relay_passes_images_to_a_neighbour_that_verifies_them() {
     copy_dir(&b1, &site.drop_dir().join("app-1"));
     let (code, o) = site.sync();
     assert_eq!(code, 0, "{o}");
+    let token = site.relay_token();
     let mut relay = std::process::Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
         .arg("--config")
         .arg(&site.config)
@@ -290,7 +291,10 @@ fn relay_passes_images_to_a_neighbour_that_verifies_them() {
     .unwrap();
     neighbour.write_config_source(
         "",
-        &format!("{{type: http, url: \"http://{relay_addr}/app/\"}}"),
+        &format!(
+            "{{type: http, url: \"http://{relay_addr}/app/\", tokenFile: {}}}",
+            token.display()
+        ),
         "timeout: 5s",
         "",
     );

@@ -1,7 +1,7 @@
-//! Against a real cluster (`$KUBECONFIG`, e.g. a k3s node): the example app bundle, and the
-//! drift/ownership/hold/immutable scenarios the kube-sim tests cover (API fault injection is
-//! kube-sim only). Run with `cargo test -p ferry-agent --test real_cluster -- --ignored
-//! --test-threads=1`. Each test cleans up by publishing an empty revision.
+//! Against the real control plane (kube-apiserver and kube-controller-manager,
+//! `ferry_tests::control_plane`, started once for this test binary): the example app bundle,
+//! and the drift/ownership/hold/immutable scenarios the kube-sim tests cover (API fault
+//! injection is kube-sim only). Each test cleans up by publishing an empty revision.
 
 mod common;
 
@@ -10,7 +10,10 @@ use std::process::Command;
 
 /// An Env whose agent talks to the real cluster, and that cluster's kubeconfig.
 fn real_env(timeout: &str, extra: &str) -> (Env, String) {
-    let kubeconfig = std::env::var("KUBECONFIG").expect("set KUBECONFIG to a real cluster");
+    let kubeconfig = ferry_tests::control_plane::shared()
+        .kubeconfig
+        .display()
+        .to_string();
     let env = Env::new();
     env.write_config(&format!("timeout: {timeout}\n{extra}"));
     let text = std::fs::read_to_string(&env.config).unwrap().replace(
@@ -43,7 +46,6 @@ fn cleanup(env: &Env, revision: u64) {
 }
 
 #[test]
-#[ignore = "needs a real cluster in $KUBECONFIG"]
 fn real_cluster_applies_the_example_bundle() {
     let (env, kc) = real_env("3m", "");
     env.publish(1, &Env::example(APP));
@@ -69,7 +71,6 @@ fn real_cluster_applies_the_example_bundle() {
 }
 
 #[test]
-#[ignore = "needs a real cluster in $KUBECONFIG"]
 fn real_cluster_ordinary_manifests_drift_and_other_managers() {
     let (env, kc) = real_env("3m", "driftSweepInterval: 0s");
     let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: ferry-real\n  creationTimestamp: null\n  annotations: {}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      creationTimestamp: null\n      labels: {app: web}\n    spec:\n      containers:\n      - name: main\n        image: nginx:1.27\n        args: []\n        resources:\n          requests: {cpu: 0.5, memory: 64Mi}\n";
@@ -169,7 +170,6 @@ fn real_cluster_ordinary_manifests_drift_and_other_managers() {
 }
 
 #[test]
-#[ignore = "needs a real cluster in $KUBECONFIG"]
 fn real_cluster_failed_revision_is_held_and_immutable_fields_recreate() {
     let (env, kc) = real_env("45s", "failedRevisionBackoff: 1h");
     let d = |image: &str, app: &str, ann: &str| {
@@ -292,7 +292,6 @@ fn writes_nothing_twice(env: &Env) {
 }
 
 #[test]
-#[ignore = "needs a real cluster in $KUBECONFIG"]
 fn real_cluster_k3s_bundled_manifests_sync_healthy_then_without_writes() {
     let (env, kc) = real_env("4m", "driftSweepInterval: 0s");
     let mut files = vec![("ns.yaml", namespace("ferry-k3s"))];
@@ -322,7 +321,6 @@ fn real_cluster_k3s_bundled_manifests_sync_healthy_then_without_writes() {
 }
 
 #[test]
-#[ignore = "needs a real cluster in $KUBECONFIG"]
 fn real_cluster_podinfo_with_its_autoscaler_leaves_replicas_to_the_hpa() {
     let (env, kc) = real_env("3m", "");
     env.publish(1, &corpus_files("apps/podinfo", "", str::to_string));
@@ -373,7 +371,6 @@ fn real_cluster_podinfo_with_its_autoscaler_leaves_replicas_to_the_hpa() {
 }
 
 #[test]
-#[ignore = "needs a real cluster in $KUBECONFIG"]
 fn real_cluster_a_chart_rendered_by_helm_template_syncs_untouched() {
     let (env, kc) = real_env("3m", "driftSweepInterval: 0s");
     env.publish(1, &corpus_files("apps/chart", "", str::to_string));

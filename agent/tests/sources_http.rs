@@ -214,8 +214,9 @@ fn an_unreachable_source_keeps_the_last_good_revision_enforced() {
     assert!(status[0]["sourceUnreachableSince"].is_null());
 }
 
-/// Runs `ferry-agent serve` for `env` on a free port.
+/// Runs `ferry-agent serve` for `env` on a free port (with a site token: [`Env::relay_token`]).
 fn relay(env: &Env) -> (std::process::Child, u16) {
+    env.relay_token();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -238,7 +239,8 @@ fn a_neighbour_syncs_from_this_agents_verified_cache() {
     a.publish(1, &Env::example(APP));
     assert_eq!(a.sync().0, 0);
     let (mut relay, port) = relay(&a);
-    // Node B trusts the same publisher key (not node A) and syncs over plain HTTP from A.
+    // Node B trusts the same publisher key (not node A) and syncs over plain HTTP from A,
+    // with the site token.
     let b = Env::new();
     std::fs::copy(
         a.dir.path().join("keys/publisher.pub"),
@@ -247,7 +249,10 @@ fn a_neighbour_syncs_from_this_agents_verified_cache() {
     .unwrap();
     b.write_config_source(
         "",
-        &format!("{{type: http, url: \"http://127.0.0.1:{port}/app/\"}}"),
+        &format!(
+            "{{type: http, url: \"http://127.0.0.1:{port}/app/\", tokenFile: {}}}",
+            a.dir.path().join("relay-token").display()
+        ),
         "timeout: 5s",
         "",
     );
@@ -283,7 +288,10 @@ fn a_relay_cannot_forge_bundles() {
     let b = Env::new();
     b.write_config_source(
         "",
-        &format!("{{type: http, url: \"http://127.0.0.1:{port}/app/\"}}"),
+        &format!(
+            "{{type: http, url: \"http://127.0.0.1:{port}/app/\", tokenFile: {}}}",
+            a.dir.path().join("relay-token").display()
+        ),
         "timeout: 5s",
         "",
     );

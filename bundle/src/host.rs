@@ -86,6 +86,9 @@ pub struct HealthCheck {
     /// An HTTP(S) URL on loopback (`127.0.0.1`, `[::1]` or `localhost`) that must answer 2xx.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,
+    /// An absolute host path that must exist (a socket, a pid file, a token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// Seconds the unit has to become active and pass the probes.
     pub timeout_seconds: u64,
 }
@@ -260,6 +263,11 @@ impl HostSection {
             {
                 return Err(bad("the health command must be an absolute path"));
             }
+            if let Some(f) = &u.health.file {
+                if validate_target(f).is_err() {
+                    return Err(bad("the file probe must be an absolute, normalized path"));
+                }
+            }
         }
         Ok(())
     }
@@ -320,6 +328,7 @@ mod tests {
                 health: HealthCheck {
                     command: vec![],
                     http: Some("https://127.0.0.1:6443/readyz".into()),
+                    file: None,
                     timeout_seconds: 60,
                 },
             }],

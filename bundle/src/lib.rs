@@ -17,6 +17,8 @@ pub mod limits;
 pub mod local;
 pub mod manifest;
 pub mod oci;
+pub mod oci_auth;
+pub mod oci_wire;
 pub mod paths;
 pub mod registry;
 pub mod render;

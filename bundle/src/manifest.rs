@@ -130,9 +130,17 @@ pub struct Manifest {
     /// Files installed on the host and units restarted (see [`crate::host`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<crate::host::HostSection>,
+    /// The publisher confirms that this revision may delete most of what the previous one
+    /// applied (devices refuse such a revision otherwise; see `docs/bundle-format.md`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_mass_prune: bool,
     /// Content files that are SOPS files, with their age recipients (docs/secrets.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sops: Vec<SopsFile>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A content file encrypted with SOPS: devices decrypt it in memory just before apply.
@@ -216,6 +224,7 @@ impl Manifest {
             files,
             images: Vec::new(),
             host: None,
+            allow_mass_prune: false,
             sops: Vec::new(),
         }
     }

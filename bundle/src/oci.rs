@@ -193,50 +193,7 @@ pub enum Artifact {
     Flux { content: Layer },
 }
 
-/// Recognizes an artifact from its image manifest.
-pub fn parse_artifact(bytes: &[u8]) -> Result<Artifact, OciError> {
-    let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| OciError::BadManifest(e.to_string()))?;
-    let layers: Vec<Layer> = v["layers"]
-        .as_array()
-        .map(|ls| {
-            ls.iter()
-                .map(|l| Layer {
-                    media_type: l["mediaType"].as_str().unwrap_or_default().into(),
-                    digest: l["digest"].as_str().unwrap_or_default().into(),
-                    size: l["size"].as_u64().unwrap_or(0),
-                    title: l["annotations"][TITLE].as_str().unwrap_or_default().into(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let artifact_type = v["artifactType"].as_str().unwrap_or_default().to_string();
-    let config = v["config"]["mediaType"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let find = |mt: &str| layers.iter().find(|l| l.media_type == mt).cloned();
-    if config == FLUX_CONFIG_MEDIA_TYPE {
-        return Ok(Artifact::Flux {
-            content: find(FLUX_CONTENT_MEDIA_TYPE).ok_or(OciError::MissingLayer("flux content"))?,
-        });
-    }
-    if artifact_type == FERRY_ARTIFACT_TYPE || find(MANIFEST_MEDIA_TYPE).is_some() {
-        return Ok(Artifact::Ferry {
-            manifest: find(MANIFEST_MEDIA_TYPE).ok_or(OciError::MissingLayer("bundle manifest"))?,
-            signature: find(SIGNATURE_MEDIA_TYPE),
-            files: layers
-                .iter()
-                .filter(|l| l.media_type == FILE_MEDIA_TYPE)
-                .cloned()
-                .collect(),
-        });
-    }
-    Err(OciError::UnknownArtifact {
-        artifact_type,
-        config,
-    })
-}
+pub use crate::oci_wire::parse_artifact;
 
 /// The highest tag that is a semver version matching `range` (Cargo syntax: `>=1.2, <2`,
 /// `^1.2`, `~1.2.3`, `1.*`). A leading `v` in tags is accepted.
@@ -260,75 +217,9 @@ pub fn select_tag(tags: &[String], range: &str) -> Result<String, OciError> {
         })
 }
 
-/// A parsed `WWW-Authenticate` challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Challenge {
-    Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-        scope: Option<String>,
-    },
-}
-
-/// Parses `Basic realm=".."` or `Bearer realm="..",service="..",scope=".."`.
-pub fn parse_challenge(header: &str) -> Option<Challenge> {
-    let (scheme, params) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
-    let mut map = BTreeMap::new();
-    let mut rest = params;
-    while let Some(eq) = rest.find('=') {
-        let key = rest[..eq]
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
-        let after = &rest[eq + 1..];
-        let (value, next) = if let Some(q) = after.strip_prefix('"') {
-            let end = q.find('"').unwrap_or(q.len());
-            (&q[..end], q.get(end + 1..).unwrap_or(""))
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
-        map.insert(key, value.to_string());
-        rest = next;
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "basic" => Some(Challenge::Basic),
-        "bearer" => Some(Challenge::Bearer {
-            realm: map.get("realm")?.clone(),
-            service: map.get("service").cloned(),
-            scope: map.get("scope").cloned(),
-        }),
-        _ => None,
-    }
-}
-
-/// Credentials for `registry` from a docker `config.json` (`auths.<host>.auth` or
-/// `username`/`password`), as `user:password`.
-pub fn docker_config_credentials(config_json: &str, registry: &str) -> Option<String> {
-    use base64::Engine;
-    let v: Value = serde_json::from_str(config_json).ok()?;
-    let auths = v["auths"].as_object()?;
-    let entry = auths.iter().find(|(k, _)| {
-        let host = k
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        host == registry
-    })?;
-    if let Some(a) = entry.1["auth"].as_str() {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(a).ok()?;
-        return String::from_utf8(decoded).ok();
-    }
-    Some(format!(
-        "{}:{}",
-        entry.1["username"].as_str()?,
-        entry.1["password"].as_str()?
-    ))
-}
+pub use crate::oci_auth::{
+    docker_config_credentials, origin, parse_challenge, realm_use, Challenge,
+};
 
 #[cfg(test)]
 mod tests {
@@ -375,28 +266,6 @@ mod tests {
             select_tag(&tags, "not a range"),
             Err(OciError::BadRange { .. })
         ));
-    }
-
-    #[test]
-    fn challenges_and_docker_config() {
-        assert_eq!(
-            parse_challenge("Basic realm=\"Registry Realm\""),
-            Some(Challenge::Basic)
-        );
-        assert_eq!(
-            parse_challenge("Bearer realm=\"https://auth.io/token\",service=\"registry.io\",scope=\"repository:a/b:pull\""),
-            Some(Challenge::Bearer { realm: "https://auth.io/token".into(), service: Some("registry.io".into()), scope: Some("repository:a/b:pull".into()) })
-        );
-        let cfg = r#"{"auths": {"127.0.0.1:5000": {"auth": "ZWRnZTpwdw=="}, "https://other.io/v1/": {"username": "u", "password": "p"}}}"#;
-        assert_eq!(
-            docker_config_credentials(cfg, "127.0.0.1:5000").as_deref(),
-            Some("edge:pw")
-        );
-        assert_eq!(
-            docker_config_credentials(cfg, "other.io").as_deref(),
-            Some("u:p")
-        );
-        assert_eq!(docker_config_credentials(cfg, "nope"), None);
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub enum VerifyError {
     },
     #[error("cannot read file {path}: {reason}")]
     Read { path: String, reason: String },
+    #[error(transparent)]
+    ImageOwner(#[from] crate::images::ImageOwnerError),
 }
 
 /// Whether signatures are checked. Skipping is an explicit, per-source opt-out.
@@ -90,6 +92,8 @@ pub struct VerifyPolicy {
     pub highest_applied: Option<u64>,
     pub device: Device,
     pub limits: Limits,
+    /// The image names this sync may carry (the agent's `images.prefixes`).
+    pub images: crate::images::ImagePolicy,
 }
 
 /// A manifest whose signature, metadata and file list passed; files still need [`verify_file`].
@@ -181,6 +185,7 @@ pub fn verify_manifest(
         });
     }
     check_file_list(&manifest, &policy.limits)?;
+    policy.images.check(&manifest.images)?;
     let verified = VerifiedManifest {
         digest: sha256_hex(manifest_bytes),
         key_id: good.map(|g| g.key_id),

@@ -40,6 +40,7 @@ fn policy(f: &Fixture) -> VerifyPolicy {
             labels: Default::default(),
         },
         limits: Limits::default(),
+        images: ferry_bundle::images::ImagePolicy::Any,
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 struct TokenRegistry {
+    /// Where the challenge's realm points (the registry's own origin, or another).
     base: String,
     seen: Mutex<Vec<String>>,
 }
@@ -89,5 +90,47 @@ fn bearer_challenge_flow() {
     let bad = Registry::new(reference, &conn(Some("edge:wrong"))).unwrap();
     let e = bad.tags().unwrap_err().to_string();
     assert!(e.contains("token: HTTP 401"), "{e}");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The token service on another origin (`localhost` for a registry reached as `127.0.0.1`):
+/// the registry credentials go there only when it is listed in `token_realms`.
+#[test]
+fn credentials_go_to_a_token_service_on_another_origin_only_when_listed() {
+    let pki = Pki::generate().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let realm = format!("https://localhost:{port}");
+    let server = Arc::new(TokenRegistry {
+        base: realm.clone(),
+        seen: Mutex::new(Vec::new()),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    http::serve(
+        listener,
+        pki.server_config().unwrap(),
+        server.clone(),
+        stop.clone(),
+    );
+    let reference = Reference::parse(&format!("oci://127.0.0.1:{port}/team/app")).unwrap();
+    let conn = |realms: Vec<String>| Connection {
+        ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+        credentials: Some("edge:pw".into()),
+        token_realms: realms,
+        ..Connection::default()
+    };
+    let e = Registry::new(reference.clone(), &conn(Vec::new()))
+        .unwrap()
+        .tags()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("list it in tokenRealms"), "{e}");
+    let seen = server.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|r| !r.starts_with("GET /token")),
+        "the unlisted token service was asked: {seen:?}"
+    );
+    let r = Registry::new(reference, &conn(vec![realm])).unwrap();
+    assert_eq!(r.tags().unwrap(), ["1.0.0", "1.2.0"]);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
 }

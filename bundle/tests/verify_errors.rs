@@ -61,6 +61,7 @@ fn policy(f: &Fixture) -> VerifyPolicy {
             labels: [("site".to_string(), "berlin".to_string())].into(),
         },
         limits: Limits::default(),
+        images: ferry_bundle::images::ImagePolicy::Any,
     }
 }
 

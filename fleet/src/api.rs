@@ -13,16 +13,30 @@ use std::sync::Arc;
 
 /// Event kinds the overview lists as "recent drift corrections and rollbacks".
 pub const RECENT_KINDS: [&str; 2] = ["drift-corrected", "rolled-back"];
+/// Newest events of those kinds read for the overview, before at most two per device are kept
+/// (so one device's flood does not push every other device's rollback off the page).
+pub const RECENT_SCAN: usize = 1000;
 /// Changes and events shown on a device page.
 pub const DEVICE_HISTORY: usize = 50;
 
 impl<S: Store> App<S> {
+    /// Waits for one of the [`crate::app::VIEWS_AT_ONCE`] view permits (bounds the memory of
+    /// views computed at once, whatever the number of clients).
+    async fn view_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, StoreError> {
+        self.views
+            .acquire()
+            .await
+            .map_err(|_| StoreError::WriterGone)
+    }
+
     pub async fn overview(&self) -> Result<Overview, StoreError> {
+        let _permit = self.view_permit().await?;
         let now = self.clock.now();
         let (devices, recent) = tokio::try_join!(
             self.store.devices(),
-            self.store.recent_events(&RECENT_KINDS, views::LIST_LIMIT)
+            self.store.recent_events(&RECENT_KINDS, RECENT_SCAN)
         )?;
+        let recent = views::few_per_device(recent, 2, views::LIST_LIMIT);
         Ok(views::overview(
             &devices,
             now,
@@ -32,6 +46,7 @@ impl<S: Store> App<S> {
     }
 
     pub async fn device_page(&self, q: &DeviceQuery) -> Result<DevicePage, StoreError> {
+        let _permit = self.view_permit().await?;
         let now = self.clock.now();
         let devices = self.store.devices().await?;
         Ok(views::device_page(&devices, q, now, &self.limits.staleness))

@@ -3,6 +3,8 @@
 //! is turned into device ids once, at the handshake, and handed to every request on it.
 
 use crate::auth::{certificate_ids, Tokens};
+use crate::conn::{watch, Activity, ConnTimeouts, Watched};
+use crate::guard::{EventRate, RateLimiter, Slots};
 use crate::status::Staleness;
 use crate::store::Store;
 use axum::routing::{get, post};
@@ -53,8 +55,10 @@ pub struct Counters {
     pub resumed: AtomicU64,
     pub heartbeats: AtomicU64,
     pub events: AtomicU64,
-    /// Rejections by status: 401, 403, 413, 422, other.
-    pub rejected: [AtomicU64; 5],
+    /// Rejections by status: 401, 403, 413, 422, 429, other.
+    pub rejected: [AtomicU64; 6],
+    /// Connections closed at accept: over the per-address or total limit.
+    pub refused_connections: AtomicU64,
 }
 
 /// Request limits and view settings.
@@ -63,8 +67,15 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub staleness: Staleness,
     pub retention: Duration,
-    pub idle_timeout: Duration,
+    pub timeouts: ConnTimeouts,
+    /// A request body must arrive within this (else 408).
+    pub body_timeout: Duration,
+    pub per_address: usize,
+    pub max_connections: usize,
 }
+
+/// Views computed at once (each holds the device list in memory); more requests wait.
+pub const VIEWS_AT_ONCE: usize = 2;
 
 /// Shared state of every request.
 pub struct App<S: Store> {
@@ -73,6 +84,25 @@ pub struct App<S: Store> {
     pub limits: Limits,
     pub clock: Clock,
     pub counters: Counters,
+    pub events: RateLimiter,
+    pub views: tokio::sync::Semaphore,
+    /// SHA-256 of the bearer token `/metrics` asks for (None: `/metrics` is refused).
+    pub metrics_token: Option<[u8; 32]>,
+}
+
+impl<S: Store> App<S> {
+    pub fn new(store: S, tokens: Tokens, limits: Limits, clock: Clock, rate: EventRate) -> Self {
+        App {
+            store,
+            tokens,
+            limits,
+            clock,
+            counters: Counters::default(),
+            events: RateLimiter::new(rate),
+            views: tokio::sync::Semaphore::new(VIEWS_AT_ONCE),
+            metrics_token: None,
+        }
+    }
 }
 
 /// The routes.
@@ -88,10 +118,15 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         .route("/devices/{id}", get(crate::pages::device::<S>))
         .route("/metrics", get(crate::metrics::metrics::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/style.css", get(crate::html::stylesheet))
+        .layer(axum::middleware::map_response(
+            crate::html::security_headers,
+        ))
         .with_state(app)
 }
 
 /// Accepts TLS connections until the listener fails; each connection is served on its own task.
+/// A connection beyond the per-address or total limit is closed at once (before TLS).
 pub async fn serve<S: Store>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -99,21 +134,37 @@ pub async fn serve<S: Store>(
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let routes = router(app.clone());
+    let slots = Slots::new(app.limits.per_address, app.limits.max_connections);
+    let mut backoff = Duration::from_millis(50);
     loop {
-        let (tcp, _peer) = match listener.accept().await {
-            Ok(c) => c,
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => {
+                backoff = Duration::from_millis(50);
+                c
+            }
             Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Out of file descriptors and the like: back off (up to 2 s) instead of
+                // spinning, and say so once per backoff round, not every 50 ms.
+                if backoff == Duration::from_millis(50) {
+                    tracing::warn!("accept: {e} (backing off)");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
             }
+        };
+        let Ok(slot) = slots.admit(peer.ip()) else {
+            app.counters
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
+            continue;
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let routes = routes.clone();
         let app = app.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let handshake =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
             let Ok(Ok(stream)) = handshake else { return };
@@ -129,20 +180,30 @@ pub async fn serve<S: Store>(
                 .map(|c| certificate_ids(c.as_ref()))
                 .unwrap_or_default();
             let identity = ConnIdentity(ids);
+            let activity = Activity::new();
+            let seen = activity.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(identity.clone());
-                    routes.clone().oneshot(req)
+                    seen.request_started();
+                    let seen = seen.clone();
+                    let answer = routes.clone().oneshot(req);
+                    async move {
+                        let r = answer.await;
+                        seen.request_done();
+                        r
+                    }
                 },
             );
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                // hyper's header timer also runs while a kept-alive connection waits for its
-                // next request (it starts when hyper polls for the next request head): it is
-                // the idle timeout. hyper has no other idle timer on HTTP/1 connections.
-                .header_read_timeout(app.limits.idle_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            let _ = conn.await;
+                // Our own timers (crate::conn) keep idle, header and request limits apart.
+                .header_read_timeout(None)
+                .serve_connection(
+                    TokioIo::new(Watched::new(stream, activity.clone())),
+                    service,
+                );
+            watch(conn, activity, app.limits.timeouts).await;
         });
     }
 }

@@ -1,6 +1,7 @@
 //! The receiver's configuration file (YAML): listener, TLS and client authentication, store,
 //! retention and staleness. Relative paths are taken from the config file's directory.
 
+use crate::guard::EventRate;
 use crate::status::Staleness;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,9 @@ pub struct FleetConfig {
     pub tls: TlsConfig,
     /// File of `DEVICE-ID SHA256-HEX-OF-TOKEN` lines (bearer tokens, stored hashed).
     pub tokens: Option<PathBuf>,
+    /// File holding the SHA-256 hex of the bearer token `/metrics` asks for (`ferry-fleet
+    /// hash-token < TOKEN`); without it `/metrics` answers 403.
+    pub metrics_token_hash: Option<PathBuf>,
     pub store: StoreConfig,
     /// Events and health changes older than this are dropped (default 30d).
     #[serde(default = "default_retention", with = "humantime_serde_compat")]
@@ -72,8 +76,7 @@ pub struct FleetConfig {
     pub max_body_bytes: usize,
     /// A kept-alive connection idle this long is closed (default 20m: above a 15-minute
     /// heartbeat plus the agent's own minute of slack, so each agent keeps one connection; it
-    /// must exceed the longest `fleet.interval` of the agents). It is also how long a client
-    /// may take to send a request's headers (hyper has one timer for both).
+    /// must exceed the longest `fleet.interval` of the agents).
     #[serde(default = "default_idle", with = "humantime_serde_compat")]
     pub idle_timeout: Duration,
     /// TLS sessions kept for resumption (default 20,000: a handshake leaves a device two, so
@@ -82,6 +85,21 @@ pub struct FleetConfig {
     /// evicted reconnects with a full handshake.
     #[serde(default = "default_sessions")]
     pub tls_sessions: usize,
+    /// A request's headers must arrive within this once its first byte did (default 10s).
+    #[serde(default = "default_header", with = "humantime_serde_compat")]
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this (default 30s; else 408).
+    #[serde(default = "default_body_timeout", with = "humantime_serde_compat")]
+    pub body_timeout: Duration,
+    /// Open connections from one client address (default 1024; raise it for large NATs).
+    #[serde(default = "default_per_address")]
+    pub max_connections_per_address: usize,
+    /// Open connections in all (default 16384; keep it below the file limit, `LimitNOFILE`).
+    #[serde(default = "default_connections")]
+    pub max_connections: usize,
+    /// Events per device: `{burst: 300, perMinute: 60}`; more are answered 429.
+    #[serde(default)]
+    pub event_rate: EventRate,
     #[serde(default)]
     pub staleness: Staleness,
     /// Tests only: read "now" (unix seconds) from this file instead of the system clock.
@@ -93,6 +111,18 @@ fn default_retention() -> Duration {
 }
 fn default_body() -> usize {
     256 * 1024
+}
+fn default_header() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_per_address() -> usize {
+    1024
+}
+fn default_connections() -> usize {
+    16384
 }
 fn default_sessions() -> usize {
     20_000
@@ -145,6 +175,7 @@ impl FleetConfig {
         fix(&mut c.tls.key);
         c.tls.client_ca.as_mut().map(fix);
         c.tokens.as_mut().map(fix);
+        c.metrics_token_hash.as_mut().map(fix);
         c.clock_file.as_mut().map(fix);
         if let StoreConfig::Sqlite(p) = &mut c.store {
             fix(p);
@@ -152,6 +183,11 @@ impl FleetConfig {
         if c.tokens.is_none() && c.tls.client_ca.is_none() {
             return Err(invalid(
                 "no device authentication: set tokens, tls.clientCa, or both".into(),
+            ));
+        }
+        if c.max_connections_per_address == 0 || c.max_connections == 0 {
+            return Err(invalid(
+                "maxConnections and maxConnectionsPerAddress must be at least 1".into(),
             ));
         }
         if c.max_body_bytes < 1024 {

@@ -104,10 +104,17 @@ pub fn dev_setup(dir: &Path, devices: &[String], listen: &str) -> Result<(), Dev
         ));
     }
     write(&dir.join("tokens"), &tokens)?;
+    // The scraper's token (metrics.token) and its hash, which is all the receiver keeps.
+    let metrics = random_token()?;
+    write(&dir.join("metrics.token"), &metrics)?;
+    write(
+        &dir.join("metrics.token.sha256"),
+        &format!("{}\n", hex::encode(crate::auth::hash_token(&metrics))),
+    )?;
     write(
         &dir.join("fleet.yaml"),
         &format!(
-            "listen: {listen}\ntls:\n  cert: server.pem\n  key: server-key.pem\n  clientCa: ca.pem\ntokens: tokens\nstore:\n  sqlite: fleet.db\nretention: 30d\n"
+            "listen: {listen}\ntls:\n  cert: server.pem\n  key: server-key.pem\n  clientCa: ca.pem\ntokens: tokens\nmetricsTokenHash: metrics.token.sha256\nstore:\n  sqlite: fleet.db\nretention: 30d\n"
         ),
     )
 }

@@ -34,9 +34,25 @@ pub fn url_part(s: &str) -> String {
     out
 }
 
+/// Ids longer than this many characters are shown cut, with the full id on hover.
+pub const SHOWN_ID: usize = 32;
+
+/// A device id as text: cut to [`SHOWN_ID`] characters (full id in the title).
+pub fn device_text(id: &str) -> String {
+    if id.chars().count() <= SHOWN_ID {
+        return esc(id);
+    }
+    let cut: String = id.chars().take(SHOWN_ID - 1).collect();
+    format!("<span title=\"{}\">{}…</span>", esc(id), esc(&cut))
+}
+
 /// A device link.
 pub fn device_link(id: &str) -> String {
-    format!("<a href=\"/devices/{}\">{}</a>", url_part(id), esc(id))
+    format!(
+        "<a href=\"/devices/{}\">{}</a>",
+        url_part(id),
+        device_text(id)
+    )
 }
 
 pub fn badge(s: DeviceStatus) -> String {
@@ -78,20 +94,55 @@ th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e3e6ea;vertical-a
 .tiles{display:flex;flex-wrap:wrap;gap:10px}.tile{display:block;min-width:110px;padding:10px 14px;border-radius:6px;color:#fff;text-decoration:none}
 .tile b{display:block;font-size:26px}.badge{padding:1px 7px;border-radius:9px;color:#fff;font-size:12px}
 .offline{background:#4a4f57}.stale{background:#b7791f}.failed{background:#c53030}.degraded{background:#dd6b20}
-.waiting{background:#2b6cb0}.suspended{background:#6b46c1}.never-synced{background:#718096}.healthy{background:#2f855a}
-.bar{display:flex;height:14px;border-radius:4px;overflow:hidden;background:#e3e6ea;min-width:200px}.bar span{display:block}
+.rolled-back{background:#9b2c2c}.progressing{background:#3182ce}.waiting{background:#2b6cb0}.suspended{background:#6b46c1}.never-synced{background:#718096}.healthy{background:#2f855a}
+svg.bar{display:block;width:100%;height:14px;border-radius:4px;background:#e3e6ea;min-width:200px}
+rect.offline{fill:#4a4f57}rect.healthy{fill:#2f855a}rect.failed{fill:#c53030}rect.waiting{fill:#2b6cb0}rect.never-synced{fill:#718096}
 .err{color:#9b2c2c;font-family:'DejaVu Sans Mono',monospace;font-size:12px;white-space:pre-wrap;word-break:break-word}
 .muted{color:#667}form.filters{display:flex;gap:8px;margin-bottom:10px;flex-wrap:wrap}
 .pages a,.pages b{margin-right:6px}
 ";
 
+/// `GET /style.css`: the one stylesheet (no inline styles: the CSP allows none).
+pub async fn stylesheet() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLE,
+    )
+        .into_response()
+}
+
+/// Content Security Policy of every answer: nothing but our own stylesheet; no script at all
+/// (no inline script, no inline style), no framing, forms only to ourselves.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds the security headers to every answer (pages, API, ingest, errors).
+pub async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::header::{self, HeaderValue};
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    resp
+}
+
 /// The page frame around `body`.
 pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · ferry fleet</title>\
-<meta name=\"viewport\" content=\"width=device-width\"><style>{STYLE}</style></head><body>\
+<meta name=\"viewport\" content=\"width=device-width\"><link rel=\"stylesheet\" href=\"/style.css\"></head><body>\
 <header><h1>ferry fleet</h1><a href=\"/\">Overview</a><a href=\"/devices\">Devices</a>\
-<a href=\"/api/overview\">JSON</a><a href=\"/metrics\">Metrics</a></header><main>{body}</main></body></html>",
+<a href=\"/api/overview\">JSON</a></header><main>{body}</main></body></html>",
         esc(title)
     )
 }

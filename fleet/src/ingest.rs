@@ -5,7 +5,7 @@
 use crate::app::{App, ConnIdentity};
 use crate::auth::{AuthError, Credential};
 use crate::model::{parse_event, parse_heartbeat, PayloadError};
-use crate::store::{Record, Store};
+use crate::store::{Record, Store, StoreError};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -29,6 +29,13 @@ pub fn reject(status: StatusCode, code: &str, message: impl std::fmt::Display) -
         m.truncate(end);
     }
     let mut resp = (status, Json(json!({"error": code, "message": m}))).into_response();
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of the body may never come: do not wait for it to reuse the connection.
+        resp.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -76,7 +83,8 @@ impl<S: Store> App<S> {
             403 => 1,
             413 => 2,
             422 => 3,
-            _ => 4,
+            429 => 4,
+            _ => 5,
         };
         self.counters.rejected[i].fetch_add(1, Ordering::Relaxed);
     }
@@ -111,8 +119,16 @@ impl<S: Store> App<S> {
             }
             return Err(too_large());
         }
-        let bytes = axum::body::to_bytes(body, limit)
+        let read = axum::body::to_bytes(body, limit);
+        let bytes = tokio::time::timeout(self.limits.body_timeout, read)
             .await
+            .map_err(|_| {
+                reject(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    format!("body not received within {:?}", self.limits.body_timeout),
+                )
+            })?
             .map_err(|_| too_large())?;
         Ok((cred, bytes))
     }
@@ -120,6 +136,11 @@ impl<S: Store> App<S> {
     async fn commit(&self, record: Record) -> Response {
         match self.store.write(vec![record]).await {
             Ok(()) => (StatusCode::OK, Json(json!({"ok": true}))).into_response(),
+            // Never storable: a permanent answer, so the sender drops it instead of retrying.
+            Err(e @ StoreError::Refused(_)) => {
+                tracing::warn!("store refused a record: {e}");
+                reject(StatusCode::UNPROCESSABLE_ENTITY, "not-storable", e)
+            }
             Err(e) => {
                 tracing::error!("store: {e}");
                 reject(
@@ -162,6 +183,16 @@ pub async fn event<S: Store>(
         let event = parse_event(&bytes).map_err(payload_reject)?;
         cred.authorize(&event.device).map_err(auth_reject)?;
         let received = app.clock.now();
+        if let Err(wait) = app.events.take(&event.device, received) {
+            let mut resp = reject(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                format!("too many events from {:?}, retry in {wait}s", event.device),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(wait));
+            return Err(resp);
+        }
         Ok::<Response, Response>(app.commit(Record::Event { event, received }).await)
     }
     .await

@@ -1,10 +1,13 @@
 //! `/metrics`: fleet aggregates in the Prometheus text format. Labels are bounded by design
-//! (status words, sync names, rejection codes); there is no per-device series.
+//! (status words, sync names, rejection codes); there is no per-device series. Only a scraper
+//! with the configured bearer token (`metricsTokenHash`) gets an answer.
 
 use crate::app::App;
+use crate::auth::hash_token;
+use crate::ingest::reject;
 use crate::store::Store;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -17,7 +20,33 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
+/// Is the request's bearer token the configured metrics token?
+fn authorized<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(want) = app.metrics_token else {
+        return Err(reject(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "/metrics needs a token: set metricsTokenHash in the configuration",
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(t) if hash_token(t) == want => Ok(()),
+        _ => Err(reject(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "/metrics needs its bearer token",
+        )),
+    }
+}
+
+pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return r;
+    }
     let o = match app.overview().await {
         Ok(o) => o,
         Err(e) => return crate::api::store_failed(e),
@@ -38,6 +67,7 @@ pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
         let n = label(&s.sync);
         for (state, v) in [
             ("applied", s.applied),
+            ("offline", s.offline),
             ("pending", s.pending),
             ("waiting-for-wave", s.waiting_for_wave),
             ("not-seen", s.not_seen),
@@ -84,12 +114,20 @@ pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
         c.resumed.load(Ordering::Relaxed)
     );
     let _ = writeln!(t, "# TYPE ferry_fleet_rejected_total counter");
-    for (i, code) in ["401", "403", "413", "422", "other"].iter().enumerate() {
+    for (i, code) in ["401", "403", "413", "422", "429", "other"]
+        .iter()
+        .enumerate()
+    {
         let _ = writeln!(
             t,
             "ferry_fleet_rejected_total{{code=\"{code}\"}} {}",
             c.rejected[i].load(Ordering::Relaxed)
         );
     }
+    let _ = writeln!(
+        t,
+        "# TYPE ferry_fleet_connections_refused_total counter\nferry_fleet_connections_refused_total {}",
+        c.refused_connections.load(Ordering::Relaxed)
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], t).into_response()
 }

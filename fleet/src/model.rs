@@ -10,13 +10,20 @@ use thiserror::Error;
 pub const HEARTBEAT_SCHEMA: &str = "ferry.dev/heartbeat/v1";
 pub const EVENT_SCHEMA: &str = "ferry.dev/event/v1";
 
-/// Longest device id, sync name, label, version accepted.
+/// Longest device id, sync name, label key or value accepted.
 pub const MAX_NAME: usize = 253;
 /// Longest error or event message kept (longer ones are cut, not refused).
 pub const MAX_MESSAGE: usize = 2048;
 /// Most syncs and labels per heartbeat.
-pub const MAX_SYNCS: usize = 64;
-pub const MAX_LABELS: usize = 64;
+pub const MAX_SYNCS: usize = 32;
+pub const MAX_LABELS: usize = 32;
+/// Longest heartbeat interval taken from a device (a day); longer ones are cut to it, so a
+/// device cannot make itself a device that never goes stale.
+pub const MAX_INTERVAL: u64 = 86_400;
+/// Highest revision accepted (revisions are stored as signed 64-bit integers).
+pub const MAX_REVISION: u64 = i64::MAX as u64;
+/// Counters (uptime, outbox drops, drift corrections) saturate here.
+pub const MAX_COUNTER: u64 = i64::MAX as u64;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum PayloadError {
@@ -169,14 +176,78 @@ fn field(field: impl Into<String>, reason: impl Into<String>) -> PayloadError {
     }
 }
 
-fn name(path: &str, s: String) -> Result<String, PayloadError> {
+/// Is `c` allowed in an id? The documented safe set: ASCII letters and digits, and `.`, `-`,
+/// `_`, `:`, `@` (label keys also `/`). No other character: no lookalike letters, no zero-width
+/// or bidirectional marks, no control characters.
+fn id_char(c: char, slash: bool) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '@') || (slash && c == '/')
+}
+
+fn checked_id(path: &str, s: String, slash: bool) -> Result<String, PayloadError> {
     if s.is_empty() || s.len() > MAX_NAME {
         return Err(field(path, format!("must be 1..={MAX_NAME} bytes")));
     }
-    if s.chars().any(char::is_control) {
-        return Err(field(path, "must not contain control characters"));
+    if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) || !s.chars().all(|c| id_char(c, slash))
+    {
+        return Err(field(
+            path,
+            "must start with an ASCII letter or digit and hold only ASCII letters, digits and . - _ : @",
+        ));
     }
     Ok(s)
+}
+
+/// A device id, sync name or event kind (see [`id_char`]).
+pub fn id(path: &str, s: String) -> Result<String, PayloadError> {
+    checked_id(path, s, false)
+}
+
+/// Is `c` a character that hides or reorders text: controls, zero-width and bidirectional
+/// formatting marks, the byte order mark?
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{AD}' | '\u{61C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// Free text (messages, errors): hidden characters (NUL, controls but newline and tab, zero-
+/// width and bidirectional marks) become U+FFFD, then the text is cut to [`MAX_MESSAGE`].
+/// No store ever sees a NUL.
+pub fn text(s: String) -> String {
+    let clean = if s.chars().any(|c| hidden(c) && c != '\n' && c != '\t') {
+        s.chars()
+            .map(|c| {
+                if hidden(c) && c != '\n' && c != '\t' {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    } else {
+        s
+    };
+    cut(clean)
+}
+
+/// One line of text (label values, versions, times): like [`text`], newlines and tabs too.
+fn line(s: String, max: usize) -> String {
+    s.chars()
+        .take(max)
+        .map(|c| if hidden(c) { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+fn revision(path: String, r: Option<u64>) -> Result<Option<u64>, PayloadError> {
+    match r {
+        Some(r) if r > MAX_REVISION => Err(field(path, format!("must be at most {MAX_REVISION}"))),
+        r => Ok(r),
+    }
+}
+
+fn counter(n: u64) -> u64 {
+    n.min(MAX_COUNTER)
 }
 
 /// Cuts text to [`MAX_MESSAGE`] bytes on a character boundary.
@@ -192,7 +263,7 @@ pub fn cut(s: String) -> String {
 }
 
 fn short(s: Option<String>) -> Option<String> {
-    s.map(|s| s.chars().take(64).collect())
+    s.map(|s| line(s, 64))
 }
 
 fn json_error(schema: &'static str, e: serde_json::Error) -> PayloadError {
@@ -219,15 +290,15 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<DeviceReport, PayloadError> {
     }
     let mut labels = BTreeMap::new();
     for (k, v) in w.device.labels {
-        let k = name("device.labels", k)?;
+        let k = checked_id("device.labels", k, true)?;
         if v.len() > MAX_NAME {
             return Err(field(format!("device.labels.{k}"), "value too long"));
         }
-        labels.insert(k, v);
+        labels.insert(k, line(v, MAX_NAME));
     }
     let mut syncs = Vec::with_capacity(w.syncs.len());
     for (i, s) in w.syncs.into_iter().enumerate() {
-        let sname = name(&format!("syncs[{i}].name"), s.name)?;
+        let sname = id(&format!("syncs[{i}].name"), s.name)?;
         if syncs.iter().any(|x: &SyncReport| x.name == sname) {
             return Err(field(format!("syncs[{i}].name"), "duplicate sync name"));
         }
@@ -239,29 +310,29 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<DeviceReport, PayloadError> {
         })?;
         syncs.push(SyncReport {
             name: sname,
-            revision: s.revision,
-            highest_verified: s.highest_verified,
+            revision: revision(format!("syncs[{i}].revision"), s.revision)?,
+            highest_verified: revision(format!("syncs[{i}].highestVerified"), s.highest_verified)?,
             health,
-            last_error: s.last_error.map(cut),
+            last_error: s.last_error.map(text),
             last_success: short(s.last_success),
-            drift_corrections: s.drift_corrections,
+            drift_corrections: counter(s.drift_corrections),
             source_reachable: s.source_reachable,
             source_unreachable_since: short(s.source_unreachable_since),
-            waiting: s.waiting.map(cut),
+            waiting: s.waiting.map(text),
         });
     }
     let interval = match w.interval_seconds {
         Some(0) => return Err(field("intervalSeconds", "must be at least 1")),
-        i => i,
+        i => i.map(|i| i.min(MAX_INTERVAL)),
     };
     Ok(DeviceReport {
-        id: name("device.id", w.device.id)?,
+        id: id("device.id", w.device.id)?,
         labels,
         agent_version: short(w.agent.version).unwrap_or_default(),
-        uptime_seconds: w.agent.uptime_seconds.unwrap_or(0),
+        uptime_seconds: counter(w.agent.uptime_seconds.unwrap_or(0)),
         interval_seconds: interval,
         reported_time: short(w.time).unwrap_or_default(),
-        outbox_dropped: w.outbox.dropped,
+        outbox_dropped: counter(w.outbox.dropped),
         syncs,
     })
 }
@@ -287,10 +358,10 @@ pub fn parse_event(body: &[u8]) -> Result<EventReport, PayloadError> {
         });
     }
     Ok(EventReport {
-        device: name("device", w.device)?,
-        sync: name("sync", w.sync)?,
-        kind: name("kind", w.kind)?,
-        message: cut(w.message),
+        device: id("device", w.device)?,
+        sync: id("sync", w.sync)?,
+        kind: id("kind", w.kind)?,
+        message: text(w.message),
         reported_time: short(w.time).unwrap_or_default(),
     })
 }
@@ -317,6 +388,47 @@ mod tests {
         ));
         let ctl = br#"{"schema":"ferry.dev/heartbeat/v1","device":{"id":"e\u0001"}}"#;
         assert!(parse_heartbeat(ctl).is_err());
+    }
+
+    #[test]
+    fn ids_outside_the_safe_set_are_refused() {
+        for bad in [
+            ".",
+            "..",
+            "-x",
+            "edge\u{200B}1",
+            "edge-1\u{202E}",
+            "\u{435}dge-1",
+            "a b",
+            "a/b",
+            &"a".repeat(254),
+        ] {
+            assert!(id("device.id", bad.to_string()).is_err(), "{bad:?}");
+        }
+        for good in ["edge-1", "Edge_1.site:a@b", &"a".repeat(253)] {
+            assert!(id("device.id", good.to_string()).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn hidden_characters_never_reach_a_store() {
+        assert_eq!(text("a\0b\nc\u{202E}d".into()), "a\u{FFFD}b\nc\u{FFFD}d");
+        assert_eq!(line("a\nb".into(), 64), "a\u{FFFD}b");
+        let hb = br#"{"schema":"ferry.dev/heartbeat/v1","device":{"id":"e1"},"intervalSeconds":18446744073709551615,
+            "agent":{"uptimeSeconds":18446744073709551615},"outbox":{"dropped":18446744073709551615},
+            "syncs":[{"name":"a","health":"failed","lastError":"x\u0000y","driftCorrections":18446744073709551615}]}"#;
+        let d = parse_heartbeat(hb).unwrap();
+        assert_eq!(d.interval_seconds, Some(MAX_INTERVAL));
+        assert_eq!(
+            (d.outbox_dropped, d.uptime_seconds),
+            (MAX_COUNTER, MAX_COUNTER)
+        );
+        assert_eq!(d.syncs[0].last_error.as_deref(), Some("x\u{FFFD}y"));
+        let rev = br#"{"schema":"ferry.dev/heartbeat/v1","device":{"id":"e1"},"syncs":[{"name":"a","health":"healthy","highestVerified":9223372036854775808}]}"#;
+        assert_eq!(
+            parse_heartbeat(rev).unwrap_err().to_string(),
+            "syncs[0].highestVerified: must be at most 9223372036854775807"
+        );
     }
 
     #[test]

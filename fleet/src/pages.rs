@@ -27,21 +27,26 @@ pub async fn overview<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
     }
 }
 
+/// The rollout bar: an SVG of rectangles (attributes, not inline styles, so the CSP holds).
 fn rollout_bar(s: &SyncRollout) -> String {
     let total = (s.devices + s.without_sync).max(1) as f64;
-    let part = |n: usize, class: &str, what: &str| {
-        format!(
-            "<span class=\"{class}\" style=\"width:{:.2}%\" title=\"{n} {what}\"></span>",
-            n as f64 * 100.0 / total
-        )
-    };
-    format!(
-        "<div class=\"bar\">{}{}{}{}</div>",
-        part(s.applied, "healthy", "applied"),
-        part(s.pending, "failed", "pending"),
-        part(s.waiting_for_wave, "waiting", "waiting for wave"),
-        part(s.not_seen, "never-synced", "not seen"),
-    )
+    let mut x = 0.0;
+    let mut rects = String::new();
+    for (n, class, what) in [
+        (s.applied, "healthy", "applied"),
+        (s.offline, "offline", "offline"),
+        (s.pending, "failed", "pending"),
+        (s.waiting_for_wave, "waiting", "waiting for wave"),
+        (s.not_seen, "never-synced", "not seen"),
+    ] {
+        let w = n as f64 * 100.0 / total;
+        let _ = write!(
+            rects,
+            "<rect class=\"{class}\" x=\"{x:.2}%\" y=\"0\" width=\"{w:.2}%\" height=\"100%\"><title>{n} {what}</title></rect>"
+        );
+        x += w;
+    }
+    format!("<svg class=\"bar\" role=\"img\">{rects}</svg>")
 }
 
 pub fn render_overview(o: &Overview) -> String {
@@ -64,12 +69,13 @@ pub fn render_overview(o: &Overview) -> String {
         let _ = write!(
             b,
             "<h3>{} <span class=\"muted\">newest verified revision {}</span></h3>{}\
-<p>applied {} · in the wave but not applied {} · <b>outside the wave (waiting for wave) {}</b> · not verified yet {} · without this sync {}</p>\
+<p>applied {} · offline {} · in the wave but not applied {} · <b>outside the wave (waiting for wave) {}</b> · not verified yet {} · without this sync {}</p>\
 <table><tr><th>applied revision</th><th>highest verified</th><th>devices</th><th></th></tr>",
             esc(&s.sync),
             opt_rev(s.target),
             rollout_bar(s),
             s.applied,
+            s.offline,
             s.pending,
             s.waiting_for_wave,
             s.not_seen,
@@ -108,11 +114,18 @@ pub fn render_overview(o: &Overview) -> String {
         let _ = write!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
-            when(e.received, o.now),
-            device_link(&e.event.device),
-            esc(&e.event.sync),
-            esc(&e.event.kind),
-            esc(&e.event.message)
+            when(e.event.received, o.now),
+            if e.known_device {
+                device_link(&e.event.event.device)
+            } else {
+                format!(
+                    "{} <span class=\"muted\">(no heartbeat yet)</span>",
+                    crate::html::device_text(&e.event.event.device)
+                )
+            },
+            esc(&e.event.event.sync),
+            esc(&e.event.event.kind),
+            esc(&e.event.event.message)
         );
     }
     let _ = write!(b, "</table></section><section id=\"unreachable\"><h2>Unreachable sources ({})</h2><table><tr><th>device</th><th>sync</th><th>since</th></tr>", o.unreachable_total);
@@ -226,20 +239,50 @@ pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
             esc(d.last_error.as_deref().unwrap_or(""))
         );
     }
-    b.push_str("</table><p class=\"pages\">");
-    for n in 1..=p.pages.min(20) {
-        if n == p.page {
-            let _ = write!(b, "<b>{n}</b>");
-        } else {
-            let _ = write!(b, "<a href=\"{}\">{n}</a>", link(q, None, None, Some(n)));
+    b.push_str("</table><p class=\"pages\" id=\"pager\">");
+    let to =
+        |n: usize, text: &str| format!("<a href=\"{}\">{text}</a>", link(q, None, None, Some(n)));
+    if p.page > 1 {
+        b.push_str(&to(p.page - 1, "‹ previous"));
+    }
+    for n in crate::table::pager(p.page, p.pages) {
+        match n {
+            Some(n) if n == p.page => {
+                let _ = write!(b, "<b>{n}</b>");
+            }
+            Some(n) => b.push_str(&to(n, &n.to_string())),
+            None => b.push('…'),
         }
     }
-    if p.pages > 20 {
+    if p.page < p.pages {
+        b.push_str(&to(p.page + 1, "next ›"));
+    }
+    if p.pages > 1 {
+        // Any page directly, with the same filters.
         let _ = write!(
             b,
-            "… <a href=\"{}\">last ({})</a>",
-            link(q, None, None, Some(p.pages)),
-            p.pages
+            "</p><form class=\"filters\" method=\"get\" action=\"/devices\">"
+        );
+        for (k, v) in [
+            ("status", &q.status),
+            ("sync", &q.sync),
+            ("q", &q.q),
+            ("sort", &q.sort),
+            ("dir", &q.dir),
+            ("per_page", &q.per_page),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                let _ = write!(
+                    b,
+                    "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                    esc(v)
+                );
+            }
+        }
+        let _ = write!(
+            b,
+            "<input type=\"number\" name=\"page\" id=\"page\" min=\"1\" max=\"{0}\" value=\"{1}\"><button type=\"submit\">go to page (of {0})</button></form><p>",
+            p.pages, p.page
         );
     }
     b.push_str("</p></section>");

@@ -1,9 +1,10 @@
 //! Starting the receiver from its configuration: opens the store, loads tokens and TLS
 //! settings, binds the listener, and runs the accept loop and the retention task.
 
-use crate::app::{App, Clock, Counters, Limits};
+use crate::app::{App, Clock, Limits};
 use crate::auth::Tokens;
 use crate::config::{FleetConfig, StoreConfig};
+use crate::conn::ConnTimeouts;
 use crate::store::{postgres::PgStore, sqlite::SqliteStore, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -22,6 +23,18 @@ pub fn load_tokens(cfg: &FleetConfig) -> anyhow::Result<Tokens> {
     }
 }
 
+/// Reads the metrics token hash file (64 hex digits), if configured.
+pub fn load_metrics_token(cfg: &FleetConfig) -> anyhow::Result<Option<[u8; 32]>> {
+    let Some(p) = &cfg.metrics_token_hash else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut h)
+        .with_context(|| format!("{}: expected the 64 hex digits of hash-token", p.display()))?;
+    Ok(Some(h))
+}
+
 /// Binds and serves until the process ends; `ready` gets the bound address.
 pub async fn run(cfg: FleetConfig, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     let tls = crate::tls::server_config(
@@ -31,6 +44,7 @@ pub async fn run(cfg: FleetConfig, ready: impl FnOnce(SocketAddr)) -> anyhow::Re
         cfg.tls_sessions,
     )?;
     let tokens = load_tokens(&cfg)?;
+    load_metrics_token(&cfg)?;
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("listen {}", cfg.listen))?;
@@ -59,22 +73,28 @@ async fn serve<S: Store>(
     addr: SocketAddr,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    let app = Arc::new(App {
-        store,
-        tokens,
-        limits: Limits {
-            max_body_bytes: cfg.max_body_bytes,
-            staleness: cfg.staleness,
-            retention: cfg.retention,
-            idle_timeout: cfg.idle_timeout,
+    let limits = Limits {
+        max_body_bytes: cfg.max_body_bytes,
+        staleness: cfg.staleness,
+        retention: cfg.retention,
+        timeouts: ConnTimeouts {
+            idle: cfg.idle_timeout,
+            header: cfg.header_timeout,
+            // The body limit plus time to store and answer.
+            request: cfg.body_timeout + Duration::from_secs(60),
         },
-        clock: cfg
-            .clock_file
-            .clone()
-            .map(Clock::File)
-            .unwrap_or(Clock::System),
-        counters: Counters::default(),
-    });
+        body_timeout: cfg.body_timeout,
+        per_address: cfg.max_connections_per_address,
+        max_connections: cfg.max_connections,
+    };
+    let clock = cfg
+        .clock_file
+        .clone()
+        .map(Clock::File)
+        .unwrap_or(Clock::System);
+    let mut app = App::new(store, tokens, limits, clock, cfg.event_rate);
+    app.metrics_token = load_metrics_token(&cfg)?;
+    let app = Arc::new(app);
     let pruner = app.clone();
     tokio::spawn(async move {
         loop {

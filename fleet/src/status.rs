@@ -1,9 +1,11 @@
 //! Device status (pure): what a device is, seen from the receiver. Stale and offline come from
 //! the time since the last heartbeat measured against the device's own heartbeat interval, and
 //! override whatever the last heartbeat said: a device that stopped reporting is never shown
-//! as healthy.
+//! as healthy. A sync's own state is more than the agent's health word: a device running an
+//! older revision than one it verified, with an error, has **rolled back**; one without an
+//! error is **progressing** (it applies at its next pass).
 
-use crate::model::SyncHealth;
+use crate::model::{SyncHealth, SyncReport};
 use crate::store::DeviceRow;
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +16,9 @@ pub enum DeviceStatus {
     Offline,
     Stale,
     Failed,
+    RolledBack,
     Degraded,
+    Progressing,
     Waiting,
     Suspended,
     NeverSynced,
@@ -22,11 +26,13 @@ pub enum DeviceStatus {
 }
 
 impl DeviceStatus {
-    pub const ALL: [DeviceStatus; 8] = [
+    pub const ALL: [DeviceStatus; 10] = [
         DeviceStatus::Offline,
         DeviceStatus::Stale,
         DeviceStatus::Failed,
+        DeviceStatus::RolledBack,
         DeviceStatus::Degraded,
+        DeviceStatus::Progressing,
         DeviceStatus::Waiting,
         DeviceStatus::Suspended,
         DeviceStatus::NeverSynced,
@@ -38,7 +44,9 @@ impl DeviceStatus {
             DeviceStatus::Offline => "offline",
             DeviceStatus::Stale => "stale",
             DeviceStatus::Failed => "failed",
+            DeviceStatus::RolledBack => "rolled-back",
             DeviceStatus::Degraded => "degraded",
+            DeviceStatus::Progressing => "progressing",
             DeviceStatus::Waiting => "waiting",
             DeviceStatus::Suspended => "suspended",
             DeviceStatus::NeverSynced => "never-synced",
@@ -50,10 +58,19 @@ impl DeviceStatus {
         Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
-    fn from_sync(h: SyncHealth) -> Self {
-        match h {
+    /// A sync's state from its report.
+    pub fn of_sync(s: &SyncReport) -> Self {
+        let behind = s.highest_verified.is_some() && s.revision < s.highest_verified;
+        match s.health {
             SyncHealth::Failed => DeviceStatus::Failed,
+            // The agent re-applied its last good revision after a newer one failed.
+            SyncHealth::Degraded if behind && s.revision.is_some() => DeviceStatus::RolledBack,
             SyncHealth::Degraded => DeviceStatus::Degraded,
+            SyncHealth::Healthy | SyncHealth::NeverSynced
+                if behind && s.last_error.is_none() && s.waiting.is_none() =>
+            {
+                DeviceStatus::Progressing
+            }
             SyncHealth::Waiting => DeviceStatus::Waiting,
             SyncHealth::Suspended => DeviceStatus::Suspended,
             SyncHealth::NeverSynced => DeviceStatus::NeverSynced,
@@ -105,28 +122,29 @@ impl Default for Staleness {
 }
 
 impl Staleness {
-    /// The interval the device reports at.
+    /// The interval the device reports at (at most a day, whatever is stored).
     pub fn interval(&self, d: &DeviceRow) -> u64 {
         d.report
             .interval_seconds
             .unwrap_or(self.default_interval)
-            .max(1)
+            .clamp(1, crate::model::MAX_INTERVAL)
     }
 
     /// The device's status at `now` (unix seconds).
     pub fn status(&self, d: &DeviceRow, now: i64) -> DeviceStatus {
         let silent = now.saturating_sub(d.last_seen).max(0) as u64;
         let interval = self.interval(d);
-        if silent > interval.saturating_mul(self.offline_after) + self.grace {
+        let limit = |n: u64| interval.saturating_mul(n).saturating_add(self.grace);
+        if silent > limit(self.offline_after) {
             return DeviceStatus::Offline;
         }
-        if silent > interval.saturating_mul(self.stale_after) + self.grace {
+        if silent > limit(self.stale_after) {
             return DeviceStatus::Stale;
         }
         d.report
             .syncs
             .iter()
-            .map(|s| DeviceStatus::from_sync(s.health))
+            .map(DeviceStatus::of_sync)
             .min()
             .unwrap_or(DeviceStatus::NeverSynced)
     }
@@ -135,7 +153,7 @@ impl Staleness {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::{DeviceReport, SyncReport};
+    use crate::model::DeviceReport;
 
     pub fn row(id: &str, health: SyncHealth, interval: Option<u64>, last_seen: i64) -> DeviceRow {
         DeviceRow {
@@ -179,5 +197,26 @@ pub(crate) mod tests {
         let old = row("c", SyncHealth::Failed, None, 1000);
         assert_eq!(s.status(&old, 1000 + 600), DeviceStatus::Failed);
         assert_eq!(s.status(&old, 1000 + 631), DeviceStatus::Stale);
+        // Behind the verified revision: rolled back with an error, progressing without.
+        let mut back = row("e", SyncHealth::Degraded, Some(60), 1000);
+        back.report.syncs[0].highest_verified = Some(2);
+        back.report.syncs[0].last_error = Some("revision 2 failed".into());
+        assert_eq!(s.status(&back, 1000), DeviceStatus::RolledBack);
+        back.report.syncs[0].highest_verified = Some(1);
+        assert_eq!(
+            s.status(&back, 1000),
+            DeviceStatus::Degraded,
+            "e.g. source unreachable"
+        );
+        let mut next = row("f", SyncHealth::Healthy, Some(60), 1000);
+        next.report.syncs[0].highest_verified = Some(2);
+        assert_eq!(s.status(&next, 1000), DeviceStatus::Progressing);
+        // Whatever a row holds, no overflow and no device that never goes stale.
+        let liar = row("d", SyncHealth::Healthy, Some(u64::MAX), 1000);
+        assert_eq!(s.status(&liar, 1000 + 31), DeviceStatus::Healthy);
+        assert_eq!(
+            s.status(&liar, 1000 + 6 * 86_400 + 31),
+            DeviceStatus::Offline
+        );
     }
 }

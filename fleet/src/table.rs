@@ -90,6 +90,24 @@ pub struct DevicePage {
 
 pub const MAX_PER_PAGE: usize = 500;
 
+/// The page numbers a pager links: the first, the last and three either side of the current
+/// one; `None` marks a gap. With "previous"/"next" and a page form, every page is reachable.
+pub fn pager(page: usize, pages: usize) -> Vec<Option<usize>> {
+    let mut out = Vec::new();
+    let mut last = 0;
+    for n in 1..=pages {
+        let near = n.abs_diff(page) <= 3;
+        if n == 1 || n == pages || near {
+            if n > last + 1 {
+                out.push(None);
+            }
+            out.push(Some(n));
+            last = n;
+        }
+    }
+    out
+}
+
 /// Filters, sorts and cuts one page of the device table (pure).
 pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Staleness) -> DevicePage {
     let status = q.status.as_deref().and_then(DeviceStatus::parse);
@@ -170,6 +188,32 @@ pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Stalen
 mod tests {
     use super::*;
     use crate::views::tests::fleet;
+
+    #[test]
+    fn the_pager_reaches_every_page() {
+        let shown = |p, n| -> Vec<Option<usize>> { pager(p, n) };
+        assert_eq!(shown(1, 1), vec![Some(1)]);
+        assert_eq!(
+            shown(50, 200),
+            [
+                Some(1),
+                None,
+                Some(47),
+                Some(48),
+                Some(49),
+                Some(50),
+                Some(51),
+                Some(52),
+                Some(53),
+                None,
+                Some(200)
+            ]
+        );
+        // From any page, next (page + 1) is linked: every page is reachable.
+        for p in 1..200 {
+            assert!(shown(p, 200).contains(&Some(p + 1)), "{p}");
+        }
+    }
 
     #[test]
     fn table_filters_sorts_and_pages_on_the_server() {

@@ -30,10 +30,12 @@ pub struct RevisionCount {
 #[serde(rename_all = "camelCase")]
 pub struct SyncRollout {
     pub sync: String,
-    /// The highest revision any device verified.
+    /// The newest revision enough devices verified (see [`target`]).
     pub target: Option<u64>,
     pub devices: usize,
-    /// Devices running the target.
+    /// Devices offline: never counted as applied, pending or anything else.
+    pub offline: usize,
+    /// Devices running the target (and not offline).
     pub applied: usize,
     /// Devices that verified the target, are in its wave, but do not run it (failing, rolled back).
     pub pending: usize,
@@ -72,6 +74,16 @@ pub struct OutboxDrop {
     pub dropped: u64,
 }
 
+/// An event on the overview, and whether its device ever sent a heartbeat (else there is no
+/// device page to link to).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentEvent {
+    #[serde(flatten)]
+    pub event: StoredEvent,
+    pub known_device: bool,
+}
+
 /// Everything the overview page shows.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,17 +92,40 @@ pub struct Overview {
     pub devices: usize,
     pub tiles: Vec<Tile>,
     pub syncs: Vec<SyncRollout>,
+    /// Syncs reported by enough devices that did not fit in [`MAX_LISTED_SYNCS`].
+    pub unlisted_syncs: usize,
     pub top_errors: Vec<ErrorGroup>,
     pub unreachable_total: usize,
     pub unreachable: Vec<Unreachable>,
     pub outbox_dropped_total: u64,
     pub outbox_drops: Vec<OutboxDrop>,
     /// Newest drift corrections and rollbacks.
-    pub recent: Vec<StoredEvent>,
+    pub recent: Vec<RecentEvent>,
 }
 
 /// Lists on the overview stop at this many entries.
 pub const LIST_LIMIT: usize = 10;
+/// Syncs shown as fleet rollouts (and exported in `/metrics`), most devices first. Only syncs
+/// that at least two devices report are listed (one device cannot add rows or series).
+pub const MAX_LISTED_SYNCS: usize = 32;
+
+/// How many devices must claim a revision before it is a sync's target ("newest verified
+/// revision"): all of them up to two, then a tenth (at least two). No single device can move
+/// the target; a liar needs a tenth of the devices reporting the sync.
+pub fn quorum(reporting: usize) -> usize {
+    if reporting <= 2 {
+        reporting.max(1)
+    } else {
+        reporting.div_ceil(10).max(2)
+    }
+}
+
+/// The highest revision that at least [`quorum`] of the claims reach (an order statistic).
+pub fn target(mut verified: Vec<u64>) -> Option<u64> {
+    let q = quorum(verified.len());
+    verified.sort_unstable_by(|a, b| b.cmp(a));
+    verified.get(q - 1).copied()
+}
 
 /// Folds digits so "revision 7 failed" and "revision 8 failed" group together.
 pub fn error_key(e: &str) -> String {
@@ -110,6 +145,24 @@ pub fn error_key(e: &str) -> String {
     out
 }
 
+/// Keeps at most `per_device` events of each device, then `limit` in all (order kept).
+pub fn few_per_device(
+    events: Vec<StoredEvent>,
+    per_device: usize,
+    limit: usize,
+) -> Vec<StoredEvent> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    events
+        .into_iter()
+        .filter(|e| {
+            let n = seen.entry(e.event.device.clone()).or_default();
+            *n += 1;
+            *n <= per_device
+        })
+        .take(limit)
+        .collect()
+}
+
 /// Computes the overview (pure).
 pub fn overview(
     devices: &[DeviceRow],
@@ -118,17 +171,28 @@ pub fn overview(
     recent: Vec<StoredEvent>,
 ) -> Overview {
     let mut tiles: BTreeMap<DeviceStatus, usize> = BTreeMap::new();
-    let mut targets: BTreeMap<&str, Option<u64>> = BTreeMap::new();
+    // Per sync: devices reporting it, and the revisions they claim to have verified.
+    let mut claims: BTreeMap<&str, (usize, Vec<u64>)> = BTreeMap::new();
     for d in devices {
         *tiles.entry(staleness.status(d, now)).or_default() += 1;
         for s in &d.report.syncs {
-            let t = targets.entry(&s.name).or_default();
-            *t = (*t).max(s.highest_verified);
+            let c = claims.entry(&s.name).or_default();
+            c.0 += 1;
+            c.1.extend(s.highest_verified);
         }
     }
-    let syncs = targets
+    let mut listed: Vec<(&str, usize, Option<u64>)> = claims
+        .into_iter()
+        .filter(|(_, (n, _))| *n >= devices.len().min(2))
+        .map(|(name, (n, verified))| (name, n, target(verified)))
+        .collect();
+    let unlisted_syncs = listed.len().saturating_sub(MAX_LISTED_SYNCS);
+    listed.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    listed.truncate(MAX_LISTED_SYNCS);
+    listed.sort_by(|a, b| a.0.cmp(b.0));
+    let syncs = listed
         .iter()
-        .map(|(name, target)| rollout(devices, name, *target))
+        .map(|(name, _, target)| rollout(devices, name, *target, |d| staleness.status(d, now)))
         .collect();
     let mut errors: BTreeMap<(String, String), (usize, String, String)> = BTreeMap::new();
     let mut unreachable = Vec::new();
@@ -170,7 +234,10 @@ pub fn overview(
     let unreachable_total = unreachable.len();
     unreachable.sort_by(|a, b| a.since.cmp(&b.since));
     unreachable.truncate(LIST_LIMIT);
-    let outbox_dropped_total = drops.iter().map(|d| d.dropped).sum();
+    let outbox_dropped_total = drops
+        .iter()
+        .fold(0u64, |t, d| t.saturating_add(d.dropped))
+        .min(crate::model::MAX_COUNTER);
     drops.sort_by_key(|d| std::cmp::Reverse(d.dropped));
     drops.truncate(LIST_LIMIT);
     Overview {
@@ -184,20 +251,33 @@ pub fn overview(
             })
             .collect(),
         syncs,
+        unlisted_syncs,
         top_errors,
         unreachable_total,
         unreachable,
         outbox_dropped_total,
         outbox_drops: drops,
-        recent,
+        recent: recent
+            .into_iter()
+            .map(|event| RecentEvent {
+                known_device: devices.iter().any(|d| d.report.id == event.event.device),
+                event,
+            })
+            .collect(),
     }
 }
 
-fn rollout(devices: &[DeviceRow], name: &str, target: Option<u64>) -> SyncRollout {
+fn rollout(
+    devices: &[DeviceRow],
+    name: &str,
+    target: Option<u64>,
+    status: impl Fn(&DeviceRow) -> DeviceStatus,
+) -> SyncRollout {
     let mut r = SyncRollout {
         sync: name.to_string(),
         target,
         devices: 0,
+        offline: 0,
         applied: 0,
         pending: 0,
         waiting_for_wave: 0,
@@ -213,11 +293,14 @@ fn rollout(devices: &[DeviceRow], name: &str, target: Option<u64>) -> SyncRollou
         };
         r.devices += 1;
         *revs.entry((s.revision, s.highest_verified)).or_default() += 1;
-        if s.revision.is_some() && s.revision == target {
+        if status(d) == DeviceStatus::Offline {
+            // What an offline device last said is not what it runs now.
+            r.offline += 1;
+        } else if s.revision.is_some() && s.revision == target {
             r.applied += 1;
         } else if s.waiting.is_some() {
             r.waiting_for_wave += 1;
-        } else if s.highest_verified.is_some() && s.highest_verified == target {
+        } else if target.is_some() && s.highest_verified >= target {
             r.pending += 1;
         } else {
             r.not_seen += 1;
@@ -273,8 +356,10 @@ pub(crate) mod tests {
                 s.not_seen,
                 s.without_sync
             ),
-            (1, 1, 1, 1, 1)
+            (1, 1, 1, 0, 1),
+            "d is offline: counted as nothing else"
         );
+        assert_eq!(s.offline, 1);
         let tile = |st: DeviceStatus| o.tiles.iter().find(|t| t.status == st).unwrap().devices;
         assert_eq!(
             tile(DeviceStatus::Offline),
@@ -285,5 +370,41 @@ pub(crate) mod tests {
         assert_eq!(tile(DeviceStatus::NeverSynced), 1, "no syncs at all");
         assert_eq!(o.top_errors.len(), 1, "numbers folded: one group");
         assert_eq!(o.top_errors[0].devices, 2);
+    }
+
+    #[test]
+    fn no_single_device_moves_the_target_or_adds_syncs() {
+        assert_eq!(target(vec![]), None);
+        assert_eq!(target(vec![7]), Some(7));
+        assert_eq!(target(vec![u64::MAX, 3]), Some(3));
+        assert_eq!(target(vec![3, u64::MAX, 3, 2]), Some(3));
+        let mut claims = vec![5; 100];
+        claims.extend([u64::MAX; 9]);
+        assert_eq!(
+            target(claims),
+            Some(5),
+            "9 of 109 liars are below the tenth"
+        );
+        let mut f = fleet();
+        f[0].report.syncs[0].highest_verified = Some(i64::MAX as u64);
+        f[0].report.outbox_dropped = u64::MAX;
+        f[1].report.outbox_dropped = u64::MAX;
+        for i in 0..30 {
+            let mut s = f[0].report.syncs[0].clone();
+            s.name = format!("made-up-{i}");
+            f[0].report.syncs.push(s);
+        }
+        let o = overview(&f, 1000, &Staleness::default(), Vec::new());
+        assert_eq!(
+            o.syncs.len(),
+            1,
+            "one device's sync names are not fleet rollouts"
+        );
+        assert_eq!(o.syncs[0].target, Some(2));
+        assert_eq!(
+            o.outbox_dropped_total,
+            i64::MAX as u64,
+            "saturated, not wrapped"
+        );
     }
 }

@@ -46,8 +46,10 @@ fn scenario(store: StoreKind, screenshots: bool) {
         "1\nstale",
         "the silent device is stale, not green"
     );
-    // The rolled-back device runs revision 1 with an error: degraded, not healthy.
-    assert_eq!(tile("degraded"), "1\ndegraded");
+    // The rolled-back device runs revision 1 with an error, below the revision 2 it verified:
+    // rolled back (its own tile, not "degraded" beside unreachable sources), not healthy.
+    assert_eq!(tile("rolled-back"), "1\nrolled-back");
+    assert_eq!(tile("degraded"), "0\ndegraded");
     let errors = b.text("#errors");
     assert!(
         errors.contains("timed out after 2s waiting for Deployment.apps/shop/web"),
@@ -76,7 +78,7 @@ fn scenario(store: StoreKind, screenshots: bool) {
     b.go(&format!("{}/devices", r.url));
     let row = b.text("tr[data-device=\"edge-berlin-2\"]");
     assert!(
-        row.contains("degraded") && row.contains("timed out"),
+        row.contains("rolled-back") && row.contains("timed out"),
         "{row}"
     );
     b.type_into("#q", "site=berlin");
@@ -116,7 +118,7 @@ fn scenario(store: StoreKind, screenshots: bool) {
 
     eprintln!("browser checks done after {:?}", started.elapsed());
     // The JSON API says the same.
-    let (_, api) = r.get("/api/devices?status=degraded");
+    let (_, api) = r.get("/api/devices?status=rolled-back");
     let v: serde_json::Value = serde_json::from_str(&api).unwrap();
     assert_eq!(v["total"], 1);
     assert_eq!(v["devices"][0]["id"], "edge-berlin-2");

@@ -203,3 +203,28 @@ async fn postgres_store_passes_the_suite() {
     let reopened = PgStore::connect(&pg.url()).await.unwrap();
     assert_eq!(reopened.devices().await.unwrap().len(), 202);
 }
+
+/// A record the database refuses (a NUL in text, which ingest never lets through) fails only
+/// its own request, as a permanent refusal; the honest requests of the same group commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refusal_of_one_record_fails_no_other_request() {
+    let pg = tokio::task::spawn_blocking(TestPostgres::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let store = PgStore::connect(&pg.url()).await.unwrap();
+    let mut bad = hb("bad", "failed", 1, false, None);
+    if let Record::Heartbeat { report, .. } = &mut bad {
+        report.syncs[0].last_error = Some("nul \0 here".into());
+    }
+    let mut records = vec![bad];
+    records.extend((0..40).map(|i| hb(&format!("dev-{i:02}"), "healthy", 1, false, None)));
+    let results = futures_join(records.into_iter().map(|r| store.write(vec![r]))).await;
+    assert!(
+        matches!(results[0], Err(ferry_fleet::store::StoreError::Refused(_))),
+        "{:?}",
+        results[0]
+    );
+    assert!(results[1..].iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(store.devices().await.unwrap().len(), 40);
+}

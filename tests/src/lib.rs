@@ -1,5 +1,6 @@
 pub mod client;
 pub mod containerd;
+pub mod control_plane;
 pub mod git_server;
 pub mod kube_sim;
 pub mod kubectl;

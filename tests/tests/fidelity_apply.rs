@@ -1,8 +1,7 @@
 //! Fidelity of schema, discovery and server-side apply, checked through the real `kubectl`.
 //! Every check is a function of a cluster (a kubeconfig), so the same checks run against
-//! kube-sim here and against a real k3s in the ignored `real_cluster_*` entry point
-//! (`FERRY_REAL_KUBECONFIG=/etc/rancher/k3s/k3s.yaml cargo test -p ferry-tests --test
-//! fidelity_apply -- --ignored`). Expected `fieldsV1` values are written from
+//! kube-sim and against the real kube-apiserver (`ferry_tests::control_plane`) in the
+//! `real_server_*` entry point. Expected `fieldsV1` values are written from
 //! structured-merge-diff's encoding rules, not read back from kube-sim.
 
 mod fidelity;
@@ -10,7 +9,6 @@ mod fidelity;
 use ferry_tests::kube_sim::{KubeSim, SimOptions};
 use fidelity::checks::*;
 use fidelity::cluster::Cluster;
-use std::path::Path;
 
 fn sim() -> (KubeSim, Cluster) {
     let sim = KubeSim::start(SimOptions::default()).expect("kube-sim starts");
@@ -66,13 +64,13 @@ fn k3s_bundled_manifests_apply_and_reapply_without_changes() {
     check_k3s_corpus(&c);
 }
 
-/// The same checks against a real cluster (k3s 1.32): `FERRY_REAL_KUBECONFIG` names its
-/// kubeconfig. Namespaces `fid-*` are created and deleted; the corpus only dry-runs there.
+/// The same checks against the real kube-apiserver (`ferry_tests::control_plane`). Namespaces
+/// `fid-*` are created and deleted. The control plane is this binary's own, so the k3s corpus
+/// is applied for real (as k3s's deploy controller does on a node), then its APIService is
+/// removed again: no metrics-server answers behind it.
 #[test]
-#[ignore = "needs a real cluster in $FERRY_REAL_KUBECONFIG"]
-fn real_cluster_schema_discovery_and_apply() {
-    let path = std::env::var("FERRY_REAL_KUBECONFIG").expect("FERRY_REAL_KUBECONFIG");
-    let c = Cluster::new(Path::new(&path), false);
+fn real_server_schema_discovery_and_apply() {
+    let c = Cluster::new(&ferry_tests::control_plane::shared().kubeconfig, true);
     let namespaces = [
         "fid-share",
         "fid-conflict",
@@ -89,6 +87,7 @@ fn real_cluster_schema_discovery_and_apply() {
     check_strategic_patch(&c, namespaces[5]);
     check_discovery_and_openapi(&c);
     check_k3s_corpus(&c);
+    c.ok(&["delete", "apiservice", "v1beta1.metrics.k8s.io"]);
     for ns in namespaces {
         let _ = c.run(&["delete", "namespace", ns, "--wait=false"]);
     }

@@ -1,8 +1,8 @@
 //! Lifecycle, controllers and errors (issue 11 items 6-8) checked through the real `kubectl`.
 //!
 //! Every check takes a [`Cluster`]: against kube-sim the test owns the simulated clock and
-//! moves it (`Cluster::pass`); against a real k3s (`FERRY_REAL_KUBECONFIG`, the `#[ignore]`d
-//! `real_cluster_lifecycle`) the real controllers run on their own and the checks wait with
+//! moves it (`Cluster::pass`); against the real control plane (`ferry_tests::control_plane`,
+//! `real_server_lifecycle`) the real controllers run on their own and the checks wait with
 //! `kubectl wait`. No check sleeps on the wall clock. Checks that need a fault or a compaction
 //! only kube-sim can inject say so and are skipped on a real cluster.
 
@@ -20,7 +20,6 @@ use fidelity_lifecycle::deletion::*;
 use fidelity_lifecycle::errors::*;
 use fidelity_lifecycle::jobs::*;
 use fidelity_lifecycle::workloads::*;
-use std::path::Path;
 use std::time::Duration;
 
 // Entry points
@@ -136,13 +135,14 @@ fn sim_per_request_clock_progresses_while_polling() {
 /// One fidelity check.
 type Check = fn(&Cluster);
 
-/// The same checks against a real k3s: `FERRY_REAL_KUBECONFIG=/etc/rancher/k3s/k3s.yaml
-/// cargo test -p ferry-tests --test fidelity_lifecycle -- --ignored`.
+/// The same checks against the real kube-apiserver and kube-controller-manager
+/// (`ferry_tests::control_plane`).
 #[test]
-#[ignore]
-fn real_cluster_lifecycle() {
-    let path = std::env::var("FERRY_REAL_KUBECONFIG").expect("set FERRY_REAL_KUBECONFIG");
-    let c = Cluster::new(Path::new(&path).to_path_buf(), None);
+fn real_server_lifecycle() {
+    let c = Cluster::new(
+        ferry_tests::control_plane::shared().kubeconfig.clone(),
+        None,
+    );
     let checks: &[(&str, Check)] = &[
         ("finalizer_holds_deletion", check_finalizer_holds_deletion),
         ("namespace_terminating", check_namespace_terminating),

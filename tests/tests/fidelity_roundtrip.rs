@@ -1,9 +1,8 @@
 //! Typed round trip and validation, proven through the real `kubectl`: defaulting, canonical
 //! quantities, Go `omitempty`, Secret `stringData`, Service cluster IPs, Namespace defaults,
 //! no-op applies, `fieldValidation`, immutable fields, dry runs, generation. Each check takes a
-//! cluster, so the `#[ignore]` entry point runs the very same checks against a real k3s
-//! (`FERRY_REAL_KUBECONFIG=/etc/rancher/k3s/k3s.yaml cargo test -p ferry-tests --test
-//! fidelity_roundtrip -- --ignored`).
+//! cluster, so `real_server_roundtrip` runs the very same checks against the real
+//! kube-apiserver (`ferry_tests::control_plane`).
 
 mod roundtrip_support;
 
@@ -120,10 +119,9 @@ fn storage_and_rbac_defaults() {
     on_sim(check_storage_and_rbac_defaults);
 }
 
-/// The same checks against a real k3s: the first run there measures kube-sim's fidelity.
+/// The same checks against the real kube-apiserver (`ferry_tests::control_plane`).
 #[test]
-#[ignore = "needs a real k3s: FERRY_REAL_KUBECONFIG"]
-fn real_cluster_roundtrip() {
+fn real_server_roundtrip() {
     let c = Cluster::real();
     for (name, check) in CHECKS {
         eprintln!("fidelity check: {name}");

@@ -28,7 +28,8 @@ const USAGE: &str = "usage: ferry-agent [--config FILE] [--log-format text|json]
   retry [--sync SYNC]      try a failed, rolled-back (held) revision again on the next pass
   suspend SYNC | resume SYNC
   diff SYNC                what a sync would change now (no writes)
-  serve [ADDR:PORT]        serve the verified cache to neighbours (exploded layout over HTTP)
+  serve [ADDR:PORT]        serve the verified cache to neighbours holding the site token
+                           (serve.tokenFile; exploded layout over HTTP)
   images registries-yaml [--per-registry]  the k3s registries.yaml for the image mirror
   images serve             only the image mirror (images.listen), in the foreground
   images export-airgap [DIR]  OCI archive of the applied images for k3s's airgap images dir
@@ -83,9 +84,11 @@ fn parse(raw: Vec<OsString>) -> Result<Cli> {
 /// (e.g. `FERRY_LOG=debug`, `FERRY_LOG=warn,ferry_agent=debug`). The filter is
 /// tracing-subscriber's `Targets`, not `EnvFilter`: no span or field filters, and no regex
 /// engine in the binary (about 100 KB on aarch64). A value that does not parse is reported
-/// and the default is used.
+/// and the default is used. The filter is the only level cap: the formatting layer sits on a
+/// bare registry (`fmt()` would add its own INFO cap beneath it, and debug lines would vanish).
 fn init_logging(json: bool, daemon: bool) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::fmt;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let default = Targets::new().with_default(if daemon {
@@ -103,23 +106,25 @@ fn init_logging(json: bool, daemon: bool) {
         }),
         _ => default,
     };
-    let builder = tracing_subscriber::fmt().with_target(false);
+    let logs = tracing_subscriber::registry().with(filter);
     if json {
-        builder
-            .with_writer(std::io::stderr)
-            .json()
-            .finish()
-            .with(filter)
-            .init();
+        logs.with(
+            fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr)
+                .json(),
+        )
+        .init();
     } else {
-        builder
-            .with_writer(ferry_agent::logline::SafeStderr)
-            .compact()
-            .without_time()
-            .with_ansi(false)
-            .finish()
-            .with(filter)
-            .init();
+        logs.with(
+            fmt::layer()
+                .with_target(false)
+                .with_writer(ferry_agent::logline::SafeStderr)
+                .compact()
+                .without_time()
+                .with_ansi(false),
+        )
+        .init();
     }
 }
 

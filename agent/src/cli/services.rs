@@ -16,19 +16,26 @@ pub(super) fn serve(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
         .cloned()
         .or_else(|| cfg.serve.as_ref().map(|s| s.listen.clone()))
         .ok_or_else(|| anyhow!("usage: ferry-agent serve ADDR:PORT (or set serve.listen)"))?;
+    let relay = relay(cfg)?;
     let listener =
         std::net::TcpListener::bind(&listen).with_context(|| format!("serve address {listen}"))?;
-    let relay = ferry_agent::serve::Relay {
-        store: open_store(cfg)?,
-        blobs: BlobCache::open(&cfg.state_dir.join("blobs"))?,
-        syncs: cfg.syncs.iter().map(|s| s.name.clone()).collect(),
-    };
     eprintln!(
         "ferry-agent: serving the verified cache on http://{}/<sync>/",
         listener.local_addr()?
     );
     ferry_agent::serve::serve(listener, Arc::new(relay));
     Ok(0)
+}
+
+/// The relay on this agent's state, with its site tokens (`serve.tokenFile`, required).
+fn relay(cfg: &AgentConfig) -> Result<ferry_agent::serve::Relay> {
+    let file = cfg.serve.as_ref().and_then(|s| s.token_file.as_deref());
+    Ok(ferry_agent::serve::Relay {
+        tokens: ferry_agent::serve::RelayTokens::load(file)?,
+        store: open_store(cfg)?,
+        blobs: BlobCache::open(&cfg.state_dir.join("blobs"))?,
+        syncs: cfg.syncs.iter().map(|s| s.name.clone()).collect(),
+    })
 }
 
 pub(super) fn images(cli: &Cli, cfg: &AgentConfig) -> Result<u8> {
@@ -75,13 +82,9 @@ pub(super) fn run(cli: &Cli, cfg: AgentConfig) -> Result<u8> {
     a.sweep_on_start
         .store(true, std::sync::atomic::Ordering::SeqCst);
     if let Some(s) = &a.config.serve {
+        let relay = Arc::new(relay(&a.config)?);
         let listener = std::net::TcpListener::bind(&s.listen)
             .with_context(|| format!("serve address {}", s.listen))?;
-        let relay = Arc::new(ferry_agent::serve::Relay {
-            store: open_store(&a.config)?,
-            blobs: BlobCache::open(&a.config.state_dir.join("blobs"))?,
-            syncs: a.config.syncs.iter().map(|s| s.name.clone()).collect(),
-        });
         std::thread::spawn(move || ferry_agent::serve::serve(listener, relay));
     }
     ferry_agent::images::start_mirror(&a.config, open_store(&a.config)?)?;

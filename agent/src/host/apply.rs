@@ -250,7 +250,7 @@ fn restart_and_check(ctx: &HostContext<'_>, plan: &HostPlan) -> Result<(), HostA
     for u in &plan.restarts {
         ctx.units.restart(&u.name)?;
         fault::point("host-after-restart");
-        health::wait_healthy(ctx.units, &u.name, &u.health, &ctx.cfg.root)
+        health::wait_healthy(ctx.units, &u.name, &u.health, ctx.cfg)
             .map_err(HostApplyError::Unhealthy)?;
     }
     Ok(())
@@ -272,7 +272,7 @@ pub fn rollback(ctx: &HostContext<'_>, plan: &HostPlan) -> Result<(), String> {
     }
     for u in &plan.restarts {
         ctx.units.restart(&u.name).map_err(|e| e.to_string())?;
-        health::wait_healthy(ctx.units, &u.name, &u.health, &ctx.cfg.root)
+        health::wait_healthy(ctx.units, &u.name, &u.health, ctx.cfg)
             .map_err(|e| format!("after rollback: {e}"))?;
     }
     Ok(())

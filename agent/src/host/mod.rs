@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod backoff;
 pub mod config;
+pub mod gate;
 pub mod health;
 pub mod install;
 pub mod plan;
@@ -147,6 +148,19 @@ pub fn guard(
     Ok(decision)
 }
 
+/// Whether `sync` may receive `manifest`: a manifest with a host section only on a signed,
+/// host-capable sync ([`gate::gate`]). Run right after verification, before anything of the
+/// revision is stored, and again before a host section is applied.
+pub fn admit(
+    sync: &crate::config::SyncConfig,
+    manifest: &ferry_bundle::Manifest,
+) -> Result<(), plan::PlanError> {
+    match manifest.host {
+        Some(_) => gate::gate(&sync.name, sync.host.enabled, sync.insecure_skip_signature),
+        None => Ok(()),
+    }
+}
+
 /// The one call a sync makes: applies the manifest's host section (if any) with the configured
 /// unit manager; a self-update asks the process to restart after the pass. A host section that
 /// failed and was rolled back is held back (see [`backoff`]) instead of being installed again on
@@ -162,6 +176,10 @@ pub fn apply_for_sync(
     let Some(section) = &manifest.host else {
         return Ok(None);
     };
+    let sync_cfg = cfg
+        .sync(sync)
+        .ok_or_else(|| plan::PlanError::NotHostCapable(sync.to_string()))?;
+    admit(sync_cfg, manifest)?;
     let Some(host) = cfg.host.as_ref() else {
         return Err(plan::PlanError::Disabled.into());
     };
@@ -189,10 +207,7 @@ pub fn apply_for_sync(
     let outcome = match apply::apply(&ctx, sync, manifest, section) {
         Ok(outcome) => outcome,
         Err(e @ (HostApplyError::RolledBack { .. } | HostApplyError::RestoreFailed { .. })) => {
-            let base = cfg
-                .sync(sync)
-                .map(|s| s.failed_revision_backoff)
-                .unwrap_or(std::time::Duration::from_secs(60));
+            let base = sync_cfg.failed_revision_backoff;
             let error = e.to_string();
             let hold = backoff::after_failure(
                 held.as_ref(),

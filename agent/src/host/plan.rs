@@ -1,5 +1,7 @@
 //! The pure plan of a host section: which files this device installs (by digest), which units
 //! it restarts, whether the agent replaces itself, and the refusals, each with its own error.
+//! The plan starts with [`super::gate::check_section`]: the whole section is checked against
+//! the device's allow-lists before anything of it is read from or written to the host.
 
 use super::config::HostConfig;
 use ferry_bundle::host::{Arch, HostFile, HostSection, HostUnit};
@@ -65,6 +67,20 @@ impl HostPlan {
 pub enum PlanError {
     #[error("host payloads are not enabled on this device (host.enabled)")]
     Disabled,
+    #[error("sync {0} is not host-capable (`host: {{enabled: true}}` on the sync): a bundle with a host section is refused whole")]
+    NotHostCapable(String),
+    #[error("sync {0} accepts unsigned bundles (insecureSkipSignature): a bundle with a host section is refused whole")]
+    Unsigned(String),
+    #[error("host unit {0} is not on host.allowUnits")]
+    UnitNotAllowed(String),
+    #[error("host unit {unit}: health command {exe} is not on host.healthExecutables (absolute paths, never a shell)")]
+    ExecutableNotAllowed { unit: String, exe: String },
+    #[error("host file {target} has mode {mode:04o}: setuid, setgid, sticky, group- or world-writable bits are refused")]
+    UnsafeMode { target: String, mode: u32 },
+    #[error(
+        "host file {target} has owner uid {uid} gid {gid}: only root or host.allowUids/allowGids"
+    )]
+    Owner { target: String, uid: u32, gid: u32 },
     #[error("host target {0} is not on this device's allow-list")]
     NotAllowed(String),
     #[error("host target {0} is a symlink; ferry never writes through one")]
@@ -134,16 +150,11 @@ pub fn plan(
     running: Arch,
     running_version: &str,
 ) -> Result<HostPlan, PlanError> {
-    if !cfg.enabled {
-        return Err(PlanError::Disabled);
-    }
+    super::gate::check_section(cfg, section)?;
     let mut out = HostPlan::default();
     let mut self_install = None;
     for c in candidates {
         let target = &c.file.target;
-        if !cfg.allows(target) {
-            return Err(PlanError::NotAllowed(target.clone()));
-        }
         let previous_sha256 = match &c.current {
             Current::Symlink => return Err(PlanError::SymlinkTarget(target.clone())),
             Current::Special => return Err(PlanError::SpecialFile(target.clone())),
@@ -226,19 +237,19 @@ fn check_version(file: &HostFile, running: &str) -> Result<(), PlanError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn cfg() -> HostConfig {
+    pub(crate) fn cfg() -> HostConfig {
         ferry_bundle::yaml::from_str_bounded(
             "host",
-            "enabled: true\nallow: [/usr/bin/ferry-agent, /usr/local/bin/k3s, /etc/rancher/k3s/]\n",
+            "enabled: true\nallow: [/usr/bin/ferry-agent, /usr/local/bin/k3s, /etc/rancher/k3s/]\nallowUnits: [k3s.service]\nhealthExecutables: [/usr/local/bin/k3s]\n",
             &ferry_bundle::yaml::Budget::small(),
         )
         .unwrap()
     }
 
-    fn file(target: &str, version: Option<&str>) -> HostFile {
+    pub(crate) fn file(target: &str, version: Option<&str>) -> HostFile {
         HostFile {
             source: format!("host{target}"),
             target: target.into(),
@@ -273,6 +284,7 @@ mod tests {
                 health: ferry_bundle::host::HealthCheck {
                     command: vec![],
                     http: None,
+                    file: None,
                     timeout_seconds: 5,
                 },
             }],
@@ -317,7 +329,14 @@ mod tests {
         let section = HostSection::default();
         let shadow = file("/etc/shadow", None);
         let k3s = file("/usr/local/bin/k3s", None);
-        let run = |c: Candidate<'_>| plan(&cfg(), &section, &[c], Arch::X86_64, "0.2.0");
+        // The section holds the candidate's entry, as it always does.
+        let run = |c: Candidate<'_>| {
+            let own = HostSection {
+                files: vec![c.file.clone()],
+                units: vec![],
+            };
+            plan(&cfg(), &own, &[c], Arch::X86_64, "0.2.0")
+        };
         assert_eq!(
             run(cand(&shadow, "x", Current::Missing)),
             Err(PlanError::NotAllowed("/etc/shadow".into()))

@@ -94,10 +94,8 @@ pub fn store_verified(
     reader: impl Read,
 ) -> Result<(), ImageFetchError> {
     let dst = cache.path(sha256);
-    let tmp = dst.with_file_name(format!(".{sha256}.partial"));
-    // A leftover partial file (or anything planted under its name) goes first; the new one is
-    // created exclusively, never through a symlink.
-    let _ = fs::remove_file(&tmp);
+    // A fresh name for this process (created exclusively, never through a symlink).
+    let tmp = cache.partial_path(sha256);
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ImageFetchError::Io { path, source }

@@ -1,9 +1,11 @@
 //! The image map the mirror answers from: the signed `images` sections of the revisions each
-//! sync currently has applied, indexed by (registry, repository). Rebuilt only when an applied
-//! revision changes.
+//! sync currently has applied, indexed by (registry, repository), each sync's entries only
+//! where its [`ImagePolicy`] gives it the name (verification refuses the others; this keeps a
+//! revision stored before a configuration change from serving a name it no longer owns).
+//! Rebuilt only when an applied revision changes.
 
 use crate::store::Store;
-use ferry_bundle::images::{ImageEntry, ImageName};
+use ferry_bundle::images::{ImageEntry, ImageName, ImagePolicy};
 use ferry_bundle::manifest::Manifest;
 use std::sync::{Arc, Mutex};
 
@@ -50,16 +52,16 @@ impl ImageMap {
     }
 }
 
-/// Builds the map from the applied revision of each named sync, caching it per set of
-/// applied bundle digests.
+/// Builds the map from the applied revision of each named sync (with the names it owns),
+/// caching it per set of applied bundle digests.
 pub struct StoreMap {
     store: Arc<Store>,
-    syncs: Vec<String>,
+    syncs: Vec<(String, ImagePolicy)>,
     cached: Mutex<(Vec<String>, Arc<ImageMap>)>,
 }
 
 impl StoreMap {
-    pub fn new(store: Arc<Store>, syncs: Vec<String>) -> Self {
+    pub fn new(store: Arc<Store>, syncs: Vec<(String, ImagePolicy)>) -> Self {
         StoreMap {
             store,
             syncs,
@@ -69,16 +71,17 @@ impl StoreMap {
 
     /// The current map.
     pub fn current(&self) -> Arc<ImageMap> {
-        let digests: Vec<String> = self
+        let applied: Vec<(String, &ImagePolicy)> = self
             .syncs
             .iter()
-            .filter_map(|s| self.store.sync_state(s).ok()?.good.map(|g| g.digest))
+            .filter_map(|(s, policy)| Some((self.store.sync_state(s).ok()?.good?.digest, policy)))
             .collect();
+        let digests: Vec<String> = applied.iter().map(|(d, _)| d.clone()).collect();
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         if cached.0 == digests && !digests.is_empty() {
             return cached.1.clone();
         }
-        let entries = digests.iter().flat_map(|d| {
+        let entries = applied.iter().flat_map(|(d, policy)| {
             self.store
                 .bundle(d)
                 .ok()
@@ -86,6 +89,11 @@ impl StoreMap {
                 .and_then(|(bytes, _)| Manifest::parse(&bytes).ok())
                 .map(|m| m.images)
                 .unwrap_or_default()
+                .into_iter()
+                .filter(|e| {
+                    e.image_name()
+                        .is_ok_and(|n| policy.allows(&n.registry, &n.repository))
+                })
         });
         let map = Arc::new(ImageMap::new(entries.collect::<Vec<_>>()));
         *cached = (digests, map.clone());

@@ -10,6 +10,7 @@ pub mod mirror;
 pub mod registries;
 pub mod server;
 
+use ferry_bundle::images::ImagePolicy;
 use ferry_bundle::manifest::Manifest;
 
 /// Every image blob digest a manifest references (kept by the cache's garbage collection).
@@ -18,6 +19,38 @@ pub fn referenced(manifest: &Manifest) -> impl Iterator<Item = String> + '_ {
         .images
         .iter()
         .flat_map(|i| i.blobs.iter().map(|b| b.sha256.clone()))
+}
+
+/// The image names `sync` may carry ([`ImagePolicy`]): its `images.prefixes`; without them,
+/// every name when it is the configuration's only sync, none otherwise.
+pub fn policy_for(cfg: &crate::config::AgentConfig, sync: &str) -> ImagePolicy {
+    let own = cfg
+        .sync(sync)
+        .map(|s| s.images.prefixes.clone())
+        .unwrap_or_default();
+    if own.is_empty() && cfg.syncs.len() == 1 {
+        return ImagePolicy::Any;
+    }
+    let others = cfg
+        .syncs
+        .iter()
+        .filter(|s| s.name != sync)
+        .flat_map(|s| {
+            s.images
+                .prefixes
+                .iter()
+                .map(|p| (s.name.clone(), p.clone()))
+        })
+        .collect();
+    ImagePolicy::Prefixes { own, others }
+}
+
+/// Every sync with the image names it owns (what the mirror serves for each).
+pub fn owners(cfg: &crate::config::AgentConfig) -> Vec<(String, ImagePolicy)> {
+    cfg.syncs
+        .iter()
+        .map(|s| (s.name.clone(), policy_for(cfg, &s.name)))
+        .collect()
 }
 
 /// Why the mirror could not start or its snippet not be printed.
@@ -62,10 +95,7 @@ pub fn start_mirror(
         reason: e.to_string(),
     })?;
     let bound = listener.local_addr().ok();
-    let map = std::sync::Arc::new(map::StoreMap::new(
-        std::sync::Arc::new(store),
-        cfg.syncs.iter().map(|s| s.name.clone()).collect(),
-    ));
+    let map = std::sync::Arc::new(map::StoreMap::new(std::sync::Arc::new(store), owners(cfg)));
     let mirror = server::Mirror::new(
         crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))?,
         std::sync::Arc::new(move || map.current()),
@@ -84,12 +114,9 @@ pub fn registries_yaml_for(
     let images = cfg.images.as_ref().ok_or(MirrorSetupError::NotConfigured)?;
     loopback(&images.listen)?;
     let registries = if per_registry {
-        map::StoreMap::new(
-            std::sync::Arc::new(store),
-            cfg.syncs.iter().map(|s| s.name.clone()).collect(),
-        )
-        .current()
-        .registries()
+        map::StoreMap::new(std::sync::Arc::new(store), owners(cfg))
+            .current()
+            .registries()
     } else {
         Vec::new()
     };
@@ -106,11 +133,7 @@ pub fn export_airgap(
     store: crate::store::Store,
     dir: &std::path::Path,
 ) -> Result<usize, MirrorSetupError> {
-    let map = map::StoreMap::new(
-        std::sync::Arc::new(store),
-        cfg.syncs.iter().map(|s| s.name.clone()).collect(),
-    )
-    .current();
+    let map = map::StoreMap::new(std::sync::Arc::new(store), owners(cfg)).current();
     let cache = crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))?;
     Ok(airgap::export(&map, &cache, dir, "ferry-images.tar")?)
 }
@@ -118,6 +141,36 @@ pub fn export_airgap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(syncs: &str) -> Result<crate::config::AgentConfig, crate::config::ConfigError> {
+        crate::config::AgentConfig::parse(std::path::Path::new("/etc/ferry/a.yaml"), syncs)
+    }
+
+    #[test]
+    fn image_names_belong_to_one_sync_by_configuration() {
+        let one = config("syncs:\n- name: app\n  source: {type: directory, path: d}\n").unwrap();
+        assert_eq!(policy_for(&one, "app"), ImagePolicy::Any);
+        let two = config(
+            "syncs:\n- name: infra\n  source: {type: directory, path: d}\n  images: {prefixes: [docker.io/rancher]}\n- name: team\n  source: {type: directory, path: e}\n",
+        )
+        .unwrap();
+        let ImagePolicy::Prefixes { own, others } = policy_for(&two, "team") else {
+            panic!("several syncs: prefixes")
+        };
+        assert!(own.is_empty());
+        assert_eq!(others[0].0, "infra");
+        assert!(policy_for(&two, "infra").allows("docker.io", "rancher/coredns"));
+        let e = config(
+            "syncs:\n- name: a\n  source: {type: directory, path: d}\n  images: {prefixes: [docker.io]}\n- name: b\n  source: {type: directory, path: e}\n  images: {prefixes: [docker.io/rancher]}\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("overlaps"), "{e}");
+        let e = config(
+            "syncs:\n- name: a\n  source: {type: directory, path: d}\n  images: {prefixes: [rancher]}\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("registry host"), "{e}");
+    }
 
     #[test]
     fn the_mirror_listens_on_loopback_only() {

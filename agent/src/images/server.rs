@@ -49,17 +49,27 @@ pub struct Mirror {
     pub limits: ServerLimits,
 }
 
+/// The mirror's bounds: containerd fetches a few layers of a few images at once (64
+/// connections), every client is local (one address, so the per-client cap is the global one;
+/// idle connections are the reserve: a flood of silent local connections is closed in favour
+/// of containerd's), and containerd reads from loopback fast (an answer must progress at
+/// 256 KiB/s on average).
+pub fn mirror_limits() -> ServerLimits {
+    ServerLimits {
+        max_connections: 64,
+        max_per_client: 64,
+        min_send_rate: 256 * 1024,
+        ..ServerLimits::default()
+    }
+}
+
 impl Mirror {
     pub fn new(cache: BlobCache, map: MapFn) -> Self {
         Mirror {
             cache,
             map,
             stats: Arc::new(MirrorStats::default()),
-            // containerd fetches a few layers of a few images at once; 64 as before the move.
-            limits: ServerLimits {
-                max_connections: 64,
-                ..ServerLimits::default()
-            },
+            limits: mirror_limits(),
         }
     }
 

@@ -1,13 +1,18 @@
 //! One sync, step by step: gate -> poll -> verify -> decide -> store -> apply (render, plan,
 //! check, write, wait, prune, record), with rollback to the last good revision when a rollout
 //! fails, a hold on the failed revision, and drift correction of the applied revision when
-//! nothing new arrived. The decisions are pure ([`decide`]); the steps are small modules.
+//! nothing new arrived. The decisions are pure ([`decide`]); the steps are small modules;
+//! every refusal takes one path ([`refuse`]).
 
 pub mod decide;
 mod enforce;
+mod jobs;
 mod operator;
 mod pass;
+mod refuse;
 mod revision;
+
+pub use refuse::ContentRefusal;
 
 use crate::config::{AgentConfig, SyncConfig};
 use crate::engine::apply::ApplyError;
@@ -47,6 +52,19 @@ pub enum SyncError {
         origin: String,
         source: VerifyError,
     },
+    /// A host section on a sync that may not carry one (`host::admit`).
+    #[error("sync {sync}: bundle from {origin} refused: {source}")]
+    HostRefused {
+        sync: String,
+        origin: String,
+        source: crate::host::plan::PlanError,
+    },
+    #[error("sync {sync}: bundle from {origin} refused: {what}")]
+    Content {
+        sync: String,
+        origin: String,
+        what: ContentRefusal,
+    },
     #[error("sync {sync}: revision {revision} was already applied with different content (digest {applied}, offered {offered}): replay refused")]
     Replay {
         sync: String,
@@ -85,6 +103,12 @@ pub enum SyncError {
         sync: String,
         revision: u64,
         reason: String,
+    },
+    #[error("sync {sync}: revision {revision} refused before any write: {prune}; the last good revision stays applied. If this is intended, publish it with `allowMassPrune: true` (`ferry-bundle build --allow-mass-prune`) or set `allowMassPrune: true` on the sync")]
+    MassPrune {
+        sync: String,
+        revision: u64,
+        prune: crate::engine::plan::MassPrune,
     },
     #[error("unknown sync {0}")]
     UnknownSync(String),
@@ -218,6 +242,7 @@ impl Agent {
                 labels: self.config.device.labels.clone(),
             },
             limits: self.config.limits,
+            images: crate::images::policy_for(&self.config, &sync.name),
         })
     }
 

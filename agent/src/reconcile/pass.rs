@@ -67,26 +67,19 @@ impl Agent {
                 self.store
                     .set_source_reachable(name, !unreachable)
                     .map_err(st)?;
-                self.event(
-                    name,
-                    if unreachable {
-                        "source-unreachable"
-                    } else {
-                        "refused"
-                    },
-                    &e.to_string(),
-                );
-                self.store
-                    .set_error(name, Some(&e.to_string()))
-                    .map_err(st)?;
-                // Keep enforcing the last good revision while the source is away or bad.
-                if let Err(drift_err) = self.enforce(sync) {
-                    tracing::warn!(sync = name, "drift correction failed: {drift_err}");
+                if unreachable {
+                    // Keep enforcing the last good revision while the source is away.
+                    self.keep_last_good(sync, "source-unreachable", &e.to_string());
+                    return Err(SyncError::Source {
+                        sync: name.into(),
+                        source: e,
+                    });
                 }
-                return Err(SyncError::Source {
+                let e = SyncError::Source {
                     sync: name.into(),
                     source: e,
-                });
+                };
+                return Err(self.refuse(sync, None, e));
             }
             Ok(Poll::Unchanged) => {
                 self.store.set_source_reachable(name, true).map_err(st)?;
@@ -106,21 +99,26 @@ impl Agent {
             match verify::verify_manifest(&found.manifest, found.signature.as_deref(), &policy) {
                 Ok(v) => v,
                 Err(source) => {
-                    self.event(name, "refused", &format!("{}: {source}", found.origin));
-                    self.store
-                        .set_error(name, Some(&source.to_string()))
-                        .map_err(st)?;
-                    return Err(SyncError::Refused {
+                    let e = SyncError::Refused {
                         sync: name.into(),
                         origin: found.origin,
                         source,
-                    });
+                    };
+                    return Err(self.refuse(sync, Some(&found.cursor), e));
                 }
             };
         crate::fault::point("after-verify");
         let vm = verdict.manifest().clone();
+        if let Err(source) = crate::host::admit(sync, &vm.manifest) {
+            // A host section on a sync that may not carry one: the revision is refused whole.
+            let e = SyncError::HostRefused {
+                sync: name.into(),
+                origin: found.origin,
+                source,
+            };
+            return Err(self.refuse(sync, Some(&found.cursor), e));
+        }
         let revision = vm.manifest.revision;
-        self.store.raise_highest(name, revision).map_err(st)?;
         let percent = vm.manifest.rollout.as_ref().and_then(|r| r.percent);
         let offer = Offer {
             revision,
@@ -141,8 +139,7 @@ impl Agent {
                     applied,
                     offered: vm.digest.clone(),
                 };
-                self.event(name, "refused", &e.to_string());
-                Err(e)
+                Err(self.refuse(sync, Some(&found.cursor), e))
             }
             OfferDecision::UpToDate => {
                 self.store
@@ -179,13 +176,23 @@ impl Agent {
             }
             OfferDecision::Apply => {
                 self.store.set_waiting(name, None).map_err(st)?;
-                self.store_bundle(
+                let stored = self.store_bundle(
                     sync,
                     found.files,
                     &found.manifest,
                     found.signature.as_deref(),
                     &vm,
-                )?;
+                    &found.origin,
+                );
+                match stored {
+                    Ok(()) => {}
+                    Err(e @ SyncError::Content { .. }) => {
+                        return Err(self.refuse(sync, Some(&found.cursor), e))
+                    }
+                    Err(e) => return Err(e),
+                }
+                // Everything the revision carries verified: only now it counts as verified.
+                self.store.raise_highest(name, revision).map_err(st)?;
                 let result = self.apply_revision(
                     sync,
                     &vm.manifest,
@@ -237,9 +244,25 @@ impl Agent {
             }
             Err(e) => e,
         };
+        if let SyncError::MassPrune { .. } = e {
+            // Refused before any write: nothing to roll back, nothing held; the next pass
+            // meets the same refusal until the publisher or the sync's config confirms it.
+            self.event(name, "refused", &e.to_string());
+            self.store
+                .set_error(name, Some(&e.to_string()))
+                .map_err(st)?;
+            return Err(e);
+        }
         self.event(name, "failed", &e.to_string());
         match decide::after_failure(e.failure_class(), digest, good) {
-            AfterFailure::Retry => Err(e),
+            AfterFailure::Retry => {
+                // A failure before the attempt was recorded (the host step) shows in `status`
+                // too.
+                self.store
+                    .set_error(name, Some(&e.to_string()))
+                    .map_err(st)?;
+                Err(e)
+            }
             AfterFailure::RollBack { to } => {
                 let manifest = self.cached_manifest(name, to.revision, &to.digest)?;
                 match self.apply_revision(sync, &manifest, &to.digest, AttemptKind::Rollback, None)

@@ -1,7 +1,7 @@
 //! Applying one revision (IO steps): store its files, render, plan, then per stage check
 //! drift on the server, write, record what the server returned, wait, prune.
 
-use super::{Agent, SyncError};
+use super::{Agent, ContentRefusal, SyncError};
 use crate::config::SyncConfig;
 use crate::engine::apply::{self, StageContext, StageOutcome};
 use crate::engine::changeset::ChangeSet;
@@ -12,8 +12,9 @@ use crate::engine::prune::{self, NotDeleted};
 use crate::engine::render;
 use crate::engine::resolve::Resolver;
 use crate::engine::wait;
+use crate::images::fetch::ImageFetchError;
 use crate::kube::KubeClient;
-use crate::source::FileFetcher;
+use crate::source::{FileFetcher, SourceError};
 use crate::store::AttemptKind;
 use ferry_bundle::manifest::Manifest;
 use ferry_bundle::verify::VerifiedManifest;
@@ -21,7 +22,9 @@ use std::collections::BTreeSet;
 
 impl Agent {
     /// Fetches the files the cache lacks (each verified before it is kept) and stores the
-    /// manifest.
+    /// manifest. A file or image blob that does not match the manifest (or that the source
+    /// `origin` does not have) is a [`SyncError::Content`] refusal; an unreachable source or a
+    /// failing cache is not.
     pub(super) fn store_bundle(
         &self,
         sync: &SyncConfig,
@@ -29,13 +32,23 @@ impl Agent {
         raw_manifest: &[u8],
         signature: Option<&str>,
         vm: &VerifiedManifest,
+        origin: &str,
     ) -> Result<(), SyncError> {
         let name = sync.name.as_str();
+        let refused = |what| SyncError::Content {
+            sync: name.into(),
+            origin: origin.into(),
+            what,
+        };
+        let unreachable = |source| SyncError::Source {
+            sync: name.into(),
+            source,
+        };
         for entry in &vm.manifest.files {
             if !self.blobs.has(&entry.sha256) {
-                let data = files.fetch(entry).map_err(|source| SyncError::Source {
-                    sync: name.into(),
-                    source,
+                let data = files.fetch(entry).map_err(|e| match e {
+                    e @ SourceError::Unreachable { .. } => unreachable(e),
+                    e => refused(ContentRefusal::File(e)),
                 })?;
                 self.blobs
                     .put(&entry.sha256, &data)
@@ -47,9 +60,13 @@ impl Agent {
         }
         // Images: only blobs the cache lacks, each verified while it streams in.
         crate::images::fetch::fetch_missing(&self.blobs, &vm.manifest.images, files.as_mut())
-            .map_err(|e| SyncError::Source {
-                sync: name.into(),
-                source: e.into(),
+            .map_err(|e| match e {
+                e @ (ImageFetchError::Io { .. }
+                | ImageFetchError::Source {
+                    source: SourceError::Unreachable { .. },
+                    ..
+                }) => unreachable(e.into()),
+                e => refused(ContentRefusal::Image(e)),
             })?;
         crate::fault::point("after-fetch");
         self.store
@@ -185,18 +202,6 @@ impl Agent {
             sync: name.into(),
             source,
         };
-        crate::host::apply_for_sync(
-            &self.config,
-            &self.store,
-            &self.blobs,
-            self.client.clock(),
-            name,
-            manifest,
-        )
-        .map_err(|source| SyncError::Host {
-            sync: name.into(),
-            source,
-        })?;
         let desired = match self.desired(sync, manifest) {
             Ok(d) => d,
             Err(e) => {
@@ -211,16 +216,39 @@ impl Agent {
                 return Err(e);
             }
         };
+        // The host section only after the whole revision rendered and passed the fence.
+        crate::host::apply_for_sync(
+            &self.config,
+            &self.store,
+            &self.blobs,
+            self.client.clock(),
+            name,
+            manifest,
+        )
+        .map_err(|source| SyncError::Host {
+            sync: name.into(),
+            source,
+        })?;
         let inventory = self.store.effective_inventory(name).map_err(st)?;
         let planned: Vec<InventoryEntry> = desired.iter().map(InventoryEntry::from).collect();
         let plan = plan::plan(desired, &inventory);
+        let confirmed = sync.allow_mass_prune || manifest.allow_mass_prune;
+        if kind == AttemptKind::Apply && sync.prune && !confirmed {
+            if let Some(prune) = plan.mass_prune(inventory.len()) {
+                return Err(SyncError::MassPrune {
+                    sync: name.into(),
+                    revision: manifest.revision,
+                    prune,
+                });
+            }
+        }
         let attempt = self
             .store
             .begin_attempt(name, manifest.revision, digest, kind, source_ref, &planned)
             .map_err(st)?;
         drop(planned);
         crate::fault::point("after-begin");
-        let result = self.execute(sync, &inventory, &plan);
+        let result = self.execute(sync, manifest.revision, &inventory, &plan);
         match &result {
             Ok(cs) => self.store.finish_attempt(attempt, Ok(cs)).map_err(st)?,
             Err(e) => self
@@ -263,6 +291,7 @@ impl Agent {
     fn execute(
         &self,
         sync: &SyncConfig,
+        revision: u64,
         inventory: &[InventoryEntry],
         plan: &plan::Plan,
     ) -> Result<ChangeSet, SyncError> {
@@ -282,6 +311,7 @@ impl Agent {
                 sync: name.into(),
                 source,
             })?;
+        let finished = self.finished_hashes(name)?;
         let apply_err = |source| SyncError::Apply {
             sync: name.into(),
             source,
@@ -297,6 +327,7 @@ impl Agent {
                 recorded: &recorded,
                 sweep: false,
                 changed: &changed,
+                finished: &finished,
             }
             .check(&refs)
             .map_err(apply_err)?;
@@ -314,7 +345,7 @@ impl Agent {
             crate::fault::point("after-stage");
             changes.extend(out.changes);
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
-                self.wait(&client, sync, &refs)?;
+                self.wait(&client, sync, revision, &refs)?;
                 if *stage == Stage::Crds {
                     self.discovery.invalidate(&crd_versions(objects));
                 }
@@ -325,7 +356,7 @@ impl Agent {
                 .objects()
                 .filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped)
                 .collect();
-            self.wait(&client, sync, &refs)?;
+            self.wait(&client, sync, revision, &refs)?;
         }
         if sync.prune {
             crate::fault::point("before-prune");
@@ -362,14 +393,17 @@ impl Agent {
         Ok(changes)
     }
 
-    /// Waits until `objects` are healthy, within the sync's timeout.
+    /// Waits until `objects` are healthy, within the sync's timeout, and records the Jobs
+    /// seen ending (a Job that ran for its content and is gone counts as healthy).
     pub(super) fn wait(
         &self,
         client: &KubeClient,
         sync: &SyncConfig,
+        revision: u64,
         objects: &[&DesiredObject],
     ) -> Result<(), SyncError> {
-        wait::wait_for(
+        let done_when_gone = self.done_when_gone(&sync.name, objects)?;
+        let ended = wait::wait_for(
             client,
             &self.discovery,
             objects,
@@ -378,11 +412,13 @@ impl Agent {
                 interval: self.poll_interval,
                 job_health: sync.job_health,
             },
+            &done_when_gone,
         )
         .map_err(|source| SyncError::Wait {
             sync: sync.name.clone(),
             source,
-        })
+        })?;
+        self.record_job_ends(&sync.name, revision, objects, &ended)
     }
 }
 

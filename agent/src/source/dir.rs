@@ -3,7 +3,7 @@
 //! candidates that fail verification (manifest or any file) are reported, not applied.
 
 use super::quarantine;
-use super::{FileFetcher, Found, Poll, Source, SourceError};
+use super::{AfterRefusal, FileFetcher, Found, Poll, Source, SourceError};
 use ferry_bundle::digest::sha256_hex;
 use ferry_bundle::local::{self, Opened};
 use ferry_bundle::manifest::FileEntry;
@@ -21,6 +21,16 @@ pub struct DirSource {
     /// Candidates refused before, by path, with the stamp they had and why: a refused file
     /// that has not changed is not opened again (a bad file costs one look, not one per pass).
     refused: BTreeMap<PathBuf, (String, String)>,
+    /// The candidate the last poll offered, for [`Source::refused`].
+    offered: Option<Offered>,
+}
+
+/// The candidate a poll offered.
+struct Offered {
+    path: PathBuf,
+    /// Another candidate of that poll verified as newer than the applied revision: after a
+    /// refusal of this one, the next poll must look again.
+    others_newer: bool,
 }
 
 impl DirSource {
@@ -30,6 +40,7 @@ impl DirSource {
             scratch,
             quarantine,
             refused: BTreeMap::new(),
+            offered: None,
         }
     }
 
@@ -173,16 +184,23 @@ impl DirSource {
     /// (bounded and escaped: it holds a file name and text from the candidate).
     fn refuse(&mut self, candidate: &Path, reason: &str) -> String {
         let reason = text::bounded(reason, 2048);
-        match self.quarantine(candidate, &reason) {
+        match self.set_aside(candidate, &reason) {
             Some(to) => format!("{reason} (quarantined to {})", shown_path(&to)),
-            None => {
-                self.refused.insert(
-                    candidate.to_path_buf(),
-                    (Self::stamp(candidate), reason.clone()),
-                );
-                reason
-            }
+            None => reason,
         }
+    }
+
+    /// Moves a refused candidate into the quarantine (returns where), or, without one (or
+    /// when it cannot be moved), remembers it by stamp so it is not opened again unchanged.
+    fn set_aside(&mut self, candidate: &Path, reason: &str) -> Option<PathBuf> {
+        let to = self.quarantine(candidate, reason);
+        if to.is_none() {
+            self.refused.insert(
+                candidate.to_path_buf(),
+                (Self::stamp(candidate), reason.to_string()),
+            );
+        }
+        to
     }
 }
 
@@ -191,13 +209,36 @@ impl Source for DirSource {
         format!("directory {}", self.dir.display())
     }
 
+    /// Sets the offered candidate aside like a candidate refused in the poll. The drop is not
+    /// read again until it changes: the cursor is the drop as it is now (after the move to
+    /// the quarantine), unless another candidate of the poll was newer than the applied
+    /// revision and waits for a look.
+    fn refused(&mut self, cursor: &str, reason: &str) -> AfterRefusal {
+        let Some(offered) = self.offered.take() else {
+            return AfterRefusal::default();
+        };
+        let reason = text::bounded(reason, 2048);
+        let moved = self.set_aside(&offered.path, &reason);
+        let cursor = match (&moved, offered.others_newer) {
+            (_, true) => None,
+            (Some(_), false) => self.candidates().ok().map(|p| Self::fingerprint(&p)),
+            (None, false) => Some(cursor.to_string()),
+        };
+        AfterRefusal {
+            note: moved.map(|to| format!("quarantined to {}", shown_path(&to))),
+            cursor,
+        }
+    }
+
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError> {
+        self.offered = None;
         let paths = self.candidates()?;
         let fp = Self::fingerprint(&paths);
         if cursor == Some(fp.as_str()) {
             return Ok(Poll::Unchanged);
         }
-        let mut best: Option<(u64, OpenedFiles)> = None;
+        let mut best: Option<(u64, &PathBuf, OpenedFiles)> = None;
+        let mut newer = 0;
         let mut refused = Vec::new();
         self.refused.retain(|p, _| paths.contains(p));
         for (i, p) in paths.iter().enumerate() {
@@ -219,10 +260,14 @@ impl Source for DirSource {
             match local::verify(&opened, policy) {
                 Ok(v) => {
                     let rev = v.manifest().manifest.revision;
-                    if best.as_ref().is_none_or(|(r, _)| rev > *r) {
+                    if matches!(v, verify::Verdict::New(_)) {
+                        newer += 1;
+                    }
+                    if best.as_ref().is_none_or(|(r, _, _)| rev > *r) {
                         let keep = (opened.encoding == local::Encoding::Archive).then_some(scratch);
                         best = Some((
                             rev,
+                            p,
                             OpenedFiles {
                                 opened,
                                 _scratch: keep,
@@ -242,12 +287,16 @@ impl Source for DirSource {
                 }
             }
         }
-        let Some((_, files)) = best else {
+        let Some((_, path, files)) = best else {
             return Err(SourceError::NoBundle {
                 source_name: self.describe(),
                 refused,
             });
         };
+        self.offered = Some(Offered {
+            path: path.clone(),
+            others_newer: newer > 1,
+        });
         Ok(Poll::Found(Found {
             manifest: files.opened.signed.manifest.clone(),
             signature: files.opened.signed.signature.clone(),

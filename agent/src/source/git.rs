@@ -9,15 +9,16 @@
 //! POST `ls-refs`) from then on for this source. Over `git://` and local paths a no-change
 //! poll is gix's ref advertisement; a pinned commit equal to the cursor costs no network.
 
-use super::git_http::{ProbeAnswer, UreqHttp};
+use super::git_http::ProbeAnswer;
 use super::git_probe::Peel;
 use super::git_tree::{read_blob, TreeFiles};
 use super::{Found, Poll, Source, SourceError};
 use ferry_bundle::verify::VerifyPolicy;
-use gix::remote::Direction;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[path = "git_fetch.rs"]
+mod fetch;
 
 /// Which commit to take.
 #[derive(Debug, Clone)]
@@ -26,6 +27,17 @@ pub enum GitRef {
     Tag(String),
     Semver(String),
     Commit(String),
+}
+
+/// What a Git source may receive, and for how long (from its config).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Deadline of each HTTPS request, or of a whole `git://` connection.
+    pub timeout: Duration,
+    pub connect_timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    /// None: [`super::git_bounds::default_max_pack`] of the sync's limits.
+    pub max_pack_bytes: Option<u64>,
 }
 
 pub struct GitSource {
@@ -38,6 +50,7 @@ pub struct GitSource {
     http: Result<(ureq::Agent, Option<String>), String>,
     /// Whether the server answers the one-request probe; learned once per source.
     probe: ProbeSupport,
+    bounds: Bounds,
 }
 
 /// Whether the HTTPS server answers a stateless protocol-v2 `ls-refs` POST.
@@ -56,6 +69,7 @@ impl GitSource {
         path: String,
         repo_dir: PathBuf,
         http: Result<(ureq::Agent, Option<String>), String>,
+        bounds: Bounds,
     ) -> Self {
         GitSource {
             url,
@@ -64,6 +78,7 @@ impl GitSource {
             repo_dir,
             http,
             probe: ProbeSupport::Assumed,
+            bounds,
         }
     }
 
@@ -158,16 +173,6 @@ impl GitSource {
         }
     }
 
-    fn repo(&self) -> Result<gix::Repository, SourceError> {
-        if self.repo_dir.join("HEAD").exists() {
-            gix::open(&self.repo_dir).map_err(|e| self.err("opening the local repository", e))
-        } else {
-            std::fs::create_dir_all(&self.repo_dir)
-                .map_err(|e| self.err("creating the local repository", e))?;
-            gix::init_bare(&self.repo_dir).map_err(|e| self.err("creating the local repository", e))
-        }
-    }
-
     /// The refspec that fetches `target` into a local ref, and that local ref.
     fn refspec(target: &GitRef) -> (String, String) {
         match target {
@@ -181,122 +186,6 @@ impl GitSource {
             ),
             GitRef::Commit(c) => (format!("{c}:refs/ferry/target"), c.clone()),
         }
-    }
-
-    /// Connects with `spec` and returns the commit the remote has for `remote_name`; fetches it
-    /// (depth 1) unless it equals `cursor`. Returns None when unchanged.
-    fn fetch(
-        &self,
-        repo: &gix::Repository,
-        spec: &str,
-        remote_name: &str,
-        cursor: Option<&str>,
-    ) -> Result<Option<gix::ObjectId>, SourceError> {
-        let remote = repo
-            .remote_at(self.url.as_str())
-            .map_err(|e| self.err("remote", e))?
-            .with_refspecs([spec], Direction::Fetch)
-            .map_err(|e| self.err("refspec", e))?;
-        if self.url.starts_with("http") {
-            let url = gix::url::parse(gix::bstr::BStr::new(self.url.as_bytes()))
-                .map_err(|e| self.err("url", e))?;
-            return self.run(
-                remote.to_connection_with_transport(self.http_transport(url)?),
-                remote_name,
-                cursor,
-            );
-        }
-        let conn = remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.err("connect", e))?;
-        self.run(conn, remote_name, cursor)
-    }
-
-    fn run<T>(
-        &self,
-        conn: gix::remote::Connection<'_, '_, '_, T>,
-        remote_name: &str,
-        cursor: Option<&str>,
-    ) -> Result<Option<gix::ObjectId>, SourceError>
-    where
-        T: gix_transport::client::blocking_io::Transport,
-    {
-        let prepare = conn
-            .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(|e| self.err("ref advertisement", e))?;
-        let id = match gix::ObjectId::from_hex(remote_name.as_bytes()) {
-            Ok(pinned) => pinned,
-            Err(_) => prepare
-                .ref_map()
-                .remote_refs
-                .iter()
-                .find_map(|r| {
-                    let (name, target, peeled) = r.unpack();
-                    (name == remote_name)
-                        .then(|| peeled.or(target).map(|o| o.to_owned()))
-                        .flatten()
-                })
-                .ok_or_else(|| SourceError::NoBundle {
-                    source_name: format!("{} ({remote_name} not found)", self.describe()),
-                    refused: Vec::new(),
-                })?,
-        };
-        if cursor == Some(self.cursor_for(&id).as_str()) {
-            return Ok(None);
-        }
-        prepare
-            .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN))
-            .receive(gix::progress::Discard, &AtomicBool::new(false))
-            .map_err(|e| self.err("fetch", e))?;
-        Ok(Some(id))
-    }
-
-    /// Tag refs the remote advertises (one ref advertisement).
-    fn remote_tags(&self, repo: &gix::Repository) -> Result<Vec<String>, SourceError> {
-        let remote = repo
-            .remote_at(self.url.as_str())
-            .map_err(|e| self.err("remote", e))?
-            .with_refspecs(["+refs/tags/*:refs/ferry/tags/*"], Direction::Fetch)
-            .map_err(|e| self.err("refspec", e))?;
-        let names = |refs: &gix::protocol::fetch::RefMap| -> Vec<String> {
-            refs.remote_refs
-                .iter()
-                .map(|r| r.unpack().0.to_string())
-                .collect()
-        };
-        if self.url.starts_with("http") {
-            let url = gix::url::parse(gix::bstr::BStr::new(self.url.as_bytes()))
-                .map_err(|e| self.err("url", e))?;
-            let p = remote
-                .to_connection_with_transport(self.http_transport(url)?)
-                .prepare_fetch(gix::progress::Discard, Default::default())
-                .map_err(|e| self.err("ref advertisement", e))?;
-            return Ok(names(p.ref_map()));
-        }
-        let p = remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.err("connect", e))?
-            .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(|e| self.err("ref advertisement", e))?;
-        Ok(names(p.ref_map()))
-    }
-
-    fn http_transport(
-        &self,
-        url: gix::Url,
-    ) -> Result<gix_transport::client::blocking_io::http::Transport<UreqHttp>, SourceError> {
-        let (agent, auth) = self.http.clone().map_err(|reason| SourceError::File {
-            origin: self.url.clone(),
-            reason,
-        })?;
-        Ok(
-            gix_transport::client::blocking_io::http::Transport::new_http(
-                UreqHttp::new(agent, auth),
-                url,
-                gix_transport::Protocol::V2,
-                false,
-            ),
-        )
     }
 
     /// The cursor of a commit: the commit and the bundle's path (a new path is a change).
@@ -332,24 +221,24 @@ impl Source for GitSource {
                 return Ok(Poll::Unchanged);
             }
         }
-        let repo = self.repo()?;
+        let repo = self.repo(super::git_bounds::alloc_limit(&policy.limits))?;
+        let max_pack = self
+            .bounds
+            .max_pack_bytes
+            .unwrap_or_else(|| super::git_bounds::default_max_pack(&policy.limits));
         let target = match (probed, &self.reference) {
             (Some((target, _)), _) => target,
             (None, GitRef::Semver(range)) => {
-                let names = self.remote_tags(&repo)?;
+                let names = self.remote_tags(&repo, max_pack)?;
                 GitRef::Tag(self.select_tag(names.iter().map(String::as_str), range)?)
             }
             (None, other) => other.clone(),
         };
         let (spec, remote_name) = Self::refspec(&target);
-        let Some(commit) = self.fetch(&repo, &spec, &remote_name, cursor)? else {
+        let Some(commit) = self.fetch(&repo, &spec, &remote_name, cursor, max_pack)? else {
             return Ok(Poll::Unchanged);
         };
         let origin = format!("{}@{} ({})", self.url, commit.to_hex(), remote_name);
-        let reading = |e: String| SourceError::File {
-            origin: self.url.clone(),
-            reason: format!("reading: {e}"),
-        };
         let missing = |f: &str| SourceError::NoBundle {
             source_name: format!(
                 "{} ({} missing at {})",
@@ -359,20 +248,16 @@ impl Source for GitSource {
             ),
             refused: Vec::new(),
         };
-        let manifest = read_blob(&repo, commit, &self.in_repo(ferry_bundle::MANIFEST_FILE))
-            .map_err(reading)?
+        let limits = &policy.limits;
+        let read = |file: &str, max: u64| {
+            read_blob(&repo, commit, &self.in_repo(file), max).map_err(|reason| SourceError::File {
+                origin: origin.clone(),
+                reason,
+            })
+        };
+        let manifest = read(ferry_bundle::MANIFEST_FILE, limits.max_manifest_bytes)?
             .ok_or_else(|| missing(ferry_bundle::MANIFEST_FILE))?;
-        if manifest.len() as u64 > policy.limits.max_manifest_bytes {
-            return Err(SourceError::File {
-                origin,
-                reason: format!(
-                    "bundle.yaml is larger than {} bytes",
-                    policy.limits.max_manifest_bytes
-                ),
-            });
-        }
-        let signature = read_blob(&repo, commit, &self.in_repo(ferry_bundle::SIGNATURE_FILE))
-            .map_err(reading)?
+        let signature = read(ferry_bundle::SIGNATURE_FILE, limits.max_signature_bytes)?
             .map(|s| String::from_utf8_lossy(&s).into_owned());
         Ok(Poll::Found(Found {
             manifest,

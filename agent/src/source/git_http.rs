@@ -3,6 +3,7 @@
 //! is buffered first (ferry only fetches, so bodies are small want/have negotiations).
 //! [`probe`] is the one-request no-change poll: a stateless protocol-v2 `ls-refs` POST.
 
+use super::git_bounds::{Budget, Capped, Phase};
 use super::git_probe::{self, ProbeError, ReadError, RemoteRef};
 use gix_transport::client::blocking_io::http::{GetResponse, Http, PostBodyDataKind, PostResponse};
 use std::io::{BufRead, Cursor, Read, Write};
@@ -12,18 +13,28 @@ fn gix_err(e: impl std::error::Error + Send + Sync + 'static) -> gix_error::Erro
     gix_error::Error::from_error(e)
 }
 
-/// The HTTP client gix drives.
+/// The HTTP client gix drives. Each answer is bounded by what it is: a ref advertisement (GET
+/// `info/refs`, an `ls-refs` POST) by [`super::git_bounds::MAX_REFS_BYTES`], a fetch answer
+/// (a POST of `command=fetch` or `want` lines) by the source's `maxPackBytes`.
 pub struct UreqHttp {
     agent: ureq::Agent,
     /// `Authorization` value from ferry's config (basic or bearer), never logged.
     authorization: Option<String>,
+    max_pack: u64,
+}
+
+/// Whether a POST body asks for a pack (protocol v2 `command=fetch`, v0/v1 `want` lines).
+fn asks_for_pack(body: &[u8]) -> bool {
+    let payload = body.get(4..).unwrap_or_default();
+    payload.starts_with(b"command=fetch") || payload.starts_with(b"want ")
 }
 
 impl UreqHttp {
-    pub fn new(agent: ureq::Agent, authorization: Option<String>) -> Self {
+    pub fn new(agent: ureq::Agent, authorization: Option<String>, max_pack: u64) -> Self {
         UreqHttp {
             agent,
             authorization,
+            max_pack,
         }
     }
 
@@ -43,11 +54,33 @@ impl UreqHttp {
         if let Some(a) = &self.authorization {
             b = b.header("Authorization", a);
         }
-        let resp = match body {
-            Some(data) => self.agent.run(b.body(data).map_err(std::io::Error::other)?),
-            None => self.agent.run(b.body(()).map_err(std::io::Error::other)?),
-        }
-        .map_err(std::io::Error::other)?;
+        let phase = match &body {
+            Some(data) if asks_for_pack(data) => Phase::Pack,
+            _ => Phase::Refs,
+        };
+        let budget = Budget::new(self.max_pack, None);
+        budget.enter(phase);
+        let https = crate::outbound::is_https(url);
+        let resp = {
+            use ureq::RequestExt;
+            let sent = match body {
+                Some(data) => b
+                    .body(data)
+                    .map_err(std::io::Error::other)?
+                    .with_agent(&self.agent)
+                    .configure()
+                    .https_only(https)
+                    .run(),
+                None => b
+                    .body(())
+                    .map_err(std::io::Error::other)?
+                    .with_agent(&self.agent)
+                    .configure()
+                    .https_only(https)
+                    .run(),
+            };
+            sent.map_err(|e| std::io::Error::other(crate::outbound::transport_reason(e)))?
+        };
         let status = resp.status().as_u16();
         if status == 401 || status == 403 {
             return Err(std::io::Error::new(
@@ -70,10 +103,8 @@ impl UreqHttp {
             head.extend_from_slice(v.as_bytes());
             head.push(b'\n');
         }
-        Ok((
-            head,
-            Box::new(resp.into_body().into_with_config().limit(u64::MAX).reader()),
-        ))
+        let body = resp.into_body().into_with_config().limit(u64::MAX).reader();
+        Ok((head, Box::new(Capped::new(body, budget))))
     }
 }
 
@@ -82,7 +113,7 @@ type Sent = (Cursor<Vec<u8>>, Box<dyn Read + Send>);
 
 /// A response shared by the lazy header and body readers of one POST.
 struct Pending {
-    http: (ureq::Agent, Option<String>),
+    http: (ureq::Agent, Option<String>, u64),
     url: String,
     headers: Vec<String>,
     body: Arc<Mutex<Vec<u8>>>,
@@ -93,7 +124,7 @@ impl Pending {
     fn ensure_sent(&mut self) -> std::io::Result<&mut Sent> {
         if self.response.is_none() {
             let body = std::mem::take(&mut *self.body.lock().unwrap_or_else(|e| e.into_inner()));
-            let client = UreqHttp::new(self.http.0.clone(), self.http.1.clone());
+            let client = UreqHttp::new(self.http.0.clone(), self.http.1.clone(), self.http.2);
             self.response = Some(
                 client
                     .request(
@@ -257,7 +288,11 @@ impl Http for UreqHttp {
     ) -> gix_error::Result<PostResponse<Lazy, Lazy, PostBody>> {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let pending = Arc::new(Mutex::new(Pending {
-            http: (self.agent.clone(), self.authorization.clone()),
+            http: (
+                self.agent.clone(),
+                self.authorization.clone(),
+                self.max_pack,
+            ),
             url: url.to_string(),
             headers: headers
                 .into_iter()
@@ -323,8 +358,9 @@ pub fn probe(
             .with_agent(agent)
             .configure()
             .accept(ureq::config::AutoHeaderValue::None)
+            .https_only(crate::outbound::is_https(&url))
             .run()
-            .map_err(std::io::Error::other)?
+            .map_err(|e| std::io::Error::other(crate::outbound::transport_reason(e)))?
     };
     let status = response.status().as_u16();
     if status == 401 || status == 403 {

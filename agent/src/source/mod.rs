@@ -3,6 +3,7 @@
 
 pub mod dir;
 pub mod git;
+mod git_bounds;
 pub mod git_http;
 pub mod git_probe;
 mod git_tree;
@@ -87,12 +88,29 @@ pub enum Poll {
     Found(Found),
 }
 
+/// What a source did with an offered bundle that the pass refused.
+#[derive(Debug, Default)]
+pub struct AfterRefusal {
+    /// Where the source put the bundle (e.g. "quarantined to ..."), for the record.
+    pub note: Option<String>,
+    /// The cursor under which the source has nothing new to offer: the pass records it, so the
+    /// next poll reads nothing until the source changes. `None`: look again next time.
+    pub cursor: Option<String>,
+}
+
 /// A place bundles come from.
 pub trait Source: Send {
     /// A short description for logs and errors.
     fn describe(&self) -> String;
     /// Looks for the newest bundle; `cursor` is what the last successful poll returned.
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError>;
+    /// The bundle the last poll offered (under `cursor`) was refused after the poll, for
+    /// `reason` (a file or image blob did not match its signed manifest, a replayed revision).
+    /// By default nothing is set aside and the next poll looks again: a network source cannot
+    /// tell tampering from a transport fault, and only the blobs the cache lacks are fetched.
+    fn refused(&mut self, _cursor: &str, _reason: &str) -> AfterRefusal {
+        AfterRefusal::default()
+    }
 }
 
 /// The files an archive may unpack: those of its head's manifest once that head verifies
@@ -154,6 +172,8 @@ pub fn from_config(
             semver,
             commit,
             path,
+            timeout,
+            max_pack_bytes,
             auth,
         } => {
             let reference = match (commit, semver, tag, branch) {
@@ -165,19 +185,21 @@ pub fn from_config(
                 }
             };
             // The probe of each poll goes without a User-Agent; gix's requests name their own.
-            let http = crate::outbound::Endpoint::kept_alive_unnamed(
-                auth,
-                std::time::Duration::from_secs(600),
-                KEEP_IDLE,
-            )
-            .map(|e| (e.agent().clone(), e.authorization().map(str::to_string)))
-            .map_err(|e| e.to_string());
+            let http = crate::outbound::Endpoint::kept_alive_unnamed(auth, *timeout, KEEP_IDLE)
+                .map(|e| (e.agent().clone(), e.authorization().map(str::to_string)))
+                .map_err(|e| e.to_string());
             Box::new(git::GitSource::new(
                 url.clone(),
                 reference,
                 path.clone(),
                 cache.join("repo"),
                 http,
+                git::Bounds {
+                    timeout: *timeout,
+                    connect_timeout: auth.connect_timeout,
+                    read_timeout: auth.read_timeout,
+                    max_pack_bytes: *max_pack_bytes,
+                },
             ))
         }
         SourceConfig::Directory { path, quarantine } => Box::new(dir::DirSource::new(
@@ -208,6 +230,8 @@ pub fn from_config(
             basic_auth_file,
             docker_config,
             plain_http,
+            timeout,
+            token_realms,
         } => {
             let selector = match (digest, semver, tag) {
                 (Some(d), _, _) => oci::Selector::Digest(d.clone()),
@@ -222,7 +246,20 @@ pub fn from_config(
                 basic_auth_file,
                 docker_config,
                 *plain_http,
-            );
+            )
+            .and_then(|c| {
+                let https = |r: &String| {
+                    ferry_bundle::oci::origin(r).is_some_and(|o| o.starts_with("https://"))
+                };
+                match token_realms.iter().find(|r| !https(r)) {
+                    Some(bad) => Err(format!("tokenRealms: {bad:?} is not an https:// origin")),
+                    None => Ok(ferry_bundle::registry::Connection {
+                        timeout: Some(*timeout),
+                        token_realms: token_realms.clone(),
+                        ..c
+                    }),
+                }
+            });
             Box::new(oci::OciSource::new(
                 url.clone(),
                 selector,
@@ -268,6 +305,7 @@ fn oci_connection(
         credentials,
         plain_http,
         timeout: None,
+        token_realms: Vec::new(),
         keep_idle: Some(KEEP_IDLE),
     })
 }

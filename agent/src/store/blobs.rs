@@ -66,6 +66,17 @@ impl BlobCache {
         self.dir.join(sha256.as_str())
     }
 
+    /// A fresh partial file for `sha256`, named by this process and an unpredictable suffix:
+    /// processes sharing the cache (the daemon and `sync --once`) never write or remove each
+    /// other's partial files; [`BlobCache::gc`] removes those of processes that are gone.
+    pub(crate) fn partial_path(&self, sha256: &Sha256) -> PathBuf {
+        self.dir.join(format!(
+            ".{sha256}.{}-{}{PARTIAL}",
+            std::process::id(),
+            safe_open::unpredictable_suffix()
+        ))
+    }
+
     pub fn has<K: BlobKey + ?Sized>(&self, key: &K) -> bool {
         key.sha256()
             .is_ok_and(|d| safe_open::is_regular(&self.path(&d)))
@@ -99,13 +110,11 @@ impl BlobCache {
     pub fn put<K: BlobKey + ?Sized>(&self, key: &K, data: &[u8]) -> Result<(), BlobError> {
         let sha256 = key.sha256()?;
         let dst = self.path(&sha256);
-        let tmp = self.dir.join(format!(".{sha256}.partial"));
+        let tmp = self.partial_path(&sha256);
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| BlobError::Io { path, source }
         };
-        // A leftover partial file (or anything planted under its name) goes first.
-        let _ = fs::remove_file(&tmp);
         let written = safe_open::create_new(&tmp).and_then(|mut f| {
             f.write_all(data)?;
             f.sync_all()
@@ -119,7 +128,8 @@ impl BlobCache {
         Ok(())
     }
 
-    /// Removes blobs not in `keep` and leftover partial files; returns how many were removed.
+    /// Removes blobs not in `keep` and partial files left by processes that are gone; returns
+    /// how many were removed.
     pub fn gc(&self, keep: &BTreeSet<String>) -> Result<usize, BlobError> {
         let mut removed = 0;
         for e in fs::read_dir(&self.dir).map_err(|source| BlobError::Io {
@@ -128,12 +138,32 @@ impl BlobCache {
         })? {
             let Ok(e) = e else { continue };
             let name = e.file_name().to_string_lossy().into_owned();
+            if writer_alive(&name) {
+                continue;
+            }
             if !keep.contains(&name) && fs::remove_file(e.path()).is_ok() {
                 removed += 1;
             }
         }
         Ok(removed)
     }
+}
+
+/// How partial file names end.
+const PARTIAL: &str = ".partial";
+
+/// Whether `name` is a partial file of a process that still runs (see
+/// [`BlobCache::partial_path`]: `.<sha256>.<pid>-<suffix>.partial`).
+fn writer_alive(name: &str) -> bool {
+    let Some(rest) = name.strip_suffix(PARTIAL) else {
+        return false;
+    };
+    let pid = rest
+        .rsplit('.')
+        .next()
+        .and_then(|p| p.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
 }
 
 #[cfg(test)]

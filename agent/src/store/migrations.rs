@@ -1,7 +1,8 @@
-//! Schema migrations by `PRAGMA user_version`: each step runs once, in a transaction.
+//! Schema migrations by `PRAGMA user_version`: the missing steps run once, in one immediate
+//! transaction, however many processes open the database at once.
 
 use super::StoreError;
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 const STEPS: &[&str] = &[
     // 1: the initial schema.
@@ -100,10 +101,40 @@ const STEPS: &[&str] = &[
         error TEXT
      );
      CREATE INDEX host_journal_state ON host_journal(state);",
+    // 6: Jobs that finished, one per object: the content that ran (a Job deleted after it
+    // finished is not created again for the same content).
+    "CREATE TABLE finished_jobs (
+        sync TEXT NOT NULL,
+        object TEXT NOT NULL,
+        applied_hash TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        ended TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        PRIMARY KEY (sync, object)
+     );",
 ];
 
-/// Brings the database to the newest schema.
+/// Brings the database to the newest schema: every missing step in one `BEGIN IMMEDIATE`
+/// transaction that reads `user_version` again once it holds the write lock, so processes
+/// opening a fresh database at the same moment migrate it exactly once (the others wait for
+/// the lock, within the busy timeout, then find the newest version and change nothing).
 pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let supported = STEPS.len() as i64;
+    if checked_version(conn)? == supported {
+        return Ok(());
+    }
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let version = checked_version(&tx)?;
+    for step in STEPS.iter().skip(version as usize) {
+        tx.execute_batch(step)?;
+    }
+    tx.pragma_update(None, "user_version", supported)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The schema version, refused when newer than this agent's.
+fn checked_version(conn: &Connection) -> Result<i64, StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let supported = STEPS.len() as i64;
     if version > supported {
@@ -112,11 +143,5 @@ pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
             supported,
         });
     }
-    for (i, step) in STEPS.iter().enumerate().skip(version as usize) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(step)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-    }
-    Ok(())
+    Ok(version)
 }

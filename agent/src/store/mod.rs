@@ -8,7 +8,8 @@
 //!
 //! The tables are read and written by topic: [`syncs`] (per-sync state), [`attempts`]
 //! (history, inventory), [`bundles`] (kept manifests, retention), [`events`], [`outbox`] (outbox, counters,
-//! key-value), [`live`] (what the server said of applied objects, held revisions),
+//! key-value), [`live`] (what the server said of applied objects, held revisions), [`jobs`]
+//! (Jobs that finished, per object and content),
 //! [`host_journal`] and [`blobs`] (the content-addressed file cache).
 
 pub mod attempts;
@@ -16,6 +17,7 @@ pub mod blobs;
 pub mod bundles;
 pub mod events;
 pub mod host_journal;
+pub mod jobs;
 pub mod live;
 mod migrations;
 pub mod outbox;
@@ -26,9 +28,10 @@ pub use bundles::StoredBundle;
 pub use events::Event;
 pub use syncs::{GoodAttempt, SyncState};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// Why the store failed.
@@ -62,23 +65,56 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// How long a statement waits for another process's lock on the database before it fails.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Switches the database to WAL (a no-op once it is: the mode is kept in the file). The
+/// switch needs the database to itself for a moment and SQLite does not wait for that in the
+/// busy handler, so while another process holds a lock it is tried again, within
+/// [`BUSY_TIMEOUT`].
+fn wal(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether `e` says another connection holds a lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// The agent's state database.
 pub struct Store {
     conn: Mutex<Connection>,
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
+    /// Opens (creating if needed) and migrates the database at `path`. Safe for any number of
+    /// processes at once (the daemon, `serve`, `status`...), on a fresh database too: each waits
+    /// up to [`BUSY_TIMEOUT`] for another's lock instead of failing.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let open = |source| StoreError::Open {
             path: path.into(),
             source,
         };
-        let conn = Connection::open(path).map_err(open)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(open)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open)?;
+        let mut conn = Connection::open(path).map_err(open)?;
+        // Before any statement reads the file: wait for other processes' locks.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open)?;
+        // Every transaction takes the write lock when it begins (waiting for it), so none
+        // fails at once when it would upgrade a read to a write after another process wrote.
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
+        wal(&conn).map_err(open)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open)?;
         conn.pragma_update(None, "foreign_keys", "ON")

@@ -113,6 +113,23 @@ impl Env {
         std::fs::rename(tmp, out).unwrap();
     }
 
+    /// Writes a relay site token file (mode 0600) and the default config with a `serve`
+    /// section naming it; returns the file (neighbours name a copy as their `tokenFile`).
+    pub fn relay_token(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let f = self.dir.path().join("relay-token");
+        std::fs::write(&f, "ferry-test-site-token-0123456789abcdef\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        self.write_config_full(
+            &format!(
+                "serve: {{listen: \"127.0.0.1:0\", tokenFile: {}}}",
+                f.display()
+            ),
+            "timeout: 5s",
+        );
+        f
+    }
+
     pub fn drop_dir(&self) -> PathBuf {
         self.dir.path().join("drop")
     }
@@ -290,5 +307,6 @@ pub fn unsigned_policy() -> ferry_bundle::verify::VerifyPolicy {
             labels: Default::default(),
         },
         limits: Default::default(),
+        images: ferry_bundle::images::ImagePolicy::Any,
     }
 }

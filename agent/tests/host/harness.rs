@@ -93,13 +93,23 @@ pub fn k3s_unit() -> HostUnit {
                 "/readyz".into(),
             ],
             http: None,
+            file: None,
             timeout_seconds: 20,
         },
     }
 }
 
+/// The sync lines of the standard host-capable sync.
+pub const HOST_SYNC: &str = "timeout: 5s\nhost: {enabled: true}";
+
 impl Host {
+    /// A test root and an agent whose sync `app` is host-capable.
     pub fn new() -> Self {
+        Self::with_sync(HOST_SYNC)
+    }
+
+    /// A test root and an agent whose sync `app` has the lines `sync` (host-capable or not).
+    pub fn with_sync(sync: &str) -> Self {
         let env = Env::new();
         let root = env.dir.path().join("root");
         std::fs::create_dir_all(root.join("usr/bin")).unwrap();
@@ -108,15 +118,17 @@ impl Host {
             root,
             env,
         };
-        h.env.write_config_full(
-            &format!(
-                "limits: {{maxFileBytes: 536870912, maxTotalBytes: 1073741824}}\nhost:\n  enabled: true\n  root: {}\n  allow: [/usr/bin/ferry-agent, /usr/local/bin/k3s, /etc/rancher/k3s/]\n  units:\n    type: process\n    stateDir: {}\n    units:\n      k3s.service: [/usr/local/bin/k3s, server]\n",
-                h.root.display(),
-                h.env.dir.path().join("units").display()
-            ),
-            "timeout: 5s",
-        );
+        h.env.write_config_full(&h.host_config(), sync);
         h
+    }
+
+    /// The agent's `host` section (and limits) for this test root.
+    pub fn host_config(&self) -> String {
+        format!(
+            "limits: {{maxFileBytes: 536870912, maxTotalBytes: 1073741824}}\nhost:\n  enabled: true\n  root: {}\n  allow: [/usr/bin/ferry-agent, /usr/local/bin/k3s, /etc/rancher/k3s/]\n  allowUnits: [k3s.service]\n  healthExecutables: [/usr/local/bin/k3s]\n  units:\n    type: process\n    stateDir: {}\n    units:\n      k3s.service: [/usr/local/bin/k3s, server]\n",
+            self.root.display(),
+            self.env.dir.path().join("units").display()
+        )
     }
 
     pub fn config_yaml(&self, tag: &str) -> Vec<u8> {

@@ -144,5 +144,5 @@ fn host_payloads_are_refused_unless_enabled() {
     });
     let (code, out) = env.sync();
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("host payloads are not enabled"), "{out}");
+    assert!(out.contains("sync app is not host-capable"), "{out}");
 }

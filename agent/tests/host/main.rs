@@ -10,6 +10,7 @@ mod harness;
 
 mod backoff;
 mod crash;
+mod gate;
 mod hostile;
 mod k3s;
 mod self_update;

@@ -9,7 +9,7 @@ use ferry_agent::images::server::{serve, Mirror, MirrorStats};
 use ferry_agent::store::blobs::BlobCache;
 use ferry_agent::store::Store;
 use ferry_bundle::images::pull::Puller;
-use ferry_bundle::images::{ImageEntry, ImageLimits, ImageName};
+use ferry_bundle::images::{ImageEntry, ImageLimits, ImageName, ImagePolicy};
 use ferry_bundle::oci::Reference;
 use ferry_bundle::registry::{Connection, Registry};
 use ferry_tests::oci_image::{layer, Blob, MultiImage, PlatformImage};
@@ -148,7 +148,7 @@ pub fn publish(
 pub fn start_mirror(state: &Path) -> (String, Arc<MirrorStats>) {
     std::fs::create_dir_all(state).unwrap();
     let store = Arc::new(Store::open(&state.join("state.db")).unwrap());
-    let map = StoreMap::new(store, vec!["app".into()]);
+    let map = StoreMap::new(store, vec![("app".into(), ImagePolicy::Any)]);
     let mirror = Mirror::new(
         BlobCache::open(&state.join("blobs")).unwrap(),
         Arc::new(move || map.current()),

@@ -7,10 +7,12 @@
 //! not listed and do not travel. In every encoding an image blob lives at `blobs/sha256/<hex>`.
 
 pub mod name;
+pub mod owner;
 pub mod pull;
 pub mod scan;
 
 pub use name::{ImageName, ImageNameError};
+pub use owner::{ImageOwnerError, ImagePolicy, ImagePrefix};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use thiserror::Error;

@@ -33,7 +33,7 @@ fn bounded(name: &str) -> String {
     name.chars().take(80).collect()
 }
 
-fn is_component(c: &str) -> bool {
+pub(crate) fn is_component(c: &str) -> bool {
     !c.is_empty()
         && c.len() <= 128
         && c.bytes()
@@ -50,7 +50,7 @@ fn is_tag(t: &str) -> bool {
         && t.as_bytes()[0] != b'-'
 }
 
-fn is_registry(r: &str) -> bool {
+pub(crate) fn is_registry(r: &str) -> bool {
     !r.is_empty()
         && r.len() <= 255
         && r.bytes()

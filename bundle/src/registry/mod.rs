@@ -61,7 +61,11 @@ pub struct Connection {
     pub credentials: Option<String>,
     /// Talk plain HTTP (only for registries you trust on a private link).
     pub plain_http: bool,
+    /// Deadline of each request, body included (default 600 s).
     pub timeout: Option<Duration>,
+    /// Origins (`https://host[:port]`) of token services on another host than the registry
+    /// that may receive `credentials` (the registry's own origin always may).
+    pub token_realms: Vec<String>,
     /// How long an idle connection is kept for the next request (default: ureq's 15 s). An
     /// agent polling every minute sets more, so a no-change poll reuses its connection.
     pub keep_idle: Option<Duration>,
@@ -73,6 +77,9 @@ pub struct Registry {
     base: String,
     pub reference: Reference,
     credentials: Option<String>,
+    token_realms: Vec<String>,
+    /// The deadline of each request.
+    timeout: Duration,
     /// Authorization header learned from a challenge, reused until refused.
     auth: Arc<Mutex<Option<String>>>,
     /// Requests sent (for tests and benchmarks).
@@ -90,12 +97,16 @@ impl Registry {
             .as_ref()
             .map(|(c, k)| (c.as_slice(), k.as_slice()));
         let tls = crate::tls::client_config(roots, client).map_err(RegistryError::Tls)?;
+        let timeout = conn.timeout.unwrap_or(Duration::from_secs(600));
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_per_read(Some(Duration::from_secs(30)))
-            .timeout_global(conn.timeout.or(Some(Duration::from_secs(600))))
+            .timeout_global(Some(timeout))
+            // Never from https to http, on a redirect (blobs often redirect to storage) or a
+            // token realm: a TLS registry's answers and credentials stay under TLS.
+            .https_only(!conn.plain_http)
             .max_idle_age(conn.keep_idle.unwrap_or(Duration::from_secs(15)))
             .user_agent(format!("ferry/{}", env!("CARGO_PKG_VERSION")))
             .build()
@@ -106,6 +117,8 @@ impl Registry {
             base: format!("{scheme}://{}", reference.registry),
             reference,
             credentials: conn.credentials.clone(),
+            token_realms: conn.token_realms.clone(),
+            timeout,
             auth: Arc::new(Mutex::new(None)),
             requests: Arc::new(Mutex::new(0)),
         })
@@ -118,6 +131,25 @@ impl Registry {
         }
     }
 
+    /// A ureq error: a refused downgrade is not worth retrying; a deadline says which.
+    pub(crate) fn transport(&self, e: ureq::Error) -> RegistryError {
+        match e {
+            ureq::Error::RequireHttpsOnly(to) => RegistryError::Invalid {
+                registry: self.reference.registry.clone(),
+                what: "redirect".into(),
+                reason: format!(
+                    "to {}: refused (no downgrade from https to plain HTTP)",
+                    crate::text::bounded(&to, 200)
+                ),
+            },
+            ureq::Error::Timeout(t) => self.unreachable(format!(
+                "timed out ({t}): no complete answer within {:?} (timeout)",
+                self.timeout
+            )),
+            e => self.unreachable(e),
+        }
+    }
+
     fn status(&self, what: &str, resp: &mut ureq::http::Response<ureq::Body>) -> RegistryError {
         let status = resp.status().as_u16();
         let body = resp
@@ -126,9 +158,8 @@ impl Registry {
             .limit(4096)
             .read_to_string()
             .unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_string))
+        let message = crate::oci_wire::parse_error_message(body.as_bytes())
+            .map(|m| crate::text::bounded(&m, 200))
             .unwrap_or_default();
         RegistryError::Status {
             registry: self.reference.registry.clone(),
@@ -159,7 +190,7 @@ impl Registry {
                 .run(b.body(data.to_vec()).map_err(|e| self.unreachable(e))?),
             None => self.agent.run(b.body(()).map_err(|e| self.unreachable(e))?),
         };
-        result.map_err(|e| self.unreachable(e))
+        result.map_err(|e| self.transport(e))
     }
 
     /// Sends a request, answering one auth challenge if the registry asks for it.
@@ -206,13 +237,25 @@ impl Registry {
         self.send_once(method, &url, headers, body)
     }
 
-    /// Fetches a bearer token from the challenge's realm (with basic credentials if any).
+    /// Fetches a bearer token from the challenge's realm, sending the basic credentials only
+    /// to the registry's own origin or a configured one ([`Connection::token_realms`]).
     fn token(
         &self,
         realm: &str,
         service: Option<&str>,
         scope: Option<&str>,
     ) -> Result<String, RegistryError> {
+        let send_credentials = oci::realm_use(
+            &self.base,
+            realm,
+            &self.token_realms,
+            self.credentials.is_some(),
+        )
+        .map_err(|reason| RegistryError::Invalid {
+            registry: self.reference.registry.clone(),
+            what: "token".into(),
+            reason,
+        })?;
         let scope = scope
             .map(str::to_string)
             .unwrap_or_else(|| format!("repository:{}:pull", self.reference.repository));
@@ -221,7 +264,7 @@ impl Registry {
             url.push_str(&format!("&service={s}"));
         }
         let mut req = self.agent.get(&url);
-        if let Some(c) = &self.credentials {
+        if let (true, Some(c)) = (send_credentials, &self.credentials) {
             req = req.header(
                 "Authorization",
                 format!(
@@ -231,38 +274,40 @@ impl Registry {
             );
         }
         *self.requests.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        let mut resp = req.call().map_err(|e| self.unreachable(e))?;
+        let mut resp = req.call().map_err(|e| self.transport(e))?;
         if resp.status().as_u16() != 200 {
             return Err(self.status("token", &mut resp));
         }
-        let v = self.read_json(&mut resp, 64 * 1024)?;
-        v["token"]
-            .as_str()
-            .or(v["access_token"].as_str())
-            .map(str::to_string)
-            .ok_or_else(|| RegistryError::Invalid {
-                registry: self.reference.registry.clone(),
-                what: "token".into(),
-                reason: "no token in the token service's answer".into(),
-            })
+        let bytes = self.read_limited(&mut resp, 64 * 1024, "token")?;
+        let invalid = |reason: String| RegistryError::Invalid {
+            registry: self.reference.registry.clone(),
+            what: "token".into(),
+            reason,
+        };
+        crate::oci_wire::parse_token(&bytes)
+            .map_err(invalid)?
+            .ok_or_else(|| invalid("no token in the token service's answer".into()))
     }
 
-    fn read_json(
+    /// A body of at most `limit` bytes, refused past it before any parse (naming `what`).
+    pub(crate) fn read_limited(
         &self,
         resp: &mut ureq::http::Response<ureq::Body>,
         limit: u64,
-    ) -> Result<serde_json::Value, RegistryError> {
-        let bytes = resp
-            .body_mut()
+        what: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        resp.body_mut()
             .with_config()
             .limit(limit)
             .read_to_vec()
-            .map_err(|e| self.unreachable(e))?;
-        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
-            registry: self.reference.registry.clone(),
-            what: "response".into(),
-            reason: e.to_string(),
-        })
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(max) => RegistryError::Invalid {
+                    registry: self.reference.registry.clone(),
+                    what: what.to_string(),
+                    reason: format!("answer larger than {max} bytes: not read further"),
+                },
+                e => self.transport(e),
+            })
     }
 
     fn repo_path(&self, rest: &str) -> String {

@@ -5,6 +5,9 @@ use super::{Registry, RegistryError};
 use crate::oci;
 use std::io::Read;
 
+/// Largest tag list read ([`crate::oci_wire::MAX_TAGS`] tags of up to 128 characters fit).
+pub const MAX_TAG_LIST_BYTES: u64 = 2 * 1024 * 1024;
+
 impl Registry {
     /// The digest of the manifest `target` points to (one HEAD request), None if absent.
     pub fn manifest_digest(&self, target: &str) -> Result<Option<String>, RegistryError> {
@@ -57,12 +60,7 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(max_bytes)
-            .read_to_vec()
-            .map_err(|e| self.unreachable(e))?;
+        let bytes = self.read_limited(&mut resp, max_bytes, &format!("manifest {target}"))?;
         let digest = format!("sha256:{}", crate::digest::sha256_hex(&bytes));
         if target.starts_with("sha256:") && target != digest {
             return Err(RegistryError::Invalid {
@@ -74,21 +72,19 @@ impl Registry {
         Ok((bytes, digest, media_type))
     }
 
-    /// Every tag of the repository.
+    /// Every tag of the repository (at most [`crate::oci_wire::MAX_TAGS`], in at most
+    /// [`MAX_TAG_LIST_BYTES`]).
     pub fn tags(&self) -> Result<Vec<String>, RegistryError> {
         let mut resp = self.send("GET", &self.repo_path("tags/list"), &[], None)?;
         if resp.status().as_u16() != 200 {
             return Err(self.status("tags/list", &mut resp));
         }
-        let v = self.read_json(&mut resp, 4 * 1024 * 1024)?;
-        Ok(v["tags"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
+        let bytes = self.read_limited(&mut resp, MAX_TAG_LIST_BYTES, "tags/list")?;
+        crate::oci_wire::parse_tags(&bytes).map_err(|reason| RegistryError::Invalid {
+            registry: self.reference.registry.clone(),
+            what: "tags/list".into(),
+            reason,
+        })
     }
 
     /// A reader over a blob's content (the caller bounds and verifies it).

@@ -261,6 +261,7 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     );
 
     let mut s = connect(addr, &tls).await?;
+    let metrics_token = std::fs::read_to_string(dir.path().join("metrics.token"))?;
     for path in [
         "/",
         "/devices",
@@ -274,7 +275,8 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         let mut size = 0;
         for _ in 0..5 {
             let t = Instant::now();
-            let (status, n) = send(&mut s, "GET", path, None, String::new()).await?;
+            let auth = (path == "/metrics").then_some(metrics_token.as_str());
+            let (status, n) = send(&mut s, "GET", path, auth, String::new()).await?;
             if status != 200 {
                 bail!("{path}: HTTP {status}");
             }

@@ -12,8 +12,12 @@ use serde::Serialize;
 use std::future::Future;
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
+    /// The database will never take this record (a data or constraint error on its own
+    /// transaction): the sender should drop it, not retry (422).
+    #[error("record refused by the database: {0}")]
+    Refused(String),
     #[error("sqlite {path}: {reason}")]
     Sqlite { path: String, reason: String },
     #[error("postgres: {0}")]
@@ -132,6 +136,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
     /// Drops events and changes received before `before`; returns how many rows went.
     fn prune(&self, before: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Commits a group of requests together; when the group fails, commits each request on its
+/// own, so a record the database refuses fails only its own request, never another device's
+/// (a request that fails alone with a data error gets [`StoreError::Refused`]: permanent).
+pub(crate) fn commit_isolated<R>(
+    requests: Vec<(Vec<Record>, R)>,
+    mut commit: impl FnMut(Vec<&Record>) -> Result<(), StoreError>,
+) -> Vec<(R, Result<(), StoreError>)> {
+    let group = commit(requests.iter().flat_map(|(r, _)| r.iter()).collect());
+    if group.is_ok() || requests.len() == 1 {
+        return requests
+            .into_iter()
+            .map(|(_, r)| (r, group.clone()))
+            .collect();
+    }
+    requests
+        .into_iter()
+        .map(|(records, reply)| {
+            let alone = commit(records.iter().collect());
+            (reply, alone)
+        })
+        .collect()
 }
 
 /// Health and revision columns as stored.

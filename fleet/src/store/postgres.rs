@@ -23,10 +23,15 @@ pub struct PgStore {
     reader: Client,
 }
 
+/// A PostgreSQL error; data exceptions (class 22, e.g. a NUL in text), integrity violations
+/// (23) and program limits (54) are permanent: [`StoreError::Refused`].
 fn pg(e: tokio_postgres::Error) -> StoreError {
     let mut s = e.to_string();
     if let Some(db) = e.as_db_error() {
         s = format!("{s}: {}", db.message());
+        if ["22", "23", "54"].contains(&&db.code().code()[..2]) {
+            return StoreError::Refused(s);
+        }
     }
     StoreError::Postgres(s)
 }
@@ -75,12 +80,17 @@ async fn writer_loop(mut client: Client, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
         if !writes.is_empty() {
-            let result = commit(&mut client, writes.iter().flat_map(|(r, _)| r.iter())).await;
-            for (_, reply) in writes {
-                let _ = reply.send(match &result {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(StoreError::Postgres(e.to_string())),
-                });
+            // As `commit_isolated`: the group, then each request alone if the group failed,
+            // so one refused record never fails another device's request.
+            let group = commit(&mut client, writes.iter().flat_map(|(r, _)| r.iter())).await;
+            if group.is_ok() || writes.len() == 1 {
+                for (_, reply) in writes {
+                    let _ = reply.send(group.clone());
+                }
+            } else {
+                for (records, reply) in writes {
+                    let _ = reply.send(commit(&mut client, records.iter()).await);
+                }
             }
         }
         for (before, reply) in prunes {

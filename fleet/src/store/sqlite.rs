@@ -5,8 +5,8 @@
 
 use super::schema::{ddl, Dialect, MAX_GROUP};
 use super::{
-    change_columns, change_from_columns, changes_between, Change, DeviceDetail, DeviceRow, Record,
-    Store, StoreError, StoredEvent,
+    change_columns, change_from_columns, changes_between, commit_isolated, Change, DeviceDetail,
+    DeviceRow, Record, Store, StoreError, StoredEvent,
 };
 use crate::model::{DeviceReport, EventReport, SyncHealth, SyncReport};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -121,9 +121,9 @@ fn writer_loop(mut conn: Connection, path: &Path, rx: mpsc::Receiver<Job>) {
             }
         }
         if !writes.is_empty() {
-            let result = commit(&mut conn, path, writes.iter().flat_map(|(r, _)| r.iter()));
-            for (_, reply) in writes {
-                let _ = reply.send(result.as_ref().map(|_| ()).map_err(clone_err));
+            let results = commit_isolated(writes, |records| commit(&mut conn, path, records));
+            for (reply, result) in results {
+                let _ = reply.send(result);
             }
         }
         for (before, reply) in prunes {
@@ -132,27 +132,34 @@ fn writer_loop(mut conn: Connection, path: &Path, rx: mpsc::Receiver<Job>) {
     }
 }
 
-fn clone_err(e: &StoreError) -> StoreError {
-    StoreError::Sqlite {
-        path: String::new(),
-        reason: e.to_string(),
-    }
-}
-
-fn commit<'a>(
-    conn: &mut Connection,
-    path: &Path,
-    records: impl Iterator<Item = &'a Record>,
-) -> Result<(), StoreError> {
+fn commit(conn: &mut Connection, path: &Path, records: Vec<&Record>) -> Result<(), StoreError> {
     let tx = conn.transaction().map_err(err(path))?;
     for r in records {
         match r {
             Record::Heartbeat { report, received } => put_heartbeat(&tx, report, *received),
             Record::Event { event, received } => put_event(&tx, event, *received),
         }
-        .map_err(err(path))?;
+        .map_err(refused_or(path))?;
     }
     tx.commit().map_err(err(path))
+}
+
+/// Data errors (constraint, too big, type mismatch, a value SQLite cannot take) are permanent.
+fn refused_or(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::ConstraintViolation
+                    | rusqlite::ErrorCode::TooBig
+                    | rusqlite::ErrorCode::TypeMismatch
+            ) =>
+        {
+            StoreError::Refused(e.to_string())
+        }
+        rusqlite::Error::ToSqlConversionFailure(_) => StoreError::Refused(e.to_string()),
+        _ => err(path)(e),
+    }
 }
 
 fn put_heartbeat(tx: &Connection, r: &DeviceReport, now: i64) -> rusqlite::Result<()> {

@@ -161,9 +161,22 @@ impl Receiver {
         )
     }
 
+    /// `/metrics` with the scraper's token from `dev-setup` (`metrics.token`).
+    pub fn metrics_text(&self) -> String {
+        let token = std::fs::read_to_string(self.path("metrics.token")).unwrap();
+        let mut resp = self
+            .client(None)
+            .get(&format!("{}/metrics", self.url))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.body_mut().read_to_string().unwrap()
+    }
+
     /// A metric's value from `/metrics` (this request's own handshake included).
     pub fn metric(&self, series: &str) -> f64 {
-        let (_, text) = self.get("/metrics");
+        let text = self.metrics_text();
         text.lines()
             .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
             .unwrap_or_else(|| panic!("no {series} in {text}"))

@@ -1,6 +1,6 @@
 //! What the fidelity checks share: a cluster reached through the real `kubectl` with a
-//! kubeconfig (kube-sim's, or a real k3s's for the `#[ignore]` entry points), one namespace per
-//! check, and JSON reads of what the server stored.
+//! kubeconfig (kube-sim's, or the real control plane's: `ferry_tests::control_plane`), one
+//! namespace per check, and JSON reads of what the server stored.
 
 #![allow(dead_code)]
 
@@ -44,11 +44,9 @@ impl Cluster {
         }
     }
 
-    /// The real cluster named by `FERRY_REAL_KUBECONFIG`.
+    /// The real control plane of this test binary (kube-apiserver, started on first use).
     pub fn real() -> Self {
-        let path = std::env::var("FERRY_REAL_KUBECONFIG")
-            .expect("FERRY_REAL_KUBECONFIG names the kubeconfig of a real k3s");
-        Cluster::new(Path::new(&path), true)
+        Cluster::new(&ferry_tests::control_plane::shared().kubeconfig, true)
     }
 
     pub fn run(&self, args: &[&str]) -> Run {

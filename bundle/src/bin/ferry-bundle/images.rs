@@ -12,6 +12,9 @@ use ferry_bundle::registry::Registry;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// The origin of Docker Hub's token service (the realm its registry names).
+const DOCKER_HUB_TOKEN_REALM: &str = "https://auth.docker.io";
+
 /// What the build was asked to carry.
 #[derive(Default)]
 pub struct ImageOptions<'a> {
@@ -91,6 +94,7 @@ pub fn collect(o: &ImageOptions, out: &Path, files: &[FileEntry]) -> Result<Vec<
             plain_http: o.insecure_registries.contains(&name.registry)
                 || o.insecure_registries.contains(&host),
             flux: false,
+            token_realms: Vec::new(),
         };
         let mut conn = connection(&reference, &push_opts)?;
         if conn.credentials.is_none() && host != name.registry {
@@ -102,6 +106,11 @@ pub fn collect(o: &ImageOptions, out: &Path, files: &[FileEntry]) -> Result<Vec<
                 },
                 &push_opts,
             )?;
+        }
+        if host != name.registry {
+            // Docker Hub's token service has its own host; the publisher's Docker Hub
+            // credentials may go there (the registry client sends them to no other origin).
+            conn.token_realms.push(DOCKER_HUB_TOKEN_REALM.into());
         }
         let registry = Registry::new(reference, &conn)?;
         let entry = Puller {

@@ -16,6 +16,8 @@ pub struct PushOptions<'a> {
     pub docker_config: Option<&'a str>,
     pub plain_http: bool,
     pub flux: bool,
+    /// Token services on another origin that may receive the credentials (`--token-realm`).
+    pub token_realms: Vec<String>,
 }
 
 fn read(path: &str) -> Result<Vec<u8>> {
@@ -45,8 +47,8 @@ pub fn connection(reference: &Reference, o: &PushOptions) -> Result<Connection> 
         client_pem,
         credentials,
         plain_http: o.plain_http,
-        timeout: None,
-        keep_idle: None,
+        token_realms: o.token_realms.clone(),
+        ..Connection::default()
     })
 }
 

@@ -76,9 +76,11 @@ impl Fleet {
 
     /// A counter from `/metrics` (asked directly, not through the proxy).
     fn metric(&self, series: &str) -> Result<u64> {
+        let token = std::fs::read_to_string(self.path("metrics.token"))?;
         let text = self
             .client
             .get(&format!("{}/metrics", self.url))
+            .header("Authorization", &format!("Bearer {token}"))
             .call()?
             .body_mut()
             .read_to_string()?;

@@ -2,7 +2,10 @@
 //! schema data: lists tagged `patchStrategy:"merge"` merge by their `patchMergeKey` (or as a
 //! union of values for scalar lists), other lists are replaced; maps merge, `null` deletes;
 //! the directives `$patch` (`replace`, `delete`, `merge`), `$retainKeys`,
-//! `$deleteFromPrimitiveList/<field>` and `$setElementOrder/<field>` are honoured.
+//! `$deleteFromPrimitiveList/<field>` and `$setElementOrder/<field>` are honoured. Merged lists
+//! come out in apimachinery's order (`normalizeElementOrder`): the patch's items in patch (or
+//! `$setElementOrder`) order, the server-only items woven in where the live order puts them
+//! (checked against kube-apiserver 1.37: env `[A]` patched with `[P]` gives `[P, A]`).
 
 use super::typed::deduced;
 use crate::kube_sim::schema::{FieldDef, Resolved, TypeRef, Types};
@@ -83,9 +86,12 @@ fn merge_map(
             (Value::Object(_), Some(cur @ Value::Object(_))) => merge_map(types, child, cur, v)?,
             (Value::Object(_), _) => merge_map(types, child, Value::Object(Map::new()), v)?,
             (Value::Array(items), Some(Value::Array(cur))) => {
-                Some(merge_list(types, child, def, cur, items)?)
+                let order = p.get(&format!("{ORDER}{k}")).and_then(Value::as_array);
+                Some(merge_list(types, child, def, cur, items, order)?)
             }
-            (Value::Array(items), _) => Some(merge_list(types, child, def, Vec::new(), items)?),
+            (Value::Array(items), _) => {
+                Some(merge_list(types, child, def, Vec::new(), items, None)?)
+            }
             (other, _) => Some(other.clone()),
         };
         if let Some(m) = merged {
@@ -101,7 +107,9 @@ fn merge_list(
     def: Option<&FieldDef>,
     mut original: Vec<Value>,
     patch: &[Value],
+    set_order: Option<&Vec<Value>>,
 ) -> Result<Value, String> {
+    let live = original.clone();
     let go = def.and_then(|d| d.go.as_ref());
     let strategy = go.and_then(|g| g.patch_strategy.as_deref()).unwrap_or("");
     if !strategy.split(',').any(|s| s == "merge") {
@@ -119,13 +127,14 @@ fn merge_list(
         _ => deduced(),
     };
     let Some(key) = go.and_then(|g| g.patch_merge_key.as_deref()) else {
-        // A merged list of scalars: the union, original order first.
+        // A merged list of scalars: the union.
         for v in patch {
             if !original.contains(v) {
                 original.push(v.clone());
             }
         }
-        return Ok(Value::Array(original));
+        let order = set_order.map(Vec::as_slice).unwrap_or(patch);
+        return Ok(Value::Array(in_order(original, patch, order, &live, None)));
     };
     for item in patch {
         let Some(k) = item.get(key) else {
@@ -155,7 +164,50 @@ fn merge_list(
             }
         }
     }
-    Ok(Value::Array(original))
+    let order = set_order.map(Vec::as_slice).unwrap_or(patch);
+    Ok(Value::Array(in_order(
+        original,
+        patch,
+        order,
+        &live,
+        Some(key),
+    )))
+}
+
+/// apimachinery's `normalizeElementOrder` + `mergeSortedSlice`: the merged items named in the
+/// patch, sorted by `order`, with the server-only items (in `live` order) inserted before the
+/// first patch item that the live list puts after them.
+fn in_order(
+    merged: Vec<Value>,
+    patch: &[Value],
+    order: &[Value],
+    live: &[Value],
+    key: Option<&str>,
+) -> Vec<Value> {
+    let id = |v: &Value| match key {
+        Some(k) => v.get(k).cloned().unwrap_or(Value::Null),
+        None => v.clone(),
+    };
+    let index = |list: &[Value], v: &Value| list.iter().position(|x| id(x) == id(v));
+    let (mut ours, theirs): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|m| index(patch, m).is_some() || index(order, m).is_some());
+    ours.sort_by_key(|v| index(order, v).unwrap_or(usize::MAX));
+    let (mut left, mut right) = (theirs.into_iter().peekable(), ours.into_iter().peekable());
+    let mut out = Vec::new();
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => {
+                matches!((index(live, l), index(live, r)), (Some(a), Some(b)) if a < b)
+            }
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -179,7 +231,7 @@ mod tests {
         assert_eq!(
             d,
             json!({"spec": {"template": {"spec": {"containers": [
-            {"name": "web", "image": "a2", "args": ["y"], "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}]}}}})
+            {"name": "web", "image": "a2", "args": ["y"], "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]}]}}}})
         );
         let mut m = json!({"metadata": {"finalizers": ["a"], "labels": {"x": "1", "y": "2"}}});
         let patch = json!({"metadata": {"finalizers": ["b"], "labels": {"x": null}, "$deleteFromPrimitiveList/finalizers": ["a"]}});
@@ -188,5 +240,36 @@ mod tests {
             m,
             json!({"metadata": {"finalizers": ["b"], "labels": {"y": "2"}}})
         );
+    }
+
+    #[test]
+    fn merged_lists_take_apimachinery_order() {
+        let s = schema::k8s();
+        let root = s.type_of("apps", "v1", "Deployment").expect("typed");
+        let env = |names: &[&str]| -> Value {
+            names
+                .iter()
+                .map(|n| json!({"name": n, "value": "1"}))
+                .collect()
+        };
+        let with = |e: Value| json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "env": e}]}}}});
+        for (live, patch, want) in [
+            (&["A"][..], &["P"][..], &["P", "A"][..]),
+            (&["A", "B", "C"], &["B"], &["A", "B", "C"]),
+            (&["A", "B"], &["C", "A"], &["C", "A", "B"]),
+        ] {
+            let mut d = with(env(live));
+            apply(&s.types, &root, &mut d, &with(env(patch))).expect("patches");
+            assert_eq!(d, with(env(want)), "{live:?} + {patch:?}");
+        }
+        let mut m = json!({"metadata": {"finalizers": ["a"]}});
+        apply(
+            &s.types,
+            &root,
+            &mut m,
+            &json!({"metadata": {"finalizers": ["b"]}}),
+        )
+        .expect("patches");
+        assert_eq!(m, json!({"metadata": {"finalizers": ["b", "a"]}}));
     }
 }

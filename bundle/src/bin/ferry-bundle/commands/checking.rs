@@ -92,6 +92,7 @@ pub(super) fn verify_cmd(a: &Args) -> Result<(), CliError> {
             labels,
         },
         limits,
+        images: ferry_bundle::images::ImagePolicy::Any,
     };
     let verdict = local::verify(&opened, &policy).map_err(anyhow::Error::from)?;
     let v = verdict.manifest();

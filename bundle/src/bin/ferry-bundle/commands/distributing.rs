@@ -92,6 +92,7 @@ pub(super) fn push_cmd(a: &Args) -> Result<(), CliError> {
         docker_config: a.get("docker-config"),
         plain_http: a.flag("plain-http"),
         flux,
+        token_realms: a.all("token-realm"),
     };
     let (digest, uploaded) = crate::push::push(Path::new(dir), &m, &bytes, &sig, target, &opts)?;
     println!(

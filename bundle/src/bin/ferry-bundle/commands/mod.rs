@@ -52,6 +52,7 @@ pub const USAGE: &str = "usage: ferry-bundle <command> [options]
           [--image REF]... [--images-from-manifests] [--platform os/arch]... [--require-images]
           [--insecure-registry HOST]... [--docker-config F | --basic-auth-file F] [--ca-file F]
           [--host HOST.yaml]                               host files and units (docs/host-payloads.md)
+          [--allow-empty] [--allow-mass-prune]              confirm a bundle without objects / a mass deletion
           [--require-encrypted-secrets]                    refuse plaintext Secrets (SOPS files pass, docs/secrets.md)
   sign    DIR --key K                                      sign DIR/bundle.yaml
   verify  PATH --pub KEY_OR_DIR... [--name N] [--device-id ID] [--label k=v]... [--min-revision R]
@@ -60,6 +61,7 @@ pub const USAGE: &str = "usage: ferry-bundle <command> [options]
   publish DIR --out WEBROOT                                exploded layout for HTTP delta updates
   push    DIR oci://HOST[:PORT]/REPO[:TAG] [--format ferry|flux] [--ca-file F]
           [--client-cert F --client-key F] [--basic-auth-file F | --docker-config F] [--plain-http]
+          [--token-realm https://HOST]...   a token service on another host that may get the credentials
 The secret key password comes from --password-file or FERRY_KEY_PASSWORD, never the command line.
 Exit codes: 0 ok, 1 verification refused, 2 usage error, 3 other failure.";
 
@@ -97,6 +99,7 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
         "platform",
         "insecure-registry",
         "host",
+        "token-realm",
     ];
     let a = args::parse(rest, valued).map_err(usage)?;
     if let Some(f) = a.unknown_flags(&[
@@ -106,6 +109,8 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
         "strict-substitution",
         "images-from-manifests",
         "require-images",
+        "allow-empty",
+        "allow-mass-prune",
         "require-encrypted-secrets",
     ]) {
         return Err(usage(format!("unknown flag --{f}")));
