@@ -129,8 +129,7 @@ impl Opened {
 
     /// The key for this file's objects' recorded hashes.
     pub fn hash_key(&self) -> HashKey {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.plain.key[..]);
-        let tag = ring::hmac::sign(&key, b"ferry object hash v1");
+        let tag = hmac(&self.plain.key[..], b"ferry object hash v1");
         let mut out = Zeroizing::new([0u8; 32]);
         out.copy_from_slice(tag.as_ref());
         HashKey(out)
@@ -144,10 +143,13 @@ pub struct HashKey(Zeroizing<[u8; 32]>);
 
 impl HashKey {
     pub fn keyed(&self, plain_hash: &str) -> String {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0[..]);
-        let tag = ring::hmac::sign(&key, plain_hash.as_bytes());
+        let tag = hmac(&self.0[..], plain_hash.as_bytes());
         format!("sops:{}", hex::encode(tag.as_ref()))
     }
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> ring::hmac::Tag {
+    ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), message)
 }
 
 /// Decrypts `bytes` when it is a SOPS file: `declared` by the signed manifest (then it must
@@ -168,12 +170,18 @@ pub fn open_if_sops(
 }
 
 /// Replaces the recorded hash of every object that came from a SOPS file with its keyed hash.
-pub fn key_hashes(desired: &mut [crate::engine::object::DesiredObject], keys: &[(String, HashKey)]) {
+pub fn key_hashes(
+    desired: &mut [crate::engine::object::DesiredObject],
+    keys: &[(String, HashKey)],
+) {
     if keys.is_empty() {
         return;
     }
     for d in desired {
-        let file = d.origin.rsplit_once('#').map_or(d.origin.as_str(), |(f, _)| f);
+        let file = d
+            .origin
+            .rsplit_once('#')
+            .map_or(d.origin.as_str(), |(f, _)| f);
         if let Some((_, key)) = keys.iter().find(|(path, _)| path == file) {
             d.hash = key.keyed(&d.hash);
         }
@@ -196,7 +204,10 @@ mod tests {
     /// An identity from the real age-keygen.
     fn keygen() -> String {
         let out = std::process::Command::new("age-keygen").output().unwrap();
-        assert!(out.status.success(), "age-keygen (Debian package age) is needed");
+        assert!(
+            out.status.success(),
+            "age-keygen (Debian package age) is needed"
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -223,6 +234,9 @@ mod tests {
         let bad = write(dir.path(), 0o600, "AGE-SECRET-KEY-1NOTAKEY\n");
         let e = load_identities(&bad).unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
-        assert!(!e.contains("NOTAKEY"), "the key file's text is never shown: {e}");
+        assert!(
+            !e.contains("NOTAKEY"),
+            "the key file's text is never shown: {e}"
+        );
     }
 }

@@ -39,7 +39,9 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             let meta = std::fs::symlink_metadata(&p).unwrap();
@@ -85,7 +87,10 @@ fn assert_plaintext_rests_nowhere(env: &Env, outputs: &[String]) {
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         );
-        assert!(!text.contains(MARKER) && !text.contains(&b64), "{args:?}:\n{text}");
+        assert!(
+            !text.contains(MARKER) && !text.contains(&b64),
+            "{args:?}:\n{text}"
+        );
     }
 }
 
@@ -102,7 +107,13 @@ fn password(env: &Env) -> Option<String> {
 
 fn encrypt(env: &Env, value: &str, recipients: &[&str]) -> String {
     let flags = ["--encrypted-regex", "^(data|stringData)$"];
-    sops_encrypt(env.dir.path(), "secret.yaml", &secret(value), recipients, &flags)
+    sops_encrypt(
+        env.dir.path(),
+        "secret.yaml",
+        &secret(value),
+        recipients,
+        &flags,
+    )
 }
 
 #[test]
@@ -121,7 +132,11 @@ fn a_sops_secret_syncs_and_its_plaintext_rests_nowhere_after_success_or_failure(
     let out0 = String::from_utf8_lossy(&o.stderr).into_owned();
     let (code, out1) = env.sync();
     assert_eq!(code, 0, "{out1}");
-    assert_eq!(password(&env).as_deref(), Some(MARKER), "the cluster gets the plaintext");
+    assert_eq!(
+        password(&env).as_deref(),
+        Some(MARKER),
+        "the cluster gets the plaintext"
+    );
     // Unchanged: nothing written on the next pass (the keyed hash is stable).
     env.sim.clear_log();
     let (code, out2) = env.sync();
@@ -141,18 +156,32 @@ fn a_sops_secret_syncs_and_its_plaintext_rests_nowhere_after_success_or_failure(
         out3.contains("secret.yaml: the value at stringData:password fails authentication"),
         "{out3}"
     );
-    assert_eq!(password(&env).as_deref(), Some(MARKER), "last good revision kept");
+    assert_eq!(
+        password(&env).as_deref(),
+        Some(MARKER),
+        "last good revision kept"
+    );
 
     // Revision 3: encrypted for someone else. The error names the recipient.
     let (_, stranger) = age_keygen();
-    env.publish(3, &[ns.clone(), ("secret.yaml", encrypt(&env, "other-value", &[&stranger]))]);
+    env.publish(
+        3,
+        &[
+            ns.clone(),
+            ("secret.yaml", encrypt(&env, "other-value", &[&stranger])),
+        ],
+    );
     let (code, out4) = env.sync();
     assert_ne!(code, 0, "{out4}");
     assert!(
         out4.contains("no age identity of this device decrypts it") && out4.contains(&stranger),
         "{out4}"
     );
-    assert_eq!(password(&env).as_deref(), Some(MARKER), "last good revision kept");
+    assert_eq!(
+        password(&env).as_deref(),
+        Some(MARKER),
+        "last good revision kept"
+    );
     assert_plaintext_rests_nowhere(&env, &[out0, out1, out2, out3, out4]);
 }
 
@@ -164,18 +193,36 @@ fn rotation_and_key_file_checks() {
     let key = write_key(&env, "age.key", &old_key);
     configure(&env, &key);
     let ns = ("ns.yaml", namespace("apps"));
-    env.publish(1, &[ns.clone(), ("secret.yaml", encrypt(&env, "v1-old-only", &[&old]))]);
+    env.publish(
+        1,
+        &[
+            ns.clone(),
+            ("secret.yaml", encrypt(&env, "v1-old-only", &[&old])),
+        ],
+    );
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     // The publisher re-encrypts for old + new; the device gets the new key alongside, then the
     // old key is removed from the device.
-    env.publish(2, &[ns.clone(), ("secret.yaml", encrypt(&env, "v2-both", &[&old, &new]))]);
+    env.publish(
+        2,
+        &[
+            ns.clone(),
+            ("secret.yaml", encrypt(&env, "v2-both", &[&old, &new])),
+        ],
+    );
     write_key(&env, "age.key", &format!("{old_key}{new_key}"));
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     assert_eq!(password(&env).as_deref(), Some("v2-both"));
     write_key(&env, "age.key", &new_key);
-    env.publish(3, &[ns.clone(), ("secret.yaml", encrypt(&env, "v3-rotated", &[&old, &new]))]);
+    env.publish(
+        3,
+        &[
+            ns.clone(),
+            ("secret.yaml", encrypt(&env, "v3-rotated", &[&old, &new])),
+        ],
+    );
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     assert_eq!(password(&env).as_deref(), Some("v3-rotated"));
@@ -183,9 +230,13 @@ fn rotation_and_key_file_checks() {
     // check-config: a key file others can read is refused, naming the file.
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let o = env.agent(&["check-config"]);
-    let text = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    let text =
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
     assert!(!o.status.success(), "{text}");
-    assert!(text.contains("decryption.ageKeyFile") && text.contains("chmod 600"), "{text}");
+    assert!(
+        text.contains("decryption.ageKeyFile") && text.contains("chmod 600"),
+        "{text}"
+    );
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(env.agent(&["check-config"]).status.success());
 
@@ -194,6 +245,9 @@ fn rotation_and_key_file_checks() {
     env.publish(4, &[ns, ("secret.yaml", encrypt(&env, "v4", &[&new]))]);
     let (code, out) = env.sync();
     assert_ne!(code, 0, "{out}");
-    assert!(out.contains("no decryption.ageKeyFile") && out.contains(&new), "{out}");
+    assert!(
+        out.contains("no decryption.ageKeyFile") && out.contains(&new),
+        "{out}"
+    );
     assert_eq!(password(&env).as_deref(), Some("v3-rotated"));
 }

@@ -46,20 +46,29 @@ fn sops_files_travel_encrypted_and_plaintext_secrets_are_flagged() {
     let m = Manifest::parse(&std::fs::read(out.path().join("bundle.yaml")).unwrap()).unwrap();
     assert_eq!(m.sops.len(), 1);
     assert_eq!(m.sops[0].path, "secret.yaml");
-    assert_eq!(m.sops[0].recipients, [device.clone()]);
+    assert_eq!(m.sops[0].recipients, std::slice::from_ref(&device));
     let o = run(&["inspect"], &[out.path()]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("encrypted: 1 SOPS file") && text.contains(&device), "{text}");
+    assert!(
+        text.contains("encrypted: 1 SOPS file") && text.contains(&device),
+        "{text}"
+    );
 
     // A plaintext Secret beside it: a warning, or a refusal when asked.
     std::fs::write(src.path().join("plain.yaml"), SECRET.replace("db", "plain")).unwrap();
     let o = build(src.path(), out.path(), &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("warning: plaintext Secret objects") && err.contains("plain.yaml#0"), "{err}");
+    assert!(
+        err.contains("warning: plaintext Secret objects") && err.contains("plain.yaml#0"),
+        "{err}"
+    );
     let o = build(src.path(), out.path(), &["--require-encrypted-secrets"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("--require-encrypted-secrets") && err.contains("plain.yaml#0"), "{err}");
+    assert!(
+        err.contains("--require-encrypted-secrets") && err.contains("plain.yaml#0"),
+        "{err}"
+    );
     assert!(!err.contains("MARKER"), "{err}");
 }

@@ -45,7 +45,11 @@ fn fixture() -> Fixture {
     let key_file = dir.path().join("age.key");
     std::fs::write(&key_file, &text).unwrap();
     let identities = sops::parse_identities(&text).unwrap();
-    assert_eq!(identities[0].recipient(), recipient, "ferry derives age-keygen's recipient");
+    assert_eq!(
+        identities[0].recipient(),
+        recipient,
+        "ferry derives age-keygen's recipient"
+    );
     Fixture {
         dir,
         key_file,
@@ -68,11 +72,19 @@ fn round_trip(f: &Fixture, name: &str, plain: &str, flags: &[&str]) -> String {
     let ours = sops::decrypt(name, enc.as_bytes(), &f.identities)
         .unwrap_or_else(|e| panic!("{flags:?}: {e}\n{enc}"));
     let theirs = sops_decrypt(f.dir.path(), name, &enc, &f.key_file);
-    assert_eq!(ours.documents, plain_docs(name, &theirs), "{flags:?}: as sops decrypts it");
+    assert_eq!(
+        ours.documents,
+        plain_docs(name, &theirs),
+        "{flags:?}: as sops decrypts it"
+    );
     // As written, except that a YAML 1.1-only boolean (`yes`) in an encrypted value is the
     // string sops read (go-yaml v3), as Flux applies it.
     let plain = plain.replace("legacy: yes", "legacy: \"yes\"");
-    assert_eq!(ours.documents, plain_docs(name, &plain), "{flags:?}: as written");
+    assert_eq!(
+        ours.documents,
+        plain_docs(name, &plain),
+        "{flags:?}: as written"
+    );
     enc
 }
 
@@ -85,10 +97,17 @@ fn every_rule_sops_writes_decrypts_with_its_mac() {
         &["--unencrypted-regex", "^(apiVersion|kind|metadata|type)$"],
         &["--encrypted-suffix", "Data"],
         &["--unencrypted-suffix", "_plain"],
-        &["--encrypted-regex", "^(password|port)$", "--mac-only-encrypted"],
+        &[
+            "--encrypted-regex",
+            "^(password|port)$",
+            "--mac-only-encrypted",
+        ],
     ] {
         let enc = round_trip(&f, "secret.yaml", SECRET, flags);
-        assert!(!enc.contains("MARKER-hunter2-plain"), "{flags:?}: encrypted");
+        assert!(
+            !enc.contains("MARKER-hunter2-plain"),
+            "{flags:?}: encrypted"
+        );
     }
 }
 
@@ -101,7 +120,13 @@ fn json_and_multi_document_yaml() {
     round_trip(&f, "secret.json", json, &["--encrypted-regex", "^data$"]);
     let two = format!("{SECRET}---\napiVersion: v1\nkind: Secret\nmetadata: {{name: second}}\nstringData: {{a: b}}\n");
     let enc = round_trip(&f, "two.yaml", &two, &["--encrypted-regex", "^stringData$"]);
-    assert_eq!(sops::decrypt("two.yaml", enc.as_bytes(), &f.identities).unwrap().documents.len(), 2);
+    assert_eq!(
+        sops::decrypt("two.yaml", enc.as_bytes(), &f.identities)
+            .unwrap()
+            .documents
+            .len(),
+        2
+    );
 }
 
 fn expect(result: Result<sops::Decrypted, SopsError>) -> SopsError {
@@ -142,18 +167,33 @@ fn tampered_moved_removed_and_added_values_are_refused_by_name() {
     let value = |l: &str| l.split_once(": ").unwrap().1.to_string();
     let moved = enc.replace(&port, &port.replace(&value(&port), &value(&pw)));
     let e = expect(sops::decrypt("s.yaml", moved.as_bytes(), &f.identities));
-    assert!(matches!(e, SopsError::TamperedValue { ref path, .. } if path == "stringData:port"), "{e}");
+    assert!(
+        matches!(e, SopsError::TamperedValue { ref path, .. } if path == "stringData:port"),
+        "{e}"
+    );
     // An unencrypted value changed, a value removed, a value added: the MAC.
-    let name_line = enc.lines().find(|l| l.trim_start() == "name: db").unwrap().to_string();
+    let name_line = enc
+        .lines()
+        .find(|l| l.trim_start() == "name: db")
+        .unwrap()
+        .to_string();
     let indent = name_line.len() - name_line.trim_start().len();
     for changed in [
         enc.replace("name: db", "name: dc"),
         enc.replace(&format!("{}\n", line("ratio")), ""),
-        enc.replace(&name_line, &format!("{name_line}\n{}extra: x", &name_line[..indent])),
+        enc.replace(
+            &name_line,
+            &format!("{name_line}\n{}extra: x", &name_line[..indent]),
+        ),
     ] {
         assert_ne!(changed, enc);
         let e = expect(sops::decrypt("s.yaml", changed.as_bytes(), &f.identities));
-        assert_eq!(e, SopsError::MacMismatch { file: "s.yaml".into() });
+        assert_eq!(
+            e,
+            SopsError::MacMismatch {
+                file: "s.yaml".into()
+            }
+        );
     }
 }
 
@@ -174,12 +214,20 @@ fn wrong_key_names_the_recipients_and_rotation_works() {
     // Rotation: the device holds only the new key (old removed), or both.
     for ids in [&new.identities, &old.identities] {
         let plain = sops::decrypt("s.yaml", enc.as_bytes(), ids).unwrap();
-        assert_eq!(plain.documents[0]["stringData"]["password"], "MARKER-hunter2-plain");
+        assert_eq!(
+            plain.documents[0]["stringData"]["password"],
+            "MARKER-hunter2-plain"
+        );
     }
     let summary = sops::inspect("s.yaml", enc.as_bytes()).unwrap();
     assert_eq!(summary.recipients, both);
     let not = sops::inspect("p.yaml", SECRET.as_bytes()).unwrap_err();
-    assert_eq!(not, SopsError::NotSops { file: "p.yaml".into() });
+    assert_eq!(
+        not,
+        SopsError::NotSops {
+            file: "p.yaml".into()
+        }
+    );
 }
 
 #[test]
@@ -196,6 +244,10 @@ fn decryption_cost_per_file() {
     println!(
         "sops decrypt: {} bytes, 18 values, 1 age recipient: {each:?} per file ({})",
         enc.len(),
-        if cfg!(debug_assertions) { "debug build" } else { "release build" }
+        if cfg!(debug_assertions) {
+            "debug build"
+        } else {
+            "release build"
+        }
     );
 }

@@ -27,7 +27,9 @@ pub fn sops_bin() -> PathBuf {
             return p.into();
         }
     }
-    panic!("no sops binary: run tests/run (it builds sops {SOPS_VERSION} with Go) or set FERRY_SOPS");
+    panic!(
+        "no sops binary: run tests/run (it builds sops {SOPS_VERSION} with Go) or set FERRY_SOPS"
+    );
 }
 
 /// A fresh age identity from the real age-keygen: (identity file text, `age1...` recipient).

@@ -114,6 +114,9 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] = if bad[last] == b'q' { b'p' } else { b'q' };
         assert_eq!(decode(std::str::from_utf8(&bad).unwrap()), None);
-        assert_eq!(decode(&text.to_ascii_uppercase()).map(|d| d.1), Some(key.to_vec()));
+        assert_eq!(
+            decode(&text.to_ascii_uppercase()).map(|d| d.1),
+            Some(key.to_vec())
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! encrypted (`unencrypted_suffix` by default `_unencrypted`, `encrypted_suffix`,
 //! `unencrypted_regex`, `encrypted_regex`) as `sops.go`'s `shouldBeEncrypted` applies it.
 
-use super::tree::Node;
 use super::pattern::Pattern as Regex;
+use super::tree::Node;
 
 /// One age recipient of a file and the data key wrapped for it (an armored age file).
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +74,10 @@ fn parse(sops: &Node) -> Result<Metadata, MetaError> {
     }
     let mut rules = Vec::new();
     for (key, make) in [
-        ("unencrypted_suffix", Rule::UnencryptedSuffix as fn(String) -> Rule),
+        (
+            "unencrypted_suffix",
+            Rule::UnencryptedSuffix as fn(String) -> Rule,
+        ),
         ("encrypted_suffix", Rule::EncryptedSuffix),
     ] {
         if let Some(s) = text(key).filter(|s| !s.is_empty()) {
@@ -82,7 +85,10 @@ fn parse(sops: &Node) -> Result<Metadata, MetaError> {
         }
     }
     for (key, make) in [
-        ("unencrypted_regex", Rule::UnencryptedRegex as fn(Regex) -> Rule),
+        (
+            "unencrypted_regex",
+            Rule::UnencryptedRegex as fn(Regex) -> Rule,
+        ),
         ("encrypted_regex", Rule::EncryptedRegex),
     ] {
         if let Some(s) = text(key).filter(|s| !s.is_empty()) {

@@ -36,7 +36,10 @@ pub enum SopsError {
     Malformed { file: String, reason: String },
     #[error("{file}: unsupported sops file: {reason}")]
     Unsupported { file: String, reason: String },
-    #[error("{file}: no age identity of this device decrypts it; it is encrypted for {}", named(recipients))]
+    #[error(
+        "{file}: no age identity of this device decrypts it; it is encrypted for {}",
+        named(recipients)
+    )]
     NoIdentity {
         file: String,
         recipients: Vec<String>,
@@ -47,9 +50,13 @@ pub enum SopsError {
         recipient: String,
         reason: String,
     },
-    #[error("{file}: the value at {path} fails authentication (tampered, or moved from another path)")]
+    #[error(
+        "{file}: the value at {path} fails authentication (tampered, or moved from another path)"
+    )]
     TamperedValue { file: String, path: String },
-    #[error("{file}: MAC mismatch: a value was changed, added or removed after sops encrypted the file")]
+    #[error(
+        "{file}: MAC mismatch: a value was changed, added or removed after sops encrypted the file"
+    )]
     MacMismatch { file: String },
 }
 
@@ -119,7 +126,9 @@ fn parse(file: &str, bytes: &[u8]) -> Result<(Vec<tree::Node>, Metadata), SopsEr
         file: file.into(),
         reason,
     })?;
-    let first = docs.first().ok_or_else(|| SopsError::NotSops { file: file.into() })?;
+    let first = docs
+        .first()
+        .ok_or_else(|| SopsError::NotSops { file: file.into() })?;
     let meta = meta::read(first)
         .ok_or_else(|| SopsError::NotSops { file: file.into() })?
         .map_err(|(unsupported, reason)| {
@@ -176,21 +185,21 @@ fn data_key(
             reason: if meta.other.is_empty() {
                 "no age recipient".into()
             } else {
-                format!("encrypted only for {} (no age recipient)", meta.other.join(", "))
+                format!(
+                    "encrypted only for {} (no age recipient)",
+                    meta.other.join(", ")
+                )
             },
         });
     }
     for entry in &meta.age {
         match age::decrypt(entry.enc.as_bytes(), identities) {
             Ok(payload) => {
-                let key: [u8; 32] =
-                    payload[..]
-                        .try_into()
-                        .map_err(|_| SopsError::DataKey {
-                            file: file.into(),
-                            recipient: crate::text::shown(&entry.recipient),
-                            reason: "the data key is not 32 bytes".into(),
-                        })?;
+                let key: [u8; 32] = payload[..].try_into().map_err(|_| SopsError::DataKey {
+                    file: file.into(),
+                    recipient: crate::text::shown(&entry.recipient),
+                    reason: "the data key is not 32 bytes".into(),
+                })?;
                 return Ok(Zeroizing::new(key));
             }
             Err(AgeError::NoMatch) => continue,

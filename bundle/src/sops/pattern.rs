@@ -105,7 +105,11 @@ fn compile(text: &str) -> Result<Vec<Piece>, PatternError> {
         None => (false, text),
     };
     let anchored_end = text.ends_with('$') && !unescaped(text, '$').is_empty();
-    let text = if anchored_end { &text[..text.len() - 1] } else { text };
+    let text = if anchored_end {
+        &text[..text.len() - 1]
+    } else {
+        text
+    };
     let mut pieces = Vec::new();
     if !anchored_start {
         pieces.push(Piece::AnyRun);

@@ -19,21 +19,32 @@ fn err(text: &str) -> SopsError {
 fn metadata_refusals_are_named() {
     let unsupported = |e: SopsError| matches!(e, SopsError::Unsupported { .. });
     let malformed = |e: SopsError| matches!(e, SopsError::Malformed { .. });
-    assert!(unsupported(err(&sops_doc("  encrypted_comment_regex: x\n"))));
-    assert!(unsupported(err(&sops_doc("  key_groups: [{age: []}, {age: []}]\n"))));
+    assert!(unsupported(err(&sops_doc(
+        "  encrypted_comment_regex: x\n"
+    ))));
+    assert!(unsupported(err(&sops_doc(
+        "  key_groups: [{age: []}, {age: []}]\n"
+    ))));
     let e = err(&sops_doc("  pgp: [{fp: F, enc: E}]\n"));
     assert!(e.to_string().contains("encrypted only for pgp"), "{e}");
     assert!(malformed(err(&sops_doc(
         "  encrypted_regex: a\n  encrypted_suffix: b\n"
     ))));
     assert!(malformed(err(&sops_doc("  age: [{recipient: r}]\n"))));
-    assert_eq!(err("a: 1\n"), SopsError::NotSops { file: "f.yaml".into() });
+    assert_eq!(
+        err("a: 1\n"),
+        SopsError::NotSops {
+            file: "f.yaml".into()
+        }
+    );
     assert!(malformed(err("a: [\n")));
 }
 
 #[test]
 fn a_file_for_other_recipients_names_them() {
-    let e = err(&sops_doc("  age:\n    - {recipient: age1abc, enc: x}\n    - {recipient: age1def, enc: y}\n"));
+    let e = err(&sops_doc(
+        "  age:\n    - {recipient: age1abc, enc: x}\n    - {recipient: age1def, enc: y}\n",
+    ));
     assert_eq!(
         e,
         SopsError::NoIdentity {
@@ -49,7 +60,11 @@ fn budgets_bound_deep_nesting_alias_bombs_and_age_headers() {
     assert!(matches!(err(&deep), SopsError::Malformed { .. }));
     let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 0..8 {
-        let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+        let prev = if i == 0 {
+            "a".to_string()
+        } else {
+            format!("l{}", i - 1)
+        };
         bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
     }
     let e = err(&bomb);
@@ -69,8 +84,14 @@ fn values_are_bound_to_their_path_and_key() {
         cipher::decrypt(&enc, &key, "a:b:"),
         Ok(cipher::Plain::Str(Zeroizing::new("s3cret".into())))
     );
-    assert_eq!(cipher::decrypt(&enc, &key, "a:c:"), Err(cipher::ValueError::Tampered));
-    assert_eq!(cipher::decrypt(&enc, &[8; 32], "a:b:"), Err(cipher::ValueError::Tampered));
+    assert_eq!(
+        cipher::decrypt(&enc, &key, "a:c:"),
+        Err(cipher::ValueError::Tampered)
+    );
+    assert_eq!(
+        cipher::decrypt(&enc, &[8; 32], "a:b:"),
+        Err(cipher::ValueError::Tampered)
+    );
     assert!(matches!(
         cipher::decrypt("ENC[AES256_GCM,data:x]", &key, ""),
         Err(cipher::ValueError::Format(_))
@@ -97,5 +118,8 @@ fn rules_follow_should_be_encrypted() {
 fn identities_are_checked_and_never_shown() {
     let e = parse_identities("# comment\n\nAGE-SECRET-KEY-1QQQQ\n").unwrap_err();
     assert_eq!(e, AgeError::BadIdentity { line: 3 });
-    assert_eq!(parse_identities("# only\n").unwrap_err(), AgeError::NoIdentities);
+    assert_eq!(
+        parse_identities("# only\n").unwrap_err(),
+        AgeError::NoIdentities
+    );
 }

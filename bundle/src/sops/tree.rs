@@ -27,7 +27,13 @@ pub struct Leaf {
 
 enum Frame {
     Seq(Vec<Node>, usize, usize),
-    Map(Vec<(String, Node)>, Option<String>, HashSet<String>, usize, usize),
+    Map(
+        Vec<(String, Node)>,
+        Option<String>,
+        HashSet<String>,
+        usize,
+        usize,
+    ),
 }
 
 /// Parses every document of `text` (YAML, or JSON read as YAML flow). Null documents are
@@ -116,11 +122,12 @@ impl Builder<'_> {
                     return Err(Limit::Depth(self.budget.max_depth).to_string());
                 }
                 let start = self.nodes;
-                self.stack.push(if matches!(event, Event::SequenceStart(..)) {
-                    Frame::Seq(Vec::new(), anchor, start)
-                } else {
-                    Frame::Map(Vec::new(), None, HashSet::new(), anchor, start)
-                });
+                self.stack
+                    .push(if matches!(event, Event::SequenceStart(..)) {
+                        Frame::Seq(Vec::new(), anchor, start)
+                    } else {
+                        Frame::Map(Vec::new(), None, HashSet::new(), anchor, start)
+                    });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor, start) = match self.stack.pop() {

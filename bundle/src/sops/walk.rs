@@ -166,7 +166,11 @@ fn v3_bytes(leaf: &Leaf) -> Result<Zeroizing<Vec<u8>>, String> {
         Scalar::Bool(b) => cipher::mac_bytes(&Plain::Bool(b)).to_vec(),
         Scalar::Int(i) => i.to_string().into_bytes(),
         Scalar::Float(f) => cipher::go_float(f).into_bytes(),
-        Scalar::BigInt(s) => s.parse::<f64>().map(cipher::go_float).unwrap_or(s).into_bytes(),
+        Scalar::BigInt(s) => s
+            .parse::<f64>()
+            .map(cipher::go_float)
+            .unwrap_or(s)
+            .into_bytes(),
         Scalar::Uint(_) => return Err("an unsigned integer past 63 bits".into()),
         Scalar::Str(s) => s.into_bytes(),
     }))

@@ -156,7 +156,10 @@ pub(super) fn inspect(a: &Args) -> Result<(), CliError> {
         println!("  {}  {:>8}  {}", &f.sha256[..12], f.size, f.path);
     }
     if !m.sops.is_empty() {
-        println!("encrypted: {} SOPS file(s), decrypted on the device", m.sops.len());
+        println!(
+            "encrypted: {} SOPS file(s), decrypted on the device",
+            m.sops.len()
+        );
         for f in &m.sops {
             println!("  {}  for {}", f.path, f.recipients.join(", "));
         }
