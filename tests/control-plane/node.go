@@ -4,6 +4,7 @@
 // Ready; Succeeded for Pods owned by a Job), and finishes graceful deletions (grace period 0,
 // as a kubelet does once the containers stopped). A test asks for a failure with the annotation
 // `ferry.test/fail`: `ImagePullBackOff`, `CrashLoopBackOff` or `Error` (the container exits 1);
+// a Job's container whose command ends in `exit N` (N != 0) fails the same way;
 // an image whose registry host ends in `.invalid` (RFC 2606: never resolves) is ImagePullBackOff.
 package main
 
@@ -109,10 +110,33 @@ func registerNode(ctx context.Context, client kubernetes.Interface) error {
 		NodeInfo: corev1.NodeSystemInfo{KubeletVersion: kubeVersion, OperatingSystem: "linux",
 			Architecture: "amd64", ContainerRuntimeVersion: "ferry-node-stand-in://1"},
 	}
-	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	ready, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	if err != nil {
 		return fmt.Errorf("node status: %w", err)
 	}
+	// Admission (TaintNodesByCondition) registers the node with the not-ready taint; the
+	// node-lifecycle controller lifts it once the node reports Ready. That controller does not
+	// run here, so the stand-in lifts it.
+	ready.Spec.Taints = nil
+	if _, err := client.CoreV1().Nodes().Update(ctx, ready, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("node taints: %w", err)
+	}
 	return nil
+}
+
+// exitCode: a container whose command line ends with `exit N` exits with N (the stand-in runs
+// nothing; this is how a test makes a Job's pod fail, as it would on a real node).
+func exitCode(c corev1.Container) int32 {
+	line := strings.TrimSpace(strings.Join(append(append([]string{}, c.Command...), c.Args...), " "))
+	i := strings.LastIndex(line, "exit ")
+	if i < 0 {
+		return 0
+	}
+	var n int32
+	if _, err := fmt.Sscanf(strings.TrimSpace(line[i+5:]), "%d", &n); err != nil {
+		return 0
+	}
+	return n
 }
 
 func (n *nodeSim) worker(ctx context.Context) {
@@ -256,7 +280,7 @@ func (n *nodeSim) desiredStatus(pod *corev1.Pod) *corev1.PodStatus {
 					Message: fmt.Sprintf("back-off 10s restarting failed container=%s pod=%s", c.Name, pod.Name)}},
 				corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error",
 					StartedAt: start, FinishedAt: now}}, 1
-		case fail == "Error":
+		case fail == "Error" || (ownedByJob && exitCode(c) != 0):
 			ready, phase = false, corev1.PodFailed
 			return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error",
 				StartedAt: start, FinishedAt: now}}, corev1.ContainerState{}, 0

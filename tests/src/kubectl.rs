@@ -70,4 +70,15 @@ impl Kubectl {
         std::fs::write(&p, yaml).expect("write manifest");
         p.to_string_lossy().into_owned()
     }
+
+    /// The server's Kubernetes minor version (`/version`), for checks whose truth changed
+    /// between releases (kube-sim serves 1.32, the real control plane 1.37).
+    pub fn server_minor(&self) -> u32 {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["get", "--raw", "/version"])).expect("/version JSON");
+        v["minor"]
+            .as_str()
+            .and_then(|m| m.trim_end_matches('+').parse().ok())
+            .expect("/version has a numeric minor")
+    }
 }

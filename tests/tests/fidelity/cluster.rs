@@ -47,15 +47,8 @@ impl Cluster {
             &f,
         ])
     }
-    /// The server's Kubernetes minor version (`/version`), for checks whose truth changed
-    /// between releases (kube-sim serves 1.32).
     pub fn server_minor(&self) -> u32 {
-        let v: Value =
-            serde_json::from_str(&self.ok(&["get", "--raw", "/version"])).expect("/version");
-        v["minor"]
-            .as_str()
-            .and_then(|m| m.trim_end_matches('+').parse().ok())
-            .expect("/version minor")
+        self.kubectl.server_minor()
     }
     pub fn namespace(&self, name: &str) {
         self.ok(&[

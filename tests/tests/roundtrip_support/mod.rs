@@ -49,6 +49,10 @@ impl Cluster {
         Cluster::new(&ferry_tests::control_plane::shared().kubeconfig, true)
     }
 
+    pub fn server_minor(&self) -> u32 {
+        self.kubectl.server_minor()
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         self.kubectl.run(args).into()
     }
@@ -86,6 +90,16 @@ impl Cluster {
         }
         let out = self.ok(&args).stdout;
         serde_json::from_str(&out).expect("kubectl -o json prints JSON")
+    }
+
+    /// A Deployment once its rollout is over: on a real cluster the controllers write its status
+    /// (and so its `resourceVersion`) meanwhile; kube-sim's clock does not move by itself.
+    pub fn settled_deployment(&self, ns: &str, name: &str) -> Value {
+        if self.real {
+            let what = format!("deployment/{name}");
+            self.ok(&["rollout", "status", &what, "-n", ns, "--timeout=120s"]);
+        }
+        self.get("deployment", ns, name)
     }
 
     /// Whether the object exists.

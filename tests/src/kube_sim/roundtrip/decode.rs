@@ -122,7 +122,7 @@ fn json_kind(v: &Value, integer_target: bool) -> String {
 
 /// `validateScalar` of structured-merge-diff for a scalar field of Go type `go_type` (only
 /// scalars; structural mismatches are left to the decoder's wording).
-fn smd_scalar_error(go_type: &str, v: &Value) -> Option<String> {
+pub(super) fn smd_scalar_error(go_type: &str, v: &Value) -> Option<String> {
     let go_type = go_type.trim_start_matches('*');
     let unstructured_type = match v {
         Value::String(_) => "string",

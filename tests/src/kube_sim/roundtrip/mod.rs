@@ -149,6 +149,17 @@ pub fn decode_body(
             .map(|u| (u.decoder_path, u.smd_path))
             .collect()
     } else if let Some(s) = t.crd_schema {
+        if verb == WriteVerb::Apply {
+            let lines: Vec<String> = crd::apply_scalar_mismatches(s, body)
+                .iter()
+                .filter_map(|(path, go, v)| {
+                    decode::smd_scalar_error(go, v).map(|e| format!("{path}: {e}"))
+                })
+                .collect();
+            if !lines.is_empty() {
+                return Err(typed_patch_failure(t, &lines));
+            }
+        }
         let meta_type = schema::TypeRef {
             named_type: Some(OBJECT_META.into()),
             ..schema::TypeRef::default()
