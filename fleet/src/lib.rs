@@ -16,6 +16,7 @@ pub mod model;
 pub mod pages;
 pub mod pgtest;
 pub mod run;
+pub mod safe;
 pub mod status;
 pub mod store;
 pub mod table;

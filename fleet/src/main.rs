@@ -61,7 +61,15 @@ fn main() -> anyhow::Result<()> {
                 cfg.tls_sessions,
             )?;
             let tokens = ferry_fleet::run::load_tokens(&cfg)?;
-            println!("{}: ok ({} tokens)", config.display(), tokens.len());
+            let metrics = match ferry_fleet::run::load_metrics_token(&cfg)? {
+                Some(_) => "a metrics token",
+                None => "no metrics token: /metrics answers 403",
+            };
+            println!(
+                "{}: ok ({} tokens, {metrics})",
+                config.display(),
+                tokens.len()
+            );
             Ok(())
         }
         Some("hash-token") => {

@@ -20,10 +20,10 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Is the request's bearer token the configured metrics token?
-fn authorized<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal, unless the request's bearer token is the configured metrics token.
+fn refusal<S: Store>(app: &App<S>, headers: &HeaderMap) -> Option<Response> {
     let Some(want) = app.metrics_token else {
-        return Err(reject(
+        return Some(reject(
             StatusCode::FORBIDDEN,
             "forbidden",
             "/metrics needs a token: set metricsTokenHash in the configuration",
@@ -34,8 +34,8 @@ fn authorized<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<(), Respons
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(t) if hash_token(t) == want => Ok(()),
-        _ => Err(reject(
+        Some(t) if hash_token(t) == want => None,
+        _ => Some(reject(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "/metrics needs its bearer token",
@@ -44,7 +44,7 @@ fn authorized<S: Store>(app: &App<S>, headers: &HeaderMap) -> Result<(), Respons
 }
 
 pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&app, &headers) {
+    if let Some(r) = refusal(&app, &headers) {
         return r;
     }
     let o = match app.overview().await {

@@ -98,6 +98,13 @@ pub fn render_overview(o: &Overview) -> String {
         }
         b.push_str("</table>");
     }
+    if o.unlisted_syncs > 0 {
+        let _ = write!(
+            b,
+            "<p class=\"muted\">{} more syncs (fewer devices each) are not listed.</p>",
+            o.unlisted_syncs
+        );
+    }
     b.push_str("</section><section id=\"errors\"><h2>Top errors</h2><table><tr><th>sync</th><th>devices</th><th>error</th><th>e.g.</th></tr>");
     for e in &o.top_errors {
         let _ = write!(

@@ -166,6 +166,8 @@ async fn bench(a: Args) -> anyhow::Result<()> {
             &format!("  postgres: \"{}\"", pg.url()),
         );
     }
+    // Every simulated device comes from 127.0.0.1: lift the per-address connection limit.
+    text.push_str("maxConnectionsPerAddress: 1000000\n");
     std::fs::write(&cfg_path, &text)?;
     let cfg = FleetConfig::load(&cfg_path)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
