@@ -177,6 +177,11 @@ pub fn flush(store: &Store, cfg: &AgentConfig) -> Result<(usize, Vec<String>), S
                 store.outbox_done(id)?;
                 delivered += 1;
             }
+            Err(e) if e.refused_for_good() => {
+                // Kept, it would block every later message to this endpoint forever.
+                tracing::warn!(target = %target, "message refused by the receiver, dropped: {e}");
+                store.outbox_refused(id)?;
+            }
             Err(e) => {
                 // The endpoint is kept (its TLS sessions with it); a rotated token or CA file
                 // is noticed by its digest at the next attempt.

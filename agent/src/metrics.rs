@@ -97,6 +97,7 @@ pub fn render(syncs: &[SyncReport], counters: &[(String, i64)], outbox_len: i64)
     let mut events = Vec::new();
     let mut passes = Vec::new();
     let mut dropped = 0;
+    let mut refused = 0;
     for (name, v) in counters {
         let parts: Vec<&str> = name.split('|').collect();
         match parts.as_slice() {
@@ -112,6 +113,7 @@ pub fn render(syncs: &[SyncReport], counters: &[(String, i64)], outbox_len: i64)
                 passes.push((format!("{{sync=\"{}\"}}", esc(sync)), *v as f64))
             }
             ["outbox_dropped"] => dropped = *v,
+            ["outbox_refused"] => refused = *v,
             _ => {}
         }
     }
@@ -144,6 +146,12 @@ pub fn render(syncs: &[SyncReport], counters: &[(String, i64)], outbox_len: i64)
         "counter",
         "Queued messages dropped because the outbox was full.",
         vec![(String::new(), dropped as f64)],
+    );
+    family(
+        "ferry_outbox_refused_total",
+        "counter",
+        "Queued messages dropped because their receiver refused them for good (400, 413, 422 ...).",
+        vec![(String::new(), refused as f64)],
     );
     out
 }
@@ -247,11 +255,13 @@ mod tests {
             ("passes_total|apps".to_string(), 9),
             ("events_total|apps|rolled-back".to_string(), 1),
             ("outbox_dropped".to_string(), 2),
+            ("outbox_refused".to_string(), 1),
         ];
         let text = render(&[r], &counters, 5);
         let m = parse(&text).unwrap();
         assert_eq!(m["ferry_sync_revision{sync=\"apps\"}"], 3.0);
         assert_eq!(m["ferry_sync_healthy{sync=\"apps\"}"], 1.0);
+        assert_eq!(m["ferry_outbox_refused_total"], 1.0);
         assert_eq!(
             m["ferry_sync_last_success_timestamp_seconds{sync=\"apps\"}"],
             1.7e9

@@ -17,6 +17,15 @@ pub enum HttpError {
     Status { url: String, status: u16 },
 }
 
+impl HttpError {
+    /// The receiver refused this very message and would refuse it again (malformed, too large,
+    /// not storable: 400, 411, 413-415, 422). Credentials, timeouts, rate limits, a missing
+    /// path (a configuration fixed later) and server errors are worth another attempt.
+    pub fn refused_for_good(&self) -> bool {
+        matches!(self, HttpError::Status { status: 400 | 411 | 413..=415 | 422, .. })
+    }
+}
+
 /// TLS and auth settings of one endpoint (all files; nothing secret inline).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -284,5 +293,29 @@ impl Endpoint {
 
     pub fn authorization(&self) -> Option<&str> {
         self.authorization.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HttpError;
+
+    #[test]
+    fn only_answers_about_the_message_itself_drop_it() {
+        let status = |status| HttpError::Status {
+            url: "u".into(),
+            status,
+        };
+        for s in [400, 411, 413, 414, 415, 422] {
+            assert!(status(s).refused_for_good(), "{s}");
+        }
+        for s in [401, 403, 404, 408, 409, 429, 500, 502, 503] {
+            assert!(!status(s).refused_for_good(), "{s}");
+        }
+        let transport = HttpError::Transport {
+            url: "u".into(),
+            reason: "connection refused".into(),
+        };
+        assert!(!transport.refused_for_good());
     }
 }

@@ -221,3 +221,38 @@ fn the_agent_sender_keeps_one_tls_connection_per_endpoint() {
     let v: serde_json::Value = serde_json::from_str(&dev).unwrap();
     assert_eq!(v["device"]["intervalSeconds"], 60);
 }
+
+/// A message ferry-fleet refuses for good (422: it can never be stored) is dropped from the
+/// agent's outbox and counted, instead of blocking every later message to that endpoint.
+#[test]
+fn a_message_the_receiver_refuses_for_good_leaves_the_outbox_and_the_next_one_is_delivered() {
+    let r = Receiver::start(&["edge-1"], StoreKind::Sqlite);
+    std::fs::write(r.path("agent-token"), r.token("edge-1")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("agent.yaml");
+    let text = format!(
+        "device: {{id: edge-1}}\nstateDir: {}\nnotifications:\n  - name: fleet-events\n    url: {url}/api/events\n    format: json\n    caFile: {ca}\n    tokenFile: {tok}\nsyncs:\n- name: apps\n  source: {{type: directory, path: drop}}\n",
+        dir.path().join("state").display(),
+        url = r.url,
+        ca = r.path("ca.pem").display(),
+        tok = r.path("agent-token").display(),
+    );
+    std::fs::write(&cfg_path, &text).unwrap();
+    let cfg = ferry_agent::config::AgentConfig::parse(&cfg_path, &text).unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let store = ferry_agent::store::Store::open(&dir.path().join("state/state.db")).unwrap();
+    // An event kind with a right-to-left override: refused with 422, whatever the retries.
+    let bad = "{\"schema\":\"ferry.dev/event/v1\",\"time\":\"t\",\"device\":\"edge-1\",\"sync\":\"apps\",\"kind\":\"applied\u{202e}\",\"message\":\"m\"}";
+    let good = r#"{"schema":"ferry.dev/event/v1","time":"t","device":"edge-1","sync":"apps","kind":"applied","message":"m"}"#;
+    store.enqueue("webhook:fleet-events", bad, 100).unwrap();
+    store.enqueue("webhook:fleet-events", good, 100).unwrap();
+    let (delivered, failed) = ferry_agent::fleet::flush(&store, &cfg).unwrap();
+    assert_eq!((delivered, failed.len()), (1, 0));
+    assert_eq!(store.outbox_len().unwrap(), 0);
+    let counters = store.counters().unwrap();
+    assert!(
+        counters.contains(&("outbox_refused".to_string(), 1)),
+        "{counters:?}"
+    );
+    assert_eq!(r.metric("ferry_fleet_events_total"), 1.0);
+}

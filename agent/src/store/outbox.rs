@@ -41,6 +41,17 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a message its receiver refused for good, counted in `outbox_refused`. One
+    /// transaction.
+    pub fn outbox_refused(&self, id: i64) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM outbox WHERE id=?1", [id])?;
+        tx.execute("INSERT INTO counters(name, value) VALUES ('outbox_refused', 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn outbox_failed(&self, id: i64) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE outbox SET attempts = attempts + 1 WHERE id=?1",
