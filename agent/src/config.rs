@@ -114,6 +114,11 @@ pub struct SyncConfig {
     pub drift_interval: Option<Duration>,
     #[serde(default = "yes")]
     pub prune: bool,
+    /// Apply a revision that would prune most of what the previous one applied without the
+    /// publisher's `allowMassPrune` confirmation in the manifest (off: such a revision is
+    /// refused, see [`crate::engine::plan::MassPrune`]).
+    #[serde(default)]
+    pub allow_mass_prune: bool,
     #[serde(default = "yes")]
     pub wait: bool,
     #[serde(default = "default_timeout", deserialize_with = "duration")]

@@ -210,8 +210,13 @@ pub fn run(agent: Arc<Agent>) {
                         progress.mark(&name, false);
                         crate::host::exit_if_restart_requested();
                         crate::notify::notify(&format!("STATUS={}", status_line(&agent)));
-                        let a = agent.clone();
+                        let (a, n) = (agent.clone(), name.clone());
                         on_own_thread("ferry-report", move || {
+                            // Counted before the report, so the metrics it writes include
+                            // this pass (what tests and the bench wait for).
+                            if let Err(e) = a.store.add_counter(&format!("passes_total|{n}"), 1) {
+                                tracing::warn!("counting the pass: {e}");
+                            }
                             a.report(false);
                             // The pass's pages are cached by SQLite until released; the
                             // next pass reads what it needs again.

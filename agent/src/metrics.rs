@@ -95,6 +95,7 @@ pub fn render(syncs: &[SyncReport], counters: &[(String, i64)], outbox_len: i64)
     );
     let mut apply = Vec::new();
     let mut events = Vec::new();
+    let mut passes = Vec::new();
     let mut dropped = 0;
     for (name, v) in counters {
         let parts: Vec<&str> = name.split('|').collect();
@@ -107,6 +108,9 @@ pub fn render(syncs: &[SyncReport], counters: &[(String, i64)], outbox_len: i64)
                 format!("{{sync=\"{}\",kind=\"{}\"}}", esc(sync), esc(kind)),
                 *v as f64,
             )),
+            ["passes_total", sync] => {
+                passes.push((format!("{{sync=\"{}\"}}", esc(sync)), *v as f64))
+            }
             ["outbox_dropped"] => dropped = *v,
             _ => {}
         }
@@ -122,6 +126,12 @@ pub fn render(syncs: &[SyncReport], counters: &[(String, i64)], outbox_len: i64)
         "counter",
         "Events recorded, by kind (applied, failed, rolled-back, refused, drift-corrected, ...).",
         events,
+    );
+    family(
+        "ferry_sync_passes_total",
+        "counter",
+        "Passes the daemon finished (poll, apply or drift check), whatever their outcome.",
+        passes,
     );
     family(
         "ferry_outbox_entries",
@@ -233,6 +243,7 @@ mod tests {
         };
         let counters = vec![
             ("apply_objects_total|apps|created".to_string(), 4),
+            ("passes_total|apps".to_string(), 9),
             ("events_total|apps|rolled-back".to_string(), 1),
             ("outbox_dropped".to_string(), 2),
         ];
@@ -252,6 +263,7 @@ mod tests {
             m["ferry_events_total{sync=\"apps\",kind=\"rolled-back\"}"],
             1.0
         );
+        assert_eq!(m["ferry_sync_passes_total{sync=\"apps\"}"], 9.0);
         assert_eq!(m["ferry_outbox_entries"], 5.0);
         assert_eq!(m["ferry_outbox_dropped_total"], 2.0);
         assert!(text.contains("# TYPE ferry_apply_objects_total counter"));

@@ -165,3 +165,78 @@ fn a_stuck_sync_pass_stops_the_watchdog_keepalives() {
         "keep-alives stopped once the pass was stuck (last at {last:?})"
     );
 }
+
+/// Passes the daemon has counted in its metrics textfile (0 before the first is written).
+fn passes(textfile: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(textfile).unwrap_or_default();
+    let m = ferry_agent::metrics::parse(&text).unwrap_or_default();
+    m.get("ferry_sync_passes_total{sync=\"app\"}")
+        .copied()
+        .unwrap_or(0.0) as u64
+}
+
+/// Runs the daemon with `FERRY_LOG=<directives>` until its metrics count two finished passes
+/// (the first pass's closing log line is written before the second pass is counted), and
+/// returns its stderr lines.
+fn daemon_log(env: &Env, directives: &str) -> Vec<String> {
+    // The counter lives in the state (it survives restarts); the textfile shows the last count.
+    let textfile = env.dir.path().join("ferry.prom");
+    env.write_config_full(
+        &format!("metrics: {{textfile: {}}}", textfile.display()),
+        "timeout: 5s",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-agent"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("run")
+        .env("FERRY_LOG", directives)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    let before = passes(&textfile);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while passes(&textfile) < before + 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let counted = passes(&textfile) - before;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lines = reader.join().unwrap();
+    assert!(
+        counted >= 2,
+        "FERRY_LOG={directives}: {counted} passes counted: {lines:?}"
+    );
+    lines
+}
+
+#[test]
+fn a_debug_directive_prints_debug_lines_and_passes_are_counted() {
+    let env = Env::new();
+    env.publish(1, &Env::example(APP));
+    for directives in ["debug", "warn,ferry_agent=debug"] {
+        let lines = daemon_log(&env, directives);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("DEBUG") && l.contains("sync pass done")),
+            "FERRY_LOG={directives}: {lines:?}"
+        );
+    }
+    // A warn cap still hides the daemon's info and debug lines.
+    let lines = daemon_log(&env, "warn");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("DEBUG") || l.contains("INFO")),
+        "{lines:?}"
+    );
+}

@@ -130,6 +130,14 @@ pub struct Manifest {
     /// Files installed on the host and units restarted (see [`crate::host`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<crate::host::HostSection>,
+    /// The publisher confirms that this revision may delete most of what the previous one
+    /// applied (devices refuse such a revision otherwise; see `docs/bundle-format.md`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_mass_prune: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Why a manifest could not be parsed or is not well formed.
@@ -196,6 +204,7 @@ impl Manifest {
             files,
             images: Vec::new(),
             host: None,
+            allow_mass_prune: false,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Building a file list from a directory of content (the publisher's side).
 //!
 //! Order is deterministic (sorted by path), paths are normalized to `/`-separated relative
-//! paths, hidden entries (names starting with `.`) are skipped, and anything that is not a
-//! regular file or directory (symlinks, devices, sockets) is refused.
+//! paths, hidden entries (names starting with `.`) are left out and named, anything that is
+//! not a regular file or directory (symlinks, devices, sockets) is refused, and so is a file
+//! at a reserved top-level path (`bundle.yaml`, `bundle.yaml.minisig`): no content file
+//! vanishes without a word. A nested `bundle.yaml` is content like any other file.
 
 use crate::digest::sha256_reader;
 use crate::manifest::FileEntry;
@@ -27,6 +29,8 @@ pub enum SourceDirError {
     BadPath { path: PathBuf, source: PathError },
     #[error("{0} has a name that is not UTF-8")]
     NotUtf8(PathBuf),
+    #[error("{0}: this path is reserved for the bundle manifest and its signature at the top of a bundle; move the file into a subdirectory (e.g. crds/) or rename it")]
+    Reserved(PathBuf),
 }
 
 /// A content file found on disk with its manifest entry.
@@ -36,16 +40,26 @@ pub struct SourceFile {
     pub disk_path: PathBuf,
 }
 
-/// Lists every regular file under `root` with its size and digest, sorted by bundle path.
-/// `bundle.yaml` and `bundle.yaml.minisig` at the top level are left out.
-pub fn collect(root: &Path) -> Result<Vec<SourceFile>, SourceDirError> {
-    let mut out = Vec::new();
+/// The content of a directory.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    /// Every regular file, sorted by bundle path.
+    pub files: Vec<SourceFile>,
+    /// Hidden entries left out (relative paths; a directory ends with `/`), sorted.
+    pub hidden: Vec<String>,
+}
+
+/// Lists every regular file under `root` with its size and digest, sorted by bundle path; a
+/// file at `bundle.yaml` or `bundle.yaml.minisig` (top level) is refused.
+pub fn collect(root: &Path) -> Result<Collected, SourceDirError> {
+    let mut out = Collected::default();
     walk(root, root, &mut out)?;
-    out.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    out.files.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    out.hidden.sort();
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), SourceDirError> {
+fn walk(root: &Path, dir: &Path, out: &mut Collected) -> Result<(), SourceDirError> {
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         let path = entry.path();
@@ -53,11 +67,14 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Source
         let name = name
             .to_str()
             .ok_or_else(|| SourceDirError::NotUtf8(path.clone()))?;
-        if name.starts_with('.') {
-            continue;
-        }
         let meta = fs::symlink_metadata(&path).map_err(io(&path))?;
         let ft = meta.file_type();
+        if name.starts_with('.') {
+            let slash = if ft.is_dir() { "/" } else { "" };
+            out.hidden
+                .push(format!("{}{slash}", relative(root, &path)?));
+            continue;
+        }
         if ft.is_symlink() {
             return Err(SourceDirError::Symlink(path));
         } else if ft.is_dir() {
@@ -65,7 +82,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Source
         } else if ft.is_file() {
             let rel = relative(root, &path)?;
             if rel == crate::MANIFEST_FILE || rel == crate::SIGNATURE_FILE {
-                continue;
+                return Err(SourceDirError::Reserved(path));
             }
             paths::validate(&rel, usize::MAX).map_err(|source| SourceDirError::BadPath {
                 path: path.clone(),
@@ -73,7 +90,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<SourceFile>) -> Result<(), Source
             })?;
             let file = fs::File::open(&path).map_err(io(&path))?;
             let (sha256, size) = sha256_reader(file).map_err(io(&path))?;
-            out.push(SourceFile {
+            out.files.push(SourceFile {
                 entry: FileEntry {
                     path: rel,
                     size,
@@ -110,17 +127,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn collects_sorted_and_skips_hidden_and_manifest() {
+    fn collects_sorted_names_hidden_and_keeps_nested_bundle_yaml() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("b/c")).unwrap();
+        fs::create_dir_all(dir.path().join("b/.git")).unwrap();
         fs::write(dir.path().join("b/c/z.yaml"), "z").unwrap();
+        fs::write(dir.path().join("b/c/bundle.yaml"), "crds").unwrap();
         fs::write(dir.path().join("a.yaml"), "a").unwrap();
         fs::write(dir.path().join(".hidden"), "h").unwrap();
-        fs::write(dir.path().join("bundle.yaml"), "m").unwrap();
-        let files = collect(dir.path()).unwrap();
-        let paths: Vec<_> = files.iter().map(|f| f.entry.path.as_str()).collect();
-        assert_eq!(paths, ["a.yaml", "b/c/z.yaml"]);
-        assert_eq!(files[0].entry.size, 1);
+        let c = collect(dir.path()).unwrap();
+        let paths: Vec<_> = c.files.iter().map(|f| f.entry.path.as_str()).collect();
+        assert_eq!(paths, ["a.yaml", "b/c/bundle.yaml", "b/c/z.yaml"]);
+        assert_eq!(c.files[0].entry.size, 1);
+        assert_eq!(c.hidden, [".hidden", "b/.git/"]);
+    }
+
+    #[test]
+    fn refuses_content_at_the_manifest_paths() {
+        for reserved in [crate::MANIFEST_FILE, crate::SIGNATURE_FILE] {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join(reserved), "m").unwrap();
+            let err = collect(dir.path()).unwrap_err();
+            assert!(matches!(&err, SourceDirError::Reserved(p) if p.ends_with(reserved)));
+            assert!(err.to_string().contains("reserved for the bundle manifest"));
+        }
     }
 
     #[test]

@@ -83,9 +83,11 @@ fn parse(raw: Vec<OsString>) -> Result<Cli> {
 /// (e.g. `FERRY_LOG=debug`, `FERRY_LOG=warn,ferry_agent=debug`). The filter is
 /// tracing-subscriber's `Targets`, not `EnvFilter`: no span or field filters, and no regex
 /// engine in the binary (about 100 KB on aarch64). A value that does not parse is reported
-/// and the default is used.
+/// and the default is used. The filter is the only level cap: the formatting layer sits on a
+/// bare registry (`fmt()` would add its own INFO cap beneath it, and debug lines would vanish).
 fn init_logging(json: bool, daemon: bool) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::fmt;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let default = Targets::new().with_default(if daemon {
@@ -103,23 +105,25 @@ fn init_logging(json: bool, daemon: bool) {
         }),
         _ => default,
     };
-    let builder = tracing_subscriber::fmt().with_target(false);
+    let logs = tracing_subscriber::registry().with(filter);
     if json {
-        builder
-            .with_writer(std::io::stderr)
-            .json()
-            .finish()
-            .with(filter)
-            .init();
+        logs.with(
+            fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr)
+                .json(),
+        )
+        .init();
     } else {
-        builder
-            .with_writer(ferry_agent::logline::SafeStderr)
-            .compact()
-            .without_time()
-            .with_ansi(false)
-            .finish()
-            .with(filter)
-            .init();
+        logs.with(
+            fmt::layer()
+                .with_target(false)
+                .with_writer(ferry_agent::logline::SafeStderr)
+                .compact()
+                .without_time()
+                .with_ansi(false),
+        )
+        .init();
     }
 }
 

@@ -205,6 +205,15 @@ fn apply_checked(ctx: &StageContext, d: &DesiredObject) -> Result<ObjectOutcome,
     let checked = ctx.checked.get(&d.id);
     let mut existed = ctx.in_inventory.contains(&d.id);
     let mut drift = None;
+    if let Some(Finding::Finished) = checked.map(|c| &c.finding) {
+        // A Job that ran for this very content and is gone: done, not run again.
+        return Ok(ObjectOutcome {
+            action: Action::Unchanged,
+            record: None,
+            conflicts: Vec::new(),
+            drift: None,
+        });
+    }
     if ctx.same_content.contains(&d.id) {
         match checked.map(|c| &c.finding) {
             Some(Finding::Clean) => {
@@ -229,7 +238,7 @@ fn apply_checked(ctx: &StageContext, d: &DesiredObject) -> Result<ObjectOutcome,
                 existed = false;
             }
             Some(Finding::Replaced) => drift = Some("re-created by someone else".into()),
-            Some(Finding::Changed) | None => {}
+            Some(Finding::Changed | Finding::Finished) | None => {}
         }
     }
     let info = info_for(ctx.client, ctx.discovery, d)?;

@@ -5,6 +5,7 @@
 
 use super::apply::{get_live, info_for, ApplyError};
 use super::drift::{self, Cheap, LiveRecord};
+use super::jobs;
 use super::livelist::{list_metadata, Listed};
 use super::object::{DesiredObject, ObjectId};
 use super::ownership::{self, Yielded};
@@ -32,11 +33,14 @@ pub enum Finding {
     Replaced,
     /// Its content changed in the new revision: applied anyway, not compared.
     Changed,
+    /// A Job that ran for this content and is gone (deleted after it finished): not applied
+    /// again until its content changes.
+    Finished,
 }
 
 impl Finding {
     pub fn needs_apply(&self) -> bool {
-        !matches!(self, Finding::Clean | Finding::Moved(_))
+        !matches!(self, Finding::Clean | Finding::Moved(_) | Finding::Finished)
     }
 }
 
@@ -58,6 +62,8 @@ pub struct Checker<'a> {
     pub sweep: bool,
     /// Objects about to be applied with new content: listed (for ownership), not compared.
     pub changed: &'a std::collections::BTreeSet<ObjectId>,
+    /// Jobs of this sync that finished, with the content hash that ran.
+    pub finished: &'a BTreeMap<ObjectId, String>,
 }
 
 impl Checker<'_> {
@@ -133,11 +139,21 @@ impl Checker<'_> {
             _ if self.changed.contains(&d.id) => Finding::Changed,
             Cheap::Clean => Finding::Clean,
             Cheap::Moved(r) => Finding::Moved(r),
-            Cheap::Missing => Finding::Missing,
+            Cheap::Missing => self.gone(d),
             Cheap::Replaced => Finding::Replaced,
             Cheap::Suspect(_) => self.dry_run(d, info, &mut yielded)?,
         };
         Ok(Checked { finding, yielded })
+    }
+
+    /// The verdict on a desired object the server does not have: a Job that ran for this
+    /// content and is gone is finished, anything else missing.
+    fn gone(&self, d: &DesiredObject) -> Finding {
+        let finished = self.finished.get(&d.id).map(String::as_str);
+        match jobs::done_when_gone(d, finished, self.recorded.get(&d.id)) {
+            true => Finding::Finished,
+            false => Finding::Missing,
+        }
     }
 
     /// Asks the server what an apply would do and compares it with the live object.
@@ -154,7 +170,7 @@ impl Checker<'_> {
         };
         let Some(live) = get_live(self.client, info, &d.id.namespace, &d.id.name).map_err(kerr)?
         else {
-            return Ok(Finding::Missing);
+            return Ok(self.gone(d));
         };
         let paths: Vec<_> = yielded.iter().map(|y| y.path.clone()).collect();
         let written = apply_object(

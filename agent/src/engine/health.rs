@@ -49,6 +49,14 @@ fn progress(what: &str, have: i64, want: i64) -> Health {
 /// Computes the health of `obj` as returned by the API server.
 pub fn health(obj: &Value, facts: &Facts) -> Health {
     let kind = obj["kind"].as_str().unwrap_or_default();
+    let finished_job = kind == "Job"
+        && ["Complete", "Failed"]
+            .iter()
+            .any(|c| is_true(condition(obj, c)) == Some(true));
+    if finished_job {
+        // Its outcome holds while it is deleted (the TTL controller deletes in foreground).
+        return job(obj, facts.job_health);
+    }
     if obj["metadata"]["deletionTimestamp"].is_string() {
         return Health::InProgress("terminating".into());
     }

@@ -168,6 +168,26 @@ fn jobs_pods_pvcs_and_generic() {
             prog("job not started"),
         ),
         (
+            "complete job deleted by its TTL (foreground)",
+            json!({"kind": "Job", "metadata": {"deletionTimestamp": "t", "finalizers": ["foregroundDeletion"]},
+                   "status": {"conditions": [{"type": "Complete", "status": "True"}]}}),
+            f(),
+            cur(),
+        ),
+        (
+            "failed job being deleted",
+            json!({"kind": "Job", "metadata": {"deletionTimestamp": "t"},
+                   "status": {"conditions": [{"type": "Failed", "status": "True", "message": "boom"}]}}),
+            f(),
+            Health::Failed("boom".into()),
+        ),
+        (
+            "running job being deleted",
+            json!({"kind": "Job", "metadata": {"deletionTimestamp": "t"}, "status": {"active": 1}}),
+            f(),
+            prog("terminating"),
+        ),
+        (
             "job failed",
             json!({"kind": "Job", "status": {"conditions": [{"type": "Failed", "status": "True", "message": "boom"}]}}),
             f(),

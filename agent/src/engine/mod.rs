@@ -6,6 +6,7 @@ pub mod changeset;
 pub mod check;
 pub mod drift;
 pub mod health;
+pub mod jobs;
 pub mod livelist;
 pub mod object;
 pub mod ownership;

@@ -59,6 +59,55 @@ impl Plan {
     pub fn objects(&self) -> impl Iterator<Item = &DesiredObject> {
         self.stages.iter().flat_map(|(_, objects)| objects)
     }
+
+    /// The mass deletion this plan would do to an inventory of `previous` objects, if it
+    /// deletes more than half of them and at least [`MassPrune::MIN_OBJECTS`].
+    pub fn mass_prune(&self, previous: usize) -> Option<MassPrune> {
+        let pruned = self.prune.len();
+        (pruned >= MassPrune::MIN_OBJECTS && pruned * 2 > previous).then(|| MassPrune {
+            pruned,
+            previous,
+            examples: self
+                .prune
+                .iter()
+                .take(5)
+                .map(|e| e.id.to_string())
+                .collect(),
+        })
+    }
+}
+
+/// A revision that would delete most of what the previous one applied (e.g. a bundle whose
+/// CRD file went missing: every CRD and with it every custom resource). Refused unless the
+/// publisher or the sync's configuration confirms it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MassPrune {
+    pub pruned: usize,
+    pub previous: usize,
+    /// The first few objects it would delete.
+    pub examples: Vec<String>,
+}
+
+impl MassPrune {
+    /// Fewer deletions than this are never a mass deletion.
+    pub const MIN_OBJECTS: usize = 10;
+}
+
+impl std::fmt::Display for MassPrune {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "it would delete {} of the {} objects the previous revision applied ({}{})",
+            self.pruned,
+            self.previous,
+            self.examples.join(", "),
+            if self.pruned > self.examples.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        )
+    }
 }
 
 /// Builds the plan. `inventory` is what ferry applied last (for this sync). The desired
@@ -166,5 +215,40 @@ mod tests {
         let pruned: Vec<String> = p.prune.iter().map(|e| e.id.to_string()).collect();
         assert_eq!(pruned, ["ConfigMap/old/c", "Namespace/old"]);
         assert!(p.same_as_inventory.contains(&old[2].id));
+    }
+
+    #[test]
+    fn dropping_most_of_a_large_inventory_is_a_mass_prune() {
+        let crds: Vec<DesiredObject> = (0..25)
+            .map(|i| {
+                obj(
+                    "apiextensions.k8s.io/v1",
+                    "CustomResourceDefinition",
+                    "",
+                    &format!("c{i:02}.external-secrets.io"),
+                )
+            })
+            .collect();
+        let keep = obj("v1", "Namespace", "", "external-secrets");
+        let mut inventory: Vec<InventoryEntry> = crds.iter().map(InventoryEntry::from).collect();
+        inventory.push(InventoryEntry::from(&keep));
+        let p = plan(vec![keep.clone()], &inventory);
+        let m = p.mass_prune(inventory.len()).expect("25 of 26 deleted");
+        assert_eq!((m.pruned, m.previous, m.examples.len()), (25, 26, 5));
+        assert!(
+            m.to_string()
+                .starts_with("it would delete 25 of the 26 objects"),
+            "{m}"
+        );
+        // Half or fewer, or fewer than the minimum: an ordinary prune.
+        let mut kept = crds[13..].to_vec();
+        kept.push(keep);
+        let half = plan(kept, &inventory);
+        assert_eq!(half.prune.len(), 13, "exactly half");
+        assert!(half.mass_prune(inventory.len()).is_none());
+        let small: Vec<InventoryEntry> = inventory[..9].to_vec();
+        assert!(plan(Vec::new(), &small).mass_prune(small.len()).is_none());
+        let ten: Vec<InventoryEntry> = inventory[..10].to_vec();
+        assert!(plan(Vec::new(), &ten).mass_prune(ten.len()).is_some());
     }
 }

@@ -1,13 +1,17 @@
 //! Wait (executor): poll the health of applied objects until all are current, one failed, or
 //! the timeout passed. A k3s HelmChart is as healthy as the Job its `status.jobName` names
 //! (`helm-install-<name>` before the controller reported it; a Job not created yet is in
-//! progress). A Pending PVC looks up its storage class's binding mode.
+//! progress). A Pending PVC looks up its storage class's binding mode. A Job the caller knows
+//! is done when gone (see `jobs`) is current once the server no longer has it; the Jobs seen
+//! ending are returned, for the store.
 
 use super::apply::{get_live, info_for};
 use super::health::{health, Facts, Health};
+use super::jobs::{self, JobEnd};
 use super::object::{DesiredObject, ObjectId};
 use crate::config::JobHealth;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -73,13 +77,31 @@ fn waits_for_first_consumer(
     }))
 }
 
-/// The health of one desired object as the cluster reports it now.
+/// What one poll saw of an object: its health and, for a Job, whether it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub health: Health,
+    pub job_end: Option<JobEnd>,
+}
+
+impl From<Health> for Observed {
+    fn from(health: Health) -> Self {
+        Observed {
+            health,
+            job_end: None,
+        }
+    }
+}
+
+/// The health of one desired object as the cluster reports it now; `done_when_gone`: the
+/// object is a Job that is done once the server no longer has it.
 pub fn object_health(
     client: &KubeClient,
     discovery: &Discovery,
     d: &DesiredObject,
     job_health: JobHealth,
-) -> Result<Health, WaitError> {
+    done_when_gone: bool,
+) -> Result<Observed, WaitError> {
     let kerr = |source| WaitError::Kube {
         id: d.id.clone(),
         source,
@@ -90,7 +112,13 @@ pub fn object_health(
     };
     let info = info_for(client, discovery, d)?;
     let Some(live) = get_live(client, &info, &d.id.namespace, &d.id.name).map_err(kerr)? else {
-        return Ok(Health::InProgress("not found".into()));
+        return Ok(match done_when_gone {
+            true => Observed {
+                health: Health::Current,
+                job_end: Some(JobEnd::DeletedAfterFinish),
+            },
+            false => Health::InProgress("not found".into()).into(),
+        });
     };
     if d.id.group == "helm.cattle.io" && d.id.kind == "HelmChart" {
         let job_name = live["status"]["jobName"]
@@ -124,7 +152,8 @@ pub fn object_health(
                 },
             ),
             _ => Health::InProgress(format!("helm job {job_name} not created yet")),
-        });
+        }
+        .into());
     }
     if d.id.kind == "PersistentVolumeClaim"
         && d.id.group.is_empty()
@@ -132,24 +161,35 @@ pub fn object_health(
     {
         facts.waits_for_first_consumer = waits_for_first_consumer(client, &live).map_err(kerr)?;
     }
-    Ok(health(&live, &facts))
+    Ok(Observed {
+        health: health(&live, &facts),
+        job_end: jobs::is_job(&d.id).then(|| jobs::end_of(&live)).flatten(),
+    })
 }
 
-/// Polls every `interval` until all `objects` are current.
+/// Polls every `interval` until all `objects` are current; `done_when_gone`: Jobs that are
+/// done once the server no longer has them. Returns the Jobs seen ending.
 pub fn wait_for(
     client: &KubeClient,
     discovery: &Discovery,
     objects: &[&DesiredObject],
     opts: &WaitOptions,
-) -> Result<(), WaitError> {
+    done_when_gone: &BTreeSet<ObjectId>,
+) -> Result<Vec<(ObjectId, JobEnd)>, WaitError> {
     let (timeout, interval) = (opts.timeout, opts.interval);
     let deadline = Instant::now() + timeout;
     let mut pending: Vec<&DesiredObject> = objects.to_vec();
+    let mut ended = Vec::new();
     loop {
         let mut still = Vec::new();
         let mut reasons = Vec::new();
         for d in pending {
-            match object_health(client, discovery, d, opts.job_health)? {
+            let gone_ok = done_when_gone.contains(&d.id);
+            let seen = object_health(client, discovery, d, opts.job_health, gone_ok)?;
+            if let Some(end) = seen.job_end {
+                ended.push((d.id.clone(), end));
+            }
+            match seen.health {
                 Health::Current => {}
                 Health::Failed(reason) => {
                     return Err(WaitError::Failed {
@@ -164,7 +204,7 @@ pub fn wait_for(
             }
         }
         if still.is_empty() {
-            return Ok(());
+            return Ok(ended);
         }
         if Instant::now() >= deadline {
             return Err(WaitError::Timeout {

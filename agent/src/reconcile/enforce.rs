@@ -53,6 +53,7 @@ impl Agent {
                 source,
             })?;
         let refs: Vec<&DesiredObject> = desired.iter().collect();
+        let finished = self.finished_hashes(name)?;
         Checker {
             client: &self.client_for(sync),
             discovery: &self.discovery,
@@ -61,6 +62,7 @@ impl Agent {
             recorded: &recorded,
             sweep,
             changed: &BTreeSet::new(),
+            finished: &finished,
         }
         .check(&refs)
         .map_err(|source| SyncError::Apply {
@@ -88,7 +90,9 @@ impl Agent {
             // The desired set lives only for the check; a correction renders it again.
             let desired = self.desired(sync, &manifest)?;
             let sweep = self.sweep_due(sync)?;
-            (self.check_all(sync, &desired, sweep)?, sweep)
+            let checked = self.check_all(sync, &desired, sweep)?;
+            self.note_gone_jobs(sync, revision, &desired, &checked)?;
+            (checked, sweep)
         };
         if sweep {
             self.store
@@ -104,7 +108,7 @@ impl Agent {
                     id: id.clone(),
                     record: record.clone(),
                 }),
-                Finding::Clean | Finding::Changed => {}
+                Finding::Clean | Finding::Changed | Finding::Finished => {}
                 Finding::Drifted {
                     path,
                     changed_by: Some(m),

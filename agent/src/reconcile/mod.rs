@@ -5,6 +5,7 @@
 
 pub mod decide;
 mod enforce;
+mod jobs;
 mod operator;
 mod pass;
 mod revision;
@@ -80,6 +81,12 @@ pub enum SyncError {
         sync: String,
         revision: u64,
         reason: String,
+    },
+    #[error("sync {sync}: revision {revision} refused before any write: {prune}; the last good revision stays applied. If this is intended, publish it with `allowMassPrune: true` (`ferry-bundle build --allow-mass-prune`) or set `allowMassPrune: true` on the sync")]
+    MassPrune {
+        sync: String,
+        revision: u64,
+        prune: crate::engine::plan::MassPrune,
     },
     #[error("unknown sync {0}")]
     UnknownSync(String),

@@ -237,6 +237,15 @@ impl Agent {
             }
             Err(e) => e,
         };
+        if let SyncError::MassPrune { .. } = e {
+            // Refused before any write: nothing to roll back, nothing held; the next pass
+            // meets the same refusal until the publisher or the sync's config confirms it.
+            self.event(name, "refused", &e.to_string());
+            self.store
+                .set_error(name, Some(&e.to_string()))
+                .map_err(st)?;
+            return Err(e);
+        }
         self.event(name, "failed", &e.to_string());
         match decide::after_failure(e.failure_class(), digest, good) {
             AfterFailure::Retry => Err(e),

@@ -198,13 +198,23 @@ impl Agent {
         let inventory = self.store.effective_inventory(name).map_err(st)?;
         let planned: Vec<InventoryEntry> = desired.iter().map(InventoryEntry::from).collect();
         let plan = plan::plan(desired, &inventory);
+        let confirmed = sync.allow_mass_prune || manifest.allow_mass_prune;
+        if kind == AttemptKind::Apply && sync.prune && !confirmed {
+            if let Some(prune) = plan.mass_prune(inventory.len()) {
+                return Err(SyncError::MassPrune {
+                    sync: name.into(),
+                    revision: manifest.revision,
+                    prune,
+                });
+            }
+        }
         let attempt = self
             .store
             .begin_attempt(name, manifest.revision, digest, kind, source_ref, &planned)
             .map_err(st)?;
         drop(planned);
         crate::fault::point("after-begin");
-        let result = self.execute(sync, &inventory, &plan);
+        let result = self.execute(sync, manifest.revision, &inventory, &plan);
         match &result {
             Ok(cs) => self.store.finish_attempt(attempt, Ok(cs)).map_err(st)?,
             Err(e) => self
@@ -247,6 +257,7 @@ impl Agent {
     fn execute(
         &self,
         sync: &SyncConfig,
+        revision: u64,
         inventory: &[InventoryEntry],
         plan: &plan::Plan,
     ) -> Result<ChangeSet, SyncError> {
@@ -266,6 +277,7 @@ impl Agent {
                 sync: name.into(),
                 source,
             })?;
+        let finished = self.finished_hashes(name)?;
         let apply_err = |source| SyncError::Apply {
             sync: name.into(),
             source,
@@ -281,6 +293,7 @@ impl Agent {
                 recorded: &recorded,
                 sweep: false,
                 changed: &changed,
+                finished: &finished,
             }
             .check(&refs)
             .map_err(apply_err)?;
@@ -298,7 +311,7 @@ impl Agent {
             crate::fault::point("after-stage");
             changes.extend(out.changes);
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
-                self.wait(&client, sync, &refs)?;
+                self.wait(&client, sync, revision, &refs)?;
                 if *stage == Stage::Crds {
                     self.discovery.invalidate(&crd_versions(objects));
                 }
@@ -309,7 +322,7 @@ impl Agent {
                 .objects()
                 .filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped)
                 .collect();
-            self.wait(&client, sync, &refs)?;
+            self.wait(&client, sync, revision, &refs)?;
         }
         if sync.prune {
             crate::fault::point("before-prune");
@@ -346,14 +359,17 @@ impl Agent {
         Ok(changes)
     }
 
-    /// Waits until `objects` are healthy, within the sync's timeout.
+    /// Waits until `objects` are healthy, within the sync's timeout, and records the Jobs
+    /// seen ending (a Job that ran for its content and is gone counts as healthy).
     pub(super) fn wait(
         &self,
         client: &KubeClient,
         sync: &SyncConfig,
+        revision: u64,
         objects: &[&DesiredObject],
     ) -> Result<(), SyncError> {
-        wait::wait_for(
+        let done_when_gone = self.done_when_gone(&sync.name, objects)?;
+        let ended = wait::wait_for(
             client,
             &self.discovery,
             objects,
@@ -362,11 +378,13 @@ impl Agent {
                 interval: self.poll_interval,
                 job_health: sync.job_health,
             },
+            &done_when_gone,
         )
         .map_err(|source| SyncError::Wait {
             sync: sync.name.clone(),
             source,
-        })
+        })?;
+        self.record_job_ends(&sync.name, revision, objects, &ended)
     }
 }
 

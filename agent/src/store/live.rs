@@ -25,7 +25,7 @@ pub struct Hold {
 /// The longest a failed revision is held before it is tried again.
 pub const MAX_HOLD: Duration = Duration::from_secs(24 * 3600);
 
-fn object_key(id: &ObjectId) -> Result<String, StoreError> {
+pub(super) fn object_key(id: &ObjectId) -> Result<String, StoreError> {
     serde_json::to_string(id).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -83,13 +83,18 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets objects (pruned, or their kind is gone).
+    /// Forgets objects (pruned, or their kind is gone), and that they finished (Jobs).
     pub fn forget_live(&self, sync: &str, ids: &[ObjectId]) -> Result<(), StoreError> {
         let c = self.conn();
         for id in ids {
+            let key = object_key(id)?;
             c.execute(
                 "DELETE FROM live_objects WHERE sync=?1 AND object=?2",
-                params![sync, object_key(id)?],
+                params![sync, key],
+            )?;
+            c.execute(
+                "DELETE FROM finished_jobs WHERE sync=?1 AND object=?2",
+                params![sync, key],
             )?;
         }
         Ok(())

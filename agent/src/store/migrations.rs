@@ -100,6 +100,17 @@ const STEPS: &[&str] = &[
         error TEXT
      );
      CREATE INDEX host_journal_state ON host_journal(state);",
+    // 6: Jobs that finished, one per object: the content that ran (a Job deleted after it
+    // finished is not created again for the same content).
+    "CREATE TABLE finished_jobs (
+        sync TEXT NOT NULL,
+        object TEXT NOT NULL,
+        applied_hash TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        ended TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        PRIMARY KEY (sync, object)
+     );",
 ];
 
 /// Brings the database to the newest schema.

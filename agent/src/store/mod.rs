@@ -8,7 +8,8 @@
 //!
 //! The tables are read and written by topic: [`syncs`] (per-sync state), [`attempts`]
 //! (history, inventory), [`bundles`] (kept manifests, retention), [`events`], [`outbox`] (outbox, counters,
-//! key-value), [`live`] (what the server said of applied objects, held revisions),
+//! key-value), [`live`] (what the server said of applied objects, held revisions), [`jobs`]
+//! (Jobs that finished, per object and content),
 //! [`host_journal`] and [`blobs`] (the content-addressed file cache).
 
 pub mod attempts;
@@ -16,6 +17,7 @@ pub mod blobs;
 pub mod bundles;
 pub mod events;
 pub mod host_journal;
+pub mod jobs;
 pub mod live;
 mod migrations;
 pub mod outbox;

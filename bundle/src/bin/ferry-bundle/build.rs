@@ -27,10 +27,25 @@ pub struct BuildSpec<'a> {
     pub images: crate::images::ImageOptions<'a>,
     /// A `host` section (YAML) whose sources are bundle paths under `src`.
     pub host: Option<&'a Path>,
+    /// Build a bundle that holds no objects (devices then delete what earlier revisions
+    /// applied: the manifest confirms it with `allowMassPrune`).
+    pub allow_empty: bool,
+    /// Sign `allowMassPrune: true`: devices may delete most of what the previous revision
+    /// applied.
+    pub allow_mass_prune: bool,
+}
+
+/// What a build made.
+pub struct Built {
+    pub manifest: Manifest,
+    /// Objects in the cluster manifests.
+    pub objects: usize,
+    /// Hidden entries of the source left out (see [`source_dir::Collected::hidden`]).
+    pub hidden: Vec<String>,
 }
 
 /// Builds the bundle and writes `bundle.yaml` (and the signature when `key` is given).
-pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
+pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Built> {
     if !ferry_bundle::manifest::is_valid_name(spec.name) {
         bail!(
             "invalid bundle name {:?}: lowercase letters, digits, '-' and '.', at most 63",
@@ -38,12 +53,18 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
         );
     }
     prepare_out(spec.out, spec.force)?;
-    match crate::render::detect(spec.src) {
-        Renderer::Kustomize => write_rendered(spec.out, &crate::render::kustomize(spec.src)?)?,
-        Renderer::Helm => write_rendered(spec.out, &crate::render::helm(spec.src, spec.name)?)?,
+    let hidden = match crate::render::detect(spec.src) {
+        Renderer::Kustomize => {
+            write_rendered(spec.out, &crate::render::kustomize(spec.src)?)?;
+            Vec::new()
+        }
+        Renderer::Helm => {
+            write_rendered(spec.out, &crate::render::helm(spec.src, spec.name)?)?;
+            Vec::new()
+        }
         Renderer::None => copy_tree(spec.src, spec.out)?,
-    }
-    let collected = source_dir::collect(spec.out)?;
+    };
+    let collected = source_dir::collect(spec.out)?.files;
     let host = spec.host.map(read_host_section).transpose()?;
     if let (Some(path), Some(h)) = (spec.host, &host) {
         h.validate(|p| collected.iter().any(|f| f.entry.path == p))
@@ -55,22 +76,40 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Manifest> {
         .filter(|f| !host.as_ref().is_some_and(|h| h.is_source(&f.entry.path)))
         .cloned()
         .collect();
-    check_content(&cluster, &spec.vars, spec.strict_substitution)?;
+    let objects = check_content(&cluster, &spec.vars, spec.strict_substitution)?;
     let cluster_files: Vec<_> = cluster.into_iter().map(|f| f.entry).collect();
     let images = crate::images::collect(&spec.images, spec.out, &cluster_files)?;
+    let empty = objects == 0 && images.is_empty() && host.is_none();
+    if empty && !spec.allow_empty {
+        let listed: Vec<&str> = collected.iter().map(|f| f.entry.path.as_str()).collect();
+        let left_out = match hidden.is_empty() {
+            true => String::new(),
+            false => format!("; hidden entries left out: {}", hidden.join(", ")),
+        };
+        bail!(
+            "the bundle holds no objects ({} files: {}{left_out}): a device applying it deletes everything earlier revisions applied. Pass --allow-empty if that is what you want",
+            listed.len(),
+            if listed.is_empty() { "none".to_string() } else { listed.join(", ") }
+        );
+    }
     let files: Vec<_> = collected.into_iter().map(|f| f.entry).collect();
     let mut manifest = Manifest::new(spec.name, spec.revision, Timestamp::now(), spec.ttl, files);
     manifest.images = images;
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
     manifest.host = host;
+    manifest.allow_mass_prune = spec.allow_mass_prune || (empty && spec.allow_empty);
     let yaml = manifest.to_yaml();
     Manifest::parse(yaml.as_bytes()).context("built manifest does not parse back")?;
     layout::write_atomic(&spec.out.join(ferry_bundle::MANIFEST_FILE), yaml.as_bytes())?;
     if let Some(key) = key {
         sign_dir(spec.out, key)?;
     }
-    Ok(manifest)
+    Ok(Built {
+        manifest,
+        objects,
+        hidden,
+    })
 }
 
 /// Reads the `--host` file: a host section (bounded YAML).
@@ -181,7 +220,8 @@ fn write_rendered(out: &Path, yaml: &[u8]) -> Result<()> {
     fs::write(out.join("rendered.yaml"), yaml).context("writing rendered.yaml")
 }
 
-fn copy_tree(src: &Path, out: &Path) -> Result<()> {
+/// Copies the content files of `src` into `out`; returns the hidden entries left out.
+fn copy_tree(src: &Path, out: &Path) -> Result<Vec<String>> {
     let out_abs = fs::canonicalize(out)?;
     if out_abs.starts_with(fs::canonicalize(src)?) {
         bail!(
@@ -190,7 +230,8 @@ fn copy_tree(src: &Path, out: &Path) -> Result<()> {
             src.display()
         );
     }
-    for f in source_dir::collect(src)? {
+    let content = source_dir::collect(src)?;
+    for f in content.files {
         let dst = out.join(&f.entry.path);
         if let Some(parent) = dst.parent() {
             fs::create_dir_all(parent)?;
@@ -198,5 +239,5 @@ fn copy_tree(src: &Path, out: &Path) -> Result<()> {
         fs::copy(&f.disk_path, &dst)
             .with_context(|| format!("copying {}", f.disk_path.display()))?;
     }
-    Ok(())
+    Ok(content.hidden)
 }

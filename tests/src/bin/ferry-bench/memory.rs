@@ -6,25 +6,26 @@
 //! Three moments of one daemon's life, each on a fresh kube-sim and state directory except the
 //! restart: idle after its first pass (applies 1000 objects), idle after a second, no-change
 //! pass (drift check), and idle after a restart on the synced state (the start-up full dry-run
-//! sweep: one GET and one dry-run apply per object). The daemon logs "sync pass done" (debug,
-//! `FERRY_LOG=ferry_agent::daemon=debug`) when a pass and its report are finished; the bench
-//! then waits 2 s (the blocking pool's idle threads exit after 0.5 s) and reads
+//! sweep: one GET and one dry-run apply per object). The daemon counts each finished pass in
+//! its metrics (`ferry_sync_passes_total`, counted before the report that writes the textfile);
+//! the bench reads the textfile until the count grows, then waits 2 s (the blocking pool's
+//! idle threads exit after 0.5 s) and reads
 //! `/proc/PID/status` and `/proc/PID/smaps_rollup`.
 
 use super::{sim, Bench};
 use anyhow::{bail, Context, Result};
 use ferry_tests::kube_sim::KubeSim;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Seconds between passes of the measured daemon: long enough that the second pass starts
 /// after the first sample, short enough to keep the bench quick.
 const INTERVAL_S: u64 = 8;
 /// How long a pass may take before the bench gives up.
 const PASS_DEADLINE: Duration = Duration::from_secs(180);
+/// How often the metrics textfile is read while waiting for a pass.
+const POLL: Duration = Duration::from_millis(100);
 /// Settling time after a pass before sampling.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -75,40 +76,60 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// A running daemon whose "sync pass done" lines arrive on a channel.
+/// A running daemon and the metrics textfile it writes after every pass.
 struct Daemon {
     child: Child,
-    passes: mpsc::Receiver<()>,
+    textfile: PathBuf,
+    /// Passes counted when last looked.
+    passes: u64,
+}
+
+/// `ferry_sync_passes_total` of the sync `bench` in a metrics textfile (0 before it exists).
+fn passes(textfile: &Path) -> u64 {
+    let text = std::fs::read_to_string(textfile).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("ferry_sync_passes_total{sync=\"bench\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
 }
 
 impl Daemon {
-    fn start(binary: &Path, config: &Path) -> Result<Daemon> {
-        let mut child = Command::new(binary)
+    fn start(binary: &Path, config: &Path, textfile: &Path) -> Result<Daemon> {
+        let passes = passes(textfile);
+        let child = Command::new(binary)
             .arg("--config")
             .arg(config)
             .arg("run")
-            .env("FERRY_LOG", "info,ferry_agent::daemon=debug")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("{}", binary.display()))?;
-        let stderr = child.stderr.take().context("stderr")?;
-        let (tx, passes) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("sync pass done") && tx.send(()).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Daemon { child, passes })
+        Ok(Daemon {
+            child,
+            textfile: textfile.to_path_buf(),
+            passes,
+        })
     }
 
     /// Waits for the next finished pass, then samples the daemon's memory.
     fn after_pass(&mut self) -> Result<MemSample> {
-        if self.passes.recv_timeout(PASS_DEADLINE).is_err() {
-            bail!("the daemon finished no pass within {PASS_DEADLINE:?}");
+        let deadline = Instant::now() + PASS_DEADLINE;
+        loop {
+            let now = passes(&self.textfile);
+            if now > self.passes {
+                self.passes = now;
+                break;
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the daemon exited ({status}) before finishing a pass");
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the daemon finished no pass within {PASS_DEADLINE:?} (ferry_sync_passes_total in {})",
+                    self.textfile.display()
+                );
+            }
+            std::thread::sleep(POLL);
         }
         std::thread::sleep(SETTLE);
         let sample = MemSample::of(self.child.id())?;
@@ -169,16 +190,22 @@ fn daemons(b: &Bench, root: &Path) -> Vec<(String, PathBuf)> {
     .collect()
 }
 
+/// The metrics textfile of the daemon configuration `name`.
+fn textfile(b: &Bench, name: &str) -> PathBuf {
+    b.dir.path().join(format!("memory-{name}.prom"))
+}
+
 /// Writes a daemon configuration for the drop directory `drop` against `sim`.
 fn daemon_config(b: &Bench, name: &str, sim: &KubeSim, drop: &Path) -> Result<PathBuf> {
     let config = b.dir.path().join(format!("memory-{name}.yaml"));
     std::fs::write(
         &config,
         format!(
-            "device: {{id: bench}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nstatusObject: {{enabled: false}}\nsyncs:\n  - name: bench\n    source: {{type: directory, path: {}}}\n    interval: {INTERVAL_S}s\n    timeout: 1m\n",
+            "device: {{id: bench}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nstatusObject: {{enabled: false}}\nmetrics: {{textfile: {}}}\nsyncs:\n  - name: bench\n    source: {{type: directory, path: {}}}\n    interval: {INTERVAL_S}s\n    timeout: 1m\n",
             b.dir.path().join(format!("state-memory-{name}")).display(),
             sim.kubeconfig_path().display(),
             b.dir.path().join("k.pub").display(),
+            textfile(b, name).display(),
             drop.display()
         ),
     )?;
@@ -195,8 +222,9 @@ pub fn memory(b: &mut Bench, root: &Path, drop: &Path) -> Result<()> {
     for (label, binary) in daemons(b, root) {
         let name = label.replace([' ', '/'], "-");
         let s = sim()?;
-        let config = daemon_config(b, &format!("small-{name}"), &s, &small)?;
-        let mut daemon = Daemon::start(&binary, &config)?;
+        let small_name = format!("small-{name}");
+        let config = daemon_config(b, &small_name, &s, &small)?;
+        let mut daemon = Daemon::start(&binary, &config, &textfile(b, &small_name))?;
         let fixed = daemon.after_pass()?;
         daemon.stop()?;
         b.row(
@@ -206,7 +234,7 @@ pub fn memory(b: &mut Bench, root: &Path, drop: &Path) -> Result<()> {
         );
         let s = sim()?;
         let config = daemon_config(b, &name, &s, drop)?;
-        let mut daemon = Daemon::start(&binary, &config)?;
+        let mut daemon = Daemon::start(&binary, &config, &textfile(b, &name))?;
         let first = daemon.after_pass()?;
         anyhow::ensure!(
             s.object("", "ConfigMap", "bench-0", "cm-0").is_some(),
@@ -227,7 +255,7 @@ pub fn memory(b: &mut Bench, root: &Path, drop: &Path) -> Result<()> {
             ),
         );
         daemon.stop()?;
-        let mut restarted = Daemon::start(&binary, &config)?;
+        let mut restarted = Daemon::start(&binary, &config, &textfile(b, &name))?;
         let sweep = restarted.after_pass()?;
         b.row(
             &format!("daemon restarted on the synced state (full dry-run sweep), {label}"),

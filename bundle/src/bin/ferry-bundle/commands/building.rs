@@ -62,8 +62,17 @@ pub(super) fn build_cmd(a: &Args) -> Result<(), CliError> {
             ca_file: a.get("ca-file"),
         },
         host: a.get("host").map(std::path::Path::new),
+        allow_empty: a.flag("allow-empty"),
+        allow_mass_prune: a.flag("allow-mass-prune"),
     };
-    let m = build::build(&spec, key.as_ref())?;
+    let built = build::build(&spec, key.as_ref())?;
+    if !built.hidden.is_empty() {
+        eprintln!(
+            "left out (hidden): {}",
+            ferry_bundle::text::bounded(&built.hidden.join(", "), 4096)
+        );
+    }
+    let m = &built.manifest;
     for h in m.host.iter().flat_map(|h| &h.files) {
         if let Some(f) = m.file(&h.source) {
             println!(
@@ -73,12 +82,18 @@ pub(super) fn build_cmd(a: &Args) -> Result<(), CliError> {
         }
     }
     println!(
-        "built {} revision {} ({} files, {} bytes, {} images){} in {}",
+        "built {} revision {} ({} files, {} objects, {} bytes, {} images){}{} in {}",
         m.name,
         m.revision,
         m.files.len(),
+        built.objects,
         m.total_size(),
         m.images.len(),
+        if m.allow_mass_prune {
+            ", allowMassPrune"
+        } else {
+            ""
+        },
         if key.is_some() {
             ", signed"
         } else {

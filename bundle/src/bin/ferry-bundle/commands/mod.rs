@@ -52,6 +52,7 @@ pub const USAGE: &str = "usage: ferry-bundle <command> [options]
           [--image REF]... [--images-from-manifests] [--platform os/arch]... [--require-images]
           [--insecure-registry HOST]... [--docker-config F | --basic-auth-file F] [--ca-file F]
           [--host HOST.yaml]                               host files and units (docs/host-payloads.md)
+          [--allow-empty] [--allow-mass-prune]              confirm a bundle without objects / a mass deletion
   sign    DIR --key K                                      sign DIR/bundle.yaml
   verify  PATH --pub KEY_OR_DIR... [--name N] [--device-id ID] [--label k=v]... [--min-revision R]
   inspect PATH [--output json]
@@ -105,6 +106,8 @@ pub fn run(raw: Vec<OsString>) -> Result<(), CliError> {
         "strict-substitution",
         "images-from-manifests",
         "require-images",
+        "allow-empty",
+        "allow-mass-prune",
     ]) {
         return Err(usage(format!("unknown flag --{f}")));
     }
