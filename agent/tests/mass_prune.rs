@@ -119,7 +119,8 @@ fn check_confirmed_by_the_publisher(env: &Env, server: &Server) {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("revision 3 applied") && out.contains("30 deleted"),
-        "{out}"
+        "{out}\n{}",
+        text(&env.agent(&["events", "app"]))
     );
     all_pruned(server);
 }
@@ -131,7 +132,8 @@ fn check_confirmed_by_the_sync(env: &Env, server: &Server) {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("revision 2 applied") && out.contains("30 deleted"),
-        "{out}"
+        "{out}\n{}",
+        text(&env.agent(&["events", "app"]))
     );
     all_pruned(server);
 }

@@ -36,9 +36,10 @@ fn available(real: &Real, ns: &str, name: &str) {
 }
 
 /// k3s's own bundled manifests as they are (coredns, local-path, metrics-server, RBAC,
-/// RuntimeClasses) with a claim, on a control plane of their own (they take kube-system
-/// names). The metrics APIService is left out: its backend (metrics-server) cannot run without
-/// a kubelet, and an unavailable APIService is never healthy.
+/// RuntimeClasses) with a claim, into kube-system as k3s has them. The metrics APIService is
+/// left out here (its backend cannot run without a kubelet, and the failing discovery of
+/// metrics.k8s.io would reach every other test's kubectl): it has a control plane of its own in
+/// [`an_apiservice_whose_backend_is_unreachable`].
 #[test]
 fn k3s_bundled_manifests_sync_healthy_then_without_writes() {
     let at = shared();
@@ -60,7 +61,10 @@ fn k3s_bundled_manifests_sync_healthy_then_without_writes() {
         "Pending"
     );
     assert_eq!(
-        real.get(&["service", "kube-dns", "-n", "kube-system"], "{.spec.clusterIP}"),
+        real.get(
+            &["service", "kube-dns", "-n", "kube-system"],
+            "{.spec.clusterIP}"
+        ),
         "10.43.0.10"
     );
 }
@@ -93,4 +97,29 @@ fn the_example_app_and_crd_sync_healthy_then_without_writes() {
     files.extend(corpus_tree("../../k3s-examples/crd", "crd/"));
     healthy_then_quiet(&real, &files, "examples");
     available(&real, "demo", "web");
+}
+
+/// k3s's metrics-server manifest with its APIService, on a control plane of its own: the
+/// aggregator cannot reach the backend (no kubelet runs metrics-server), so the APIService stays
+/// Available=False and discovery of metrics.k8s.io fails. ferry's pass still succeeds (it
+/// does not judge an APIService by its Available condition) and the next one writes nothing.
+#[test]
+fn an_apiservice_whose_backend_is_unreachable() {
+    let at = audited(&[]);
+    let real = Real::new(&at, "timeout: 1m");
+    let files = corpus_files("k3s", "k3s/", str::to_string)
+        .into_iter()
+        .filter(|(p, _)| p.ends_with("metrics-server.yaml"))
+        .collect::<Vec<_>>();
+    real.env.publish(1, &files);
+    let (out, _) = real.pass("apiservice: first pass");
+    assert!(out.contains("revision 1 applied"), "{out}");
+    let available = real.get(
+        &["apiservice", "v1beta1.metrics.k8s.io"],
+        "{.status.conditions[?(@.type==\"Available\")].status}",
+    );
+    assert_eq!(available, "False", "no backend can answer");
+    real.quiet("apiservice: no-change pass");
+    real.config("timeout: 1m\ndriftSweepInterval: 0s");
+    real.quiet("apiservice: sweep");
 }

@@ -20,10 +20,7 @@ fn priority_and_fairness_429s_are_retried_and_the_pass_succeeds() {
         "--max-requests-inflight=1",
         "--max-mutating-requests-inflight=1",
     ]);
-    let real = Real::new(
-        &at,
-        "timeout: 2m\nimpersonate: {user: ferry-apf}",
-    );
+    let real = Real::new(&at, "timeout: 2m\nimpersonate: {user: ferry-apf}");
     real.apply_as("admin", APF);
     let ns = "apf";
     let mut files = vec![("ns.yaml".to_string(), namespace(ns))];
@@ -58,9 +55,16 @@ fn priority_and_fairness_429s_are_retried_and_the_pass_succeeds() {
     let (out, count) = real.pass("apf: first pass under load");
     stop.store(true, Ordering::SeqCst);
     let runs: usize = load.into_iter().map(|h| h.join().unwrap()).sum();
-    eprintln!("apf: {runs} kubectl runs beside ferry; {} 429s for ferry", count.throttled);
+    eprintln!(
+        "apf: {runs} kubectl runs beside ferry; {} 429s for ferry",
+        count.throttled
+    );
     assert!(out.contains("revision 1 applied"), "{out}");
     assert!(count.throttled > 0, "no 429 provoked: {count:?}");
-    assert_eq!(real.server.names(&["cm", "-n", ns]).len(), 41, "40 and kube-root-ca.crt");
+    assert_eq!(
+        real.server.names(&["cm", "-n", ns]).len(),
+        41,
+        "40 and kube-root-ca.crt"
+    );
     real.quiet("apf: no-change pass");
 }

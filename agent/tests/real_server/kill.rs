@@ -22,22 +22,71 @@ fn openssl(dir: &Path, args: &[&str]) {
         .args(args)
         .output()
         .unwrap();
-    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// A CA and a `localhost` serving certificate signed by it, in `dir`.
 fn certificates(dir: &Path) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=ferry-kill-ca", "-keyout", "ca.key", "-out", "ca.crt"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=ferry-kill-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ];
     ca.extend_from_slice(&ec);
     openssl(dir, &ca);
-    let mut csr = vec!["req", "-subj", "/CN=localhost", "-keyout", "tls.key", "-out", "tls.csr"];
+    let mut csr = vec![
+        "req",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "tls.key",
+        "-out",
+        "tls.csr",
+    ];
     csr.extend_from_slice(&ec);
     openssl(dir, &csr);
-    std::fs::write(dir.join("ext"), "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n").unwrap();
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
     openssl(
         dir,
-        &["x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "tls.crt"],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+            "-out",
+            "tls.crt",
+        ],
     );
 }
 
@@ -48,14 +97,23 @@ fn spawn(dir: &Path, keys: &Path, port: u16) -> (Child, std::process::ChildStdin
         .arg(dir)
         .arg(format!("--port={port}"))
         .arg("--exit-on-stdin-eof")
-        .arg(format!("--apiserver-arg=--token-auth-file={}", keys.join("tokens.csv").display()))
+        .arg(format!(
+            "--apiserver-arg=--token-auth-file={}",
+            keys.join("tokens.csv").display()
+        ))
         .arg(format!(
             "--apiserver-arg=--tls-sni-cert-key={},{}:localhost",
             keys.join("tls.crt").display(),
             keys.join("tls.key").display()
         ))
-        .arg(format!("--apiserver-arg=--audit-policy-file={}", keys.join("policy.yaml").display()))
-        .arg(format!("--apiserver-arg=--audit-log-path={}", keys.join("audit.log").display()))
+        .arg(format!(
+            "--apiserver-arg=--audit-policy-file={}",
+            keys.join("policy.yaml").display()
+        ))
+        .arg(format!(
+            "--apiserver-arg=--audit-log-path={}",
+            keys.join("audit.log").display()
+        ))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -73,7 +131,13 @@ fn spawn(dir: &Path, keys: &Path, port: u16) -> (Child, std::process::ChildStdin
     });
     let line = rx
         .recv_timeout(control_plane::START_BOUND)
-        .unwrap_or_else(|_| panic!("control plane on {} not ready; see {}/control-plane.log", dir.display(), dir.display()));
+        .unwrap_or_else(|_| {
+            panic!(
+                "control plane on {} not ready; see {}/control-plane.log",
+                dir.display(),
+                dir.display()
+            )
+        });
     eprintln!("kill: {line}");
     (child, stdin)
 }
@@ -86,16 +150,33 @@ fn ferry_writes(audit: &Path) -> usize {
 fn the_apiserver_killed_mid_sync_and_restarted_ferry_retries_without_rollback() {
     let keys = tempfile::tempdir().unwrap();
     certificates(keys.path());
-    std::fs::write(keys.path().join("tokens.csv"), format!("{TOKEN},ferry-kill,ferry-kill,\"system:masters\"\n")).unwrap();
+    std::fs::write(
+        keys.path().join("tokens.csv"),
+        format!("{TOKEN},ferry-kill,ferry-kill,\"system:masters\"\n"),
+    )
+    .unwrap();
     std::fs::write(keys.path().join("policy.yaml"), AUDIT_POLICY).unwrap();
     let audit = keys.path().join("audit.log");
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (mut child, stdin) = spawn(data.path(), keys.path(), port);
     let admin = data.path().join("kubeconfig");
     let kubectl = |args: &[&str]| {
-        let o = Command::new("kubectl").arg("--kubeconfig").arg(&admin).args(args).output().unwrap();
-        assert!(o.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&admin)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     kubectl(&["delete", "node", "ferry-node"]);
@@ -114,14 +195,18 @@ fn the_apiserver_killed_mid_sync_and_restarted_ferry_retries_without_rollback() 
         "concurrency: 1\napiRetry: {attempts: 30, initialDelay: 200ms, maxDelay: 2s}",
         "timeout: 3m",
     );
-    let text = std::fs::read_to_string(&env.config)
-        .unwrap()
-        .replace(&env.sim.kubeconfig_path().display().to_string(), &kubeconfig.display().to_string());
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        &env.sim.kubeconfig_path().display().to_string(),
+        &kubeconfig.display().to_string(),
+    );
     std::fs::write(&env.config, text).unwrap();
     let ns = "kill";
     let mut files = vec![("ns.yaml".to_string(), namespace(ns))];
     for i in 0..80 {
-        files.push((format!("cm-{i:02}.yaml"), cm(&format!("cm-{i:02}"), ns, "1")));
+        files.push((
+            format!("cm-{i:02}.yaml"),
+            cm(&format!("cm-{i:02}"), ns, "1"),
+        ));
     }
     let files: Vec<(&str, String)> = files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
     env.publish(1, &files);
@@ -139,25 +224,48 @@ fn the_apiserver_killed_mid_sync_and_restarted_ferry_retries_without_rollback() 
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while ferry_writes(&audit) < 10 {
-        assert!(Instant::now() < deadline, "ferry wrote fewer than 10 objects in 120s");
-        assert!(sync.try_wait().unwrap().is_none(), "the sync ended before the kill");
+        assert!(
+            Instant::now() < deadline,
+            "ferry wrote fewer than 10 objects in 120s"
+        );
+        assert!(
+            sync.try_wait().unwrap().is_none(),
+            "the sync ended before the kill"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     drop(stdin);
     let before = ferry_writes(&audit);
-    eprintln!("kill: killed after {before} ferry writes, {:?} into the sync", started.elapsed());
+    eprintln!(
+        "kill: killed after {before} ferry writes, {:?} into the sync",
+        started.elapsed()
+    );
     let restarted = Instant::now();
     let (_child, _stdin) = spawn(data.path(), keys.path(), port);
     eprintln!("kill: restarted in {:?}", restarted.elapsed());
     let out = sync.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    eprintln!("kill: sync finished {:?} after start: {text}", started.elapsed());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "kill: sync finished {:?} after start: {text}",
+        started.elapsed()
+    );
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("revision 1 applied") && !text.contains("rolled back"), "{text}");
+    assert!(
+        text.contains("revision 1 applied") && !text.contains("rolled back"),
+        "{text}"
+    );
     let names = kubectl(&["get", "cm", "-n", ns, "-o", "name"]);
-    assert_eq!(names.lines().filter(|l| l.contains("/cm-")).count(), 80, "{names}");
+    assert_eq!(
+        names.lines().filter(|l| l.contains("/cm-")).count(),
+        80,
+        "{names}"
+    );
 
     // Integrity: the store says revision 1 applied, one attempt, no rollback; nothing to write.
     let history = env.agent(&["history", "app", "--output", "json"]);

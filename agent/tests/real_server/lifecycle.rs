@@ -98,12 +98,23 @@ fn a_pruned_namespace_terminating_behind_a_finalizer() {
     real.env
         .publish(1, &[("ns.yaml", namespace(ns)), ("held.yaml", held)]);
     real.pass("finalizer: revision 1");
-    real.env.publish(2, &[("other.yaml", cm("other", "default", "1"))]);
+    real.env
+        .publish(2, &[("other.yaml", cm("other", "default", "1"))]);
     let (out, count) = real.pass("finalizer: revision 2 prunes the namespace");
-    assert!(out.contains("revision 2 applied: 1 created") && out.contains("0 deleted"), "{out}");
-    let deletes: Vec<_> = count.write_uris.iter().filter(|w| w.starts_with("delete ")).collect();
+    assert!(
+        out.contains("revision 2 applied: 1 created") && out.contains("0 deleted"),
+        "{out}"
+    );
+    let deletes: Vec<_> = count
+        .write_uris
+        .iter()
+        .filter(|w| w.starts_with("delete "))
+        .collect();
     assert_eq!(deletes.len(), 2, "{deletes:?}");
-    assert_eq!(real.get(&["namespace", ns], "{.status.phase}"), "Terminating");
+    assert_eq!(
+        real.get(&["namespace", ns], "{.status.phase}"),
+        "Terminating"
+    );
     assert_ne!(
         real.get(&["cm", "held", "-n", ns], "{.metadata.deletionTimestamp}"),
         ""
@@ -115,9 +126,17 @@ fn a_pruned_namespace_terminating_behind_a_finalizer() {
     );
     real.quiet("finalizer: next pass");
     real.kubectl(&[
-        "patch", "cm", "held", "-n", ns, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#,
+        "patch",
+        "cm",
+        "held",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
     ]);
-    real.server.wait_none(&["namespace", ns], Duration::from_secs(60));
+    real.server
+        .wait_none(&["namespace", ns], Duration::from_secs(60));
     real.quiet("finalizer: after the namespace went");
 }
 
@@ -137,7 +156,8 @@ fn tenancy_fence_and_impersonation_against_real_rbac() {
         "timeout: 30s\nnamespaces: [team-a, team-b]\nimpersonate: {user: tenant-a, groups: [tenants]}\nfailedRevisionBackoff: 1h",
     );
     real.apply_as("admin", rbac);
-    real.env.publish(1, &[("a.yaml", cm("conf", "team-a", "1"))]);
+    real.env
+        .publish(1, &[("a.yaml", cm("conf", "team-a", "1"))]);
     let (out, _) = real.pass("tenancy: inside");
     assert!(out.contains("revision 1 applied"), "{out}");
     real.quiet("tenancy: no change");
@@ -155,7 +175,10 @@ fn tenancy_fence_and_impersonation_against_real_rbac() {
         out.contains("forbidden") && out.contains("tenant-a") && out.contains("team-b"),
         "{out}"
     );
-    assert!(real.server.names(&["cm", "conf", "-n", "team-b"]).is_empty());
+    assert!(real
+        .server
+        .names(&["cm", "conf", "-n", "team-b"])
+        .is_empty());
 
     real.env.publish(
         3,

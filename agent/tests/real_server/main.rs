@@ -77,6 +77,8 @@ pub struct Count {
     pub write_uris: Vec<String>,
     pub writes: usize,
     pub dry_runs: usize,
+    /// The URI of each dry-run apply.
+    pub dry_run_uris: Vec<String>,
     pub throttled: usize,
     pub seconds: f64,
 }
@@ -116,6 +118,11 @@ impl<'a> Real<'a> {
             "{label}: exit {code}, {:.1}s, {} requests, {} writes, {} dry runs, {} throttled",
             count.seconds, count.requests, count.writes, count.dry_runs, count.throttled
         );
+        if count.dry_runs < 4 {
+            for u in &count.dry_run_uris {
+                eprintln!("  dry run: {u}");
+            }
+        }
         (code, out, count)
     }
 
@@ -129,7 +136,10 @@ impl<'a> Real<'a> {
     /// A pass that must find the revision up to date and write nothing.
     pub fn quiet(&self, label: &str) -> Count {
         let (out, count) = self.pass(label);
-        assert!(out.contains("up to date, nothing written"), "{label}: {out}");
+        assert!(
+            out.contains("up to date, nothing written"),
+            "{label}: {out}"
+        );
         assert_eq!(count.writes, 0, "{label}: {:?}", count.write_uris);
         count
     }
@@ -198,6 +208,7 @@ pub fn audit_count(path: &std::path::Path, from: u64) -> Count {
         let dry = uri.contains("dryRun=All");
         if dry {
             c.dry_runs += 1;
+            c.dry_run_uris.push(uri.to_string());
         } else if matches!(
             verb,
             "create" | "update" | "patch" | "delete" | "deletecollection"

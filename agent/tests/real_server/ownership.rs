@@ -25,7 +25,11 @@ fn drift_is_restored_with_one_write_and_another_managers_fields_stay() {
 
     // kubectl edit (the real editor round trip, KUBE_EDITOR) of a field ferry owns.
     let editor = real.env.dir.path().join("editor.sh");
-    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/value: \"1\"/value: edited/' \"$1\"\n").unwrap();
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/value: \"1\"/value: edited/' \"$1\"\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let o = Command::new("kubectl")
         .env("KUBE_EDITOR", &editor)
@@ -47,7 +51,10 @@ fn drift_is_restored_with_one_write_and_another_managers_fields_stay() {
         .filter(|w| !w.contains("ferry-status"))
         .collect();
     assert_eq!(object_writes.len(), 1, "{:?}", count.write_uris);
-    assert!(object_writes[0].contains("/configmaps/conf"), "{object_writes:?}");
+    assert!(
+        object_writes[0].contains("/configmaps/conf"),
+        "{object_writes:?}"
+    );
     assert_eq!(real.get(&["cm", "conf", "-n", ns], "{.data.value}"), "1");
     real.quiet("drift: after the restore");
 
@@ -87,7 +94,13 @@ fn the_hpa_owns_replicas_through_scale_and_ferry_does_not_fight_it() {
     );
     eprintln!("hpa: scaled to 2 after {:?}", started.elapsed());
     let managers = real.get(
-        &["deployment", "podinfo", "-n", "podinfo", "--show-managed-fields"],
+        &[
+            "deployment",
+            "podinfo",
+            "-n",
+            "podinfo",
+            "--show-managed-fields",
+        ],
         "{range .metadata.managedFields[*]}{.manager}/{.subresource} {end}",
     );
     assert!(managers.contains("/scale"), "{managers}");
@@ -117,27 +130,40 @@ fn the_hpa_owns_replicas_through_scale_and_ferry_does_not_fight_it() {
 fn an_immutable_field_is_refused_with_the_servers_message_then_recreated() {
     let real = Real::new(shared(), "timeout: 3m\nfailedRevisionBackoff: 1h");
     let ns = "own-immutable";
-    real.env
-        .publish(1, &[("ns.yaml", namespace(ns)), ("d.yaml", deploy(ns, "web", ""))]);
+    real.env.publish(
+        1,
+        &[
+            ("ns.yaml", namespace(ns)),
+            ("d.yaml", deploy(ns, "web", "")),
+        ],
+    );
     real.pass("immutable: first pass");
     let uid = real.get(&["deployment", "web", "-n", ns], "{.metadata.uid}");
-    real.env
-        .publish(2, &[("ns.yaml", namespace(ns)), ("d.yaml", deploy(ns, "web2", ""))]);
+    real.env.publish(
+        2,
+        &[
+            ("ns.yaml", namespace(ns)),
+            ("d.yaml", deploy(ns, "web2", "")),
+        ],
+    );
     let (code, out, _) = real.sync("immutable: selector changed");
     assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("field spec.selector is immutable"),
-        "{out}"
-    );
+    assert!(out.contains("field spec.selector is immutable"), "{out}");
     assert_eq!(
-        real.get(&["deployment", "web", "-n", ns], "{.spec.selector.matchLabels.app}"),
+        real.get(
+            &["deployment", "web", "-n", ns],
+            "{.spec.selector.matchLabels.app}"
+        ),
         "web"
     );
     real.env.publish(
         3,
         &[
             ("ns.yaml", namespace(ns)),
-            ("d.yaml", deploy(ns, "web2", "ferry.dev/recreate: on-immutable")),
+            (
+                "d.yaml",
+                deploy(ns, "web2", "ferry.dev/recreate: on-immutable"),
+            ),
         ],
     );
     let (out, count) = real.pass("immutable: recreate");
@@ -148,7 +174,10 @@ fn an_immutable_field_is_refused_with_the_servers_message_then_recreated() {
         count.write_uris
     );
     assert_eq!(
-        real.get(&["deployment", "web", "-n", ns], "{.spec.selector.matchLabels.app}"),
+        real.get(
+            &["deployment", "web", "-n", ns],
+            "{.spec.selector.matchLabels.app}"
+        ),
         "web2"
     );
     assert_ne!(
