@@ -140,10 +140,7 @@ type Check = fn(&Cluster);
 /// (`ferry_tests::control_plane`).
 #[test]
 fn real_server_lifecycle() {
-    let c = Cluster::new(
-        ferry_tests::control_plane::shared().kubeconfig.clone(),
-        None,
-    );
+    let c = Cluster::new(ferry_tests::control_plane::shared().kubeconfig.clone(), None);
     let checks: &[(&str, Check)] = &[
         ("finalizer_holds_deletion", check_finalizer_holds_deletion),
         ("namespace_terminating", check_namespace_terminating),

@@ -94,10 +94,7 @@ impl<'a> Real<'a> {
     /// A fresh agent on `at`, with `extra` lines in its sync.
     pub fn new(at: &'a Audited, extra: &str) -> Self {
         let env = Env::new();
-        let server = Server {
-            kubeconfig: at.cp.kubeconfig.clone(),
-            sim: None,
-        };
+        let server = Server::real(&at.cp);
         server.config(&env, extra);
         Real { env, at, server }
     }
