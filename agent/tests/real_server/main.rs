@@ -36,6 +36,8 @@ const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStage
 pub struct Audited {
     pub cp: ControlPlane,
     pub audit: PathBuf,
+    /// Holds the audit policy and log; removed when a dedicated control plane's test ends.
+    _dir: tempfile::TempDir,
 }
 
 /// Starts a control plane of its own with audit logging and `args`.
@@ -43,11 +45,10 @@ pub fn audited(args: &[&str]) -> Audited {
     let dir = tempfile::Builder::new()
         .prefix("ferry-audit-")
         .tempdir()
-        .unwrap()
-        .keep();
-    let policy = dir.join("policy.yaml");
+        .unwrap();
+    let policy = dir.path().join("policy.yaml");
     std::fs::write(&policy, AUDIT_POLICY).unwrap();
-    let audit = dir.join("audit.log");
+    let audit = dir.path().join("audit.log");
     let mut all = vec![
         format!("--audit-policy-file={}", policy.display()),
         format!("--audit-log-path={}", audit.display()),
@@ -56,7 +57,11 @@ pub fn audited(args: &[&str]) -> Audited {
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let cp = control_plane::start(&all).unwrap_or_else(|e| panic!("control plane: {e}"));
     eprintln!("control plane ready in {:.1}s", cp.start_seconds);
-    Audited { cp, audit }
+    Audited {
+        cp,
+        audit,
+        _dir: dir,
+    }
 }
 
 static SHARED: OnceLock<Audited> = OnceLock::new();
