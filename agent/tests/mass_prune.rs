@@ -6,7 +6,8 @@
 //! applied, reported as a refusal (event and last error); with `allowMassPrune: true` in the
 //! signed manifest, or on the sync, the deletion goes ahead.
 //!
-//! The scenario is a function of the server (`server_support::Server`).
+//! The scenario is a function of the server (`server_support::Server`): kube-sim and the real
+//! control plane.
 
 mod common;
 mod server_support;
@@ -118,7 +119,8 @@ fn check_confirmed_by_the_publisher(env: &Env, server: &Server) {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("revision 3 applied") && out.contains("30 deleted"),
-        "{out}"
+        "{out}\n{}",
+        text(&env.agent(&["events", "app"]))
     );
     all_pruned(server);
 }
@@ -130,7 +132,8 @@ fn check_confirmed_by_the_sync(env: &Env, server: &Server) {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("revision 2 applied") && out.contains("30 deleted"),
-        "{out}"
+        "{out}\n{}",
+        text(&env.agent(&["events", "app"]))
     );
     all_pruned(server);
 }
@@ -145,6 +148,18 @@ fn a_mass_deletion_is_refused_until_the_manifest_confirms_it() {
 fn a_mass_deletion_is_refused_until_the_sync_allows_it() {
     let env = Env::new();
     check_confirmed_by_the_sync(&env, &Server::sim(&env));
+}
+
+/// Both confirmations on the real control plane (one after the other: the CRDs are
+/// cluster-scoped, and each scenario ends with them pruned). The real apiextensions server
+/// removes the custom resources with their CRD.
+#[test]
+fn a_mass_deletion_is_refused_until_confirmed_on_the_real_server() {
+    let cp = ferry_tests::control_plane::shared();
+    let env = Env::new();
+    check_confirmed_by_the_publisher(&env, &Server::real(cp));
+    let env = Env::new();
+    check_confirmed_by_the_sync(&env, &Server::real(cp));
 }
 
 /// Dropping a few objects of a large revision is an ordinary prune.

@@ -5,7 +5,7 @@
 //! creates no Job, and a revision that changes one Job runs that Job (only) again.
 //!
 //! The scenario is a function of the server (`server_support::Server`): kube-sim here, with
-//! its TTL-after-finished controller; a real control plane by its kubeconfig.
+//! its TTL-after-finished controller, and the real control plane.
 
 mod common;
 mod server_support;
@@ -155,6 +155,14 @@ fn check_ttl_jobs(env: &Env, server: &Server) {
 fn jobs_deleted_after_they_finish_run_once_per_content() {
     let env = Env::new();
     check_ttl_jobs(&env, &Server::sim(&env));
+}
+
+/// The same scenario on the real control plane: the real job and ttl-after-finished
+/// controllers (the node stand-in completes the Pods).
+#[test]
+fn jobs_deleted_after_they_finish_run_once_per_content_on_the_real_server() {
+    let env = Env::new();
+    check_ttl_jobs(&env, &Server::real(ferry_tests::control_plane::shared()));
 }
 
 /// A sync that does not wait learns of the finished Jobs on its next drift check.

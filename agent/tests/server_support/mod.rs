@@ -24,6 +24,14 @@ impl<'a> Server<'a> {
         }
     }
 
+    /// A real control plane (`ferry_tests::control_plane`), by its admin kubeconfig.
+    pub fn real(cp: &ferry_tests::control_plane::ControlPlane) -> Server<'a> {
+        Server {
+            kubeconfig: cp.kubeconfig.clone(),
+            sim: None,
+        }
+    }
+
     /// Writes `env`'s agent config (`extra` lines in the sync) pointing at this server.
     pub fn config(&self, env: &Env, extra: &str) {
         env.write_config(extra);
