@@ -15,7 +15,11 @@ fn real_env(timeout: &str, extra: &str) -> (Env, String) {
         .display()
         .to_string();
     let env = Env::new();
-    env.write_config(&format!("timeout: {timeout}\n{extra}"));
+    // Each test ends by publishing an empty revision (`cleanup`): a deletion of everything,
+    // which the sync confirms up front.
+    env.write_config(&format!(
+        "timeout: {timeout}\nallowMassPrune: true\n{extra}"
+    ));
     let text = std::fs::read_to_string(&env.config).unwrap().replace(
         &env.sim.kubeconfig_path().display().to_string(),
         &kubeconfig,
