@@ -4,7 +4,8 @@
 // request with the admin client certificate, and counts requests (by method) and the bytes
 // that cross the client connections (TLS records, HTTP/1.1 or HTTP/2 framing included).
 //
-// GET http://STATS/stats returns the counters as JSON; GET /reset zeroes them. Every tool
+// GET http://STATS/stats returns the counters as JSON, /log the requests since the last reset
+// (one "METHOD URI" line each, at most 100,000 kept); GET /reset zeroes both. Every tool
 // under test talks through the proxy; the controllers inside the control plane do not, so
 // the counters hold only the tool's own traffic.
 package main
@@ -32,7 +33,11 @@ type counters struct {
 	requests atomic.Int64
 	bytesIn  atomic.Int64 // client -> proxy
 	bytesOut atomic.Int64 // proxy -> client
+	log      []string     // "METHOD URI" per request since the last reset (under mu)
 }
+
+// maxLog bounds the request log kept between resets.
+const maxLog = 100000
 
 func (c *counters) snapshot() map[string]any {
 	c.mu.Lock()
@@ -50,6 +55,7 @@ func (c *counters) snapshot() map[string]any {
 func (c *counters) reset() {
 	c.mu.Lock()
 	c.methods = map[string]int64{}
+	c.log = nil
 	c.mu.Unlock()
 	c.requests.Store(0)
 	c.bytesIn.Store(0)
@@ -125,6 +131,9 @@ func main() {
 		c.requests.Add(1)
 		c.mu.Lock()
 		c.methods[r.Method]++
+		if len(c.log) < maxLog {
+			c.log = append(c.log, r.Method+" "+r.URL.RequestURI())
+		}
 		c.mu.Unlock()
 		proxy.ServeHTTP(w, r)
 	})
@@ -139,6 +148,14 @@ func main() {
 	stats := http.NewServeMux()
 	stats.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(c.snapshot())
+	})
+	stats.HandleFunc("/log", func(w http.ResponseWriter, _ *http.Request) {
+		c.mu.Lock()
+		lines := append([]string(nil), c.log...)
+		c.mu.Unlock()
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
 	})
 	stats.HandleFunc("/reset", func(w http.ResponseWriter, _ *http.Request) {
 		c.reset()
