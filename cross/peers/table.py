@@ -57,7 +57,7 @@ for wl, title in (("mixed", "1000 mixed objects"), ("k3s", "tests/corpus/k3s (35
         print(f"- flux ApplyAllStaged alone: first {fa:.2f} s, no-change {wa:.2f} s (the rest is WaitForSet)")
     sw = num("ferry", wl, "sweep_requests")
     if sw is not None:
-        print(f"- ferry daemon start (full dry-run sweep): {n(sw)} requests, "
+        print(f"- ferry daemon pass with the full dry-run sweep: {n(sw)} requests, "
               f"{kb(num('ferry', wl, 'sweep_bytes'))}; daemon peak {mib(num('ferry', wl, 'daemon_peak_kib'))}")
     print("\n| goal (issue 21) | figure | met |\n|---|---|---|")
     f1, k1, x1 = num("ferry", wl, "first_s"), num("kubectl", wl, "first_s"), num("flux", wl, "first_s")
