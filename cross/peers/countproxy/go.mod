@@ -1,0 +1,3 @@
+module ferry.dev/cross/peers/countproxy
+
+go 1.26
