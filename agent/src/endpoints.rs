@@ -99,8 +99,8 @@ pub fn endpoint(cfg: &AgentConfig, target: &str) -> Result<(Endpoint, String), U
     if let Some(k) = map.get(&key).filter(|k| k.material == material) {
         return Ok((k.endpoint.clone(), url.to_string()));
     }
-    let endpoint =
-        Endpoint::kept_alive(tls, Duration::from_secs(15), idle).map_err(Unavailable::Unusable)?;
+    let endpoint = Endpoint::for_deliveries(tls, Duration::from_secs(15), idle)
+        .map_err(Unavailable::Unusable)?;
     map.insert(
         key,
         Kept {

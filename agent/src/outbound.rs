@@ -22,7 +22,13 @@ impl HttpError {
     /// not storable: 400, 411, 413-415, 422). Credentials, timeouts, rate limits, a missing
     /// path (a configuration fixed later) and server errors are worth another attempt.
     pub fn refused_for_good(&self) -> bool {
-        matches!(self, HttpError::Status { status: 400 | 411 | 413..=415 | 422, .. })
+        matches!(
+            self,
+            HttpError::Status {
+                status: 400 | 411 | 413..=415 | 422,
+                ..
+            }
+        )
     }
 }
 
@@ -120,6 +126,12 @@ pub fn transport_reason(e: ureq::Error) -> String {
 
 /// Which `User-Agent` an endpoint's requests carry unless they set their own.
 #[derive(Clone, Copy)]
+/// Whether an endpoint's requests follow redirects (each GET still refuses `https` -> `http`).
+enum Redirects {
+    Follow,
+    None,
+}
+
 enum UserAgent {
     /// `ferry-agent/<version>`.
     Ferry,
@@ -151,7 +163,19 @@ impl Endpoint {
         timeout: Duration,
         idle: Duration,
     ) -> Result<Self, HttpError> {
-        Self::build(tls, timeout, idle, UserAgent::Ferry)
+        Self::build(tls, timeout, idle, UserAgent::Ferry, Redirects::Follow)
+    }
+
+    /// Like [`Endpoint::kept_alive`] for deliveries (heartbeats, webhooks): a POST follows no
+    /// redirect at all (a 3xx is a failed delivery), so nothing is ever sent on to `http://`.
+    /// Set on the agent, not per request: a per-request setting costs the TLS session
+    /// resumption of the next connection (fleet/tests/wire.rs).
+    pub fn for_deliveries(
+        tls: &EndpointTls,
+        timeout: Duration,
+        idle: Duration,
+    ) -> Result<Self, HttpError> {
+        Self::build(tls, timeout, idle, UserAgent::Ferry, Redirects::None)
     }
 
     /// Like [`Endpoint::kept_alive`], sending no `User-Agent` of its own: for a poll repeated
@@ -162,7 +186,7 @@ impl Endpoint {
         timeout: Duration,
         idle: Duration,
     ) -> Result<Self, HttpError> {
-        Self::build(tls, timeout, idle, UserAgent::None)
+        Self::build(tls, timeout, idle, UserAgent::None, Redirects::Follow)
     }
 
     fn build(
@@ -170,6 +194,7 @@ impl Endpoint {
         timeout: Duration,
         idle: Duration,
         user_agent: UserAgent,
+        redirects: Redirects,
     ) -> Result<Self, HttpError> {
         let ca = tls.ca_file.as_deref().map(read).transpose()?;
         let roots = match &ca {
@@ -219,6 +244,10 @@ impl Endpoint {
             .timeout_per_read(Some(tls.read_timeout.unwrap_or(Duration::from_secs(30))))
             .timeout_global(Some(timeout))
             .max_idle_age(idle)
+            .max_redirects(match redirects {
+                Redirects::Follow => 10,
+                Redirects::None => 0,
+            })
             .user_agent(match user_agent {
                 UserAgent::Ferry => ureq::config::AutoHeaderValue::Provided(std::sync::Arc::new(
                     format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")),
@@ -233,14 +262,12 @@ impl Endpoint {
         })
     }
 
-    /// POSTs a JSON body; any 2xx is success.
+    /// POSTs a JSON body; any 2xx is success. Redirects are followed only by an endpoint
+    /// made with redirects (deliveries use [`Endpoint::for_deliveries`]: none).
     pub fn post_json(&self, url: &str, body: &str) -> Result<(), HttpError> {
         let mut req = self
             .agent
             .post(url)
-            .config()
-            .https_only(is_https(url))
-            .build()
             .header("Content-Type", "application/json");
         if let Some(a) = &self.authorization {
             req = req.header("Authorization", a);
