@@ -218,7 +218,8 @@ mod tests {
             Path::new("/bin/sh"),
             &["-c".into(), script],
             d.path(),
-            Deadline::after(Duration::from_secs(2)),
+            // Long enough for the shell to start its grandchild on a loaded machine (2 s was not).
+            Deadline::after(Duration::from_secs(6)),
         )
         .unwrap_err();
         assert!(e.contains("killed at its deadline"), "{e}");
