@@ -36,7 +36,9 @@ fn text(o: &std::process::Output) -> String {
 /// Revision 1 (CRDs and custom resources) applied, then revision 2 (no files, as the bundle
 /// built without its CRD file was) refused twice, writing nothing.
 fn applied_then_refused(env: &Env, server: &Server) {
-    server.config(env, "timeout: 60s");
+    // An upper bound: on the real server the namespace controller empties `secrets-demo` while
+    // 25 CRDs go away, which took over 60 s once on a loaded machine.
+    server.config(env, "timeout: 180s");
     env.publish(1, &corpus_tree("apps/external-secrets", ""));
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
@@ -127,7 +129,7 @@ fn check_confirmed_by_the_publisher(env: &Env, server: &Server) {
 
 fn check_confirmed_by_the_sync(env: &Env, server: &Server) {
     applied_then_refused(env, server);
-    server.config(env, "timeout: 60s\nallowMassPrune: true");
+    server.config(env, "timeout: 180s\nallowMassPrune: true");
     let (code, out) = env.sync();
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -167,7 +169,7 @@ fn a_mass_deletion_is_refused_until_confirmed_on_the_real_server() {
 fn dropping_a_few_objects_is_an_ordinary_prune() {
     let env = Env::new();
     let server = Server::sim(&env);
-    server.config(&env, "timeout: 60s");
+    server.config(&env, "timeout: 180s");
     let files = corpus_tree("apps/external-secrets", "");
     env.publish(1, &files);
     assert_eq!(env.sync().0, 0);
