@@ -426,15 +426,18 @@ pub fn check_k3s_corpus(c: &Cluster) {
         // On the real server the controllers write status meanwhile (a Deployment becoming
         // Available): a re-apply that writes changes the versions every time, a controller only
         // once in a while, so up to three tries.
-        let (mut before, mut after) = (String::new(), String::new());
-        for _ in 0..3 {
-            before = c.ok(&[
+        let versions = || {
+            c.ok(&[
                 "get",
                 "-f",
                 &path,
                 "-o",
                 "jsonpath={.items[*].metadata.resourceVersion}",
-            ]);
+            ])
+        };
+        let mut tries = 0;
+        let (before, after) = loop {
+            let before = versions();
             let out = c.ok(&[
                 "apply",
                 "--server-side",
@@ -444,17 +447,12 @@ pub fn check_k3s_corpus(c: &Cluster) {
                 &path,
             ]);
             assert!(out.contains("serverside-applied"), "{out}");
-            after = c.ok(&[
-                "get",
-                "-f",
-                &path,
-                "-o",
-                "jsonpath={.items[*].metadata.resourceVersion}",
-            ]);
-            if before == after {
-                break;
+            let after = versions();
+            tries += 1;
+            if before == after || tries == 3 {
+                break (before, after);
             }
-        }
+        };
         assert_eq!(before, after, "{f}: re-apply changed objects");
         let diff = c.run(&[
             "diff",
