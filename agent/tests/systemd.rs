@@ -8,55 +8,17 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn unit_with_binary(dir: &std::path::Path) -> std::path::PathBuf {
-    let unit = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../systemd/ferry-agent.service"
-    ))
-    .unwrap();
-    let p = dir.join("ferry-agent.service");
-    std::fs::write(
-        &p,
-        unit.replace("/usr/bin/ferry-agent", env!("CARGO_BIN_EXE_ferry-agent")),
-    )
-    .unwrap();
-    p
-}
-
 #[test]
 fn unit_verifies_and_is_hardened() {
     let dir = tempfile::tempdir().unwrap();
-    let unit = unit_with_binary(dir.path());
-    let o = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&unit)
-        .output()
-        .expect("systemd-analyze (package systemd)");
-    assert!(
-        o.status.success() && o.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let unit = ferry_tests::systemd_unit::with_binary(
+        dir.path(),
+        "ferry-agent.service",
+        include_str!("../../systemd/ferry-agent.service"),
+        "/usr/bin/ferry-agent",
+        env!("CARGO_BIN_EXE_ferry-agent"),
     );
-    let o = Command::new("systemd-analyze")
-        .args(["security", "--offline=true"])
-        .arg(&unit)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Overall exposure level"))
-        .expect("exposure line");
-    let score: f64 = line
-        .split(':')
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(score <= 2.0, "exposure {score} > 2.0: {line}");
+    ferry_tests::systemd_unit::assert_verifies_and_is_hardened(&unit, 2.0);
 }
 
 #[test]

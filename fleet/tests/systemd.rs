@@ -2,51 +2,22 @@
 //! --offline=true` rates it OK (exposure at most 2.0), and its file limit is above the
 //! receiver's default connection limit (one descriptor per kept agent connection).
 
-use std::process::Command;
-
 const UNIT: &str = include_str!("../../systemd/ferry-fleet.service");
 
 fn unit_with_binary(dir: &std::path::Path) -> std::path::PathBuf {
-    let p = dir.join("ferry-fleet.service");
-    std::fs::write(
-        &p,
-        UNIT.replace("/usr/bin/ferry-fleet", env!("CARGO_BIN_EXE_ferry-fleet")),
+    ferry_tests::systemd_unit::with_binary(
+        dir,
+        "ferry-fleet.service",
+        UNIT,
+        "/usr/bin/ferry-fleet",
+        env!("CARGO_BIN_EXE_ferry-fleet"),
     )
-    .unwrap();
-    p
 }
 
 #[test]
 fn unit_verifies_and_is_hardened() {
     let dir = tempfile::tempdir().unwrap();
-    let unit = unit_with_binary(dir.path());
-    let o = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&unit)
-        .output()
-        .expect("systemd-analyze (package systemd)");
-    assert!(
-        o.status.success() && o.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let o = Command::new("systemd-analyze")
-        .args(["security", "--offline=true"])
-        .arg(&unit)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Overall exposure level"))
-        .expect("exposure line");
-    let score: f64 = line
-        .split(':')
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
-    assert!(score <= 2.0, "exposure {score} > 2.0: {line}");
+    ferry_tests::systemd_unit::assert_verifies_and_is_hardened(&unit_with_binary(dir.path()), 2.0);
 }
 
 #[test]

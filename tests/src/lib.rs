@@ -9,4 +9,5 @@ pub mod recorder;
 pub mod registry;
 pub mod sops_tools;
 pub mod static_server;
+pub mod systemd_unit;
 pub mod tcp_count;
