@@ -58,40 +58,35 @@ pub fn sops_encrypt(
 ) -> String {
     let path = dir.join(name);
     std::fs::write(&path, plain).expect("write plaintext");
-    let out = Command::new(sops_bin())
-        .current_dir(dir)
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .env_remove("SOPS_AGE_KEY_FILE")
+    let mut cmd = Command::new(sops_bin());
+    cmd.env_remove("SOPS_AGE_KEY_FILE")
         .args(["--encrypt", "--age", &recipients.join(",")])
-        .args(flags)
-        .arg(&path)
-        .output()
-        .expect("run sops");
-    std::fs::remove_file(&path).ok();
-    assert!(
-        out.status.success(),
-        "sops --encrypt failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+        .args(flags);
+    run_on_file(cmd, dir, &path, "--encrypt")
 }
 
 /// Decrypts with the real sops and the identity file `key_file` (to compare with ferry).
 pub fn sops_decrypt(dir: &Path, name: &str, encrypted: &str, key_file: &Path) -> String {
     let path = dir.join(name);
     std::fs::write(&path, encrypted).expect("write");
-    let out = Command::new(sops_bin())
+    let mut cmd = Command::new(sops_bin());
+    cmd.env("SOPS_AGE_KEY_FILE", key_file).arg("--decrypt");
+    run_on_file(cmd, dir, &path, "--decrypt")
+}
+
+/// Runs `cmd` (the sops CLI with its flags) on the file at `path` in `dir`, removes the file and
+/// returns what sops printed.
+fn run_on_file(mut cmd: Command, dir: &Path, path: &Path, what: &str) -> String {
+    let out = cmd
         .current_dir(dir)
         .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .env("SOPS_AGE_KEY_FILE", key_file)
-        .args(["--decrypt"])
-        .arg(&path)
+        .arg(path)
         .output()
         .expect("run sops");
-    std::fs::remove_file(&path).ok();
+    std::fs::remove_file(path).ok();
     assert!(
         out.status.success(),
-        "sops --decrypt failed: {}",
+        "sops {what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
