@@ -71,7 +71,8 @@ pub fn defaults(obj: &mut Value) {
     if let Some(s) = status.as_object_mut() {
         let lb = s.entry("loadBalancer").or_insert_with(|| json!({}));
         // LoadBalancerIPMode: an ingress with an IP is a `VIP` unless it says otherwise.
-        for ingress in lb["ingress"].as_array_mut().into_iter().flatten() {
+        let ingresses = lb.get_mut("ingress").and_then(Value::as_array_mut);
+        for ingress in ingresses.into_iter().flatten() {
             if ingress["ip"].is_string() && ingress["ipMode"].is_null() {
                 ingress["ipMode"] = json!("VIP");
             }
