@@ -80,6 +80,14 @@ pub const KNOWN: &[Known] = &[
             the ReplicaSet has already scaled when the next request reads the Scale",
     },
     Known {
+        sequence: "service",
+        step: "load balancer status of a ClusterIP Service",
+        path: "status",
+        reason: "the real server validates status writes (422 `status.loadBalancer.ingress: \
+            Forbidden: may only be used when spec.type is 'LoadBalancer'`); kube-sim validates \
+            names, required workload fields and immutable fields only",
+    },
+    Known {
         sequence: "namespace",
         step: "second delete",
         path: "status",

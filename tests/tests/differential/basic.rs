@@ -143,6 +143,18 @@ pub fn service(p: &mut Pair) {
     });
     p.get("dry-run Service not stored", "/api/v1/namespaces/{ns}/services/dry");
     p.send("delete", "DELETE", path, None, None);
+    let plain = "/api/v1/namespaces/{ns}/services/plain";
+    let mut cluster_ip = svc(json!([{"port": 80}]));
+    cluster_ip["metadata"]["name"] = json!("plain");
+    cluster_ip["spec"]["type"] = json!("ClusterIP");
+    p.apply("ClusterIP Service", plain, "alpha", "", &cluster_ip);
+    p.send(
+        "load balancer status of a ClusterIP Service",
+        "PATCH",
+        &format!("{plain}/status?fieldManager=lb"),
+        Some(MERGE),
+        Some(&json!({"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}})),
+    );
 }
 
 /// A Namespace with content: apply, label, delete (Terminating), gone.
