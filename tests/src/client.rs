@@ -123,7 +123,10 @@ pub fn send_full(
             .filter_map(|v| v.to_str().ok().map(str::to_string))
             .collect::<Vec<_>>()
     };
-    let content_type = header("content-type").into_iter().next().unwrap_or_default();
+    let content_type = header("content-type")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     let warnings = header("warning");
     let body = resp.body_mut().read_to_string()?;
     Ok(Reply {

@@ -82,7 +82,9 @@ pub fn scale_of(obj: &Value) -> Value {
         "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector_string(obj)}});
     if scale["status"]["selector"] == "" {
         // `selector` is omitempty (a CRD without `labelSelectorPath`).
-        scale["status"].as_object_mut().map(|s| s.remove("selector"));
+        scale["status"]
+            .as_object_mut()
+            .map(|s| s.remove("selector"));
     }
     scale
 }

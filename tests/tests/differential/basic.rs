@@ -36,7 +36,13 @@ pub fn configmap_writes(p: &mut Pair) {
         &cm("app", &ns, json!({"a": "9"})),
     );
     let patch = |p: &mut Pair, step: &str, ct: &str, body: Value| {
-        p.send(step, "PATCH", &format!("{CM}?fieldManager=patcher"), Some(ct), Some(&body))
+        p.send(
+            step,
+            "PATCH",
+            &format!("{CM}?fieldManager=patcher"),
+            Some(ct),
+            Some(&body),
+        )
     };
     patch(p, "merge patch", MERGE, json!({"data": {"d": "4"}}));
     patch(
@@ -67,15 +73,45 @@ pub fn configmap_writes(p: &mut Pair) {
     );
     let mut stale = cm("app", &ns, json!({"z": "1"}));
     stale["metadata"]["resourceVersion"] = json!("1");
-    p.send("update with a stale resourceVersion", "PUT", CM, Some(JSON), Some(&stale));
-    p.send("create an existing name", "POST", CMS, Some(JSON), Some(&first));
+    p.send(
+        "update with a stale resourceVersion",
+        "PUT",
+        CM,
+        Some(JSON),
+        Some(&stale),
+    );
+    p.send(
+        "create an existing name",
+        "POST",
+        CMS,
+        Some(JSON),
+        Some(&first),
+    );
     let mut unknown = cm("strict", &ns, json!({"a": "1"}));
     unknown["spec"] = json!({"x": 1});
     let strict = format!("{CMS}?fieldValidation=Strict");
-    p.send("strict unknown field", "POST", &strict, Some(JSON), Some(&unknown));
+    p.send(
+        "strict unknown field",
+        "POST",
+        &strict,
+        Some(JSON),
+        Some(&unknown),
+    );
     unknown["metadata"]["name"] = json!("warned");
-    p.send("unknown field warned", "POST", CMS, Some(JSON), Some(&unknown));
-    p.send("apply of an unknown field", "PATCH", &format!("{CMS}/warned?fieldManager=alpha"), Some(APPLY), Some(&unknown));
+    p.send(
+        "unknown field warned",
+        "POST",
+        CMS,
+        Some(JSON),
+        Some(&unknown),
+    );
+    p.send(
+        "apply of an unknown field",
+        "PATCH",
+        &format!("{CMS}/warned?fieldManager=alpha"),
+        Some(APPLY),
+        Some(&unknown),
+    );
     p.get("get after the writes", CM);
     p.send("delete", "DELETE", CM, None, None);
     p.get("get of a deleted object", CM);
@@ -100,10 +136,19 @@ pub fn lists(p: &mut Pair) {
         let paths = tokens.map(|t| format!("{first}&continue={t}"));
         pages = p.send_each(&format!("page {n}"), "GET", paths);
     }
-    p.get("names only", &format!("{CMS}?fieldSelector=metadata.name%3Dpage-3"));
-    p.get("set-based selector", &format!("{CMS}?labelSelector=set%20in%20(paged,other)&limit=10"));
+    p.get(
+        "names only",
+        &format!("{CMS}?fieldSelector=metadata.name%3Dpage-3"),
+    );
+    p.get(
+        "set-based selector",
+        &format!("{CMS}?labelSelector=set%20in%20(paged,other)&limit=10"),
+    );
     p.get("unfiltered list", &format!("{CMS}?limit=3"));
-    p.get("bad continue token", &format!("{CMS}?limit=2&continue=garbage"));
+    p.get(
+        "bad continue token",
+        &format!("{CMS}?limit=2&continue=garbage"),
+    );
 }
 
 /// A Service: apply, change, strategic patch of its ports, the status subresource, delete.
@@ -113,8 +158,15 @@ pub fn service(p: &mut Pair) {
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
                "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": ports}})
     };
-    p.apply("create", path, "alpha", "", &svc(json!([{"name": "http", "port": 80}])));
-    let two = json!([{"name": "http", "port": 80}, {"name": "https", "port": 443, "targetPort": 8443}]);
+    p.apply(
+        "create",
+        path,
+        "alpha",
+        "",
+        &svc(json!([{"name": "http", "port": 80}])),
+    );
+    let two =
+        json!([{"name": "http", "port": 80}, {"name": "https", "port": 443, "targetPort": 8443}]);
     p.apply("second port", path, "alpha", "", &svc(two));
     p.send(
         "strategic patch of a port",
@@ -136,12 +188,21 @@ pub fn service(p: &mut Pair) {
         s["status"] = json!({"loadBalancer": {}});
         s
     });
-    p.apply("dry-run of a new Service", "/api/v1/namespaces/{ns}/services/dry", "alpha", "&dryRun=All", &{
-        let mut s = svc(json!([{"port": 53, "protocol": "UDP"}]));
-        s["metadata"]["name"] = json!("dry");
-        s
-    });
-    p.get("dry-run Service not stored", "/api/v1/namespaces/{ns}/services/dry");
+    p.apply(
+        "dry-run of a new Service",
+        "/api/v1/namespaces/{ns}/services/dry",
+        "alpha",
+        "&dryRun=All",
+        &{
+            let mut s = svc(json!([{"port": 53, "protocol": "UDP"}]));
+            s["metadata"]["name"] = json!("dry");
+            s
+        },
+    );
+    p.get(
+        "dry-run Service not stored",
+        "/api/v1/namespaces/{ns}/services/dry",
+    );
     p.send("delete", "DELETE", path, None, None);
     let plain = "/api/v1/namespaces/{ns}/services/plain";
     let mut cluster_ip = svc(json!([{"port": 80}]));
@@ -177,5 +238,11 @@ pub fn namespace(p: &mut Pair) {
     p.send("second delete", "DELETE", &path, None, None);
     p.wait("namespace gone", &path, &gone);
     p.get("gone", &path);
-    p.send("delete default", "DELETE", "/api/v1/namespaces/default", None, None);
+    p.send(
+        "delete default",
+        "DELETE",
+        "/api/v1/namespaces/default",
+        None,
+        None,
+    );
 }

@@ -33,9 +33,10 @@ fn widget(spec: Value) -> Value {
 }
 
 fn established(a: &Answer) -> bool {
-    a.body["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+    a.body["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+    })
 }
 
 /// CRD created, its resources written through every verb and subresource, CRD deleted.
@@ -43,7 +44,11 @@ pub fn crd_and_custom_resources(p: &mut Pair) {
     p.apply("create CRD", CRD, "alpha", "", &crd());
     p.wait("established", CRD, &established);
     // The discovery and OpenAPI of a new group settle on their own on the real server.
-    p.wait("served", "/apis/diff.ferry.dev/v1/namespaces/{ns}/widgets", &|a| a.status == 200);
+    p.wait(
+        "served",
+        "/apis/diff.ferry.dev/v1/namespaces/{ns}/widgets",
+        &|a| a.status == 200,
+    );
     p.get("CRD", CRD);
     let spec = json!({"size": 1, "replicas": 2, "ports": [{"name": "a", "port": 1}]});
     p.apply("create CR", CR, "alpha", "", &widget(spec.clone()));
@@ -56,22 +61,73 @@ pub fn crd_and_custom_resources(p: &mut Pair) {
         &widget(json!({"ports": [{"name": "b", "port": 2}]})),
     );
     p.apply("conflict", CR, "beta", "", &widget(json!({"size": 5})));
-    p.apply("mistyped scalar", CR, "alpha", "", &widget(json!({"size": "big"})));
-    p.apply("unknown field pruned", CR, "gamma", "&dryRun=All", &widget(json!({"nope": 1})));
+    p.apply(
+        "mistyped scalar",
+        CR,
+        "alpha",
+        "",
+        &widget(json!({"size": "big"})),
+    );
+    p.apply(
+        "unknown field pruned",
+        CR,
+        "gamma",
+        "&dryRun=All",
+        &widget(json!({"nope": 1})),
+    );
     let patch = |p: &mut Pair, step: &str, path: &str, ct: &str, body: Value| {
-        p.send(step, "PATCH", &format!("{path}?fieldManager=patcher"), Some(ct), Some(&body))
+        p.send(
+            step,
+            "PATCH",
+            &format!("{path}?fieldManager=patcher"),
+            Some(ct),
+            Some(&body),
+        )
     };
-    patch(p, "strategic patch refused", CR, STRATEGIC, json!({"spec": {"size": 3}}));
+    patch(
+        p,
+        "strategic patch refused",
+        CR,
+        STRATEGIC,
+        json!({"spec": {"size": 3}}),
+    );
     patch(p, "merge patch", CR, MERGE, json!({"spec": {"size": 3}}));
-    patch(p, "merge patch of a wrong type", CR, MERGE, json!({"spec": {"size": "x"}}));
-    patch(p, "json patch", CR, JSON_PATCH, json!([{"op": "add", "path": "/spec/color", "value": "red"}]));
+    patch(
+        p,
+        "merge patch of a wrong type",
+        CR,
+        MERGE,
+        json!({"spec": {"size": "x"}}),
+    );
+    patch(
+        p,
+        "json patch",
+        CR,
+        JSON_PATCH,
+        json!([{"op": "add", "path": "/spec/color", "value": "red"}]),
+    );
     let status = format!("{CR}/status");
-    patch(p, "status patch", &status, MERGE, json!({"status": {"replicas": 2, "phase": "Up"}}));
+    patch(
+        p,
+        "status patch",
+        &status,
+        MERGE,
+        json!({"status": {"replicas": 2, "phase": "Up"}}),
+    );
     p.get("status", &status);
     p.get("scale", &format!("{CR}/scale"));
-    patch(p, "scale patch", &format!("{CR}/scale"), MERGE, json!({"spec": {"replicas": 4}}));
+    patch(
+        p,
+        "scale patch",
+        &format!("{CR}/scale"),
+        MERGE,
+        json!({"spec": {"replicas": 4}}),
+    );
     p.get("after the writes", CR);
-    p.get("list", "/apis/diff.ferry.dev/v1/namespaces/{ns}/widgets?limit=1");
+    p.get(
+        "list",
+        "/apis/diff.ferry.dev/v1/namespaces/{ns}/widgets?limit=1",
+    );
     p.send("delete CRD", "DELETE", CRD, None, None);
     p.wait("CRD gone", CRD, &gone);
     p.get("CR gone with it", CR);

@@ -119,7 +119,12 @@ impl Pair {
         };
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": pair.ns}});
         for t in [&pair.sim, &pair.real] {
-            let a = t.send("POST", "/api/v1/namespaces", Some(JSON), Some(&ns.to_string()));
+            let a = t.send(
+                "POST",
+                "/api/v1/namespaces",
+                Some(JSON),
+                Some(&ns.to_string()),
+            );
             assert_eq!(a.status, 201, "{}: namespace: {:?}", t.name, a.body);
         }
         let sa = format!("/api/v1/namespaces/{}/serviceaccounts/default", pair.ns);
@@ -143,8 +148,7 @@ impl Pair {
         body: Option<&Value>,
     ) -> [Answer; 2] {
         let (path, body) = (self.path(path), body.map(|b| b.to_string()));
-        let pair = [&self.sim, &self.real]
-            .map(|t| t.send(method, &path, ct, body.as_deref()));
+        let pair = [&self.sim, &self.real].map(|t| t.send(method, &path, ct, body.as_deref()));
         self.compare(step, &pair[0], &pair[1]);
         pair
     }
@@ -191,7 +195,8 @@ impl Pair {
     pub fn compare_values(&mut self, step: &str, sim: &Value, real: &Value) {
         let mut out = Vec::new();
         differences("summary", sim, real, &mut out);
-        self.found.extend(out.into_iter().map(|d| (step.to_string(), d)));
+        self.found
+            .extend(out.into_iter().map(|d| (step.to_string(), d)));
     }
 
     fn note(&mut self, step: &str, path: &str, sim: Value, real: Value) {
@@ -213,7 +218,8 @@ impl Pair {
         }
         let mut out = Vec::new();
         differences("body", &s.body, &r.body, &mut out);
-        self.found.extend(out.into_iter().map(|d| (step.to_string(), d)));
+        self.found
+            .extend(out.into_iter().map(|d| (step.to_string(), d)));
     }
 
     /// Prints every difference (known ones with their reason) and fails on any the allow-list

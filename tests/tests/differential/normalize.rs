@@ -63,7 +63,10 @@ fn keyed_managed_fields(entries: &[Value]) -> Value {
         let mut e = e.clone();
         if let Some(m) = e.as_object_mut() {
             m.retain(|k, _| {
-                matches!(k.as_str(), "apiVersion" | "fieldsType" | "fieldsV1" | "time")
+                matches!(
+                    k.as_str(),
+                    "apiVersion" | "fieldsType" | "fieldsV1" | "time"
+                )
             });
         }
         out.insert(key, e);

@@ -24,7 +24,10 @@ fn available(replicas: u64) -> impl Fn(&Answer) -> bool {
 
 /// Aliases every ReplicaSet's pod-template-hash of app `name` on each server as `<hash>`.
 fn alias_hashes(p: &mut Pair, name: &str) {
-    let path = format!("/apis/apps/v1/namespaces/{}/replicasets?labelSelector=app%3D{name}", p.ns);
+    let path = format!(
+        "/apis/apps/v1/namespaces/{}/replicasets?labelSelector=app%3D{name}",
+        p.ns
+    );
     for t in [&mut p.sim, &mut p.real] {
         let a = t.send("GET", &path, None, None);
         for rs in a.body["items"].as_array().into_iter().flatten() {
@@ -52,7 +55,13 @@ pub fn deployment_scale_and_patch(p: &mut Pair) {
     );
     p.wait("scaled", path, &available(3));
     p.get("scaled Deployment", path);
-    p.apply("apply conflicts with the scaler", path, "alpha", "", &deployment("web", 2));
+    p.apply(
+        "apply conflicts with the scaler",
+        path,
+        "alpha",
+        "",
+        &deployment("web", 2),
+    );
     p.send(
         "strategic patch of env",
         "PATCH",
@@ -66,11 +75,23 @@ pub fn deployment_scale_and_patch(p: &mut Pair) {
     p.get("after the second rollout", path);
     let mut changed = deployment("web", 3);
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.28");
-    p.apply("dry-run apply", path, "alpha", "&dryRun=All&force=true", &changed);
+    p.apply(
+        "dry-run apply",
+        path,
+        "alpha",
+        "&dryRun=All&force=true",
+        &changed,
+    );
     let mut selector = deployment("web", 3);
     selector["spec"]["selector"]["matchLabels"]["tier"] = json!("x");
     selector["spec"]["template"]["metadata"]["labels"]["tier"] = json!("x");
-    p.apply("immutable selector", path, "alpha", "&force=true", &selector);
+    p.apply(
+        "immutable selector",
+        path,
+        "alpha",
+        "&force=true",
+        &selector,
+    );
     p.send(
         "scale put",
         "PUT",
@@ -86,8 +107,12 @@ pub fn deployment_scale_and_patch(p: &mut Pair) {
 /// What remains of app `name` after its Deployment's deletion.
 fn remains(t: &Target, ns: &str, name: &str) -> Value {
     let get = |path: String| t.send("GET", &path, None, None);
-    let rs = get(format!("/apis/apps/v1/namespaces/{ns}/replicasets?labelSelector=app%3D{name}"));
-    let pods = get(format!("/api/v1/namespaces/{ns}/pods?labelSelector=app%3D{name}"));
+    let rs = get(format!(
+        "/apis/apps/v1/namespaces/{ns}/replicasets?labelSelector=app%3D{name}"
+    ));
+    let pods = get(format!(
+        "/api/v1/namespaces/{ns}/pods?labelSelector=app%3D{name}"
+    ));
     let owned = |l: &Answer| {
         let items = l.body["items"].as_array().cloned().unwrap_or_default();
         let with_owner = items
@@ -103,7 +128,11 @@ fn remains(t: &Target, ns: &str, name: &str) -> Value {
 /// Deletion with Foreground, Background and Orphan propagation: the DELETE answers and the end
 /// states (Deployment, ReplicaSets, Pods) once the garbage collector is done.
 pub fn deletion_propagation(p: &mut Pair) {
-    let policies = [("fg", "Foreground"), ("bg", "Background"), ("orphan", "Orphan")];
+    let policies = [
+        ("fg", "Foreground"),
+        ("bg", "Background"),
+        ("orphan", "Orphan"),
+    ];
     for (name, _) in policies {
         let path = format!("/apis/apps/v1/namespaces/{{ns}}/deployments/{name}");
         p.apply("create", &path, "alpha", "", &deployment(name, 2));
@@ -115,8 +144,15 @@ pub fn deletion_propagation(p: &mut Pair) {
     }
     for (name, policy) in policies {
         let path = format!("/apis/apps/v1/namespaces/{{ns}}/deployments/{name}");
-        let opts = json!({"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": policy});
-        p.send(&format!("delete {policy}"), "DELETE", &path, Some(JSON), Some(&opts));
+        let opts =
+            json!({"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": policy});
+        p.send(
+            &format!("delete {policy}"),
+            "DELETE",
+            &path,
+            Some(JSON),
+            Some(&opts),
+        );
     }
     let ns = p.ns.clone();
     for (name, policy) in policies {
@@ -150,9 +186,10 @@ pub fn job(p: &mut Pair) {
             "containers": [{"name": "run", "image": "busybox:1.36", "command": ["true"]}]}}}});
     p.apply("create", path, "alpha", "", &job);
     let complete = |a: &Answer| {
-        a.body["status"]["conditions"]
-            .as_array()
-            .is_some_and(|c| c.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"))
+        a.body["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True")
+        })
     };
     p.poll("complete", path, &complete);
     p.apply("no-op re-apply", path, "alpha", "", &job);

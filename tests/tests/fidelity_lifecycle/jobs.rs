@@ -173,7 +173,10 @@ fn eventually(c: &Cluster, what: &str, ok: impl Fn() -> bool) {
             Duration::from_secs(300)
         };
     while !ok() {
-        assert!(std::time::Instant::now() < deadline, "{what}: not within the bound");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within the bound"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }

@@ -160,7 +160,12 @@ impl State {
 
     /// [`State::mutate`] through `subresource` (the deployment controller writes its revision
     /// annotation with UpdateStatus, so its `status` entry owns it).
-    pub fn mutate_through(&mut self, key: &Key, subresource: &str, f: impl FnOnce(&mut Value)) -> bool {
+    pub fn mutate_through(
+        &mut self,
+        key: &Key,
+        subresource: &str,
+        f: impl FnOnce(&mut Value),
+    ) -> bool {
         let Some(stored) = self.objects.get(key) else {
             return false;
         };
@@ -393,7 +398,10 @@ pub fn set_condition_last(conds: &Value, new: Value) -> Value {
     let mut n = new;
     if let Some(i) = list.iter().position(|c| c["type"] == n["type"]) {
         let old = &list[i];
-        if ["status", "reason", "message"].iter().all(|k| old[*k] == n[*k]) {
+        if ["status", "reason", "message"]
+            .iter()
+            .all(|k| old[*k] == n[*k])
+        {
             return Value::Array(list);
         }
         if old["status"] == n["status"] {
