@@ -78,7 +78,6 @@ impl DeleteOptions {
     }
 }
 
-/// The answer to a DELETE.
 /// The warnings of a DELETE: batch/v1 Jobs deleted without a propagation policy keep their
 /// pods, and the Job storage says so (`pkg/registry/batch/job/storage`).
 pub fn warnings(rt: &ResourceType, opts: &DeleteOptions) -> Vec<String> {
@@ -88,6 +87,7 @@ pub fn warnings(rt: &ResourceType, opts: &DeleteOptions) -> Vec<String> {
     Vec::new()
 }
 
+/// The answer to a DELETE.
 #[derive(Debug, Clone)]
 pub struct Deleted {
     pub code: u16,
