@@ -112,6 +112,20 @@ pub fn configmap_writes(p: &mut Pair) {
         Some(APPLY),
         Some(&unknown),
     );
+    p.send(
+        "dry-run merge patch",
+        "PATCH",
+        &format!("{CM}?fieldManager=dry&dryRun=All"),
+        Some(MERGE),
+        Some(&json!({"data": {"g": "7"}})),
+    );
+    p.send(
+        "dry-run delete",
+        "DELETE",
+        &format!("{CM}?dryRun=All"),
+        None,
+        None,
+    );
     p.get("get after the writes", CM);
     p.send("delete", "DELETE", CM, None, None);
     p.get("get of a deleted object", CM);

@@ -73,6 +73,27 @@ pub fn deployment_scale_and_patch(p: &mut Pair) {
     p.wait("second rollout", path, &available(3));
     alias_hashes(p, "web");
     p.get("after the second rollout", path);
+    p.send(
+        "strategic patch deleting an env item",
+        "PATCH",
+        &format!("{path}?fieldManager=patcher"),
+        Some(STRATEGIC),
+        Some(&json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "env": [{"name": "A", "$patch": "delete"}]}]}}}})),
+    );
+    p.wait("third rollout", path, &available(3));
+    alias_hashes(p, "web");
+    p.send(
+        "json patch removing a label",
+        "PATCH",
+        &format!("{path}?fieldManager=patcher"),
+        Some(JSON_PATCH),
+        Some(
+            &json!([{"op": "add", "path": "/metadata/labels", "value": {"team": "a"}},
+                     {"op": "remove", "path": "/metadata/labels/team"}]),
+        ),
+    );
+    p.get("after the third rollout", path);
     let mut changed = deployment("web", 3);
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.28");
     p.apply(
