@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/k3s-io/helm-controller/pkg/controllers"
+	helmcontrollers "github.com/k3s-io/helm-controller/pkg/controllers"
 	"github.com/k3s-io/helm-controller/pkg/controllers/common"
 	"github.com/k3s-io/helm-controller/pkg/crds"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -63,7 +63,7 @@ func startHelmController(ctx context.Context, kubeconfig string, deadline time.T
 		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}, &clientcmd.ConfigOverrides{})
 	opts := common.Options{Threadiness: 1, NodeName: nodeName, JobClusterRole: "cluster-admin"}
 	go func() {
-		if err := controllers.Register(ctx, "", common.Name, loader, opts); err != nil {
+		if err := helmcontrollers.Register(ctx, "", common.Name, loader, opts); err != nil {
 			errc <- fmt.Errorf("helm-controller: %w", err)
 		}
 	}()
