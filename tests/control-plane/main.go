@@ -6,7 +6,7 @@
 // A node stand-in (node.go) replaces the kubelet and the scheduler.
 //
 // Usage: ferry-control-plane --dir DIR [--port N] [--exit-on-stdin-eof]
-// [--apiserver-arg=--flag=value ...] [--controller-manager-arg=--flag=value ...]
+// [--helm-controller (k3s's helm-controller, helm.go)] [--apiserver-arg=--flag=value ...] [--controller-manager-arg=--flag=value ...]
 //
 // When the control plane is ready (apiserver /readyz ok, controller-manager serving, node
 // registered) it writes DIR/kubeconfig (admin, system:masters, inline client certificate) and
