@@ -8,10 +8,10 @@
 use super::object::{DesiredObject, ObjectId};
 use super::ownership::{self, FieldPath, YieldReason, Yielded};
 use super::FIELD_MANAGER;
-use crate::config::RecreatePolicy;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use kube::core::params::{DeleteParams, Patch, PatchParams};
 use kube::core::Request;
+use crate::config::RecreatePolicy;
 use serde_json::Value;
 use std::time::Duration;
 use thiserror::Error;
@@ -263,7 +263,7 @@ fn delete_and_wait(
     let started = clock.now();
     loop {
         let live =
-            super::apply::get_live(client, info, &d.id.namespace, &d.id.name).map_err(kerr)?;
+            super::livelist::get_live(client, info, &d.id.namespace, &d.id.name).map_err(kerr)?;
         let Some(live) = live else {
             return Ok(());
         };
