@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod backoff;
 pub mod config;
+pub mod error;
 pub mod gate;
 pub mod health;
 pub mod install;
