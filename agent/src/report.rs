@@ -1,6 +1,8 @@
 //! Reporting after sync passes: the fleet heartbeat and queued notifications (delivered from
 //! the outbox), the metrics textfile, and the `ferry-status` ConfigMap in the cluster.
 
+pub mod config;
+
 use crate::engine::object::DesiredObject;
 use crate::reconcile::Agent;
 
@@ -90,7 +92,7 @@ impl Agent {
             .map_err(|e| e.to_string())?;
         let policy = crate::engine::write::WritePolicy {
             force: true,
-            recreate: crate::config::RecreatePolicy::Never,
+            recreate: crate::engine::write::RecreatePolicy::Never,
             timeout: std::time::Duration::from_secs(30),
             poll: self.poll_interval,
         };

@@ -5,12 +5,12 @@
 //! is done when gone (see `jobs`) is current once the server no longer has it; the Jobs seen
 //! ending are returned, for the store.
 
+use super::health::JobHealth;
 use super::health::{health, Facts, Health};
 use super::jobs::{self, JobEnd};
 use super::livelist::get_live;
 use super::object::{DesiredObject, ObjectId};
 use super::resolve::info_for;
-use crate::config::JobHealth;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -11,10 +11,19 @@ use super::FIELD_MANAGER;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use kube::core::params::{DeleteParams, Patch, PatchParams};
 use kube::core::Request;
-use crate::config::RecreatePolicy;
+use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 use thiserror::Error;
+
+/// Whether objects are re-created when an immutable field changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecreatePolicy {
+    #[default]
+    Never,
+    OnImmutable,
+}
 
 /// Annotation opting one object into re-creation on immutable-field changes.
 pub const RECREATE_ANNOTATION: &str = "ferry.dev/recreate";

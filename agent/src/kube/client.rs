@@ -8,10 +8,20 @@ use base64::Engine;
 use kube::config::Kubeconfig;
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// An identity to impersonate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Impersonate {
+    pub user: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
 
 /// Longest server message kept in an error.
 const MAX_MESSAGE: usize = 2000;

@@ -17,13 +17,13 @@ pub struct RetryPolicy {
     /// Delay before the first retry; doubles per retry.
     #[serde(
         default = "default_initial",
-        deserialize_with = "crate::config::duration"
+        deserialize_with = "ferry_bundle::config_file::duration"
     )]
     pub initial_delay: Duration,
     /// Longest delay between two tries (also bounds a server's `Retry-After`).
     #[serde(
         default = "default_max",
-        deserialize_with = "crate::config::duration"
+        deserialize_with = "ferry_bundle::config_file::duration"
     )]
     pub max_delay: Duration,
 }
