@@ -34,6 +34,7 @@ pub fn record(
             | "host-interrupted"
             | "host-held"
             | "self-update-rolled-back"
+            | "site-fenced"
     );
     match recorded {
         Recorded::Repeated { count } => {

@@ -52,7 +52,9 @@ impl Agent {
                 Err(e) => tracing::warn!("metrics: {e}"),
             }
         }
-        if self.config.status_object.enabled {
+        // On a site, only the leader writes the status object (followers' writes are fenced).
+        let leads = self.site.as_ref().is_none_or(|s| s.fence().holds());
+        if self.config.status_object.enabled && leads {
             if let Err(e) = self.write_status_object(&reports) {
                 tracing::warn!("status object: {e}");
             }

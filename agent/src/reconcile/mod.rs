@@ -12,6 +12,7 @@ mod operator;
 mod pass;
 mod refuse;
 mod revision;
+mod site;
 
 pub use refuse::ContentRefusal;
 
@@ -152,6 +153,12 @@ pub enum Outcome {
         dependency: String,
         reason: String,
     },
+    /// Another node of the site leads (holds the site Lease): this one polled, verified and
+    /// cached `cached` (if anything) for a takeover, and wrote nothing.
+    Following {
+        holder: String,
+        cached: Option<u64>,
+    },
     /// The offered revision failed and was rolled back before; it waits for a newer
     /// revision, the end of its hold, or `ferry-agent retry`.
     Held {
@@ -177,11 +184,14 @@ pub struct Agent {
     sweep_pending: Mutex<BTreeMap<String, bool>>,
     /// A full sweep on the next pass of every sync (daemon start).
     pub sweep_on_start: AtomicBool,
+    /// The site election, when `site:` is configured (its fence is in `client`).
+    pub site: Option<std::sync::Arc<crate::site::elector::Elector>>,
 }
 
 impl Agent {
     pub fn new(config: AgentConfig, store: Store, blobs: BlobCache, client: KubeClient) -> Self {
         let client = client.with_retry(config.api_retry);
+        let (client, site) = crate::site::wire(&config, client);
         let scratch = config.state_dir.join("tmp");
         let _ = std::fs::remove_dir_all(&scratch);
         let _ = std::fs::create_dir_all(&scratch);
@@ -211,6 +221,7 @@ impl Agent {
             started: std::time::Instant::now(),
             sweep_pending: Mutex::new(BTreeMap::new()),
             sweep_on_start: AtomicBool::new(false),
+            site,
         }
     }
 

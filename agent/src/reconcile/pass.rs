@@ -52,10 +52,16 @@ impl Agent {
             }
             Gate::Open => {}
         }
+        if let Some(holder) = self.site_follower() {
+            return self.follow(sync, holder);
+        }
         let good = state.good.as_ref().map(|g| GoodRevision {
             revision: g.revision,
             digest: g.digest.clone(),
         });
+        if let Some(done) = self.take_over_from_cache(sync, good.as_ref()) {
+            return done;
+        }
         let policy = self.policy(sync)?;
         crate::fault::point("poll");
         let polled = {
@@ -220,7 +226,7 @@ impl Agent {
 
     /// Records the outcome of an attempt: success moves the cursor; failure rolls back (and
     /// holds the revision) or keeps state for the next pass, as [`decide::after_failure`] says.
-    fn after_attempt(
+    pub(super) fn after_attempt(
         &self,
         sync: &SyncConfig,
         revision: u64,
@@ -250,6 +256,11 @@ impl Agent {
             }
             Err(e) => e,
         };
+        if e.is_fenced() {
+            // Not the revision's fault: this node stopped leading mid-pass. No rollback.
+            self.event(name, "site-fenced", &e.to_string());
+            return Err(e);
+        }
         if let SyncError::MassPrune { .. } = e {
             // Refused before any write: nothing to roll back, nothing held; the next pass
             // meets the same refusal until the publisher or the sync's config confirms it.

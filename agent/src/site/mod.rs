@@ -4,6 +4,59 @@
 //! section makes no Lease request and is never fenced.
 
 pub mod config;
+pub mod elector;
+pub mod fence;
 pub mod lease;
 
 pub use config::SiteConfig;
+
+use crate::config::AgentConfig;
+use crate::kube::KubeClient;
+use std::sync::Arc;
+
+/// With `site:` configured: the client with every write fenced, and the elector (holding the
+/// unfenced client for the Lease alone). Without: the client as it was, and no elector.
+pub fn wire(
+    config: &AgentConfig,
+    client: KubeClient,
+) -> (KubeClient, Option<Arc<elector::Elector>>) {
+    let Some(site) = &config.site else {
+        return (client, None);
+    };
+    let me = config.device_id();
+    let fence = Arc::new(fence::Fence::new(
+        format!("{}/{}", site.lease_namespace, site.lease()),
+        site.timings(),
+        crate::clock::configured(),
+    ));
+    let unfenced = client.clone().fenced(None, &me);
+    let elector = elector::Elector::new(unfenced, site.clone(), me.clone(), fence.clone());
+    (client.fenced(Some(fence), &me), Some(Arc::new(elector)))
+}
+
+/// Runs the election forever: one try per retry period on the fence's clock; `changed` hears
+/// each change of role (leading, following another holder).
+pub fn run(elector: Arc<elector::Elector>, changed: impl Fn(&elector::Role)) {
+    let mut last = elector::Role::Unknown;
+    let every = elector.fence().timings().retry_period;
+    loop {
+        let role = match elector.try_once() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("site election: {e}");
+                elector::Role::Unknown
+            }
+        };
+        // A failed try is no change (the fence closes by the renew deadline on its own).
+        if role != elector::Role::Unknown && role != last {
+            changed(&role);
+            last = role;
+        } else if role == elector::Role::Unknown && !elector.fence().holds() {
+            if let elector::Role::Leading { .. } = last {
+                changed(&elector::Role::Unknown);
+                last = elector::Role::Unknown;
+            }
+        }
+        elector.fence().clock().sleep(every);
+    }
+}

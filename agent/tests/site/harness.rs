@@ -1,0 +1,239 @@
+//! A site of three real `ferry-agent run` processes (separate state directories, one config
+//! each, device ids node-1..3) against one API server, on one test clock they share
+//! (`FERRY_TEST_CLOCK_FILE`): the test moves it one retry period at a time, and only once
+//! every live node's election thread waits on it (each sleep leaves a mark naming the time it
+//! waits for), so every node makes exactly one election try per step, whatever the load.
+
+use crate::common::Env;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The retry period the site runs with (client-go's default); one clock step.
+pub const STEP_MS: i64 = 2_000;
+pub const LEASE_MS: i64 = 15_000;
+const START_MS: i64 = 1_900_000_000_000;
+
+pub struct Node {
+    pub id: String,
+    pub config: PathBuf,
+    pub child: Option<Child>,
+    pub stopped: bool,
+}
+
+pub struct Site {
+    pub env: Env,
+    pub clock: PathBuf,
+    pub nodes: Vec<Node>,
+}
+
+impl Site {
+    /// Three nodes configured against `kubeconfig` (kube-sim's when None); not started.
+    pub fn new(kubeconfig: Option<&Path>) -> Site {
+        let env = Env::new();
+        let clock = env.dir.path().join("clock");
+        std::fs::write(&clock, START_MS.to_string()).unwrap();
+        let kubeconfig = kubeconfig
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| env.sim.kubeconfig_path());
+        let nodes = (1..=3)
+            .map(|i| {
+                let id = format!("node-{i}");
+                let dir = env.dir.path().join(&id);
+                std::fs::create_dir_all(&dir).unwrap();
+                let config = dir.join("agent.yaml");
+                std::fs::write(
+                    &config,
+                    format!(
+                        "device:\n  id: {id}\n  labels: {{site: lab}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nsite:\n  name: lab\nsyncs:\n  - name: app\n    source: {{type: directory, path: {}}}\n    interval: 1s\n    timeout: 30s\n",
+                        dir.join("state").display(),
+                        kubeconfig.display(),
+                        env.dir.path().join("keys").display(),
+                        env.drop_dir().display(),
+                    ),
+                )
+                .unwrap();
+                Node {
+                    id,
+                    config,
+                    child: None,
+                    stopped: false,
+                }
+            })
+            .collect();
+        Site { env, clock, nodes }
+    }
+
+    pub fn start(&mut self, i: usize, faults: &[(&str, &str)]) {
+        let n = &mut self.nodes[i];
+        let log = std::fs::File::create(n.config.with_file_name("agent.log")).unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ferry-agent"));
+        c.arg("--config")
+            .arg(&n.config)
+            .arg("run")
+            .env("FERRY_TEST_CLOCK_FILE", &self.clock)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, v) in faults {
+            c.env(k, v);
+        }
+        n.child = Some(c.spawn().unwrap());
+        n.stopped = false;
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.start(i, &[]);
+        }
+    }
+
+    pub fn pid(&self, i: usize) -> u32 {
+        self.nodes[i].child.as_ref().unwrap().id()
+    }
+
+    fn signal(&self, i: usize, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid(i).to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} node {i}");
+    }
+
+    /// kill -9, and reaped.
+    pub fn kill(&mut self, i: usize) {
+        let mut c = self.nodes[i].child.take().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    pub fn stop(&mut self, i: usize) {
+        self.signal(i, "-STOP");
+        self.nodes[i].stopped = true;
+    }
+
+    pub fn cont(&mut self, i: usize) {
+        self.signal(i, "-CONT");
+        self.nodes[i].stopped = false;
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        std::fs::read_to_string(&self.clock)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits (bounded, wall time) until every running node's election thread sleeps on the
+    /// clock waiting for a time after now.
+    pub fn settle(&self) {
+        let now = self.now_ms();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.child.is_none() || n.stopped {
+                continue;
+            }
+            let mark = self
+                .clock
+                .with_extension(format!("{}.ferry-site", self.pid(i)));
+            loop {
+                let waits: i64 = std::fs::read_to_string(&mark)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0);
+                if waits > now {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{} did not wait on the clock within 60 s:\n{}",
+                    n.id,
+                    self.tail(i)
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// Moves the clock one retry period once every running node waits on it.
+    pub fn tick(&self) {
+        self.settle();
+        let next = self.now_ms() + STEP_MS;
+        let tmp = self.clock.with_extension("tmp");
+        std::fs::write(&tmp, next.to_string()).unwrap();
+        std::fs::rename(tmp, &self.clock).unwrap();
+    }
+
+    /// Ticks until `cond` holds (checked between steps, with a short bounded look on the
+    /// wall clock for passes, which run on their own schedule); returns the steps taken.
+    pub fn ticks_until(&self, what: &str, max: u32, mut cond: impl FnMut() -> bool) -> u32 {
+        for n in 0..=max {
+            let look = Instant::now() + Duration::from_millis(300);
+            loop {
+                if cond() {
+                    return n;
+                }
+                if Instant::now() >= look {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            self.tick();
+        }
+        panic!("{what}: not within {max} steps\n{}", self.logs());
+    }
+
+    /// Node `i`'s whole log.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].config.with_file_name("agent.log"))
+            .unwrap_or_default()
+    }
+
+    fn tail(&self, i: usize) -> String {
+        let text = self.log(i);
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn logs(&self) -> String {
+        (0..self.nodes.len())
+            .map(|i| format!("--- {}:\n{}", self.nodes[i].id, self.tail(i)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = Command::new("kill")
+                    .args(["-CONT", &c.id().to_string()])
+                    .status();
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// A ConfigMap `site-<i>` per index with `value`.
+pub fn configmaps(count: usize, value: &str) -> Vec<(&'static str, String)> {
+    (0..count)
+        .map(|i| {
+            let name: &'static str = Box::leak(format!("cm-{i}.yaml").into_boxed_str());
+            (
+                name,
+                crate::common::cm(&format!("site-{i}"), "default", value),
+            )
+        })
+        .collect()
+}
+
+/// Which node a request came from, by its User-Agent (`ferry-agent/<v> node/<id>`).
+pub fn node_of(user_agent: &str) -> Option<&str> {
+    user_agent.split(" node/").nth(1)
+}
