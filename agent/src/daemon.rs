@@ -288,7 +288,7 @@ pub fn run(agent: Arc<Agent>) {
                         let delay = schedule.after(succeeded, jitter());
                         match result {
                             Ok(o) => tracing::debug!(sync = %name, ?o, "sync pass done"),
-                            Err(e) => tracing::warn!(sync = %name, "{e}"),
+                            Err(e) => tracing::warn!(sync = %name, "sync pass failed: {e}"),
                         }
                         wait_or_new_term(&agent, delay).await;
                     }

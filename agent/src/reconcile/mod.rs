@@ -112,6 +112,17 @@ pub enum SyncError {
         revision: u64,
         prune: crate::engine::plan::MassPrune,
     },
+    #[error("sync {sync}: {source}")]
+    Site {
+        sync: String,
+        source: crate::site::elector::ElectError,
+    },
+    #[error("sync {sync}: revision {revision} is below the site's applied revision {site} (recorded on the site Lease): refused, the site is never rolled back")]
+    BelowSite {
+        sync: String,
+        revision: u64,
+        site: u64,
+    },
     #[error("unknown sync {0}")]
     UnknownSync(String),
     #[error("sync {sync}: {origin}: {object} is outside the sync's namespace fence ({allowed}); refused before any write")]
@@ -244,6 +255,7 @@ impl Agent {
                 source,
             })?
             .highest_revision;
+        let highest = self.site_floor(&sync.name, highest);
         Ok(VerifyPolicy {
             signatures,
             name: sync.bundle_name().to_string(),

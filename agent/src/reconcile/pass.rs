@@ -246,6 +246,7 @@ impl Agent {
                 // offered again by the next poll.
                 self.store.set_cursor(name, Some(cursor)).map_err(st)?;
                 self.store.release_hold(name).map_err(st)?;
+                self.site_done(name, revision, digest);
                 self.event(
                     name,
                     "applied",
@@ -261,7 +262,7 @@ impl Agent {
             self.event(name, "site-fenced", &e.to_string());
             return Err(e);
         }
-        if let SyncError::MassPrune { .. } = e {
+        if matches!(e, SyncError::MassPrune { .. } | SyncError::BelowSite { .. }) {
             // Refused before any write: nothing to roll back, nothing held; the next pass
             // meets the same refusal until the publisher or the sync's config confirms it.
             self.event(name, "refused", &e.to_string());
@@ -275,6 +276,13 @@ impl Agent {
             AfterFailure::Retry => {
                 // A failure before the attempt was recorded (the host step) shows in `status`
                 // too.
+                self.store
+                    .set_error(name, Some(&e.to_string()))
+                    .map_err(st)?;
+                Err(e)
+            }
+            AfterFailure::RollBack { to } if self.behind_site(name, Some(to.revision)) => {
+                // The site is past this node's last good revision: never roll it back there.
                 self.store
                     .set_error(name, Some(&e.to_string()))
                     .map_err(st)?;

@@ -134,7 +134,9 @@ impl Agent {
         self.site.as_ref()?;
         let name = sync.name.as_str();
         let c = self.cached(name)?;
-        if good.is_some_and(|g| g.revision >= c.revision) {
+        if good.is_some_and(|g| g.revision >= c.revision)
+            || self.site_applied(name).is_some_and(|s| s > c.revision)
+        {
             return None;
         }
         let run = || {
@@ -158,9 +160,68 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// The site's applied revision of `sync` as the Lease carries it (None: no site, or
+    /// nothing recorded yet).
+    pub(super) fn site_applied(&self, sync: &str) -> Option<u64> {
+        let e = self.site.as_ref()?;
+        e.site_state("applied", sync).map(|(r, _)| r)
+    }
+
+    /// The anti-rollback floor for verification: the local highest applied, raised to just
+    /// below the site's applied revision (so that revision itself is still taken when this
+    /// node lacks it, and anything older is refused as a rollback).
+    pub(super) fn site_floor(&self, sync: &str, local: Option<u64>) -> Option<u64> {
+        match self.site_applied(sync) {
+            Some(r) if r > 0 => Some(local.unwrap_or(0).max(r - 1)),
+            _ => local,
+        }
+    }
+
+    /// True when the site is at a newer revision than this node's last good one: enforcing
+    /// or rolling back to the local one would take the site back.
+    pub(super) fn behind_site(&self, sync: &str, local: Option<u64>) -> bool {
+        self.site_applied(sync)
+            .is_some_and(|r| local.is_none_or(|l| l < r))
+    }
+
+    /// Before a revision is applied on a site: the Lease records it as the site's highest
+    /// verified revision, written at once (the write fails unless this node leads).
+    pub(super) fn site_intent(&self, sync: &str, revision: u64) -> Result<(), SyncError> {
+        let Some(e) = &self.site else { return Ok(()) };
+        if let Some(site) = self.site_applied(sync).filter(|s| *s > revision) {
+            // The one gate every apply passes: nothing older than the site's revision.
+            return Err(SyncError::BelowSite {
+                sync: sync.into(),
+                revision,
+                site,
+            });
+        }
+        let key = crate::site::elector::state_key("highest", sync);
+        e.publish_now(&[(key, revision.to_string())])
+            .map_err(|source| SyncError::Site {
+                sync: sync.into(),
+                source,
+            })
+    }
+
+    /// After a revision was applied: the Lease records it as the site's applied revision (at
+    /// once; else with the next renewal).
+    pub(super) fn site_done(&self, sync: &str, revision: u64, digest: &str) {
+        let Some(e) = &self.site else { return };
+        let key = crate::site::elector::state_key("applied", sync);
+        if let Err(err) = e.publish_now(&[(key, format!("{revision} {digest}"))]) {
+            tracing::warn!(sync, "site state: {err}");
+        }
+    }
+}
+
 impl SyncError {
     /// True when a write was refused by the site fence (this node stopped leading).
     pub fn is_fenced(&self) -> bool {
+        if matches!(self, SyncError::Site { .. }) {
+            return true;
+        }
         let mut e: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(err) = e {
             if let Some(crate::kube::KubeError::Fenced { .. }) =

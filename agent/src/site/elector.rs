@@ -51,6 +51,11 @@ pub struct LeaseRecord {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// The annotation of site state `what` (`applied`, `highest`) of `sync`.
+pub fn state_key(what: &str, sync: &str) -> String {
+    format!("ferry.dev/{what}.{sync}")
+}
+
 /// The elector of one site.
 pub struct Elector {
     client: KubeClient,
@@ -60,6 +65,8 @@ pub struct Elector {
     last: Mutex<Option<LeaseRecord>>,
     /// Annotations this node writes with its renewals while it leads (site state).
     publish: Mutex<BTreeMap<String, String>>,
+    /// One try at a time (the election thread, and a pass publishing site state).
+    trying: Mutex<()>,
 }
 
 fn text(v: &Value, max: usize, what: &str, lease: &str) -> Result<Option<String>, ElectError> {
@@ -121,6 +128,7 @@ impl Elector {
             fence,
             last: Mutex::new(None),
             publish: Mutex::new(BTreeMap::new()),
+            trying: Mutex::new(()),
         }
     }
 
@@ -182,15 +190,45 @@ impl Elector {
             .insert(key.into(), value.into());
     }
 
-    /// One try: read, decide, write. Returns what this node is now.
+    /// The site state the Lease carries for `sync` under `what` (`applied`, `highest`):
+    /// `<revision>[ <digest>]`.
+    pub fn site_state(&self, what: &str, sync: &str) -> Option<(u64, String)> {
+        let last = self.last()?;
+        let v = last.annotations.get(&state_key(what, sync))?;
+        let (rev, digest) = v.split_once(' ').unwrap_or((v.as_str(), ""));
+        Some((rev.parse().ok()?, digest.to_string()))
+    }
+
+    /// Writes site state at once with a renewal; Ok only if this node leads and the Lease
+    /// now carries it.
+    pub fn publish_now(&self, entries: &[(String, String)]) -> Result<(), ElectError> {
+        for (k, v) in entries {
+            self.publish(k, v);
+        }
+        match self.try_once()? {
+            Role::Leading { .. } => Ok(()),
+            _ => Err(ElectError::Malformed {
+                lease: self.name(),
+                reason: "site state not written: this node does not lead".into(),
+            }),
+        }
+    }
+
+    /// One try: read, decide, write. Returns what this node is now. A leader that holds the
+    /// lease renews with the version its last write returned and reads only when that fails
+    /// (one request per retry period); a follower reads once per retry period.
     pub fn try_once(&self) -> Result<Role, ElectError> {
+        let _one = self.trying.lock().unwrap_or_else(|e| e.into_inner());
         let clock = self.fence.clock().clone();
         // The renewal counts from before the read: the conservative start of the fence.
         let began = clock.now();
-        let current = match self.request("GET", &self.path(true), None) {
-            Ok(obj) => Some(parse(&obj, &self.name())?),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(self.kube(e)),
+        let current = match self.last().filter(|_| self.fence.holds()) {
+            Some(ours) => Some(ours),
+            None => match self.request("GET", &self.path(true), None) {
+                Ok(obj) => Some(parse(&obj, &self.name())?),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(self.kube(e)),
+            },
         };
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = current.clone();
         let was_leading = self.fence.holds();

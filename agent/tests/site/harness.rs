@@ -72,7 +72,7 @@ impl Site {
             .arg(&n.config)
             .arg("run")
             .env("FERRY_TEST_CLOCK_FILE", &self.clock)
-            .env("RUST_LOG", "info")
+            .env("FERRY_LOG", "info,ferry_agent::daemon=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -184,6 +184,22 @@ impl Site {
             self.tick();
         }
         panic!("{what}: not within {max} steps\n{}", self.logs());
+    }
+
+    /// Passes node `i` finished (its log says so).
+    pub fn passes(&self, i: usize) -> usize {
+        let log = self.log(i);
+        log.matches("sync pass done").count() + log.matches("sync pass failed").count()
+    }
+
+    /// Ticks until node `i` finished `n` more passes.
+    pub fn more_passes(&self, i: usize, n: usize) -> u32 {
+        let start = self.passes(i);
+        self.ticks_until(
+            &format!("{} passed {n} times", self.nodes[i].id),
+            40,
+            || self.passes(i) >= start + n,
+        )
     }
 
     /// Node `i`'s whole log.
