@@ -5,6 +5,8 @@
 //! waits for), so every node makes exactly one election try per step, whatever the load.
 
 use crate::common::Env;
+use ferry_tests::kube_sim::LogEntry;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,21 +23,38 @@ pub struct Node {
     pub stopped: bool,
 }
 
+/// The API server a site runs against: kube-sim (its request log), or a real control plane
+/// (its kubeconfig and audit log).
+#[derive(Clone, Copy)]
+pub enum Api {
+    Sim,
+    Real {
+        kubeconfig: &'static Path,
+        audit: &'static Path,
+    },
+}
+
 pub struct Site {
     pub env: Env,
+    pub api: Api,
+    /// The site's name (its Lease is `ferry-<name>`) and the namespace its objects live in.
+    pub name: String,
+    pub ns: String,
     pub clock: PathBuf,
     pub nodes: Vec<Node>,
+    kubectl_cache: tempfile::TempDir,
 }
 
 impl Site {
-    /// Three nodes configured against `kubeconfig` (kube-sim's when None); not started.
-    pub fn new(kubeconfig: Option<&Path>) -> Site {
+    /// Three nodes of site `name` on `api`; not started.
+    pub fn new(api: Api, name: &str) -> Site {
         let env = Env::new();
         let clock = env.dir.path().join("clock");
         std::fs::write(&clock, START_MS.to_string()).unwrap();
-        let kubeconfig = kubeconfig
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| env.sim.kubeconfig_path());
+        let kubeconfig = match api {
+            Api::Sim => env.sim.kubeconfig_path(),
+            Api::Real { kubeconfig, .. } => kubeconfig.to_path_buf(),
+        };
         let nodes = (1..=3)
             .map(|i| {
                 let id = format!("node-{i}");
@@ -45,7 +64,7 @@ impl Site {
                 std::fs::write(
                     &config,
                     format!(
-                        "device:\n  id: {id}\n  labels: {{site: lab}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nsite:\n  name: lab\nsyncs:\n  - name: app\n    source: {{type: directory, path: {}}}\n    interval: 1s\n    timeout: 30s\n",
+                        "device:\n  id: {id}\n  labels: {{site: lab}}\nstateDir: {}\nkubeconfig: {}\nkeys: {}\nsite:\n  name: {name}\nsyncs:\n  - name: app\n    source: {{type: directory, path: {}}}\n    interval: 1s\n    timeout: 30s\n",
                         dir.join("state").display(),
                         kubeconfig.display(),
                         env.dir.path().join("keys").display(),
@@ -61,7 +80,66 @@ impl Site {
                 }
             })
             .collect();
-        Site { env, clock, nodes }
+        Site {
+            env,
+            api,
+            name: name.into(),
+            ns: format!("site-{name}"),
+            clock,
+            nodes,
+            kubectl_cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `kubectl` against the site's server.
+    pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        let kubeconfig = match self.api {
+            Api::Sim => self.env.sim.kubeconfig_path(),
+            Api::Real { kubeconfig, .. } => kubeconfig.to_path_buf(),
+        };
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.kubectl_cache.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// An object as the server has it.
+    pub fn obj(&self, group: &str, kind: &str, ns: &str, name: &str) -> Option<Value> {
+        match self.api {
+            Api::Sim => self.env.obj(group, kind, ns, name),
+            Api::Real { .. } => {
+                let what = if group.is_empty() {
+                    kind.to_lowercase()
+                } else {
+                    format!("{}.{group}", kind.to_lowercase())
+                };
+                let o = self.kubectl(&["get", &what, name, "-n", ns, "-o", "json"]);
+                serde_json::from_slice(&o.stdout).ok()
+            }
+        }
+    }
+
+    /// The site's Lease.
+    pub fn lease(&self) -> Option<Value> {
+        self.obj(
+            "coordination.k8s.io",
+            "Lease",
+            "kube-system",
+            &format!("ferry-{}", self.name),
+        )
+    }
+
+    /// Every request the server saw, in its order: kube-sim's log, or the audit log's
+    /// events read as the same entries.
+    pub fn requests(&self) -> Vec<LogEntry> {
+        match self.api {
+            Api::Sim => self.env.sim.log(),
+            Api::Real { audit, .. } => audit_entries(audit),
+        }
     }
 
     pub fn start(&mut self, i: usize, faults: &[(&str, &str)]) {
@@ -236,17 +314,43 @@ impl Drop for Site {
     }
 }
 
-/// A ConfigMap `site-<i>` per index with `value`.
-pub fn configmaps(count: usize, value: &str) -> Vec<(&'static str, String)> {
-    (0..count)
-        .map(|i| {
-            let name: &'static str = Box::leak(format!("cm-{i}.yaml").into_boxed_str());
-            (
-                name,
-                crate::common::cm(&format!("site-{i}"), "default", value),
-            )
+/// The audit log's events as request log entries (verb mapped back to the HTTP method).
+fn audit_entries(audit: &Path) -> Vec<LogEntry> {
+    let text = std::fs::read(audit).unwrap_or_default();
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|e| {
+            let uri = e["requestURI"].as_str().unwrap_or("");
+            let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+            let method = match e["verb"].as_str().unwrap_or("") {
+                "create" => "POST",
+                "update" => "PUT",
+                "patch" => "PATCH",
+                "delete" | "deletecollection" => "DELETE",
+                _ => "GET",
+            };
+            LogEntry {
+                method: method.into(),
+                path: path.into(),
+                query: query.into(),
+                content_type: String::new(),
+                status: e["responseStatus"]["code"].as_u64().unwrap_or(0) as u16,
+                user: e["user"]["username"].as_str().unwrap_or("").into(),
+                user_agent: e["userAgent"].as_str().unwrap_or("").into(),
+            }
         })
         .collect()
+}
+
+/// The namespace `ns` and a ConfigMap `site-<i>` in it per index with `value`.
+pub fn configmaps(ns: &str, count: usize, value: &str) -> Vec<(&'static str, String)> {
+    let mut files = vec![("a-namespace.yaml", crate::common::namespace(ns))];
+    files.extend((0..count).map(|i| {
+        let name: &'static str = Box::leak(format!("cm-{i}.yaml").into_boxed_str());
+        (name, crate::common::cm(&format!("site-{i}"), ns, value))
+    }));
+    files
 }
 
 /// Which node a request came from, by its User-Agent (`ferry-agent/<v> node/<id>`).

@@ -1,5 +1,5 @@
 //! Sites with several nodes, end to end: three real `ferry-agent run` processes with separate
-//! state directories elect one writer with a Lease on kube-sim, on one test clock the test
+//! state directories elect one writer with a Lease, on kube-sim and on the real control plane, on one test clock the test
 //! moves (see [`harness`]). kill -9 of the leader, SIGSTOP of the leader past its lease, and a
 //! leader that dies in the middle of an apply; in every test no node writes outside its own
 //! lease term (checked on the server's request log, by the node named in each request's
@@ -8,4 +8,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
+mod real;
+mod scenarios;
 mod sim;
