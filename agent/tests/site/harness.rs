@@ -57,7 +57,7 @@ impl Site {
         };
         let nodes = (1..=3)
             .map(|i| {
-                let id = format!("node-{i}");
+                let id = format!("{name}-{i}");
                 let dir = env.dir.path().join(&id);
                 std::fs::create_dir_all(&dir).unwrap();
                 let config = dir.join("agent.yaml");

@@ -27,12 +27,15 @@ fn is_lease(e: &LogEntry) -> bool {
 /// No two nodes write in one lease term: every write (dry runs aside) comes from the node
 /// whose Lease write succeeded last before it, in the server's order. Returns the writes
 /// per node outside the Lease.
-fn check_terms(log: &[LogEntry]) -> std::collections::BTreeMap<String, usize> {
+fn check_terms(site: &Site) -> std::collections::BTreeMap<String, usize> {
+    let log = site.requests();
+    let prefix = format!("{}-", site.name);
     let mut term_holder: Option<&str> = None;
     let mut writes = std::collections::BTreeMap::new();
     for e in log.iter().filter(|e| e.is_write() && e.status < 300) {
         // Writes of others (kubectl making drift) are no node's.
-        let Some(node) = node_of(&e.user_agent) else {
+        // Writes of other sites on a shared server are theirs.
+        let Some(node) = node_of(&e.user_agent).filter(|n| n.starts_with(&prefix)) else {
             continue;
         };
         if is_lease(e) {
@@ -103,7 +106,7 @@ pub fn kill_9_of_the_leader_is_taken_over_within_the_lease_from_the_followers_ca
         steps as i64 * STEP_MS
     );
     assert!(all_at(&site, 3, 2), "the site went below revision 2");
-    let writes = check_terms(&site.requests());
+    let writes = check_terms(&site);
     eprintln!("FIGURE writes per node outside the Lease: {writes:?}");
 }
 
@@ -157,7 +160,7 @@ pub fn a_leader_paused_past_its_lease_writes_nothing_after_it_resumes(api: Api) 
         .count();
     assert_eq!(from_old, 0, "the resumed node wrote");
     assert!(lease_reads > 0, "the resumed node never tried the lease");
-    check_terms(&site.requests());
+    check_terms(&site);
 }
 
 pub fn a_leader_that_loses_power_mid_apply_is_replaced_and_the_site_stays_at_or_above_its_last_good_revision(
@@ -169,7 +172,7 @@ pub fn a_leader_that_loses_power_mid_apply_is_replaced_and_the_site_stays_at_or_
     // object of revision 2 (the 6th object it applies).
     site.start(0, &[("FERRY_FAULT", "apply-object:6")]);
     site.ticks_until("node-1 applied revision 1", 30, || all_at(&site, 3, 1));
-    assert_eq!(holder(&site).as_deref(), Some("node-1"));
+    assert_eq!(holder(&site).as_deref(), Some(site.nodes[0].id.as_str()));
     site.start(1, &[]);
     site.start(2, &[]);
     site.ticks_until("followers cached revision 1", 30, || {
@@ -198,7 +201,7 @@ pub fn a_leader_that_loses_power_mid_apply_is_replaced_and_the_site_stays_at_or_
             assert!(v >= *s, "site-{i} went from {s} to {v}");
             *s = v;
         }
-        all_at(&site, 3, 2) && holder(&site).is_some_and(|h| h != "node-1")
+        all_at(&site, 3, 2) && holder(&site).is_some_and(|h| h != site.nodes[0].id)
     });
     // Power back: node-1 recovers its interrupted attempt and follows; it writes nothing.
     let at_restart = site.requests().len();
@@ -208,11 +211,11 @@ pub fn a_leader_that_loses_power_mid_apply_is_replaced_and_the_site_stays_at_or_
     });
     site.more_passes(0, 2);
     let after = &site.requests()[at_restart..];
-    assert!(!after
-        .iter()
-        .any(|e| e.is_write() && !is_lease(e) && node_of(&e.user_agent) == Some("node-1")));
+    assert!(!after.iter().any(|e| e.is_write()
+        && !is_lease(e)
+        && node_of(&e.user_agent) == Some(site.nodes[0].id.as_str())));
     assert!(all_at(&site, 3, 2));
-    check_terms(&site.requests());
+    check_terms(&site);
 }
 
 pub fn a_new_leader_with_an_older_local_copy_continues_from_the_sites_revision_never_below_it(
@@ -227,7 +230,7 @@ pub fn a_new_leader_with_an_older_local_copy_continues_from_the_sites_revision_n
     // node-2 takes over, and applies revision 2 while node-1 is down.
     site.start(1, &[]);
     site.ticks_until("node-2 leads", 20, || {
-        holder(&site).as_deref() == Some("node-2")
+        holder(&site).as_deref() == Some(site.nodes[1].id.as_str())
     });
     let r2 = site.env.publish(2, &configmaps(&site.ns, 2, "2"));
     // The Lease records the site's applied revision once the pass is done.
@@ -247,7 +250,7 @@ pub fn a_new_leader_with_an_older_local_copy_continues_from_the_sites_revision_n
     let at = site.requests().len();
     site.start(0, &[]);
     site.ticks_until("node-1 leads again", 20, || {
-        holder(&site).as_deref() == Some("node-1")
+        holder(&site).as_deref() == Some(site.nodes[0].id.as_str())
     });
     // Drift that enforcing the local revision 1 would "correct" back to 1.
     site.kubectl(&[
@@ -270,11 +273,11 @@ pub fn a_new_leader_with_an_older_local_copy_continues_from_the_sites_revision_n
     let rolled_back = site.requests()[at..].iter().any(|e| {
         e.is_write()
             && e.path.contains("/configmaps/site-")
-            && node_of(&e.user_agent) == Some("node-1")
+            && node_of(&e.user_agent) == Some(site.nodes[0].id.as_str())
     });
     assert!(!rolled_back, "node-1 wrote its older revision");
     // Revision 2 offered again: node-1 applies it.
     site.env.publish(2, &configmaps(&site.ns, 2, "2"));
     site.ticks_until("node-1 applied revision 2", 30, || all_at(&site, 2, 2));
-    check_terms(&site.requests());
+    check_terms(&site);
 }
