@@ -69,3 +69,8 @@ fn real() -> Api {
         audit: Path::new(&a.audit),
     }
 }
+
+#[test]
+fn an_idle_site_costs_one_lease_request_per_retry_period_per_node() {
+    s::idle_cost(real());
+}

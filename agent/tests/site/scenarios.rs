@@ -281,3 +281,42 @@ pub fn a_new_leader_with_an_older_local_copy_continues_from_the_sites_revision_n
     site.ticks_until("node-1 applied revision 2", 30, || all_at(&site, 2, 2));
     check_terms(&site);
 }
+
+/// What leadership costs an idle site per minute of the test clock: Lease requests per node
+/// (goal: one renewal per retry period on the leader, one read per period on a follower),
+/// and the followers' other API requests (none: they poll the source, not the cluster).
+pub fn idle_cost(api: Api) {
+    let mut site = Site::new(api, "idle");
+    site.env.publish(1, &configmaps(&site.ns, 1, "1"));
+    site.start_all();
+    site.ticks_until("revision 1 applied", 30, || all_at(&site, 1, 1));
+    let leader = leader_index(&site);
+    site.more_passes(leader, 1);
+    site.settle();
+    let from = site.requests().len();
+    let steps = 60_000 / STEP_MS;
+    for _ in 0..steps {
+        site.tick();
+    }
+    site.settle();
+    let log = site.requests();
+    for (i, n) in site.nodes.iter().enumerate() {
+        let mine: Vec<_> = log[from..]
+            .iter()
+            .filter(|e| node_of(&e.user_agent) == Some(n.id.as_str()))
+            .collect();
+        let lease = mine.iter().filter(|e| is_lease(e)).count();
+        let lease_writes = mine.iter().filter(|e| is_lease(e) && e.is_write()).count();
+        let other = mine.len() - lease;
+        let role = if i == leader { "leader" } else { "follower" };
+        eprintln!(
+            "FIGURE idle minute, {role} {}: {lease} Lease requests ({lease_writes} writes), {other} other API requests",
+            n.id
+        );
+        assert!(lease as i64 <= steps + 1, "{}: {lease} Lease requests", n.id);
+        if i != leader {
+            assert_eq!(lease_writes, 0, "a follower wrote the Lease");
+            assert_eq!(other, 0, "a follower made API requests besides the Lease");
+        }
+    }
+}

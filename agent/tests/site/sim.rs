@@ -25,3 +25,8 @@ fn a_new_leader_with_an_older_local_copy_continues_from_the_sites_revision_never
         Api::Sim,
     );
 }
+
+#[test]
+fn an_idle_site_costs_one_lease_request_per_retry_period_per_node() {
+    s::idle_cost(Api::Sim);
+}
