@@ -23,7 +23,7 @@ impl Agent {
                         .map(|(_, v)| v)
                 })
                 .unwrap_or(0);
-            let hb = crate::fleet::heartbeat(
+            let mut hb = crate::fleet::heartbeat(
                 &self.config.device_id(),
                 &self.config.device.labels,
                 self.started.elapsed(),
@@ -31,6 +31,10 @@ impl Agent {
                 &reports,
                 dropped,
             );
+            if let Some(site) = &self.site {
+                // Which node leads the site's syncs (one Lease leads them all).
+                hb["site"] = site.heartbeat_field();
+            }
             if let Err(e) = self.store.enqueue(
                 crate::fleet::FLEET_TARGET,
                 &hb.to_string(),

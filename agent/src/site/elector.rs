@@ -190,6 +190,18 @@ impl Elector {
             .insert(key.into(), value.into());
     }
 
+    /// The heartbeat's `site` field: the site, the node that leads every sync of it (the
+    /// Lease's holder as last read), and whether that is this node.
+    pub fn heartbeat_field(&self) -> Value {
+        let leader = self.last().and_then(|r| r.spec.holder).filter(|h| !h.is_empty());
+        json!({
+            "name": self.site.name,
+            "lease": self.name(),
+            "leader": leader,
+            "leading": self.fence.holds(),
+        })
+    }
+
     /// The site state the Lease carries for `sync` under `what` (`applied`, `highest`):
     /// `<revision>[ <digest>]`.
     pub fn site_state(&self, what: &str, sync: &str) -> Option<(u64, String)> {

@@ -91,6 +91,13 @@ impl Site {
         }
     }
 
+    /// Adds top-level `lines` to node `i`'s config (before it starts).
+    pub fn add_config(&self, i: usize, lines: &str) {
+        let path = &self.nodes[i].config;
+        let text = std::fs::read_to_string(path).unwrap();
+        std::fs::write(path, format!("{lines}\n{text}")).unwrap();
+    }
+
     /// `kubectl` against the site's server.
     pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
         let kubeconfig = match self.api {

@@ -30,3 +30,40 @@ fn a_new_leader_with_an_older_local_copy_continues_from_the_sites_revision_never
 fn an_idle_site_costs_one_lease_request_per_retry_period_per_node() {
     s::idle_cost(Api::Sim);
 }
+
+/// Every node's heartbeat names the site's leader; only the leader says it leads.
+#[test]
+fn heartbeats_name_the_node_that_leads_the_site() {
+    use crate::harness::{configmaps, Site};
+    let rec = ferry_tests::recorder::RecordingServer::start().unwrap();
+    let mut site = Site::new(Api::Sim, "beat");
+    site.env.publish(1, &configmaps(&site.ns, 1, "1"));
+    for i in 0..3 {
+        site.add_config(
+            i,
+            &format!(
+                "fleet:\n  url: {}/heartbeat\n  interval: 1s\n  caFile: {}",
+                rec.url,
+                rec.file("ca.pem").display()
+            ),
+        );
+    }
+    site.start_all();
+    let leads = |hb: &serde_json::Value| hb["site"]["leading"] == true;
+    site.ticks_until("every node reported the leader", 40, || {
+        let beats = rec.json_bodies("/heartbeat");
+        let Some(leader) = site
+            .lease()
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(String::from))
+        else {
+            return false;
+        };
+        site.nodes.iter().all(|n| {
+            beats.iter().rev().find(|b| b["device"]["id"] == n.id.as_str()).is_some_and(|b| {
+                b["site"]["name"] == "beat"
+                    && b["site"]["leader"] == leader.as_str()
+                    && leads(b) == (n.id == leader)
+            })
+        })
+    });
+}
