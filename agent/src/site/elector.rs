@@ -193,7 +193,10 @@ impl Elector {
     /// The heartbeat's `site` field: the site, the node that leads every sync of it (the
     /// Lease's holder as last read), and whether that is this node.
     pub fn heartbeat_field(&self) -> Value {
-        let leader = self.last().and_then(|r| r.spec.holder).filter(|h| !h.is_empty());
+        let leader = self
+            .last()
+            .and_then(|r| r.spec.holder)
+            .filter(|h| !h.is_empty());
         json!({
             "name": self.site.name,
             "lease": self.name(),

@@ -18,6 +18,8 @@ const START_MS: i64 = 1_900_000_000_000;
 
 pub struct Node {
     pub id: String,
+    /// The node's only path to the API server.
+    pub proxy: crate::proxy::Proxy,
     pub config: PathBuf,
     pub child: Option<Child>,
     pub stopped: bool,
@@ -55,12 +57,27 @@ impl Site {
             Api::Sim => env.sim.kubeconfig_path(),
             Api::Real { kubeconfig, .. } => kubeconfig.to_path_buf(),
         };
+        let kc_text = std::fs::read_to_string(&kubeconfig).unwrap();
+        // The API server's address, from the kubeconfig's `server: https://127.0.0.1:PORT`.
+        let server = kc_text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: https://"))
+            .expect("a server in the kubeconfig")
+            .trim()
+            .to_string();
         let nodes = (1..=3)
             .map(|i| {
                 let id = format!("{name}-{i}");
                 let dir = env.dir.path().join(&id);
                 std::fs::create_dir_all(&dir).unwrap();
                 let config = dir.join("agent.yaml");
+                let proxy = crate::proxy::Proxy::start(server.parse().unwrap());
+                let kubeconfig = dir.join("kubeconfig");
+                std::fs::write(
+                    &kubeconfig,
+                    kc_text.replace(&server, &proxy.addr.to_string()),
+                )
+                .unwrap();
                 std::fs::write(
                     &config,
                     format!(
@@ -74,6 +91,7 @@ impl Site {
                 .unwrap();
                 Node {
                     id,
+                    proxy,
                     config,
                     child: None,
                     stopped: false,

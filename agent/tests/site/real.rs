@@ -74,3 +74,8 @@ fn real() -> Api {
 fn an_idle_site_costs_one_lease_request_per_retry_period_per_node() {
     s::idle_cost(real());
 }
+
+#[test]
+fn a_leader_cut_off_the_api_server_stops_writing_and_is_replaced() {
+    s::partition(real());
+}

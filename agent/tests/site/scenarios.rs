@@ -313,10 +313,48 @@ pub fn idle_cost(api: Api) {
             "FIGURE idle minute, {role} {}: {lease} Lease requests ({lease_writes} writes), {other} other API requests",
             n.id
         );
-        assert!(lease as i64 <= steps + 1, "{}: {lease} Lease requests", n.id);
+        assert!(
+            lease as i64 <= steps + 1,
+            "{}: {lease} Lease requests",
+            n.id
+        );
         if i != leader {
             assert_eq!(lease_writes, 0, "a follower wrote the Lease");
             assert_eq!(other, 0, "a follower made API requests besides the Lease");
         }
     }
+}
+
+/// The leader loses its path to the API server (its proxy cut): it stops writing at its renew
+/// deadline, another node takes over and applies the next revision; healed, the old leader
+/// follows and writes nothing.
+pub fn partition(api: Api) {
+    let mut site = Site::new(api, "cut");
+    site.env.publish(1, &configmaps(&site.ns, 2, "1"));
+    site.start_all();
+    site.ticks_until("revision 1 applied", 30, || all_at(&site, 2, 1));
+    let old = leader_index(&site);
+    let old_id = site.nodes[old].id.clone();
+    site.settle();
+    site.nodes[old].proxy.cut();
+    site.env.publish(2, &configmaps(&site.ns, 2, "2"));
+    site.ticks_until("another node leads and applied revision 2", 40, || {
+        holder(&site).is_some_and(|h| h != old_id) && all_at(&site, 2, 2)
+    });
+    site.ticks_until("the cut-off leader stopped writing", 20, || {
+        site.log(old).contains("writes stopped")
+    });
+    site.nodes[old].proxy.heal();
+    let at_heal = site.requests().len();
+    site.ticks_until("the healed node follows", 20, || {
+        site.log(old).contains("site-following")
+    });
+    site.more_passes(old, 2);
+    let wrote = site.requests()[at_heal..]
+        .iter()
+        .filter(|e| e.is_write() && !is_lease(e) && node_of(&e.user_agent) == Some(old_id.as_str()))
+        .count();
+    assert_eq!(wrote, 0, "the healed node wrote");
+    assert!(all_at(&site, 2, 2));
+    check_terms(&site);
 }
