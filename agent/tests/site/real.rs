@@ -79,3 +79,8 @@ fn an_idle_site_costs_one_lease_request_per_retry_period_per_node() {
 fn a_leader_cut_off_the_api_server_stops_writing_and_is_replaced() {
     s::partition(real());
 }
+
+#[test]
+fn a_leader_paused_in_the_middle_of_an_apply_writes_no_further_object_after_it_resumes() {
+    s::paused_mid_apply(real());
+}

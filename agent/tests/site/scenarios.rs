@@ -358,3 +358,65 @@ pub fn partition(api: Api) {
     assert!(all_at(&site, 2, 2));
     check_terms(&site);
 }
+
+/// SIGSTOP of the leader in the middle of an apply (after its first write of a revision),
+/// past its lease; another node takes over; SIGCONT: the resumed pass meets the fence in the
+/// client before its next write, so not one more object is written by it. On kube-sim every
+/// request is slowed (50 ms) so the stop lands inside the apply for sure.
+pub fn paused_mid_apply(api: Api) {
+    let mut site = Site::new(api, "midstop");
+    site.env.publish(1, &configmaps(&site.ns, 1, "1"));
+    site.start_all();
+    site.ticks_until("revision 1 applied", 30, || all_at(&site, 1, 1));
+    let old = leader_index(&site);
+    let old_id = site.nodes[old].id.clone();
+    if let Api::Sim = api {
+        site.env.sim.set_faults(ferry_tests::kube_sim::Faults {
+            latency: std::time::Duration::from_millis(50),
+            ..Default::default()
+        });
+    }
+    let from = site.requests().len();
+    site.env.publish(2, &configmaps(&site.ns, 20, "2"));
+    // Stop it at its first write of revision 2 (bounded wait on the wall clock, no ticks).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !site.requests()[from..].iter().any(|e| {
+        e.is_write()
+            && e.path.contains("/configmaps/site-")
+            && node_of(&e.user_agent) == Some(old_id.as_str())
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no write of revision 2\n{}",
+            site.logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    site.stop(old);
+    if let Api::Sim = api {
+        site.env.sim.set_faults(Default::default());
+    }
+    site.ticks_until("another node leads and applied revision 2", 40, || {
+        holder(&site).is_some_and(|h| h != old_id) && all_at(&site, 20, 2)
+    });
+    // What the server still had in hand from the stopped node is done by now.
+    site.settle();
+    let at_cont = site.requests().len();
+    site.cont(old);
+    site.more_passes(old, 2);
+    let wrote: Vec<String> = site.requests()[at_cont..]
+        .iter()
+        .filter(|e| e.is_write() && node_of(&e.user_agent) == Some(old_id.as_str()))
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    assert!(wrote.is_empty(), "the resumed node wrote: {wrote:?}");
+    if let Api::Sim = api {
+        assert!(
+            site.log(old).contains("does not hold the site lease"),
+            "the resumed pass did not meet the fence\n{}",
+            site.log(old)
+        );
+    }
+    assert!(all_at(&site, 20, 2));
+    check_terms(&site);
+}

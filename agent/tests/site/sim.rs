@@ -76,3 +76,8 @@ fn heartbeats_name_the_node_that_leads_the_site() {
 fn a_leader_cut_off_the_api_server_stops_writing_and_is_replaced() {
     s::partition(Api::Sim);
 }
+
+#[test]
+fn a_leader_paused_in_the_middle_of_an_apply_writes_no_further_object_after_it_resumes() {
+    s::paused_mid_apply(Api::Sim);
+}
