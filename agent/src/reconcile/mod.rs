@@ -210,13 +210,14 @@ impl Agent {
             .syncs
             .iter()
             .map(|s| {
+                let own = source::from_config(
+                    &s.source,
+                    &scratch,
+                    &config.state_dir.join("sources").join(&s.name),
+                );
                 (
                     s.name.clone(),
-                    Mutex::new(source::from_config(
-                        &s.source,
-                        &scratch,
-                        &config.state_dir.join("sources").join(&s.name),
-                    )),
+                    Mutex::new(crate::site::with_peers(&config, &s.name, own, &scratch)),
                 )
             })
             .collect();

@@ -11,17 +11,7 @@ use crate::source::{Poll, SourceError};
 use crate::store::AttemptKind;
 use ferry_bundle::verify::{self, Verdict};
 
-/// The store key of the revision a follower verified and cached: `<revision> <digest> <cursor>`.
-fn cached_key(sync: &str) -> String {
-    format!("site_cached|{sync}")
-}
-
-/// A revision a follower verified and cached.
-struct Cached {
-    revision: u64,
-    digest: String,
-    cursor: String,
-}
+use crate::site::cache::{self, Cached};
 
 impl Agent {
     /// The holder, when this node is a site node that does not hold the Lease now.
@@ -34,13 +24,7 @@ impl Agent {
     }
 
     fn cached(&self, sync: &str) -> Option<Cached> {
-        let v = self.store.kv_get(&cached_key(sync)).ok().flatten()?;
-        let mut it = v.splitn(3, ' ');
-        Some(Cached {
-            revision: it.next()?.parse().ok()?,
-            digest: it.next()?.to_string(),
-            cursor: it.next().unwrap_or_default().to_string(),
-        })
+        cache::get(&self.store, sync)
     }
 
     /// A follower's pass: poll, verify, cache; no write.
@@ -107,12 +91,12 @@ impl Agent {
             &vm,
             &found.origin,
         )?;
-        self.store
-            .kv_set(
-                &cached_key(name),
-                &format!("{revision} {} {}", vm.digest, found.cursor),
-            )
-            .map_err(st)?;
+        let c = Cached {
+            revision,
+            digest: vm.digest.clone(),
+            cursor: found.cursor.clone(),
+        };
+        cache::put(&self.store, name, &c).map_err(st)?;
         self.store
             .set_cursor(name, Some(&found.cursor))
             .map_err(st)?;

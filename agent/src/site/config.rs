@@ -35,7 +35,23 @@ pub struct SiteConfig {
         deserialize_with = "crate::config::duration"
     )]
     pub retry_period: Duration,
+    /// The relays (`serve:`) of the site's other nodes: the leader polls them for revisions
+    /// a follower verified (a USB drop on any node reaches the leader) and verifies them itself.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
 }
+
+/// One peer's relay: `url` is its base (`http://node-2:8470/`), `tokenFile` the site token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PeerConfig {
+    pub url: String,
+    /// The site token file (absolute path), as the relay's own `serve.tokenFile`.
+    pub token_file: std::path::PathBuf,
+}
+
+/// Most peers a site names.
+pub const MAX_PEERS: usize = 16;
 
 fn default_namespace() -> String {
     "kube-system".into()
@@ -59,6 +75,8 @@ pub enum SiteConfigError {
     LeaseName(String),
     #[error("site: leaseNamespace {0:?} must be 1-63 characters of a-z, 0-9 and '-'")]
     Namespace(String),
+    #[error("site: peers: at most {MAX_PEERS}; each url http(s)://..., ending in '/', and an absolute tokenFile ({0})")]
+    Peer(String),
     #[error("site: need retryPeriod ({retry:?}) < renewDeadline ({renew:?}) < leaseDuration ({lease:?}), retryPeriod >= 100ms and leaseDuration <= 1h")]
     Durations {
         retry: Duration,
@@ -108,6 +126,18 @@ impl SiteConfig {
             && self.retry_period < self.renew_deadline
             && self.renew_deadline < self.lease_duration
             && self.lease_duration <= Duration::from_secs(3600);
+        if self.peers.len() > MAX_PEERS {
+            return Err(SiteConfigError::Peer(format!("{} given", self.peers.len())));
+        }
+        for p in &self.peers {
+            let scheme = p.url.starts_with("http://") || p.url.starts_with("https://");
+            if !scheme || !p.url.ends_with('/') || !p.token_file.is_absolute() || p.url.len() > 512
+            {
+                return Err(SiteConfigError::Peer(ferry_bundle::text::bounded(
+                    &p.url, 100,
+                )));
+            }
+        }
         if !ok {
             return Err(SiteConfigError::Durations {
                 retry: self.retry_period,
@@ -163,5 +193,22 @@ mod tests {
             Err(SiteConfigError::Name(_))
         ));
         assert!(serde_json::from_str::<SiteConfig>(r#"{"name": "a", "leader": "x"}"#).is_err());
+        let peer = |url: &str, token: &str| {
+            parse(&format!(
+                r#"{{"name": "a", "peers": [{{"url": "{url}", "tokenFile": "{token}"}}]}}"#
+            ))
+            .check()
+        };
+        assert_eq!(peer("http://n2:8470/", "/etc/ferry/site-token"), Ok(()));
+        for (url, token) in [
+            ("http://n2:8470", "/t"),
+            ("file:///etc/", "/t"),
+            ("http://n2:8470/", "t"),
+        ] {
+            assert!(
+                matches!(peer(url, token), Err(SiteConfigError::Peer(_))),
+                "{url}"
+            );
+        }
     }
 }

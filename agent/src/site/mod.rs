@@ -3,10 +3,12 @@
 //! fence every mutating Kubernetes request passes ([`fence`]). A device without a `site:`
 //! section makes no Lease request and is never fenced.
 
+pub mod cache;
 pub mod config;
 pub mod elector;
 pub mod fence;
 pub mod lease;
+pub mod peers;
 
 pub use config::SiteConfig;
 
@@ -32,6 +34,21 @@ pub fn wire(
     let unfenced = client.clone().fenced(None, &me);
     let elector = elector::Elector::new(unfenced, site.clone(), me.clone(), fence.clone());
     (client.fenced(Some(fence), &me), Some(Arc::new(elector)))
+}
+
+/// The source of `sync`, polling the site's peers' relays too when `site.peers` names any.
+pub fn with_peers(
+    config: &AgentConfig,
+    sync: &str,
+    own: Box<dyn crate::source::Source>,
+    scratch: &std::path::Path,
+) -> Box<dyn crate::source::Source> {
+    match &config.site {
+        Some(site) if !site.peers.is_empty() => {
+            Box::new(peers::PeerSource::new(own, sync, &site.peers, scratch))
+        }
+        _ => own,
+    }
 }
 
 /// Runs the election forever: one try per retry period on the fence's clock; `changed` hears

@@ -116,6 +116,55 @@ impl Site {
         std::fs::write(path, format!("{lines}\n{text}")).unwrap();
     }
 
+    /// Gives each node a drop directory of its own and a relay (`serve:` on a free port, one
+    /// site token), and names the other nodes' relays as its `site.peers`. Returns the drops.
+    pub fn relays(&mut self) -> Vec<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let token = self.env.dir.path().join("site-token");
+        std::fs::write(&token, "ferry-test-site-token-0123456789abcdef\n").unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let ports: Vec<u16> = (0..self.nodes.len())
+            .map(|_| {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            })
+            .collect();
+        let shared = self.env.drop_dir().display().to_string();
+        let mut drops = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let drop = n.config.with_file_name("drop");
+            std::fs::create_dir_all(&drop).unwrap();
+            let peers: String = (0..ports.len())
+                .filter(|j| *j != i)
+                .map(|j| {
+                    format!(
+                        "\n    - {{url: \"http://127.0.0.1:{}/\", tokenFile: {}}}",
+                        ports[j],
+                        token.display()
+                    )
+                })
+                .collect();
+            let text = std::fs::read_to_string(&n.config)
+                .unwrap()
+                .replace(&shared, &drop.display().to_string())
+                .replace(
+                    &format!("site:\n  name: {}\n", self.name),
+                    &format!("site:\n  name: {}\n  peers:{peers}\n", self.name),
+                );
+            let serve = format!(
+                "serve: {{listen: \"127.0.0.1:{}\", tokenFile: {}}}\n",
+                ports[i],
+                token.display()
+            );
+            std::fs::write(&n.config, format!("{serve}{text}")).unwrap();
+            drops.push(drop);
+        }
+        drops
+    }
+
     /// `kubectl` against the site's server.
     pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
         let kubeconfig = match self.api {

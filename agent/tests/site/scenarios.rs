@@ -5,29 +5,29 @@ use crate::harness::{configmaps, node_of, Api, Site, LEASE_MS, STEP_MS};
 use ferry_tests::kube_sim::LogEntry;
 
 /// The holder of the site Lease on the server.
-fn holder(site: &Site) -> Option<String> {
+pub fn holder(site: &Site) -> Option<String> {
     site.lease()
         .and_then(|l| l["spec"]["holderIdentity"].as_str().map(String::from))
 }
 
 /// The value of ConfigMap `site-<i>`, as a revision number.
-fn value(site: &Site, i: usize) -> Option<u64> {
+pub fn value(site: &Site, i: usize) -> Option<u64> {
     site.obj("", "ConfigMap", &site.ns, &format!("site-{i}"))
         .and_then(|c| c["data"]["value"].as_str().and_then(|v| v.parse().ok()))
 }
 
-fn all_at(site: &Site, count: usize, rev: u64) -> bool {
+pub fn all_at(site: &Site, count: usize, rev: u64) -> bool {
     (0..count).all(|i| value(site, i) == Some(rev))
 }
 
-fn is_lease(e: &LogEntry) -> bool {
+pub fn is_lease(e: &LogEntry) -> bool {
     e.path.contains("/leases")
 }
 
 /// No two nodes write in one lease term: every write (dry runs aside) comes from the node
 /// whose Lease write succeeded last before it, in the server's order. Returns the writes
 /// per node outside the Lease.
-fn check_terms(site: &Site) -> std::collections::BTreeMap<String, usize> {
+pub fn check_terms(site: &Site) -> std::collections::BTreeMap<String, usize> {
     let log = site.requests();
     let prefix = format!("{}-", site.name);
     let mut term_holder: Option<&str> = None;
@@ -55,7 +55,7 @@ fn check_terms(site: &Site) -> std::collections::BTreeMap<String, usize> {
 }
 
 /// The leader's index in `site.nodes`.
-fn leader_index(site: &Site) -> usize {
+pub fn leader_index(site: &Site) -> usize {
     let h = holder(site).expect("a holder");
     site.nodes.iter().position(|n| n.id == h).unwrap()
 }

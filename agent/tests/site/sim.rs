@@ -81,3 +81,8 @@ fn a_leader_cut_off_the_api_server_stops_writing_and_is_replaced() {
 fn a_leader_paused_in_the_middle_of_an_apply_writes_no_further_object_after_it_resumes() {
     s::paused_mid_apply(Api::Sim);
 }
+
+#[test]
+fn a_drop_on_a_follower_reaches_the_leader_through_its_relay() {
+    crate::drops::drop_on_a_follower_reaches_the_leader(Api::Sim);
+}
