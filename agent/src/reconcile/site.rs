@@ -118,7 +118,12 @@ impl Agent {
         self.site.as_ref()?;
         let name = sync.name.as_str();
         let c = self.cached(name)?;
-        if good.is_some_and(|g| g.revision >= c.revision)
+        // A cached revision that failed here and is held waits like any held offer.
+        let held = self.store.held(name).ok().flatten().is_some_and(|h| {
+            h.revision == c.revision && h.digest == c.digest && h.until > crate::store::now()
+        });
+        if held
+            || good.is_some_and(|g| g.revision >= c.revision)
             || self.site_applied(name).is_some_and(|s| s > c.revision)
         {
             return None;

@@ -37,10 +37,11 @@ pub fn drop_on_a_follower_reaches_the_leader(api: Api) {
     );
     assert!(!drops[leader].join("app-2").exists());
     // The write of revision 2 came from the leader.
+    let path = format!("/namespaces/{}/configmaps/site-0", site.ns);
     let writers: Vec<String> = site
         .requests()
         .iter()
-        .filter(|e| e.is_write() && e.path.contains("/configmaps/site-0"))
+        .filter(|e| e.is_write() && e.path.contains(&path))
         .filter_map(|e| node_of(&e.user_agent).map(String::from))
         .collect();
     assert!(writers.iter().all(|w| *w == leader_id), "{writers:?}");
