@@ -167,19 +167,7 @@ fn start_election(agent: &Arc<Agent>) {
         .name("ferry-site".into())
         .spawn(move || {
             crate::site::run(site, |role| {
-                let (kind, msg) = match role {
-                    crate::site::elector::Role::Leading { term } => (
-                        "site-leading",
-                        format!("this node leads the site (term {term})"),
-                    ),
-                    crate::site::elector::Role::Following { holder } => {
-                        ("site-following", format!("{holder} leads the site"))
-                    }
-                    crate::site::elector::Role::Unknown => (
-                        "site-fenced",
-                        "lease not renewed within the renew deadline; writes stopped".into(),
-                    ),
-                };
+                let (kind, msg) = role.event();
                 let site = a
                     .config
                     .site

@@ -43,6 +43,23 @@ pub enum Role {
     Unknown,
 }
 
+impl Role {
+    /// The event a change to this role records (kind, message).
+    pub fn event(&self) -> (&'static str, String) {
+        match self {
+            Role::Leading { term } => (
+                "site-leading",
+                format!("this node leads the site (term {term})"),
+            ),
+            Role::Following { holder } => ("site-following", format!("{holder} leads the site")),
+            Role::Unknown => (
+                "site-fenced",
+                "lease not renewed within the renew deadline; writes stopped".into(),
+            ),
+        }
+    }
+}
+
 /// A Lease as read: spec, version and annotations.
 #[derive(Debug, Clone, Default)]
 pub struct LeaseRecord {

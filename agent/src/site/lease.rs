@@ -164,7 +164,7 @@ impl Observer {
             .is_some_and(|r| now.saturating_duration_since(r) < timings.renew_deadline)
     }
 
-    /// When the held lease stops allowing writes, if it is held.
+    /// When the last successful write of the record began (None: not held in this term).
     pub fn renewed_at(&self) -> Option<Instant> {
         self.renewed
     }

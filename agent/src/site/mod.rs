@@ -1,7 +1,8 @@
 //! Sites with several nodes: one writer elected by a coordination.k8s.io Lease ([`lease`] is
 //! the pure core, [`elector`] the IO shell that reads and writes the Lease), and the write
-//! fence every mutating Kubernetes request passes ([`fence`]). A device without a `site:`
-//! section makes no Lease request and is never fenced.
+//! fence every mutating Kubernetes request passes ([`fence`]); what a follower verified and
+//! cached for a takeover ([`cache`]), and the site's peers' relays as a source ([`peers`]).
+//! A device without a `site:` section makes no Lease request and is never fenced.
 
 pub mod cache;
 pub mod config;
