@@ -76,7 +76,11 @@ impl Agent {
                     .map_err(st)?;
                 if unreachable {
                     // Keep enforcing the last good revision while the source is away.
-                    self.keep_last_good(sync, "source-unreachable", &e.to_string());
+                    self.keep_last_good(
+                        sync,
+                        crate::events::EventKind::SourceUnreachable,
+                        &e.to_string(),
+                    );
                     return Err(SyncError::Source {
                         sync: name.into(),
                         source: e,
@@ -105,7 +109,7 @@ impl Agent {
             cursor: &cursor,
         };
         for r in &found.refused {
-            self.event(name, "refused", r);
+            self.event(name, crate::events::EventKind::Refused, r);
         }
         let verdict =
             match verify::verify_manifest(&found.manifest, found.signature.as_deref(), &policy) {
@@ -249,7 +253,7 @@ impl Agent {
                 self.site_done(name, revision, digest);
                 self.event(
                     name,
-                    "applied",
+                    crate::events::EventKind::Applied,
                     &format!("revision {revision} applied: {changes}"),
                 );
                 self.gc();
@@ -259,19 +263,19 @@ impl Agent {
         };
         if e.is_fenced() {
             // Not the revision's fault: this node stopped leading mid-pass. No rollback.
-            self.event(name, "site-fenced", &e.to_string());
+            self.event(name, crate::events::EventKind::SiteFenced, &e.to_string());
             return Err(e);
         }
         if matches!(e, SyncError::MassPrune { .. } | SyncError::BelowSite { .. }) {
             // Refused before any write: nothing to roll back, nothing held; the next pass
             // meets the same refusal until the publisher or the sync's config confirms it.
-            self.event(name, "refused", &e.to_string());
+            self.event(name, crate::events::EventKind::Refused, &e.to_string());
             self.store
                 .set_error(name, Some(&e.to_string()))
                 .map_err(st)?;
             return Err(e);
         }
-        self.event(name, "failed", &e.to_string());
+        self.event(name, crate::events::EventKind::Failed, &e.to_string());
         match decide::after_failure(e.failure_class(), digest, good) {
             AfterFailure::Retry => {
                 // A failure before the attempt was recorded (the host step) shows in `status`
@@ -305,7 +309,7 @@ impl Agent {
                             .map_err(st)?;
                         self.event(
                             name,
-                            "rolled-back",
+                            crate::events::EventKind::RolledBack,
                             &format!(
                                 "revision {revision} failed; revision {} re-applied; revision {revision} held until {} (failure {}), or `ferry-agent retry`",
                                 to.revision,
@@ -325,7 +329,7 @@ impl Agent {
                     Err(rb) => {
                         self.event(
                             name,
-                            "failed",
+                            crate::events::EventKind::Failed,
                             &format!("rollback to revision {} failed: {rb}", to.revision),
                         );
                         Err(e)

@@ -20,19 +20,19 @@ pub struct SiteConfig {
     /// How long a holder's claim lasts after a follower saw it last change (client-go 15 s).
     #[serde(
         default = "default_lease_duration",
-        deserialize_with = "crate::config::duration"
+        deserialize_with = "ferry_bundle::config_file::duration"
     )]
     pub lease_duration: Duration,
     /// A leader that has not renewed for this long stops writing (client-go 10 s).
     #[serde(
         default = "default_renew_deadline",
-        deserialize_with = "crate::config::duration"
+        deserialize_with = "ferry_bundle::config_file::duration"
     )]
     pub renew_deadline: Duration,
     /// Time between two tries to acquire or renew (client-go 2 s).
     #[serde(
         default = "default_retry_period",
-        deserialize_with = "crate::config::duration"
+        deserialize_with = "ferry_bundle::config_file::duration"
     )]
     pub retry_period: Duration,
     /// The relays (`serve:`) of the site's other nodes: the leader polls them for revisions

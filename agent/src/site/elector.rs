@@ -45,15 +45,18 @@ pub enum Role {
 
 impl Role {
     /// The event a change to this role records (kind, message).
-    pub fn event(&self) -> (&'static str, String) {
+    pub fn event(&self) -> (crate::events::EventKind, String) {
+        use crate::events::EventKind;
         match self {
             Role::Leading { term } => (
-                "site-leading",
+                EventKind::SiteLeading,
                 format!("this node leads the site (term {term})"),
             ),
-            Role::Following { holder } => ("site-following", format!("{holder} leads the site")),
+            Role::Following { holder } => {
+                (EventKind::SiteFollowing, format!("{holder} leads the site"))
+            }
             Role::Unknown => (
-                "site-fenced",
+                EventKind::SiteFenced,
                 "lease not renewed within the renew deadline; writes stopped".into(),
             ),
         }
