@@ -134,6 +134,14 @@ pub trait Store: Send + Sync + 'static {
         kinds: &[&str],
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
+    /// Devices written after `seq` (at most `limit`, oldest write first), each with the `seq`
+    /// of its last write: how a receiver loads its aggregates at start and follows what other
+    /// receivers sharing the database wrote.
+    fn changed_since(
+        &self,
+        seq: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(i64, DeviceRow)>, StoreError>> + Send;
     /// Drops events and changes received before `before`; returns how many rows went.
     fn prune(&self, before: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

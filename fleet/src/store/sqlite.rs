@@ -52,6 +52,12 @@ impl SqliteStore {
         writer
             .execute_batch(&ddl(Dialect::Sqlite))
             .map_err(err(path))?;
+        for (i, m) in super::schema::migrations(Dialect::Sqlite).iter().enumerate() {
+            match writer.execute_batch(m) {
+                Err(e) if i > 0 => return Err(err(path)(e)),
+                _ => {}
+            }
+        }
         let (tx, rx) = mpsc::channel();
         let p = path.to_path_buf();
         std::thread::Builder::new()
@@ -166,11 +172,12 @@ fn put_heartbeat(tx: &Connection, r: &DeviceReport, now: i64) -> rusqlite::Resul
     let labels = serde_json::to_string(&r.labels).unwrap_or_else(|_| "{}".into());
     tx.prepare_cached(
         "INSERT INTO devices(id, labels, agent_version, uptime_seconds, interval_seconds,
-           reported_time, outbox_dropped, first_seen, last_seen) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)
+           reported_time, outbox_dropped, first_seen, last_seen, seq) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,
+           (SELECT coalesce(max(seq), 0) + 1 FROM devices))
          ON CONFLICT(id) DO UPDATE SET labels=excluded.labels, agent_version=excluded.agent_version,
            uptime_seconds=excluded.uptime_seconds, interval_seconds=excluded.interval_seconds,
            reported_time=excluded.reported_time, outbox_dropped=excluded.outbox_dropped,
-           last_seen=excluded.last_seen",
+           last_seen=excluded.last_seen, seq=excluded.seq",
     )?
     .execute(params![
         r.id,
@@ -270,22 +277,51 @@ fn device_row(row: &rusqlite::Row) -> rusqlite::Result<DeviceRow> {
 }
 
 fn sync_row(row: &rusqlite::Row) -> rusqlite::Result<(String, SyncReport)> {
-    let health: String = row.get(4)?;
+    sync_at(row, 0)
+}
+
+/// The sync columns starting at column `b`.
+fn sync_at(row: &rusqlite::Row, b: usize) -> rusqlite::Result<(String, SyncReport)> {
+    let health: String = row.get(b + 4)?;
     Ok((
-        row.get(0)?,
+        row.get(b)?,
         SyncReport {
-            name: row.get(1)?,
-            revision: row.get::<_, Option<i64>>(2)?.map(|x| x as u64),
-            highest_verified: row.get::<_, Option<i64>>(3)?.map(|x| x as u64),
+            name: row.get(b + 1)?,
+            revision: row.get::<_, Option<i64>>(b + 2)?.map(|x| x as u64),
+            highest_verified: row.get::<_, Option<i64>>(b + 3)?.map(|x| x as u64),
             health: SyncHealth::parse(&health).unwrap_or(SyncHealth::NeverSynced),
-            last_error: row.get(5)?,
-            last_success: row.get(6)?,
-            drift_corrections: row.get::<_, i64>(7)? as u64,
-            source_reachable: row.get(8)?,
-            source_unreachable_since: row.get(9)?,
-            waiting: row.get(10)?,
+            last_error: row.get(b + 5)?,
+            last_success: row.get(b + 6)?,
+            drift_corrections: row.get::<_, i64>(b + 7)? as u64,
+            source_reachable: row.get(b + 8)?,
+            source_unreachable_since: row.get(b + 9)?,
+            waiting: row.get(b + 10)?,
         },
     ))
+}
+
+fn changed_since(
+    c: &Connection,
+    path: &Path,
+    seq: i64,
+    limit: usize,
+) -> Result<Vec<(i64, DeviceRow)>, StoreError> {
+    let mut q = c
+        .prepare_cached(&super::schema::changed_since("?1", "?2"))
+        .map_err(err(path))?;
+    let mut rows = q.query(params![seq, limit as i64]).map_err(err(path))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(err(path))? {
+        let has_sync = r.get::<_, Option<String>>(11).map_err(err(path))?.is_some();
+        let sync = if has_sync {
+            Some(sync_at(r, 10).map_err(err(path))?.1)
+        } else {
+            None
+        };
+        let device = device_row(r).map_err(err(path))?;
+        super::schema::fold_changed(&mut out, r.get(9).map_err(err(path))?, || device, sync);
+    }
+    Ok(out)
 }
 
 fn event_row(row: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
@@ -336,6 +372,14 @@ impl Store for SqliteStore {
 
     async fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
         self.read(all_devices).await
+    }
+
+    async fn changed_since(
+        &self,
+        seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, DeviceRow)>, StoreError> {
+        self.read(move |c, p| changed_since(c, p, seq, limit)).await
     }
 
     async fn device(&self, id: &str, limit: usize) -> Result<Option<DeviceDetail>, StoreError> {
