@@ -52,9 +52,8 @@ impl Live {
             last_seen: received,
         };
         self.with(|f| {
-            if f.upsert(row, now) {
-                f.history.record(failing);
-            }
+            f.upsert(row, now);
+            f.history.record(failing);
         });
     }
 
