@@ -76,6 +76,11 @@ impl History {
         true
     }
 
+    /// Whether the newest bucket is the one of `now`.
+    pub fn is_current(&self, now: i64) -> bool {
+        self.buckets.back().is_some_and(|b| b.start == start_of(now))
+    }
+
     /// Counts a heartbeat in the newest bucket.
     pub fn record(&mut self, failing: bool) {
         if let Some(b) = self.buckets.back_mut() {

@@ -21,6 +21,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+/// Seconds "now" may go back without a re-evaluation of every device.
+pub const JITTER: i64 = 5;
+
 /// A device id, shared by every set that holds it.
 pub type Id = Arc<str>;
 
@@ -50,6 +53,18 @@ struct Entry {
     row: DeviceRow,
     status: DeviceStatus,
     deadline: Option<i64>,
+    /// The id and each `key=value` label, lowercased, one per line: what the table's `q`
+    /// searches (one substring search per device, no allocation per request).
+    search: Box<str>,
+}
+
+fn search_text(row: &DeviceRow) -> Box<str> {
+    let mut s = row.report.id.to_lowercase();
+    for (k, v) in &row.report.labels {
+        s.push('\n');
+        s.push_str(&format!("{k}={v}").to_lowercase());
+    }
+    s.into_boxed_str()
 }
 
 /// The aggregates of one fleet.
@@ -165,8 +180,12 @@ impl Fleet {
     }
 
     /// Moves "now": devices whose silence deadline passed are re-evaluated (all of them when
-    /// the clock went backwards).
+    /// the clock went backwards by more than [`JITTER`]; less is two requests racing for the
+    /// lock with the times they read, and the later time stands).
     pub fn advance(&mut self, now: i64) {
+        if now < self.now && self.now - now <= JITTER {
+            return;
+        }
         let due: Vec<Id> = if now < self.now {
             self.all.iter().cloned().collect()
         } else {
@@ -182,9 +201,11 @@ impl Fleet {
                 self.insert(id, e.row);
             }
         }
-        if self.history.roll(now) {
+        if !self.history.is_current(now) {
+            // The closing bucket keeps the shares at its end.
             let shares = self.shares();
             self.history.set_shares(shares);
+            self.history.roll(now);
         }
     }
 
@@ -192,12 +213,14 @@ impl Fleet {
         let status = self.staleness.status(&row, self.now);
         let deadline = self.deadline(&row, self.now);
         self.contribute(&id, &row, status, deadline, true);
+        let search = search_text(&row);
         self.entries.insert(
             id,
             Entry {
                 row,
                 status,
                 deadline,
+                search,
             },
         );
     }

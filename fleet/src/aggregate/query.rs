@@ -288,10 +288,7 @@ impl Fleet {
             };
             base.filter(|id| keys.iter().all(|k| self.devices_in(k).is_some_and(|s| s.contains(*id))))
                 .filter(|id| match (&needle, self.entries.get(*id)) {
-                    (Some(n), Some(e)) => {
-                        e.row.report.id.to_lowercase().contains(n)
-                            || e.row.report.labels.iter().any(|(k, v)| format!("{k}={v}").to_lowercase().contains(n))
-                    }
+                    (Some(n), Some(e)) => !n.contains('\n') && e.search.contains(n.as_str()),
                     (None, _) => true,
                     _ => false,
                 })
