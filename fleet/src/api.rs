@@ -31,10 +31,7 @@ impl<S: Store> App<S> {
 
     pub async fn overview(&self) -> Result<Overview, StoreError> {
         let _permit = self.view_permit().await?;
-        let recent = self
-            .store
-            .recent_events(&RECENT_KINDS, RECENT_SCAN)
-            .await?;
+        let recent = self.store.recent_events(&RECENT_KINDS, RECENT_SCAN).await?;
         let recent = views::few_per_device(recent, 2, views::LIST_LIMIT);
         let now = self.clock.now();
         Ok(self.fleet.with(|f| f.overview(now, recent)))

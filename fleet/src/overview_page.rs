@@ -19,7 +19,9 @@ pub fn figure(n: impl std::fmt::Display, query: &str) -> String {
 pub fn refreshing(title: &str, body: &str) -> String {
     crate::html::page(title, body).replacen(
         "<meta charset=\"utf-8\">",
-        &format!("<meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">"),
+        &format!(
+            "<meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">"
+        ),
         1,
     )
 }
@@ -88,7 +90,9 @@ fn sync_section(b: &mut String, s: &SyncRollout, o: &Overview) {
     b.push_str("<table><tr><th>applied revision</th><th>highest verified</th><th>devices</th><th></th></tr>");
     for r in &s.revisions {
         let note = match (r.applied, r.highest_verified) {
-            (a, Some(h)) if a < Some(h) => "behind its verified revision (waiting for wave or failing)",
+            (a, Some(h)) if a < Some(h) => {
+                "behind its verified revision (waiting for wave or failing)"
+            }
             _ => "",
         };
         let _ = write!(
@@ -96,11 +100,18 @@ fn sync_section(b: &mut String, s: &SyncRollout, o: &Overview) {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"muted\">{note}</td></tr>",
             opt_rev(r.applied),
             opt_rev(r.highest_verified),
-            figure(r.devices, &format!("sync={sync}&amp;revision={}", rev(r.applied)))
+            figure(
+                r.devices,
+                &format!("sync={sync}&amp;revision={}", rev(r.applied))
+            )
         );
     }
     if s.more_revisions > 0 {
-        let _ = write!(b, "<tr><td colspan=\"4\" class=\"muted\">{} more (fewer devices each)</td></tr>", s.more_revisions);
+        let _ = write!(
+            b,
+            "<tr><td colspan=\"4\" class=\"muted\">{} more (fewer devices each)</td></tr>",
+            s.more_revisions
+        );
     }
     b.push_str("</table></div>");
 }
@@ -149,7 +160,13 @@ pub fn render_overview(o: &Overview, started: std::time::Instant) -> String {
         let _ = write!(b, "<h3>{} <span class=\"muted\">{} devices</span></h3><table><tr><th>{}</th><th>devices</th><th>status</th></tr>", esc(&g.key), g.devices, esc(&g.key));
         for v in &g.values {
             let label = url_part(&format!("{}={}", g.key, v.value));
-            let _ = write!(b, "<tr data-label=\"{}\"><td>{}</td><td>{}</td><td>", esc(&v.value), esc(&v.value), figure(v.devices, &format!("label={label}")));
+            let _ = write!(
+                b,
+                "<tr data-label=\"{}\"><td>{}</td><td>{}</td><td>",
+                esc(&v.value),
+                esc(&v.value),
+                figure(v.devices, &format!("label={label}"))
+            );
             for t in &v.statuses {
                 let st = t.status.as_str();
                 let _ = write!(b, "<a class=\"badge {st}\" href=\"/devices?label={label}&amp;status={st}\">{} {st}</a> ", t.devices);
@@ -157,7 +174,11 @@ pub fn render_overview(o: &Overview, started: std::time::Instant) -> String {
             b.push_str("</td></tr>");
         }
         if g.more_values > 0 {
-            let _ = write!(b, "<tr><td colspan=\"3\" class=\"muted\">{} more values</td></tr>", g.more_values);
+            let _ = write!(
+                b,
+                "<tr><td colspan=\"3\" class=\"muted\">{} more values</td></tr>",
+                g.more_values
+            );
         }
         b.push_str("</table>");
     }

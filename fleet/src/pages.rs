@@ -111,7 +111,11 @@ pub fn render_devices(
     b.push_str("</form>");
     let shown: Vec<String> = filters(q)[..7]
         .iter()
-        .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| format!("{k} <b>{}</b>", esc(v))))
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k} <b>{}</b>", esc(v)))
+        })
         .collect();
     let _ = write!(b, "<p class=\"muted\" id=\"count\">{} devices match{}{} · page {} of {}</p><table id=\"devices\"><tr>", p.total, if shown.is_empty() { "" } else { ": " }, shown.join(", "), p.page, p.pages);
     for (key, title) in [

@@ -45,7 +45,10 @@ pub fn rollout(sync: &str, history: &[Bucket], now: i64) -> String {
     revs.sort_unstable_by(|a, b| b.cmp(a));
     revs.dedup();
     let colour = |r: Option<u64>| {
-        let i = revs.iter().position(|x| *x == r).unwrap_or(COLOURS.len() - 1);
+        let i = revs
+            .iter()
+            .position(|x| *x == r)
+            .unwrap_or(COLOURS.len() - 1);
         COLOURS[i.min(COLOURS.len() - 1)]
     };
     let col = W / BUCKETS as f64;
@@ -58,7 +61,11 @@ pub fn rollout(sync: &str, history: &[Bucket], now: i64) -> String {
         let mut y = H;
         let shown: usize = s.top.iter().map(|(_, n)| n).sum();
         let other = s.total.saturating_sub(shown);
-        let parts = s.top.iter().map(|(r, n)| (Some(*r), *n)).chain([(None, other)]);
+        let parts = s
+            .top
+            .iter()
+            .map(|(r, n)| (Some(*r), *n))
+            .chain([(None, other)]);
         for (rev, n) in parts.filter(|(_, n)| *n > 0) {
             let h = n as f64 / s.total as f64 * H;
             y -= h;
@@ -97,7 +104,12 @@ pub fn rollout(sync: &str, history: &[Bucket], now: i64) -> String {
 /// Heartbeats (blue) and heartbeats reporting a failed or rolled-back sync (red) per bucket.
 pub fn activity(history: &[Bucket], now: i64) -> String {
     let now_bucket = now - now.rem_euclid(BUCKET);
-    let max = history.iter().map(|b| b.heartbeats).max().unwrap_or(0).max(1);
+    let max = history
+        .iter()
+        .map(|b| b.heartbeats)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let col = W / BUCKETS as f64;
     let mut inner = String::new();
     for b in history {
@@ -123,7 +135,11 @@ pub fn activity(history: &[Bucket], now: i64) -> String {
         inner,
         "<text x=\"2\" y=\"10\" font-size=\"10\" fill=\"#667\">{max} per 15 min</text>"
     );
-    frame("activity", "heartbeats and failures over the last day", &inner)
+    frame(
+        "activity",
+        "heartbeats and failures over the last day",
+        &inner,
+    )
 }
 
 #[cfg(test)]

@@ -66,7 +66,6 @@ impl DeviceQuery {
             _ => SortDir::Asc,
         }
     }
-
 }
 
 /// One row of the device table.

@@ -61,9 +61,9 @@ fn views_plots_and_drill_down_in_chromium() {
     let start = r.t0 - (STEPS - 1) * 900;
     for k in 0..STEPS {
         r.set_clock(start + k * 900);
-        for i in 0..DEVICES {
+        for (i, token) in tokens.iter().enumerate() {
             let (s, answer) = r
-                .post("/api/heartbeat", &body(i, k), Some(&tokens[i]), None)
+                .post("/api/heartbeat", &body(i, k), Some(token), None)
                 .unwrap();
             assert_eq!(s, 200, "{answer}");
         }
@@ -81,7 +81,10 @@ fn views_plots_and_drill_down_in_chromium() {
     assert!(b.text("#syncs .legend").contains("revision 2"));
     // Label groups: site and region, each value with its status badges.
     let labels = b.text("#labels");
-    assert!(labels.contains("site") && labels.contains("region") && labels.contains("berlin"), "{labels}");
+    assert!(
+        labels.contains("site") && labels.contains("region") && labels.contains("berlin"),
+        "{labels}"
+    );
     shot(&b, "fleet-views-overview.png", 1280, 1600);
 
     // Drill down from the error group: exactly the two berlin devices that rolled back.
@@ -92,9 +95,14 @@ fn views_plots_and_drill_down_in_chromium() {
     assert_eq!(b.count("tr[data-device]"), 2);
     for d in ["edge-berlin-03", "edge-berlin-09"] {
         let row = b.text(&format!("tr[data-device=\"{d}\"]"));
-        assert!(row.contains("rolled-back") && row.contains("revision 2 failed"), "{row}");
+        assert!(
+            row.contains("rolled-back") && row.contains("revision 2 failed"),
+            "{row}"
+        );
     }
-    assert!(b.text("#count").starts_with("2 devices match: sync apps, error"));
+    assert!(b
+        .text("#count")
+        .starts_with("2 devices match: sync apps, error"));
     shot(&b, "fleet-views-error-group.png", 1280, 520);
 
     // From a label value: the site's devices; from its badge, the site's devices in a state.

@@ -33,7 +33,9 @@ fn refs(v: &[String]) -> Vec<&str> {
 fn two_receivers_share_one_postgres_and_show_the_same_fleet() {
     let pg = TestPostgres::start().unwrap();
     let names = |side: &str| -> Vec<String> {
-        (0..PER_RECEIVER).map(|i| format!("{side}-{i:03}")).collect()
+        (0..PER_RECEIVER)
+            .map(|i| format!("{side}-{i:03}"))
+            .collect()
     };
     let (a_ids, b_ids) = (names("a"), names("b"));
     let extra = "sharedStore: true\n";
@@ -50,9 +52,14 @@ fn two_receivers_share_one_postgres_and_show_the_same_fleet() {
                             } else {
                                 "healthy"
                             };
-                            let body = heartbeat(id, health, (health == "failed").then_some("revision 3 failed"));
-                            let (status, answer) =
-                                r.post("/api/heartbeat", &body, Some(&r.token(id)), None).unwrap();
+                            let body = heartbeat(
+                                id,
+                                health,
+                                (health == "failed").then_some("revision 3 failed"),
+                            );
+                            let (status, answer) = r
+                                .post("/api/heartbeat", &body, Some(&r.token(id)), None)
+                                .unwrap();
                             assert_eq!(status, 200, "{id}: {answer}");
                         }
                     }
@@ -74,7 +81,10 @@ fn two_receivers_share_one_postgres_and_show_the_same_fleet() {
     let failed = |r: &Receiver| json(r, "/api/devices?status=failed&per_page=500");
     let (fa, fb) = (failed(&a), failed(&b));
     assert_eq!(fa, fb, "the same device table from both");
-    assert_eq!(fa["total"], 8, "a-007, a-017, ... b-037: every last heartbeat kept");
+    assert_eq!(
+        fa["total"], 8,
+        "a-007, a-017, ... b-037: every last heartbeat kept"
+    );
     for id in ["a-000", "b-039"] {
         for r in [&a, &b] {
             assert_eq!(r.get(&format!("/devices/{id}")).0, 200, "{id}");
@@ -91,5 +101,8 @@ fn two_receivers_share_one_postgres_and_show_the_same_fleet() {
     };
     let own = (PER_RECEIVER * ROUNDS) as u64;
     let (ba, bb) = (beats(&a), beats(&b));
-    assert!(ba > own && bb > own, "{ba} {bb}: own heartbeats and the other's");
+    assert!(
+        ba > own && bb > own,
+        "{ba} {bb}: own heartbeats and the other's"
+    );
 }

@@ -19,7 +19,12 @@ fn two_hundred_fifty_six_looping_clients_do_not_grow_the_receiver() {
         let error = id.ends_with('3').then_some("revision 4 failed: timed out");
         let health = if error.is_some() { "failed" } else { "healthy" };
         let (s, _) = r
-            .post("/api/heartbeat", &heartbeat(id, health, error), Some(&r.token(id)), None)
+            .post(
+                "/api/heartbeat",
+                &heartbeat(id, health, error),
+                Some(&r.token(id)),
+                None,
+            )
             .unwrap();
         assert_eq!(s, 200);
     }
@@ -40,7 +45,12 @@ fn two_hundred_fifty_six_looping_clients_do_not_grow_the_receiver() {
         s.spawn(|| {
             for id in ids.iter().take(50) {
                 let hb = heartbeat(id, "healthy", None);
-                assert_eq!(r.post("/api/heartbeat", &hb, Some(&r.token(id)), None).unwrap().0, 200);
+                assert_eq!(
+                    r.post("/api/heartbeat", &hb, Some(&r.token(id)), None)
+                        .unwrap()
+                        .0,
+                    200
+                );
             }
         });
     });
@@ -48,7 +58,10 @@ fn two_hundred_fifty_six_looping_clients_do_not_grow_the_receiver() {
     eprintln!("receiver RSS {before} KiB before, {after} KiB after, peak {peak} KiB");
     // 256 TLS connections (~23 KiB each in rustls and hyper) and two pages at a time: tens of
     // MiB, not gigabytes.
-    assert!(peak < before + 96 * 1024, "peak {peak} KiB from {before} KiB");
+    assert!(
+        peak < before + 96 * 1024,
+        "peak {peak} KiB from {before} KiB"
+    );
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&r.get("/api/overview").1).unwrap()["devices"],
         DEVICES

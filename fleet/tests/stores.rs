@@ -65,7 +65,11 @@ async fn suite<S: Store>(store: S) {
     let after = store.changed_since(changed[0].0, 1).await.unwrap();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].1.report.id, "edge-1");
-    assert!(store.changed_since(changed[1].0, 100).await.unwrap().is_empty());
+    assert!(store
+        .changed_since(changed[1].0, 100)
+        .await
+        .unwrap()
+        .is_empty());
     let e1 = &devices[0];
     assert_eq!(e1.report.id, "edge-1");
     assert_eq!((e1.first_seen, e1.last_seen), (1001, 1002));

@@ -26,7 +26,7 @@ pub fn top_shares(per: BTreeMap<Option<u64>, usize>) -> Shares {
     let mut top: Vec<(Option<u64>, usize)> = per.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
     top.truncate(SHARES);
-    top.sort_by(|a, b| b.0.cmp(&a.0));
+    top.sort_by_key(|s| std::cmp::Reverse(s.0));
     Shares { total, top }
 }
 
@@ -78,7 +78,9 @@ impl History {
 
     /// Whether the newest bucket is the one of `now`.
     pub fn is_current(&self, now: i64) -> bool {
-        self.buckets.back().is_some_and(|b| b.start == start_of(now))
+        self.buckets
+            .back()
+            .is_some_and(|b| b.start == start_of(now))
     }
 
     /// Counts a heartbeat in the newest bucket.
@@ -115,7 +117,11 @@ mod tests {
         assert_eq!(h.buckets().last().unwrap().start, 299 * BUCKET);
         assert!(!h.roll(299 * BUCKET + 10), "same bucket");
         h.roll(10 * BUCKET);
-        assert_eq!(h.buckets().count(), 0 + 1, "the clock went back: newer buckets dropped");
+        assert_eq!(
+            h.buckets().count(),
+            1,
+            "the clock went back: newer buckets dropped"
+        );
         let s = top_shares((0..9).map(|r| (Some(r), r as usize + 1)).collect());
         assert_eq!((s.total, s.top.len(), s.top[0].0), (45, SHARES, Some(8)));
     }

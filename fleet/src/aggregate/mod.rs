@@ -298,7 +298,11 @@ impl Fleet {
             let pair = (k.clone(), v.clone());
             let counts = self.label_status.entry(pair.clone()).or_default();
             let slot = &mut counts[status_index(status)];
-            *slot = if add { *slot + 1 } else { slot.saturating_sub(1) };
+            *slot = if add {
+                *slot + 1
+            } else {
+                slot.saturating_sub(1)
+            };
             if counts.iter().all(|n| *n == 0) {
                 self.label_status.remove(&pair);
             }

@@ -53,7 +53,9 @@ impl Fleet {
         };
         r.without_sync = self.len().saturating_sub(r.devices);
         let mut revs: BTreeMap<(Option<u64>, Option<u64>), usize> = BTreeMap::new();
-        for (&(applied, verified, waiting, offline), &n) in self.cells.get(name).into_iter().flatten() {
+        for (&(applied, verified, waiting, offline), &n) in
+            self.cells.get(name).into_iter().flatten()
+        {
             *revs.entry((applied, verified)).or_default() += n;
             let slot = if offline {
                 &mut r.offline
@@ -77,11 +79,11 @@ impl Fleet {
             })
             .collect();
         if rows.len() > REVISION_ROWS {
-            rows.sort_by(|a, b| b.devices.cmp(&a.devices));
+            rows.sort_by_key(|r| std::cmp::Reverse(r.devices));
             r.more_revisions = rows.len() - REVISION_ROWS;
             rows.truncate(REVISION_ROWS);
         }
-        rows.sort_by(|a, b| (b.applied, b.highest_verified).cmp(&(a.applied, a.highest_verified)));
+        rows.sort_by_key(|r| std::cmp::Reverse((r.applied, r.highest_verified)));
         r.revisions = rows;
         r.states = DeviceStatus::ALL
             .into_iter()
@@ -146,7 +148,10 @@ impl Fleet {
                                     .into_iter()
                                     .zip(c.iter())
                                     .filter(|(_, n)| **n > 0)
-                                    .map(|(status, n)| Tile { status, devices: *n })
+                                    .map(|(status, n)| Tile {
+                                        status,
+                                        devices: *n,
+                                    })
                                     .collect()
                             })
                             .unwrap_or_default(),
@@ -241,7 +246,12 @@ impl Fleet {
             labels: d.report.labels.clone(),
             last_seen: d.last_seen,
             interval_seconds: self.staleness.interval(d),
-            revisions: d.report.syncs.iter().map(|s| (s.name.clone(), s.revision)).collect(),
+            revisions: d
+                .report
+                .syncs
+                .iter()
+                .map(|s| (s.name.clone(), s.revision))
+                .collect(),
             last_error: d.report.syncs.iter().find_map(|s| s.last_error.clone()),
         })
     }
@@ -250,19 +260,29 @@ impl Fleet {
     pub fn device_page(&mut self, q: &DeviceQuery, now: i64) -> DevicePage {
         self.advance(now);
         let keys = self.filters(q);
-        let needle = q.q.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty());
+        let needle =
+            q.q.as_deref()
+                .map(str::to_lowercase)
+                .filter(|s| !s.is_empty());
         let sort = q.sort_key();
         let desc = q.sort_dir() == SortDir::Desc;
-        let per_page = q.per_page.as_deref().and_then(|s| s.parse().ok()).unwrap_or(50).clamp(1, MAX_PER_PAGE);
+        let per_page = q
+            .per_page
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(50)
+            .clamp(1, MAX_PER_PAGE);
         let wanted_page: usize = q.page.as_deref().and_then(|s| s.parse().ok()).unwrap_or(1);
         // Without filters the table walks an order kept at ingest; with them, the smallest set.
         let ids: Vec<Id> = if keys.is_empty() && needle.is_none() && sort != SortKey::Revision {
             let ordered: Box<dyn DoubleEndedIterator<Item = &Id>> = match sort {
                 SortKey::Id => Box::new(self.all.iter()),
                 SortKey::LastSeen => Box::new(self.by_last_seen.iter().map(|(_, id)| id)),
-                _ => Box::new(DeviceStatus::ALL.into_iter().flat_map(|s| {
-                    self.devices_in(&Key::Status(s)).into_iter().flatten()
-                })),
+                _ => Box::new(
+                    DeviceStatus::ALL
+                        .into_iter()
+                        .flat_map(|s| self.devices_in(&Key::Status(s)).into_iter().flatten()),
+                ),
             };
             let total = self.len();
             let pages = total.div_ceil(per_page).max(1);
@@ -280,23 +300,36 @@ impl Fleet {
                 per_page,
                 devices: cut.iter().filter_map(|id| self.line(id)).collect(),
             };
+        } else if keys.is_empty() {
+            // A search alone: one pass over the entries (no lookup per device).
+            let n = needle.as_deref().unwrap_or_default();
+            self.entries
+                .iter()
+                .filter(|(_, e)| !n.contains('\n') && e.search.contains(n))
+                .map(|(id, _)| id.clone())
+                .collect()
         } else {
             let smallest = keys.iter().min_by_key(|k| self.count(k));
-            let base: Box<dyn Iterator<Item = &Id>> = match smallest {
-                Some(k) => Box::new(self.devices_in(k).into_iter().flatten()),
-                None => Box::new(self.all.iter()),
-            };
-            base.filter(|id| keys.iter().all(|k| self.devices_in(k).is_some_and(|s| s.contains(*id))))
-                .filter(|id| match (&needle, self.entries.get(*id)) {
-                    (Some(n), Some(e)) => !n.contains('\n') && e.search.contains(n.as_str()),
-                    (None, _) => true,
-                    _ => false,
-                })
-                .cloned()
-                .collect()
+            let base = smallest
+                .and_then(|k| self.devices_in(k))
+                .into_iter()
+                .flatten();
+            base.filter(|id| {
+                keys.iter()
+                    .all(|k| self.devices_in(k).is_some_and(|s| s.contains(*id)))
+            })
+            .filter(|id| match (&needle, self.entries.get(*id)) {
+                (Some(n), Some(e)) => !n.contains('\n') && e.search.contains(n.as_str()),
+                (None, _) => true,
+                _ => false,
+            })
+            .cloned()
+            .collect()
         };
-        let mut found: Vec<(&super::Entry, &Id)> =
-            ids.iter().filter_map(|id| Some((self.entries.get(id)?, id))).collect();
+        let mut found: Vec<(&super::Entry, &Id)> = ids
+            .iter()
+            .filter_map(|id| Some((self.entries.get(id)?, id)))
+            .collect();
         let first_rev = |e: &super::Entry| e.row.report.syncs.first().map(|s| s.revision);
         found.sort_by(|(a, ai), (b, bi)| {
             let o = match sort {
@@ -319,6 +352,12 @@ impl Fleet {
             .take(per_page)
             .filter_map(|(_, id)| self.line(id))
             .collect();
-        DevicePage { total, page, pages, per_page, devices }
+        DevicePage {
+            total,
+            page,
+            pages,
+            per_page,
+            devices,
+        }
     }
 }

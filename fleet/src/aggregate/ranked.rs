@@ -65,7 +65,10 @@ mod tests {
         for k in ["a", "b", "b", "c", "c", "c"] {
             r.bump(&k, true);
         }
-        assert_eq!(r.top().map(|(k, n)| (*k, n)).collect::<Vec<_>>(), [("c", 3), ("b", 2), ("a", 1)]);
+        assert_eq!(
+            r.top().map(|(k, n)| (*k, n)).collect::<Vec<_>>(),
+            [("c", 3), ("b", 2), ("a", 1)]
+        );
         r.bump(&"a", false);
         r.bump(&"a", false);
         assert_eq!((r.len(), r.get(&"a")), (2, 0));

@@ -10,7 +10,10 @@ use crate::table::DeviceQuery;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
@@ -39,7 +42,9 @@ fn random_row(g: &mut Lcg, now: i64) -> DeviceRow {
         other.name = format!("s{}", g.next(3));
         r.report.syncs.push(other);
     }
-    r.report.labels.insert("site".into(), format!("site-{}", g.next(3)));
+    r.report
+        .labels
+        .insert("site".into(), format!("site-{}", g.next(3)));
     r.report.outbox_dropped = g.next(3);
     r
 }
@@ -97,7 +102,10 @@ fn filters_drill_down_to_the_devices_behind_a_figure() {
     let mut fleet = Fleet::of(&f, 1000, Staleness::default());
     let o = fleet.overview(1000, Vec::new());
     let group = &o.top_errors[0];
-    assert_eq!((group.devices, group.key.as_str()), (2, "revision # timed out after #s"));
+    assert_eq!(
+        (group.devices, group.key.as_str()),
+        (2, "revision # timed out after #s")
+    );
     let q = DeviceQuery {
         sync: Some("apps".into()),
         error: Some(group.key.clone()),
@@ -105,7 +113,11 @@ fn filters_drill_down_to_the_devices_behind_a_figure() {
     };
     let p = fleet.device_page(&q, 1000);
     let ids: Vec<&str> = p.devices.iter().map(|d| d.id.as_str()).collect();
-    assert_eq!(ids, ["d", "c"], "exactly the devices of the group, worst status first");
+    assert_eq!(
+        ids,
+        ["d", "c"],
+        "exactly the devices of the group, worst status first"
+    );
     let by_label = DeviceQuery {
         label: Some("site=paris".into()),
         ..DeviceQuery::default()
@@ -119,9 +131,20 @@ fn filters_drill_down_to_the_devices_behind_a_figure() {
     assert_eq!(quiet.count(&Key::Status(DeviceStatus::Stale)), 1);
     quiet.advance(1000 + 391);
     assert_eq!(quiet.count(&Key::Status(DeviceStatus::Offline)), 1);
-    assert_eq!(quiet.count(&Key::State("apps".into(), DeviceStatus::Offline)), 1);
+    assert_eq!(
+        quiet.count(&Key::State("apps".into(), DeviceStatus::Offline)),
+        1
+    );
     quiet.advance(1000 + 391 - JITTER);
-    assert_eq!(quiet.count(&Key::Status(DeviceStatus::Offline)), 1, "a race, not a move");
+    assert_eq!(
+        quiet.count(&Key::Status(DeviceStatus::Offline)),
+        1,
+        "a race, not a move"
+    );
     quiet.advance(1000);
-    assert_eq!(quiet.count(&Key::Status(DeviceStatus::Healthy)), 1, "clock back");
+    assert_eq!(
+        quiet.count(&Key::Status(DeviceStatus::Healthy)),
+        1,
+        "clock back"
+    );
 }

@@ -30,6 +30,8 @@ struct Args {
     /// Clients looping `GET /` after the run, and for how long (memory under load).
     view_clients: usize,
     view_seconds: u64,
+    /// Receivers sharing the store (`sharedStore`), devices split between them.
+    receivers: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -42,6 +44,7 @@ fn args() -> anyhow::Result<Args> {
         seed: 0,
         view_clients: 0,
         view_seconds: 30,
+        receivers: 1,
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
@@ -54,12 +57,13 @@ fn args() -> anyhow::Result<Args> {
             Long("seed") => a.seed = p.value()?.parse()?,
             Long("view-clients") => a.view_clients = p.value()?.parse()?,
             Long("view-seconds") => a.view_seconds = p.value()?.parse()?,
+            Long("receivers") => a.receivers = p.value()?.parse()?,
             Long("store") => a.postgres = match p.value()?.string()?.as_str() {
                 "sqlite" => false,
                 "postgres" => true,
                 s => bail!("--store sqlite|postgres, not {s}"),
             },
-            other => bail!("{}\nusage: ferry-fleet-load [--devices N] [--rounds N] [--concurrency N] [--max-seconds S] [--store sqlite|postgres] [--seed N] [--view-clients N] [--view-seconds S]", other.unexpected()),
+            other => bail!("{}\nusage: ferry-fleet-load [--devices N] [--rounds N] [--concurrency N] [--max-seconds S] [--store sqlite|postgres] [--seed N] [--view-clients N] [--view-seconds S] [--receivers N]", other.unexpected()),
         }
     }
     Ok(a)
@@ -179,6 +183,9 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     }
     // Every simulated device comes from 127.0.0.1: lift the per-address connection limit.
     text.push_str("maxConnectionsPerAddress: 1000000\n");
+    if a.receivers > 1 {
+        text.push_str("sharedStore: true\n");
+    }
     std::fs::write(&cfg_path, &text)?;
     let cfg = FleetConfig::load(&cfg_path)?;
     if a.seed > 0 {
@@ -188,24 +195,41 @@ async fn bench(a: Args) -> anyhow::Result<()> {
                 seed(&ferry_fleet::store::sqlite::SqliteStore::open(p)?, &a).await?
             }
             ferry_fleet::config::StoreConfig::Postgres(u) => {
-                seed(&ferry_fleet::store::postgres::PgStore::connect(u).await?, &a).await?
+                seed(
+                    &ferry_fleet::store::postgres::PgStore::connect(u).await?,
+                    &a,
+                )
+                .await?
             }
         }
-        println!("# seeded {} devices in {:.1} s", a.seed, t.elapsed().as_secs_f64());
+        println!(
+            "# seeded {} devices in {:.1} s",
+            a.seed,
+            t.elapsed().as_secs_f64()
+        );
     }
     let t = Instant::now();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        if let Err(e) = ferry_fleet::run::run(cfg, |addr| {
-            let _ = tx.send(addr);
-        })
-        .await
-        {
-            eprintln!("server: {e:#}");
-        }
-    });
-    let addr = rx.await.context("server did not start")?;
-    println!("# {} ready in {:.1} s (aggregates loaded), {}", addr, t.elapsed().as_secs_f64(), memory());
+    let mut addrs = Vec::new();
+    for _ in 0..a.receivers.max(1) {
+        let cfg = cfg.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if let Err(e) = ferry_fleet::run::run(cfg, |addr| {
+                let _ = tx.send(addr);
+            })
+            .await
+            {
+                eprintln!("server: {e:#}");
+            }
+        });
+        addrs.push(rx.await.context("server did not start")?);
+    }
+    let addr = addrs[0];
+    println!(
+        "# {addrs:?} ready in {:.1} s (aggregates loaded), {}",
+        t.elapsed().as_secs_f64(),
+        memory()
+    );
     let ca = std::fs::read(dir.path().join("ca.pem"))?;
     let mut roots = rustls::RootCertStore::empty();
     use rustls::pki_types::{pem::PemObject, CertificateDer};
@@ -236,6 +260,7 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         }
         let tls = tls.clone();
         let rounds = a.rounds;
+        let addr = addrs[i % addrs.len()];
         tasks.spawn(async move {
             let _permit = permit;
             let mut lat = Vec::with_capacity(rounds);

@@ -3,9 +3,11 @@
 //! report per device and sync, health changes and events (with retention). What counts as a
 //! change is decided here once ([`changes_between`]), so both stores record the same history.
 
+mod pg_rows;
 pub mod postgres;
 pub mod schema;
 pub mod sqlite;
+mod sqlite_rows;
 
 use crate::model::{DeviceReport, EventReport, SyncHealth};
 use serde::Serialize;
