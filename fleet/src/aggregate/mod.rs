@@ -179,6 +179,13 @@ impl Fleet {
         true
     }
 
+    /// Takes a device out of every figure (a device retired from the store). Returns whether
+    /// it was there.
+    pub fn forget(&mut self, id: &str) -> bool {
+        let id: Id = Arc::from(id);
+        self.remove(&id).is_some()
+    }
+
     /// Moves "now": devices whose silence deadline passed are re-evaluated (all of them when
     /// the clock went backwards by more than [`JITTER`]; less is two requests racing for the
     /// lock with the times they read, and the later time stands).
