@@ -20,6 +20,7 @@ pub mod pgtest;
 pub mod plots;
 pub mod run;
 pub mod safe;
+pub mod server;
 pub mod status;
 pub mod store;
 pub mod table;
