@@ -24,9 +24,11 @@ fn gets(log: &[LogEntry]) -> BTreeMap<String, usize> {
     m
 }
 
+/// The writes of the app (the agent's status object in kube-system left out).
 fn writes(log: &[LogEntry]) -> Vec<&LogEntry> {
     log.iter()
         .filter(|e| e.is_write() && !e.query.contains("dryRun"))
+        .filter(|e| e.path.contains(&format!("/namespaces/{NS}")))
         .collect()
 }
 
