@@ -108,6 +108,6 @@ async fn serve<S: Store>(
         }
     });
     ready(addr);
-    crate::app::serve(listener, tls, app).await?;
+    crate::server::serve(listener, tls, app).await?;
     Ok(())
 }

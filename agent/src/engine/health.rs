@@ -3,8 +3,17 @@
 //! object (how Jobs count, a PVC's storage class binding mode). Kinds that no controller
 //! reports on are settled by the object a write returned ([`settled_by_write`]).
 
-use crate::config::JobHealth;
+use serde::Deserialize;
 use serde_json::Value;
+
+/// When a Job counts as healthy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobHealth {
+    #[default]
+    Complete,
+    Started,
+}
 
 /// The health of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
