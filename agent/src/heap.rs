@@ -5,7 +5,8 @@
 
 /// Call once at start, before any thread: one arena for every thread. The workers of a pass
 /// spend their time waiting on the API server, so they hardly contend for it; the peak RSS
-/// of a 1000-object first sync went from 13.9 to 12.5 MiB (host glibc release build).
+/// of a 1000-object first sync went from 13.9 to 12.5 MiB (host glibc release build, one run
+/// each under load).
 pub fn configure() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt takes plain integers and only sets glibc's own malloc parameters.
