@@ -256,6 +256,8 @@ impl Agent {
             source,
         };
         let mut changes = ChangeSet::default();
+        // Objects whose write answered for their health: not polled (health::settled_by_write).
+        let mut settled = BTreeSet::new();
         for (stage, objects) in &plan.stages {
             let refs: Vec<&DesiredObject> = objects.iter().collect();
             let checked = Checker {
@@ -267,6 +269,7 @@ impl Agent {
                 sweep: false,
                 changed: &changed,
                 finished: &finished,
+                concurrency: self.config.concurrency,
             }
             .check(&refs)
             .map_err(apply_err)?;
@@ -283,8 +286,14 @@ impl Agent {
             self.note_stage(sync, &out)?;
             crate::fault::point("after-stage");
             changes.extend(out.changes);
+            settled.extend(out.settled);
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
-                self.wait(&client, sync, revision, &refs)?;
+                let polled: Vec<&DesiredObject> = refs
+                    .iter()
+                    .copied()
+                    .filter(|d| !settled.contains(&d.id))
+                    .collect();
+                self.wait(&client, sync, revision, &polled)?;
                 if *stage == Stage::Crds {
                     self.discovery.invalidate(&crd_versions(objects));
                 }
@@ -294,6 +303,7 @@ impl Agent {
             let refs: Vec<&DesiredObject> = plan
                 .objects()
                 .filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped)
+                .filter(|d| !settled.contains(&d.id))
                 .collect();
             self.wait(&client, sync, revision, &refs)?;
         }
@@ -350,6 +360,7 @@ impl Agent {
                 timeout: sync.timeout,
                 interval: self.poll_interval,
                 job_health: sync.job_health,
+                concurrency: self.config.concurrency,
             },
             &done_when_gone,
         )
