@@ -1,4 +1,5 @@
-//! SOPS files for age recipients, read as the real `sops` CLI writes them (YAML and JSON):
+//! SOPS files for age recipients, read as the real `sops` CLI writes them (YAML, JSON, dotenv
+//! and binary, see [`flat`]):
 //! the data key unwrapped with the device's age identities ([`age`]), every value decrypted
 //! with its key path as additional data ([`cipher`]), and the file's MAC (SHA-512 over the
 //! values in document order, stored encrypted with `lastmodified` as additional data) checked
@@ -11,12 +12,14 @@
 pub mod age;
 mod bech32;
 pub mod cipher;
+pub mod flat;
 pub mod meta;
 pub mod pattern;
 pub mod tree;
 mod walk;
 
 pub use age::{parse_identities, AgeError, Identity};
+pub use flat::Format;
 pub use meta::Metadata;
 
 use crate::yaml::Budget;
@@ -115,14 +118,26 @@ pub struct Summary {
 pub fn looks_like_sops(bytes: &[u8]) -> bool {
     let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     (has(b"\nsops:") || bytes.starts_with(b"sops:") || has(b"\"sops\"")) && has(b"mac")
+        || has(b"sops_mac=ENC[")
 }
 
+/// Parses a file in the format its name gives (sops's rule, see [`Format::for_path`]).
 fn parse(file: &str, bytes: &[u8]) -> Result<(Vec<tree::Node>, Metadata), SopsError> {
     let text = std::str::from_utf8(bytes).map_err(|_| SopsError::Malformed {
         file: file.into(),
         reason: "not UTF-8".into(),
     })?;
-    let docs = tree::parse(text, &Budget::default()).map_err(|reason| SopsError::Malformed {
+    let docs = match Format::for_path(file) {
+        Format::Dotenv => flat::dotenv(text, &Budget::default()).map(|d| vec![d]),
+        Format::Ini => {
+            return Err(SopsError::Unsupported {
+                file: file.into(),
+                reason: "INI files".into(),
+            })
+        }
+        _ => tree::parse(text, &Budget::default()),
+    }
+    .map_err(|reason| SopsError::Malformed {
         file: file.into(),
         reason,
     })?;
@@ -152,7 +167,7 @@ pub fn inspect(file: &str, bytes: &[u8]) -> Result<Summary, SopsError> {
 }
 
 /// Decrypts a sops file with `identities`: data key, values, then the MAC, which must match
-/// before anything is returned.
+/// before anything is returned. A dotenv file gives one document, a mapping of strings.
 pub fn decrypt(file: &str, bytes: &[u8], identities: &[Identity]) -> Result<Decrypted, SopsError> {
     let (docs, meta) = parse(file, bytes)?;
     let key = data_key(file, &meta, identities)?;
@@ -171,6 +186,28 @@ pub fn decrypt(file: &str, bytes: &[u8], identities: &[Identity]) -> Result<Decr
     // Built before the MAC verdict so that a mismatch wipes what was decrypted.
     let decrypted = Decrypted { documents, key };
     mac.map(|()| decrypted)
+}
+
+/// Decrypts a binary sops file (a JSON envelope whose `data` is the file) to its bytes, after
+/// the MAC matches.
+pub fn decrypt_binary(
+    file: &str,
+    bytes: &[u8],
+    identities: &[Identity],
+) -> Result<Zeroizing<Vec<u8>>, SopsError> {
+    let (docs, meta) = parse(file, bytes)?;
+    let key = data_key(file, &meta, identities)?;
+    let mut walker = walk::Walker::new(file, &meta, &key);
+    let data = match docs.as_slice() {
+        [doc] => walker.binary(doc)?,
+        _ => {
+            return Err(SopsError::Malformed {
+                file: file.into(),
+                reason: "a binary sops file is one JSON document".into(),
+            })
+        }
+    };
+    walker.check_mac().map(|()| data)
 }
 
 fn data_key(
