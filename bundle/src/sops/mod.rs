@@ -13,8 +13,10 @@ pub mod age;
 mod bech32;
 pub mod cipher;
 pub mod flat;
+pub mod generator;
 pub mod meta;
 pub mod pattern;
+pub mod publish;
 pub mod tree;
 mod walk;
 
@@ -121,13 +123,17 @@ pub fn looks_like_sops(bytes: &[u8]) -> bool {
         || has(b"sops_mac=ENC[")
 }
 
-/// Parses a file in the format its name gives (sops's rule, see [`Format::for_path`]).
-fn parse(file: &str, bytes: &[u8]) -> Result<(Vec<tree::Node>, Metadata), SopsError> {
+/// Parses a file in `format`.
+fn parse(
+    file: &str,
+    bytes: &[u8],
+    format: Format,
+) -> Result<(Vec<tree::Node>, Metadata), SopsError> {
     let text = std::str::from_utf8(bytes).map_err(|_| SopsError::Malformed {
         file: file.into(),
         reason: "not UTF-8".into(),
     })?;
-    let docs = match Format::for_path(file) {
+    let docs = match format {
         Format::Dotenv => flat::dotenv(text, &Budget::default()).map(|d| vec![d]),
         Format::Ini => {
             return Err(SopsError::Unsupported {
@@ -156,9 +162,15 @@ fn parse(file: &str, bytes: &[u8]) -> Result<(Vec<tree::Node>, Metadata), SopsEr
     Ok((docs, meta))
 }
 
-/// Reads a sops file's metadata (no key needed). [`SopsError::NotSops`] for plain files.
+/// Reads a sops file's metadata (no key needed), in the format its name gives (sops's rule,
+/// [`Format::for_path`]). [`SopsError::NotSops`] for plain files.
 pub fn inspect(file: &str, bytes: &[u8]) -> Result<Summary, SopsError> {
-    let (_, meta) = parse(file, bytes)?;
+    inspect_as(file, bytes, Format::for_path(file))
+}
+
+/// [`inspect`] in a given format (sops's `--input-type`).
+pub fn inspect_as(file: &str, bytes: &[u8], format: Format) -> Result<Summary, SopsError> {
+    let (_, meta) = parse(file, bytes, format)?;
     Ok(Summary {
         recipients: meta.age.iter().map(|k| k.recipient.clone()).collect(),
         other: meta.other,
@@ -167,9 +179,20 @@ pub fn inspect(file: &str, bytes: &[u8]) -> Result<Summary, SopsError> {
 }
 
 /// Decrypts a sops file with `identities`: data key, values, then the MAC, which must match
-/// before anything is returned. A dotenv file gives one document, a mapping of strings.
+/// before anything is returned, in the format the file's name gives ([`Format::for_path`]).
+/// A dotenv file gives one document, a mapping of strings.
 pub fn decrypt(file: &str, bytes: &[u8], identities: &[Identity]) -> Result<Decrypted, SopsError> {
-    let (docs, meta) = parse(file, bytes)?;
+    decrypt_as(file, bytes, Format::for_path(file), identities)
+}
+
+/// [`decrypt`] in a given format (a Kustomize `envs` source is dotenv whatever its name).
+pub fn decrypt_as(
+    file: &str,
+    bytes: &[u8],
+    format: Format,
+    identities: &[Identity],
+) -> Result<Decrypted, SopsError> {
+    let (docs, meta) = parse(file, bytes, format)?;
     let key = data_key(file, &meta, identities)?;
     let mut walker = walk::Walker::new(file, &meta, &key);
     let mut documents = Vec::with_capacity(docs.len());
@@ -195,7 +218,7 @@ pub fn decrypt_binary(
     bytes: &[u8],
     identities: &[Identity],
 ) -> Result<Zeroizing<Vec<u8>>, SopsError> {
-    let (docs, meta) = parse(file, bytes)?;
+    let (docs, meta) = parse(file, bytes, Format::Binary)?;
     let key = data_key(file, &meta, identities)?;
     let mut walker = walk::Walker::new(file, &meta, &key);
     let data = match docs.as_slice() {
