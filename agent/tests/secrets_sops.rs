@@ -251,3 +251,78 @@ fn rotation_and_key_file_checks() {
     );
     assert_eq!(password(&env).as_deref(), Some("v3-rotated"));
 }
+
+/// A Kustomize secretGenerator with a SOPS env file and a binary SOPS file, rendered by the
+/// real kustomize with the sources encrypted and recorded by ferry-bundle's publisher code.
+fn generated_bundle(env: &Env, revision: u64, dotenv: &str, recipient: &str) -> String {
+    let src = env.dir.path().join(format!("kust-{revision}"));
+    std::fs::create_dir_all(&src).unwrap();
+    let enc = sops_encrypt(&src, "app.env", dotenv, &[recipient], &[]);
+    std::fs::write(src.join("app.env"), enc).unwrap();
+    let bin = sops_encrypt(&src, "tls.key", b"\x00\xffkey-bytes", &[recipient], &[]);
+    std::fs::write(src.join("tls.key"), bin).unwrap();
+    std::fs::write(src.join("ns.yaml"), namespace("apps")).unwrap();
+    std::fs::write(
+        src.join("kustomization.yaml"),
+        "namespace: apps\nresources: [ns.yaml]\nsecretGenerator:\n- name: creds\n  envs: [app.env]\n  files: [tls.key]\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = env.dir.path().join(format!("kust-out-{revision}"));
+    let found =
+        ferry_bundle::sops::publish::find(&src, &out, "rendered.yaml", &o.stdout).unwrap();
+    assert_eq!(found.len(), 1);
+    let name = found[0].entry.name.clone();
+    let mut files = vec![("rendered.yaml".to_string(), o.stdout.clone())];
+    for s in found[0].entry.sources() {
+        files.push((s.to_string(), std::fs::read(out.join(s)).unwrap()));
+    }
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(p, d)| (p.as_str(), &d[..])).collect();
+    let entries: Vec<_> = found.into_iter().map(|f| f.entry).collect();
+    env.publish_raw(&env.drop_dir(), "app", revision, &files, |m| {
+        m.generated_secrets = entries
+    });
+    name
+}
+
+#[test]
+fn a_secret_generator_with_sops_sources_is_completed_on_the_device() {
+    use base64::Engine;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+    let env = Env::new();
+    let (device_key, device) = age_keygen();
+    let key = write_key(&env, "age.key", &device_key);
+    configure(&env, &key);
+    let dotenv = format!("DB_USER=admin\nDB_PASSWORD={MARKER}\nMULTI=a\\nb\n");
+    let name = generated_bundle(&env, 1, &dotenv, &device);
+    let (code, out1) = env.sync();
+    assert_eq!(code, 0, "{out1}");
+    let s = env.obj("", "Secret", "apps", &name).expect("the generated Secret");
+    let data = s["data"].as_object().unwrap();
+    assert_eq!(data["DB_PASSWORD"], b64(MARKER.as_bytes()));
+    assert_eq!(data["MULTI"], b64(b"a\\nb"), "as Kustomize reads sops's dotenv");
+    assert_eq!(data["tls.key"], b64(b"\x00\xffkey-bytes"));
+    assert!(data.keys().all(|k| !k.starts_with("sops_")), "{data:?}");
+    env.sim.clear_log();
+    let (code, out2) = env.sync();
+    assert_eq!(code, 0, "{out2}");
+    assert_eq!(env.sim.writes().len(), 0, "{:?}", env.sim.writes());
+
+    // A source encrypted for another device: refused by name, revision 1 stays.
+    let (_, stranger) = age_keygen();
+    generated_bundle(&env, 2, "DB_PASSWORD=other\n", &stranger);
+    let (code, out3) = env.sync();
+    assert_ne!(code, 0, "{out3}");
+    assert!(
+        out3.contains("secret-sources/app.env: no age identity") && out3.contains(&stranger),
+        "{out3}"
+    );
+    let s = env.obj("", "Secret", "apps", &name).expect("kept");
+    assert_eq!(s["data"]["DB_PASSWORD"], b64(MARKER.as_bytes()));
+    assert_plaintext_rests_nowhere(&env, &[out1, out2, out3]);
+}
