@@ -137,6 +137,29 @@ impl<'a> Keyring<'a> {
         Ok(sops::decrypt_binary(file, bytes, ids)?)
     }
 
+    /// Decrypts a host file: a binary SOPS file to its bytes, a YAML or JSON one to the JSON
+    /// of its one document.
+    pub fn open_host_file(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+        let format = sops::Format::for_path(file);
+        if matches!(format, sops::Format::Yaml | sops::Format::Json) {
+            let opened = self.open_as(file, bytes, format)?;
+            let [doc] = opened.plain.documents.as_slice() else {
+                return Err(SecretsError::Sops(SopsError::Unsupported {
+                    file: file.into(),
+                    reason: "a host file of several documents".into(),
+                }));
+            };
+            let mut text = Zeroizing::new(serde_json::to_vec_pretty(doc).unwrap_or_default());
+            text.push(b'\n');
+            return Ok(text);
+        }
+        self.open_binary(file, bytes)
+    }
+
     fn identities(
         &mut self,
         file: &str,

@@ -117,9 +117,21 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Built> {
     manifest.images = images;
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
-    manifest.host = host;
     manifest.allow_mass_prune = spec.allow_mass_prune || (empty && spec.allow_empty);
     manifest.sops = content.sops;
+    for f in host.iter().flat_map(|h| &h.files).filter(|f| f.sops) {
+        let bytes = fs::read(spec.out.join(&f.source))
+            .with_context(|| format!("reading host file {}", f.source))?;
+        let summary = ferry_bundle::sops::inspect(&f.source, &bytes)
+            .with_context(|| format!("host file {} is marked sops", f.source))?;
+        manifest.sops.push(ferry_bundle::manifest::SopsFile {
+            path: f.source.clone(),
+            recipients: summary.recipients,
+        });
+    }
+    manifest.sops.sort_by(|a, b| a.path.cmp(&b.path));
+    manifest.sops.dedup_by(|a, b| a.path == b.path);
+    manifest.host = host;
     manifest.generated_secrets = generated.into_iter().map(|g| g.entry).collect();
     let yaml = manifest.to_yaml();
     Manifest::parse(yaml.as_bytes()).context("built manifest does not parse back")?;
