@@ -115,6 +115,14 @@ fn a_secret_generator_with_sops_sources_is_recorded_for_the_device() {
         let text = std::fs::read_to_string(out.path().join(f)).unwrap();
         assert!(!text.contains("MARKER-gen"), "{f} holds plaintext");
     }
+    let paths: Vec<&str> = m.sops.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(paths, ["secret-sources/app.env", "secret-sources/tls.key"]);
+    let o = run(&["inspect"], &[out.path()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!("generated Secret apps/{}", g.name)) && text.contains(&device),
+        "{text}"
+    );
     assert_eq!(
         std::fs::read(out.path().join("secret-sources/app.env")).unwrap(),
         std::fs::read(src.path().join("app.env")).unwrap(),

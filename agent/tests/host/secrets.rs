@@ -15,21 +15,7 @@ const TOKEN: &str = "MARKER-k3s-token-9c1e";
 const CONFIG: &str = "/etc/rancher/k3s/config.yaml";
 
 fn holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let meta = std::fs::symlink_metadata(e.path()).unwrap();
-            if meta.is_dir() {
-                stack.push(e.path());
-            } else if meta.is_file() {
-                let data = std::fs::read(e.path()).unwrap();
-                if data.windows(needle.len()).any(|w| w == needle) {
-                    hits.push(e.path());
-                }
-            }
-        }
-    }
+    let mut hits = crate::common::sops::files_containing(dir, needle);
     hits.sort();
     hits
 }

@@ -20,6 +20,7 @@ mod faults;
 mod kill;
 mod lifecycle;
 mod ownership;
+mod secrets;
 
 use common::*;
 use ferry_tests::control_plane::{self, ControlPlane};

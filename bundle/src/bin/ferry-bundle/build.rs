@@ -119,20 +119,28 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Built> {
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
     manifest.allow_mass_prune = spec.allow_mass_prune || (empty && spec.allow_empty);
     manifest.sops = content.sops;
-    for f in host.iter().flat_map(|h| &h.files).filter(|f| f.sops) {
-        let bytes = fs::read(spec.out.join(&f.source))
-            .with_context(|| format!("reading host file {}", f.source))?;
-        let summary = ferry_bundle::sops::inspect(&f.source, &bytes)
-            .with_context(|| format!("host file {} is marked sops", f.source))?;
+    manifest.generated_secrets = generated.into_iter().map(|g| g.entry).collect();
+    // Host files marked `sops` and generator sources are listed too, with their recipients.
+    use ferry_bundle::sops::Format;
+    let host_sops = host.iter().flat_map(|h| &h.files).filter(|f| f.sops);
+    let others = host_sops
+        .map(|f| (f.source.as_str(), Format::for_path(&f.source)))
+        .chain(manifest.generated_secrets.iter().flat_map(|g| {
+            let envs = g.envs.iter().map(|p| (p.as_str(), Format::Dotenv));
+            envs.chain(g.files.iter().map(|f| (f.path.as_str(), Format::Binary)))
+        }));
+    for (path, format) in others {
+        let bytes = fs::read(spec.out.join(path)).with_context(|| format!("reading {path}"))?;
+        let summary = ferry_bundle::sops::inspect_as(path, &bytes, format)
+            .with_context(|| format!("{path} is used as a SOPS file"))?;
         manifest.sops.push(ferry_bundle::manifest::SopsFile {
-            path: f.source.clone(),
+            path: path.to_string(),
             recipients: summary.recipients,
         });
     }
     manifest.sops.sort_by(|a, b| a.path.cmp(&b.path));
     manifest.sops.dedup_by(|a, b| a.path == b.path);
     manifest.host = host;
-    manifest.generated_secrets = generated.into_iter().map(|g| g.entry).collect();
     let yaml = manifest.to_yaml();
     Manifest::parse(yaml.as_bytes()).context("built manifest does not parse back")?;
     layout::write_atomic(&spec.out.join(ferry_bundle::MANIFEST_FILE), yaml.as_bytes())?;
