@@ -239,10 +239,7 @@ impl Opened {
 
     /// The key for this file's objects' recorded hashes.
     pub fn hash_key(&self) -> HashKey {
-        let tag = hmac(&self.plain.key[..], b"ferry object hash v1");
-        let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(tag.as_ref());
-        HashKey(out)
+        HashKey::from_secret(&self.plain.key[..])
     }
 }
 

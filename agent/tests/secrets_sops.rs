@@ -80,7 +80,7 @@ fn encrypt(env: &Env, value: &str, recipients: &[&str]) -> String {
     sops_encrypt(
         env.dir.path(),
         "secret.yaml",
-        &secret(value),
+        secret(value),
         recipients,
         &flags,
     )
@@ -234,10 +234,16 @@ fn a_secret_generator_with_sops_sources_is_completed_on_the_device() {
     let name = generated_bundle(&env, 1, &dotenv, &device);
     let (code, out1) = env.sync();
     assert_eq!(code, 0, "{out1}");
-    let s = env.obj("", "Secret", "apps", &name).expect("the generated Secret");
+    let s = env
+        .obj("", "Secret", "apps", &name)
+        .expect("the generated Secret");
     let data = s["data"].as_object().unwrap();
     assert_eq!(data["DB_PASSWORD"], b64(MARKER.as_bytes()));
-    assert_eq!(data["MULTI"], b64(b"a\\nb"), "as Kustomize reads sops's dotenv");
+    assert_eq!(
+        data["MULTI"],
+        b64(b"a\\nb"),
+        "as Kustomize reads sops's dotenv"
+    );
     assert_eq!(data["tls.key"], b64(b"\x00\xffkey-bytes"));
     assert!(data.keys().all(|k| !k.starts_with("sops_")), "{data:?}");
     env.sim.clear_log();

@@ -289,11 +289,12 @@ impl Manifest {
             host.validate(|p| self.file(p).is_some())?;
         }
         self.check_sops()?;
-        crate::sops::generator::check(&self.generated_secrets, |p| self.file(p).is_some())
-            .map_err(|reason| ManifestError::Sops {
+        crate::sops::generator::check(&self.generated_secrets, |p| self.file(p).is_some()).map_err(
+            |reason| ManifestError::Sops {
                 path: "generatedSecrets".into(),
                 reason,
-            })
+            },
+        )
     }
 
     /// True for a SOPS source of a generated Secret (never read as a manifest).

@@ -104,14 +104,29 @@ fn a_secret_generator_with_sops_sources_is_recorded_for_the_device() {
     let m = Manifest::parse(&std::fs::read(out.path().join("bundle.yaml")).unwrap()).unwrap();
     assert_eq!(m.generated_secrets.len(), 1, "{m:?}");
     let g = &m.generated_secrets[0];
-    assert!(g.name.starts_with("creds-"), "Kustomize's hash suffix: {}", g.name);
+    assert!(
+        g.name.starts_with("creds-"),
+        "Kustomize's hash suffix: {}",
+        g.name
+    );
     assert_eq!(g.namespace, "apps");
     assert_eq!(g.envs, vec!["secret-sources/app.env".to_string()]);
     assert_eq!(g.files.len(), 1);
-    assert_eq!((g.files[0].key.as_str(), g.files[0].path.as_str()), ("tls.key", "secret-sources/tls.key"));
+    assert_eq!(
+        (g.files[0].key.as_str(), g.files[0].path.as_str()),
+        ("tls.key", "secret-sources/tls.key")
+    );
     let rendered = std::fs::read_to_string(out.path().join("rendered.yaml")).unwrap();
-    assert!(rendered.contains(&format!("name: {}", g.name)), "the Pod refers to the hashed name:\n{rendered}");
-    for f in ["rendered.yaml", "secret-sources/app.env", "secret-sources/tls.key", "bundle.yaml"] {
+    assert!(
+        rendered.contains(&format!("name: {}", g.name)),
+        "the Pod refers to the hashed name:\n{rendered}"
+    );
+    for f in [
+        "rendered.yaml",
+        "secret-sources/app.env",
+        "secret-sources/tls.key",
+        "bundle.yaml",
+    ] {
         let text = std::fs::read_to_string(out.path().join(f)).unwrap();
         assert!(!text.contains("MARKER-gen"), "{f} holds plaintext");
     }
@@ -133,7 +148,10 @@ fn a_secret_generator_with_sops_sources_is_recorded_for_the_device() {
     kustomization(src.path(), &device, "  literals: [PLAIN=x]\n");
     let o = build(src.path(), out.path(), &["--require-encrypted-secrets"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("plaintext Secret objects refused"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("plaintext Secret objects refused"),
+        "{err}"
+    );
 
     // A SOPS YAML file as a `files:` source cannot be completed on the device: refused by name.
     let yaml = sops_encrypt(src.path(), "conf.yaml", "a: MARKER\n", &[&device], &[]);
@@ -141,5 +159,8 @@ fn a_secret_generator_with_sops_sources_is_recorded_for_the_device() {
     kustomization(src.path(), &device, "- name: conf\n  files: [conf.yaml]\n");
     let o = build(src.path(), out.path(), &[]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("conf.yaml as a `files:` source is not supported"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("conf.yaml as a `files:` source is not supported"),
+        "{err}"
+    );
 }

@@ -150,7 +150,9 @@ fn binary_written_by_sops_decrypts_to_its_bytes() {
     assert!(matches!(e, SopsError::NoIdentity { .. }), "{e}");
     let e = expect(sops::decrypt_binary(
         "tls.key",
-        enc_text.replace("\"data\"", "\"other\": \"x\", \"data\"").as_bytes(),
+        enc_text
+            .replace("\"data\"", "\"other\": \"x\", \"data\"")
+            .as_bytes(),
         &k.ids,
     ));
     assert!(matches!(e, SopsError::Malformed { .. }), "{e}");

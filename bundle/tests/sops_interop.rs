@@ -253,7 +253,10 @@ fn decryption_cost_per_file() {
         let start = std::time::Instant::now();
         for _ in 0..runs {
             let plain = sops::decrypt("s.yaml", enc.as_bytes(), &f.identities).unwrap();
-            assert_eq!(plain.documents[0]["stringData"].as_object().unwrap().len(), n);
+            assert_eq!(
+                plain.documents[0]["stringData"].as_object().unwrap().len(),
+                n
+            );
         }
         let each = start.elapsed() / runs;
         println!(

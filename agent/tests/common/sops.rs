@@ -13,7 +13,6 @@ pub fn write_key(env: &Env, name: &str, text: &str) -> PathBuf {
     p
 }
 
-
 /// Every file under `dir` (recursively) that contains `needle`.
 pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut hits = Vec::new();
@@ -60,8 +59,7 @@ pub fn generated_bundle(env: &Env, revision: u64, dotenv: &str, recipient: &str)
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = env.dir.path().join(format!("kust-out-{revision}"));
-    let found =
-        ferry_bundle::sops::publish::find(&src, &out, "rendered.yaml", &o.stdout).unwrap();
+    let found = ferry_bundle::sops::publish::find(&src, &out, "rendered.yaml", &o.stdout).unwrap();
     assert_eq!(found.len(), 1);
     let name = found[0].entry.name.clone();
     let mut files = vec![("rendered.yaml".to_string(), o.stdout.clone())];
@@ -75,4 +73,3 @@ pub fn generated_bundle(env: &Env, revision: u64, dotenv: &str, recipient: &str)
     });
     name
 }
-

@@ -60,17 +60,19 @@ fn an_encrypted_k3s_config_is_decrypted_at_install_and_rests_nowhere_else() {
 
     // A kill -9 after the decrypted config was staged beside its target, before the rename.
     let plain = publish(&h, 1, TOKEN, &recipient);
-    let o = h.env.agent_env(
-        &["sync", "--once"],
-        &[("FERRY_FAULT", "host-staged:2")],
-    );
+    let o = h
+        .env
+        .agent_env(&["sync", "--once"], &[("FERRY_FAULT", "host-staged:2")]);
     assert!(!o.status.success(), "the fault point aborts");
     outputs.push(String::from_utf8_lossy(&o.stderr).into_owned());
     let (code, out) = h.env.sync();
     assert_eq!(code, 0, "{out}");
     outputs.push(out);
     assert_eq!(h.read(CONFIG).unwrap(), plain, "the decrypted config");
-    let mode = std::fs::metadata(h.path(CONFIG)).unwrap().permissions().mode();
+    let mode = std::fs::metadata(h.path(CONFIG))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o7777, 0o600);
     assert!(
         h.api_version().contains("v1.31.5+k3s1"),

@@ -20,7 +20,13 @@ fn secret(value: &str) -> String {
 
 fn encrypt(r: &Real, value: &str, recipients: &[&str]) -> String {
     let flags = ["--encrypted-regex", "^(data|stringData)$"];
-    sops_encrypt(r.env.dir.path(), "secret.yaml", secret(value), recipients, &flags)
+    sops_encrypt(
+        r.env.dir.path(),
+        "secret.yaml",
+        secret(value),
+        recipients,
+        &flags,
+    )
 }
 
 /// The agent config with `decryption.ageKeyFile` (or none), pointing at the real server.
@@ -70,8 +76,10 @@ fn a_sops_secret_on_the_real_server_rotates_refuses_by_name_and_rests_nowhere() 
     let mut outputs = Vec::new();
 
     // Revision 1, with a kill -9 after the objects were written, before the record.
-    r.env
-        .publish(1, &[ns.clone(), ("secret.yaml", encrypt(&r, MARKER, &[&old]))]);
+    r.env.publish(
+        1,
+        &[ns.clone(), ("secret.yaml", encrypt(&r, MARKER, &[&old]))],
+    );
     let o = r
         .env
         .agent_env(&["sync", "--once"], &[("FERRY_FAULT", "after-stage")]);
@@ -90,7 +98,10 @@ fn a_sops_secret_on_the_real_server_rotates_refuses_by_name_and_rests_nowhere() 
     write_key(&r.env, "age.key", &new_key);
     r.env.publish(
         3,
-        &[ns.clone(), ("secret.yaml", encrypt(&r, "v3-new-key", &[&old, &new]))],
+        &[
+            ns.clone(),
+            ("secret.yaml", encrypt(&r, "v3-new-key", &[&old, &new])),
+        ],
     );
     outputs.push(r.pass("sops r3 old key removed").0);
     assert_eq!(password(&r), "v3-new-key");
@@ -110,7 +121,10 @@ fn a_sops_secret_on_the_real_server_rotates_refuses_by_name_and_rests_nowhere() 
     // Wrong key: only the old key, which the device no longer holds.
     r.env.publish(
         5,
-        &[ns.clone(), ("secret.yaml", encrypt(&r, "v5-old-only", &[&old]))],
+        &[
+            ns.clone(),
+            ("secret.yaml", encrypt(&r, "v5-old-only", &[&old])),
+        ],
     );
     outputs.push(refused(
         &r,
@@ -127,7 +141,15 @@ fn a_sops_secret_on_the_real_server_rotates_refuses_by_name_and_rests_nowhere() 
     assert_eq!(password(&r), "v3-new-key", "the last good revision stays");
 
     configure(&r, Some(&key));
-    let cm = r.kubectl(&["get", "configmap", "ferry-status", "-n", "kube-system", "-o", "json"]);
+    let cm = r.kubectl(&[
+        "get",
+        "configmap",
+        "ferry-status",
+        "-n",
+        "kube-system",
+        "-o",
+        "json",
+    ]);
     for args in [
         &["status"][..],
         &["status", "--output", "json"],

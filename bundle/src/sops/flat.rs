@@ -69,7 +69,9 @@ pub fn dotenv(text: &str, budget: &Budget) -> Result<Node, String> {
             .ok_or_else(|| format!("line {}: no `=`", n + 1))?;
         let value = value.replace("\\n", "\n");
         match key.strip_prefix("sops_") {
-            Some(flat) => meta.insert(flat, value).map_err(|r| format!("line {}: {r}", n + 1))?,
+            Some(flat) => meta
+                .insert(flat, value)
+                .map_err(|r| format!("line {}: {r}", n + 1))?,
             None => {
                 if entries.iter().any(|(k, _)| k == key) {
                     let shown = crate::text::shown(key);
@@ -221,7 +223,12 @@ mod tests {
         assert_eq!(age[0].get("enc").unwrap().text(), Some("x\ny"));
         assert_eq!(age[1].get("recipient").unwrap().text(), Some("r1"));
         assert_eq!(doc.get("A").unwrap().text(), Some("1"));
-        for bad in ["A\n", "A=1\nA=2\n", "sops_mac=1\nsops_mac=2\n", "sops_a__list_x=1\n"] {
+        for bad in [
+            "A\n",
+            "A=1\nA=2\n",
+            "sops_mac=1\nsops_mac=2\n",
+            "sops_a__list_x=1\n",
+        ] {
             assert!(dotenv(bad, &Budget::default()).is_err(), "{bad}");
         }
     }

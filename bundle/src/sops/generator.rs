@@ -179,7 +179,9 @@ mod tests {
         let mut yaml_source = entry.clone();
         yaml_source.envs = vec!["a.yaml".into()];
         assert!(check(&[yaml_source], |_| true).is_err());
-        assert!(check(std::slice::from_ref(&entry), |p| p != "secret-sources/a.env").is_err());
+        assert!(check(std::slice::from_ref(&entry), |p| p
+            != "secret-sources/a.env")
+        .is_err());
         assert!(!is_env_name("1A") && is_env_name("A_1.b-c"));
     }
 }

@@ -41,7 +41,9 @@ impl Source {
     /// A dotenv file's `sops_mac` line and its (non-metadata) keys.
     fn env(&self) -> Option<(&str, Vec<&str>)> {
         let text = std::str::from_utf8(&self.bytes).ok()?;
-        let lines = text.lines().filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let lines = text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
         let mac = lines.clone().find_map(|l| l.strip_prefix("sops_mac="))?;
         let keys = lines
             .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim_start()))
@@ -64,7 +66,8 @@ fn sources(src: &Path) -> Result<Vec<Source>> {
             true => Format::Dotenv,
             false => Format::for_path(&f.entry.path),
         };
-        if super::looks_like_sops(&bytes) && super::inspect_as(&f.entry.path, &bytes, format).is_ok()
+        if super::looks_like_sops(&bytes)
+            && super::inspect_as(&f.entry.path, &bytes, format).is_ok()
         {
             out.push(Source {
                 path: f.entry.path,
