@@ -1,7 +1,8 @@
 //! Reporting after sync passes: the fleet heartbeat and queued notifications (delivered from
 //! the outbox), the metrics textfile, and the `ferry-status` ConfigMap in the cluster.
 
-use crate::engine::apply;
+pub mod config;
+
 use crate::engine::object::DesiredObject;
 use crate::reconcile::Agent;
 
@@ -23,7 +24,7 @@ impl Agent {
                         .map(|(_, v)| v)
                 })
                 .unwrap_or(0);
-            let hb = crate::fleet::heartbeat(
+            let mut hb = crate::fleet::heartbeat(
                 &self.config.device_id(),
                 &self.config.device.labels,
                 self.started.elapsed(),
@@ -31,6 +32,10 @@ impl Agent {
                 &reports,
                 dropped,
             );
+            if let Some(site) = &self.site {
+                // Which node leads the site's syncs (one Lease leads them all).
+                hb["site"] = site.heartbeat_field();
+            }
             if let Err(e) = self.store.enqueue(
                 crate::fleet::FLEET_TARGET,
                 &hb.to_string(),
@@ -52,7 +57,9 @@ impl Agent {
                 Err(e) => tracing::warn!("metrics: {e}"),
             }
         }
-        if self.config.status_object.enabled {
+        // On a site, only the leader writes the status object (followers' writes are fenced).
+        let leads = self.site.as_ref().is_none_or(|s| s.fence().holds());
+        if self.config.status_object.enabled && leads {
             if let Err(e) = self.write_status_object(&reports) {
                 tracing::warn!("status object: {e}");
             }
@@ -87,11 +94,11 @@ impl Agent {
         {
             return Ok(());
         }
-        let info =
-            apply::info_for(&self.client, &self.discovery, &obj).map_err(|e| e.to_string())?;
+        let info = crate::engine::resolve::info_for(&self.client, &self.discovery, &obj)
+            .map_err(|e| e.to_string())?;
         let policy = crate::engine::write::WritePolicy {
             force: true,
-            recreate: crate::config::RecreatePolicy::Never,
+            recreate: crate::engine::write::RecreatePolicy::Never,
             timeout: std::time::Duration::from_secs(30),
             poll: self.poll_interval,
         };

@@ -85,6 +85,14 @@ impl Agent {
         else {
             return Ok(ChangeSet::default());
         };
+        if self.behind_site(name, Some(revision)) {
+            // Enforcing this node's older copy would take the site back.
+            tracing::warn!(
+                sync = name,
+                "the site is past revision {revision}; not enforcing it"
+            );
+            return Ok(ChangeSet::default());
+        }
         let manifest = self.cached_manifest(name, revision, &digest)?;
         let (checked, sweep) = {
             // The desired set lives only for the check; a correction renders it again.
@@ -128,14 +136,14 @@ impl Agent {
         }
         self.event(
             name,
-            "drift-detected",
+            crate::events::EventKind::DriftDetected,
             &format!("revision {revision}: {}", drifted.join(", ")),
         );
         let changes =
             self.apply_revision(sync, &manifest, &digest, AttemptKind::DriftCorrection, None)?;
         self.event(
             name,
-            "drift-corrected",
+            crate::events::EventKind::DriftCorrected,
             &format!("revision {revision}: {changes}"),
         );
         Ok(changes)

@@ -52,10 +52,16 @@ impl Agent {
             }
             Gate::Open => {}
         }
+        if let Some(holder) = self.site_follower() {
+            return self.follow(sync, holder);
+        }
         let good = state.good.as_ref().map(|g| GoodRevision {
             revision: g.revision,
             digest: g.digest.clone(),
         });
+        if let Some(done) = self.take_over_from_cache(sync, good.as_ref()) {
+            return done;
+        }
         let policy = self.policy(sync)?;
         crate::fault::point("poll");
         let polled = {
@@ -70,7 +76,11 @@ impl Agent {
                     .map_err(st)?;
                 if unreachable {
                     // Keep enforcing the last good revision while the source is away.
-                    self.keep_last_good(sync, "source-unreachable", &e.to_string());
+                    self.keep_last_good(
+                        sync,
+                        crate::events::EventKind::SourceUnreachable,
+                        &e.to_string(),
+                    );
                     return Err(SyncError::Source {
                         sync: name.into(),
                         source: e,
@@ -99,7 +109,7 @@ impl Agent {
             cursor: &cursor,
         };
         for r in &found.refused {
-            self.event(name, "refused", r);
+            self.event(name, crate::events::EventKind::Refused, r);
         }
         let verdict =
             match verify::verify_manifest(&found.manifest, found.signature.as_deref(), &policy) {
@@ -220,7 +230,7 @@ impl Agent {
 
     /// Records the outcome of an attempt: success moves the cursor; failure rolls back (and
     /// holds the revision) or keeps state for the next pass, as [`decide::after_failure`] says.
-    fn after_attempt(
+    pub(super) fn after_attempt(
         &self,
         sync: &SyncConfig,
         revision: u64,
@@ -240,9 +250,10 @@ impl Agent {
                 // offered again by the next poll.
                 self.store.set_cursor(name, Some(cursor)).map_err(st)?;
                 self.store.release_hold(name).map_err(st)?;
+                self.site_done(name, revision, digest);
                 self.event(
                     name,
-                    "applied",
+                    crate::events::EventKind::Applied,
                     &format!("revision {revision} applied: {changes}"),
                 );
                 self.gc();
@@ -250,20 +261,32 @@ impl Agent {
             }
             Err(e) => e,
         };
-        if let SyncError::MassPrune { .. } = e {
+        if e.is_fenced() {
+            // Not the revision's fault: this node stopped leading mid-pass. No rollback.
+            self.event(name, crate::events::EventKind::SiteFenced, &e.to_string());
+            return Err(e);
+        }
+        if matches!(e, SyncError::MassPrune { .. } | SyncError::BelowSite { .. }) {
             // Refused before any write: nothing to roll back, nothing held; the next pass
             // meets the same refusal until the publisher or the sync's config confirms it.
-            self.event(name, "refused", &e.to_string());
+            self.event(name, crate::events::EventKind::Refused, &e.to_string());
             self.store
                 .set_error(name, Some(&e.to_string()))
                 .map_err(st)?;
             return Err(e);
         }
-        self.event(name, "failed", &e.to_string());
+        self.event(name, crate::events::EventKind::Failed, &e.to_string());
         match decide::after_failure(e.failure_class(), digest, good) {
             AfterFailure::Retry => {
                 // A failure before the attempt was recorded (the host step) shows in `status`
                 // too.
+                self.store
+                    .set_error(name, Some(&e.to_string()))
+                    .map_err(st)?;
+                Err(e)
+            }
+            AfterFailure::RollBack { to } if self.behind_site(name, Some(to.revision)) => {
+                // The site is past this node's last good revision: never roll it back there.
                 self.store
                     .set_error(name, Some(&e.to_string()))
                     .map_err(st)?;
@@ -286,7 +309,7 @@ impl Agent {
                             .map_err(st)?;
                         self.event(
                             name,
-                            "rolled-back",
+                            crate::events::EventKind::RolledBack,
                             &format!(
                                 "revision {revision} failed; revision {} re-applied; revision {revision} held until {} (failure {}), or `ferry-agent retry`",
                                 to.revision,
@@ -306,7 +329,7 @@ impl Agent {
                     Err(rb) => {
                         self.event(
                             name,
-                            "failed",
+                            crate::events::EventKind::Failed,
                             &format!("rollback to revision {} failed: {rb}", to.revision),
                         );
                         Err(e)

@@ -166,6 +166,10 @@ impl Agent {
                 return Err(e);
             }
         };
+        if kind == AttemptKind::Apply {
+            // A site records the revision as its highest before any write of it.
+            self.site_intent(name, manifest.revision)?;
+        }
         // The host section only after the whole revision rendered and passed the fence.
         crate::host::apply_for_sync(
             &self.config,
@@ -227,7 +231,7 @@ impl Agent {
             if self.store.report_once(&key).unwrap_or(true) {
                 self.event(
                     name,
-                    "conflict",
+                    crate::events::EventKind::Conflict,
                     &format!(
                         "{}: field {} is owned by manager {:?} ({}); ferry leaves it alone",
                         y.id, y.yielded.path, y.yielded.manager, y.yielded.reason
@@ -335,7 +339,7 @@ impl Agent {
                         n.id, sync.timeout
                     ),
                 };
-                self.event(name, "prune-incomplete", &msg);
+                self.event(name, crate::events::EventKind::PruneIncomplete, &msg);
             }
             changes.extend(out.changes);
         }
