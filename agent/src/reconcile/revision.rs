@@ -77,7 +77,7 @@ impl Agent {
             };
             let declared = manifest.sops.iter().any(|s| s.path == f.path);
             let opened = crate::secrets::open_if_sops(&mut keyring, &f.path, &data, declared);
-            let objects = match opened {
+            let mut objects = match opened {
                 Some(opened) => {
                     let opened = opened.map_err(|source| SyncError::Secrets {
                         sync: sync.name.clone(),
@@ -97,6 +97,21 @@ impl Agent {
                 .map_err(render_err)?,
             };
             drop(data);
+            let generated = crate::secrets::complete_generated(
+                &mut keyring,
+                &manifest.generated_secrets,
+                &f.path,
+                &mut objects,
+                |path| {
+                    let entry = manifest.file(path).ok_or("not listed in files")?;
+                    self.blobs.read(&entry.sha256).map_err(|e| e.to_string())
+                },
+            )
+            .map_err(|source| SyncError::Secrets {
+                sync: sync.name.clone(),
+                source,
+            })?;
+            hash_keys.extend(generated);
             budget
                 .admit(&f.path, objects.iter().map(|o| &o.value))
                 .map_err(|source| SyncError::Budget {

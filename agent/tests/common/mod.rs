@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod sops;
+
 use ferry_bundle::manifest::{FileEntry, Manifest, Timestamp};
 use ferry_bundle::{digest, keys, sign, SigningKey};
 use ferry_tests::kube_sim::{KubeSim, SimConfig, SimOptions};

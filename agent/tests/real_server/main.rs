@@ -21,6 +21,7 @@ mod health;
 mod kill;
 mod lifecycle;
 mod ownership;
+mod secrets;
 
 use common::*;
 use ferry_tests::control_plane::{self, ControlPlane};
