@@ -88,6 +88,8 @@ pub struct App<S: Store> {
     pub views: tokio::sync::Semaphore,
     /// SHA-256 of the bearer token `/metrics` asks for (None: `/metrics` is refused).
     pub metrics_token: Option<[u8; 32]>,
+    /// Sign-in (sessions, API tokens, retired devices); without it only public paths answer.
+    pub signin: Option<Arc<crate::signin::SignIn>>,
 }
 
 impl<S: Store> App<S> {
@@ -101,6 +103,7 @@ impl<S: Store> App<S> {
             events: RateLimiter::new(rate),
             views: tokio::sync::Semaphore::new(VIEWS_AT_ONCE),
             metrics_token: None,
+            signin: None,
         }
     }
 }
@@ -119,6 +122,12 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         .route("/metrics", get(crate::metrics::metrics::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/style.css", get(crate::html::stylesheet))
+        .merge(crate::signin::retire::routes::<S>())
+        // Default deny: every route but the public ones needs a session or an API token.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::signin::gate::gate::<S>,
+        ))
         .layer(axum::middleware::map_response(
             crate::html::security_headers,
         ))
@@ -180,11 +189,13 @@ pub async fn serve<S: Store>(
                 .map(|c| certificate_ids(c.as_ref()))
                 .unwrap_or_default();
             let identity = ConnIdentity(ids);
+            let client = crate::signin::gate::ClientAddr(peer.ip());
             let activity = Activity::new();
             let seen = activity.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(identity.clone());
+                    req.extensions_mut().insert(client);
                     seen.request_started();
                     let seen = seen.clone();
                     let answer = routes.clone().oneshot(req);

@@ -102,6 +102,9 @@ pub struct FleetConfig {
     pub event_rate: EventRate,
     #[serde(default)]
     pub staleness: Staleness,
+    /// Sign-in for people and scripts (sessions, rate limits, OIDC): `crate::signin::config`.
+    #[serde(default)]
+    pub signin: crate::signin::config::SigninConfig,
     /// Tests only: read "now" (unix seconds) from this file instead of the system clock.
     pub clock_file: Option<PathBuf>,
 }
@@ -177,6 +180,10 @@ impl FleetConfig {
         c.tokens.as_mut().map(fix);
         c.metrics_token_hash.as_mut().map(fix);
         c.clock_file.as_mut().map(fix);
+        if let Some(o) = c.signin.oidc.as_mut() {
+            o.client_secret_file.as_mut().map(fix);
+            o.ca_file.as_mut().map(fix);
+        }
         if let StoreConfig::Sqlite(p) = &mut c.store {
             fix(p);
         }

@@ -24,6 +24,8 @@ pub struct Receiver {
     child: Child,
     pub url: String,
     pg: Option<TestPostgres>,
+    /// An operator API token (`ferry-fleet token add tests --role operator`) for [`Self::get`].
+    pub api_token: String,
 }
 
 impl Receiver {
@@ -69,6 +71,7 @@ impl Receiver {
             .unwrap()
             .as_secs() as i64;
         std::fs::write(dir.path().join("clock"), t0.to_string()).unwrap();
+        let api_token = fleet_cli(&cfg, &["token", "add", "tests", "--role", "operator"], "");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
             .args(["run", "--config"])
             .arg(&cfg)
@@ -91,7 +94,31 @@ impl Receiver {
             child,
             url,
             pg,
+            api_token,
         }
+    }
+
+    /// `ferry-fleet user add NAME --role ROLE` with `password` on standard input.
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        fleet_cli(
+            &self.path("fleet.yaml"),
+            &["user", "add", name, "--role", role],
+            &format!("{password}\n"),
+        );
+    }
+
+    /// A client that shows redirects instead of following them (for sign-in flows).
+    pub fn raw_client(&self) -> ureq::Agent {
+        let ca = std::fs::read(self.path("ca.pem")).unwrap();
+        let tls =
+            ferry_bundle::tls::client_config(ferry_bundle::tls::Roots::Pem(&ca), None).unwrap();
+        ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .save_redirect_history(false)
+            .build()
+            .new_agent()
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
@@ -153,6 +180,7 @@ impl Receiver {
         let mut resp = self
             .client(None)
             .get(&format!("{}{path}", self.url))
+            .header("Authorization", &format!("Bearer {}", self.api_token))
             .call()
             .unwrap();
         (
@@ -188,6 +216,33 @@ impl Drop for Receiver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs a ferry-fleet command on `cfg` with `stdin`; its standard output, trimmed.
+pub fn fleet_cli(cfg: &std::path::Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "ferry-fleet {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// A heartbeat body.
