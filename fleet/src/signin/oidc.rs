@@ -449,8 +449,8 @@ mod tests {
     #[test]
     fn pkce_s256_matches_rfc7636_appendix_b() {
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-1mB6fBaJ4dmG5Fg6jjHkbWJxA4v9fY"),
-            "E9Melhoa2OwvFrEKXGFa9CEt5MF3LpV0YtjvDHwRI2Y" // codespell:ignore
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }
