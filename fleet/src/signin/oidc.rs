@@ -182,7 +182,7 @@ impl Provider {
             self.config.issuer.trim_end_matches('/')
         );
         let m: Metadata = self.fetch(&url, None).await?;
-        if m.issuer != self.config.issuer {
+        if m.issuer.trim_end_matches('/') != self.config.issuer.trim_end_matches('/') {
             return Err(OidcError::Config(format!(
                 "the provider says its issuer is {:?}, configured {:?}",
                 m.issuer, self.config.issuer

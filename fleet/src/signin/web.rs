@@ -42,10 +42,22 @@ fn unavailable() -> Response {
         .into_response()
 }
 
-/// The sign-in page with `message` (escaped) above the form; a new pre-sign-in cookie.
-fn login_page(signin: &SignIn, status: StatusCode, next: &str, message: &str) -> Response {
-    let Ok(pre) = new_secret() else {
-        return unavailable();
+/// The sign-in page with `message` (escaped) above the form. The form's CSRF token is bound
+/// to the pre-sign-in cookie, made when the browser has none (kept otherwise: a second tab or
+/// the browser's own `/favicon.ico` request must not invalidate a form already shown).
+fn login_page(
+    signin: &SignIn,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    message: &str,
+) -> Response {
+    let pre = match cookie(headers, session::LOGIN_COOKIE).filter(|c| c.len() == 43) {
+        Some(c) => c.to_string(),
+        None => match new_secret() {
+            Ok(s) => s,
+            Err(_) => return unavailable(),
+        },
     };
     let next = safe_next(Some(next));
     let mut body = String::from("<section id=\"signin\"><h2>Sign in</h2>");
@@ -85,10 +97,17 @@ fn login_page(signin: &SignIn, status: StatusCode, next: &str, message: &str) ->
 
 pub async fn login_form<S: Store>(
     State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
     match &app.signin {
-        Some(s) => login_page(s, StatusCode::OK, q.next.as_deref().unwrap_or("/"), ""),
+        Some(s) => login_page(
+            s,
+            &headers,
+            StatusCode::OK,
+            q.next.as_deref().unwrap_or("/"),
+            "",
+        ),
         None => unavailable(),
     }
 }
@@ -144,7 +163,7 @@ pub async fn login<S: Store>(
     let Some(signin) = &app.signin else {
         return unavailable();
     };
-    let page_with = |status, msg: &str| login_page(signin, status, &f.next, msg);
+    let page_with = |status, msg: &str| login_page(signin, &headers, status, &f.next, msg);
     if csrf::same_origin(&headers).is_err()
         || !cookie(&headers, session::LOGIN_COOKIE).is_some_and(|pre| csrf::valid(pre, &f.csrf))
     {

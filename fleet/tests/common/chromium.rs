@@ -177,6 +177,19 @@ impl Browser {
         );
     }
 
+    /// Signs in through the sign-in page (`/login`), as a person would.
+    pub fn sign_in(&self, base: &str, user: &str, password: &str) {
+        self.go(&format!("{base}/login"));
+        self.type_into("#username", user);
+        self.type_into("#password", password);
+        self.click("#signin-button");
+        assert!(
+            !self.current_url().contains("/login"),
+            "sign-in as {user} failed: {}",
+            self.source()
+        );
+    }
+
     /// A PNG of the viewport at `width`x`height`.
     pub fn screenshot(&self, out: &Path, width: u32, height: u32) {
         self.call(

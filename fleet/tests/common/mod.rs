@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod chromium;
+pub mod hydra;
 
 use ferry_fleet::pgtest::TestPostgres;
 use std::io::BufRead;
@@ -35,13 +36,18 @@ impl Receiver {
 
     /// Like [`Receiver::start`], with more lines for `fleet.yaml` (e.g. `idleTimeout: 1s`).
     pub fn start_with(devices: &[&str], store: StoreKind, extra_config: &str) -> Self {
+        Self::start_on(devices, store, extra_config, 0)
+    }
+
+    /// Like [`Receiver::start_with`], listening on `port` of 127.0.0.1 (0: any free port).
+    pub fn start_on(devices: &[&str], store: StoreKind, extra_config: &str, port: u16) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut args = vec!["dev-setup".to_string(), dir.path().display().to_string()];
         for d in devices {
             args.push("--device".into());
             args.push(d.to_string());
         }
-        args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+        args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
         let out = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
             .args(&args)
             .output()
@@ -76,7 +82,11 @@ impl Receiver {
             .args(["run", "--config"])
             .arg(&cfg)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var("FLEET_DEBUG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .unwrap();
         let mut line = String::new();
