@@ -16,20 +16,32 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Json};
 use std::sync::Arc;
 
+/// A report from a retired device (answered 403 `retired`).
+#[derive(Debug)]
+pub struct Retired(pub String);
+
+impl From<Retired> for Response {
+    fn from(r: Retired) -> Response {
+        reject(
+            StatusCode::FORBIDDEN,
+            "retired",
+            format!("device {:?} was retired; its credentials are revoked", r.0),
+        )
+    }
+}
+
 impl<S: Store> App<S> {
     /// Ingest's check: a retired device's reports are refused (403 `retired`).
-    pub fn refuse_retired(&self, device: &str) -> Result<(), Response> {
+    pub fn refuse_retired(&self, device: &str) -> Result<(), Retired> {
         match &self.signin {
-            Some(s) if s.is_retired(device) => Err(reject(
-                StatusCode::FORBIDDEN,
-                "retired",
-                format!("device {device:?} was retired; its credentials are revoked"),
-            )),
+            Some(s) if s.is_retired(device) => Err(Retired(device.to_string())),
             _ => Ok(()),
         }
     }
 
     async fn retire(&self, id: &str, by: &Principal) -> Result<(), Response> {
+        crate::safe::id("device", id.to_string())
+            .map_err(|e| reject(StatusCode::UNPROCESSABLE_ENTITY, "invalid-id", e))?;
         let Some(signin) = &self.signin else {
             return Err(reject(
                 StatusCode::SERVICE_UNAVAILABLE,
