@@ -78,19 +78,18 @@ fn sign_in_forbidden_retire_forged_form_sign_out_and_expiry_in_chromium() {
     b.type_into("#username", "vera");
     b.type_into("#password", "not the password");
     b.click("#signin-button");
+    b.wait_for("#signin-error");
     assert_eq!(b.text("#signin-error"), "Wrong user name or password.");
     b.type_into("#username", "vera");
     b.type_into("#password", PW);
     b.click("#signin-button");
-    assert!(
-        b.current_url().ends_with("/devices/edge-1"),
-        "{}",
-        b.current_url()
-    );
+    b.wait_url("/devices/edge-1");
 
     // A viewer may look but not retire: 403.
     b.click("#retire");
+    b.wait_for("#retire-button");
     b.click("#retire-button");
+    b.wait_until("the refusal", |b| b.source().contains("forbidden"));
     let page = b.source();
     assert!(
         page.contains("operator role") && page.contains("forbidden"),
@@ -101,7 +100,7 @@ fn sign_in_forbidden_retire_forged_form_sign_out_and_expiry_in_chromium() {
     // Sign out: the session is gone, pages lead to the sign-in page again.
     b.go(&format!("{}/logout", r.url));
     b.click("#signout-button");
-    assert!(b.current_url().ends_with("/login"), "{}", b.current_url());
+    b.wait_until("the sign-in page", |b| b.current_url().ends_with("/login"));
     b.go(&format!("{}/", r.url));
     assert!(
         b.current_url().contains("/login?next="),
@@ -115,6 +114,9 @@ fn sign_in_forbidden_retire_forged_form_sign_out_and_expiry_in_chromium() {
     let evil = attacker_site(format!("{}/devices/edge-1/retire", r.url));
     b.go(&evil);
     b.click("#go");
+    b.wait_until("the forged form's answer", |b| {
+        b.current_url().contains("/retire")
+    });
     let page = b.source();
     assert!(
         page.contains("unauthorized") || page.contains("forbidden"),
@@ -129,8 +131,9 @@ fn sign_in_forbidden_retire_forged_form_sign_out_and_expiry_in_chromium() {
     // The operator retires edge-2 from its page: gone from the views.
     b.go(&format!("{}/devices/edge-2", r.url));
     b.click("#retire");
+    b.wait_for("#retire-button");
     b.click("#retire-button");
-    assert!(b.current_url().ends_with("/devices"), "{}", b.current_url());
+    b.wait_until("the device list", |b| b.current_url().ends_with("/devices"));
     assert_eq!(b.count("tr[data-device]"), 1);
     assert_eq!(r.get("/api/devices/edge-2").0, 404);
 
@@ -171,12 +174,9 @@ fn oidc_sign_in_through_ory_hydra_in_chromium() {
     assert!(b.current_url().contains("/login?next=%2Fdevices"));
     b.click("#oidc");
     // Hydra -> the login and consent app -> Hydra -> the fleet's callback -> the page asked for.
-    assert!(
-        b.current_url().ends_with("/devices"),
-        "{}: {}",
-        b.current_url(),
-        b.source()
-    );
+    b.wait_until("the page asked for", |b| {
+        b.current_url().ends_with("/devices")
+    });
     assert_eq!(b.count("tr[data-device]"), 1);
     b.go(&format!("{}/logout", r.url));
     assert!(
