@@ -14,6 +14,7 @@ pub mod gate;
 pub mod jwt;
 pub mod local;
 pub mod oidc;
+pub mod provider;
 pub mod retire;
 pub mod roles;
 pub mod session;
@@ -40,7 +41,7 @@ pub struct SignIn {
     /// Retired device ids (ingest refuses them); reloaded from the database every minute.
     pub retired: RwLock<HashSet<String>>,
     /// The identity provider, when `signin.oidc` is configured.
-    pub oidc: Option<oidc::Provider>,
+    pub oidc: Option<provider::Provider>,
 }
 
 impl SignIn {
@@ -48,7 +49,7 @@ impl SignIn {
     pub async fn new(db: Db, config: SigninConfig) -> anyhow::Result<Self> {
         let retired = db.retired().await?.into_iter().collect();
         let oidc = match &config.oidc {
-            Some(c) => Some(oidc::Provider::new(c.clone())?),
+            Some(c) => Some(provider::Provider::new(c.clone())?),
             None => None,
         };
         Ok(SignIn {
