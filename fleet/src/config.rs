@@ -138,7 +138,8 @@ fn default_idle() -> Duration {
     DEFAULT_IDLE_TIMEOUT
 }
 
-mod humantime_serde_compat {
+/// `with = ...` for durations written as `30s`, `20m`, `7d` (also used by `crate::signin`).
+pub(crate) mod humantime_serde_compat {
     use serde::Deserialize;
     use std::time::Duration;
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -13,10 +13,10 @@ use super::roles::Role;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SigninConfig {
     /// A session unused this long ends (default 30m).
-    #[serde(default = "idle", deserialize_with = "duration")]
+    #[serde(default = "idle", with = "crate::config::humantime_serde_compat")]
     pub idle_timeout: Duration,
     /// A session ends this long after sign-in, used or not (default 12h).
-    #[serde(default = "absolute", deserialize_with = "duration")]
+    #[serde(default = "absolute", with = "crate::config::humantime_serde_compat")]
     pub absolute_timeout: Duration,
     #[serde(default)]
     pub login_rate: LoginRate,
@@ -72,12 +72,6 @@ fn absolute() -> Duration {
     Duration::from_secs(12 * 3600)
 }
 
-pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s)
-        .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
-}
-
 /// The identity provider (OpenID Connect, authorization code flow with PKCE).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -109,4 +103,32 @@ pub struct OidcConfig {
 
 fn sub() -> String {
     "sub".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::FleetConfig;
+    use std::path::Path;
+    use std::time::Duration;
+
+    #[test]
+    fn the_signin_section_parses_with_defaults_and_relative_paths() {
+        let base = "listen: x\ntls: {cert: a, key: b}\ntokens: t\nstore: {sqlite: f}\n";
+        let c = FleetConfig::parse(Path::new("/etc/f/fleet.yaml"), base).unwrap();
+        assert_eq!(c.signin.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(c.signin.login_rate.per_account.burst, 5);
+        let text = format!(
+            "{base}signin:\n  absoluteTimeout: 1h\n  oidc: {{issuer: https://idp, clientId: fleet, clientSecretFile: s, redirectUrl: https://f/oidc/callback, roleClaim: groups, roles: {{ops: operator}}}}\n"
+        );
+        let c = FleetConfig::parse(Path::new("/etc/f/fleet.yaml"), &text).unwrap();
+        assert_eq!(c.signin.absolute_timeout, Duration::from_secs(3600));
+        let o = c.signin.oidc.unwrap();
+        assert_eq!(o.client_secret_file.unwrap(), Path::new("/etc/f/s"));
+        assert_eq!(o.username_claim, "sub");
+        let bad = format!("{base}signin: {{roles: x}}\n");
+        assert!(
+            FleetConfig::parse(Path::new("f.yaml"), &bad).is_err(),
+            "unknown field"
+        );
+    }
 }
