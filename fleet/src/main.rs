@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 const USAGE: &str = "usage:
   ferry-fleet run [--config FILE]           serve (default config /etc/ferry-fleet/fleet.yaml)
-  ferry-fleet check-config [--config FILE]  parse the config, load TLS files and tokens
+  ferry-fleet check-config [--config FILE]  parse the config, load TLS files, tokens, the OIDC secret
   ferry-fleet hash-token < TOKEN            print the SHA-256 line part for the tokens file
   ferry-fleet user add NAME --role viewer|operator [--config FILE]   password from stdin
   ferry-fleet user passwd NAME | user remove NAME [--config FILE]
@@ -72,6 +72,9 @@ fn main() -> anyhow::Result<()> {
                 cfg.tls.client_ca.as_deref(),
                 cfg.tls_sessions,
             )?;
+            if let Some(o) = &cfg.signin.oidc {
+                ferry_fleet::signin::provider::Provider::new(o.clone())?;
+            }
             let tokens = ferry_fleet::run::load_tokens(&cfg)?;
             let metrics = match ferry_fleet::run::load_metrics_token(&cfg)? {
                 Some(_) => "a metrics token",
