@@ -4,7 +4,7 @@
 //! asked (a sleep advances it at once) instead of waiting on the wall clock.
 //!
 //! With the test-only `fault-points` feature, `FERRY_TEST_CLOCK=<unix seconds>` makes the
-//! process run on a [`ManualClock`] starting at that time (see [`crate::fault::test_clock`]);
+//! process run on a [`ManualClock`] starting at that time (see [`test_clock`]);
 //! release builds always use the [`SystemClock`].
 
 use std::sync::{Arc, Mutex};
@@ -106,7 +106,22 @@ impl Clock for ManualClock {
 /// The clock a process runs on: the [`SystemClock`], or in test builds the manual clock
 /// `FERRY_TEST_CLOCK` asks for.
 pub fn configured() -> Arc<dyn Clock> {
-    crate::fault::test_clock().unwrap_or_else(|| Arc::new(SystemClock))
+    test_clock().unwrap_or_else(|| Arc::new(SystemClock))
+}
+
+/// The manual clock `FERRY_TEST_CLOCK=<unix seconds>` asks for (tests of waits and back-offs
+/// run on it: sleeps return at once and move it forward).
+#[cfg(feature = "fault-points")]
+pub fn test_clock() -> Option<Arc<dyn Clock>> {
+    let start: i64 = std::env::var("FERRY_TEST_CLOCK").ok()?.parse().ok()?;
+    Some(Arc::new(ManualClock::at(start)))
+}
+
+/// Without the `fault-points` feature there is only the system clock.
+#[cfg(not(feature = "fault-points"))]
+#[inline(always)]
+pub fn test_clock() -> Option<Arc<dyn Clock>> {
+    None
 }
 
 #[cfg(test)]

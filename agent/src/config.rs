@@ -1,7 +1,24 @@
 //! The agent's configuration (`/etc/ferry/agent.yaml`): device identity, state directory,
 //! cluster access, trusted keys, and the syncs. Documented in docs/configuration.md.
+//!
+//! This file only assembles and loads: each capability's settings are typed in the module of
+//! that capability (a sync's `source:` in [`crate::source::config`], `host:` in
+//! [`crate::host::config`], `fleet:` and `notifications:` in [`crate::fleet::config`], ...) and
+//! re-exported here under their old names.
 
-use serde::{Deserialize, Deserializer};
+pub use crate::engine::health::JobHealth;
+pub use crate::engine::write::RecreatePolicy;
+pub use crate::fleet::config::{FleetConfig, NotificationConfig, WebhookFormat};
+pub use crate::host::config::{HostConfig, SyncHost};
+pub use crate::images::config::{ImagesConfig, SyncImages};
+pub use crate::kube::client::Impersonate;
+pub use crate::metrics::config::MetricsConfig;
+pub use crate::report::config::StatusObjectConfig;
+pub use crate::serve::ServeConfig;
+pub use crate::source::config::SourceConfig;
+pub use crate::store::events::RetentionConfig;
+use ferry_bundle::config_file::{duration, opt_duration};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,16 +32,6 @@ pub enum ConfigError {
     Invalid { path: PathBuf, reason: String },
 }
 
-pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s)
-        .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
-}
-
-fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration(d).map(Some)
-}
-
 /// Who this device is.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -36,84 +43,6 @@ pub struct DeviceConfig {
     /// Variables substituted in manifests (`${NAME}`); `DEVICE_ID` is always defined.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
-}
-
-/// Where a sync gets its bundles.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum SourceConfig {
-    /// A local directory (or USB mount) holding `.bundle` archives and/or bundle directories.
-    Directory {
-        path: PathBuf,
-        /// Move refused candidates here, each with a `.reason` file (never deleted silently).
-        quarantine: Option<PathBuf>,
-    },
-    /// HTTP(S): a `.bundle` archive URL, or the base URL (ending in `/`) of an exploded layout.
-    #[serde(rename_all = "camelCase")]
-    Http {
-        url: String,
-        /// Detached signature, when the archive or layout has none of its own.
-        signature_url: Option<String>,
-        #[serde(default = "default_http_timeout", deserialize_with = "duration")]
-        timeout: Duration,
-        #[serde(flatten)]
-        auth: crate::outbound::EndpointTls,
-    },
-    /// A Git repository (`https://`, `git://` or a local path) holding a signed bundle at `path`.
-    #[serde(rename_all = "camelCase")]
-    Git {
-        url: String,
-        branch: Option<String>,
-        tag: Option<String>,
-        /// Highest tag matching this range (Cargo syntax).
-        semver: Option<String>,
-        commit: Option<String>,
-        /// Directory of the bundle in the repository (default: the root).
-        #[serde(default)]
-        path: String,
-        /// Deadline of each request (HTTPS) or connection (`git://`), pack included.
-        #[serde(default = "default_fetch_timeout", deserialize_with = "duration")]
-        timeout: Duration,
-        /// Largest pack a fetch may receive (default: the bundle limits' total, manifest and
-        /// signature sizes plus 16 MiB).
-        max_pack_bytes: Option<u64>,
-        #[serde(flatten)]
-        auth: crate::outbound::EndpointTls,
-    },
-    /// An OCI registry: `url: oci://host[:port]/repository` plus one of tag, digest, semver.
-    #[serde(rename_all = "camelCase")]
-    Oci {
-        url: String,
-        tag: Option<String>,
-        digest: Option<String>,
-        /// Highest tag matching this range (Cargo syntax, e.g. `>=1.2, <2`).
-        semver: Option<String>,
-        ca_file: Option<PathBuf>,
-        client_cert: Option<PathBuf>,
-        client_key: Option<PathBuf>,
-        /// `user:password` for basic auth or the registry's token service.
-        basic_auth_file: Option<PathBuf>,
-        /// A docker `config.json` holding credentials for the registry.
-        docker_config: Option<PathBuf>,
-        /// Plain HTTP (only for a registry on a trusted private link).
-        #[serde(default)]
-        plain_http: bool,
-        /// Deadline of each request to the registry, body included.
-        #[serde(default = "default_fetch_timeout", deserialize_with = "duration")]
-        timeout: Duration,
-        /// Token services on another origin (`https://host[:port]`) that may receive the
-        /// registry credentials.
-        #[serde(default)]
-        token_realms: Vec<String>,
-    },
-}
-
-fn default_fetch_timeout() -> Duration {
-    Duration::from_secs(600)
-}
-
-fn default_http_timeout() -> Duration {
-    Duration::from_secs(300)
 }
 
 /// One sync: a bundle name, a source and how to apply it.
@@ -153,7 +82,7 @@ pub struct SyncConfig {
     /// `host: {enabled: true}`: this sync's bundles may carry a host section (never with
     /// `insecureSkipSignature`); any other sync's bundle with one is refused whole.
     #[serde(default)]
-    pub host: crate::host::config::SyncHost,
+    pub host: SyncHost,
     /// Syncs that must be applied and healthy before this one runs (infra before apps).
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -191,139 +120,11 @@ pub struct SyncConfig {
     pub images: SyncImages,
 }
 
-/// The images a sync owns on this node: its mirror serves a tag only for the sync whose
-/// `prefixes` cover it. Without prefixes, the only sync of a configuration owns every name;
-/// with several syncs, each that carries images lists its own (no two may overlap).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyncImages {
-    #[serde(default)]
-    pub prefixes: Vec<ferry_bundle::images::ImagePrefix>,
-}
-
-/// Whether objects are re-created when an immutable field changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RecreatePolicy {
-    #[default]
-    Never,
-    OnImmutable,
-}
-
-/// When a Job counts as healthy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JobHealth {
-    #[default]
-    Complete,
-    Started,
-}
-
 fn default_failed_backoff() -> Duration {
     Duration::from_secs(600)
 }
 fn default_sweep() -> Duration {
     Duration::from_secs(6 * 3600)
-}
-
-/// An identity to impersonate.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Impersonate {
-    pub user: String,
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
-
-/// The fleet status endpoint.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FleetConfig {
-    pub url: String,
-    #[serde(default = "default_interval", deserialize_with = "duration")]
-    pub interval: Duration,
-    #[serde(flatten)]
-    pub tls: crate::outbound::EndpointTls,
-}
-
-/// Payload shapes for webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookFormat {
-    Json,
-    Slack,
-}
-
-/// A webhook that receives events.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct NotificationConfig {
-    pub name: String,
-    pub url: String,
-    #[serde(default = "default_format")]
-    pub format: WebhookFormat,
-    /// Event kinds to send (default: all): applied, failed, rolled-back, refused,
-    /// drift-detected, drift-corrected, source-unreachable.
-    #[serde(default)]
-    pub events: Vec<String>,
-    #[serde(flatten)]
-    pub tls: crate::outbound::EndpointTls,
-}
-
-fn default_format() -> WebhookFormat {
-    WebhookFormat::Json
-}
-
-/// Prometheus metrics output.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct MetricsConfig {
-    /// node_exporter textfile-collector file, written atomically after every pass.
-    pub textfile: Option<PathBuf>,
-    /// Serve `/metrics` on this address (keep it on localhost), e.g. 127.0.0.1:9465.
-    pub listen: Option<String>,
-}
-
-/// `ferry-agent serve` settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServeConfig {
-    /// Address to listen on, e.g. `0.0.0.0:8470`.
-    pub listen: String,
-    /// The site token(s) neighbours must send (`Authorization: Bearer`); required to serve.
-    #[serde(rename = "tokenFile")]
-    pub token_file: Option<PathBuf>,
-}
-
-/// The image mirror containerd pulls through (see docs/images.md).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImagesConfig {
-    /// Loopback address to serve on, e.g. `127.0.0.1:5001`.
-    pub listen: String,
-}
-
-/// The status ConfigMap ferry keeps in the cluster for local tools.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StatusObjectConfig {
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default = "default_status_namespace")]
-    pub namespace: String,
-}
-
-impl Default for StatusObjectConfig {
-    fn default() -> Self {
-        StatusObjectConfig {
-            enabled: true,
-            namespace: default_status_namespace(),
-        }
-    }
-}
-
-fn default_status_namespace() -> String {
-    "kube-system".into()
 }
 
 fn yes() -> bool {
@@ -397,47 +198,11 @@ pub struct AgentConfig {
     pub retention: RetentionConfig,
     /// Host payloads (docs/host-payloads.md); absent = host sections are refused.
     #[serde(default)]
-    pub host: Option<crate::host::HostConfig>,
+    pub host: Option<HostConfig>,
     /// age identities for SOPS files (docs/secrets.md); absent = SOPS files are refused.
     #[serde(default)]
     pub decryption: Option<crate::secrets::DecryptionConfig>,
     pub syncs: Vec<SyncConfig>,
-}
-
-/// Retention of the state database's events and history.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct RetentionConfig {
-    /// Events last seen longer ago are deleted.
-    #[serde(deserialize_with = "duration")]
-    pub event_max_age: Duration,
-    /// Events kept per sync (newest first).
-    pub event_max_count: usize,
-    /// Attempts started longer ago are deleted (never a sync's applied attempt); `history`
-    /// bounds their number.
-    #[serde(deserialize_with = "duration")]
-    pub history_max_age: Duration,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig {
-            event_max_age: Duration::from_secs(30 * 86_400),
-            event_max_count: 1000,
-            history_max_age: Duration::from_secs(90 * 86_400),
-        }
-    }
-}
-
-impl RetentionConfig {
-    pub fn for_store(&self) -> crate::store::events::Retention {
-        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        crate::store::events::Retention {
-            event_max_age_secs: secs(self.event_max_age),
-            event_max_count: self.event_max_count,
-            history_max_age_secs: secs(self.history_max_age),
-        }
-    }
 }
 
 fn default_outbox() -> usize {
@@ -519,7 +284,12 @@ impl AgentConfig {
         if let Some(cycle) = dependency_cycle(&cfg.syncs) {
             return Err(invalid(format!("dependsOn cycle: {}", cycle.join(" -> "))));
         }
-        crate::host::config::check_at_load(cfg.host.as_ref(), &cfg.syncs).map_err(invalid)?;
+        for s in &cfg.syncs {
+            s.host
+                .check(&s.name, s.insecure_skip_signature, cfg.host.as_ref())
+                .map_err(invalid)?;
+        }
+        crate::host::config::check_at_load(cfg.host.as_ref()).map_err(invalid)?;
         // Relative paths are relative to the config file.
         let base = path.parent().unwrap_or(Path::new("."));
         let abs = |p: &mut PathBuf| {
@@ -548,32 +318,7 @@ impl AgentConfig {
             if let Some(k) = s.keys.as_mut() {
                 abs(k);
             }
-            match &mut s.source {
-                SourceConfig::Directory { path, quarantine } => {
-                    abs(path);
-                    quarantine.iter_mut().for_each(abs);
-                }
-                SourceConfig::Http { auth, .. } | SourceConfig::Git { auth, .. } => {
-                    auth.paths_mut().into_iter().for_each(abs)
-                }
-                SourceConfig::Oci {
-                    ca_file,
-                    client_cert,
-                    client_key,
-                    basic_auth_file,
-                    docker_config,
-                    ..
-                } => [
-                    ca_file,
-                    client_cert,
-                    client_key,
-                    basic_auth_file,
-                    docker_config,
-                ]
-                .into_iter()
-                .flatten()
-                .for_each(abs),
-            }
+            s.source.paths_mut().into_iter().for_each(abs);
         }
         Ok(cfg)
     }
@@ -674,67 +419,4 @@ fn dependency_cycle(syncs: &[SyncConfig]) -> Option<Vec<String>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_defaults_and_resolves_relative_paths() {
-        let cfg = AgentConfig::parse(Path::new("/etc/ferry/agent.yaml"), "device: {id: edge-1}\nsyncs:\n- name: app\n  source: {type: directory, path: drop}\n  interval: 30s\n").unwrap();
-        let s = &cfg.syncs[0];
-        assert_eq!(s.interval, Duration::from_secs(30));
-        assert_eq!(s.drift_every(), Duration::from_secs(30));
-        assert!(s.prune && s.wait && !s.insecure_skip_signature);
-        let SourceConfig::Directory { path, .. } = &s.source else {
-            panic!("directory source")
-        };
-        assert_eq!(path, Path::new("/etc/ferry/drop"));
-        assert_eq!(cfg.vars()["DEVICE_ID"], "edge-1");
-    }
-
-    #[test]
-    fn every_example_config_parses() {
-        let dir = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../k3s-examples/agent"
-        ));
-        let mut n = 0;
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            AgentConfig::load(&p).unwrap_or_else(|e| panic!("{e}"));
-            n += 1;
-        }
-        assert!(n >= 6, "one example per source kind");
-    }
-
-    #[test]
-    fn refuses_bad_configs() {
-        let p = Path::new("a.yaml");
-        assert!(AgentConfig::parse(p, "syncs: []").is_err());
-        assert!(AgentConfig::parse(
-            p,
-            "syncs:\n- name: A\n  source: {type: directory, path: x}\n"
-        )
-        .is_err());
-        assert!(
-            AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: ftp, path: x}\n").is_err()
-        );
-        assert!(AgentConfig::parse(
-            p,
-            "bogus: 1\nsyncs:\n- name: a\n  source: {type: directory, path: x}\n"
-        )
-        .is_err());
-        let e = AgentConfig::parse(p, "syncs:\n- name: a\n  source: {type: directory, path: x}\n- name: a\n  source: {type: directory, path: y}\n").unwrap_err();
-        assert!(e.to_string().contains("defined twice"), "{e}");
-        let e = AgentConfig::parse(p, "syncs:\n- name: a\n  dependsOn: [b]\n  source: {type: directory, path: x}\n- name: b\n  dependsOn: [a]\n  source: {type: directory, path: y}\n").unwrap_err();
-        assert!(
-            e.to_string().contains("dependsOn cycle: a -> b -> a"),
-            "{e}"
-        );
-        let e = AgentConfig::parse(
-            p,
-            "syncs:\n- name: a\n  dependsOn: [zz]\n  source: {type: directory, path: x}\n",
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("unknown sync"));
-    }
-}
+mod tests;

@@ -2,6 +2,10 @@
 //! its count instead of adding a row) and queued to the webhooks only when it is new, so a drift
 //! or an error that repeats on every pass costs one row and one notification, not one per pass.
 
+pub mod kind;
+
+pub use kind::EventKind;
+
 use crate::config::AgentConfig;
 use crate::store::events::Recorded;
 use crate::store::Store;
@@ -11,30 +15,19 @@ pub fn record(
     store: &Store,
     config: &AgentConfig,
     sync: &str,
-    kind: &str,
+    kind: EventKind,
     message: &str,
     now: i64,
 ) {
-    let recorded = match store.record_event(sync, kind, message, now) {
+    let recorded = match store.record_event(sync, kind.as_str(), message, now) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(sync, "cannot record event: {e}");
             Recorded::New
         }
     };
-    let warn = matches!(
-        kind,
-        "failed"
-            | "refused"
-            | "rolled-back"
-            | "source-unreachable"
-            | "conflict"
-            | "host-rolled-back"
-            | "host-rollback-failed"
-            | "host-interrupted"
-            | "host-held"
-            | "self-update-rolled-back"
-    );
+    let warn = kind.is_warning();
+    let kind = kind.as_str();
     match recorded {
         Recorded::Repeated { count } => {
             tracing::debug!(sync, kind, count, "{message} (repeated)");

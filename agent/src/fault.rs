@@ -4,7 +4,8 @@
 //! `FERRY_FAULT=<name>:<k>` aborts at the k-th time a counted point is reached (e.g. after the
 //! third object of an apply).
 //!
-//! `FERRY_TEST_CLOCK=<unix seconds>` runs the process on a manual clock ([`test_clock`]).
+//! `FERRY_TEST_CLOCK=<unix seconds>` runs the process on a manual clock
+//! ([`crate::clock::test_clock`], behind the same feature).
 //!
 //! The points exist only with the `fault-points` cargo feature, which the crate's own tests
 //! enable (a dev-dependency on itself); release builds compile them to nothing, so no
@@ -55,21 +56,6 @@ pub fn count(name: &str) {
             }
         }
     }
-}
-
-/// The manual clock `FERRY_TEST_CLOCK=<unix seconds>` asks for (tests of waits and back-offs
-/// run on it: sleeps return at once and move it forward).
-#[cfg(feature = "fault-points")]
-pub fn test_clock() -> Option<std::sync::Arc<dyn crate::clock::Clock>> {
-    let start: i64 = std::env::var("FERRY_TEST_CLOCK").ok()?.parse().ok()?;
-    Some(std::sync::Arc::new(crate::clock::ManualClock::at(start)))
-}
-
-/// Without the `fault-points` feature there is only the system clock.
-#[cfg(not(feature = "fault-points"))]
-#[inline(always)]
-pub fn test_clock() -> Option<std::sync::Arc<dyn crate::clock::Clock>> {
-    None
 }
 
 /// Without the `fault-points` feature a point is nothing.

@@ -2,9 +2,12 @@
 //! SQLite outbox (in order per endpoint, kept while offline, bounded). Payload building is
 //! pure; delivery is the IO shell. The heartbeat schema is documented in docs/fleet.md.
 
-use crate::config::{AgentConfig, WebhookFormat};
+pub mod config;
+
+use crate::config::AgentConfig;
 use crate::endpoints;
 use crate::store::{Store, StoreError, SyncState};
+use config::WebhookFormat;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Prometheus metrics in the text exposition format: rendered from the store (pure), written
 //! atomically to a node_exporter textfile-collector path, and optionally served on localhost.
 
+pub mod config;
+
 use crate::fleet::{health_word, SyncReport};
 use crate::store::{Store, StoreError};
 use std::collections::BTreeMap;

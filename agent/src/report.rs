@@ -1,7 +1,8 @@
 //! Reporting after sync passes: the fleet heartbeat and queued notifications (delivered from
 //! the outbox), the metrics textfile, and the `ferry-status` ConfigMap in the cluster.
 
-use crate::engine::apply;
+pub mod config;
+
 use crate::engine::object::DesiredObject;
 use crate::reconcile::Agent;
 
@@ -87,11 +88,11 @@ impl Agent {
         {
             return Ok(());
         }
-        let info =
-            apply::info_for(&self.client, &self.discovery, &obj).map_err(|e| e.to_string())?;
+        let info = crate::engine::resolve::info_for(&self.client, &self.discovery, &obj)
+            .map_err(|e| e.to_string())?;
         let policy = crate::engine::write::WritePolicy {
             force: true,
-            recreate: crate::config::RecreatePolicy::Never,
+            recreate: crate::engine::write::RecreatePolicy::Never,
             timeout: std::time::Duration::from_secs(30),
             poll: self.poll_interval,
         };

@@ -16,12 +16,25 @@ use crate::store::blobs::BlobCache;
 use crate::store::{GoodAttempt, Store};
 use ferry_bundle::digest::Sha256;
 use ferry_bundle::manifest::Manifest;
+use serde::Deserialize;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod token;
 
 pub use token::{RelayTokens, TokenError};
+
+/// `ferry-agent serve` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on, e.g. `0.0.0.0:8470`.
+    pub listen: String,
+    /// The site token(s) neighbours must send (`Authorization: Bearer`); required to serve.
+    #[serde(rename = "tokenFile")]
+    pub token_file: Option<PathBuf>,
+}
 
 /// The cache and store behind the server, and the tokens it accepts.
 pub struct Relay {

@@ -8,6 +8,7 @@
 //! The format is specified in `docs/bundle-format.md`.
 
 pub mod archive;
+pub mod config_file;
 pub mod digest;
 pub mod host;
 pub mod images;

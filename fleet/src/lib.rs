@@ -17,6 +17,7 @@ pub mod pages;
 pub mod pgtest;
 pub mod run;
 pub mod safe;
+pub mod server;
 pub mod signin;
 pub mod status;
 pub mod store;

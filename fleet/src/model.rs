@@ -5,18 +5,14 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use thiserror::Error;
 
-use crate::safe::{checked_id, line};
-use crate::safe::{id, text};
+pub(crate) use crate::safe::field;
+use crate::safe::{checked_id, id, line, text};
+pub use crate::safe::{PayloadError, MAX_MESSAGE, MAX_NAME};
 
 pub const HEARTBEAT_SCHEMA: &str = "ferry.dev/heartbeat/v1";
 pub const EVENT_SCHEMA: &str = "ferry.dev/event/v1";
 
-/// Longest device id, sync name, label key or value accepted.
-pub const MAX_NAME: usize = 253;
-/// Longest error or event message kept (longer ones are cut, not refused).
-pub const MAX_MESSAGE: usize = 2048;
 /// Most syncs and labels per heartbeat.
 pub const MAX_SYNCS: usize = 32;
 pub const MAX_LABELS: usize = 32;
@@ -27,22 +23,6 @@ pub const MAX_INTERVAL: u64 = 86_400;
 pub const MAX_REVISION: u64 = i64::MAX as u64;
 /// Counters (uptime, outbox drops, drift corrections) saturate here.
 pub const MAX_COUNTER: u64 = i64::MAX as u64;
-
-#[derive(Debug, Error, PartialEq)]
-pub enum PayloadError {
-    #[error("not valid JSON for {schema}: {reason}")]
-    Json {
-        schema: &'static str,
-        reason: String,
-    },
-    #[error("schema {found:?} is not {expected}")]
-    Schema {
-        expected: &'static str,
-        found: String,
-    },
-    #[error("{field}: {reason}")]
-    Field { field: String, reason: String },
-}
 
 /// A sync's health as the agent reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -170,13 +150,6 @@ pub struct EventReport {
     pub kind: String,
     pub message: String,
     pub reported_time: String,
-}
-
-pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> PayloadError {
-    PayloadError::Field {
-        field: field.into(),
-        reason: reason.into(),
-    }
 }
 
 fn revision(path: String, r: Option<u64>) -> Result<Option<u64>, PayloadError> {

@@ -113,6 +113,6 @@ async fn serve<S: Store>(
         }
     });
     ready(addr);
-    crate::app::serve(listener, tls, app).await?;
+    crate::server::serve(listener, tls, app).await?;
     Ok(())
 }

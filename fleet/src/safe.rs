@@ -3,7 +3,37 @@
 //! zero-width or bidirectional marks, no `.`/`..` of their own); text keeps its words but loses
 //! every character that hides or reorders it (NUL above all: PostgreSQL refuses it).
 
-use crate::model::{field, PayloadError, MAX_MESSAGE, MAX_NAME};
+use thiserror::Error;
+
+/// Longest device id, sync name, label key or value accepted.
+pub const MAX_NAME: usize = 253;
+/// Longest error or event message kept (longer ones are cut, not refused).
+pub const MAX_MESSAGE: usize = 2048;
+
+/// Why a payload was refused (the shape every check of [`crate::model`] answers with).
+#[derive(Debug, Error, PartialEq)]
+pub enum PayloadError {
+    #[error("not valid JSON for {schema}: {reason}")]
+    Json {
+        schema: &'static str,
+        reason: String,
+    },
+    #[error("schema {found:?} is not {expected}")]
+    Schema {
+        expected: &'static str,
+        found: String,
+    },
+    #[error("{field}: {reason}")]
+    Field { field: String, reason: String },
+}
+
+/// A refusal naming the field at `field`.
+pub(crate) fn field(field: impl Into<String>, reason: impl Into<String>) -> PayloadError {
+    PayloadError::Field {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
 
 /// Is `c` allowed in an id? The documented safe set: ASCII letters and digits, and `.`, `-`,
 /// `_`, `:`, `@` (label keys also `/`). No other character: no lookalike letters, no zero-width

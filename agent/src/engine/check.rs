@@ -3,12 +3,13 @@
 //! `managedFields` entry did not change are clean at no further cost; the rest are compared
 //! by a server-side dry-run apply against the live object.
 
-use super::apply::{get_live, info_for, ApplyError};
 use super::drift::{self, Cheap, LiveRecord};
+use super::error::ApplyError;
 use super::jobs;
-use super::livelist::{list_metadata, Listed};
+use super::livelist::{get_live, list_metadata, Listed};
 use super::object::{DesiredObject, ObjectId};
 use super::ownership::{self, Yielded};
+use super::resolve::info_for;
 use super::write::{apply_object, Mode, WritePolicy};
 use super::SYNC_LABEL;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};

@@ -2,8 +2,17 @@
 //! object is current, in progress or failed, plus the few facts kstatus cannot see from one
 //! object (how Jobs count, a PVC's storage class binding mode).
 
-use crate::config::JobHealth;
+use serde::Deserialize;
 use serde_json::Value;
+
+/// When a Job counts as healthy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobHealth {
+    #[default]
+    Complete,
+    Started,
+}
 
 /// The health of one object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,11 @@
-//! Metadata-only LIST (executor): one paginated request series per kind and namespace with
-//! ferry's label selector, restarted from the beginning when the server expired the continue
-//! token (410 Gone). A server that answers with full objects is accepted too.
+//! Reads of live objects (executor). Metadata-only LIST: one paginated request series per kind
+//! and namespace with ferry's label selector, restarted from the beginning when the server
+//! expired the continue token (410 Gone); a server that answers with full objects is accepted
+//! too. GET of one object ([`get_live`]), shared by check, write, wait and prune.
 
 use super::drift::LiveRecord;
 use crate::kube::{KubeClient, KubeError, ResourceInfo};
-use kube::core::params::ListParams;
+use kube::core::params::{GetParams, ListParams};
 use kube::core::Request;
 use serde::Deserialize;
 use serde_json::Value;
@@ -114,5 +115,26 @@ pub fn list_metadata(
                 return Ok(out);
             }
         }
+    }
+}
+
+/// GETs a live object; None when it does not exist.
+pub fn get_live(
+    client: &KubeClient,
+    info: &ResourceInfo,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Value>, KubeError> {
+    let ns = (!namespace.is_empty()).then_some(namespace);
+    let req = Request::new(info.url_path(ns))
+        .get(name, &GetParams::default())
+        .map_err(|e| KubeError::Request {
+            what: name.into(),
+            reason: e.to_string(),
+        })?;
+    match client.send(req) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
     }
 }

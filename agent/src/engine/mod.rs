@@ -5,6 +5,7 @@ pub mod apply;
 pub mod changeset;
 pub mod check;
 pub mod drift;
+pub mod error;
 pub mod health;
 pub mod jobs;
 pub mod livelist;

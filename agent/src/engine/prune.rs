@@ -84,7 +84,7 @@ pub fn prune(
             continue;
         };
         let live =
-            super::apply::get_live(client, &info, &e.id.namespace, &e.id.name).map_err(perr)?;
+            super::livelist::get_live(client, &info, &e.id.namespace, &e.id.name).map_err(perr)?;
         let Some(live) = live else {
             out.changes.push(e.id.clone(), Action::Deleted);
             continue;
@@ -114,7 +114,7 @@ pub fn prune(
         }
         // Gone only when the server says so (finalizers run first).
         loop {
-            match super::apply::get_live(client, &info, &e.id.namespace, &e.id.name)
+            match super::livelist::get_live(client, &info, &e.id.namespace, &e.id.name)
                 .map_err(perr)?
             {
                 None => {

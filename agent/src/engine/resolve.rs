@@ -6,13 +6,32 @@
 //! of a kind neither served nor defined by a CRD seen so far: those wait for the CRDs of later
 //! files.
 
-use super::apply::ApplyError;
+use super::error::ApplyError;
 use super::object::{DesiredObject, ObjectId};
 use super::render::RenderedObject;
 use super::SYNC_LABEL;
-use crate::kube::{Discovery, KubeClient};
+use crate::kube::{Discovery, KubeClient, ResourceInfo};
 use serde_json::json;
 use std::collections::BTreeMap;
+
+/// The resource info of a desired object (after its CRD is established).
+pub fn info_for(
+    client: &KubeClient,
+    discovery: &Discovery,
+    d: &DesiredObject,
+) -> Result<ResourceInfo, ApplyError> {
+    discovery
+        .resolve(client, &d.api_version, &d.id.kind)
+        .map_err(|source| ApplyError::Discovery {
+            api_version: d.api_version.clone(),
+            source,
+        })?
+        .ok_or_else(|| ApplyError::UnknownKind {
+            origin: d.origin.clone(),
+            api_version: d.api_version.clone(),
+            kind: d.id.kind.clone(),
+        })
+}
 
 /// Resolves a sync's rendered objects file by file.
 pub struct Resolver<'a> {

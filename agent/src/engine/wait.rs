@@ -5,11 +5,12 @@
 //! is done when gone (see `jobs`) is current once the server no longer has it; the Jobs seen
 //! ending are returned, for the store.
 
-use super::apply::{get_live, info_for};
+use super::health::JobHealth;
 use super::health::{health, Facts, Health};
 use super::jobs::{self, JobEnd};
+use super::livelist::get_live;
 use super::object::{DesiredObject, ObjectId};
-use crate::config::JobHealth;
+use super::resolve::info_for;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ pub enum WaitError {
     #[error("reading {id}: {source}")]
     Kube { id: ObjectId, source: KubeError },
     #[error("{0}")]
-    Apply(#[from] super::apply::ApplyError),
+    Apply(#[from] super::error::ApplyError),
 }
 
 fn job_info() -> ResourceInfo {

@@ -9,7 +9,7 @@ use super::prune::{self, NotDeleted};
 use super::write::{self, Mode, WriteError, WritePolicy};
 use super::SYNC_LABEL;
 use crate::clock::{Clock, ManualClock};
-use crate::config::RecreatePolicy;
+use crate::engine::write::RecreatePolicy;
 use crate::kube::{Discovery, KubeClient, ResourceInfo};
 use ferry_tests::kube_sim::{ClockMode, KubeSim, SimConfig, SimOptions};
 use kube::core::params::{DeleteParams, Patch, PatchParams};

@@ -8,13 +8,22 @@
 use super::object::{DesiredObject, ObjectId};
 use super::ownership::{self, FieldPath, YieldReason, Yielded};
 use super::FIELD_MANAGER;
-use crate::config::RecreatePolicy;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use kube::core::params::{DeleteParams, Patch, PatchParams};
 use kube::core::Request;
+use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 use thiserror::Error;
+
+/// Whether objects are re-created when an immutable field changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecreatePolicy {
+    #[default]
+    Never,
+    OnImmutable,
+}
 
 /// Annotation opting one object into re-creation on immutable-field changes.
 pub const RECREATE_ANNOTATION: &str = "ferry.dev/recreate";
@@ -263,7 +272,7 @@ fn delete_and_wait(
     let started = clock.now();
     loop {
         let live =
-            super::apply::get_live(client, info, &d.id.namespace, &d.id.name).map_err(kerr)?;
+            super::livelist::get_live(client, info, &d.id.namespace, &d.id.name).map_err(kerr)?;
         let Some(live) = live else {
             return Ok(());
         };

@@ -182,7 +182,7 @@ pub fn apply(
         event(
             ctx,
             sync,
-            "host-applied",
+            crate::events::EventKind::HostApplied,
             &format!(
                 "revision {}: {} host files, restarted {:?}",
                 manifest.revision,
@@ -220,7 +220,7 @@ pub fn apply(
     event(
         ctx,
         sync,
-        "self-update",
+        crate::events::EventKind::SelfUpdate,
         &format!(
             "revision {}: ferry-agent {} installed, restarting to confirm",
             manifest.revision,
@@ -290,7 +290,7 @@ fn fail(
             let _ = ctx
                 .store
                 .host_set_state(id, HostState::RolledBack, Some(&reason));
-            event(ctx, sync, "host-rolled-back", &reason);
+            event(ctx, sync, crate::events::EventKind::HostRolledBack, &reason);
             HostApplyError::RolledBack { reason }
         }
         Err(restore) => {
@@ -298,14 +298,19 @@ fn fail(
             let _ = ctx
                 .store
                 .host_set_state(id, HostState::RolledBack, Some(&msg));
-            event(ctx, sync, "host-rollback-failed", &msg);
+            event(
+                ctx,
+                sync,
+                crate::events::EventKind::HostRollbackFailed,
+                &msg,
+            );
             HostApplyError::RestoreFailed { reason, restore }
         }
     }
 }
 
 /// Records a host event the way every event is recorded (logged, coalesced, notified).
-fn event(ctx: &HostContext<'_>, sync: &str, kind: &str, message: &str) {
+fn event(ctx: &HostContext<'_>, sync: &str, kind: crate::events::EventKind, message: &str) {
     crate::events::record(
         ctx.store,
         ctx.agent,
@@ -332,7 +337,12 @@ pub fn recover(ctx: &HostContext<'_>) -> Result<usize, HostApplyError> {
         };
         ctx.store
             .host_set_state(r.id, HostState::Interrupted, Some(&msg))?;
-        event(ctx, &r.sync, "host-interrupted", &msg);
+        event(
+            ctx,
+            &r.sync,
+            crate::events::EventKind::HostInterrupted,
+            &msg,
+        );
     }
     Ok(open.len())
 }

@@ -45,7 +45,7 @@ pub struct HostConfig {
     /// A new agent binary must confirm itself within this time...
     #[serde(
         default = "default_deadline",
-        deserialize_with = "crate::config::duration"
+        deserialize_with = "ferry_bundle::config_file::duration"
     )]
     pub self_update_deadline: Duration,
     /// ...and within this many starts, or the previous binary is restored.
@@ -144,26 +144,35 @@ pub fn is_interpreter(path: &str) -> bool {
     INTERPRETERS.contains(&base) || INTERPRETERS.contains(&stem)
 }
 
-/// Why a configuration's host settings are refused at load.
-pub fn check_at_load(
-    host: Option<&HostConfig>,
-    syncs: &[crate::config::SyncConfig],
-) -> Result<(), String> {
-    for s in syncs.iter().filter(|s| s.host.enabled) {
-        if s.insecure_skip_signature {
+impl SyncHost {
+    /// Why sync `name`'s `host:` is refused at load: a host-capable sync must be signed, and
+    /// needs the agent's `host` section.
+    pub fn check(
+        &self,
+        name: &str,
+        insecure_skip_signature: bool,
+        host: Option<&HostConfig>,
+    ) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if insecure_skip_signature {
             return Err(format!(
-                "sync {:?}: a host-capable sync (host.enabled) cannot set insecureSkipSignature: \
-                 host payloads run as root and must be signed",
-                s.name
+                "sync {name:?}: a host-capable sync (host.enabled) cannot set insecureSkipSignature: \
+                 host payloads run as root and must be signed"
             ));
         }
         if host.is_none() {
             return Err(format!(
-                "sync {:?}: host.enabled needs the agent's `host` section (allow-list, units)",
-                s.name
+                "sync {name:?}: host.enabled needs the agent's `host` section (allow-list, units)"
             ));
         }
+        Ok(())
     }
+}
+
+/// Why a configuration's `host` section is refused at load.
+pub fn check_at_load(host: Option<&HostConfig>) -> Result<(), String> {
     let Some(h) = host else { return Ok(()) };
     for e in &h.health_executables {
         ferry_bundle::host::validate_target(e)
@@ -235,34 +244,6 @@ mod tests {
     }
 
     #[test]
-    fn host_capable_syncs_are_signed_and_need_the_host_section() {
-        let parse = |host: &str, sync: &str| {
-            let text = format!(
-                "{host}syncs:\n- name: edge\n  source: {{type: directory, path: d}}\n{sync}"
-            );
-            crate::config::AgentConfig::parse(std::path::Path::new("/a.yaml"), &text)
-                .map(|c| c.syncs[0].host.enabled)
-                .map_err(|e| e.to_string())
-        };
-        let host = "host: {enabled: true, allow: [/usr/local/bin/k3s]}\n";
-        assert_eq!(parse(host, "  host: {enabled: true}\n"), Ok(true));
-        assert_eq!(parse(host, ""), Ok(false));
-        let unsigned = parse(
-            host,
-            "  host: {enabled: true}\n  insecureSkipSignature: true\n",
-        );
-        assert!(unsigned
-            .unwrap_err()
-            .contains("cannot set insecureSkipSignature"));
-        let alone = parse("", "  host: {enabled: true}\n").unwrap_err();
-        assert!(
-            alone.contains("needs the agent's `host` section"),
-            "{alone}"
-        );
-        assert!(parse(host, "  host: {enabled: true, allow: [/]}\n").is_err());
-    }
-
-    #[test]
     fn shells_and_interpreters_are_never_health_executables() {
         for p in [
             "/bin/sh",
@@ -288,7 +269,7 @@ mod tests {
         )
         .unwrap();
         assert!(!c.allows_executable("/bin/sh") && c.allows_executable("/usr/local/bin/k3s"));
-        assert!(check_at_load(Some(&c), &[])
+        assert!(check_at_load(Some(&c))
             .unwrap_err()
             .contains("/bin/sh is a shell"));
     }

@@ -4,7 +4,7 @@
 //! run before anything of a section is read from or written to the host.
 
 use super::config::HostConfig;
-use super::plan::PlanError;
+use super::error::PlanError;
 use ferry_bundle::host::HostSection;
 
 /// Whether a sync may carry a host section: only a host-capable one that checks signatures.

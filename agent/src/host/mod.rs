@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod backoff;
 pub mod config;
+pub mod error;
 pub mod gate;
 pub mod health;
 pub mod install;
@@ -78,7 +79,7 @@ pub fn start_check(
                 store,
                 agent,
                 "host",
-                "self-update-confirmed",
+                crate::events::EventKind::SelfUpdateConfirmed,
                 &format!(
                     "ferry-agent {} confirmed healthy",
                     env!("CARGO_PKG_VERSION")
@@ -138,7 +139,7 @@ pub fn guard(
                 store,
                 agent,
                 "host",
-                "self-update-rolled-back",
+                crate::events::EventKind::SelfUpdateRolledBack,
                 &msg,
                 clock.unix_now(),
             );
@@ -222,7 +223,7 @@ pub fn apply_for_sync(
                 store,
                 cfg,
                 sync,
-                "host-held",
+                crate::events::EventKind::HostHeld,
                 &format!(
                     "host update of revision {} held until {} (failure {}), or `ferry-agent retry`",
                     hold.revision,

@@ -4,6 +4,7 @@
 //! reference, and print the k3s `registries.yaml` that points containerd at the mirror.
 
 pub mod airgap;
+pub mod config;
 pub mod fetch;
 pub mod map;
 pub mod mirror;

@@ -3,7 +3,9 @@
 
 pub mod client;
 pub mod discovery;
+pub mod error;
 pub mod retry;
 
-pub use client::{Cause, KubeClient, KubeError};
+pub use client::KubeClient;
 pub use discovery::{Discovery, ResourceInfo};
+pub use error::{Cause, KubeError};

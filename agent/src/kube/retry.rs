@@ -2,7 +2,7 @@
 //! (honouring `Retry-After`, bounded), 5xx, timeouts and dropped connections are retried with
 //! bounded exponential backoff and jitter; everything else is returned at once.
 
-use super::client::KubeError;
+use super::error::KubeError;
 pub use crate::clock::{Clock, SystemClock};
 use serde::Deserialize;
 use std::time::Duration;
@@ -17,11 +17,14 @@ pub struct RetryPolicy {
     /// Delay before the first retry; doubles per retry.
     #[serde(
         default = "default_initial",
-        deserialize_with = "crate::config::duration"
+        deserialize_with = "ferry_bundle::config_file::duration"
     )]
     pub initial_delay: Duration,
     /// Longest delay between two tries (also bounds a server's `Retry-After`).
-    #[serde(default = "default_max", deserialize_with = "crate::config::duration")]
+    #[serde(
+        default = "default_max",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
     pub max_delay: Duration,
 }
 

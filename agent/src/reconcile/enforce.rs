@@ -128,14 +128,14 @@ impl Agent {
         }
         self.event(
             name,
-            "drift-detected",
+            crate::events::EventKind::DriftDetected,
             &format!("revision {revision}: {}", drifted.join(", ")),
         );
         let changes =
             self.apply_revision(sync, &manifest, &digest, AttemptKind::DriftCorrection, None)?;
         self.event(
             name,
-            "drift-corrected",
+            crate::events::EventKind::DriftCorrected,
             &format!("revision {revision}: {changes}"),
         );
         Ok(changes)

@@ -247,7 +247,7 @@ impl Agent {
         })
     }
 
-    fn event(&self, sync: &str, kind: &str, message: &str) {
+    fn event(&self, sync: &str, kind: crate::events::EventKind, message: &str) {
         let message = &ferry_bundle::text::bounded(message, crate::store::MAX_TEXT); // outside text
         crate::events::record(
             &self.store,

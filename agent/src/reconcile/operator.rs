@@ -108,7 +108,7 @@ impl Agent {
             self.apply_revision(sync, &manifest, &digest, AttemptKind::ManualRollback, None)?;
         self.event(
             name,
-            "rolled-back",
+            crate::events::EventKind::RolledBack,
             &format!("operator rollback to revision {revision}: {changes}"),
         );
         Ok(changes)
@@ -150,7 +150,7 @@ impl Agent {
         if let Some(h) = &held {
             self.event(
                 name,
-                "retry",
+                crate::events::EventKind::Retry,
                 &format!("operator lifted the hold on revision {}", h.revision),
             );
         }
@@ -158,7 +158,7 @@ impl Agent {
         if let Some(h) = &host_held {
             self.event(
                 name,
-                "retry",
+                crate::events::EventKind::Retry,
                 &format!(
                     "operator lifted the hold on the host update of revision {}",
                     h.revision

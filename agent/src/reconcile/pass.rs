@@ -70,7 +70,11 @@ impl Agent {
                     .map_err(st)?;
                 if unreachable {
                     // Keep enforcing the last good revision while the source is away.
-                    self.keep_last_good(sync, "source-unreachable", &e.to_string());
+                    self.keep_last_good(
+                        sync,
+                        crate::events::EventKind::SourceUnreachable,
+                        &e.to_string(),
+                    );
                     return Err(SyncError::Source {
                         sync: name.into(),
                         source: e,
@@ -99,7 +103,7 @@ impl Agent {
             cursor: &cursor,
         };
         for r in &found.refused {
-            self.event(name, "refused", r);
+            self.event(name, crate::events::EventKind::Refused, r);
         }
         let verdict =
             match verify::verify_manifest(&found.manifest, found.signature.as_deref(), &policy) {
@@ -242,7 +246,7 @@ impl Agent {
                 self.store.release_hold(name).map_err(st)?;
                 self.event(
                     name,
-                    "applied",
+                    crate::events::EventKind::Applied,
                     &format!("revision {revision} applied: {changes}"),
                 );
                 self.gc();
@@ -253,13 +257,13 @@ impl Agent {
         if let SyncError::MassPrune { .. } = e {
             // Refused before any write: nothing to roll back, nothing held; the next pass
             // meets the same refusal until the publisher or the sync's config confirms it.
-            self.event(name, "refused", &e.to_string());
+            self.event(name, crate::events::EventKind::Refused, &e.to_string());
             self.store
                 .set_error(name, Some(&e.to_string()))
                 .map_err(st)?;
             return Err(e);
         }
-        self.event(name, "failed", &e.to_string());
+        self.event(name, crate::events::EventKind::Failed, &e.to_string());
         match decide::after_failure(e.failure_class(), digest, good) {
             AfterFailure::Retry => {
                 // A failure before the attempt was recorded (the host step) shows in `status`
@@ -286,7 +290,7 @@ impl Agent {
                             .map_err(st)?;
                         self.event(
                             name,
-                            "rolled-back",
+                            crate::events::EventKind::RolledBack,
                             &format!(
                                 "revision {revision} failed; revision {} re-applied; revision {revision} held until {} (failure {}), or `ferry-agent retry`",
                                 to.revision,
@@ -306,7 +310,7 @@ impl Agent {
                     Err(rb) => {
                         self.event(
                             name,
-                            "failed",
+                            crate::events::EventKind::Failed,
                             &format!("rollback to revision {} failed: {rb}", to.revision),
                         );
                         Err(e)

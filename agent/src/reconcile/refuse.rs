@@ -82,13 +82,18 @@ impl Agent {
                 }
             }
         }
-        self.keep_last_good(sync, "refused", &message);
+        self.keep_last_good(sync, crate::events::EventKind::Refused, &message);
         error
     }
 
     /// After a pass that applies nothing new: records `kind` (an event) and `message` (the
     /// sync's last error), and keeps enforcing the last good revision.
-    pub(super) fn keep_last_good(&self, sync: &SyncConfig, kind: &str, message: &str) {
+    pub(super) fn keep_last_good(
+        &self,
+        sync: &SyncConfig,
+        kind: crate::events::EventKind,
+        message: &str,
+    ) {
         let name = sync.name.as_str();
         self.event(name, kind, message);
         if let Err(e) = self.store.set_error(name, Some(message)) {

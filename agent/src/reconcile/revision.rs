@@ -212,7 +212,7 @@ impl Agent {
             if self.store.report_once(&key).unwrap_or(true) {
                 self.event(
                     name,
-                    "conflict",
+                    crate::events::EventKind::Conflict,
                     &format!(
                         "{}: field {} is owned by manager {:?} ({}); ferry leaves it alone",
                         y.id, y.yielded.path, y.yielded.manager, y.yielded.reason
@@ -320,7 +320,7 @@ impl Agent {
                         n.id, sync.timeout
                     ),
                 };
-                self.event(name, "prune-incomplete", &msg);
+                self.event(name, crate::events::EventKind::PruneIncomplete, &msg);
             }
             changes.extend(out.changes);
         }

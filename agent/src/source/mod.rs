@@ -1,6 +1,7 @@
 //! Sources: where bundles come from. Every source yields the same thing, a signed manifest and
 //! a way to fetch its files, which the reconcile loop verifies with one code path.
 
+pub mod config;
 pub mod dir;
 pub mod git;
 mod git_bounds;
@@ -171,11 +172,11 @@ impl Drop for ExtractedFiles {
 /// Builds the source a sync's configuration names; `cache` is the sync's own directory for
 /// source state (e.g. the Git repository).
 pub fn from_config(
-    cfg: &crate::config::SourceConfig,
+    cfg: &crate::source::config::SourceConfig,
     scratch: &std::path::Path,
     cache: &std::path::Path,
 ) -> Box<dyn Source> {
-    use crate::config::SourceConfig;
+    use crate::source::config::SourceConfig;
     match cfg {
         SourceConfig::Git {
             url,

@@ -5,7 +5,8 @@
 
 use super::{kept, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// One event (also the outbox for notifications and heartbeats).
 #[derive(Debug, Clone, Serialize)]
@@ -172,6 +173,42 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(pruned)
+    }
+}
+
+/// Retention of the state database's events and history.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RetentionConfig {
+    /// Events last seen longer ago are deleted.
+    #[serde(deserialize_with = "ferry_bundle::config_file::duration")]
+    pub event_max_age: Duration,
+    /// Events kept per sync (newest first).
+    pub event_max_count: usize,
+    /// Attempts started longer ago are deleted (never a sync's applied attempt); `history`
+    /// bounds their number.
+    #[serde(deserialize_with = "ferry_bundle::config_file::duration")]
+    pub history_max_age: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            event_max_age: Duration::from_secs(30 * 86_400),
+            event_max_count: 1000,
+            history_max_age: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn for_store(&self) -> Retention {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Retention {
+            event_max_age_secs: secs(self.event_max_age),
+            event_max_count: self.event_max_count,
+            history_max_age_secs: secs(self.history_max_age),
+        }
     }
 }
 

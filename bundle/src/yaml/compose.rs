@@ -4,24 +4,12 @@
 //! names them. No recursion: an explicit stack, so depth costs heap, bounded by the budget.
 //! Every node, and every node an alias copies, is counted against the budget before it is built.
 
-use super::convert::{decode_binary, merge, to_key, to_value};
+use super::convert::{decode_binary, merge, to_key, to_value, Key, Node};
 use super::resolve::{resolve_plain, resolve_plain_in, Scalar, Schema};
 use super::{Budget, Limit, YamlError};
 use granit_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
-
-/// A finished node before it is placed in its parent.
-#[derive(Debug, Clone)]
-pub(super) enum Node {
-    Scalar { scalar: Scalar, merge_key: bool },
-    Value(Value),
-}
-
-pub(super) enum Key {
-    Merge,
-    Name(String),
-}
 
 enum Frame {
     Seq {

@@ -1,9 +1,21 @@
 //! sigs.k8s.io/yaml's conversion of go-yaml values to JSON: merge keys applied, keys named as
 //! strings (`1` -> `"1"`, `y` -> `"true"`), floats written as Go writes them.
 
-use super::compose::{Key, Node};
 use super::resolve::{go_float32_key, Scalar};
 use serde_json::{Map, Number, Value};
+
+/// A finished node before it is placed in its parent.
+#[derive(Debug, Clone)]
+pub(super) enum Node {
+    Scalar { scalar: Scalar, merge_key: bool },
+    Value(Value),
+}
+
+/// A mapping key: the merge key `<<`, or a name as sigs.k8s.io/yaml writes it.
+pub(super) enum Key {
+    Merge,
+    Name(String),
+}
 
 /// go-yaml's merge: a mapping, or a sequence of mappings where earlier ones win; merged keys
 /// override keys set before the `<<` and are overridden by keys after it.
