@@ -85,10 +85,13 @@ pub struct App<S: Store> {
     pub metrics_token: Option<[u8; 32]>,
     /// Sign-in (sessions, API tokens, retired devices); without it only public paths answer.
     pub signin: Option<Arc<crate::signin::SignIn>>,
+    /// The fleet's aggregates, kept at ingest (the views read them).
+    pub fleet: crate::aggregate::live::Live,
 }
 
 impl<S: Store> App<S> {
     pub fn new(store: S, tokens: Tokens, limits: Limits, clock: Clock, rate: EventRate) -> Self {
+        let staleness = limits.staleness;
         App {
             store,
             tokens,
@@ -99,6 +102,7 @@ impl<S: Store> App<S> {
             views: tokio::sync::Semaphore::new(VIEWS_AT_ONCE),
             metrics_token: None,
             signin: None,
+            fleet: crate::aggregate::live::Live::new(staleness),
         }
     }
 }

@@ -105,6 +105,10 @@ pub struct FleetConfig {
     /// Sign-in for people and scripts (sessions, rate limits, OIDC): `crate::signin::config`.
     #[serde(default)]
     pub signin: crate::signin::config::SigninConfig,
+    /// Several receivers share this (PostgreSQL) database: each reads the devices the others
+    /// wrote every second, so every receiver shows the whole fleet (default false).
+    #[serde(default)]
+    pub shared_store: bool,
     /// Tests only: read "now" (unix seconds) from this file instead of the system clock.
     pub clock_file: Option<PathBuf>,
 }

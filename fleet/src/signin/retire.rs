@@ -64,6 +64,7 @@ impl<S: Store> App<S> {
                     "retry later",
                 )
             })?;
+        self.fleet.with(|f| f.forget(id));
         tracing::info!("{} retired device {id:?}", by.name);
         Ok(())
     }

@@ -82,6 +82,7 @@ impl Handler for Api {
             content_type: req.header("Content-Type").unwrap_or_default().to_string(),
             status: resp.status,
             user: user.unwrap_or_default(),
+            user_agent: req.header("User-Agent").unwrap_or_default().to_string(),
         };
         self.0
             .log
