@@ -81,7 +81,11 @@ impl Receiver {
             .unwrap()
             .as_secs() as i64;
         std::fs::write(dir.path().join("clock"), t0.to_string()).unwrap();
-        let api_token = fleet_cli(&cfg, &["token", "add", "tests", "--role", "operator"], "");
+        // One token name per receiver: several receivers may share one database.
+        static RECEIVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = RECEIVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("tests-{}-{n}", std::process::id());
+        let api_token = fleet_cli(&cfg, &["token", "add", &name, "--role", "operator"], "");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
             .args(["run", "--config"])
             .arg(&cfg)
