@@ -21,6 +21,7 @@ pub mod plots;
 pub mod run;
 pub mod safe;
 pub mod server;
+pub mod signin;
 pub mod status;
 pub mod store;
 pub mod table;

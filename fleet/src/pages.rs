@@ -220,7 +220,7 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
     let st = &app.limits.staleness;
     let r = &d.device.report;
     let mut b = format!(
-        "<section><h2>{} {}</h2><p>last heartbeat {} · reports every {} · agent {} · up {} · outbox dropped {}</p><p>{}</p></section>",
+        "<section><h2>{} {}</h2><p>last heartbeat {} · reports every {} · agent {} · up {} · outbox dropped {}</p><p>{}</p><p><a id=\"retire\" href=\"/devices/{}/retire\">Retire this device</a></p></section>",
         esc(&r.id),
         badge(st.status(&d.device, now)),
         when(d.device.last_seen, now),
@@ -229,6 +229,7 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
         crate::html::short_duration(r.uptime_seconds),
         r.outbox_dropped,
         r.labels.iter().map(|(k, v)| esc(&format!("{k}={v}"))).collect::<Vec<_>>().join(" "),
+        url_part(&r.id),
     );
     b.push_str("<section id=\"syncs\"><h2>Syncs</h2><table><tr><th>sync</th><th>health</th><th>applied</th><th>highest verified</th><th>last success</th><th>drift corrections</th><th>source</th><th>last error / waiting</th></tr>");
     for s in &r.syncs {

@@ -68,7 +68,9 @@ fn views_plots_and_drill_down_in_chromium() {
             assert_eq!(s, 200, "{answer}");
         }
     }
+    r.add_user("vera", "viewer", "a long test password");
     let b = Browser::start(&r.path("server.pem"));
+    b.sign_in(&r.url, "vera", "a long test password");
     b.go(&format!("{}/", r.url));
     let source = b.source();
     assert!(source.contains("http-equiv=\"refresh\""), "live refresh");

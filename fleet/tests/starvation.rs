@@ -35,7 +35,12 @@ fn two_hundred_fifty_six_looping_clients_do_not_grow_the_receiver() {
             s.spawn(|| {
                 let client = r.client(None);
                 for _ in 0..PAGES_EACH {
-                    let mut resp = client.get(&format!("{}/", r.url)).call().unwrap();
+                    // Signed-in clients (anonymous ones only get a redirect to /login).
+                    let mut resp = client
+                        .get(&format!("{}/", r.url))
+                        .header("Authorization", &format!("Bearer {}", r.api_token))
+                        .call()
+                        .unwrap();
                     assert_eq!(resp.status().as_u16(), 200);
                     assert!(resp.body_mut().read_to_string().unwrap().len() > page_len / 2);
                 }
