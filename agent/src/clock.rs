@@ -4,8 +4,9 @@
 //! asked (a sleep advances it at once) instead of waiting on the wall clock.
 //!
 //! With the test-only `fault-points` feature, `FERRY_TEST_CLOCK=<unix seconds>` makes the
-//! process run on a [`ManualClock`] starting at that time (see [`test_clock`]);
-//! release builds always use the [`SystemClock`].
+//! process run on a [`ManualClock`] starting at that time (see [`test_clock`]), and
+//! `FERRY_TEST_CLOCK_FILE=<path>` on a [`FileClock`] the test moves, shared by every process
+//! of a site test; release builds always use the [`SystemClock`].
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -103,6 +104,67 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock several processes share, driven by a test: the file holds the time in milliseconds
+/// since the epoch and only the test writes it. `sleep` returns once the file's time has moved
+/// past the end of the sleep, so the agents of a site test wait on one clock that moves only
+/// when the test moves it (`FERRY_TEST_CLOCK_FILE`, test builds only).
+pub struct FileClock {
+    path: std::path::PathBuf,
+    origin: Instant,
+    start_ms: Mutex<i64>,
+}
+
+impl FileClock {
+    pub fn new(path: std::path::PathBuf) -> Self {
+        let c = FileClock {
+            path,
+            origin: Instant::now(),
+            start_ms: Mutex::new(0),
+        };
+        let now = c.read_ms();
+        *c.start_ms.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        c
+    }
+
+    fn read_ms(&self) -> i64 {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn elapsed(&self) -> Duration {
+        let start = *self.start_ms.lock().unwrap_or_else(|e| e.into_inner());
+        Duration::from_millis(self.read_ms().saturating_sub(start).max(0) as u64)
+    }
+}
+
+impl Clock for FileClock {
+    fn sleep(&self, d: Duration) {
+        let end = self.elapsed() + d;
+        // Tell the test which time this thread waits for (`<file>.<pid>.<thread>`), so it can
+        // move the clock once every process waits on it.
+        let thread = std::thread::current().name().unwrap_or("main").to_string();
+        let mark = self
+            .path
+            .with_extension(format!("{}.{thread}", std::process::id()));
+        let start = *self.start_ms.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = std::fs::write(&mark, (start + end.as_millis() as i64).to_string());
+        while self.elapsed() < end {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    fn jitter(&self) -> f64 {
+        0.0
+    }
+    fn now(&self) -> Instant {
+        self.origin + self.elapsed()
+    }
+    fn unix_now(&self) -> i64 {
+        self.read_ms() / 1000
+    }
+}
+
 /// The clock a process runs on: the [`SystemClock`], or in test builds the manual clock
 /// `FERRY_TEST_CLOCK` asks for.
 pub fn configured() -> Arc<dyn Clock> {
@@ -113,6 +175,9 @@ pub fn configured() -> Arc<dyn Clock> {
 /// run on it: sleeps return at once and move it forward).
 #[cfg(feature = "fault-points")]
 pub fn test_clock() -> Option<Arc<dyn Clock>> {
+    if let Ok(file) = std::env::var("FERRY_TEST_CLOCK_FILE") {
+        return Some(Arc::new(FileClock::new(file.into())));
+    }
     let start: i64 = std::env::var("FERRY_TEST_CLOCK").ok()?.parse().ok()?;
     Some(Arc::new(ManualClock::at(start)))
 }

@@ -194,6 +194,9 @@ pub struct AgentConfig {
     /// age identities for SOPS files (docs/secrets.md); absent = SOPS files are refused.
     #[serde(default)]
     pub decryption: Option<crate::secrets::DecryptionConfig>,
+    /// Several nodes, one writer elected by a Lease (docs/operations.md); absent = one node.
+    #[serde(default, deserialize_with = "crate::site::config::checked")]
+    pub site: Option<crate::site::SiteConfig>,
     pub syncs: Vec<SyncConfig>,
 }
 

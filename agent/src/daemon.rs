@@ -143,6 +143,52 @@ fn status_line(agent: &Agent) -> String {
     parts.join(", ")
 }
 
+/// Waits `delay`, or less when this node has just become the site's leader (a takeover runs
+/// its pass at once; checked every second, no request).
+async fn wait_or_new_term(agent: &Agent, delay: Duration) {
+    let Some(site) = &agent.site else {
+        smol::Timer::after(delay).await;
+        return;
+    };
+    let term = site.fence().terms();
+    let end = std::time::Instant::now() + delay;
+    while std::time::Instant::now() < end && site.fence().terms() == term {
+        smol::Timer::after(Duration::from_secs(1).min(delay)).await;
+    }
+}
+
+/// Starts the site election on a thread of its own, recording each change of role.
+fn start_election(agent: &Arc<Agent>) {
+    let Some(site) = agent.site.clone() else {
+        return;
+    };
+    let a = agent.clone();
+    let spawned = std::thread::Builder::new()
+        .name("ferry-site".into())
+        .spawn(move || {
+            crate::site::run(site, |role| {
+                let (kind, msg) = role.event();
+                let site = a
+                    .config
+                    .site
+                    .as_ref()
+                    .map(|s| s.name.as_str())
+                    .unwrap_or("");
+                crate::events::record(
+                    &a.store,
+                    &a.config,
+                    &format!("site:{site}"),
+                    kind,
+                    &msg,
+                    crate::store::now(),
+                );
+            })
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the site election: {e}; this node stays a follower");
+    }
+}
+
 /// Runs every sync forever. Tells systemd READY=1 (state loaded), STATUS= after each pass, and
 /// WATCHDOG=1 while no sync pass is stuck.
 pub fn run(agent: Arc<Agent>) {
@@ -164,6 +210,7 @@ pub fn run(agent: Arc<Agent>) {
                 * 2
                 + Duration::from_secs(300)
         });
+    start_election(&agent);
     crate::notify::notify(&format!("READY=1\nSTATUS={}", status_line(&agent)));
     smol::block_on(async {
         if let Some(every) = crate::notify::watchdog_interval() {
@@ -229,9 +276,9 @@ pub fn run(agent: Arc<Agent>) {
                         let delay = schedule.after(succeeded, jitter());
                         match result {
                             Ok(o) => tracing::debug!(sync = %name, ?o, "sync pass done"),
-                            Err(e) => tracing::warn!(sync = %name, "{e}"),
+                            Err(e) => tracing::warn!(sync = %name, "sync pass failed: {e}"),
                         }
-                        smol::Timer::after(delay).await;
+                        wait_or_new_term(&agent, delay).await;
                     }
                 })
             })

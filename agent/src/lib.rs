@@ -30,5 +30,6 @@ pub mod reconcile;
 pub mod report;
 pub mod secrets;
 pub mod serve;
+pub mod site;
 pub mod source;
 pub mod store;

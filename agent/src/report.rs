@@ -24,7 +24,7 @@ impl Agent {
                         .map(|(_, v)| v)
                 })
                 .unwrap_or(0);
-            let hb = crate::fleet::heartbeat(
+            let mut hb = crate::fleet::heartbeat(
                 &self.config.device_id(),
                 &self.config.device.labels,
                 self.started.elapsed(),
@@ -32,6 +32,10 @@ impl Agent {
                 &reports,
                 dropped,
             );
+            if let Some(site) = &self.site {
+                // Which node leads the site's syncs (one Lease leads them all).
+                hb["site"] = site.heartbeat_field();
+            }
             if let Err(e) = self.store.enqueue(
                 crate::fleet::FLEET_TARGET,
                 &hb.to_string(),
@@ -53,7 +57,9 @@ impl Agent {
                 Err(e) => tracing::warn!("metrics: {e}"),
             }
         }
-        if self.config.status_object.enabled {
+        // On a site, only the leader writes the status object (followers' writes are fenced).
+        let leads = self.site.as_ref().is_none_or(|s| s.fence().holds());
+        if self.config.status_object.enabled && leads {
             if let Err(e) = self.write_status_object(&reports) {
                 tracing::warn!("status object: {e}");
             }

@@ -1,6 +1,7 @@
 //! `ferry-agent serve`: this agent's verified cache over HTTP in the exploded layout, so other
 //! nodes of an air-gapped site can sync from it (`http` source with `url: http://node:8470/<sync>/`).
-//! Only what a sync has applied is served: its manifest, signature and the blobs it lists.
+//! Only what a sync has applied is served (or, on a node of a site, a newer revision it
+//! verified and cached while following): its manifest, signature and the blobs it lists.
 //! Trust stays end to end: every node verifies the signature itself, so the relay needs none.
 //! Access does not: bundles may carry what only the site's nodes should read (a k3s join
 //! token, a Secret), so every request must carry the site credential ([`token`]); without it
@@ -13,7 +14,7 @@
 
 use crate::httpd::{self, Body, Handler, Method, Request, Response, ServerLimits};
 use crate::store::blobs::BlobCache;
-use crate::store::{GoodAttempt, Store};
+use crate::store::Store;
 use ferry_bundle::digest::Sha256;
 use ferry_bundle::manifest::Manifest;
 use serde::Deserialize;
@@ -81,8 +82,8 @@ impl Relay {
         if !self.syncs.iter().any(|s| s == sync) {
             return not_found();
         }
-        let Ok(Some(GoodAttempt { digest, .. })) = self.store.sync_state(sync).map(|s| s.good)
-        else {
+        // The applied revision, or on a site follower a newer one it verified and cached.
+        let Some(digest) = crate::site::cache::served_digest(&self.store, sync) else {
             return not_found();
         };
         let Ok(Some((manifest, signature))) = self.store.bundle(&digest) else {

@@ -82,10 +82,13 @@ pub struct App<S: Store> {
     pub views: tokio::sync::Semaphore,
     /// SHA-256 of the bearer token `/metrics` asks for (None: `/metrics` is refused).
     pub metrics_token: Option<[u8; 32]>,
+    /// The fleet's aggregates, kept at ingest (the views read them).
+    pub fleet: crate::aggregate::live::Live,
 }
 
 impl<S: Store> App<S> {
     pub fn new(store: S, tokens: Tokens, limits: Limits, clock: Clock, rate: EventRate) -> Self {
+        let staleness = limits.staleness;
         App {
             store,
             tokens,
@@ -95,6 +98,7 @@ impl<S: Store> App<S> {
             events: RateLimiter::new(rate),
             views: tokio::sync::Semaphore::new(VIEWS_AT_ONCE),
             metrics_token: None,
+            fleet: crate::aggregate::live::Live::new(staleness),
         }
     }
 }

@@ -107,6 +107,10 @@ pub struct FleetConfig {
     pub event_rate: EventRate,
     #[serde(default)]
     pub staleness: Staleness,
+    /// Several receivers share this (PostgreSQL) database: each reads the devices the others
+    /// wrote every second, so every receiver shows the whole fleet (default false).
+    #[serde(default)]
+    pub shared_store: bool,
     /// Tests only: read "now" (unix seconds) from this file instead of the system clock.
     pub clock_file: Option<PathBuf>,
 }

@@ -164,7 +164,15 @@ pub async fn heartbeat<S: Store>(
         let report = parse_heartbeat(&bytes).map_err(payload_reject)?;
         cred.authorize(&report.id).map_err(auth_reject)?;
         let received = app.clock.now();
-        Ok::<Response, Response>(app.commit(Record::Heartbeat { report, received }).await)
+        let record = Record::Heartbeat {
+            report: report.clone(),
+            received,
+        };
+        let resp = app.commit(record).await;
+        if resp.status().is_success() {
+            app.fleet.ingested(report, received, app.clock.now());
+        }
+        Ok::<Response, Response>(resp)
     }
     .await
     .unwrap_or_else(|r| r);

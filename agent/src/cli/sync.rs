@@ -11,6 +11,12 @@ pub(super) fn sync(cli: &Cli, a: Agent) -> Result<u8> {
     } else {
         cli.args.clone()
     };
+    if let Some(site) = &a.site {
+        // One election try: this run writes only if it holds the site lease.
+        if let Err(e) = site.try_once() {
+            tracing::warn!("site election: {e}");
+        }
+    }
     let mut code = 0;
     let mut results = Vec::new();
     for name in names {
@@ -51,6 +57,10 @@ pub(super) fn sync(cli: &Cli, a: Agent) -> Result<u8> {
 fn describe(o: &Outcome) -> String {
     match o {
         Outcome::Suspended => "suspended".into(),
+        Outcome::Following { holder, cached } => match cached {
+            Some(r) => format!("following {holder} (site leader); revision {r} verified and cached"),
+            None => format!("following {holder} (site leader); nothing cached"),
+        },
         Outcome::UpToDate { revision, changes } if changes.writes() > 0 => format!(
             "revision {} enforced, drift corrected: {changes}",
             revision.unwrap_or(0)

@@ -24,11 +24,14 @@ pub enum EventKind {
     SelfUpdate,
     SelfUpdateConfirmed,
     SelfUpdateRolledBack,
+    SiteLeading,
+    SiteFollowing,
+    SiteFenced,
 }
 
 impl EventKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::Applied,
         EventKind::Failed,
         EventKind::RolledBack,
@@ -47,6 +50,9 @@ impl EventKind {
         EventKind::SelfUpdate,
         EventKind::SelfUpdateConfirmed,
         EventKind::SelfUpdateRolledBack,
+        EventKind::SiteLeading,
+        EventKind::SiteFollowing,
+        EventKind::SiteFenced,
     ];
 
     /// The word stored and sent.
@@ -70,6 +76,9 @@ impl EventKind {
             EventKind::SelfUpdate => "self-update",
             EventKind::SelfUpdateConfirmed => "self-update-confirmed",
             EventKind::SelfUpdateRolledBack => "self-update-rolled-back",
+            EventKind::SiteLeading => "site-leading",
+            EventKind::SiteFollowing => "site-following",
+            EventKind::SiteFenced => "site-fenced",
         }
     }
 
@@ -92,6 +101,7 @@ impl EventKind {
                 | EventKind::HostInterrupted
                 | EventKind::HostHeld
                 | EventKind::SelfUpdateRolledBack
+                | EventKind::SiteFenced
         )
     }
 }
@@ -131,6 +141,9 @@ mod tests {
                 "self-update",
                 "self-update-confirmed",
                 "self-update-rolled-back",
+                "site-leading",
+                "site-following",
+                "site-fenced",
             ]
         );
         for k in EventKind::ALL {

@@ -41,6 +41,8 @@ pub struct KubeClient {
     user_agent: String,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
+    /// A site node's write fence: checked right before every mutating request.
+    fence: Option<Arc<crate::site::fence::Fence>>,
 }
 
 const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -207,6 +209,7 @@ impl KubeClient {
             user_agent: format!("ferry-agent/{}", env!("CARGO_PKG_VERSION")),
             retry: RetryPolicy::default(),
             clock: crate::clock::configured(),
+            fence: None,
         })
     }
 
@@ -220,6 +223,14 @@ impl KubeClient {
     /// The same client with another retry policy for transient failures.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// The same client with every write fenced by a site lease (`None`: unfenced), and
+    /// `node` in its User-Agent (audit logs tell a site's nodes apart).
+    pub fn fenced(mut self, fence: Option<Arc<crate::site::fence::Fence>>, node: &str) -> Self {
+        self.fence = fence;
+        self.user_agent = format!("ferry-agent/{} node/{node}", env!("CARGO_PKG_VERSION"));
         self
     }
 
@@ -292,6 +303,14 @@ impl KubeClient {
             path: path.clone(),
             reason: e.to_string(),
         };
+        // The fence, last thing before the request leaves (see crate::site::fence).
+        if let Some(f) = &self.fence {
+            crate::site::fence::gate(f, &method, &path).map_err(|source| KubeError::Fenced {
+                method: method.clone(),
+                path: path.clone(),
+                source,
+            })?;
+        }
         let mut resp = self.agent.run(request).map_err(transport)?;
         let code = resp.status().as_u16();
         let retry_after = resp

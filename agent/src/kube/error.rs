@@ -30,6 +30,13 @@ pub enum KubeError {
         /// `details.causes` of the Status (conflicting or invalid fields).
         causes: Vec<Cause>,
     },
+    /// A write of a site node that does not hold the site lease (not sent).
+    #[error("{method} {path}: {source}")]
+    Fenced {
+        method: String,
+        path: String,
+        source: crate::site::fence::FenceError,
+    },
     #[error("{method} {path}: response is not JSON: {reason}")]
     Decode {
         method: String,

@@ -85,6 +85,14 @@ impl Agent {
         else {
             return Ok(ChangeSet::default());
         };
+        if self.behind_site(name, Some(revision)) {
+            // Enforcing this node's older copy would take the site back.
+            tracing::warn!(
+                sync = name,
+                "the site is past revision {revision}; not enforcing it"
+            );
+            return Ok(ChangeSet::default());
+        }
         let manifest = self.cached_manifest(name, revision, &digest)?;
         let (checked, sweep) = {
             // The desired set lives only for the check; a correction renders it again.

@@ -12,6 +12,7 @@ mod operator;
 mod pass;
 mod refuse;
 mod revision;
+mod site;
 
 pub use refuse::ContentRefusal;
 
@@ -111,6 +112,17 @@ pub enum SyncError {
         revision: u64,
         prune: crate::engine::plan::MassPrune,
     },
+    #[error("sync {sync}: {source}")]
+    Site {
+        sync: String,
+        source: crate::site::elector::ElectError,
+    },
+    #[error("sync {sync}: revision {revision} is below the site's applied revision {site} (recorded on the site Lease): refused, the site is never rolled back")]
+    BelowSite {
+        sync: String,
+        revision: u64,
+        site: u64,
+    },
     #[error("unknown sync {0}")]
     UnknownSync(String),
     #[error("sync {sync}: {origin}: {object} is outside the sync's namespace fence ({allowed}); refused before any write")]
@@ -152,6 +164,12 @@ pub enum Outcome {
         dependency: String,
         reason: String,
     },
+    /// Another node of the site leads (holds the site Lease): this one polled, verified and
+    /// cached `cached` (if anything) for a takeover, and wrote nothing.
+    Following {
+        holder: String,
+        cached: Option<u64>,
+    },
     /// The offered revision failed and was rolled back before; it waits for a newer
     /// revision, the end of its hold, or `ferry-agent retry`.
     Held {
@@ -177,11 +195,14 @@ pub struct Agent {
     sweep_pending: Mutex<BTreeMap<String, bool>>,
     /// A full sweep on the next pass of every sync (daemon start).
     pub sweep_on_start: AtomicBool,
+    /// The site election, when `site:` is configured (its fence is in `client`).
+    pub site: Option<std::sync::Arc<crate::site::elector::Elector>>,
 }
 
 impl Agent {
     pub fn new(config: AgentConfig, store: Store, blobs: BlobCache, client: KubeClient) -> Self {
         let client = client.with_retry(config.api_retry);
+        let (client, site) = crate::site::wire(&config, client);
         let scratch = config.state_dir.join("tmp");
         let _ = std::fs::remove_dir_all(&scratch);
         let _ = std::fs::create_dir_all(&scratch);
@@ -189,13 +210,14 @@ impl Agent {
             .syncs
             .iter()
             .map(|s| {
+                let own = source::from_config(
+                    &s.source,
+                    &scratch,
+                    &config.state_dir.join("sources").join(&s.name),
+                );
                 (
                     s.name.clone(),
-                    Mutex::new(source::from_config(
-                        &s.source,
-                        &scratch,
-                        &config.state_dir.join("sources").join(&s.name),
-                    )),
+                    Mutex::new(crate::site::with_peers(&config, &s.name, own, &scratch)),
                 )
             })
             .collect();
@@ -211,6 +233,7 @@ impl Agent {
             started: std::time::Instant::now(),
             sweep_pending: Mutex::new(BTreeMap::new()),
             sweep_on_start: AtomicBool::new(false),
+            site,
         }
     }
 
@@ -233,6 +256,7 @@ impl Agent {
                 source,
             })?
             .highest_revision;
+        let highest = self.site_floor(&sync.name, highest);
         Ok(VerifyPolicy {
             signatures,
             name: sync.bundle_name().to_string(),

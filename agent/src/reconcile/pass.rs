@@ -52,10 +52,16 @@ impl Agent {
             }
             Gate::Open => {}
         }
+        if let Some(holder) = self.site_follower() {
+            return self.follow(sync, holder);
+        }
         let good = state.good.as_ref().map(|g| GoodRevision {
             revision: g.revision,
             digest: g.digest.clone(),
         });
+        if let Some(done) = self.take_over_from_cache(sync, good.as_ref()) {
+            return done;
+        }
         let policy = self.policy(sync)?;
         crate::fault::point("poll");
         let polled = {
@@ -224,7 +230,7 @@ impl Agent {
 
     /// Records the outcome of an attempt: success moves the cursor; failure rolls back (and
     /// holds the revision) or keeps state for the next pass, as [`decide::after_failure`] says.
-    fn after_attempt(
+    pub(super) fn after_attempt(
         &self,
         sync: &SyncConfig,
         revision: u64,
@@ -244,6 +250,7 @@ impl Agent {
                 // offered again by the next poll.
                 self.store.set_cursor(name, Some(cursor)).map_err(st)?;
                 self.store.release_hold(name).map_err(st)?;
+                self.site_done(name, revision, digest);
                 self.event(
                     name,
                     crate::events::EventKind::Applied,
@@ -254,7 +261,12 @@ impl Agent {
             }
             Err(e) => e,
         };
-        if let SyncError::MassPrune { .. } = e {
+        if e.is_fenced() {
+            // Not the revision's fault: this node stopped leading mid-pass. No rollback.
+            self.event(name, crate::events::EventKind::SiteFenced, &e.to_string());
+            return Err(e);
+        }
+        if matches!(e, SyncError::MassPrune { .. } | SyncError::BelowSite { .. }) {
             // Refused before any write: nothing to roll back, nothing held; the next pass
             // meets the same refusal until the publisher or the sync's config confirms it.
             self.event(name, crate::events::EventKind::Refused, &e.to_string());
@@ -268,6 +280,13 @@ impl Agent {
             AfterFailure::Retry => {
                 // A failure before the attempt was recorded (the host step) shows in `status`
                 // too.
+                self.store
+                    .set_error(name, Some(&e.to_string()))
+                    .map_err(st)?;
+                Err(e)
+            }
+            AfterFailure::RollBack { to } if self.behind_site(name, Some(to.revision)) => {
+                // The site is past this node's last good revision: never roll it back there.
                 self.store
                     .set_error(name, Some(&e.to_string()))
                     .map_err(st)?;

@@ -151,6 +151,10 @@ impl Agent {
                 return Err(e);
             }
         };
+        if kind == AttemptKind::Apply {
+            // A site records the revision as its highest before any write of it.
+            self.site_intent(name, manifest.revision)?;
+        }
         // The host section only after the whole revision rendered and passed the fence.
         crate::host::apply_for_sync(
             &self.config,

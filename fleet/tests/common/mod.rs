@@ -15,6 +15,8 @@ use std::process::{Child, Command, Stdio};
 pub enum StoreKind {
     Sqlite,
     Postgres,
+    /// A PostgreSQL server another receiver may share (the test keeps it).
+    PostgresAt(String),
 }
 
 pub struct Receiver {
@@ -49,17 +51,19 @@ impl Receiver {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let pg = match store {
-            StoreKind::Sqlite => None,
-            StoreKind::Postgres => Some(TestPostgres::start().unwrap()),
+        let (pg, pg_url) = match store {
+            StoreKind::Sqlite => (None, None),
+            StoreKind::Postgres => {
+                let pg = TestPostgres::start().unwrap();
+                let url = pg.url();
+                (Some(pg), Some(url))
+            }
+            StoreKind::PostgresAt(url) => (None, Some(url)),
         };
         let cfg = dir.path().join("fleet.yaml");
         let mut text = std::fs::read_to_string(&cfg).unwrap();
-        if let Some(pg) = &pg {
-            text = text.replace(
-                "  sqlite: fleet.db",
-                &format!("  postgres: \"{}\"", pg.url()),
-            );
+        if let Some(url) = &pg_url {
+            text = text.replace("  sqlite: fleet.db", &format!("  postgres: \"{url}\""));
         }
         text.push_str("clockFile: clock\nmaxBodyBytes: 65536\n");
         text.push_str(extra_config);
@@ -92,6 +96,16 @@ impl Receiver {
             url,
             pg,
         }
+    }
+
+    /// A line of the receiver process's `/proc/PID/status` (`VmRSS`, `VmHWM`) in KiB.
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
     }
 
     pub fn path(&self, p: &str) -> PathBuf {

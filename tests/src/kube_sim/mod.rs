@@ -110,6 +110,8 @@ pub struct LogEntry {
     pub content_type: String,
     pub status: u16,
     pub user: String,
+    /// The client's User-Agent (ferry-agent names its node there on a site).
+    pub user_agent: String,
 }
 
 impl LogEntry {

@@ -1,0 +1,214 @@
+//! The agent's `site:` section: the Lease that elects one writer among the nodes of a site
+//! (name, namespace, the client-go leader-election durations). Absent on a one-node device,
+//! which then makes no Lease request at all.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// `site:` in agent.yaml.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SiteConfig {
+    /// The site's name (the default Lease is `ferry-<name>`).
+    pub name: String,
+    /// Namespace of the Lease.
+    #[serde(default = "default_namespace")]
+    pub lease_namespace: String,
+    /// Name of the Lease (default `ferry-<site name>`).
+    #[serde(default)]
+    pub lease_name: Option<String>,
+    /// How long a holder's claim lasts after a follower saw it last change (client-go 15 s).
+    #[serde(
+        default = "default_lease_duration",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
+    pub lease_duration: Duration,
+    /// A leader that has not renewed for this long stops writing (client-go 10 s).
+    #[serde(
+        default = "default_renew_deadline",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
+    pub renew_deadline: Duration,
+    /// Time between two tries to acquire or renew (client-go 2 s).
+    #[serde(
+        default = "default_retry_period",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
+    pub retry_period: Duration,
+    /// The relays (`serve:`) of the site's other nodes: the leader polls them for revisions
+    /// a follower verified (a USB drop on any node reaches the leader) and verifies them itself.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+}
+
+/// One peer's relay: `url` is its base (`http://node-2:8470/`), `tokenFile` the site token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PeerConfig {
+    pub url: String,
+    /// The site token file (absolute path), as the relay's own `serve.tokenFile`.
+    pub token_file: std::path::PathBuf,
+}
+
+/// Most peers a site names.
+pub const MAX_PEERS: usize = 16;
+
+fn default_namespace() -> String {
+    "kube-system".into()
+}
+fn default_lease_duration() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_renew_deadline() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_retry_period() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// Why a `site:` section is refused at load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SiteConfigError {
+    #[error("site: name {0:?} must be 1-50 characters of a-z, 0-9 and '-'")]
+    Name(String),
+    #[error("site: leaseName {0:?} must be 1-63 characters of a-z, 0-9 and '-'")]
+    LeaseName(String),
+    #[error("site: leaseNamespace {0:?} must be 1-63 characters of a-z, 0-9 and '-'")]
+    Namespace(String),
+    #[error("site: peers: at most {MAX_PEERS}; each url http(s)://..., ending in '/', and an absolute tokenFile ({0})")]
+    Peer(String),
+    #[error("site: need retryPeriod ({retry:?}) < renewDeadline ({renew:?}) < leaseDuration ({lease:?}), retryPeriod >= 100ms and leaseDuration <= 1h")]
+    Durations {
+        retry: Duration,
+        renew: Duration,
+        lease: Duration,
+    },
+}
+
+fn dns_label(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+impl SiteConfig {
+    /// The Lease's name.
+    pub fn lease(&self) -> String {
+        self.lease_name
+            .clone()
+            .unwrap_or_else(|| format!("ferry-{}", self.name))
+    }
+
+    /// The durations as the pure core takes them.
+    pub fn timings(&self) -> super::lease::Timings {
+        super::lease::Timings {
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+        }
+    }
+
+    /// Checks names and the order of the durations (client-go refuses the same).
+    pub fn check(&self) -> Result<(), SiteConfigError> {
+        if !dns_label(&self.name, 50) {
+            return Err(SiteConfigError::Name(self.name.clone()));
+        }
+        if !dns_label(&self.lease(), 63) {
+            return Err(SiteConfigError::LeaseName(self.lease()));
+        }
+        if !dns_label(&self.lease_namespace, 63) {
+            return Err(SiteConfigError::Namespace(self.lease_namespace.clone()));
+        }
+        let ok = self.retry_period >= Duration::from_millis(100)
+            && self.retry_period < self.renew_deadline
+            && self.renew_deadline < self.lease_duration
+            && self.lease_duration <= Duration::from_secs(3600);
+        if self.peers.len() > MAX_PEERS {
+            return Err(SiteConfigError::Peer(format!("{} given", self.peers.len())));
+        }
+        for p in &self.peers {
+            let scheme = p.url.starts_with("http://") || p.url.starts_with("https://");
+            if !scheme || !p.url.ends_with('/') || !p.token_file.is_absolute() || p.url.len() > 512
+            {
+                return Err(SiteConfigError::Peer(ferry_bundle::text::bounded(
+                    &p.url, 100,
+                )));
+            }
+        }
+        if !ok {
+            return Err(SiteConfigError::Durations {
+                retry: self.retry_period,
+                renew: self.renew_deadline,
+                lease: self.lease_duration,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Deserializes an optional `site:` section and checks it (a bad one fails the load, naming
+/// the field).
+pub(crate) fn checked<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SiteConfig>, D::Error> {
+    let site = Option::<SiteConfig>::deserialize(d)?;
+    if let Some(s) = &site {
+        s.check().map_err(serde::de::Error::custom)?;
+    }
+    Ok(site)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(y: &str) -> SiteConfig {
+        serde_json::from_str(y).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_client_go_and_checks_refuse_bad_orders_and_names() {
+        let c = parse(r#"{"name": "line-3"}"#);
+        assert_eq!(c.lease(), "ferry-line-3");
+        assert_eq!(c.lease_namespace, "kube-system");
+        assert_eq!(
+            (c.lease_duration, c.renew_deadline, c.retry_period),
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            )
+        );
+        assert_eq!(c.check(), Ok(()));
+        let bad = parse(r#"{"name": "a", "renewDeadline": "20s"}"#);
+        assert!(matches!(
+            bad.check(),
+            Err(SiteConfigError::Durations { .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"name": "A/b"}"#).check(),
+            Err(SiteConfigError::Name(_))
+        ));
+        assert!(serde_json::from_str::<SiteConfig>(r#"{"name": "a", "leader": "x"}"#).is_err());
+        let peer = |url: &str, token: &str| {
+            parse(&format!(
+                r#"{{"name": "a", "peers": [{{"url": "{url}", "tokenFile": "{token}"}}]}}"#
+            ))
+            .check()
+        };
+        assert_eq!(peer("http://n2:8470/", "/etc/ferry/site-token"), Ok(()));
+        for (url, token) in [
+            ("http://n2:8470", "/t"),
+            ("file:///etc/", "/t"),
+            ("http://n2:8470/", "t"),
+        ] {
+            assert!(
+                matches!(peer(url, token), Err(SiteConfigError::Peer(_))),
+                "{url}"
+            );
+        }
+    }
+}
