@@ -196,7 +196,7 @@ pub struct AgentConfig {
     pub decryption: Option<crate::secrets::DecryptionConfig>,
     /// Several nodes, one writer elected by a Lease (docs/operations.md); absent = one node.
     #[serde(default, deserialize_with = "crate::site::config::checked")]
-    pub site: Option<crate::site::SiteConfig>,
+    pub site: Option<crate::site::config::SiteConfig>,
     pub syncs: Vec<SyncConfig>,
 }
 
