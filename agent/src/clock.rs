@@ -165,6 +165,12 @@ impl Clock for FileClock {
     }
 }
 
+/// Unix seconds as RFC 3339 (`2026-12-07T22:00:00Z`); before 1970 reads as 1970.
+pub(crate) fn rfc3339(t: i64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64))
+        .to_string()
+}
+
 /// The clock a process runs on: the [`SystemClock`], or in test builds the manual clock
 /// `FERRY_TEST_CLOCK` asks for.
 pub fn configured() -> Arc<dyn Clock> {

@@ -17,20 +17,12 @@ pub use crate::report::config::StatusObjectConfig;
 pub use crate::serve::ServeConfig;
 pub use crate::source::config::SourceConfig;
 pub use crate::store::events::RetentionConfig;
-use ferry_bundle::config_file::{duration, opt_duration};
+pub use ferry_bundle::config_file::ConfigError;
+use ferry_bundle::config_file::{duration, opt_duration, Relative};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("config {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
-    #[error("config {path}: {reason}")]
-    Invalid { path: PathBuf, reason: String },
-}
 
 /// Who this device is.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -204,7 +196,7 @@ pub struct AgentConfig {
     pub decryption: Option<crate::secrets::DecryptionConfig>,
     /// Several nodes, one writer elected by a Lease (docs/operations.md); absent = one node.
     #[serde(default, deserialize_with = "crate::site::config::checked")]
-    pub site: Option<crate::site::SiteConfig>,
+    pub site: Option<crate::site::config::SiteConfig>,
     pub syncs: Vec<SyncConfig>,
 }
 
@@ -230,27 +222,12 @@ pub const K3S_KUBECONFIG: &str = "/etc/rancher/k3s/k3s.yaml";
 
 impl AgentConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &ferry_bundle::config_file::read(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid {
-            path: path.into(),
-            reason,
-        };
-        let mut cfg: AgentConfig = ferry_bundle::yaml::from_str_bounded(
-            &path.display().to_string(),
-            text,
-            &ferry_bundle::yaml::Budget::small(),
-        )
-        .map_err(|e| match e {
-            ferry_bundle::yaml::YamlError::Shape { reason, .. } => invalid(reason),
-            other => invalid(other.to_string()),
-        })?;
+        let invalid = |reason: String| ConfigError::invalid(path, reason);
+        let mut cfg: AgentConfig = ferry_bundle::config_file::parse(path, text)?;
         if cfg.syncs.is_empty() {
             return Err(invalid("no syncs defined".into()));
         }
@@ -294,12 +271,8 @@ impl AgentConfig {
         }
         crate::host::config::check_at_load(cfg.host.as_ref()).map_err(invalid)?;
         // Relative paths are relative to the config file.
-        let base = path.parent().unwrap_or(Path::new("."));
-        let abs = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
+        let rel = Relative::to_file(path);
+        let abs = |p: &mut PathBuf| rel.resolve(p);
         abs(&mut cfg.state_dir);
         if let Some(t) = cfg.metrics.textfile.as_mut() {
             abs(t);

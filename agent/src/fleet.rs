@@ -17,10 +17,7 @@ pub const HEARTBEAT_SCHEMA: &str = "ferry.dev/heartbeat/v1";
 pub const EVENT_SCHEMA: &str = "ferry.dev/event/v1";
 pub use crate::endpoints::FLEET_TARGET;
 
-pub(crate) fn rfc3339(t: i64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64))
-        .to_string()
-}
+pub(crate) use crate::clock::rfc3339;
 
 /// One sync as status, heartbeat and metrics report it.
 #[derive(Debug, Clone, Default)]

@@ -6,15 +6,8 @@ use crate::status::Staleness;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use thiserror::Error;
 
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("{path}: {reason}")]
-    Read { path: PathBuf, reason: String },
-    #[error("{path}: {reason}")]
-    Invalid { path: PathBuf, reason: String },
-}
+pub use ferry_bundle::config_file::ConfigError;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -69,7 +62,10 @@ pub struct FleetConfig {
     pub metrics_token_hash: Option<PathBuf>,
     pub store: StoreConfig,
     /// Events and health changes older than this are dropped (default 30d).
-    #[serde(default = "default_retention", with = "humantime_serde_compat")]
+    #[serde(
+        default = "default_retention",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
     pub retention: Duration,
     /// Largest request body accepted (default 256 KiB).
     #[serde(default = "default_body")]
@@ -77,7 +73,10 @@ pub struct FleetConfig {
     /// A kept-alive connection idle this long is closed (default 20m: above a 15-minute
     /// heartbeat plus the agent's own minute of slack, so each agent keeps one connection; it
     /// must exceed the longest `fleet.interval` of the agents).
-    #[serde(default = "default_idle", with = "humantime_serde_compat")]
+    #[serde(
+        default = "default_idle",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
     pub idle_timeout: Duration,
     /// TLS sessions kept for resumption (default 20,000: a handshake leaves a device two, so
     /// enough for 10,000 devices; about 1 KB each with a client certificate, ~100 B without;
@@ -86,10 +85,16 @@ pub struct FleetConfig {
     #[serde(default = "default_sessions")]
     pub tls_sessions: usize,
     /// A request's headers must arrive within this once its first byte did (default 10s).
-    #[serde(default = "default_header", with = "humantime_serde_compat")]
+    #[serde(
+        default = "default_header",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
     pub header_timeout: Duration,
     /// A request's body must arrive within this (default 30s; else 408).
-    #[serde(default = "default_body_timeout", with = "humantime_serde_compat")]
+    #[serde(
+        default = "default_body_timeout",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
     pub body_timeout: Duration,
     /// Open connections from one client address (default 1024; raise it for large NATs).
     #[serde(default = "default_per_address")]
@@ -142,43 +147,16 @@ fn default_idle() -> Duration {
     DEFAULT_IDLE_TIMEOUT
 }
 
-/// `with = ...` for durations written as `30s`, `20m`, `7d` (also used by `crate::signin`).
-pub(crate) mod humantime_serde_compat {
-    use serde::Deserialize;
-    use std::time::Duration;
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("bad duration {s:?}: {e}")))
-    }
-}
-
 impl FleetConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &ferry_bundle::config_file::read(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid {
-            path: path.into(),
-            reason,
-        };
-        let mut c: FleetConfig = ferry_bundle::yaml::from_str_bounded(
-            &path.display().to_string(),
-            text,
-            &ferry_bundle::yaml::Budget::small(),
-        )
-        .map_err(|e| invalid(e.to_string()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
+        let invalid = |reason: String| ConfigError::invalid(path, reason);
+        let mut c: FleetConfig = ferry_bundle::config_file::parse(path, text)?;
+        let rel = ferry_bundle::config_file::Relative::to_file(path);
+        let fix = |p: &mut PathBuf| rel.resolve(p);
         fix(&mut c.tls.cert);
         fix(&mut c.tls.key);
         c.tls.client_ca.as_mut().map(fix);

@@ -2,6 +2,7 @@
 //! time (the device table is in [`crate::table`]). The HTML page and the JSON API render the
 //! same values.
 
+pub use crate::aggregate::error_key;
 use crate::status::{DeviceStatus, Staleness};
 use crate::store::{DeviceRow, StoredEvent};
 use serde::Serialize;
@@ -169,24 +170,6 @@ pub fn target(verified: Vec<u64>) -> Option<u64> {
         *claims.entry(v).or_default() += 1;
     }
     target_of(&claims)
-}
-
-/// Folds digits so "revision 7 failed" and "revision 8 failed" group together.
-pub fn error_key(e: &str) -> String {
-    let mut out = String::with_capacity(e.len().min(200));
-    let mut in_num = false;
-    for c in e.chars().take(200) {
-        if c.is_ascii_digit() {
-            if !in_num {
-                out.push('#');
-            }
-            in_num = true;
-        } else {
-            in_num = false;
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Keeps at most `per_device` events of each device, then `limit` in all (order kept).

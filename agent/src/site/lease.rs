@@ -69,7 +69,7 @@ pub struct Observer {
 
 /// A MicroTime for `unix` seconds.
 pub fn micro_time(unix: i64) -> String {
-    let secs = crate::fleet::rfc3339(unix);
+    let secs = crate::clock::rfc3339(unix);
     match secs.strip_suffix('Z') {
         Some(s) => format!("{s}.000000Z"),
         None => secs,

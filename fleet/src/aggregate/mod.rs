@@ -10,6 +10,25 @@ pub mod history;
 pub mod live;
 pub mod query;
 pub mod ranked;
+
+/// Folds digits so "revision 7 failed" and "revision 8 failed" group together.
+pub fn error_key(e: &str) -> String {
+    let mut out = String::with_capacity(e.len().min(200));
+    let mut in_num = false;
+    for c in e.chars().take(200) {
+        if c.is_ascii_digit() {
+            if !in_num {
+                out.push('#');
+            }
+            in_num = true;
+        } else {
+            in_num = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -38,7 +57,7 @@ pub enum Key {
     Revision(String, Option<u64>),
     /// The sync's own state (stale and offline override it).
     State(String, DeviceStatus),
-    /// The sync's last error, numbers folded ([`crate::views::error_key`]).
+    /// The sync's last error, numbers folded ([`error_key`]).
     Error(String, String),
     /// A label `key=value`.
     Label(String, String),
@@ -277,7 +296,7 @@ impl Fleet {
             };
             self.set(Key::State(name.clone(), state), id, add);
             if let Some(e) = &s.last_error {
-                let k = (name.clone(), crate::views::error_key(e));
+                let k = (name.clone(), error_key(e));
                 self.errors.bump(&k, add);
                 self.set(Key::Error(k.0, k.1), id, add);
             }

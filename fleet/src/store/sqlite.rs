@@ -4,6 +4,7 @@
 //! read connections on the blocking pool, so they never wait for the writer.
 
 use super::schema::{ddl, Dialect, MAX_GROUP};
+pub(super) use super::sqlite_rows::err;
 use super::{
     change_columns, change_from_columns, changes_between, commit_isolated, Change, DeviceDetail,
     DeviceRow, Record, Store, StoreError, StoredEvent,
@@ -31,13 +32,6 @@ pub struct SqliteStore {
     path: PathBuf,
     jobs: Mutex<mpsc::Sender<Job>>,
     readers: Arc<Mutex<Vec<Connection>>>,
-}
-
-pub(super) fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |e| StoreError::Sqlite {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    }
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {

@@ -1,7 +1,6 @@
 //! Reading rows of the SQLite store: column lists and row decoders, every device with its
 //! syncs, and the devices written after a `seq`.
 
-use super::sqlite::err;
 use super::{DeviceRow, StoreError, StoredEvent};
 use crate::model::{DeviceReport, EventReport, SyncHealth, SyncReport};
 use rusqlite::{params, Connection};
@@ -30,6 +29,13 @@ pub(super) fn device_row(row: &rusqlite::Row) -> rusqlite::Result<DeviceRow> {
 
 pub(super) fn sync_row(row: &rusqlite::Row) -> rusqlite::Result<(String, SyncReport)> {
     sync_at(row, 0)
+}
+
+pub(super) fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::Sqlite {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
 }
 
 /// The sync columns starting at column `b`.
