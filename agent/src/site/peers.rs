@@ -66,14 +66,12 @@ impl PeerSource {
     }
 }
 
-/// The revision `found` offers if it verifies and is newer than the applied one; else why not.
-fn newer(found: &crate::source::Found, policy: &VerifyPolicy) -> Result<u64, String> {
+/// The revision `found` offers if it verifies and is newer than the applied one (None: the
+/// applied one, the steady state); the reason when it does not verify.
+fn newer(found: &crate::source::Found, policy: &VerifyPolicy) -> Result<Option<u64>, String> {
     match verify::verify_manifest(&found.manifest, found.signature.as_deref(), policy) {
-        Ok(Verdict::New(v)) => Ok(v.manifest.revision),
-        Ok(Verdict::UpToDate(v)) => Err(format!(
-            "revision {} is not newer than the applied one",
-            v.manifest.revision
-        )),
+        Ok(Verdict::New(v)) => Ok(Some(v.manifest.revision)),
+        Ok(Verdict::UpToDate(_)) => Ok(None),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -101,14 +99,16 @@ impl Source for PeerSource {
     fn poll(&mut self, cursor: Option<&str>, policy: &VerifyPolicy) -> Result<Poll, SourceError> {
         let own = self.primary.poll(cursor, policy);
         let own_rev = match &own {
-            Ok(Poll::Found(f)) => newer(f, policy).ok(),
+            Ok(Poll::Found(f)) => newer(f, policy).ok().flatten(),
             _ => None,
         };
         let mut best: Option<(usize, u64, crate::source::Found)> = None;
         for (i, p) in self.peers.iter_mut().enumerate() {
             match p.source.poll(p.cursor.as_deref(), policy) {
                 Ok(Poll::Found(f)) => match newer(&f, policy) {
-                    Ok(r) if r > own_rev.unwrap_or(0) && best.as_ref().is_none_or(|b| r > b.1) => {
+                    Ok(Some(r))
+                        if r > own_rev.unwrap_or(0) && best.as_ref().is_none_or(|b| r > b.1) =>
+                    {
                         p.refusal = None;
                         best = Some((i, r, f))
                     }

@@ -172,4 +172,7 @@ fn a_hostile_peer_offering_older_tampered_or_endless_answers_is_refused_and_the_
     site.ticks_until("node-1 applied revision 5 from the peer", 30, || {
         all_at(&site, 2, 5)
     });
+    // The peer serving the applied revision is the steady state, not a refusal.
+    site.more_passes(0, 2);
+    assert!(!site.log(0).contains("revision 5 is"), "{}", site.logs());
 }
