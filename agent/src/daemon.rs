@@ -271,6 +271,8 @@ pub fn run(agent: Arc<Agent>) {
                             if let Err(e) = a.store.release_memory() {
                                 tracing::debug!("releasing SQLite memory: {e}");
                             }
+                            a.client.close_idle();
+                            crate::heap::release();
                         })
                         .await;
                         let succeeded = !matches!(&result, Ok(Outcome::RolledBack { .. }) | Err(_));

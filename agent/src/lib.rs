@@ -18,6 +18,7 @@ pub mod engine;
 pub mod events;
 pub mod fault;
 pub mod fleet;
+pub mod heap;
 pub mod host;
 pub mod httpd;
 pub mod images;

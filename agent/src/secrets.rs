@@ -6,6 +6,7 @@
 //! key (so state.db holds nothing a guess could be checked against), and the process is made
 //! non-dumpable once identities are loaded. docs/secrets.md.
 
+use ferry_bundle::sops::generator::{self, GeneratedSecret};
 use ferry_bundle::sops::{self, Identity, SopsError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -36,6 +37,12 @@ pub enum SecretsError {
     NotConfigured { file: String, recipients: String },
     #[error(transparent)]
     Sops(#[from] SopsError),
+    #[error("{file}: generated Secret {name}: {reason}")]
+    Generated {
+        file: String,
+        name: String,
+        reason: String,
+    },
 }
 
 /// Reads and checks the identity file: a regular file (a symlink is refused), mode 0600 or
@@ -102,10 +109,65 @@ impl<'a> Keyring<'a> {
         }
     }
 
-    /// Decrypts `bytes` (a SOPS file of the bundle at `file`).
+    /// Decrypts `bytes` (a SOPS file of the bundle at `file`, in the format its name gives).
     pub fn open(&mut self, file: &str, bytes: &[u8]) -> Result<Opened, SecretsError> {
+        self.open_as(file, bytes, sops::Format::for_path(file))
+    }
+
+    /// Decrypts `bytes` read in `format` (YAML, JSON or dotenv).
+    pub fn open_as(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+        format: sops::Format,
+    ) -> Result<Opened, SecretsError> {
+        let ids = self.identities(file, bytes, format)?;
+        Ok(Opened {
+            plain: sops::decrypt_as(file, bytes, format, ids)?,
+        })
+    }
+
+    /// Decrypts a binary SOPS file to its bytes.
+    pub fn open_binary(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+        let ids = self.identities(file, bytes, sops::Format::Binary)?;
+        Ok(sops::decrypt_binary(file, bytes, ids)?)
+    }
+
+    /// Decrypts a host file: a binary SOPS file to its bytes, a YAML or JSON one to the JSON
+    /// of its one document.
+    pub fn open_host_file(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+        let format = sops::Format::for_path(file);
+        if matches!(format, sops::Format::Yaml | sops::Format::Json) {
+            let opened = self.open_as(file, bytes, format)?;
+            let [doc] = opened.plain.documents.as_slice() else {
+                return Err(SecretsError::Sops(SopsError::Unsupported {
+                    file: file.into(),
+                    reason: "a host file of several documents".into(),
+                }));
+            };
+            let mut text = Zeroizing::new(serde_json::to_vec_pretty(doc).unwrap_or_default());
+            text.push(b'\n');
+            return Ok(text);
+        }
+        self.open_binary(file, bytes)
+    }
+
+    fn identities(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+        format: sops::Format,
+    ) -> Result<&[Identity], SecretsError> {
         let Some(config) = self.config else {
-            let summary = sops::inspect(file, bytes)?;
+            let summary = sops::inspect_as(file, bytes, format)?;
             return Err(SecretsError::NotConfigured {
                 file: file.into(),
                 recipients: summary.recipients.join(", "),
@@ -114,11 +176,59 @@ impl<'a> Keyring<'a> {
         if self.loaded.is_none() {
             self.loaded = Some(load_identities(&config.age_key_file)?);
         }
-        let ids = self.loaded.as_deref().unwrap_or_default();
-        Ok(Opened {
-            plain: sops::decrypt(file, bytes, ids)?,
-        })
+        Ok(self.loaded.as_deref().unwrap_or_default())
     }
+}
+
+/// Completes the Secrets Kustomize generated from SOPS sources among `objects` (rendered from
+/// `file`): decrypts each source (read by bundle path with `read`) and puts the plaintext in
+/// the Secret's data. Returns the origins of the completed objects with their hash keys.
+pub fn complete_generated(
+    keyring: &mut Keyring,
+    entries: &[GeneratedSecret],
+    file: &str,
+    objects: &mut [ferry_bundle::render::RenderedObject],
+    mut read: impl FnMut(&str) -> Result<Vec<u8>, String>,
+) -> Result<Vec<(String, HashKey)>, SecretsError> {
+    let mut keys = Vec::new();
+    for entry in entries.iter().filter(|e| e.file == file) {
+        let bad = |reason: String| SecretsError::Generated {
+            file: file.into(),
+            name: ferry_bundle::text::shown(&entry.name),
+            reason,
+        };
+        let Some(object) = objects.iter_mut().find(|o| entry.is(file, &o.value)) else {
+            return Err(bad("not in the rendered file".into()));
+        };
+        let mut hash_key = None;
+        let env = match entry.envs.first() {
+            Some(path) => {
+                let bytes = read(path).map_err(bad)?;
+                let opened = keyring.open_as(path, &bytes, sops::Format::Dotenv)?;
+                hash_key = Some(opened.hash_key());
+                Some(opened)
+            }
+            None => None,
+        };
+        let mut files = Vec::new();
+        for f in &entry.files {
+            let bytes = read(&f.path).map_err(bad)?;
+            files.push((f.key.as_str(), keyring.open_binary(&f.path, &bytes)?));
+        }
+        let env_map = env
+            .as_ref()
+            .and_then(|o| o.plain.documents.first())
+            .and_then(Value::as_object);
+        let file_refs: Vec<(&str, &[u8])> = files.iter().map(|(k, b)| (*k, &b[..])).collect();
+        generator::fill(&mut object.value, env_map, &file_refs).map_err(bad)?;
+        let key = match hash_key {
+            Some(k) => k,
+            // Binary sources only: key the hash with the first file's plaintext digest.
+            None => HashKey::from_secret(files.first().map_or(&[][..], |(_, b)| &b[..])),
+        };
+        keys.push((object.origin.clone(), key));
+    }
+    Ok(keys)
 }
 
 impl Opened {
@@ -129,10 +239,7 @@ impl Opened {
 
     /// The key for this file's objects' recorded hashes.
     pub fn hash_key(&self) -> HashKey {
-        let tag = hmac(&self.plain.key[..], b"ferry object hash v1");
-        let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(tag.as_ref());
-        HashKey(out)
+        HashKey::from_secret(&self.plain.key[..])
     }
 }
 
@@ -142,6 +249,14 @@ impl Opened {
 pub struct HashKey(Zeroizing<[u8; 32]>);
 
 impl HashKey {
+    /// A key derived from secret bytes (a decrypted file nobody without the key holds).
+    fn from_secret(secret: &[u8]) -> HashKey {
+        let tag = hmac(secret, b"ferry object hash v1");
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(tag.as_ref());
+        HashKey(out)
+    }
+
     pub fn keyed(&self, plain_hash: &str) -> String {
         let tag = hmac(&self.0[..], plain_hash.as_bytes());
         format!("sops:{}", hex::encode(tag.as_ref()))
@@ -182,7 +297,8 @@ pub fn key_hashes(
             .origin
             .rsplit_once('#')
             .map_or(d.origin.as_str(), |(f, _)| f);
-        if let Some((_, key)) = keys.iter().find(|(path, _)| path == file) {
+        // A SOPS file's objects by file, a generated Secret by its origin.
+        if let Some((_, key)) = keys.iter().find(|(k, _)| k == file || *k == d.origin) {
             d.hash = key.keyed(&d.hash);
         }
     }

@@ -75,6 +75,7 @@ fn k3s_config_section() -> ferry_bundle::host::HostSection {
             arch: ferry_bundle::host::Arch::Any,
             version: None,
             allow_downgrade: false,
+            sops: false,
         }],
         units: vec![],
     }

@@ -7,10 +7,11 @@
 
 mod common;
 
+use common::sops::*;
 use common::*;
 use ferry_tests::sops_tools::{age_keygen, sops_encrypt};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const MARKER: &str = "MARKER-7f3a-plaintext-never-rests";
 
@@ -20,42 +21,11 @@ fn secret(value: &str) -> String {
     )
 }
 
-fn write_key(env: &Env, name: &str, text: &str) -> PathBuf {
-    let p = env.dir.path().join(name);
-    std::fs::write(&p, text).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    p
-}
-
 fn configure(env: &Env, key: &Path) {
     env.write_config_full(
         &format!("decryption: {{ageKeyFile: {}}}", key.display()),
         "timeout: 5s",
     );
-}
-
-/// Every file under `dir` (recursively) that contains `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
-            if meta.is_dir() {
-                stack.push(p);
-            } else if meta.is_file() {
-                let data = std::fs::read(&p).unwrap();
-                if data.windows(needle.len()).any(|w| w == needle) {
-                    hits.push(p);
-                }
-            }
-        }
-    }
-    hits
 }
 
 /// The marker (as text and base64, as a Secret's `data` carries it) is nowhere but the cluster.
@@ -110,7 +80,7 @@ fn encrypt(env: &Env, value: &str, recipients: &[&str]) -> String {
     sops_encrypt(
         env.dir.path(),
         "secret.yaml",
-        &secret(value),
+        secret(value),
         recipients,
         &flags,
     )
@@ -250,4 +220,47 @@ fn rotation_and_key_file_checks() {
         "{out}"
     );
     assert_eq!(password(&env).as_deref(), Some("v3-rotated"));
+}
+
+#[test]
+fn a_secret_generator_with_sops_sources_is_completed_on_the_device() {
+    use base64::Engine;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+    let env = Env::new();
+    let (device_key, device) = age_keygen();
+    let key = write_key(&env, "age.key", &device_key);
+    configure(&env, &key);
+    let dotenv = format!("DB_USER=admin\nDB_PASSWORD={MARKER}\nMULTI=a\\nb\n");
+    let name = generated_bundle(&env, 1, &dotenv, &device);
+    let (code, out1) = env.sync();
+    assert_eq!(code, 0, "{out1}");
+    let s = env
+        .obj("", "Secret", "apps", &name)
+        .expect("the generated Secret");
+    let data = s["data"].as_object().unwrap();
+    assert_eq!(data["DB_PASSWORD"], b64(MARKER.as_bytes()));
+    assert_eq!(
+        data["MULTI"],
+        b64(b"a\\nb"),
+        "as Kustomize reads sops's dotenv"
+    );
+    assert_eq!(data["tls.key"], b64(b"\x00\xffkey-bytes"));
+    assert!(data.keys().all(|k| !k.starts_with("sops_")), "{data:?}");
+    env.sim.clear_log();
+    let (code, out2) = env.sync();
+    assert_eq!(code, 0, "{out2}");
+    assert_eq!(env.sim.writes().len(), 0, "{:?}", env.sim.writes());
+
+    // A source encrypted for another device: refused by name, revision 1 stays.
+    let (_, stranger) = age_keygen();
+    generated_bundle(&env, 2, "DB_PASSWORD=other\n", &stranger);
+    let (code, out3) = env.sync();
+    assert_ne!(code, 0, "{out3}");
+    assert!(
+        out3.contains("secret-sources/app.env: no age identity") && out3.contains(&stranger),
+        "{out3}"
+    );
+    let s = env.obj("", "Secret", "apps", &name).expect("kept");
+    assert_eq!(s["data"]["DB_PASSWORD"], b64(MARKER.as_bytes()));
+    assert_plaintext_rests_nowhere(&env, &[out1, out2, out3]);
 }

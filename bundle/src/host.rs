@@ -74,6 +74,11 @@ pub struct HostFile {
     /// Installs even when `version` is below the running agent's version.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_downgrade: bool,
+    /// The source is a SOPS file for the devices' age recipients: decrypted in memory at
+    /// install time and written with `mode` (docs/secrets.md). A binary SOPS file is written
+    /// byte for byte; a YAML or JSON one as the JSON of its one document.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sops: bool,
 }
 
 /// How to tell a restarted unit is healthy.
@@ -316,6 +321,7 @@ mod tests {
             arch,
             version: None,
             allow_downgrade: false,
+            sops: false,
         }
     }
 

@@ -137,6 +137,9 @@ pub struct Manifest {
     /// Content files that are SOPS files, with their age recipients (docs/secrets.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sops: Vec<SopsFile>,
+    /// Secrets Kustomize generated from SOPS sources, completed on the device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated_secrets: Vec<crate::sops::generator::GeneratedSecret>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -226,6 +229,7 @@ impl Manifest {
             host: None,
             allow_mass_prune: false,
             sops: Vec::new(),
+            generated_secrets: Vec::new(),
         }
     }
 
@@ -284,7 +288,20 @@ impl Manifest {
         if let Some(host) = &self.host {
             host.validate(|p| self.file(p).is_some())?;
         }
-        self.check_sops()
+        self.check_sops()?;
+        crate::sops::generator::check(&self.generated_secrets, |p| self.file(p).is_some()).map_err(
+            |reason| ManifestError::Sops {
+                path: "generatedSecrets".into(),
+                reason,
+            },
+        )
+    }
+
+    /// True for a SOPS source of a generated Secret (never read as a manifest).
+    pub fn is_secret_source(&self, path: &str) -> bool {
+        self.generated_secrets
+            .iter()
+            .any(|g| g.sources().any(|s| s == path))
     }
 
     fn check_sops(&self) -> Result<(), ManifestError> {

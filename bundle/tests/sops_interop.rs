@@ -230,24 +230,38 @@ fn wrong_key_names_the_recipients_and_rotation_works() {
     );
 }
 
+/// Decryption cost per file of N values (one recipient), for docs/performance.md: run with
+/// `cargo test --release -p ferry-bundle --test sops_interop decryption_cost -- --nocapture`.
 #[test]
 fn decryption_cost_per_file() {
     let f = fixture();
-    let enc = sops_encrypt(f.dir.path(), "s.yaml", SECRET, &[&f.recipient], &[]);
-    let n = 200;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        let plain = sops::decrypt("s.yaml", enc.as_bytes(), &f.identities).unwrap();
-        assert_eq!(plain.documents.len(), 1);
-    }
-    let each = start.elapsed() / n;
-    println!(
-        "sops decrypt: {} bytes, 18 values, 1 age recipient: {each:?} per file ({})",
-        enc.len(),
-        if cfg!(debug_assertions) {
-            "debug build"
-        } else {
-            "release build"
+    let build = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    for n in [1usize, 10, 100, 1000] {
+        let mut plain = String::from(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\nstringData:\n",
+        );
+        for i in 0..n {
+            plain.push_str(&format!("  key{i}: value-{i}-0123456789abcdef\n"));
         }
-    );
+        let flags = ["--encrypted-regex", "^(data|stringData)$"];
+        let enc = sops_encrypt(f.dir.path(), "s.yaml", &plain, &[&f.recipient], &flags);
+        let runs = (2000 / n).clamp(5, 200) as u32;
+        let start = std::time::Instant::now();
+        for _ in 0..runs {
+            let plain = sops::decrypt("s.yaml", enc.as_bytes(), &f.identities).unwrap();
+            assert_eq!(
+                plain.documents[0]["stringData"].as_object().unwrap().len(),
+                n
+            );
+        }
+        let each = start.elapsed() / runs;
+        println!(
+            "sops decrypt: {n} values, {} bytes, 1 age recipient: {each:?} per file ({build}, {runs} runs)",
+            enc.len()
+        );
+    }
 }

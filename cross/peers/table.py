@@ -1,13 +1,26 @@
 #!/usr/bin/env python3
 """Formats cross/peers/run's TSV (tool, workload, measure, value) as the markdown tables of
-docs/performance.md ("Beside the peers"), with the goals of issue 21 checked."""
+docs/performance.md ("Beside the peers"), with the goals of issue 21 checked. Given several
+TSVs (repeated runs), each number is the median of the runs (the first run's text for the
+rest)."""
+import statistics
 import sys
 from collections import defaultdict
 
+runs = defaultdict(lambda: defaultdict(list))
+for path in sys.argv[1:]:
+    for line in open(path):
+        tool, wl, measure, value = line.rstrip("\n").split("\t")
+        runs[(tool, wl)][measure].append(value)
 v = defaultdict(dict)
-for line in open(sys.argv[1]):
-    tool, wl, measure, value = line.rstrip("\n").split("\t")
-    v[(tool, wl)][measure] = value
+for key, measures in runs.items():
+    for measure, values in measures.items():
+        try:
+            v[key][measure] = str(statistics.median(float(x) for x in values))
+        except ValueError:
+            v[key][measure] = values[0]
+if len(sys.argv) > 2:
+    print(f"(median of {len(sys.argv) - 1} runs)")
 
 
 def num(tool, wl, m):
@@ -49,6 +62,10 @@ for wl, title in (("mixed", "1000 mixed objects"), ("k3s", "tests/corpus/k3s (35
                       ("flux", "nochange_methods"), ("ferry", "sweep_methods")):
         if key in v[(tool, wl)]:
             print(f"- {tool} {key.replace('_methods', '')} requests by method: `{v[(tool, wl)][key]}`")
+    conns = [f"{t} {n(num(t, wl, 'first_conns'))}" for t in ("ferry", "kubectl", "flux")
+             if num(t, wl, "first_conns") is not None]
+    if conns:
+        print(f"- client connections (TLS handshakes) in the first sync: {', '.join(conns)}")
     for key in ("first_actions", "nochange_actions"):
         if key in v[("flux", wl)]:
             print(f"- flux {key.replace('_actions', '')} change set: `{v[('flux', wl)][key]}`")

@@ -31,25 +31,16 @@ impl<S: Store> App<S> {
 
     pub async fn overview(&self) -> Result<Overview, StoreError> {
         let _permit = self.view_permit().await?;
-        let now = self.clock.now();
-        let (devices, recent) = tokio::try_join!(
-            self.store.devices(),
-            self.store.recent_events(&RECENT_KINDS, RECENT_SCAN)
-        )?;
+        let recent = self.store.recent_events(&RECENT_KINDS, RECENT_SCAN).await?;
         let recent = views::few_per_device(recent, 2, views::LIST_LIMIT);
-        Ok(views::overview(
-            &devices,
-            now,
-            &self.limits.staleness,
-            recent,
-        ))
+        let now = self.clock.now();
+        Ok(self.fleet.with(|f| f.overview(now, recent)))
     }
 
     pub async fn device_page(&self, q: &DeviceQuery) -> Result<DevicePage, StoreError> {
         let _permit = self.view_permit().await?;
         let now = self.clock.now();
-        let devices = self.store.devices().await?;
-        Ok(views::device_page(&devices, q, now, &self.limits.staleness))
+        Ok(self.fleet.with(|f| f.device_page(q, now)))
     }
 
     pub async fn device_detail(&self, id: &str) -> Result<Option<DeviceDetail>, StoreError> {

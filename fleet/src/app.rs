@@ -9,6 +9,7 @@ use crate::status::Staleness;
 use crate::store::Store;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where "now" comes from.
@@ -82,10 +83,15 @@ pub struct App<S: Store> {
     pub views: tokio::sync::Semaphore,
     /// SHA-256 of the bearer token `/metrics` asks for (None: `/metrics` is refused).
     pub metrics_token: Option<[u8; 32]>,
+    /// Sign-in (sessions, API tokens, retired devices); without it only public paths answer.
+    pub signin: Option<Arc<crate::signin::SignIn>>,
+    /// The fleet's aggregates, kept at ingest (the views read them).
+    pub fleet: crate::aggregate::live::Live,
 }
 
 impl<S: Store> App<S> {
     pub fn new(store: S, tokens: Tokens, limits: Limits, clock: Clock, rate: EventRate) -> Self {
+        let staleness = limits.staleness;
         App {
             store,
             tokens,
@@ -95,6 +101,8 @@ impl<S: Store> App<S> {
             events: RateLimiter::new(rate),
             views: tokio::sync::Semaphore::new(VIEWS_AT_ONCE),
             metrics_token: None,
+            signin: None,
+            fleet: crate::aggregate::live::Live::new(staleness),
         }
     }
 }

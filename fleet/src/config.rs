@@ -102,6 +102,13 @@ pub struct FleetConfig {
     pub event_rate: EventRate,
     #[serde(default)]
     pub staleness: Staleness,
+    /// Sign-in for people and scripts (sessions, rate limits, OIDC): `crate::signin::config`.
+    #[serde(default)]
+    pub signin: crate::signin::config::SigninConfig,
+    /// Several receivers share this (PostgreSQL) database: each reads the devices the others
+    /// wrote every second, so every receiver shows the whole fleet (default false).
+    #[serde(default)]
+    pub shared_store: bool,
     /// Tests only: read "now" (unix seconds) from this file instead of the system clock.
     pub clock_file: Option<PathBuf>,
 }
@@ -135,7 +142,8 @@ fn default_idle() -> Duration {
     DEFAULT_IDLE_TIMEOUT
 }
 
-mod humantime_serde_compat {
+/// `with = ...` for durations written as `30s`, `20m`, `7d` (also used by `crate::signin`).
+pub(crate) mod humantime_serde_compat {
     use serde::Deserialize;
     use std::time::Duration;
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -177,6 +185,10 @@ impl FleetConfig {
         c.tokens.as_mut().map(fix);
         c.metrics_token_hash.as_mut().map(fix);
         c.clock_file.as_mut().map(fix);
+        if let Some(o) = c.signin.oidc.as_mut() {
+            o.client_secret_file.as_mut().map(fix);
+            o.ca_file.as_mut().map(fix);
+        }
         if let StoreConfig::Sqlite(p) = &mut c.store {
             fix(p);
         }

@@ -100,6 +100,9 @@ rect.offline{fill:#4a4f57}rect.healthy{fill:#2f855a}rect.failed{fill:#c53030}rec
 .err{color:#9b2c2c;font-family:'DejaVu Sans Mono',monospace;font-size:12px;white-space:pre-wrap;word-break:break-word}
 .muted{color:#667}form.filters{display:flex;gap:8px;margin-bottom:10px;flex-wrap:wrap}
 .pages a,.pages b{margin-right:6px}
+a.fig{font-weight:bold;color:#1d4f91}a.badge{text-decoration:none;display:inline-block;margin:2px 0}
+svg.plot{display:block;width:100%;height:140px;margin:6px 0}.legend{font-size:12px;margin:2px 0 8px}.key{margin-right:12px}
+div.sync{border-top:1px solid #e3e6ea;padding-top:6px}
 ";
 
 /// `GET /style.css`: the one stylesheet (no inline styles: the CSP allows none).
@@ -142,7 +145,7 @@ pub fn page(title: &str, body: &str) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · ferry fleet</title>\
 <meta name=\"viewport\" content=\"width=device-width\"><link rel=\"stylesheet\" href=\"/style.css\"></head><body>\
 <header><h1>ferry fleet</h1><a href=\"/\">Overview</a><a href=\"/devices\">Devices</a>\
-<a href=\"/api/overview\">JSON</a></header><main>{body}</main></body></html>",
+<a href=\"/api/overview\">JSON</a><a href=\"/logout\">Sign out</a></header><main>{body}</main></body></html>",
         esc(title)
     )
 }

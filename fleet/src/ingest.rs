@@ -163,8 +163,17 @@ pub async fn heartbeat<S: Store>(
         let (cred, bytes) = app.admit(&conn, &headers, body).await?;
         let report = parse_heartbeat(&bytes).map_err(payload_reject)?;
         cred.authorize(&report.id).map_err(auth_reject)?;
+        app.refuse_retired(&report.id)?;
         let received = app.clock.now();
-        Ok::<Response, Response>(app.commit(Record::Heartbeat { report, received }).await)
+        let record = Record::Heartbeat {
+            report: report.clone(),
+            received,
+        };
+        let resp = app.commit(record).await;
+        if resp.status().is_success() {
+            app.fleet.ingested(report, received, app.clock.now());
+        }
+        Ok::<Response, Response>(resp)
     }
     .await
     .unwrap_or_else(|r| r);
@@ -182,6 +191,7 @@ pub async fn event<S: Store>(
         let (cred, bytes) = app.admit(&conn, &headers, body).await?;
         let event = parse_event(&bytes).map_err(payload_reject)?;
         cred.authorize(&event.device).map_err(auth_reject)?;
+        app.refuse_retired(&event.device)?;
         let received = app.clock.now();
         if let Err(wait) = app.events.take(&event.device, received) {
             let mut resp = reject(

@@ -8,8 +8,12 @@ use std::path::PathBuf;
 
 const USAGE: &str = "usage:
   ferry-fleet run [--config FILE]           serve (default config /etc/ferry-fleet/fleet.yaml)
-  ferry-fleet check-config [--config FILE]  parse the config, load TLS files and tokens
+  ferry-fleet check-config [--config FILE]  parse the config, load TLS files, tokens, the OIDC secret
   ferry-fleet hash-token < TOKEN            print the SHA-256 line part for the tokens file
+  ferry-fleet user add NAME --role viewer|operator [--config FILE]   password from stdin
+  ferry-fleet user passwd NAME | user remove NAME [--config FILE]
+  ferry-fleet token add NAME --role viewer|operator [--config FILE]  prints the API token once
+  ferry-fleet token remove NAME [--config FILE]
   ferry-fleet dev-setup DIR [--device ID]... [--listen ADDR]
                                             a trial CA, server and device certificates, tokens, fleet.yaml";
 
@@ -27,12 +31,20 @@ fn main() -> anyhow::Result<()> {
     let mut rest: Vec<String> = Vec::new();
     let mut devices: Vec<String> = Vec::new();
     let mut listen = String::from("127.0.0.1:8443");
+    let mut role = None;
     while let Some(arg) = args.next()? {
         use lexopt::Arg::*;
         match arg {
             Long("config") => config = args.value()?.into(),
             Long("device") => devices.push(args.value()?.string()?),
             Long("listen") => listen = args.value()?.string()?,
+            Long("role") => {
+                let r = args.value()?.string()?;
+                role = Some(
+                    ferry_fleet::signin::roles::Role::parse(&r)
+                        .with_context(|| format!("--role {r:?}: viewer or operator"))?,
+                );
+            }
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 return Ok(());
@@ -60,6 +72,9 @@ fn main() -> anyhow::Result<()> {
                 cfg.tls.client_ca.as_deref(),
                 cfg.tls_sessions,
             )?;
+            if let Some(o) = &cfg.signin.oidc {
+                ferry_fleet::signin::provider::Provider::new(o.clone())?;
+            }
             let tokens = ferry_fleet::run::load_tokens(&cfg)?;
             let metrics = match ferry_fleet::run::load_metrics_token(&cfg)? {
                 Some(_) => "a metrics token",
@@ -70,6 +85,13 @@ fn main() -> anyhow::Result<()> {
                 config.display(),
                 tokens.len()
             );
+            Ok(())
+        }
+        Some(what @ ("user" | "token")) => {
+            let cfg = FleetConfig::load(&config)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let out = rt.block_on(ferry_fleet::signin::cli::run(&cfg, what, &rest, role))?;
+            println!("{out}");
             Ok(())
         }
         Some("hash-token") => {

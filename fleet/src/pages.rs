@@ -5,7 +5,7 @@ use crate::app::App;
 use crate::html::{badge, device_link, esc, opt_rev, page, url_part, when};
 use crate::status::DeviceStatus;
 use crate::store::Store;
-use crate::views::{DevicePage, DeviceQuery, Overview, SyncRollout};
+use crate::views::{DevicePage, DeviceQuery};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -21,149 +21,20 @@ fn failed() -> Response {
 }
 
 pub async fn overview<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
+    let started = std::time::Instant::now();
     match app.overview().await {
-        Ok(o) => Html(render_overview(&o)).into_response(),
+        Ok(o) => Html(crate::overview_page::render_overview(&o, started)).into_response(),
         Err(_) => failed(),
     }
-}
-
-/// The rollout bar: an SVG of rectangles (attributes, not inline styles, so the CSP holds).
-fn rollout_bar(s: &SyncRollout) -> String {
-    let total = (s.devices + s.without_sync).max(1) as f64;
-    let mut x = 0.0;
-    let mut rects = String::new();
-    for (n, class, what) in [
-        (s.applied, "healthy", "applied"),
-        (s.offline, "offline", "offline"),
-        (s.pending, "failed", "pending"),
-        (s.waiting_for_wave, "waiting", "waiting for wave"),
-        (s.not_seen, "never-synced", "not seen"),
-    ] {
-        let w = n as f64 * 100.0 / total;
-        let _ = write!(
-            rects,
-            "<rect class=\"{class}\" x=\"{x:.2}%\" y=\"0\" width=\"{w:.2}%\" height=\"100%\"><title>{n} {what}</title></rect>"
-        );
-        x += w;
-    }
-    format!("<svg class=\"bar\" role=\"img\">{rects}</svg>")
-}
-
-pub fn render_overview(o: &Overview) -> String {
-    let mut b = String::new();
-    let _ = write!(
-        b,
-        "<section id=\"tiles\"><h2>{} devices</h2><div class=\"tiles\">",
-        o.devices
-    );
-    for t in &o.tiles {
-        let _ = write!(
-            b,
-            "<a class=\"tile {0}\" data-status=\"{0}\" href=\"/devices?status={0}\"><b>{1}</b>{0}</a>",
-            t.status.as_str(),
-            t.devices
-        );
-    }
-    b.push_str("</div></section><section id=\"syncs\"><h2>Rollout per sync</h2>");
-    for s in &o.syncs {
-        let _ = write!(
-            b,
-            "<h3>{} <span class=\"muted\">newest verified revision {}</span></h3>{}\
-<p>applied {} · offline {} · in the wave but not applied {} · <b>outside the wave (waiting for wave) {}</b> · not verified yet {} · without this sync {}</p>\
-<table><tr><th>applied revision</th><th>highest verified</th><th>devices</th><th></th></tr>",
-            esc(&s.sync),
-            opt_rev(s.target),
-            rollout_bar(s),
-            s.applied,
-            s.offline,
-            s.pending,
-            s.waiting_for_wave,
-            s.not_seen,
-            s.without_sync
-        );
-        for r in &s.revisions {
-            let note = match (r.applied, r.highest_verified) {
-                (a, Some(h)) if a < Some(h) => {
-                    "behind its verified revision (waiting for wave or failing)"
-                }
-                _ => "",
-            };
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"muted\">{note}</td></tr>",
-                opt_rev(r.applied),
-                opt_rev(r.highest_verified),
-                r.devices
-            );
-        }
-        b.push_str("</table>");
-    }
-    if o.unlisted_syncs > 0 {
-        let _ = write!(
-            b,
-            "<p class=\"muted\">{} more syncs (fewer devices each) are not listed.</p>",
-            o.unlisted_syncs
-        );
-    }
-    b.push_str("</section><section id=\"errors\"><h2>Top errors</h2><table><tr><th>sync</th><th>devices</th><th>error</th><th>e.g.</th></tr>");
-    for e in &o.top_errors {
-        let _ = write!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td class=\"err\">{}</td><td>{}</td></tr>",
-            esc(&e.sync),
-            e.devices,
-            esc(&e.error),
-            device_link(&e.example_device)
-        );
-    }
-    b.push_str("</table></section><section id=\"recent\"><h2>Recent drift corrections and rollbacks</h2><table><tr><th>received</th><th>device</th><th>sync</th><th>kind</th><th>message</th></tr>");
-    for e in &o.recent {
-        let _ = write!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
-            when(e.event.received, o.now),
-            if e.known_device {
-                device_link(&e.event.event.device)
-            } else {
-                format!(
-                    "{} <span class=\"muted\">(no heartbeat yet)</span>",
-                    crate::html::device_text(&e.event.event.device)
-                )
-            },
-            esc(&e.event.event.sync),
-            esc(&e.event.event.kind),
-            esc(&e.event.event.message)
-        );
-    }
-    let _ = write!(b, "</table></section><section id=\"unreachable\"><h2>Unreachable sources ({})</h2><table><tr><th>device</th><th>sync</th><th>since</th></tr>", o.unreachable_total);
-    for u in &o.unreachable {
-        let _ = write!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            device_link(&u.device),
-            esc(&u.sync),
-            esc(u.since.as_deref().unwrap_or("?"))
-        );
-    }
-    let _ = write!(b, "</table></section><section id=\"outbox\"><h2>Outbox drops ({} messages)</h2><table><tr><th>device</th><th>dropped</th></tr>", o.outbox_dropped_total);
-    for d in &o.outbox_drops {
-        let _ = write!(
-            b,
-            "<tr><td>{}</td><td>{}</td></tr>",
-            device_link(&d.device),
-            d.dropped
-        );
-    }
-    b.push_str("</table></section>");
-    page("Overview", &b)
 }
 
 pub async fn devices<S: Store>(
     State(app): State<Arc<App<S>>>,
     Query(q): Query<DeviceQuery>,
 ) -> Response {
+    let started = std::time::Instant::now();
     match app.device_page(&q).await {
-        Ok(p) => Html(render_devices(&p, &q, app.clock.now())).into_response(),
+        Ok(p) => Html(render_devices(&p, &q, app.clock.now(), started)).into_response(),
         Err(_) => failed(),
     }
 }
@@ -178,6 +49,10 @@ fn link(q: &DeviceQuery, sort: Option<&str>, dir: Option<&str>, page: Option<usi
     };
     add("status", q.status.as_deref());
     add("sync", q.sync.as_deref());
+    add("revision", q.revision.as_deref());
+    add("state", q.state.as_deref());
+    add("error", q.error.as_deref());
+    add("label", q.label.as_deref());
     add("q", q.q.as_deref());
     add("sort", sort.or(q.sort.as_deref()));
     add("dir", dir.or(q.dir.as_deref()));
@@ -187,7 +62,28 @@ fn link(q: &DeviceQuery, sort: Option<&str>, dir: Option<&str>, page: Option<usi
     format!("/devices?{}", parts.join("&amp;"))
 }
 
-pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
+/// The filters of `q` as (name, value) pairs (hidden inputs, the filter line).
+fn filters(q: &DeviceQuery) -> [(&'static str, &Option<String>); 10] {
+    [
+        ("status", &q.status),
+        ("sync", &q.sync),
+        ("revision", &q.revision),
+        ("state", &q.state),
+        ("error", &q.error),
+        ("label", &q.label),
+        ("q", &q.q),
+        ("sort", &q.sort),
+        ("dir", &q.dir),
+        ("per_page", &q.per_page),
+    ]
+}
+
+pub fn render_devices(
+    p: &DevicePage,
+    q: &DeviceQuery,
+    now: i64,
+    started: std::time::Instant,
+) -> String {
     let mut b = String::from("<section><h2>Devices</h2><form class=\"filters\" method=\"get\" action=\"/devices\"><select name=\"status\" id=\"status\"><option value=\"\">any status</option>");
     for s in DeviceStatus::ALL {
         let sel = if q.status.as_deref() == Some(s.as_str()) {
@@ -199,11 +95,29 @@ pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
     }
     let _ = write!(
         b,
-        "</select><input name=\"sync\" id=\"sync\" placeholder=\"sync\" value=\"{}\"><input name=\"q\" id=\"q\" placeholder=\"id or label=value\" value=\"{}\"><button type=\"submit\" id=\"apply\">Filter</button></form>",
+        "</select><input name=\"sync\" id=\"sync\" placeholder=\"sync\" value=\"{}\"><input name=\"q\" id=\"q\" placeholder=\"id or label=value\" value=\"{}\"><button type=\"submit\" id=\"apply\">Filter</button>",
         esc(q.sync.as_deref().unwrap_or("")),
         esc(q.q.as_deref().unwrap_or(""))
     );
-    let _ = write!(b, "<p class=\"muted\" id=\"count\">{} devices match · page {} of {}</p><table id=\"devices\"><tr>", p.total, p.page, p.pages);
+    for (k, v) in &filters(q)[2..6] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            let _ = write!(
+                b,
+                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                esc(v)
+            );
+        }
+    }
+    b.push_str("</form>");
+    let shown: Vec<String> = filters(q)[..7]
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k} <b>{}</b>", esc(v)))
+        })
+        .collect();
+    let _ = write!(b, "<p class=\"muted\" id=\"count\">{} devices match{}{} · page {} of {}</p><table id=\"devices\"><tr>", p.total, if shown.is_empty() { "" } else { ": " }, shown.join(", "), p.page, p.pages);
     for (key, title) in [
         ("id", "device"),
         ("status", "status"),
@@ -270,14 +184,7 @@ pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
             b,
             "</p><form class=\"filters\" method=\"get\" action=\"/devices\">"
         );
-        for (k, v) in [
-            ("status", &q.status),
-            ("sync", &q.sync),
-            ("q", &q.q),
-            ("sort", &q.sort),
-            ("dir", &q.dir),
-            ("per_page", &q.per_page),
-        ] {
+        for (k, v) in filters(q) {
             if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                 let _ = write!(
                     b,
@@ -293,7 +200,8 @@ pub fn render_devices(p: &DevicePage, q: &DeviceQuery, now: i64) -> String {
         );
     }
     b.push_str("</p></section>");
-    page("Devices", &b)
+    b.push_str(&crate::overview_page::page_time(started, now));
+    crate::overview_page::refreshing("Devices", &b)
 }
 
 pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<String>) -> Response {
@@ -312,7 +220,7 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
     let st = &app.limits.staleness;
     let r = &d.device.report;
     let mut b = format!(
-        "<section><h2>{} {}</h2><p>last heartbeat {} · reports every {} · agent {} · up {} · outbox dropped {}</p><p>{}</p></section>",
+        "<section><h2>{} {}</h2><p>last heartbeat {} · reports every {} · agent {} · up {} · outbox dropped {}</p><p>{}</p><p><a id=\"retire\" href=\"/devices/{}/retire\">Retire this device</a></p></section>",
         esc(&r.id),
         badge(st.status(&d.device, now)),
         when(d.device.last_seen, now),
@@ -321,6 +229,7 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
         crate::html::short_duration(r.uptime_seconds),
         r.outbox_dropped,
         r.labels.iter().map(|(k, v)| esc(&format!("{k}={v}"))).collect::<Vec<_>>().join(" "),
+        url_part(&r.id),
     );
     b.push_str("<section id=\"syncs\"><h2>Syncs</h2><table><tr><th>sync</th><th>health</th><th>applied</th><th>highest verified</th><th>last success</th><th>drift corrections</th><th>source</th><th>last error / waiting</th></tr>");
     for s in &r.syncs {

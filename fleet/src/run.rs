@@ -94,7 +94,30 @@ async fn serve<S: Store>(
         .unwrap_or(Clock::System);
     let mut app = App::new(store, tokens, limits, clock, cfg.event_rate);
     app.metrics_token = load_metrics_token(&cfg)?;
+    let db = crate::signin::db::Db::open(&cfg.store).await?;
+    let signin = Arc::new(crate::signin::SignIn::new(db, cfg.signin.clone()).await?);
+    app.signin = Some(signin.clone());
     let app = Arc::new(app);
+    let clock = app.clock.clone();
+    tokio::spawn(crate::signin::housekeeping(signin, clock));
+    let loaded = app
+        .fleet
+        .catch_up(&app.store, || app.clock.now(), false)
+        .await?;
+    tracing::info!("aggregates loaded: {loaded} devices");
+    if cfg.shared_store {
+        // Other receivers write to the same database: take their heartbeats every second.
+        let follower = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let f = &follower;
+                if let Err(e) = f.fleet.catch_up(&f.store, || f.clock.now(), true).await {
+                    tracing::warn!("following the shared store: {e}");
+                }
+            }
+        });
+    }
     let pruner = app.clone();
     tokio::spawn(async move {
         loop {

@@ -30,6 +30,12 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         .route("/metrics", get(crate::metrics::metrics::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/style.css", get(crate::html::stylesheet))
+        .merge(crate::signin::retire::routes::<S>())
+        // Default deny: every route but the public ones needs a session or an API token.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::signin::gate::gate::<S>,
+        ))
         .layer(axum::middleware::map_response(
             crate::html::security_headers,
         ))
@@ -91,11 +97,13 @@ pub async fn serve<S: Store>(
                 .map(|c| certificate_ids(c.as_ref()))
                 .unwrap_or_default();
             let identity = ConnIdentity(ids);
+            let client = crate::signin::gate::ClientAddr(peer.ip());
             let activity = Activity::new();
             let seen = activity.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(identity.clone());
+                    req.extensions_mut().insert(client);
                     seen.request_started();
                     let seen = seen.clone();
                     let answer = routes.clone().oneshot(req);

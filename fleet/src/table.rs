@@ -33,6 +33,14 @@ pub struct DeviceQuery {
     pub status: Option<String>,
     /// Only devices with this sync.
     pub sync: Option<String>,
+    /// With `sync`: its applied revision (a number, or `none`).
+    pub revision: Option<String>,
+    /// With `sync`: its state (a status word).
+    pub state: Option<String>,
+    /// With `sync`: its error group (the error with numbers folded).
+    pub error: Option<String>,
+    /// A label `key=value`.
+    pub label: Option<String>,
     /// Substring of the id or of a `key=value` label.
     pub q: Option<String>,
     /// `status`, `id`, `last-seen`, `revision`.
@@ -57,10 +65,6 @@ impl DeviceQuery {
             Some("desc") => SortDir::Desc,
             _ => SortDir::Asc,
         }
-    }
-
-    fn number(v: &Option<String>) -> Option<usize> {
-        v.as_deref().and_then(|s| s.parse().ok())
     }
 }
 
@@ -108,80 +112,10 @@ pub fn pager(page: usize, pages: usize) -> Vec<Option<usize>> {
     out
 }
 
-/// Filters, sorts and cuts one page of the device table (pure).
+/// Filters, sorts and cuts one page of the device table of a list of devices (pure; the
+/// receiver reads its kept [`crate::aggregate::Fleet`] instead).
 pub fn device_page(devices: &[DeviceRow], q: &DeviceQuery, now: i64, st: &Staleness) -> DevicePage {
-    let status = q.status.as_deref().and_then(DeviceStatus::parse);
-    let needle =
-        q.q.as_deref()
-            .map(str::to_lowercase)
-            .filter(|s| !s.is_empty());
-    let mut lines: Vec<DeviceLine> = devices
-        .iter()
-        .filter(|d| match q.sync.as_deref().filter(|s| !s.is_empty()) {
-            Some(s) => d.report.syncs.iter().any(|x| x.name == s),
-            None => true,
-        })
-        .filter(|d| match needle.as_deref() {
-            Some(n) => {
-                d.report.id.to_lowercase().contains(n)
-                    || d.report
-                        .labels
-                        .iter()
-                        .any(|(k, v)| format!("{k}={v}").to_lowercase().contains(n))
-            }
-            None => true,
-        })
-        .map(|d| DeviceLine {
-            id: d.report.id.clone(),
-            status: st.status(d, now),
-            labels: d.report.labels.clone(),
-            last_seen: d.last_seen,
-            interval_seconds: st.interval(d),
-            revisions: d
-                .report
-                .syncs
-                .iter()
-                .map(|s| (s.name.clone(), s.revision))
-                .collect(),
-            last_error: d.report.syncs.iter().find_map(|s| s.last_error.clone()),
-        })
-        .filter(|l| status.is_none() || status == Some(l.status))
-        .collect();
-    let sort = q.sort_key();
-    lines.sort_by(|a, b| {
-        let o = match sort {
-            SortKey::Status => a.status.cmp(&b.status),
-            SortKey::Id => std::cmp::Ordering::Equal,
-            SortKey::LastSeen => a.last_seen.cmp(&b.last_seen),
-            SortKey::Revision => a
-                .revisions
-                .first()
-                .map(|r| r.1)
-                .cmp(&b.revisions.first().map(|r| r.1)),
-        };
-        o.then_with(|| a.id.cmp(&b.id))
-    });
-    if q.sort_dir() == SortDir::Desc {
-        lines.reverse();
-    }
-    let per_page = DeviceQuery::number(&q.per_page)
-        .unwrap_or(50)
-        .clamp(1, MAX_PER_PAGE);
-    let total = lines.len();
-    let pages = total.div_ceil(per_page).max(1);
-    let page = DeviceQuery::number(&q.page).unwrap_or(1).clamp(1, pages);
-    let devices = lines
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
-    DevicePage {
-        total,
-        page,
-        pages,
-        per_page,
-        devices,
-    }
+    crate::aggregate::Fleet::of(devices, now, *st).device_page(q, now)
 }
 
 #[cfg(test)]

@@ -45,7 +45,32 @@ pub struct SyncRollout {
     pub not_seen: usize,
     /// Devices of the fleet that do not have this sync at all.
     pub without_sync: usize,
+    /// (applied, highest verified) pairs, at most [`crate::aggregate::query::REVISION_ROWS`]
+    /// (most devices), newest first.
     pub revisions: Vec<RevisionCount>,
+    /// Pairs left out of `revisions`.
+    pub more_revisions: usize,
+    /// Devices per state of this sync (stale and offline override the sync's own state).
+    pub states: Vec<Tile>,
+}
+
+/// Devices of one label value, per status.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelValue {
+    pub value: String,
+    pub devices: usize,
+    pub statuses: Vec<Tile>,
+}
+
+/// A label key (site, region, ...) with its most common values.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelGroup {
+    pub key: String,
+    pub devices: usize,
+    pub values: Vec<LabelValue>,
+    /// Values left out (fewer devices each).
+    pub more_values: usize,
 }
 
 /// Devices whose last error reads the same (numbers folded).
@@ -54,6 +79,8 @@ pub struct SyncRollout {
 pub struct ErrorGroup {
     pub sync: String,
     pub error: String,
+    /// The group's key (the error with numbers folded): the device table's `error` filter.
+    pub key: String,
     pub devices: usize,
     pub example_device: String,
 }
@@ -101,6 +128,10 @@ pub struct Overview {
     pub outbox_drops: Vec<OutboxDrop>,
     /// Newest drift corrections and rollbacks.
     pub recent: Vec<RecentEvent>,
+    /// Label keys with at least two devices, most devices first.
+    pub labels: Vec<LabelGroup>,
+    /// Heartbeats, failures and revision shares per 15 minutes over the last day.
+    pub history: Vec<crate::aggregate::history::Bucket>,
 }
 
 /// Lists on the overview stop at this many entries.
@@ -120,11 +151,24 @@ pub fn quorum(reporting: usize) -> usize {
     }
 }
 
-/// The highest revision that at least [`quorum`] of the claims reach (an order statistic).
-pub fn target(mut verified: Vec<u64>) -> Option<u64> {
-    let q = quorum(verified.len());
-    verified.sort_unstable_by(|a, b| b.cmp(a));
-    verified.get(q - 1).copied()
+/// The highest revision that at least [`quorum`] of the claims reach (an order statistic
+/// over the claims counted per revision).
+pub fn target_of(claims: &BTreeMap<u64, usize>) -> Option<u64> {
+    let q = quorum(claims.values().sum());
+    let mut seen = 0;
+    claims.iter().rev().find_map(|(rev, n)| {
+        seen += n;
+        (seen >= q).then_some(*rev)
+    })
+}
+
+/// [`target_of`] a list of claims.
+pub fn target(verified: Vec<u64>) -> Option<u64> {
+    let mut claims = BTreeMap::new();
+    for v in verified {
+        *claims.entry(v).or_default() += 1;
+    }
+    target_of(&claims)
 }
 
 /// Folds digits so "revision 7 failed" and "revision 8 failed" group together.
@@ -163,159 +207,15 @@ pub fn few_per_device(
         .collect()
 }
 
-/// Computes the overview (pure).
+/// Computes the overview of a list of devices (pure; the receiver keeps a
+/// [`crate::aggregate::Fleet`] up to date at ingest instead).
 pub fn overview(
     devices: &[DeviceRow],
     now: i64,
     staleness: &Staleness,
     recent: Vec<StoredEvent>,
 ) -> Overview {
-    let mut tiles: BTreeMap<DeviceStatus, usize> = BTreeMap::new();
-    // Per sync: devices reporting it, and the revisions they claim to have verified.
-    let mut claims: BTreeMap<&str, (usize, Vec<u64>)> = BTreeMap::new();
-    for d in devices {
-        *tiles.entry(staleness.status(d, now)).or_default() += 1;
-        for s in &d.report.syncs {
-            let c = claims.entry(&s.name).or_default();
-            c.0 += 1;
-            c.1.extend(s.highest_verified);
-        }
-    }
-    let mut listed: Vec<(&str, usize, Option<u64>)> = claims
-        .into_iter()
-        .filter(|(_, (n, _))| *n >= devices.len().min(2))
-        .map(|(name, (n, verified))| (name, n, target(verified)))
-        .collect();
-    let unlisted_syncs = listed.len().saturating_sub(MAX_LISTED_SYNCS);
-    listed.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    listed.truncate(MAX_LISTED_SYNCS);
-    listed.sort_by(|a, b| a.0.cmp(b.0));
-    let syncs = listed
-        .iter()
-        .map(|(name, _, target)| rollout(devices, name, *target, |d| staleness.status(d, now)))
-        .collect();
-    let mut errors: BTreeMap<(String, String), (usize, String, String)> = BTreeMap::new();
-    let mut unreachable = Vec::new();
-    let mut drops = Vec::new();
-    for d in devices {
-        for s in &d.report.syncs {
-            if let Some(e) = &s.last_error {
-                let entry = errors
-                    .entry((s.name.clone(), error_key(e)))
-                    .or_insert_with(|| (0, e.clone(), d.report.id.clone()));
-                entry.0 += 1;
-            }
-            if !s.source_reachable {
-                unreachable.push(Unreachable {
-                    device: d.report.id.clone(),
-                    sync: s.name.clone(),
-                    since: s.source_unreachable_since.clone(),
-                });
-            }
-        }
-        if d.report.outbox_dropped > 0 {
-            drops.push(OutboxDrop {
-                device: d.report.id.clone(),
-                dropped: d.report.outbox_dropped,
-            });
-        }
-    }
-    let mut top_errors: Vec<ErrorGroup> = errors
-        .into_iter()
-        .map(|((sync, _), (n, error, example))| ErrorGroup {
-            sync,
-            error,
-            devices: n,
-            example_device: example,
-        })
-        .collect();
-    top_errors.sort_by(|a, b| b.devices.cmp(&a.devices).then(a.sync.cmp(&b.sync)));
-    top_errors.truncate(LIST_LIMIT);
-    let unreachable_total = unreachable.len();
-    unreachable.sort_by(|a, b| a.since.cmp(&b.since));
-    unreachable.truncate(LIST_LIMIT);
-    let outbox_dropped_total = drops
-        .iter()
-        .fold(0u64, |t, d| t.saturating_add(d.dropped))
-        .min(crate::model::MAX_COUNTER);
-    drops.sort_by_key(|d| std::cmp::Reverse(d.dropped));
-    drops.truncate(LIST_LIMIT);
-    Overview {
-        now,
-        devices: devices.len(),
-        tiles: DeviceStatus::ALL
-            .into_iter()
-            .map(|s| Tile {
-                status: s,
-                devices: tiles.get(&s).copied().unwrap_or(0),
-            })
-            .collect(),
-        syncs,
-        unlisted_syncs,
-        top_errors,
-        unreachable_total,
-        unreachable,
-        outbox_dropped_total,
-        outbox_drops: drops,
-        recent: recent
-            .into_iter()
-            .map(|event| RecentEvent {
-                known_device: devices.iter().any(|d| d.report.id == event.event.device),
-                event,
-            })
-            .collect(),
-    }
-}
-
-fn rollout(
-    devices: &[DeviceRow],
-    name: &str,
-    target: Option<u64>,
-    status: impl Fn(&DeviceRow) -> DeviceStatus,
-) -> SyncRollout {
-    let mut r = SyncRollout {
-        sync: name.to_string(),
-        target,
-        devices: 0,
-        offline: 0,
-        applied: 0,
-        pending: 0,
-        waiting_for_wave: 0,
-        not_seen: 0,
-        without_sync: 0,
-        revisions: Vec::new(),
-    };
-    let mut revs: BTreeMap<(Option<u64>, Option<u64>), usize> = BTreeMap::new();
-    for d in devices {
-        let Some(s) = d.report.syncs.iter().find(|s| s.name == name) else {
-            r.without_sync += 1;
-            continue;
-        };
-        r.devices += 1;
-        *revs.entry((s.revision, s.highest_verified)).or_default() += 1;
-        if status(d) == DeviceStatus::Offline {
-            // What an offline device last said is not what it runs now.
-            r.offline += 1;
-        } else if s.revision.is_some() && s.revision == target {
-            r.applied += 1;
-        } else if s.waiting.is_some() {
-            r.waiting_for_wave += 1;
-        } else if target.is_some() && s.highest_verified >= target {
-            r.pending += 1;
-        } else {
-            r.not_seen += 1;
-        }
-    }
-    r.revisions = revs
-        .into_iter()
-        .rev()
-        .map(|((applied, highest_verified), devices)| RevisionCount {
-            applied,
-            highest_verified,
-            devices,
-        })
-        .collect();
-    r
+    crate::aggregate::Fleet::of(devices, now, *staleness).overview(now, recent)
 }
 
 #[cfg(test)]

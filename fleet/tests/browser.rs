@@ -36,8 +36,10 @@ fn scenario(store: StoreKind, screenshots: bool) {
     assert_eq!(code, 0, "{out}");
 
     eprintln!("agents synced after {:?}", started.elapsed());
+    r.add_user("admin", "viewer", "a long test password");
     let b = Browser::start(&r.path("server.pem"));
     eprintln!("browser up after {:?}", started.elapsed());
+    b.sign_in(&r.url, "admin", "a long test password");
     b.go(&format!("{}/", r.url));
     let tile = |status: &str| b.text(&format!(".tile.{status}"));
     assert_eq!(tile("healthy"), "1\nhealthy");

@@ -56,6 +56,20 @@ async fn suite<S: Store>(store: S) {
         .unwrap();
     let devices = store.devices().await.unwrap();
     assert_eq!(devices.len(), 2);
+    // In write order, each device once with its latest syncs; paged by seq.
+    let changed = store.changed_since(-1, 100).await.unwrap();
+    let order: Vec<&str> = changed.iter().map(|(_, d)| d.report.id.as_str()).collect();
+    assert_eq!(order, ["edge-2", "edge-1"], "edge-1 was written last");
+    assert_eq!(changed[1].1, devices[0], "the same row as devices()");
+    assert!(changed[0].0 < changed[1].0);
+    let after = store.changed_since(changed[0].0, 1).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].1.report.id, "edge-1");
+    assert!(store
+        .changed_since(changed[1].0, 100)
+        .await
+        .unwrap()
+        .is_empty());
     let e1 = &devices[0];
     assert_eq!(e1.report.id, "edge-1");
     assert_eq!((e1.first_seen, e1.last_seen), (1001, 1002));

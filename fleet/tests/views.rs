@@ -10,7 +10,11 @@ fn headers_of(r: &Receiver, path: &str, post: bool) -> (u16, ureq::http::HeaderM
     let mut resp = if post {
         r.client(None).post(&url).send("{}").unwrap()
     } else {
-        r.client(None).get(&url).call().unwrap()
+        r.client(None)
+            .get(&url)
+            .header("Authorization", &format!("Bearer {}", r.api_token))
+            .call()
+            .unwrap()
     };
     let body = resp.body_mut().read_to_string().unwrap_or_default();
     (resp.status().as_u16(), resp.headers().clone(), body)
@@ -39,6 +43,7 @@ fn every_answer_carries_the_security_headers_and_pages_need_no_inline_code() {
         ("/api/overview", false, 200),
         ("/api/devices/edge-1", false, 200),
         ("/style.css", false, 200),
+        ("/login", false, 200),
         ("/healthz", false, 200),
         ("/metrics", false, 401),
         ("/api/heartbeat", true, 401),

@@ -6,7 +6,7 @@
 // A node stand-in (node.go) replaces the kubelet and the scheduler.
 //
 // Usage: ferry-control-plane --dir DIR [--port N] [--exit-on-stdin-eof]
-// [--apiserver-arg=--flag=value ...] [--controller-manager-arg=--flag=value ...]
+// [--helm-controller (k3s's helm-controller, helm.go)] [--apiserver-arg=--flag=value ...] [--controller-manager-arg=--flag=value ...]
 //
 // When the control plane is ready (apiserver /readyz ok, controller-manager serving, node
 // registered) it writes DIR/kubeconfig (admin, system:masters, inline client certificate) and
@@ -49,6 +49,7 @@ func main() {
 	var apiArgs, cmArgs argList
 	flag.Var(&apiArgs, "apiserver-arg", "extra kube-apiserver flag (repeatable)")
 	flag.Var(&cmArgs, "controller-manager-arg", "extra kube-controller-manager flag (repeatable)")
+	helm := flag.Bool("helm-controller", false, "also run k3s's helm-controller (HelmChart CRDs, helm-install Jobs)")
 	flag.Parse()
 	if *dir == "" {
 		fatal(fmt.Errorf("--dir is required"))
@@ -71,7 +72,7 @@ func main() {
 		<-sigs
 		exit(0)
 	}()
-	if err := run(*dir, *port, apiArgs, cmArgs); err != nil {
+	if err := run(*dir, *port, apiArgs, cmArgs, *helm); err != nil {
 		fmt.Fprintln(os.Stderr, "ferry-control-plane:", err)
 		exit(1)
 	}
@@ -82,7 +83,7 @@ func fatal(err error) {
 	os.Exit(2)
 }
 
-func run(dir string, port int, apiArgs, cmArgs []string) error {
+func run(dir string, port int, apiArgs, cmArgs []string, helm bool) error {
 	started := time.Now()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -121,7 +122,7 @@ func run(dir string, port int, apiArgs, cmArgs []string) error {
 		return err
 	}
 	ctx := context.Background()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	if err := startAPIServer(ctx, p, etcdURL, port, apiArgs, errc); err != nil {
 		return err
 	}
@@ -153,6 +154,11 @@ func run(dir string, port int, apiArgs, cmArgs []string) error {
 		return err == nil
 	}); err != nil {
 		return err
+	}
+	if helm {
+		if err := startHelmController(ctx, adminKC, deadline, errc); err != nil {
+			return err
+		}
 	}
 	kc := filepath.Join(dir, "kubeconfig")
 	if err := writeKubeconfig(kc, server, p, admin); err != nil {

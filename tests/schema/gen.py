@@ -122,6 +122,9 @@ class Source:
         out = self.git(repo, "ls-tree", "--name-only", f"{BRANCH}:{path}")
         return [l for l in out.splitlines() if l]
 
+    def revision(self, repo):
+        return self.git(repo, "rev-parse", BRANCH).strip()
+
 
 def smd_schema(src, repo, path):
     text = src.show(repo, path)
@@ -364,10 +367,16 @@ def typed_resources(src, repo, clientdir, group, version, type_prefix):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mirror", default="/work/.mirror")
+    ap.add_argument("--modcache", help="read the staging modules from this Go module cache instead")
+    ap.add_argument("--module-version", default="0.37.2", help="with --modcache: k8s.io/* version")
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "data", "k8s-1.32.json")))
     a = ap.parse_args()
-    src = Source(a.mirror)
+    if a.modcache:
+        from modsource import ModSource
+        src = ModSource(a.modcache, a.module_version)
+    else:
+        src = Source(a.mirror)
 
     types = {}
     for repo, path in [(CLIENT_GO, "applyconfigurations/internal/internal.go"),
@@ -411,7 +420,7 @@ def main():
     ordered = [types[k] for k in sorted(keep)]
     missing = attach_go_facts(src, ordered)
 
-    head = {repo: src.git(repo, "rev-parse", BRANCH).strip()
+    head = {repo: src.revision(repo)
             for repo in (CLIENT_GO, API, MACHINERY, APIEXT, AGGREGATOR)}
     data = {
         "kubernetesVersion": "1.32",

@@ -56,6 +56,11 @@ pub fn shared() -> &'static ControlPlane {
 /// Starts a control plane of its own (e.g. with extra kube-apiserver flags); it lives until
 /// the test binary exits.
 pub fn start(apiserver_args: &[&str]) -> Result<ControlPlane, String> {
+    start_with(apiserver_args, &[])
+}
+
+/// [`start`] with flags of the binary itself (e.g. `--helm-controller`).
+pub fn start_with(apiserver_args: &[&str], flags: &[&str]) -> Result<ControlPlane, String> {
     let bin = binary_path();
     if !bin.is_file() {
         return Err(format!(
@@ -78,6 +83,7 @@ pub fn start(apiserver_args: &[&str]) -> Result<ControlPlane, String> {
     for a in apiserver_args {
         cmd.arg(format!("--apiserver-arg={a}"));
     }
+    cmd.args(flags);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -52,12 +52,12 @@ pub fn age_keygen() -> (String, String) {
 pub fn sops_encrypt(
     dir: &Path,
     name: &str,
-    plain: &str,
+    plain: impl AsRef<[u8]>,
     recipients: &[&str],
     flags: &[&str],
 ) -> String {
     let path = dir.join(name);
-    std::fs::write(&path, plain).expect("write plaintext");
+    std::fs::write(&path, plain.as_ref()).expect("write plaintext");
     let mut cmd = Command::new(sops_bin());
     cmd.env_remove("SOPS_AGE_KEY_FILE")
         .args(["--encrypt", "--age", &recipients.join(",")])

@@ -180,6 +180,16 @@ fn real_server_lifecycle() {
     );
 }
 
+/// k3s's helm-controller on the real control plane (a control plane of its own, started with
+/// `--helm-controller`): HelmCharts get their real install Job, status, replacement and
+/// uninstall.
+#[test]
+fn real_server_helm_controller() {
+    let cp = ferry_tests::control_plane::start_with(&[], &["--helm-controller"])
+        .unwrap_or_else(|e| panic!("control plane with the helm-controller: {e}"));
+    check_helm_controller(&Cluster::new(cp.kubeconfig.clone(), None));
+}
+
 /// Once everything has settled, an idle pass changes nothing (no controller rewrites a status
 /// it already wrote), so `resourceVersion`s stay put while the clock moves.
 #[test]

@@ -6,8 +6,10 @@
 use super::changeset::{Action, ChangeSet};
 use super::check::{Checked, Finding};
 use super::drift::LiveRecord;
+use super::health::settled_by_write;
 use super::object::{DesiredObject, ObjectId};
 use super::ownership::Yielded;
+use super::parallel::map_bounded;
 use super::write::{apply_object, Mode, WritePolicy};
 use crate::kube::{Discovery, KubeClient};
 // Moved below apply (check, write, wait and prune share them); kept here by their old names.
@@ -15,8 +17,6 @@ pub use super::error::ApplyError;
 pub use super::livelist::get_live;
 pub use super::resolve::info_for;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// A record of what the server returned for one applied object.
 #[derive(Debug, Clone)]
@@ -52,6 +52,9 @@ pub struct StageOutcome {
     pub yielded: Vec<ObjectYield>,
     /// Objects applied because they drifted.
     pub drifted: Vec<DriftNote>,
+    /// Objects whose health the write's answer (`health::settled_by_write`) or, left
+    /// unwritten, the check's LIST (`Checked::settled`) settled: the wait needs no GET of them.
+    pub settled: BTreeSet<ObjectId>,
 }
 
 /// An object applied because it drifted, with the first differing path (or why).
@@ -67,6 +70,7 @@ struct ObjectOutcome {
     record: Option<LiveRecord>,
     conflicts: Vec<Yielded>,
     drift: Option<String>,
+    settled: bool,
 }
 
 /// Applies one stage, a bounded number of objects at a time. Created/Configured is relative
@@ -75,29 +79,7 @@ pub fn apply_stage(
     ctx: &StageContext,
     objects: &[DesiredObject],
 ) -> Result<StageOutcome, ApplyError> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<ObjectOutcome, ApplyError>)>> = Mutex::new(Vec::new());
-    let workers = ctx.concurrency.clamp(1, objects.len().max(1));
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(d) = objects.get(i) else { break };
-                let r = apply_checked(ctx, d);
-                let failed = r.is_err();
-                results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((i, r));
-                if failed {
-                    // Stop handing out work; objects in flight finish.
-                    next.store(objects.len(), Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|(i, _)| *i);
+    let results = map_bounded(objects, ctx.concurrency, |d| apply_checked(ctx, d));
     let mut out = StageOutcome::default();
     for (i, r) in results {
         let id = objects[i].id.clone();
@@ -108,6 +90,9 @@ pub fn apply_stage(
                 id: id.clone(),
                 record,
             });
+        }
+        if o.settled {
+            out.settled.insert(id.clone());
         }
         if let Some(path) = o.drift {
             out.drifted.push(DriftNote {
@@ -141,6 +126,7 @@ fn apply_checked(ctx: &StageContext, d: &DesiredObject) -> Result<ObjectOutcome,
             record: None,
             conflicts: Vec::new(),
             drift: None,
+            settled: false,
         });
     }
     if ctx.same_content.contains(&d.id) {
@@ -151,6 +137,7 @@ fn apply_checked(ctx: &StageContext, d: &DesiredObject) -> Result<ObjectOutcome,
                     record: None,
                     conflicts: Vec::new(),
                     drift: None,
+                    settled: checked.is_some_and(|c| c.settled),
                 })
             }
             Some(Finding::Moved(r)) => {
@@ -159,6 +146,7 @@ fn apply_checked(ctx: &StageContext, d: &DesiredObject) -> Result<ObjectOutcome,
                     record: Some(r.clone()),
                     conflicts: Vec::new(),
                     drift: None,
+                    settled: checked.is_some_and(|c| c.settled),
                 })
             }
             Some(Finding::Drifted { path, .. }) => drift = Some(path.clone()),
@@ -193,5 +181,6 @@ fn apply_checked(ctx: &StageContext, d: &DesiredObject) -> Result<ObjectOutcome,
         record: LiveRecord::of(&written.live).map(|r| r.for_content(&d.hash)),
         conflicts: written.conflicts,
         drift,
+        settled: settled_by_write(&d.id.group, &d.id.kind, &written.live),
     })
 }

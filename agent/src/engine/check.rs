@@ -5,10 +5,12 @@
 
 use super::drift::{self, Cheap, LiveRecord};
 use super::error::ApplyError;
+use super::health;
 use super::jobs;
 use super::livelist::{get_live, list_metadata, Listed};
 use super::object::{DesiredObject, ObjectId};
 use super::ownership::{self, Yielded};
+use super::parallel::map_bounded;
 use super::resolve::info_for;
 use super::write::{apply_object, Mode, WritePolicy};
 use super::SYNC_LABEL;
@@ -50,6 +52,9 @@ impl Finding {
 pub struct Checked {
     pub finding: Finding,
     pub yielded: Vec<Yielded>,
+    /// Listed, not being deleted, of a kind no controller reports on
+    /// (`health::reports_nothing`): healthy without a GET if it is not written again.
+    pub settled: bool,
 }
 
 /// Everything a check needs.
@@ -65,16 +70,17 @@ pub struct Checker<'a> {
     pub changed: &'a std::collections::BTreeSet<ObjectId>,
     /// Jobs of this sync that finished, with the content hash that ran.
     pub finished: &'a BTreeMap<ObjectId, String>,
+    /// Collections checked at once (each holds one LIST while it is checked).
+    pub concurrency: usize,
 }
 
 impl Checker<'_> {
     /// Checks `objects`; one LIST per kind and namespace among them. Objects are grouped by
-    /// collection first, so only one collection's LIST is held at a time.
+    /// collection first, so at most `concurrency` collections' LISTs are held at a time.
     pub fn check(
         &self,
         objects: &[&DesiredObject],
     ) -> Result<BTreeMap<ObjectId, Checked>, ApplyError> {
-        let selector = format!("{SYNC_LABEL}={}", self.sync);
         let mut groups: BTreeMap<String, (ResourceInfo, Vec<&DesiredObject>)> = BTreeMap::new();
         for d in objects {
             let info = info_for(self.client, self.discovery, d)?;
@@ -85,28 +91,48 @@ impl Checker<'_> {
                 .1
                 .push(d);
         }
+        let groups: Vec<(ResourceInfo, Vec<&DesiredObject>)> = groups.into_values().collect();
         let mut out = BTreeMap::new();
-        for (info, group) in groups.into_values() {
-            let Some(first) = group.first() else { continue };
-            let ns = (!first.id.namespace.is_empty()).then_some(first.id.namespace.as_str());
-            let lists = list_metadata(self.client, &info, ns, &selector).map_err(|source| {
-                if source.is_not_found() {
-                    // The kind moved or is gone: the next resolve asks the server.
-                    self.discovery
-                        .invalidate(&[first.api_version.clone()].into_iter().collect());
-                }
-                ApplyError::Kube {
-                    id: first.id.clone(),
-                    origin: first.origin.clone(),
-                    source,
-                }
-            })?;
-            for d in group {
-                let checked = self.check_one(d, &info, lists.get(&d.id.name))?;
-                out.insert(d.id.clone(), checked);
-            }
+        for (_, r) in map_bounded(&groups, self.concurrency, |(info, group)| {
+            self.check_group(info, group)
+        }) {
+            out.extend(r?);
         }
         Ok(out)
+    }
+
+    /// Checks the objects of one collection: one LIST, then each object's verdict.
+    fn check_group(
+        &self,
+        info: &ResourceInfo,
+        group: &[&DesiredObject],
+    ) -> Result<Vec<(ObjectId, Checked)>, ApplyError> {
+        let Some(first) = group.first() else {
+            return Ok(Vec::new());
+        };
+        let selector = format!("{SYNC_LABEL}={}", self.sync);
+        let ns = (!first.id.namespace.is_empty()).then_some(first.id.namespace.as_str());
+        let lists = list_metadata(self.client, info, ns, &selector).map_err(|source| {
+            if source.is_not_found() {
+                // The kind moved or is gone: the next resolve asks the server.
+                self.discovery
+                    .invalidate(&[first.api_version.clone()].into_iter().collect());
+            }
+            ApplyError::Kube {
+                id: first.id.clone(),
+                origin: first.origin.clone(),
+                source,
+            }
+        })?;
+        group
+            .iter()
+            .map(|d| {
+                Ok((
+                    d.id.clone(),
+                    self.check_one(d, info, lists.get(&d.id.name))?,
+                ))
+            })
+            .collect()
     }
 
     /// The verdict on one object, from its LIST entry (None: not listed).
@@ -116,6 +142,7 @@ impl Checker<'_> {
         info: &ResourceInfo,
         listed: Option<&Listed>,
     ) -> Result<Checked, ApplyError> {
+        let mut settled = false;
         let mut yielded = match listed {
             Some(l) => {
                 let manifest = d.manifest().map_err(|e| ApplyError::Kube {
@@ -126,6 +153,8 @@ impl Checker<'_> {
                         reason: e.to_string(),
                     },
                 })?;
+                settled =
+                    !l.terminating && health::reports_nothing(&d.id.group, &d.id.kind, &manifest);
                 ownership::yielded(&manifest, &l.managed_fields)
             }
             None => Vec::new(),
@@ -144,7 +173,11 @@ impl Checker<'_> {
             Cheap::Replaced => Finding::Replaced,
             Cheap::Suspect(_) => self.dry_run(d, info, &mut yielded)?,
         };
-        Ok(Checked { finding, yielded })
+        Ok(Checked {
+            finding,
+            yielded,
+            settled,
+        })
     }
 
     /// The verdict on a desired object the server does not have: a Job that ran for this

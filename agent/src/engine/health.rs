@@ -1,6 +1,7 @@
 //! Health (pure): kstatus rules (as fluxcd/cli-utils computes them) deciding whether a live
 //! object is current, in progress or failed, plus the few facts kstatus cannot see from one
-//! object (how Jobs count, a PVC's storage class binding mode).
+//! object (how Jobs count, a PVC's storage class binding mode). Kinds that no controller
+//! reports on are settled by the object a write returned ([`settled_by_write`]).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -97,6 +98,51 @@ pub fn health(obj: &Value, facts: &Facts) -> Health {
         },
         _ => generic(obj),
     }
+}
+
+/// Kinds whose health no controller writes: by the rules above their health is whether the
+/// object exists and is not being deleted (a Namespace: also its phase, set by the apiserver
+/// itself), which the object a write returned already says. (group, kind).
+const SETTLED_BY_WRITE: &[(&str, &str)] = &[
+    ("", "ConfigMap"),
+    ("", "Secret"),
+    ("", "ServiceAccount"),
+    ("", "Namespace"),
+    ("", "LimitRange"),
+    ("", "ResourceQuota"),
+    ("rbac.authorization.k8s.io", "Role"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("storage.k8s.io", "StorageClass"),
+    ("node.k8s.io", "RuntimeClass"),
+    ("networking.k8s.io", "IngressClass"),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
+];
+
+/// Whether no controller reports on `obj` of (`group`, `kind`) (a Service unless it is a
+/// LoadBalancer, whose address a controller assigns): its health is whether it exists and is
+/// not being deleted.
+pub fn reports_nothing(group: &str, kind: &str, obj: &Value) -> bool {
+    SETTLED_BY_WRITE.contains(&(group, kind))
+        || (group.is_empty() && kind == "Service" && obj["spec"]["type"] != "LoadBalancer")
+}
+
+/// Whether `live`, the object a write of (`group`, `kind`) just returned, settles its health
+/// for the wait that follows (no GET needed): a kind that [`reports_nothing`], current as
+/// returned. Anything else (workloads, CRDs, custom resources, a terminating object) is polled.
+pub fn settled_by_write(group: &str, kind: &str, live: &Value) -> bool {
+    reports_nothing(group, kind, live)
+        && live["kind"] == kind
+        && health(live, &Facts::default()) == Health::Current
 }
 
 /// Generic rules: Stalled means failed, Reconciling or Ready=False mean in progress.

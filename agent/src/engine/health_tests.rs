@@ -262,3 +262,85 @@ fn jobs_pods_pvcs_and_generic() {
         ),
     ]);
 }
+
+#[test]
+fn kinds_no_controller_reports_on_are_settled_by_the_write() {
+    let obj = |kind: &str, extra: Value| {
+        let mut o = json!({"kind": kind, "metadata": {"name": "x", "uid": "u"}});
+        if let (Some(o), Some(e)) = (o.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        o
+    };
+    let settled = [
+        (
+            "",
+            "ConfigMap",
+            obj("ConfigMap", json!({"data": {"a": "b"}})),
+        ),
+        ("", "ServiceAccount", obj("ServiceAccount", json!({}))),
+        ("", "Secret", obj("Secret", json!({}))),
+        ("rbac.authorization.k8s.io", "Role", obj("Role", json!({}))),
+        (
+            "",
+            "Namespace",
+            obj("Namespace", json!({"status": {"phase": "Active"}})),
+        ),
+        (
+            "",
+            "Service",
+            obj("Service", json!({"spec": {"type": "ClusterIP"}})),
+        ),
+        ("", "Service", obj("Service", json!({"spec": {}}))),
+    ];
+    for (g, k, live) in &settled {
+        assert!(
+            settled_by_write(g, k, live),
+            "{k} should be settled: {live}"
+        );
+    }
+    let terminating =
+        json!({"kind": "ConfigMap", "metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}});
+    let polled = [
+        // A controller reports on these.
+        ("apps", "Deployment", obj("Deployment", json!({"spec": {}}))),
+        ("batch", "Job", obj("Job", json!({}))),
+        (
+            "",
+            "PersistentVolumeClaim",
+            obj("PersistentVolumeClaim", json!({})),
+        ),
+        (
+            "policy",
+            "PodDisruptionBudget",
+            obj("PodDisruptionBudget", json!({})),
+        ),
+        (
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            obj("CustomResourceDefinition", json!({})),
+        ),
+        ("example.com", "ConfigMap", obj("ConfigMap", json!({}))),
+        (
+            "",
+            "Service",
+            obj("Service", json!({"spec": {"type": "LoadBalancer"}})),
+        ),
+        // Not current as the write returned it.
+        ("", "ConfigMap", terminating),
+        (
+            "",
+            "Namespace",
+            obj("Namespace", json!({"status": {"phase": "Terminating"}})),
+        ),
+        // Not what was written (a Status, an empty answer).
+        ("", "ConfigMap", json!({"kind": "Status"})),
+        ("", "ConfigMap", Value::Null),
+    ];
+    for (g, k, live) in &polled {
+        assert!(
+            !settled_by_write(g, k, live),
+            "{g}/{k} should be polled: {live}"
+        );
+    }
+}

@@ -19,11 +19,12 @@ const MAX_RESTARTS: u32 = 3;
 const ACCEPT: &str =
     "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
 
-/// One listed object: its record and its `managedFields`.
+/// One listed object: its record, its `managedFields`, and whether it is being deleted.
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub record: LiveRecord,
     pub managed_fields: Value,
+    pub terminating: bool,
 }
 
 /// One page of a LIST, decoded into the fields the drift check uses (not a JSON tree of the
@@ -57,6 +58,8 @@ struct ItemMetadata {
     resource_version: Option<String>,
     #[serde(default)]
     managed_fields: Value,
+    #[serde(default)]
+    deletion_timestamp: Option<String>,
 }
 
 /// Lists `info` objects in `namespace` (None: cluster-scoped) matching `selector`, by name.
@@ -104,6 +107,7 @@ pub fn list_metadata(
                     Listed {
                         record,
                         managed_fields: m.managed_fields,
+                        terminating: m.deletion_timestamp.is_some(),
                     },
                 );
             }

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod livelist;
 pub mod object;
 pub mod ownership;
+pub mod parallel;
 pub mod plan;
 pub mod prune;
 pub mod render;

@@ -1,7 +1,8 @@
 //! Plan (pure): desired objects and the last inventory -> ordered apply stages and a prune set.
 //!
 //! Stages: CRDs, Namespaces, other cluster-scoped objects, namespaced objects, webhooks last.
-//! CRDs and Namespaces are waited for before the next stage. Prune runs in reverse order.
+//! CRDs and Namespaces are waited for before the next stage. Within a stage, namespace by
+//! namespace, referents first. Prune runs in reverse order.
 
 use super::object::{DesiredObject, InventoryEntry, ObjectId};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +42,15 @@ fn kind_rank(kind: &str) -> u8 {
         "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob" => 6,
         _ => 5,
     }
+}
+
+/// The order within a stage: namespace by namespace, and in each, things others refer to
+/// first. What a namespaced object refers to (accounts, config, claims) lives in its own
+/// namespace, so referents still come first; and one namespace's workloads start rolling
+/// out while the next namespace is applied, instead of all workloads at the very end (the
+/// controllers, rate-limited, then had every Deployment queued at once).
+fn apply_order(id: &ObjectId) -> (&str, u8, &ObjectId) {
+    (&id.namespace, kind_rank(&id.kind), id)
 }
 
 /// What one sync will do.
@@ -132,7 +142,7 @@ pub fn plan(desired: Vec<DesiredObject>, inventory: &[InventoryEntry]) -> Plan {
         by_stage.entry(stage_of(&d.id)).or_default().push(d);
     }
     for objs in by_stage.values_mut() {
-        objs.sort_by(|a, b| (kind_rank(&a.id.kind), &a.id).cmp(&(kind_rank(&b.id.kind), &b.id)));
+        objs.sort_by(|a, b| apply_order(&a.id).cmp(&apply_order(&b.id)));
     }
     prune.sort_by(|a, b| {
         (stage_of(&b.id), kind_rank(&b.id.kind), &b.id).cmp(&(
@@ -198,6 +208,31 @@ mod tests {
         let namespaced: Vec<&str> = p.stages[3].1.iter().map(|d| d.id.kind.as_str()).collect();
         assert_eq!(namespaced, ["ConfigMap", "Deployment"]);
         assert!(p.prune.is_empty());
+    }
+
+    #[test]
+    fn namespaced_objects_go_namespace_by_namespace_referents_first() {
+        let desired = vec![
+            obj("apps/v1", "Deployment", "b", "web"),
+            obj("apps/v1", "Deployment", "a", "web"),
+            obj("v1", "ConfigMap", "b", "cfg"),
+            obj("v1", "ServiceAccount", "a", "sa"),
+            obj("v1", "ConfigMap", "a", "cfg"),
+            obj("v1", "ServiceAccount", "b", "sa"),
+        ];
+        let p = plan(desired, &[]);
+        let order: Vec<String> = p.stages[0].1.iter().map(|d| d.id.to_string()).collect();
+        assert_eq!(
+            order,
+            [
+                "ServiceAccount/a/sa",
+                "ConfigMap/a/cfg",
+                "Deployment.apps/a/web",
+                "ServiceAccount/b/sa",
+                "ConfigMap/b/cfg",
+                "Deployment.apps/b/web"
+            ]
+        );
     }
 
     #[test]

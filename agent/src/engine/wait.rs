@@ -1,5 +1,5 @@
-//! Wait (executor): poll the health of applied objects until all are current, one failed, or
-//! the timeout passed. A k3s HelmChart is as healthy as the Job its `status.jobName` names
+//! Wait (executor): poll the health of applied objects (a bounded number at a time) until all
+//! are current, one failed, or the timeout passed. A k3s HelmChart is as healthy as the Job its `status.jobName` names
 //! (`helm-install-<name>` before the controller reported it; a Job not created yet is in
 //! progress). A Pending PVC looks up its storage class's binding mode. A Job the caller knows
 //! is done when gone (see `jobs`) is current once the server no longer has it; the Jobs seen
@@ -10,6 +10,7 @@ use super::health::{health, Facts, Health};
 use super::jobs::{self, JobEnd};
 use super::livelist::get_live;
 use super::object::{DesiredObject, ObjectId};
+use super::parallel::map_bounded;
 use super::resolve::info_for;
 use crate::kube::{Discovery, KubeClient, KubeError, ResourceInfo};
 use std::collections::BTreeSet;
@@ -58,6 +59,8 @@ pub struct WaitOptions {
     pub timeout: Duration,
     pub interval: Duration,
     pub job_health: JobHealth,
+    /// Objects polled at once (the sync's apply concurrency).
+    pub concurrency: usize,
 }
 
 /// Whether a PVC's storage class (named, or the cluster default) binds on first consumer.
@@ -184,9 +187,12 @@ pub fn wait_for(
     loop {
         let mut still = Vec::new();
         let mut reasons = Vec::new();
-        for d in pending {
+        let polled = map_bounded(&pending, opts.concurrency, |d| {
             let gone_ok = done_when_gone.contains(&d.id);
-            let seen = object_health(client, discovery, d, opts.job_health, gone_ok)?;
+            object_health(client, discovery, d, opts.job_health, gone_ok)
+        });
+        for (i, seen) in polled {
+            let (d, seen) = (pending[i], seen?);
             if let Some(end) = seen.job_end {
                 ended.push((d.id.clone(), end));
             }

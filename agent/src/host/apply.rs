@@ -54,6 +54,11 @@ pub enum HostApplyError {
     Install(#[from] InstallError),
     #[error("host file content: {0}")]
     Blob(#[from] BlobError),
+    #[error("host file {target}: {source}")]
+    Secrets {
+        target: String,
+        source: crate::secrets::SecretsError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -88,6 +93,7 @@ impl HostApplyError {
             HostApplyError::Install(InstallError::Io { .. }) => true,
             HostApplyError::Unit(UnitError::Failed { .. }) => true,
             HostApplyError::Plan(_)
+            | HostApplyError::Secrets { .. }
             | HostApplyError::Install(_)
             | HostApplyError::Unit(UnitError::Unknown(_))
             | HostApplyError::RolledBack { .. }
@@ -125,10 +131,15 @@ pub fn plan_section(
             }
             Err(e) => return Err(e.into()),
         };
-        let data = ctx.blobs.read(&entry.sha256)?;
+        // An encrypted file is planned by the digest of its plaintext (what is on the host).
+        let data = content(ctx, manifest, &file.source)?;
+        let sha256 = match file.sops {
+            true => ferry_bundle::digest::sha256_hex(&data),
+            false => entry.sha256.clone(),
+        };
         candidates.push(Candidate {
             file,
-            sha256: entry.sha256.clone(),
+            sha256,
             machine: plan::machine(&data[..data.len().min(64)]),
             current,
         });
@@ -169,7 +180,7 @@ pub fn apply(
         .installs
         .iter()
         .partition(|i| i.target != ctx.cfg.self_path);
-    let result = install_all(ctx, &others).and_then(|()| {
+    let result = install_all(ctx, manifest, &others).and_then(|()| {
         ctx.store.host_set_state(id, HostState::Checking, None)?;
         restart_and_check(ctx, &plan)
     });
@@ -205,7 +216,12 @@ pub fn apply(
     };
     let switched = (|| {
         let parent = Parent::open(&ctx.cfg.root, &own.target, true)?;
-        parent.stage(&ctx.blobs.read(&own.sha256)?, own.mode, own.uid, own.gid)?;
+        parent.stage(
+            &content(ctx, manifest, &own.source)?,
+            own.mode,
+            own.uid,
+            own.gid,
+        )?;
         parent.keep_previous()?;
         selfupdate::write_marker(ctx.state_dir, &marker).map_err(HostApplyError::Marker)?;
         fault::point("host-before-self-switch");
@@ -232,10 +248,41 @@ pub fn apply(
     })
 }
 
-fn install_all(ctx: &HostContext<'_>, installs: &[&plan::Install]) -> Result<(), HostApplyError> {
+/// The bytes a host file installs: the bundle file, or for a SOPS file its plaintext,
+/// decrypted in memory (wiped when dropped) with the device's identities.
+fn content(
+    ctx: &HostContext<'_>,
+    manifest: &Manifest,
+    source: &str,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, HostApplyError> {
+    let entry = manifest
+        .file(source)
+        .ok_or_else(|| HostApplyError::Record(format!("{source} is not in the manifest")))?;
+    let data = ctx.blobs.read(&entry.sha256)?;
+    let encrypted = manifest
+        .host
+        .as_ref()
+        .is_some_and(|h| h.files.iter().any(|f| f.source == source && f.sops));
+    if !encrypted {
+        return Ok(zeroize::Zeroizing::new(data));
+    }
+    let mut keyring = crate::secrets::Keyring::new(ctx.agent.decryption.as_ref());
+    keyring
+        .open_host_file(source, &data)
+        .map_err(|source_err| HostApplyError::Secrets {
+            target: source.to_string(),
+            source: source_err,
+        })
+}
+
+fn install_all(
+    ctx: &HostContext<'_>,
+    manifest: &Manifest,
+    installs: &[&plan::Install],
+) -> Result<(), HostApplyError> {
     for i in installs {
         let parent = Parent::open(&ctx.cfg.root, &i.target, true)?;
-        parent.stage(&ctx.blobs.read(&i.sha256)?, i.mode, i.uid, i.gid)?;
+        parent.stage(&content(ctx, manifest, &i.source)?, i.mode, i.uid, i.gid)?;
         fault::count("host-staged");
         if i.had_previous {
             parent.keep_previous()?;

@@ -216,6 +216,7 @@ pub(crate) mod tests {
             arch: Arch::Any,
             version: version.map(String::from),
             allow_downgrade: false,
+            sops: false,
         }
     }
 

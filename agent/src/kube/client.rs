@@ -30,10 +30,11 @@ fn bounded(s: &str) -> String {
     s.chars().take(MAX_MESSAGE).collect()
 }
 
-/// A configured client. Cheap to clone; connections are pooled.
+/// A configured client. Cheap to clone; connections are pooled, and the pool is shared by
+/// every clone (see [`KubeClient::close_idle`]).
 #[derive(Clone)]
 pub struct KubeClient {
-    agent: ureq::Agent,
+    agent: Arc<std::sync::RwLock<ureq::Agent>>,
     base: String,
     token: Option<String>,
     /// Identity to act as (per-sync impersonation), sent as `Impersonate-*` headers.
@@ -56,6 +57,11 @@ const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 const INPUT_BUFFER: usize = 32 * 1024;
 /// See [`INPUT_BUFFER`]: the request header and body chunks go through it.
 const OUTPUT_BUFFER: usize = 16 * 1024;
+/// Idle connections kept: as many as a pass's workers use at once (`concurrency`, default
+/// 4). With ureq's default of 3, every batch of 4 concurrent requests closed one connection
+/// and the next batch made a new one (a TLS handshake each time: 43 handshakes in a
+/// 1000-object first sync instead of 4).
+const IDLE_CONNECTIONS: usize = 4;
 
 fn b64(s: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
@@ -195,6 +201,7 @@ impl KubeClient {
             .tls_config(tls)
             .input_buffer_size(INPUT_BUFFER)
             .output_buffer_size(OUTPUT_BUFFER)
+            .max_idle_connections_per_host(IDLE_CONNECTIONS)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(30)))
@@ -202,7 +209,7 @@ impl KubeClient {
             .build()
             .new_agent();
         Ok(KubeClient {
-            agent,
+            agent: Arc::new(std::sync::RwLock::new(agent)),
             base: server.trim_end_matches('/').to_string(),
             token,
             impersonate: None,
@@ -243,6 +250,16 @@ impl KubeClient {
     /// The clock the client's retries, and the waits of the writes it carries, run on.
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
+    }
+
+    /// Closes the pooled idle connections (of every clone), freeing their buffers and TLS
+    /// state (about 130 KiB each): the daemon calls it after a pass, since ureq would not
+    /// reuse a connection idle for longer than 15 s anyway and passes are minutes apart.
+    /// Requests in flight keep their connections.
+    pub fn close_idle(&self) {
+        let mut agent = self.agent.write().unwrap_or_else(|e| e.into_inner());
+        let fresh = ureq::Agent::new_with_config(agent.config().clone());
+        *agent = fresh;
     }
 
     /// The API server URL.
@@ -311,7 +328,8 @@ impl KubeClient {
                 source,
             })?;
         }
-        let mut resp = self.agent.run(request).map_err(transport)?;
+        let agent = self.agent.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut resp = agent.run(request).map_err(transport)?;
         let code = resp.status().as_u16();
         let retry_after = resp
             .headers()

@@ -63,6 +63,7 @@ impl Agent {
             sweep,
             changed: &BTreeSet::new(),
             finished: &finished,
+            concurrency: self.config.concurrency,
         }
         .check(&refs)
         .map_err(|source| SyncError::Apply {

@@ -77,7 +77,7 @@ impl Agent {
             };
             let declared = manifest.sops.iter().any(|s| s.path == f.path);
             let opened = crate::secrets::open_if_sops(&mut keyring, &f.path, &data, declared);
-            let objects = match opened {
+            let mut objects = match opened {
                 Some(opened) => {
                     let opened = opened.map_err(|source| SyncError::Secrets {
                         sync: sync.name.clone(),
@@ -97,6 +97,21 @@ impl Agent {
                 .map_err(render_err)?,
             };
             drop(data);
+            let generated = crate::secrets::complete_generated(
+                &mut keyring,
+                &manifest.generated_secrets,
+                &f.path,
+                &mut objects,
+                |path| {
+                    let entry = manifest.file(path).ok_or("not listed in files")?;
+                    self.blobs.read(&entry.sha256).map_err(|e| e.to_string())
+                },
+            )
+            .map_err(|source| SyncError::Secrets {
+                sync: sync.name.clone(),
+                source,
+            })?;
+            hash_keys.extend(generated);
             budget
                 .admit(&f.path, objects.iter().map(|o| &o.value))
                 .map_err(|source| SyncError::Budget {
@@ -256,6 +271,8 @@ impl Agent {
             source,
         };
         let mut changes = ChangeSet::default();
+        // Objects whose write answered for their health: not polled (health::settled_by_write).
+        let mut settled = BTreeSet::new();
         for (stage, objects) in &plan.stages {
             let refs: Vec<&DesiredObject> = objects.iter().collect();
             let checked = Checker {
@@ -267,6 +284,7 @@ impl Agent {
                 sweep: false,
                 changed: &changed,
                 finished: &finished,
+                concurrency: self.config.concurrency,
             }
             .check(&refs)
             .map_err(apply_err)?;
@@ -283,8 +301,14 @@ impl Agent {
             self.note_stage(sync, &out)?;
             crate::fault::point("after-stage");
             changes.extend(out.changes);
+            settled.extend(out.settled);
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
-                self.wait(&client, sync, revision, &refs)?;
+                let polled: Vec<&DesiredObject> = refs
+                    .iter()
+                    .copied()
+                    .filter(|d| !settled.contains(&d.id))
+                    .collect();
+                self.wait(&client, sync, revision, &polled)?;
                 if *stage == Stage::Crds {
                     self.discovery.invalidate(&crd_versions(objects));
                 }
@@ -294,6 +318,7 @@ impl Agent {
             let refs: Vec<&DesiredObject> = plan
                 .objects()
                 .filter(|d| plan::stage_of(&d.id) >= Stage::ClusterScoped)
+                .filter(|d| !settled.contains(&d.id))
                 .collect();
             self.wait(&client, sync, revision, &refs)?;
         }
@@ -350,6 +375,7 @@ impl Agent {
                 timeout: sync.timeout,
                 interval: self.poll_interval,
                 job_health: sync.job_health,
+                concurrency: self.config.concurrency,
             },
             &done_when_gone,
         )

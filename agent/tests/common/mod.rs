@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod sops;
+
 use ferry_bundle::manifest::{FileEntry, Manifest, Timestamp};
 use ferry_bundle::{digest, keys, sign, SigningKey};
 use ferry_tests::kube_sim::{KubeSim, SimConfig, SimOptions};
@@ -266,6 +268,61 @@ pub fn deployment(name: &str, ns: &str, image: &str) -> String {
 pub fn namespace(name: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
 }
+
+fn service(name: &str, ns: &str, ty: &str) -> String {
+    format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  type: {ty}\n  selector: {{app: web-0}}\n  ports:\n  - port: 80\n")
+}
+
+/// For the tests of health requests: a Namespace, 20 ConfigMaps, 2 ServiceAccounts, a Role
+/// and RoleBinding, a ClusterIP and a LoadBalancer Service and 2 Deployments (29 objects);
+/// `value` goes in the first ConfigMap.
+pub fn health_mix(ns: &str, value: &str) -> Vec<(&'static str, String)> {
+    let mut objects = vec![namespace(ns)];
+    objects.extend((0..20).map(|i| cm(&format!("c{i}"), ns, if i == 0 { value } else { "v" })));
+    for i in 0..2 {
+        objects.push(format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa-{i}\n  namespace: {ns}\n"
+        ));
+        objects.push(deployment(
+            &format!("web-{i}"),
+            ns,
+            "registry.k8s.io/pause:3.10",
+        ));
+    }
+    objects.push(format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: reader\n  namespace: {ns}\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n"));
+    objects.push(format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: reader\n  namespace: {ns}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}}\nsubjects:\n- {{kind: ServiceAccount, name: sa-0, namespace: {ns}}}\n"));
+    objects.push(service("plain", ns, "ClusterIP"));
+    objects.push(service("public", ns, "LoadBalancer"));
+    vec![("all.yaml", objects.join("---\n"))]
+}
+
+/// The resource (plural) of a path naming one object, e.g. `configmaps` for
+/// `/api/v1/namespaces/speed/configmaps/c0`; None for collections and discovery.
+pub fn object_plural(path: &str) -> Option<String> {
+    let s: Vec<&str> = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_matches('/')
+        .split('/')
+        .collect();
+    let depth = if s.first() == Some(&"api") { 2 } else { 3 };
+    let rest = &s[depth.min(s.len())..];
+    match rest {
+        [plural, _name] => Some(plural.to_string()),
+        ["namespaces", _, plural, _name] => Some(plural.to_string()),
+        _ => None,
+    }
+}
+
+/// What the write's answer (or the check's LIST) settles in [`health_mix`]: never a GET.
+pub const SETTLED_PLURALS: &[&str] = &[
+    "namespaces",
+    "configmaps",
+    "serviceaccounts",
+    "roles",
+    "rolebindings",
+];
 
 /// The `.yaml` files of a corpus directory under the repository's `tests/corpus`, each passed
 /// through `edit`, named `<prefix><file>` in the bundle.

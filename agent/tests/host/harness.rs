@@ -74,6 +74,7 @@ pub fn file(source: &str, target: &str, mode: u32, version: Option<&str>) -> Hos
         arch: Arch::Any,
         version: version.map(String::from),
         allow_downgrade: false,
+        sops: false,
     }
 }
 

@@ -13,4 +13,5 @@ mod crash;
 mod gate;
 mod hostile;
 mod k3s;
+mod secrets;
 mod self_update;

@@ -17,9 +17,11 @@ mod server_support;
 
 mod corpus;
 mod faults;
+mod health;
 mod kill;
 mod lifecycle;
 mod ownership;
+mod secrets;
 
 use common::*;
 use ferry_tests::control_plane::{self, ControlPlane};
@@ -84,6 +86,8 @@ pub struct Count {
     pub dry_runs: usize,
     /// The URI of each dry-run apply.
     pub dry_run_uris: Vec<String>,
+    /// The URI of each GET of a single object.
+    pub get_uris: Vec<String>,
     pub throttled: usize,
     pub seconds: f64,
 }
@@ -217,6 +221,9 @@ pub fn audit_count(path: &std::path::Path, from: u64) -> Count {
         ) {
             c.writes += 1;
             c.write_uris.push(format!("{verb} {uri}"));
+        }
+        if verb == "get" {
+            c.get_uris.push(uri.to_string());
         }
         if e["responseStatus"]["code"] == 429 {
             c.throttled += 1;

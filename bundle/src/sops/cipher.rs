@@ -42,8 +42,30 @@ pub fn is_encrypted(s: &str) -> bool {
 
 /// Decrypts one value with the data key; `aad` is the path as sops joins it.
 pub fn decrypt(value: &str, key: &[u8; 32], aad: &str) -> Result<Plain, ValueError> {
+    let (buf, kind) = decrypt_raw(value, key, aad)?;
+    let text = std::str::from_utf8(&buf).map_err(|_| ValueError::Type("not UTF-8"))?;
+    Ok(match kind {
+        "str" | "bytes" => Plain::Str(Zeroizing::new(text.to_string())),
+        "int" | "int64" => Plain::Int(text.parse().map_err(|_| ValueError::Type("int"))?),
+        "float" => Plain::Float(text.parse().map_err(|_| ValueError::Type("float"))?),
+        "bool" => Plain::Bool(match text {
+            "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+            "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+            _ => return Err(ValueError::Type("bool")),
+        }),
+        _ => return Err(ValueError::Type("unknown type")),
+    })
+}
+
+/// Decrypts one value to its bytes and recorded type (`str` for an empty value). Binary
+/// files keep bytes that are not UTF-8 under type `str`.
+pub fn decrypt_raw<'v>(
+    value: &'v str,
+    key: &[u8; 32],
+    aad: &str,
+) -> Result<(Zeroizing<Vec<u8>>, &'v str), ValueError> {
     if value.is_empty() {
-        return Ok(Plain::Str(Zeroizing::new(String::new())));
+        return Ok((Zeroizing::new(Vec::new()), "str"));
     }
     let inner = value
         .strip_prefix("ENC[AES256_GCM,")
@@ -80,18 +102,7 @@ pub fn decrypt(value: &str, key: &[u8; 32], aad: &str) -> Result<Plain, ValueErr
             GenericArray::from_slice(&tag),
         )
         .map_err(|_| ValueError::Tampered)?;
-    let text = std::str::from_utf8(&buf).map_err(|_| ValueError::Type("not UTF-8"))?;
-    Ok(match kind {
-        "str" | "bytes" => Plain::Str(Zeroizing::new(text.to_string())),
-        "int" | "int64" => Plain::Int(text.parse().map_err(|_| ValueError::Type("int"))?),
-        "float" => Plain::Float(text.parse().map_err(|_| ValueError::Type("float"))?),
-        "bool" => Plain::Bool(match text {
-            "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
-            "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
-            _ => return Err(ValueError::Type("bool")),
-        }),
-        _ => return Err(ValueError::Type("unknown type")),
-    })
+    Ok((buf, kind))
 }
 
 /// The bytes sops's MAC takes for a value (`sops.ToBytes`): strings as they are, integers in

@@ -1,4 +1,5 @@
-//! SOPS files for age recipients, read as the real `sops` CLI writes them (YAML and JSON):
+//! SOPS files for age recipients, read as the real `sops` CLI writes them (YAML, JSON, dotenv
+//! and binary, see [`flat`]):
 //! the data key unwrapped with the device's age identities ([`age`]), every value decrypted
 //! with its key path as additional data ([`cipher`]), and the file's MAC (SHA-512 over the
 //! values in document order, stored encrypted with `lastmodified` as additional data) checked
@@ -11,12 +12,16 @@
 pub mod age;
 mod bech32;
 pub mod cipher;
+pub mod flat;
+pub mod generator;
 pub mod meta;
 pub mod pattern;
+pub mod publish;
 pub mod tree;
 mod walk;
 
 pub use age::{parse_identities, AgeError, Identity};
+pub use flat::Format;
 pub use meta::Metadata;
 
 use crate::yaml::Budget;
@@ -115,14 +120,30 @@ pub struct Summary {
 pub fn looks_like_sops(bytes: &[u8]) -> bool {
     let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     (has(b"\nsops:") || bytes.starts_with(b"sops:") || has(b"\"sops\"")) && has(b"mac")
+        || has(b"sops_mac=ENC[")
 }
 
-fn parse(file: &str, bytes: &[u8]) -> Result<(Vec<tree::Node>, Metadata), SopsError> {
+/// Parses a file in `format`.
+fn parse(
+    file: &str,
+    bytes: &[u8],
+    format: Format,
+) -> Result<(Vec<tree::Node>, Metadata), SopsError> {
     let text = std::str::from_utf8(bytes).map_err(|_| SopsError::Malformed {
         file: file.into(),
         reason: "not UTF-8".into(),
     })?;
-    let docs = tree::parse(text, &Budget::default()).map_err(|reason| SopsError::Malformed {
+    let docs = match format {
+        Format::Dotenv => flat::dotenv(text, &Budget::default()).map(|d| vec![d]),
+        Format::Ini => {
+            return Err(SopsError::Unsupported {
+                file: file.into(),
+                reason: "INI files".into(),
+            })
+        }
+        _ => tree::parse(text, &Budget::default()),
+    }
+    .map_err(|reason| SopsError::Malformed {
         file: file.into(),
         reason,
     })?;
@@ -141,9 +162,15 @@ fn parse(file: &str, bytes: &[u8]) -> Result<(Vec<tree::Node>, Metadata), SopsEr
     Ok((docs, meta))
 }
 
-/// Reads a sops file's metadata (no key needed). [`SopsError::NotSops`] for plain files.
+/// Reads a sops file's metadata (no key needed), in the format its name gives (sops's rule,
+/// [`Format::for_path`]). [`SopsError::NotSops`] for plain files.
 pub fn inspect(file: &str, bytes: &[u8]) -> Result<Summary, SopsError> {
-    let (_, meta) = parse(file, bytes)?;
+    inspect_as(file, bytes, Format::for_path(file))
+}
+
+/// [`inspect`] in a given format (sops's `--input-type`).
+pub fn inspect_as(file: &str, bytes: &[u8], format: Format) -> Result<Summary, SopsError> {
+    let (_, meta) = parse(file, bytes, format)?;
     Ok(Summary {
         recipients: meta.age.iter().map(|k| k.recipient.clone()).collect(),
         other: meta.other,
@@ -152,9 +179,20 @@ pub fn inspect(file: &str, bytes: &[u8]) -> Result<Summary, SopsError> {
 }
 
 /// Decrypts a sops file with `identities`: data key, values, then the MAC, which must match
-/// before anything is returned.
+/// before anything is returned, in the format the file's name gives ([`Format::for_path`]).
+/// A dotenv file gives one document, a mapping of strings.
 pub fn decrypt(file: &str, bytes: &[u8], identities: &[Identity]) -> Result<Decrypted, SopsError> {
-    let (docs, meta) = parse(file, bytes)?;
+    decrypt_as(file, bytes, Format::for_path(file), identities)
+}
+
+/// [`decrypt`] in a given format (a Kustomize `envs` source is dotenv whatever its name).
+pub fn decrypt_as(
+    file: &str,
+    bytes: &[u8],
+    format: Format,
+    identities: &[Identity],
+) -> Result<Decrypted, SopsError> {
+    let (docs, meta) = parse(file, bytes, format)?;
     let key = data_key(file, &meta, identities)?;
     let mut walker = walk::Walker::new(file, &meta, &key);
     let mut documents = Vec::with_capacity(docs.len());
@@ -171,6 +209,28 @@ pub fn decrypt(file: &str, bytes: &[u8], identities: &[Identity]) -> Result<Decr
     // Built before the MAC verdict so that a mismatch wipes what was decrypted.
     let decrypted = Decrypted { documents, key };
     mac.map(|()| decrypted)
+}
+
+/// Decrypts a binary sops file (a JSON envelope whose `data` is the file) to its bytes, after
+/// the MAC matches.
+pub fn decrypt_binary(
+    file: &str,
+    bytes: &[u8],
+    identities: &[Identity],
+) -> Result<Zeroizing<Vec<u8>>, SopsError> {
+    let (docs, meta) = parse(file, bytes, Format::Binary)?;
+    let key = data_key(file, &meta, identities)?;
+    let mut walker = walk::Walker::new(file, &meta, &key);
+    let data = match docs.as_slice() {
+        [doc] => walker.binary(doc)?,
+        _ => {
+            return Err(SopsError::Malformed {
+                file: file.into(),
+                reason: "a binary sops file is one JSON document".into(),
+            })
+        }
+    };
+    walker.check_mac().map(|()| data)
 }
 
 fn data_key(

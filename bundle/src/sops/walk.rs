@@ -69,6 +69,44 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// The `data` value of a binary file's envelope, as bytes (sops's `BinaryStore`).
+    pub fn binary(&mut self, doc: &Node) -> Result<Zeroizing<Vec<u8>>, SopsError> {
+        let Some(Node::Leaf(leaf)) = doc.get("data") else {
+            return Err(self.malformed("a binary sops file without a `data` string".into()));
+        };
+        if let Node::Map(entries) = doc {
+            if entries.iter().any(|(k, _)| k != "data" && k != "sops") {
+                return Err(self.malformed("a binary sops file holds only `data`".into()));
+            }
+        }
+        self.path.push("data".into());
+        let encrypted = self.meta.rule.encrypts(&self.path);
+        let plain = match encrypted {
+            false => Ok(Zeroizing::new(leaf.text.clone().into_bytes())),
+            true => cipher::decrypt_raw(&leaf.text, self.key, "data:")
+                .map(|(bytes, _)| bytes)
+                .map_err(|e| self.value_error(e)),
+        };
+        self.path.pop();
+        let plain = plain?;
+        if encrypted || !self.meta.mac_only_encrypted {
+            self.mac.update(&plain[..]);
+        }
+        Ok(plain)
+    }
+
+    fn value_error(&self, e: ValueError) -> SopsError {
+        match e {
+            ValueError::Tampered => SopsError::TamperedValue {
+                file: self.file.into(),
+                path: self.shown_path(),
+            },
+            ValueError::Format(r) | ValueError::Type(r) => {
+                self.malformed(format!("{}: {r}", self.shown_path()))
+            }
+        }
+    }
+
     fn node(&mut self, node: &Node) -> Result<Value, SopsError> {
         match node {
             Node::Map(entries) => {
@@ -107,15 +145,7 @@ impl<'a> Walker<'a> {
             return Err(self.malformed(format!("{path}: expected an encrypted value")));
         }
         let aad = format!("{}:", self.path.join(":"));
-        let plain = cipher::decrypt(&leaf.text, self.key, &aad).map_err(|e| match e {
-            ValueError::Tampered => SopsError::TamperedValue {
-                file: self.file.into(),
-                path: self.shown_path(),
-            },
-            ValueError::Format(r) | ValueError::Type(r) => {
-                self.malformed(format!("{}: {r}", self.shown_path()))
-            }
-        })?;
+        let plain = cipher::decrypt(&leaf.text, self.key, &aad).map_err(|e| self.value_error(e))?;
         self.mac.update(&cipher::mac_bytes(&plain)[..]);
         Ok(match plain {
             Plain::Str(s) => Value::String(s.as_str().to_string()),

@@ -5,9 +5,12 @@
 // that cross the client connections (TLS records, HTTP/1.1 or HTTP/2 framing included).
 //
 // GET http://STATS/stats returns the counters as JSON, /log the requests since the last reset
-// (one "METHOD URI" line each, at most 100,000 kept); GET /reset zeroes both. Every tool
+// (one "METHOD URI" line each, at most 100,000 kept), /timed the same requests with timing
+// ("START_MS DURATION_MS STATUS METHOD URI", start relative to the last reset, in the order
+// they finished: the profile of a pass by phase); GET /reset zeroes all three. Every tool
 // under test talks through the proxy; the controllers inside the control plane do not, so
-// the counters hold only the tool's own traffic.
+// the counters hold only the tool's own traffic. The stats also count the client connections
+// accepted since the reset (each one a TLS handshake).
 package main
 
 import (
@@ -33,7 +36,27 @@ type counters struct {
 	requests atomic.Int64
 	bytesIn  atomic.Int64 // client -> proxy
 	bytesOut atomic.Int64 // proxy -> client
+	conns    atomic.Int64 // client connections accepted (TLS handshakes)
 	log      []string     // "METHOD URI" per request since the last reset (under mu)
+	timed    []string     // "START_MS DURATION_MS STATUS METHOD URI" (under mu)
+	since    time.Time    // the last reset (under mu)
+}
+
+// statusWriter remembers the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // maxLog bounds the request log kept between resets.
@@ -49,6 +72,7 @@ func (c *counters) snapshot() map[string]any {
 	return map[string]any{
 		"requests": c.requests.Load(), "methods": m,
 		"bytes_in": c.bytesIn.Load(), "bytes_out": c.bytesOut.Load(),
+		"connections": c.conns.Load(),
 	}
 }
 
@@ -56,10 +80,13 @@ func (c *counters) reset() {
 	c.mu.Lock()
 	c.methods = map[string]int64{}
 	c.log = nil
+	c.timed = nil
+	c.since = time.Now()
 	c.mu.Unlock()
 	c.requests.Store(0)
 	c.bytesIn.Store(0)
 	c.bytesOut.Store(0)
+	c.conns.Store(0)
 }
 
 type countingConn struct {
@@ -89,6 +116,7 @@ func (l countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.c.conns.Add(1)
 	return countingConn{conn, l.c}, nil
 }
 
@@ -117,7 +145,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c := &counters{methods: map[string]int64{}}
+	c := &counters{methods: map[string]int64{}, since: time.Now()}
 	proxy := httputil.NewSingleHostReverseProxy(up)
 	proxy.FlushInterval = -1 // watches stream
 	proxy.Transport = &http.Transport{
@@ -134,8 +162,18 @@ func main() {
 		if len(c.log) < maxLog {
 			c.log = append(c.log, r.Method+" "+r.URL.RequestURI())
 		}
+		since := c.since
 		c.mu.Unlock()
-		proxy.ServeHTTP(w, r)
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		proxy.ServeHTTP(sw, r)
+		line := fmt.Sprintf("%d %d %d %s %s", start.Sub(since).Milliseconds(),
+			time.Since(start).Milliseconds(), sw.code, r.Method, r.URL.RequestURI())
+		c.mu.Lock()
+		if len(c.timed) < maxLog {
+			c.timed = append(c.timed, line)
+		}
+		c.mu.Unlock()
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -152,6 +190,14 @@ func main() {
 	stats.HandleFunc("/log", func(w http.ResponseWriter, _ *http.Request) {
 		c.mu.Lock()
 		lines := append([]string(nil), c.log...)
+		c.mu.Unlock()
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+	})
+	stats.HandleFunc("/timed", func(w http.ResponseWriter, _ *http.Request) {
+		c.mu.Lock()
+		lines := append([]string(nil), c.timed...)
 		c.mu.Unlock()
 		for _, l := range lines {
 			fmt.Fprintln(w, l)

@@ -25,6 +25,13 @@ struct Args {
     concurrency: usize,
     max_seconds: u64,
     postgres: bool,
+    /// Devices written straight into the store before the run (for view times at scale).
+    seed: usize,
+    /// Clients looping `GET /` after the run, and for how long (memory under load).
+    view_clients: usize,
+    view_seconds: u64,
+    /// Receivers sharing the store (`sharedStore`), devices split between them.
+    receivers: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -34,6 +41,10 @@ fn args() -> anyhow::Result<Args> {
         concurrency: 1000,
         max_seconds: 120,
         postgres: false,
+        seed: 0,
+        view_clients: 0,
+        view_seconds: 30,
+        receivers: 1,
     };
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
@@ -43,12 +54,16 @@ fn args() -> anyhow::Result<Args> {
             Long("rounds") => a.rounds = p.value()?.parse()?,
             Long("concurrency") => a.concurrency = p.value()?.parse()?,
             Long("max-seconds") => a.max_seconds = p.value()?.parse()?,
+            Long("seed") => a.seed = p.value()?.parse()?,
+            Long("view-clients") => a.view_clients = p.value()?.parse()?,
+            Long("view-seconds") => a.view_seconds = p.value()?.parse()?,
+            Long("receivers") => a.receivers = p.value()?.parse()?,
             Long("store") => a.postgres = match p.value()?.string()?.as_str() {
                 "sqlite" => false,
                 "postgres" => true,
                 s => bail!("--store sqlite|postgres, not {s}"),
             },
-            other => bail!("{}\nusage: ferry-fleet-load [--devices N] [--rounds N] [--concurrency N] [--max-seconds S] [--store sqlite|postgres]", other.unexpected()),
+            other => bail!("{}\nusage: ferry-fleet-load [--devices N] [--rounds N] [--concurrency N] [--max-seconds S] [--store sqlite|postgres] [--seed N] [--view-clients N] [--view-seconds S] [--receivers N]", other.unexpected()),
         }
     }
     Ok(a)
@@ -168,19 +183,53 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     }
     // Every simulated device comes from 127.0.0.1: lift the per-address connection limit.
     text.push_str("maxConnectionsPerAddress: 1000000\n");
+    if a.receivers > 1 {
+        text.push_str("sharedStore: true\n");
+    }
     std::fs::write(&cfg_path, &text)?;
     let cfg = FleetConfig::load(&cfg_path)?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        if let Err(e) = ferry_fleet::run::run(cfg, |addr| {
-            let _ = tx.send(addr);
-        })
-        .await
-        {
-            eprintln!("server: {e:#}");
+    if a.seed > 0 {
+        let t = Instant::now();
+        match &cfg.store {
+            ferry_fleet::config::StoreConfig::Sqlite(p) => {
+                seed(&ferry_fleet::store::sqlite::SqliteStore::open(p)?, &a).await?
+            }
+            ferry_fleet::config::StoreConfig::Postgres(u) => {
+                seed(
+                    &ferry_fleet::store::postgres::PgStore::connect(u).await?,
+                    &a,
+                )
+                .await?
+            }
         }
-    });
-    let addr = rx.await.context("server did not start")?;
+        println!(
+            "# seeded {} devices in {:.1} s",
+            a.seed,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let t = Instant::now();
+    let mut addrs = Vec::new();
+    for _ in 0..a.receivers.max(1) {
+        let cfg = cfg.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if let Err(e) = ferry_fleet::run::run(cfg, |addr| {
+                let _ = tx.send(addr);
+            })
+            .await
+            {
+                eprintln!("server: {e:#}");
+            }
+        });
+        addrs.push(rx.await.context("server did not start")?);
+    }
+    let addr = addrs[0];
+    println!(
+        "# {addrs:?} ready in {:.1} s (aggregates loaded), {}",
+        t.elapsed().as_secs_f64(),
+        memory()
+    );
     let ca = std::fs::read(dir.path().join("ca.pem"))?;
     let mut roots = rustls::RootCertStore::empty();
     use rustls::pki_types::{pem::PemObject, CertificateDer};
@@ -211,6 +260,7 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         }
         let tls = tls.clone();
         let rounds = a.rounds;
+        let addr = addrs[i % addrs.len()];
         tasks.spawn(async move {
             let _permit = permit;
             let mut lat = Vec::with_capacity(rounds);
@@ -293,5 +343,80 @@ async fn bench(a: Args) -> anyhow::Result<()> {
             size / 1024
         );
     }
+    println!("# after the run: {}", memory());
+    if a.view_clients > 0 {
+        view_load(addr, &tls, &a).await?;
+    }
+    Ok(())
+}
+
+/// VmRSS and VmHWM of this process (server and generator).
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Writes `--seed` devices (after the simulated ones' ids) straight into the store.
+async fn seed<S: ferry_fleet::store::Store>(store: &S, a: &Args) -> anyhow::Result<()> {
+    let ids: Vec<usize> = (a.devices..a.devices + a.seed).collect();
+    for chunk in ids.chunks(1000) {
+        let records = chunk
+            .iter()
+            .map(|i| {
+                Ok(ferry_fleet::store::Record::Heartbeat {
+                    report: ferry_fleet::model::parse_heartbeat(heartbeat(*i, 0).as_bytes())?,
+                    received: ferry_fleet::app::Clock::System.now(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        store.write(records).await?;
+    }
+    Ok(())
+}
+
+/// `--view-clients` clients looping `GET /` for `--view-seconds`: pages served and memory.
+async fn view_load(
+    addr: std::net::SocketAddr,
+    tls: &tokio_rustls::TlsConnector,
+    a: &Args,
+) -> anyhow::Result<()> {
+    let until = Instant::now() + Duration::from_secs(a.view_seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..a.view_clients {
+        let tls = tls.clone();
+        tasks.spawn(async move {
+            let mut s = connect(addr, &tls).await?;
+            let mut n = 0u64;
+            while Instant::now() < until {
+                let (status, _) = send(&mut s, "GET", "/", None, String::new()).await?;
+                if status != 200 {
+                    bail!("GET /: HTTP {status}");
+                }
+                n += 1;
+            }
+            Ok::<u64, anyhow::Error>(n)
+        });
+    }
+    let mut pages = 0;
+    while let Some(r) = tasks.join_next().await {
+        pages += r??;
+    }
+    println!(
+        "| {} clients looping GET / for {} s | {} pages ({:.0}/s) · {} |",
+        a.view_clients,
+        a.view_seconds,
+        pages,
+        pages as f64 / a.view_seconds as f64,
+        memory()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    println!("# 5 s after the clients stopped: {}", memory());
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! report per device and sync, health changes and events (with retention). What counts as a
 //! change is decided here once ([`changes_between`]), so both stores record the same history.
 
+mod pg_rows;
 pub mod postgres;
 pub mod schema;
 pub mod sqlite;
+mod sqlite_rows;
 
 use crate::model::{DeviceReport, EventReport, SyncHealth};
 use serde::Serialize;
@@ -134,6 +136,14 @@ pub trait Store: Send + Sync + 'static {
         kinds: &[&str],
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
+    /// Devices written after `seq` (at most `limit`, oldest write first), each with the `seq`
+    /// of its last write: how a receiver loads its aggregates at start and follows what other
+    /// receivers sharing the database wrote.
+    fn changed_since(
+        &self,
+        seq: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(i64, DeviceRow)>, StoreError>> + Send;
     /// Drops events and changes received before `before`; returns how many rows went.
     fn prune(&self, before: i64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

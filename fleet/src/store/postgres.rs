@@ -10,7 +10,9 @@ use super::{
 use crate::model::{DeviceReport, EventReport, SyncHealth, SyncReport};
 use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls};
+
+use super::pg_rows::*;
 
 enum Job {
     Write(Vec<Record>, oneshot::Sender<Result<(), StoreError>>),
@@ -54,6 +56,9 @@ impl PgStore {
             .batch_execute(&ddl(Dialect::Postgres))
             .await
             .map_err(pg)?;
+        for m in super::schema::migrations(Dialect::Postgres) {
+            writer.batch_execute(m).await.map_err(pg)?;
+        }
         let reader = connect(url).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(writer_loop(writer, rx));
@@ -128,11 +133,12 @@ enum Op {
 
 const UPSERT_DEVICE: &str =
     "INSERT INTO devices(id, labels, agent_version, uptime_seconds, interval_seconds,
-    reported_time, outbox_dropped, first_seen, last_seen) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8)
+    reported_time, outbox_dropped, first_seen, last_seen, seq)
+    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,nextval('device_seq'))
   ON CONFLICT(id) DO UPDATE SET labels=excluded.labels, agent_version=excluded.agent_version,
     uptime_seconds=excluded.uptime_seconds, interval_seconds=excluded.interval_seconds,
     reported_time=excluded.reported_time, outbox_dropped=excluded.outbox_dropped,
-    last_seen=excluded.last_seen";
+    last_seen=excluded.last_seen, seq=excluded.seq";
 const DELETE_SYNCS: &str = "DELETE FROM syncs WHERE device=$1";
 const INSERT_CHANGE: &str =
     "INSERT INTO changes(device, sync, time, kind, from_value, to_value) VALUES ($1,$2,$3,$4,$5,$6)";
@@ -189,6 +195,11 @@ async fn commit<'a>(
     records: impl Iterator<Item = &'a Record> + Clone,
 ) -> Result<(), StoreError> {
     let tx = client.transaction().await.map_err(pg)?;
+    // Receivers sharing the database commit one at a time, so `seq` values become visible in
+    // their order and a reader following `seq` misses no write.
+    tx.execute("SELECT pg_advisory_xact_lock(7243)", &[])
+        .await
+        .map_err(pg)?;
     let ids: Vec<String> = records
         .clone()
         .filter_map(|r| match r {
@@ -290,64 +301,6 @@ async fn commit<'a>(
     tx.commit().await.map_err(pg)
 }
 
-fn opt_i64(v: Option<u64>) -> Option<i64> {
-    v.map(|x| x as i64)
-}
-
-const DEVICE_COLUMNS: &str = "id, labels, agent_version, uptime_seconds, interval_seconds, reported_time, outbox_dropped, first_seen, last_seen";
-const SYNC_COLUMNS: &str = "device, name, revision, highest_verified, health, last_error, last_success, drift_corrections, source_reachable, source_unreachable_since, waiting";
-const EVENT_COLUMNS: &str = "device, sync, kind, message, reported_time, received";
-
-fn device_row(row: &Row) -> DeviceRow {
-    let labels: String = row.get(1);
-    DeviceRow {
-        report: DeviceReport {
-            id: row.get(0),
-            labels: serde_json::from_str(&labels).unwrap_or_default(),
-            agent_version: row.get(2),
-            uptime_seconds: row.get::<_, i64>(3) as u64,
-            interval_seconds: row.get::<_, Option<i64>>(4).map(|x| x as u64),
-            reported_time: row.get(5),
-            outbox_dropped: row.get::<_, i64>(6) as u64,
-            syncs: Vec::new(),
-        },
-        first_seen: row.get(7),
-        last_seen: row.get(8),
-    }
-}
-
-fn sync_row(row: &Row) -> (String, SyncReport) {
-    let health: String = row.get(4);
-    (
-        row.get(0),
-        SyncReport {
-            name: row.get(1),
-            revision: row.get::<_, Option<i64>>(2).map(|x| x as u64),
-            highest_verified: row.get::<_, Option<i64>>(3).map(|x| x as u64),
-            health: SyncHealth::parse(&health).unwrap_or(SyncHealth::NeverSynced),
-            last_error: row.get(5),
-            last_success: row.get(6),
-            drift_corrections: row.get::<_, i64>(7) as u64,
-            source_reachable: row.get(8),
-            source_unreachable_since: row.get(9),
-            waiting: row.get(10),
-        },
-    )
-}
-
-fn event_row(row: &Row) -> StoredEvent {
-    StoredEvent {
-        event: EventReport {
-            device: row.get(0),
-            sync: row.get(1),
-            kind: row.get(2),
-            message: row.get(3),
-            reported_time: row.get(4),
-        },
-        received: row.get(5),
-    }
-}
-
 impl Store for PgStore {
     async fn write(&self, records: Vec<Record>) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
@@ -365,6 +318,25 @@ impl Store for PgStore {
         let mut devices: Vec<DeviceRow> = d.iter().map(device_row).collect();
         super::attach_syncs(&mut devices, s.iter().map(sync_row).collect());
         Ok(devices)
+    }
+
+    async fn changed_since(
+        &self,
+        seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, DeviceRow)>, StoreError> {
+        let q = super::schema::changed_since("$1", "$2");
+        let rows = self
+            .reader
+            .query(&q, &[&seq, &(limit as i64)])
+            .await
+            .map_err(pg)?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let sync = r.get::<_, Option<&str>>(11).map(|_| sync_at(r, 10).1);
+            super::schema::fold_changed(&mut out, r.get(9), || device_row(r), sync);
+        }
+        Ok(out)
     }
 
     async fn device(&self, id: &str, limit: usize) -> Result<Option<DeviceDetail>, StoreError> {

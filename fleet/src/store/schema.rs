@@ -43,7 +43,7 @@ pub fn ddl(dialect: Dialect) -> String {
 CREATE TABLE IF NOT EXISTS devices(id TEXT PRIMARY KEY, labels TEXT NOT NULL,
   agent_version TEXT NOT NULL, uptime_seconds {int} NOT NULL, interval_seconds {int},
   reported_time TEXT NOT NULL, outbox_dropped {int} NOT NULL, first_seen {int} NOT NULL,
-  last_seen {int} NOT NULL);
+  last_seen {int} NOT NULL, seq {int} NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS syncs(device TEXT NOT NULL, name TEXT NOT NULL, revision {int},
   highest_verified {int}, health TEXT NOT NULL, last_error TEXT, last_success TEXT,
   drift_corrections {int} NOT NULL, source_reachable {boolean} NOT NULL,
@@ -60,6 +60,53 @@ CREATE INDEX IF NOT EXISTS events_kind ON events(kind, id);
 CREATE INDEX IF NOT EXISTS events_received ON events(received);
 "
     )
+}
+
+/// Statements run after [`ddl`] (each on its own; an error of the first one, the column that
+/// databases made before it already have, is ignored). `seq` orders device rows by their last
+/// write, so a receiver can read what others sharing the database wrote
+/// ([`crate::store::Store::changed_since`]).
+pub fn migrations(dialect: Dialect) -> [&'static str; 3] {
+    match dialect {
+        Dialect::Sqlite => [
+            "ALTER TABLE devices ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX IF NOT EXISTS devices_seq ON devices(seq)",
+            "SELECT 1",
+        ],
+        Dialect::Postgres => [
+            "ALTER TABLE devices ADD COLUMN IF NOT EXISTS seq BIGINT NOT NULL DEFAULT 0",
+            "CREATE INDEX IF NOT EXISTS devices_seq ON devices(seq)",
+            "CREATE SEQUENCE IF NOT EXISTS device_seq",
+        ],
+    }
+}
+
+/// Device rows written after `seq` $1 (at most $2 devices, by seq) with their syncs, in one
+/// statement (one snapshot): device columns, `seq`, then the sync columns (NULL without syncs).
+pub fn changed_since(p1: &str, p2: &str) -> String {
+    format!(
+        "SELECT d.id, d.labels, d.agent_version, d.uptime_seconds, d.interval_seconds,
+   d.reported_time, d.outbox_dropped, d.first_seen, d.last_seen, d.seq, s.device, s.name,
+   s.revision, s.highest_verified, s.health, s.last_error, s.last_success, s.drift_corrections,
+   s.source_reachable, s.source_unreachable_since, s.waiting
+ FROM (SELECT * FROM devices WHERE seq > {p1} ORDER BY seq LIMIT {p2}) d
+ LEFT JOIN syncs s ON s.device = d.id ORDER BY d.seq, s.name"
+    )
+}
+
+/// Appends `(seq, device, sync)` rows (ordered by seq) to devices, one per seq.
+pub(crate) fn fold_changed(
+    out: &mut Vec<(i64, super::DeviceRow)>,
+    seq: i64,
+    device: impl FnOnce() -> super::DeviceRow,
+    sync: Option<crate::model::SyncReport>,
+) {
+    if out.last().is_none_or(|(s, _)| *s != seq) {
+        out.push((seq, device()));
+    }
+    if let (Some(sync), Some((_, d))) = (sync, out.last_mut()) {
+        d.report.syncs.push(sync);
+    }
 }
 
 #[cfg(test)]

@@ -8,12 +8,14 @@ use super::{
     change_columns, change_from_columns, changes_between, commit_isolated, Change, DeviceDetail,
     DeviceRow, Record, Store, StoreError, StoredEvent,
 };
-use crate::model::{DeviceReport, EventReport, SyncHealth, SyncReport};
+use crate::model::{DeviceReport, EventReport, SyncHealth};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
+
+use super::sqlite_rows::*;
 
 type WriteReply = oneshot::Sender<Result<(), StoreError>>;
 /// A change row as read: device, sync, time, kind, from, to.
@@ -31,7 +33,7 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
-fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+pub(super) fn err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |e| StoreError::Sqlite {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -52,6 +54,15 @@ impl SqliteStore {
         writer
             .execute_batch(&ddl(Dialect::Sqlite))
             .map_err(err(path))?;
+        for (i, m) in super::schema::migrations(Dialect::Sqlite)
+            .iter()
+            .enumerate()
+        {
+            match writer.execute_batch(m) {
+                Err(e) if i > 0 => return Err(err(path)(e)),
+                _ => {}
+            }
+        }
         let (tx, rx) = mpsc::channel();
         let p = path.to_path_buf();
         std::thread::Builder::new()
@@ -166,11 +177,12 @@ fn put_heartbeat(tx: &Connection, r: &DeviceReport, now: i64) -> rusqlite::Resul
     let labels = serde_json::to_string(&r.labels).unwrap_or_else(|_| "{}".into());
     tx.prepare_cached(
         "INSERT INTO devices(id, labels, agent_version, uptime_seconds, interval_seconds,
-           reported_time, outbox_dropped, first_seen, last_seen) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)
+           reported_time, outbox_dropped, first_seen, last_seen, seq) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,
+           (SELECT coalesce(max(seq), 0) + 1 FROM devices))
          ON CONFLICT(id) DO UPDATE SET labels=excluded.labels, agent_version=excluded.agent_version,
            uptime_seconds=excluded.uptime_seconds, interval_seconds=excluded.interval_seconds,
            reported_time=excluded.reported_time, outbox_dropped=excluded.outbox_dropped,
-           last_seen=excluded.last_seen",
+           last_seen=excluded.last_seen, seq=excluded.seq",
     )?
     .execute(params![
         r.id,
@@ -248,85 +260,6 @@ fn prune(conn: &Connection, path: &Path, before: i64) -> Result<u64, StoreError>
     Ok((a + b) as u64)
 }
 
-const DEVICE_COLUMNS: &str = "id, labels, agent_version, uptime_seconds, interval_seconds, reported_time, outbox_dropped, first_seen, last_seen";
-const SYNC_COLUMNS: &str = "device, name, revision, highest_verified, health, last_error, last_success, drift_corrections, source_reachable, source_unreachable_since, waiting";
-
-fn device_row(row: &rusqlite::Row) -> rusqlite::Result<DeviceRow> {
-    let labels: String = row.get(1)?;
-    Ok(DeviceRow {
-        report: DeviceReport {
-            id: row.get(0)?,
-            labels: serde_json::from_str(&labels).unwrap_or_default(),
-            agent_version: row.get(2)?,
-            uptime_seconds: row.get::<_, i64>(3)? as u64,
-            interval_seconds: row.get::<_, Option<i64>>(4)?.map(|x| x as u64),
-            reported_time: row.get(5)?,
-            outbox_dropped: row.get::<_, i64>(6)? as u64,
-            syncs: Vec::new(),
-        },
-        first_seen: row.get(7)?,
-        last_seen: row.get(8)?,
-    })
-}
-
-fn sync_row(row: &rusqlite::Row) -> rusqlite::Result<(String, SyncReport)> {
-    let health: String = row.get(4)?;
-    Ok((
-        row.get(0)?,
-        SyncReport {
-            name: row.get(1)?,
-            revision: row.get::<_, Option<i64>>(2)?.map(|x| x as u64),
-            highest_verified: row.get::<_, Option<i64>>(3)?.map(|x| x as u64),
-            health: SyncHealth::parse(&health).unwrap_or(SyncHealth::NeverSynced),
-            last_error: row.get(5)?,
-            last_success: row.get(6)?,
-            drift_corrections: row.get::<_, i64>(7)? as u64,
-            source_reachable: row.get(8)?,
-            source_unreachable_since: row.get(9)?,
-            waiting: row.get(10)?,
-        },
-    ))
-}
-
-fn event_row(row: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
-    Ok(StoredEvent {
-        event: EventReport {
-            device: row.get(0)?,
-            sync: row.get(1)?,
-            kind: row.get(2)?,
-            message: row.get(3)?,
-            reported_time: row.get(4)?,
-        },
-        received: row.get(5)?,
-    })
-}
-
-const EVENT_COLUMNS: &str = "device, sync, kind, message, reported_time, received";
-
-fn all_devices(c: &Connection, path: &Path) -> Result<Vec<DeviceRow>, StoreError> {
-    let e = err(path);
-    let mut q = c
-        .prepare(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id"))
-        .map_err(&e)?;
-    let mut devices: Vec<DeviceRow> = q
-        .query_map([], device_row)
-        .map_err(&e)?
-        .collect::<Result<_, _>>()
-        .map_err(&e)?;
-    let mut q = c
-        .prepare(&format!(
-            "SELECT {SYNC_COLUMNS} FROM syncs ORDER BY device, name"
-        ))
-        .map_err(&e)?;
-    let syncs: Vec<(String, SyncReport)> = q
-        .query_map([], sync_row)
-        .map_err(&e)?
-        .collect::<Result<_, _>>()
-        .map_err(&e)?;
-    super::attach_syncs(&mut devices, syncs);
-    Ok(devices)
-}
-
 impl Store for SqliteStore {
     async fn write(&self, records: Vec<Record>) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
@@ -336,6 +269,14 @@ impl Store for SqliteStore {
 
     async fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
         self.read(all_devices).await
+    }
+
+    async fn changed_since(
+        &self,
+        seq: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, DeviceRow)>, StoreError> {
+        self.read(move |c, p| changed_since(c, p, seq, limit)).await
     }
 
     async fn device(&self, id: &str, limit: usize) -> Result<Option<DeviceDetail>, StoreError> {

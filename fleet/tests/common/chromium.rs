@@ -177,6 +177,42 @@ impl Browser {
         );
     }
 
+    /// Waits (bounded: 30 s) until `done` holds: a form's answer may arrive after the click
+    /// returned (a password check under load takes a while).
+    pub fn wait_until(&self, what: &str, done: impl Fn(&Browser) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done(self) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 30 s for {what}: {} {}",
+                self.current_url(),
+                self.source()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the browser is at a URL containing `part`.
+    pub fn wait_url(&self, part: &str) {
+        self.wait_until(part, |b| b.current_url().contains(part));
+    }
+
+    /// Waits until an element matching `css` is on the page.
+    pub fn wait_for(&self, css: &str) {
+        self.wait_until(css, |b| b.count(css) > 0);
+    }
+
+    /// Signs in through the sign-in page (`/login`), as a person would.
+    pub fn sign_in(&self, base: &str, user: &str, password: &str) {
+        self.go(&format!("{base}/login"));
+        self.type_into("#username", user);
+        self.type_into("#password", password);
+        self.click("#signin-button");
+        self.wait_until("the signed-in page", |b| {
+            !b.current_url().contains("/login")
+        });
+    }
+
     /// A PNG of the viewport at `width`x`height`.
     pub fn screenshot(&self, out: &Path, width: u32, height: u32) {
         self.call(

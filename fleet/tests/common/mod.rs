@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod chromium;
+pub mod hydra;
 
 use ferry_fleet::pgtest::TestPostgres;
 use std::io::BufRead;
@@ -15,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 pub enum StoreKind {
     Sqlite,
     Postgres,
+    /// A PostgreSQL server another receiver may share (the test keeps it).
+    PostgresAt(String),
 }
 
 pub struct Receiver {
@@ -24,6 +27,8 @@ pub struct Receiver {
     child: Child,
     pub url: String,
     pg: Option<TestPostgres>,
+    /// An operator API token (`ferry-fleet token add tests --role operator`) for [`Self::get`].
+    pub api_token: String,
 }
 
 impl Receiver {
@@ -33,13 +38,18 @@ impl Receiver {
 
     /// Like [`Receiver::start`], with more lines for `fleet.yaml` (e.g. `idleTimeout: 1s`).
     pub fn start_with(devices: &[&str], store: StoreKind, extra_config: &str) -> Self {
+        Self::start_on(devices, store, extra_config, 0)
+    }
+
+    /// Like [`Receiver::start_with`], listening on `port` of 127.0.0.1 (0: any free port).
+    pub fn start_on(devices: &[&str], store: StoreKind, extra_config: &str, port: u16) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut args = vec!["dev-setup".to_string(), dir.path().display().to_string()];
         for d in devices {
             args.push("--device".into());
             args.push(d.to_string());
         }
-        args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+        args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
         let out = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
             .args(&args)
             .output()
@@ -49,17 +59,19 @@ impl Receiver {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let pg = match store {
-            StoreKind::Sqlite => None,
-            StoreKind::Postgres => Some(TestPostgres::start().unwrap()),
+        let (pg, pg_url) = match store {
+            StoreKind::Sqlite => (None, None),
+            StoreKind::Postgres => {
+                let pg = TestPostgres::start().unwrap();
+                let url = pg.url();
+                (Some(pg), Some(url))
+            }
+            StoreKind::PostgresAt(url) => (None, Some(url)),
         };
         let cfg = dir.path().join("fleet.yaml");
         let mut text = std::fs::read_to_string(&cfg).unwrap();
-        if let Some(pg) = &pg {
-            text = text.replace(
-                "  sqlite: fleet.db",
-                &format!("  postgres: \"{}\"", pg.url()),
-            );
+        if let Some(url) = &pg_url {
+            text = text.replace("  sqlite: fleet.db", &format!("  postgres: \"{url}\""));
         }
         text.push_str("clockFile: clock\nmaxBodyBytes: 65536\n");
         text.push_str(extra_config);
@@ -69,11 +81,20 @@ impl Receiver {
             .unwrap()
             .as_secs() as i64;
         std::fs::write(dir.path().join("clock"), t0.to_string()).unwrap();
+        // One token name per receiver: several receivers may share one database.
+        static RECEIVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = RECEIVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("tests-{}-{n}", std::process::id());
+        let api_token = fleet_cli(&cfg, &["token", "add", &name, "--role", "operator"], "");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
             .args(["run", "--config"])
             .arg(&cfg)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var("FLEET_DEBUG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -91,7 +112,41 @@ impl Receiver {
             child,
             url,
             pg,
+            api_token,
         }
+    }
+
+    /// `ferry-fleet user add NAME --role ROLE` with `password` on standard input.
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        fleet_cli(
+            &self.path("fleet.yaml"),
+            &["user", "add", name, "--role", role],
+            &format!("{password}\n"),
+        );
+    }
+
+    /// A client that shows redirects instead of following them (for sign-in flows).
+    pub fn raw_client(&self) -> ureq::Agent {
+        let ca = std::fs::read(self.path("ca.pem")).unwrap();
+        let tls =
+            ferry_bundle::tls::client_config(ferry_bundle::tls::Roots::Pem(&ca), None).unwrap();
+        ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .save_redirect_history(false)
+            .build()
+            .new_agent()
+    }
+
+    /// A line of the receiver process's `/proc/PID/status` (`VmRSS`, `VmHWM`) in KiB.
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
@@ -153,6 +208,7 @@ impl Receiver {
         let mut resp = self
             .client(None)
             .get(&format!("{}{path}", self.url))
+            .header("Authorization", &format!("Bearer {}", self.api_token))
             .call()
             .unwrap();
         (
@@ -188,6 +244,33 @@ impl Drop for Receiver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs a ferry-fleet command on `cfg` with `stdin`; its standard output, trimmed.
+pub fn fleet_cli(cfg: &std::path::Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry-fleet"))
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "ferry-fleet {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// A heartbeat body.

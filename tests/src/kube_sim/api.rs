@@ -206,6 +206,9 @@ impl Api {
                 drop(state);
                 self.resource(req, id.as_ref(), "", v, rest)
             }
+            ["apis", g, v, _, ..] if !types.iter().any(|t| t.group == *g && t.version == *v) => {
+                super::errors::page_not_found()
+            }
             ["apis", g, v, rest @ ..] => {
                 drop(state);
                 self.resource(req, id.as_ref(), g, v, rest)
@@ -442,7 +445,8 @@ impl Api {
             ("DELETE", Some(name)) => {
                 let opts = DeleteOptions::parse(&req.body, &|k| req.query(k).map(str::to_string))?;
                 let d = state.delete_with(&t.rt, &ns, name, &opts)?;
-                Ok(Response::json(d.code, &d.body))
+                let warned = crate::kube_sim::deletion::warnings(&t.rt, &opts);
+                Ok(with_warnings(Response::json(d.code, &d.body), &warned))
             }
             (m, _) => Err(ApiError::new(
                 405,

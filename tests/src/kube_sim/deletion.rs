@@ -78,6 +78,15 @@ impl DeleteOptions {
     }
 }
 
+/// The warnings of a DELETE: batch/v1 Jobs deleted without a propagation policy keep their
+/// pods, and the Job storage says so (`pkg/registry/batch/job/storage`).
+pub fn warnings(rt: &ResourceType, opts: &DeleteOptions) -> Vec<String> {
+    if rt.group == "batch" && rt.kind == "Job" && opts.propagation.is_none() {
+        return vec!["child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning".into()];
+    }
+    Vec::new()
+}
+
 /// The answer to a DELETE.
 #[derive(Debug, Clone)]
 pub struct Deleted {
@@ -216,7 +225,11 @@ impl State {
                 .as_array()
                 .is_some_and(|f| !f.is_empty())
             {
-                return Err(ApiError::conflict("namespaces", name, "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."));
+                // 1.37 answers the Terminating namespace as it is (older servers: 409).
+                return Ok(Deleted {
+                    code: 200,
+                    body: Self::render(&stored),
+                });
             }
         }
         if rt.kind == "CustomResourceDefinition" && !is_deleting(&obj) {
@@ -227,6 +240,10 @@ impl State {
             set_finalizers(&mut obj, &list);
             super::controllers::crd::set_condition(&mut obj, "Terminating", "True", "InstanceDeletionPending",
                 "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon", &now);
+            // The CRD registry's own Delete: a deletionTimestamp, no grace period, no new
+            // generation (apiextensions `registry/customresourcedefinition/etcd.go`).
+            obj["metadata"]["deletionTimestamp"] = json!(now);
+            return Ok(self.store_pending(key, stored, obj, opts.dry_run));
         }
         let list = gc_finalizers(rt, &obj, opts);
         set_finalizers(&mut obj, &list);

@@ -18,6 +18,16 @@ pub struct ApiError {
 /// The etcd3 store's message for a continue token that was compacted away.
 pub const INCONSISTENT_CONTINUE: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
+/// The mux's answer for a path under a group version nobody serves (e.g. once its CRD is
+/// gone): plain text, not a `Status`.
+pub fn page_not_found() -> Response {
+    Response::new(
+        404,
+        "text/plain; charset=utf-8",
+        b"404 page not found\n".to_vec(),
+    )
+}
+
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -66,7 +76,10 @@ impl ApiError {
             "Conflict",
             format!("Operation cannot be fulfilled on {resource} \"{name}\": {why}"),
         );
-        e.details = json!({"name": name, "kind": resource});
+        e.details = match resource.split_once('.') {
+            Some((plural, group)) => json!({"name": name, "group": group, "kind": plural}),
+            None => json!({"name": name, "kind": resource}),
+        };
         e
     }
     /// 403 as `apierrors.NewForbidden` words it: `R "name" is forbidden: why`.
@@ -121,6 +134,10 @@ impl ApiError {
             "kind": "Status", "apiVersion": "v1", "metadata": {},
             "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code,
         });
+        if self.reason.is_empty() {
+            // StatusReasonUnknown is omitted (`omitempty`).
+            status.as_object_mut().map(|s| s.remove("reason"));
+        }
         if !self.details.is_null() {
             status["details"] = self.details.clone();
         }

@@ -167,7 +167,22 @@ pub fn list(
     if items.len() < total {
         let last = items.last().map(item_key).unwrap_or_default();
         meta["continue"] = json!(encode_token(list_rv.max(0), &key_text(&last)));
-        meta["remainingItemCount"] = json!(total - items.len());
+        // The etcd3 store counts what remains only when no selector filters the list.
+        if label.is_empty() && field.is_empty() {
+            meta["remainingItemCount"] = json!(total - items.len());
+        }
+    } else if rt.crd.is_some() {
+        // Unstructured lists write their empty continue token.
+        meta["continue"] = json!("");
+    }
+    if rt.crd.is_none() {
+        // Typed lists encode their items without kind and apiVersion.
+        for item in &mut items {
+            if let Some(m) = item.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+        }
     }
     if super::tables::wanted(req, rt) {
         return Ok(super::tables::namespaces(&items, meta));

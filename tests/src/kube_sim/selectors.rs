@@ -72,6 +72,11 @@ impl LabelSelector {
         Ok(LabelSelector(reqs))
     }
 
+    /// Selects everything (no requirement).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.0.iter().all(|r| match r {
             Req::Eq(k, v) => labels.get(k) == Some(v),

@@ -76,10 +76,17 @@ fn selector_string(obj: &Value) -> String {
 /// The `autoscaling/v1` Scale of an object.
 pub fn scale_of(obj: &Value) -> Value {
     let m = &obj["metadata"];
-    json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+    let mut scale = json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"], "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
         "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
-        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector_string(obj)}})
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector_string(obj)}});
+    if scale["status"]["selector"] == "" {
+        // `selector` is omitempty (a CRD without `labelSelectorPath`).
+        scale["status"]
+            .as_object_mut()
+            .map(|s| s.remove("selector"));
+    }
+    scale
 }
 
 impl State {

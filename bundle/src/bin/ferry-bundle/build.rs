@@ -55,9 +55,13 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Built> {
         );
     }
     prepare_out(spec.out, spec.force)?;
+    let mut generated = Vec::new();
     let hidden = match crate::render::detect(spec.src) {
         Renderer::Kustomize => {
-            write_rendered(spec.out, &crate::render::kustomize(spec.src)?)?;
+            let rendered = crate::render::kustomize(spec.src)?;
+            write_rendered(spec.out, &rendered)?;
+            generated = ferry_bundle::sops::publish::find(spec.src, spec.out, RENDERED, &rendered)
+                .map_err(|e| anyhow::anyhow!(e))?;
             Vec::new()
         }
         Renderer::Helm => {
@@ -78,7 +82,13 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Built> {
         .filter(|f| !host.as_ref().is_some_and(|h| h.is_source(&f.entry.path)))
         .cloned()
         .collect();
-    let content = check_content(&cluster, &spec.vars, spec.strict_substitution)?;
+    let mut content = check_content(&cluster, &spec.vars, spec.strict_substitution)?;
+    // A generated Secret whose every key comes from a SOPS source travels encrypted.
+    content.plaintext_secrets.retain(|origin| {
+        !generated
+            .iter()
+            .any(|g| &g.origin == origin && g.plain_keys.is_empty())
+    });
     if !content.plaintext_secrets.is_empty() {
         let list = content.plaintext_secrets.join(", ");
         if spec.require_encrypted_secrets {
@@ -107,9 +117,30 @@ pub fn build(spec: &BuildSpec, key: Option<&SigningKey>) -> Result<Built> {
     manifest.images = images;
     manifest.targets = spec.targets.clone();
     manifest.rollout = spec.rollout_percent.map(|p| Rollout { percent: Some(p) });
-    manifest.host = host;
     manifest.allow_mass_prune = spec.allow_mass_prune || (empty && spec.allow_empty);
     manifest.sops = content.sops;
+    manifest.generated_secrets = generated.into_iter().map(|g| g.entry).collect();
+    // Host files marked `sops` and generator sources are listed too, with their recipients.
+    use ferry_bundle::sops::Format;
+    let host_sops = host.iter().flat_map(|h| &h.files).filter(|f| f.sops);
+    let others = host_sops
+        .map(|f| (f.source.as_str(), Format::for_path(&f.source)))
+        .chain(manifest.generated_secrets.iter().flat_map(|g| {
+            let envs = g.envs.iter().map(|p| (p.as_str(), Format::Dotenv));
+            envs.chain(g.files.iter().map(|f| (f.path.as_str(), Format::Binary)))
+        }));
+    for (path, format) in others {
+        let bytes = fs::read(spec.out.join(path)).with_context(|| format!("reading {path}"))?;
+        let summary = ferry_bundle::sops::inspect_as(path, &bytes, format)
+            .with_context(|| format!("{path} is used as a SOPS file"))?;
+        manifest.sops.push(ferry_bundle::manifest::SopsFile {
+            path: path.to_string(),
+            recipients: summary.recipients,
+        });
+    }
+    manifest.sops.sort_by(|a, b| a.path.cmp(&b.path));
+    manifest.sops.dedup_by(|a, b| a.path == b.path);
+    manifest.host = host;
     let yaml = manifest.to_yaml();
     Manifest::parse(yaml.as_bytes()).context("built manifest does not parse back")?;
     layout::write_atomic(&spec.out.join(ferry_bundle::MANIFEST_FILE), yaml.as_bytes())?;
@@ -260,8 +291,11 @@ fn prepare_out(out: &Path, force: bool) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
 }
 
+/// The bundle file a Kustomize or Helm source renders to.
+const RENDERED: &str = "rendered.yaml";
+
 fn write_rendered(out: &Path, yaml: &[u8]) -> Result<()> {
-    fs::write(out.join("rendered.yaml"), yaml).context("writing rendered.yaml")
+    fs::write(out.join(RENDERED), yaml).context("writing rendered.yaml")
 }
 
 /// Copies the content files of `src` into `out`; returns the hidden entries left out.

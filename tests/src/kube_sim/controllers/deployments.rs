@@ -6,7 +6,7 @@ use super::super::deletion::is_deleting;
 use super::super::store::{Key, State};
 use super::apps::{counters, replicas, template_hash, HASH_LABEL, REVISION};
 use super::pods::{self, is_ready};
-use super::{condition, merge_condition, name_hash};
+use super::{condition, name_hash, set_condition_last};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -76,10 +76,10 @@ pub fn deployments(state: &mut State) {
                              "ownerReferences": [super::controller_ref(&d)]},
                 "spec": {"replicas": want, "minReadySeconds": d["spec"]["minReadySeconds"].as_i64().unwrap_or(0), "selector": selector, "template": template}});
                 state.create_as_controller("apps", "ReplicaSet", &ns, rs);
-                state.mutate(&key, |o| {
+                state.mutate_through(&key, "status", |o| {
                     o["metadata"]["annotations"][REVISION] = json!(revision.to_string())
                 });
-                conds = merge_condition(
+                conds = set_condition_last(
                     &conds,
                     condition(
                         "Progressing",
@@ -93,7 +93,7 @@ pub fn deployments(state: &mut State) {
                     .as_array()
                     .is_none_or(|c| !c.iter().any(|c| c["type"] == "Available"))
                 {
-                    conds = merge_condition(
+                    conds = set_condition_last(
                         &conds,
                         condition(
                             "Available",
@@ -149,7 +149,17 @@ pub fn deployments(state: &mut State) {
             Duration::from_secs(d["spec"]["progressDeadlineSeconds"].as_u64().unwrap_or(600));
         let stalled = !complete
             && state.elapsed_since_first_seen(&progress_key, deadline + Duration::from_secs(1));
-        let progressing = if complete {
+        // A scaling event of a complete rollout leaves Progressing alone (the controller's
+        // `sync` path, not `syncRolloutStatus`).
+        let done_with = format!("ReplicaSet \"{new_rs_name}\" has successfully progressed.");
+        let settled = conds.as_array().and_then(|c| {
+            c.iter()
+                .find(|c| c["type"] == "Progressing" && c["message"] == done_with.as_str())
+                .cloned()
+        });
+        let progressing = if let Some(settled) = settled {
+            settled
+        } else if complete {
             condition(
                 "Progressing",
                 "True",
@@ -200,9 +210,9 @@ pub fn deployments(state: &mut State) {
                 &now,
             )
         };
-        // The real controller lists Available first once it has both.
-        let mut ordered = merge_condition(&conds, available_cond);
-        ordered = merge_condition(&ordered, progressing);
+        // The condition changed last comes last (Available, then Progressing once complete).
+        let mut ordered = set_condition_last(&conds, available_cond);
+        ordered = set_condition_last(&ordered, progressing);
         let mut status = Value::Object(counters(&[
             ("replicas", total),
             ("updatedReplicas", updated),

@@ -131,7 +131,13 @@ impl State {
         else {
             return stored.managers.clone();
         };
-        let time = now_rfc3339();
+        // The scale subresource's conversion back to the parent loses the entry's time
+        // (kube-apiserver 1.37: `subresource: scale` entries carry none).
+        let time = if subresource == "scale" {
+            String::new()
+        } else {
+            now_rfc3339()
+        };
         let writer = Writer {
             manager,
             api_version,
@@ -149,6 +155,17 @@ impl State {
     /// Changes an object outside its status (a controller's update, recorded in managedFields
     /// as `k3s`); `generation`, where the kind has one, follows spec changes. No-op when `f` changes nothing.
     pub fn mutate(&mut self, key: &Key, f: impl FnOnce(&mut Value)) -> bool {
+        self.mutate_through(key, "", f)
+    }
+
+    /// [`State::mutate`] through `subresource` (the deployment controller writes its revision
+    /// annotation with UpdateStatus, so its `status` entry owns it).
+    pub fn mutate_through(
+        &mut self,
+        key: &Key,
+        subresource: &str,
+        f: impl FnOnce(&mut Value),
+    ) -> bool {
         let Some(stored) = self.objects.get(key) else {
             return false;
         };
@@ -174,7 +191,7 @@ impl State {
         }
         // The controller's Update takes what it changed (e.g. the Deployment revision
         // annotation), as the real field manager records it.
-        let managers = self.managers_after(key, &obj, MANAGER, "");
+        let managers = self.managers_after(key, &obj, MANAGER, subresource);
         if let Some(stored) = self.objects.get_mut(key) {
             stored.obj = obj;
             stored.managers = managers;
@@ -369,5 +386,29 @@ pub fn merge_condition(conds: &Value, new: Value) -> Value {
         }
         None => list.push(new),
     }
+    Value::Array(list)
+}
+
+/// `conds` with `new` set as the deployment controller sets a condition
+/// (`SetDeploymentCondition`): unchanged when it says the same, else the old one of its type
+/// removed (its `lastTransitionTime` kept when the status stays) and `new` appended, so the
+/// condition changed last comes last.
+pub fn set_condition_last(conds: &Value, new: Value) -> Value {
+    let mut list: Vec<Value> = conds.as_array().cloned().unwrap_or_default();
+    let mut n = new;
+    if let Some(i) = list.iter().position(|c| c["type"] == n["type"]) {
+        let old = &list[i];
+        if ["status", "reason", "message"]
+            .iter()
+            .all(|k| old[*k] == n[*k])
+        {
+            return Value::Array(list);
+        }
+        if old["status"] == n["status"] {
+            n["lastTransitionTime"] = old["lastTransitionTime"].clone();
+        }
+        list.remove(i);
+    }
+    list.push(n);
     Value::Array(list)
 }

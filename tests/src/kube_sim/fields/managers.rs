@@ -64,6 +64,9 @@ impl ManagerEntry {
         if !self.subresource.is_empty() {
             v["subresource"] = json!(self.subresource);
         }
+        if self.time.is_empty() {
+            v.as_object_mut().map(|m| m.remove("time"));
+        }
         v
     }
 }

@@ -5,7 +5,7 @@
 //! resources' metadata), and type, `required` and `enum` checks answered as 422 causes.
 
 use super::immutable::{ErrorKind, FieldError};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const MAX_DEPTH: usize = 64;
 
@@ -257,7 +257,7 @@ fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<FieldError>, de
         let got = type_name(v);
         errors.push(FieldError {
             field: path.into(),
-            kind: ErrorKind::Invalid,
+            kind: ErrorKind::TypeInvalid,
             message: format!(
                 "Invalid value: \"{got}\": {path} in body must be of type {expected}: \"{got}\""
             ),
@@ -298,6 +298,26 @@ fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<FieldError>, de
             }
         }
         _ => {}
+    }
+}
+
+/// What the CRD registry adds to a CustomResourceDefinition: `spec.conversion` defaults to
+/// `strategy: None`, and a create starts with an empty status holding the storage version
+/// (`PrepareForCreate`), which the naming and establishing controllers fill in later.
+pub fn definition_defaults(crd: &mut Value, old: Option<&Value>) {
+    if crd["spec"]["conversion"].is_null() {
+        crd["spec"]["conversion"] = json!({"strategy": "None"});
+    }
+    if old.is_none() {
+        let stored: Vec<Value> = crd["spec"]["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["storage"] == true)
+            .map(|v| v["name"].clone())
+            .collect();
+        crd["status"] = json!({"acceptedNames": {"kind": "", "plural": ""},
+            "conditions": null, "storedVersions": stored});
     }
 }
 

@@ -20,6 +20,8 @@ pub struct FieldError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     Invalid,
+    /// `field.TypeInvalid` (a CRD schema's `type`).
+    TypeInvalid,
     Forbidden,
 }
 
@@ -28,6 +30,7 @@ impl ErrorKind {
     pub fn reason(self) -> &'static str {
         match self {
             ErrorKind::Invalid => "FieldValueInvalid",
+            ErrorKind::TypeInvalid => "FieldValueTypeInvalid",
             ErrorKind::Forbidden => "FieldValueForbidden",
         }
     }

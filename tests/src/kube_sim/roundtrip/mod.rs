@@ -129,6 +129,15 @@ pub fn decode_body(
             meta.remove(k);
         }
     }
+    // structured-merge-diff names the applied object by the namespace its body gives.
+    let applied_ns = body["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let applied = Target {
+        namespace: &applied_ns,
+        ..*t
+    };
     let unknown: Vec<(String, String)> = if let Some(root) = t.builtin_type() {
         let findings = decode::decode(&schema::k8s().types, &root, body);
         if verb == WriteVerb::Apply && !findings.smd_type_errors.is_empty() {
@@ -138,7 +147,7 @@ pub fn decode_body(
                 .map(|u| format!("{}: field not declared in schema", u.smd_path))
                 .collect();
             lines.extend(findings.smd_type_errors);
-            return Err(typed_patch_failure(t, &lines));
+            return Err(typed_patch_failure(&applied, &lines));
         }
         if let Some(e) = findings.error {
             return Err(t.cannot_handle(&e));
@@ -157,7 +166,7 @@ pub fn decode_body(
                 })
                 .collect();
             if !lines.is_empty() {
-                return Err(typed_patch_failure(t, &lines));
+                return Err(typed_patch_failure(&applied, &lines));
             }
         }
         let meta_type = schema::TypeRef {
@@ -185,7 +194,7 @@ pub fn decode_body(
         return Ok(Vec::new());
     }
     if verb == WriteVerb::Apply {
-        return Err(typed_patch_error(t, &unknown));
+        return Err(typed_patch_error(&applied, &unknown));
     }
     match validation {
         FieldValidation::Ignore => Ok(Vec::new()),
@@ -271,6 +280,7 @@ pub fn normalize(
         ("", "Service") => defaults::service::allocate(obj, old, &cluster.services)?,
         // The Job strategy generates the selector in Validate of a create only.
         ("batch", "Job") if old.is_none() => defaults::workloads::job_selector(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => crd::definition_defaults(obj, old),
         _ => {}
     }
     if let Some(root) = t.builtin_type() {

@@ -5,6 +5,21 @@ use crate::kube_sim::errors::ApiError;
 use crate::kube_sim::resources::ResourceType;
 use serde_json::Value;
 
+/// A merge or strategic patch must be a JSON object (the patch decodes into a Go map).
+pub(super) fn check_patch_object(patch: &Value) -> Result<(), ApiError> {
+    let go_type = match patch {
+        Value::Object(_) => return Ok(()),
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Array(_) => "array",
+        Value::Bool(_) => "bool",
+        Value::Null => return Ok(()),
+    };
+    Err(ApiError::bad_request(format!(
+        "error decoding patch: json: cannot unmarshal {go_type} into Go value of type map[string]interface {{}}"
+    )))
+}
+
 /// Checks the body's apiVersion/kind against the URL.
 pub(super) fn check_body(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
     if !body.is_object() {
@@ -77,7 +92,11 @@ pub(super) fn check_resource_version(
 ) -> Result<(), ApiError> {
     if let Some(rv) = body["metadata"]["resourceVersion"].as_str() {
         if Some(rv) != old["metadata"]["resourceVersion"].as_str() {
-            return Err(ApiError::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", rt.qualified())));
+            return Err(ApiError::conflict(
+                &rt.qualified(),
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
         }
     }
     Ok(())

@@ -10,11 +10,12 @@ use crate::kube_sim::schema;
 use serde_json::{json, Value};
 
 /// The fields a write to this (sub)resource does not own: `status` on the main resource of
-/// kinds with a status subresource (their strategies reset it), everything but `status` on the
-/// status subresource.
+/// kinds with a status subresource (their strategies reset it), `spec` on the status
+/// subresource (the status strategies' reset fields; metadata a status write changes, such
+/// as the Deployment revision annotation, is owned by its writer).
 pub fn ignored(rt: &ResourceType, subresource: &str) -> FieldSet {
     match subresource {
-        "status" => managers::top_level(&["spec", "metadata"]),
+        "status" => managers::top_level(&["spec"]),
         _ if rt.has_status() => managers::top_level(&["status"]),
         _ => FieldSet::new(),
     }
@@ -48,6 +49,22 @@ pub fn apply(
     };
     let ignored = ignored(rt, writer.subresource);
     let invalid = |m: String| ApiError::invalid(&rt.kind, name, vec![(String::new(), m)]);
+    // An existing object nobody manages (every entry emptied, or never tracked) is first
+    // given to `before-first-apply` as an Update from the zero object (apimachinery
+    // `skipnonapplied.go`), so the applier does not silently take what is there.
+    let first: Vec<ManagerEntry>;
+    let current = if current.is_empty() && live["metadata"]["uid"].is_string() {
+        let before = Writer {
+            manager: BEFORE_FIRST_APPLY,
+            subresource: "",
+            ..writer.clone()
+        };
+        first = fields::managers::update(&typed, &zero(rt), live, &[], &before, &ignored)
+            .map_err(invalid)?;
+        &first[..]
+    } else {
+        current
+    };
     let (mut merged, managers) =
         match fields::managers::apply(&typed, live, config, current, writer, force, &ignored) {
             Ok(r) => r,
@@ -72,6 +89,8 @@ pub fn apply(
     update_last_applied(&mut merged, config, writer.manager);
     Ok((merged, managers))
 }
+
+const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 

@@ -140,18 +140,22 @@ impl State {
                 Some(old),
             ) => {
                 let mut new = old.obj.clone();
+                if matches!(req.verb, WriteVerb::MergePatch | WriteVerb::StrategicPatch) {
+                    super::checks::check_patch_object(&req.body)?;
+                }
                 match req.verb {
                     WriteVerb::MergePatch => fields::merge_patch(&mut new, &req.body),
                     WriteVerb::StrategicPatch => strategic_patch(rt, &mut new, &req.body)?,
                     // The real server answers every failed operation with this bare 422
                     // (`NewGenericServerResponse`, no causes; checked on kube-apiserver 1.37).
                     _ => fields::json_patch::apply(&mut new, &req.body).map_err(|_| {
-                        ApiError::new(
+                        let mut e = ApiError::new(
                             422,
                             "Invalid",
-                            "the server rejected our request due to an error in our request"
-                                .to_string(),
-                        )
+                            "the server rejected our request due to an error in our request",
+                        );
+                        e.details = json!({});
+                        e
                     })?,
                 }
                 check_body(rt, &new)?;

@@ -164,5 +164,14 @@ pub(super) fn inspect(a: &Args) -> Result<(), CliError> {
             println!("  {}  for {}", f.path, f.recipients.join(", "));
         }
     }
+    for g in &m.generated_secrets {
+        let sources: Vec<&str> = g.sources().collect();
+        println!(
+            "generated Secret {}/{} from {}, completed on the device",
+            g.namespace,
+            g.name,
+            sources.join(", ")
+        );
+    }
     Ok(())
 }

@@ -69,7 +69,14 @@ pub fn defaults(obj: &mut Value) {
     }
     let status = m.entry("status").or_insert_with(|| json!({}));
     if let Some(s) = status.as_object_mut() {
-        s.entry("loadBalancer").or_insert_with(|| json!({}));
+        let lb = s.entry("loadBalancer").or_insert_with(|| json!({}));
+        // LoadBalancerIPMode: an ingress with an IP is a `VIP` unless it says otherwise.
+        let ingresses = lb.get_mut("ingress").and_then(Value::as_array_mut);
+        for ingress in ingresses.into_iter().flatten() {
+            if ingress["ip"].is_string() && ingress["ipMode"].is_null() {
+                ingress["ipMode"] = json!("VIP");
+            }
+        }
     }
 }
 
