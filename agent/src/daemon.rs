@@ -162,6 +162,7 @@ fn start_election(agent: &Arc<Agent>) {
     let Some(site) = agent.site.clone() else {
         return;
     };
+    crate::site::shutdown::release_on_term(site.clone());
     let a = agent.clone();
     let spawned = std::thread::Builder::new()
         .name("ferry-site".into())

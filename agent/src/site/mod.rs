@@ -10,6 +10,7 @@ pub mod elector;
 pub mod fence;
 pub mod lease;
 pub mod peers;
+pub mod shutdown;
 
 pub use config::SiteConfig;
 

@@ -254,6 +254,12 @@ impl Site {
         assert!(ok, "kill {sig} node {i}");
     }
 
+    /// SIGTERM (a clean shutdown), and reaped.
+    pub fn term(&mut self, i: usize) -> std::process::ExitStatus {
+        self.signal(i, "-TERM");
+        self.nodes[i].child.take().unwrap().wait().unwrap()
+    }
+
     /// kill -9, and reaped.
     pub fn kill(&mut self, i: usize) {
         let mut c = self.nodes[i].child.take().unwrap();

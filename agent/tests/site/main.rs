@@ -10,6 +10,7 @@
 mod common;
 mod drops;
 mod harness;
+mod hostile;
 mod proxy;
 mod real;
 mod scenarios;
