@@ -7,36 +7,11 @@ use crate::conn::ConnTimeouts;
 use crate::guard::{EventRate, RateLimiter};
 use crate::status::Staleness;
 use crate::store::Store;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where "now" comes from.
-#[derive(Debug, Clone)]
-pub enum Clock {
-    System,
-    /// Unix seconds read from a file on every call (tests move time with it).
-    File(PathBuf),
-}
-
-impl Clock {
-    pub fn now(&self) -> i64 {
-        let system = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        };
-        match self {
-            Clock::System => system(),
-            Clock::File(p) => std::fs::read_to_string(p)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or_else(system),
-        }
-    }
-}
+pub use crate::clock::Clock;
 
 /// Device ids bound by the connection's client certificate (empty without one).
 #[derive(Debug, Clone, Default)]

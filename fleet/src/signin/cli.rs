@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal, Read, Write};
 
 fn now() -> i64 {
-    crate::app::Clock::System.now()
+    crate::clock::Clock::System.now()
 }
 
 /// Reads one line from standard input; on a terminal, prompts twice with echo off.

@@ -91,7 +91,7 @@ impl SignIn {
 }
 
 /// Every minute: re-reads the retired devices and drops expired sessions and OIDC logins.
-pub async fn housekeeping(signin: std::sync::Arc<SignIn>, clock: crate::app::Clock) {
+pub async fn housekeeping(signin: std::sync::Arc<SignIn>, clock: crate::clock::Clock) {
     loop {
         signin.reload_retired().await;
         let now = clock.now();
