@@ -13,10 +13,16 @@ use super::roles::Role;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SigninConfig {
     /// A session unused this long ends (default 30m).
-    #[serde(default = "idle", deserialize_with = "ferry_bundle::config_file::duration")]
+    #[serde(
+        default = "idle",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
     pub idle_timeout: Duration,
     /// A session ends this long after sign-in, used or not (default 12h).
-    #[serde(default = "absolute", deserialize_with = "ferry_bundle::config_file::duration")]
+    #[serde(
+        default = "absolute",
+        deserialize_with = "ferry_bundle::config_file::duration"
+    )]
     pub absolute_timeout: Duration,
     #[serde(default)]
     pub login_rate: LoginRate,
