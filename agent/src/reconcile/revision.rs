@@ -295,7 +295,13 @@ impl Agent {
                 in_inventory: &in_inventory,
                 same_content: &plan.same_as_inventory,
                 checked: &checked,
-                concurrency: self.config.concurrency,
+                // One write at a time on a site node: the fence's check-to-send window then
+                // covers at most one request when the process is paused (docs/security.md).
+                concurrency: if self.config.site.is_some() {
+                    1
+                } else {
+                    self.config.concurrency
+                },
             };
             let out = apply::apply_stage(&ctx, objects).map_err(apply_err)?;
             self.note_stage(sync, &out)?;
