@@ -22,7 +22,7 @@ pub const DEVICE_HISTORY: usize = 50;
 impl<S: Store> App<S> {
     /// Waits for one of the [`crate::app::VIEWS_AT_ONCE`] view permits (bounds the memory of
     /// views computed at once, whatever the number of clients).
-    async fn view_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, StoreError> {
+    pub(crate) async fn view_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, StoreError> {
         self.views
             .acquire()
             .await

@@ -144,7 +144,7 @@ pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · ferry fleet</title>\
 <meta name=\"viewport\" content=\"width=device-width\"><link rel=\"stylesheet\" href=\"/style.css\"></head><body>\
-<header><h1>ferry fleet</h1><a href=\"/\">Overview</a><a href=\"/devices\">Devices</a>\
+<header><h1>ferry fleet</h1><a href=\"/\">Overview</a><a href=\"/devices\">Devices</a><a href=\"/sites\">Sites</a>\
 <a href=\"/api/overview\">JSON</a><a href=\"/logout\">Sign out</a></header><main>{body}</main></body></html>",
         esc(title)
     )

@@ -164,6 +164,7 @@ pub async fn heartbeat<S: Store>(
         let report = parse_heartbeat(&bytes).map_err(payload_reject)?;
         cred.authorize(&report.id).map_err(auth_reject)?;
         app.refuse_retired(&report.id)?;
+        app.check_site(&report)?;
         let received = app.clock.now();
         let record = Record::Heartbeat {
             report: report.clone(),

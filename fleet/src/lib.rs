@@ -23,6 +23,7 @@ pub mod run;
 pub mod safe;
 pub mod server;
 pub mod signin;
+pub mod site;
 pub mod status;
 pub mod store;
 pub mod table;

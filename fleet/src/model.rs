@@ -66,6 +66,7 @@ struct WireHeartbeat {
     #[serde(default)]
     outbox: WireOutbox,
     interval_seconds: Option<u64>,
+    site: Option<crate::site::model::WireSite>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +124,9 @@ pub struct DeviceReport {
     pub reported_time: String,
     pub outbox_dropped: u64,
     pub syncs: Vec<SyncReport>,
+    /// The site this device is a node of (`site` in the heartbeat), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<crate::site::model::SiteMembership>,
 }
 
 /// One sync of a device, as stored.
@@ -226,6 +230,10 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<DeviceReport, PayloadError> {
         Some(0) => return Err(field("intervalSeconds", "must be at least 1")),
         i => i.map(|i| i.min(MAX_INTERVAL)),
     };
+    let site = w
+        .site
+        .map(|s| crate::site::model::parse(s, &w.device.id, &syncs))
+        .transpose()?;
     Ok(DeviceReport {
         id: id("device.id", w.device.id)?,
         labels,
@@ -235,6 +243,7 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<DeviceReport, PayloadError> {
         reported_time: short(w.time).unwrap_or_default(),
         outbox_dropped: counter(w.outbox.dropped),
         syncs,
+        site,
     })
 }
 

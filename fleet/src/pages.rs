@@ -53,6 +53,7 @@ fn link(q: &DeviceQuery, sort: Option<&str>, dir: Option<&str>, page: Option<usi
     add("state", q.state.as_deref());
     add("error", q.error.as_deref());
     add("label", q.label.as_deref());
+    add("site", q.site.as_deref());
     add("q", q.q.as_deref());
     add("sort", sort.or(q.sort.as_deref()));
     add("dir", dir.or(q.dir.as_deref()));
@@ -63,7 +64,7 @@ fn link(q: &DeviceQuery, sort: Option<&str>, dir: Option<&str>, page: Option<usi
 }
 
 /// The filters of `q` as (name, value) pairs (hidden inputs, the filter line).
-fn filters(q: &DeviceQuery) -> [(&'static str, &Option<String>); 10] {
+fn filters(q: &DeviceQuery) -> [(&'static str, &Option<String>); 11] {
     [
         ("status", &q.status),
         ("sync", &q.sync),
@@ -71,6 +72,7 @@ fn filters(q: &DeviceQuery) -> [(&'static str, &Option<String>); 10] {
         ("state", &q.state),
         ("error", &q.error),
         ("label", &q.label),
+        ("site", &q.site),
         ("q", &q.q),
         ("sort", &q.sort),
         ("dir", &q.dir),
@@ -99,7 +101,7 @@ pub fn render_devices(
         esc(q.sync.as_deref().unwrap_or("")),
         esc(q.q.as_deref().unwrap_or(""))
     );
-    for (k, v) in &filters(q)[2..6] {
+    for (k, v) in &filters(q)[2..7] {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
             let _ = write!(
                 b,
@@ -109,7 +111,7 @@ pub fn render_devices(
         }
     }
     b.push_str("</form>");
-    let shown: Vec<String> = filters(q)[..7]
+    let shown: Vec<String> = filters(q)[..8]
         .iter()
         .filter_map(|(k, v)| {
             v.as_deref()
@@ -220,7 +222,7 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
     let st = &app.limits.staleness;
     let r = &d.device.report;
     let mut b = format!(
-        "<section><h2>{} {}</h2><p>last heartbeat {} · reports every {} · agent {} · up {} · outbox dropped {}</p><p>{}</p><p><a id=\"retire\" href=\"/devices/{}/retire\">Retire this device</a></p></section>",
+        "<section><h2>{} {}</h2><p>last heartbeat {} · reports every {} · agent {} · up {} · outbox dropped {}</p><p>{}</p>{}<p><a id=\"retire\" href=\"/devices/{}/retire\">Retire this device</a></p></section>",
         esc(&r.id),
         badge(st.status(&d.device, now)),
         when(d.device.last_seen, now),
@@ -229,6 +231,7 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
         crate::html::short_duration(r.uptime_seconds),
         r.outbox_dropped,
         r.labels.iter().map(|(k, v)| esc(&format!("{k}={v}"))).collect::<Vec<_>>().join(" "),
+        crate::site::page::device_site_line(r),
         url_part(&r.id),
     );
     b.push_str("<section id=\"syncs\"><h2>Syncs</h2><table><tr><th>sync</th><th>health</th><th>applied</th><th>highest verified</th><th>last success</th><th>drift corrections</th><th>source</th><th>last error / waiting</th></tr>");

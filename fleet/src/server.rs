@@ -31,6 +31,7 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/style.css", get(crate::html::stylesheet))
         .merge(crate::signin::retire::routes::<S>())
+        .merge(crate::site::page::routes::<S>())
         // Default deny: every route but the public ones needs a session or an API token.
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

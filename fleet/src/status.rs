@@ -177,6 +177,7 @@ pub(crate) mod tests {
                     source_unreachable_since: None,
                     waiting: None,
                 }],
+                site: None,
             },
             first_seen: 0,
             last_seen,

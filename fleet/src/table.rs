@@ -41,6 +41,8 @@ pub struct DeviceQuery {
     pub error: Option<String>,
     /// A label `key=value`.
     pub label: Option<String>,
+    /// The nodes of a site.
+    pub site: Option<String>,
     /// Substring of the id or of a `key=value` label.
     pub q: Option<String>,
     /// `status`, `id`, `last-seen`, `revision`.

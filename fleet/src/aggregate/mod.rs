@@ -10,6 +10,7 @@ pub mod history;
 pub mod live;
 pub mod query;
 pub mod ranked;
+pub mod sites;
 
 /// Folds digits so "revision 7 failed" and "revision 8 failed" group together.
 pub fn error_key(e: &str) -> String {
@@ -61,6 +62,8 @@ pub enum Key {
     Error(String, String),
     /// A label `key=value`.
     Label(String, String),
+    /// The nodes of a site.
+    Site(String),
 }
 
 /// What a sync's rollout is computed from: devices per (applied, highest verified, waiting
@@ -109,6 +112,7 @@ pub struct Fleet {
     drops: BTreeSet<(Reverse<u64>, Id)>,
     drops_total: u128,
     pub history: History,
+    pub sites: sites::Sites,
 }
 
 fn status_index(s: DeviceStatus) -> usize {
@@ -136,6 +140,7 @@ impl Fleet {
             drops: BTreeSet::new(),
             drops_total: 0,
             history: History::default(),
+            sites: sites::Sites::default(),
         }
     }
 
@@ -334,6 +339,10 @@ impl Fleet {
             }
             self.set(Key::Label(k.clone(), v.clone()), id, add);
         }
+        if let Some(site) = &row.report.site {
+            self.set(Key::Site(site.name.clone()), id, add);
+        }
+        self.sites.contribute(id, row, status, add);
         if row.report.outbox_dropped > 0 {
             toggle_set(
                 &mut self.drops,

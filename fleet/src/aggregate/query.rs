@@ -234,6 +234,9 @@ impl Fleet {
         if let Some((k, v)) = q.label.as_deref().and_then(|l| l.split_once('=')) {
             keys.push(Key::Label(k.to_string(), v.to_string()));
         }
+        if let Some(site) = given(&q.site) {
+            keys.push(Key::Site(site));
+        }
         keys
     }
 

@@ -1,8 +1,11 @@
 //! The aggregates kept step by step must equal the ones computed from scratch, whatever the
 //! order of heartbeats and clock moves (forward and back).
 
+use super::sites::SiteQuery;
 use super::*;
 use crate::model::SyncHealth;
+use crate::site::model::{HostRollout, RolloutState, SiteMembership};
+use crate::site::summary::{Lead, StateKind};
 use crate::status::tests::row;
 use crate::table::DeviceQuery;
 
@@ -46,6 +49,30 @@ fn random_row(g: &mut Lcg, now: i64) -> DeviceRow {
         .labels
         .insert("site".into(), format!("site-{}", g.next(3)));
     r.report.outbox_dropped = g.next(3);
+    if g.next(2) == 0 {
+        let leading = g.next(3) == 0;
+        r.report.site = Some(SiteMembership {
+            name: format!("line-{}", g.next(3)),
+            lease: None,
+            leader: Some(format!("d{}", g.next(40))),
+            leading,
+            leads: if leading {
+                r.report.syncs.iter().map(|s| s.name.clone()).collect()
+            } else {
+                Vec::new()
+            },
+            host_rollout: (g.next(4) == 0).then(|| HostRollout {
+                state: [
+                    RolloutState::Done,
+                    RolloutState::InProgress,
+                    RolloutState::Stopped,
+                ][g.next(3) as usize],
+                revision: Some(g.next(3)),
+                node: Some(format!("d{}", g.next(40))),
+                reason: None,
+            }),
+        });
+    }
     r
 }
 
@@ -86,11 +113,28 @@ fn kept_step_by_step_equals_computed_from_scratch() {
                 r#"{"label":"site=site-1","sort":"revision"}"#,
                 r#"{"sync":"apps","error":"revision # failed"}"#,
                 r#"{"per_page":"7","page":"3"}"#,
+                r#"{"site":"line-1","status":"healthy"}"#,
             ] {
                 let q: DeviceQuery = serde_json::from_str(q).unwrap();
                 let a = serde_json::to_value(fleet.device_page(&q, now)).unwrap();
                 let b = serde_json::to_value(fresh.device_page(&q, now)).unwrap();
                 assert_eq!(a, b, "step {step}: {q:?}");
+            }
+            for q in [
+                r#"{}"#,
+                r#"{"state":"conflict"}"#,
+                r#"{"per_page":"1","page":"2"}"#,
+            ] {
+                let q: SiteQuery = serde_json::from_str(q).unwrap();
+                let a = serde_json::to_value(fleet.sites_page(&q, now)).unwrap();
+                let b = serde_json::to_value(fresh.sites_page(&q, now)).unwrap();
+                assert_eq!(a, b, "step {step}: {q:?}");
+            }
+            for n in 0..3 {
+                let name = format!("line-{n}");
+                let a = serde_json::to_value(fleet.site_detail(&name, now)).unwrap();
+                let b = serde_json::to_value(fresh.site_detail(&name, now)).unwrap();
+                assert_eq!(a, b, "step {step}: {name}");
             }
         }
     }
@@ -147,4 +191,69 @@ fn filters_drill_down_to_the_devices_behind_a_figure() {
         1,
         "clock back"
     );
+}
+
+#[test]
+fn a_site_follows_its_nodes_heartbeats_and_silence() {
+    let node = |id: &str, leading: bool, site: &str| {
+        let mut r = row(id, SyncHealth::Healthy, Some(60), 1000);
+        r.report.site = Some(SiteMembership {
+            name: site.into(),
+            lease: None,
+            leader: Some("n-1".into()),
+            leading,
+            leads: if leading {
+                vec!["apps".into()]
+            } else {
+                Vec::new()
+            },
+            host_rollout: None,
+        });
+        r
+    };
+    let rows = [
+        node("n-1", true, "line-3"),
+        node("n-2", false, "line-3"),
+        node("n-3", false, "line-3"),
+    ];
+    let mut f = Fleet::of(&rows, 1000, Staleness::default());
+    let p = f.sites_page(&SiteQuery::default(), 1000);
+    assert_eq!(
+        (p.sites, p.rows[0].nodes, p.rows[0].state.kind()),
+        (1, 3, StateKind::Healthy)
+    );
+    let by_site = DeviceQuery {
+        site: Some("line-3".into()),
+        ..DeviceQuery::default()
+    };
+    assert_eq!(f.device_page(&by_site, 1000).total, 3);
+    // The leader falls silent while the standbys report: leader missing, without a heartbeat
+    // from the leader.
+    let mut later = node("n-2", false, "line-3");
+    later.last_seen = 1400;
+    f.upsert(later, 1400);
+    let mut later = node("n-3", false, "line-3");
+    later.last_seen = 1400;
+    f.upsert(later, 1400);
+    let d = f.site_detail("line-3", 1400).unwrap();
+    assert_eq!(d.summary.state.kind(), StateKind::LeaderMissing);
+    assert_eq!(d.summary.syncs[0].lead, Lead::Missing);
+    let q = SiteQuery {
+        state: Some("leader-missing".into()),
+        ..SiteQuery::default()
+    };
+    assert_eq!(f.sites_page(&q, 1400).total, 1);
+    // A node moving to another site leaves this one; a site without nodes is gone.
+    let mut moved = node("n-1", true, "line-4");
+    moved.last_seen = 1400;
+    f.upsert(moved, 1400);
+    assert_eq!(f.site_detail("line-3", 1400).unwrap().summary.nodes, 2);
+    assert_eq!(
+        f.site_detail("line-4", 1400).unwrap().summary.state.kind(),
+        StateKind::Healthy
+    );
+    f.forget("n-1");
+    assert!(f.site_detail("line-4", 1400).is_none());
+    assert_eq!(f.sites_page(&SiteQuery::default(), 1400).sites, 1);
+    assert_eq!(f.device_page(&by_site, 1400).total, 2);
 }

@@ -223,6 +223,7 @@ impl Db {
                 vec![device.into(), now.into(), by.into()],
             ),
             ("DELETE FROM syncs WHERE device=$1", d()),
+            ("DELETE FROM site_members WHERE device=$1", d()),
             ("DELETE FROM devices WHERE id=$1", d()),
             ("DELETE FROM changes WHERE device=$1", d()),
             ("DELETE FROM events WHERE device=$1", d()),

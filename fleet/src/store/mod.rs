@@ -6,6 +6,7 @@
 mod pg_rows;
 pub mod postgres;
 pub mod schema;
+pub mod site_rows;
 pub mod sqlite;
 mod sqlite_rows;
 

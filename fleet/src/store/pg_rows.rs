@@ -24,10 +24,24 @@ pub(super) fn device_row(row: &Row) -> DeviceRow {
             reported_time: row.get(5),
             outbox_dropped: row.get::<_, i64>(6) as u64,
             syncs: Vec::new(),
+            site: None,
         },
         first_seen: row.get(7),
         last_seen: row.get(8),
     }
+}
+
+/// The site columns ([`super::site_rows::COLUMNS`]) starting at column `b`.
+pub(super) fn site_at(row: &Row, b: usize) -> Option<crate::site::model::SiteMembership> {
+    super::site_rows::Columns {
+        site: row.get(b),
+        leading: row.get(b + 1),
+        leads: row.get(b + 2),
+        lease: row.get(b + 3),
+        leader: row.get(b + 4),
+        host_rollout: row.get(b + 5),
+    }
+    .decode()
 }
 
 pub(super) fn sync_row(row: &Row) -> (String, SyncReport) {

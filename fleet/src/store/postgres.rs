@@ -57,7 +57,7 @@ impl PgStore {
             .await
             .map_err(pg)?;
         for m in super::schema::migrations(Dialect::Postgres) {
-            writer.batch_execute(m).await.map_err(pg)?;
+            writer.batch_execute(&m).await.map_err(pg)?;
         }
         let reader = connect(url).await?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -129,6 +129,14 @@ enum Op {
     ),
     Sync(String, SyncReport),
     Event(EventReport, i64),
+    DeleteSite(String),
+    /// Device, membership, its `leads` and `host_rollout` columns.
+    Site(
+        String,
+        crate::site::model::SiteMembership,
+        String,
+        Option<String>,
+    ),
 }
 
 const UPSERT_DEVICE: &str =
@@ -181,6 +189,11 @@ fn plan<'a>(
                     state.insert((report.id.clone(), s.name.clone()), (s.health, s.revision));
                     ops.push(Op::Sync(report.id.clone(), s.clone()));
                 }
+                ops.push(Op::DeleteSite(report.id.clone()));
+                if let Some(site) = &report.site {
+                    let (leads, rollout) = super::site_rows::encode(site);
+                    ops.push(Op::Site(report.id.clone(), site.clone(), leads, rollout));
+                }
             }
             Record::Event { event, received } => ops.push(Op::Event(event.clone(), *received)),
         }
@@ -228,17 +241,23 @@ async fn commit<'a>(
         })
         .collect();
     let ops = plan(records, state);
-    let (up, del, ch, sy, ev) = tokio::try_join!(
+    let (delete_site, insert_site) = (
+        super::site_rows::delete("$1"),
+        super::site_rows::insert(["$1", "$2", "$3", "$4", "$5", "$6", "$7"]),
+    );
+    let (up, del, ch, sy, ev, ds, si) = tokio::try_join!(
         tx.prepare(UPSERT_DEVICE),
         tx.prepare(DELETE_SYNCS),
         tx.prepare(INSERT_CHANGE),
         tx.prepare(INSERT_SYNC),
-        tx.prepare(INSERT_EVENT)
+        tx.prepare(INSERT_EVENT),
+        tx.prepare(&delete_site),
+        tx.prepare(&insert_site)
     )
     .map_err(pg)?;
     let statements = ops.iter().map(|op| {
         let tx = &tx;
-        let (up, del, ch, sy, ev) = (&up, &del, &ch, &sy, &ev);
+        let (up, del, ch, sy, ev, ds, si) = (&up, &del, &ch, &sy, &ev, &ds, &si);
         async move {
             match op {
                 Op::Device(r, labels, now) => {
@@ -258,6 +277,14 @@ async fn commit<'a>(
                     .await
                 }
                 Op::DeleteSyncs(id) => tx.execute(del, &[id]).await,
+                Op::DeleteSite(id) => tx.execute(ds, &[id]).await,
+                Op::Site(d, s, leads, rollout) => {
+                    tx.execute(
+                        si,
+                        &[d, &s.name, &s.leading, leads, &s.lease, &s.leader, rollout],
+                    )
+                    .await
+                }
                 Op::Change(d, s, t, k, f, to) => tx.execute(ch, &[d, s, t, k, f, to]).await,
                 Op::Sync(d, s) => {
                     tx.execute(
@@ -313,10 +340,19 @@ impl Store for PgStore {
     async fn devices(&self) -> Result<Vec<DeviceRow>, StoreError> {
         let q1 = format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY id");
         let q2 = format!("SELECT {SYNC_COLUMNS} FROM syncs ORDER BY device, name");
-        let (d, s) = tokio::try_join!(self.reader.query(&q1, &[]), self.reader.query(&q2, &[]))
-            .map_err(pg)?;
+        let (d, s, m) = tokio::try_join!(
+            self.reader.query(&q1, &[]),
+            self.reader.query(&q2, &[]),
+            self.reader.query(super::site_rows::ALL, &[])
+        )
+        .map_err(pg)?;
         let mut devices: Vec<DeviceRow> = d.iter().map(device_row).collect();
         super::attach_syncs(&mut devices, s.iter().map(sync_row).collect());
+        let sites = m
+            .iter()
+            .filter_map(|r| Some((r.get::<_, String>(0), site_at(r, 1)?)))
+            .collect();
+        super::site_rows::attach(&mut devices, sites);
         Ok(devices)
     }
 
@@ -334,7 +370,12 @@ impl Store for PgStore {
         let mut out = Vec::new();
         for r in &rows {
             let sync = r.get::<_, Option<&str>>(11).map(|_| sync_at(r, 10).1);
-            super::schema::fold_changed(&mut out, r.get(9), || device_row(r), sync);
+            let device = || {
+                let mut d = device_row(r);
+                d.report.site = site_at(r, 21);
+                d
+            };
+            super::schema::fold_changed(&mut out, r.get(9), device, sync);
         }
         Ok(out)
     }
@@ -348,15 +389,18 @@ impl Store for PgStore {
             format!("SELECT {EVENT_COLUMNS} FROM events WHERE device=$1 ORDER BY id DESC LIMIT $2");
         let p1: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
         let p2: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&id, &limit];
-        let (d, s, ch, ev) = tokio::try_join!(
+        let q5 = super::site_rows::of_device("$1");
+        let (d, s, ch, ev, m) = tokio::try_join!(
             c.query_opt(&q1, &p1),
             c.query(&q2, &p1),
             c.query("SELECT device, sync, time, kind, from_value, to_value FROM changes WHERE device=$1 ORDER BY id DESC LIMIT $2", &p2),
             c.query(&q4, &p2),
+            c.query_opt(&q5, &p1),
         )
         .map_err(pg)?;
         let Some(d) = d else { return Ok(None) };
         let mut device = device_row(&d);
+        device.report.site = m.and_then(|r| site_at(&r, 0));
         device.report.syncs = s.iter().map(|r| sync_row(r).1).collect();
         let changes = ch
             .iter()

@@ -65,9 +65,10 @@ CREATE INDEX IF NOT EXISTS events_received ON events(received);
 /// Statements run after [`ddl`] (each on its own; an error of the first one, the column that
 /// databases made before it already have, is ignored). `seq` orders device rows by their last
 /// write, so a receiver can read what others sharing the database wrote
-/// ([`crate::store::Store::changed_since`]).
-pub fn migrations(dialect: Dialect) -> [&'static str; 3] {
-    match dialect {
+/// ([`crate::store::Store::changed_since`]). Then the site members table
+/// ([`super::site_rows`]).
+pub fn migrations(dialect: Dialect) -> Vec<String> {
+    let first = match dialect {
         Dialect::Sqlite => [
             "ALTER TABLE devices ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
             "CREATE INDEX IF NOT EXISTS devices_seq ON devices(seq)",
@@ -78,19 +79,25 @@ pub fn migrations(dialect: Dialect) -> [&'static str; 3] {
             "CREATE INDEX IF NOT EXISTS devices_seq ON devices(seq)",
             "CREATE SEQUENCE IF NOT EXISTS device_seq",
         ],
-    }
+    };
+    let mut all: Vec<String> = first.iter().map(|s| s.to_string()).collect();
+    all.extend(super::site_rows::migrations(dialect.boolean()));
+    all
 }
 
 /// Device rows written after `seq` $1 (at most $2 devices, by seq) with their syncs, in one
-/// statement (one snapshot): device columns, `seq`, then the sync columns (NULL without syncs).
+/// statement (one snapshot): device columns, `seq`, the sync columns (NULL without syncs), then
+/// the site columns from 21 (NULL without a site).
 pub fn changed_since(p1: &str, p2: &str) -> String {
     format!(
         "SELECT d.id, d.labels, d.agent_version, d.uptime_seconds, d.interval_seconds,
    d.reported_time, d.outbox_dropped, d.first_seen, d.last_seen, d.seq, s.device, s.name,
    s.revision, s.highest_verified, s.health, s.last_error, s.last_success, s.drift_corrections,
-   s.source_reachable, s.source_unreachable_since, s.waiting
+   s.source_reachable, s.source_unreachable_since, s.waiting, {}
  FROM (SELECT * FROM devices WHERE seq > {p1} ORDER BY seq LIMIT {p2}) d
- LEFT JOIN syncs s ON s.device = d.id ORDER BY d.seq, s.name"
+ LEFT JOIN syncs s ON s.device = d.id LEFT JOIN site_members m ON m.device = d.id
+ ORDER BY d.seq, s.name",
+        super::site_rows::COLUMNS
     )
 }
 

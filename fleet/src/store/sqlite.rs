@@ -233,6 +233,20 @@ fn put_heartbeat(tx: &Connection, r: &DeviceReport, now: i64) -> rusqlite::Resul
             s.waiting
         ])?;
     }
+    put_site(tx, r)
+}
+
+/// Replaces the device's site membership (none when its heartbeat names no site).
+fn put_site(tx: &Connection, r: &DeviceReport) -> rusqlite::Result<()> {
+    use super::site_rows as rows;
+    tx.prepare_cached(&rows::delete("?1"))?.execute([&r.id])?;
+    if let Some(s) = &r.site {
+        let (leads, rollout) = rows::encode(s);
+        tx.prepare_cached(&rows::insert(["?1", "?2", "?3", "?4", "?5", "?6", "?7"]))?
+            .execute(params![
+                r.id, s.name, s.leading, leads, s.lease, s.leader, rollout
+            ])?;
+    }
     Ok(())
 }
 
@@ -288,6 +302,11 @@ impl Store for SqliteStore {
             let Some(mut device) = dev else {
                 return Ok(None);
             };
+            device.report.site = c
+                .query_row(&super::site_rows::of_device("?1"), [&id], |r| site_at(r, 0))
+                .optional()
+                .map_err(&e)?
+                .flatten();
             let mut q = c
                 .prepare(&format!("SELECT {SYNC_COLUMNS} FROM syncs WHERE device=?1 ORDER BY name"))
                 .map_err(&e)?;

@@ -21,10 +21,27 @@ pub(super) fn device_row(row: &rusqlite::Row) -> rusqlite::Result<DeviceRow> {
             reported_time: row.get(5)?,
             outbox_dropped: row.get::<_, i64>(6)? as u64,
             syncs: Vec::new(),
+            site: None,
         },
         first_seen: row.get(7)?,
         last_seen: row.get(8)?,
     })
+}
+
+/// The site columns ([`super::site_rows::COLUMNS`]) starting at column `b`.
+pub(super) fn site_at(
+    row: &rusqlite::Row,
+    b: usize,
+) -> rusqlite::Result<Option<crate::site::model::SiteMembership>> {
+    Ok(super::site_rows::Columns {
+        site: row.get(b)?,
+        leading: row.get(b + 1)?,
+        leads: row.get(b + 2)?,
+        lease: row.get(b + 3)?,
+        leader: row.get(b + 4)?,
+        host_rollout: row.get(b + 5)?,
+    }
+    .decode())
 }
 
 pub(super) fn sync_row(row: &rusqlite::Row) -> rusqlite::Result<(String, SyncReport)> {
@@ -76,7 +93,8 @@ pub(super) fn changed_since(
         } else {
             None
         };
-        let device = device_row(r).map_err(err(path))?;
+        let mut device = device_row(r).map_err(err(path))?;
+        device.report.site = site_at(r, 21).map_err(err(path))?;
         super::schema::fold_changed(&mut out, r.get(9).map_err(err(path))?, || device, sync);
     }
     Ok(out)
@@ -118,5 +136,17 @@ pub(super) fn all_devices(c: &Connection, path: &Path) -> Result<Vec<DeviceRow>,
         .collect::<Result<_, _>>()
         .map_err(&e)?;
     super::attach_syncs(&mut devices, syncs);
+    let mut q = c.prepare(super::site_rows::ALL).map_err(&e)?;
+    let sites: Vec<(String, crate::site::model::SiteMembership)> = q
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, site_at(r, 1)?)))
+        .map_err(&e)?
+        .filter_map(|r| match r {
+            Ok((d, Some(s))) => Some(Ok((d, s))),
+            Ok(_) => None,
+            Err(x) => Some(Err(x)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(&e)?;
+    super::site_rows::attach(&mut devices, sites);
     Ok(devices)
 }

@@ -149,6 +149,17 @@ syncs:\n  - name: apps\n    source: {{type: directory, path: {drop}}}\n    inter
         std::fs::write(out.join("bundle.yaml.minisig"), sig).unwrap();
     }
 
+    /// Makes this device a node of site `site` whose API server is `kubeconfig`'s (the nodes
+    /// of a site share one cluster and elect one writer by its Lease).
+    pub fn join_site(&self, site: &str, kubeconfig: &Path) {
+        let path = self.dir.path().join("agent.yaml");
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            &format!("kubeconfig: {}", self.sim.kubeconfig_path().display()),
+            &format!("kubeconfig: {}", kubeconfig.display()),
+        );
+        std::fs::write(&path, format!("site:\n  name: {site}\n{text}")).unwrap();
+    }
+
     /// `ferry-agent sync --once`: (exit code, output).
     pub fn sync(&self, bin: &Path) -> (i32, String) {
         let o = Command::new(bin)
