@@ -75,7 +75,7 @@ async fn suite<S: Store>(store: S) {
     let one = store.device("n-2", 10).await.unwrap().unwrap();
     assert_eq!(one.device.report.site, site("n-2"));
     let changed = store.changed_since(-1, 100).await.unwrap();
-    assert_eq!(changed.len(), 3);
+    assert_eq!(changed.len(), devices.len());
     for (_, d) in &changed {
         assert_eq!(d.report.site, site(&d.report.id), "{}", d.report.id);
     }
@@ -102,7 +102,7 @@ async fn suite<S: Store>(store: S) {
         .report
         .site
         .is_none());
-    let after = store.changed_since(changed[2].0, 100).await.unwrap();
+    let after = store.changed_since(changed[changed.len() - 1].0, 100).await.unwrap();
     let n1 = after.iter().find(|(_, d)| d.report.id == "n-1").unwrap();
     assert!(n1.1.report.site.is_none());
 }

@@ -5,21 +5,21 @@
 
 use crate::site::model::{HostRollout, SiteMembership};
 
-/// The table and its index (each statement on its own; both dialects, `leading` typed).
+/// The table and its index (each statement on its own; `holds_lease` typed per dialect).
 pub fn migrations(boolean: &str) -> [String; 2] {
     [
         format!(
             "CREATE TABLE IF NOT EXISTS site_members(device TEXT PRIMARY KEY, site TEXT NOT NULL,
-  leading {boolean} NOT NULL, leads TEXT NOT NULL, lease TEXT, leader TEXT, host_rollout TEXT)"
+  holds_lease {boolean} NOT NULL, leads TEXT NOT NULL, lease TEXT, leader TEXT, host_rollout TEXT)"
         ),
         "CREATE INDEX IF NOT EXISTS site_members_site ON site_members(site)".into(),
     ]
 }
 
 /// The columns read after a device's (prefix `m.` when joined).
-pub const COLUMNS: &str = "m.site, m.leading, m.leads, m.lease, m.leader, m.host_rollout";
+pub const COLUMNS: &str = "m.site, m.holds_lease, m.leads, m.lease, m.leader, m.host_rollout";
 /// Every membership, by device.
-pub const ALL: &str = "SELECT m.device, m.site, m.leading, m.leads, m.lease, m.leader, m.host_rollout FROM site_members m";
+pub const ALL: &str = "SELECT m.device, m.site, m.holds_lease, m.leads, m.lease, m.leader, m.host_rollout FROM site_members m";
 /// One device's membership ($1 / ?1).
 pub fn of_device(p1: &str) -> String {
     format!("SELECT {COLUMNS} FROM site_members m WHERE m.device = {p1}")
@@ -29,7 +29,7 @@ pub fn delete(p1: &str) -> String {
 }
 pub fn insert(p: [&str; 7]) -> String {
     format!(
-        "INSERT INTO site_members(device, site, leading, leads, lease, leader, host_rollout) VALUES ({})",
+        "INSERT INTO site_members(device, site, holds_lease, leads, lease, leader, host_rollout) VALUES ({})",
         p.join(",")
     )
 }
