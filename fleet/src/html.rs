@@ -103,6 +103,7 @@ rect.offline{fill:#4a4f57}rect.healthy{fill:#2f855a}rect.failed{fill:#c53030}rec
 a.fig{font-weight:bold;color:#1d4f91}a.badge{text-decoration:none;display:inline-block;margin:2px 0}
 svg.plot{display:block;width:100%;height:140px;margin:6px 0}.legend{font-size:12px;margin:2px 0 8px}.key{margin-right:12px}
 div.sync{border-top:1px solid #e3e6ea;padding-top:6px}
+#sites td:first-child,#sites td:nth-child(2),#sites td:last-child{white-space:nowrap}
 ";
 
 /// `GET /style.css`: the one stylesheet (no inline styles: the CSP allows none).

@@ -122,7 +122,7 @@ fn a_three_node_site_of_real_agents_and_site_states_in_chromium() {
     assert!(b
         .text("tr[data-site=\"line-3\"]")
         .contains("apps: line-3-1 (named by 2 of 2)"));
-    shot(&b, "fleet-sites.png", 1280, 560);
+    shot(&b, "fleet-sites.png", 1280, 600);
 
     // Figures: a state tile lists its sites; a node count lists the site's devices.
     b.click("a.tile[data-state=\"conflict\"]");
@@ -149,7 +149,7 @@ fn a_three_node_site_of_real_agents_and_site_states_in_chromium() {
         .text("#leaders tr[data-sync=\"apps\"]")
         .contains("line-3-1"));
     assert_eq!(b.text("#site-state"), "all healthy");
-    shot(&b, "fleet-site.png", 1280, 620);
+    shot(&b, "fleet-site.png", 1280, 520);
     b.click("#nodes tr[data-node=\"line-3-2\"] td:first-child a");
     assert!(b.current_url().ends_with("/devices/line-3-2"));
     assert!(b.text("#site").contains("node of site line-3 · standby"));

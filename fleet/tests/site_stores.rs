@@ -27,7 +27,7 @@ async fn suite<S: Store>(store: S) {
         json!({"state": "stopped", "revision": 7, "node": "n-2", "reason": "k3s not Ready"});
     store
         .write(vec![
-            hb("n-1", json!({"name": "line-3", "leader": "n-1", "leading": true, "lease": "ferry-line-3"}), 10),
+            hb("n-1", json!({"name": "line-3", "leader": "n-1", "leading": true, "lease": "kube-system/ferry-line-3"}), 10),
             hb("n-2", json!({"name": "line-3", "leader": "n-1", "hostRollout": rollout}), 10),
             hb("lone", Value::Null, 10),
         ])
@@ -55,7 +55,7 @@ async fn suite<S: Store>(store: S) {
             "line-3",
             true,
             vec!["apps".to_string()],
-            Some("ferry-line-3")
+            Some("kube-system/ferry-line-3")
         )
     );
     let standby = site("n-2").unwrap();
@@ -102,7 +102,10 @@ async fn suite<S: Store>(store: S) {
         .report
         .site
         .is_none());
-    let after = store.changed_since(changed[changed.len() - 1].0, 100).await.unwrap();
+    let after = store
+        .changed_since(changed[changed.len() - 1].0, 100)
+        .await
+        .unwrap();
     let n1 = after.iter().find(|(_, d)| d.report.id == "n-1").unwrap();
     assert!(n1.1.report.site.is_none());
 }

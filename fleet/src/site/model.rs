@@ -6,7 +6,7 @@
 //! claims of several nodes add up to is decided in [`super::summary`].
 
 use crate::model::{SyncReport, MAX_REVISION, MAX_SYNCS};
-use crate::safe::{field, id, line, PayloadError};
+use crate::safe::{checked_id, field, id, line, PayloadError};
 use serde::{Deserialize, Serialize};
 
 /// Most nodes one site holds (a heartbeat that would make a site larger is refused).
@@ -81,7 +81,7 @@ pub struct HostRollout {
 #[serde(rename_all = "camelCase")]
 pub struct SiteMembership {
     pub name: String,
-    /// The Lease's name, if sent.
+    /// The Lease (`namespace/name`), if sent.
     pub lease: Option<String>,
     /// The Lease holder this node read (a claim about another node: shown, never trusted).
     pub leader: Option<String>,
@@ -124,8 +124,8 @@ fn rollout(w: WireRollout) -> Result<HostRollout, PayloadError> {
     })
 }
 
-/// Checks a device's `site` claim against the rest of its heartbeat: the site name, lease and
-/// leader are ids of the safe set; a node that leads names no other node as leader; `leads`
+/// Checks a device's `site` claim against the rest of its heartbeat: the site name and leader
+/// are ids of the safe set (the lease too, with its `/`); a node that leads names no other node as leader; `leads`
 /// holds at most [`MAX_SYNCS`] distinct syncs of the device's own, and none for a standby.
 /// Without `leads`, a leader leads every sync it reports (one Lease leads them all).
 pub(crate) fn parse(
@@ -134,7 +134,11 @@ pub(crate) fn parse(
     syncs: &[SyncReport],
 ) -> Result<SiteMembership, PayloadError> {
     let name = id("site.name", w.name)?;
-    let lease = w.lease.map(|l| id("site.lease", l)).transpose()?;
+    // `namespace/name`, as the agent names it.
+    let lease = w
+        .lease
+        .map(|l| checked_id("site.lease", l, true))
+        .transpose()?;
     let leader = w.leader.map(|l| id("site.leader", l)).transpose()?;
     if w.leading && leader.as_deref().is_some_and(|l| l != device) {
         return Err(field(
@@ -202,7 +206,7 @@ mod tests {
     #[test]
     fn a_leader_leads_its_syncs_a_standby_none() {
         let d = parse_heartbeat(
-            hb(json!({"name": "line-3", "lease": "ferry-line-3", "leader": "n-1", "leading": true}))
+            hb(json!({"name": "line-3", "lease": "kube-system/ferry-line-3", "leader": "n-1", "leading": true}))
                 .as_bytes(),
         )
         .unwrap();

@@ -245,7 +245,7 @@ pub fn render_site(d: &SiteDetail, started: std::time::Instant) -> String {
     let s = &d.summary;
     let name = url_part(&s.name);
     let mut b = format!(
-        "<section id=\"site\"><h2>Site {}</h2><p id=\"site-state\">{}</p><p>{} nodes · {} live · last heartbeat {}</p></section>",
+        "<section id=\"site\"><h2>Site {}</h2><p id=\"site-state\">{}</p><p>{} nodes · <a href=\"#nodes\">{} live</a> · last heartbeat {}</p></section>",
         esc(&s.name),
         state_text(s),
         figure(s.nodes, &format!("site={name}")),
