@@ -200,6 +200,7 @@ impl Fleet {
             self.remove(&id);
         }
         self.insert(id, row);
+        self.sites.settle();
         true
     }
 
@@ -207,7 +208,9 @@ impl Fleet {
     /// it was there.
     pub fn forget(&mut self, id: &str) -> bool {
         let id: Id = Arc::from(id);
-        self.remove(&id).is_some()
+        let known = self.remove(&id).is_some();
+        self.sites.settle();
+        known
     }
 
     /// Moves "now": devices whose silence deadline passed are re-evaluated (all of them when
@@ -232,6 +235,7 @@ impl Fleet {
                 self.insert(id, e.row);
             }
         }
+        self.sites.settle();
         if !self.history.is_current(now) {
             // The closing bucket keeps the shares at its end.
             let shares = self.shares();

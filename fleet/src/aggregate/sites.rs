@@ -1,6 +1,6 @@
 //! Sites kept at ingest: the nodes of each site and its summary
-//! ([`crate::site::summary::summarize`]), recomputed from that site's nodes alone whenever one
-//! of them moves (a heartbeat, or silence turning it stale or offline), the sites per state,
+//! ([`crate::site::summary::summarize`]), recomputed from that site's nodes alone once after one
+//! of them moved (a heartbeat, or silence turning it stale or offline), the sites per state,
 //! and the sites in name order. The sites list and a site page read these: no request looks
 //! at every device, and a heartbeat costs the size of its own site.
 
@@ -28,10 +28,13 @@ pub struct Sites {
     /// Every site's summary, by name.
     summaries: BTreeMap<String, SiteSummary>,
     by_state: HashMap<StateKind, BTreeSet<String>>,
+    /// Sites whose nodes moved since their summary was made (see [`Sites::settle`]).
+    dirty: BTreeSet<String>,
 }
 
 impl Sites {
-    /// Adds (or takes away) one device's node of its site, then summarizes that site again.
+    /// Adds (or takes away) one device's node of its site; the site is summarized again at the
+    /// next [`Sites::settle`] (once for a heartbeat that takes a node away and puts it back).
     pub(super) fn contribute(&mut self, id: &Id, row: &DeviceRow, status: DeviceStatus, add: bool) {
         let Some(site) = &row.report.site else { return };
         let nodes = self.nodes.entry(site.name.clone()).or_default();
@@ -46,7 +49,16 @@ impl Sites {
         } else {
             nodes.remove(id);
         }
-        self.refresh(&site.name);
+        if !self.dirty.contains(&site.name) {
+            self.dirty.insert(site.name.clone());
+        }
+    }
+
+    /// Summarizes again every site whose nodes moved.
+    pub(super) fn settle(&mut self) {
+        for name in std::mem::take(&mut self.dirty) {
+            self.refresh(&name);
+        }
     }
 
     fn refresh(&mut self, name: &str) {
