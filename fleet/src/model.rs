@@ -126,7 +126,7 @@ pub struct DeviceReport {
     pub syncs: Vec<SyncReport>,
     /// The site this device is a node of (`site` in the heartbeat), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub site: Option<crate::site::model::SiteMembership>,
+    pub site: Option<Box<crate::site::model::SiteMembership>>,
 }
 
 /// One sync of a device, as stored.
@@ -232,7 +232,7 @@ pub fn parse_heartbeat(body: &[u8]) -> Result<DeviceReport, PayloadError> {
     };
     let site = w
         .site
-        .map(|s| crate::site::model::parse(s, &w.device.id, &syncs))
+        .map(|s| crate::site::model::parse(s, &w.device.id, &syncs).map(Box::new))
         .transpose()?;
     Ok(DeviceReport {
         id: id("device.id", w.device.id)?,

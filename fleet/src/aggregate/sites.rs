@@ -43,7 +43,7 @@ impl Sites {
                 status,
                 last_seen: row.last_seen,
                 syncs: row.report.syncs.iter().map(|s| s.name.clone()).collect(),
-                site: site.clone(),
+                site: (**site).clone(),
             };
             nodes.insert(id.clone(), node);
         } else {

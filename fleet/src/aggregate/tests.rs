@@ -51,7 +51,7 @@ fn random_row(g: &mut Lcg, now: i64) -> DeviceRow {
     r.report.outbox_dropped = g.next(3);
     if g.next(2) == 0 {
         let leading = g.next(3) == 0;
-        r.report.site = Some(SiteMembership {
+        r.report.site = Some(Box::new(SiteMembership {
             name: format!("line-{}", g.next(3)),
             lease: None,
             leader: Some(format!("d{}", g.next(40))),
@@ -71,7 +71,7 @@ fn random_row(g: &mut Lcg, now: i64) -> DeviceRow {
                 node: Some(format!("d{}", g.next(40))),
                 reason: None,
             }),
-        });
+        }));
     }
     r
 }
@@ -197,7 +197,7 @@ fn filters_drill_down_to_the_devices_behind_a_figure() {
 fn a_site_follows_its_nodes_heartbeats_and_silence() {
     let node = |id: &str, leading: bool, site: &str| {
         let mut r = row(id, SyncHealth::Healthy, Some(60), 1000);
-        r.report.site = Some(SiteMembership {
+        r.report.site = Some(Box::new(SiteMembership {
             name: site.into(),
             lease: None,
             leader: Some("n-1".into()),
@@ -208,7 +208,7 @@ fn a_site_follows_its_nodes_heartbeats_and_silence() {
                 Vec::new()
             },
             host_rollout: None,
-        });
+        }));
         r
     };
     let rows = [

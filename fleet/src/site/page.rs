@@ -20,22 +20,32 @@ use axum::Json;
 use std::fmt::Write;
 use std::sync::Arc;
 
-impl<S: Store> App<S> {
-    /// Ingest's check: a device joins a site only while it has fewer than [`MAX_SITE_NODES`]
-    /// nodes (422 otherwise; the device's earlier reports stay).
-    pub fn check_site(&self, r: &DeviceReport) -> Result<(), Response> {
-        let Some(site) = &r.site else { return Ok(()) };
-        if self.fleet.with(|f| f.sites.admits(&site.name, &r.id)) {
-            return Ok(());
-        }
-        Err(reject(
+/// A heartbeat that would make its site larger than [`MAX_SITE_NODES`] (422).
+#[derive(Debug)]
+pub struct SiteFull(String);
+
+impl From<SiteFull> for Response {
+    fn from(f: SiteFull) -> Response {
+        reject(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-payload",
             format!(
                 "site.name: site {:?} has {MAX_SITE_NODES} nodes already (the most a site holds)",
-                site.name
+                f.0
             ),
-        ))
+        )
+    }
+}
+
+impl<S: Store> App<S> {
+    /// Ingest's check: a device joins a site only while it has fewer than [`MAX_SITE_NODES`]
+    /// nodes (the device's earlier reports stay).
+    pub fn check_site(&self, r: &DeviceReport) -> Result<(), SiteFull> {
+        let Some(site) = &r.site else { return Ok(()) };
+        if self.fleet.with(|f| f.sites.admits(&site.name, &r.id)) {
+            return Ok(());
+        }
+        Err(SiteFull(site.name.clone()))
     }
 
     pub async fn sites_page(&self, q: &SiteQuery) -> Option<SitesPage> {

@@ -32,7 +32,7 @@ pub(super) fn device_row(row: &Row) -> DeviceRow {
 }
 
 /// The site columns ([`super::site_rows::COLUMNS`]) starting at column `b`.
-pub(super) fn site_at(row: &Row, b: usize) -> Option<crate::site::model::SiteMembership> {
+pub(super) fn site_at(row: &Row, b: usize) -> Option<Box<crate::site::model::SiteMembership>> {
     super::site_rows::Columns {
         site: row.get(b),
         leading: row.get(b + 1),

@@ -133,7 +133,7 @@ enum Op {
     /// Device, membership, its `leads` and `host_rollout` columns.
     Site(
         String,
-        crate::site::model::SiteMembership,
+        Box<crate::site::model::SiteMembership>,
         String,
         Option<String>,
     ),

@@ -56,11 +56,11 @@ pub struct Columns {
 }
 
 impl Columns {
-    pub fn decode(self) -> Option<SiteMembership> {
+    pub fn decode(self) -> Option<Box<SiteMembership>> {
         let rollout: Option<HostRollout> = self
             .host_rollout
             .and_then(|r| serde_json::from_str(&r).ok());
-        Some(SiteMembership {
+        Some(Box::new(SiteMembership {
             name: self.site?,
             lease: self.lease,
             leader: self.leader,
@@ -70,16 +70,16 @@ impl Columns {
                 .and_then(|l| serde_json::from_str(&l).ok())
                 .unwrap_or_default(),
             host_rollout: rollout,
-        })
+        }))
     }
 }
 
 /// Puts `(device, membership)` rows under their devices.
-pub(crate) fn attach(devices: &mut [super::DeviceRow], rows: Vec<(String, SiteMembership)>) {
-    let by_id: std::collections::HashMap<&str, SiteMembership> =
-        rows.iter().map(|(d, s)| (d.as_str(), s.clone())).collect();
+pub(crate) fn attach(devices: &mut [super::DeviceRow], rows: Vec<(String, Box<SiteMembership>)>) {
+    let mut by_id: std::collections::HashMap<String, Box<SiteMembership>> =
+        rows.into_iter().collect();
     for d in devices {
-        d.report.site = by_id.get(d.report.id.as_str()).cloned();
+        d.report.site = by_id.remove(&d.report.id);
     }
 }
 
@@ -112,7 +112,7 @@ mod tests {
             leader: s.leader.clone(),
             host_rollout: rollout,
         };
-        assert_eq!(back.decode(), Some(s));
+        assert_eq!(back.decode(), Some(Box::new(s)));
         assert_eq!(Columns::default().decode(), None);
         let bad = Columns {
             site: Some("x".into()),

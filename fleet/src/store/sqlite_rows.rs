@@ -32,7 +32,7 @@ pub(super) fn device_row(row: &rusqlite::Row) -> rusqlite::Result<DeviceRow> {
 pub(super) fn site_at(
     row: &rusqlite::Row,
     b: usize,
-) -> rusqlite::Result<Option<crate::site::model::SiteMembership>> {
+) -> rusqlite::Result<Option<Box<crate::site::model::SiteMembership>>> {
     Ok(super::site_rows::Columns {
         site: row.get(b)?,
         leading: row.get(b + 1)?,
@@ -137,7 +137,7 @@ pub(super) fn all_devices(c: &Connection, path: &Path) -> Result<Vec<DeviceRow>,
         .map_err(&e)?;
     super::attach_syncs(&mut devices, syncs);
     let mut q = c.prepare(super::site_rows::ALL).map_err(&e)?;
-    let sites: Vec<(String, crate::site::model::SiteMembership)> = q
+    let sites: Vec<(String, Box<crate::site::model::SiteMembership>)> = q
         .query_map([], |r| Ok((r.get::<_, String>(0)?, site_at(r, 1)?)))
         .map_err(&e)?
         .filter_map(|r| match r {
