@@ -8,7 +8,7 @@
 
 mod common;
 use common::agents::{agent_binary, Auth, Device};
-use common::chromium::Browser;
+use common::chromium::{shot, Browser};
 use common::{Receiver, StoreKind};
 use serde_json::{json, Value};
 
@@ -22,16 +22,6 @@ fn beat(device: &str, site: Value) -> String {
         "syncs": [{"name": "apps", "health": "healthy", "revision": 4, "highestVerified": 4}],
         "intervalSeconds": 60, "site": site})
     .to_string()
-}
-
-fn shot(b: &Browser, name: &str, w: u32, h: u32) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let img = match std::env::var("FERRY_FLEET_SCREENSHOTS").as_deref() {
-        Ok("docs") => root.join("docs/img"),
-        _ => root.join("target/fleet-screenshots"),
-    };
-    std::fs::create_dir_all(&img).unwrap();
-    b.screenshot(&img.join(name), w, h);
 }
 
 #[test]

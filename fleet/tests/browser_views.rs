@@ -6,7 +6,7 @@
 //! (FERRY_FLEET_SCREENSHOTS=docs puts them in docs/img).
 
 mod common;
-use common::chromium::Browser;
+use common::chromium::{shot, Browser};
 use common::{Receiver, StoreKind};
 
 const DEVICES: usize = 24;
@@ -40,16 +40,6 @@ fn body(i: usize, k: i64) -> String {
                    "health": health, "lastError": error}],
         "outbox": {"dropped": 0}, "intervalSeconds": 900})
     .to_string()
-}
-
-fn shot(b: &Browser, name: &str, w: u32, h: u32) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let img = match std::env::var("FERRY_FLEET_SCREENSHOTS").as_deref() {
-        Ok("docs") => root.join("docs/img"),
-        _ => root.join("target/fleet-screenshots"),
-    };
-    std::fs::create_dir_all(&img).unwrap();
-    b.screenshot(&img.join(name), w, h);
 }
 
 #[test]

@@ -236,3 +236,15 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// Saves a screenshot of what `b` shows: into docs/img with `FERRY_FLEET_SCREENSHOTS=docs`,
+/// else into target/fleet-screenshots.
+pub fn shot(b: &Browser, name: &str, w: u32, h: u32) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let img = match std::env::var("FERRY_FLEET_SCREENSHOTS").as_deref() {
+        Ok("docs") => root.join("docs/img"),
+        _ => root.join("target/fleet-screenshots"),
+    };
+    std::fs::create_dir_all(&img).unwrap();
+    b.screenshot(&img.join(name), w, h);
+}
