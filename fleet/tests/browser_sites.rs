@@ -13,13 +13,19 @@ use common::{Receiver, StoreKind};
 use serde_json::{json, Value};
 
 const LINE: [&str; 3] = ["line-3-1", "line-3-2", "line-3-3"];
-const OTHERS: [&str; 7] = [
-    "press-1", "press-2", "oven-1", "oven-2", "oven-3", "dock-1", "dock-2",
+const OTHERS: [&str; 11] = [
+    "press-1", "press-2", "oven-1", "oven-2", "oven-3", "dock-1", "dock-2", "mill-1", "mill-2",
+    "yard-1", "yard-2",
 ];
 
 fn beat(device: &str, site: Value) -> String {
+    let health = if device == "yard-2" {
+        "failed"
+    } else {
+        "healthy"
+    };
     json!({"schema": "ferry.dev/heartbeat/v1", "device": {"id": device},
-        "syncs": [{"name": "apps", "health": "healthy", "revision": 4, "highestVerified": 4}],
+        "syncs": [{"name": "apps", "health": health, "revision": 4, "highestVerified": 4}],
         "intervalSeconds": 60, "site": site})
     .to_string()
 }
@@ -79,6 +85,20 @@ fn a_three_node_site_of_real_agents_and_site_states_in_chromium() {
             json!({"name": "oven", "leader": "oven-1", "hostRollout": stopped}),
         );
     }
+    let rolling = json!({"state": "in-progress", "revision": 6, "node": "mill-2"});
+    post(
+        "mill-1",
+        json!({"name": "mill", "leader": "mill-1", "leading": true, "hostRollout": rolling}),
+    );
+    post(
+        "mill-2",
+        json!({"name": "mill", "leader": "mill-1", "hostRollout": rolling}),
+    );
+    post(
+        "yard-1",
+        json!({"name": "yard", "leader": "yard-1", "leading": true}),
+    );
+    post("yard-2", json!({"name": "yard", "leader": "yard-1"}));
 
     let (s, api) = r.get("/api/sites/line-3");
     assert_eq!(s, 200, "{api}");
@@ -99,12 +119,27 @@ fn a_three_node_site_of_real_agents_and_site_states_in_chromium() {
     let b = Browser::start(&r.path("server.pem"));
     b.sign_in(&r.url, "vera", "a long test password");
     b.go(&format!("{}/sites", r.url));
-    assert_eq!(b.text("#site-states h2"), "4 sites");
+    assert_eq!(b.text("#site-states h2"), "6 sites");
+    for t in b
+        .text("#site-states .tiles")
+        .lines()
+        .filter(|l| l.parse::<u32>().is_ok())
+    {
+        assert_eq!(t, "1", "one site in each state");
+    }
     let state = |site: &str| b.text(&format!("tr[data-site=\"{site}\"] [data-site-state]"));
     assert_eq!(state("line-3"), "all healthy");
     assert_eq!(state("press"), "conflict");
     assert_eq!(state("dock"), "leader missing");
     assert_eq!(state("oven"), "rollout stopped");
+    assert_eq!(state("mill"), "rollout in progress");
+    assert_eq!(state("yard"), "nodes not healthy");
+    assert!(b
+        .text("tr[data-site=\"mill\"]")
+        .contains("in progress at node mill-2"));
+    assert!(b
+        .text("tr[data-site=\"yard\"]")
+        .contains("1 of 2 nodes not healthy"));
     let oven = b.text("tr[data-site=\"oven\"]");
     assert!(oven.contains("stopped at node oven-2"), "{oven}");
     let press = b.text("tr[data-site=\"press\"]");
@@ -112,7 +147,7 @@ fn a_three_node_site_of_real_agents_and_site_states_in_chromium() {
     assert!(b
         .text("tr[data-site=\"line-3\"]")
         .contains("apps: line-3-1 (named by 2 of 2)"));
-    shot(&b, "fleet-sites.png", 1280, 600);
+    shot(&b, "fleet-sites.png", 1280, 680);
 
     // Figures: a state tile lists its sites; a node count lists the site's devices.
     b.click("a.tile[data-state=\"conflict\"]");
