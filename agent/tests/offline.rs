@@ -202,7 +202,10 @@ fn the_daemon_resumes_by_itself_when_the_source_returns() {
     // applied nothing new.
     let deadline = Instant::now() + Duration::from_secs(60);
     while status(&env)["sourceUnreachableSince"].is_null() {
-        assert!(Instant::now() < deadline, "no pass found the source unreachable");
+        assert!(
+            Instant::now() < deadline,
+            "no pass found the source unreachable"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(

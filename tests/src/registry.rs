@@ -147,7 +147,10 @@ impl TestRegistry {
             .iter()
             .any(|(_, u)| *u == uri)
         {
-            assert!(Instant::now() < deadline, "docker-registry never logged {uri}");
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry never logged {uri}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
