@@ -358,3 +358,38 @@ async fn api_site<S: Store>(State(app): State<Arc<App<S>>>, Path(name): Path<Str
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::aggregate::sites::SiteQuery;
+    use crate::aggregate::Fleet;
+    use crate::model::parse_heartbeat;
+    use crate::status::Staleness;
+    use crate::store::DeviceRow;
+
+    #[test]
+    fn device_text_in_a_site_is_escaped_and_every_node_is_a_link() {
+        let body = r#"{"schema":"ferry.dev/heartbeat/v1","device":{"id":"n-1"},
+            "syncs":[{"name":"apps","health":"healthy"}],
+            "site":{"name":"line-3","leading":true,"hostRollout":{"state":"stopped","node":"n-1",
+            "reason":"<script>alert(1)</script>"}}}"#;
+        let report = parse_heartbeat(body.as_bytes()).unwrap();
+        let row = DeviceRow {
+            report,
+            first_seen: 1,
+            last_seen: 1,
+        };
+        let mut f = Fleet::of(&[row], 1, Staleness::default());
+        let list = f.sites_page(&SiteQuery::default(), 1);
+        let html = super::render_sites(&list, &SiteQuery::default(), std::time::Instant::now());
+        let detail = f.site_detail("line-3", 1).unwrap();
+        let page = super::render_site(&detail, std::time::Instant::now());
+        for h in [&html, &page] {
+            assert!(!h.contains("<script>") && h.contains("&lt;script&gt;"));
+            assert!(h.contains("stopped at node <a href=\"/devices/n-1\">n-1</a>"));
+        }
+        assert!(html.contains("<a class=\"fig\" href=\"/devices?site=line-3\">1</a>"));
+        assert!(page
+            .contains("<tr data-node=\"n-1\" data-role=\"leader\"><td><a href=\"/devices/n-1\">"));
+    }
+}
