@@ -70,9 +70,13 @@ fn by_group(types: &[ResourceType]) -> BTreeMap<String, Vec<(String, Vec<&Resour
         .collect()
 }
 
+/// `/version`: the Kubernetes version of the schema data (the real control plane's).
 pub fn version() -> Value {
-    json!({"major": "1", "minor": "32", "gitVersion": "v1.32.0+k3s1-kube-sim", "gitCommit": "kube-sim",
-           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"})
+    let s = crate::kube_sim::schema::k8s();
+    let (major, minor) = s.major_minor();
+    json!({"major": major, "minor": minor, "gitVersion": format!("v{}-kube-sim", s.kubernetes_version),
+           "gitCommit": "kube-sim", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+           "goVersion": "go1.26.8", "compiler": "gc", "platform": "linux/amd64"})
 }
 
 pub fn api_versions() -> Value {

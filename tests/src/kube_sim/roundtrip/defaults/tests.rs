@@ -66,7 +66,7 @@ fn statefulset_daemonset_cronjob_defaults() {
     assert_eq!(s["spec"]["podManagementPolicy"], "OrderedReady");
     assert_eq!(
         s["spec"]["updateStrategy"],
-        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0, "maxUnavailable": 1}})
     );
     assert_eq!(
         s["spec"]["persistentVolumeClaimRetentionPolicy"],
