@@ -28,6 +28,8 @@ Needs Python 3 and PyYAML.
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import re
@@ -103,6 +105,33 @@ VERBS = {
 EXTRA = [{"group": "", "version": "v1", "kind": "Binding", "plural": "bindings",
           "singular": "binding", "namespaced": True, "verbs": ["create"], "subresources": [],
           "shortNames": [], "categories": [], "type": None}]
+
+# The version a resource is stored in when it is not the served one (its discovery
+# `storageVersionHash` hashes the storage group/version/kind): kubernetes/kubernetes
+# pkg/kubeapiserver/default_storage_factory_builder.go (version overrides, events cohabiting
+# with core events), autoscaling stored as v2, CRDs stored as apiextensions v1beta1.
+STORAGE_VERSIONS = {
+    ("certificates.k8s.io", "clustertrustbundles"): ("certificates.k8s.io", "v1beta1"),
+    ("certificates.k8s.io", "podcertificaterequests"): ("certificates.k8s.io", "v1beta1"),
+    ("storagemigration.k8s.io", "storageversionmigrations"): ("storagemigration.k8s.io", "v1beta1"),
+    ("resource.k8s.io", "devicetaintrules"): ("resource.k8s.io", "v1beta2"),
+    ("autoscaling", "horizontalpodautoscalers"): ("autoscaling", "v2"),
+    ("events.k8s.io", "events"): ("", "v1"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"): ("apiextensions.k8s.io", "v1beta1"),
+}
+# Resources without storage (no `storageVersionHash`): componentstatuses (probed live) and the
+# create-only kinds (reviews, bindings).
+NOT_STORED = {("", "componentstatuses")}
+
+
+def storage_version_hash(r):
+    """apiserver `discovery.StorageVersionHash` of the resource's storage version, or None."""
+    if (r["group"], r["plural"]) in NOT_STORED or r["verbs"] == ["create"]:
+        return None
+    group, version = STORAGE_VERSIONS.get((r["group"], r["plural"]), (r["group"], r["version"]))
+    digest = hashlib.sha256(f"{group}/{version}/{r['kind']}".encode()).digest()
+    return base64.b64encode(digest[:8]).decode()
+
 
 # Typed-client method -> discovery verb.
 VERB_OF = {"Create": "create", "Update": "update", "Delete": "delete",
@@ -410,6 +439,8 @@ def main():
             r["type"] = None
     resources = [r for r in resources if r["verbs"]]  # policy/v1 Eviction is a pods subresource
     resources += EXTRA
+    for r in resources:
+        r["storageVersionHash"] = storage_version_hash(r)
     resources.sort(key=lambda r: (r["group"], r["version"], r["plural"]))
     # Keep the types reachable from served resources (and the scale subresource's Scale).
     keep, todo = set(), [r["type"] for r in resources if r["type"]] + ["io.k8s.api.autoscaling.v1.Scale"]

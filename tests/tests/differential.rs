@@ -30,4 +30,5 @@ sequences! {
     deletion_propagation => differential::workloads::deletion_propagation,
     job => differential::workloads::job,
     crd_and_custom_resources => differential::custom::crd_and_custom_resources,
+    discovery => differential::discovery::discovery,
 }

@@ -109,10 +109,18 @@ pub fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
     Some(e)
 }
 
-fn storage_version_hash(t: &ResourceType) -> String {
+/// apiserver `discovery.StorageVersionHash`: built-in resources take it from the schema data
+/// (which knows their storage versions, and which have no storage); custom resources hash
+/// their served version.
+fn storage_version_hash(t: &ResourceType) -> Option<String> {
     use base64::Engine;
+    if t.crd.is_none() {
+        return crate::kube_sim::schema::k8s()
+            .resource_by_plural(&t.group, &t.version, &t.plural)
+            .and_then(|r| r.storage_version_hash.clone());
+    }
     let d = Sha256::digest(format!("{}/{}/{}", t.group, t.version, t.kind));
-    base64::engine::general_purpose::STANDARD.encode(&d[..8])
+    Some(base64::engine::general_purpose::STANDARD.encode(&d[..8]))
 }
 
 /// The kind a subresource answers with: `Scale` (autoscaling/v1) for `scale`.
@@ -140,7 +148,10 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
     let mut resources = Vec::new();
     for t in rts {
         let mut r = json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind,
-            "verbs": t.verbs, "storageVersionHash": storage_version_hash(t)});
+            "verbs": t.verbs});
+        if let Some(hash) = storage_version_hash(t) {
+            r["storageVersionHash"] = json!(hash);
+        }
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
         }
@@ -150,7 +161,7 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
         resources.push(r);
         for sub in &t.subresources {
             let (g, v, k) = sub_kind(t, sub);
-            let mut s = json!({"name": format!("{}/{sub}", t.plural), "singularName": t.singular, "namespaced": t.namespaced,
+            let mut s = json!({"name": format!("{}/{sub}", t.plural), "singularName": "", "namespaced": t.namespaced,
                 "kind": k, "verbs": ["get", "patch", "update"]});
             if sub == "scale" {
                 s["group"] = json!(g);
@@ -159,9 +170,12 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
             resources.push(s);
         }
     }
-    Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
-    )
+    // The core group's list carries no apiVersion; the named groups' do.
+    let mut list = json!({"kind": "APIResourceList", "groupVersion": gv, "resources": resources});
+    if !group.is_empty() {
+        list["apiVersion"] = json!("v1");
+    }
+    Some(list)
 }
 
 /// Aggregated discovery for the core group (`core == true`) or all named groups.

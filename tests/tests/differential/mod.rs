@@ -6,6 +6,7 @@
 pub mod allow;
 pub mod basic;
 pub mod custom;
+pub mod discovery;
 pub mod normalize;
 pub mod workloads;
 

@@ -36,6 +36,8 @@ pub struct BuiltinResource {
     /// The schema type of the kind (None for create-only review kinds).
     #[serde(rename = "type")]
     pub type_name: Option<String>,
+    /// Discovery's hash of the storage version (None for resources without storage).
+    pub storage_version_hash: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -309,6 +309,16 @@ fn the_1_37_resources_verbs_and_omitzero_are_there() {
     assert_eq!(verbs("componentstatuses"), &keys(&["get", "list"]));
     assert!(verbs("services").contains(&"deletecollection".to_string()));
     assert_eq!(verbs("bindings"), &keys(&["create"]));
+    // Storage version hashes as the real server's discovery lists them: events.k8s.io/v1
+    // Events are stored as core v1 Events; resources without storage have none.
+    let hash = |g, v, plural| {
+        s.resource_by_plural(g, v, plural)
+            .and_then(|r| r.storage_version_hash.as_deref())
+    };
+    assert_eq!(hash("events.k8s.io", "v1", "events"), hash("", "v1", "events"));
+    assert_eq!(hash("apps", "v1", "deployments"), Some("8aSe+NMegvE="));
+    assert_eq!(hash("", "v1", "componentstatuses"), None);
+    assert_eq!(hash("authentication.k8s.io", "v1", "tokenreviews"), None);
     let d = root("apps", "Deployment");
     let stamp = s
         .types
