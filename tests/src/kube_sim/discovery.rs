@@ -178,6 +178,17 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
     Some(list)
 }
 
+/// The `responseKind` of aggregated discovery: built-in resources leave group and version
+/// empty for their own kind (the real server's `apiresource` conversion); custom resources
+/// and `scale` name them.
+fn response_kind(t: &ResourceType, (g, v, k): (String, String, String)) -> Value {
+    if t.crd.is_none() && g == t.group && v == t.version {
+        json!({"group": "", "version": "", "kind": k})
+    } else {
+        json!({"group": g, "version": v, "kind": k})
+    }
+}
+
 /// Aggregated discovery for the core group (`core == true`) or all named groups.
 pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
     let items: Vec<Value> = by_group(types)
@@ -191,10 +202,10 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                         .iter()
                         .map(|t| {
                             let subs: Vec<Value> = t.subresources.iter().map(|sub| {
-                                let (g, v, k) = sub_kind(t, sub);
-                                json!({"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": ["get", "patch", "update"]})
+                                json!({"subresource": sub, "responseKind": response_kind(t, sub_kind(t, sub)), "verbs": ["get", "patch", "update"]})
                             }).collect();
-                            let mut r = json!({"resource": t.plural, "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
+                            let own = (t.group.clone(), t.version.clone(), t.kind.clone());
+                            let mut r = json!({"resource": t.plural, "responseKind": response_kind(t, own),
                                 "scope": if t.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": t.singular,
                                 "verbs": t.verbs});
                             if !t.short_names.is_empty() {
@@ -212,7 +223,9 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
-            json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": versions})
+            // No zero creationTimestamp (`omitzero`); the core group has no name.
+            let metadata = if g.is_empty() { json!({}) } else { json!({"name": g}) };
+            json!({"metadata": metadata, "versions": versions})
         })
         .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})

@@ -1,7 +1,7 @@
 //! Discovery, the part of kube-sim the schema data drives: every built-in group version's
 //! resource list (kind, scope, verbs, shortNames, categories, singular name, storage version
-//! hash, `status`/`scale` subresources) and the versions of every group, kube-sim against the
-//! real server. Custom resources other tests create meanwhile on the shared control plane, and
+//! hash, `status`/`scale` subresources), the versions of every group, and aggregated discovery
+//! (v2, as kubectl reads it), kube-sim against the real server. Custom resources other tests create meanwhile on the shared control plane, and
 //! subresources kube-sim does not serve (`pods/exec`, `serviceaccounts/token`...), are left out.
 
 use super::*;
@@ -29,6 +29,40 @@ fn resources(a: &Answer) -> Value {
         if served {
             out.insert(name.to_string(), r.clone());
         }
+    }
+    json!(out)
+}
+
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Aggregated discovery as group -> version -> resource -> entry (subresources by name).
+fn aggregated(list: &Value, groups: &BTreeSet<String>) -> Value {
+    let mut out = BTreeMap::new();
+    for item in list["items"].as_array().into_iter().flatten() {
+        let name = item["metadata"]["name"].as_str().unwrap_or_default();
+        if !groups.contains(name) {
+            continue;
+        }
+        let mut versions = BTreeMap::new();
+        for v in item["versions"].as_array().into_iter().flatten() {
+            let mut res = BTreeMap::new();
+            for r in v["resources"].as_array().into_iter().flatten() {
+                let mut r = r.clone();
+                let subs: BTreeMap<String, Value> = r["subresources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s["subresource"] == "status" || s["subresource"] == "scale")
+                    .map(|s| (s["subresource"].as_str().unwrap_or_default().into(), s.clone()))
+                    .collect();
+                r["subresources"] = json!(subs);
+                res.insert(r["resource"].as_str().unwrap_or_default().to_string(), r);
+            }
+            let mut v = v.clone();
+            v["resources"] = json!(res);
+            versions.insert(v["version"].as_str().unwrap_or_default().to_string(), v);
+        }
+        out.insert(name.to_string(), json!([item["metadata"], versions]));
     }
     json!(out)
 }
@@ -65,5 +99,12 @@ pub fn discovery(p: &mut Pair) {
         let head = |a: &Answer| json!([a.body["kind"], a.body["apiVersion"], a.body["groupVersion"]]);
         p.compare_values(&step, &head(&s), &head(&r));
         p.compare_values(&step, &resources(&s), &resources(&r));
+    }
+    let names: BTreeSet<String> = gvs.iter().map(|(g, _)| g.clone()).collect();
+    for path in ["/api", "/apis"] {
+        let [s, r] = [&p.sim, &p.real].map(|t| aggregated(&t.get_accept(path, AGGREGATED), &names));
+        let groups = r.as_object().map_or(0, |m| m.len());
+        assert!(groups >= if path == "/api" { 1 } else { 20 }, "{path}: {r}");
+        p.compare_values(&format!("aggregated {path}"), &s, &r);
     }
 }

@@ -65,6 +65,19 @@ impl Target {
         }
     }
 
+    /// GET with an `Accept` header (aggregated discovery), the body as JSON.
+    pub fn get_accept(&self, path: &str, accept: &str) -> Value {
+        let url = format!("{}{path}", self.base);
+        let mut r = self
+            .agent
+            .get(&url)
+            .header("Accept", accept)
+            .call()
+            .unwrap_or_else(|e| panic!("{} GET {path}: {e}", self.name));
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+
     /// Polls GET `path` until `done` holds or [`POLL_BOUND`] passes; the last answer and
     /// whether `done` held. kube-sim's clock moves one simulated second per request.
     pub fn poll(&self, path: &str, done: &dyn Fn(&Answer) -> bool) -> (Answer, bool) {
