@@ -31,4 +31,5 @@ sequences! {
     job => differential::workloads::job,
     crd_and_custom_resources => differential::custom::crd_and_custom_resources,
     discovery => differential::discovery::discovery,
+    kinds_new_in_1_37 => differential::kinds::kinds_new_in_1_37,
 }

@@ -135,12 +135,32 @@ fn default_orphans(rt: &ResourceType) -> bool {
         || (rt.group.is_empty() && rt.kind == "ReplicationController")
 }
 
-/// Kinds whose store sets `ReturnDeletedObject` (the rest answer a Status).
+/// Kinds whose store sets `ReturnDeletedObject` (the rest answer a Status), per
+/// `pkg/registry/**/storage/storage.go` of v1.37.2.
 fn returns_deleted_object(rt: &ResourceType) -> bool {
     matches!(
         (rt.group.as_str(), rt.plural.as_str()),
-        ("", "pods" | "namespaces" | "serviceaccounts" | "services")
-            | ("storage.k8s.io", "storageclasses")
+        (
+            "",
+            "pods"
+                | "namespaces"
+                | "serviceaccounts"
+                | "services"
+                | "persistentvolumes"
+                | "persistentvolumeclaims"
+                | "podtemplates"
+                | "resourcequotas"
+        ) | (
+            "storage.k8s.io",
+            "storageclasses"
+                | "csidrivers"
+                | "csinodes"
+                | "volumeattachments"
+                | "volumeattributesclasses"
+        ) | (
+            "resource.k8s.io",
+            "deviceclasses" | "resourceclaims" | "resourceclaimtemplates" | "resourceslices"
+        )
     )
 }
 

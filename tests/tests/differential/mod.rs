@@ -7,6 +7,7 @@ pub mod allow;
 pub mod basic;
 pub mod custom;
 pub mod discovery;
+pub mod kinds;
 pub mod normalize;
 pub mod workloads;
 

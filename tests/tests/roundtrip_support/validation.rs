@@ -208,8 +208,8 @@ pub fn check_custom_resources(c: &Cluster) {
     c.done(&ns);
 }
 
-/// ConfigMaps have no generation; `kubectl replace` (PUT) without the cluster IP keeps the
-/// allocated one.
+/// ConfigMaps have no generation, 1.37's HPAs and PodTemplates have one (moved by their spec
+/// or template only); `kubectl replace` (PUT) without the cluster IP keeps the allocated one.
 pub fn check_generation_and_replace(c: &Cluster) {
     let ns = c.namespace("fid-gen");
     let cm = |v: &str| {
@@ -219,6 +219,18 @@ pub fn check_generation_and_replace(c: &Cluster) {
     c.apply("cm.yaml", &cm("2"));
     let got = c.get("configmap", &ns, "plain");
     assert!(got["metadata"].get("generation").is_none(), "{got}");
+    let hpa = |max: u32, label: &str| {
+        format!("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  namespace: {ns}\n  labels: {{tier: {label}}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  minReplicas: 1\n  maxReplicas: {max}\n")
+    };
+    c.apply("hpa.yaml", &hpa(3, "a"));
+    assert_eq!(c.get("hpa", &ns, "web")["metadata"]["generation"], 1);
+    c.apply("hpa.yaml", &hpa(3, "b"));
+    assert_eq!(c.get("hpa", &ns, "web")["metadata"]["generation"], 1);
+    c.apply("hpa.yaml", &hpa(4, "b"));
+    assert_eq!(c.get("hpa", &ns, "web")["metadata"]["generation"], 2);
+    let template = format!("apiVersion: v1\nkind: PodTemplate\nmetadata:\n  name: t\n  namespace: {ns}\ntemplate:\n  spec:\n    containers: [{{name: c, image: busybox}}]\n");
+    c.apply("pt.yaml", &template);
+    assert_eq!(c.get("podtemplate", &ns, "t")["metadata"]["generation"], 1);
     let svc = format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  ports:\n  - port: 80\n");
     let f = c.file("svc.yaml", &svc);
     c.ok(&["create", "-f", &f]);
