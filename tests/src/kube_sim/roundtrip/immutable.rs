@@ -1,7 +1,8 @@
 //! Update validation of immutable fields, worded as `pkg/apis/*/validation` words it
 //! (Kubernetes 1.37.2, values rendered as JSON): workload selectors, Job
 //! selector/template/completions/completionMode, the StatefulSet's selector, claim templates,
-//! service name and pod management policy, Service cluster IPs, PersistentVolumeClaim spec, ConfigMap and
+//! service name and pod management policy, Service cluster IPs, PriorityClass value and
+//! preemption policy, PersistentVolumeClaim spec, ConfigMap and
 //! Secret with `immutable: true`, Secret `type`. Runs on normalized (defaulted, encoded)
 //! objects, so equal means what `apiequality.Semantic.DeepEqual` means there.
 
@@ -64,6 +65,15 @@ pub fn check_update(group: &str, kind: &str, new: &Value, old: &Value) -> Vec<Fi
         ("batch", "Job") => job(new, old, &mut errs),
         ("", "Service") => service(new, old, &mut errs),
         ("", "PersistentVolumeClaim") => claim(new, old, &mut errs),
+        ("scheduling.k8s.io", "PriorityClass") => {
+            if new["value"] != old["value"] {
+                errs.push(forbidden("value", "may not be changed in an update."));
+            }
+            if new["preemptionPolicy"] != old["preemptionPolicy"] {
+                let value = gofmt::json(&new["preemptionPolicy"]);
+                errs.push(immutable("preemptionPolicy", value));
+            }
+        }
         ("", "ConfigMap") => sealed(new, old, &["data", "binaryData"], &mut errs),
         ("", "Secret") => {
             if new["type"] != old["type"] {

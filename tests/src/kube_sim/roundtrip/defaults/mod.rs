@@ -112,6 +112,11 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) -> Result<(), QuantityErr
         }
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => rbac_binding(obj),
         ("autoscaling", "HorizontalPodAutoscaler") => hpa(obj),
+        ("scheduling.k8s.io", "PriorityClass") => {
+            if let Some(m) = obj.as_object_mut() {
+                default_ptr(m, "preemptionPolicy", json!("PreemptLowerPriority"));
+            }
+        }
         ("resource.k8s.io", "ResourceClaim") => device_requests(obj, &["spec"]),
         ("resource.k8s.io", "ResourceClaimTemplate") => device_requests(obj, &["spec", "spec"]),
         ("storage.k8s.io", "StorageClass") => {
