@@ -63,7 +63,7 @@ fn label_ok(s: &str) -> bool {
 }
 
 fn subdomain_ok(s: &str) -> bool {
-    s.split('.').all(|p| label_ok(p))
+    s.split('.').all(label_ok)
 }
 
 /// apimachinery `IsDNS1123Subdomain`.

@@ -53,7 +53,12 @@ fn aggregated(list: &Value, groups: &BTreeSet<String>) -> Value {
                     .into_iter()
                     .flatten()
                     .filter(|s| s["subresource"] == "status" || s["subresource"] == "scale")
-                    .map(|s| (s["subresource"].as_str().unwrap_or_default().into(), s.clone()))
+                    .map(|s| {
+                        (
+                            s["subresource"].as_str().unwrap_or_default().into(),
+                            s.clone(),
+                        )
+                    })
                     .collect();
                 r["subresources"] = json!(subs);
                 res.insert(r["resource"].as_str().unwrap_or_default().to_string(), r);
@@ -96,7 +101,8 @@ pub fn discovery(p: &mut Pair) {
             p.compare_values(&step, &json!(s.status), &json!(r.status));
             continue;
         }
-        let head = |a: &Answer| json!([a.body["kind"], a.body["apiVersion"], a.body["groupVersion"]]);
+        let head =
+            |a: &Answer| json!([a.body["kind"], a.body["apiVersion"], a.body["groupVersion"]]);
         p.compare_values(&step, &head(&s), &head(&r));
         p.compare_values(&step, &resources(&s), &resources(&r));
     }

@@ -49,8 +49,20 @@ pub fn kinds_new_in_1_37(p: &mut Pair) {
             "metadata": {"name": "t", "labels": {"tier": label}},
             "template": {"spec": {"containers": [{"name": "c", "image": image}]}}})
     };
-    p.apply("create pod template", POD_TEMPLATE, "alpha", "", &pod_template("a", "busybox"));
-    p.apply("relabel pod template", POD_TEMPLATE, "alpha", "", &pod_template("b", "busybox"));
+    p.apply(
+        "create pod template",
+        POD_TEMPLATE,
+        "alpha",
+        "",
+        &pod_template("a", "busybox"),
+    );
+    p.apply(
+        "relabel pod template",
+        POD_TEMPLATE,
+        "alpha",
+        "",
+        &pod_template("b", "busybox"),
+    );
     p.apply(
         "change pod template",
         POD_TEMPLATE,
@@ -67,20 +79,39 @@ pub fn kinds_without_controllers(p: &mut Pair) {
     let ns = p.ns.clone();
     let meta = |name: &str| json!({"name": name, "labels": {"app": "web"}});
     let objects = [
-        ("networking.k8s.io/v1", "Ingress", "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/web",
+        (
+            "networking.k8s.io/v1",
+            "Ingress",
+            "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/web",
             json!({"rules": [{"host": "web.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
-                "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]})),
-        ("networking.k8s.io/v1", "NetworkPolicy", "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/web",
+                "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}),
+        ),
+        (
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies/web",
             json!({"podSelector": {"matchLabels": {"app": "web"}},
-                "ingress": [{"ports": [{"port": 80}]}]})),
-        ("batch/v1", "CronJob", "/apis/batch/v1/namespaces/{ns}/cronjobs/web",
+                "ingress": [{"ports": [{"port": 80}]}]}),
+        ),
+        (
+            "batch/v1",
+            "CronJob",
+            "/apis/batch/v1/namespaces/{ns}/cronjobs/web",
             json!({"schedule": "0 0 1 1 *", "suspend": true, "jobTemplate": {"spec": {"template": {"spec": {
-                "restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox"}]}}}}})),
-        ("v1", "LimitRange", "/api/v1/namespaces/{ns}/limitranges/web",
-            json!({"limits": [{"type": "Container", "default": {"cpu": "0.5"}}]})),
-        ("rbac.authorization.k8s.io/v1", "RoleBinding",
+                "restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox"}]}}}}}),
+        ),
+        (
+            "v1",
+            "LimitRange",
+            "/api/v1/namespaces/{ns}/limitranges/web",
+            json!({"limits": [{"type": "Container", "default": {"cpu": "0.5"}}]}),
+        ),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
             "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/web",
-            json!(null)),
+            json!(null),
+        ),
     ];
     for (api_version, kind, path, spec) in objects {
         let mut body = json!({"apiVersion": api_version, "kind": kind, "metadata": meta("web")});

@@ -69,7 +69,9 @@ pub fn check_deployment_round_trip(c: &Cluster) {
     // A zero `creationTimestamp` was written as `null` up to 1.32; the 1.37 types omit it
     // (`omitzero`).
     assert!(
-        spec["template"]["metadata"].get("creationTimestamp").is_none(),
+        spec["template"]["metadata"]
+            .get("creationTimestamp")
+            .is_none(),
         "{d}"
     );
     let ctr = &pod["containers"][0];

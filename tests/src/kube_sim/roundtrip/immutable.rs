@@ -165,10 +165,7 @@ fn job(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         ));
     }
     if spec["podFailurePolicy"] != old_spec["podFailurePolicy"] {
-        errs.push(immutable(
-            "spec.podFailurePolicy",
-            "{...}".into(),
-        ));
+        errs.push(immutable("spec.podFailurePolicy", "{...}".into()));
     }
     if spec["backoffLimitPerIndex"] != old_spec["backoffLimitPerIndex"] {
         errs.push(immutable(

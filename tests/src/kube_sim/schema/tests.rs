@@ -286,7 +286,11 @@ fn the_1_37_resources_verbs_and_omitzero_are_there() {
     for (g, plural, short) in [
         ("resource.k8s.io", "resourceclaims", &[][..]),
         ("resource.k8s.io", "deviceclasses", &[][..]),
-        ("storagemigration.k8s.io", "storageversionmigrations", &[][..]),
+        (
+            "storagemigration.k8s.io",
+            "storageversionmigrations",
+            &[][..],
+        ),
         ("networking.k8s.io", "servicecidrs", &[][..]),
         ("networking.k8s.io", "ipaddresses", &["ip"][..]),
         ("storage.k8s.io", "volumeattributesclasses", &["vac"][..]),
@@ -315,7 +319,10 @@ fn the_1_37_resources_verbs_and_omitzero_are_there() {
         s.resource_by_plural(g, v, plural)
             .and_then(|r| r.storage_version_hash.as_deref())
     };
-    assert_eq!(hash("events.k8s.io", "v1", "events"), hash("", "v1", "events"));
+    assert_eq!(
+        hash("events.k8s.io", "v1", "events"),
+        hash("", "v1", "events")
+    );
     assert_eq!(hash("apps", "v1", "deployments"), Some("8aSe+NMegvE="));
     assert_eq!(hash("", "v1", "componentstatuses"), None);
     assert_eq!(hash("authentication.k8s.io", "v1", "tokenreviews"), None);
