@@ -134,6 +134,59 @@ pub fn parse(obj: &Value, lease: &str) -> Result<LeaseRecord, ElectError> {
     })
 }
 
+/// Sends `body` as JSON with `method` to `path`.
+pub(crate) fn send_json(
+    client: &KubeClient,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value, KubeError> {
+    let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .map_err(|e| KubeError::Request {
+            what: path.into(),
+            reason: e.to_string(),
+        })?;
+    client.send(req)
+}
+
+/// The Lease object `namespace/name` holding `spec`, over the `current` record (its
+/// annotations and resourceVersion) with `extra` annotations set.
+pub(crate) fn lease_body(
+    namespace: &str,
+    name: &str,
+    spec: &LeaseSpec,
+    current: Option<&LeaseRecord>,
+    extra: BTreeMap<String, String>,
+) -> Value {
+    let mut annotations = current.map(|r| r.annotations.clone()).unwrap_or_default();
+    annotations.extend(extra);
+    let mut metadata = json!({
+        "name": name,
+        "namespace": namespace,
+        "annotations": annotations,
+    });
+    if let Some(r) = current {
+        metadata["resourceVersion"] = json!(r.resource_version);
+    }
+    json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": metadata,
+        "spec": {
+            "holderIdentity": spec.holder,
+            "leaseDurationSeconds": spec.lease_duration_seconds,
+            "acquireTime": spec.acquire_time,
+            "renewTime": spec.renew_time,
+            "leaseTransitions": spec.transitions,
+        },
+    })
+}
+
 impl Elector {
     /// `client` must be the unfenced client; `me` the device id.
     pub fn new(client: KubeClient, site: SiteConfig, me: String, fence: Arc<Fence>) -> Self {
@@ -184,17 +237,7 @@ impl Elector {
     }
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, KubeError> {
-        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Content-Type", "application/json")
-            .body(body)
-            .map_err(|e| KubeError::Request {
-                what: path.into(),
-                reason: e.to_string(),
-            })?;
-        self.client.send(req)
+        send_json(&self.client, method, path, body)
     }
 
     /// The Lease as last read (site state annotations, holder).
@@ -309,33 +352,18 @@ impl Elector {
     /// The Lease object holding `spec`, over the `current` record (its annotations and
     /// resourceVersion) plus the site state this node publishes.
     fn body(&self, spec: &LeaseSpec, current: Option<&LeaseRecord>) -> Value {
-        let mut annotations = current.map(|r| r.annotations.clone()).unwrap_or_default();
-        annotations.extend(
-            self.publish
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        );
-        let mut metadata = json!({
-            "name": self.site.lease(),
-            "namespace": self.site.lease_namespace,
-            "annotations": annotations,
-        });
-        if let Some(r) = current {
-            metadata["resourceVersion"] = json!(r.resource_version);
-        }
-        json!({
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": metadata,
-            "spec": {
-                "holderIdentity": spec.holder,
-                "leaseDurationSeconds": spec.lease_duration_seconds,
-                "acquireTime": spec.acquire_time,
-                "renewTime": spec.renew_time,
-                "leaseTransitions": spec.transitions,
-            },
-        })
+        let publish = self
+            .publish
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        lease_body(
+            &self.site.lease_namespace,
+            &self.site.lease(),
+            spec,
+            current,
+            publish,
+        )
     }
 
     /// On a clean shutdown (client-go's ReleaseOnCancel): closes the fence first (no write of
