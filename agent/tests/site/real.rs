@@ -89,3 +89,13 @@ fn a_leader_paused_in_the_middle_of_an_apply_writes_no_further_object_after_it_r
 fn a_drop_on_a_follower_reaches_the_leader_through_its_relay() {
     crate::drops::drop_on_a_follower_reaches_the_leader(real());
 }
+
+#[test]
+fn three_nodes_upgrade_their_host_payloads_one_at_a_time() {
+    crate::rollout::three_nodes_upgrade_one_at_a_time(real());
+}
+
+#[test]
+fn a_node_that_fails_its_host_check_stops_the_rollout_and_the_third_is_not_touched() {
+    crate::rollout::a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touched(real());
+}

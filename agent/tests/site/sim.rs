@@ -111,3 +111,13 @@ fn a_leader_shut_down_cleanly_releases_the_lease_and_a_follower_takes_over_at_on
     assert!(steps <= 2);
     s::check_terms(&site);
 }
+
+#[test]
+fn three_nodes_upgrade_their_host_payloads_one_at_a_time() {
+    crate::rollout::three_nodes_upgrade_one_at_a_time(Api::Sim);
+}
+
+#[test]
+fn a_node_that_fails_its_host_check_stops_the_rollout_and_the_third_is_not_touched() {
+    crate::rollout::a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touched(Api::Sim);
+}
