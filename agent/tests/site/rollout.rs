@@ -260,8 +260,18 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
     site.more_passes(other, 2);
     assert_eq!(k3s_on(&site, other), k3s("v0"));
     assert!(!site.nodes[other].config.with_file_name("units").join("k3s.service.pid").exists());
-    let other_writes = rollout_requests(&site, &other_id).iter().filter(|e| e.is_write()).count();
-    assert_eq!(other_writes, 0, "{other_id} wrote during a stopped rollout");
+    // It may have raced the failed node for the turn (a write refused with 409): nothing
+    // it sent changed anything.
+    let other_writes: Vec<String> = rollout_requests(&site, &other_id)
+        .iter()
+        .filter(|e| e.is_write())
+        .map(|e| format!("{} {} {}", e.method, e.path, e.status))
+        .collect();
+    eprintln!("FIGURE host rollout writes of the untouched node: {other_writes:?}");
+    assert!(
+        other_writes.iter().all(|w| w.ends_with(" 409")),
+        "{other_id} wrote: {other_writes:?}"
+    );
     assert!(site.log(failed).contains("host-rolled-back"), "{}", site.log(failed));
     check_terms(&site);
     stop_units(&site);
