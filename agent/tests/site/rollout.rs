@@ -26,8 +26,8 @@ pub fn k3s_on(site: &Site, i: usize) -> Vec<u8> {
 }
 
 /// Makes every node host-capable (test root with k3s v0, process supervisor) with a short
-/// host rollout, and registers its Node, Ready.
-fn prepare(site: &Site) {
+/// host rollout (`cordon` as given), and registers its Node, Ready.
+fn prepare(site: &Site, cordon: bool) {
     for i in 0..site.nodes.len() {
         let dir = site.nodes[i].config.parent().unwrap().to_path_buf();
         let root = root(site, i);
@@ -53,7 +53,7 @@ fn prepare(site: &Site) {
         let text = text.replace(
             &format!("site:\n  name: {}\n", site.name),
             &format!(
-                "site:\n  name: {}\n  hostRollout: {{readyTimeout: {}s, leaseDuration: 60s, pollInterval: 2s}}\n",
+                "site:\n  name: {}\n  hostRollout: {{readyTimeout: {}s, leaseDuration: 60s, pollInterval: 2s, cordon: {cordon}}}\n",
                 site.name,
                 READY_TIMEOUT_MS / 1000
             ),
@@ -158,11 +158,12 @@ fn stop_units(site: &Site) {
     }
 }
 
-/// All three nodes upgrade, one at a time: the server's order of requests shows each node's
-/// turn (its host Lease writes and its Node reads) inside one span, no two spans overlapping.
+/// All three nodes upgrade, one at a time, each cordoned during its turn: the server's order
+/// of requests shows each node's turn (its host Lease writes, its Node's cordon, reads and
+/// uncordon) inside one span, no two spans overlapping.
 pub fn three_nodes_upgrade_one_at_a_time(api: Api) {
     let mut site = Site::new(api, "roll");
-    prepare(&site);
+    prepare(&site, true);
     publish(&site, 1, "v1");
     site.start_all();
     let start = site.now_ms();
@@ -194,7 +195,12 @@ pub fn three_nodes_upgrade_one_at_a_time(api: Api) {
         let reads = (0..log.len())
             .filter(|&k| mine(&log[k]) && log[k].path.ends_with(&format!("/nodes/{}", n.id)))
             .collect::<Vec<_>>();
-        assert!(reads.iter().all(|k| *k > a && *k < b), "{}: a Node read outside its turn", n.id);
+        assert!(reads.iter().all(|k| *k > a && *k < b), "{}: a Node request outside its turn", n.id);
+        // Cordoned before the restart, uncordoned after it, inside the turn.
+        let patches = reads.iter().filter(|k| log[**k].method == "PATCH" && log[**k].status < 300).count();
+        assert_eq!(patches, 2, "{}: cordon and uncordon", n.id);
+        let node = site.obj("", "Node", "", &n.id).unwrap();
+        assert_ne!(node["spec"]["unschedulable"], true, "{} left cordoned", n.id);
         let cost = rollout_requests(&site, &n.id);
         eprintln!(
             "FIGURE host rollout requests of {}: {} ({} writes: {:?})",
@@ -233,7 +239,7 @@ pub fn three_nodes_upgrade_one_at_a_time(api: Api) {
 /// started, no host Lease write) and reports the stop.
 pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touched(api: Api) {
     let mut site = Site::new(api, "rstop");
-    prepare(&site);
+    prepare(&site, false);
     publish(&site, 1, "v1");
     // node-1 alone first (it leads and goes first); the others' Nodes are NotReady.
     set_ready(&site, 1, false);
