@@ -99,3 +99,8 @@ fn three_nodes_upgrade_their_host_payloads_one_at_a_time() {
 fn a_node_that_fails_its_host_check_stops_the_rollout_and_the_third_is_not_touched() {
     crate::rollout::a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touched(real());
 }
+
+#[test]
+fn a_malformed_host_stop_record_stops_every_revision() {
+    crate::rollout::a_malformed_stop_record_stops_every_revision(real());
+}

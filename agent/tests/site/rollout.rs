@@ -287,6 +287,40 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
         "{other_id} wrote: {other_writes:?}"
     );
     assert!(site.log(failed).contains("host-rolled-back"), "{}", site.log(failed));
+    // A newer revision starts a new rollout: with the Nodes fixed, every node gets k3s v2.
+    set_ready(&site, 1, true);
+    set_ready(&site, 2, true);
+    publish(&site, 2, "v2");
+    site.ticks_until("revision 2 rolled through every node", 120, || {
+        (0..3).all(|i| k3s_on(&site, i) == k3s("v2")) && host_holder(&site).is_empty()
+    });
     check_terms(&site);
     stop_units(&site);
+}
+
+/// A stop record a peer wrote that does not parse stops every revision: nothing is
+/// installed anywhere, and every node reports it, bounded.
+pub fn a_malformed_stop_record_stops_every_revision(api: Api) {
+    let mut site = Site::new(api, "rbad");
+    prepare(&site, false);
+    let lease = site.nodes[0].config.with_file_name("host-lease.yaml");
+    let junk = "x".repeat(900);
+    std::fs::write(
+        &lease,
+        format!("apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: ferry-rbad-host\n  namespace: kube-system\n  annotations:\n    ferry.dev/host-stopped.app: \"9 node-x {junk}\\nforged line\"\nspec: {{}}\n"),
+    )
+    .unwrap();
+    let o = site.kubectl(&["create", "--validate=false", "-f", lease.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    publish(&site, 1, "v1");
+    site.start_all();
+    site.ticks_until("every node reported the malformed stop", 60, || {
+        (0..3).all(|i| site.log(i).contains("malformed stop record"))
+    });
+    for i in 0..3 {
+        site.more_passes(i, 1);
+        assert_eq!(k3s_on(&site, i), k3s("v0"), "{} installed", site.nodes[i].id);
+        assert!(!site.log(i).contains("forged line"), "unbounded text reached the log");
+    }
+    check_terms(&site);
 }
