@@ -67,11 +67,18 @@ impl Agent {
         manifest: &Manifest,
     ) -> Result<Option<HostOutcome>, SyncError> {
         let clock = self.client.clock();
-        crate::host::apply_for_sync(&self.config, &self.store, &self.blobs, clock, name, manifest)
-            .map_err(|source| SyncError::Host {
-                sync: name.into(),
-                source,
-            })
+        crate::host::apply_for_sync(
+            &self.config,
+            &self.store,
+            &self.blobs,
+            clock,
+            name,
+            manifest,
+        )
+        .map_err(|source| SyncError::Host {
+            sync: name.into(),
+            source,
+        })
     }
 
     fn turn(&self, sync: &str) -> Result<Option<Turn>, RolloutError> {
@@ -93,7 +100,10 @@ impl Agent {
 
     fn roll_host(&self, sync: &SyncConfig, r: &HostRollout) -> Result<(), RolloutError> {
         let name = sync.name.as_str();
-        let Some((revision, digest)) = self.site.as_ref().and_then(|e| e.site_state("applied", name))
+        let Some((revision, digest)) = self
+            .site
+            .as_ref()
+            .and_then(|e| e.site_state("applied", name))
         else {
             return Ok(());
         };
@@ -112,7 +122,9 @@ impl Agent {
             &digest,
             self.client.clock().unix_now(),
         ) {
-            r.set_status(json!({"sync": name, "revision": revision, "state": "held", "reason": h.error}));
+            r.set_status(
+                json!({"sync": name, "revision": revision, "state": "held", "reason": h.error}),
+            );
             return Ok(());
         }
         let turn = self.turn(name)?.filter(|t| t.revision == revision);

@@ -87,9 +87,7 @@ pub const MAX_NODE_NAME: usize = 253;
 
 /// True for a DNS subdomain: 1-253 characters of a-z, 0-9, '-' and '.'.
 pub fn dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_NODE_NAME
-        && s.split('.').all(|l| dns_label(l, 63))
+    !s.is_empty() && s.len() <= MAX_NODE_NAME && s.split('.').all(|l| dns_label(l, 63))
 }
 
 /// One peer's relay: `url` is its base (`http://node-2:8470/`), `tokenFile` the site token.

@@ -246,7 +246,11 @@ impl HostRollout {
 
     /// The heartbeat's `site.hostRollout` field.
     pub fn heartbeat_field(&self) -> Value {
-        let status = self.status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let status = self
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         json!({"lease": self.name(), "node": self.node(), "last": status})
     }
 }
@@ -276,13 +280,17 @@ mod tests {
 
     #[test]
     fn a_node_is_ready_only_with_its_ready_condition_true() {
-        let node = |s: &str| json!({"status": {"conditions": [
-            {"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": s}]}});
+        let node = |s: &str| {
+            json!({"status": {"conditions": [
+            {"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": s}]}})
+        };
         assert_eq!(not_ready(&node("True"), "n1"), None);
         assert_eq!(
             not_ready(&node("Unknown"), "n1").as_deref(),
             Some("Node n1 not Ready (Ready=Unknown)")
         );
-        assert!(not_ready(&json!({}), "n1").unwrap().contains("no Ready condition"));
+        assert!(not_ready(&json!({}), "n1")
+            .unwrap()
+            .contains("no Ready condition"));
     }
 }

@@ -196,7 +196,9 @@ mod tests {
         let mut o = Observer::default();
         let t0 = Instant::now();
         let s = step(&mut o, None, "n1", Local::Pending, t0);
-        assert!(matches!(s, Step::Take { create: true, phase: Phase::Upgrade, ref spec } if spec.holder.as_deref() == Some("n1")));
+        assert!(
+            matches!(s, Step::Take { create: true, phase: Phase::Upgrade, ref spec } if spec.holder.as_deref() == Some("n1"))
+        );
         let free = lease(None, None);
         assert!(matches!(
             step(&mut o, Some(&free), "n1", Local::Pending, t0),
@@ -230,7 +232,11 @@ mod tests {
         // An agent restarted after installing (self-update) checks in its renewed turn.
         assert!(matches!(
             step(&mut o, Some(&mine), "n1", Local::Verifying, t0),
-            Step::Take { create: false, phase: Phase::Verify, .. }
+            Step::Take {
+                create: false,
+                phase: Phase::Verify,
+                ..
+            }
         ));
     }
 
@@ -245,11 +251,31 @@ mod tests {
         );
         // Revision 6 is a new rollout; another sync's stop is not ours.
         assert!(matches!(
-            next(&mut o, Some(&stopped), "n3", "edge-host", 6, Local::Pending, t0, 0, T),
+            next(
+                &mut o,
+                Some(&stopped),
+                "n3",
+                "edge-host",
+                6,
+                Local::Pending,
+                t0,
+                0,
+                T
+            ),
             Step::Take { .. }
         ));
         assert!(matches!(
-            next(&mut o, Some(&stopped), "n3", "other", 5, Local::Pending, t0, 0, T),
+            next(
+                &mut o,
+                Some(&stopped),
+                "n3",
+                "other",
+                5,
+                Local::Pending,
+                t0,
+                0,
+                T
+            ),
             Step::Take { .. }
         ));
     }
@@ -264,7 +290,11 @@ mod tests {
             &format!("5 node-2 {}", "r".repeat(MAX_REASON + 1)),
         ] {
             let s = Stopped::decode(bad);
-            assert_eq!((s.revision, s.node.as_str()), (u64::MAX, "unknown"), "{bad:?}");
+            assert_eq!(
+                (s.revision, s.node.as_str()),
+                (u64::MAX, "unknown"),
+                "{bad:?}"
+            );
             assert!(s.reason.starts_with("malformed stop record"));
         }
         let long = Stopped::new(5, "node-2", &format!("a\nb{}", "x".repeat(5000)));

@@ -97,7 +97,9 @@ fn three_nodes_upgrade_their_host_payloads_one_at_a_time() {
 
 #[test]
 fn a_node_that_fails_its_host_check_stops_the_rollout_and_the_third_is_not_touched() {
-    crate::rollout::a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touched(real());
+    crate::rollout::a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touched(
+        real(),
+    );
 }
 
 #[test]

@@ -144,7 +144,8 @@ fn rollout_requests(site: &Site, node: &str) -> Vec<LogEntry> {
     site.requests()
         .into_iter()
         .filter(|e| {
-            e.user_agent.contains("(host-rollout)") && crate::harness::node_of(&e.user_agent) == Some(node)
+            e.user_agent.contains("(host-rollout)")
+                && crate::harness::node_of(&e.user_agent) == Some(node)
         })
         .collect()
 }
@@ -153,7 +154,9 @@ fn stop_units(site: &Site) {
     for n in &site.nodes {
         let pid = n.config.with_file_name("units").join("k3s.service.pid");
         if let Ok(pid) = std::fs::read_to_string(pid) {
-            let _ = std::process::Command::new("kill").args(["-9", pid.trim()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid.trim()])
+                .status();
         }
     }
 }
@@ -168,13 +171,17 @@ pub fn three_nodes_upgrade_one_at_a_time(api: Api) {
     site.start_all();
     let start = site.now_ms();
     let mut holders: Vec<String> = Vec::new();
-    site.ticks_until("every node runs k3s v1 and the host Lease is free", 120, || {
-        let h = host_holder(&site);
-        if !h.is_empty() && holders.last() != Some(&h) {
-            holders.push(h.clone());
-        }
-        (0..3).all(|i| k3s_on(&site, i) == k3s("v1")) && h.is_empty()
-    });
+    site.ticks_until(
+        "every node runs k3s v1 and the host Lease is free",
+        120,
+        || {
+            let h = host_holder(&site);
+            if !h.is_empty() && holders.last() != Some(&h) {
+                holders.push(h.clone());
+            }
+            (0..3).all(|i| k3s_on(&site, i) == k3s("v1")) && h.is_empty()
+        },
+    );
     let took = site.now_ms() - start;
     eprintln!("FIGURE three-node host rollout: {took} ms on the test clock ({} steps of {STEP_MS} ms); holders seen in order: {holders:?}", took / STEP_MS);
     // The turns, in the server's order: a node's first host-Lease write opens its span, its
@@ -188,26 +195,49 @@ pub fn three_nodes_upgrade_one_at_a_time(api: Api) {
                 && crate::harness::node_of(&e.user_agent) == Some(n.id.as_str())
         };
         let writes: Vec<usize> = (0..log.len())
-            .filter(|&k| mine(&log[k]) && log[k].is_write() && log[k].status < 300 && (log[k].path.ends_with(&host_path) || log[k].path.ends_with("/leases")))
+            .filter(|&k| {
+                mine(&log[k])
+                    && log[k].is_write()
+                    && log[k].status < 300
+                    && (log[k].path.ends_with(&host_path) || log[k].path.ends_with("/leases"))
+            })
             .collect();
-        assert!(writes.len() >= 2, "{}: {} host Lease writes", n.id, writes.len());
+        assert!(
+            writes.len() >= 2,
+            "{}: {} host Lease writes",
+            n.id,
+            writes.len()
+        );
         let (a, b) = (writes[0], *writes.last().unwrap());
         let reads = (0..log.len())
             .filter(|&k| mine(&log[k]) && log[k].path.ends_with(&format!("/nodes/{}", n.id)))
             .collect::<Vec<_>>();
-        assert!(reads.iter().all(|k| *k > a && *k < b), "{}: a Node request outside its turn", n.id);
+        assert!(
+            reads.iter().all(|k| *k > a && *k < b),
+            "{}: a Node request outside its turn",
+            n.id
+        );
         // Cordoned before the restart, uncordoned after it, inside the turn.
-        let patches = reads.iter().filter(|k| log[**k].method == "PATCH" && log[**k].status < 300).count();
+        let patches = reads
+            .iter()
+            .filter(|k| log[**k].method == "PATCH" && log[**k].status < 300)
+            .count();
         assert_eq!(patches, 2, "{}: cordon and uncordon", n.id);
         let node = site.obj("", "Node", "", &n.id).unwrap();
-        assert_ne!(node["spec"]["unschedulable"], true, "{} left cordoned", n.id);
+        assert_ne!(
+            node["spec"]["unschedulable"], true,
+            "{} left cordoned",
+            n.id
+        );
         let cost = rollout_requests(&site, &n.id);
         eprintln!(
             "FIGURE host rollout requests of {}: {} ({} writes: {:?})",
             n.id,
             cost.len(),
             cost.iter().filter(|e| e.is_write()).count(),
-            cost.iter().map(|e| format!("{} {}", e.method, e.path.rsplit('/').next().unwrap_or(""))).collect::<Vec<_>>()
+            cost.iter()
+                .map(|e| format!("{} {}", e.method, e.path.rsplit('/').next().unwrap_or("")))
+                .collect::<Vec<_>>()
         );
         spans.push((a, b, n.id.clone()));
     }
@@ -229,7 +259,10 @@ pub fn three_nodes_upgrade_one_at_a_time(api: Api) {
         })
         .map(|e| format!("{} {} {}", e.user_agent, e.method, e.path))
         .collect();
-    assert!(after.is_empty(), "host rollout requests after the rollout: {after:?}");
+    assert!(
+        after.is_empty(),
+        "host rollout requests after the rollout: {after:?}"
+    );
     check_terms(&site);
     stop_units(&site);
 }
@@ -246,7 +279,9 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
     set_ready(&site, 2, false);
     site.start(0, &[]);
     site.ticks_until("node-1 upgraded and released the host Lease", 60, || {
-        k3s_on(&site, 0) == k3s("v1") && host_lease(&site).is_some() && host_holder(&site).is_empty()
+        k3s_on(&site, 0) == k3s("v1")
+            && host_lease(&site).is_some()
+            && host_holder(&site).is_empty()
     });
     assert_eq!(holder(&site).as_deref(), Some(site.nodes[0].id.as_str()));
     site.start(1, &[]);
@@ -262,8 +297,14 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
         .find(|i| record.starts_with(&format!("1 {} ", site.nodes[*i].id)))
         .unwrap_or_else(|| panic!("stop record {record:?}"));
     let other = 3 - failed;
-    eprintln!("FIGURE stopped after {} ms on the test clock: {record}", site.now_ms() - from);
-    assert!(record.contains("not Ready") && record.contains("previous host files restored"), "{record}");
+    eprintln!(
+        "FIGURE stopped after {} ms on the test clock: {record}",
+        site.now_ms() - from
+    );
+    assert!(
+        record.contains("not Ready") && record.contains("previous host files restored"),
+        "{record}"
+    );
     assert!(site.now_ms() - from >= READY_TIMEOUT_MS);
     // The failed node has its previous k3s back; the third node's k3s was never touched.
     assert_eq!(k3s_on(&site, failed), k3s("v0"));
@@ -273,7 +314,11 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
     });
     site.more_passes(other, 2);
     assert_eq!(k3s_on(&site, other), k3s("v0"));
-    assert!(!site.nodes[other].config.with_file_name("units").join("k3s.service.pid").exists());
+    assert!(!site.nodes[other]
+        .config
+        .with_file_name("units")
+        .join("k3s.service.pid")
+        .exists());
     // It may have raced the failed node for the turn (a write refused with 409): nothing
     // it sent changed anything.
     let other_writes: Vec<String> = rollout_requests(&site, &other_id)
@@ -286,7 +331,11 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
         other_writes.iter().all(|w| w.ends_with(" 409")),
         "{other_id} wrote: {other_writes:?}"
     );
-    assert!(site.log(failed).contains("host-rolled-back"), "{}", site.log(failed));
+    assert!(
+        site.log(failed).contains("host-rolled-back"),
+        "{}",
+        site.log(failed)
+    );
     // A newer revision starts a new rollout: with the Nodes fixed, every node gets k3s v2.
     set_ready(&site, 1, true);
     set_ready(&site, 2, true);
@@ -319,8 +368,16 @@ pub fn a_malformed_stop_record_stops_every_revision(api: Api) {
     });
     for i in 0..3 {
         site.more_passes(i, 1);
-        assert_eq!(k3s_on(&site, i), k3s("v0"), "{} installed", site.nodes[i].id);
-        assert!(!site.log(i).contains("forged line"), "unbounded text reached the log");
+        assert_eq!(
+            k3s_on(&site, i),
+            k3s("v0"),
+            "{} installed",
+            site.nodes[i].id
+        );
+        assert!(
+            !site.log(i).contains("forged line"),
+            "unbounded text reached the log"
+        );
     }
     check_terms(&site);
 }
@@ -335,7 +392,8 @@ pub fn a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(api: Api) 
     publish(&site, 1, "v1");
     site.start(0, &[("FERRY_FAULT", "host-after-restart")]);
     site.ticks_until("node-1 died in its turn", 60, || {
-        site.log(0).contains("fault point host-after-restart reached")
+        site.log(0)
+            .contains("fault point host-after-restart reached")
     });
     site.nodes[0].child.take().unwrap().wait().unwrap();
     let id0 = site.nodes[0].id.clone();
@@ -356,7 +414,9 @@ pub fn a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(api: Api) 
     // node-1's files are still the half-done turn's; started again, it recovers and upgrades.
     site.start(0, &[]);
     site.ticks_until("node-1 upgraded in a turn of its own", 60, || {
-        k3s_on(&site, 0) == k3s("v1") && host_holder(&site).is_empty() && site.log(0).contains("host-applied")
+        k3s_on(&site, 0) == k3s("v1")
+            && host_holder(&site).is_empty()
+            && site.log(0).contains("host-applied")
     });
     assert!(site.log(0).contains("host-interrupted"), "{}", site.log(0));
     check_terms(&site);
