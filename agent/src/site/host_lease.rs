@@ -5,8 +5,8 @@
 //! *unfenced* client: every node of the site takes its own turn, leader or not; none of them
 //! touches the site's cluster objects. Its User-Agent says `(host-rollout)`.
 
-use super::elector::{lease_body, parse, send_json, LeaseRecord};
 use super::lease::{LeaseSpec, Observer, Timings};
+use super::lease_object::{lease_body, parse, send_json, LeaseRecord};
 use super::rollout::{self, Step, Stopped};
 use super::SiteConfig;
 use crate::clock::Clock;

@@ -12,6 +12,7 @@ pub mod elector;
 pub mod fence;
 pub mod host_lease;
 pub mod lease;
+pub mod lease_object;
 pub mod peers;
 pub mod rollout;
 pub mod shutdown;

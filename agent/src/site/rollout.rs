@@ -11,8 +11,8 @@
 //! ([`super::lease::Observer`]: from this node's own observation, never the holder's clock).
 //! The IO is in [`super::host_lease`] and `reconcile/rollout.rs`.
 
-use super::elector::LeaseRecord;
 use super::lease::{Decision, LeaseSpec, Observer, Timings};
+use super::lease_object::LeaseRecord;
 use std::time::Instant;
 
 /// The annotation recording that the host rollout of `sync` stopped.

@@ -15,5 +15,6 @@ mod hostile;
 mod proxy;
 mod real;
 mod rollout;
+mod rollout_faults;
 mod scenarios;
 mod sim;

@@ -104,10 +104,10 @@ fn a_node_that_fails_its_host_check_stops_the_rollout_and_the_third_is_not_touch
 
 #[test]
 fn a_malformed_host_stop_record_stops_every_revision() {
-    crate::rollout::a_malformed_stop_record_stops_every_revision(real());
+    crate::rollout_faults::a_malformed_stop_record_stops_every_revision(real());
 }
 
 #[test]
 fn a_node_killed_in_its_host_turn_blocks_the_others_only_for_its_lease() {
-    crate::rollout::a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(real());
+    crate::rollout_faults::a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(real());
 }
