@@ -273,6 +273,17 @@ pub fn three_nodes_upgrade_one_at_a_time(api: Api) {
 pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touched(api: Api) {
     let mut site = Site::new(api, "rstop");
     prepare(&site, false);
+    let fleet = ferry_tests::recorder::RecordingServer::start().unwrap();
+    for i in 0..3 {
+        site.add_config(
+            i,
+            &format!(
+                "fleet:\n  url: {}/heartbeat\n  interval: 1s\n  caFile: {}",
+                fleet.url,
+                fleet.file("ca.pem").display()
+            ),
+        );
+    }
     publish(&site, 1, "v1");
     // node-1 alone first (it leads and goes first); the others' Nodes are NotReady.
     set_ready(&site, 1, false);
@@ -297,6 +308,7 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
         .find(|i| record.starts_with(&format!("1 {} ", site.nodes[*i].id)))
         .unwrap_or_else(|| panic!("stop record {record:?}"));
     let other = 3 - failed;
+    let other_id = site.nodes[other].id.clone();
     eprintln!(
         "FIGURE stopped after {} ms on the test clock: {record}",
         site.now_ms() - from
@@ -308,10 +320,24 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
     assert!(site.now_ms() - from >= READY_TIMEOUT_MS);
     // The failed node has its previous k3s back; the third node's k3s was never touched.
     assert_eq!(k3s_on(&site, failed), k3s("v0"));
-    let other_id = site.nodes[other].id.clone();
     site.ticks_until("the third node reported the stop", 30, || {
         site.log(other).contains("host-rollout-stopped")
     });
+    // ferry-fleet hears it from the third node's heartbeat: stopped at the failed node.
+    let failed_id = site.nodes[failed].id.clone();
+    site.ticks_until(
+        "the third node's heartbeat says where the rollout stopped",
+        30,
+        || {
+            fleet.json_bodies("/heartbeat").iter().rev().any(|b| {
+                let last = &b["site"]["hostRollout"]["last"];
+                b["device"]["id"] == other_id.as_str()
+                    && last["state"] == "stopped"
+                    && last["node"] == failed_id.as_str()
+                    && last["revision"] == 1
+            })
+        },
+    );
     site.more_passes(other, 2);
     assert_eq!(k3s_on(&site, other), k3s("v0"));
     assert!(!site.nodes[other]
