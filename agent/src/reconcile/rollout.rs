@@ -30,6 +30,8 @@ pub enum RolloutError {
     Store(#[from] crate::store::StoreError),
     #[error("host rollout: turn marker: {0}")]
     Marker(String),
+    #[error("host rollout: {0} pods still on the node after the drain timeout (readyTimeout); turn given back")]
+    Drain(usize),
 }
 
 /// What this node is in the middle of (kv `host-rollout|<sync>`), so an agent restarted in
@@ -203,6 +205,13 @@ impl Agent {
             cordoned,
         };
         self.set_turn(name, Some(&turn))?;
+        if r.config().drain {
+            if let Err(e) = self.drain(r) {
+                // Pods that would not leave (a budget, a stuck pod): not the revision's fault.
+                self.end_turn(name, r, mine, &turn, None)?;
+                return Err(e);
+            }
+        }
         match self.apply_host(name, manifest) {
             Ok(Some(HostOutcome::SelfUpdatePending { .. })) => Ok(None),
             Ok(_) => Ok(Some(turn)),
@@ -216,6 +225,22 @@ impl Agent {
                 self.end_turn(name, r, mine, &turn, Some(&stop))?;
                 Ok(None)
             }
+        }
+    }
+
+    /// Evicts the Node's pods until none is left, at most `readyTimeout` (on the agent's clock).
+    fn drain(&self, r: &HostRollout) -> Result<(), RolloutError> {
+        let clock = r.clock().clone();
+        let deadline = clock.now() + r.config().ready_timeout;
+        loop {
+            let left = r.drain_step()?;
+            if left == 0 {
+                return Ok(());
+            }
+            if clock.now() >= deadline {
+                return Err(RolloutError::Drain(left));
+            }
+            clock.sleep(r.config().poll_interval);
         }
     }
 

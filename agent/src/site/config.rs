@@ -67,6 +67,9 @@ pub struct HostRolloutConfig {
     /// Mark the Node unschedulable before the restart and schedulable again after it
     /// (`kubectl cordon`/`uncordon`), as system-upgrade-controller does.
     pub cordon: bool,
+    /// With `cordon`: evict the Node's pods through the eviction API (DaemonSet and mirror
+    /// pods stay) and wait until they are gone, at most `readyTimeout`, before the restart.
+    pub drain: bool,
 }
 
 impl Default for HostRolloutConfig {
@@ -78,6 +81,7 @@ impl Default for HostRolloutConfig {
             ready_timeout: Duration::from_secs(300),
             poll_interval: Duration::from_secs(5),
             cordon: false,
+            drain: false,
         }
     }
 }
@@ -225,6 +229,9 @@ impl SiteConfig {
                 ferry_bundle::text::bounded(n, 80)
             ));
         }
+        if h.drain && !h.cordon {
+            return bad("drain needs cordon: true".into());
+        }
         if self.host_lease() == self.lease() {
             return bad("leaseName must differ from the site Lease".into());
         }
@@ -283,6 +290,7 @@ mod tests {
             r#"{"name": "a", "hostRollout": {"leaseName": "ferry-a"}}"#,
             r#"{"name": "a", "hostRollout": {"readyTimeout": "20m"}}"#,
             r#"{"name": "a", "hostRollout": {"pollInterval": "1ms"}}"#,
+            r#"{"name": "a", "hostRollout": {"drain": true}}"#,
         ] {
             assert!(
                 matches!(parse(bad).check(), Err(SiteConfigError::HostRollout(_))),

@@ -239,6 +239,44 @@ impl HostRollout {
         self.node_request("PATCH", Some(&patch)).map(drop)
     }
 
+    /// Evicts this node's pods (the eviction API, so PodDisruptionBudgets hold; DaemonSet and
+    /// mirror pods stay, as `kubectl drain --ignore-daemonsets`) and returns how many are
+    /// still on the node (evicted ones count until they are gone); a refused eviction (429)
+    /// is tried again on the next call.
+    pub fn drain_step(&self) -> Result<usize, HostLeaseError> {
+        let node = self.node();
+        let path = format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}&limit={MAX_PODS}");
+        let list =
+            send_json(&self.client, "GET", &path, None).map_err(|source| HostLeaseError::Node {
+                node: node.clone(),
+                source,
+            })?;
+        let pods: Vec<(String, String, bool)> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| drained(p))
+            .filter_map(|p| {
+                let m = &p["metadata"];
+                let going = m["deletionTimestamp"].is_string();
+                let ns = m["namespace"].as_str()?.to_string();
+                Some((ns, m["name"].as_str()?.to_string(), going))
+            })
+            .collect();
+        for (ns, name, _) in pods.iter().filter(|p| !p.2) {
+            let body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": name, "namespace": ns}});
+            let path = format!("/api/v1/namespaces/{ns}/pods/{name}/eviction");
+            match send_json(&self.client, "POST", &path, Some(&body)) {
+                Ok(_) => {}
+                // Gone already, or a budget says not now.
+                Err(e) if e.is_not_found() || e.code() == Some(429) => {}
+                Err(source) => return Err(HostLeaseError::Node { node, source }),
+            }
+        }
+        Ok(pods.len())
+    }
+
     /// Records what the last turn saw, for the heartbeat.
     pub fn set_status(&self, v: Value) {
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = v;
@@ -253,6 +291,21 @@ impl HostRollout {
             .clone();
         json!({"lease": self.name(), "node": self.node(), "last": status})
     }
+}
+
+/// Most pods a drain looks at per step (one list request).
+const MAX_PODS: usize = 500;
+
+/// A pod a drain moves off the node: not owned by a DaemonSet, not a mirror pod, not
+/// finished.
+fn drained(p: &Value) -> bool {
+    let m = &p["metadata"];
+    let daemon = m["ownerReferences"]
+        .as_array()
+        .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet"));
+    let mirror = m["annotations"]["kubernetes.io/config.mirror"].is_string();
+    let done = matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    !(daemon || mirror || done)
 }
 
 /// Why `node` (a Node object as read) is not Ready, or None when its `Ready` condition is
@@ -277,6 +330,17 @@ pub fn not_ready(node: &Value, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_drain_leaves_daemonset_mirror_and_finished_pods() {
+        let pod = |meta: Value, phase: &str| json!({"metadata": meta, "status": {"phase": phase}});
+        assert!(drained(&pod(json!({"name": "a"}), "Running")));
+        let ds = json!({"ownerReferences": [{"kind": "DaemonSet", "name": "x"}]});
+        assert!(!drained(&pod(ds, "Running")));
+        let mirror = json!({"annotations": {"kubernetes.io/config.mirror": "h"}});
+        assert!(!drained(&pod(mirror, "Running")));
+        assert!(!drained(&pod(json!({"name": "a"}), "Succeeded")));
+    }
 
     #[test]
     fn a_node_is_ready_only_with_its_ready_condition_true() {

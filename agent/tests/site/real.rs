@@ -111,3 +111,8 @@ fn a_malformed_host_stop_record_stops_every_revision() {
 fn a_node_killed_in_its_host_turn_blocks_the_others_only_for_its_lease() {
     crate::rollout_faults::a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(real());
 }
+
+#[test]
+fn a_drain_evicts_each_nodes_pods_in_its_host_turn() {
+    crate::rollout::a_drain_evicts_each_nodes_pods_in_its_turn(real());
+}

@@ -26,8 +26,9 @@ pub fn k3s_on(site: &Site, i: usize) -> Vec<u8> {
 }
 
 /// Makes every node host-capable (test root with k3s v0, process supervisor) with a short
-/// host rollout (`cordon` as given), and registers its Node, Ready.
-pub fn prepare(site: &Site, cordon: bool) {
+/// host rollout (plus the `hostRollout` keys `extra`, e.g. `cordon: true`), and registers
+/// its Node, Ready.
+pub fn prepare(site: &Site, extra: &str) {
     for i in 0..site.nodes.len() {
         let dir = site.nodes[i].config.parent().unwrap().to_path_buf();
         let root = root(site, i);
@@ -53,7 +54,7 @@ pub fn prepare(site: &Site, cordon: bool) {
         let text = text.replace(
             &format!("site:\n  name: {}\n", site.name),
             &format!(
-                "site:\n  name: {}\n  hostRollout: {{readyTimeout: {}s, leaseDuration: 60s, pollInterval: 2s, cordon: {cordon}}}\n",
+                "site:\n  name: {}\n  hostRollout: {{readyTimeout: {}s, leaseDuration: 60s, pollInterval: 2s{extra}}}\n",
                 site.name,
                 READY_TIMEOUT_MS / 1000
             ),
@@ -166,7 +167,7 @@ pub fn stop_units(site: &Site) {
 /// uncordon) inside one span, no two spans overlapping.
 pub fn three_nodes_upgrade_one_at_a_time(api: Api) {
     let mut site = Site::new(api, "roll");
-    prepare(&site, true);
+    prepare(&site, ", cordon: true");
     publish(&site, 1, "v1");
     site.start_all();
     let start = site.now_ms();
@@ -272,7 +273,7 @@ pub fn three_nodes_upgrade_one_at_a_time(api: Api) {
 /// started, no host Lease write) and reports the stop.
 pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touched(api: Api) {
     let mut site = Site::new(api, "rstop");
-    prepare(&site, false);
+    prepare(&site, "");
     let fleet = ferry_tests::recorder::RecordingServer::start().unwrap();
     for i in 0..3 {
         site.add_config(
@@ -369,6 +370,38 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
     site.ticks_until("revision 2 rolled through every node", 120, || {
         (0..3).all(|i| k3s_on(&site, i) == k3s("v2")) && host_holder(&site).is_empty()
     });
+    check_terms(&site);
+    stop_units(&site);
+}
+
+/// With `drain: true` (real control plane only: kube-sim has no eviction API) each node's
+/// pods are evicted in its turn, after the cordon and before the restart.
+pub fn a_drain_evicts_each_nodes_pods_in_its_turn(api: Api) {
+    let mut site = Site::new(api, "rdrain");
+    prepare(&site, ", cordon: true, drain: true");
+    for n in &site.nodes {
+        let pod = n.config.with_file_name("pod.yaml");
+        std::fs::write(&pod, format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {0}\n  namespace: default\nspec:\n  nodeName: {0}\n  containers:\n  - name: main\n    image: registry.invalid/app:1\n", n.id)).unwrap();
+        let o = site.kubectl(&["create", "-f", pod.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    publish(&site, 1, "v1");
+    site.start_all();
+    site.ticks_until("every node drained and upgraded", 120, || {
+        (0..3).all(|i| k3s_on(&site, i) == k3s("v1")) && host_holder(&site).is_empty()
+    });
+    for n in &site.nodes {
+        assert!(
+            site.obj("", "Pod", "default", &n.id).is_none(),
+            "{}'s pod is still there",
+            n.id
+        );
+        let evictions = rollout_requests(&site, &n.id)
+            .iter()
+            .filter(|e| e.path.ends_with("/eviction") && e.status < 300)
+            .count();
+        assert_eq!(evictions, 1, "{}: evictions", n.id);
+    }
     check_terms(&site);
     stop_units(&site);
 }

@@ -9,7 +9,7 @@ use crate::scenarios::check_terms;
 /// installed anywhere, and every node reports it, bounded.
 pub fn a_malformed_stop_record_stops_every_revision(api: Api) {
     let mut site = Site::new(api, "rbad");
-    prepare(&site, false);
+    prepare(&site, "");
     let lease = site.nodes[0].config.with_file_name("host-lease.yaml");
     let junk = "x".repeat(900);
     std::fs::write(
@@ -46,7 +46,7 @@ pub fn a_malformed_stop_record_stops_every_revision(api: Api) {
 /// turn, and upgrades in a turn of its own.
 pub fn a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(api: Api) {
     let mut site = Site::new(api, "rkill");
-    prepare(&site, false);
+    prepare(&site, "");
     publish(&site, 1, "v1");
     site.start(0, &[("FERRY_FAULT", "host-after-restart")]);
     site.ticks_until("node-1 died in its turn", 60, || {
