@@ -15,6 +15,6 @@ mod hostile;
 mod proxy;
 mod real;
 mod rollout;
-mod rollout_faults;
+mod rollout_cases;
 mod scenarios;
 mod sim;

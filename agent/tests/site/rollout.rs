@@ -141,7 +141,7 @@ pub fn host_holder(site: &Site) -> String {
         .unwrap_or_default()
 }
 
-fn rollout_requests(site: &Site, node: &str) -> Vec<LogEntry> {
+pub fn rollout_requests(site: &Site, node: &str) -> Vec<LogEntry> {
     site.requests()
         .into_iter()
         .filter(|e| {
@@ -370,38 +370,6 @@ pub fn a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touche
     site.ticks_until("revision 2 rolled through every node", 120, || {
         (0..3).all(|i| k3s_on(&site, i) == k3s("v2")) && host_holder(&site).is_empty()
     });
-    check_terms(&site);
-    stop_units(&site);
-}
-
-/// With `drain: true` (real control plane only: kube-sim has no eviction API) each node's
-/// pods are evicted in its turn, after the cordon and before the restart.
-pub fn a_drain_evicts_each_nodes_pods_in_its_turn(api: Api) {
-    let mut site = Site::new(api, "rdrain");
-    prepare(&site, ", cordon: true, drain: true");
-    for n in &site.nodes {
-        let pod = n.config.with_file_name("pod.yaml");
-        std::fs::write(&pod, format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {0}\n  namespace: default\nspec:\n  nodeName: {0}\n  containers:\n  - name: main\n    image: registry.invalid/app:1\n", n.id)).unwrap();
-        let o = site.kubectl(&["create", "-f", pod.to_str().unwrap()]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
-    publish(&site, 1, "v1");
-    site.start_all();
-    site.ticks_until("every node drained and upgraded", 120, || {
-        (0..3).all(|i| k3s_on(&site, i) == k3s("v1")) && host_holder(&site).is_empty()
-    });
-    for n in &site.nodes {
-        assert!(
-            site.obj("", "Pod", "default", &n.id).is_none(),
-            "{}'s pod is still there",
-            n.id
-        );
-        let evictions = rollout_requests(&site, &n.id)
-            .iter()
-            .filter(|e| e.path.ends_with("/eviction") && e.status < 300)
-            .count();
-        assert_eq!(evictions, 1, "{}: evictions", n.id);
-    }
     check_terms(&site);
     stop_units(&site);
 }

@@ -126,10 +126,10 @@ fn a_node_that_fails_its_host_check_stops_the_rollout_and_the_third_is_not_touch
 
 #[test]
 fn a_malformed_host_stop_record_stops_every_revision() {
-    crate::rollout_faults::a_malformed_stop_record_stops_every_revision(Api::Sim);
+    crate::rollout_cases::a_malformed_stop_record_stops_every_revision(Api::Sim);
 }
 
 #[test]
 fn a_node_killed_in_its_host_turn_blocks_the_others_only_for_its_lease() {
-    crate::rollout_faults::a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(Api::Sim);
+    crate::rollout_cases::a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(Api::Sim);
 }

@@ -1,8 +1,8 @@
-//! Faults in the host rollout: a stop record a peer wrote that does not parse, and a node
-//! killed in the middle of its turn (see [`crate::rollout`] for the setup).
+//! More host rollout scenarios: a stop record a peer wrote that does not parse, a node killed
+//! in the middle of its turn, and a drain (see [`crate::rollout`] for the setup).
 
 use crate::harness::{Api, Site};
-use crate::rollout::{host_holder, k3s, k3s_on, prepare, publish, stop_units};
+use crate::rollout::{host_holder, k3s, k3s_on, prepare, publish, rollout_requests, stop_units};
 use crate::scenarios::check_terms;
 
 /// A stop record a peer wrote that does not parse stops every revision: nothing is
@@ -77,6 +77,38 @@ pub fn a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(api: Api) 
             && site.log(0).contains("host-applied")
     });
     assert!(site.log(0).contains("host-interrupted"), "{}", site.log(0));
+    check_terms(&site);
+    stop_units(&site);
+}
+
+/// With `drain: true` (real control plane only: kube-sim has no eviction API) each node's
+/// pods are evicted in its turn, after the cordon and before the restart.
+pub fn a_drain_evicts_each_nodes_pods_in_its_turn(api: Api) {
+    let mut site = Site::new(api, "rdrain");
+    prepare(&site, ", cordon: true, drain: true");
+    for n in &site.nodes {
+        let pod = n.config.with_file_name("pod.yaml");
+        std::fs::write(&pod, format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {0}\n  namespace: default\nspec:\n  nodeName: {0}\n  containers:\n  - name: main\n    image: registry.invalid/app:1\n", n.id)).unwrap();
+        let o = site.kubectl(&["create", "-f", pod.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    publish(&site, 1, "v1");
+    site.start_all();
+    site.ticks_until("every node drained and upgraded", 120, || {
+        (0..3).all(|i| k3s_on(&site, i) == k3s("v1")) && host_holder(&site).is_empty()
+    });
+    for n in &site.nodes {
+        assert!(
+            site.obj("", "Pod", "default", &n.id).is_none(),
+            "{}'s pod is still there",
+            n.id
+        );
+        let evictions = rollout_requests(&site, &n.id)
+            .iter()
+            .filter(|e| e.path.ends_with("/eviction") && e.status < 300)
+            .count();
+        assert_eq!(evictions, 1, "{}: evictions", n.id);
+    }
     check_terms(&site);
     stop_units(&site);
 }
