@@ -17,4 +17,5 @@ mod real;
 mod rollout;
 mod rollout_cases;
 mod scenarios;
+mod shutdown;
 mod sim;

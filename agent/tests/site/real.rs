@@ -91,6 +91,11 @@ fn a_drop_on_a_follower_reaches_the_leader_through_its_relay() {
 }
 
 #[test]
+fn a_leader_shut_down_cleanly_releases_the_lease_and_a_follower_takes_over_at_once() {
+    crate::shutdown::released_on_sigterm(real());
+}
+
+#[test]
 fn three_nodes_upgrade_their_host_payloads_one_at_a_time() {
     crate::rollout::three_nodes_upgrade_one_at_a_time(real());
 }
