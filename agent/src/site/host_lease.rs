@@ -1,7 +1,7 @@
 //! The IO shell of rolling host upgrades ([`super::rollout`] decides): read and write the host
 //! Lease (create, or update carrying the `resourceVersion` read, so a 409 means another node
 //! wrote first), record a stopped rollout on it, look at this node's Node (`Ready` condition)
-//! and the API's `/readyz`, and cordon or uncordon the Node. These requests go through the
+//! and the API's `/readyz`, cordon, drain (evictions) and uncordon the Node. These go through the
 //! *unfenced* client: every node of the site takes its own turn, leader or not; none of them
 //! touches the site's cluster objects. Its User-Agent says `(host-rollout)`.
 
