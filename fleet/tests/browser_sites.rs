@@ -73,26 +73,29 @@ fn a_three_node_site_of_real_agents_and_site_states_in_chromium() {
         "press-2",
         json!({"name": "press", "leader": "press-2", "leading": true}),
     );
-    let stopped = json!({"state": "stopped", "revision": 5, "node": "oven-2",
+    // `hostRollout` as the agent sends it: its node, and what its last rollout step saw.
+    let step = |node: &str, last: Value| json!({"lease": "kube-system/ferry-host", "node": node, "last": last});
+    let stopped = json!({"sync": "apps", "revision": 5, "state": "stopped", "node": "oven-2",
         "reason": "k3s on oven-2 not Ready after 300s; previous files restored"});
     post(
         "oven-1",
-        json!({"name": "oven", "leader": "oven-1", "leading": true, "hostRollout": stopped}),
+        json!({"name": "oven", "leader": "oven-1", "leading": true, "hostRollout": step("oven-1", stopped.clone())}),
     );
     for id in ["oven-2", "oven-3"] {
         post(
             id,
-            json!({"name": "oven", "leader": "oven-1", "hostRollout": stopped}),
+            json!({"name": "oven", "leader": "oven-1", "hostRollout": step(id, stopped.clone())}),
         );
     }
-    let rolling = json!({"state": "in-progress", "revision": 6, "node": "mill-2"});
+    let done = json!({"sync": "apps", "revision": 6, "state": "done"});
+    let up = json!({"sync": "apps", "revision": 6, "state": "upgrading", "holder": "mill-2"});
     post(
         "mill-1",
-        json!({"name": "mill", "leader": "mill-1", "leading": true, "hostRollout": rolling}),
+        json!({"name": "mill", "leader": "mill-1", "leading": true, "hostRollout": step("mill-1", done)}),
     );
     post(
         "mill-2",
-        json!({"name": "mill", "leader": "mill-1", "hostRollout": rolling}),
+        json!({"name": "mill", "leader": "mill-1", "hostRollout": step("mill-2", up)}),
     );
     post(
         "yard-1",

@@ -61,8 +61,8 @@ fn site_claims_are_bounded_and_about_the_sender_only() {
             "site.leads: at most 32",
         ),
         (
-            json!({"name": "line-a", "hostRollout": {"state": "done", "node": "a\u{0}"}}),
-            "site.hostRollout.node",
+            json!({"name": "line-a", "hostRollout": {"last": {"state": "stopped", "node": "a\u{0}"}}}),
+            "site.hostRollout.last.node",
         ),
     ] {
         let (s, body) = send(&r, "b-1", claim.clone());

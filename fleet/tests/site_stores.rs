@@ -23,8 +23,8 @@ fn hb(id: &str, site: Value, received: i64) -> Record {
 }
 
 async fn suite<S: Store>(store: S) {
-    let rollout =
-        json!({"state": "stopped", "revision": 7, "node": "n-2", "reason": "k3s not Ready"});
+    let rollout = json!({"lease": "kube-system/ferry-line-3-host", "node": "n-2",
+        "last": {"sync": "apps", "revision": 7, "state": "stopped", "node": "n-2", "reason": "k3s not Ready"}});
     store
         .write(vec![
             hb("n-1", json!({"name": "line-3", "leader": "n-1", "leading": true, "lease": "kube-system/ferry-line-3"}), 10),

@@ -62,6 +62,8 @@ fn random_row(g: &mut Lcg, now: i64) -> DeviceRow {
                 Vec::new()
             },
             host_rollout: (g.next(4) == 0).then(|| HostRollout {
+                step: crate::site::model::RolloutStep::Waiting,
+                sync: None,
                 state: [
                     RolloutState::Done,
                     RolloutState::InProgress,

@@ -27,15 +27,60 @@ pub(crate) struct WireSite {
     host_rollout: Option<WireRollout>,
 }
 
+/// `site.hostRollout` as the agent sends it (agent/src/site/host_lease.rs): its rollout Lease,
+/// its node, and what its last rollout step saw (null before any).
 #[derive(Debug, Deserialize)]
 struct WireRollout {
-    state: String,
+    node: Option<String>,
+    last: Option<WireStep>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireStep {
+    sync: Option<String>,
     revision: Option<u64>,
+    state: String,
+    holder: Option<String>,
     node: Option<String>,
     reason: Option<String>,
 }
 
-/// Where a site's rolling host upgrade stands, as one node reports it.
+/// What a node's last host rollout step saw (the agent's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolloutStep {
+    /// This node holds the rollout Lease and upgrades.
+    Upgrading,
+    /// Another node (`holder`) upgrades; this one waits its turn.
+    Waiting,
+    /// This node runs the revision.
+    Done,
+    /// This node's host payloads are held after a failure here (`reason`).
+    Held,
+    /// The rollout stopped at `node` (its health check failed, its files were restored).
+    Stopped,
+}
+
+impl RolloutStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutStep::Upgrading => "upgrading",
+            RolloutStep::Waiting => "waiting",
+            RolloutStep::Done => "done",
+            RolloutStep::Held => "held",
+            RolloutStep::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        use RolloutStep::*;
+        [Upgrading, Waiting, Done, Held, Stopped]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// Where a site's rolling host upgrade stands, as one node's step says (worst last).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RolloutState {
@@ -63,14 +108,19 @@ impl RolloutState {
     }
 }
 
-/// `site.hostRollout`: the rolling host upgrade of the site as this node sees it.
+/// `site.hostRollout`: the rolling host upgrade of the site as this node's last step saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostRollout {
+    /// The agent's word for the step.
+    pub step: RolloutStep,
+    /// What the step means for the site.
     pub state: RolloutState,
+    /// The sync whose bundle carries the host payloads.
+    pub sync: Option<String>,
     /// The host payload revision rolling out.
     pub revision: Option<u64>,
-    /// The node being upgraded (in progress) or where the rollout stopped.
+    /// The node upgrading (in progress) or where the rollout stopped.
     pub node: Option<String>,
     /// Why it stopped (one line, at most [`MAX_REASON`] characters).
     pub reason: Option<String>,
@@ -103,25 +153,47 @@ impl SiteMembership {
     }
 }
 
-fn rollout(w: WireRollout) -> Result<HostRollout, PayloadError> {
-    let state = RolloutState::parse(&w.state).ok_or_else(|| {
+/// The node a step names, as an id of the safe set.
+fn node_id(path: &str, n: Option<String>) -> Result<Option<String>, PayloadError> {
+    n.map(|n| id(path, n)).transpose()
+}
+
+/// A node's last rollout step (None before its first): what it means for the site.
+fn rollout(w: WireRollout) -> Result<Option<HostRollout>, PayloadError> {
+    let here = node_id("site.hostRollout.node", w.node)?;
+    let Some(last) = w.last else { return Ok(None) };
+    let step = RolloutStep::parse(&last.state).ok_or_else(|| {
         field(
-            "site.hostRollout.state",
-            "expected in-progress, stopped or done",
+            "site.hostRollout.last.state",
+            "expected upgrading, waiting, done, held or stopped",
         )
     })?;
-    if w.revision.is_some_and(|r| r > MAX_REVISION) {
+    if last.revision.is_some_and(|r| r > MAX_REVISION) {
         return Err(field(
-            "site.hostRollout.revision",
+            "site.hostRollout.last.revision",
             format!("must be at most {MAX_REVISION}"),
         ));
     }
-    Ok(HostRollout {
+    let holder = node_id("site.hostRollout.last.holder", last.holder)?;
+    let stopped_at = node_id("site.hostRollout.last.node", last.node)?;
+    let (state, node) = match step {
+        RolloutStep::Upgrading => (RolloutState::InProgress, holder.or(here)),
+        RolloutStep::Waiting => (RolloutState::InProgress, holder),
+        RolloutStep::Done => (RolloutState::Done, None),
+        RolloutStep::Held => (RolloutState::Stopped, here),
+        RolloutStep::Stopped => (RolloutState::Stopped, stopped_at.or(here)),
+    };
+    Ok(Some(HostRollout {
+        step,
         state,
-        revision: w.revision,
-        node: w.node.map(|n| id("site.hostRollout.node", n)).transpose()?,
-        reason: w.reason.map(|r| line(r, MAX_REASON)),
-    })
+        sync: last
+            .sync
+            .map(|s| id("site.hostRollout.last.sync", s))
+            .transpose()?,
+        revision: last.revision,
+        node,
+        reason: last.reason.map(|r| line(r, MAX_REASON)),
+    }))
 }
 
 /// Checks a device's `site` claim against the rest of its heartbeat: the site name and leader
@@ -181,7 +253,7 @@ pub(crate) fn parse(
         leader,
         leading: w.leading,
         leads,
-        host_rollout: w.host_rollout.map(rollout).transpose()?,
+        host_rollout: w.host_rollout.map(rollout).transpose()?.flatten(),
     })
 }
 
@@ -224,8 +296,9 @@ mod tests {
         let d = parse_heartbeat(
             hb(
                 json!({"name": "line-3", "leading": true, "leads": ["infra"],
-                "hostRollout": {"state": "stopped", "revision": 4, "node": "n-2",
-                                "reason": "k3s not Ready after 300s\n\u{202E}", "future": 1}}),
+                "hostRollout": {"lease": "kube-system/ferry-line-3-host", "node": "n-1",
+                    "last": {"sync": "infra", "revision": 4, "state": "stopped", "node": "n-2",
+                             "reason": "k3s not Ready after 300s\n\u{202E}", "future": 1}}}),
             )
             .as_bytes(),
         )
@@ -241,6 +314,36 @@ mod tests {
             r.reason.as_deref(),
             Some("k3s not Ready after 300s\u{FFFD}\u{FFFD}")
         );
+        // Each step of the agent: what it means for the site, and at which node.
+        let step = |last: Value| {
+            let site = json!({"name": "l", "hostRollout": {"node": "n-1", "last": last}});
+            let d = parse_heartbeat(hb(site).as_bytes()).unwrap();
+            d.site.unwrap().host_rollout.map(|r| (r.state, r.node))
+        };
+        use super::RolloutState::*;
+        let at = |n: &str| Some(n.to_string());
+        for (last, want) in [
+            (
+                json!({"state": "upgrading", "holder": "n-1"}),
+                Some((InProgress, at("n-1"))),
+            ),
+            (
+                json!({"state": "waiting", "holder": "n-3"}),
+                Some((InProgress, at("n-3"))),
+            ),
+            (json!({"state": "done", "revision": 2}), Some((Done, None))),
+            (
+                json!({"state": "held", "reason": "x"}),
+                Some((Stopped, at("n-1"))),
+            ),
+            (
+                json!({"state": "stopped", "node": "n-2"}),
+                Some((Stopped, at("n-2"))),
+            ),
+            (Value::Null, None),
+        ] {
+            assert_eq!(step(last.clone()), want, "{last}");
+        }
         let none = json!({"schema": "ferry.dev/heartbeat/v1", "device": {"id": "n-1"}}).to_string();
         assert!(
             parse_heartbeat(none.as_bytes()).unwrap().site.is_none(),
@@ -278,16 +381,20 @@ mod tests {
                 "site.leads: at most 32",
             ),
             (
-                json!({"name": "l", "hostRollout": {"state": "great"}}),
-                "site.hostRollout.state",
+                json!({"name": "l", "hostRollout": {"last": {"state": "great"}}}),
+                "site.hostRollout.last.state",
             ),
             (
-                json!({"name": "l", "hostRollout": {"state": "done", "revision": u64::MAX}}),
-                "site.hostRollout.revision",
+                json!({"name": "l", "hostRollout": {"last": {"state": "done", "revision": u64::MAX}}}),
+                "site.hostRollout.last.revision",
             ),
             (
-                json!({"name": "l", "hostRollout": {"state": "done", "node": "../x"}}),
+                json!({"name": "l", "hostRollout": {"node": "../x"}}),
                 "site.hostRollout.node",
+            ),
+            (
+                json!({"name": "l", "hostRollout": {"last": {"state": "waiting", "holder": "n\u{202E}"}}}),
+                "site.hostRollout.last.holder",
             ),
         ] {
             let e = refused(site.clone());

@@ -275,8 +275,12 @@ pub fn render_site(d: &SiteDetail, started: std::time::Instant) -> String {
     for n in &d.node_list {
         let rollout = n.site.host_rollout.as_ref().map_or(String::new(), |r| {
             format!(
-                "{} {} {}",
-                r.state.as_str(),
+                "{} {}revision {} {}",
+                r.step.as_str(),
+                r.sync
+                    .as_deref()
+                    .map(|s| format!("{} ", esc(s)))
+                    .unwrap_or_default(),
                 opt_rev(r.revision),
                 r.node.as_deref().map(device_link).unwrap_or_default()
             )
@@ -371,8 +375,8 @@ mod tests {
     fn device_text_in_a_site_is_escaped_and_every_node_is_a_link() {
         let body = r#"{"schema":"ferry.dev/heartbeat/v1","device":{"id":"n-1"},
             "syncs":[{"name":"apps","health":"healthy"}],
-            "site":{"name":"line-3","leading":true,"hostRollout":{"state":"stopped","node":"n-1",
-            "reason":"<script>alert(1)</script>"}}}"#;
+            "site":{"name":"line-3","leading":true,"hostRollout":{"node":"n-1","last":{"state":"stopped",
+            "node":"n-1","reason":"<script>alert(1)</script>"}}}}"#;
         let report = parse_heartbeat(body.as_bytes()).unwrap();
         let row = DeviceRow {
             report,

@@ -323,7 +323,9 @@ mod tests {
         let mut a = site(true, Some("n-1"), &["apps"]);
         let mut b = site(false, Some("n-1"), &[]);
         let run = |state, node: &str, revision| HostRollout {
+            step: super::super::model::RolloutStep::Stopped,
             state,
+            sync: None,
             revision: Some(revision),
             node: Some(node.into()),
             reason: None,

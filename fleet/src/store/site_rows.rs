@@ -97,7 +97,9 @@ mod tests {
             leading: true,
             leads: vec!["apps".into()],
             host_rollout: Some(HostRollout {
+                step: crate::site::model::RolloutStep::Held,
                 state: RolloutState::Stopped,
+                sync: Some("apps".into()),
                 revision: Some(3),
                 node: Some("n-2".into()),
                 reason: Some("not Ready".into()),
