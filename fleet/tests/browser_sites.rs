@@ -177,7 +177,7 @@ fn a_three_node_site_of_real_agents_and_site_states_in_chromium() {
         .text("#leaders tr[data-sync=\"apps\"]")
         .contains("line-3-1"));
     assert_eq!(b.text("#site-state"), "all healthy");
-    shot(&b, "fleet-site.png", 1280, 520);
+    shot(&b, "fleet-site.png", 1280, 640);
     b.click("#nodes tr[data-node=\"line-3-2\"] td:first-child a");
     assert!(b.current_url().ends_with("/devices/line-3-2"));
     assert!(b.text("#site").contains("node of site line-3 · standby"));
