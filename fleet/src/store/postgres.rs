@@ -1,14 +1,14 @@
 //! The PostgreSQL store, for fleets that outgrow one machine: the same tables as the SQLite
 //! store. One writer task owns a connection and commits whatever is queued as one transaction
-//! (grouped commit) before answering; reads go over a second connection (pipelined).
+//! (grouped commit, five statements whatever its size: [`super::pg_batch`]) before answering;
+//! reads go over a second connection (pipelined).
 
 use super::schema::{ddl, Dialect, MAX_GROUP};
+use super::pg_batch::*;
 use super::{
-    change_columns, change_from_columns, changes_between, Change, DeviceDetail, DeviceRow, Record,
-    Store, StoreError, StoredEvent,
+    change_from_columns, Change, DeviceDetail, DeviceRow, Record, Store, StoreError, StoredEvent,
 };
-use crate::model::{DeviceReport, EventReport, SyncHealth, SyncReport};
-use std::collections::BTreeMap;
+use crate::model::SyncHealth;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, NoTls};
 
@@ -115,81 +115,8 @@ async fn writer_loop(mut client: Client, mut rx: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// One statement of a grouped commit, with owned parameters.
-enum Op {
-    Device(DeviceReport, String, i64),
-    DeleteSyncs(String),
-    Change(
-        String,
-        String,
-        i64,
-        &'static str,
-        Option<String>,
-        Option<String>,
-    ),
-    Sync(String, SyncReport),
-    Event(EventReport, i64),
-}
-
-const UPSERT_DEVICE: &str =
-    "INSERT INTO devices(id, labels, agent_version, uptime_seconds, interval_seconds,
-    reported_time, outbox_dropped, first_seen, last_seen, seq)
-    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,nextval('device_seq'))
-  ON CONFLICT(id) DO UPDATE SET labels=excluded.labels, agent_version=excluded.agent_version,
-    uptime_seconds=excluded.uptime_seconds, interval_seconds=excluded.interval_seconds,
-    reported_time=excluded.reported_time, outbox_dropped=excluded.outbox_dropped,
-    last_seen=excluded.last_seen, seq=excluded.seq";
-const DELETE_SYNCS: &str = "DELETE FROM syncs WHERE device=$1";
-const INSERT_CHANGE: &str =
-    "INSERT INTO changes(device, sync, time, kind, from_value, to_value) VALUES ($1,$2,$3,$4,$5,$6)";
-const INSERT_SYNC: &str = "INSERT INTO syncs(device, name, revision, highest_verified, health,
-    last_error, last_success, drift_corrections, source_reachable, source_unreachable_since, waiting)
-  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
-const INSERT_EVENT: &str = "INSERT INTO events(device, sync, kind, message, reported_time, received) VALUES ($1,$2,$3,$4,$5,$6)";
-
-/// Turns records into statements; changes are computed against the stored state of the
-/// batch's devices, folded through the batch in order (pure apart from the lookup result).
-fn plan<'a>(
-    records: impl Iterator<Item = &'a Record>,
-    mut state: BTreeMap<(String, String), (SyncHealth, Option<u64>)>,
-) -> Vec<Op> {
-    let mut ops = Vec::new();
-    for r in records {
-        match r {
-            Record::Heartbeat { report, received } => {
-                let labels = serde_json::to_string(&report.labels).unwrap_or_else(|_| "{}".into());
-                ops.push(Op::Device(report.clone(), labels, *received));
-                ops.push(Op::DeleteSyncs(report.id.clone()));
-                let old: BTreeMap<String, (SyncHealth, Option<u64>)> = state
-                    .iter()
-                    .filter(|((d, _), _)| d == &report.id)
-                    .map(|((_, n), v)| (n.clone(), *v))
-                    .collect();
-                state.retain(|(d, _), _| d != &report.id);
-                for s in &report.syncs {
-                    for c in changes_between(old.get(&s.name).copied(), (s.health, s.revision)) {
-                        let (kind, from, to) = change_columns(&c);
-                        ops.push(Op::Change(
-                            report.id.clone(),
-                            s.name.clone(),
-                            *received,
-                            kind,
-                            from,
-                            to,
-                        ));
-                    }
-                    state.insert((report.id.clone(), s.name.clone()), (s.health, s.revision));
-                    ops.push(Op::Sync(report.id.clone(), s.clone()));
-                }
-            }
-            Record::Event { event, received } => ops.push(Op::Event(event.clone(), *received)),
-        }
-    }
-    ops
-}
-
-/// Commits a group: one lookup of the stored syncs, then every statement pipelined on the
-/// connection (sent without waiting for each answer; PostgreSQL runs them in order).
+/// Commits a group: one lookup of the stored syncs of its devices, then five statements that
+/// take all of the group's rows as arrays ([`super::pg_batch`]).
 async fn commit<'a>(
     client: &mut Client,
     records: impl Iterator<Item = &'a Record> + Clone,
@@ -214,89 +141,66 @@ async fn commit<'a>(
         )
         .await
         .map_err(pg)?;
-    let state = rows
-        .iter()
-        .map(|r| {
-            let h: String = r.get(2);
+    let mut state = SyncState::new();
+    for r in &rows {
+        let h: String = r.get(2);
+        state.entry(r.get(0)).or_default().insert(
+            r.get(1),
             (
-                (r.get::<_, String>(0), r.get::<_, String>(1)),
-                (
-                    SyncHealth::parse(&h).unwrap_or(SyncHealth::NeverSynced),
-                    r.get::<_, Option<i64>>(3).map(|x| x as u64),
-                ),
-            )
-        })
-        .collect();
-    let ops = plan(records, state);
-    let (up, del, ch, sy, ev) = tokio::try_join!(
-        tx.prepare(UPSERT_DEVICE),
-        tx.prepare(DELETE_SYNCS),
-        tx.prepare(INSERT_CHANGE),
-        tx.prepare(INSERT_SYNC),
-        tx.prepare(INSERT_EVENT)
-    )
-    .map_err(pg)?;
-    let statements = ops.iter().map(|op| {
-        let tx = &tx;
-        let (up, del, ch, sy, ev) = (&up, &del, &ch, &sy, &ev);
-        async move {
-            match op {
-                Op::Device(r, labels, now) => {
-                    tx.execute(
-                        up,
-                        &[
-                            &r.id,
-                            labels,
-                            &r.agent_version,
-                            &(r.uptime_seconds as i64),
-                            &opt_i64(r.interval_seconds),
-                            &r.reported_time,
-                            &(r.outbox_dropped as i64),
-                            now,
-                        ],
-                    )
-                    .await
-                }
-                Op::DeleteSyncs(id) => tx.execute(del, &[id]).await,
-                Op::Change(d, s, t, k, f, to) => tx.execute(ch, &[d, s, t, k, f, to]).await,
-                Op::Sync(d, s) => {
-                    tx.execute(
-                        sy,
-                        &[
-                            d,
-                            &s.name,
-                            &opt_i64(s.revision),
-                            &opt_i64(s.highest_verified),
-                            &s.health.as_str(),
-                            &s.last_error,
-                            &s.last_success,
-                            &(s.drift_corrections as i64),
-                            &s.source_reachable,
-                            &s.source_unreachable_since,
-                            &s.waiting,
-                        ],
-                    )
-                    .await
-                }
-                Op::Event(e, now) => {
-                    tx.execute(
-                        ev,
-                        &[
-                            &e.device,
-                            &e.sync,
-                            &e.kind,
-                            &e.message,
-                            &e.reported_time,
-                            now,
-                        ],
-                    )
-                    .await
-                }
-            }
-        }
-    });
-    for r in futures_util::future::join_all(statements).await {
-        r.map_err(pg)?;
+                SyncHealth::parse(&h).unwrap_or(SyncHealth::NeverSynced),
+                r.get::<_, Option<i64>>(3).map(|x| x as u64),
+            ),
+        );
+    }
+    let b = plan(records, state);
+    let (d, y, (c, e)) = (&b.devices, &b.syncs, (&b.rows.changes, &b.rows.events));
+    if !d.id.is_empty() {
+        tx.execute(
+            UPSERT_DEVICES,
+            &[
+                &d.id,
+                &d.labels,
+                &d.agent,
+                &d.uptime,
+                &d.interval,
+                &d.reported,
+                &d.dropped,
+                &d.now,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(DELETE_SYNCS, &[&d.id]).await.map_err(pg)?;
+    }
+    if !y.device.is_empty() {
+        tx.execute(
+            INSERT_SYNCS,
+            &[
+                &y.device,
+                &y.name,
+                &y.revision,
+                &y.verified,
+                &y.health,
+                &y.error,
+                &y.success,
+                &y.drift,
+                &y.reachable,
+                &y.unreachable_since,
+                &y.waiting,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    if !c.0.is_empty() {
+        tx.execute(INSERT_CHANGES, &[&c.0, &c.1, &c.2, &c.3, &c.4, &c.5])
+            .await
+            .map_err(pg)?;
+    }
+    if !e.0.is_empty() {
+        tx.execute(INSERT_EVENTS, &[&e.0, &e.1, &e.2, &e.3, &e.4, &e.5])
+            .await
+            .map_err(pg)?;
     }
     tx.commit().await.map_err(pg)
 }

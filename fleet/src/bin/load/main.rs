@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+mod cpu;
+
 mod bytes_compat {
     pub use axum::body::Bytes;
 }
@@ -152,11 +154,19 @@ fn ms(d: Duration) -> String {
 
 fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(bench(a))
+    // Receiver and generator on runtimes of their own, so their CPU time can be told apart.
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fleet-recv")
+        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("load-gen")
+        .build()?;
+    rt.block_on(bench(a, server.handle().clone()))
 }
 
-async fn bench(a: Args) -> anyhow::Result<()> {
+async fn bench(a: Args, server: tokio::runtime::Handle) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     ferry_fleet::devsetup::dev_setup(dir.path(), &[], "127.0.0.1:0")?;
     let mut tokens = String::new();
@@ -213,7 +223,7 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     for _ in 0..a.receivers.max(1) {
         let cfg = cfg.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
+        server.spawn(async move {
             if let Err(e) = ferry_fleet::run::run(cfg, |addr| {
                 let _ = tx.send(addr);
             })
@@ -251,6 +261,8 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     );
     let gate = Arc::new(Semaphore::new(a.concurrency));
     let deadline = Instant::now() + Duration::from_secs(a.max_seconds);
+    let postmaster = pg.as_ref().and_then(|p| p.postmaster_pid());
+    let cpu_before = cpu::sample(postmaster);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..a.devices {
@@ -297,6 +309,7 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         }
     }
     let took = started.elapsed();
+    let cpu_after = cpu::sample(postmaster);
     lat.sort();
     println!(
         "| heartbeats | {} in {:.1} s = **{:.0}/s** ({} agents failed) |",
@@ -310,6 +323,10 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.99)),
         ms(percentile(&lat, 1.0))
+    );
+    println!(
+        "{}",
+        cpu::report(&cpu_before, &cpu_after, lat.len(), took.as_secs_f64())
     );
 
     let mut s = connect(addr, &tls).await?;
