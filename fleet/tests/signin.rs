@@ -8,7 +8,6 @@
 mod common;
 use common::web::Web;
 use common::{fleet_cli, heartbeat, Receiver, StoreKind};
-use std::collections::BTreeMap;
 
 const PW: &str = "correct horse battery staple";
 
