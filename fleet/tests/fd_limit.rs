@@ -114,7 +114,9 @@ fn at_the_file_limit_accept_errors_are_logged_once_a_minute_and_service_resumes(
     drop(_late);
     let mut status = 0;
     wait_for("the receiver to answer again", || {
-        status = r.post("/api/heartbeat", "{}", None, None).map_or(0, |(s, _)| s);
+        status = r
+            .post("/api/heartbeat", "{}", None, None)
+            .map_or(0, |(s, _)| s);
         status == 401
     });
     assert!(r.metric("ferry_fleet_accept_errors_total") >= 2.0);

@@ -82,9 +82,17 @@ fn an_operator_un_retires_a_device_with_its_credentials_re_enabled_explicitly() 
         "cross-site",
     );
     assert_eq!(cross.status, 403, "{}", cross.body);
-    let unsaid = w.post("/devices/edge-1/unretire", &[("csrf", &csrf)], "same-origin");
+    let unsaid = w.post(
+        "/devices/edge-1/unretire",
+        &[("csrf", &csrf)],
+        "same-origin",
+    );
     assert_eq!(unsaid.status, 422, "{}", unsaid.body);
-    assert!(unsaid.body.contains("credentials=re-enable"), "{}", unsaid.body);
+    assert!(
+        unsaid.body.contains("credentials=re-enable"),
+        "{}",
+        unsaid.body
+    );
     assert_eq!(report(&r).0, 403, "still retired");
 
     // The operator un-retires: its token counts again, it reappears without its old history.
@@ -95,8 +103,7 @@ fn an_operator_un_retires_a_device_with_its_credentials_re_enabled_explicitly() 
     );
     assert_eq!((done.status, done.location.as_str()), (303, "/devices"));
     assert_eq!(report(&r).0, 200);
-    let detail: serde_json::Value =
-        serde_json::from_str(&r.get("/api/devices/edge-1").1).unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&r.get("/api/devices/edge-1").1).unwrap();
     assert_eq!(detail["changes"].as_array().unwrap().len(), 1, "{detail}");
     assert_eq!(
         api(&r, &r.api_token, "/api/devices/edge-1/unretire", &reenable).0,
@@ -105,7 +112,10 @@ fn an_operator_un_retires_a_device_with_its_credentials_re_enabled_explicitly() 
     );
 
     // By API token: retire and un-retire again.
-    assert_eq!(api(&r, &r.api_token, "/api/devices/edge-1/retire", &[]).0, 200);
+    assert_eq!(
+        api(&r, &r.api_token, "/api/devices/edge-1/retire", &[]).0,
+        200
+    );
     assert_eq!(report(&r).0, 403);
     assert_eq!(
         api(&r, &r.api_token, "/api/devices/edge-1/unretire", &[]).0,

@@ -91,22 +91,36 @@ impl<S: Store> App<S> {
             ));
         }
         let Some(signin) = self.signin.as_ref().filter(|s| s.is_retired(id)) else {
-            return Err(reject(StatusCode::NOT_FOUND, "not-retired", format!("device {id:?} is not retired")));
+            return Err(reject(
+                StatusCode::NOT_FOUND,
+                "not-retired",
+                format!("device {id:?} is not retired"),
+            ));
         };
         // The database first: if it fails, the device stays retired (the safe side).
         signin.db.unretire(id).await.map_err(|e| {
             tracing::error!("unretire {id:?}: {e}");
-            reject(StatusCode::SERVICE_UNAVAILABLE, "store-unavailable", "retry later")
+            reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "retry later",
+            )
         })?;
         if let Ok(mut r) = signin.retired.write() {
             r.remove(id);
         }
-        tracing::info!("{} un-retired device {id:?} (its credentials re-enabled)", by.name);
+        tracing::info!(
+            "{} un-retired device {id:?} (its credentials re-enabled)",
+            by.name
+        );
         Ok(())
     }
 }
 
-pub async fn unretire_confirm(Path(id): Path<String>, Extension(p): Extension<Principal>) -> Response {
+pub async fn unretire_confirm(
+    Path(id): Path<String>,
+    Extension(p): Extension<Principal>,
+) -> Response {
     Html(page(
         "un-retire",
         &format!(

@@ -191,7 +191,11 @@ mod tests {
             "a".into(),
             BTreeMap::from([("apps".into(), (SyncHealth::Healthy, Some(1)))]),
         );
-        let records = [hb("a", "healthy", 2), hb("b", "healthy", 1), hb("a", "failed", 3)];
+        let records = [
+            hb("a", "healthy", 2),
+            hb("b", "healthy", 1),
+            hb("a", "failed", 3),
+        ];
         let b = plan(records.iter(), state);
         assert_eq!(b.devices.id, ["b", "a"]);
         assert_eq!(b.devices.now, [1, 3]);
@@ -199,6 +203,9 @@ mod tests {
         assert_eq!(b.syncs.health, ["healthy", "failed"]);
         // a: revision 1 -> 2, b: first sight, a: revision 2 -> 3 and healthy -> failed.
         assert_eq!(b.rows.changes.0, ["a", "b", "a", "a"]);
-        assert_eq!(b.rows.changes.3, ["revision", "health", "health", "revision"]);
+        assert_eq!(
+            b.rows.changes.3,
+            ["revision", "health", "health", "revision"]
+        );
     }
 }

@@ -3,14 +3,15 @@
 //! (grouped commit, five statements whatever its size: [`super::pg_batch`]) before answering;
 //! reads go over a second connection (pipelined).
 
-use super::schema::{ddl, Dialect, MAX_GROUP};
 use super::pg_batch::*;
+use super::schema::{ddl, Dialect, MAX_GROUP};
 use super::{
     change_from_columns, Change, DeviceDetail, DeviceRow, Record, Store, StoreError, StoredEvent,
 };
 use crate::model::SyncHealth;
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Statement};
 
 use super::pg_rows::*;
 
@@ -61,12 +62,48 @@ impl PgStore {
         }
         let reader = connect(url).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer_loop(writer, rx));
+        let prepared = Prepared::new(&writer).await?;
+        tokio::spawn(writer_loop(writer, prepared, rx));
         Ok(PgStore { jobs: tx, reader })
     }
 }
 
-async fn writer_loop(mut client: Client, mut rx: mpsc::UnboundedReceiver<Job>) {
+/// The writer's statements, prepared once on its connection.
+struct Prepared {
+    lock: Statement,
+    select: Statement,
+    devices: Statement,
+    delete_syncs: Statement,
+    syncs: Statement,
+    changes: Statement,
+    events: Statement,
+}
+
+impl Prepared {
+    async fn new(c: &Client) -> Result<Self, StoreError> {
+        let (lock, select, devices, delete_syncs, syncs, changes, events) = tokio::try_join!(
+            c.prepare("SELECT pg_advisory_xact_lock(7243)"),
+            c.prepare("SELECT device, name, health, revision FROM syncs WHERE device = ANY($1)"),
+            c.prepare(UPSERT_DEVICES),
+            c.prepare(DELETE_SYNCS),
+            c.prepare(INSERT_SYNCS),
+            c.prepare(INSERT_CHANGES),
+            c.prepare(INSERT_EVENTS),
+        )
+        .map_err(pg)?;
+        Ok(Prepared {
+            lock,
+            select,
+            devices,
+            delete_syncs,
+            syncs,
+            changes,
+            events,
+        })
+    }
+}
+
+async fn writer_loop(mut client: Client, p: Prepared, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut writes = Vec::new();
         let mut prunes = Vec::new();
@@ -87,14 +124,14 @@ async fn writer_loop(mut client: Client, mut rx: mpsc::UnboundedReceiver<Job>) {
         if !writes.is_empty() {
             // As `commit_isolated`: the group, then each request alone if the group failed,
             // so one refused record never fails another device's request.
-            let group = commit(&mut client, writes.iter().flat_map(|(r, _)| r.iter())).await;
+            let group = commit(&mut client, &p, writes.iter().flat_map(|(r, _)| r.iter())).await;
             if group.is_ok() || writes.len() == 1 {
                 for (_, reply) in writes {
                     let _ = reply.send(group.clone());
                 }
             } else {
                 for (records, reply) in writes {
-                    let _ = reply.send(commit(&mut client, records.iter()).await);
+                    let _ = reply.send(commit(&mut client, &p, records.iter()).await);
                 }
             }
         }
@@ -116,17 +153,14 @@ async fn writer_loop(mut client: Client, mut rx: mpsc::UnboundedReceiver<Job>) {
 }
 
 /// Commits a group: one lookup of the stored syncs of its devices, then five statements that
-/// take all of the group's rows as arrays ([`super::pg_batch`]).
+/// take all of the group's rows as arrays ([`super::pg_batch`]), sent together without waiting
+/// for each answer (PostgreSQL runs them in order): four round trips per group in all.
 async fn commit<'a>(
     client: &mut Client,
+    p: &Prepared,
     records: impl Iterator<Item = &'a Record> + Clone,
 ) -> Result<(), StoreError> {
     let tx = client.transaction().await.map_err(pg)?;
-    // Receivers sharing the database commit one at a time, so `seq` values become visible in
-    // their order and a reader following `seq` misses no write.
-    tx.execute("SELECT pg_advisory_xact_lock(7243)", &[])
-        .await
-        .map_err(pg)?;
     let ids: Vec<String> = records
         .clone()
         .filter_map(|r| match r {
@@ -134,13 +168,11 @@ async fn commit<'a>(
             Record::Event { .. } => None,
         })
         .collect();
-    let rows = tx
-        .query(
-            "SELECT device, name, health, revision FROM syncs WHERE device = ANY($1)",
-            &[&ids],
-        )
-        .await
-        .map_err(pg)?;
+    // Receivers sharing the database commit one at a time, so `seq` values become visible in
+    // their order and a reader following `seq` misses no write.
+    let by_id: [&(dyn ToSql + Sync); 1] = [&ids];
+    let (_, rows) =
+        tokio::try_join!(tx.execute(&p.lock, &[]), tx.query(&p.select, &by_id)).map_err(pg)?;
     let mut state = SyncState::new();
     for r in &rows {
         let h: String = r.get(2);
@@ -154,54 +186,40 @@ async fn commit<'a>(
     }
     let b = plan(records, state);
     let (d, y, (c, e)) = (&b.devices, &b.syncs, (&b.rows.changes, &b.rows.events));
-    if !d.id.is_empty() {
-        tx.execute(
-            UPSERT_DEVICES,
-            &[
-                &d.id,
-                &d.labels,
-                &d.agent,
-                &d.uptime,
-                &d.interval,
-                &d.reported,
-                &d.dropped,
-                &d.now,
-            ],
-        )
-        .await
-        .map_err(pg)?;
-        tx.execute(DELETE_SYNCS, &[&d.id]).await.map_err(pg)?;
-    }
-    if !y.device.is_empty() {
-        tx.execute(
-            INSERT_SYNCS,
-            &[
-                &y.device,
-                &y.name,
-                &y.revision,
-                &y.verified,
-                &y.health,
-                &y.error,
-                &y.success,
-                &y.drift,
-                &y.reachable,
-                &y.unreachable_since,
-                &y.waiting,
-            ],
-        )
-        .await
-        .map_err(pg)?;
-    }
-    if !c.0.is_empty() {
-        tx.execute(INSERT_CHANGES, &[&c.0, &c.1, &c.2, &c.3, &c.4, &c.5])
-            .await
-            .map_err(pg)?;
-    }
-    if !e.0.is_empty() {
-        tx.execute(INSERT_EVENTS, &[&e.0, &e.1, &e.2, &e.3, &e.4, &e.5])
-            .await
-            .map_err(pg)?;
-    }
+    let devices: [&(dyn ToSql + Sync); 8] = [
+        &d.id,
+        &d.labels,
+        &d.agent,
+        &d.uptime,
+        &d.interval,
+        &d.reported,
+        &d.dropped,
+        &d.now,
+    ];
+    let device_ids: [&(dyn ToSql + Sync); 1] = [&d.id];
+    let syncs: [&(dyn ToSql + Sync); 11] = [
+        &y.device,
+        &y.name,
+        &y.revision,
+        &y.verified,
+        &y.health,
+        &y.error,
+        &y.success,
+        &y.drift,
+        &y.reachable,
+        &y.unreachable_since,
+        &y.waiting,
+    ];
+    let changes: [&(dyn ToSql + Sync); 6] = [&c.0, &c.1, &c.2, &c.3, &c.4, &c.5];
+    let events: [&(dyn ToSql + Sync); 6] = [&e.0, &e.1, &e.2, &e.3, &e.4, &e.5];
+    tokio::try_join!(
+        tx.execute(&p.devices, &devices),
+        tx.execute(&p.delete_syncs, &device_ids),
+        tx.execute(&p.syncs, &syncs),
+        tx.execute(&p.changes, &changes),
+        tx.execute(&p.events, &events),
+    )
+    .map_err(pg)?;
     tx.commit().await.map_err(pg)
 }
 

@@ -11,8 +11,8 @@ pub mod web;
 
 use ferry_fleet::pgtest::TestPostgres;
 use std::io::BufRead;
-use std::path::PathBuf;
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -299,7 +299,9 @@ pub fn heartbeat(device: &str, health: &str, error: Option<&str>) -> String {
 }
 
 /// A TLS connection to the receiver, not yet sending anything.
-pub fn tls(r: &Receiver) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+pub fn tls(
+    r: &Receiver,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(r.path("ca.pem")).unwrap() {
