@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 mod cpu;
+mod views;
 
 mod bytes_compat {
     pub use axum::body::Bytes;
@@ -198,6 +199,14 @@ async fn bench(a: Args, server: tokio::runtime::Handle) -> anyhow::Result<()> {
     }
     std::fs::write(&cfg_path, &text)?;
     let cfg = FleetConfig::load(&cfg_path)?;
+    // Views need sign-in: a viewer API token for the timed GETs.
+    let view_token = ferry_fleet::signin::cli::run(
+        &cfg,
+        "token",
+        &["add".into(), "load".into()],
+        Some(ferry_fleet::signin::roles::Role::Viewer),
+    )
+    .await?;
     if a.seed > 0 {
         let t = Instant::now();
         match &cfg.store {
@@ -344,8 +353,12 @@ async fn bench(a: Args, server: tokio::runtime::Handle) -> anyhow::Result<()> {
         let mut size = 0;
         for _ in 0..5 {
             let t = Instant::now();
-            let auth = (path == "/metrics").then_some(metrics_token.as_str());
-            let (status, n) = send(&mut s, "GET", path, auth, String::new()).await?;
+            let auth = if path == "/metrics" {
+                &metrics_token
+            } else {
+                &view_token
+            };
+            let (status, n) = send(&mut s, "GET", path, Some(auth), String::new()).await?;
             if status != 200 {
                 bail!("{path}: HTTP {status}");
             }
@@ -362,7 +375,7 @@ async fn bench(a: Args, server: tokio::runtime::Handle) -> anyhow::Result<()> {
     }
     println!("# after the run: {}", memory());
     if a.view_clients > 0 {
-        view_load(addr, &tls, &a).await?;
+        views::view_load(addr, &tls, &a, &view_token).await?;
     }
     Ok(())
 }
@@ -395,45 +408,5 @@ async fn seed<S: ferry_fleet::store::Store>(store: &S, a: &Args) -> anyhow::Resu
             .collect::<anyhow::Result<Vec<_>>>()?;
         store.write(records).await?;
     }
-    Ok(())
-}
-
-/// `--view-clients` clients looping `GET /` for `--view-seconds`: pages served and memory.
-async fn view_load(
-    addr: std::net::SocketAddr,
-    tls: &tokio_rustls::TlsConnector,
-    a: &Args,
-) -> anyhow::Result<()> {
-    let until = Instant::now() + Duration::from_secs(a.view_seconds);
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..a.view_clients {
-        let tls = tls.clone();
-        tasks.spawn(async move {
-            let mut s = connect(addr, &tls).await?;
-            let mut n = 0u64;
-            while Instant::now() < until {
-                let (status, _) = send(&mut s, "GET", "/", None, String::new()).await?;
-                if status != 200 {
-                    bail!("GET /: HTTP {status}");
-                }
-                n += 1;
-            }
-            Ok::<u64, anyhow::Error>(n)
-        });
-    }
-    let mut pages = 0;
-    while let Some(r) = tasks.join_next().await {
-        pages += r??;
-    }
-    println!(
-        "| {} clients looping GET / for {} s | {} pages ({:.0}/s) · {} |",
-        a.view_clients,
-        a.view_seconds,
-        pages,
-        pages as f64 / a.view_seconds as f64,
-        memory()
-    );
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    println!("# 5 s after the clients stopped: {}", memory());
     Ok(())
 }
