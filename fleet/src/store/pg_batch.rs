@@ -67,25 +67,26 @@ pub(super) struct Syncs {
     pub waiting: Vec<Option<String>>,
 }
 
-/// Change rows (device, sync, time, kind, from, to) and event rows, as columns.
+/// The change rows of a group, as columns.
 #[derive(Debug, Default)]
-pub(super) struct Rows {
-    pub changes: (
-        Vec<String>,
-        Vec<String>,
-        Vec<i64>,
-        Vec<&'static str>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-    ),
-    pub events: (
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<i64>,
-    ),
+pub(super) struct Changes {
+    pub device: Vec<String>,
+    pub sync: Vec<String>,
+    pub time: Vec<i64>,
+    pub kind: Vec<&'static str>,
+    pub from: Vec<Option<String>>,
+    pub to: Vec<Option<String>>,
+}
+
+/// The event rows of a group, as columns.
+#[derive(Debug, Default)]
+pub(super) struct Events {
+    pub device: Vec<String>,
+    pub sync: Vec<String>,
+    pub kind: Vec<String>,
+    pub message: Vec<String>,
+    pub reported: Vec<String>,
+    pub received: Vec<i64>,
 }
 
 /// Everything a group writes.
@@ -93,7 +94,8 @@ pub(super) struct Rows {
 pub(super) struct Batch {
     pub devices: Devices,
     pub syncs: Syncs,
-    pub rows: Rows,
+    pub changes: Changes,
+    pub events: Events,
 }
 
 /// Turns a group's records into columns; `state` is what the database holds for the group's
@@ -116,13 +118,13 @@ pub(super) fn plan<'a>(records: impl Iterator<Item = &'a Record>, mut state: Syn
                 for s in &report.syncs {
                     for c in changes_between(old.get(&s.name).copied(), (s.health, s.revision)) {
                         let (kind, from, to) = change_columns(&c);
-                        let ch = &mut b.rows.changes;
-                        ch.0.push(report.id.clone());
-                        ch.1.push(s.name.clone());
-                        ch.2.push(*received);
-                        ch.3.push(kind);
-                        ch.4.push(from);
-                        ch.5.push(to);
+                        let ch = &mut b.changes;
+                        ch.device.push(report.id.clone());
+                        ch.sync.push(s.name.clone());
+                        ch.time.push(*received);
+                        ch.kind.push(kind);
+                        ch.from.push(from);
+                        ch.to.push(to);
                     }
                     new.insert(s.name.clone(), (s.health, s.revision));
                 }
@@ -156,13 +158,13 @@ pub(super) fn plan<'a>(records: impl Iterator<Item = &'a Record>, mut state: Syn
                 }
             }
             Record::Event { event, received } => {
-                let e = &mut b.rows.events;
-                e.0.push(event.device.clone());
-                e.1.push(event.sync.clone());
-                e.2.push(event.kind.clone());
-                e.3.push(event.message.clone());
-                e.4.push(event.reported_time.clone());
-                e.5.push(*received);
+                let e = &mut b.events;
+                e.device.push(event.device.clone());
+                e.sync.push(event.sync.clone());
+                e.kind.push(event.kind.clone());
+                e.message.push(event.message.clone());
+                e.reported.push(event.reported_time.clone());
+                e.received.push(*received);
             }
         }
     }
@@ -202,10 +204,7 @@ mod tests {
         assert_eq!(b.syncs.device, ["b", "a"]);
         assert_eq!(b.syncs.health, ["healthy", "failed"]);
         // a: revision 1 -> 2, b: first sight, a: revision 2 -> 3 and healthy -> failed.
-        assert_eq!(b.rows.changes.0, ["a", "b", "a", "a"]);
-        assert_eq!(
-            b.rows.changes.3,
-            ["revision", "health", "health", "revision"]
-        );
+        assert_eq!(b.changes.device, ["a", "b", "a", "a"]);
+        assert_eq!(b.changes.kind, ["revision", "health", "health", "revision"]);
     }
 }

@@ -190,7 +190,7 @@ async fn commit<'a>(
         );
     }
     let b = plan(records, state);
-    let (d, y, (c, e)) = (&b.devices, &b.syncs, (&b.rows.changes, &b.rows.events));
+    let (d, y, c, e) = (&b.devices, &b.syncs, &b.changes, &b.events);
     let devices: [&(dyn ToSql + Sync); 8] = [
         &d.id,
         &d.labels,
@@ -215,8 +215,15 @@ async fn commit<'a>(
         &y.unreachable_since,
         &y.waiting,
     ];
-    let changes: [&(dyn ToSql + Sync); 6] = [&c.0, &c.1, &c.2, &c.3, &c.4, &c.5];
-    let events: [&(dyn ToSql + Sync); 6] = [&e.0, &e.1, &e.2, &e.3, &e.4, &e.5];
+    let changes: [&(dyn ToSql + Sync); 6] = [&c.device, &c.sync, &c.time, &c.kind, &c.from, &c.to];
+    let events: [&(dyn ToSql + Sync); 6] = [
+        &e.device,
+        &e.sync,
+        &e.kind,
+        &e.message,
+        &e.reported,
+        &e.received,
+    ];
     tokio::try_join!(
         tx.execute(&p.devices, &devices),
         tx.execute(&p.delete_syncs, &device_ids),
