@@ -35,6 +35,10 @@ impl From<Retired> for Response {
     }
 }
 
+/// The form field an un-retire must carry, and its only accepted value.
+pub const REENABLE_FIELD: &str = "credentials";
+pub const REENABLE: &str = "re-enable";
+
 impl<S: Store> App<S> {
     /// Ingest's check: a retired device's reports are refused (403 `retired`).
     pub fn refuse_retired(&self, device: &str) -> Result<(), Retired> {
@@ -73,13 +77,7 @@ impl<S: Store> App<S> {
         tracing::info!("{} retired device {id:?}", by.name);
         Ok(())
     }
-}
 
-/// The form field an un-retire must carry, and its only accepted value.
-pub const REENABLE_FIELD: &str = "credentials";
-pub const REENABLE: &str = "re-enable";
-
-impl<S: Store> App<S> {
     async fn unretire(&self, id: &str, by: &Principal, form: &[u8]) -> Result<(), Response> {
         crate::safe::id("device", id.to_string())
             .map_err(|e| reject(StatusCode::UNPROCESSABLE_ENTITY, "invalid-id", e))?;
