@@ -15,9 +15,11 @@ pub(super) type SyncState = HashMap<String, BTreeMap<String, (SyncHealth, Option
 
 pub(super) const UPSERT_DEVICES: &str = "INSERT INTO devices(id, labels, agent_version,
     uptime_seconds, interval_seconds, reported_time, outbox_dropped, first_seen, last_seen, seq)
-  SELECT u.id, u.labels, u.agent, u.up, u.every, u.rt, u.dropped, u.now, u.now, nextval('device_seq')
+  SELECT u.id, u.labels, u.agent, u.up, u.every, u.rt, u.dropped, u.first, u.now,
+    nextval('device_seq')
   FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[],
-    $7::bigint[], $8::bigint[]) WITH ORDINALITY AS u(id, labels, agent, up, every, rt, dropped, now, o)
+    $7::bigint[], $8::bigint[], $9::bigint[])
+    WITH ORDINALITY AS u(id, labels, agent, up, every, rt, dropped, first, now, o)
   ORDER BY u.o
   ON CONFLICT(id) DO UPDATE SET labels=excluded.labels, agent_version=excluded.agent_version,
     uptime_seconds=excluded.uptime_seconds, interval_seconds=excluded.interval_seconds,
@@ -48,6 +50,8 @@ pub(super) struct Devices {
     pub interval: Vec<Option<i64>>,
     pub reported: Vec<String>,
     pub dropped: Vec<i64>,
+    /// When the group first heard from the device (its `first_seen` if it is new).
+    pub first: Vec<i64>,
     pub now: Vec<i64>,
 }
 
@@ -102,12 +106,14 @@ pub(super) struct Batch {
 /// devices (pure).
 pub(super) fn plan<'a>(records: impl Iterator<Item = &'a Record>, mut state: SyncState) -> Batch {
     let mut b = Batch::default();
-    // The last heartbeat of each device in the group, by position.
+    // The last heartbeat of each device in the group, by position, and the first one's time.
     let mut last: HashMap<&str, usize> = HashMap::new();
+    let mut first: HashMap<&str, i64> = HashMap::new();
     let records: Vec<&Record> = records.collect();
     for (i, r) in records.iter().enumerate() {
-        if let Record::Heartbeat { report, .. } = r {
+        if let Record::Heartbeat { report, received } = r {
             last.insert(&report.id, i);
+            first.entry(&report.id).or_insert(*received);
         }
     }
     for (i, r) in records.iter().enumerate() {
@@ -141,6 +147,8 @@ pub(super) fn plan<'a>(records: impl Iterator<Item = &'a Record>, mut state: Syn
                 d.interval.push(opt_i64(report.interval_seconds));
                 d.reported.push(report.reported_time.clone());
                 d.dropped.push(report.outbox_dropped as i64);
+                d.first
+                    .push(first.get(report.id.as_str()).copied().unwrap_or(*received));
                 d.now.push(*received);
                 for s in &report.syncs {
                     let y = &mut b.syncs;
@@ -201,6 +209,7 @@ mod tests {
         let b = plan(records.iter(), state);
         assert_eq!(b.devices.id, ["b", "a"]);
         assert_eq!(b.devices.now, [1, 3]);
+        assert_eq!(b.devices.first, [1, 2]);
         assert_eq!(b.syncs.device, ["b", "a"]);
         assert_eq!(b.syncs.health, ["healthy", "failed"]);
         // a: revision 1 -> 2, b: first sight, a: revision 2 -> 3 and healthy -> failed.

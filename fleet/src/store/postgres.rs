@@ -191,7 +191,7 @@ async fn commit<'a>(
     }
     let b = plan(records, state);
     let (d, y, c, e) = (&b.devices, &b.syncs, &b.changes, &b.events);
-    let devices: [&(dyn ToSql + Sync); 8] = [
+    let devices: [&(dyn ToSql + Sync); 9] = [
         &d.id,
         &d.labels,
         &d.agent,
@@ -199,6 +199,7 @@ async fn commit<'a>(
         &d.interval,
         &d.reported,
         &d.dropped,
+        &d.first,
         &d.now,
     ];
     let device_ids: [&(dyn ToSql + Sync); 1] = [&d.id];
