@@ -5,8 +5,6 @@
 //! with PostgreSQL also the postmaster and its backends. The receiver's share is the process
 //! total less the generator's threads.
 
-use std::collections::HashMap;
-
 /// CPU time in clock ticks (utime + stime), by what it was spent on.
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
@@ -56,18 +54,16 @@ pub fn sample(postmaster: Option<u32>) -> Sample {
         }
     }
     if let Some(pm) = postmaster {
-        let mut by_parent: HashMap<u32, u64> = HashMap::new();
         if let Ok(procs) = std::fs::read_dir("/proc") {
             for p in procs.flatten() {
                 let pid = p.file_name().to_string_lossy().to_string();
                 if let Some((_, ticks, ppid)) = stat(&format!("/proc/{pid}/stat")) {
                     if pid == pm.to_string() || ppid == pm {
-                        *by_parent.entry(pm).or_default() += ticks;
+                        s.postgres += ticks;
                     }
                 }
             }
         }
-        s.postgres = by_parent.values().sum();
     }
     s
 }
@@ -84,10 +80,18 @@ pub fn report(before: &Sample, after: &Sample, heartbeats: usize, wall: f64) -> 
     let per_k = |s: f64| s * 1000.0 / heartbeats.max(1) as f64;
     let server = receiver + pg;
     let mut out = format!(
-        "| CPU per 1,000 heartbeats | receiver **{:.3} s** (of which SQLite writer thread {:.3} s){} · load generator {:.3} s |\n",
+        "| CPU per 1,000 heartbeats | receiver **{:.3} s**{}{} · load generator {:.3} s |\n",
         per_k(receiver),
-        per_k(writer),
-        if after.postgres > 0 { format!(" · PostgreSQL {:.3} s", per_k(pg)) } else { String::new() },
+        if writer > 0.0 {
+            format!(" (of which SQLite writer thread {:.3} s)", per_k(writer))
+        } else {
+            String::new()
+        },
+        if after.postgres > 0 {
+            format!(" · PostgreSQL {:.3} s", per_k(pg))
+        } else {
+            String::new()
+        },
         per_k(generator),
     );
     out.push_str(&format!(
