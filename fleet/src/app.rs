@@ -29,6 +29,8 @@ pub struct Counters {
     pub rejected: [AtomicU64; 6],
     /// Connections closed at accept: over the per-address or total limit.
     pub refused_connections: AtomicU64,
+    /// Failed `accept` calls (out of file descriptors and the like).
+    pub accept_errors: AtomicU64,
 }
 
 /// Request limits and view settings.

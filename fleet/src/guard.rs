@@ -1,6 +1,7 @@
 //! Bounds no single client can lift: a token bucket of events per device (the clock is passed
 //! in, so tests move it), and connection slots per client address and in total (a slot is
-//! given back when the connection ends).
+//! given back when the connection ends), and a bound on how often one repeated failure (the
+//! accept loop out of file descriptors) is logged.
 
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -143,8 +144,47 @@ impl Drop for Slot {
     }
 }
 
+/// Seconds of the receiver's clock between two log lines of the same repeated failure.
+pub const LOG_WINDOW_SECONDS: i64 = 60;
+
+/// Logs a repeated failure at most once per [`LOG_WINDOW_SECONDS`] of the clock passed in;
+/// the next line says how many were left out.
+#[derive(Debug, Default)]
+pub struct LogBound {
+    last: Option<i64>,
+    left_out: u64,
+}
+
+impl LogBound {
+    /// A failure at `now`: `Some(left out since the last line)` when it should be logged.
+    pub fn note(&mut self, now: i64) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|t| now >= t && now - t < LOG_WINDOW_SECONDS)
+        {
+            self.left_out += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.left_out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_repeated_failure_is_logged_once_per_window() {
+        let mut b = super::LogBound::default();
+        assert_eq!(b.note(1000), Some(0));
+        for t in 1000..1060 {
+            assert_eq!(b.note(t), None);
+        }
+        assert_eq!(b.note(1060), Some(60));
+        assert_eq!(b.note(1061), None);
+        // A clock set back starts a new window rather than silencing the log.
+        assert_eq!(b.note(500), Some(1));
+    }
+
     use super::*;
 
     #[test]

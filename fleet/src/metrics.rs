@@ -129,5 +129,10 @@ pub async fn metrics<S: Store>(State(app): State<Arc<App<S>>>, headers: HeaderMa
         "# TYPE ferry_fleet_connections_refused_total counter\nferry_fleet_connections_refused_total {}",
         c.refused_connections.load(Ordering::Relaxed)
     );
+    let _ = writeln!(
+        t,
+        "# TYPE ferry_fleet_accept_errors_total counter\nferry_fleet_accept_errors_total {}",
+        c.accept_errors.load(Ordering::Relaxed)
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], t).into_response()
 }

@@ -211,11 +211,15 @@ pub async fn device<S: Store>(State(app): State<Arc<App<S>>>, Path(id): Path<Str
     let d = match app.device_detail(&id).await {
         Ok(Some(d)) => d,
         Ok(None) => {
-            return (
-                StatusCode::NOT_FOUND,
-                Html(page("not found", "<p>No such device.</p>")),
-            )
-                .into_response()
+            let text = if app.refuse_retired(&id).is_err() {
+                format!(
+                    "<p>This device was retired. <a id=\"unretire\" href=\"/devices/{}/unretire\">Un-retire it</a></p>",
+                    crate::html::url_part(&id)
+                )
+            } else {
+                "<p>No such device.</p>".to_string()
+            };
+            return (StatusCode::NOT_FOUND, Html(page("not found", &text))).into_response();
         }
         Err(_) => return failed(),
     };

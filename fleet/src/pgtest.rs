@@ -135,6 +135,12 @@ impl TestPostgres {
         Ok(TestPostgres { bin, dir, port })
     }
 
+    /// The server's process id (first line of `postmaster.pid`), for CPU accounting.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
     /// A connection string for the `postgres` database.
     pub fn url(&self) -> String {
         format!(

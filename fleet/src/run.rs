@@ -90,7 +90,7 @@ async fn serve<S: Store>(
     let clock = cfg
         .clock_file
         .clone()
-        .map(Clock::File)
+        .map(Clock::file)
         .unwrap_or(Clock::System);
     let mut app = App::new(store, tokens, limits, clock, cfg.event_rate);
     app.metrics_token = load_metrics_token(&cfg)?;

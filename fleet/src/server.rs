@@ -54,6 +54,7 @@ pub async fn serve<S: Store>(
     let routes = router(app.clone());
     let slots = Slots::new(app.limits.per_address, app.limits.max_connections);
     let mut backoff = Duration::from_millis(50);
+    let mut log_bound = crate::guard::LogBound::default();
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => {
@@ -62,9 +63,13 @@ pub async fn serve<S: Store>(
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off (up to 2 s) instead of
-                // spinning, and say so once per backoff round, not every 50 ms.
-                if backoff == Duration::from_millis(50) {
-                    tracing::warn!("accept: {e} (backing off)");
+                // spinning, and log it at most once a minute of the receiver's clock (an
+                // accept that succeeds in between does not start a new line).
+                app.counters.accept_errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(left_out) = log_bound.note(app.clock.now()) {
+                    tracing::warn!(
+                        "accept: {e} (backing off; {left_out} more accept errors since the last message)"
+                    );
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));

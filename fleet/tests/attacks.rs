@@ -4,10 +4,9 @@
 //! names, lookalike ids, NUL characters, an event flood, slow clients, many connections.
 
 mod common;
-use common::{heartbeat, Receiver, StoreKind};
+use common::{heartbeat, tls, Receiver, StoreKind};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -257,32 +256,6 @@ fn one_device_cannot_flood_events_or_push_others_off_the_overview() {
         200,
         "the bucket refills"
     );
-}
-
-/// A TLS connection to the receiver, not yet sending anything.
-fn tls(r: &Receiver) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(r.path("ca.pem")).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let addr = r.url.trim_start_matches("https://").trim_end_matches('/');
-    let tcp = TcpStream::connect(addr)?;
-    tcp.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let conn = rustls::ClientConnection::new(Arc::new(cfg), "localhost".try_into().unwrap())
-        .map_err(std::io::Error::other)?;
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    while s.conn.is_handshaking() {
-        s.conn.complete_io(&mut s.sock)?;
-    }
-    Ok(s)
 }
 
 /// Everything the server sends until it closes (an error counts as closed).

@@ -69,17 +69,22 @@ fn two_receivers_share_one_postgres_and_show_the_same_fleet() {
     });
     let total = 2 * PER_RECEIVER;
     // Each follows the other's writes every second: poll (bounded) until both see everyone.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (oa, ob) = (json(&a, "/api/overview"), json(&b, "/api/overview"));
-        if oa["devices"] == total && comparable(oa.clone()) == comparable(ob.clone()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not converged:\n{oa}\n{ob}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // Equal overviews alone are not enough: each may lack one of the other's last heartbeats
+    // (7 failed on both, a different 7), so the failed device tables must agree too.
     let failed = |r: &Receiver| json(r, "/api/devices?status=failed&per_page=500");
-    let (fa, fb) = (failed(&a), failed(&b));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (fa, fb) = loop {
+        let (oa, ob) = (json(&a, "/api/overview"), json(&b, "/api/overview"));
+        let (fa, fb) = (failed(&a), failed(&b));
+        if oa["devices"] == total && comparable(oa.clone()) == comparable(ob.clone()) && fa == fb {
+            break (fa, fb);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not converged:\n{oa}\n{ob}\n{fa}\n{fb}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(fa, fb, "the same device table from both");
     assert_eq!(
         fa["total"], 8,

@@ -162,12 +162,58 @@ async fn suite<S: Store>(store: S) {
     }
     assert_eq!(store.devices().await.unwrap().len(), 202);
 
+    // One device twice in one group (PostgreSQL writes a group as one statement per table):
+    // its last report is kept and every change is recorded, in order, with the group's events.
+    store
+        .write(vec![
+            hb("twice", "healthy", 1, true, None),
+            ev("twice", "applied", 1001),
+            hb("twice", "failed", 2, false, Some("boom")),
+        ])
+        .await
+        .unwrap();
+    let t = store.device("twice", 50).await.unwrap().unwrap();
+    let syncs: Vec<(&str, SyncHealth)> = t
+        .device
+        .report
+        .syncs
+        .iter()
+        .map(|s| (s.name.as_str(), s.health))
+        .collect();
+    assert_eq!(syncs, [("apps", SyncHealth::Failed)]);
+    assert_eq!(t.device.last_seen, 1002);
+    assert_eq!(t.device.first_seen, 1001);
+    let kinds: Vec<ChangeKind> = t.changes.iter().rev().map(|c| c.change).collect();
+    assert_eq!(
+        kinds,
+        [
+            ChangeKind::Health {
+                from: None,
+                to: SyncHealth::Healthy
+            },
+            ChangeKind::Health {
+                from: None,
+                to: SyncHealth::Healthy
+            },
+            ChangeKind::Health {
+                from: Some(SyncHealth::Healthy),
+                to: SyncHealth::Failed
+            },
+            ChangeKind::Revision {
+                from: Some(1),
+                to: Some(2)
+            },
+        ]
+    );
+    assert_eq!(t.events.len(), 1);
+    assert_eq!(store.devices().await.unwrap().len(), 203);
+
     // Retention: events and changes received before the cut go; latest state stays.
     let gone = store.prune(250).await.unwrap();
     assert!(gone >= 2, "{gone}");
     let d2 = store.device("edge-2", 50).await.unwrap().unwrap();
     assert_eq!(d2.events.len(), 1);
-    assert_eq!(store.devices().await.unwrap().len(), 202);
+    assert_eq!(store.devices().await.unwrap().len(), 203);
 }
 
 /// Runs the futures concurrently on the current task (no extra crate).
@@ -204,7 +250,7 @@ async fn sqlite_store_passes_the_suite() {
     suite(SqliteStore::open(&path).unwrap()).await;
     // Durable: a fresh open of the file sees everything.
     let reopened = SqliteStore::open(&path).unwrap();
-    assert_eq!(reopened.devices().await.unwrap().len(), 202);
+    assert_eq!(reopened.devices().await.unwrap().len(), 203);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +261,7 @@ async fn postgres_store_passes_the_suite() {
         .unwrap();
     suite(PgStore::connect(&pg.url()).await.unwrap()).await;
     let reopened = PgStore::connect(&pg.url()).await.unwrap();
-    assert_eq!(reopened.devices().await.unwrap().len(), 202);
+    assert_eq!(reopened.devices().await.unwrap().len(), 203);
 }
 
 /// A record the database refuses (a NUL in text, which ingest never lets through) fails only

@@ -232,6 +232,16 @@ impl Db {
         .map(drop)
     }
 
+    /// Takes a device off the retired list (its reports are accepted again).
+    pub async fn unretire(&self, device: &str) -> Result<(), DbError> {
+        self.exec(vec![(
+            "DELETE FROM retired WHERE device=$1",
+            vec![device.into()],
+        )])
+        .await
+        .map(drop)
+    }
+
     pub async fn retired(&self) -> Result<Vec<String>, DbError> {
         let rows = self.query("SELECT device FROM retired", vec![]).await?;
         rows.iter().map(|r| Ok(r[0].text()?.to_string())).collect()

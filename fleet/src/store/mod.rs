@@ -3,6 +3,7 @@
 //! report per device and sync, health changes and events (with retention). What counts as a
 //! change is decided here once ([`changes_between`]), so both stores record the same history.
 
+mod pg_batch;
 mod pg_rows;
 pub mod postgres;
 pub mod schema;

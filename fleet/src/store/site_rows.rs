@@ -34,6 +34,14 @@ pub fn insert(p: [&str; 7]) -> String {
     )
 }
 
+/// A PostgreSQL group's memberships replaced: the group's devices' rows deleted ($1: their
+/// ids), then its rows inserted from arrays ([`super::pg_batch`]).
+pub const PG_DELETE: &str = "DELETE FROM site_members WHERE device = ANY($1)";
+pub const PG_INSERT: &str = "INSERT INTO site_members(device, site, holds_lease, leads, lease,
+    leader, host_rollout)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[],
+    $6::text[], $7::text[])";
+
 /// `leads` and `host_rollout` as stored.
 pub fn encode(s: &SiteMembership) -> (String, Option<String>) {
     (

@@ -198,8 +198,14 @@ fn put_heartbeat(tx: &Connection, r: &DeviceReport, now: i64) -> rusqlite::Resul
             old.insert(k, v);
         }
     }
-    tx.prepare_cached("DELETE FROM syncs WHERE device=?1")?
-        .execute([&r.id])?;
+    // Syncs the device no longer reports go; the others are updated in place (an upsert
+    // touches each row and its index entry once, a delete and insert twice).
+    for name in old.keys() {
+        if !r.syncs.iter().any(|s| &s.name == name) {
+            tx.prepare_cached("DELETE FROM syncs WHERE device=?1 AND name=?2")?
+                .execute([&r.id, name])?;
+        }
+    }
     for s in &r.syncs {
         let prev = old.get(&s.name).map(|(h, rev)| {
             (
@@ -217,7 +223,14 @@ fn put_heartbeat(tx: &Connection, r: &DeviceReport, now: i64) -> rusqlite::Resul
         tx.prepare_cached(
             "INSERT INTO syncs(device, name, revision, highest_verified, health, last_error,
                last_success, drift_corrections, source_reachable, source_unreachable_since, waiting)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
+             ON CONFLICT(device, name) DO UPDATE SET revision=excluded.revision,
+               highest_verified=excluded.highest_verified, health=excluded.health,
+               last_error=excluded.last_error, last_success=excluded.last_success,
+               drift_corrections=excluded.drift_corrections,
+               source_reachable=excluded.source_reachable,
+               source_unreachable_since=excluded.source_unreachable_since,
+               waiting=excluded.waiting",
         )?
         .execute(params![
             r.id,

@@ -7,11 +7,15 @@
 pub mod agents;
 pub mod chromium;
 pub mod hydra;
+pub mod web;
 
 use ferry_fleet::pgtest::TestPostgres;
 use std::io::BufRead;
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
 
 pub enum StoreKind {
     Sqlite,
@@ -93,7 +97,8 @@ impl Receiver {
             .stderr(if std::env::var("FLEET_DEBUG").is_ok() {
                 Stdio::inherit()
             } else {
-                Stdio::null()
+                // Kept for tests that read the receiver's log ([`Receiver::log`]).
+                Stdio::from(std::fs::File::create(dir.path().join("receiver.log")).unwrap())
             })
             .spawn()
             .unwrap();
@@ -147,6 +152,16 @@ impl Receiver {
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
             .unwrap_or_else(|| panic!("no {field} in {status}"))
+    }
+
+    /// The receiver's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the receiver logged so far (empty with `FLEET_DEBUG`, which shows it instead).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("receiver.log")).unwrap_or_default()
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
@@ -281,4 +296,32 @@ pub fn heartbeat(device: &str, health: &str, error: Option<&str>) -> String {
         "syncs": [{"name": "apps", "revision": 1, "highestVerified": 1, "health": health, "lastError": error}],
         "outbox": {"dropped": 0}, "intervalSeconds": 60})
     .to_string()
+}
+
+/// A TLS connection to the receiver, not yet sending anything.
+pub fn tls(
+    r: &Receiver,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(r.path("ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let addr = r.url.trim_start_matches("https://").trim_end_matches('/');
+    let tcp = TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), "localhost".try_into().unwrap())
+        .map_err(std::io::Error::other)?;
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    Ok(s)
 }

@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
+mod cpu;
+mod views;
+
 mod bytes_compat {
     pub use axum::body::Bytes;
 }
@@ -152,11 +155,19 @@ fn ms(d: Duration) -> String {
 
 fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(bench(a))
+    // Receiver and generator on runtimes of their own, so their CPU time can be told apart.
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fleet-recv")
+        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("load-gen")
+        .build()?;
+    rt.block_on(bench(a, server.handle().clone()))
 }
 
-async fn bench(a: Args) -> anyhow::Result<()> {
+async fn bench(a: Args, server: tokio::runtime::Handle) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     ferry_fleet::devsetup::dev_setup(dir.path(), &[], "127.0.0.1:0")?;
     let mut tokens = String::new();
@@ -188,6 +199,14 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     }
     std::fs::write(&cfg_path, &text)?;
     let cfg = FleetConfig::load(&cfg_path)?;
+    // Views need sign-in: a viewer API token for the timed GETs.
+    let view_token = ferry_fleet::signin::cli::run(
+        &cfg,
+        "token",
+        &["add".into(), "load".into()],
+        Some(ferry_fleet::signin::roles::Role::Viewer),
+    )
+    .await?;
     if a.seed > 0 {
         let t = Instant::now();
         match &cfg.store {
@@ -213,7 +232,7 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     for _ in 0..a.receivers.max(1) {
         let cfg = cfg.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
+        server.spawn(async move {
             if let Err(e) = ferry_fleet::run::run(cfg, |addr| {
                 let _ = tx.send(addr);
             })
@@ -251,6 +270,8 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     );
     let gate = Arc::new(Semaphore::new(a.concurrency));
     let deadline = Instant::now() + Duration::from_secs(a.max_seconds);
+    let postmaster = pg.as_ref().and_then(|p| p.postmaster_pid());
+    let cpu_before = cpu::sample(postmaster);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..a.devices {
@@ -297,6 +318,7 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         }
     }
     let took = started.elapsed();
+    let cpu_after = cpu::sample(postmaster);
     lat.sort();
     println!(
         "| heartbeats | {} in {:.1} s = **{:.0}/s** ({} agents failed) |",
@@ -310,6 +332,10 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.99)),
         ms(percentile(&lat, 1.0))
+    );
+    println!(
+        "{}",
+        cpu::report(&cpu_before, &cpu_after, lat.len(), took.as_secs_f64())
     );
 
     let mut s = connect(addr, &tls).await?;
@@ -327,8 +353,12 @@ async fn bench(a: Args) -> anyhow::Result<()> {
         let mut size = 0;
         for _ in 0..5 {
             let t = Instant::now();
-            let auth = (path == "/metrics").then_some(metrics_token.as_str());
-            let (status, n) = send(&mut s, "GET", path, auth, String::new()).await?;
+            let auth = if path == "/metrics" {
+                &metrics_token
+            } else {
+                &view_token
+            };
+            let (status, n) = send(&mut s, "GET", path, Some(auth), String::new()).await?;
             if status != 200 {
                 bail!("{path}: HTTP {status}");
             }
@@ -345,7 +375,7 @@ async fn bench(a: Args) -> anyhow::Result<()> {
     }
     println!("# after the run: {}", memory());
     if a.view_clients > 0 {
-        view_load(addr, &tls, &a).await?;
+        views::view_load(addr, &tls, &a, &view_token).await?;
     }
     Ok(())
 }
@@ -378,45 +408,5 @@ async fn seed<S: ferry_fleet::store::Store>(store: &S, a: &Args) -> anyhow::Resu
             .collect::<anyhow::Result<Vec<_>>>()?;
         store.write(records).await?;
     }
-    Ok(())
-}
-
-/// `--view-clients` clients looping `GET /` for `--view-seconds`: pages served and memory.
-async fn view_load(
-    addr: std::net::SocketAddr,
-    tls: &tokio_rustls::TlsConnector,
-    a: &Args,
-) -> anyhow::Result<()> {
-    let until = Instant::now() + Duration::from_secs(a.view_seconds);
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..a.view_clients {
-        let tls = tls.clone();
-        tasks.spawn(async move {
-            let mut s = connect(addr, &tls).await?;
-            let mut n = 0u64;
-            while Instant::now() < until {
-                let (status, _) = send(&mut s, "GET", "/", None, String::new()).await?;
-                if status != 200 {
-                    bail!("GET /: HTTP {status}");
-                }
-                n += 1;
-            }
-            Ok::<u64, anyhow::Error>(n)
-        });
-    }
-    let mut pages = 0;
-    while let Some(r) = tasks.join_next().await {
-        pages += r??;
-    }
-    println!(
-        "| {} clients looping GET / for {} s | {} pages ({:.0}/s) · {} |",
-        a.view_clients,
-        a.view_seconds,
-        pages,
-        pages as f64 / a.view_seconds as f64,
-        memory()
-    );
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    println!("# 5 s after the clients stopped: {}", memory());
     Ok(())
 }
