@@ -50,13 +50,13 @@ const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// ureq's input and output buffers, per connection layer (TLS and TCP each have both).
 /// ureq's default is 128 KiB each, zero-filled when a connection is made: 512 KiB resident
-/// per connection, kept while the connection is pooled (up to 3 idle). Bodies stream through
-/// the buffers in chunks; the input buffer must hold the whole response header block
-/// (kube-apiserver's is well under 1 KiB, plus its Warning headers), so a response whose
-/// headers exceed 32 KiB fails as a transport error.
-const INPUT_BUFFER: usize = 32 * 1024;
+/// per connection, kept while the connection is pooled. Bodies stream through the buffers in
+/// chunks; the input buffer must hold the whole response header block (kube-apiserver's is
+/// well under 1 KiB, plus its Warning headers), so a response whose headers exceed 16 KiB
+/// fails as a transport error. 48 KiB per connection (96 KiB before issue 21's memory goal).
+const INPUT_BUFFER: usize = 16 * 1024;
 /// See [`INPUT_BUFFER`]: the request header and body chunks go through it.
-const OUTPUT_BUFFER: usize = 16 * 1024;
+const OUTPUT_BUFFER: usize = 8 * 1024;
 /// Idle connections kept: as many as a pass's workers use at once (`concurrency`, default
 /// 4). With ureq's default of 3, every batch of 4 concurrent requests closed one connection
 /// and the next batch made a new one (a TLS handshake each time: 43 handshakes in a
