@@ -116,8 +116,15 @@ fn a_network_cut_keeps_the_last_good_revision_enforced_and_sync_recovers() {
     );
     let since = status(&env)["sourceUnreachableSince"].clone();
     assert!(since.is_string());
-    std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(env.sync().0, 1);
+    // A later pass, an hour later on the agent's clock: the first failure time stays.
+    let later = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600)
+        .to_string();
+    let o = env.agent_env(&["sync", "--once"], &[("FERRY_TEST_CLOCK", &later)]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert_eq!(
         status(&env)["sourceUnreachableSince"],
         since,
@@ -191,7 +198,16 @@ fn the_daemon_resumes_by_itself_when_the_source_returns() {
         ),
         &root.join("app"),
     );
-    std::thread::sleep(Duration::from_secs(3));
+    // Wait until the daemon has made a pass that found the source cut off, then check that it
+    // applied nothing new.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status(&env)["sourceUnreachableSince"].is_null() {
+        assert!(
+            Instant::now() < deadline,
+            "no pass found the source unreachable"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(
         env.obj("", "ConfigMap", "default", "a").unwrap()["data"]["value"],
         "1",

@@ -57,7 +57,7 @@ pub fn agent_from_kubeconfig(path: &std::path::Path) -> (ureq::Agent, String) {
 }
 
 /// A ureq agent trusting `ca_pem`, with an optional client certificate and key.
-fn agent_with(ca_pem: &str, pair: Option<(&str, &str)>) -> ureq::Agent {
+pub(crate) fn agent_with(ca_pem: &str, pair: Option<(&str, &str)>) -> ureq::Agent {
     let ca = Certificate::from_pem(ca_pem.as_bytes()).expect("CA PEM");
     let mut tls = TlsConfig::builder()
         .root_certs(RootCerts::new_with_certs(&[ca]))

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The path prefix of the requests [`TestRegistry::requests`] sends to mark the log.
+const MARK: &str = "/v2/ferry-log-mark-";
+
 pub struct TestRegistry {
     /// `host:port`.
     pub host: String,
@@ -108,15 +111,48 @@ impl TestRegistry {
     }
 
     /// Requests completed so far, as (method, uri). The registry logs a request after it
-    /// answered it, so wait a moment after a client call before reading.
+    /// answered it, so this first sends a mark request of its own and waits (bounded) until
+    /// the registry logged it: every request answered before it is in the log by then. Marks
+    /// are left out of the answer.
     pub fn requests(&self) -> Vec<(String, String)> {
-        std::thread::sleep(Duration::from_millis(200));
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.await_mark();
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, uri)| !uri.starts_with(MARK))
+            .cloned()
+            .collect()
     }
 
     pub fn clear_requests(&self) {
-        std::thread::sleep(Duration::from_millis(200));
+        self.await_mark();
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Sends `GET /v2/ferry-log-mark-<n>/tags/list` (an unknown repository: 404, or 401 with
+    /// auth) and waits until the registry's log shows it.
+    fn await_mark(&self) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let uri = format!("{MARK}{n}/tags/list");
+        let ca = std::fs::read_to_string(self.ca_file()).expect("the registry's CA");
+        let agent = crate::client::agent_with(&ca, None);
+        let _ = agent.get(format!("https://{}{uri}", self.host)).call();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|(_, u)| *u == uri)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry never logged {uri}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Stops the registry process (its files stay until the value is dropped).

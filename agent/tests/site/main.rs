@@ -14,4 +14,5 @@ mod hostile;
 mod proxy;
 mod real;
 mod scenarios;
+mod shutdown;
 mod sim;

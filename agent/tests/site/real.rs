@@ -89,3 +89,8 @@ fn a_leader_paused_in_the_middle_of_an_apply_writes_no_further_object_after_it_r
 fn a_drop_on_a_follower_reaches_the_leader_through_its_relay() {
     crate::drops::drop_on_a_follower_reaches_the_leader(real());
 }
+
+#[test]
+fn a_leader_shut_down_cleanly_releases_the_lease_and_a_follower_takes_over_at_once() {
+    crate::shutdown::released_on_sigterm(real());
+}

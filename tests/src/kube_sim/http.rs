@@ -5,7 +5,7 @@
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -97,20 +97,52 @@ pub trait Handler: Send + Sync + 'static {
     fn fault(&self, req: &Request) -> Fault;
 }
 
+/// A server started by [`serve`].
+pub struct Serving {
+    accept: thread::JoinHandle<()>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Serving {
+    /// After `stop` was set: waits until the accept loop has returned (its port is free again)
+    /// and every connection has been closed (each notices `stop` within its read timeout).
+    pub fn join(self) {
+        let _ = self.accept.join();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.live.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// Counts a connection thread as live until it returns (or panics).
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Accepts connections until `stop` is set.
 pub fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     handler: Arc<dyn Handler>,
     stop: Arc<AtomicBool>,
-) {
+) -> Serving {
     listener.set_nonblocking(true).ok();
-    thread::spawn(move || {
+    let live = Arc::new(AtomicUsize::new(0));
+    let counted = live.clone();
+    let accept = thread::spawn(move || {
         while !stop.load(Ordering::SeqCst) {
             match listener.accept() {
                 Ok((sock, _)) => {
                     let (tls, handler, stop) = (tls.clone(), handler.clone(), stop.clone());
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let guard = Live(counted.clone());
                     thread::spawn(move || {
+                        let _guard = guard;
                         let _ = connection(sock, tls, handler, stop);
                     });
                 }
@@ -121,6 +153,7 @@ pub fn serve(
             }
         }
     });
+    Serving { accept, live }
 }
 
 fn connection(

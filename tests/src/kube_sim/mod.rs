@@ -145,6 +145,7 @@ pub struct KubeSim {
     pub token: String,
     inner: Arc<Inner>,
     stop: Arc<AtomicBool>,
+    serving: Option<http::Serving>,
     dir: tempfile::TempDir,
 }
 
@@ -163,7 +164,7 @@ impl KubeSim {
         let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        http::serve(
+        let serving = http::serve(
             listener,
             pki.server_config()?,
             Arc::new(api::Api(inner.clone())),
@@ -175,6 +176,7 @@ impl KubeSim {
             token,
             inner,
             stop,
+            serving: Some(serving),
             dir: tempfile::tempdir()?,
         };
         sim.write_kubeconfig(&sim.kubeconfig_path(), false)?;
@@ -300,7 +302,9 @@ impl KubeSim {
     /// cluster comes back empty (as a k3s whose datastore was lost).
     pub fn restart(&mut self, keep_state: bool) -> anyhow::Result<()> {
         self.stop.store(true, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(300));
+        if let Some(serving) = self.serving.take() {
+            serving.join();
+        }
         if !keep_state {
             self.inner
                 .state
@@ -310,12 +314,12 @@ impl KubeSim {
         }
         let listener = TcpListener::bind(self.addr)?;
         self.stop = Arc::new(AtomicBool::new(false));
-        http::serve(
+        self.serving = Some(http::serve(
             listener,
             self.pki.server_config()?,
             Arc::new(api::Api(self.inner.clone())),
             self.stop.clone(),
-        );
+        ));
         Ok(())
     }
 }
