@@ -197,7 +197,7 @@ impl KubeClient {
             roots,
             client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
         )?;
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .tls_config(tls)
             .input_buffer_size(INPUT_BUFFER)
             .output_buffer_size(OUTPUT_BUFFER)
@@ -206,8 +206,8 @@ impl KubeClient {
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(30)))
             .https_only(true)
-            .build()
-            .new_agent();
+            .build();
+        let agent = super::resolver::agent(config);
         Ok(KubeClient {
             agent: Arc::new(std::sync::RwLock::new(agent)),
             base: server.trim_end_matches('/').to_string(),
@@ -258,7 +258,7 @@ impl KubeClient {
     /// Requests in flight keep their connections.
     pub fn close_idle(&self) {
         let mut agent = self.agent.write().unwrap_or_else(|e| e.into_inner());
-        let fresh = ureq::Agent::new_with_config(agent.config().clone());
+        let fresh = super::resolver::agent(agent.config().clone());
         *agent = fresh;
     }
 

@@ -272,7 +272,7 @@ impl Agent {
         };
         let mut changes = ChangeSet::default();
         // Objects whose write answered for their health: not polled (health::settled_by_write).
-        let mut settled = BTreeSet::new();
+        let mut settled: BTreeSet<&ObjectId> = BTreeSet::new();
         for (stage, objects) in &plan.stages {
             // One namespace at a time (the plan orders a stage namespace by namespace): the
             // check's verdicts and the writes' records are held for one namespace's objects,
@@ -312,7 +312,11 @@ impl Agent {
                 self.note_stage(sync, &out)?;
                 crate::fault::point("after-stage");
                 changes.extend(out.changes);
-                settled.extend(out.settled);
+                settled.extend(
+                    part.iter()
+                        .map(|d| &d.id)
+                        .filter(|id| out.settled.contains(*id)),
+                );
             }
             let refs: Vec<&DesiredObject> = objects.iter().collect();
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
