@@ -210,6 +210,10 @@ pub fn run(agent: Arc<Agent>) {
                 .unwrap_or_default()
                 * 2
                 + Duration::from_secs(300)
+                // A site node's host turn: unit health (at most 600 s) and the Node wait.
+                + agent.config.site.as_ref().map_or(Duration::ZERO, |s| {
+                    s.host_rollout.ready_timeout + Duration::from_secs(600)
+                })
         });
     start_election(&agent);
     crate::notify::notify(&format!("READY=1\nSTATUS={}", status_line(&agent)));

@@ -35,6 +35,10 @@ impl Agent {
             if let Some(site) = &self.site {
                 // Which node leads the site's syncs (one Lease leads them all).
                 hb["site"] = site.heartbeat_field();
+                if let Some(r) = &self.rollout {
+                    // This node's part in the host rollout (stopped: at which node, why).
+                    hb["site"]["hostRollout"] = r.heartbeat_field();
+                }
             }
             if let Err(e) = self.store.enqueue(
                 crate::fleet::FLEET_TARGET,

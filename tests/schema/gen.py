@@ -1,24 +1,29 @@
 #!/usr/bin/env python3
-"""Derives tests/data/k8s-1.32.json, the schema data kube-sim serves, from the real sources.
+"""Derives tests/data/k8s-1.37.json, the schema data kube-sim serves, from the real sources.
 
-Kubernetes 1.32 (branch release-1.32) matches the kubectl the tests run and the k3s 1.32 line.
-Inputs (bare git mirrors, read with `git show release-1.32:<path>`):
+Kubernetes 1.37.2: the release tests/control-plane builds (kube-apiserver and
+kube-controller-manager from k8s.io/kubernetes v1.37.2), so kube-sim and the real server it is
+checked against share one version. Inputs, read from the Go module cache (`modsource.py`,
+`$GOMODCACHE/k8s.io/<module>@v0.37.2`, there once tests/control-plane/build ran):
   * the structured-merge-diff schema that applyconfiguration-gen generated from the real OpenAPI
     (`schemaYAML` in applyconfigurations/internal/internal.go of client-go and
     apiextensions-apiserver): map fields, list/map element relationships, keys, scalar kinds,
     defaults. apiextensions-apiserver's schema holds only the untyped entries and kube-aggregator
-    1.32 generates none, so the CustomResourceDefinition and APIService types are converted here
+    generates none, so the CustomResourceDefinition and APIService types are converted here
     from their Go types and `+listType`/`+listMapKey`/`+mapType` markers with the
     rules of kube-openapi's schemaconv (a list without listType is atomic; patchStrategy merge
     with a key makes it associative);
   * the Go types (k8s.io/api, apimachinery meta/v1, apiextensions v1, apiregistration v1): per field
-    its json name, `omitempty`, pointer or value, Go type, patchStrategy/patchMergeKey tags;
-  * the typed clients of client-go (and of the two extension repos): plural, scope, verbs and the
+    its json name, `omitempty`, `omitzero`, pointer or value, Go type, patchStrategy/patchMergeKey
+    tags;
+  * the typed clients of client-go (and of the two extension modules): plural, scope, verbs and the
     status/scale subresources of every served resource.
-Facts not in those repos (kube-apiserver's default-enabled group versions, shortNames and
-categories from kubernetes/kubernetes pkg/registry/**/storage/storage.go) are listed below.
+Facts not in those modules (kube-apiserver's default-enabled group versions, shortNames,
+categories, verbs and storage versions from kubernetes/kubernetes) are listed in `facts.py`;
+they were checked against the discovery of the real 1.37.2 server.
 
-Usage: tests/schema/gen.py [--mirror /work/.mirror] [--out tests/data/k8s-1.32.json]
+Usage: tests/schema/gen.py [--modcache "$(go env GOMODCACHE)"] [--module-version 0.37.2]
+                           [--out tests/data/k8s-1.37.json]
 Needs Python 3 and PyYAML.
 """
 
@@ -31,57 +36,14 @@ import sys
 
 import yaml
 
-BRANCH = "release-1.32"
+from facts import CATEGORIES, EXTRA, SERVED, SHORT_NAMES, VERBS, storage_version_hash
+from modsource import ModSource
+
 CLIENT_GO = "kubernetes+client-go"
 API = "kubernetes+api"
 MACHINERY = "kubernetes+apimachinery"
 APIEXT = "kubernetes+apiextensions-apiserver"
 AGGREGATOR = "kubernetes+kube-aggregator"
-
-# Group versions kube-apiserver 1.32 serves by default (every GA version; no beta API is on by
-# default in 1.32: flowcontrol v1beta3 stopped being served in 1.32).
-SERVED = [
-    ("core", "v1"), ("admissionregistration", "v1"), ("apps", "v1"), ("authentication", "v1"),
-    ("authorization", "v1"), ("autoscaling", "v1"), ("autoscaling", "v2"), ("batch", "v1"),
-    ("certificates", "v1"), ("coordination", "v1"), ("discovery", "v1"), ("events", "v1"),
-    ("flowcontrol", "v1"), ("networking", "v1"), ("node", "v1"), ("policy", "v1"), ("rbac", "v1"),
-    ("scheduling", "v1"), ("storage", "v1"),
-]
-
-# shortNames and categories: ShortNames()/Categories() of the REST storages in
-# kubernetes/kubernetes pkg/registry/<group>/<resource>/storage/storage.go at release-1.32
-# (and apiextensions-apiserver pkg/registry/customresourcedefinition/etcd.go, kube-aggregator
-# pkg/registry/apiservice/etcd/etcd.go). Key: (group, plural).
-SHORT_NAMES = {
-    ("", "componentstatuses"): ["cs"], ("", "configmaps"): ["cm"], ("", "endpoints"): ["ep"],
-    ("", "events"): ["ev"], ("", "limitranges"): ["limits"], ("", "namespaces"): ["ns"],
-    ("", "nodes"): ["no"], ("", "persistentvolumeclaims"): ["pvc"],
-    ("", "persistentvolumes"): ["pv"], ("", "pods"): ["po"],
-    ("", "replicationcontrollers"): ["rc"], ("", "resourcequotas"): ["quota"],
-    ("", "serviceaccounts"): ["sa"], ("", "services"): ["svc"],
-    ("apps", "daemonsets"): ["ds"], ("apps", "deployments"): ["deploy"],
-    ("apps", "replicasets"): ["rs"], ("apps", "statefulsets"): ["sts"],
-    ("autoscaling", "horizontalpodautoscalers"): ["hpa"], ("batch", "cronjobs"): ["cj"],
-    ("certificates.k8s.io", "certificatesigningrequests"): ["csr"],
-    ("events.k8s.io", "events"): ["ev"],
-    ("networking.k8s.io", "ingresses"): ["ing"], ("networking.k8s.io", "networkpolicies"): ["netpol"],
-    ("policy", "poddisruptionbudgets"): ["pdb"], ("scheduling.k8s.io", "priorityclasses"): ["pc"],
-    ("storage.k8s.io", "storageclasses"): ["sc"],
-    ("apiextensions.k8s.io", "customresourcedefinitions"): ["crd", "crds"],
-}
-CATEGORIES = {
-    ("", "pods"): ["all"], ("", "replicationcontrollers"): ["all"], ("", "services"): ["all"],
-    ("apps", "daemonsets"): ["all"], ("apps", "deployments"): ["all"],
-    ("apps", "replicasets"): ["all"], ("apps", "statefulsets"): ["all"],
-    ("autoscaling", "horizontalpodautoscalers"): ["all"], ("batch", "cronjobs"): ["all"],
-    ("batch", "jobs"): ["all"],
-    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): ["api-extensions"],
-    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): ["api-extensions"],
-    ("admissionregistration.k8s.io", "validatingadmissionpolicies"): ["api-extensions"],
-    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"): ["api-extensions"],
-    ("apiextensions.k8s.io", "customresourcedefinitions"): ["api-extensions"],
-    ("apiregistration.k8s.io", "apiservices"): ["api-extensions"],
-}
 
 # Typed-client method -> discovery verb.
 VERB_OF = {"Create": "create", "Update": "update", "Delete": "delete",
@@ -104,26 +66,6 @@ WIRE_SCALARS = {
     "apiextensionsv1.JSON": "JSON", "Fields": "Fields", "FieldsV1": "FieldsV1",
 }
 GO_BASIC = {"string", "bool", "int", "int32", "int64", "uint32", "uint64", "float32", "float64", "byte"}
-
-
-class Source:
-    def __init__(self, mirror):
-        self.mirror = mirror
-
-    def git(self, repo, *args):
-        d = os.path.join(self.mirror, repo, "repo")
-        return subprocess.run(["git", "-C", d, *args], check=True, capture_output=True,
-                              text=True).stdout
-
-    def show(self, repo, path):
-        return self.git(repo, "show", f"{BRANCH}:{path}")
-
-    def ls(self, repo, path):
-        out = self.git(repo, "ls-tree", "--name-only", f"{BRANCH}:{path}")
-        return [l for l in out.splitlines() if l]
-
-    def revision(self, repo):
-        return self.git(repo, "rev-parse", BRANCH).strip()
 
 
 def smd_schema(src, repo, path):
@@ -220,6 +162,8 @@ def go_fields(structs, aliases, name, seen=()):
             facts["ptr"] = True
         if "omitempty" in parts[1:]:
             facts["omitempty"] = True
+        if "omitzero" in parts[1:]:
+            facts["omitzero"] = True
         if scalar:
             facts["scalar"] = scalar
         for k in ("patchStrategy", "patchMergeKey"):
@@ -350,6 +294,7 @@ def typed_resources(src, repo, clientdir, group, version, type_prefix):
         methods = re.findall(r"^\t(\w+)\(ctx", iface.group(2), re.M)
         kind, res = plural.group(1), plural.group(2)
         verbs = sorted({VERB_OF[m] for m in methods if m in VERB_OF} | ({"patch"} if "Apply" in methods else set()))
+        verbs = VERBS.get((group, res), verbs)
         subs = []
         if "UpdateStatus" in methods:
             subs.append("status")
@@ -366,17 +311,14 @@ def typed_resources(src, repo, clientdir, group, version, type_prefix):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mirror", default="/work/.mirror")
-    ap.add_argument("--modcache", help="read the staging modules from this Go module cache instead")
-    ap.add_argument("--module-version", default="0.37.2", help="with --modcache: k8s.io/* version")
+    ap.add_argument("--modcache", help="the Go module cache (default: `go env GOMODCACHE`)")
+    ap.add_argument("--module-version", default="0.37.2", help="the k8s.io/* staging modules' version")
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "data", "k8s-1.32.json")))
+    ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "data", "k8s-1.37.json")))
     a = ap.parse_args()
-    if a.modcache:
-        from modsource import ModSource
-        src = ModSource(a.modcache, a.module_version)
-    else:
-        src = Source(a.mirror)
+    modcache = a.modcache or subprocess.run(["go", "env", "GOMODCACHE"], check=True,
+                                            capture_output=True, text=True).stdout.strip()
+    src = ModSource(modcache, a.module_version)
 
     types = {}
     for repo, path in [(CLIENT_GO, "applyconfigurations/internal/internal.go"),
@@ -408,6 +350,9 @@ def main():
             print(f"note: {r['kind']} has no apply schema type", file=sys.stderr)
             r["type"] = None
     resources = [r for r in resources if r["verbs"]]  # policy/v1 Eviction is a pods subresource
+    resources += EXTRA
+    for r in resources:
+        r["storageVersionHash"] = storage_version_hash(r)
     resources.sort(key=lambda r: (r["group"], r["version"], r["plural"]))
     # Keep the types reachable from served resources (and the scale subresource's Scale).
     keep, todo = set(), [r["type"] for r in resources if r["type"]] + ["io.k8s.api.autoscaling.v1.Scale"]
@@ -423,7 +368,7 @@ def main():
     head = {repo: src.revision(repo)
             for repo in (CLIENT_GO, API, MACHINERY, APIEXT, AGGREGATOR)}
     data = {
-        "kubernetesVersion": "1.32",
+        "kubernetesVersion": "1." + a.module_version.split(".", 1)[1],
         "generatedBy": "tests/schema/gen.py",
         "sources": {k.replace("+", "/"): v for k, v in head.items()},
         "goFactsMissing": missing,

@@ -71,8 +71,8 @@ impl Kubectl {
         p.to_string_lossy().into_owned()
     }
 
-    /// The server's Kubernetes minor version (`/version`), for checks whose truth changed
-    /// between releases (kube-sim serves 1.32, the real control plane 1.37).
+    /// The server's Kubernetes minor version (`/version`): kube-sim and the real control plane
+    /// both serve 1.37.
     pub fn server_minor(&self) -> u32 {
         let v: serde_json::Value =
             serde_json::from_str(&self.ok(&["get", "--raw", "/version"])).expect("/version JSON");

@@ -30,4 +30,7 @@ sequences! {
     deletion_propagation => differential::workloads::deletion_propagation,
     job => differential::workloads::job,
     crd_and_custom_resources => differential::custom::crd_and_custom_resources,
+    discovery => differential::discovery::discovery,
+    kinds_new_in_1_37 => differential::kinds::kinds_new_in_1_37,
+    kinds_without_controllers => differential::kinds::kinds_without_controllers,
 }

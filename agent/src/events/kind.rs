@@ -27,11 +27,12 @@ pub enum EventKind {
     SiteLeading,
     SiteFollowing,
     SiteFenced,
+    HostRolloutStopped,
 }
 
 impl EventKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::Applied,
         EventKind::Failed,
         EventKind::RolledBack,
@@ -53,6 +54,7 @@ impl EventKind {
         EventKind::SiteLeading,
         EventKind::SiteFollowing,
         EventKind::SiteFenced,
+        EventKind::HostRolloutStopped,
     ];
 
     /// The word stored and sent.
@@ -79,6 +81,7 @@ impl EventKind {
             EventKind::SiteLeading => "site-leading",
             EventKind::SiteFollowing => "site-following",
             EventKind::SiteFenced => "site-fenced",
+            EventKind::HostRolloutStopped => "host-rollout-stopped",
         }
     }
 
@@ -102,6 +105,7 @@ impl EventKind {
                 | EventKind::HostHeld
                 | EventKind::SelfUpdateRolledBack
                 | EventKind::SiteFenced
+                | EventKind::HostRolloutStopped
         )
     }
 }
@@ -144,6 +148,7 @@ mod tests {
                 "site-leading",
                 "site-following",
                 "site-fenced",
+                "host-rollout-stopped",
             ]
         );
         for k in EventKind::ALL {

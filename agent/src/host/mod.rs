@@ -181,9 +181,9 @@ pub fn apply_for_sync(
         .sync(sync)
         .ok_or_else(|| plan::PlanError::NotHostCapable(sync.to_string()))?;
     admit(sync_cfg, manifest)?;
-    let Some(host) = cfg.host.as_ref() else {
+    if cfg.host.is_none() {
         return Err(plan::PlanError::Disabled.into());
-    };
+    }
     let digest = backoff::section_digest(section);
     let now = clock.unix_now();
     let held = store.host_hold(sync)?;
@@ -195,43 +195,13 @@ pub fn apply_for_sync(
             error: h.error.clone(),
         });
     }
-    let units = units::from_config(host);
-    let ctx = HostContext {
-        agent: cfg,
-        cfg: host,
-        store,
-        blobs,
-        units: units.as_ref(),
-        state_dir: &cfg.state_dir,
-        clock,
-    };
-    let outcome = match apply::apply(&ctx, sync, manifest, section) {
+    let outcome = with_context(cfg, store, blobs, clock, |ctx| {
+        apply::apply(ctx, sync, manifest, section)
+    })?;
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e @ (HostApplyError::RolledBack { .. } | HostApplyError::RestoreFailed { .. })) => {
-            let base = sync_cfg.failed_revision_backoff;
-            let error = e.to_string();
-            let hold = backoff::after_failure(
-                held.as_ref(),
-                manifest.revision,
-                &digest,
-                &error,
-                base,
-                clock.unix_now(),
-            );
-            store.set_host_hold(sync, &hold)?;
-            crate::events::record(
-                store,
-                cfg,
-                sync,
-                crate::events::EventKind::HostHeld,
-                &format!(
-                    "host update of revision {} held until {} (failure {}), or `ferry-agent retry`",
-                    hold.revision,
-                    crate::fleet::rfc3339(hold.until),
-                    hold.failures
-                ),
-                clock.unix_now(),
-            );
+            hold_failed(cfg, store, clock, sync, manifest, &e.to_string())?;
             return Err(e);
         }
         Err(e) => return Err(e),
@@ -243,6 +213,73 @@ pub fn apply_for_sync(
         request_restart();
     }
     Ok(Some(outcome))
+}
+
+/// Runs `f` with the context of a host transaction (the configured unit manager).
+pub fn with_context<T>(
+    cfg: &AgentConfig,
+    store: &Store,
+    blobs: &crate::store::blobs::BlobCache,
+    clock: &dyn Clock,
+    f: impl FnOnce(&HostContext<'_>) -> T,
+) -> Result<T, plan::PlanError> {
+    let Some(host) = cfg.host.as_ref() else {
+        return Err(plan::PlanError::Disabled);
+    };
+    let units = units::from_config(host);
+    let ctx = HostContext {
+        agent: cfg,
+        cfg: host,
+        store,
+        blobs,
+        units: units.as_ref(),
+        state_dir: &cfg.state_dir,
+        clock,
+    };
+    Ok(f(&ctx))
+}
+
+/// After a host update of `manifest` failed and was rolled back: holds the revision's host
+/// section back (doubling, see [`backoff`]) and records `host-held`.
+pub fn hold_failed(
+    cfg: &AgentConfig,
+    store: &Store,
+    clock: &dyn Clock,
+    sync: &str,
+    manifest: &ferry_bundle::Manifest,
+    error: &str,
+) -> Result<(), crate::store::StoreError> {
+    let Some(section) = &manifest.host else {
+        return Ok(());
+    };
+    let base = cfg
+        .sync(sync)
+        .map(|s| s.failed_revision_backoff)
+        .unwrap_or(std::time::Duration::from_secs(600));
+    let held = store.host_hold(sync)?;
+    let hold = backoff::after_failure(
+        held.as_ref(),
+        manifest.revision,
+        &backoff::section_digest(section),
+        error,
+        base,
+        clock.unix_now(),
+    );
+    store.set_host_hold(sync, &hold)?;
+    crate::events::record(
+        store,
+        cfg,
+        sync,
+        crate::events::EventKind::HostHeld,
+        &format!(
+            "host update of revision {} held until {} (failure {}), or `ferry-agent retry`",
+            hold.revision,
+            crate::fleet::rfc3339(hold.until),
+            hold.failures
+        ),
+        clock.unix_now(),
+    );
+    Ok(())
 }
 
 /// Exits with [`EXIT_RESTART`] when a self-update waits for a restart (daemon loop).
@@ -267,9 +304,9 @@ fn self_check(cfg: &AgentConfig) -> Result<Store, String> {
 /// any host transaction a crash interrupted (in that order, so a confirmed switch is settled
 /// before recovery looks at the journal).
 pub fn at_start(cfg: &AgentConfig) -> Result<(), String> {
-    let Some(host) = &cfg.host else {
+    if cfg.host.is_none() {
         return Ok(());
-    };
+    }
     if selfupdate::marker_path(&cfg.state_dir).exists() {
         let result = self_check(cfg).map(drop);
         std::fs::create_dir_all(&cfg.state_dir).map_err(|e| e.to_string())?;
@@ -281,24 +318,16 @@ pub fn at_start(cfg: &AgentConfig) -> Result<(), String> {
     }
     std::fs::create_dir_all(&cfg.state_dir).map_err(|e| e.to_string())?;
     let store = Store::open(&cfg.state_dir.join("state.db")).map_err(|e| e.to_string())?;
-    recover_with(cfg, host, &store).map(drop)
+    recover_with(cfg, &store).map(drop)
 }
 
-fn recover_with(cfg: &AgentConfig, host: &HostConfig, store: &Store) -> Result<usize, String> {
+fn recover_with(cfg: &AgentConfig, store: &Store) -> Result<usize, String> {
     let blobs = crate::store::blobs::BlobCache::open(&cfg.state_dir.join("blobs"))
         .map_err(|e| e.to_string())?;
-    let units = units::from_config(host);
     let clock = crate::clock::configured();
-    let ctx = HostContext {
-        agent: cfg,
-        cfg: host,
-        store,
-        blobs: &blobs,
-        units: units.as_ref(),
-        state_dir: &cfg.state_dir,
-        clock: clock.as_ref(),
-    };
-    apply::recover(&ctx).map_err(|e| e.to_string())
+    with_context(cfg, store, &blobs, clock.as_ref(), apply::recover)
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
 }
 
 /// `ferry-agent host guard` (the previous binary's check before each start, systemd
@@ -320,7 +349,7 @@ pub fn host_command(cfg: &AgentConfig, args: &[String]) -> Result<u8, String> {
             }
         },
         Some("recover") => {
-            let n = recover_with(cfg, host, &store)?;
+            let n = recover_with(cfg, &store)?;
             println!("{n} interrupted host transactions rolled back");
         }
         _ => return Err("usage: ferry-agent host guard|recover".into()),

@@ -241,6 +241,15 @@ impl KubeClient {
         self
     }
 
+    /// The same client with `(tag)` in its User-Agent before the node (audit logs tell a
+    /// node's host rollout requests from its site writes).
+    pub fn tagged(mut self, tag: &str) -> Self {
+        self.user_agent = self
+            .user_agent
+            .replacen(" node/", &format!(" ({tag}) node/"), 1);
+        self
+    }
+
     /// The same client on another clock (tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

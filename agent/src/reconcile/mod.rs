@@ -12,6 +12,7 @@ mod operator;
 mod pass;
 mod refuse;
 mod revision;
+mod rollout;
 mod site;
 
 pub use refuse::ContentRefusal;
@@ -197,12 +198,18 @@ pub struct Agent {
     pub sweep_on_start: AtomicBool,
     /// The site election, when `site:` is configured (its fence is in `client`).
     pub site: Option<std::sync::Arc<crate::site::elector::Elector>>,
+    /// The host rollout of a site node (host payloads one node at a time).
+    pub rollout: Option<std::sync::Arc<crate::site::host_lease::HostRollout>>,
 }
 
 impl Agent {
     pub fn new(config: AgentConfig, store: Store, blobs: BlobCache, client: KubeClient) -> Self {
         let client = client.with_retry(config.api_retry);
-        let (client, site) = crate::site::wire(&config, client);
+        let (client, wired) = crate::site::wire(&config, client);
+        let (site, rollout) = match wired {
+            Some(w) => (Some(w.elector), Some(w.rollout)),
+            None => (None, None),
+        };
         let scratch = config.state_dir.join("tmp");
         let _ = std::fs::remove_dir_all(&scratch);
         let _ = std::fs::create_dir_all(&scratch);
@@ -234,6 +241,7 @@ impl Agent {
             sweep_pending: Mutex::new(BTreeMap::new()),
             sweep_on_start: AtomicBool::new(false),
             site,
+            rollout,
         }
     }
 

@@ -18,8 +18,8 @@ use crate::store::AttemptKind;
 use ferry_bundle::verify::{self, Verdict};
 
 impl Agent {
-    /// One pass of the named sync.
-    pub fn sync_once(&self, name: &str) -> Result<Outcome, SyncError> {
+    /// One pass of the named sync, before the host rollout's turn (`rollout.rs`).
+    pub(super) fn sync_pass(&self, name: &str) -> Result<Outcome, SyncError> {
         let sync = self
             .config
             .sync(name)

@@ -170,19 +170,11 @@ impl Agent {
             // A site records the revision as its highest before any write of it.
             self.site_intent(name, manifest.revision)?;
         }
-        // The host section only after the whole revision rendered and passed the fence.
-        crate::host::apply_for_sync(
-            &self.config,
-            &self.store,
-            &self.blobs,
-            self.client.clock(),
-            name,
-            manifest,
-        )
-        .map_err(|source| SyncError::Host {
-            sync: name.into(),
-            source,
-        })?;
+        // The host section only after the whole revision rendered and passed the fence; on a
+        // site, each node in its turn once the site applied the revision (`rollout.rs`).
+        if self.rollout.is_none() {
+            self.apply_host(name, manifest)?;
+        }
         let inventory = self.store.effective_inventory(name).map_err(st)?;
         let planned: Vec<InventoryEntry> = desired.iter().map(InventoryEntry::from).collect();
         let plan = plan::plan(desired, &inventory);

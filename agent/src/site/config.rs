@@ -39,6 +39,59 @@ pub struct SiteConfig {
     /// a follower verified (a USB drop on any node reaches the leader) and verifies them itself.
     #[serde(default)]
     pub peers: Vec<PeerConfig>,
+    /// Host payloads rolled through the site's nodes one at a time under a second Lease.
+    #[serde(default)]
+    pub host_rollout: HostRolloutConfig,
+}
+
+/// `site.hostRollout`: how a node takes its turn to upgrade its host payloads (see
+/// [`super::rollout`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct HostRolloutConfig {
+    /// Name of the host Lease (default `<site lease>-host`), in the site Lease's namespace.
+    pub lease_name: Option<String>,
+    /// This node's Node object (default: the device id).
+    pub node_name: Option<String>,
+    /// How long a node's turn lasts unless it releases it (a node that died mid-upgrade
+    /// blocks the others this long); must exceed the longest unit health timeout plus
+    /// `readyTimeout`.
+    #[serde(deserialize_with = "ferry_bundle::config_file::duration")]
+    pub lease_duration: Duration,
+    /// After the restart: how long the Node may take to be Ready and the API healthy.
+    #[serde(deserialize_with = "ferry_bundle::config_file::duration")]
+    pub ready_timeout: Duration,
+    /// Time between two looks at the Node and the API while waiting.
+    #[serde(deserialize_with = "ferry_bundle::config_file::duration")]
+    pub poll_interval: Duration,
+    /// Mark the Node unschedulable before the restart and schedulable again after it
+    /// (`kubectl cordon`/`uncordon`), as system-upgrade-controller does.
+    pub cordon: bool,
+    /// With `cordon`: evict the Node's pods through the eviction API (DaemonSet and mirror
+    /// pods stay) and wait until they are gone, at most `readyTimeout`, before the restart.
+    pub drain: bool,
+}
+
+impl Default for HostRolloutConfig {
+    fn default() -> Self {
+        HostRolloutConfig {
+            lease_name: None,
+            node_name: None,
+            lease_duration: Duration::from_secs(900),
+            ready_timeout: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(5),
+            cordon: false,
+            drain: false,
+        }
+    }
+}
+
+/// Longest Node name (a DNS subdomain).
+pub const MAX_NODE_NAME: usize = 253;
+
+/// True for a DNS subdomain: 1-253 characters of a-z, 0-9, '-' and '.'.
+pub fn dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_NODE_NAME && s.split('.').all(|l| dns_label(l, 63))
 }
 
 /// One peer's relay: `url` is its base (`http://node-2:8470/`), `tokenFile` the site token.
@@ -77,6 +130,8 @@ pub enum SiteConfigError {
     Namespace(String),
     #[error("site: peers: at most {MAX_PEERS}; each url http(s)://..., ending in '/', and an absolute tokenFile ({0})")]
     Peer(String),
+    #[error("site: hostRollout: {0}")]
+    HostRollout(String),
     #[error("site: need retryPeriod ({retry:?}) < renewDeadline ({renew:?}) < leaseDuration ({lease:?}), retryPeriod >= 100ms and leaseDuration <= 1h")]
     Durations {
         retry: Duration,
@@ -100,6 +155,14 @@ impl SiteConfig {
         self.lease_name
             .clone()
             .unwrap_or_else(|| format!("ferry-{}", self.name))
+    }
+
+    /// The host Lease's name.
+    pub fn host_lease(&self) -> String {
+        self.host_rollout
+            .lease_name
+            .clone()
+            .unwrap_or_else(|| format!("{}-host", self.lease()))
     }
 
     /// The durations as the pure core takes them.
@@ -138,12 +201,49 @@ impl SiteConfig {
                 )));
             }
         }
+        self.check_host_rollout()?;
         if !ok {
             return Err(SiteConfigError::Durations {
                 retry: self.retry_period,
                 renew: self.renew_deadline,
                 lease: self.lease_duration,
             });
+        }
+        Ok(())
+    }
+}
+
+impl SiteConfig {
+    fn check_host_rollout(&self) -> Result<(), SiteConfigError> {
+        let h = &self.host_rollout;
+        let bad = |what: String| Err(SiteConfigError::HostRollout(what));
+        if !dns_label(&self.host_lease(), 63) {
+            return bad(format!(
+                "leaseName {:?} must be 1-63 characters of a-z, 0-9 and '-'",
+                ferry_bundle::text::bounded(&self.host_lease(), 80)
+            ));
+        }
+        if let Some(n) = h.node_name.as_ref().filter(|n| !dns_subdomain(n)) {
+            return bad(format!(
+                "nodeName {:?} must be a DNS subdomain (a-z, 0-9, '-', '.', at most {MAX_NODE_NAME})",
+                ferry_bundle::text::bounded(n, 80)
+            ));
+        }
+        if h.drain && !h.cordon {
+            return bad("drain needs cordon: true".into());
+        }
+        if self.host_lease() == self.lease() {
+            return bad("leaseName must differ from the site Lease".into());
+        }
+        let ok = h.poll_interval >= Duration::from_millis(100)
+            && h.poll_interval < h.ready_timeout
+            && h.ready_timeout < h.lease_duration
+            && h.lease_duration <= Duration::from_secs(super::lease::MAX_LEASE_SECONDS as u64);
+        if !ok {
+            return bad(format!(
+                "need 100ms <= pollInterval ({:?}) < readyTimeout ({:?}) < leaseDuration ({:?}) <= 1h",
+                h.poll_interval, h.ready_timeout, h.lease_duration
+            ));
         }
         Ok(())
     }
@@ -183,6 +283,22 @@ mod tests {
             )
         );
         assert_eq!(c.check(), Ok(()));
+        assert_eq!(c.host_lease(), "ferry-line-3-host");
+        assert_eq!(c.host_rollout, HostRolloutConfig::default());
+        for bad in [
+            r#"{"name": "a", "hostRollout": {"nodeName": "Node_1"}}"#,
+            r#"{"name": "a", "hostRollout": {"leaseName": "ferry-a"}}"#,
+            r#"{"name": "a", "hostRollout": {"readyTimeout": "20m"}}"#,
+            r#"{"name": "a", "hostRollout": {"pollInterval": "1ms"}}"#,
+            r#"{"name": "a", "hostRollout": {"drain": true}}"#,
+        ] {
+            assert!(
+                matches!(parse(bad).check(), Err(SiteConfigError::HostRollout(_))),
+                "{bad}"
+            );
+        }
+        let ok = parse(r#"{"name": "a", "hostRollout": {"nodeName": "n1.lab", "cordon": true}}"#);
+        assert_eq!(ok.check(), Ok(()));
         let bad = parse(r#"{"name": "a", "renewDeadline": "20s"}"#);
         assert!(matches!(
             bad.check(),

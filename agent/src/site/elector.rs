@@ -7,19 +7,14 @@
 
 use super::fence::Fence;
 use super::lease::{Decision, LeaseSpec};
+use super::lease_object::{lease_body, send_json};
+pub use super::lease_object::{parse, LeaseRecord};
 use super::SiteConfig;
 use crate::kube::retry::RetryPolicy;
 use crate::kube::{KubeClient, KubeError};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-
-/// Longest holder identity read from a Lease (a DNS subdomain).
-const MAX_HOLDER: usize = 253;
-/// Most annotations kept from a Lease read.
-const MAX_ANNOTATIONS: usize = 64;
-/// Longest annotation value kept.
-const MAX_ANNOTATION: usize = 1024;
 
 /// Why one try of the election did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -63,14 +58,6 @@ impl Role {
     }
 }
 
-/// A Lease as read: spec, version and annotations.
-#[derive(Debug, Clone, Default)]
-pub struct LeaseRecord {
-    pub spec: LeaseSpec,
-    pub resource_version: String,
-    pub annotations: BTreeMap<String, String>,
-}
-
 /// The annotation of site state `what` (`applied`, `highest`) of `sync`.
 pub fn state_key(what: &str, sync: &str) -> String {
     format!("ferry.dev/{what}.{sync}")
@@ -87,51 +74,6 @@ pub struct Elector {
     publish: Mutex<BTreeMap<String, String>>,
     /// One try at a time (the election thread, and a pass publishing site state).
     trying: Mutex<()>,
-}
-
-fn text(v: &Value, max: usize, what: &str, lease: &str) -> Result<Option<String>, ElectError> {
-    match v.as_str() {
-        None => Ok(None),
-        Some(s) if s.len() <= max => Ok(Some(s.to_string())),
-        Some(s) => Err(ElectError::Malformed {
-            lease: lease.into(),
-            reason: format!("{what} is {} bytes (at most {max})", s.len()),
-        }),
-    }
-}
-
-/// Reads a Lease object's fields, bounded.
-pub fn parse(obj: &Value, lease: &str) -> Result<LeaseRecord, ElectError> {
-    let spec = &obj["spec"];
-    let n = |v: &Value| v.as_u64().unwrap_or(0).min(u32::MAX as u64) as u32;
-    let mut annotations = BTreeMap::new();
-    if let Some(map) = obj["metadata"]["annotations"].as_object() {
-        for (k, v) in map.iter().filter(|(k, _)| k.starts_with("ferry.dev/")) {
-            if annotations.len() >= MAX_ANNOTATIONS {
-                break;
-            }
-            if let Some(v) = text(v, MAX_ANNOTATION, k, lease)? {
-                annotations.insert(k.clone(), v);
-            }
-        }
-    }
-    Ok(LeaseRecord {
-        spec: LeaseSpec {
-            holder: text(&spec["holderIdentity"], MAX_HOLDER, "holderIdentity", lease)?,
-            lease_duration_seconds: n(&spec["leaseDurationSeconds"]),
-            acquire_time: text(&spec["acquireTime"], 64, "acquireTime", lease)?,
-            renew_time: text(&spec["renewTime"], 64, "renewTime", lease)?,
-            transitions: n(&spec["leaseTransitions"]),
-        },
-        resource_version: text(
-            &obj["metadata"]["resourceVersion"],
-            64,
-            "resourceVersion",
-            lease,
-        )?
-        .unwrap_or_default(),
-        annotations,
-    })
 }
 
 impl Elector {
@@ -184,17 +126,7 @@ impl Elector {
     }
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, KubeError> {
-        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Content-Type", "application/json")
-            .body(body)
-            .map_err(|e| KubeError::Request {
-                what: path.into(),
-                reason: e.to_string(),
-            })?;
-        self.client.send(req)
+        send_json(&self.client, method, path, body)
     }
 
     /// The Lease as last read (site state annotations, holder).
@@ -309,33 +241,18 @@ impl Elector {
     /// The Lease object holding `spec`, over the `current` record (its annotations and
     /// resourceVersion) plus the site state this node publishes.
     fn body(&self, spec: &LeaseSpec, current: Option<&LeaseRecord>) -> Value {
-        let mut annotations = current.map(|r| r.annotations.clone()).unwrap_or_default();
-        annotations.extend(
-            self.publish
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        );
-        let mut metadata = json!({
-            "name": self.site.lease(),
-            "namespace": self.site.lease_namespace,
-            "annotations": annotations,
-        });
-        if let Some(r) = current {
-            metadata["resourceVersion"] = json!(r.resource_version);
-        }
-        json!({
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": metadata,
-            "spec": {
-                "holderIdentity": spec.holder,
-                "leaseDurationSeconds": spec.lease_duration_seconds,
-                "acquireTime": spec.acquire_time,
-                "renewTime": spec.renew_time,
-                "leaseTransitions": spec.transitions,
-            },
-        })
+        let publish = self
+            .publish
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        lease_body(
+            &self.site.lease_namespace,
+            &self.site.lease(),
+            spec,
+            current,
+            publish,
+        )
     }
 
     /// On a clean shutdown (client-go's ReleaseOnCancel): closes the fence first (no write of
@@ -364,31 +281,5 @@ impl Elector {
         self.request("PUT", &self.path(true), Some(&body))
             .map_err(|e| self.kube(e))?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lease_is_read_bounded_and_only_ferry_annotations_are_kept() {
-        let obj = json!({
-            "metadata": {"resourceVersion": "42", "annotations": {
-                "ferry.dev/applied.app": "7", "other/x": "y"}},
-            "spec": {"holderIdentity": "edge-1", "leaseDurationSeconds": 15,
-                     "leaseTransitions": 3, "renewTime": "2026-12-07T21:00:00.000000Z"}
-        });
-        let r = parse(&obj, "ns/l").unwrap();
-        assert_eq!(r.spec.holder.as_deref(), Some("edge-1"));
-        assert_eq!((r.spec.lease_duration_seconds, r.spec.transitions), (15, 3));
-        assert_eq!(r.resource_version, "42");
-        assert_eq!(r.annotations.len(), 1);
-        let long = json!({"spec": {"holderIdentity": "x".repeat(300)}});
-        let e = parse(&long, "ns/l").unwrap_err().to_string();
-        assert!(
-            e.contains("ns/l") && e.contains("holderIdentity is 300 bytes"),
-            "{e}"
-        );
     }
 }

@@ -2,14 +2,19 @@
 //! the pure core, [`elector`] the IO shell that reads and writes the Lease), and the write
 //! fence every mutating Kubernetes request passes ([`fence`]); what a follower verified and
 //! cached for a takeover ([`cache`]), and the site's peers' relays as a source ([`peers`]).
-//! A device without a `site:` section makes no Lease request and is never fenced.
+//! Host payloads roll through the nodes one at a time under a second Lease ([`rollout`] the
+//! pure core, [`host_lease`] its IO). A device without a `site:` section makes no Lease
+//! request and is never fenced.
 
 pub mod cache;
 pub mod config;
 pub mod elector;
 pub mod fence;
+pub mod host_lease;
 pub mod lease;
+pub mod lease_object;
 pub mod peers;
+pub mod rollout;
 pub mod shutdown;
 
 pub use config::SiteConfig;
@@ -18,12 +23,16 @@ use crate::config::AgentConfig;
 use crate::kube::KubeClient;
 use std::sync::Arc;
 
-/// With `site:` configured: the client with every write fenced, and the elector (holding the
-/// unfenced client for the Lease alone). Without: the client as it was, and no elector.
-pub fn wire(
-    config: &AgentConfig,
-    client: KubeClient,
-) -> (KubeClient, Option<Arc<elector::Elector>>) {
+/// What [`wire`] gives a site node.
+pub struct Wired {
+    pub elector: Arc<elector::Elector>,
+    pub rollout: Arc<host_lease::HostRollout>,
+}
+
+/// With `site:` configured: the client with every write fenced, the elector (holding the
+/// unfenced client for the Lease alone) and the host rollout (the unfenced client for the
+/// host Lease and this node's Node). Without: the client as it was, and nothing else.
+pub fn wire(config: &AgentConfig, client: KubeClient) -> (KubeClient, Option<Wired>) {
     let Some(site) = &config.site else {
         return (client, None);
     };
@@ -34,8 +43,18 @@ pub fn wire(
         crate::clock::configured(),
     ));
     let unfenced = client.clone().fenced(None, &me);
+    let rollout = host_lease::HostRollout::new(
+        unfenced.clone(),
+        site.clone(),
+        me.clone(),
+        fence.clock().clone(),
+    );
     let elector = elector::Elector::new(unfenced, site.clone(), me.clone(), fence.clone());
-    (client.fenced(Some(fence), &me), Some(Arc::new(elector)))
+    let wired = Wired {
+        elector: Arc::new(elector),
+        rollout: Arc::new(rollout),
+    };
+    (client.fenced(Some(fence), &me), Some(wired))
 }
 
 /// The source of `sync`, polling the site's peers' relays too when `site.peers` names any.

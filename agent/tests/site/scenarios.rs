@@ -38,6 +38,10 @@ pub fn check_terms(site: &Site) -> std::collections::BTreeMap<String, usize> {
         let Some(node) = node_of(&e.user_agent).filter(|n| n.starts_with(&prefix)) else {
             continue;
         };
+        // A node's host rollout (its host Lease, its own Node) is not a site write.
+        if e.user_agent.contains("(host-rollout)") {
+            continue;
+        }
         if is_lease(e) {
             term_holder = Some(node);
             continue;

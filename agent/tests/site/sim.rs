@@ -92,3 +92,25 @@ fn a_drop_on_a_follower_reaches_the_leader_through_its_relay() {
 fn a_leader_shut_down_cleanly_releases_the_lease_and_a_follower_takes_over_at_once() {
     crate::shutdown::released_on_sigterm(Api::Sim);
 }
+
+#[test]
+fn three_nodes_upgrade_their_host_payloads_one_at_a_time() {
+    crate::rollout::three_nodes_upgrade_one_at_a_time(Api::Sim);
+}
+
+#[test]
+fn a_node_that_fails_its_host_check_stops_the_rollout_and_the_third_is_not_touched() {
+    crate::rollout::a_node_that_fails_its_check_stops_the_rollout_and_the_third_is_not_touched(
+        Api::Sim,
+    );
+}
+
+#[test]
+fn a_malformed_host_stop_record_stops_every_revision() {
+    crate::rollout_cases::a_malformed_stop_record_stops_every_revision(Api::Sim);
+}
+
+#[test]
+fn a_node_killed_in_its_host_turn_blocks_the_others_only_for_its_lease() {
+    crate::rollout_cases::a_node_killed_in_its_turn_blocks_the_others_only_for_its_lease(Api::Sim);
+}

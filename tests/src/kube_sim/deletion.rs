@@ -135,12 +135,32 @@ fn default_orphans(rt: &ResourceType) -> bool {
         || (rt.group.is_empty() && rt.kind == "ReplicationController")
 }
 
-/// Kinds whose store sets `ReturnDeletedObject` (the rest answer a Status).
+/// Kinds whose store sets `ReturnDeletedObject` (the rest answer a Status), per
+/// `pkg/registry/**/storage/storage.go` of v1.37.2.
 fn returns_deleted_object(rt: &ResourceType) -> bool {
     matches!(
         (rt.group.as_str(), rt.plural.as_str()),
-        ("", "pods" | "namespaces" | "serviceaccounts" | "services")
-            | ("storage.k8s.io", "storageclasses")
+        (
+            "",
+            "pods"
+                | "namespaces"
+                | "serviceaccounts"
+                | "services"
+                | "persistentvolumes"
+                | "persistentvolumeclaims"
+                | "podtemplates"
+                | "resourcequotas"
+        ) | (
+            "storage.k8s.io",
+            "storageclasses"
+                | "csidrivers"
+                | "csinodes"
+                | "volumeattachments"
+                | "volumeattributesclasses"
+        ) | (
+            "resource.k8s.io",
+            "deviceclasses" | "resourceclaims" | "resourceclaimtemplates" | "resourceslices"
+        )
     )
 }
 
@@ -187,22 +207,23 @@ impl State {
             .cloned()
             .ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
         let meta = &stored.obj["metadata"];
+        // `rest.BeforeDelete` (1.37): the conflict names the kind, not the resource.
+        let kind = if rt.group.is_empty() {
+            rt.kind.clone()
+        } else {
+            format!("{}.{}", rt.kind, rt.group)
+        };
         if let Some(uid) = &opts.uid {
             if meta["uid"].as_str() != Some(uid) {
-                return Err(ApiError::conflict(
-                    &rt.qualified(),
-                    name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        meta["uid"].as_str().unwrap_or_default()
-                    ),
-                ));
+                return Err(ApiError::conflict(&kind, name, &format!(
+                    "the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated",
+                    meta["uid"].as_str().unwrap_or_default())));
             }
         }
         if let Some(rv) = &opts.resource_version {
             if meta["resourceVersion"].as_str() != Some(rv) {
-                return Err(ApiError::conflict(&rt.qualified(), name, &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                return Err(ApiError::conflict(&kind, name, &format!(
+                    "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified",
                     meta["resourceVersion"].as_str().unwrap_or_default())));
             }
         }

@@ -70,9 +70,13 @@ fn by_group(types: &[ResourceType]) -> BTreeMap<String, Vec<(String, Vec<&Resour
         .collect()
 }
 
+/// `/version`: the Kubernetes version of the schema data (the real control plane's).
 pub fn version() -> Value {
-    json!({"major": "1", "minor": "32", "gitVersion": "v1.32.0+k3s1-kube-sim", "gitCommit": "kube-sim",
-           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"})
+    let s = crate::kube_sim::schema::k8s();
+    let (major, minor) = s.major_minor();
+    json!({"major": major, "minor": minor, "gitVersion": format!("v{}-kube-sim", s.kubernetes_version),
+           "gitCommit": "kube-sim", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+           "goVersion": "go1.26.8", "compiler": "gc", "platform": "linux/amd64"})
 }
 
 pub fn api_versions() -> Value {
@@ -105,10 +109,18 @@ pub fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
     Some(e)
 }
 
-fn storage_version_hash(t: &ResourceType) -> String {
+/// apiserver `discovery.StorageVersionHash`: built-in resources take it from the schema data
+/// (which knows their storage versions, and which have no storage); custom resources hash
+/// their served version.
+fn storage_version_hash(t: &ResourceType) -> Option<String> {
     use base64::Engine;
+    if t.crd.is_none() {
+        return crate::kube_sim::schema::k8s()
+            .resource_by_plural(&t.group, &t.version, &t.plural)
+            .and_then(|r| r.storage_version_hash.clone());
+    }
     let d = Sha256::digest(format!("{}/{}/{}", t.group, t.version, t.kind));
-    base64::engine::general_purpose::STANDARD.encode(&d[..8])
+    Some(base64::engine::general_purpose::STANDARD.encode(&d[..8]))
 }
 
 /// The kind a subresource answers with: `Scale` (autoscaling/v1) for `scale`.
@@ -136,7 +148,10 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
     let mut resources = Vec::new();
     for t in rts {
         let mut r = json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced, "kind": t.kind,
-            "verbs": t.verbs, "storageVersionHash": storage_version_hash(t)});
+            "verbs": t.verbs});
+        if let Some(hash) = storage_version_hash(t) {
+            r["storageVersionHash"] = json!(hash);
+        }
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
         }
@@ -146,7 +161,7 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
         resources.push(r);
         for sub in &t.subresources {
             let (g, v, k) = sub_kind(t, sub);
-            let mut s = json!({"name": format!("{}/{sub}", t.plural), "singularName": t.singular, "namespaced": t.namespaced,
+            let mut s = json!({"name": format!("{}/{sub}", t.plural), "singularName": "", "namespaced": t.namespaced,
                 "kind": k, "verbs": ["get", "patch", "update"]});
             if sub == "scale" {
                 s["group"] = json!(g);
@@ -155,9 +170,23 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
             resources.push(s);
         }
     }
-    Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
-    )
+    // The core group's list carries no apiVersion; the named groups' do.
+    let mut list = json!({"kind": "APIResourceList", "groupVersion": gv, "resources": resources});
+    if !group.is_empty() {
+        list["apiVersion"] = json!("v1");
+    }
+    Some(list)
+}
+
+/// The `responseKind` of aggregated discovery: built-in resources leave group and version
+/// empty for their own kind (the real server's `apiresource` conversion); custom resources
+/// and `scale` name them.
+fn response_kind(t: &ResourceType, (g, v, k): (String, String, String)) -> Value {
+    if t.crd.is_none() && g == t.group && v == t.version {
+        json!({"group": "", "version": "", "kind": k})
+    } else {
+        json!({"group": g, "version": v, "kind": k})
+    }
 }
 
 /// Aggregated discovery for the core group (`core == true`) or all named groups.
@@ -173,10 +202,10 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                         .iter()
                         .map(|t| {
                             let subs: Vec<Value> = t.subresources.iter().map(|sub| {
-                                let (g, v, k) = sub_kind(t, sub);
-                                json!({"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": ["get", "patch", "update"]})
+                                json!({"subresource": sub, "responseKind": response_kind(t, sub_kind(t, sub)), "verbs": ["get", "patch", "update"]})
                             }).collect();
-                            let mut r = json!({"resource": t.plural, "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
+                            let own = (t.group.clone(), t.version.clone(), t.kind.clone());
+                            let mut r = json!({"resource": t.plural, "responseKind": response_kind(t, own),
                                 "scope": if t.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": t.singular,
                                 "verbs": t.verbs});
                             if !t.short_names.is_empty() {
@@ -194,7 +223,9 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
-            json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": versions})
+            // No zero creationTimestamp (`omitzero`); the core group has no name.
+            let metadata = if g.is_empty() { json!({}) } else { json!({"name": g}) };
+            json!({"metadata": metadata, "versions": versions})
         })
         .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})

@@ -227,7 +227,7 @@ pub fn document(types: &[ResourceType], group: &str, version: &str) -> Option<Va
         add_paths(&mut paths, t, &name, &gvk);
     }
     Some(
-        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": format!("v{}", crate::kube_sim::schema::k8s().kubernetes_version)},
         "paths": paths, "components": {"schemas": gen.schemas}}),
     )
 }

@@ -1,4 +1,4 @@
-//! The resource types kube-sim serves: every built-in resource of Kubernetes 1.32 (from the
+//! The resource types kube-sim serves: every built-in resource of Kubernetes 1.37.2 (from the
 //! generated schema data, see [`super::schema`]) plus the resources of established CRDs.
 
 use super::schema::{self, crd, TypeRef};
@@ -81,7 +81,7 @@ impl ResourceType {
     }
 }
 
-/// The built-in kinds, from the generated Kubernetes 1.32 data.
+/// The built-in kinds, from the generated Kubernetes 1.37.2 data.
 pub fn builtins() -> Vec<ResourceType> {
     schema::k8s()
         .resources

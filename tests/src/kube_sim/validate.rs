@@ -5,15 +5,14 @@ use super::resources::ResourceType;
 use serde_json::Value;
 
 /// How a kind's `metadata.name` is validated: the name function its registry passes to
-/// `ValidateObjectMeta` (kubernetes/kubernetes `pkg/apis/*/validation`, release-1.32).
+/// `ValidateObjectMeta` (kubernetes/kubernetes `pkg/apis/*/validation`, v1.37.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameRule {
     /// `NameIsDNSSubdomain`: most kinds.
     DnsSubdomain,
-    /// `NameIsDNSLabel`: Namespace.
+    /// `NameIsDNSLabel`: Namespace, and Service (RelaxedServiceNameValidation, GA in 1.37:
+    /// a leading digit is fine, a dot is not; DNS-1035 labels before).
     DnsLabel,
-    /// `NameIsDNS1035Label`: Service.
-    Dns1035Label,
     /// `path.IsValidPathSegmentName`: Role, ClusterRole, RoleBinding, ClusterRoleBinding,
     /// APIService (which must also be `version.group`).
     PathSegment,
@@ -24,8 +23,7 @@ pub enum NameRule {
 impl NameRule {
     pub fn of(rt: &ResourceType) -> NameRule {
         match (rt.group.as_str(), rt.kind.as_str()) {
-            ("", "Namespace") => NameRule::DnsLabel,
-            ("", "Service") => NameRule::Dns1035Label,
+            ("", "Namespace" | "Service") => NameRule::DnsLabel,
             ("rbac.authorization.k8s.io", _) | ("apiregistration.k8s.io", "APIService") => {
                 NameRule::PathSegment
             }
@@ -39,7 +37,6 @@ impl NameRule {
         match self {
             NameRule::DnsSubdomain => is_dns_subdomain(name),
             NameRule::DnsLabel => is_dns1123_label(name),
-            NameRule::Dns1035Label => is_dns1035_label(name),
             NameRule::PathSegment => path_segment(name),
             NameRule::Any => Vec::new(),
         }
@@ -47,7 +44,6 @@ impl NameRule {
 }
 
 const LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-const DNS1035_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 
 fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
     let ex: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
@@ -57,21 +53,17 @@ fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
     )
 }
 
-fn label_ok(s: &str, first_alpha: bool) -> bool {
+fn label_ok(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && (if first_alpha {
-            b[0].is_ascii_lowercase()
-        } else {
-            b[0].is_ascii_alphanumeric()
-        })
+        && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
 
 fn subdomain_ok(s: &str) -> bool {
-    s.split('.').all(|p| label_ok(p, false))
+    s.split('.').all(label_ok)
 }
 
 /// apimachinery `IsDNS1123Subdomain`.
@@ -93,24 +85,12 @@ pub fn is_dns1123_label(s: &str) -> Vec<String> {
     if s.len() > 63 {
         errs.push("must be no more than 63 characters".into());
     }
-    if !label_ok(s, false) {
+    if !label_ok(s) {
         if subdomain_ok(s) {
             errs.push("must not contain dots".into());
         } else {
             errs.push(regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character", LABEL_FMT, &["my-name", "123-abc"]));
         }
-    }
-    errs
-}
-
-/// apimachinery `IsDNS1035Label`.
-pub fn is_dns1035_label(s: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if s.len() > 63 {
-        errs.push("must be no more than 63 characters".into());
-    }
-    if !label_ok(s, true) {
-        errs.push(regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character", DNS1035_FMT, &["my-name", "abc-123"]));
     }
     errs
 }

@@ -6,6 +6,8 @@
 pub mod allow;
 pub mod basic;
 pub mod custom;
+pub mod discovery;
+pub mod kinds;
 pub mod normalize;
 pub mod workloads;
 
@@ -62,6 +64,19 @@ impl Target {
             warnings,
             continue_token,
         }
+    }
+
+    /// GET with an `Accept` header (aggregated discovery), the body as JSON.
+    pub fn get_accept(&self, path: &str, accept: &str) -> Value {
+        let url = format!("{}{path}", self.base);
+        let mut r = self
+            .agent
+            .get(&url)
+            .header("Accept", accept)
+            .call()
+            .unwrap_or_else(|e| panic!("{} GET {path}: {e}", self.name));
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
     }
 
     /// Polls GET `path` until `done` holds or [`POLL_BOUND`] passes; the last answer and

@@ -108,12 +108,10 @@ pub fn check_delete_preconditions(c: &Cluster) {
         "-f",
         &p.to_string_lossy(),
     ]);
-    let want = if c.kubectl.server_minor() > 32 {
-        "the UID in the precondition (00000000-0000-0000-0000-000000000000) does not match the UID in record"
-    } else {
-        "Precondition failed: UID in precondition: 00000000-0000-0000-0000-000000000000"
-    };
-    assert!(err.contains(want), "{err}");
+    assert!(
+        err.contains("Operation cannot be fulfilled on ConfigMap \"guarded\": the UID in the precondition (00000000-0000-0000-0000-000000000000) does not match the UID in record"),
+        "{err}"
+    );
     let uid = c.ok(&[
         "get",
         "configmap",

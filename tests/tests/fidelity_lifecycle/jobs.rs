@@ -87,9 +87,13 @@ pub fn check_helm_controller(c: &Cluster) {
         format!("apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: {name}\n  namespace: kube-system\nspec:\n  chart: {name}\n  repo: https://charts.example.invalid\n  backOffLimit: 1\n  valuesContent: \"{values}\"\n")
     };
     let install = ["-n", "kube-system", "job/helm-install-hello"];
+    // One read (the real helm-controller may delete the Job between two): its uid, or None
+    // while there is none.
     let job_uid = || {
-        c.exists(&["job", "helm-install-hello", "-n", "kube-system"])
-            .then(|| c.json(&["get", "job", "helm-install-hello", "-n", "kube-system"]))
+        let get = ["get", "job", "helm-install-hello", "-n", "kube-system"];
+        let out = c.ok(&[&get[..], &["--ignore-not-found", "-o", "json"]].concat());
+        serde_json::from_str::<serde_json::Value>(&out)
+            .ok()
             .map(|j| j["metadata"]["uid"].clone())
     };
     c.apply("hc.yaml", &chart("a: 1", "hello"));

@@ -19,7 +19,7 @@ fn authentication_cert_token_none_and_rogue() {
     assert!(send_as(&s, Auth::RogueClientCert, &url, None).is_err());
     let (st, body) = send_as(&s, Auth::None, &format!("{}/version", s.url()), None).unwrap();
     assert_eq!(st, 200);
-    assert!(body.contains("v1.32"));
+    assert!(body.contains("v1.37.2"));
 }
 
 #[test]

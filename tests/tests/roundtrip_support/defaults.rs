@@ -66,14 +66,14 @@ pub fn check_deployment_round_trip(c: &Cluster) {
     assert_eq!(pod["schedulerName"], "default-scheduler");
     assert_eq!(pod["securityContext"], json!({}));
     assert_eq!(pod["terminationGracePeriodSeconds"], 30);
-    // A zero `creationTimestamp` is written as `null` up to 1.32; the 1.37 types omit it
+    // A zero `creationTimestamp` was written as `null` up to 1.32; the 1.37 types omit it
     // (`omitzero`).
-    let stamp = spec["template"]["metadata"].get("creationTimestamp");
-    if c.server_minor() > 32 {
-        assert!(stamp.is_none(), "{d}");
-    } else {
-        assert!(stamp.is_some_and(|v| v.is_null()), "{d}");
-    }
+    assert!(
+        spec["template"]["metadata"]
+            .get("creationTimestamp")
+            .is_none(),
+        "{d}"
+    );
     let ctr = &pod["containers"][0];
     assert!(ctr.get("args").is_none(), "empty lists vanish: {ctr}");
     assert_eq!(
@@ -198,15 +198,10 @@ pub fn check_service_cluster_ip(c: &Cluster) {
     };
     let f = c.file("svc2.yaml", &svc(8080, &format!("  clusterIP: {other}\n")));
     let err = c.fails(&["apply", "--server-side", "--force-conflicts", "-f", &f]);
-    // Invalid values print as Go literals in 1.32 (kube-sim), as JSON in 1.37.
-    let value = if c.server_minor() > 32 {
-        format!("[\"{other}\"]")
-    } else {
-        format!("[]string{{\"{other}\"}}")
-    };
+    // Invalid values print as JSON (1.37; Go literals up to 1.32).
     assert!(
         err.contains(&format!(
-            "spec.clusterIPs[0]: Invalid value: {value}: may not change once set"
+            "spec.clusterIPs[0]: Invalid value: [\"{other}\"]: may not change once set"
         )),
         "{err}"
     );

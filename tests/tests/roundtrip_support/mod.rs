@@ -49,10 +49,6 @@ impl Cluster {
         Cluster::new(&ferry_tests::control_plane::shared().kubeconfig, true)
     }
 
-    pub fn server_minor(&self) -> u32 {
-        self.kubectl.server_minor()
-    }
-
     pub fn run(&self, args: &[&str]) -> Run {
         self.kubectl.run(args).into()
     }

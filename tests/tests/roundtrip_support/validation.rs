@@ -52,16 +52,11 @@ pub fn check_immutable_fields(c: &Cluster) {
     c.apply("d.yaml", &deployment(&ns, "web"));
     let f = c.file("d2.yaml", &deployment(&ns, "web2"));
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
-    // Invalid values print as Go literals in 1.32 (kube-sim), as JSON in 1.37.
-    let value = if c.server_minor() > 32 {
-        r#"{"matchLabels":{"app":"web2"}}"#
-    } else {
-        r#"v1.LabelSelector{MatchLabels:map[string]string{"app":"web2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"#
-    };
+    // Invalid values print as JSON (1.37; Go literals up to 1.32).
     assert!(
-        err.contains(&format!(
-            "spec.selector: Invalid value: {value}: field is immutable"
-        )),
+        err.contains(
+            r#"spec.selector: Invalid value: {"matchLabels":{"app":"web2"}}: field is immutable"#
+        ),
         "{err}"
     );
     let cm = |v: &str| {
@@ -85,24 +80,18 @@ pub fn check_immutable_fields(c: &Cluster) {
     );
     assert_eq!(s["spec"]["podManagementPolicy"], "OrderedReady");
     // MaxUnavailableStatefulSet is on by default after 1.32: `maxUnavailable: 1` is defaulted.
-    let rolling = if c.server_minor() > 32 {
-        json!({"partition": 0, "maxUnavailable": 1})
-    } else {
-        json!({"partition": 0})
-    };
     assert_eq!(
         s["spec"]["updateStrategy"],
-        json!({"type": "RollingUpdate", "rollingUpdate": rolling})
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0, "maxUnavailable": 1}})
     );
     let f = c.file("sts2.yaml", &sts("2Gi"));
     let err = c.fails(&["apply", "--server-side", "-f", &f]);
-    // 1.37 names the claim templates as an immutable field of their own.
-    let want = if c.server_minor() > 32 {
-        "spec.volumeClaimTemplates: Invalid value: [{\"name\":\"data\""
-    } else {
-        "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
-    };
-    assert!(err.contains(want), "{err}");
+    // 1.37 names the claim templates as an immutable field of their own (1.32 refused the
+    // whole spec: "spec: Forbidden: updates to statefulset spec for fields other than ...").
+    assert!(
+        err.contains(r#"spec.volumeClaimTemplates: Invalid value: [{"name":"data""#),
+        "{err}"
+    );
     c.done(&ns);
 }
 
@@ -219,8 +208,8 @@ pub fn check_custom_resources(c: &Cluster) {
     c.done(&ns);
 }
 
-/// ConfigMaps have no generation; `kubectl replace` (PUT) without the cluster IP keeps the
-/// allocated one.
+/// ConfigMaps have no generation, 1.37's HPAs and PodTemplates have one (moved by their spec
+/// or template only); `kubectl replace` (PUT) without the cluster IP keeps the allocated one.
 pub fn check_generation_and_replace(c: &Cluster) {
     let ns = c.namespace("fid-gen");
     let cm = |v: &str| {
@@ -230,6 +219,18 @@ pub fn check_generation_and_replace(c: &Cluster) {
     c.apply("cm.yaml", &cm("2"));
     let got = c.get("configmap", &ns, "plain");
     assert!(got["metadata"].get("generation").is_none(), "{got}");
+    let hpa = |max: u32, label: &str| {
+        format!("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n  namespace: {ns}\n  labels: {{tier: {label}}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  minReplicas: 1\n  maxReplicas: {max}\n")
+    };
+    c.apply("hpa.yaml", &hpa(3, "a"));
+    assert_eq!(c.get("hpa", &ns, "web")["metadata"]["generation"], 1);
+    c.apply("hpa.yaml", &hpa(3, "b"));
+    assert_eq!(c.get("hpa", &ns, "web")["metadata"]["generation"], 1);
+    c.apply("hpa.yaml", &hpa(4, "b"));
+    assert_eq!(c.get("hpa", &ns, "web")["metadata"]["generation"], 2);
+    let template = format!("apiVersion: v1\nkind: PodTemplate\nmetadata:\n  name: t\n  namespace: {ns}\ntemplate:\n  spec:\n    containers: [{{name: c, image: busybox}}]\n");
+    c.apply("pt.yaml", &template);
+    assert_eq!(c.get("podtemplate", &ns, "t")["metadata"]["generation"], 1);
     let svc = format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  ports:\n  - port: 80\n");
     let f = c.file("svc.yaml", &svc);
     c.ok(&["create", "-f", &f]);

@@ -221,6 +221,9 @@ pub fn deployments(state: &mut State) {
             ("unavailableReplicas", (total.max(want) - available).max(0)),
         ]));
         status["observedGeneration"] = d["metadata"]["generation"].clone();
+        // DeploymentReplicaSetTerminatingReplicas (1.37): a pointer, so 0 is written; pods
+        // here go at once, so none is ever terminating.
+        status["terminatingReplicas"] = json!(0);
         status["conditions"] = ordered;
         state.write_status(&key, status);
     }
@@ -262,6 +265,7 @@ pub fn replicasets(state: &mut State) {
             ("availableReplicas", ready),
         ]));
         status["replicas"] = json!(live.len());
+        status["terminatingReplicas"] = json!(0);
         status["observedGeneration"] = rs["metadata"]["generation"].clone();
         state.write_status(&key, status);
     }

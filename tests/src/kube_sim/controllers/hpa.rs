@@ -28,7 +28,7 @@ pub fn run(state: &mut State) {
             let status = json!({"currentReplicas": 0, "desiredReplicas": 0, "conditions": [
                 condition("AbleToScale", "False", "FailedGetScale",
                     &format!("the HPA controller was unable to get the target's current scale: {}.apps \"{}\" not found", plural, tkey.3), &now)]});
-            state.write_status(&key, keep_times(&hpa["status"], status));
+            state.write_status(&key, keep_times(&hpa, status));
             continue;
         };
         let current = obj["spec"]["replicas"].as_i64().unwrap_or(1);
@@ -44,13 +44,15 @@ pub fn run(state: &mut State) {
             condition("ScalingActive", "False", "FailedGetResourceMetric", "the HPA was unable to compute the replica count: no metrics known to kube-sim", &now),
             condition("ScalingLimited", if limited { "True" } else { "False" }, match (limited, current < min) { (false, _) => "DesiredWithinRange", (true, true) => "TooFewReplicas", (true, false) => "TooManyReplicas" },
                 match (limited, current < min) { (false, _) => "the desired count is within the acceptable range", (true, true) => "the desired replica count is less than the minimum replica count", (true, false) => "the desired replica count is more than the maximum replica count" }, &now)]});
-        state.write_status(&key, keep_times(&hpa["status"], status));
+        state.write_status(&key, keep_times(&hpa, status));
     }
 }
 
-/// HPA conditions (which have no lastUpdateTime) keep their times while they hold.
-fn keep_times(old: &serde_json::Value, mut new: serde_json::Value) -> serde_json::Value {
-    let mut conds = old["conditions"].clone();
+/// HPA conditions (which have no lastUpdateTime) keep their times while they hold; the status
+/// names the generation it saw (HPAGeneration, 1.37).
+fn keep_times(hpa: &serde_json::Value, mut new: serde_json::Value) -> serde_json::Value {
+    new["observedGeneration"] = hpa["metadata"]["generation"].clone();
+    let mut conds = hpa["status"]["conditions"].clone();
     for mut c in new["conditions"].as_array().cloned().unwrap_or_default() {
         if let Some(m) = c.as_object_mut() {
             m.remove("lastUpdateTime");

@@ -1,9 +1,10 @@
 //! Encoding a decoded object back to JSON as Go's `encoding/json` does with the Kubernetes
 //! types: `omitempty` drops empty lists and maps, `false`, `0` and `""` of non-pointer fields
-//! and nil pointers; fields without `omitempty` are always written (nil as `null`, zero
-//! scalars as zero); struct-valued fields are always written (`resources: {}`,
-//! `status: {}`), and zero `metav1.Time` writes `null` (the pod template's
-//! `creationTimestamp: null`), a zero Quantity `"0"`, a zero IntOrString `0`.
+//! and nil pointers; `omitzero` drops zero values (1.37's `creationTimestamp`, so a pod
+//! template has none); fields without either are always written (nil as `null`, zero scalars
+//! as zero); struct-valued fields are always written (`resources: {}`, `status: {}`), and a
+//! zero `metav1.Time` without `omitzero` writes `null`, a zero Quantity `"0"`, a zero
+//! IntOrString `0`.
 
 use crate::kube_sim::schema::{GoField, GoShape, MapDef, Resolved, TypeRef, Types};
 use serde_json::{json, Map, Value};
@@ -47,6 +48,9 @@ fn value(types: &Types, t: &TypeRef, v: &mut Value, depth: usize) {
 
 /// The JSON a Go zero value of this field writes, or None when `omitempty` drops it.
 fn zero(types: &Types, t: &TypeRef, g: &GoField, depth: usize) -> Option<Value> {
+    if g.omitzero {
+        return None;
+    }
     if g.ptr || matches!(g.shape, GoShape::List | GoShape::Map) {
         return (!g.omitempty).then_some(Value::Null);
     }

@@ -1,6 +1,7 @@
-//! How `field.Invalid` renders a bad value in Go: `%q` for strings, `%v` for numbers and
-//! booleans, `%#v` for structs (`v1.LabelSelector{MatchLabels:map[string]string{...}, ...}`),
-//! and `null` for nil pointers.
+//! How `field.Invalid` renders a bad value (apimachinery v0.37.2 `field.Error.ErrorBody`):
+//! `%q` for strings, `%v` for numbers and booleans, and `json.Marshal` of anything else
+//! (`{"matchLabels":{"app":"web2"}}`, `["10.43.0.5"]`, `null` for nil pointers and slices).
+//! Go marshals struct fields in declaration order, so structs are written field by field.
 
 use serde_json::Value;
 
@@ -26,57 +27,60 @@ pub fn scalar(v: &Value) -> String {
     }
 }
 
-/// `[]string{"a", "b"}` or `[]string(nil)`.
-pub fn string_slice(v: &Value) -> String {
-    match v.as_array() {
-        None => "[]string(nil)".into(),
-        Some(items) => {
-            let parts: Vec<String> = items.iter().map(string).collect();
-            format!("[]string{{{}}}", parts.join(", "))
-        }
-    }
+/// `json.Marshal` of a value whose JSON has no struct with several fields (slices, maps):
+/// `["a","b"]`, `null`.
+pub fn json(v: &Value) -> String {
+    v.to_string()
 }
 
-fn string_map(v: &Value) -> String {
-    match v.as_object() {
-        None => "map[string]string(nil)".into(),
-        Some(m) => {
-            let parts: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{}:{}", quote(k), string(v)))
-                .collect();
-            format!("map[string]string{{{}}}", parts.join(", "))
-        }
-    }
+/// A struct's JSON: `fields` in Go's declaration order, `omitempty` ones left out when absent.
+fn go_struct(v: &Value, fields: &[&str]) -> String {
+    let parts: Vec<String> = fields
+        .iter()
+        .filter_map(|f| v.get(*f).map(|x| format!("{}:{}", quote(f), x)))
+        .collect();
+    format!("{{{}}}", parts.join(","))
 }
 
-/// `%#v` of a `metav1.LabelSelector` (after the pointer is dereferenced).
+/// `json.Marshal` of a `*metav1.LabelSelector`.
 pub fn label_selector(v: &Value) -> String {
     if v.is_null() {
         return "null".into();
     }
-    let expressions = match v["matchExpressions"].as_array() {
-        None => "[]v1.LabelSelectorRequirement(nil)".into(),
-        Some(items) => {
-            let parts: Vec<String> = items
-                .iter()
-                .map(|r| {
-                    format!(
-                        "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:{}}}",
-                        string(&r["key"]),
-                        string(&r["operator"]),
-                        string_slice(&r["values"])
-                    )
-                })
-                .collect();
-            format!("[]v1.LabelSelectorRequirement{{{}}}", parts.join(", "))
-        }
-    };
-    format!(
-        "v1.LabelSelector{{MatchLabels:{}, MatchExpressions:{}}}",
-        string_map(&v["matchLabels"]),
-        expressions
-    )
+    let mut parts = Vec::new();
+    if let Some(m) = v.get("matchLabels") {
+        parts.push(format!("\"matchLabels\":{m}"));
+    }
+    if let Some(items) = v.get("matchExpressions").and_then(Value::as_array) {
+        let reqs: Vec<String> = items
+            .iter()
+            .map(|r| go_struct(r, &["key", "operator", "values"]))
+            .collect();
+        parts.push(format!("\"matchExpressions\":[{}]", reqs.join(",")));
+    }
+    format!("{{{}}}", parts.join(","))
+}
+
+/// A value of an internal type (`core.PodTemplateSpec`, `[]core.PersistentVolumeClaim`): the
+/// real server marshals the internal Go struct, whose fields carry no json tags (`"Spec":
+/// {"Containers": [...]}`) except the embedded ObjectMeta's, flattened. kube-sim writes that
+/// metadata and abbreviates the rest: `{"name":"data",...}`.
+pub fn internal_object(metadata: &Value) -> String {
+    let meta = go_struct(
+        metadata,
+        &[
+            "name",
+            "generateName",
+            "namespace",
+            "uid",
+            "labels",
+            "annotations",
+        ],
+    );
+    match meta.strip_suffix('}') {
+        Some(head) if head.len() > 1 => format!("{head},...}}"),
+        _ => "{...}".into(),
+    }
 }
 
 #[cfg(test)]
@@ -85,20 +89,23 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn label_selectors_print_like_go() {
+    fn values_print_as_json_marshal_prints_them() {
         assert_eq!(
             label_selector(&json!({"matchLabels": {"app": "web2"}})),
-            r#"v1.LabelSelector{MatchLabels:map[string]string{"app":"web2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"#
+            r#"{"matchLabels":{"app":"web2"}}"#
         );
         assert_eq!(
             label_selector(
-                &json!({"matchExpressions": [{"key": "k", "operator": "In", "values": ["a", "b"]}]})
+                &json!({"matchExpressions": [{"values": ["a", "b"], "operator": "In", "key": "k"}]})
             ),
-            r#"v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"k", Operator:"In", Values:[]string{"a", "b"}}}}"#
+            r#"{"matchExpressions":[{"key":"k","operator":"In","values":["a","b"]}]}"#
         );
+        assert_eq!(json(&json!(["10.43.0.5"])), r#"["10.43.0.5"]"#);
+        assert_eq!(json(&Value::Null), "null");
         assert_eq!(
-            string_slice(&json!(["10.43.0.5"])),
-            r#"[]string{"10.43.0.5"}"#
+            internal_object(&json!({"name": "data"})),
+            r#"{"name":"data",...}"#
         );
+        assert_eq!(internal_object(&json!({})), "{...}");
     }
 }

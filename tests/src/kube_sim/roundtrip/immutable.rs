@@ -1,6 +1,8 @@
 //! Update validation of immutable fields, worded as `pkg/apis/*/validation` words it
-//! (Kubernetes 1.32): workload selectors, Job selector/template/completions/completionMode,
-//! the StatefulSet spec, Service cluster IPs, PersistentVolumeClaim spec, ConfigMap and
+//! (Kubernetes 1.37.2, values rendered as JSON): workload selectors, Job
+//! selector/template/completions/completionMode, the StatefulSet's selector, claim templates,
+//! service name and pod management policy, Service cluster IPs, PriorityClass value and
+//! preemption policy, PersistentVolumeClaim spec, ConfigMap and
 //! Secret with `immutable: true`, Secret `type`. Runs on normalized (defaulted, encoded)
 //! objects, so equal means what `apiequality.Semantic.DeepEqual` means there.
 
@@ -63,6 +65,15 @@ pub fn check_update(group: &str, kind: &str, new: &Value, old: &Value) -> Vec<Fi
         ("batch", "Job") => job(new, old, &mut errs),
         ("", "Service") => service(new, old, &mut errs),
         ("", "PersistentVolumeClaim") => claim(new, old, &mut errs),
+        ("scheduling.k8s.io", "PriorityClass") => {
+            if new["value"] != old["value"] {
+                errs.push(forbidden("value", "may not be changed in an update."));
+            }
+            if new["preemptionPolicy"] != old["preemptionPolicy"] {
+                let value = gofmt::json(&new["preemptionPolicy"]);
+                errs.push(immutable("preemptionPolicy", value));
+            }
+        }
         ("", "ConfigMap") => sealed(new, old, &["data", "binaryData"], &mut errs),
         ("", "Secret") => {
             if new["type"] != old["type"] {
@@ -84,30 +95,32 @@ fn selector(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     }
 }
 
-/// `ValidateStatefulSetUpdate`: the spec with its mutable fields taken from the old one must
-/// equal the old spec.
+/// `ValidateStatefulSetUpdate` (1.37): selector, claim templates, service name and pod
+/// management policy are each immutable (1.32 refused any other spec change as a whole).
 fn stateful_set(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
-    let mut clone = new["spec"].clone();
-    for k in [
-        "replicas",
-        "template",
-        "updateStrategy",
-        "minReadySeconds",
-        "ordinals",
-        "revisionHistoryLimit",
-        "persistentVolumeClaimRetentionPolicy",
-    ] {
-        match old["spec"].get(k) {
-            Some(v) => clone[k] = v.clone(),
-            None => {
-                if let Some(m) = clone.as_object_mut() {
-                    m.remove(k);
-                }
+    let (spec, old_spec) = (&new["spec"], &old["spec"]);
+    selector(new, old, errs);
+    let templates = &spec["volumeClaimTemplates"];
+    if strip_nulls(templates) != strip_nulls(&old_spec["volumeClaimTemplates"]) {
+        let rendered = match templates.as_array() {
+            Some(items) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .map(|t| gofmt::internal_object(&t["metadata"]))
+                    .collect();
+                format!("[{}]", items.join(","))
             }
-        }
+            None => "null".into(),
+        };
+        errs.push(immutable("spec.volumeClaimTemplates", rendered));
     }
-    if clone != old["spec"] {
-        errs.push(forbidden("spec", "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"));
+    for (k, render) in [
+        ("serviceName", gofmt::string as fn(&Value) -> String),
+        ("podManagementPolicy", gofmt::string),
+    ] {
+        if spec[k] != old_spec[k] {
+            errs.push(immutable(&format!("spec.{k}"), render(&spec[k])));
+        }
     }
 }
 
@@ -142,7 +155,7 @@ fn job(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     if strip_nulls(&spec["template"]) != strip_nulls(&old_template) {
         errs.push(immutable(
             "spec.template",
-            "core.PodTemplateSpec{...}".into(),
+            gofmt::internal_object(&spec["template"]["metadata"]),
         ));
     }
     if spec["completionMode"] != old_spec["completionMode"] {
@@ -152,10 +165,7 @@ fn job(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         ));
     }
     if spec["podFailurePolicy"] != old_spec["podFailurePolicy"] {
-        errs.push(immutable(
-            "spec.podFailurePolicy",
-            "batch.PodFailurePolicy{...}".into(),
-        ));
+        errs.push(immutable("spec.podFailurePolicy", "{...}".into()));
     }
     if spec["backoffLimitPerIndex"] != old_spec["backoffLimitPerIndex"] {
         errs.push(immutable(
@@ -208,14 +218,17 @@ fn service(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         None => errs.push(FieldError {
             field: "spec.clusterIPs[0]".into(),
             kind: ErrorKind::Invalid,
-            message: "Invalid value: []string(nil): primary clusterIP can not be unset".into(),
+            message: format!(
+                "Invalid value: {}: primary clusterIP can not be unset",
+                gofmt::json(&new["spec"]["clusterIPs"])
+            ),
         }),
         Some(p) if p != old_primary => errs.push(FieldError {
             field: "spec.clusterIPs[0]".into(),
             kind: ErrorKind::Invalid,
             message: format!(
                 "Invalid value: {}: may not change once set",
-                gofmt::string_slice(&new["spec"]["clusterIPs"])
+                gofmt::json(&new["spec"]["clusterIPs"])
             ),
         }),
         Some(_) => {}

@@ -1,9 +1,10 @@
 //! Which kinds carry `metadata.generation` and what moves it, per the registries'
-//! strategies of Kubernetes 1.32 (`pkg/registry/**/strategy.go`): `rest.BeforeUpdate` copies
+//! strategies of Kubernetes 1.37.2 (`pkg/registry/**/strategy.go`): `rest.BeforeUpdate` copies
 //! the old generation ("requests cannot update generation") and only the strategies below
-//! set it to 1 on create and bump it in `PrepareForUpdate`. ConfigMaps, Secrets, Services,
-//! Namespaces, PVCs, ServiceAccounts, RBAC, StorageClasses, HPAs (HPAGeneration came later)
-//! and the rest have none.
+//! set it to 1 on create and bump it in `PrepareForUpdate`. 1.37 added Pods, PodTemplates,
+//! HPAs (HPAGeneration), EndpointSlices, PriorityClasses, CSIDrivers (on their first spec
+//! change only) and the `resource.k8s.io` kinds. ConfigMaps, Secrets, Services, Namespaces,
+//! PVCs, ServiceAccounts, RBAC, StorageClasses and the rest have none.
 
 use serde_json::Value;
 
@@ -19,6 +20,14 @@ pub enum GenerationRule {
     AllButMetadataAndStatus,
     /// Webhook configurations and admission policies: any change of their content.
     AllButMetadata,
+    /// PodTemplates: a change of `template`.
+    Template,
+    /// EndpointSlices: any change outside `metadata`, or of the labels.
+    AllButMetadataOrLabels,
+    /// PriorityClasses: 1 on create, never bumped.
+    CreateOnly,
+    /// CSIDrivers: none on create; a change of `spec` bumps it (from 0).
+    SpecNotOnCreate,
 }
 
 /// The generation rule of a kind, or None when the kind has no generation.
@@ -30,6 +39,12 @@ pub fn generation_rule(group: &str, kind: &str, custom: bool) -> Option<Generati
     Some(match (group, kind) {
         ("apps", "Deployment") => SpecOrAnnotations,
         ("apps", "StatefulSet" | "DaemonSet" | "ReplicaSet") => Spec,
+        ("", "Pod") | ("autoscaling", "HorizontalPodAutoscaler") => Spec,
+        ("", "PodTemplate") => Template,
+        ("discovery.k8s.io", "EndpointSlice") => AllButMetadataOrLabels,
+        ("scheduling.k8s.io", "PriorityClass") => CreateOnly,
+        ("storage.k8s.io", "CSIDriver") => SpecNotOnCreate,
+        ("resource.k8s.io", "DeviceClass" | "DeviceTaintRule" | "ResourceSlice") => Spec,
         ("batch", "Job" | "CronJob") => Spec,
         ("", "ReplicationController") => Spec,
         ("networking.k8s.io", "Ingress" | "IngressClass" | "NetworkPolicy") => Spec,
@@ -38,7 +53,10 @@ pub fn generation_rule(group: &str, kind: &str, custom: bool) -> Option<Generati
         ("flowcontrol.apiserver.k8s.io", "FlowSchema" | "PriorityLevelConfiguration") => Spec,
         (
             "admissionregistration.k8s.io",
-            "ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicy"
+            | "ValidatingAdmissionPolicyBinding"
+            | "MutatingAdmissionPolicy"
+            | "MutatingAdmissionPolicyBinding",
         ) => Spec,
         (
             "admissionregistration.k8s.io",
@@ -66,10 +84,18 @@ pub fn next_generation(
     old: Option<&Value>,
 ) -> Option<i64> {
     let rule = rule?;
-    let Some(old) = old else { return Some(1) };
+    let Some(old) = old else {
+        return (rule != GenerationRule::SpecNotOnCreate).then_some(1);
+    };
     let current = old["metadata"]["generation"].as_i64().unwrap_or(0);
     let changed = match rule {
-        GenerationRule::Spec => new["spec"] != old["spec"],
+        GenerationRule::Spec | GenerationRule::SpecNotOnCreate => new["spec"] != old["spec"],
+        GenerationRule::Template => new["template"] != old["template"],
+        GenerationRule::CreateOnly => false,
+        GenerationRule::AllButMetadataOrLabels => {
+            without(new, &["metadata"]) != without(old, &["metadata"])
+                || new["metadata"]["labels"] != old["metadata"]["labels"]
+        }
         GenerationRule::SpecOrAnnotations => {
             new["spec"] != old["spec"]
                 || new["metadata"]["annotations"] != old["metadata"]["annotations"]
@@ -81,7 +107,8 @@ pub fn next_generation(
             without(new, &["metadata"]) != without(old, &["metadata"])
         }
     };
-    Some(if changed { current + 1 } else { current })
+    // Go omits a zero generation (`omitempty`).
+    Some(if changed { current + 1 } else { current }).filter(|g| *g > 0)
 }
 
 #[cfg(test)]
@@ -109,9 +136,20 @@ mod tests {
             ("", "Service"),
             ("", "Namespace"),
             ("rbac.authorization.k8s.io", "Role"),
-            ("autoscaling", "HorizontalPodAutoscaler"),
+            ("storage.k8s.io", "StorageClass"),
         ] {
             assert_eq!(generation_rule(g, k, false), None, "{k}");
         }
+        // 1.37: HPAs, Pods, PriorityClasses get one on create; CSIDrivers on a spec change.
+        let hpa = generation_rule("autoscaling", "HorizontalPodAutoscaler", false);
+        assert_eq!(next_generation(hpa, &old, None), Some(1));
+        assert_eq!(next_generation(hpa, &scaled, Some(&old)), Some(4));
+        let pc = generation_rule("scheduling.k8s.io", "PriorityClass", false);
+        assert_eq!(next_generation(pc, &scaled, Some(&old)), Some(3));
+        let csi = generation_rule("storage.k8s.io", "CSIDriver", false);
+        assert_eq!(next_generation(csi, &old, None), None);
+        let bare = json!({"metadata": {}, "spec": {"replicas": 1}});
+        assert_eq!(next_generation(csi, &bare, Some(&bare)), None);
+        assert_eq!(next_generation(csi, &scaled, Some(&bare)), Some(1));
     }
 }

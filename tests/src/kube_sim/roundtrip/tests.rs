@@ -1,4 +1,4 @@
-//! The hooks against the real 1.32 schema.
+//! The hooks against the real 1.37 schema.
 
 use super::*;
 use crate::kube_sim::resources;
@@ -38,13 +38,10 @@ fn a_deployment_round_trips_like_the_real_server() {
     let c = &obj["spec"]["template"]["spec"]["containers"][0];
     assert!(c.get("args").is_none(), "{c}");
     assert_eq!(c["resources"], json!({"limits": {"cpu": "500m"}}));
-    assert_eq!(
-        obj["spec"]["template"]["metadata"]["creationTimestamp"],
-        Value::Null
-    );
+    // 1.37's `omitzero`: the template's zero creationTimestamp is not written.
     assert!(obj["spec"]["template"]["metadata"]
         .get("creationTimestamp")
-        .is_some());
+        .is_none());
     assert_eq!(obj["status"], json!({}));
     assert_eq!(
         obj["spec"]["template"]["spec"]["volumes"][0]["configMap"],
@@ -144,7 +141,7 @@ fn immutable_fields_answer_422() {
     assert_eq!(e.code, 422);
     assert_eq!(
         e.message,
-        r#"Deployment.apps "web" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web2"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable"#
+        r#"Deployment.apps "web" is invalid: spec.selector: Invalid value: {"matchLabels":{"app":"web2"}}: field is immutable"#
     );
     let cm_rt = resource("", "v1", "ConfigMap");
     let t = Target {
@@ -239,7 +236,21 @@ fn more_immutable_fields() {
     assert_eq!(
         check("", "Service", svc("10.43.0.5"), svc("10.43.0.6")).as_deref(),
         Some(
-            r#"Service "x" is invalid: spec.clusterIPs[0]: Invalid value: []string{"10.43.0.6"}: may not change once set"#
+            r#"Service "x" is invalid: spec.clusterIPs[0]: Invalid value: ["10.43.0.6"]: may not change once set"#
+        )
+    );
+    let sts = |size: &str, service: &str| {
+        json!({"spec": {"serviceName": service, "replicas": 1,
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": size}}}}]}})
+    };
+    assert_eq!(
+        check("apps", "StatefulSet", sts("1Gi", "db"), sts("1Gi", "db")),
+        None
+    );
+    assert_eq!(
+        check("apps", "StatefulSet", sts("1Gi", "db"), sts("2Gi", "db2")).as_deref(),
+        Some(
+            r#"StatefulSet.apps "x" is invalid: [spec.volumeClaimTemplates: Invalid value: [{"name":"data",...}]: field is immutable, spec.serviceName: Invalid value: "db2": field is immutable]"#
         )
     );
 }

@@ -5,7 +5,8 @@ use super::types::{GoShape, Resolved, TypeRef, Types};
 use serde_json::{json, Map, Value};
 
 /// `encoding/json` of the zero value of the type: non-pointer structs are always present,
-/// fields without `omitempty` are present as their zero (`null` for pointers, slices, maps).
+/// fields without `omitempty` are present as their zero (`null` for pointers, slices, maps);
+/// `omitzero` fields are absent.
 pub fn zero_object(types: &Types, tr: &TypeRef) -> Value {
     zero(types, tr, 0)
 }
@@ -20,7 +21,9 @@ fn zero(types: &Types, tr: &TypeRef, depth: usize) -> Value {
     }
     for f in &m.fields {
         let Some(go) = &f.go else { continue };
-        let v = if go.ptr {
+        let v = if go.omitzero {
+            None
+        } else if go.ptr {
             (!go.omitempty).then_some(Value::Null)
         } else {
             match go.shape {

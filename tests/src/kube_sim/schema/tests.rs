@@ -195,7 +195,8 @@ fn go_facts_say_pointer_omitempty_and_scalar() {
 #[test]
 fn every_k3s_group_is_served_with_real_names_and_scopes() {
     let s = k8s();
-    assert_eq!(s.kubernetes_version, "1.32");
+    assert_eq!(s.kubernetes_version, "1.37.2");
+    assert_eq!(s.major_minor(), ("1", "37"));
     let expect = [
         ("", "v1", "namespaces", false, &["ns"][..]),
         ("", "v1", "services", true, &["svc"][..]),
@@ -275,4 +276,65 @@ fn every_k3s_group_is_served_with_real_names_and_scopes() {
         }),
         keys(&["type"])
     );
+}
+
+/// What 1.37.2 serves beyond 1.32, as the real server's discovery lists it.
+#[test]
+fn the_1_37_resources_verbs_and_omitzero_are_there() {
+    let s = k8s();
+    assert_eq!(s.resources.len(), 72, "kube-apiserver v1.37.2 serves 72");
+    for (g, plural, short) in [
+        ("resource.k8s.io", "resourceclaims", &[][..]),
+        ("resource.k8s.io", "deviceclasses", &[][..]),
+        (
+            "storagemigration.k8s.io",
+            "storageversionmigrations",
+            &[][..],
+        ),
+        ("networking.k8s.io", "servicecidrs", &[][..]),
+        ("networking.k8s.io", "ipaddresses", &["ip"][..]),
+        ("storage.k8s.io", "volumeattributesclasses", &["vac"][..]),
+        ("certificates.k8s.io", "clustertrustbundles", &[][..]),
+    ] {
+        let r = s
+            .resource_by_plural(g, "v1", plural)
+            .unwrap_or_else(|| panic!("{g} {plural} served"));
+        assert_eq!(r.short_names, keys(short), "{plural}");
+    }
+    let mutating = s
+        .resource_by_plural(
+            "admissionregistration.k8s.io",
+            "v1",
+            "mutatingadmissionpolicies",
+        )
+        .expect("mutatingadmissionpolicies");
+    assert_eq!(mutating.categories, keys(&["api-extensions"]));
+    let verbs = |plural| &s.resource_by_plural("", "v1", plural).expect(plural).verbs;
+    assert_eq!(verbs("componentstatuses"), &keys(&["get", "list"]));
+    assert!(verbs("services").contains(&"deletecollection".to_string()));
+    assert_eq!(verbs("bindings"), &keys(&["create"]));
+    // Storage version hashes as the real server's discovery lists them: events.k8s.io/v1
+    // Events are stored as core v1 Events; resources without storage have none.
+    let hash = |g, v, plural| {
+        s.resource_by_plural(g, v, plural)
+            .and_then(|r| r.storage_version_hash.as_deref())
+    };
+    assert_eq!(
+        hash("events.k8s.io", "v1", "events"),
+        hash("", "v1", "events")
+    );
+    assert_eq!(hash("apps", "v1", "deployments"), Some("8aSe+NMegvE="));
+    assert_eq!(hash("", "v1", "componentstatuses"), None);
+    assert_eq!(hash("authentication.k8s.io", "v1", "tokenreviews"), None);
+    let d = root("apps", "Deployment");
+    let stamp = s
+        .types
+        .field_at(&d, &["spec", "template", "metadata", "creationTimestamp"])
+        .and_then(|f| f.go.as_ref())
+        .expect("creationTimestamp");
+    assert!(stamp.omitzero && stamp.omitempty);
+    assert!(s
+        .types
+        .field_at(&d, &["status", "terminatingReplicas"])
+        .is_some());
 }

@@ -92,6 +92,10 @@ pub struct GoField {
     pub ptr: bool,
     #[serde(default)]
     pub omitempty: bool,
+    /// Go 1.24's `omitzero`: the zero value is omitted (1.37's `ObjectMeta.creationTimestamp`,
+    /// so a pod template's zero timestamp vanishes instead of being written `null`).
+    #[serde(default)]
+    pub omitzero: bool,
     /// Wire scalar: `string`, `bool`, `int32`, `int64`, `float64`, `bytes`, `Quantity`,
     /// `IntOrString`, `Time`, `MicroTime`, `Duration`, `RawExtension`, `JSON`...
     pub scalar: Option<String>,

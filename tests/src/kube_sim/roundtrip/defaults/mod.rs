@@ -1,5 +1,5 @@
 //! Defaulting of built-in kinds as the real API server does it on every write: the
-//! `SetDefaults_*` functions of `pkg/apis/*/v1` (Kubernetes 1.32, run by the generated
+//! `SetDefaults_*` functions of `pkg/apis/*/v1` (Kubernetes 1.37.2, run by the generated
 //! defaulters on every nested struct), plus what the registries' strategies fill in
 //! (`PrepareForCreate`, the Job selector). Cluster-wide allocations (Service cluster IPs and
 //! node ports) live in [`service`] because they need the other Services.
@@ -112,6 +112,13 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) -> Result<(), QuantityErr
         }
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => rbac_binding(obj),
         ("autoscaling", "HorizontalPodAutoscaler") => hpa(obj),
+        ("scheduling.k8s.io", "PriorityClass") => {
+            if let Some(m) = obj.as_object_mut() {
+                default_ptr(m, "preemptionPolicy", json!("PreemptLowerPriority"));
+            }
+        }
+        ("resource.k8s.io", "ResourceClaim") => device_requests(obj, &["spec"]),
+        ("resource.k8s.io", "ResourceClaimTemplate") => device_requests(obj, &["spec", "spec"]),
         ("storage.k8s.io", "StorageClass") => {
             if let Some(m) = obj.as_object_mut() {
                 default_ptr(m, "reclaimPolicy", json!("Delete"));
@@ -255,8 +262,8 @@ fn rbac_binding(obj: &mut Value) {
     }
 }
 
-/// `SetDefaults_HorizontalPodAutoscaler` of autoscaling/v2 (1.32: no selection strategy or
-/// tolerance yet).
+/// `SetDefaults_HorizontalPodAutoscaler` of autoscaling/v2 (1.37: `copyHPAScalingRules` keeps
+/// a given `tolerance` too).
 fn hpa(obj: &mut Value) {
     let Some(spec) = object_at(obj, &["spec"]) else {
         return;
@@ -285,13 +292,45 @@ fn hpa(obj: &mut Value) {
             behavior.get(key).and_then(Value::as_object),
             rules.as_object_mut(),
         ) {
-            for field in ["selectPolicy", "stabilizationWindowSeconds", "policies"] {
+            for field in [
+                "selectPolicy",
+                "stabilizationWindowSeconds",
+                "policies",
+                "tolerance",
+            ] {
                 if let Some(v) = given.get(field).filter(|v| !v.is_null()) {
                     r.insert(field.into(), v.clone());
                 }
             }
         }
         behavior.insert(key.into(), rules);
+    }
+}
+
+/// `SetDefaults_ExactDeviceRequest` and `SetDefaults_DeviceSubRequest` of resource.k8s.io/v1
+/// over the claim spec at `path`: `allocationMode: ExactCount`, then `count: 1`.
+fn device_requests(obj: &mut Value, path: &[&str]) {
+    let Some(devices) = object_at(obj, path).and_then(|s| s.get_mut("devices")) else {
+        return;
+    };
+    let Some(devices) = devices.as_object_mut() else {
+        return;
+    };
+    let exact = |r: &mut Map<String, Value>| {
+        default_str(r, "allocationMode", "ExactCount");
+        if r.get("allocationMode").and_then(Value::as_str) == Some("ExactCount")
+            && r.get("count").and_then(Value::as_i64).unwrap_or(0) == 0
+        {
+            r.insert("count".into(), json!(1));
+        }
+    };
+    for request in each_item(devices, "requests") {
+        if let Some(r) = request.get_mut("exactly").and_then(Value::as_object_mut) {
+            exact(r);
+        }
+        for sub in each_item(request, "firstAvailable") {
+            exact(sub);
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Unit tests of the defaulters against what a real 1.32 server returns.
+//! Unit tests of the defaulters against what a real 1.37.2 server returns.
 
 use super::*;
 
@@ -66,7 +66,7 @@ fn statefulset_daemonset_cronjob_defaults() {
     assert_eq!(s["spec"]["podManagementPolicy"], "OrderedReady");
     assert_eq!(
         s["spec"]["updateStrategy"],
-        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0, "maxUnavailable": 1}})
     );
     assert_eq!(
         s["spec"]["persistentVolumeClaimRetentionPolicy"],
@@ -197,8 +197,10 @@ fn secret_namespace_service_and_others() {
     let hpa = defaulted(
         "autoscaling",
         "HorizontalPodAutoscaler",
-        json!({"spec": {"maxReplicas": 3, "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}}}}),
+        json!({"spec": {"maxReplicas": 3, "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60, "tolerance": "50m"}}}}),
     );
+    // 1.37 keeps a given tolerance (the real server answers `"tolerance":"50m"` for `0.05`).
+    assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["tolerance"], "50m");
     assert_eq!(hpa["spec"]["minReplicas"], 1);
     assert_eq!(
         hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
@@ -271,4 +273,22 @@ fn pods_default_requests_to_limits_and_start_pending() {
         json!({"spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
     );
     assert_eq!(b["status"]["qosClass"], "BestEffort");
+}
+
+#[test]
+fn device_requests_get_exact_count_of_one() {
+    let claim = defaulted(
+        "resource.k8s.io",
+        "ResourceClaim",
+        json!({"spec": {"devices": {"requests": [
+            {"name": "a", "exactly": {"deviceClassName": "gpu"}},
+            {"name": "b", "firstAvailable": [{"name": "x", "deviceClassName": "gpu", "allocationMode": "All"}]}]}}}),
+    );
+    let requests = &claim["spec"]["devices"]["requests"];
+    assert_eq!(
+        requests[0]["exactly"],
+        json!({"deviceClassName": "gpu", "allocationMode": "ExactCount", "count": 1})
+    );
+    assert_eq!(requests[1]["firstAvailable"][0]["allocationMode"], "All");
+    assert!(requests[1]["firstAvailable"][0].get("count").is_none());
 }

@@ -78,6 +78,8 @@ fn stateful_set(obj: &mut Value) -> Result<(), QuantityError> {
             if s.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
                 if let Some(r) = s.get_mut("rollingUpdate").and_then(Value::as_object_mut) {
                     default_ptr(r, "partition", json!(0));
+                    // MaxUnavailableStatefulSet, on by default in 1.37.
+                    default_ptr(r, "maxUnavailable", json!(1));
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! `resource.Quantity` as apimachinery (release-1.32, `pkg/api/resource`) parses and prints
+//! `resource.Quantity` as apimachinery (v0.37.2, `pkg/api/resource`) parses and prints
 //! it: decimal SI (`500m`, `2k`), binary SI (`1Gi`), decimal exponents (`1e3`), values rounded
 //! up to `1n`, and the canonical form the API server writes back (`0.5` -> `500m`,
 //! `1024Mi` -> `1Gi`, `1000m` -> `1`). A string already in canonical form is kept as written,
