@@ -72,6 +72,14 @@ for wl, title in (("mixed", "1000 mixed objects"), ("k3s", "tests/corpus/k3s (35
     fa, wa = num("flux", wl, "first_apply_s"), num("flux", wl, "nochange_apply_s")
     if fa is not None:
         print(f"- flux ApplyAllStaged alone: first {fa:.2f} s, no-change {wa:.2f} s (the rest is WaitForSet)")
+    split = lambda t, a, f: (f"{t}: anon {mib(num('ferry', wl, a))}, file {mib(num('ferry', wl, f))}")
+    if num("ferry", wl, "peak_anon_kib") is not None:
+        print(f"- ferry RSS split (RssAnon, RssFile): {split('first-sync peak', 'peak_anon_kib', 'peak_file_kib')}"
+              f" (at the highest sample); {split('daemon idle', 'idle_anon_kib', 'idle_file_kib')};"
+              f" no-change pass peak {mib(num('ferry', wl, 'nochange_peak_kib'))}")
+    if num("flux", wl, "idle_anon_kib") is not None:
+        print(f"- flux idle RSS split: anon {mib(num('flux', wl, 'idle_anon_kib'))}, "
+              f"file {mib(num('flux', wl, 'idle_file_kib'))}")
     sw = num("ferry", wl, "sweep_requests")
     if sw is not None:
         print(f"- ferry daemon pass with the full dry-run sweep: {n(sw)} requests, "

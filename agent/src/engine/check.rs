@@ -67,7 +67,7 @@ pub struct Checker<'a> {
     /// Dry-run every listed object (full sweep).
     pub sweep: bool,
     /// Objects about to be applied with new content: listed (for ownership), not compared.
-    pub changed: &'a std::collections::BTreeSet<ObjectId>,
+    pub changed: &'a std::collections::BTreeSet<&'a ObjectId>,
     /// Jobs of this sync that finished, with the content hash that ran.
     pub finished: &'a BTreeMap<ObjectId, String>,
     /// Collections checked at once (each holds one LIST while it is checked).

@@ -4,6 +4,7 @@
 //! too. GET of one object ([`get_live`]), shared by check, write, wait and prune.
 
 use super::drift::LiveRecord;
+use super::ownership;
 use crate::kube::{KubeClient, KubeError, ResourceInfo};
 use kube::core::params::{GetParams, ListParams};
 use kube::core::Request;
@@ -23,6 +24,8 @@ const ACCEPT: &str =
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub record: LiveRecord,
+    /// Null when ferry's apply entry is the only one (`ownership::others_manage`): nothing
+    /// to yield, and most objects of a LIST are so (a copy was ~2 KiB a ConfigMap).
     pub managed_fields: Value,
     pub terminating: bool,
 }
@@ -102,11 +105,15 @@ pub fn list_metadata(
                     continue;
                 };
                 let record = LiveRecord::from_metadata(uid, rv, &m.managed_fields);
+                let managed_fields = match ownership::others_manage(&m.managed_fields) {
+                    true => m.managed_fields,
+                    false => Value::Null,
+                };
                 out.insert(
                     name,
                     Listed {
                         record,
-                        managed_fields: m.managed_fields,
+                        managed_fields,
                         terminating: m.deletion_timestamp.is_some(),
                     },
                 );

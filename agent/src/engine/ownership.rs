@@ -61,20 +61,29 @@ pub struct Yielded {
     pub reason: YieldReason,
 }
 
+/// Whether `managed` (live `managedFields`) has an entry other than ferry's apply entry. When
+/// it has none, [`yielded`] finds nothing in it, so the drift check keeps no copy of it.
+pub fn others_manage(managed: &Value) -> bool {
+    managed
+        .as_array()
+        .is_some_and(|entries| entries.iter().any(|m| !is_ours(m)))
+}
+
+fn is_ours(entry: &Value) -> bool {
+    entry["manager"] == FIELD_MANAGER && entry["operation"] == "Apply"
+}
+
 /// Fields of `manifest` held by managers other than ferry's apply entry, per `managed`
 /// (the live `managedFields`), that ferry yields: scale-subresource fields and `caBundle`s.
 pub fn yielded(manifest: &Value, managed: &Value) -> Vec<Yielded> {
     let entries = managed.as_array().map(Vec::as_slice).unwrap_or_default();
     let ours: Vec<FieldPath> = entries
         .iter()
-        .filter(|m| m["manager"] == FIELD_MANAGER && m["operation"] == "Apply")
+        .filter(|m| is_ours(m))
         .flat_map(|m| owned_in(manifest, &m["fieldsV1"]))
         .collect();
     let mut out = Vec::new();
-    for m in entries
-        .iter()
-        .filter(|m| !(m["manager"] == FIELD_MANAGER && m["operation"] == "Apply"))
-    {
+    for m in entries.iter().filter(|m| !is_ours(m)) {
         let manager = m["manager"].as_str().unwrap_or("unknown").to_string();
         let scale = m["subresource"] == "scale";
         for path in owned_in(manifest, &m["fieldsV1"]) {
@@ -297,6 +306,25 @@ mod tests {
         let y = yielded(&hook, &managed);
         assert_eq!(y[0].path.to_string(), ".webhooks[0].clientConfig.caBundle");
         assert_eq!(y[0].reason, YieldReason::InjectedCaBundle);
+    }
+
+    #[test]
+    fn managed_fields_with_only_ferrys_apply_entry_yield_nothing_and_need_no_copy() {
+        let ours = json!([{"manager": "ferry", "operation": "Apply",
+            "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}}]);
+        assert!(!others_manage(&ours));
+        assert!(yielded(&deployment(), &ours).is_empty());
+        // What the drift check keeps instead (livelist): nothing.
+        assert!(yielded(&deployment(), &Value::Null).is_empty());
+        assert!(!others_manage(&Value::Null));
+        let status = json!([{"manager": "ferry", "operation": "Apply", "fieldsV1": {}},
+            {"manager": "kube-controller-manager", "operation": "Update",
+             "subresource": "status", "fieldsV1": {}}]);
+        assert!(others_manage(&status));
+        // ferry's entry by another operation is someone else's as far as yielding goes.
+        assert!(others_manage(
+            &json!([{"manager": "ferry", "operation": "Update"}])
+        ));
     }
 
     #[test]

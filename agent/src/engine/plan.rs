@@ -158,6 +158,35 @@ pub fn plan(desired: Vec<DesiredObject>, inventory: &[InventoryEntry]) -> Plan {
     }
 }
 
+/// Objects of a stage checked and applied together: whole namespaces (the check LISTs per kind
+/// and namespace), at least this many objects unless the stage ends first. A part's check
+/// verdicts and write records are held until it is done (about 0.8 KiB an object), and each
+/// part boundary lets the workers run dry once (issue 21, measured on the real control plane:
+/// one part per namespace of 99 objects saved 1 MiB of a 1000-object sync's peak and cost
+/// 0.3 to 1.1 s of its 12 s).
+pub const PART_MIN: usize = 256;
+
+/// A stage's objects in parts of whole namespaces, each of at least [`PART_MIN`] objects but
+/// the last; in order, every object once.
+pub fn parts(objects: &[DesiredObject]) -> impl Iterator<Item = &[DesiredObject]> {
+    let mut rest = objects;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = 0;
+        for run in rest.chunk_by(|a, b| a.id.namespace == b.id.namespace) {
+            end += run.len();
+            if end >= PART_MIN {
+                break;
+            }
+        }
+        let (part, tail) = rest.split_at(end);
+        rest = tail;
+        Some(part)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +200,30 @@ mod tests {
             "f#0".into(),
             json!({"metadata": {"name": name}, "kind": kind}),
         )
+    }
+
+    #[test]
+    fn parts_are_whole_namespaces_of_at_least_part_min_objects() {
+        let sizes = [99, 99, 99, 300, 5, 1];
+        let mut objects = Vec::new();
+        for (n, size) in sizes.iter().enumerate() {
+            for i in 0..*size {
+                objects.push(obj("v1", "ConfigMap", &format!("ns-{n}"), &format!("c{i}")));
+            }
+        }
+        let got: Vec<&[DesiredObject]> = parts(&objects).collect();
+        let lens: Vec<usize> = got.iter().map(|p| p.len()).collect();
+        assert_eq!(lens, [297, 300, 6]);
+        let ids: Vec<&ObjectId> = got.iter().flat_map(|p| p.iter().map(|d| &d.id)).collect();
+        assert_eq!(ids, objects.iter().map(|d| &d.id).collect::<Vec<_>>());
+        for p in &got[..got.len() - 1] {
+            assert!(p.len() >= PART_MIN);
+        }
+        // No namespace is split across two parts.
+        for w in got.windows(2) {
+            assert_ne!(w[0].last().unwrap().id.namespace, w[1][0].id.namespace);
+        }
+        assert_eq!(parts(&[]).count(), 0);
     }
 
     #[test]

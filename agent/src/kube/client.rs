@@ -50,13 +50,13 @@ const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// ureq's input and output buffers, per connection layer (TLS and TCP each have both).
 /// ureq's default is 128 KiB each, zero-filled when a connection is made: 512 KiB resident
-/// per connection, kept while the connection is pooled (up to 3 idle). Bodies stream through
-/// the buffers in chunks; the input buffer must hold the whole response header block
-/// (kube-apiserver's is well under 1 KiB, plus its Warning headers), so a response whose
-/// headers exceed 32 KiB fails as a transport error.
-const INPUT_BUFFER: usize = 32 * 1024;
+/// per connection, kept while the connection is pooled. Bodies stream through the buffers in
+/// chunks; the input buffer must hold the whole response header block (kube-apiserver's is
+/// well under 1 KiB, plus its Warning headers), so a response whose headers exceed 16 KiB
+/// fails as a transport error. 48 KiB per connection (96 KiB before issue 21's memory goal).
+const INPUT_BUFFER: usize = 16 * 1024;
 /// See [`INPUT_BUFFER`]: the request header and body chunks go through it.
-const OUTPUT_BUFFER: usize = 16 * 1024;
+const OUTPUT_BUFFER: usize = 8 * 1024;
 /// Idle connections kept: as many as a pass's workers use at once (`concurrency`, default
 /// 4). With ureq's default of 3, every batch of 4 concurrent requests closed one connection
 /// and the next batch made a new one (a TLS handshake each time: 43 handshakes in a
@@ -197,7 +197,7 @@ impl KubeClient {
             roots,
             client.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
         )?;
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .tls_config(tls)
             .input_buffer_size(INPUT_BUFFER)
             .output_buffer_size(OUTPUT_BUFFER)
@@ -206,8 +206,8 @@ impl KubeClient {
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(30)))
             .https_only(true)
-            .build()
-            .new_agent();
+            .build();
+        let agent = super::resolver::agent(config);
         Ok(KubeClient {
             agent: Arc::new(std::sync::RwLock::new(agent)),
             base: server.trim_end_matches('/').to_string(),
@@ -267,7 +267,7 @@ impl KubeClient {
     /// Requests in flight keep their connections.
     pub fn close_idle(&self) {
         let mut agent = self.agent.write().unwrap_or_else(|e| e.into_inner());
-        let fresh = ureq::Agent::new_with_config(agent.config().clone());
+        let fresh = super::resolver::agent(agent.config().clone());
         *agent = fresh;
     }
 

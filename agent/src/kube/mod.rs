@@ -4,6 +4,7 @@
 pub mod client;
 pub mod discovery;
 pub mod error;
+pub mod resolver;
 pub mod retry;
 
 pub use client::KubeClient;

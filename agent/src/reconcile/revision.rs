@@ -245,10 +245,10 @@ impl Agent {
         let client = self.client_for(sync);
         let policy = self.write_policy(sync);
         let in_inventory: BTreeSet<_> = inventory.iter().map(|e| e.id.clone()).collect();
-        let changed: BTreeSet<ObjectId> = plan
+        let changed: BTreeSet<&ObjectId> = plan
             .objects()
             .filter(|d| !plan.same_as_inventory.contains(&d.id))
-            .map(|d| d.id.clone())
+            .map(|d| &d.id)
             .collect();
         let recorded = self
             .store
@@ -264,42 +264,52 @@ impl Agent {
         };
         let mut changes = ChangeSet::default();
         // Objects whose write answered for their health: not polled (health::settled_by_write).
-        let mut settled = BTreeSet::new();
+        let mut settled: BTreeSet<&ObjectId> = BTreeSet::new();
         for (stage, objects) in &plan.stages {
-            let refs: Vec<&DesiredObject> = objects.iter().collect();
-            let checked = Checker {
-                client: &client,
-                discovery: &self.discovery,
-                sync: name,
-                policy: &policy,
-                recorded: &recorded,
-                sweep: false,
-                changed: &changed,
-                finished: &finished,
-                concurrency: self.config.concurrency,
+            // A few whole namespaces at a time (plan::parts): the check's verdicts and the
+            // writes' records are held for one part's objects, not the whole stage's.
+            for part in plan::parts(objects) {
+                let refs: Vec<&DesiredObject> = part.iter().collect();
+                let checked = Checker {
+                    client: &client,
+                    discovery: &self.discovery,
+                    sync: name,
+                    policy: &policy,
+                    recorded: &recorded,
+                    sweep: false,
+                    changed: &changed,
+                    finished: &finished,
+                    concurrency: self.config.concurrency,
+                }
+                .check(&refs)
+                .map_err(apply_err)?;
+                let ctx = StageContext {
+                    client: &client,
+                    discovery: &self.discovery,
+                    policy: &policy,
+                    in_inventory: &in_inventory,
+                    same_content: &plan.same_as_inventory,
+                    checked: &checked,
+                    // One write at a time on a site node: the fence's check-to-send window
+                    // then covers at most one request when the process is paused
+                    // (docs/security.md).
+                    concurrency: if self.config.site.is_some() {
+                        1
+                    } else {
+                        self.config.concurrency
+                    },
+                };
+                let out = apply::apply_stage(&ctx, part).map_err(apply_err)?;
+                self.note_stage(sync, &out)?;
+                crate::fault::point("after-stage");
+                changes.extend(out.changes);
+                settled.extend(
+                    part.iter()
+                        .map(|d| &d.id)
+                        .filter(|id| out.settled.contains(*id)),
+                );
             }
-            .check(&refs)
-            .map_err(apply_err)?;
-            let ctx = StageContext {
-                client: &client,
-                discovery: &self.discovery,
-                policy: &policy,
-                in_inventory: &in_inventory,
-                same_content: &plan.same_as_inventory,
-                checked: &checked,
-                // One write at a time on a site node: the fence's check-to-send window then
-                // covers at most one request when the process is paused (docs/security.md).
-                concurrency: if self.config.site.is_some() {
-                    1
-                } else {
-                    self.config.concurrency
-                },
-            };
-            let out = apply::apply_stage(&ctx, objects).map_err(apply_err)?;
-            self.note_stage(sync, &out)?;
-            crate::fault::point("after-stage");
-            changes.extend(out.changes);
-            settled.extend(out.settled);
+            let refs: Vec<&DesiredObject> = objects.iter().collect();
             if matches!(stage, Stage::Crds | Stage::Namespaces) {
                 let polled: Vec<&DesiredObject> = refs
                     .iter()
