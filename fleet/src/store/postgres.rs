@@ -238,7 +238,7 @@ async fn commit<'a>(
     let sites: [&(dyn ToSql + Sync); 7] = [
         &m.device, &m.site, &m.leading, &m.leads, &m.lease, &m.leader, &m.rollout,
     ];
-    tokio::try_join!(
+    let done = tokio::join!(
         tx.execute(&p.devices, &devices),
         tx.execute(&p.delete_syncs, &device_ids),
         tx.execute(&p.syncs, &syncs),
@@ -246,9 +246,27 @@ async fn commit<'a>(
         tx.execute(&p.events, &events),
         tx.execute(&p.delete_sites, &device_ids),
         tx.execute(&p.sites, &sites),
-    )
-    .map_err(pg)?;
+    );
+    root_cause([done.0, done.1, done.2, done.3, done.4, done.5, done.6])?;
     tx.commit().await.map_err(pg)
+}
+
+/// The error that failed a pipelined transaction: the statements after a failed one all answer
+/// "current transaction is aborted" (25P02), and any of them may be seen first, so the cause is
+/// the first error that is not that one (a refused record stays a refusal, never a transient
+/// store error that would fail the whole group again).
+fn root_cause<const N: usize>(
+    results: [Result<u64, tokio_postgres::Error>; N],
+) -> Result<(), StoreError> {
+    let aborted = |e: &tokio_postgres::Error| {
+        e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+    };
+    let errors: Vec<tokio_postgres::Error> = results.into_iter().filter_map(Result::err).collect();
+    let cause = errors.iter().position(|e| !aborted(e)).unwrap_or(0);
+    match errors.into_iter().nth(cause) {
+        Some(e) => Err(pg(e)),
+        None => Ok(()),
+    }
 }
 
 impl Store for PgStore {
