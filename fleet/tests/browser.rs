@@ -71,6 +71,7 @@ fn scenario(store: StoreKind, screenshots: bool) {
 
     // Click the stale tile: the device table filtered by the server.
     b.click(".tile.stale");
+    b.wait_url("status=stale");
     assert!(b.current_url().ends_with("/devices?status=stale"));
     assert_eq!(b.count("tr[data-device]"), 1);
     let row = b.text("tr[data-device=\"edge-paris-1\"]");
@@ -85,10 +86,13 @@ fn scenario(store: StoreKind, screenshots: bool) {
     );
     b.type_into("#q", "site=berlin");
     b.click("#apply");
+    b.wait_url("q=site%3Dberlin");
     assert_eq!(b.count("tr[data-device]"), 2, "{}", b.source());
     assert!(b.text("#count").starts_with("2 devices match"));
     b.click("th a[href*=\"sort=id\"]");
+    b.wait_url("sort=id&dir=asc");
     b.click("th a[href*=\"sort=id\"]");
+    b.wait_url("sort=id&dir=desc");
     let page = b.source();
     let (b1, b2) = (
         page.find("data-device=\"edge-berlin-1\"").unwrap(),
@@ -108,6 +112,7 @@ fn scenario(store: StoreKind, screenshots: bool) {
     // The device page: its syncs and recent events.
     b.go(&format!("{}/", r.url));
     b.click("#recent a[href=\"/devices/edge-berlin-2\"]");
+    b.wait_url("/devices/edge-berlin-2");
     let events = b.text("#events");
     assert!(
         events.contains("rolled-back") && events.contains("revision 2 failed"),

@@ -163,9 +163,32 @@ impl Browser {
         v.as_array().map(Vec::len).unwrap_or(0)
     }
 
+    /// Follows the link or submits the form `css` selects, and waits (bounded) until the page
+    /// it leads to has loaded: WebDriver's click may return before the navigation it started,
+    /// and a look at the page then would see the old one. Every click in these tests navigates.
     pub fn click(&self, css: &str) {
         let e = self.element(css);
+        self.script("window.ferryBeforeClick = true;")
+            .expect("a page to click on");
         self.call("POST", &self.s(&format!("/element/{e}/click")), None);
+        self.wait_until("the page the click leads to", |b| {
+            b.script("return document.readyState === 'complete' && !window.ferryBeforeClick")
+                == Some(Value::Bool(true))
+        });
+    }
+
+    /// Runs `script` in the page and returns its value; None while the page cannot answer (in
+    /// the middle of a navigation).
+    fn script(&self, script: &str) -> Option<Value> {
+        let url = format!("{}{}", self.base, self.s("/execute/sync"));
+        let mut resp = self
+            .http
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .send(json!({"script": script, "args": []}).to_string())
+            .ok()?;
+        let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().ok()?).ok()?;
+        v["value"]["error"].is_null().then(|| v["value"].clone())
     }
 
     pub fn type_into(&self, css: &str, text: &str) {
